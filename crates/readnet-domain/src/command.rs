@@ -1,0 +1,141 @@
+use chrono::{DateTime, Utc};
+
+use crate::pb::{Acquisition, Channel, ChargeKind, CreditTier, LibraryTier, ReturnPolicy, TransferReason};
+
+/// A patron as a command names them: the card's issuing city, the patron id (the keyed hash of
+/// the card, see [`crate::PatronKey`]) and a masked card for messages (`jinan:****1234`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatronRef {
+    pub city: String,
+    pub patron_id: String,
+    pub masked_card: String,
+}
+
+/// A book entering the network (booth deposit, bookstore purchase, cataloguing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBook {
+    pub item: String,
+    pub isbn: String,
+    pub title: String,
+    pub author: String,
+    pub price_fen: Option<i64>,
+}
+
+/// What a command is about, already checked for form by the edge (ids well formed, amounts
+/// non-negative). The rules are checked by [`crate::decide`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    JoinCity {
+        city: String,
+        name: String,
+        time_zone: String,
+    },
+    RegisterLibrary {
+        library: String,
+        name: String,
+        city: String,
+        tier: LibraryTier,
+        parent: Option<String>,
+    },
+    CloseLibrary {
+        library: String,
+        reason: String,
+    },
+    SetReturnPolicy {
+        library: String,
+        policy: ReturnPolicy,
+    },
+    SetTariff {
+        kind: ChargeKind,
+        amount_fen: i64,
+        effective_from: DateTime<Utc>,
+    },
+    SetPatronTier {
+        patron: PatronRef,
+        tier: CreditTier,
+    },
+    CatalogueItem {
+        book: NewBook,
+        owner_library: String,
+        acquisition: Acquisition,
+    },
+    Checkout {
+        item: String,
+        patron: PatronRef,
+    },
+    Renew {
+        item: String,
+        patron: PatronRef,
+    },
+    Return {
+        item: String,
+    },
+    DispatchTransfer {
+        item: String,
+        to_library: String,
+        reason: TransferReason,
+    },
+    ReceiveTransfer {
+        item: String,
+    },
+    BoothSwap {
+        take_item: String,
+        patron: PatronRef,
+        deposit: NewBook,
+    },
+    PatronDrivenAcquisition {
+        patron: PatronRef,
+        book: NewBook,
+    },
+    DeclareLost {
+        item: String,
+    },
+    PayLostItem {
+        item: String,
+        amount_fen: i64,
+    },
+    WaiveLostItemDebt {
+        item: String,
+        reason: String,
+    },
+    Withdraw {
+        item: String,
+        reason: String,
+    },
+}
+
+impl Command {
+    /// The command's name, for logs and messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::JoinCity { .. } => "JoinCity",
+            Command::RegisterLibrary { .. } => "RegisterLibrary",
+            Command::CloseLibrary { .. } => "CloseLibrary",
+            Command::SetReturnPolicy { .. } => "SetReturnPolicy",
+            Command::SetTariff { .. } => "SetTariff",
+            Command::SetPatronTier { .. } => "SetPatronTier",
+            Command::CatalogueItem { .. } => "CatalogueItem",
+            Command::Checkout { .. } => "Checkout",
+            Command::Renew { .. } => "Renew",
+            Command::Return { .. } => "Return",
+            Command::DispatchTransfer { .. } => "DispatchTransfer",
+            Command::ReceiveTransfer { .. } => "ReceiveTransfer",
+            Command::BoothSwap { .. } => "BoothSwap",
+            Command::PatronDrivenAcquisition { .. } => "PatronDrivenAcquisition",
+            Command::DeclareLost { .. } => "DeclareLost",
+            Command::PayLostItem { .. } => "PayLostItem",
+            Command::WaiveLostItemDebt { .. } => "WaiveLostItemDebt",
+            Command::Withdraw { .. } => "Withdraw",
+        }
+    }
+}
+
+/// When, where and through what a command happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandContext {
+    /// When it happened at the desk, kiosk or booth.
+    pub occurred_at: DateTime<Utc>,
+    /// The library acting (request metadata `x-readnet-library`).
+    pub acting_library: Option<String>,
+    pub channel: Channel,
+}

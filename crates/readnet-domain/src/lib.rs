@@ -1,0 +1,40 @@
+//! readnet's domain, as pure functions.
+//!
+//! - [`decide`]: given the [`Ledger`] state and a [`Command`], the events to record or a
+//!   [`Rejection`] naming the rule.
+//! - [`Ledger::apply`] (evolve): fold one event into the state.
+//! - [`codec`]: events to and from the bytes the store keeps, with the place to upcast old
+//!   schema versions.
+//!
+//! Nothing here does I/O or reads a clock: time comes in through [`CommandContext`] (the server
+//! takes it from an injected [`Clock`]).
+
+mod clock;
+pub mod codec;
+mod command;
+mod decide;
+mod patron_key;
+mod policy;
+mod rejection;
+mod state;
+mod stream;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use command::{Command, CommandContext, NewBook, PatronRef};
+pub use decide::decide;
+pub use patron_key::PatronKey;
+pub use policy::{due_at, loan_limit, LOAN_PERIOD_DAYS, MAX_RENEWALS, BLOCK_AFTER_OVERDUE_DAYS};
+pub use rejection::{Rejection, RejectionKind};
+pub use state::{City, Item, ItemStatus, Ledger, Library, LostDebt, Network, Patron, Tariff};
+pub use stream::StreamId;
+
+/// The protobuf event and enum types the domain records.
+pub use readnet_proto::v1 as pb;
+pub use readnet_proto::v1::event::Payload;
+
+/// One event decided by [`decide`], with the stream it belongs in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub stream: StreamId,
+    pub payload: Payload,
+}

@@ -1,0 +1,51 @@
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// The network secret that turns a card into a patron id. The raw card number is never stored:
+/// a patron id is HMAC-SHA256(secret, city || 0x00 || card number), first 16 bytes, hex.
+#[derive(Clone)]
+pub struct PatronKey {
+    mac: Hmac<Sha256>,
+}
+
+impl PatronKey {
+    /// A key from the network secret's bytes (any length; 32 random bytes are usual).
+    pub fn new(secret: &[u8]) -> Self {
+        Self {
+            mac: Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length"),
+        }
+    }
+
+    /// The patron id of a card.
+    pub fn patron_id(&self, city: &str, card_number: &str) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(city.as_bytes());
+        mac.update(&[0]);
+        mac.update(card_number.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        hex::encode(&digest[..16])
+    }
+}
+
+impl std::fmt::Debug for PatronKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PatronKey(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patron_id_depends_on_secret_city_and_card_and_hides_the_number() {
+        let key = PatronKey::new(b"network secret");
+        let id = key.patron_id("jinan", "370102199001011234");
+        assert_eq!(id.len(), 32);
+        assert!(!id.contains("1234"));
+        assert_eq!(id, key.patron_id("jinan", "370102199001011234"));
+        assert_ne!(id, key.patron_id("zibo", "370102199001011234"));
+        assert_ne!(id, key.patron_id("jinan", "370102199001011235"));
+        assert_ne!(id, PatronKey::new(b"other").patron_id("jinan", "370102199001011234"));
+    }
+}

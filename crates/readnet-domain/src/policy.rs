@@ -1,0 +1,70 @@
+//! The network's circulation policy numbers (domain.md defaults).
+
+use chrono::{DateTime, Days, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use crate::pb::{ChargeKind, CreditTier};
+
+/// A loan lasts this many days; due at the end of the last day in the lending library's city.
+pub const LOAN_PERIOD_DAYS: u64 = 30;
+/// A loan can be renewed at most this many times.
+pub const MAX_RENEWALS: u32 = 2;
+/// A patron is blocked while an item of theirs is overdue by more than this many days.
+pub const BLOCK_AFTER_OVERDUE_DAYS: i64 = 30;
+
+/// The most items a patron of `tier` may have on loan at once.
+pub fn loan_limit(tier: CreditTier) -> usize {
+    match tier {
+        CreditTier::Restricted => 3,
+        CreditTier::Trusted => 20,
+        CreditTier::Standard | CreditTier::Unspecified => 10,
+    }
+}
+
+/// The due instant of a loan (or renewal) made at `at` in time zone `tz`: the last microsecond
+/// of the day `LOAN_PERIOD_DAYS` days later, local time.
+pub fn due_at(at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    let local_day = at.with_timezone(&tz).date_naive();
+    let day_after_due = local_day
+        .checked_add_days(Days::new(LOAN_PERIOD_DAYS + 1))
+        .expect("date within chrono's range");
+    // Midnight exists in every zone readnet serves (China has no DST); `earliest` keeps the
+    // arithmetic total for zones where it might not.
+    let midnight = tz
+        .from_local_datetime(&day_after_due.and_time(NaiveTime::MIN))
+        .earliest()
+        .expect("local midnight exists");
+    midnight.with_timezone(&Utc) - chrono::Duration::microseconds(1)
+}
+
+/// The network's default tariff for a charge kind, in fen, when no TariffSet is in force.
+pub fn default_tariff_fen(kind: ChargeKind) -> i64 {
+    match kind {
+        ChargeKind::Loan => 100,
+        ChargeKind::Return => 50,
+        ChargeKind::Shipping => 800,
+        ChargeKind::Lost | ChargeKind::Unspecified => 3000,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_at_is_end_of_day_thirty_days_later_in_local_time() {
+        // 2026-11-20 23:30 in Shanghai is 15:30 UTC; the local day is the 20th.
+        let at = Utc.with_ymd_and_hms(2026, 11, 20, 15, 30, 0).unwrap();
+        let due = due_at(at, chrono_tz::Asia::Shanghai);
+        let local = due.with_timezone(&chrono_tz::Asia::Shanghai);
+        assert_eq!(local.date_naive().to_string(), "2026-12-20");
+        assert_eq!(local.time().to_string(), "23:59:59.999999");
+    }
+
+    #[test]
+    fn loan_limits_follow_credit_tiers() {
+        assert_eq!(loan_limit(CreditTier::Restricted), 3);
+        assert_eq!(loan_limit(CreditTier::Standard), 10);
+        assert_eq!(loan_limit(CreditTier::Trusted), 20);
+    }
+}

@@ -1,0 +1,411 @@
+//! The state the rules are checked against, and `evolve`: how each event changes it.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use crate::pb::{Acquisition, ChargeKind, CreditTier, LibraryTier, ReturnPolicy, TransferReason};
+use crate::policy::default_tariff_fen;
+use crate::{Payload, StreamId};
+
+/// A member city.
+#[derive(Debug, Clone, PartialEq)]
+pub struct City {
+    pub code: String,
+    pub name: String,
+    pub time_zone: Tz,
+}
+
+/// A library of the network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Library {
+    pub code: String,
+    pub name: String,
+    pub city: String,
+    pub tier: LibraryTier,
+    pub parent: Option<String>,
+    pub closed: bool,
+    /// The return policy for the items this library owns.
+    pub return_policy: ReturnPolicy,
+}
+
+impl Library {
+    pub fn is_booth(&self) -> bool {
+        self.tier == LibraryTier::Booth
+    }
+}
+
+/// A settlement tariff in force from `effective_from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tariff {
+    pub kind: ChargeKind,
+    pub amount_fen: i64,
+    pub effective_from: DateTime<Utc>,
+}
+
+/// The network's shape: the `network` stream folded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Network {
+    pub cities: HashMap<String, City>,
+    pub libraries: HashMap<String, Library>,
+    /// Every tariff ever set, in the order set.
+    pub tariffs: Vec<Tariff>,
+    /// Events in the `network` stream.
+    pub version: u64,
+}
+
+impl Network {
+    /// The tariff of `kind` in force at `at`: the latest-effective one set, else the default.
+    pub fn tariff_fen(&self, kind: ChargeKind, at: DateTime<Utc>) -> i64 {
+        self.tariffs
+            .iter()
+            .filter(|t| t.kind == kind && t.effective_from <= at)
+            // Later-set tariffs win ties on effective date: max_by_key keeps the last maximum.
+            .max_by_key(|t| t.effective_from)
+            .map_or_else(|| default_tariff_fen(kind), |t| t.amount_fen)
+    }
+
+    /// The time zone of a library's city (Asia/Shanghai if unknown).
+    pub fn library_time_zone(&self, library: &str) -> Tz {
+        self.libraries
+            .get(library)
+            .and_then(|l| self.cities.get(&l.city))
+            .map_or(chrono_tz::Asia::Shanghai, |c| c.time_zone)
+    }
+
+    pub fn library_city(&self, library: &str) -> Option<&str> {
+        self.libraries.get(library).map(|l| l.city.as_str())
+    }
+}
+
+/// Where an item is and who has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemStatus {
+    OnShelf {
+        library: String,
+        /// Returned away from its owner: must be transferred home before it is lent again.
+        homebound: bool,
+    },
+    OnLoan {
+        patron_id: String,
+        library: String,
+        due_at: DateTime<Utc>,
+        renewals: u32,
+    },
+    InTransit {
+        from: String,
+        to: String,
+        reason: TransferReason,
+    },
+    InBooth {
+        booth: String,
+    },
+    Lost {
+        patron_id: String,
+    },
+    Withdrawn,
+    ExchangedOut,
+}
+
+/// What a patron owes for a lost item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostDebt {
+    pub patron_id: String,
+    pub outstanding_fen: i64,
+}
+
+/// One item: its stream folded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub item: String,
+    pub isbn: String,
+    pub title: String,
+    pub author: String,
+    pub owner_library: String,
+    pub price_fen: Option<i64>,
+    pub acquisition: Acquisition,
+    pub status: ItemStatus,
+    /// Set while a lost-item debt is unsettled (it survives the item turning up again).
+    pub lost_debt: Option<LostDebt>,
+    /// Events in the item's stream.
+    pub version: u64,
+}
+
+impl Item {
+    /// A new item from its cataloguing event.
+    pub fn catalogued(e: &crate::pb::ItemCatalogued) -> Self {
+        let status = if e.in_booth {
+            ItemStatus::InBooth {
+                booth: e.placed_at.clone(),
+            }
+        } else {
+            ItemStatus::OnShelf {
+                library: e.placed_at.clone(),
+                homebound: false,
+            }
+        };
+        Self {
+            item: e.item.clone(),
+            isbn: e.isbn.clone(),
+            title: e.title.clone(),
+            author: e.author.clone(),
+            owner_library: e.owner_library.clone(),
+            price_fen: e.price_fen,
+            acquisition: Acquisition::try_from(e.acquisition).unwrap_or_default(),
+            status,
+            lost_debt: None,
+            version: 1,
+        }
+    }
+
+    /// Folds one later event of this item's stream into the item: the stream alone is enough.
+    pub fn apply(&mut self, payload: &Payload) {
+        match payload {
+            Payload::ItemLoaned(e) => {
+                self.status = ItemStatus::OnLoan {
+                    patron_id: e.patron_id.clone(),
+                    library: e.library.clone(),
+                    due_at: from_us(e.due_at_us),
+                    renewals: 0,
+                };
+            }
+            Payload::ItemRenewed(e) => {
+                if let ItemStatus::OnLoan {
+                    due_at, renewals, ..
+                } = &mut self.status
+                {
+                    *due_at = from_us(e.due_at_us);
+                    *renewals = e.renewal_count;
+                }
+            }
+            Payload::ItemReturned(e) => {
+                self.status = ItemStatus::OnShelf {
+                    library: e.library.clone(),
+                    homebound: e.homebound,
+                };
+            }
+            Payload::TransferDispatched(e) => {
+                self.status = ItemStatus::InTransit {
+                    from: e.from_library.clone(),
+                    to: e.to_library.clone(),
+                    reason: TransferReason::try_from(e.reason).unwrap_or_default(),
+                };
+            }
+            Payload::TransferReceived(e) => {
+                self.status = if e.in_booth {
+                    ItemStatus::InBooth {
+                        booth: e.to_library.clone(),
+                    }
+                } else {
+                    ItemStatus::OnShelf {
+                        library: e.to_library.clone(),
+                        homebound: false,
+                    }
+                };
+            }
+            Payload::BoothSwapped(_) => self.status = ItemStatus::ExchangedOut,
+            Payload::ItemDeclaredLost(e) => {
+                self.status = ItemStatus::Lost {
+                    patron_id: e.patron_id.clone(),
+                };
+                self.lost_debt = Some(LostDebt {
+                    patron_id: e.patron_id.clone(),
+                    outstanding_fen: e.debt_fen,
+                });
+            }
+            Payload::LostItemPaid(e) => {
+                if let Some(debt) = &mut self.lost_debt {
+                    debt.outstanding_fen -= e.amount_fen;
+                    if debt.outstanding_fen <= 0 {
+                        self.lost_debt = None;
+                    }
+                }
+            }
+            Payload::LostItemDebtWaived(_) => self.lost_debt = None,
+            Payload::ItemWithdrawn(_) => self.status = ItemStatus::Withdrawn,
+            _ => {}
+        }
+        self.version += 1;
+    }
+}
+
+/// A patron: their stream folded, plus the loans and debts that their items' events give them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Patron {
+    pub patron_id: String,
+    pub home_city: String,
+    pub tier: CreditTier,
+    /// Items on loan to the patron now.
+    pub loans: BTreeSet<String>,
+    /// Items declared lost whose debt is not settled.
+    pub unsettled_lost: BTreeSet<String>,
+    /// Events in the patron's stream.
+    pub version: u64,
+}
+
+/// Everything the rules need: the network, every item, every patron.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ledger {
+    pub network: Network,
+    pub items: HashMap<String, Item>,
+    pub patrons: HashMap<String, Patron>,
+}
+
+impl Ledger {
+    /// A ledger with `events` applied in order.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Payload>) -> Self {
+        let mut ledger = Ledger::default();
+        for event in events {
+            ledger.apply(event);
+        }
+        ledger
+    }
+
+    /// How many events `stream` has (0: the stream does not exist).
+    pub fn stream_version(&self, stream: &StreamId) -> u64 {
+        match stream {
+            StreamId::Network => self.network.version,
+            StreamId::Item(item) => self.items.get(item).map_or(0, |i| i.version),
+            StreamId::Patron(patron) => self.patrons.get(patron).map_or(0, |p| p.version),
+        }
+    }
+
+    /// Evolve: folds one recorded event into the state.
+    ///
+    /// Events come from the log, so they were valid when decided; apply never rejects. It does
+    /// keep the stream versions the store will expect on the next append.
+    pub fn apply(&mut self, payload: &Payload) {
+        match payload {
+            Payload::CityJoined(e) => {
+                let time_zone = e.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+                self.network.cities.insert(
+                    e.city.clone(),
+                    City {
+                        code: e.city.clone(),
+                        name: e.name.clone(),
+                        time_zone,
+                    },
+                );
+                self.network.version += 1;
+            }
+            Payload::LibraryRegistered(e) => {
+                self.network.libraries.insert(
+                    e.library.clone(),
+                    Library {
+                        code: e.library.clone(),
+                        name: e.name.clone(),
+                        city: e.city.clone(),
+                        tier: LibraryTier::try_from(e.tier).unwrap_or_default(),
+                        parent: (!e.parent.is_empty()).then(|| e.parent.clone()),
+                        closed: false,
+                        return_policy: ReturnPolicy::ReturnHome,
+                    },
+                );
+                self.network.version += 1;
+            }
+            Payload::LibraryClosed(e) => {
+                if let Some(library) = self.network.libraries.get_mut(&e.library) {
+                    library.closed = true;
+                }
+                self.network.version += 1;
+            }
+            Payload::ReturnPolicySet(e) => {
+                if let Some(library) = self.network.libraries.get_mut(&e.library) {
+                    library.return_policy = ReturnPolicy::try_from(e.policy).unwrap_or_default();
+                }
+                self.network.version += 1;
+            }
+            Payload::TariffSet(e) => {
+                self.network.tariffs.push(Tariff {
+                    kind: ChargeKind::try_from(e.kind).unwrap_or_default(),
+                    amount_fen: e.amount_fen,
+                    effective_from: from_us(e.effective_from_us),
+                });
+                self.network.version += 1;
+            }
+            Payload::PatronEnrolled(e) => {
+                self.patrons.insert(
+                    e.patron_id.clone(),
+                    Patron {
+                        patron_id: e.patron_id.clone(),
+                        home_city: e.home_city.clone(),
+                        tier: CreditTier::try_from(e.tier).unwrap_or_default(),
+                        loans: BTreeSet::new(),
+                        unsettled_lost: BTreeSet::new(),
+                        version: 1,
+                    },
+                );
+            }
+            Payload::PatronTierChanged(e) => {
+                if let Some(patron) = self.patrons.get_mut(&e.patron_id) {
+                    patron.tier = CreditTier::try_from(e.tier).unwrap_or_default();
+                    patron.version += 1;
+                }
+            }
+            Payload::ItemCatalogued(e) => {
+                self.items.insert(e.item.clone(), Item::catalogued(e));
+            }
+            Payload::ItemLoaned(e) => {
+                self.patron_mut(&e.patron_id, |p| {
+                    p.loans.insert(e.item.clone());
+                });
+                self.item_mut(&e.item, payload);
+            }
+            Payload::ItemReturned(e) => {
+                self.patron_mut(&e.patron_id, |p| {
+                    p.loans.remove(&e.item);
+                });
+                self.item_mut(&e.item, payload);
+            }
+            Payload::ItemDeclaredLost(e) => {
+                self.patron_mut(&e.patron_id, |p| {
+                    p.loans.remove(&e.item);
+                    p.unsettled_lost.insert(e.item.clone());
+                });
+                self.item_mut(&e.item, payload);
+            }
+            Payload::LostItemPaid(e) => {
+                self.item_mut(&e.item, payload);
+                let settled = self.items.get(&e.item).is_some_and(|i| i.lost_debt.is_none());
+                if settled {
+                    self.patron_mut(&e.patron_id, |p| {
+                        p.unsettled_lost.remove(&e.item);
+                    });
+                }
+            }
+            Payload::LostItemDebtWaived(e) => {
+                self.patron_mut(&e.patron_id, |p| {
+                    p.unsettled_lost.remove(&e.item);
+                });
+                self.item_mut(&e.item, payload);
+            }
+            Payload::BoothSwapped(e) => self.item_mut(&e.item_taken, payload),
+            Payload::ItemRenewed(e) => self.item_mut(&e.item, payload),
+            Payload::TransferDispatched(e) => self.item_mut(&e.item, payload),
+            Payload::TransferReceived(e) => self.item_mut(&e.item, payload),
+            Payload::ItemWithdrawn(e) => self.item_mut(&e.item, payload),
+        }
+    }
+
+    fn item_mut(&mut self, item: &str, payload: &Payload) {
+        // An event for an unknown item cannot come from decide; the log is trusted but the
+        // ledger stays total rather than panicking on a hand-made history.
+        if let Some(item) = self.items.get_mut(item) {
+            item.apply(payload);
+        }
+    }
+
+    fn patron_mut(&mut self, patron_id: &str, f: impl FnOnce(&mut Patron)) {
+        if let Some(patron) = self.patrons.get_mut(patron_id) {
+            f(patron);
+        }
+    }
+}
+
+/// Microseconds since the epoch to a UTC instant (saturating at chrono's range).
+pub(crate) fn from_us(us: i64) -> DateTime<Utc> {
+    Utc.timestamp_micros(us)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}

@@ -1,0 +1,33 @@
+use std::fmt;
+
+/// The stream an event belongs in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StreamId {
+    /// Cities, libraries, policies, tariffs: `network`.
+    Network,
+    /// One item's history: `item-<item id>`.
+    Item(String),
+    /// One patron's enrolment and tier: `patron-<patron id>`.
+    Patron(String),
+}
+
+impl StreamId {
+    pub const NETWORK: &'static str = "network";
+    pub const ITEM_PREFIX: &'static str = "item-";
+    pub const PATRON_PREFIX: &'static str = "patron-";
+
+    /// The stream's name in the store.
+    pub fn name(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamId::Network => f.write_str(Self::NETWORK),
+            StreamId::Item(item) => write!(f, "{}{item}", Self::ITEM_PREFIX),
+            StreamId::Patron(patron) => write!(f, "{}{patron}", Self::PATRON_PREFIX),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The rules of domain.md as given/when/then: one test per behaviour and per rejection.
+
+mod support;
+
+mod booth;
+mod catalogue;
+mod checkout;
+mod lost;
+mod network;
+mod patron_driven;
+mod properties;
+mod renew;
+mod replay;
+mod returns;
+mod transfer;
+mod withdraw;
+mod worked_example;

@@ -1,0 +1,29 @@
+//! Compiles `proto/readnet/v1/*.proto` with protox (pure Rust: no system protoc) and generates
+//! prost messages and tonic stubs, plus a file descriptor set for gRPC reflection.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let files = [
+        "readnet/v1/events.proto",
+        "readnet/v1/commands.proto",
+        "readnet/v1/network.proto",
+        "readnet/v1/circulation.proto",
+        "readnet/v1/ledger.proto",
+    ];
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", root.join(file).display());
+    }
+    let descriptors = protox::compile(files, [&root])?;
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("readnet_descriptor.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
+    tonic_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}

@@ -1,0 +1,345 @@
+//! The write side: one task owns the domain state and decides every command in turn.
+//!
+//! Commands queue on a bounded channel. The task takes what is waiting (up to a bound),
+//! decides each against the state (applying accepted events at once, so the next command in the
+//! batch sees them), appends the whole batch to the store in one atomic `append_multi` whose
+//! expectations are the stream versions the decisions were made on, and replies once the store
+//! has synced. One decider makes the cross-stream rules hold (an item is on at most one loan, a
+//! patron stays within their limit) without locks; the expectations make the store refuse the
+//! batch if anything else wrote to those streams. See docs/adr/0002.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use readnet_domain::codec::{self, CURRENT_SCHEMA_VERSION};
+use readnet_domain::pb::EventMetadata;
+use readnet_domain::{decide, Command, CommandContext, Ledger, NewEvent};
+use readnet_store::{Direction, EventData, EventStore, ReadFrom, RecordedEvent, StreamState, StreamWrite};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::error::ServerError;
+
+/// The most commands decided and appended as one batch.
+const MAX_BATCH_COMMANDS: usize = 512;
+/// Commands waiting for the decider; senders wait when it is full.
+const QUEUE_CAPACITY: usize = 4096;
+/// Page size when rebuilding state from the log.
+const LOAD_PAGE_EVENTS: usize = 4096;
+
+/// A command ready to decide.
+#[derive(Debug)]
+pub struct Submission {
+    pub command_id: Uuid,
+    pub correlation_id: Option<Uuid>,
+    /// SHA-256 over the RPC name, the acting library, the channel and the request bytes.
+    pub digest: [u8; 32],
+    pub command: Command,
+    pub ctx: CommandContext,
+}
+
+/// What a command wrote.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub command_id: Uuid,
+    /// The command id had been carried out before: these are the original events.
+    pub duplicate: bool,
+    pub events: Vec<RecordedEvent>,
+}
+
+struct Job {
+    submission: Submission,
+    reply: oneshot::Sender<Result<Receipt, ServerError>>,
+}
+
+/// Where a command's events are in `$all`.
+#[derive(Debug, Clone, Copy)]
+struct CommandRecord {
+    first_position: u64,
+    count: u32,
+    digest: [u8; 32],
+}
+
+/// The handle the services use to run commands.
+#[derive(Clone)]
+pub struct CommandBus {
+    queue: mpsc::Sender<Job>,
+}
+
+impl CommandBus {
+    /// Rebuilds the state from the store's log and starts the decider task.
+    pub async fn start(store: Arc<dyn EventStore>) -> Result<Self, ServerError> {
+        let model = WriteModel::load(store.as_ref()).await?;
+        tracing::info!(
+            events = store.head_position(),
+            items = model.ledger.items.len(),
+            patrons = model.ledger.patrons.len(),
+            "state rebuilt from the log"
+        );
+        let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
+        tokio::spawn(run(store, model, jobs));
+        Ok(Self { queue })
+    }
+
+    /// Decides and records a command; returns its receipt, the original one for a retry.
+    pub async fn submit(&self, submission: Submission) -> Result<Receipt, ServerError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { submission, reply })
+            .await
+            .map_err(|_| ServerError::ShuttingDown)?;
+        answer.await.map_err(|_| ServerError::ShuttingDown)?
+    }
+}
+
+/// The decider's state: the domain state and the index of command ids already carried out.
+struct WriteModel {
+    ledger: Ledger,
+    commands: HashMap<Uuid, CommandRecord>,
+}
+
+impl WriteModel {
+    async fn load(store: &dyn EventStore) -> Result<Self, ServerError> {
+        let mut model = WriteModel {
+            ledger: Ledger::default(),
+            commands: HashMap::new(),
+        };
+        let mut next = 1;
+        loop {
+            let page = store
+                .read_all(ReadFrom::At(next), Direction::Forwards, LOAD_PAGE_EVENTS)
+                .await?;
+            let Some(last) = page.last() else { break };
+            next = last.position + 1;
+            for event in &page {
+                let (metadata, payload) = decode(event)?;
+                model.ledger.apply(&payload);
+                if let Ok(command_id) = Uuid::from_slice(&metadata.command_id) {
+                    let record = model.commands.entry(command_id).or_insert(CommandRecord {
+                        first_position: event.position,
+                        count: 0,
+                        digest: [0; 32],
+                    });
+                    record.count += 1;
+                    if let Ok(digest) = <[u8; 32]>::try_from(metadata.command_digest.as_slice()) {
+                        record.digest = digest;
+                    }
+                }
+            }
+        }
+        Ok(model)
+    }
+}
+
+/// Decodes a stored event's metadata and payload.
+pub fn decode(event: &RecordedEvent) -> Result<(EventMetadata, readnet_domain::Payload), ServerError> {
+    let unreadable = |e: codec::CodecError| ServerError::Unreadable {
+        position: event.position,
+        reason: e.to_string(),
+    };
+    let metadata = codec::decode_metadata(&event.metadata).map_err(unreadable)?;
+    let payload = codec::decode(&event.event_type, metadata.schema_version, &event.data).map_err(unreadable)?;
+    Ok((metadata, payload))
+}
+
+/// A command accepted in the current batch.
+struct Accepted {
+    job: Job,
+    event_count: usize,
+    /// Later submissions of the same command id in this batch: they get the same receipt.
+    followers: Vec<Job>,
+}
+
+async fn run(store: Arc<dyn EventStore>, mut model: WriteModel, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH_COMMANDS);
+    while jobs.recv_many(&mut batch, MAX_BATCH_COMMANDS).await > 0 {
+        let mut accepted: Vec<Accepted> = Vec::new();
+        let mut writes: Vec<StreamWrite> = Vec::new();
+        for job in batch.drain(..) {
+            let id = job.submission.command_id;
+            if let Some(record) = model.commands.get(&id).copied() {
+                answer_duplicate(&store, record, job);
+                continue;
+            }
+            if let Some(first) = accepted.iter_mut().find(|a| a.job.submission.command_id == id) {
+                if first.job.submission.digest == job.submission.digest {
+                    first.followers.push(job);
+                } else {
+                    let _ = job.reply.send(Err(reused(id)));
+                }
+                continue;
+            }
+            match decide(&model.ledger, &job.submission.command, &job.submission.ctx) {
+                Ok(events) => {
+                    debug_assert!(!events.is_empty(), "an accepted command records at least one event");
+                    stage(&mut model.ledger, &job.submission, &events, &mut writes);
+                    accepted.push(Accepted {
+                        job,
+                        event_count: events.len(),
+                        followers: Vec::new(),
+                    });
+                }
+                Err(rejection) => {
+                    let _ = job.reply.send(Err(rejection.into()));
+                }
+            }
+        }
+        if accepted.is_empty() {
+            continue;
+        }
+        let total_events: usize = accepted.iter().map(|a| a.event_count).sum();
+        let committed = commit(store.as_ref(), writes, total_events).await;
+        match committed {
+            Ok(mut recorded) => {
+                let mut rest = recorded.drain(..);
+                for a in accepted {
+                    let events: Vec<RecordedEvent> = rest.by_ref().take(a.event_count).collect();
+                    let first_position = events[0].position;
+                    model.commands.insert(
+                        a.job.submission.command_id,
+                        CommandRecord {
+                            first_position,
+                            count: a.event_count as u32,
+                            digest: a.job.submission.digest,
+                        },
+                    );
+                    let receipt = Receipt {
+                        command_id: a.job.submission.command_id,
+                        duplicate: false,
+                        events,
+                    };
+                    for follower in a.followers {
+                        let _ = follower.reply.send(Ok(Receipt {
+                            duplicate: true,
+                            ..receipt.clone()
+                        }));
+                    }
+                    let _ = a.job.reply.send(Ok(receipt));
+                }
+            }
+            Err(error) => {
+                // The state already holds the batch's events, which the store did not take:
+                // rebuild it from the log, the only truth, before deciding anything else.
+                tracing::error!(%error, commands = accepted.len(), "batch append failed; rebuilding state from the log");
+                let failure = match &error {
+                    ServerError::Store(readnet_store::StoreError::WrongExpectedVersion { .. }) => {
+                        ServerError::Aborted(format!("another writer changed a stream this command read; retry: {error}"))
+                    }
+                    _ => ServerError::Unavailable(format!("the ledger could not record the command: {error}")),
+                };
+                for a in accepted {
+                    for follower in a.followers {
+                        let _ = follower.reply.send(Err(failure.duplicate()));
+                    }
+                    let _ = a.job.reply.send(Err(failure.duplicate()));
+                }
+                match WriteModel::load(store.as_ref()).await {
+                    Ok(reloaded) => model = reloaded,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot rebuild state; the decider stops");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn reused(command_id: Uuid) -> ServerError {
+    ServerError::CommandIdReused {
+        command_id: command_id.to_string(),
+    }
+}
+
+/// Answers a retry of a command already recorded, from the log, off the decider's task.
+fn answer_duplicate(store: &Arc<dyn EventStore>, record: CommandRecord, job: Job) {
+    if record.digest != job.submission.digest {
+        let _ = job.reply.send(Err(reused(job.submission.command_id)));
+        return;
+    }
+    let store = Arc::clone(store);
+    tokio::spawn(async move {
+        let result = store
+            .read_all(ReadFrom::At(record.first_position), Direction::Forwards, record.count as usize)
+            .await
+            .map_err(ServerError::from)
+            .map(|events| Receipt {
+                command_id: job.submission.command_id,
+                duplicate: true,
+                events,
+            });
+        let _ = job.reply.send(result);
+    });
+}
+
+/// Encodes a command's events into writes (consecutive events of one stream share a write, whose
+/// expectation is the stream's version before them) and applies them to the state.
+fn stage(ledger: &mut Ledger, submission: &Submission, events: &[NewEvent], writes: &mut Vec<StreamWrite>) {
+    let mut previous_stream: Option<&readnet_domain::StreamId> = None;
+    for (index, event) in events.iter().enumerate() {
+        let metadata = EventMetadata {
+            occurred_at_us: submission.ctx.occurred_at.timestamp_micros(),
+            acting_library: submission.ctx.acting_library.clone().unwrap_or_default(),
+            channel: submission.ctx.channel as i32,
+            command_id: submission.command_id.as_bytes().to_vec(),
+            correlation_id: submission
+                .correlation_id
+                .map(|c| c.as_bytes().to_vec())
+                .unwrap_or_default(),
+            schema_version: CURRENT_SCHEMA_VERSION,
+            command_digest: if index == 0 { submission.digest.to_vec() } else { Vec::new() },
+        };
+        let data = EventData {
+            // Derived from the command id, so the store recognises a replayed append as a retry.
+            event_id: Uuid::new_v5(&submission.command_id, &(index as u32).to_be_bytes()),
+            event_type: codec::event_type(&event.payload).to_owned(),
+            metadata: codec::encode_metadata(&metadata),
+            data: codec::encode(&event.payload),
+        };
+        if previous_stream == Some(&event.stream) {
+            writes.last_mut().expect("a write for the previous event").events.push(data);
+        } else {
+            let version = ledger.stream_version(&event.stream);
+            writes.push(StreamWrite {
+                stream: event.stream.name(),
+                expected: if version == 0 {
+                    StreamState::NoStream
+                } else {
+                    StreamState::Revision(version - 1)
+                },
+                events: vec![data],
+            });
+        }
+        ledger.apply(&event.payload);
+        previous_stream = Some(&event.stream);
+    }
+}
+
+/// Appends a batch and reads back what the store recorded (positions, recorded_at).
+async fn commit(store: &dyn EventStore, writes: Vec<StreamWrite>, total_events: usize) -> Result<Vec<RecordedEvent>, ServerError> {
+    let results = store.append_multi(writes).await?;
+    let first = results.first().map(|r| r.first_position).expect("a batch has writes");
+    let last = results.last().map(|r| r.position).expect("a batch has writes");
+    assert_eq!(
+        (last - first + 1) as usize,
+        total_events,
+        "a batch's events take consecutive $all positions"
+    );
+    let recorded = store
+        .read_all(ReadFrom::At(first), Direction::Forwards, total_events)
+        .await?;
+    assert_eq!(recorded.len(), total_events, "the store returns what it acknowledged");
+    Ok(recorded)
+}
+
+/// The command, for the command-id digest.
+pub fn digest(rpc: &str, ctx: &CommandContext, request: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(rpc.as_bytes());
+    hasher.update([0]);
+    hasher.update(ctx.acting_library.as_deref().unwrap_or_default().as_bytes());
+    hasher.update([0, ctx.channel as u8, 0]);
+    hasher.update(request);
+    hasher.finalize().into()
+}

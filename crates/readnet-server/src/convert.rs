@@ -1,0 +1,119 @@
+//! Stored events and domain state as API messages.
+
+use readnet_domain::pb;
+use readnet_domain::{Item, ItemStatus, Payload};
+use readnet_store::RecordedEvent;
+use uuid::Uuid;
+
+use crate::command_bus::{decode, Receipt};
+use crate::edge::to_timestamp_us;
+use crate::error::ServerError;
+
+fn uuid_text(bytes: &[u8]) -> String {
+    Uuid::from_slice(bytes).map(|u| u.to_string()).unwrap_or_default()
+}
+
+/// A stored event with its envelope, as the API shows it.
+pub fn recorded_event(event: &RecordedEvent) -> Result<pb::RecordedEvent, ServerError> {
+    let (metadata, payload) = decode(event)?;
+    Ok(pb::RecordedEvent {
+        event_id: event.event_id.to_string(),
+        event_type: event.event_type.clone(),
+        stream: event.stream.clone(),
+        revision: event.revision,
+        position: event.position,
+        occurred_at: Some(to_timestamp_us(metadata.occurred_at_us)),
+        recorded_at: Some(to_timestamp_us(event.recorded_at_us)),
+        acting_library: metadata.acting_library,
+        channel: metadata.channel,
+        command_id: uuid_text(&metadata.command_id),
+        correlation_id: uuid_text(&metadata.correlation_id),
+        event: Some(pb::Event { payload: Some(payload) }),
+    })
+}
+
+pub fn receipt(receipt: &Receipt) -> Result<pb::CommandReceipt, ServerError> {
+    let events = receipt
+        .events
+        .iter()
+        .map(recorded_event)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(pb::CommandReceipt {
+        command_id: receipt.command_id.to_string(),
+        duplicate: receipt.duplicate,
+        position: events.last().map_or(0, |e| e.position),
+        events,
+    })
+}
+
+/// Folds an item's stream into its state. `None` if the stream does not start with a
+/// cataloguing (an item that does not exist).
+pub fn item_state(events: &[RecordedEvent]) -> Result<Option<pb::ItemState>, ServerError> {
+    let mut item: Option<Item> = None;
+    for event in events {
+        let (_, payload) = decode(event)?;
+        match (&mut item, &payload) {
+            (None, Payload::ItemCatalogued(e)) => item = Some(Item::catalogued(e)),
+            (Some(i), p) => i.apply(p),
+            (None, _) => {
+                return Err(ServerError::Unreadable {
+                    position: event.position,
+                    reason: format!("stream {} does not begin with ItemCatalogued", event.stream),
+                });
+            }
+        }
+    }
+    let (Some(item), Some(last)) = (item, events.last()) else {
+        return Ok(None);
+    };
+    let mut state = pb::ItemState {
+        item: item.item.clone(),
+        isbn: item.isbn.clone(),
+        title: item.title.clone(),
+        author: item.author.clone(),
+        owner_library: item.owner_library.clone(),
+        price_fen: item.price_fen,
+        acquisition: item.acquisition as i32,
+        revision: last.revision,
+        position: last.position,
+        debt_fen: item.lost_debt.as_ref().map_or(0, |d| d.outstanding_fen),
+        ..Default::default()
+    };
+    use pb::ItemStatus as S;
+    match &item.status {
+        ItemStatus::OnShelf { library, homebound } => {
+            state.status = S::OnShelf as i32;
+            state.library = library.clone();
+            state.homebound = *homebound;
+        }
+        ItemStatus::OnLoan {
+            patron_id,
+            library,
+            due_at,
+            renewals,
+        } => {
+            state.status = S::OnLoan as i32;
+            state.library = library.clone();
+            state.patron_id = patron_id.clone();
+            state.due_at = Some(to_timestamp_us(due_at.timestamp_micros()));
+            state.renewal_count = *renewals;
+        }
+        ItemStatus::InTransit { from, to, reason } => {
+            state.status = S::InTransit as i32;
+            state.library = to.clone();
+            state.from_library = from.clone();
+            state.transfer_reason = *reason as i32;
+        }
+        ItemStatus::InBooth { booth } => {
+            state.status = S::InBooth as i32;
+            state.library = booth.clone();
+        }
+        ItemStatus::Lost { patron_id } => {
+            state.status = S::Lost as i32;
+            state.patron_id = patron_id.clone();
+        }
+        ItemStatus::Withdrawn => state.status = S::Withdrawn as i32,
+        ItemStatus::ExchangedOut => state.status = S::ExchangedOut as i32,
+    }
+    Ok(Some(state))
+}

@@ -1,0 +1,405 @@
+//! The edge: request metadata, field validation, and requests turned into domain commands.
+//! Everything a client sends is checked here once; a malformed field is an INVALID_ARGUMENT
+//! naming it.
+
+use chrono::{DateTime, TimeZone, Utc};
+use readnet_domain::pb::{self, Channel};
+use readnet_domain::{Command, NewBook, PatronKey, PatronRef};
+use readnet_proto::Timestamp;
+use tonic::metadata::MetadataMap;
+use uuid::Uuid;
+
+use crate::error::ServerError;
+
+/// Request metadata naming the acting library.
+pub const LIBRARY_HEADER: &str = "x-readnet-library";
+/// Request metadata naming the channel (desk, kiosk, booth, app, system).
+pub const CHANNEL_HEADER: &str = "x-readnet-channel";
+
+/// How far in the future an `occurred_at` may be (clock skew between desk and ledger).
+pub const MAX_FUTURE_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Who is acting: read from request metadata in this one place, so that a later version can
+/// bind it to the caller's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub library: Option<String>,
+    pub channel: Channel,
+}
+
+impl Actor {
+    pub fn from_metadata(metadata: &MetadataMap) -> Result<Self, ServerError> {
+        let text = |name: &str| -> Result<Option<String>, ServerError> {
+            match metadata.get(name) {
+                None => Ok(None),
+                Some(value) => value
+                    .to_str()
+                    .map(|s| Some(s.trim().to_owned()))
+                    .map_err(|_| ServerError::invalid(format!("{name}: metadata value is not ASCII text"))),
+            }
+        };
+        let library = match text(LIBRARY_HEADER)? {
+            Some(code) if !code.is_empty() => Some(library_code(&code, LIBRARY_HEADER)?),
+            _ => None,
+        };
+        let channel = match text(CHANNEL_HEADER)?.as_deref() {
+            None | Some("") => {
+                if library.is_some() {
+                    Channel::Desk
+                } else {
+                    Channel::System
+                }
+            }
+            Some("desk") => Channel::Desk,
+            Some("kiosk") => Channel::Kiosk,
+            Some("booth") => Channel::Booth,
+            Some("app") => Channel::App,
+            Some("system") => Channel::System,
+            Some(other) => {
+                return Err(ServerError::invalid(format!(
+                    "{CHANNEL_HEADER}: {other:?} is not one of desk, kiosk, booth, app, system"
+                )));
+            }
+        };
+        Ok(Self { library, channel })
+    }
+}
+
+fn is_code_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// An item or library code: 1–64 characters of ASCII letters, digits, `-`, `_`, `.`.
+fn code(value: &str, field: &str, what: &str) -> Result<String, ServerError> {
+    if value.is_empty() {
+        return Err(ServerError::invalid(format!("{field}: {what} is required")));
+    }
+    if value.len() > 64 || !value.chars().all(is_code_char) {
+        return Err(ServerError::invalid(format!(
+            "{field}: {value:?} is not a valid {what} (1-64 ASCII letters, digits, '-', '_', '.')"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+pub fn item_code(value: &str, field: &str) -> Result<String, ServerError> {
+    code(value, field, "item id")
+}
+
+pub fn library_code(value: &str, field: &str) -> Result<String, ServerError> {
+    code(value, field, "library code")
+}
+
+/// A city code: 1–32 lowercase ASCII letters, digits or `-`, starting with a letter.
+pub fn city_code(value: &str, field: &str) -> Result<String, ServerError> {
+    let ok = value.len() <= 32
+        && value.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if value.is_empty() {
+        return Err(ServerError::invalid(format!("{field}: a city code is required")));
+    }
+    if !ok {
+        return Err(ServerError::invalid(format!(
+            "{field}: {value:?} is not a valid city code (lowercase letters, digits, '-')"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+pub fn uuid(value: &str, field: &str) -> Result<Uuid, ServerError> {
+    if value.is_empty() {
+        return Err(ServerError::invalid(format!("{field}: a UUID is required")));
+    }
+    Uuid::parse_str(value).map_err(|_| ServerError::invalid(format!("{field}: {value:?} is not a UUID")))
+}
+
+pub fn optional_uuid(value: &str, field: &str) -> Result<Option<Uuid>, ServerError> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        uuid(value, field).map(Some)
+    }
+}
+
+/// A well-formed timestamp between 2000-01-01 and 2100-01-01.
+pub fn valid_timestamp(ts: &Timestamp, field: &str) -> Result<DateTime<Utc>, ServerError> {
+    let at = (0..1_000_000_000)
+        .contains(&ts.nanos)
+        .then(|| Utc.timestamp_opt(ts.seconds, ts.nanos as u32).single())
+        .flatten()
+        .ok_or_else(|| ServerError::invalid(format!("{field}: {}s {}ns is not a valid timestamp", ts.seconds, ts.nanos)))?;
+    let earliest = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single().expect("valid date");
+    let latest = Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).single().expect("valid date");
+    if at < earliest || at >= latest {
+        return Err(ServerError::invalid(format!(
+            "{field}: {} is out of range: readnet accepts 2000-01-01 to 2100-01-01",
+            at.to_rfc3339()
+        )));
+    }
+    Ok(at)
+}
+
+/// When a command happened: absent → `None` (the caller uses now); present → a valid
+/// timestamp no later than 5 minutes from now.
+pub fn timestamp(value: Option<&Timestamp>, field: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, ServerError> {
+    let Some(ts) = value else { return Ok(None) };
+    let at = valid_timestamp(ts, field)?;
+    if at > now + MAX_FUTURE_SKEW {
+        return Err(ServerError::invalid(format!(
+            "{field}: {} is in the future: it may be at most 5 minutes after now ({})",
+            at.to_rfc3339(),
+            now.to_rfc3339()
+        )));
+    }
+    Ok(Some(at))
+}
+
+/// Microsecond precision: what the ledger stores.
+pub fn to_timestamp_us(us: i64) -> Timestamp {
+    Timestamp {
+        seconds: us.div_euclid(1_000_000),
+        nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
+    }
+}
+
+fn non_negative(value: i64, field: &str) -> Result<i64, ServerError> {
+    if value < 0 {
+        return Err(ServerError::invalid(format!("{field}: {value} is negative; amounts are fen, 0 or more")));
+    }
+    Ok(value)
+}
+
+/// A free-text field: at most `max` characters.
+fn text(value: &str, field: &str, max: usize) -> Result<String, ServerError> {
+    if value.chars().count() > max {
+        return Err(ServerError::invalid(format!("{field}: longer than {max} characters")));
+    }
+    Ok(value.trim().to_owned())
+}
+
+fn enum_field<E: TryFrom<i32>>(value: i32, field: &str) -> Result<E, ServerError> {
+    E::try_from(value).map_err(|_| ServerError::invalid(format!("{field}: {value} is not a known value")))
+}
+
+/// Turns a card into a patron reference; the card number goes no further than the hash.
+pub fn patron(card: Option<&pb::Card>, field: &str, key: &PatronKey) -> Result<PatronRef, ServerError> {
+    let card = card.ok_or_else(|| ServerError::invalid(format!("{field}: a card (city and number) is required")))?;
+    let city = city_code(&card.city, &format!("{field}.city"))?;
+    let number = card.number.trim();
+    if number.is_empty() || number.len() > 32 || !number.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ServerError::invalid(format!(
+            "{field}.number: a card number is 1-32 ASCII letters or digits"
+        )));
+    }
+    let tail: String = number.chars().skip(number.len().saturating_sub(4)).collect();
+    Ok(PatronRef {
+        patron_id: key.patron_id(&city, number),
+        masked_card: format!("{city}:****{tail}"),
+        city,
+    })
+}
+
+fn book(b: Option<&pb::BookDescription>, field: &str) -> Result<NewBook, ServerError> {
+    let b = b.ok_or_else(|| ServerError::invalid(format!("{field}: the book's description is required")))?;
+    Ok(NewBook {
+        item: item_code(&b.item, &format!("{field}.item"))?,
+        isbn: text(&b.isbn, &format!("{field}.isbn"), 32)?,
+        title: text(&b.title, &format!("{field}.title"), 512)?,
+        author: text(&b.author, &format!("{field}.author"), 256)?,
+        price_fen: b.price_fen.map(|p| non_negative(p, &format!("{field}.price_fen"))).transpose()?,
+    })
+}
+
+/// The fields every command request carries.
+pub struct CommandHeader<'a> {
+    pub command_id: &'a str,
+    pub occurred_at: Option<&'a Timestamp>,
+    pub correlation_id: &'a str,
+}
+
+/// A gRPC request that is a command.
+pub trait CommandRequest: prost::Message {
+    /// The RPC's name, for the command-id reuse check and messages.
+    const NAME: &'static str;
+    fn header(&self) -> CommandHeader<'_>;
+    /// The domain command; `now` is the server clock (for defaults such as a tariff's
+    /// effective date).
+    fn to_command(&self, key: &PatronKey, occurred_at: DateTime<Utc>) -> Result<Command, ServerError>;
+}
+
+macro_rules! command_request {
+    ($request:ident, $name:literal, |$r:ident, $key:ident, $at:ident| $body:expr) => {
+        impl CommandRequest for pb::$request {
+            const NAME: &'static str = $name;
+            fn header(&self) -> CommandHeader<'_> {
+                CommandHeader {
+                    command_id: &self.command_id,
+                    occurred_at: self.occurred_at.as_ref(),
+                    correlation_id: &self.correlation_id,
+                }
+            }
+            #[allow(unused_variables)]
+            fn to_command(&self, $key: &PatronKey, $at: DateTime<Utc>) -> Result<Command, ServerError> {
+                let $r = self;
+                Ok($body)
+            }
+        }
+    };
+}
+
+command_request!(JoinCityRequest, "JoinCity", |r, key, at| Command::JoinCity {
+    city: city_code(&r.city, "city")?,
+    name: text(&r.name, "name", 128)?,
+    time_zone: text(&r.time_zone, "time_zone", 64)?,
+});
+
+command_request!(RegisterLibraryRequest, "RegisterLibrary", |r, key, at| Command::RegisterLibrary {
+    library: library_code(&r.library, "library")?,
+    name: text(&r.name, "name", 128)?,
+    city: city_code(&r.city, "city")?,
+    tier: enum_field(r.tier, "tier")?,
+    parent: (!r.parent.is_empty())
+        .then(|| library_code(&r.parent, "parent"))
+        .transpose()?,
+});
+
+command_request!(CloseLibraryRequest, "CloseLibrary", |r, key, at| Command::CloseLibrary {
+    library: library_code(&r.library, "library")?,
+    reason: text(&r.reason, "reason", 512)?,
+});
+
+command_request!(SetReturnPolicyRequest, "SetReturnPolicy", |r, key, at| Command::SetReturnPolicy {
+    library: library_code(&r.library, "library")?,
+    policy: enum_field(r.policy, "policy")?,
+});
+
+command_request!(SetTariffRequest, "SetTariff", |r, key, at| Command::SetTariff {
+    kind: enum_field(r.kind, "kind")?,
+    amount_fen: non_negative(r.amount_fen, "amount_fen")?,
+    effective_from: match &r.effective_from {
+        None => at,
+        Some(ts) => valid_timestamp(ts, "effective_from")?,
+    },
+});
+
+command_request!(SetPatronTierRequest, "SetPatronTier", |r, key, at| Command::SetPatronTier {
+    patron: patron(r.card.as_ref(), "card", key)?,
+    tier: enum_field(r.tier, "tier")?,
+});
+
+command_request!(CatalogueItemRequest, "CatalogueItem", |r, key, at| Command::CatalogueItem {
+    book: NewBook {
+        item: item_code(&r.item, "item")?,
+        isbn: text(&r.isbn, "isbn", 32)?,
+        title: text(&r.title, "title", 512)?,
+        author: text(&r.author, "author", 256)?,
+        price_fen: r.price_fen.map(|p| non_negative(p, "price_fen")).transpose()?,
+    },
+    owner_library: library_code(&r.owner_library, "owner_library")?,
+    acquisition: enum_field(r.acquisition, "acquisition")?,
+});
+
+command_request!(CheckoutRequest, "Checkout", |r, key, at| Command::Checkout {
+    item: item_code(&r.item, "item")?,
+    patron: patron(r.card.as_ref(), "card", key)?,
+});
+
+command_request!(RenewRequest, "Renew", |r, key, at| Command::Renew {
+    item: item_code(&r.item, "item")?,
+    patron: patron(r.card.as_ref(), "card", key)?,
+});
+
+command_request!(ReturnRequest, "Return", |r, key, at| Command::Return {
+    item: item_code(&r.item, "item")?,
+});
+
+command_request!(DispatchTransferRequest, "DispatchTransfer", |r, key, at| Command::DispatchTransfer {
+    item: item_code(&r.item, "item")?,
+    to_library: library_code(&r.to_library, "to_library")?,
+    reason: enum_field(r.reason, "reason")?,
+});
+
+command_request!(ReceiveTransferRequest, "ReceiveTransfer", |r, key, at| Command::ReceiveTransfer {
+    item: item_code(&r.item, "item")?,
+});
+
+command_request!(BoothSwapRequest, "BoothSwap", |r, key, at| Command::BoothSwap {
+    take_item: item_code(&r.take_item, "take_item")?,
+    patron: patron(r.card.as_ref(), "card", key)?,
+    deposit: book(r.deposit.as_ref(), "deposit")?,
+});
+
+command_request!(PatronDrivenAcquisitionRequest, "PatronDrivenAcquisition", |r, key, at| {
+    Command::PatronDrivenAcquisition {
+        patron: patron(r.card.as_ref(), "card", key)?,
+        book: book(r.book.as_ref(), "book")?,
+    }
+});
+
+command_request!(DeclareLostRequest, "DeclareLost", |r, key, at| Command::DeclareLost {
+    item: item_code(&r.item, "item")?,
+});
+
+command_request!(PayLostItemRequest, "PayLostItem", |r, key, at| Command::PayLostItem {
+    item: item_code(&r.item, "item")?,
+    amount_fen: non_negative(r.amount_fen, "amount_fen")?,
+});
+
+command_request!(WaiveLostItemDebtRequest, "WaiveLostItemDebt", |r, key, at| Command::WaiveLostItemDebt {
+    item: item_code(&r.item, "item")?,
+    reason: text(&r.reason, "reason", 512)?,
+});
+
+command_request!(WithdrawRequest, "Withdraw", |r, key, at| Command::Withdraw {
+    item: item_code(&r.item, "item")?,
+    reason: text(&r.reason, "reason", 512)?,
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_validated_with_the_field_named() {
+        assert!(item_code("ZB-000123", "item").is_ok());
+        let err = item_code("", "item").unwrap_err().to_string();
+        assert!(err.starts_with("item:"), "{err}");
+        let err = item_code("ZB 1", "take_item").unwrap_err().to_string();
+        assert!(err.starts_with("take_item:"), "{err}");
+        assert!(city_code("Jinan", "card.city").is_err());
+        assert!(city_code("jinan", "card.city").is_ok());
+    }
+
+    #[test]
+    fn timestamps_outside_the_accepted_range_are_refused() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap();
+        let ts = |seconds| Timestamp { seconds, nanos: 0 };
+        assert!(timestamp(Some(&ts(now.timestamp())), "occurred_at", now).unwrap().is_some());
+        assert!(timestamp(Some(&ts(now.timestamp() + 3600)), "occurred_at", now).is_err());
+        assert!(timestamp(Some(&ts(0)), "occurred_at", now).is_err());
+        let bad_nanos = Timestamp { seconds: now.timestamp(), nanos: -1 };
+        assert!(timestamp(Some(&bad_nanos), "occurred_at", now).is_err());
+        assert!(timestamp(None, "occurred_at", now).unwrap().is_none());
+    }
+
+    #[test]
+    fn cards_are_hashed_and_masked() {
+        let key = PatronKey::new(b"k");
+        let card = pb::Card { city: "jinan".into(), number: "370102199001011234".into() };
+        let p = patron(Some(&card), "card", &key).unwrap();
+        assert_eq!(p.masked_card, "jinan:****1234");
+        assert!(!p.patron_id.contains("370102"));
+        let bad = pb::Card { city: "jinan".into(), number: "".into() };
+        assert!(patron(Some(&bad), "card", &key).unwrap_err().to_string().starts_with("card.number"));
+    }
+
+    #[test]
+    fn unknown_channel_is_refused_naming_the_header() {
+        let mut md = MetadataMap::new();
+        md.insert(CHANNEL_HEADER, "carrier-pigeon".parse().unwrap());
+        let err = Actor::from_metadata(&md).unwrap_err().to_string();
+        assert!(err.starts_with(CHANNEL_HEADER), "{err}");
+    }
+}

@@ -1,0 +1,133 @@
+//! readnet's gRPC server: NetworkAdmin, Circulation and Ledger services, health and reflection,
+//! on one listener, over an [`readnet_store::EventStore`].
+//!
+//! The data path of a command: a service handler checks the request at the edge ([`edge`]),
+//! the [`command_bus`] decides it against the domain state and appends the events, and the
+//! handler answers with the receipt.
+
+pub mod command_bus;
+mod convert;
+pub mod edge;
+mod error;
+mod services;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use readnet_domain::pb::{circulation_server::CirculationServer, ledger_server::LedgerServer, network_admin_server::NetworkAdminServer};
+use readnet_domain::{Clock, PatronKey, SystemClock};
+use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use readnet_store::EventStore;
+
+pub use command_bus::CommandBus;
+pub use error::ServerError;
+pub use services::{Commands, LedgerService};
+
+/// How to run the server on the embedded store.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The embedded store's data directory (created if missing).
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The network secret for patron ids (HMAC key). `None`: read `<data_dir>/patron.key`,
+    /// creating it with random bytes on first start.
+    pub patron_key_file: Option<PathBuf>,
+}
+
+/// Opens the store, rebuilds state, listens, and serves until `shutdown` completes.
+/// Prints `readnet listening on <addr>` to stdout once the listener is bound.
+pub async fn serve(config: ServeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let key_file = config
+        .patron_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("patron.key"));
+    let key = load_or_create_key(&key_file)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store_clock = Arc::clone(&clock);
+    let options = EmbeddedOptions {
+        clock: Arc::new(move || store_clock.now().timestamp_micros()),
+        ..EmbeddedOptions::default()
+    };
+    let store: Arc<dyn EventStore> = Arc::new(
+        EmbeddedStore::open(config.data_dir.join("log"), options)
+            .await
+            .with_context(|| format!("opening the event store in {}", config.data_dir.display()))?,
+    );
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    serve_on(listener, store, key, clock, shutdown).await.map(|_| {
+        tracing::info!(%addr, "stopped");
+    })
+}
+
+/// Serves the readnet services on a bound listener over any store.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    store: Arc<dyn EventStore>,
+    key: PatronKey,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let bus = CommandBus::start(Arc::clone(&store)).await?;
+    let commands = Commands { bus, key, clock };
+    let ledger = LedgerService { store };
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<NetworkAdminServer<Commands>>().await;
+    health_reporter.set_serving::<CirculationServer<Commands>>().await;
+    health_reporter.set_serving::<LedgerServer<LedgerService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(readnet_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(readnet_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let addr = listener.local_addr()?;
+    println!("readnet listening on {addr}");
+    tracing::info!(%addr, "listening");
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .add_service(NetworkAdminServer::new(commands.clone()))
+        .add_service(CirculationServer::new(commands))
+        .add_service(LedgerServer::new(ledger))
+        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+/// The network secret: read from `path`, or 32 random bytes written there on first start.
+fn load_or_create_key(path: &Path) -> anyhow::Result<PatronKey> {
+    match std::fs::read(path) {
+        Ok(secret) if !secret.is_empty() => Ok(PatronKey::new(&secret)),
+        Ok(_) => anyhow::bail!("patron key file {} is empty", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let secret: [u8; 32] = rand::random();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("creating patron key {}", path.display()))?;
+            file.write_all(&secret)?;
+            file.sync_all()?;
+            tracing::info!(path = %path.display(), "created a new patron key");
+            Ok(PatronKey::new(&secret))
+        }
+        Err(e) => Err(e).with_context(|| format!("reading patron key {}", path.display())),
+    }
+}

@@ -1,0 +1,217 @@
+//! The gRPC services: thin handlers from requests to the command bus or the store.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use readnet_domain::pb::{self, circulation_server, ledger_server, network_admin_server};
+use readnet_domain::{Clock, CommandContext, PatronKey};
+use readnet_store::{Direction, EventStore, ReadFrom, SubscriptionMessage};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::command_bus::{self, CommandBus, Submission};
+use crate::convert;
+use crate::edge::{self, Actor, CommandRequest};
+use crate::error::ServerError;
+
+/// Most events one read returns.
+const MAX_READ_COUNT: u32 = 1000;
+const DEFAULT_READ_COUNT: u32 = 100;
+/// Events buffered per subscriber between the store and the gRPC stream.
+const SUBSCRIBER_BUFFER: usize = 256;
+
+/// What the command services share.
+#[derive(Clone)]
+pub struct Commands {
+    pub bus: CommandBus,
+    pub key: PatronKey,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Commands {
+    /// Validates a command request, runs it, and answers with its receipt.
+    async fn run<R: CommandRequest>(&self, request: Request<R>) -> Result<Response<pb::CommandReceipt>, Status> {
+        let actor = Actor::from_metadata(request.metadata())?;
+        let request = request.into_inner();
+        let header = request.header();
+        let command_id = edge::uuid(header.command_id, "command_id")?;
+        let correlation_id = edge::optional_uuid(header.correlation_id, "correlation_id")?;
+        let now = self.clock.now();
+        let occurred_at = edge::timestamp(header.occurred_at, "occurred_at", now)?.unwrap_or(now);
+        let command = request.to_command(&self.key, occurred_at)?;
+        let ctx = CommandContext {
+            occurred_at,
+            acting_library: actor.library,
+            channel: actor.channel,
+        };
+        let digest = command_bus::digest(R::NAME, &ctx, &request.encode_to_vec());
+        let receipt = self
+            .bus
+            .submit(Submission {
+                command_id,
+                correlation_id,
+                digest,
+                command,
+                ctx,
+            })
+            .await?;
+        tracing::debug!(rpc = R::NAME, %command_id, duplicate = receipt.duplicate, "command recorded");
+        Ok(Response::new(convert::receipt(&receipt)?))
+    }
+}
+
+/// Implements a command service: every RPC validates, runs and answers through [`Commands::run`].
+/// (The whole impl is generated here because `async_trait` must see the methods' bodies.)
+macro_rules! command_service {
+    ($service:path { $($method:ident($request:ident)),* $(,)? }) => {
+        #[tonic::async_trait]
+        impl $service for Commands {
+            $(
+                async fn $method(&self, request: Request<pb::$request>) -> Result<Response<pb::CommandReceipt>, Status> {
+                    self.run(request).await
+                }
+            )*
+        }
+    };
+}
+
+command_service!(network_admin_server::NetworkAdmin {
+    join_city(JoinCityRequest),
+    register_library(RegisterLibraryRequest),
+    close_library(CloseLibraryRequest),
+    set_return_policy(SetReturnPolicyRequest),
+    set_tariff(SetTariffRequest),
+    set_patron_tier(SetPatronTierRequest),
+});
+
+command_service!(circulation_server::Circulation {
+    catalogue_item(CatalogueItemRequest),
+    checkout(CheckoutRequest),
+    renew(RenewRequest),
+    r#return(ReturnRequest),
+    dispatch_transfer(DispatchTransferRequest),
+    receive_transfer(ReceiveTransferRequest),
+    booth_swap(BoothSwapRequest),
+    patron_driven_acquisition(PatronDrivenAcquisitionRequest),
+    declare_lost(DeclareLostRequest),
+    pay_lost_item(PayLostItemRequest),
+    waive_lost_item_debt(WaiveLostItemDebtRequest),
+    withdraw(WithdrawRequest),
+});
+
+/// The read side of the log.
+#[derive(Clone)]
+pub struct LedgerService {
+    pub store: Arc<dyn EventStore>,
+}
+
+fn read_count(max_count: u32) -> usize {
+    match max_count {
+        0 => DEFAULT_READ_COUNT as usize,
+        n => n.min(MAX_READ_COUNT) as usize,
+    }
+}
+
+fn read_params(from: Option<u64>, direction: i32) -> Result<(ReadFrom, Direction), ServerError> {
+    let direction = match pb::ReadDirection::try_from(direction) {
+        Ok(pb::ReadDirection::Forwards) => Direction::Forwards,
+        Ok(pb::ReadDirection::Backwards) => Direction::Backwards,
+        Err(_) => return Err(ServerError::invalid(format!("direction: {direction} is not a known value"))),
+    };
+    let from = match (from, direction) {
+        (Some(at), _) => ReadFrom::At(at),
+        (None, Direction::Forwards) => ReadFrom::Start,
+        (None, Direction::Backwards) => ReadFrom::End,
+    };
+    Ok((from, direction))
+}
+
+type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeAllResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ledger_server::Ledger for LedgerService {
+    async fn read_stream(&self, request: Request<pb::ReadStreamRequest>) -> Result<Response<pb::ReadResponse>, Status> {
+        let r = request.into_inner();
+        if r.stream.is_empty() {
+            return Err(ServerError::invalid("stream: a stream name is required").into());
+        }
+        let (from, direction) = read_params(r.from_revision, r.direction)?;
+        let head_position = self.store.head_position();
+        let events = self
+            .store
+            .read_stream(&r.stream, from, direction, read_count(r.max_count))
+            .await
+            .map_err(ServerError::from)?;
+        let events = events.iter().map(convert::recorded_event).collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ReadResponse { events, head_position }))
+    }
+
+    async fn read_all(&self, request: Request<pb::ReadAllRequest>) -> Result<Response<pb::ReadResponse>, Status> {
+        let r = request.into_inner();
+        let (from, direction) = read_params(r.from_position, r.direction)?;
+        let head_position = self.store.head_position();
+        let events = self
+            .store
+            .read_all(from, direction, read_count(r.max_count))
+            .await
+            .map_err(ServerError::from)?;
+        let events = events.iter().map(convert::recorded_event).collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ReadResponse { events, head_position }))
+    }
+
+    type SubscribeAllStream = SubscribeStream;
+
+    async fn subscribe_all(&self, request: Request<pb::SubscribeAllRequest>) -> Result<Response<Self::SubscribeAllStream>, Status> {
+        let after = request.into_inner().after_position;
+        let mut subscription = self.store.subscribe_all(after);
+        let (sender, receiver) = mpsc::channel(SUBSCRIBER_BUFFER);
+        tokio::spawn(async move {
+            while let Some(message) = subscription.next().await {
+                let out = match message {
+                    Ok(SubscriptionMessage::Event(event)) => convert::recorded_event(&event)
+                        .map(|e| pb::SubscribeAllResponse {
+                            message: Some(pb::subscribe_all_response::Message::Event(e)),
+                        })
+                        .map_err(Status::from),
+                    Ok(SubscriptionMessage::CaughtUp { position }) => Ok(pb::SubscribeAllResponse {
+                        message: Some(pb::subscribe_all_response::Message::CaughtUp(pb::CaughtUp { position })),
+                    }),
+                    Err(error) => Err(Status::from(ServerError::from(error))),
+                };
+                let failed = out.is_err();
+                // The client went away: drop the subscription.
+                if sender.send(out).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn get_item(&self, request: Request<pb::GetItemRequest>) -> Result<Response<pb::ItemState>, Status> {
+        let item = edge::item_code(&request.into_inner().item, "item")?;
+        let stream = readnet_domain::StreamId::Item(item.clone()).name();
+        let mut events = Vec::new();
+        let mut next = 0;
+        loop {
+            let page = self
+                .store
+                .read_stream(&stream, ReadFrom::At(next), Direction::Forwards, MAX_READ_COUNT as usize)
+                .await
+                .map_err(ServerError::from)?;
+            let Some(last) = page.last() else { break };
+            next = last.revision + 1;
+            let full = page.len() == MAX_READ_COUNT as usize;
+            events.extend(page);
+            if !full {
+                break;
+            }
+        }
+        match convert::item_state(&events)? {
+            Some(state) => Ok(Response::new(state)),
+            None => Err(ServerError::NotFound(format!("item {item} is not catalogued")).into()),
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The in-memory index of the committed log, and reads planned from it.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use super::record::decode_frame;
+use crate::{Direction, ReadFrom, RecordedEvent, StoreError};
+
+/// A segment file, opened read-only for readers. Positional reads (`read_at`) need no seek
+/// state, so one handle serves every reader at once.
+#[derive(Debug)]
+pub(crate) struct SegmentHandle {
+    pub path: PathBuf,
+    pub file: File,
+}
+
+/// Where the record of one position lies, and the event's id (kept for idempotency checks,
+/// so a retry is recognised without reading the log). 32 bytes per event.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Entry {
+    pub offset: u64,
+    pub event_id: Uuid,
+    /// Index into [`Index::segments`].
+    pub segment: u32,
+    /// Frame length, header included.
+    pub len: u32,
+}
+
+/// The committed (synced) log: only what an acknowledged append may have relied on.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    /// Segments in log order.
+    pub segments: Vec<Arc<SegmentHandle>>,
+    /// `entries[p - 1]` is position `p`: positions are dense, so a Vec is the map.
+    pub entries: Vec<Entry>,
+    /// Each stream's positions; the revision of an event is its index in the list.
+    pub streams: HashMap<String, Vec<u64>>,
+}
+
+impl Index {
+    /// The position of the last committed event, 0 if none.
+    pub(crate) fn head(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    pub(crate) fn entry(&self, position: u64) -> &Entry {
+        &self.entries[(position - 1) as usize]
+    }
+
+    /// Plans a read of `$all`.
+    pub(crate) fn plan_all(&self, from: ReadFrom, direction: Direction, max: usize) -> ReadPlan {
+        let head = self.head();
+        let mut plan = ReadPlan::default();
+        if head == 0 || max == 0 {
+            return plan;
+        }
+        let max = max as u64;
+        match direction {
+            Direction::Forwards => {
+                let first = match from {
+                    ReadFrom::Start => 1,
+                    ReadFrom::End => return plan,
+                    ReadFrom::At(p) => p.max(1),
+                };
+                if first > head {
+                    return plan;
+                }
+                let last = head.min(first.saturating_add(max - 1));
+                for p in first..=last {
+                    plan.push(self, p);
+                }
+            }
+            Direction::Backwards => {
+                let first = match from {
+                    ReadFrom::Start => 1,
+                    ReadFrom::End => head,
+                    // Reading backwards from past the end starts at the end.
+                    ReadFrom::At(p) => p.min(head),
+                };
+                if first == 0 {
+                    return plan;
+                }
+                let last = first.saturating_sub(max - 1).max(1);
+                for p in (last..=first).rev() {
+                    plan.push(self, p);
+                }
+            }
+        }
+        plan
+    }
+
+    /// Plans a read of one stream. A stream with no events reads as empty.
+    pub(crate) fn plan_stream(
+        &self,
+        stream: &str,
+        from: ReadFrom,
+        direction: Direction,
+        max: usize,
+    ) -> ReadPlan {
+        let mut plan = ReadPlan::default();
+        let Some(positions) = self.streams.get(stream) else {
+            return plan;
+        };
+        let len = positions.len();
+        if len == 0 || max == 0 {
+            return plan;
+        }
+        match direction {
+            Direction::Forwards => {
+                let first = match from {
+                    ReadFrom::Start => 0,
+                    ReadFrom::End => return plan,
+                    ReadFrom::At(r) => usize::try_from(r).unwrap_or(usize::MAX),
+                };
+                for &p in positions.iter().skip(first).take(max) {
+                    plan.push(self, p);
+                }
+            }
+            Direction::Backwards => {
+                let first = match from {
+                    ReadFrom::Start => 0,
+                    ReadFrom::End => len - 1,
+                    ReadFrom::At(r) => usize::try_from(r).unwrap_or(usize::MAX).min(len - 1),
+                };
+                for &p in positions[..=first].iter().rev().take(max) {
+                    plan.push(self, p);
+                }
+            }
+        }
+        plan
+    }
+}
+
+/// One record to read.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    position: u64,
+    offset: u64,
+    len: u32,
+    /// Index into [`ReadPlan::segments`].
+    segment: u32,
+}
+
+/// A read looked up under the index lock, executed outside it: the locations of the records,
+/// and handles on the segments that hold them (so a read needs no lock while it does I/O).
+#[derive(Debug, Default)]
+pub(crate) struct ReadPlan {
+    segments: Vec<Arc<SegmentHandle>>,
+    /// Index in the store's segment list of the last segment added to `segments`; reads are
+    /// monotonic in position, so this is enough to take each segment once.
+    last_segment: Option<u32>,
+    items: Vec<Item>,
+}
+
+/// Records of one read that lie next to each other on disk are read with one `read_at` of
+/// up to this many bytes.
+const MAX_SPAN: u64 = 1024 * 1024;
+
+impl ReadPlan {
+    fn push(&mut self, index: &Index, position: u64) {
+        let entry = index.entry(position);
+        if self.last_segment != Some(entry.segment) {
+            self.segments
+                .push(Arc::clone(&index.segments[entry.segment as usize]));
+            self.last_segment = Some(entry.segment);
+        }
+        self.items.push(Item {
+            position,
+            offset: entry.offset,
+            len: entry.len,
+            segment: (self.segments.len() - 1) as u32,
+        });
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Reads and verifies the planned records (blocking I/O).
+    pub(crate) fn execute(&self) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut events = Vec::with_capacity(self.items.len());
+        let mut buf = Vec::new();
+        let mut i = 0;
+        while i < self.items.len() {
+            // Grow a run of records adjacent on disk (ascending for forward reads, descending
+            // for backward ones) to read them with one call.
+            let first = self.items[i];
+            let (mut lo, mut hi) = (first.offset, first.offset + u64::from(first.len));
+            let mut j = i + 1;
+            while let Some(next) = self.items.get(j) {
+                if next.segment != first.segment || hi - lo >= MAX_SPAN {
+                    break;
+                }
+                if next.offset == hi {
+                    hi += u64::from(next.len);
+                } else if next.offset + u64::from(next.len) == lo {
+                    lo = next.offset;
+                } else {
+                    break;
+                }
+                j += 1;
+            }
+            let segment = &self.segments[first.segment as usize];
+            buf.resize((hi - lo) as usize, 0);
+            segment.file.read_exact_at(&mut buf, lo)?;
+            for item in &self.items[i..j] {
+                let start = (item.offset - lo) as usize;
+                let frame = &buf[start..start + item.len as usize];
+                let event =
+                    decode_frame(frame, item.position).map_err(|reason| StoreError::Corrupt {
+                        path: segment.path.clone(),
+                        offset: item.offset,
+                        reason,
+                    })?;
+                events.push(event);
+            }
+            i = j;
+        }
+        Ok(events)
+    }
+}

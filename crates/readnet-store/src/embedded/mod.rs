@@ -1,0 +1,365 @@
+//! The embedded store: an append-only log of segment files in a data directory.
+//!
+//! Layout: `LOCK` (held with an exclusive file lock while a store has the directory open) and
+//! `segments/<first position, 20 digits>.seg`. A segment is a sequence of records framed as
+//! `[u32 LE body length][u32 LE CRC32C of (length bytes + body)][protobuf body]`.
+//!
+//! One writer thread group-commits appends: it validates every waiting append against the
+//! committed index plus the batch so far, writes the batch with one write, fdatasyncs, then
+//! publishes to the in-memory index and acknowledges. The index (rebuilt on open by scanning the
+//! segments) maps positions to record locations and streams to positions; readers look up there
+//! under a short read lock and read the records with positional reads outside it.
+
+mod index;
+mod record;
+mod recovery;
+mod subscription;
+mod writer;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::{
+    AppendResult, Direction, EventStore, ReadFrom, RecordedEvent, StoreError, StreamWrite,
+    Subscription,
+};
+use index::{Index, ReadPlan};
+use record::{BODY_OVERHEAD_BOUND, MAX_BODY_LEN};
+use recovery::{SEGMENTS_DIR, recover, sync_dir};
+use writer::{Command, Writer};
+
+/// The name of the lock file in the data directory.
+const LOCK_FILE: &str = "LOCK";
+
+/// Appends waiting for the writer; beyond this, appenders wait to enqueue (backpressure).
+const REQUEST_QUEUE: usize = 1024;
+
+/// Settings of an [`EmbeddedStore`].
+#[derive(Clone)]
+pub struct EmbeddedOptions {
+    /// A segment is closed and a new one started once the next batch would take it past this
+    /// size (a batch is never split, so a segment can exceed it by one batch).
+    /// Default 256 MiB.
+    pub segment_size_bytes: u64,
+    /// Group commit takes waiting appends into one write and one sync until the batch holds at
+    /// least this many events. Default 4096.
+    pub max_batch_events: usize,
+    /// Capacity of each subscription's channel, in messages. Default 1024.
+    pub subscription_buffer: usize,
+    /// The time stamped on committed events (`recorded_at_us`), microseconds since the Unix
+    /// epoch. Default: the system clock.
+    pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions {
+            segment_size_bytes: 256 * 1024 * 1024,
+            max_batch_events: 4096,
+            subscription_buffer: 1024,
+            clock: Arc::new(system_clock_us),
+        }
+    }
+}
+
+impl fmt::Debug for EmbeddedOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedOptions")
+            .field("segment_size_bytes", &self.segment_size_bytes)
+            .field("max_batch_events", &self.max_batch_events)
+            .field("subscription_buffer", &self.subscription_buffer)
+            .finish_non_exhaustive()
+    }
+}
+
+fn system_clock_us() -> i64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// What the writer, readers and subscriptions share.
+pub(crate) struct Shared {
+    index: RwLock<Index>,
+    /// The committed head, readable without the lock.
+    head: AtomicU64,
+}
+
+impl Shared {
+    fn read_index(&self) -> RwLockReadGuard<'_, Index> {
+        // Only the writer writes, and a panic there is a bug that leaves the index unknown.
+        self.index.read().expect("the index lock is not poisoned")
+    }
+
+    fn write_index(&self) -> RwLockWriteGuard<'_, Index> {
+        self.index.write().expect("the index lock is not poisoned")
+    }
+}
+
+/// The embedded event store: a data directory, no server. See the [module docs](self).
+///
+/// Dropping it (or [`close`](EmbeddedStore::close)) stops the writer after the batch in hand;
+/// appends still queued then fail with [`StoreError::Closed`].
+pub struct EmbeddedStore {
+    shared: Arc<Shared>,
+    /// `None` once dropping: the writer stops when the last sender is gone.
+    commands: Option<mpsc::Sender<Command>>,
+    head: watch::Receiver<u64>,
+    writer: Option<JoinHandle<()>>,
+    runtime: Handle,
+    subscription_buffer: usize,
+    /// Held (locked) while this store may write to the directory.
+    lock: Mutex<Option<File>>,
+}
+
+impl fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("head", &self.head_position())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `dir`: takes the directory's lock, scans the
+    /// segments into the index, truncates a torn write at the end of the log, and starts the
+    /// writer thread. Must be called within a tokio runtime, which the store then uses for
+    /// subscriptions and reads.
+    ///
+    /// Fails with [`StoreError::Locked`] if another store holds the directory and with
+    /// [`StoreError::Corrupt`] if the log is damaged anywhere but at its very end.
+    pub async fn open(
+        dir: impl AsRef<Path>,
+        options: EmbeddedOptions,
+    ) -> Result<EmbeddedStore, StoreError> {
+        if options.segment_size_bytes == 0
+            || options.max_batch_events == 0
+            || options.subscription_buffer == 0
+        {
+            return Err(StoreError::InvalidArgument(format!(
+                "segment size, batch bound and subscription buffer must be positive: {options:?}"
+            )));
+        }
+        let dir = dir.as_ref().to_path_buf();
+        let runtime = Handle::current();
+        let subscription_buffer = options.subscription_buffer;
+        let (lock, shared, writer, head) = run_blocking(move || open_dir(dir, options)).await?;
+        let (commands, receiver) = mpsc::channel(REQUEST_QUEUE);
+        let writer = std::thread::Builder::new()
+            .name("readnet-store-writer".into())
+            .spawn(move || {
+                // Acknowledge a close only once the writer's files are closed.
+                if let Some(done) = writer.run(receiver) {
+                    let _ = done.send(());
+                }
+            })?;
+        Ok(EmbeddedStore {
+            shared,
+            commands: Some(commands),
+            head,
+            writer: Some(writer),
+            runtime,
+            subscription_buffer,
+            lock: Mutex::new(Some(lock)),
+        })
+    }
+
+    /// Stops the writer (after the batch in hand) and releases the directory's lock. Later
+    /// appends fail with [`StoreError::Closed`]; reads keep working; subscriptions end after
+    /// delivering everything committed.
+    pub async fn close(&self) {
+        if let Some(commands) = &self.commands {
+            let (done, closed) = oneshot::channel();
+            if commands.send(Command::Close { done }).await.is_ok() {
+                let _ = closed.await;
+            }
+        }
+        self.lock.lock().expect("the lock mutex is not poisoned").take();
+    }
+
+    fn commands(&self) -> Result<&mpsc::Sender<Command>, StoreError> {
+        self.commands.as_ref().ok_or(StoreError::Closed)
+    }
+
+    async fn read(&self, plan: ReadPlan) -> Result<Vec<RecordedEvent>, StoreError> {
+        if plan.is_empty() {
+            return Ok(Vec::new());
+        }
+        run_blocking(move || plan.execute()).await
+    }
+}
+
+/// What opening a directory yields: its lock, the recovered index, and a writer for it.
+type Opened = (File, Arc<Shared>, Writer, watch::Receiver<u64>);
+
+/// The blocking part of [`EmbeddedStore::open`].
+fn open_dir(dir: PathBuf, options: EmbeddedOptions) -> Result<Opened, StoreError> {
+    fs::create_dir_all(&dir)?;
+    let lock = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(LOCK_FILE))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Err(StoreError::Locked { path: dir }),
+        Err(TryLockError::Error(e)) => return Err(e.into()),
+    }
+    let segments_dir = dir.join(SEGMENTS_DIR);
+    if !segments_dir.is_dir() {
+        fs::create_dir(&segments_dir)?;
+        sync_dir(&dir)?;
+    }
+    let recovered = recover(&segments_dir)?;
+    let head = recovered.index.head();
+    let shared = Arc::new(Shared {
+        index: RwLock::new(recovered.index),
+        head: AtomicU64::new(head),
+    });
+    let (head_tx, head_rx) = watch::channel(head);
+    let writer = Writer::new(
+        Arc::clone(&shared),
+        segments_dir,
+        options.segment_size_bytes,
+        options.max_batch_events,
+        options.clock,
+        head_tx,
+        recovered.last_segment,
+    )?;
+    Ok((lock, shared, writer, head_rx))
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        // The writer sees its channel close, finishes the batch in hand and exits; waiting for
+        // it means the directory is free (files closed, lock released) once drop returns.
+        self.commands.take();
+        if let Some(writer) = self.writer.take()
+            && writer.join().is_err()
+        {
+            tracing::error!("the event store's writer thread panicked");
+        }
+    }
+}
+
+/// Runs blocking work (file I/O) off the async workers.
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The runtime is shutting down.
+        Err(_) => Err(StoreError::Closed),
+    }
+}
+
+/// Refuses malformed appends before they reach the writer.
+fn check_writes(writes: &[StreamWrite]) -> Result<(), StoreError> {
+    let invalid = |reason: String| Err(StoreError::InvalidArgument(reason));
+    if writes.is_empty() {
+        return invalid("an append needs at least one write".into());
+    }
+    let mut streams = HashSet::with_capacity(writes.len());
+    for write in writes {
+        if write.stream.is_empty() {
+            return invalid("empty stream name".into());
+        }
+        if !streams.insert(write.stream.as_str()) {
+            return invalid(format!("stream {} appears twice in one append", write.stream));
+        }
+        if write.events.is_empty() {
+            return invalid(format!("the write to {} has no events", write.stream));
+        }
+        for event in &write.events {
+            if event.event_type.is_empty() {
+                return invalid(format!("an event for {} has an empty type", write.stream));
+            }
+            let size = write.stream.len()
+                + event.event_type.len()
+                + event.metadata.len()
+                + event.data.len()
+                + BODY_OVERHEAD_BOUND;
+            if size > MAX_BODY_LEN as usize {
+                return invalid(format!(
+                    "event {} for {} is too large ({size} bytes, at most {MAX_BODY_LEN})",
+                    event.event_id, write.stream
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl EventStore for EmbeddedStore {
+    async fn append_multi(&self, writes: Vec<StreamWrite>) -> Result<Vec<AppendResult>, StoreError> {
+        check_writes(&writes)?;
+        let (reply, result) = oneshot::channel();
+        self.commands()?
+            .send(Command::Append { writes, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        result.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: ReadFrom,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let plan = self
+            .shared
+            .read_index()
+            .plan_stream(stream, from, direction, max_count);
+        self.read(plan).await
+    }
+
+    async fn read_all(
+        &self,
+        from: ReadFrom,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let plan = self.shared.read_index().plan_all(from, direction, max_count);
+        self.read(plan).await
+    }
+
+    async fn stream_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        let index = self.shared.read_index();
+        Ok(index
+            .streams
+            .get(stream)
+            .and_then(|positions| positions.len().checked_sub(1))
+            .map(|revision| revision as u64))
+    }
+
+    fn head_position(&self) -> u64 {
+        self.shared.head.load(Ordering::Acquire)
+    }
+
+    fn subscribe_all(&self, checkpoint: u64) -> Subscription {
+        let (tx, rx) = mpsc::channel(self.subscription_buffer);
+        self.runtime.spawn(subscription::run(
+            Arc::clone(&self.shared),
+            self.head.clone(),
+            checkpoint,
+            tx,
+        ));
+        Subscription::new(rx)
+    }
+}

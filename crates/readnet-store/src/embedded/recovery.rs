@@ -1,0 +1,273 @@
+//! Opening a data directory: segment files, scanning them into the index, and repairing a
+//! torn tail.
+//!
+//! The rule: only the end of the last segment can have been cut short by a crash (appends are
+//! acknowledged after fdatasync, and a segment is finished before the next one is started), so
+//! a bad tail there is a torn, unacknowledged write and is truncated. Damage anywhere else
+//! cannot come from a crash and fails the open.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use prost::Message;
+use uuid::Uuid;
+
+use super::index::{Entry, Index, SegmentHandle};
+use super::record::{HEADER_LEN, Header, MAX_BODY_LEN, RecordHead};
+use crate::StoreError;
+
+/// The directory of segment files inside the data directory.
+pub(crate) const SEGMENTS_DIR: &str = "segments";
+
+const SEGMENT_EXTENSION: &str = "seg";
+
+/// The path of the segment whose first record holds `first_position`. Zero-padded, so the
+/// names sort like the positions.
+pub(crate) fn segment_path(segments_dir: &Path, first_position: u64) -> PathBuf {
+    segments_dir.join(format!("{first_position:020}.{SEGMENT_EXTENSION}"))
+}
+
+/// Makes a directory's entries durable (a file created in it, a file renamed into it).
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// The state of the log after a successful open.
+pub(crate) struct Recovered {
+    pub index: Index,
+    /// The last segment's path and length (after any truncation): the writer appends to it.
+    pub last_segment: Option<(PathBuf, u64)>,
+}
+
+/// Scans every segment in order into an index, truncating a torn tail of the last one.
+pub(crate) fn recover(segments_dir: &Path) -> Result<Recovered, StoreError> {
+    let segments = list_segments(segments_dir)?;
+    let mut index = Index::default();
+    let mut last_segment = None;
+    for (i, (first_position, path)) in segments.iter().enumerate() {
+        let is_last = i + 1 == segments.len();
+        let len = scan_segment(path, *first_position, is_last, &mut index)?;
+        if is_last {
+            last_segment = Some((path.clone(), len));
+        }
+    }
+    Ok(Recovered {
+        index,
+        last_segment,
+    })
+}
+
+/// The segment files, in log order. A `.seg` file whose name is not a position fails the
+/// open rather than being skipped: its events would silently go missing.
+fn list_segments(segments_dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+    let mut segments = Vec::new();
+    for entry in fs::read_dir(segments_dir)? {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some(SEGMENT_EXTENSION) {
+            continue;
+        }
+        let first_position = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| StoreError::Corrupt {
+                path: path.clone(),
+                offset: 0,
+                reason: "segment file name is not a position".into(),
+            })?;
+        segments.push((first_position, path));
+    }
+    segments.sort_unstable();
+    Ok(segments)
+}
+
+/// A verified record of an append whose end has not been seen yet.
+struct Scanned {
+    offset: u64,
+    len: u32,
+    position: u64,
+    stream: String,
+    revision: u64,
+    event_id: Uuid,
+}
+
+/// Scans one segment into `index`; returns the segment's length once recovered.
+fn scan_segment(
+    path: &Path,
+    first_position: u64,
+    is_last: bool,
+    index: &mut Index,
+) -> Result<u64, StoreError> {
+    let corrupt = |offset: u64, reason: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        offset,
+        reason,
+    };
+    if first_position != index.head() + 1 {
+        return Err(corrupt(
+            0,
+            format!(
+                "segment starts at position {first_position}, the log continues at {}",
+                index.head() + 1
+            ),
+        ));
+    }
+    let file = File::open(path)?;
+    let file_len = file.metadata()?.len();
+    let segment = index.segments.len() as u32;
+
+    let mut reader = BufReader::with_capacity(1024 * 1024, &file);
+    let mut body = Vec::new();
+    let mut pending: Vec<Scanned> = Vec::new();
+    let mut offset = 0u64;
+    // End of the last complete append: what survives if the tail is torn.
+    let mut kept = 0u64;
+    let torn_reason = loop {
+        let remaining = file_len - offset;
+        if remaining == 0 {
+            if pending.is_empty() {
+                break None;
+            }
+            break Some((
+                kept,
+                format!(
+                    "the file ends inside an append ({} of its records present)",
+                    pending.len()
+                ),
+            ));
+        }
+        if remaining < HEADER_LEN as u64 {
+            break Some((
+                offset,
+                format!("{remaining} bytes, fewer than a record header"),
+            ));
+        }
+        let mut header = [0u8; HEADER_LEN];
+        reader.read_exact(&mut header)?;
+        let header = Header::parse(&header);
+        let frame_end = offset + HEADER_LEN as u64 + u64::from(header.body_len);
+        if header.body_len > MAX_BODY_LEN {
+            if remaining == HEADER_LEN as u64 {
+                break Some((
+                    offset,
+                    format!("a lone header of implausible length {}", header.body_len),
+                ));
+            }
+            return Err(corrupt(
+                offset,
+                format!("implausible record length {}", header.body_len),
+            ));
+        }
+        if frame_end > file_len {
+            break Some((
+                offset,
+                format!(
+                    "a record of {} bytes runs past the end of the file",
+                    header.body_len
+                ),
+            ));
+        }
+        body.resize(header.body_len as usize, 0);
+        reader.read_exact(&mut body)?;
+        if !header.matches(&body) {
+            // A torn last record, or a tail of zeros (a file extended, its data never
+            // written): nothing after it is data.
+            if is_last && (frame_end == file_len || all_zero(&file, frame_end, file_len)?) {
+                break Some((offset, "CRC mismatch in the last record".into()));
+            }
+            return Err(corrupt(offset, "CRC mismatch".into()));
+        }
+        let head = RecordHead::decode(body.as_slice())
+            .map_err(|e| corrupt(offset, format!("undecodable record body: {e}")))?;
+        let expected = index.head() + pending.len() as u64 + 1;
+        if head.position != expected {
+            return Err(corrupt(
+                offset,
+                format!(
+                    "record holds position {}, expected {expected}",
+                    head.position
+                ),
+            ));
+        }
+        let event_id = Uuid::from_slice(&head.event_id)
+            .map_err(|_| corrupt(offset, "event id is not 16 bytes".into()))?;
+        pending.push(Scanned {
+            offset,
+            len: HEADER_LEN as u32 + header.body_len,
+            position: head.position,
+            stream: head.stream,
+            revision: head.revision,
+            event_id,
+        });
+        offset = frame_end;
+        if head.append_end {
+            apply(index, segment, &mut pending).map_err(|(at, reason)| corrupt(at, reason))?;
+            kept = offset;
+        }
+    };
+
+    if let Some((at, reason)) = torn_reason {
+        if !is_last {
+            return Err(corrupt(at, reason));
+        }
+        tracing::warn!(
+            file = %path.display(),
+            offset = kept,
+            bytes_dropped = file_len - kept,
+            reason = %reason,
+            "truncating a torn write at the end of the log"
+        );
+        let writable = OpenOptions::new().write(true).open(path)?;
+        writable.set_len(kept)?;
+        writable.sync_all()?;
+    }
+    index.segments.push(Arc::new(SegmentHandle {
+        path: path.to_path_buf(),
+        file,
+    }));
+    Ok(kept)
+}
+
+/// Adds a complete append's records to the index, checking that revisions are dense.
+fn apply(index: &mut Index, segment: u32, pending: &mut Vec<Scanned>) -> Result<(), (u64, String)> {
+    for record in pending.drain(..) {
+        let positions = index.streams.entry(record.stream).or_default();
+        if record.revision != positions.len() as u64 {
+            return Err((
+                record.offset,
+                format!(
+                    "record holds revision {} of its stream, expected {}",
+                    record.revision,
+                    positions.len()
+                ),
+            ));
+        }
+        positions.push(record.position);
+        index.entries.push(Entry {
+            offset: record.offset,
+            event_id: record.event_id,
+            segment,
+            len: record.len,
+        });
+        debug_assert_eq!(index.head(), record.position);
+    }
+    Ok(())
+}
+
+/// Whether the file holds nothing but zero bytes from `from` to `to`.
+fn all_zero(file: &File, from: u64, to: u64) -> io::Result<bool> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(buf.len() as u64) as usize;
+        file.read_exact_at(&mut buf[..n], at)?;
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
+}

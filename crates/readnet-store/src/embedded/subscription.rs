@@ -1,0 +1,71 @@
+//! Catch-up subscriptions to `$all`.
+//!
+//! A subscription never holds events the writer hands it: it always reads the log, a page at a
+//! time, from the position after the last one it delivered, up to the committed head. Catching
+//! up and following live are the same loop, so the hand-over has no gap and no duplicate, and a
+//! slow subscriber only delays its own reads (its channel is bounded).
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+use super::{Shared, run_blocking};
+use crate::{Direction, ReadFrom, StoreError, SubscriptionMessage};
+
+/// Events read from the log per read.
+const PAGE: usize = 256;
+
+/// Delivers `$all` after `checkpoint` into `tx` until the receiver is dropped or the store
+/// closes (after delivering everything committed before it closed).
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut head: watch::Receiver<u64>,
+    checkpoint: u64,
+    tx: mpsc::Sender<Result<SubscriptionMessage, StoreError>>,
+) {
+    let mut next = checkpoint.saturating_add(1);
+    let mut caught_up = false;
+    let mut store_open = true;
+    loop {
+        let target = *head.borrow_and_update();
+        while next <= target {
+            let count = (target - next + 1).min(PAGE as u64) as usize;
+            let plan = shared
+                .read_index()
+                .plan_all(ReadFrom::At(next), Direction::Forwards, count);
+            let events = match run_blocking(move || plan.execute()).await {
+                Ok(events) => events,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            assert_eq!(events.len(), count, "committed positions are readable");
+            for event in events {
+                debug_assert_eq!(event.position, next, "delivery has no gap");
+                next = event.position + 1;
+                if tx
+                    .send(Ok(SubscriptionMessage::Event(event)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+        if !caught_up {
+            caught_up = true;
+            let message = SubscriptionMessage::CaughtUp { position: next - 1 };
+            if tx.send(Ok(message)).await.is_err() {
+                return;
+            }
+        }
+        if !store_open {
+            return;
+        }
+        tokio::select! {
+            _ = tx.closed() => return,
+            changed = head.changed() => store_open = changed.is_ok(),
+        }
+    }
+}

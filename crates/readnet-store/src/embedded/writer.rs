@@ -1,0 +1,437 @@
+//! The writer: one OS thread that owns the active segment, validates appends, writes them in
+//! group commits and publishes them to the index once they are synced.
+//!
+//! Blocking I/O and fdatasync stay on this thread, off the async runtime. Readers are never
+//! behind it: the index lock is taken for reading while a batch is validated and for writing
+//! only to publish a synced batch.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use super::Shared;
+use super::index::{Entry, Index, SegmentHandle};
+use super::record::{RecordBody, encode_frame};
+use super::recovery::{segment_path, sync_dir};
+use crate::{AppendResult, CurrentRevision, StoreError, StreamState, StreamWrite};
+
+/// The reply to an append.
+pub(crate) type AppendReply = oneshot::Sender<Result<Vec<AppendResult>, StoreError>>;
+
+/// What the store asks of its writer.
+pub(crate) enum Command {
+    /// An `append_multi`, arguments already checked.
+    Append {
+        writes: Vec<StreamWrite>,
+        reply: AppendReply,
+    },
+    /// Stop; `done` is told once the writer has let go of its files.
+    Close { done: oneshot::Sender<()> },
+}
+
+/// The segment appends go to.
+struct ActiveSegment {
+    file: File,
+    len: u64,
+}
+
+/// The writer thread's state.
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    segments_dir: PathBuf,
+    segment_size: u64,
+    max_batch_events: usize,
+    clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// The committed head, for subscriptions; updated after each publish.
+    head: watch::Sender<u64>,
+    active: Option<ActiveSegment>,
+    /// Set when a write or sync failed: what is on disk is then unknown, so nothing more is
+    /// appended (and fsync is not retried: after a failed fsync the kernel may have dropped the
+    /// dirty pages, and a second fsync would report success for data that is gone).
+    poisoned: Option<String>,
+    /// The batch's encoded records; kept to reuse its allocation.
+    buf: Vec<u8>,
+}
+
+/// One append waiting in a batch for the sync, with what it will be told.
+struct Pending {
+    reply: AppendReply,
+    result: Result<Vec<AppendResult>, StoreError>,
+}
+
+impl Writer {
+    /// A writer appending to `active` (the last segment and its length), or to a new segment
+    /// when there is none.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        segments_dir: PathBuf,
+        segment_size: u64,
+        max_batch_events: usize,
+        clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+        head: watch::Sender<u64>,
+        active: Option<(PathBuf, u64)>,
+    ) -> io::Result<Writer> {
+        let active = match active {
+            Some((path, len)) => Some(ActiveSegment {
+                file: OpenOptions::new().write(true).open(path)?,
+                len,
+            }),
+            None => None,
+        };
+        Ok(Writer {
+            shared,
+            segments_dir,
+            segment_size,
+            max_batch_events,
+            clock,
+            head,
+            active,
+            poisoned: None,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Serves commands until told to close or until the store is dropped; returns the close
+    /// request to acknowledge, if any, once the writer's files are closed.
+    pub(crate) fn run(mut self, mut commands: mpsc::Receiver<Command>) -> Option<oneshot::Sender<()>> {
+        let mut batch: Vec<(Vec<StreamWrite>, AppendReply)> = Vec::new();
+        while let Some(first) = commands.blocking_recv() {
+            let mut close = None;
+            let mut events = 0;
+            let mut next = Some(first);
+            // Group commit: take everything already waiting, up to the bound, so that one
+            // sync serves every append that arrived while the previous one ran.
+            while let Some(command) = next.take() {
+                match command {
+                    Command::Append { writes, reply } => {
+                        events += writes.iter().map(|w| w.events.len()).sum::<usize>();
+                        batch.push((writes, reply));
+                    }
+                    Command::Close { done } => close = Some(done),
+                }
+                if close.is_none() && events < self.max_batch_events {
+                    next = commands.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                self.commit(&mut batch);
+            }
+            if close.is_some() {
+                return close;
+            }
+        }
+        None
+    }
+
+    /// Validates, writes, syncs and publishes one batch, then replies to each of its appends.
+    fn commit(&mut self, batch: &mut Vec<(Vec<StreamWrite>, AppendReply)>) {
+        if let Some(reason) = &self.poisoned {
+            for (_, reply) in batch.drain(..) {
+                let _ = reply.send(Err(StoreError::Poisoned(reason.clone())));
+            }
+            return;
+        }
+        let recorded_at_us = (self.clock)();
+        self.buf.clear();
+        let mut pending = Vec::with_capacity(batch.len());
+        let staged = {
+            let index = self.shared.read_index();
+            let mut view = BatchView::new(&index);
+            for (writes, reply) in batch.drain(..) {
+                let result = view.stage(writes, recorded_at_us, &mut self.buf);
+                pending.push(Pending { reply, result });
+            }
+            view.into_staged()
+        };
+
+        if !staged.records.is_empty() {
+            if let Err(e) = self.write_and_publish(staged) {
+                let reason = format!("writing the log failed: {e}");
+                tracing::error!(error = %e, "the event store stops accepting appends");
+                self.poisoned = Some(reason.clone());
+                for p in pending {
+                    let _ = p
+                        .reply
+                        .send(Err(StoreError::Io(io::Error::new(e.kind(), reason.clone()))));
+                }
+                return;
+            }
+        }
+        // Replies only now: even a retry or a refusal may rest on events of this batch.
+        for p in pending {
+            let _ = p.reply.send(p.result);
+        }
+    }
+
+    /// Writes the staged records with one write, syncs them, then makes them visible.
+    fn write_and_publish(&mut self, staged: Staged) -> io::Result<()> {
+        let batch_len = self.buf.len() as u64;
+        // A batch stays within one segment, so one sync covers it and a segment always ends
+        // at the end of an append.
+        let rotate = match &self.active {
+            None => true,
+            Some(active) => active.len > 0 && active.len + batch_len > self.segment_size,
+        };
+        let mut new_segment = None;
+        if rotate {
+            let path = segment_path(&self.segments_dir, staged.first_position);
+            let file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)?;
+            // The new file's directory entry must be durable before anything in it is
+            // acknowledged.
+            sync_dir(&self.segments_dir)?;
+            let reader = File::open(&path)?;
+            new_segment = Some(Arc::new(SegmentHandle { path, file: reader }));
+            self.active = Some(ActiveSegment { file, len: 0 });
+        }
+        let active = self.active.as_mut().expect("a segment is open");
+        active.file.write_all_at(&self.buf, active.len)?;
+        active.file.sync_data()?;
+        let base = active.len;
+        active.len += batch_len;
+
+        let mut index = self.shared.write_index();
+        if let Some(segment) = new_segment {
+            index.segments.push(segment);
+        }
+        let segment = (index.segments.len() - 1) as u32;
+        assert_eq!(
+            index.head() + 1,
+            staged.first_position,
+            "positions stay dense"
+        );
+        let mut offset = base;
+        index.entries.reserve(staged.records.len());
+        for record in &staged.records {
+            index.entries.push(Entry {
+                offset,
+                event_id: record.event_id,
+                segment,
+                len: record.len,
+            });
+            offset += u64::from(record.len);
+        }
+        debug_assert_eq!(offset, base + batch_len);
+        for (stream, positions) in staged.streams {
+            index.streams.entry(stream).or_default().extend(positions);
+        }
+        let head = index.head();
+        self.shared.head.store(head, Ordering::Release);
+        drop(index);
+        self.head.send_replace(head);
+        Ok(())
+    }
+}
+
+/// A record encoded in the batch buffer, in position order.
+struct StagedRecord {
+    event_id: Uuid,
+    len: u32,
+}
+
+/// What a batch adds to the index once synced.
+struct Staged {
+    first_position: u64,
+    records: Vec<StagedRecord>,
+    /// Positions added to each stream, ascending.
+    streams: HashMap<String, Vec<u64>>,
+}
+
+/// The log as an append in a batch sees it: the committed index plus what the appends before
+/// it in the same batch added. Validating against this (not the index alone) is what makes two
+/// appends with the same expectation in one batch conflict.
+struct BatchView<'a> {
+    index: &'a Index,
+    staged: Staged,
+}
+
+/// How a write relates to its stream.
+enum Class {
+    /// Its events are already there: the result of the original append.
+    Retry(AppendResult),
+    /// Its expectation holds: write it.
+    New,
+}
+
+impl<'a> BatchView<'a> {
+    fn new(index: &'a Index) -> Self {
+        BatchView {
+            index,
+            staged: Staged {
+                first_position: index.head() + 1,
+                records: Vec::new(),
+                streams: HashMap::new(),
+            },
+        }
+    }
+
+    fn into_staged(self) -> Staged {
+        self.staged
+    }
+
+    fn next_position(&self) -> u64 {
+        self.staged.first_position + self.staged.records.len() as u64
+    }
+
+    /// A stream's committed and staged positions.
+    fn positions(&self, stream: &str) -> (&[u64], &[u64]) {
+        let committed = self.index.streams.get(stream).map_or(&[][..], |p| p.as_slice());
+        let staged = self.staged.streams.get(stream).map_or(&[][..], |p| p.as_slice());
+        (committed, staged)
+    }
+
+    fn event_id(&self, position: u64) -> Uuid {
+        if position < self.staged.first_position {
+            self.index.entry(position).event_id
+        } else {
+            self.staged.records[(position - self.staged.first_position) as usize].event_id
+        }
+    }
+
+    /// Checks and stages one `append_multi`: all its writes are retries (the original results
+    /// are returned, nothing is written), or all are new and hold their expectations (their
+    /// records are encoded into `buf`), or it fails whole.
+    fn stage(
+        &mut self,
+        writes: Vec<StreamWrite>,
+        recorded_at_us: i64,
+        buf: &mut Vec<u8>,
+    ) -> Result<Vec<AppendResult>, StoreError> {
+        let mut retries = Vec::new();
+        let mut first_retry = None;
+        for (i, write) in writes.iter().enumerate() {
+            if let Class::Retry(result) = self.classify(write)? {
+                first_retry.get_or_insert(i);
+                retries.push(result);
+            }
+        }
+        if retries.len() == writes.len() {
+            return Ok(retries);
+        }
+        if let Some(i) = first_retry {
+            // Part of the call was appended before and part was not: not a retry of one call.
+            return Err(StoreError::IdempotencyMismatch {
+                stream: writes[i].stream.clone(),
+            });
+        }
+
+        let mut results = Vec::with_capacity(writes.len());
+        let last_write = writes.len() - 1;
+        for (w, write) in writes.into_iter().enumerate() {
+            let (committed, staged) = self.positions(&write.stream);
+            let first_revision = (committed.len() + staged.len()) as u64;
+            let first_position = self.next_position();
+            let count = write.events.len();
+            // One body, refilled per event: the event's buffers move in, nothing is copied.
+            let mut body = RecordBody {
+                stream: write.stream,
+                recorded_at_us,
+                ..RecordBody::default()
+            };
+            for (i, event) in write.events.into_iter().enumerate() {
+                body.position = self.next_position();
+                body.revision = first_revision + i as u64;
+                body.event_id.clear();
+                body.event_id.extend_from_slice(event.event_id.as_bytes());
+                body.event_type = event.event_type;
+                body.metadata = event.metadata;
+                body.data = event.data;
+                body.append_end = w == last_write && i + 1 == count;
+                let len = encode_frame(&body, buf);
+                self.staged.records.push(StagedRecord {
+                    event_id: event.event_id,
+                    len,
+                });
+            }
+            let last_position = self.next_position() - 1;
+            self.staged
+                .streams
+                .entry(body.stream)
+                .or_default()
+                .extend(first_position..=last_position);
+            results.push(AppendResult {
+                next_expected_revision: first_revision + count as u64 - 1,
+                first_position,
+                position: last_position,
+            });
+        }
+        Ok(results)
+    }
+
+    /// Whether a write is a retry, new, or refused (expectation or partial id match).
+    fn classify(&self, write: &StreamWrite) -> Result<Class, StoreError> {
+        let (committed, staged) = self.positions(&write.stream);
+        let position_at = |revision: u64| -> u64 {
+            let r = revision as usize;
+            if r < committed.len() {
+                committed[r]
+            } else {
+                staged[r - committed.len()]
+            }
+        };
+        let len = (committed.len() + staged.len()) as u64;
+        let count = write.events.len() as u64;
+
+        // Where the write's events would already be if it were a retry.
+        let retry_from = match write.expected {
+            StreamState::NoStream => Some(0),
+            StreamState::Revision(n) => n.checked_add(1),
+            StreamState::Any | StreamState::StreamExists => {
+                let first_id = write.events[0].event_id;
+                (0..len)
+                    .rev()
+                    .find(|&r| self.event_id(position_at(r)) == first_id)
+            }
+        };
+        if let Some(start) = retry_from
+            && start < len
+        {
+            let matched = write
+                .events
+                .iter()
+                .zip(start..len)
+                .filter(|(event, r)| self.event_id(position_at(*r)) == event.event_id)
+                .count() as u64;
+            if matched == count {
+                return Ok(Class::Retry(AppendResult {
+                    next_expected_revision: start + count - 1,
+                    first_position: position_at(start),
+                    position: position_at(start + count - 1),
+                }));
+            }
+            if matched > 0 {
+                return Err(StoreError::IdempotencyMismatch {
+                    stream: write.stream.clone(),
+                });
+            }
+        }
+
+        let holds = match write.expected {
+            StreamState::Any => true,
+            StreamState::NoStream => len == 0,
+            StreamState::StreamExists => len > 0,
+            StreamState::Revision(n) => len > 0 && len - 1 == n,
+        };
+        if holds {
+            Ok(Class::New)
+        } else {
+            Err(StoreError::WrongExpectedVersion {
+                stream: write.stream.clone(),
+                expected: write.expected,
+                actual: match len {
+                    0 => CurrentRevision::NoStream,
+                    n => CurrentRevision::Current(n - 1),
+                },
+            })
+        }
+    }
+}

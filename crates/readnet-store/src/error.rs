@@ -1,0 +1,41 @@
+use std::path::PathBuf;
+
+use crate::CurrentRevision;
+use crate::StreamState;
+
+/// Everything that can go wrong in a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An expectation of an append did not hold.
+    #[error("wrong expected version on stream {stream}: expected {expected}, current {actual}")]
+    WrongExpectedVersion {
+        stream: String,
+        expected: StreamState,
+        actual: CurrentRevision,
+    },
+    /// Some of a write's event ids are already in the stream, but not as an exact retry.
+    #[error("event ids of the append to {stream} partly match events already written")]
+    IdempotencyMismatch { stream: String },
+    /// The arguments are not acceptable (empty stream name, too large a record, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// Data on disk failed verification. Never read as data.
+    #[error("corruption in {path} at byte offset {offset}: {reason}")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    /// Another process holds the data directory for writing.
+    #[error("data directory {path} is locked by another process")]
+    Locked { path: PathBuf },
+    /// An earlier write or sync failed; the store accepts no more appends until reopened.
+    #[error("the store stopped accepting appends after an I/O failure: {0}")]
+    Poisoned(String),
+    /// The store was closed.
+    #[error("the store is closed")]
+    Closed,
+    /// An I/O error.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}

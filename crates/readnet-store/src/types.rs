@@ -1,0 +1,130 @@
+use std::fmt;
+
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// What an append expects of a stream (KurrentDB's `StreamState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamState {
+    /// No expectation.
+    Any,
+    /// The stream has no events.
+    NoStream,
+    /// The stream has at least one event.
+    StreamExists,
+    /// The stream's last event has this revision.
+    Revision(u64),
+}
+
+impl fmt::Display for StreamState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamState::Any => f.write_str("any"),
+            StreamState::NoStream => f.write_str("no stream"),
+            StreamState::StreamExists => f.write_str("stream exists"),
+            StreamState::Revision(r) => write!(f, "revision {r}"),
+        }
+    }
+}
+
+/// The state a stream was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CurrentRevision {
+    NoStream,
+    Current(u64),
+}
+
+impl fmt::Display for CurrentRevision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CurrentRevision::NoStream => f.write_str("no stream"),
+            CurrentRevision::Current(r) => write!(f, "revision {r}"),
+        }
+    }
+}
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventData {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub metadata: Vec<u8>,
+    pub data: Vec<u8>,
+}
+
+/// One stream's part of an append.
+#[derive(Debug, Clone)]
+pub struct StreamWrite {
+    pub stream: String,
+    pub expected: StreamState,
+    pub events: Vec<EventData>,
+}
+
+/// Where one stream's part of an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// Revision of the last event now in the stream (the next append's expectation).
+    pub next_expected_revision: u64,
+    /// `$all` position of the first event of this write.
+    pub first_position: u64,
+    /// `$all` position of the last event of this write.
+    pub position: u64,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    pub stream: String,
+    pub revision: u64,
+    pub position: u64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    /// When the store committed the event, microseconds since the Unix epoch (store clock).
+    pub recorded_at_us: i64,
+    pub metadata: Vec<u8>,
+    pub data: Vec<u8>,
+}
+
+/// Where a read starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFrom {
+    Start,
+    End,
+    /// A stream revision for stream reads, a `$all` position for `$all` reads (inclusive).
+    At(u64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forwards,
+    Backwards,
+}
+
+/// What a subscription delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionMessage {
+    Event(RecordedEvent),
+    /// Sent once, when the subscriber has received every event committed when it caught up;
+    /// `position` is the last position delivered (0 if none).
+    CaughtUp { position: u64 },
+}
+
+/// A catch-up subscription to `$all`. Delivery is pulled from the log through a bounded channel:
+/// a slow subscriber holds at most the channel's capacity in memory and never stalls writers.
+pub struct Subscription {
+    receiver: mpsc::Receiver<Result<SubscriptionMessage, StoreError>>,
+}
+
+impl Subscription {
+    /// Wraps the receiving end of a subscription's channel (for store implementations).
+    pub fn new(receiver: mpsc::Receiver<Result<SubscriptionMessage, StoreError>>) -> Self {
+        Self { receiver }
+    }
+
+    /// The next message; `None` when the store closed.
+    pub async fn next(&mut self) -> Option<Result<SubscriptionMessage, StoreError>> {
+        self.receiver.recv().await
+    }
+}

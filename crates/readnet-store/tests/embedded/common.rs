@@ -1,0 +1,85 @@
+//! Helpers shared by the tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use readnet_store::{Direction, EventData, EventStore, ReadFrom, RecordedEvent};
+use uuid::Uuid;
+
+/// An event with a fresh id and `data` as its data.
+pub fn event(data: &str) -> EventData {
+    EventData {
+        event_id: Uuid::new_v4(),
+        event_type: "Tested".into(),
+        metadata: format!("meta:{data}").into_bytes(),
+        data: data.as_bytes().to_vec(),
+    }
+}
+
+/// Options with a clock that ticks one microsecond per reading, from a known start.
+pub fn options() -> EmbeddedOptions {
+    let now = Arc::new(AtomicI64::new(1_000_000));
+    EmbeddedOptions {
+        clock: Arc::new(move || now.fetch_add(1, Ordering::Relaxed)),
+        ..EmbeddedOptions::default()
+    }
+}
+
+pub async fn open(dir: &Path) -> EmbeddedStore {
+    EmbeddedStore::open(dir, options()).await.expect("open")
+}
+
+pub async fn open_with(dir: &Path, options: EmbeddedOptions) -> EmbeddedStore {
+    EmbeddedStore::open(dir, options).await.expect("open")
+}
+
+/// Every event of `$all`, in order.
+pub async fn read_everything(store: &impl EventStore) -> Vec<RecordedEvent> {
+    store
+        .read_all(ReadFrom::Start, Direction::Forwards, usize::MAX)
+        .await
+        .expect("read $all")
+}
+
+/// The segment files of a data directory, in log order.
+pub fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("segments"))
+        .expect("segments dir")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Byte offsets of the records of a segment, read from its framing (`[u32 len][u32 crc][body]`).
+pub fn record_offsets(segment: &Path) -> Vec<u64> {
+    let bytes = std::fs::read(segment).expect("read segment");
+    let mut offsets = vec![];
+    let mut at = 0usize;
+    while at + 8 <= bytes.len() {
+        offsets.push(at as u64);
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        at += 8 + len;
+    }
+    assert_eq!(at, bytes.len(), "segment ends at a record boundary");
+    offsets
+}
+
+/// Flips one bit of the byte at `offset` of `path`.
+pub fn flip_byte(path: &Path, offset: u64) {
+    let mut bytes = std::fs::read(path).expect("read");
+    bytes[offset as usize] ^= 0x40;
+    std::fs::write(path, bytes).expect("write");
+}
+
+/// Appends raw bytes to a file.
+pub fn append_bytes(path: &Path, extra: &[u8]) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("open for append");
+    file.write_all(extra).expect("append");
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the embedded store, one binary (so the crate links its tests once).
+
+mod basics;
+mod common;
+mod concurrency;
+mod corruption;
+mod crash;
+mod idempotency;
+mod lock;
+mod persistence;
+mod subscriptions;

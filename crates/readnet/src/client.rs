@@ -1,0 +1,253 @@
+//! The gRPC side: connecting, the acting-library metadata, and sending each command.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use readnet_proto::v1::{
+    self, Card, Channel as ProtoChannel, CommandReceipt, circulation_client::CirculationClient,
+    ledger_client::LedgerClient, network_admin_client::NetworkAdminClient,
+};
+use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Status};
+
+/// Metadata header naming the library where a command happens.
+const LIBRARY_HEADER: &str = "x-readnet-library";
+/// Metadata header naming the channel a command came through.
+const CHANNEL_HEADER: &str = "x-readnet-channel";
+
+/// Who acts: the library where a command happens and the channel it came through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The acting library's code; `None` for network administration by the system.
+    pub library: Option<String>,
+    /// The channel the command came through.
+    pub channel: ProtoChannel,
+}
+
+impl Actor {
+    /// An actor at `library` through `channel`.
+    pub fn at(library: &str, channel: ProtoChannel) -> Self {
+        Self { library: Some(library.to_owned()), channel }
+    }
+
+    /// The network itself, with no acting library.
+    pub fn system() -> Self {
+        Self { library: None, channel: ProtoChannel::System }
+    }
+}
+
+/// The word the server expects in `x-readnet-channel`.
+pub fn channel_word(channel: ProtoChannel) -> &'static str {
+    match channel {
+        ProtoChannel::Unspecified => "unspecified",
+        ProtoChannel::Desk => "desk",
+        ProtoChannel::Kiosk => "kiosk",
+        ProtoChannel::Booth => "booth",
+        ProtoChannel::App => "app",
+        ProtoChannel::System => "system",
+    }
+}
+
+/// Adds the actor's headers to every request of a client: the one place they are written.
+#[derive(Debug, Clone)]
+pub struct ActorHeaders {
+    library: Option<AsciiMetadataValue>,
+    channel: AsciiMetadataValue,
+}
+
+impl ActorHeaders {
+    /// Checks up front that the library code can travel as a header (ASCII, no control bytes).
+    pub fn new(actor: &Actor) -> anyhow::Result<Self> {
+        let library = match &actor.library {
+            Some(code) => Some(
+                MetadataValue::try_from(code.as_str())
+                    .with_context(|| format!("library code {code:?} is not a valid header value"))?,
+            ),
+            None => None,
+        };
+        Ok(Self { library, channel: MetadataValue::from_static(channel_word(actor.channel)) })
+    }
+}
+
+impl Interceptor for ActorHeaders {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let metadata = request.metadata_mut();
+        if let Some(library) = &self.library {
+            metadata.insert(LIBRARY_HEADER, library.clone());
+        }
+        metadata.insert(CHANNEL_HEADER, self.channel.clone());
+        Ok(request)
+    }
+}
+
+/// A client whose requests carry an actor's headers.
+type Acting = InterceptedService<Channel, ActorHeaders>;
+
+/// One command the ledger can be sent: a network-administration or a circulation request.
+#[derive(Debug, Clone)]
+pub enum Call {
+    JoinCity(v1::JoinCityRequest),
+    RegisterLibrary(v1::RegisterLibraryRequest),
+    CloseLibrary(v1::CloseLibraryRequest),
+    SetReturnPolicy(v1::SetReturnPolicyRequest),
+    SetTariff(v1::SetTariffRequest),
+    SetPatronTier(v1::SetPatronTierRequest),
+    Catalogue(v1::CatalogueItemRequest),
+    Checkout(v1::CheckoutRequest),
+    Renew(v1::RenewRequest),
+    Return(v1::ReturnRequest),
+    Dispatch(v1::DispatchTransferRequest),
+    Receive(v1::ReceiveTransferRequest),
+    BoothSwap(v1::BoothSwapRequest),
+    Acquire(v1::PatronDrivenAcquisitionRequest),
+    DeclareLost(v1::DeclareLostRequest),
+    PayLost(v1::PayLostItemRequest),
+    WaiveLost(v1::WaiveLostItemDebtRequest),
+    Withdraw(v1::WithdrawRequest),
+}
+
+/// A connection to a readnet server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    channel: Channel,
+}
+
+impl Client {
+    /// Connects to `url` (e.g. `http://127.0.0.1:50051`).
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let endpoint = Endpoint::from_shared(url.to_owned())
+            .with_context(|| format!("server address {url:?} is not a URL"))?
+            .connect_timeout(Duration::from_secs(5));
+        let channel =
+            endpoint.connect().await.with_context(|| format!("cannot connect to readnet server at {url}"))?;
+        Ok(Self { channel })
+    }
+
+    /// Connects to `url`, retrying for up to `wait`: for a server that is still starting.
+    pub async fn connect_patiently(url: &str, wait: Duration) -> anyhow::Result<Self> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match Self::connect(url).await {
+                Ok(client) => return Ok(client),
+                Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// The ledger's read side; reads need no actor.
+    pub fn ledger(&self) -> LedgerClient<Channel> {
+        LedgerClient::new(self.channel.clone())
+    }
+
+    fn admin(&self, actor: &Actor) -> anyhow::Result<NetworkAdminClient<Acting>> {
+        Ok(NetworkAdminClient::with_interceptor(self.channel.clone(), ActorHeaders::new(actor)?))
+    }
+
+    fn circulation(&self, actor: &Actor) -> anyhow::Result<CirculationClient<Acting>> {
+        Ok(CirculationClient::with_interceptor(self.channel.clone(), ActorHeaders::new(actor)?))
+    }
+
+    /// Sends one command as `actor`. A refusal comes back as the server's [`Status`] inside the
+    /// error, so callers can tell it from a local failure with `downcast_ref`.
+    pub async fn send(&self, actor: &Actor, call: Call) -> anyhow::Result<CommandReceipt> {
+        let receipt = match call {
+            Call::JoinCity(r) => self.admin(actor)?.join_city(r).await,
+            Call::RegisterLibrary(r) => self.admin(actor)?.register_library(r).await,
+            Call::CloseLibrary(r) => self.admin(actor)?.close_library(r).await,
+            Call::SetReturnPolicy(r) => self.admin(actor)?.set_return_policy(r).await,
+            Call::SetTariff(r) => self.admin(actor)?.set_tariff(r).await,
+            Call::SetPatronTier(r) => self.admin(actor)?.set_patron_tier(r).await,
+            Call::Catalogue(r) => self.circulation(actor)?.catalogue_item(r).await,
+            Call::Checkout(r) => self.circulation(actor)?.checkout(r).await,
+            Call::Renew(r) => self.circulation(actor)?.renew(r).await,
+            Call::Return(r) => self.circulation(actor)?.r#return(r).await,
+            Call::Dispatch(r) => self.circulation(actor)?.dispatch_transfer(r).await,
+            Call::Receive(r) => self.circulation(actor)?.receive_transfer(r).await,
+            Call::BoothSwap(r) => self.circulation(actor)?.booth_swap(r).await,
+            Call::Acquire(r) => self.circulation(actor)?.patron_driven_acquisition(r).await,
+            Call::DeclareLost(r) => self.circulation(actor)?.declare_lost(r).await,
+            Call::PayLost(r) => self.circulation(actor)?.pay_lost_item(r).await,
+            Call::WaiveLost(r) => self.circulation(actor)?.waive_lost_item_debt(r).await,
+            Call::Withdraw(r) => self.circulation(actor)?.withdraw(r).await,
+        }?;
+        Ok(receipt.into_inner())
+    }
+
+    /// One item's current state.
+    pub async fn get_item(&self, item: &str) -> anyhow::Result<v1::ItemState> {
+        let request = v1::GetItemRequest { item: item.to_owned() };
+        Ok(self.ledger().get_item(request).await?.into_inner())
+    }
+}
+
+/// Parses a card given as `CITY:NUMBER`, e.g. `jinan:370102000001`.
+pub fn parse_card(text: &str) -> Result<Card, String> {
+    let (city, number) =
+        text.split_once(':').ok_or_else(|| format!("card {text:?} is not CITY:NUMBER (e.g. jinan:3701020001)"))?;
+    let (city, number) = (city.trim(), number.trim());
+    if city.is_empty() {
+        return Err(format!("card {text:?} has no issuing city before ':'"));
+    }
+    if number.is_empty() {
+        return Err(format!("card {text:?} has no card number after ':'"));
+    }
+    Ok(Card { city: city.to_owned(), number: number.to_owned() })
+}
+
+/// Converts a time given on the command line to the protobuf form.
+pub fn timestamp(at: chrono::DateTime<chrono::FixedOffset>) -> readnet_proto::Timestamp {
+    readnet_proto::Timestamp {
+        seconds: at.timestamp(),
+        // Below one second by construction, so it fits an i32.
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_splits_city_and_number() {
+        let card = parse_card("jinan:370102000001").unwrap();
+        assert_eq!(card.city, "jinan");
+        assert_eq!(card.number, "370102000001");
+    }
+
+    #[test]
+    fn card_keeps_colons_in_the_number() {
+        assert_eq!(parse_card("zibo:37:03").unwrap().number, "37:03");
+    }
+
+    #[test]
+    fn card_without_city_or_number_is_refused() {
+        assert!(parse_card("370102000001").is_err());
+        assert!(parse_card(":370102000001").is_err());
+        assert!(parse_card("jinan:").is_err());
+    }
+
+    #[test]
+    fn headers_carry_library_and_channel() {
+        let mut headers = ActorHeaders::new(&Actor::at("JN-CENTRAL", ProtoChannel::Kiosk)).unwrap();
+        let request = headers.call(Request::new(())).unwrap();
+        assert_eq!(request.metadata().get(LIBRARY_HEADER).unwrap(), "JN-CENTRAL");
+        assert_eq!(request.metadata().get(CHANNEL_HEADER).unwrap(), "kiosk");
+    }
+
+    #[test]
+    fn system_actor_sends_no_library() {
+        let mut headers = ActorHeaders::new(&Actor::system()).unwrap();
+        let request = headers.call(Request::new(())).unwrap();
+        assert!(request.metadata().get(LIBRARY_HEADER).is_none());
+        assert_eq!(request.metadata().get(CHANNEL_HEADER).unwrap(), "system");
+    }
+
+    #[test]
+    fn library_code_that_cannot_be_a_header_is_refused() {
+        assert!(ActorHeaders::new(&Actor::at("济南\n", ProtoChannel::Desk)).is_err());
+    }
+}

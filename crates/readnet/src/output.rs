@@ -1,0 +1,451 @@
+//! What the binary prints: one human line per event, or JSON built by hand (prost 0.13 messages
+//! do not derive serde, and hand-built JSON lets us print enums as the domain's words).
+
+use chrono::{DateTime, Local, Utc};
+use readnet_proto::Timestamp;
+use readnet_proto::v1::{
+    CommandReceipt, Event, ItemState, ItemStatus, ReadResponse, RecordedEvent, event::Payload,
+};
+use serde_json::{Value, json};
+use tonic::{Code, Status};
+
+/// The canonical gRPC name of a status code, as scripts and logs spell it.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// `CODE: message`, the human form of a refusal.
+pub fn status_line(status: &Status) -> String {
+    format!("{}: {}", code_name(status.code()), status.message())
+}
+
+/// The JSON form of a refusal.
+pub fn status_json(status: &Status) -> Value {
+    json!({ "error": { "code": code_name(status.code()), "message": status.message() } })
+}
+
+/// Strips a protobuf enum value name to the domain's word: `LIBRARY_TIER_SELF_SERVICE` with
+/// prefix `LIBRARY_TIER_` is `self_service`.
+fn word(name: &str, prefix: &str) -> String {
+    name.strip_prefix(prefix).unwrap_or(name).to_ascii_lowercase()
+}
+
+/// A patron id shortened for a human line; ids are hashes, so a prefix tells them apart.
+fn patron(id: &str) -> String {
+    match id.char_indices().nth(8) {
+        Some((end, _)) => format!("{}…", &id[..end]),
+        None => id.to_owned(),
+    }
+}
+
+/// A due time (microseconds since the epoch) as a date on this machine's calendar.
+pub fn local_date_us(us: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(us)
+        .map(|at| at.with_timezone(&Local).format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| format!("{us}us"))
+}
+
+fn timestamp_value(at: Option<&Timestamp>) -> Value {
+    at.and_then(|at| DateTime::<Utc>::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?))
+        .map(|at| Value::String(at.to_rfc3339()))
+        .unwrap_or(Value::Null)
+}
+
+fn price(price_fen: Option<i64>) -> String {
+    price_fen.map_or_else(|| "price unknown".to_owned(), |fen| format!("{fen} fen"))
+}
+
+/// The payload's key facts, in a few words.
+pub fn facts(event: &Event) -> String {
+    let Some(payload) = &event.payload else {
+        return "(no payload)".to_owned();
+    };
+    match payload {
+        Payload::CityJoined(e) => format!("{} {} ({})", e.city, e.name, e.time_zone),
+        Payload::LibraryRegistered(e) => {
+            let parent = if e.parent.is_empty() { String::new() } else { format!(", under {}", e.parent) };
+            let tier = word(e.tier().as_str_name(), "LIBRARY_TIER_");
+            format!("{} {} in {}, {tier}{parent}", e.library, e.name, e.city)
+        }
+        Payload::LibraryClosed(e) => format!("{}: {}", e.library, e.reason),
+        Payload::ReturnPolicySet(e) => {
+            format!("{}'s items: {}", e.library, word(e.policy().as_str_name(), "RETURN_POLICY_"))
+        }
+        Payload::TariffSet(e) => format!(
+            "{} {} fen from {}",
+            word(e.kind().as_str_name(), "CHARGE_KIND_"),
+            e.amount_fen,
+            local_date_us(e.effective_from_us)
+        ),
+        Payload::PatronEnrolled(e) => format!(
+            "patron {} of {}, {}",
+            patron(&e.patron_id),
+            e.home_city,
+            word(e.tier().as_str_name(), "CREDIT_TIER_")
+        ),
+        Payload::PatronTierChanged(e) => {
+            format!("patron {} now {}", patron(&e.patron_id), word(e.tier().as_str_name(), "CREDIT_TIER_"))
+        }
+        Payload::ItemCatalogued(e) => format!(
+            "{} 《{}》 {}, owner {}, {}, {}, placed at {}",
+            e.item,
+            e.title,
+            e.author,
+            e.owner_library,
+            price(e.price_fen),
+            word(e.acquisition().as_str_name(), "ACQUISITION_"),
+            e.placed_at
+        ),
+        Payload::ItemLoaned(e) => format!(
+            "{} to patron {} at {}, due {}",
+            e.item,
+            patron(&e.patron_id),
+            e.library,
+            local_date_us(e.due_at_us)
+        ),
+        Payload::ItemRenewed(e) => {
+            format!("{} renewal {}, due {}", e.item, e.renewal_count, local_date_us(e.due_at_us))
+        }
+        Payload::ItemReturned(e) => {
+            let homebound = if e.homebound { format!(", homebound to {}", e.owner_library) } else { String::new() };
+            let was_lost = if e.was_lost { ", had been declared lost" } else { "" };
+            format!("{} at {}{homebound}{was_lost}", e.item, e.library)
+        }
+        Payload::TransferDispatched(e) => format!(
+            "{} {} → {} ({})",
+            e.item,
+            e.from_library,
+            e.to_library,
+            word(e.reason().as_str_name(), "TRANSFER_REASON_")
+        ),
+        Payload::TransferReceived(e) => {
+            let booth = if e.in_booth { ", in the booth" } else { "" };
+            format!("{} at {} from {}{booth}", e.item, e.to_library, e.from_library)
+        }
+        Payload::BoothSwapped(e) => format!(
+            "at {}: patron {} took {}, left {}",
+            e.booth,
+            patron(&e.patron_id),
+            e.item_taken,
+            e.item_deposited
+        ),
+        Payload::ItemDeclaredLost(e) => {
+            format!("{} lost by patron {}, owes {} fen", e.item, patron(&e.patron_id), e.debt_fen)
+        }
+        Payload::LostItemPaid(e) => format!("{}: patron {} paid {} fen", e.item, patron(&e.patron_id), e.amount_fen),
+        Payload::LostItemDebtWaived(e) => {
+            format!("{}: debt of patron {} waived: {}", e.item, patron(&e.patron_id), e.reason)
+        }
+        Payload::ItemWithdrawn(e) => format!("{}: {}", e.item, e.reason),
+    }
+}
+
+/// One recorded event on one line: position, stream@revision, type, key facts.
+pub fn event_line(recorded: &RecordedEvent) -> String {
+    let facts = recorded.event.as_ref().map(facts).unwrap_or_else(|| "(no payload)".to_owned());
+    format!(
+        "#{} {}@{} {} {}",
+        recorded.position, recorded.stream, recorded.revision, recorded.event_type, facts
+    )
+}
+
+/// A receipt as human lines: a note for a retry, then one line per event.
+pub fn receipt_lines(receipt: &CommandReceipt) -> Vec<String> {
+    let mut lines = Vec::with_capacity(receipt.events.len() + 1);
+    if receipt.duplicate {
+        lines.push(format!(
+            "command {} was already done: nothing new written (position {})",
+            receipt.command_id, receipt.position
+        ));
+    }
+    if receipt.events.is_empty() {
+        lines.push(format!("no events (position {})", receipt.position));
+    }
+    lines.extend(receipt.events.iter().map(event_line));
+    lines
+}
+
+/// An item's state in one line.
+pub fn item_line(item: &ItemState) -> String {
+    let place = match item.status() {
+        ItemStatus::OnShelf if item.homebound => {
+            format!("on shelf at {}, homebound to {}", item.library, item.owner_library)
+        }
+        ItemStatus::OnShelf => format!("on shelf at {}", item.library),
+        ItemStatus::OnLoan => format!(
+            "on loan to patron {} from {}, due {}, renewed {} times",
+            patron(&item.patron_id),
+            item.library,
+            item.due_at.as_ref().map_or_else(|| "unknown".to_owned(), |at| local_date_us(micros(at))),
+            item.renewal_count
+        ),
+        ItemStatus::InTransit => format!(
+            "in transit {} → {} ({})",
+            item.from_library,
+            item.library,
+            word(item.transfer_reason().as_str_name(), "TRANSFER_REASON_")
+        ),
+        ItemStatus::InBooth => format!("in booth {}", item.library),
+        ItemStatus::Lost => format!("lost by patron {}, {} fen owed", patron(&item.patron_id), item.debt_fen),
+        ItemStatus::Withdrawn => "withdrawn".to_owned(),
+        ItemStatus::ExchangedOut => "exchanged out of the network at a booth".to_owned(),
+        ItemStatus::Unspecified => "status unknown".to_owned(),
+    };
+    format!(
+        "{} 《{}》 {} (owner {}, {}): {place}; revision {}, position {}",
+        item.item,
+        item.title,
+        item.author,
+        item.owner_library,
+        price(item.price_fen),
+        item.revision,
+        item.position
+    )
+}
+
+fn micros(at: &Timestamp) -> i64 {
+    at.seconds * 1_000_000 + i64::from(at.nanos) / 1_000
+}
+
+/// The JSON form of an event payload: the proto's fields, enums as the domain's words.
+pub fn payload_json(event: &Event) -> Value {
+    let Some(payload) = &event.payload else {
+        return Value::Null;
+    };
+    match payload {
+        Payload::CityJoined(e) => json!({ "city": e.city, "name": e.name, "time_zone": e.time_zone }),
+        Payload::LibraryRegistered(e) => json!({
+            "library": e.library, "name": e.name, "city": e.city,
+            "tier": word(e.tier().as_str_name(), "LIBRARY_TIER_"), "parent": e.parent,
+        }),
+        Payload::LibraryClosed(e) => json!({ "library": e.library, "reason": e.reason }),
+        Payload::ReturnPolicySet(e) => json!({
+            "library": e.library, "policy": word(e.policy().as_str_name(), "RETURN_POLICY_"),
+        }),
+        Payload::TariffSet(e) => json!({
+            "kind": word(e.kind().as_str_name(), "CHARGE_KIND_"), "amount_fen": e.amount_fen,
+            "effective_from_us": e.effective_from_us,
+        }),
+        Payload::PatronEnrolled(e) => json!({
+            "patron_id": e.patron_id, "home_city": e.home_city,
+            "tier": word(e.tier().as_str_name(), "CREDIT_TIER_"),
+        }),
+        Payload::PatronTierChanged(e) => json!({
+            "patron_id": e.patron_id, "tier": word(e.tier().as_str_name(), "CREDIT_TIER_"),
+        }),
+        Payload::ItemCatalogued(e) => json!({
+            "item": e.item, "isbn": e.isbn, "title": e.title, "author": e.author,
+            "owner_library": e.owner_library, "price_fen": e.price_fen,
+            "acquisition": word(e.acquisition().as_str_name(), "ACQUISITION_"), "placed_at": e.placed_at,
+        }),
+        Payload::ItemLoaned(e) => json!({
+            "item": e.item, "patron_id": e.patron_id, "library": e.library, "due_at_us": e.due_at_us,
+            "patron_home_city": e.patron_home_city, "owner_library": e.owner_library,
+        }),
+        Payload::ItemRenewed(e) => json!({
+            "item": e.item, "patron_id": e.patron_id, "due_at_us": e.due_at_us,
+            "renewal_count": e.renewal_count,
+        }),
+        Payload::ItemReturned(e) => json!({
+            "item": e.item, "patron_id": e.patron_id, "library": e.library,
+            "owner_library": e.owner_library, "homebound": e.homebound, "was_lost": e.was_lost,
+        }),
+        Payload::TransferDispatched(e) => json!({
+            "item": e.item, "from_library": e.from_library, "to_library": e.to_library,
+            "reason": word(e.reason().as_str_name(), "TRANSFER_REASON_"), "owner_library": e.owner_library,
+        }),
+        Payload::TransferReceived(e) => json!({
+            "item": e.item, "from_library": e.from_library, "to_library": e.to_library,
+            "in_booth": e.in_booth,
+        }),
+        Payload::BoothSwapped(e) => json!({
+            "booth": e.booth, "patron_id": e.patron_id, "item_taken": e.item_taken,
+            "item_deposited": e.item_deposited,
+        }),
+        Payload::ItemDeclaredLost(e) => json!({
+            "item": e.item, "patron_id": e.patron_id, "owner_library": e.owner_library,
+            "patron_home_city": e.patron_home_city, "debt_fen": e.debt_fen,
+        }),
+        Payload::LostItemPaid(e) => json!({ "item": e.item, "patron_id": e.patron_id, "amount_fen": e.amount_fen }),
+        Payload::LostItemDebtWaived(e) => json!({ "item": e.item, "patron_id": e.patron_id, "reason": e.reason }),
+        Payload::ItemWithdrawn(e) => json!({ "item": e.item, "reason": e.reason }),
+    }
+}
+
+/// The JSON form of a recorded event: its envelope and its payload under `data`.
+pub fn event_json(recorded: &RecordedEvent) -> Value {
+    json!({
+        "event_id": recorded.event_id,
+        "event_type": recorded.event_type,
+        "stream": recorded.stream,
+        "revision": recorded.revision,
+        "position": recorded.position,
+        "occurred_at": timestamp_value(recorded.occurred_at.as_ref()),
+        "recorded_at": timestamp_value(recorded.recorded_at.as_ref()),
+        "acting_library": recorded.acting_library,
+        "channel": word(recorded.channel().as_str_name(), "CHANNEL_"),
+        "command_id": recorded.command_id,
+        "correlation_id": recorded.correlation_id,
+        "data": recorded.event.as_ref().map_or(Value::Null, payload_json),
+    })
+}
+
+/// The JSON form of a command receipt.
+pub fn receipt_json(receipt: &CommandReceipt) -> Value {
+    json!({
+        "command_id": receipt.command_id,
+        "duplicate": receipt.duplicate,
+        "position": receipt.position,
+        "events": receipt.events.iter().map(event_json).collect::<Vec<_>>(),
+    })
+}
+
+/// The JSON form of a stream or `$all` read.
+pub fn read_json(response: &ReadResponse) -> Value {
+    json!({
+        "events": response.events.iter().map(event_json).collect::<Vec<_>>(),
+        "head_position": response.head_position,
+    })
+}
+
+/// The JSON form of an item's state.
+pub fn item_json(item: &ItemState) -> Value {
+    json!({
+        "item": item.item,
+        "isbn": item.isbn,
+        "title": item.title,
+        "author": item.author,
+        "owner_library": item.owner_library,
+        "price_fen": item.price_fen,
+        "acquisition": word(item.acquisition().as_str_name(), "ACQUISITION_"),
+        "status": word(item.status().as_str_name(), "ITEM_STATUS_"),
+        "library": item.library,
+        "from_library": item.from_library,
+        "transfer_reason": word(item.transfer_reason().as_str_name(), "TRANSFER_REASON_"),
+        "homebound": item.homebound,
+        "patron_id": item.patron_id,
+        "due_at": timestamp_value(item.due_at.as_ref()),
+        "renewal_count": item.renewal_count,
+        "debt_fen": item.debt_fen,
+        "revision": item.revision,
+        "position": item.position,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use readnet_proto::v1::{Channel, ItemLoaned, ItemReturned};
+
+    fn loaned() -> RecordedEvent {
+        RecordedEvent {
+            event_id: "6a1f0c2e-0000-4000-8000-000000000001".to_owned(),
+            event_type: "ItemLoaned".to_owned(),
+            stream: "item-ZB-0001".to_owned(),
+            revision: 1,
+            position: 17,
+            occurred_at: Some(Timestamp { seconds: 1_767_225_600, nanos: 0 }),
+            recorded_at: None,
+            acting_library: "ZB-CENTRAL".to_owned(),
+            channel: Channel::Desk as i32,
+            command_id: "c0ffee00-0000-4000-8000-000000000002".to_owned(),
+            correlation_id: String::new(),
+            event: Some(Event {
+                payload: Some(Payload::ItemLoaned(ItemLoaned {
+                    item: "ZB-0001".to_owned(),
+                    patron_id: "0123456789abcdef".to_owned(),
+                    library: "ZB-CENTRAL".to_owned(),
+                    due_at_us: 1_769_875_199_000_000,
+                    patron_home_city: "jinan".to_owned(),
+                    owner_library: "ZB-CENTRAL".to_owned(),
+                })),
+            }),
+        }
+    }
+
+    #[test]
+    fn event_json_has_envelope_words_and_payload() {
+        let value = event_json(&loaned());
+        assert_eq!(value["position"], 17);
+        assert_eq!(value["stream"], "item-ZB-0001");
+        assert_eq!(value["channel"], "desk");
+        assert_eq!(value["occurred_at"], "2026-01-01T00:00:00+00:00");
+        assert_eq!(value["recorded_at"], Value::Null);
+        assert_eq!(value["data"]["patron_home_city"], "jinan");
+        assert_eq!(value["data"]["due_at_us"], 1_769_875_199_000_000_i64);
+    }
+
+    #[test]
+    fn receipt_json_lists_events_and_duplicate_flag() {
+        let receipt = CommandReceipt {
+            command_id: "c0ffee00-0000-4000-8000-000000000002".to_owned(),
+            duplicate: true,
+            events: vec![loaned()],
+            position: 17,
+        };
+        let value = receipt_json(&receipt);
+        assert_eq!(value["duplicate"], true);
+        assert_eq!(value["position"], 17);
+        assert_eq!(value["events"][0]["event_type"], "ItemLoaned");
+    }
+
+    #[test]
+    fn event_line_shows_position_stream_revision_and_facts() {
+        let line = event_line(&loaned());
+        assert!(line.starts_with("#17 item-ZB-0001@1 ItemLoaned ZB-0001 to patron 01234567… at ZB-CENTRAL, due "));
+    }
+
+    #[test]
+    fn homebound_return_names_the_owner() {
+        let event = Event {
+            payload: Some(Payload::ItemReturned(ItemReturned {
+                item: "ZB-0001".to_owned(),
+                patron_id: "p".to_owned(),
+                library: "JN-LIXIA-03".to_owned(),
+                owner_library: "ZB-CENTRAL".to_owned(),
+                homebound: true,
+                was_lost: false,
+            })),
+        };
+        assert_eq!(facts(&event), "ZB-0001 at JN-LIXIA-03, homebound to ZB-CENTRAL");
+    }
+
+    #[test]
+    fn item_json_spells_status_and_unknown_price() {
+        let item = ItemState {
+            item: "JN-0001".to_owned(),
+            status: ItemStatus::OnShelf as i32,
+            price_fen: None,
+            ..ItemState::default()
+        };
+        let value = item_json(&item);
+        assert_eq!(value["status"], "on_shelf");
+        assert_eq!(value["price_fen"], Value::Null);
+        assert_eq!(value["due_at"], Value::Null);
+    }
+
+    #[test]
+    fn status_json_uses_canonical_code_names() {
+        let value = status_json(&Status::failed_precondition("item ZB-0001 is on loan"));
+        assert_eq!(value["error"]["code"], "FAILED_PRECONDITION");
+        assert_eq!(value["error"]["message"], "item ZB-0001 is on loan");
+    }
+}

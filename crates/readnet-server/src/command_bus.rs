@@ -8,12 +8,12 @@
 //! patron stays within their limit) without locks; the expectations make the store refuse the
 //! batch if anything else wrote to those streams. See docs/adr/0002.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use readnet_domain::codec::{self, CURRENT_SCHEMA_VERSION};
 use readnet_domain::pb::EventMetadata;
-use readnet_domain::{decide, Command, CommandContext, Ledger, NewEvent};
+use readnet_domain::{decide, Command, CommandContext, Ledger, NewEvent, StreamId};
 use readnet_store::{Direction, EventData, EventStore, ReadFrom, RecordedEvent, StreamState, StreamWrite};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -151,17 +151,33 @@ struct Accepted {
 }
 
 async fn run(store: Arc<dyn EventStore>, mut model: WriteModel, mut jobs: mpsc::Receiver<Job>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH_COMMANDS);
-    while jobs.recv_many(&mut batch, MAX_BATCH_COMMANDS).await > 0 {
+    let mut pending: VecDeque<Job> = VecDeque::with_capacity(MAX_BATCH_COMMANDS);
+    loop {
+        if pending.is_empty() {
+            let mut arrived = Vec::with_capacity(MAX_BATCH_COMMANDS);
+            if jobs.recv_many(&mut arrived, MAX_BATCH_COMMANDS).await == 0 {
+                return;
+            }
+            pending.extend(arrived);
+        }
+        while pending.len() < MAX_BATCH_COMMANDS {
+            match jobs.try_recv() {
+                Ok(job) => pending.push_back(job),
+                Err(_) => break,
+            }
+        }
         let mut accepted: Vec<Accepted> = Vec::new();
+        let mut accepted_ids: HashMap<Uuid, usize> = HashMap::new();
         let mut writes: Vec<StreamWrite> = Vec::new();
-        for job in batch.drain(..) {
+        let mut touched: HashSet<StreamId> = HashSet::new();
+        while let Some(job) = pending.pop_front() {
             let id = job.submission.command_id;
             if let Some(record) = model.commands.get(&id).copied() {
                 answer_duplicate(&store, record, job);
                 continue;
             }
-            if let Some(first) = accepted.iter_mut().find(|a| a.job.submission.command_id == id) {
+            if let Some(&first) = accepted_ids.get(&id) {
+                let first = &mut accepted[first];
                 if first.job.submission.digest == job.submission.digest {
                     first.followers.push(job);
                 } else {
@@ -172,12 +188,24 @@ async fn run(store: Arc<dyn EventStore>, mut model: WriteModel, mut jobs: mpsc::
             match decide(&model.ledger, &job.submission.command, &job.submission.ctx) {
                 Ok(events) => {
                     debug_assert!(!events.is_empty(), "an accepted command records at least one event");
+                    // A batch writes each stream once (one expectation per stream): a command
+                    // touching a stream already in the batch starts the next batch, decided
+                    // again then against the committed state.
+                    if events.iter().any(|e| touched.contains(&e.stream)) {
+                        pending.push_front(job);
+                        break;
+                    }
+                    touched.extend(events.iter().map(|e| e.stream.clone()));
                     stage(&mut model.ledger, &job.submission, &events, &mut writes);
+                    accepted_ids.insert(id, accepted.len());
                     accepted.push(Accepted {
                         job,
                         event_count: events.len(),
                         followers: Vec::new(),
                     });
+                    if accepted.len() == MAX_BATCH_COMMANDS {
+                        break;
+                    }
                 }
                 Err(rejection) => {
                     let _ = job.reply.send(Err(rejection.into()));
@@ -275,7 +303,7 @@ fn answer_duplicate(store: &Arc<dyn EventStore>, record: CommandRecord, job: Job
 /// Encodes a command's events into writes (consecutive events of one stream share a write, whose
 /// expectation is the stream's version before them) and applies them to the state.
 fn stage(ledger: &mut Ledger, submission: &Submission, events: &[NewEvent], writes: &mut Vec<StreamWrite>) {
-    let mut previous_stream: Option<&readnet_domain::StreamId> = None;
+    let mut previous_stream: Option<&StreamId> = None;
     for (index, event) in events.iter().enumerate() {
         let metadata = EventMetadata {
             occurred_at_us: submission.ctx.occurred_at.timestamp_micros(),

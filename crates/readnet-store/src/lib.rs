@@ -42,7 +42,8 @@ pub trait EventStore: Send + Sync + 'static {
     ///
     /// A write whose event ids are already the stream's events at the expected place is a retry:
     /// the original result is returned and nothing is written.
-    async fn append_multi(&self, writes: Vec<StreamWrite>) -> Result<Vec<AppendResult>, StoreError>;
+    async fn append_multi(&self, writes: Vec<StreamWrite>)
+    -> Result<Vec<AppendResult>, StoreError>;
 
     /// Reads up to `max_count` events of `stream` from revision `from`, in `direction`.
     async fn read_stream(

@@ -108,7 +108,9 @@ pub enum SubscriptionMessage {
     Event(RecordedEvent),
     /// Sent once, when the subscriber has received every event committed when it caught up;
     /// `position` is the last position delivered (0 if none).
-    CaughtUp { position: u64 },
+    CaughtUp {
+        position: u64,
+    },
 }
 
 /// A catch-up subscription to `$all`. Delivery is pulled from the log through a bounded channel:

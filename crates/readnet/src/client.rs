@@ -30,12 +30,18 @@ pub struct Actor {
 impl Actor {
     /// An actor at `library` through `channel`.
     pub fn at(library: &str, channel: ProtoChannel) -> Self {
-        Self { library: Some(library.to_owned()), channel }
+        Self {
+            library: Some(library.to_owned()),
+            channel,
+        }
     }
 
     /// The network itself, with no acting library.
     pub fn system() -> Self {
-        Self { library: None, channel: ProtoChannel::System }
+        Self {
+            library: None,
+            channel: ProtoChannel::System,
+        }
     }
 }
 
@@ -61,14 +67,17 @@ pub struct ActorHeaders {
 impl ActorHeaders {
     /// Checks up front that the library code can travel as a header (ASCII, no control bytes).
     pub fn new(actor: &Actor) -> anyhow::Result<Self> {
-        let library = match &actor.library {
-            Some(code) => Some(
-                MetadataValue::try_from(code.as_str())
-                    .with_context(|| format!("library code {code:?} is not a valid header value"))?,
-            ),
-            None => None,
-        };
-        Ok(Self { library, channel: MetadataValue::from_static(channel_word(actor.channel)) })
+        let library =
+            match &actor.library {
+                Some(code) => Some(MetadataValue::try_from(code.as_str()).with_context(|| {
+                    format!("library code {code:?} is not a valid header value")
+                })?),
+                None => None,
+            };
+        Ok(Self {
+            library,
+            channel: MetadataValue::from_static(channel_word(actor.channel)),
+        })
     }
 }
 
@@ -121,8 +130,10 @@ impl Client {
         let endpoint = Endpoint::from_shared(url.to_owned())
             .with_context(|| format!("server address {url:?} is not a URL"))?
             .connect_timeout(Duration::from_secs(5));
-        let channel =
-            endpoint.connect().await.with_context(|| format!("cannot connect to readnet server at {url}"))?;
+        let channel = endpoint
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to readnet server at {url}"))?;
         Ok(Self { channel })
     }
 
@@ -144,11 +155,17 @@ impl Client {
     }
 
     fn admin(&self, actor: &Actor) -> anyhow::Result<NetworkAdminClient<Acting>> {
-        Ok(NetworkAdminClient::with_interceptor(self.channel.clone(), ActorHeaders::new(actor)?))
+        Ok(NetworkAdminClient::with_interceptor(
+            self.channel.clone(),
+            ActorHeaders::new(actor)?,
+        ))
     }
 
     fn circulation(&self, actor: &Actor) -> anyhow::Result<CirculationClient<Acting>> {
-        Ok(CirculationClient::with_interceptor(self.channel.clone(), ActorHeaders::new(actor)?))
+        Ok(CirculationClient::with_interceptor(
+            self.channel.clone(),
+            ActorHeaders::new(actor)?,
+        ))
     }
 
     /// Sends one command as `actor`. A refusal comes back as the server's [`Status`] inside the
@@ -179,15 +196,18 @@ impl Client {
 
     /// One item's current state.
     pub async fn get_item(&self, item: &str) -> anyhow::Result<v1::ItemState> {
-        let request = v1::GetItemRequest { item: item.to_owned() };
+        let request = v1::GetItemRequest {
+            item: item.to_owned(),
+        };
         Ok(self.ledger().get_item(request).await?.into_inner())
     }
 }
 
 /// Parses a card given as `CITY:NUMBER`, e.g. `jinan:370102000001`.
 pub fn parse_card(text: &str) -> Result<Card, String> {
-    let (city, number) =
-        text.split_once(':').ok_or_else(|| format!("card {text:?} is not CITY:NUMBER (e.g. jinan:3701020001)"))?;
+    let (city, number) = text
+        .split_once(':')
+        .ok_or_else(|| format!("card {text:?} is not CITY:NUMBER (e.g. jinan:3701020001)"))?;
     let (city, number) = (city.trim(), number.trim());
     if city.is_empty() {
         return Err(format!("card {text:?} has no issuing city before ':'"));
@@ -195,7 +215,10 @@ pub fn parse_card(text: &str) -> Result<Card, String> {
     if number.is_empty() {
         return Err(format!("card {text:?} has no card number after ':'"));
     }
-    Ok(Card { city: city.to_owned(), number: number.to_owned() })
+    Ok(Card {
+        city: city.to_owned(),
+        number: number.to_owned(),
+    })
 }
 
 /// Converts a time given on the command line to the protobuf form.
@@ -234,7 +257,10 @@ mod tests {
     fn headers_carry_library_and_channel() {
         let mut headers = ActorHeaders::new(&Actor::at("JN-CENTRAL", ProtoChannel::Kiosk)).unwrap();
         let request = headers.call(Request::new(())).unwrap();
-        assert_eq!(request.metadata().get(LIBRARY_HEADER).unwrap(), "JN-CENTRAL");
+        assert_eq!(
+            request.metadata().get(LIBRARY_HEADER).unwrap(),
+            "JN-CENTRAL"
+        );
         assert_eq!(request.metadata().get(CHANNEL_HEADER).unwrap(), "kiosk");
     }
 

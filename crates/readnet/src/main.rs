@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use chrono::{DateTime, FixedOffset};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use readnet_proto::v1::{
-    self, Acquisition, Card, ChargeKind, CreditTier, LibraryTier, ReadDirection, ReturnPolicy, TransferReason,
-    subscribe_all_response::Message,
+    self, Acquisition, Card, ChargeKind, CreditTier, LibraryTier, ReadDirection, ReturnPolicy,
+    TransferReason, subscribe_all_response::Message,
 };
 use tonic::Status;
 use tracing_subscriber::EnvFilter;
@@ -70,7 +70,12 @@ struct DemoArgs {
 #[derive(Debug, Args)]
 struct ServerOpts {
     /// The readnet server.
-    #[arg(long, value_name = "URL", env = "READNET_SERVER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "READNET_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
     server: String,
     /// Print the answer as JSON.
     #[arg(long)]
@@ -99,8 +104,15 @@ struct CommandOpts {
 impl CommandOpts {
     fn actor(&self) -> Actor {
         // Network administration is the system's doing; anything at a library, the desk's.
-        let channel = self.channel.unwrap_or(if self.library.is_some() { ChannelArg::Desk } else { ChannelArg::System });
-        Actor { library: self.library.clone(), channel: channel.into() }
+        let channel = self.channel.unwrap_or(if self.library.is_some() {
+            ChannelArg::Desk
+        } else {
+            ChannelArg::System
+        });
+        Actor {
+            library: self.library.clone(),
+            channel: channel.into(),
+        }
     }
 
     /// The command id and occurred-at time every request starts with.
@@ -312,13 +324,32 @@ impl WriteCommand {
     /// Splits a command into its options and the request to send.
     fn into_request(self) -> (CommandOpts, Call) {
         match self {
-            Self::JoinCity { city, name, time_zone, opts } => {
+            Self::JoinCity {
+                city,
+                name,
+                time_zone,
+                opts,
+            } => {
                 let (command_id, occurred_at) = opts.envelope();
                 let time_zone = time_zone.unwrap_or_default();
-                let r = v1::JoinCityRequest { command_id, occurred_at, city, name, time_zone, ..Default::default() };
+                let r = v1::JoinCityRequest {
+                    command_id,
+                    occurred_at,
+                    city,
+                    name,
+                    time_zone,
+                    ..Default::default()
+                };
                 (opts, Call::JoinCity(r))
             }
-            Self::RegisterLibrary { code, name, city, tier, parent, opts } => {
+            Self::RegisterLibrary {
+                code,
+                name,
+                city,
+                tier,
+                parent,
+                opts,
+            } => {
                 let (command_id, occurred_at) = opts.envelope();
                 let r = v1::RegisterLibraryRequest {
                     command_id,
@@ -334,16 +365,33 @@ impl WriteCommand {
             }
             Self::CloseLibrary { code, reason, opts } => {
                 let (command_id, occurred_at) = opts.envelope();
-                let r = v1::CloseLibraryRequest { command_id, occurred_at, library: code, reason, ..Default::default() };
+                let r = v1::CloseLibraryRequest {
+                    command_id,
+                    occurred_at,
+                    library: code,
+                    reason,
+                    ..Default::default()
+                };
                 (opts, Call::CloseLibrary(r))
             }
             Self::SetReturnPolicy { code, policy, opts } => {
                 let (command_id, occurred_at) = opts.envelope();
                 let policy = ReturnPolicy::from(policy).into();
-                let r = v1::SetReturnPolicyRequest { command_id, occurred_at, library: code, policy, ..Default::default() };
+                let r = v1::SetReturnPolicyRequest {
+                    command_id,
+                    occurred_at,
+                    library: code,
+                    policy,
+                    ..Default::default()
+                };
                 (opts, Call::SetReturnPolicy(r))
             }
-            Self::SetTariff { kind, amount_fen, effective_from, opts } => {
+            Self::SetTariff {
+                kind,
+                amount_fen,
+                effective_from,
+                opts,
+            } => {
                 let (command_id, occurred_at) = opts.envelope();
                 let r = v1::SetTariffRequest {
                     command_id,
@@ -358,10 +406,25 @@ impl WriteCommand {
             Self::SetPatronTier { card, tier, opts } => {
                 let (command_id, occurred_at) = opts.envelope();
                 let tier = CreditTier::from(tier).into();
-                let r = v1::SetPatronTierRequest { command_id, occurred_at, card: Some(card), tier, ..Default::default() };
+                let r = v1::SetPatronTierRequest {
+                    command_id,
+                    occurred_at,
+                    card: Some(card),
+                    tier,
+                    ..Default::default()
+                };
                 (opts, Call::SetPatronTier(r))
             }
-            Self::Catalogue { item, title, author, isbn, owner, price_fen, acquisition, opts } => {
+            Self::Catalogue {
+                item,
+                title,
+                author,
+                isbn,
+                owner,
+                price_fen,
+                acquisition,
+                opts,
+            } => {
                 let (command_id, occurred_at) = opts.envelope();
                 let r = v1::CatalogueItemRequest {
                     command_id,
@@ -379,19 +442,44 @@ impl WriteCommand {
             }
             Self::Checkout { item, card, opts } => {
                 let (command_id, occurred_at) = opts.envelope();
-                let r = v1::CheckoutRequest { command_id, occurred_at, item, card: Some(card), ..Default::default() };
+                let r = v1::CheckoutRequest {
+                    command_id,
+                    occurred_at,
+                    item,
+                    card: Some(card),
+                    ..Default::default()
+                };
                 (opts, Call::Checkout(r))
             }
             Self::Renew { item, card, opts } => {
                 let (command_id, occurred_at) = opts.envelope();
-                let r = v1::RenewRequest { command_id, occurred_at, item, card: Some(card), ..Default::default() };
+                let r = v1::RenewRequest {
+                    command_id,
+                    occurred_at,
+                    item,
+                    card: Some(card),
+                    ..Default::default()
+                };
                 (opts, Call::Renew(r))
             }
             Self::Return { item, opts } => {
                 let (command_id, occurred_at) = opts.envelope();
-                (opts, Call::Return(v1::ReturnRequest { command_id, occurred_at, item, ..Default::default() }))
+                (
+                    opts,
+                    Call::Return(v1::ReturnRequest {
+                        command_id,
+                        occurred_at,
+                        item,
+                        ..Default::default()
+                    }),
+                )
             }
-            Self::Dispatch { item, to, reason, opts } => {
+            Self::Dispatch {
+                item,
+                to,
+                reason,
+                opts,
+            } => {
                 let (command_id, occurred_at) = opts.envelope();
                 let r = v1::DispatchTransferRequest {
                     command_id,
@@ -405,7 +493,15 @@ impl WriteCommand {
             }
             Self::Receive { item, opts } => {
                 let (command_id, occurred_at) = opts.envelope();
-                (opts, Call::Receive(v1::ReceiveTransferRequest { command_id, occurred_at, item, ..Default::default() }))
+                (
+                    opts,
+                    Call::Receive(v1::ReceiveTransferRequest {
+                        command_id,
+                        occurred_at,
+                        item,
+                        ..Default::default()
+                    }),
+                )
             }
             Self::BoothSwap {
                 item,
@@ -435,9 +531,23 @@ impl WriteCommand {
                 };
                 (opts, Call::BoothSwap(r))
             }
-            Self::Acquire { card, item, title, author, isbn, price_fen, opts } => {
+            Self::Acquire {
+                card,
+                item,
+                title,
+                author,
+                isbn,
+                price_fen,
+                opts,
+            } => {
                 let (command_id, occurred_at) = opts.envelope();
-                let book = v1::BookDescription { item, isbn, title, author, price_fen: Some(price_fen) };
+                let book = v1::BookDescription {
+                    item,
+                    isbn,
+                    title,
+                    author,
+                    price_fen: Some(price_fen),
+                };
                 let r = v1::PatronDrivenAcquisitionRequest {
                     command_id,
                     occurred_at,
@@ -449,21 +559,51 @@ impl WriteCommand {
             }
             Self::DeclareLost { item, opts } => {
                 let (command_id, occurred_at) = opts.envelope();
-                (opts, Call::DeclareLost(v1::DeclareLostRequest { command_id, occurred_at, item, ..Default::default() }))
+                (
+                    opts,
+                    Call::DeclareLost(v1::DeclareLostRequest {
+                        command_id,
+                        occurred_at,
+                        item,
+                        ..Default::default()
+                    }),
+                )
             }
-            Self::PayLost { item, amount_fen, opts } => {
+            Self::PayLost {
+                item,
+                amount_fen,
+                opts,
+            } => {
                 let (command_id, occurred_at) = opts.envelope();
-                let r = v1::PayLostItemRequest { command_id, occurred_at, item, amount_fen, ..Default::default() };
+                let r = v1::PayLostItemRequest {
+                    command_id,
+                    occurred_at,
+                    item,
+                    amount_fen,
+                    ..Default::default()
+                };
                 (opts, Call::PayLost(r))
             }
             Self::WaiveLost { item, reason, opts } => {
                 let (command_id, occurred_at) = opts.envelope();
-                let r = v1::WaiveLostItemDebtRequest { command_id, occurred_at, item, reason, ..Default::default() };
+                let r = v1::WaiveLostItemDebtRequest {
+                    command_id,
+                    occurred_at,
+                    item,
+                    reason,
+                    ..Default::default()
+                };
                 (opts, Call::WaiveLost(r))
             }
             Self::Withdraw { item, reason, opts } => {
                 let (command_id, occurred_at) = opts.envelope();
-                let r = v1::WithdrawRequest { command_id, occurred_at, item, reason, ..Default::default() };
+                let r = v1::WithdrawRequest {
+                    command_id,
+                    occurred_at,
+                    item,
+                    reason,
+                    ..Default::default()
+                };
                 (opts, Call::Withdraw(r))
             }
         }
@@ -519,7 +659,11 @@ enum ReadCommand {
 }
 
 fn direction(backwards: bool) -> i32 {
-    let direction = if backwards { ReadDirection::Backwards } else { ReadDirection::Forwards };
+    let direction = if backwards {
+        ReadDirection::Backwards
+    } else {
+        ReadDirection::Forwards
+    };
     direction.into()
 }
 
@@ -676,7 +820,11 @@ async fn main() -> ExitCode {
 /// Logs go to stderr so stdout stays the command's answer.
 fn init_logging(cli: &Cli) {
     // A server's operator wants to see it work; a script wants quiet unless something is wrong.
-    let quiet = if matches!(cli.command, Command::Serve(_)) { 1 } else { 0 };
+    let quiet = if matches!(cli.command, Command::Serve(_)) {
+        1
+    } else {
+        0
+    };
     let level = match cli.verbose + quiet {
         0 => "warn",
         1 => "info",
@@ -684,7 +832,10 @@ fn init_logging(cli: &Cli) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
@@ -718,7 +869,9 @@ async fn shutdown_signal() {
                 }
                 return;
             }
-            Err(error) => tracing::warn!(%error, "cannot listen for SIGTERM; stop the server with Ctrl-C"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; stop the server with Ctrl-C")
+            }
         }
     }
     if let Err(error) = tokio::signal::ctrl_c().await {
@@ -740,11 +893,16 @@ async fn write(command: WriteCommand) -> anyhow::Result<()> {
     let (opts, call) = command.into_request();
     let json = opts.server.json;
     let client = Client::connect(&opts.server.server).await?;
-    let receipt = client.send(&opts.actor(), call).await.map_err(|e| reported(json, e))?;
+    let receipt = client
+        .send(&opts.actor(), call)
+        .await
+        .map_err(|e| reported(json, e))?;
     if json {
         println!("{}", output::receipt_json(&receipt));
     } else {
-        output::receipt_lines(&receipt).iter().for_each(|line| println!("{line}"));
+        output::receipt_lines(&receipt)
+            .iter()
+            .for_each(|line| println!("{line}"));
     }
     Ok(())
 }
@@ -753,26 +911,63 @@ async fn read(command: ReadCommand) -> anyhow::Result<()> {
     match command {
         ReadCommand::Item { item, server } => {
             let client = Client::connect(&server.server).await?;
-            let state = client.get_item(&item).await.map_err(|e| reported(server.json, e))?;
+            let state = client
+                .get_item(&item)
+                .await
+                .map_err(|e| reported(server.json, e))?;
             if server.json {
                 println!("{}", output::item_json(&state));
             } else {
                 println!("{}", output::item_line(&state));
             }
         }
-        ReadCommand::ReadStream { stream, from_revision, backwards, max_count, server } => {
-            let request = v1::ReadStreamRequest { stream, from_revision, direction: direction(backwards), max_count };
+        ReadCommand::ReadStream {
+            stream,
+            from_revision,
+            backwards,
+            max_count,
+            server,
+        } => {
+            let request = v1::ReadStreamRequest {
+                stream,
+                from_revision,
+                direction: direction(backwards),
+                max_count,
+            };
             let client = Client::connect(&server.server).await?;
             let response = client.ledger().read_stream(request).await;
-            print_read(response.map_err(|e| reported(server.json, e.into()))?.into_inner(), server.json);
+            print_read(
+                response
+                    .map_err(|e| reported(server.json, e.into()))?
+                    .into_inner(),
+                server.json,
+            );
         }
-        ReadCommand::ReadAll { from_position, backwards, max_count, server } => {
-            let request = v1::ReadAllRequest { from_position, direction: direction(backwards), max_count };
+        ReadCommand::ReadAll {
+            from_position,
+            backwards,
+            max_count,
+            server,
+        } => {
+            let request = v1::ReadAllRequest {
+                from_position,
+                direction: direction(backwards),
+                max_count,
+            };
             let client = Client::connect(&server.server).await?;
             let response = client.ledger().read_all(request).await;
-            print_read(response.map_err(|e| reported(server.json, e.into()))?.into_inner(), server.json);
+            print_read(
+                response
+                    .map_err(|e| reported(server.json, e.into()))?
+                    .into_inner(),
+                server.json,
+            );
         }
-        ReadCommand::Subscribe { after_position, count, server } => {
+        ReadCommand::Subscribe {
+            after_position,
+            count,
+            server,
+        } => {
             tokio::select! {
                 result = subscribe(&server, after_position, count) => result?,
                 _ = tokio::signal::ctrl_c() => {}
@@ -786,36 +981,60 @@ fn print_read(response: v1::ReadResponse, json: bool) {
     if json {
         println!("{}", output::read_json(&response));
     } else {
-        response.events.iter().for_each(|event| println!("{}", output::event_line(event)));
+        response
+            .events
+            .iter()
+            .for_each(|event| println!("{}", output::event_line(event)));
         println!("head position {}", response.head_position);
     }
 }
 
 /// Prints events as they come, one line (or one JSON object) each, until `count` events.
-async fn subscribe(server: &ServerOpts, after_position: u64, count: Option<u64>) -> anyhow::Result<()> {
+async fn subscribe(
+    server: &ServerOpts,
+    after_position: u64,
+    count: Option<u64>,
+) -> anyhow::Result<()> {
     let client = Client::connect(&server.server).await?;
     let request = v1::SubscribeAllRequest { after_position };
-    let mut stream =
-        client.ledger().subscribe_all(request).await.map_err(|e| reported(server.json, e.into()))?.into_inner();
+    let mut stream = client
+        .ledger()
+        .subscribe_all(request)
+        .await
+        .map_err(|e| reported(server.json, e.into()))?
+        .into_inner();
     let mut printed: u64 = 0;
     while count.is_none_or(|count| printed < count) {
-        let Some(response) = stream.message().await.map_err(|e| reported(server.json, e.into()))? else {
+        let Some(response) = stream
+            .message()
+            .await
+            .map_err(|e| reported(server.json, e.into()))?
+        else {
             anyhow::bail!("the server ended the subscription");
         };
         match response.message {
             Some(Message::Event(event)) => {
                 printed += 1;
                 if server.json {
-                    println!("{}", serde_json::json!({ "event": output::event_json(&event) }));
+                    println!(
+                        "{}",
+                        serde_json::json!({ "event": output::event_json(&event) })
+                    );
                 } else {
                     println!("{}", output::event_line(&event));
                 }
             }
             Some(Message::CaughtUp(caught_up)) => {
                 if server.json {
-                    println!("{}", serde_json::json!({ "caught_up": { "position": caught_up.position } }));
+                    println!(
+                        "{}",
+                        serde_json::json!({ "caught_up": { "position": caught_up.position } })
+                    );
                 } else {
-                    println!("caught up at position {}; live events follow", caught_up.position);
+                    println!(
+                        "caught up at position {}; live events follow",
+                        caught_up.position
+                    );
                 }
             }
             None => tracing::warn!("the server sent an empty subscription message"),
@@ -840,7 +1059,9 @@ mod tests {
 
     #[test]
     fn serve_has_defaults() {
-        let Command::Serve(args) = parse(&["serve"]).unwrap().command else { panic!("not serve") };
+        let Command::Serve(args) = parse(&["serve"]).unwrap().command else {
+            panic!("not serve")
+        };
         assert_eq!(args.data, PathBuf::from("./readnet-data"));
         assert_eq!(args.listen, "127.0.0.1:50051".parse().unwrap());
         assert_eq!(args.patron_key_file, None);
@@ -861,10 +1082,14 @@ mod tests {
             "2026-03-01T09:30:00+08:00",
         ])
         .unwrap();
-        let Command::Write(command) = cli.command else { panic!("not a write") };
+        let Command::Write(command) = cli.command else {
+            panic!("not a write")
+        };
         let (opts, call) = command.into_request();
         assert_eq!(opts.actor(), Actor::at("ZB-CENTRAL", v1::Channel::Desk));
-        let Call::Checkout(request) = call else { panic!("not a checkout") };
+        let Call::Checkout(request) = call else {
+            panic!("not a checkout")
+        };
         assert_eq!(request.command_id, "6a1f0c2e-1b7d-4c4e-9b1a-2f0e8d5c7a10");
         assert_eq!(request.item, "ZB-0001");
         assert_eq!(request.card.unwrap().number, "370102000001");
@@ -874,24 +1099,54 @@ mod tests {
     #[test]
     fn admin_command_without_library_acts_as_system() {
         let cli = parse(&["join-city", "jinan", "--name", "济南"]).unwrap();
-        let Command::Write(command) = cli.command else { panic!("not a write") };
+        let Command::Write(command) = cli.command else {
+            panic!("not a write")
+        };
         let (opts, call) = command.into_request();
         assert_eq!(opts.actor(), Actor::system());
-        let Call::JoinCity(request) = call else { panic!("not join-city") };
-        assert!(Uuid::parse_str(&request.command_id).is_ok(), "a fresh command id is a UUID");
+        let Call::JoinCity(request) = call else {
+            panic!("not join-city")
+        };
+        assert!(
+            Uuid::parse_str(&request.command_id).is_ok(),
+            "a fresh command id is a UUID"
+        );
     }
 
     #[test]
     fn enums_are_kebab_case_words() {
-        let cli = parse(&["set-return-policy", "ZB-ZHOUCUN-07", "--policy", "float-in-city"]).unwrap();
-        let Command::Write(command) = cli.command else { panic!("not a write") };
-        let Call::SetReturnPolicy(request) = command.into_request().1 else { panic!("not set-return-policy") };
+        let cli = parse(&[
+            "set-return-policy",
+            "ZB-ZHOUCUN-07",
+            "--policy",
+            "float-in-city",
+        ])
+        .unwrap();
+        let Command::Write(command) = cli.command else {
+            panic!("not a write")
+        };
+        let Call::SetReturnPolicy(request) = command.into_request().1 else {
+            panic!("not set-return-policy")
+        };
         assert_eq!(request.policy(), ReturnPolicy::FloatInCity);
 
-        let cli = parse(&["register-library", "JN-QUANCHENG-24H", "--name", "泉城24小时", "--city", "jinan", "--tier", "self-service"])
-            .unwrap();
-        let Command::Write(command) = cli.command else { panic!("not a write") };
-        let Call::RegisterLibrary(request) = command.into_request().1 else { panic!("not register-library") };
+        let cli = parse(&[
+            "register-library",
+            "JN-QUANCHENG-24H",
+            "--name",
+            "泉城24小时",
+            "--city",
+            "jinan",
+            "--tier",
+            "self-service",
+        ])
+        .unwrap();
+        let Command::Write(command) = cli.command else {
+            panic!("not a write")
+        };
+        let Call::RegisterLibrary(request) = command.into_request().1 else {
+            panic!("not register-library")
+        };
         assert_eq!(request.tier(), LibraryTier::SelfService);
     }
 
@@ -899,16 +1154,50 @@ mod tests {
     fn bad_card_and_bad_enum_are_usage_errors() {
         let error = parse(&["checkout", "ZB-0001", "--card", "370102000001"]).unwrap_err();
         assert_eq!(error.exit_code(), 2);
-        let error = parse(&["dispatch", "ZB-0001", "--to", "ZB-CENTRAL", "--reason", "holiday"]).unwrap_err();
+        let error = parse(&[
+            "dispatch",
+            "ZB-0001",
+            "--to",
+            "ZB-CENTRAL",
+            "--reason",
+            "holiday",
+        ])
+        .unwrap_err();
         assert_eq!(error.exit_code(), 2);
     }
 
     #[test]
     fn price_is_integer_fen() {
-        assert!(parse(&["catalogue", "JN-1", "--title", "围城", "--owner", "JN-CENTRAL", "--price-fen", "39.5"]).is_err());
-        let cli = parse(&["catalogue", "JN-1", "--title", "围城", "--owner", "JN-CENTRAL", "--price-fen", "3950"]).unwrap();
-        let Command::Write(command) = cli.command else { panic!("not a write") };
-        let Call::Catalogue(request) = command.into_request().1 else { panic!("not catalogue") };
+        assert!(
+            parse(&[
+                "catalogue",
+                "JN-1",
+                "--title",
+                "围城",
+                "--owner",
+                "JN-CENTRAL",
+                "--price-fen",
+                "39.5"
+            ])
+            .is_err()
+        );
+        let cli = parse(&[
+            "catalogue",
+            "JN-1",
+            "--title",
+            "围城",
+            "--owner",
+            "JN-CENTRAL",
+            "--price-fen",
+            "3950",
+        ])
+        .unwrap();
+        let Command::Write(command) = cli.command else {
+            panic!("not a write")
+        };
+        let Call::Catalogue(request) = command.into_request().1 else {
+            panic!("not catalogue")
+        };
         assert_eq!(request.price_fen, Some(3950));
         assert_eq!(request.acquisition(), Acquisition::Purchase);
     }
@@ -916,7 +1205,9 @@ mod tests {
     #[test]
     fn subscribe_takes_a_count() {
         let cli = parse(&["subscribe", "--count", "3", "--json"]).unwrap();
-        let Command::Read(ReadCommand::Subscribe { count, server, .. }) = cli.command else { panic!("not subscribe") };
+        let Command::Read(ReadCommand::Subscribe { count, server, .. }) = cli.command else {
+            panic!("not subscribe")
+        };
         assert_eq!(count, Some(3));
         assert!(server.json);
     }

@@ -45,7 +45,9 @@ pub fn status_json(status: &Status) -> Value {
 /// Strips a protobuf enum value name to the domain's word: `LIBRARY_TIER_SELF_SERVICE` with
 /// prefix `LIBRARY_TIER_` is `self_service`.
 fn word(name: &str, prefix: &str) -> String {
-    name.strip_prefix(prefix).unwrap_or(name).to_ascii_lowercase()
+    name.strip_prefix(prefix)
+        .unwrap_or(name)
+        .to_ascii_lowercase()
 }
 
 /// A patron id shortened for a human line; ids are hashes, so a prefix tells them apart.
@@ -81,13 +83,21 @@ pub fn facts(event: &Event) -> String {
     match payload {
         Payload::CityJoined(e) => format!("{} {} ({})", e.city, e.name, e.time_zone),
         Payload::LibraryRegistered(e) => {
-            let parent = if e.parent.is_empty() { String::new() } else { format!(", under {}", e.parent) };
+            let parent = if e.parent.is_empty() {
+                String::new()
+            } else {
+                format!(", under {}", e.parent)
+            };
             let tier = word(e.tier().as_str_name(), "LIBRARY_TIER_");
             format!("{} {} in {}, {tier}{parent}", e.library, e.name, e.city)
         }
         Payload::LibraryClosed(e) => format!("{}: {}", e.library, e.reason),
         Payload::ReturnPolicySet(e) => {
-            format!("{}'s items: {}", e.library, word(e.policy().as_str_name(), "RETURN_POLICY_"))
+            format!(
+                "{}'s items: {}",
+                e.library,
+                word(e.policy().as_str_name(), "RETURN_POLICY_")
+            )
         }
         Payload::TariffSet(e) => format!(
             "{} {} fen from {}",
@@ -102,7 +112,11 @@ pub fn facts(event: &Event) -> String {
             word(e.tier().as_str_name(), "CREDIT_TIER_")
         ),
         Payload::PatronTierChanged(e) => {
-            format!("patron {} now {}", patron(&e.patron_id), word(e.tier().as_str_name(), "CREDIT_TIER_"))
+            format!(
+                "patron {} now {}",
+                patron(&e.patron_id),
+                word(e.tier().as_str_name(), "CREDIT_TIER_")
+            )
         }
         Payload::ItemCatalogued(e) => format!(
             "{} 《{}》 {}, owner {}, {}, {}, placed at {}",
@@ -122,11 +136,24 @@ pub fn facts(event: &Event) -> String {
             local_date_us(e.due_at_us)
         ),
         Payload::ItemRenewed(e) => {
-            format!("{} renewal {}, due {}", e.item, e.renewal_count, local_date_us(e.due_at_us))
+            format!(
+                "{} renewal {}, due {}",
+                e.item,
+                e.renewal_count,
+                local_date_us(e.due_at_us)
+            )
         }
         Payload::ItemReturned(e) => {
-            let homebound = if e.homebound { format!(", homebound to {}", e.owner_library) } else { String::new() };
-            let was_lost = if e.was_lost { ", had been declared lost" } else { "" };
+            let homebound = if e.homebound {
+                format!(", homebound to {}", e.owner_library)
+            } else {
+                String::new()
+            };
+            let was_lost = if e.was_lost {
+                ", had been declared lost"
+            } else {
+                ""
+            };
             format!("{} at {}{homebound}{was_lost}", e.item, e.library)
         }
         Payload::TransferDispatched(e) => format!(
@@ -138,7 +165,10 @@ pub fn facts(event: &Event) -> String {
         ),
         Payload::TransferReceived(e) => {
             let booth = if e.in_booth { ", in the booth" } else { "" };
-            format!("{} at {} from {}{booth}", e.item, e.to_library, e.from_library)
+            format!(
+                "{} at {} from {}{booth}",
+                e.item, e.to_library, e.from_library
+            )
         }
         Payload::BoothSwapped(e) => format!(
             "at {}: patron {} took {}, left {}",
@@ -148,11 +178,26 @@ pub fn facts(event: &Event) -> String {
             e.item_deposited
         ),
         Payload::ItemDeclaredLost(e) => {
-            format!("{} lost by patron {}, owes {} fen", e.item, patron(&e.patron_id), e.debt_fen)
+            format!(
+                "{} lost by patron {}, owes {} fen",
+                e.item,
+                patron(&e.patron_id),
+                e.debt_fen
+            )
         }
-        Payload::LostItemPaid(e) => format!("{}: patron {} paid {} fen", e.item, patron(&e.patron_id), e.amount_fen),
+        Payload::LostItemPaid(e) => format!(
+            "{}: patron {} paid {} fen",
+            e.item,
+            patron(&e.patron_id),
+            e.amount_fen
+        ),
         Payload::LostItemDebtWaived(e) => {
-            format!("{}: debt of patron {} waived: {}", e.item, patron(&e.patron_id), e.reason)
+            format!(
+                "{}: debt of patron {} waived: {}",
+                e.item,
+                patron(&e.patron_id),
+                e.reason
+            )
         }
         Payload::ItemWithdrawn(e) => format!("{}: {}", e.item, e.reason),
     }
@@ -160,7 +205,11 @@ pub fn facts(event: &Event) -> String {
 
 /// One recorded event on one line: position, stream@revision, type, key facts.
 pub fn event_line(recorded: &RecordedEvent) -> String {
-    let facts = recorded.event.as_ref().map(facts).unwrap_or_else(|| "(no payload)".to_owned());
+    let facts = recorded
+        .event
+        .as_ref()
+        .map(facts)
+        .unwrap_or_else(|| "(no payload)".to_owned());
     format!(
         "#{} {}@{} {} {}",
         recorded.position, recorded.stream, recorded.revision, recorded.event_type, facts
@@ -187,14 +236,19 @@ pub fn receipt_lines(receipt: &CommandReceipt) -> Vec<String> {
 pub fn item_line(item: &ItemState) -> String {
     let place = match item.status() {
         ItemStatus::OnShelf if item.homebound => {
-            format!("on shelf at {}, homebound to {}", item.library, item.owner_library)
+            format!(
+                "on shelf at {}, homebound to {}",
+                item.library, item.owner_library
+            )
         }
         ItemStatus::OnShelf => format!("on shelf at {}", item.library),
         ItemStatus::OnLoan => format!(
             "on loan to patron {} from {}, due {}, renewed {} times",
             patron(&item.patron_id),
             item.library,
-            item.due_at.as_ref().map_or_else(|| "unknown".to_owned(), |at| local_date_us(micros(at))),
+            item.due_at
+                .as_ref()
+                .map_or_else(|| "unknown".to_owned(), |at| local_date_us(micros(at))),
             item.renewal_count
         ),
         ItemStatus::InTransit => format!(
@@ -204,7 +258,11 @@ pub fn item_line(item: &ItemState) -> String {
             word(item.transfer_reason().as_str_name(), "TRANSFER_REASON_")
         ),
         ItemStatus::InBooth => format!("in booth {}", item.library),
-        ItemStatus::Lost => format!("lost by patron {}, {} fen owed", patron(&item.patron_id), item.debt_fen),
+        ItemStatus::Lost => format!(
+            "lost by patron {}, {} fen owed",
+            patron(&item.patron_id),
+            item.debt_fen
+        ),
         ItemStatus::Withdrawn => "withdrawn".to_owned(),
         ItemStatus::ExchangedOut => "exchanged out of the network at a booth".to_owned(),
         ItemStatus::Unspecified => "status unknown".to_owned(),
@@ -231,7 +289,9 @@ pub fn payload_json(event: &Event) -> Value {
         return Value::Null;
     };
     match payload {
-        Payload::CityJoined(e) => json!({ "city": e.city, "name": e.name, "time_zone": e.time_zone }),
+        Payload::CityJoined(e) => {
+            json!({ "city": e.city, "name": e.name, "time_zone": e.time_zone })
+        }
         Payload::LibraryRegistered(e) => json!({
             "library": e.library, "name": e.name, "city": e.city,
             "tier": word(e.tier().as_str_name(), "LIBRARY_TIER_"), "parent": e.parent,
@@ -284,8 +344,12 @@ pub fn payload_json(event: &Event) -> Value {
             "item": e.item, "patron_id": e.patron_id, "owner_library": e.owner_library,
             "patron_home_city": e.patron_home_city, "debt_fen": e.debt_fen,
         }),
-        Payload::LostItemPaid(e) => json!({ "item": e.item, "patron_id": e.patron_id, "amount_fen": e.amount_fen }),
-        Payload::LostItemDebtWaived(e) => json!({ "item": e.item, "patron_id": e.patron_id, "reason": e.reason }),
+        Payload::LostItemPaid(e) => {
+            json!({ "item": e.item, "patron_id": e.patron_id, "amount_fen": e.amount_fen })
+        }
+        Payload::LostItemDebtWaived(e) => {
+            json!({ "item": e.item, "patron_id": e.patron_id, "reason": e.reason })
+        }
         Payload::ItemWithdrawn(e) => json!({ "item": e.item, "reason": e.reason }),
     }
 }
@@ -362,7 +426,10 @@ mod tests {
             stream: "item-ZB-0001".to_owned(),
             revision: 1,
             position: 17,
-            occurred_at: Some(Timestamp { seconds: 1_767_225_600, nanos: 0 }),
+            occurred_at: Some(Timestamp {
+                seconds: 1_767_225_600,
+                nanos: 0,
+            }),
             recorded_at: None,
             acting_library: "ZB-CENTRAL".to_owned(),
             channel: Channel::Desk as i32,
@@ -410,7 +477,9 @@ mod tests {
     #[test]
     fn event_line_shows_position_stream_revision_and_facts() {
         let line = event_line(&loaned());
-        assert!(line.starts_with("#17 item-ZB-0001@1 ItemLoaned ZB-0001 to patron 01234567… at ZB-CENTRAL, due "));
+        assert!(line.starts_with(
+            "#17 item-ZB-0001@1 ItemLoaned ZB-0001 to patron 01234567… at ZB-CENTRAL, due "
+        ));
     }
 
     #[test]
@@ -425,7 +494,10 @@ mod tests {
                 was_lost: false,
             })),
         };
-        assert_eq!(facts(&event), "ZB-0001 at JN-LIXIA-03, homebound to ZB-CENTRAL");
+        assert_eq!(
+            facts(&event),
+            "ZB-0001 at JN-LIXIA-03, homebound to ZB-CENTRAL"
+        );
     }
 
     #[test]

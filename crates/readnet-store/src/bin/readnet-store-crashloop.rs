@@ -79,7 +79,12 @@ async fn task(store: Arc<EmbeddedStore>, task: usize, deadline: Instant) {
             .collect();
         let acknowledged: Vec<(String, Vec<Uuid>)> = writes
             .iter()
-            .map(|w| (w.stream.clone(), w.events.iter().map(|e| e.event_id).collect()))
+            .map(|w| {
+                (
+                    w.stream.clone(),
+                    w.events.iter().map(|e| e.event_id).collect(),
+                )
+            })
             .collect();
         let results = store.append_multi(writes).await.expect("append");
 
@@ -104,8 +109,13 @@ async fn task(store: Arc<EmbeddedStore>, task: usize, deadline: Instant) {
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let dir = args.next().expect("usage: readnet-store-crashloop DIR [TASKS] [SEGMENT_SIZE_BYTES] [MAX_SECONDS]");
-    let mut number = |default: u64| args.next().map_or(default, |a| a.parse().expect("a number"));
+    let dir = args
+        .next()
+        .expect("usage: readnet-store-crashloop DIR [TASKS] [SEGMENT_SIZE_BYTES] [MAX_SECONDS]");
+    let mut number = |default: u64| {
+        args.next()
+            .map_or(default, |a| a.parse().expect("a number"))
+    };
     let tasks = number(8) as usize;
     let segment_size_bytes = number(256 * 1024 * 1024);
     let deadline = Instant::now() + Duration::from_secs(number(60));

@@ -71,6 +71,7 @@ impl Index {
                     return plan;
                 }
                 let last = head.min(first.saturating_add(max - 1));
+                plan.items.reserve((last - first + 1) as usize);
                 for p in first..=last {
                     plan.push(self, p);
                 }
@@ -86,6 +87,7 @@ impl Index {
                     return plan;
                 }
                 let last = first.saturating_sub(max - 1).max(1);
+                plan.items.reserve((first - last + 1) as usize);
                 for p in (last..=first).rev() {
                     plan.push(self, p);
                 }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use tokio::runtime::Handle;
@@ -185,7 +185,10 @@ impl EmbeddedStore {
                 let _ = closed.await;
             }
         }
-        self.lock.lock().expect("the lock mutex is not poisoned").take();
+        self.lock
+            .lock()
+            .expect("the lock mutex is not poisoned")
+            .take();
     }
 
     fn commands(&self) -> Result<&mpsc::Sender<Command>, StoreError> {
@@ -212,11 +215,7 @@ fn open_dir(dir: PathBuf, options: EmbeddedOptions) -> Result<Opened, StoreError
         .create(true)
         .truncate(false)
         .open(dir.join(LOCK_FILE))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => return Err(StoreError::Locked { path: dir }),
-        Err(TryLockError::Error(e)) => return Err(e.into()),
-    }
+    take_lock(&lock, &dir)?;
     let segments_dir = dir.join(SEGMENTS_DIR);
     if !segments_dir.is_dir() {
         fs::create_dir(&segments_dir)?;
@@ -224,6 +223,13 @@ fn open_dir(dir: PathBuf, options: EmbeddedOptions) -> Result<Opened, StoreError
     }
     let recovered = recover(&segments_dir)?;
     let head = recovered.index.head();
+    tracing::debug!(
+        dir = %dir.display(),
+        head,
+        segments = recovered.index.segments.len(),
+        streams = recovered.index.streams.len(),
+        "opened the event store"
+    );
     let shared = Arc::new(Shared {
         index: RwLock::new(recovered.index),
         head: AtomicU64::new(head),
@@ -239,6 +245,32 @@ fn open_dir(dir: PathBuf, options: EmbeddedOptions) -> Result<Opened, StoreError
         recovered.last_segment,
     )?;
     Ok((lock, shared, writer, head_rx))
+}
+
+/// How long a held lock is waited for before the directory counts as in use.
+const LOCK_PATIENCE: Duration = Duration::from_millis(250);
+
+/// Takes the directory's exclusive lock (`flock`, so it is released when the process dies).
+///
+/// A lock that frees up within [`LOCK_PATIENCE`] is waited for: a child process forked by any
+/// thread of this process holds a copy of the descriptor until it execs, so a store reopened
+/// right after being dropped can find its own lock briefly still held.
+fn take_lock(lock: &File, dir: &Path) -> Result<(), StoreError> {
+    let deadline = Instant::now() + LOCK_PATIENCE;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path: dir.to_path_buf(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(e.into()),
+        }
+    }
 }
 
 impl Drop for EmbeddedStore {
@@ -278,7 +310,10 @@ fn check_writes(writes: &[StreamWrite]) -> Result<(), StoreError> {
             return invalid("empty stream name".into());
         }
         if !streams.insert(write.stream.as_str()) {
-            return invalid(format!("stream {} appears twice in one append", write.stream));
+            return invalid(format!(
+                "stream {} appears twice in one append",
+                write.stream
+            ));
         }
         if write.events.is_empty() {
             return invalid(format!("the write to {} has no events", write.stream));
@@ -305,7 +340,10 @@ fn check_writes(writes: &[StreamWrite]) -> Result<(), StoreError> {
 
 #[async_trait]
 impl EventStore for EmbeddedStore {
-    async fn append_multi(&self, writes: Vec<StreamWrite>) -> Result<Vec<AppendResult>, StoreError> {
+    async fn append_multi(
+        &self,
+        writes: Vec<StreamWrite>,
+    ) -> Result<Vec<AppendResult>, StoreError> {
         check_writes(&writes)?;
         let (reply, result) = oneshot::channel();
         self.commands()?
@@ -335,7 +373,10 @@ impl EventStore for EmbeddedStore {
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let plan = self.shared.read_index().plan_all(from, direction, max_count);
+        let plan = self
+            .shared
+            .read_index()
+            .plan_all(from, direction, max_count);
         self.read(plan).await
     }
 

@@ -110,10 +110,11 @@ impl Header {
 /// Verifies and decodes a whole frame read at the place the index says holds `position`.
 /// The error is the reason, for [`crate::StoreError::Corrupt`].
 pub(crate) fn decode_frame(frame: &[u8], position: u64) -> Result<RecordedEvent, String> {
-    let header_bytes: &[u8; HEADER_LEN] = frame
-        .get(..HEADER_LEN)
-        .and_then(|h| h.try_into().ok())
-        .ok_or_else(|| format!("frame of {} bytes is shorter than a header", frame.len()))?;
+    let header_bytes: &[u8; HEADER_LEN] =
+        frame
+            .get(..HEADER_LEN)
+            .and_then(|h| h.try_into().ok())
+            .ok_or_else(|| format!("frame of {} bytes is shorter than a header", frame.len()))?;
     let header = Header::parse(header_bytes);
     let body = &frame[HEADER_LEN..];
     if !header.matches(body) {
@@ -170,7 +171,10 @@ mod tests {
         assert_eq!(event.event_id, Uuid::from_u128(0x1234));
         assert_eq!(event.data, vec![7; 300]);
         let head = RecordHead::decode(&buf[HEADER_LEN..]).unwrap();
-        assert_eq!((head.position, head.revision, head.append_end), (42, 3, true));
+        assert_eq!(
+            (head.position, head.revision, head.append_end),
+            (42, 3, true)
+        );
     }
 
     #[test]
@@ -180,7 +184,10 @@ mod tests {
         for i in 0..buf.len() {
             let mut damaged = buf.clone();
             damaged[i] ^= 0x01;
-            assert!(decode_frame(&damaged, 1).is_err(), "flip at byte {i} went unnoticed");
+            assert!(
+                decode_frame(&damaged, 1).is_err(),
+                "flip at byte {i} went unnoticed"
+            );
         }
     }
 

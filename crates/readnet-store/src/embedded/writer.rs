@@ -100,7 +100,10 @@ impl Writer {
 
     /// Serves commands until told to close or until the store is dropped; returns the close
     /// request to acknowledge, if any, once the writer's files are closed.
-    pub(crate) fn run(mut self, mut commands: mpsc::Receiver<Command>) -> Option<oneshot::Sender<()>> {
+    pub(crate) fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+    ) -> Option<oneshot::Sender<()>> {
         let mut batch: Vec<(Vec<StreamWrite>, AppendReply)> = Vec::new();
         while let Some(first) = commands.blocking_recv() {
             let mut close = None;
@@ -151,18 +154,19 @@ impl Writer {
             view.into_staged()
         };
 
-        if !staged.records.is_empty() {
-            if let Err(e) = self.write_and_publish(staged) {
-                let reason = format!("writing the log failed: {e}");
-                tracing::error!(error = %e, "the event store stops accepting appends");
-                self.poisoned = Some(reason.clone());
-                for p in pending {
-                    let _ = p
-                        .reply
-                        .send(Err(StoreError::Io(io::Error::new(e.kind(), reason.clone()))));
-                }
-                return;
+        if !staged.records.is_empty()
+            && let Err(e) = self.write_and_publish(staged)
+        {
+            let reason = format!("writing the log failed: {e}");
+            tracing::error!(error = %e, "the event store stops accepting appends");
+            self.poisoned = Some(reason.clone());
+            for p in pending {
+                let _ = p.reply.send(Err(StoreError::Io(io::Error::new(
+                    e.kind(),
+                    reason.clone(),
+                ))));
             }
+            return;
         }
         // Replies only now: even a retry or a refusal may rest on events of this batch.
         for p in pending {
@@ -284,8 +288,16 @@ impl<'a> BatchView<'a> {
 
     /// A stream's committed and staged positions.
     fn positions(&self, stream: &str) -> (&[u64], &[u64]) {
-        let committed = self.index.streams.get(stream).map_or(&[][..], |p| p.as_slice());
-        let staged = self.staged.streams.get(stream).map_or(&[][..], |p| p.as_slice());
+        let committed = self
+            .index
+            .streams
+            .get(stream)
+            .map_or(&[][..], |p| p.as_slice());
+        let staged = self
+            .staged
+            .streams
+            .get(stream)
+            .map_or(&[][..], |p| p.as_slice());
         (committed, staged)
     }
 
@@ -433,5 +445,119 @@ impl<'a> BatchView<'a> {
                 },
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EventData;
+
+    fn write(stream: &str, expected: StreamState, ids: &[u128]) -> Vec<StreamWrite> {
+        vec![StreamWrite {
+            stream: stream.into(),
+            expected,
+            events: ids
+                .iter()
+                .map(|&id| EventData {
+                    event_id: Uuid::from_u128(id),
+                    event_type: "T".into(),
+                    metadata: vec![],
+                    data: vec![],
+                })
+                .collect(),
+        }]
+    }
+
+    #[test]
+    fn appends_in_one_batch_see_the_appends_before_them() {
+        let index = Index::default();
+        let mut view = BatchView::new(&index);
+        let mut buf = vec![];
+        let first = view.stage(write("s", StreamState::NoStream, &[1, 2]), 0, &mut buf);
+        assert_eq!(
+            first.unwrap(),
+            [AppendResult {
+                next_expected_revision: 1,
+                first_position: 1,
+                position: 2
+            }]
+        );
+        // Same expectation, other events: the first append took the place.
+        let second = view.stage(write("s", StreamState::NoStream, &[3]), 0, &mut buf);
+        assert!(matches!(
+            second,
+            Err(StoreError::WrongExpectedVersion {
+                actual: CurrentRevision::Current(1),
+                ..
+            })
+        ));
+        // The same append again: a retry of one not yet synced, same result, nothing staged.
+        let retry = view.stage(write("s", StreamState::NoStream, &[1, 2]), 0, &mut buf);
+        assert_eq!(retry.unwrap()[0].position, 2);
+        let next = view.stage(write("s", StreamState::Revision(1), &[4]), 0, &mut buf);
+        assert_eq!(next.unwrap()[0].position, 3);
+        let staged = view.into_staged();
+        assert_eq!(staged.records.len(), 3);
+        assert_eq!(staged.streams["s"], [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_failed_write_fails_its_batch_and_poisons_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = segment_path(dir.path(), 1);
+        File::create(&path).unwrap();
+        let shared = Arc::new(Shared {
+            index: std::sync::RwLock::new(Index::default()),
+            head: std::sync::atomic::AtomicU64::new(0),
+        });
+        let (head, head_rx) = watch::channel(0);
+        let clock = Arc::new(|| 0);
+        let mut writer = Writer::new(
+            Arc::clone(&shared),
+            dir.path().to_path_buf(),
+            1 << 20,
+            16,
+            clock,
+            head,
+            None,
+        )
+        .unwrap();
+        // A read-only handle: the write fails as a full or failing disk would.
+        writer.active = Some(ActiveSegment {
+            file: File::open(&path).unwrap(),
+            len: 0,
+        });
+
+        let (reply, mut failed) = oneshot::channel();
+        writer.commit(&mut vec![(write("s", StreamState::Any, &[1]), reply)]);
+        assert!(matches!(failed.try_recv().unwrap(), Err(StoreError::Io(_))));
+        let (reply, mut refused) = oneshot::channel();
+        writer.commit(&mut vec![(write("s", StreamState::Any, &[2]), reply)]);
+        assert!(matches!(
+            refused.try_recv().unwrap(),
+            Err(StoreError::Poisoned(_))
+        ));
+        // Nothing was published.
+        assert_eq!(shared.read_index().head(), 0);
+        assert_eq!(*head_rx.borrow(), 0);
+    }
+
+    #[test]
+    fn a_multi_append_partly_in_place_is_a_mismatch_and_stages_nothing() {
+        let index = Index::default();
+        let mut view = BatchView::new(&index);
+        let mut buf = vec![];
+        view.stage(write("a", StreamState::Any, &[1]), 0, &mut buf)
+            .unwrap();
+        let len = buf.len();
+        let mut writes = write("a", StreamState::Any, &[1]);
+        writes.extend(write("b", StreamState::Any, &[2]));
+        assert!(matches!(
+            view.stage(writes, 0, &mut buf),
+            Err(StoreError::IdempotencyMismatch { stream }) if stream == "a"
+        ));
+        assert_eq!(buf.len(), len);
+        assert_eq!(view.next_position(), 2);
     }
 }

@@ -38,7 +38,9 @@ async fn stream_reads_honour_start_end_at_direction_and_max_count() {
     interleaved(&store).await;
     let read = |from, direction, max| store.read_stream("a", from, direction, max);
 
-    let all = read(ReadFrom::Start, Direction::Forwards, 100).await.unwrap();
+    let all = read(ReadFrom::Start, Direction::Forwards, 100)
+        .await
+        .unwrap();
     assert_eq!(revisions(&all), [0, 1, 2, 3, 4]);
     assert_eq!(positions(&all), [1, 3, 5, 7, 8]);
     assert_eq!(all[2].data, b"a2");
@@ -47,18 +49,67 @@ async fn stream_reads_honour_start_end_at_direction_and_max_count() {
     assert!(all.iter().all(|e| e.stream == "a"));
 
     let f = |events: Vec<_>| revisions(&events);
-    assert_eq!(f(read(ReadFrom::Start, Direction::Forwards, 2).await.unwrap()), [0, 1]);
-    assert_eq!(f(read(ReadFrom::At(3), Direction::Forwards, 100).await.unwrap()), [3, 4]);
-    assert_eq!(f(read(ReadFrom::At(1), Direction::Forwards, 2).await.unwrap()), [1, 2]);
-    assert!(read(ReadFrom::At(5), Direction::Forwards, 100).await.unwrap().is_empty());
-    assert!(read(ReadFrom::End, Direction::Forwards, 100).await.unwrap().is_empty());
-    assert!(read(ReadFrom::Start, Direction::Forwards, 0).await.unwrap().is_empty());
+    assert_eq!(
+        f(read(ReadFrom::Start, Direction::Forwards, 2).await.unwrap()),
+        [0, 1]
+    );
+    assert_eq!(
+        f(read(ReadFrom::At(3), Direction::Forwards, 100)
+            .await
+            .unwrap()),
+        [3, 4]
+    );
+    assert_eq!(
+        f(read(ReadFrom::At(1), Direction::Forwards, 2).await.unwrap()),
+        [1, 2]
+    );
+    assert!(
+        read(ReadFrom::At(5), Direction::Forwards, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        read(ReadFrom::End, Direction::Forwards, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        read(ReadFrom::Start, Direction::Forwards, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
-    assert_eq!(f(read(ReadFrom::End, Direction::Backwards, 100).await.unwrap()), [4, 3, 2, 1, 0]);
-    assert_eq!(f(read(ReadFrom::End, Direction::Backwards, 2).await.unwrap()), [4, 3]);
-    assert_eq!(f(read(ReadFrom::At(2), Direction::Backwards, 100).await.unwrap()), [2, 1, 0]);
-    assert_eq!(f(read(ReadFrom::At(99), Direction::Backwards, 1).await.unwrap()), [4]);
-    assert_eq!(f(read(ReadFrom::Start, Direction::Backwards, 100).await.unwrap()), [0]);
+    assert_eq!(
+        f(read(ReadFrom::End, Direction::Backwards, 100)
+            .await
+            .unwrap()),
+        [4, 3, 2, 1, 0]
+    );
+    assert_eq!(
+        f(read(ReadFrom::End, Direction::Backwards, 2).await.unwrap()),
+        [4, 3]
+    );
+    assert_eq!(
+        f(read(ReadFrom::At(2), Direction::Backwards, 100)
+            .await
+            .unwrap()),
+        [2, 1, 0]
+    );
+    assert_eq!(
+        f(read(ReadFrom::At(99), Direction::Backwards, 1)
+            .await
+            .unwrap()),
+        [4]
+    );
+    assert_eq!(
+        f(read(ReadFrom::Start, Direction::Backwards, 100)
+            .await
+            .unwrap()),
+        [0]
+    );
 
     let missing = store
         .read_stream("nope", ReadFrom::Start, Direction::Forwards, 10)
@@ -76,24 +127,70 @@ async fn all_reads_honour_start_end_at_direction_and_max_count() {
     assert_eq!(store.head_position(), 8);
     let read = |from, direction, max| store.read_all(from, direction, max);
 
-    let all = read(ReadFrom::Start, Direction::Forwards, 100).await.unwrap();
+    let all = read(ReadFrom::Start, Direction::Forwards, 100)
+        .await
+        .unwrap();
     assert_eq!(positions(&all), (1..=8).collect::<Vec<_>>());
     let streams: Vec<&str> = all.iter().map(|e| e.stream.as_str()).collect();
     assert_eq!(streams, ["a", "b", "a", "b", "a", "b", "a", "a"]);
 
     let f = |events: Vec<_>| positions(&events);
-    assert_eq!(f(read(ReadFrom::Start, Direction::Forwards, 3).await.unwrap()), [1, 2, 3]);
-    assert_eq!(f(read(ReadFrom::At(6), Direction::Forwards, 100).await.unwrap()), [6, 7, 8]);
+    assert_eq!(
+        f(read(ReadFrom::Start, Direction::Forwards, 3).await.unwrap()),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        f(read(ReadFrom::At(6), Direction::Forwards, 100)
+            .await
+            .unwrap()),
+        [6, 7, 8]
+    );
     // Positions start at 1: reading from 0 reads from the first event.
-    assert_eq!(f(read(ReadFrom::At(0), Direction::Forwards, 2).await.unwrap()), [1, 2]);
-    assert!(read(ReadFrom::At(9), Direction::Forwards, 100).await.unwrap().is_empty());
-    assert!(read(ReadFrom::End, Direction::Forwards, 100).await.unwrap().is_empty());
+    assert_eq!(
+        f(read(ReadFrom::At(0), Direction::Forwards, 2).await.unwrap()),
+        [1, 2]
+    );
+    assert!(
+        read(ReadFrom::At(9), Direction::Forwards, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        read(ReadFrom::End, Direction::Forwards, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
-    assert_eq!(f(read(ReadFrom::End, Direction::Backwards, 3).await.unwrap()), [8, 7, 6]);
-    assert_eq!(f(read(ReadFrom::At(2), Direction::Backwards, 100).await.unwrap()), [2, 1]);
-    assert_eq!(f(read(ReadFrom::At(50), Direction::Backwards, 2).await.unwrap()), [8, 7]);
-    assert_eq!(f(read(ReadFrom::Start, Direction::Backwards, 5).await.unwrap()), [1]);
-    assert!(read(ReadFrom::At(0), Direction::Backwards, 5).await.unwrap().is_empty());
+    assert_eq!(
+        f(read(ReadFrom::End, Direction::Backwards, 3).await.unwrap()),
+        [8, 7, 6]
+    );
+    assert_eq!(
+        f(read(ReadFrom::At(2), Direction::Backwards, 100)
+            .await
+            .unwrap()),
+        [2, 1]
+    );
+    assert_eq!(
+        f(read(ReadFrom::At(50), Direction::Backwards, 2)
+            .await
+            .unwrap()),
+        [8, 7]
+    );
+    assert_eq!(
+        f(read(ReadFrom::Start, Direction::Backwards, 5)
+            .await
+            .unwrap()),
+        [1]
+    );
+    assert!(
+        read(ReadFrom::At(0), Direction::Backwards, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -104,7 +201,10 @@ async fn recorded_at_comes_from_the_injected_clock() {
         .append("s", StreamState::Any, vec![event("1"), event("2")])
         .await
         .unwrap();
-    store.append("s", StreamState::Any, vec![event("3")]).await.unwrap();
+    store
+        .append("s", StreamState::Any, vec![event("3")])
+        .await
+        .unwrap();
     let times: Vec<i64> = read_everything(&store)
         .await
         .iter()
@@ -134,7 +234,10 @@ async fn every_expectation_is_accepted_when_it_holds() {
         .append("s", StreamState::Revision(1), vec![event("2")])
         .await
         .unwrap();
-    assert_eq!((r.next_expected_revision, r.first_position, r.position), (2, 3, 3));
+    assert_eq!(
+        (r.next_expected_revision, r.first_position, r.position),
+        (2, 3, 3)
+    );
     let r = store
         .append("s", StreamState::StreamExists, vec![event("3")])
         .await
@@ -173,14 +276,22 @@ async fn every_expectation_is_refused_with_the_actual_revision_when_it_does_not_
         .await;
     assert_eq!(
         refused(r),
-        ("s".into(), StreamState::StreamExists, CurrentRevision::NoStream)
+        (
+            "s".into(),
+            StreamState::StreamExists,
+            CurrentRevision::NoStream
+        )
     );
     let r = store
         .append("s", StreamState::Revision(0), vec![event("x")])
         .await;
     assert_eq!(
         refused(r),
-        ("s".into(), StreamState::Revision(0), CurrentRevision::NoStream)
+        (
+            "s".into(),
+            StreamState::Revision(0),
+            CurrentRevision::NoStream
+        )
     );
 
     store
@@ -192,21 +303,33 @@ async fn every_expectation_is_refused_with_the_actual_revision_when_it_does_not_
         .await;
     assert_eq!(
         refused(r),
-        ("s".into(), StreamState::NoStream, CurrentRevision::Current(1))
+        (
+            "s".into(),
+            StreamState::NoStream,
+            CurrentRevision::Current(1)
+        )
     );
     let r = store
         .append("s", StreamState::Revision(0), vec![event("x")])
         .await;
     assert_eq!(
         refused(r),
-        ("s".into(), StreamState::Revision(0), CurrentRevision::Current(1))
+        (
+            "s".into(),
+            StreamState::Revision(0),
+            CurrentRevision::Current(1)
+        )
     );
     let r = store
         .append("s", StreamState::Revision(2), vec![event("x")])
         .await;
     assert_eq!(
         refused(r),
-        ("s".into(), StreamState::Revision(2), CurrentRevision::Current(1))
+        (
+            "s".into(),
+            StreamState::Revision(2),
+            CurrentRevision::Current(1)
+        )
     );
     assert_eq!(store.head_position(), 2);
     assert_eq!(read_everything(&store).await.len(), 2);
@@ -216,7 +339,10 @@ async fn every_expectation_is_refused_with_the_actual_revision_when_it_does_not_
 async fn a_multi_stream_append_writes_every_stream_with_consecutive_positions() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    store.append("a", StreamState::Any, vec![event("a0")]).await.unwrap();
+    store
+        .append("a", StreamState::Any, vec![event("a0")])
+        .await
+        .unwrap();
     let results = store
         .append_multi(vec![
             StreamWrite {
@@ -258,7 +384,10 @@ async fn a_multi_stream_append_writes_every_stream_with_consecutive_positions() 
 async fn a_multi_stream_append_with_one_unmet_expectation_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    store.append("a", StreamState::Any, vec![event("a0")]).await.unwrap();
+    store
+        .append("a", StreamState::Any, vec![event("a0")])
+        .await
+        .unwrap();
     let result = store
         .append_multi(vec![
             StreamWrite {
@@ -282,7 +411,10 @@ async fn a_multi_stream_append_with_one_unmet_expectation_writes_nothing() {
     assert_eq!(store.stream_revision("b").await.unwrap(), None);
     assert_eq!(read_everything(&store).await.len(), 1);
     // The next append takes the next position: nothing was reserved.
-    let r = store.append("b", StreamState::NoStream, vec![event("b0")]).await.unwrap();
+    let r = store
+        .append("b", StreamState::NoStream, vec![event("b0")])
+        .await
+        .unwrap();
     assert_eq!(r.position, 2);
 }
 
@@ -294,11 +426,15 @@ async fn malformed_appends_are_refused_as_invalid_arguments() {
         matches!(r, Err(StoreError::InvalidArgument(_)))
     }
 
-    assert!(invalid(store.append("", StreamState::Any, vec![event("x")]).await));
+    assert!(invalid(
+        store.append("", StreamState::Any, vec![event("x")]).await
+    ));
     assert!(invalid(store.append("s", StreamState::Any, vec![]).await));
     let mut untyped = event("x");
     untyped.event_type.clear();
-    assert!(invalid(store.append("s", StreamState::Any, vec![untyped]).await));
+    assert!(invalid(
+        store.append("s", StreamState::Any, vec![untyped]).await
+    ));
     assert!(invalid(store.append_multi(vec![]).await));
     let twice = |e| StreamWrite {
         stream: "s".into(),
@@ -312,6 +448,8 @@ async fn malformed_appends_are_refused_as_invalid_arguments() {
     ));
     let mut huge = event("x");
     huge.data = vec![0; 64 * 1024 * 1024];
-    assert!(invalid(store.append("s", StreamState::Any, vec![huge]).await));
+    assert!(invalid(
+        store.append("s", StreamState::Any, vec![huge]).await
+    ));
     assert_eq!(store.head_position(), 0);
 }

@@ -69,9 +69,30 @@ pub fn record_offsets(segment: &Path) -> Vec<u64> {
 
 /// Flips one bit of the byte at `offset` of `path`.
 pub fn flip_byte(path: &Path, offset: u64) {
-    let mut bytes = std::fs::read(path).expect("read");
-    bytes[offset as usize] ^= 0x40;
-    std::fs::write(path, bytes).expect("write");
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("open for writing");
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, offset)
+        .expect("read the byte");
+    byte[0] ^= 0x40;
+    file.write_all_at(&byte, offset).expect("write the byte");
+}
+
+/// Deterministic noise (xorshift), for torn tails.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
 }
 
 /// Appends raw bytes to a file.

@@ -7,8 +7,8 @@ pub mod fixtures;
 use chrono::{DateTime, TimeZone, Utc};
 use readnet_domain::pb::Channel;
 use readnet_domain::{
-    decide, Command, CommandContext, ItemStatus, Ledger, NewEvent, PatronKey, PatronRef, Payload,
-    Rejection, RejectionKind, StreamId,
+    Command, CommandContext, ItemStatus, Ledger, NewEvent, PatronKey, PatronRef, Payload,
+    Rejection, RejectionKind, StreamId, decide,
 };
 
 /// A history of events, folded as it grows.

@@ -1,0 +1,241 @@
+//! Patron-driven acquisition (你读书我买单): catalogued for the library and lent at once.
+
+use chrono::Duration;
+use readnet_domain::pb::{self, Acquisition, CreditTier};
+use readnet_domain::{Command, ItemStatus, NewBook, PatronRef, Payload, RejectionKind, StreamId};
+
+use crate::support::fixtures::*;
+use crate::support::*;
+
+fn bought(patron: &PatronRef, book: NewBook) -> Command {
+    Command::PatronDrivenAcquisition {
+        patron: patron.clone(),
+        book,
+    }
+}
+
+fn catalogued_and_lent(patron: &PatronRef) -> Vec<readnet_domain::NewEvent> {
+    vec![
+        item_event(
+            "JN-P-0001",
+            Payload::ItemCatalogued(pb::ItemCatalogued {
+                item: "JN-P-0001".into(),
+                isbn: "9787020024759".into(),
+                title: "围城".into(),
+                author: "钱锺书".into(),
+                owner_library: "JN-LIXIA-03".into(),
+                price_fen: Some(3600),
+                acquisition: Acquisition::PatronDriven as i32,
+                placed_at: "JN-LIXIA-03".into(),
+                in_booth: false,
+            }),
+        ),
+        item_event(
+            "JN-P-0001",
+            Payload::ItemLoaned(pb::ItemLoaned {
+                item: "JN-P-0001".into(),
+                patron_id: patron.patron_id.clone(),
+                library: "JN-LIXIA-03".into(),
+                due_at_us: us(shanghai(2026, 4, 1, 23, 59, 59)) + 999_999,
+                patron_home_city: patron.city.clone(),
+                owner_library: "JN-LIXIA-03".into(),
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn first_acquisition_enrols_catalogues_for_the_library_and_lends_to_the_patron() {
+    let patron = wang_fang();
+    let mut expected = vec![patron_event(
+        &patron,
+        Payload::PatronEnrolled(pb::PatronEnrolled {
+            patron_id: patron.patron_id.clone(),
+            home_city: "zibo".into(),
+            tier: CreditTier::Standard as i32,
+        }),
+    )];
+    expected.extend(catalogued_and_lent(&patron));
+    let after = given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-LIXIA-03"),
+            bought(&patron, book("JN-P-0001", "围城", Some(3600))),
+        )
+        .then_events(expected);
+    assert_eq!(
+        after.status("JN-P-0001"),
+        &ItemStatus::OnLoan {
+            patron_id: patron.patron_id.clone(),
+            library: "JN-LIXIA-03".into(),
+            due_at: shanghai(2026, 4, 1, 23, 59, 59) + Duration::microseconds(999_999),
+            renewals: 0,
+        }
+    );
+    assert_eq!(after.ledger().items["JN-P-0001"].price_fen, Some(3600));
+    assert_eq!(after.loans(&patron), ["JN-P-0001"]);
+    assert_eq!(after.version(&StreamId::Item("JN-P-0001".into())), 2);
+}
+
+#[test]
+fn acquisition_for_a_known_patron_does_not_enrol_again() {
+    let patron = li_wei();
+    given(network_jinan_zibo())
+        .and([enrolled(&patron, CreditTier::Standard)])
+        .when_at(
+            t0(),
+            Some("JN-LIXIA-03"),
+            bought(&patron, book("JN-P-0001", "围城", Some(3600))),
+        )
+        .then_events(catalogued_and_lent(&patron));
+}
+
+#[test]
+fn returned_acquisition_joins_the_librarys_collection() {
+    let after = given(network_jinan_zibo())
+        .after(
+            t0(),
+            Some("JN-LIXIA-03"),
+            bought(&li_wei(), book("JN-P-0001", "围城", Some(3600))),
+        )
+        .when_at(t0() + days(9), Some("JN-LIXIA-03"), give_back("JN-P-0001"))
+        .then_accepted();
+    assert_eq!(
+        after.status("JN-P-0001"),
+        &ItemStatus::OnShelf {
+            library: "JN-LIXIA-03".into(),
+            homebound: false
+        }
+    );
+}
+
+#[test]
+fn acquisition_without_a_price_is_invalid() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-LIXIA-03"),
+            bought(&li_wei(), book("JN-P-0001", "围城", None)),
+        )
+        .then_rejected(
+            RejectionKind::InvalidArgument,
+            &["book.price_fen", "required", "positive"],
+        );
+}
+
+#[test]
+fn acquisition_at_price_zero_is_invalid() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-LIXIA-03"),
+            bought(&li_wei(), book("JN-P-0001", "围城", Some(0))),
+        )
+        .then_rejected(
+            RejectionKind::InvalidArgument,
+            &["book.price_fen", "positive"],
+        );
+}
+
+#[test]
+fn acquisition_at_a_negative_price_is_invalid() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-LIXIA-03"),
+            bought(&li_wei(), book("JN-P-0001", "围城", Some(-100))),
+        )
+        .then_rejected(RejectionKind::InvalidArgument, &["book.price_fen"]);
+}
+
+#[test]
+fn acquisition_without_a_title_is_invalid() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-LIXIA-03"),
+            bought(&li_wei(), book("JN-P-0001", "", Some(3600))),
+        )
+        .then_rejected(RejectionKind::InvalidArgument, &["book.title"]);
+}
+
+#[test]
+fn acquisition_under_a_catalogued_id_already_exists() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-LIXIA-03"),
+            bought(&li_wei(), book("JN-000003", "围城", Some(3600))),
+        )
+        .then_rejected(
+            RejectionKind::AlreadyExists,
+            &["item JN-000003", "already catalogued"],
+        );
+}
+
+#[test]
+fn acquisition_for_a_patron_at_the_limit_is_refused_and_nothing_is_catalogued() {
+    let patron = li_wei();
+    let mut scenario = given(network_jinan_zibo())
+        .and(shelf_items("JN-LIXIA-03", "JN-T", 3))
+        .and([enrolled(&patron, CreditTier::Restricted)]);
+    for i in 1..=3 {
+        scenario = scenario.after(
+            t0(),
+            Some("JN-LIXIA-03"),
+            checkout(&item_code("JN-T", i), &patron),
+        );
+    }
+    let outcome = scenario.clone().when_at(
+        t0(),
+        Some("JN-LIXIA-03"),
+        bought(&patron, book("JN-P-0001", "围城", Some(3600))),
+    );
+    outcome.then_rejected(
+        RejectionKind::FailedPrecondition,
+        &[
+            "jinan:****1234",
+            "3 items on loan",
+            "limit of a restricted patron is 3",
+        ],
+    );
+    assert!(!scenario.ledger().items.contains_key("JN-P-0001"));
+}
+
+#[test]
+fn acquisition_for_a_blocked_patron_is_refused() {
+    given(network_jinan_zibo())
+        .after(t0(), Some("JN-CENTRAL"), checkout("JN-000002", &li_wei()))
+        .after(t0() + days(1), None, declare_lost("JN-000002"))
+        .when_at(
+            t0() + days(2),
+            Some("JN-LIXIA-03"),
+            bought(&li_wei(), book("JN-P-0001", "围城", Some(3600))),
+        )
+        .then_rejected(RejectionKind::FailedPrecondition, &["blocked", "JN-000002"]);
+}
+
+#[test]
+fn acquisition_at_a_booth_is_refused() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-BOOTH-01"),
+            bought(&li_wei(), book("JN-P-0001", "围城", Some(3600))),
+        )
+        .then_rejected(RejectionKind::FailedPrecondition, &["JN-BOOTH-01", "booth"]);
+}
+
+#[test]
+fn acquisition_for_a_card_from_outside_the_network_is_refused() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-LIXIA-03"),
+            bought(&qingdao_card(), book("JN-P-0001", "围城", Some(3600))),
+        )
+        .then_rejected(
+            RejectionKind::FailedPrecondition,
+            &["qingdao:****3456", "not a member city"],
+        );
+}

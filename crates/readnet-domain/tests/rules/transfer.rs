@@ -1,0 +1,419 @@
+//! Transfers: dispatch from where the item is, receive at the destination; homebound items go home.
+
+use readnet_domain::pb::{self, TransferReason};
+use readnet_domain::{Command, ItemStatus, Payload, RejectionKind};
+
+use crate::support::fixtures::*;
+use crate::support::*;
+
+use TransferReason::{Hold, Rebalance, Repatriation};
+
+/// ZB-000123 (owned by ZB-CENTRAL) borrowed in Zibo by Li Wei and returned at JN-LIXIA-03:
+/// on the shelf there, homebound.
+fn zb_000123_homebound_at_lixia() -> Scenario {
+    given(network_jinan_zibo())
+        .after(t0(), Some("ZB-CENTRAL"), checkout("ZB-000123", &li_wei()))
+        .after(t0() + days(5), Some("JN-LIXIA-03"), give_back("ZB-000123"))
+}
+
+fn dispatched(
+    item: &str,
+    from: &str,
+    to: &str,
+    reason: TransferReason,
+    owner: &str,
+) -> Vec<readnet_domain::NewEvent> {
+    vec![item_event(
+        item,
+        Payload::TransferDispatched(pb::TransferDispatched {
+            item: item.into(),
+            from_library: from.into(),
+            to_library: to.into(),
+            reason: reason as i32,
+            owner_library: owner.into(),
+        }),
+    )]
+}
+
+fn received(item: &str, from: &str, to: &str, in_booth: bool) -> Vec<readnet_domain::NewEvent> {
+    vec![item_event(
+        item,
+        Payload::TransferReceived(pb::TransferReceived {
+            item: item.into(),
+            from_library: from.into(),
+            to_library: to.into(),
+            in_booth,
+        }),
+    )]
+}
+
+#[test]
+fn dispatch_from_the_items_library_puts_it_in_transit() {
+    let after = given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-CENTRAL"),
+            dispatch("JN-000002", "JN-LIXIA-03", Rebalance),
+        )
+        .then_events(dispatched(
+            "JN-000002",
+            "JN-CENTRAL",
+            "JN-LIXIA-03",
+            Rebalance,
+            "JN-CENTRAL",
+        ));
+    assert_eq!(
+        after.status("JN-000002"),
+        &ItemStatus::InTransit {
+            from: "JN-CENTRAL".into(),
+            to: "JN-LIXIA-03".into(),
+            reason: Rebalance,
+        }
+    );
+}
+
+#[test]
+fn dispatch_from_another_library_than_the_items_is_refused() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-LIXIA-03"),
+            dispatch("JN-000002", "ZB-CENTRAL", Hold),
+        )
+        .then_rejected(
+            RejectionKind::FailedPrecondition,
+            &[
+                "item JN-000002",
+                "not at JN-LIXIA-03 to dispatch",
+                "on the shelf at JN-CENTRAL",
+            ],
+        );
+}
+
+#[test]
+fn dispatch_of_an_item_on_loan_is_refused() {
+    given(network_jinan_zibo())
+        .after(t0(), Some("JN-CENTRAL"), checkout("JN-000002", &li_wei()))
+        .when_at(
+            t0(),
+            Some("JN-CENTRAL"),
+            dispatch("JN-000002", "JN-LIXIA-03", Rebalance),
+        )
+        .then_rejected(
+            RejectionKind::FailedPrecondition,
+            &[
+                "not at JN-CENTRAL to dispatch",
+                "on loan from JN-CENTRAL until 2026-04-01",
+            ],
+        );
+}
+
+#[test]
+fn dispatch_without_a_reason_is_invalid() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-CENTRAL"),
+            dispatch("JN-000002", "JN-LIXIA-03", TransferReason::Unspecified),
+        )
+        .then_rejected(RejectionKind::InvalidArgument, &["reason"]);
+}
+
+#[test]
+fn dispatch_without_an_acting_library_is_invalid() {
+    given(network_jinan_zibo())
+        .when_at(t0(), None, dispatch("JN-000002", "JN-LIXIA-03", Rebalance))
+        .then_rejected(RejectionKind::InvalidArgument, &["x-readnet-library"]);
+}
+
+#[test]
+fn dispatch_to_the_same_library_is_invalid() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-CENTRAL"),
+            dispatch("JN-000002", "JN-CENTRAL", Rebalance),
+        )
+        .then_rejected(
+            RejectionKind::InvalidArgument,
+            &["to_library", "JN-CENTRAL", "already is"],
+        );
+}
+
+#[test]
+fn dispatch_to_an_unknown_library_is_not_found() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-CENTRAL"),
+            dispatch("JN-000002", "JN-NOWHERE", Rebalance),
+        )
+        .then_rejected(RejectionKind::NotFound, &["to_library", "JN-NOWHERE"]);
+}
+
+#[test]
+fn dispatch_to_a_closed_library_is_refused() {
+    given(network_jinan_zibo())
+        .and([library_closed("JN-LIXIA-03")])
+        .when_at(
+            t0(),
+            Some("JN-CENTRAL"),
+            dispatch("JN-000002", "JN-LIXIA-03", Rebalance),
+        )
+        .then_rejected(
+            RejectionKind::FailedPrecondition,
+            &["library JN-LIXIA-03 is closed"],
+        );
+}
+
+#[test]
+fn dispatch_from_a_closed_library_is_refused() {
+    // As the code stands, a closed library cannot act, so its stock cannot be moved out.
+    given(network_jinan_zibo())
+        .and([library_closed("JN-LIXIA-03")])
+        .when_at(
+            t0(),
+            Some("JN-LIXIA-03"),
+            dispatch("JN-000003", "JN-CENTRAL", Rebalance),
+        )
+        .then_rejected(
+            RejectionKind::FailedPrecondition,
+            &["library JN-LIXIA-03 is closed"],
+        );
+}
+
+#[test]
+fn repatriation_goes_to_the_owner() {
+    zb_000123_homebound_at_lixia()
+        .when_at(
+            t0() + days(5),
+            Some("JN-LIXIA-03"),
+            dispatch("ZB-000123", "ZB-CENTRAL", Repatriation),
+        )
+        .then_events(dispatched(
+            "ZB-000123",
+            "JN-LIXIA-03",
+            "ZB-CENTRAL",
+            Repatriation,
+            "ZB-CENTRAL",
+        ));
+}
+
+#[test]
+fn repatriation_to_another_library_than_the_owner_is_refused() {
+    zb_000123_homebound_at_lixia()
+        .when_at(
+            t0() + days(5),
+            Some("JN-LIXIA-03"),
+            dispatch("ZB-000123", "ZB-ZHOUCUN-07", Repatriation),
+        )
+        .then_rejected(
+            RejectionKind::FailedPrecondition,
+            &["repatriation", "owner ZB-CENTRAL", "not to ZB-ZHOUCUN-07"],
+        );
+}
+
+#[test]
+fn homebound_item_can_only_be_dispatched_as_repatriation() {
+    zb_000123_homebound_at_lixia()
+        .when_at(
+            t0() + days(5),
+            Some("JN-LIXIA-03"),
+            dispatch("ZB-000123", "JN-CENTRAL", Hold),
+        )
+        .then_rejected(
+            RejectionKind::FailedPrecondition,
+            &["item ZB-000123", "homebound to ZB-CENTRAL", "repatriation"],
+        );
+}
+
+#[test]
+fn homebound_item_cannot_be_rebalanced_even_to_its_owner() {
+    zb_000123_homebound_at_lixia()
+        .when_at(
+            t0() + days(5),
+            Some("JN-LIXIA-03"),
+            dispatch("ZB-000123", "ZB-CENTRAL", Rebalance),
+        )
+        .then_rejected(
+            RejectionKind::FailedPrecondition,
+            &["homebound to ZB-CENTRAL"],
+        );
+}
+
+#[test]
+fn item_in_transit_cannot_be_returned() {
+    given(network_jinan_zibo())
+        .after(
+            t0(),
+            Some("JN-CENTRAL"),
+            dispatch("JN-000002", "JN-LIXIA-03", Rebalance),
+        )
+        .when_at(t0(), Some("JN-LIXIA-03"), give_back("JN-000002"))
+        .then_rejected(
+            RejectionKind::FailedPrecondition,
+            &[
+                "item JN-000002 is not on loan",
+                "in transit from JN-CENTRAL to JN-LIXIA-03",
+            ],
+        );
+}
+
+#[test]
+fn item_in_transit_cannot_be_dispatched_again() {
+    given(network_jinan_zibo())
+        .after(
+            t0(),
+            Some("JN-CENTRAL"),
+            dispatch("JN-000002", "JN-LIXIA-03", Rebalance),
+        )
+        .when_at(
+            t0(),
+            Some("JN-CENTRAL"),
+            dispatch("JN-000002", "ZB-CENTRAL", Hold),
+        )
+        .then_rejected(
+            RejectionKind::FailedPrecondition,
+            &["in transit from JN-CENTRAL to JN-LIXIA-03"],
+        );
+}
+
+#[test]
+fn receive_at_the_destination_puts_it_on_the_shelf_there() {
+    let after = given(network_jinan_zibo())
+        .after(
+            t0(),
+            Some("JN-CENTRAL"),
+            dispatch("JN-000002", "JN-LIXIA-03", Rebalance),
+        )
+        .when_at(t0() + days(1), Some("JN-LIXIA-03"), receive("JN-000002"))
+        .then_events(received("JN-000002", "JN-CENTRAL", "JN-LIXIA-03", false));
+    assert_eq!(
+        after.status("JN-000002"),
+        &ItemStatus::OnShelf {
+            library: "JN-LIXIA-03".into(),
+            homebound: false
+        }
+    );
+}
+
+#[test]
+fn receive_elsewhere_than_the_destination_is_refused() {
+    given(network_jinan_zibo())
+        .after(
+            t0(),
+            Some("JN-CENTRAL"),
+            dispatch("JN-000002", "JN-LIXIA-03", Rebalance),
+        )
+        .when_at(t0() + days(1), Some("ZB-CENTRAL"), receive("JN-000002"))
+        .then_rejected(
+            RejectionKind::FailedPrecondition,
+            &[
+                "item JN-000002",
+                "in transit to JN-LIXIA-03",
+                "not to ZB-CENTRAL",
+            ],
+        );
+}
+
+#[test]
+fn receive_of_an_item_not_in_transit_is_refused() {
+    given(network_jinan_zibo())
+        .when_at(t0(), Some("JN-CENTRAL"), receive("JN-000002"))
+        .then_rejected(
+            RejectionKind::FailedPrecondition,
+            &[
+                "item JN-000002 is not in transit",
+                "on the shelf at JN-CENTRAL",
+            ],
+        );
+}
+
+#[test]
+fn receive_at_a_destination_closed_meanwhile_is_refused() {
+    // As the code stands, an item in transit to a library that closes cannot arrive anywhere.
+    given(network_jinan_zibo())
+        .after(
+            t0(),
+            Some("JN-CENTRAL"),
+            dispatch("JN-000002", "JN-LIXIA-03", Rebalance),
+        )
+        .and([library_closed("JN-LIXIA-03")])
+        .when_at(t0() + days(1), Some("JN-LIXIA-03"), receive("JN-000002"))
+        .then_rejected(
+            RejectionKind::FailedPrecondition,
+            &["library JN-LIXIA-03 is closed"],
+        );
+}
+
+#[test]
+fn receiving_a_repatriation_at_the_owner_clears_homebound() {
+    let after = zb_000123_homebound_at_lixia()
+        .after(
+            t0() + days(5),
+            Some("JN-LIXIA-03"),
+            dispatch("ZB-000123", "ZB-CENTRAL", Repatriation),
+        )
+        .when_at(t0() + days(7), Some("ZB-CENTRAL"), receive("ZB-000123"))
+        .then_events(received("ZB-000123", "JN-LIXIA-03", "ZB-CENTRAL", false));
+    assert_eq!(
+        after.status("ZB-000123"),
+        &ItemStatus::OnShelf {
+            library: "ZB-CENTRAL".into(),
+            homebound: false
+        }
+    );
+    after
+        .when_at(
+            t0() + days(7),
+            Some("ZB-CENTRAL"),
+            checkout("ZB-000123", &wang_fang()),
+        )
+        .then_accepted();
+}
+
+#[test]
+fn restocking_a_booth_puts_the_item_in_the_booth() {
+    let after = given(network_jinan_zibo())
+        .after(
+            t0(),
+            Some("JN-LIXIA-03"),
+            dispatch("JN-000003", "JN-BOOTH-01", Rebalance),
+        )
+        .when_at(t0() + days(1), Some("JN-BOOTH-01"), receive("JN-000003"))
+        .then_events(received("JN-000003", "JN-LIXIA-03", "JN-BOOTH-01", true));
+    assert_eq!(
+        after.status("JN-000003"),
+        &ItemStatus::InBooth {
+            booth: "JN-BOOTH-01".into()
+        }
+    );
+    after
+        .when_at(
+            t0() + days(1),
+            Some("JN-BOOTH-01"),
+            Command::BoothSwap {
+                take_item: "JN-000003".into(),
+                patron: li_wei(),
+                deposit: book("JN-B-0009", "边城", None),
+            },
+        )
+        .then_accepted();
+}
+
+#[test]
+fn an_item_in_a_booth_can_be_dispatched_from_the_booth() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-BOOTH-01"),
+            dispatch("JN-B-0001", "JN-LIXIA-03", Rebalance),
+        )
+        .then_events(dispatched(
+            "JN-B-0001",
+            "JN-BOOTH-01",
+            "JN-LIXIA-03",
+            Rebalance,
+            "JN-BOOTH-01",
+        ));
+}

@@ -1,0 +1,172 @@
+//! Catch-up subscriptions: every position once, in order, across the hand-over to live.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use readnet_store::embedded::EmbeddedOptions;
+use readnet_store::{EventStore, StreamState, SubscriptionMessage};
+
+use crate::common::{event, open, open_with, options};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The next message, failing the test if none comes in time.
+async fn next(sub: &mut readnet_store::Subscription) -> SubscriptionMessage {
+    tokio::time::timeout(WAIT, sub.next())
+        .await
+        .expect("a message in time")
+        .expect("the subscription is open")
+        .expect("no error")
+}
+
+async fn append_n(store: &impl EventStore, n: usize) {
+    for i in 0..n {
+        store
+            .append("s", StreamState::Any, vec![event(&i.to_string())])
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_from_zero_sees_every_position_once_in_order_through_catch_up_and_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        open_with(
+            dir.path(),
+            EmbeddedOptions {
+                subscription_buffer: 32,
+                ..options()
+            },
+        )
+        .await,
+    );
+    // More than one page of history to catch up on.
+    for _ in 0..150 {
+        store
+            .append("s", StreamState::Any, vec![event("h1"), event("h2")])
+            .await
+            .unwrap();
+    }
+    let mut sub = store.subscribe_all(0);
+    let writer = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            for i in 0..300 {
+                store
+                    .append("w", StreamState::Any, vec![event(&i.to_string())])
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+
+    let mut seen = Vec::new();
+    let mut caught_up = Vec::new();
+    // Until caught up, while the writer keeps appending.
+    while caught_up.is_empty() {
+        match next(&mut sub).await {
+            SubscriptionMessage::Event(e) => seen.push(e.position),
+            SubscriptionMessage::CaughtUp { position } => caught_up.push((position, seen.len())),
+        }
+    }
+    writer.await.unwrap();
+    // Then live: these are appended after the subscriber caught up.
+    append_n(&*store, 20).await;
+    let total = 300 + 300 + 20;
+    while seen.len() < total {
+        match next(&mut sub).await {
+            SubscriptionMessage::Event(e) => seen.push(e.position),
+            SubscriptionMessage::CaughtUp { position } => caught_up.push((position, seen.len())),
+        }
+    }
+    assert_eq!(seen, (1..=total as u64).collect::<Vec<_>>());
+    assert_eq!(caught_up.len(), 1);
+    let (position, delivered_before) = caught_up[0];
+    assert_eq!(
+        position, delivered_before as u64,
+        "CaughtUp names the last position delivered"
+    );
+    // Nothing more than what was appended.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), sub.next())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_subscriber_from_a_checkpoint_starts_right_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    append_n(&store, 50).await;
+    let mut sub = store.subscribe_all(20);
+    for expected in 21..=50 {
+        match next(&mut sub).await {
+            SubscriptionMessage::Event(e) => assert_eq!(e.position, expected),
+            other => panic!("expected event {expected}, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        next(&mut sub).await,
+        SubscriptionMessage::CaughtUp { position: 50 }
+    );
+    append_n(&store, 1).await;
+    match next(&mut sub).await {
+        SubscriptionMessage::Event(e) => assert_eq!((e.position, e.revision), (51, 50)),
+        other => panic!("expected event 51, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_to_an_empty_store_is_caught_up_at_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let mut sub = store.subscribe_all(0);
+    assert_eq!(
+        next(&mut sub).await,
+        SubscriptionMessage::CaughtUp { position: 0 }
+    );
+}
+
+#[tokio::test]
+async fn a_subscriber_that_never_reads_does_not_hold_up_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with(
+        dir.path(),
+        EmbeddedOptions {
+            subscription_buffer: 4,
+            ..options()
+        },
+    )
+    .await;
+    let mut sub = store.subscribe_all(0);
+    tokio::time::timeout(WAIT, append_n(&store, 400))
+        .await
+        .expect("appends are not held up by the subscriber");
+    assert_eq!(store.head_position(), 400);
+    // Once it reads, it still gets everything, in order.
+    let mut expected = 1;
+    while expected <= 400 {
+        if let SubscriptionMessage::Event(e) = next(&mut sub).await {
+            assert_eq!(e.position, expected);
+            expected += 1;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_subscription_ends_after_the_store_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    append_n(&store, 3).await;
+    let mut sub = store.subscribe_all(0);
+    store.close().await;
+    let mut positions = vec![];
+    while let Some(message) = tokio::time::timeout(WAIT, sub.next()).await.unwrap() {
+        if let SubscriptionMessage::Event(e) = message.unwrap() {
+            positions.push(e.position);
+        }
+    }
+    assert_eq!(positions, [1, 2, 3]);
+}

@@ -1,0 +1,374 @@
+//! gRPC clients for the tests: who acts (library, channel) travels in metadata, every command
+//! gets a fresh command id unless the test sets one.
+
+use std::time::Duration;
+
+use readnet_proto::v1::{
+    self, Acquisition, BookDescription, Card, CommandReceipt, CreditTier, ItemState, LibraryTier,
+    ReadDirection, RecordedEvent, ReturnPolicy, TransferReason,
+    circulation_client::CirculationClient, ledger_client::LedgerClient,
+    network_admin_client::NetworkAdminClient,
+};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Status};
+use uuid::Uuid;
+
+/// Metadata naming the acting library.
+pub const LIBRARY_HEADER: &str = "x-readnet-library";
+/// Metadata naming the channel.
+pub const CHANNEL_HEADER: &str = "x-readnet-channel";
+
+/// Longest a unary call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A patron's card.
+pub fn card(city: &str, number: &str) -> Card {
+    Card {
+        city: city.to_owned(),
+        number: number.to_owned(),
+    }
+}
+
+/// A command request: it carries a command id.
+pub trait CommandRequest: prost::Message + Clone + Send + 'static {
+    fn command_id_mut(&mut self) -> &mut String;
+}
+
+macro_rules! command_requests {
+    ($($request:ident),* $(,)?) => {
+        $(impl CommandRequest for v1::$request {
+            fn command_id_mut(&mut self) -> &mut String {
+                &mut self.command_id
+            }
+        })*
+    };
+}
+
+command_requests!(
+    JoinCityRequest,
+    RegisterLibraryRequest,
+    CloseLibraryRequest,
+    SetReturnPolicyRequest,
+    SetTariffRequest,
+    SetPatronTierRequest,
+    CatalogueItemRequest,
+    CheckoutRequest,
+    RenewRequest,
+    ReturnRequest,
+    DispatchTransferRequest,
+    ReceiveTransferRequest,
+    BoothSwapRequest,
+    PatronDrivenAcquisitionRequest,
+    DeclareLostRequest,
+    PayLostItemRequest,
+    WaiveLostItemDebtRequest,
+    WithdrawRequest,
+);
+
+/// The three services on one connection.
+#[derive(Clone)]
+pub struct Net {
+    pub admin: NetworkAdminClient<Channel>,
+    pub circulation: CirculationClient<Channel>,
+    pub ledger: LedgerClient<Channel>,
+    pub channel: Channel,
+}
+
+impl Net {
+    pub async fn connect(url: &str) -> Net {
+        let channel = Endpoint::from_shared(url.to_owned())
+            .expect("a valid URL")
+            .connect_timeout(crate::WAIT)
+            .timeout(CALL_TIMEOUT)
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+        Net {
+            admin: NetworkAdminClient::new(channel.clone()),
+            circulation: CirculationClient::new(channel.clone()),
+            ledger: LedgerClient::new(channel.clone()),
+            channel,
+        }
+    }
+
+    /// The staff desk of `library`.
+    pub fn at(&self, library: &str) -> Desk {
+        self.acting(Some(library), Some("desk"))
+    }
+
+    /// A booth (channel `booth`) acting as `library`.
+    pub fn booth(&self, library: &str) -> Desk {
+        self.acting(Some(library), Some("booth"))
+    }
+
+    /// Network administration: no library, channel `system`.
+    pub fn system(&self) -> Desk {
+        self.acting(None, Some("system"))
+    }
+
+    /// Any metadata, including none or nonsense.
+    pub fn acting(&self, library: Option<&str>, channel: Option<&str>) -> Desk {
+        Desk {
+            net: self.clone(),
+            library: library.map(str::to_owned),
+            channel: channel.map(str::to_owned),
+        }
+    }
+
+    /// One item's state; panics if the server does not answer OK.
+    pub async fn item(&self, item: &str) -> ItemState {
+        self.try_item(item)
+            .await
+            .unwrap_or_else(|s| panic!("GetItem {item}: {s:?}"))
+    }
+
+    pub async fn try_item(&self, item: &str) -> Result<ItemState, Status> {
+        self.ledger
+            .clone()
+            .get_item(v1::GetItemRequest {
+                item: item.to_owned(),
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// Position of the last event in `$all` (0 for an empty log), by reading it backwards.
+    pub async fn head_position(&self) -> u64 {
+        let response = self
+            .ledger
+            .clone()
+            .read_all(v1::ReadAllRequest {
+                from_position: None,
+                direction: ReadDirection::Backwards as i32,
+                max_count: 1,
+            })
+            .await
+            .expect("ReadAll backwards")
+            .into_inner();
+        let last = response.events.first().map_or(0, |e| e.position);
+        assert_eq!(
+            last, response.head_position,
+            "the last event read backwards is at the head position the read reports"
+        );
+        last
+    }
+
+    /// Every event in `$all`, forwards, page by page.
+    pub async fn read_all(&self) -> Vec<RecordedEvent> {
+        self.read_all_from(1).await
+    }
+
+    /// The events of `$all` from `position` on.
+    pub async fn read_all_from(&self, position: u64) -> Vec<RecordedEvent> {
+        let mut events: Vec<RecordedEvent> = Vec::new();
+        let mut next = position;
+        loop {
+            let page = self
+                .ledger
+                .clone()
+                .read_all(v1::ReadAllRequest {
+                    from_position: Some(next),
+                    direction: ReadDirection::Forwards as i32,
+                    max_count: 1000,
+                })
+                .await
+                .expect("ReadAll forwards")
+                .into_inner();
+            let Some(last) = page.events.last() else {
+                break;
+            };
+            next = last.position + 1;
+            events.extend(page.events);
+        }
+        events
+    }
+
+    /// Every event of one stream, forwards.
+    pub async fn read_stream(&self, stream: &str) -> Vec<RecordedEvent> {
+        let mut events: Vec<RecordedEvent> = Vec::new();
+        let mut next = 0;
+        loop {
+            let page = self
+                .ledger
+                .clone()
+                .read_stream(v1::ReadStreamRequest {
+                    stream: stream.to_owned(),
+                    from_revision: Some(next),
+                    direction: ReadDirection::Forwards as i32,
+                    max_count: 1000,
+                })
+                .await
+                .unwrap_or_else(|s| panic!("ReadStream {stream}: {s:?}"))
+                .into_inner();
+            let Some(last) = page.events.last() else {
+                break;
+            };
+            next = last.revision + 1;
+            events.extend(page.events);
+        }
+        events
+    }
+}
+
+/// Someone acting: a library (or none) through a channel (or none).
+#[derive(Clone)]
+pub struct Desk {
+    net: Net,
+    pub library: Option<String>,
+    pub channel: Option<String>,
+}
+
+type Answer = Result<CommandReceipt, Status>;
+
+impl Desk {
+    /// The request with this desk's metadata, and a fresh command id if it has none.
+    pub fn request<T: CommandRequest>(&self, mut message: T) -> Request<T> {
+        if message.command_id_mut().is_empty() {
+            *message.command_id_mut() = Uuid::new_v4().to_string();
+        }
+        self.request_as_is(message)
+    }
+
+    /// The request with this desk's metadata, exactly as given.
+    pub fn request_as_is<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        let metadata = request.metadata_mut();
+        if let Some(library) = &self.library {
+            metadata.insert(LIBRARY_HEADER, library.parse().expect("ASCII library code"));
+        }
+        if let Some(channel) = &self.channel {
+            metadata.insert(CHANNEL_HEADER, channel.parse().expect("ASCII channel"));
+        }
+        request
+    }
+
+    pub fn admin(&self) -> NetworkAdminClient<Channel> {
+        self.net.admin.clone()
+    }
+
+    pub fn circulation(&self) -> CirculationClient<Channel> {
+        self.net.circulation.clone()
+    }
+
+    // ---- network administration ----
+
+    pub async fn join_city(&self, city: &str, name: &str) -> Answer {
+        let request = self.request(v1::JoinCityRequest {
+            city: city.to_owned(),
+            name: name.to_owned(),
+            ..Default::default()
+        });
+        into_receipt(self.admin().join_city(request).await)
+    }
+
+    pub async fn register_library(
+        &self,
+        library: &str,
+        city: &str,
+        tier: LibraryTier,
+        parent: &str,
+    ) -> Answer {
+        let request = self.request(v1::RegisterLibraryRequest {
+            library: library.to_owned(),
+            name: format!("{library} library"),
+            city: city.to_owned(),
+            tier: tier as i32,
+            parent: parent.to_owned(),
+            ..Default::default()
+        });
+        into_receipt(self.admin().register_library(request).await)
+    }
+
+    pub async fn set_return_policy(&self, library: &str, policy: ReturnPolicy) -> Answer {
+        let request = self.request(v1::SetReturnPolicyRequest {
+            library: library.to_owned(),
+            policy: policy as i32,
+            ..Default::default()
+        });
+        into_receipt(self.admin().set_return_policy(request).await)
+    }
+
+    pub async fn set_patron_tier(&self, card: Card, tier: CreditTier) -> Answer {
+        let request = self.request(v1::SetPatronTierRequest {
+            card: Some(card),
+            tier: tier as i32,
+            ..Default::default()
+        });
+        into_receipt(self.admin().set_patron_tier(request).await)
+    }
+
+    // ---- circulation ----
+
+    /// Catalogues a purchased book owned by `owner`, priced 3500 fen.
+    pub async fn catalogue(&self, item: &str, owner: &str) -> Answer {
+        let request = self.request(v1::CatalogueItemRequest {
+            item: item.to_owned(),
+            isbn: "9787020002207".to_owned(),
+            title: format!("Title of {item}"),
+            author: "鲁迅".to_owned(),
+            owner_library: owner.to_owned(),
+            price_fen: Some(3500),
+            acquisition: Acquisition::Purchase as i32,
+            ..Default::default()
+        });
+        into_receipt(self.circulation().catalogue_item(request).await)
+    }
+
+    pub async fn checkout(&self, item: &str, card: Card) -> Answer {
+        let request = self.request(v1::CheckoutRequest {
+            item: item.to_owned(),
+            card: Some(card),
+            ..Default::default()
+        });
+        into_receipt(self.circulation().checkout(request).await)
+    }
+
+    pub async fn return_item(&self, item: &str) -> Answer {
+        let request = self.request(v1::ReturnRequest {
+            item: item.to_owned(),
+            ..Default::default()
+        });
+        into_receipt(self.circulation().r#return(request).await)
+    }
+
+    pub async fn dispatch(&self, item: &str, to: &str, reason: TransferReason) -> Answer {
+        let request = self.request(v1::DispatchTransferRequest {
+            item: item.to_owned(),
+            to_library: to.to_owned(),
+            reason: reason as i32,
+            ..Default::default()
+        });
+        into_receipt(self.circulation().dispatch_transfer(request).await)
+    }
+
+    pub async fn receive(&self, item: &str) -> Answer {
+        let request = self.request(v1::ReceiveTransferRequest {
+            item: item.to_owned(),
+            ..Default::default()
+        });
+        into_receipt(self.circulation().receive_transfer(request).await)
+    }
+
+    pub async fn booth_swap(&self, take: &str, card: Card, deposit: BookDescription) -> Answer {
+        let request = self.request(v1::BoothSwapRequest {
+            take_item: take.to_owned(),
+            card: Some(card),
+            deposit: Some(deposit),
+            ..Default::default()
+        });
+        into_receipt(self.circulation().booth_swap(request).await)
+    }
+
+    pub async fn patron_driven(&self, card: Card, book: BookDescription) -> Answer {
+        let request = self.request(v1::PatronDrivenAcquisitionRequest {
+            card: Some(card),
+            book: Some(book),
+            ..Default::default()
+        });
+        into_receipt(self.circulation().patron_driven_acquisition(request).await)
+    }
+}
+
+fn into_receipt(answer: Result<tonic::Response<CommandReceipt>, Status>) -> Answer {
+    answer.map(tonic::Response::into_inner)
+}

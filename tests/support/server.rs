@@ -1,0 +1,185 @@
+//! The `readnet` binary as a child process.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+
+use crate::WAIT;
+
+/// What the server prints on stdout once its listener is bound.
+const LISTENING: &str = "readnet listening on ";
+
+/// The `readnet` binary of this build, built by `cargo build -p readnet --bin readnet` the first
+/// time a test of this process asks for it (cheap when it is up to date), so that `cargo test`
+/// and `cargo nextest run` work from a fresh clone.
+pub fn readnet_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(build_binary)
+}
+
+fn build_binary() -> PathBuf {
+    // The test executable is target/<profile>/deps/<name>-<hash>; the binary target/<profile>/readnet.
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let deps = exe.parent().expect("target/<profile>/deps");
+    let profile_dir = deps.parent().expect("target/<profile>");
+    let target_dir = profile_dir.parent().expect("target");
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("a profile directory name");
+    let mut command = Command::new(env!("CARGO"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--quiet", "-p", "readnet", "--bin", "readnet"])
+        .arg("--target-dir")
+        .arg(target_dir);
+    match profile {
+        "debug" => {}
+        "release" => {
+            command.arg("--release");
+        }
+        other => {
+            command.args(["--profile", other]);
+        }
+    }
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "building the readnet binary failed ({command:?}, {}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let binary = profile_dir.join(format!("readnet{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "{} is missing after the build",
+        binary.display()
+    );
+    binary
+}
+
+/// A running `readnet serve` on a data directory. Dropping it kills the process.
+pub struct TestServer {
+    child: Option<Child>,
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+impl TestServer {
+    /// Starts `readnet serve --data <data_dir> --listen 127.0.0.1:0` and waits (at most
+    /// [`WAIT`]) for it to say where it listens.
+    pub fn start(data_dir: &Path) -> TestServer {
+        let binary = readnet_binary();
+        let mut child = Command::new(binary)
+            .arg("serve")
+            .arg("--data")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+
+        // Drain stderr into a buffer (a full pipe would stall the server) to show on failure.
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let mut child_stderr = child.stderr.take().expect("piped stderr");
+        let sink = Arc::clone(&stderr);
+        thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = child_stderr.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().expect("stderr buffer").extend_from_slice(&chunk[..n]);
+            }
+        });
+
+        // Read stdout until the listening line, then keep draining it.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (found, address) = mpsc::channel();
+        thread::spawn(move || {
+            let mut found = Some(found);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix(LISTENING)
+                    && let Some(found) = found.take()
+                {
+                    let _ = found.send(rest.trim().to_owned());
+                }
+            }
+        });
+
+        let mut server = TestServer {
+            child: Some(child),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.to_owned(),
+            stderr,
+        };
+        match address.recv_timeout(WAIT) {
+            Ok(text) => {
+                server.addr = text.parse().unwrap_or_else(|e| {
+                    panic!(
+                        "cannot parse the address in {LISTENING:?}{text:?}: {e}\nserver stderr:\n{}",
+                        server.stderr_text()
+                    )
+                })
+            }
+            Err(_) => {
+                let exited = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                server.kill_hard();
+                panic!(
+                    "readnet serve did not print {LISTENING:?} within {WAIT:?} (exit status: {exited:?})\nserver stderr:\n{}",
+                    server.stderr_text()
+                );
+            }
+        }
+        server
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`, for clients.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// What the server wrote on stderr so far (its logs).
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().expect("stderr buffer")).into_owned()
+    }
+
+    /// SIGKILL: no shutdown, no flush; what the server acknowledged must survive it.
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the server hard and starts a new one on the same data directory.
+    pub fn crash_and_restart(&mut self) {
+        self.kill_hard();
+        *self = TestServer::start(&self.data_dir.clone());
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill_hard();
+    }
+}

@@ -1,0 +1,12 @@
+//! readnet end to end: the `readnet` binary started as a process on a temporary data directory,
+//! driven over gRPC the way desks, kiosks and booths would.
+//!
+//! Each test starts its own server (see `readnet_e2e::Fixture`), so tests run in parallel.
+
+mod circulation;
+mod concurrency;
+mod durability;
+mod idempotency;
+mod service;
+mod subscription;
+mod validation;

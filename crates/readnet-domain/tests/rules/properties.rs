@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, Utc};
 use readnet_domain::pb::{CreditTier, TransferReason};
 use readnet_domain::{
-    BLOCK_AFTER_OVERDUE_DAYS, Command, ItemStatus, Ledger, NewBook, PatronRef, Payload, decide,
-    loan_limit,
+    BLOCK_AFTER_OVERDUE_DAYS, Command, ItemStatus, Ledger, NewBook, PatronRef, Payload, codec,
+    decide, loan_limit,
 };
 
 use crate::support::fixtures::*;
@@ -109,7 +109,8 @@ fn random_command(
         },
         _ => withdraw(&item),
     };
-    (Some(library), command)
+    // Now and then a command without an acting library (an app, or a bad request).
+    ((rng.below(25) > 0).then_some(library), command)
 }
 
 /// Blocked, judged from the state without the domain's help.
@@ -218,6 +219,8 @@ struct Explored {
     accepted: usize,
     /// Loans that brought a patron to their tier's limit.
     limits_reached: usize,
+    /// The types of the events recorded.
+    event_types: BTreeSet<&'static str>,
 }
 
 /// Runs `runs` random histories of `steps` commands, checking `invariant` after each accepted one.
@@ -243,6 +246,9 @@ fn explore(runs: u64, steps: usize, invariant: Invariant) -> Explored {
             explored.accepted += 1;
             let before = ledger.clone();
             for event in &events {
+                explored
+                    .event_types
+                    .insert(codec::event_type(&event.payload));
                 ledger.apply(&event.payload);
                 history.push(event.payload.clone());
             }
@@ -280,39 +286,7 @@ fn random_histories_keep_loans_consistent_and_within_limits() {
         explored.limits_reached > 0,
         "no patron ever reached a limit: {explored:?}"
     );
-}
-
-#[test]
-#[ignore = "domain bug: a second loss of an item overwrites the first borrower's lost debt (see lost.rs)"]
-fn random_histories_keep_each_lost_debt_with_its_debtor() {
-    explore(300, 80, debt_invariants);
-}
-
-#[test]
-fn the_generator_reaches_every_kind_of_event() {
-    let patrons = [li_wei(), wang_fang()];
-    let mut rng = Rng(42);
-    let mut ledger = Ledger::from_events(&network_jinan_zibo());
-    let mut kinds = BTreeSet::new();
-    let mut at = t0();
-    let mut bought = 0;
-    let mut items: Vec<String> = ["JN-000002", "ZB-000123", "JN-B-0001"]
-        .map(String::from)
-        .to_vec();
-    for _ in 0..5000 {
-        at += Duration::hours(rng.below(48) as i64);
-        let (library, command) = random_command(&mut rng, &ledger, &items, &patrons, &mut bought);
-        if let Ok(events) = decide(&ledger, &command, &context(at, library.as_deref())) {
-            for event in events {
-                kinds.insert(readnet_domain::codec::event_type(&event.payload));
-                ledger.apply(&event.payload);
-            }
-            if let Command::PatronDrivenAcquisition { book, .. } = &command {
-                items.push(book.item.clone());
-            }
-        }
-    }
-    let expected: BTreeSet<&str> = [
+    let every_item_and_patron_event: BTreeSet<&str> = [
         "PatronEnrolled",
         "PatronTierChanged",
         "ItemCatalogued",
@@ -328,5 +302,11 @@ fn the_generator_reaches_every_kind_of_event() {
         "ItemWithdrawn",
     ]
     .into();
-    assert_eq!(kinds, expected);
+    assert_eq!(explored.event_types, every_item_and_patron_event);
+}
+
+#[test]
+#[ignore = "domain bug: a second loss of an item overwrites the first borrower's lost debt (see lost.rs)"]
+fn random_histories_keep_each_lost_debt_with_its_debtor() {
+    explore(300, 80, debt_invariants);
 }

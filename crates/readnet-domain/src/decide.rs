@@ -115,10 +115,19 @@ impl<'a> Decider<'a> {
 
     /// The acting library (request metadata), which must be registered and open.
     fn acting_library(&self) -> Result<&'a Library, Rejection> {
-        let code = self.ctx.acting_library.as_deref().ok_or_else(|| {
+        self.open_library(self.acting_code()?, "x-readnet-library")
+    }
+
+    /// The acting library, which may be closed: a closed library still sends away and takes in
+    /// the items it holds, so that closing one strands no book.
+    fn acting_library_even_closed(&self) -> Result<&'a Library, Rejection> {
+        self.library(self.acting_code()?, "x-readnet-library")
+    }
+
+    fn acting_code(&self) -> Result<&'a str, Rejection> {
+        self.ctx.acting_library.as_deref().ok_or_else(|| {
             Rejection::invalid("x-readnet-library: this command needs the acting library in request metadata")
-        })?;
-        self.open_library(code, "x-readnet-library")
+        })
     }
 
     /// An acting library that lends and takes returns: open and not a booth.
@@ -211,12 +220,7 @@ impl<'a> Decider<'a> {
     /// Blocked: an item overdue by more than 30 days, or a lost item not settled.
     fn check_not_blocked(&self, patron: &Patron, card: &str) -> Result<(), Rejection> {
         if let Some(item) = patron.unsettled_lost.iter().next() {
-            let owed = self
-                .ledger
-                .items
-                .get(item)
-                .and_then(|i| i.lost_debt.as_ref())
-                .map_or(0, |d| d.outstanding_fen);
+            let owed = self.ledger.items.get(item).map_or(0, |i| i.owed_by(&patron.patron_id));
             return Err(Rejection::precondition(format!(
                 "patron {card} is blocked: item {item} was declared lost and {owed} fen is unpaid"
             )));
@@ -494,7 +498,7 @@ impl<'a> Decider<'a> {
         if reason == TransferReason::Unspecified {
             return Err(Rejection::invalid("reason: repatriation, hold or rebalance is required"));
         }
-        let from = self.acting_library()?;
+        let from = self.acting_library_even_closed()?;
         let item = self.item(code)?;
         let homebound = match &item.status {
             ItemStatus::OnShelf { library, homebound } if library == &from.code => *homebound,
@@ -538,7 +542,7 @@ impl<'a> Decider<'a> {
     }
 
     fn receive(&self, code: &str) -> Result<Vec<NewEvent>, Rejection> {
-        let at = self.acting_library()?;
+        let at = self.acting_library_even_closed()?;
         let item = self.item(code)?;
         let ItemStatus::InTransit { from, to, .. } = &item.status else {
             return Err(Rejection::precondition(format!(
@@ -657,8 +661,7 @@ impl<'a> Decider<'a> {
     fn outstanding_debt(&self, code: &str) -> Result<(&'a Item, &'a crate::LostDebt), Rejection> {
         let item = self.item(code)?;
         let debt = item
-            .lost_debt
-            .as_ref()
+            .lost_debt()
             .ok_or_else(|| Rejection::precondition(format!("item {code} has no unsettled lost-item debt")))?;
         Ok((item, debt))
     }

@@ -5,7 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::pb::{Acquisition, ChargeKind, CreditTier, LibraryTier, ReturnPolicy, TransferReason};
+use crate::pb::{
+    Acquisition, ChargeKind, CreditTier, LibraryTier, LostItemDebtWaived, LostItemPaid, ReturnPolicy, TransferReason,
+};
 use crate::policy::default_tariff_fen;
 use crate::{Payload, StreamId};
 
@@ -126,8 +128,9 @@ pub struct Item {
     pub price_fen: Option<i64>,
     pub acquisition: Acquisition,
     pub status: ItemStatus,
-    /// Set while a lost-item debt is unsettled (it survives the item turning up again).
-    pub lost_debt: Option<LostDebt>,
+    /// Unsettled lost-item debts, oldest first. A debt survives the item turning up again, so a
+    /// found item lent and lost again can carry a second borrower's debt beside the first.
+    pub lost_debts: Vec<LostDebt>,
     /// Events in the item's stream.
     pub version: u64,
 }
@@ -154,9 +157,27 @@ impl Item {
             price_fen: e.price_fen,
             acquisition: Acquisition::try_from(e.acquisition).unwrap_or_default(),
             status,
-            lost_debt: None,
+            lost_debts: Vec::new(),
             version: 1,
         }
+    }
+
+    /// The oldest unsettled lost-item debt: the one a payment or waiver settles first.
+    pub fn lost_debt(&self) -> Option<&LostDebt> {
+        self.lost_debts.first()
+    }
+
+    /// What `patron_id` still owes for this item, in fen.
+    pub fn owed_by(&self, patron_id: &str) -> i64 {
+        self.lost_debts
+            .iter()
+            .filter(|d| d.patron_id == patron_id)
+            .map(|d| d.outstanding_fen)
+            .sum()
+    }
+
+    fn debt_index(&self, patron_id: &str) -> Option<usize> {
+        self.lost_debts.iter().position(|d| d.patron_id == patron_id)
     }
 
     /// Folds one later event of this item's stream into the item: the stream alone is enough.
@@ -209,20 +230,27 @@ impl Item {
                 self.status = ItemStatus::Lost {
                     patron_id: e.patron_id.clone(),
                 };
-                self.lost_debt = Some(LostDebt {
-                    patron_id: e.patron_id.clone(),
-                    outstanding_fen: e.debt_fen,
-                });
+                // A debt of 0 fen (a free item, a zero tariff) is no debt: it blocks nobody.
+                if e.debt_fen > 0 {
+                    self.lost_debts.push(LostDebt {
+                        patron_id: e.patron_id.clone(),
+                        outstanding_fen: e.debt_fen,
+                    });
+                }
             }
             Payload::LostItemPaid(e) => {
-                if let Some(debt) = &mut self.lost_debt {
-                    debt.outstanding_fen -= e.amount_fen;
-                    if debt.outstanding_fen <= 0 {
-                        self.lost_debt = None;
+                if let Some(index) = self.debt_index(&e.patron_id) {
+                    self.lost_debts[index].outstanding_fen -= e.amount_fen;
+                    if self.lost_debts[index].outstanding_fen <= 0 {
+                        self.lost_debts.remove(index);
                     }
                 }
             }
-            Payload::LostItemDebtWaived(_) => self.lost_debt = None,
+            Payload::LostItemDebtWaived(e) => {
+                if let Some(index) = self.debt_index(&e.patron_id) {
+                    self.lost_debts.remove(index);
+                }
+            }
             Payload::ItemWithdrawn(_) => self.status = ItemStatus::Withdrawn,
             _ => {}
         }
@@ -361,24 +389,21 @@ impl Ledger {
             Payload::ItemDeclaredLost(e) => {
                 self.patron_mut(&e.patron_id, |p| {
                     p.loans.remove(&e.item);
-                    p.unsettled_lost.insert(e.item.clone());
+                    if e.debt_fen > 0 {
+                        p.unsettled_lost.insert(e.item.clone());
+                    }
                 });
                 self.item_mut(&e.item, payload);
             }
-            Payload::LostItemPaid(e) => {
-                self.item_mut(&e.item, payload);
-                let settled = self.items.get(&e.item).is_some_and(|i| i.lost_debt.is_none());
+            Payload::LostItemPaid(LostItemPaid { item, patron_id, .. })
+            | Payload::LostItemDebtWaived(LostItemDebtWaived { item, patron_id, .. }) => {
+                self.item_mut(item, payload);
+                let settled = self.items.get(item).is_none_or(|i| i.owed_by(patron_id) == 0);
                 if settled {
-                    self.patron_mut(&e.patron_id, |p| {
-                        p.unsettled_lost.remove(&e.item);
+                    self.patron_mut(patron_id, |p| {
+                        p.unsettled_lost.remove(item);
                     });
                 }
-            }
-            Payload::LostItemDebtWaived(e) => {
-                self.patron_mut(&e.patron_id, |p| {
-                    p.unsettled_lost.remove(&e.item);
-                });
-                self.item_mut(&e.item, payload);
             }
             Payload::BoothSwapped(e) => self.item_mut(&e.item_taken, payload),
             Payload::ItemRenewed(e) => self.item_mut(&e.item, payload),

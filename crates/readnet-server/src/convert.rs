@@ -76,7 +76,7 @@ pub fn item_state(events: &[RecordedEvent]) -> Result<Option<pb::ItemState>, Ser
         acquisition: item.acquisition as i32,
         revision: last.revision,
         position: last.position,
-        debt_fen: item.lost_debt.as_ref().map_or(0, |d| d.outstanding_fen),
+        debt_fen: item.lost_debts.iter().map(|d| d.outstanding_fen).sum(),
         ..Default::default()
     };
     use pb::ItemStatus as S;

@@ -384,13 +384,21 @@ async fn booth_swap_takes_item_out_and_deposits_a_new_one() {
         stock,
         "swapping an item that was exchanged out",
     );
-    // A deposit needs an id of its own.
+    // A deposit needs an id of its own: not the taken book's, not one already catalogued.
+    invalid_field(
+        booth.booth_swap(deposit_id, card(JINAN, "370102198805052222"), deposit.clone()).await,
+        "deposit.item",
+        "depositing a book under the taken book's id",
+    );
+    let mut known = deposit;
+    known.item = JN_BOOKS[2].to_owned();
     refused(
-        booth.booth_swap(deposit_id, card(JINAN, "370102198805052222"), deposit).await,
+        booth.booth_swap(deposit_id, card(JINAN, "370102198805052222"), known).await,
         Code::AlreadyExists,
-        deposit_id,
+        JN_BOOKS[2],
         "depositing a book under an id already catalogued",
     );
+    assert_eq!(net.item(deposit_id).await.status, ItemStatus::InBooth as i32, "refused swaps change nothing");
     // Swaps happen only at booths; returns never at booths.
     refused(
         net.at(JN_CENTRAL)

@@ -269,8 +269,10 @@ async fn malformed_input_gets_invalid_argument_naming_the_field_and_the_server_k
             ..Default::default()
         })
         .await;
-    assert!(
-        empty.as_ref().map_or(true, |r| r.get_ref().events.is_empty()),
-        "no events in a stream that does not exist: {empty:?}"
-    );
+    if let Ok(response) = &empty {
+        assert!(
+            response.get_ref().events.is_empty(),
+            "no events in a stream that does not exist"
+        );
+    }
 }

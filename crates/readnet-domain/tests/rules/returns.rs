@@ -137,7 +137,7 @@ fn lost_item_that_turns_up_is_returned_and_its_debt_stays() {
         .then_events(returned("JN-CENTRAL", false, true));
     assert_eq!(after.status("JN-000002"), &on_shelf("JN-CENTRAL", false));
     assert_eq!(
-        after.ledger().items["JN-000002"].lost_debt,
+        after.ledger().items["JN-000002"].lost_debt().cloned(),
         Some(LostDebt {
             patron_id: patron.patron_id.clone(),
             outstanding_fen: 3900

@@ -50,7 +50,7 @@ fn withdraw_a_lost_item_keeps_its_debt() {
         .when_at(t0() + days(41), None, withdraw("JN-000002"))
         .then_events(withdrawn("JN-000002"));
     assert_eq!(after.status("JN-000002"), &ItemStatus::Withdrawn);
-    assert!(after.ledger().items["JN-000002"].lost_debt.is_some());
+    assert!(after.ledger().items["JN-000002"].lost_debt().is_some());
     after
         .when_at(t0() + days(41), Some("JN-CENTRAL"), pay("JN-000002", 3900))
         .then_accepted();

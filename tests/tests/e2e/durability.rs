@@ -1,0 +1,119 @@
+//! SIGKILL and restart on the same data directory: what was acknowledged is there, and the
+//! ledger carries on where it stopped.
+
+use readnet_e2e::v1::{self, CommandReceipt, ItemState, TransferReason};
+use readnet_e2e::*;
+use uuid::Uuid;
+
+async fn all_items(net: &Net, items: &[&str]) -> Vec<ItemState> {
+    let mut states = Vec::new();
+    for item in items {
+        states.push(net.item(item).await);
+    }
+    states
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_keeps_state_and_acknowledged_events() {
+    let mut fixture = network_jinan_zibo().await;
+    let items: Vec<&str> = JN_BOOKS
+        .iter()
+        .chain(&ZB_BOOKS)
+        .chain(&ZHOUCUN_BOOKS)
+        .copied()
+        .collect();
+
+    // A story: a loan returned in another city and on its way home, a loan still out.
+    let net = fixture.net.clone();
+    let jinan_patron = card(JINAN, "370102199001011234");
+    let checkout = v1::CheckoutRequest {
+        command_id: Uuid::new_v4().to_string(),
+        item: ZB_BOOKS[0].to_owned(),
+        card: Some(jinan_patron.clone()),
+        ..Default::default()
+    };
+    let original = accepted(
+        net.circulation
+            .clone()
+            .checkout(net.at(ZB_CENTRAL).request(checkout.clone()))
+            .await,
+        "checkout before the crash",
+    )
+    .into_inner();
+    let patron_id = payload!(original.events[0], PatronEnrolled).patron_id.clone();
+    accepted(net.at(JN_LIXIA).return_item(ZB_BOOKS[0]).await, "return in Jinan");
+    accepted(
+        net.at(JN_LIXIA)
+            .dispatch(ZB_BOOKS[0], ZB_CENTRAL, TransferReason::Repatriation)
+            .await,
+        "dispatch home",
+    );
+    accepted(
+        net.at(JN_CENTRAL).checkout(JN_BOOKS[0], card(ZIBO, "370302199202023333")).await,
+        "a loan that stays out over the crash",
+    );
+
+    // A burst of commands acknowledged just before the crash.
+    let burst: Vec<_> = (0..20)
+        .map(|i| {
+            let desk = net.at(JN_CENTRAL);
+            tokio::spawn(async move { desk.catalogue(&format!("JN-BURST-{i:04}"), JN_CENTRAL).await })
+        })
+        .collect();
+    let mut acknowledged: Vec<CommandReceipt> = Vec::new();
+    for task in burst {
+        acknowledged.push(accepted(task.await.expect("no panic"), "catalogue in the burst"));
+    }
+
+    let events_before = net.read_all().await;
+    let items_before = all_items(&net, &items).await;
+    let head_before = net.head_position().await;
+    assert_eq!(events_before.len() as u64, head_before, "positions are dense from 1");
+
+    fixture.crash_and_restart().await;
+    let net = fixture.net.clone();
+
+    assert_eq!(net.head_position().await, head_before, "the head survives the crash");
+    let events_after = net.read_all().await;
+    assert_eq!(events_after.len(), events_before.len());
+    assert_eq!(events_after, events_before, "the log is identical after the crash");
+    assert_eq!(all_items(&net, &items).await, items_before, "item states are identical");
+    for receipt in &acknowledged {
+        for event in &receipt.events {
+            let stored = &events_after[(event.position - 1) as usize];
+            assert_eq!(stored, event, "an acknowledged event is stored as acknowledged");
+        }
+    }
+
+    // Commands carry on: the transfer is received, the loan out over the crash comes back.
+    let received = accepted(net.at(ZB_CENTRAL).receive(ZB_BOOKS[0]).await, "receive after the restart");
+    assert_eq!(received.events[0].position, head_before + 1, "positions continue");
+    let returned = accepted(net.at(JN_LIXIA).return_item(JN_BOOKS[0]).await, "return after the restart");
+    assert_eq!(returned.events[0].position, head_before + 2);
+
+    // A retry of a command from before the crash is recognised.
+    let retry = accepted(
+        net.circulation
+            .clone()
+            .checkout(net.at(ZB_CENTRAL).request(checkout))
+            .await,
+        "retry after the restart",
+    )
+    .into_inner();
+    assert!(retry.duplicate, "the command id survived the crash");
+    assert_eq!(retry.events, original.events);
+    assert_eq!(net.head_position().await, head_before + 2, "the retry wrote nothing");
+
+    // The network secret survived too: the same card is the same patron, not a new one.
+    let again = accepted(
+        net.at(ZB_CENTRAL).checkout(ZB_BOOKS[1], jinan_patron).await,
+        "checkout by the same card after the restart",
+    );
+    assert_eq!(event_types(&again), ["ItemLoaned"], "no second enrolment");
+    assert_eq!(payload!(again.events[0], ItemLoaned).patron_id, patron_id);
+
+    // And a second crash right after that is no different.
+    let events_before = net.read_all().await;
+    fixture.crash_and_restart().await;
+    assert_eq!(fixture.net.read_all().await, events_before);
+}

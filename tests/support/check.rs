@@ -69,7 +69,12 @@ pub fn accepted<T>(answer: Result<T, Status>, what: &str) -> T {
 
 /// Asserts a refusal with `code` whose message contains `needle`; returns the message.
 #[track_caller]
-pub fn refused<T: Debug>(answer: Result<T, Status>, code: Code, needle: &str, what: &str) -> String {
+pub fn refused<T: Debug>(
+    answer: Result<T, Status>,
+    code: Code,
+    needle: &str,
+    what: &str,
+) -> String {
     match answer {
         Ok(value) => panic!("{what}: expected {code:?} mentioning {needle:?}, got OK: {value:?}"),
         Err(status) => {

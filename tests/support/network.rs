@@ -65,7 +65,10 @@ impl Fixture {
 pub async fn network_jinan_zibo() -> Fixture {
     let fixture = Fixture::start().await;
     let system = fixture.net.system();
-    system.join_city(JINAN, "济南").await.expect("JoinCity jinan");
+    system
+        .join_city(JINAN, "济南")
+        .await
+        .expect("JoinCity jinan");
     system.join_city(ZIBO, "淄博").await.expect("JoinCity zibo");
     for (library, city, tier, parent) in [
         (JN_CENTRAL, JINAN, LibraryTier::Central, ""),

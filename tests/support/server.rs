@@ -92,13 +92,15 @@ impl TestServer {
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let mut child_stderr = child.stderr.take().expect("piped stderr");
         let sink = Arc::clone(&stderr);
-        thread::spawn(move || {
+        let stderr_reader = thread::spawn(move || {
             let mut chunk = [0u8; 4096];
             while let Ok(n) = child_stderr.read(&mut chunk) {
                 if n == 0 {
                     break;
                 }
-                sink.lock().expect("stderr buffer").extend_from_slice(&chunk[..n]);
+                sink.lock()
+                    .expect("stderr buffer")
+                    .extend_from_slice(&chunk[..n]);
             }
         });
 
@@ -124,19 +126,30 @@ impl TestServer {
             stderr,
         };
         match address.recv_timeout(WAIT) {
-            Ok(text) => {
-                server.addr = text.parse().unwrap_or_else(|e| {
-                    panic!(
-                        "cannot parse the address in {LISTENING:?}{text:?}: {e}\nserver stderr:\n{}",
-                        server.stderr_text()
-                    )
-                })
-            }
-            Err(_) => {
-                let exited = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
-                server.kill_hard();
+            Ok(text) => server.addr = text.parse().unwrap_or_else(|e| {
                 panic!(
-                    "readnet serve did not print {LISTENING:?} within {WAIT:?} (exit status: {exited:?})\nserver stderr:\n{}",
+                    "cannot parse the address in {LISTENING:?}{text:?}: {e}\nserver stderr:\n{}",
+                    server.stderr_text()
+                )
+            }),
+            Err(error) => {
+                // Kill it if it still runs; either way `wait` says how it ended, and once it
+                // is gone its stderr reaches end of file, so all of it has been read.
+                let mut child = server.child.take().expect("the child");
+                let _ = child.kill();
+                let status = child.wait();
+                let _ = stderr_reader.join();
+                let what = match error {
+                    mpsc::RecvTimeoutError::Timeout => {
+                        format!("did not print {LISTENING:?} within {WAIT:?}")
+                    }
+                    mpsc::RecvTimeoutError::Disconnected => {
+                        format!("closed its stdout before printing {LISTENING:?}")
+                    }
+                };
+                panic!(
+                    "readnet serve --data {} {what} (exit: {status:?})\nserver stderr:\n{}",
+                    data_dir.display(),
                     server.stderr_text()
                 );
             }

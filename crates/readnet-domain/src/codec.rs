@@ -7,7 +7,7 @@
 
 use prost::Message;
 
-use crate::{pb, Payload};
+use crate::{Payload, pb};
 
 /// The schema version written today for every event type.
 pub const CURRENT_SCHEMA_VERSION: u32 = 1;
@@ -17,7 +17,9 @@ pub const CURRENT_SCHEMA_VERSION: u32 = 1;
 pub enum CodecError {
     #[error("unknown event type {0:?}")]
     UnknownType(String),
-    #[error("event type {event_type} has schema version {version}, newer than this build reads ({CURRENT_SCHEMA_VERSION})")]
+    #[error(
+        "event type {event_type} has schema version {version}, newer than this build reads ({CURRENT_SCHEMA_VERSION})"
+    )]
     FutureVersion { event_type: String, version: u32 },
     #[error("{what} does not decode: {source}")]
     Decode {
@@ -122,8 +124,17 @@ mod tests {
 
     #[test]
     fn unknown_types_and_future_versions_are_errors_not_data() {
-        assert!(matches!(decode("ItemTeleported", 1, &[]), Err(CodecError::UnknownType(_))));
-        assert!(matches!(decode("ItemLoaned", 2, &[]), Err(CodecError::FutureVersion { .. })));
-        assert!(matches!(decode("ItemLoaned", 1, &[0xff, 0xff]), Err(CodecError::Decode { .. })));
+        assert!(matches!(
+            decode("ItemTeleported", 1, &[]),
+            Err(CodecError::UnknownType(_))
+        ));
+        assert!(matches!(
+            decode("ItemLoaned", 2, &[]),
+            Err(CodecError::FutureVersion { .. })
+        ));
+        assert!(matches!(
+            decode("ItemLoaned", 1, &[0xff, 0xff]),
+            Err(CodecError::Decode { .. })
+        ));
     }
 }

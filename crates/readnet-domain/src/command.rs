@@ -1,6 +1,8 @@
 use chrono::{DateTime, Utc};
 
-use crate::pb::{Acquisition, Channel, ChargeKind, CreditTier, LibraryTier, ReturnPolicy, TransferReason};
+use crate::pb::{
+    Acquisition, Channel, ChargeKind, CreditTier, LibraryTier, ReturnPolicy, TransferReason,
+};
 
 /// A patron as a command names them: the card's issuing city, the patron id (the keyed hash of
 /// the card, see [`crate::PatronKey`]) and a masked card for messages (`jinan:****1234`).

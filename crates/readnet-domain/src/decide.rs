@@ -3,20 +3,32 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::pb::{self, Acquisition, ChargeKind, CreditTier, LibraryTier, ReturnPolicy, TransferReason};
-use crate::policy::{due_at, loan_limit, BLOCK_AFTER_OVERDUE_DAYS, MAX_RENEWALS};
+use crate::pb::{
+    self, Acquisition, ChargeKind, CreditTier, LibraryTier, ReturnPolicy, TransferReason,
+};
+use crate::policy::{BLOCK_AFTER_OVERDUE_DAYS, MAX_RENEWALS, due_at, loan_limit};
 use crate::state::{Item, ItemStatus, Library, Network, Patron};
-use crate::{Command, CommandContext, Ledger, NewBook, NewEvent, Payload, PatronRef, Rejection, StreamId};
+use crate::{
+    Command, CommandContext, Ledger, NewBook, NewEvent, PatronRef, Payload, Rejection, StreamId,
+};
 
 /// Decides what a command records, or why it is refused.
 ///
 /// Pure: the state, the command and its context (which carries the time) in; events or a
 /// rejection out. The caller appends the events with the stream versions of `ledger` as
 /// expectations, then applies them.
-pub fn decide(ledger: &Ledger, command: &Command, ctx: &CommandContext) -> Result<Vec<NewEvent>, Rejection> {
+pub fn decide(
+    ledger: &Ledger,
+    command: &Command,
+    ctx: &CommandContext,
+) -> Result<Vec<NewEvent>, Rejection> {
     let d = Decider { ledger, ctx };
     match command {
-        Command::JoinCity { city, name, time_zone } => d.join_city(city, name, time_zone),
+        Command::JoinCity {
+            city,
+            name,
+            time_zone,
+        } => d.join_city(city, name, time_zone),
         Command::RegisterLibrary {
             library,
             name,
@@ -99,10 +111,9 @@ impl<'a> Decider<'a> {
     }
 
     fn library(&self, code: &str, field: &str) -> Result<&'a Library, Rejection> {
-        self.network()
-            .libraries
-            .get(code)
-            .ok_or_else(|| Rejection::not_found(format!("{field}: library {code} is not registered")))
+        self.network().libraries.get(code).ok_or_else(|| {
+            Rejection::not_found(format!("{field}: library {code} is not registered"))
+        })
     }
 
     fn open_library(&self, code: &str, field: &str) -> Result<&'a Library, Rejection> {
@@ -126,7 +137,9 @@ impl<'a> Decider<'a> {
 
     fn acting_code(&self) -> Result<&'a str, Rejection> {
         self.ctx.acting_library.as_deref().ok_or_else(|| {
-            Rejection::invalid("x-readnet-library: this command needs the acting library in request metadata")
+            Rejection::invalid(
+                "x-readnet-library: this command needs the acting library in request metadata",
+            )
         })
     }
 
@@ -157,10 +170,14 @@ impl<'a> Decider<'a> {
             )));
         }
         if book.title.trim().is_empty() {
-            return Err(Rejection::invalid(format!("{field}.title: a title is required")));
+            return Err(Rejection::invalid(format!(
+                "{field}.title: a title is required"
+            )));
         }
         if book.price_fen.is_some_and(|p| p < 0) {
-            return Err(Rejection::invalid(format!("{field}.price_fen: must not be negative")));
+            return Err(Rejection::invalid(format!(
+                "{field}.price_fen: must not be negative"
+            )));
         }
         Ok(())
     }
@@ -170,16 +187,23 @@ impl<'a> Decider<'a> {
         match &item.status {
             ItemStatus::OnShelf { library, homebound } => {
                 if *homebound {
-                    format!("it is on the shelf at {library}, homebound to {}", item.owner_library)
+                    format!(
+                        "it is on the shelf at {library}, homebound to {}",
+                        item.owner_library
+                    )
                 } else {
                     format!("it is on the shelf at {library}")
                 }
             }
-            ItemStatus::OnLoan { library, due_at, .. } => format!(
+            ItemStatus::OnLoan {
+                library, due_at, ..
+            } => format!(
                 "it is on loan from {library} until {}",
                 local_date(*due_at, self.network().library_time_zone(library))
             ),
-            ItemStatus::InTransit { from, to, .. } => format!("it is in transit from {from} to {to}"),
+            ItemStatus::InTransit { from, to, .. } => {
+                format!("it is in transit from {from} to {to}")
+            }
             ItemStatus::InBooth { booth } => format!("it is in booth {booth}"),
             ItemStatus::Lost { .. } => "it is declared lost".to_owned(),
             ItemStatus::Withdrawn => "it is withdrawn".to_owned(),
@@ -199,7 +223,10 @@ impl<'a> Decider<'a> {
     }
 
     /// The patron, or the enrolment event their first use of the card records.
-    fn patron_or_enrol(&self, patron: &PatronRef) -> Result<(Option<&'a Patron>, Option<NewEvent>), Rejection> {
+    fn patron_or_enrol(
+        &self,
+        patron: &PatronRef,
+    ) -> Result<(Option<&'a Patron>, Option<NewEvent>), Rejection> {
         self.member_card(patron)?;
         match self.ledger.patrons.get(&patron.patron_id) {
             Some(p) => Ok((Some(p), None)),
@@ -220,14 +247,20 @@ impl<'a> Decider<'a> {
     /// Blocked: an item overdue by more than 30 days, or a lost item not settled.
     fn check_not_blocked(&self, patron: &Patron, card: &str) -> Result<(), Rejection> {
         if let Some(item) = patron.unsettled_lost.iter().next() {
-            let owed = self.ledger.items.get(item).map_or(0, |i| i.owed_by(&patron.patron_id));
+            let owed = self
+                .ledger
+                .items
+                .get(item)
+                .map_or(0, |i| i.owed_by(&patron.patron_id));
             return Err(Rejection::precondition(format!(
                 "patron {card} is blocked: item {item} was declared lost and {owed} fen is unpaid"
             )));
         }
         let limit = chrono::Duration::days(BLOCK_AFTER_OVERDUE_DAYS);
         for code in &patron.loans {
-            if let Some(ItemStatus::OnLoan { due_at, library, .. }) = self.ledger.items.get(code).map(|i| &i.status)
+            if let Some(ItemStatus::OnLoan {
+                due_at, library, ..
+            }) = self.ledger.items.get(code).map(|i| &i.status)
                 && self.ctx.occurred_at > *due_at + limit
             {
                 return Err(Rejection::precondition(format!(
@@ -272,11 +305,22 @@ impl<'a> Decider<'a> {
 
     // ---- network ----
 
-    fn join_city(&self, city: &str, name: &str, time_zone: &str) -> Result<Vec<NewEvent>, Rejection> {
+    fn join_city(
+        &self,
+        city: &str,
+        name: &str,
+        time_zone: &str,
+    ) -> Result<Vec<NewEvent>, Rejection> {
         if self.network().cities.contains_key(city) {
-            return Err(Rejection::already_exists(format!("city {city} has already joined the network")));
+            return Err(Rejection::already_exists(format!(
+                "city {city} has already joined the network"
+            )));
         }
-        let time_zone = if time_zone.is_empty() { "Asia/Shanghai" } else { time_zone };
+        let time_zone = if time_zone.is_empty() {
+            "Asia/Shanghai"
+        } else {
+            time_zone
+        };
         if time_zone.parse::<Tz>().is_err() {
             return Err(Rejection::invalid(format!(
                 "time_zone: {time_zone:?} is not an IANA time zone name"
@@ -301,48 +345,73 @@ impl<'a> Decider<'a> {
             return Err(Rejection::invalid("tier: a library tier is required"));
         }
         if self.network().libraries.contains_key(library) {
-            return Err(Rejection::already_exists(format!("library {library} is already registered")));
+            return Err(Rejection::already_exists(format!(
+                "library {library} is already registered"
+            )));
         }
         if !self.network().cities.contains_key(city) {
-            return Err(Rejection::not_found(format!("city: city {city} has not joined the network")));
+            return Err(Rejection::not_found(format!(
+                "city: city {city} has not joined the network"
+            )));
         }
         if let Some(parent) = parent {
             self.library(parent, "parent")?;
         }
-        Ok(vec![network_event(Payload::LibraryRegistered(pb::LibraryRegistered {
-            library: library.to_owned(),
-            name: name.to_owned(),
-            city: city.to_owned(),
-            tier: tier as i32,
-            parent: parent.unwrap_or_default().to_owned(),
-        }))])
+        Ok(vec![network_event(Payload::LibraryRegistered(
+            pb::LibraryRegistered {
+                library: library.to_owned(),
+                name: name.to_owned(),
+                city: city.to_owned(),
+                tier: tier as i32,
+                parent: parent.unwrap_or_default().to_owned(),
+            },
+        ))])
     }
 
     fn close_library(&self, library: &str, reason: &str) -> Result<Vec<NewEvent>, Rejection> {
         self.open_library(library, "library")?;
-        Ok(vec![network_event(Payload::LibraryClosed(pb::LibraryClosed {
-            library: library.to_owned(),
-            reason: reason.to_owned(),
-        }))])
+        Ok(vec![network_event(Payload::LibraryClosed(
+            pb::LibraryClosed {
+                library: library.to_owned(),
+                reason: reason.to_owned(),
+            },
+        ))])
     }
 
-    fn set_return_policy(&self, library: &str, policy: ReturnPolicy) -> Result<Vec<NewEvent>, Rejection> {
+    fn set_return_policy(
+        &self,
+        library: &str,
+        policy: ReturnPolicy,
+    ) -> Result<Vec<NewEvent>, Rejection> {
         if policy == ReturnPolicy::Unspecified {
-            return Err(Rejection::invalid("policy: return_home or float_in_city is required"));
+            return Err(Rejection::invalid(
+                "policy: return_home or float_in_city is required",
+            ));
         }
         self.library(library, "library")?;
-        Ok(vec![network_event(Payload::ReturnPolicySet(pb::ReturnPolicySet {
-            library: library.to_owned(),
-            policy: policy as i32,
-        }))])
+        Ok(vec![network_event(Payload::ReturnPolicySet(
+            pb::ReturnPolicySet {
+                library: library.to_owned(),
+                policy: policy as i32,
+            },
+        ))])
     }
 
-    fn set_tariff(&self, kind: ChargeKind, amount_fen: i64, effective_from: DateTime<Utc>) -> Result<Vec<NewEvent>, Rejection> {
+    fn set_tariff(
+        &self,
+        kind: ChargeKind,
+        amount_fen: i64,
+        effective_from: DateTime<Utc>,
+    ) -> Result<Vec<NewEvent>, Rejection> {
         if kind == ChargeKind::Unspecified {
-            return Err(Rejection::invalid("kind: a charge kind (loan, return, shipping, lost) is required"));
+            return Err(Rejection::invalid(
+                "kind: a charge kind (loan, return, shipping, lost) is required",
+            ));
         }
         if amount_fen < 0 {
-            return Err(Rejection::invalid(format!("amount_fen: {amount_fen} is negative")));
+            return Err(Rejection::invalid(format!(
+                "amount_fen: {amount_fen} is negative"
+            )));
         }
         Ok(vec![network_event(Payload::TariffSet(pb::TariffSet {
             kind: kind as i32,
@@ -351,9 +420,15 @@ impl<'a> Decider<'a> {
         }))])
     }
 
-    fn set_patron_tier(&self, patron: &PatronRef, tier: CreditTier) -> Result<Vec<NewEvent>, Rejection> {
+    fn set_patron_tier(
+        &self,
+        patron: &PatronRef,
+        tier: CreditTier,
+    ) -> Result<Vec<NewEvent>, Rejection> {
         if tier == CreditTier::Unspecified {
-            return Err(Rejection::invalid("tier: restricted, standard or trusted is required"));
+            return Err(Rejection::invalid(
+                "tier: restricted, standard or trusted is required",
+            ));
         }
         self.member_card(patron)?;
         if !self.ledger.patrons.contains_key(&patron.patron_id) {
@@ -373,11 +448,18 @@ impl<'a> Decider<'a> {
 
     // ---- items ----
 
-    fn catalogue(&self, book: &NewBook, owner: &str, acquisition: Acquisition) -> Result<Vec<NewEvent>, Rejection> {
+    fn catalogue(
+        &self,
+        book: &NewBook,
+        owner: &str,
+        acquisition: Acquisition,
+    ) -> Result<Vec<NewEvent>, Rejection> {
         match acquisition {
             Acquisition::Purchase | Acquisition::Donation => {}
             Acquisition::Unspecified => {
-                return Err(Rejection::invalid("acquisition: purchase or donation is required"));
+                return Err(Rejection::invalid(
+                    "acquisition: purchase or donation is required",
+                ));
             }
             Acquisition::PatronDriven | Acquisition::BoothDeposit => {
                 return Err(Rejection::invalid(
@@ -397,7 +479,10 @@ impl<'a> Decider<'a> {
         let library = self.desk_library("loans")?;
         let item = self.item(code)?;
         match &item.status {
-            ItemStatus::OnShelf { library: at, homebound } if at == &library.code => {
+            ItemStatus::OnShelf {
+                library: at,
+                homebound,
+            } if at == &library.code => {
                 if *homebound {
                     return Err(Rejection::precondition(format!(
                         "item {code} is homebound to {}: it is not lent again until it is back home",
@@ -494,9 +579,16 @@ impl<'a> Decider<'a> {
         )])
     }
 
-    fn dispatch(&self, code: &str, to: &str, reason: TransferReason) -> Result<Vec<NewEvent>, Rejection> {
+    fn dispatch(
+        &self,
+        code: &str,
+        to: &str,
+        reason: TransferReason,
+    ) -> Result<Vec<NewEvent>, Rejection> {
         if reason == TransferReason::Unspecified {
-            return Err(Rejection::invalid("reason: repatriation, hold or rebalance is required"));
+            return Err(Rejection::invalid(
+                "reason: repatriation, hold or rebalance is required",
+            ));
         }
         let from = self.acting_library_even_closed()?;
         let item = self.item(code)?;
@@ -567,7 +659,12 @@ impl<'a> Decider<'a> {
         )])
     }
 
-    fn booth_swap(&self, take: &str, patron_ref: &PatronRef, deposit: &NewBook) -> Result<Vec<NewEvent>, Rejection> {
+    fn booth_swap(
+        &self,
+        take: &str,
+        patron_ref: &PatronRef,
+        deposit: &NewBook,
+    ) -> Result<Vec<NewEvent>, Rejection> {
         let booth = self.acting_library()?;
         if !booth.is_booth() {
             return Err(Rejection::precondition(format!(
@@ -584,7 +681,9 @@ impl<'a> Decider<'a> {
             )));
         }
         if deposit.item == take {
-            return Err(Rejection::invalid("deposit.item: the deposited book needs an id of its own"));
+            return Err(Rejection::invalid(
+                "deposit.item: the deposited book needs an id of its own",
+            ));
         }
         self.new_item_id(deposit, "deposit")?;
         let (_, enrol) = self.patron_or_enrol(patron_ref)?;
@@ -605,7 +704,11 @@ impl<'a> Decider<'a> {
         Ok(events)
     }
 
-    fn patron_driven(&self, patron_ref: &PatronRef, book: &NewBook) -> Result<Vec<NewEvent>, Rejection> {
+    fn patron_driven(
+        &self,
+        patron_ref: &PatronRef,
+        book: &NewBook,
+    ) -> Result<Vec<NewEvent>, Rejection> {
         let library = self.desk_library("patron-driven acquisitions")?;
         match book.price_fen {
             Some(p) if p > 0 => {}
@@ -637,9 +740,10 @@ impl<'a> Decider<'a> {
                 self.describe(item)
             )));
         };
-        let debt_fen = item
-            .price_fen
-            .unwrap_or_else(|| self.network().tariff_fen(ChargeKind::Lost, self.ctx.occurred_at));
+        let debt_fen = item.price_fen.unwrap_or_else(|| {
+            self.network()
+                .tariff_fen(ChargeKind::Lost, self.ctx.occurred_at)
+        });
         let patron_home_city = self
             .ledger
             .patrons
@@ -660,15 +764,17 @@ impl<'a> Decider<'a> {
 
     fn outstanding_debt(&self, code: &str) -> Result<(&'a Item, &'a crate::LostDebt), Rejection> {
         let item = self.item(code)?;
-        let debt = item
-            .lost_debt()
-            .ok_or_else(|| Rejection::precondition(format!("item {code} has no unsettled lost-item debt")))?;
+        let debt = item.lost_debt().ok_or_else(|| {
+            Rejection::precondition(format!("item {code} has no unsettled lost-item debt"))
+        })?;
         Ok((item, debt))
     }
 
     fn pay_lost(&self, code: &str, amount_fen: i64) -> Result<Vec<NewEvent>, Rejection> {
         if amount_fen <= 0 {
-            return Err(Rejection::invalid(format!("amount_fen: {amount_fen} is not a positive amount")));
+            return Err(Rejection::invalid(format!(
+                "amount_fen: {amount_fen} is not a positive amount"
+            )));
         }
         let (_, debt) = self.outstanding_debt(code)?;
         if amount_fen > debt.outstanding_fen {

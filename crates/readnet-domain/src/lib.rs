@@ -23,7 +23,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, CommandContext, NewBook, PatronRef};
 pub use decide::decide;
 pub use patron_key::PatronKey;
-pub use policy::{due_at, loan_limit, LOAN_PERIOD_DAYS, MAX_RENEWALS, BLOCK_AFTER_OVERDUE_DAYS};
+pub use policy::{BLOCK_AFTER_OVERDUE_DAYS, LOAN_PERIOD_DAYS, MAX_RENEWALS, due_at, loan_limit};
 pub use rejection::{Rejection, RejectionKind};
 pub use state::{City, Item, ItemStatus, Ledger, Library, LostDebt, Network, Patron, Tariff};
 pub use stream::StreamId;

@@ -46,6 +46,9 @@ mod tests {
         assert_eq!(id, key.patron_id("jinan", "370102199001011234"));
         assert_ne!(id, key.patron_id("zibo", "370102199001011234"));
         assert_ne!(id, key.patron_id("jinan", "370102199001011235"));
-        assert_ne!(id, PatronKey::new(b"other").patron_id("jinan", "370102199001011234"));
+        assert_ne!(
+            id,
+            PatronKey::new(b"other").patron_id("jinan", "370102199001011234")
+        );
     }
 }

@@ -6,7 +6,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::pb::{
-    Acquisition, ChargeKind, CreditTier, LibraryTier, LostItemDebtWaived, LostItemPaid, ReturnPolicy, TransferReason,
+    Acquisition, ChargeKind, CreditTier, LibraryTier, LostItemDebtWaived, LostItemPaid,
+    ReturnPolicy, TransferReason,
 };
 use crate::policy::default_tariff_fen;
 use crate::{Payload, StreamId};
@@ -177,7 +178,9 @@ impl Item {
     }
 
     fn debt_index(&self, patron_id: &str) -> Option<usize> {
-        self.lost_debts.iter().position(|d| d.patron_id == patron_id)
+        self.lost_debts
+            .iter()
+            .position(|d| d.patron_id == patron_id)
     }
 
     /// Folds one later event of this item's stream into the item: the stream alone is enough.
@@ -395,10 +398,17 @@ impl Ledger {
                 });
                 self.item_mut(&e.item, payload);
             }
-            Payload::LostItemPaid(LostItemPaid { item, patron_id, .. })
-            | Payload::LostItemDebtWaived(LostItemDebtWaived { item, patron_id, .. }) => {
+            Payload::LostItemPaid(LostItemPaid {
+                item, patron_id, ..
+            })
+            | Payload::LostItemDebtWaived(LostItemDebtWaived {
+                item, patron_id, ..
+            }) => {
                 self.item_mut(item, payload);
-                let settled = self.items.get(item).is_none_or(|i| i.owed_by(patron_id) == 0);
+                let settled = self
+                    .items
+                    .get(item)
+                    .is_none_or(|i| i.owed_by(patron_id) == 0);
                 if settled {
                     self.patron_mut(patron_id, |p| {
                         p.unsettled_lost.remove(item);

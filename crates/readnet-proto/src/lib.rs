@@ -7,6 +7,7 @@ pub mod v1 {
 }
 
 /// The encoded file descriptor set of every readnet proto, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/readnet_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/readnet_descriptor.bin"));
 
 pub use prost_types::Timestamp;

@@ -13,8 +13,10 @@ use std::sync::Arc;
 
 use readnet_domain::codec::{self, CURRENT_SCHEMA_VERSION};
 use readnet_domain::pb::EventMetadata;
-use readnet_domain::{decide, Command, CommandContext, Ledger, NewEvent, StreamId};
-use readnet_store::{Direction, EventData, EventStore, ReadFrom, RecordedEvent, StreamState, StreamWrite};
+use readnet_domain::{Command, CommandContext, Ledger, NewEvent, StreamId, decide};
+use readnet_store::{
+    Direction, EventData, EventStore, ReadFrom, RecordedEvent, StreamState, StreamWrite,
+};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -132,13 +134,16 @@ impl WriteModel {
 }
 
 /// Decodes a stored event's metadata and payload.
-pub fn decode(event: &RecordedEvent) -> Result<(EventMetadata, readnet_domain::Payload), ServerError> {
+pub fn decode(
+    event: &RecordedEvent,
+) -> Result<(EventMetadata, readnet_domain::Payload), ServerError> {
     let unreadable = |e: codec::CodecError| ServerError::Unreadable {
         position: event.position,
         reason: e.to_string(),
     };
     let metadata = codec::decode_metadata(&event.metadata).map_err(unreadable)?;
-    let payload = codec::decode(&event.event_type, metadata.schema_version, &event.data).map_err(unreadable)?;
+    let payload = codec::decode(&event.event_type, metadata.schema_version, &event.data)
+        .map_err(unreadable)?;
     Ok((metadata, payload))
 }
 
@@ -187,7 +192,10 @@ async fn run(store: Arc<dyn EventStore>, mut model: WriteModel, mut jobs: mpsc::
             }
             match decide(&model.ledger, &job.submission.command, &job.submission.ctx) {
                 Ok(events) => {
-                    debug_assert!(!events.is_empty(), "an accepted command records at least one event");
+                    debug_assert!(
+                        !events.is_empty(),
+                        "an accepted command records at least one event"
+                    );
                     // A batch writes each stream once (one expectation per stream): a command
                     // touching a stream already in the batch starts the next batch, decided
                     // again then against the committed state.
@@ -250,10 +258,14 @@ async fn run(store: Arc<dyn EventStore>, mut model: WriteModel, mut jobs: mpsc::
                 // rebuild it from the log, the only truth, before deciding anything else.
                 tracing::error!(%error, commands = accepted.len(), "batch append failed; rebuilding state from the log");
                 let failure = match &error {
-                    ServerError::Store(readnet_store::StoreError::WrongExpectedVersion { .. }) => {
-                        ServerError::Aborted(format!("another writer changed a stream this command read; retry: {error}"))
-                    }
-                    _ => ServerError::Unavailable(format!("the ledger could not record the command: {error}")),
+                    ServerError::Store(readnet_store::StoreError::WrongExpectedVersion {
+                        ..
+                    }) => ServerError::Aborted(format!(
+                        "another writer changed a stream this command read; retry: {error}"
+                    )),
+                    _ => ServerError::Unavailable(format!(
+                        "the ledger could not record the command: {error}"
+                    )),
                 };
                 for a in accepted {
                     for follower in a.followers {
@@ -288,7 +300,11 @@ fn answer_duplicate(store: &Arc<dyn EventStore>, record: CommandRecord, job: Job
     let store = Arc::clone(store);
     tokio::spawn(async move {
         let result = store
-            .read_all(ReadFrom::At(record.first_position), Direction::Forwards, record.count as usize)
+            .read_all(
+                ReadFrom::At(record.first_position),
+                Direction::Forwards,
+                record.count as usize,
+            )
             .await
             .map_err(ServerError::from)
             .map(|events| Receipt {
@@ -302,7 +318,12 @@ fn answer_duplicate(store: &Arc<dyn EventStore>, record: CommandRecord, job: Job
 
 /// Encodes a command's events into writes (consecutive events of one stream share a write, whose
 /// expectation is the stream's version before them) and applies them to the state.
-fn stage(ledger: &mut Ledger, submission: &Submission, events: &[NewEvent], writes: &mut Vec<StreamWrite>) {
+fn stage(
+    ledger: &mut Ledger,
+    submission: &Submission,
+    events: &[NewEvent],
+    writes: &mut Vec<StreamWrite>,
+) {
     let mut previous_stream: Option<&StreamId> = None;
     for (index, event) in events.iter().enumerate() {
         let metadata = EventMetadata {
@@ -315,7 +336,11 @@ fn stage(ledger: &mut Ledger, submission: &Submission, events: &[NewEvent], writ
                 .map(|c| c.as_bytes().to_vec())
                 .unwrap_or_default(),
             schema_version: CURRENT_SCHEMA_VERSION,
-            command_digest: if index == 0 { submission.digest.to_vec() } else { Vec::new() },
+            command_digest: if index == 0 {
+                submission.digest.to_vec()
+            } else {
+                Vec::new()
+            },
         };
         let data = EventData {
             // Derived from the command id, so the store recognises a replayed append as a retry.
@@ -325,7 +350,11 @@ fn stage(ledger: &mut Ledger, submission: &Submission, events: &[NewEvent], writ
             data: codec::encode(&event.payload),
         };
         if previous_stream == Some(&event.stream) {
-            writes.last_mut().expect("a write for the previous event").events.push(data);
+            writes
+                .last_mut()
+                .expect("a write for the previous event")
+                .events
+                .push(data);
         } else {
             let version = ledger.stream_version(&event.stream);
             writes.push(StreamWrite {
@@ -344,10 +373,20 @@ fn stage(ledger: &mut Ledger, submission: &Submission, events: &[NewEvent], writ
 }
 
 /// Appends a batch and reads back what the store recorded (positions, recorded_at).
-async fn commit(store: &dyn EventStore, writes: Vec<StreamWrite>, total_events: usize) -> Result<Vec<RecordedEvent>, ServerError> {
+async fn commit(
+    store: &dyn EventStore,
+    writes: Vec<StreamWrite>,
+    total_events: usize,
+) -> Result<Vec<RecordedEvent>, ServerError> {
     let results = store.append_multi(writes).await?;
-    let first = results.first().map(|r| r.first_position).expect("a batch has writes");
-    let last = results.last().map(|r| r.position).expect("a batch has writes");
+    let first = results
+        .first()
+        .map(|r| r.first_position)
+        .expect("a batch has writes");
+    let last = results
+        .last()
+        .map(|r| r.position)
+        .expect("a batch has writes");
     assert_eq!(
         (last - first + 1) as usize,
         total_events,
@@ -356,7 +395,11 @@ async fn commit(store: &dyn EventStore, writes: Vec<StreamWrite>, total_events: 
     let recorded = store
         .read_all(ReadFrom::At(first), Direction::Forwards, total_events)
         .await?;
-    assert_eq!(recorded.len(), total_events, "the store returns what it acknowledged");
+    assert_eq!(
+        recorded.len(),
+        total_events,
+        "the store returns what it acknowledged"
+    );
     Ok(recorded)
 }
 

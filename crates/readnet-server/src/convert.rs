@@ -5,12 +5,14 @@ use readnet_domain::{Item, ItemStatus, Payload};
 use readnet_store::RecordedEvent;
 use uuid::Uuid;
 
-use crate::command_bus::{decode, Receipt};
+use crate::command_bus::{Receipt, decode};
 use crate::edge::to_timestamp_us;
 use crate::error::ServerError;
 
 fn uuid_text(bytes: &[u8]) -> String {
-    Uuid::from_slice(bytes).map(|u| u.to_string()).unwrap_or_default()
+    Uuid::from_slice(bytes)
+        .map(|u| u.to_string())
+        .unwrap_or_default()
 }
 
 /// A stored event with its envelope, as the API shows it.
@@ -28,7 +30,9 @@ pub fn recorded_event(event: &RecordedEvent) -> Result<pb::RecordedEvent, Server
         channel: metadata.channel,
         command_id: uuid_text(&metadata.command_id),
         correlation_id: uuid_text(&metadata.correlation_id),
-        event: Some(pb::Event { payload: Some(payload) }),
+        event: Some(pb::Event {
+            payload: Some(payload),
+        }),
     })
 }
 

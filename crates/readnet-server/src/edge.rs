@@ -35,7 +35,9 @@ impl Actor {
                 Some(value) => value
                     .to_str()
                     .map(|s| Some(s.trim().to_owned()))
-                    .map_err(|_| ServerError::invalid(format!("{name}: metadata value is not ASCII text"))),
+                    .map_err(|_| {
+                        ServerError::invalid(format!("{name}: metadata value is not ASCII text"))
+                    }),
             }
         };
         let library = match text(LIBRARY_HEADER)? {
@@ -98,7 +100,9 @@ pub fn city_code(value: &str, field: &str) -> Result<String, ServerError> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if value.is_empty() {
-        return Err(ServerError::invalid(format!("{field}: a city code is required")));
+        return Err(ServerError::invalid(format!(
+            "{field}: a city code is required"
+        )));
     }
     if !ok {
         return Err(ServerError::invalid(format!(
@@ -112,7 +116,8 @@ pub fn uuid(value: &str, field: &str) -> Result<Uuid, ServerError> {
     if value.is_empty() {
         return Err(ServerError::invalid(format!("{field}: a UUID is required")));
     }
-    Uuid::parse_str(value).map_err(|_| ServerError::invalid(format!("{field}: {value:?} is not a UUID")))
+    Uuid::parse_str(value)
+        .map_err(|_| ServerError::invalid(format!("{field}: {value:?} is not a UUID")))
 }
 
 pub fn optional_uuid(value: &str, field: &str) -> Result<Option<Uuid>, ServerError> {
@@ -129,9 +134,20 @@ pub fn valid_timestamp(ts: &Timestamp, field: &str) -> Result<DateTime<Utc>, Ser
         .contains(&ts.nanos)
         .then(|| Utc.timestamp_opt(ts.seconds, ts.nanos as u32).single())
         .flatten()
-        .ok_or_else(|| ServerError::invalid(format!("{field}: {}s {}ns is not a valid timestamp", ts.seconds, ts.nanos)))?;
-    let earliest = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).single().expect("valid date");
-    let latest = Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).single().expect("valid date");
+        .ok_or_else(|| {
+            ServerError::invalid(format!(
+                "{field}: {}s {}ns is not a valid timestamp",
+                ts.seconds, ts.nanos
+            ))
+        })?;
+    let earliest = Utc
+        .with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date");
+    let latest = Utc
+        .with_ymd_and_hms(2100, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date");
     if at < earliest || at >= latest {
         return Err(ServerError::invalid(format!(
             "{field}: {} is out of range: readnet accepts 2000-01-01 to 2100-01-01",
@@ -143,7 +159,11 @@ pub fn valid_timestamp(ts: &Timestamp, field: &str) -> Result<DateTime<Utc>, Ser
 
 /// When a command happened: absent → `None` (the caller uses now); present → a valid
 /// timestamp no later than 5 minutes from now.
-pub fn timestamp(value: Option<&Timestamp>, field: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, ServerError> {
+pub fn timestamp(
+    value: Option<&Timestamp>,
+    field: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, ServerError> {
     let Some(ts) = value else { return Ok(None) };
     let at = valid_timestamp(ts, field)?;
     if at > now + MAX_FUTURE_SKEW {
@@ -166,7 +186,9 @@ pub fn to_timestamp_us(us: i64) -> Timestamp {
 
 fn non_negative(value: i64, field: &str) -> Result<i64, ServerError> {
     if value < 0 {
-        return Err(ServerError::invalid(format!("{field}: {value} is negative; amounts are fen, 0 or more")));
+        return Err(ServerError::invalid(format!(
+            "{field}: {value} is negative; amounts are fen, 0 or more"
+        )));
     }
     Ok(value)
 }
@@ -174,26 +196,39 @@ fn non_negative(value: i64, field: &str) -> Result<i64, ServerError> {
 /// A free-text field: at most `max` characters.
 fn text(value: &str, field: &str, max: usize) -> Result<String, ServerError> {
     if value.chars().count() > max {
-        return Err(ServerError::invalid(format!("{field}: longer than {max} characters")));
+        return Err(ServerError::invalid(format!(
+            "{field}: longer than {max} characters"
+        )));
     }
     Ok(value.trim().to_owned())
 }
 
 fn enum_field<E: TryFrom<i32>>(value: i32, field: &str) -> Result<E, ServerError> {
-    E::try_from(value).map_err(|_| ServerError::invalid(format!("{field}: {value} is not a known value")))
+    E::try_from(value)
+        .map_err(|_| ServerError::invalid(format!("{field}: {value} is not a known value")))
 }
 
 /// Turns a card into a patron reference; the card number goes no further than the hash.
-pub fn patron(card: Option<&pb::Card>, field: &str, key: &PatronKey) -> Result<PatronRef, ServerError> {
-    let card = card.ok_or_else(|| ServerError::invalid(format!("{field}: a card (city and number) is required")))?;
+pub fn patron(
+    card: Option<&pb::Card>,
+    field: &str,
+    key: &PatronKey,
+) -> Result<PatronRef, ServerError> {
+    let card = card.ok_or_else(|| {
+        ServerError::invalid(format!("{field}: a card (city and number) is required"))
+    })?;
     let city = city_code(&card.city, &format!("{field}.city"))?;
     let number = card.number.trim();
-    if number.is_empty() || number.len() > 32 || !number.chars().all(|c| c.is_ascii_alphanumeric()) {
+    if number.is_empty() || number.len() > 32 || !number.chars().all(|c| c.is_ascii_alphanumeric())
+    {
         return Err(ServerError::invalid(format!(
             "{field}.number: a card number is 1-32 ASCII letters or digits"
         )));
     }
-    let tail: String = number.chars().skip(number.len().saturating_sub(4)).collect();
+    let tail: String = number
+        .chars()
+        .skip(number.len().saturating_sub(4))
+        .collect();
     Ok(PatronRef {
         patron_id: key.patron_id(&city, number),
         masked_card: format!("{city}:****{tail}"),
@@ -202,13 +237,18 @@ pub fn patron(card: Option<&pb::Card>, field: &str, key: &PatronKey) -> Result<P
 }
 
 fn book(b: Option<&pb::BookDescription>, field: &str) -> Result<NewBook, ServerError> {
-    let b = b.ok_or_else(|| ServerError::invalid(format!("{field}: the book's description is required")))?;
+    let b = b.ok_or_else(|| {
+        ServerError::invalid(format!("{field}: the book's description is required"))
+    })?;
     Ok(NewBook {
         item: item_code(&b.item, &format!("{field}.item"))?,
         isbn: text(&b.isbn, &format!("{field}.isbn"), 32)?,
         title: text(&b.title, &format!("{field}.title"), 512)?,
         author: text(&b.author, &format!("{field}.author"), 256)?,
-        price_fen: b.price_fen.map(|p| non_negative(p, &format!("{field}.price_fen"))).transpose()?,
+        price_fen: b
+            .price_fen
+            .map(|p| non_negative(p, &format!("{field}.price_fen")))
+            .transpose()?,
     })
 }
 
@@ -226,7 +266,11 @@ pub trait CommandRequest: prost::Message {
     fn header(&self) -> CommandHeader<'_>;
     /// The domain command; `now` is the server clock (for defaults such as a tariff's
     /// effective date).
-    fn to_command(&self, key: &PatronKey, occurred_at: DateTime<Utc>) -> Result<Command, ServerError>;
+    fn to_command(
+        &self,
+        key: &PatronKey,
+        occurred_at: DateTime<Utc>,
+    ) -> Result<Command, ServerError>;
 }
 
 macro_rules! command_request {
@@ -241,7 +285,11 @@ macro_rules! command_request {
                 }
             }
             #[allow(unused_variables)]
-            fn to_command(&self, $key: &PatronKey, $at: DateTime<Utc>) -> Result<Command, ServerError> {
+            fn to_command(
+                &self,
+                $key: &PatronKey,
+                $at: DateTime<Utc>,
+            ) -> Result<Command, ServerError> {
                 let $r = self;
                 Ok($body)
             }
@@ -249,61 +297,80 @@ macro_rules! command_request {
     };
 }
 
-command_request!(JoinCityRequest, "JoinCity", |r, key, at| Command::JoinCity {
-    city: city_code(&r.city, "city")?,
-    name: text(&r.name, "name", 128)?,
-    time_zone: text(&r.time_zone, "time_zone", 64)?,
+command_request!(JoinCityRequest, "JoinCity", |r, key, at| {
+    Command::JoinCity {
+        city: city_code(&r.city, "city")?,
+        name: text(&r.name, "name", 128)?,
+        time_zone: text(&r.time_zone, "time_zone", 64)?,
+    }
 });
 
-command_request!(RegisterLibraryRequest, "RegisterLibrary", |r, key, at| Command::RegisterLibrary {
-    library: library_code(&r.library, "library")?,
-    name: text(&r.name, "name", 128)?,
-    city: city_code(&r.city, "city")?,
-    tier: enum_field(r.tier, "tier")?,
-    parent: (!r.parent.is_empty())
-        .then(|| library_code(&r.parent, "parent"))
-        .transpose()?,
+command_request!(RegisterLibraryRequest, "RegisterLibrary", |r, key, at| {
+    Command::RegisterLibrary {
+        library: library_code(&r.library, "library")?,
+        name: text(&r.name, "name", 128)?,
+        city: city_code(&r.city, "city")?,
+        tier: enum_field(r.tier, "tier")?,
+        parent: (!r.parent.is_empty())
+            .then(|| library_code(&r.parent, "parent"))
+            .transpose()?,
+    }
 });
 
-command_request!(CloseLibraryRequest, "CloseLibrary", |r, key, at| Command::CloseLibrary {
-    library: library_code(&r.library, "library")?,
-    reason: text(&r.reason, "reason", 512)?,
+command_request!(CloseLibraryRequest, "CloseLibrary", |r, key, at| {
+    Command::CloseLibrary {
+        library: library_code(&r.library, "library")?,
+        reason: text(&r.reason, "reason", 512)?,
+    }
 });
 
-command_request!(SetReturnPolicyRequest, "SetReturnPolicy", |r, key, at| Command::SetReturnPolicy {
-    library: library_code(&r.library, "library")?,
-    policy: enum_field(r.policy, "policy")?,
+command_request!(SetReturnPolicyRequest, "SetReturnPolicy", |r, key, at| {
+    Command::SetReturnPolicy {
+        library: library_code(&r.library, "library")?,
+        policy: enum_field(r.policy, "policy")?,
+    }
 });
 
-command_request!(SetTariffRequest, "SetTariff", |r, key, at| Command::SetTariff {
-    kind: enum_field(r.kind, "kind")?,
-    amount_fen: non_negative(r.amount_fen, "amount_fen")?,
-    effective_from: match &r.effective_from {
-        None => at,
-        Some(ts) => valid_timestamp(ts, "effective_from")?,
-    },
+command_request!(SetTariffRequest, "SetTariff", |r, key, at| {
+    Command::SetTariff {
+        kind: enum_field(r.kind, "kind")?,
+        amount_fen: non_negative(r.amount_fen, "amount_fen")?,
+        effective_from: match &r.effective_from {
+            None => at,
+            Some(ts) => valid_timestamp(ts, "effective_from")?,
+        },
+    }
 });
 
-command_request!(SetPatronTierRequest, "SetPatronTier", |r, key, at| Command::SetPatronTier {
-    patron: patron(r.card.as_ref(), "card", key)?,
-    tier: enum_field(r.tier, "tier")?,
+command_request!(SetPatronTierRequest, "SetPatronTier", |r, key, at| {
+    Command::SetPatronTier {
+        patron: patron(r.card.as_ref(), "card", key)?,
+        tier: enum_field(r.tier, "tier")?,
+    }
 });
 
-command_request!(CatalogueItemRequest, "CatalogueItem", |r, key, at| Command::CatalogueItem {
-    book: NewBook {
+command_request!(CatalogueItemRequest, "CatalogueItem", |r, key, at| {
+    Command::CatalogueItem {
+        book: NewBook {
+            item: item_code(&r.item, "item")?,
+            isbn: text(&r.isbn, "isbn", 32)?,
+            title: text(&r.title, "title", 512)?,
+            author: text(&r.author, "author", 256)?,
+            price_fen: r
+                .price_fen
+                .map(|p| non_negative(p, "price_fen"))
+                .transpose()?,
+        },
+        owner_library: library_code(&r.owner_library, "owner_library")?,
+        acquisition: enum_field(r.acquisition, "acquisition")?,
+    }
+});
+
+command_request!(CheckoutRequest, "Checkout", |r, key, at| {
+    Command::Checkout {
         item: item_code(&r.item, "item")?,
-        isbn: text(&r.isbn, "isbn", 32)?,
-        title: text(&r.title, "title", 512)?,
-        author: text(&r.author, "author", 256)?,
-        price_fen: r.price_fen.map(|p| non_negative(p, "price_fen")).transpose()?,
-    },
-    owner_library: library_code(&r.owner_library, "owner_library")?,
-    acquisition: enum_field(r.acquisition, "acquisition")?,
-});
-
-command_request!(CheckoutRequest, "Checkout", |r, key, at| Command::Checkout {
-    item: item_code(&r.item, "item")?,
-    patron: patron(r.card.as_ref(), "card", key)?,
+        patron: patron(r.card.as_ref(), "card", key)?,
+    }
 });
 
 command_request!(RenewRequest, "Renew", |r, key, at| Command::Renew {
@@ -315,46 +382,66 @@ command_request!(ReturnRequest, "Return", |r, key, at| Command::Return {
     item: item_code(&r.item, "item")?,
 });
 
-command_request!(DispatchTransferRequest, "DispatchTransfer", |r, key, at| Command::DispatchTransfer {
-    item: item_code(&r.item, "item")?,
-    to_library: library_code(&r.to_library, "to_library")?,
-    reason: enum_field(r.reason, "reason")?,
-});
-
-command_request!(ReceiveTransferRequest, "ReceiveTransfer", |r, key, at| Command::ReceiveTransfer {
-    item: item_code(&r.item, "item")?,
-});
-
-command_request!(BoothSwapRequest, "BoothSwap", |r, key, at| Command::BoothSwap {
-    take_item: item_code(&r.take_item, "take_item")?,
-    patron: patron(r.card.as_ref(), "card", key)?,
-    deposit: book(r.deposit.as_ref(), "deposit")?,
-});
-
-command_request!(PatronDrivenAcquisitionRequest, "PatronDrivenAcquisition", |r, key, at| {
-    Command::PatronDrivenAcquisition {
-        patron: patron(r.card.as_ref(), "card", key)?,
-        book: book(r.book.as_ref(), "book")?,
+command_request!(DispatchTransferRequest, "DispatchTransfer", |r, key, at| {
+    Command::DispatchTransfer {
+        item: item_code(&r.item, "item")?,
+        to_library: library_code(&r.to_library, "to_library")?,
+        reason: enum_field(r.reason, "reason")?,
     }
 });
 
-command_request!(DeclareLostRequest, "DeclareLost", |r, key, at| Command::DeclareLost {
-    item: item_code(&r.item, "item")?,
+command_request!(ReceiveTransferRequest, "ReceiveTransfer", |r, key, at| {
+    Command::ReceiveTransfer {
+        item: item_code(&r.item, "item")?,
+    }
 });
 
-command_request!(PayLostItemRequest, "PayLostItem", |r, key, at| Command::PayLostItem {
-    item: item_code(&r.item, "item")?,
-    amount_fen: non_negative(r.amount_fen, "amount_fen")?,
+command_request!(BoothSwapRequest, "BoothSwap", |r, key, at| {
+    Command::BoothSwap {
+        take_item: item_code(&r.take_item, "take_item")?,
+        patron: patron(r.card.as_ref(), "card", key)?,
+        deposit: book(r.deposit.as_ref(), "deposit")?,
+    }
 });
 
-command_request!(WaiveLostItemDebtRequest, "WaiveLostItemDebt", |r, key, at| Command::WaiveLostItemDebt {
-    item: item_code(&r.item, "item")?,
-    reason: text(&r.reason, "reason", 512)?,
+command_request!(
+    PatronDrivenAcquisitionRequest,
+    "PatronDrivenAcquisition",
+    |r, key, at| {
+        Command::PatronDrivenAcquisition {
+            patron: patron(r.card.as_ref(), "card", key)?,
+            book: book(r.book.as_ref(), "book")?,
+        }
+    }
+);
+
+command_request!(DeclareLostRequest, "DeclareLost", |r, key, at| {
+    Command::DeclareLost {
+        item: item_code(&r.item, "item")?,
+    }
 });
 
-command_request!(WithdrawRequest, "Withdraw", |r, key, at| Command::Withdraw {
-    item: item_code(&r.item, "item")?,
-    reason: text(&r.reason, "reason", 512)?,
+command_request!(PayLostItemRequest, "PayLostItem", |r, key, at| {
+    Command::PayLostItem {
+        item: item_code(&r.item, "item")?,
+        amount_fen: non_negative(r.amount_fen, "amount_fen")?,
+    }
+});
+
+command_request!(
+    WaiveLostItemDebtRequest,
+    "WaiveLostItemDebt",
+    |r, key, at| Command::WaiveLostItemDebt {
+        item: item_code(&r.item, "item")?,
+        reason: text(&r.reason, "reason", 512)?,
+    }
+);
+
+command_request!(WithdrawRequest, "Withdraw", |r, key, at| {
+    Command::Withdraw {
+        item: item_code(&r.item, "item")?,
+        reason: text(&r.reason, "reason", 512)?,
+    }
 });
 
 #[cfg(test)]
@@ -376,10 +463,17 @@ mod tests {
     fn timestamps_outside_the_accepted_range_are_refused() {
         let now = Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap();
         let ts = |seconds| Timestamp { seconds, nanos: 0 };
-        assert!(timestamp(Some(&ts(now.timestamp())), "occurred_at", now).unwrap().is_some());
+        assert!(
+            timestamp(Some(&ts(now.timestamp())), "occurred_at", now)
+                .unwrap()
+                .is_some()
+        );
         assert!(timestamp(Some(&ts(now.timestamp() + 3600)), "occurred_at", now).is_err());
         assert!(timestamp(Some(&ts(0)), "occurred_at", now).is_err());
-        let bad_nanos = Timestamp { seconds: now.timestamp(), nanos: -1 };
+        let bad_nanos = Timestamp {
+            seconds: now.timestamp(),
+            nanos: -1,
+        };
         assert!(timestamp(Some(&bad_nanos), "occurred_at", now).is_err());
         assert!(timestamp(None, "occurred_at", now).unwrap().is_none());
     }
@@ -387,12 +481,23 @@ mod tests {
     #[test]
     fn cards_are_hashed_and_masked() {
         let key = PatronKey::new(b"k");
-        let card = pb::Card { city: "jinan".into(), number: "370102199001011234".into() };
+        let card = pb::Card {
+            city: "jinan".into(),
+            number: "370102199001011234".into(),
+        };
         let p = patron(Some(&card), "card", &key).unwrap();
         assert_eq!(p.masked_card, "jinan:****1234");
         assert!(!p.patron_id.contains("370102"));
-        let bad = pb::Card { city: "jinan".into(), number: "".into() };
-        assert!(patron(Some(&bad), "card", &key).unwrap_err().to_string().starts_with("card.number"));
+        let bad = pb::Card {
+            city: "jinan".into(),
+            number: "".into(),
+        };
+        assert!(
+            patron(Some(&bad), "card", &key)
+                .unwrap_err()
+                .to_string()
+                .starts_with("card.number")
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@ pub enum ServerError {
     #[error(transparent)]
     Rejected(#[from] Rejection),
     /// The command id was used before for a different request.
-    #[error("command_id {command_id} was already used for a different request; a retry must repeat the request exactly")]
+    #[error(
+        "command_id {command_id} was already used for a different request; a retry must repeat the request exactly"
+    )]
     CommandIdReused { command_id: String },
     /// The store refused or failed the append.
     #[error(transparent)]

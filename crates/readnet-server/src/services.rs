@@ -32,7 +32,10 @@ pub struct Commands {
 
 impl Commands {
     /// Validates a command request, runs it, and answers with its receipt.
-    async fn run<R: CommandRequest>(&self, request: Request<R>) -> Result<Response<pb::CommandReceipt>, Status> {
+    async fn run<R: CommandRequest>(
+        &self,
+        request: Request<R>,
+    ) -> Result<Response<pb::CommandReceipt>, Status> {
         let actor = Actor::from_metadata(request.metadata())?;
         let request = request.into_inner();
         let header = request.header();
@@ -118,7 +121,11 @@ fn read_params(from: Option<u64>, direction: i32) -> Result<(ReadFrom, Direction
     let direction = match pb::ReadDirection::try_from(direction) {
         Ok(pb::ReadDirection::Forwards) => Direction::Forwards,
         Ok(pb::ReadDirection::Backwards) => Direction::Backwards,
-        Err(_) => return Err(ServerError::invalid(format!("direction: {direction} is not a known value"))),
+        Err(_) => {
+            return Err(ServerError::invalid(format!(
+                "direction: {direction} is not a known value"
+            )));
+        }
     };
     let from = match (from, direction) {
         (Some(at), _) => ReadFrom::At(at),
@@ -132,7 +139,10 @@ type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeAllResponse
 
 #[tonic::async_trait]
 impl ledger_server::Ledger for LedgerService {
-    async fn read_stream(&self, request: Request<pb::ReadStreamRequest>) -> Result<Response<pb::ReadResponse>, Status> {
+    async fn read_stream(
+        &self,
+        request: Request<pb::ReadStreamRequest>,
+    ) -> Result<Response<pb::ReadResponse>, Status> {
         let r = request.into_inner();
         if r.stream.is_empty() {
             return Err(ServerError::invalid("stream: a stream name is required").into());
@@ -144,11 +154,20 @@ impl ledger_server::Ledger for LedgerService {
             .read_stream(&r.stream, from, direction, read_count(r.max_count))
             .await
             .map_err(ServerError::from)?;
-        let events = events.iter().map(convert::recorded_event).collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ReadResponse { events, head_position }))
+        let events = events
+            .iter()
+            .map(convert::recorded_event)
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ReadResponse {
+            events,
+            head_position,
+        }))
     }
 
-    async fn read_all(&self, request: Request<pb::ReadAllRequest>) -> Result<Response<pb::ReadResponse>, Status> {
+    async fn read_all(
+        &self,
+        request: Request<pb::ReadAllRequest>,
+    ) -> Result<Response<pb::ReadResponse>, Status> {
         let r = request.into_inner();
         let (from, direction) = read_params(r.from_position, r.direction)?;
         let head_position = self.store.head_position();
@@ -157,13 +176,22 @@ impl ledger_server::Ledger for LedgerService {
             .read_all(from, direction, read_count(r.max_count))
             .await
             .map_err(ServerError::from)?;
-        let events = events.iter().map(convert::recorded_event).collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ReadResponse { events, head_position }))
+        let events = events
+            .iter()
+            .map(convert::recorded_event)
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ReadResponse {
+            events,
+            head_position,
+        }))
     }
 
     type SubscribeAllStream = SubscribeStream;
 
-    async fn subscribe_all(&self, request: Request<pb::SubscribeAllRequest>) -> Result<Response<Self::SubscribeAllStream>, Status> {
+    async fn subscribe_all(
+        &self,
+        request: Request<pb::SubscribeAllRequest>,
+    ) -> Result<Response<Self::SubscribeAllStream>, Status> {
         let after = request.into_inner().after_position;
         let mut subscription = self.store.subscribe_all(after);
         let (sender, receiver) = mpsc::channel(SUBSCRIBER_BUFFER);
@@ -175,9 +203,13 @@ impl ledger_server::Ledger for LedgerService {
                             message: Some(pb::subscribe_all_response::Message::Event(e)),
                         })
                         .map_err(Status::from),
-                    Ok(SubscriptionMessage::CaughtUp { position }) => Ok(pb::SubscribeAllResponse {
-                        message: Some(pb::subscribe_all_response::Message::CaughtUp(pb::CaughtUp { position })),
-                    }),
+                    Ok(SubscriptionMessage::CaughtUp { position }) => {
+                        Ok(pb::SubscribeAllResponse {
+                            message: Some(pb::subscribe_all_response::Message::CaughtUp(
+                                pb::CaughtUp { position },
+                            )),
+                        })
+                    }
                     Err(error) => Err(Status::from(ServerError::from(error))),
                 };
                 let failed = out.is_err();
@@ -190,7 +222,10 @@ impl ledger_server::Ledger for LedgerService {
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 
-    async fn get_item(&self, request: Request<pb::GetItemRequest>) -> Result<Response<pb::ItemState>, Status> {
+    async fn get_item(
+        &self,
+        request: Request<pb::GetItemRequest>,
+    ) -> Result<Response<pb::ItemState>, Status> {
         let item = edge::item_code(&request.into_inner().item, "item")?;
         let stream = readnet_domain::StreamId::Item(item.clone()).name();
         let mut events = Vec::new();
@@ -198,7 +233,12 @@ impl ledger_server::Ledger for LedgerService {
         loop {
             let page = self
                 .store
-                .read_stream(&stream, ReadFrom::At(next), Direction::Forwards, MAX_READ_COUNT as usize)
+                .read_stream(
+                    &stream,
+                    ReadFrom::At(next),
+                    Direction::Forwards,
+                    MAX_READ_COUNT as usize,
+                )
                 .await
                 .map_err(ServerError::from)?;
             let Some(last) = page.last() else { break };

@@ -7,6 +7,7 @@ mod client;
 mod demo;
 mod output;
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -835,6 +836,8 @@ fn init_logging(cli: &Cli) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only where a person reads them, not in captured logs.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

@@ -65,6 +65,18 @@ pub fn local_date_us(us: i64) -> String {
         .unwrap_or_else(|| format!("{us}us"))
 }
 
+/// A moment (microseconds since the epoch) on this machine's clock, with its offset: a tariff's
+/// start is an instant, and a bare date would hide which midnight it means.
+fn local_time_us(us: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(us)
+        .map(|at| {
+            at.with_timezone(&Local)
+                .format("%Y-%m-%d %H:%M:%S %:z")
+                .to_string()
+        })
+        .unwrap_or_else(|| format!("{us}us"))
+}
+
 fn timestamp_value(at: Option<&Timestamp>) -> Value {
     at.and_then(|at| DateTime::<Utc>::from_timestamp(at.seconds, u32::try_from(at.nanos).ok()?))
         .map(|at| Value::String(at.to_rfc3339()))
@@ -103,7 +115,7 @@ pub fn facts(event: &Event) -> String {
             "{} {} fen from {}",
             word(e.kind().as_str_name(), "CHARGE_KIND_"),
             e.amount_fen,
-            local_date_us(e.effective_from_us)
+            local_time_us(e.effective_from_us)
         ),
         Payload::PatronEnrolled(e) => format!(
             "patron {} of {}, {}",

@@ -32,9 +32,8 @@ fn expected_due_us(at: DateTime<Utc>) -> i64 {
         .date_naive()
         .checked_add_days(Days::new(30))
         .expect("a date");
-    let end_of_day = due_day.and_time(
-        NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999).expect("a time"),
-    );
+    let end_of_day =
+        due_day.and_time(NaiveTime::from_hms_micro_opt(23, 59, 59, 999_999).expect("a time"));
     Shanghai
         .from_local_datetime(&end_of_day)
         .single()
@@ -61,7 +60,11 @@ async fn worked_example_jinan_patron_borrows_zibo_book_returns_in_jinan_and_it_t
     });
     let command_id = request.get_ref().command_id.clone();
     let loan = accepted(
-        net.circulation.clone().checkout(request).await.map(|r| r.into_inner()),
+        net.circulation
+            .clone()
+            .checkout(request)
+            .await
+            .map(|r| r.into_inner()),
         "checkout at ZB-CENTRAL by a jinan card",
     );
     assert!(!loan.duplicate);
@@ -111,7 +114,10 @@ async fn worked_example_jinan_patron_borrows_zibo_book_returns_in_jinan_and_it_t
     assert_eq!(micros(state.due_at.as_ref()), expected_due_us(occurred_at));
 
     // Returned at a Jinan branch: on the shelf there, homebound.
-    let returned = accepted(net.at(JN_LIXIA).return_item(book).await, "return at JN-LIXIA-03");
+    let returned = accepted(
+        net.at(JN_LIXIA).return_item(book).await,
+        "return at JN-LIXIA-03",
+    );
     assert_eq!(event_types(&returned), ["ItemReturned"]);
     positions.extend(receipt_positions(&returned));
     let event = payload!(returned.events[0], ItemReturned);
@@ -127,7 +133,9 @@ async fn worked_example_jinan_patron_borrows_zibo_book_returns_in_jinan_and_it_t
 
     // Not lent again before it is home, and only sent home.
     refused(
-        net.at(JN_LIXIA).checkout(book, card(JINAN, "370102198805052222")).await,
+        net.at(JN_LIXIA)
+            .checkout(book, card(JINAN, "370102198805052222"))
+            .await,
         Code::FailedPrecondition,
         "homebound",
         "checkout of a homebound item",
@@ -159,13 +167,18 @@ async fn worked_example_jinan_patron_borrows_zibo_book_returns_in_jinan_and_it_t
     assert_eq!(event.owner_library, ZB_CENTRAL);
     let state = net.item(book).await;
     assert_eq!(state.status, ItemStatus::InTransit as i32);
-    assert_eq!(state.library, ZB_CENTRAL, "in transit: library is the destination");
+    assert_eq!(
+        state.library, ZB_CENTRAL,
+        "in transit: library is the destination"
+    );
     assert_eq!(state.from_library, JN_LIXIA);
     assert_eq!(state.transfer_reason, TransferReason::Repatriation as i32);
 
     // In transit: neither lent, nor returned, nor received anywhere but at its destination.
     refused(
-        net.at(JN_LIXIA).checkout(book, card(JINAN, "370102198805052222")).await,
+        net.at(JN_LIXIA)
+            .checkout(book, card(JINAN, "370102198805052222"))
+            .await,
         Code::FailedPrecondition,
         book,
         "checkout of an item in transit",
@@ -183,7 +196,10 @@ async fn worked_example_jinan_patron_borrows_zibo_book_returns_in_jinan_and_it_t
         "receipt of a transfer at the wrong library",
     );
 
-    let received = accepted(net.at(ZB_CENTRAL).receive(book).await, "receive at ZB-CENTRAL");
+    let received = accepted(
+        net.at(ZB_CENTRAL).receive(book).await,
+        "receive at ZB-CENTRAL",
+    );
     assert_eq!(event_types(&received), ["TransferReceived"]);
     positions.extend(receipt_positions(&received));
     let event = payload!(received.events[0], TransferReceived);
@@ -216,7 +232,11 @@ async fn worked_example_jinan_patron_borrows_zibo_book_returns_in_jinan_and_it_t
         .iter()
         .map(|e| e.revision)
         .collect();
-    assert_eq!(revisions, (0..6).collect::<Vec<u64>>(), "catalogued, loaned, returned, dispatched, received, loaned");
+    assert_eq!(
+        revisions,
+        (0..6).collect::<Vec<u64>>(),
+        "catalogued, loaned, returned, dispatched, received, loaned"
+    );
 }
 
 #[tokio::test]
@@ -233,29 +253,47 @@ async fn float_in_city_item_stays_where_returned_in_its_city_and_goes_home_from_
 
     // Returned in its owner's city: stays where it was returned, free to lend there.
     accepted(
-        net.at(ZB_ZHOUCUN).checkout(floating, card(ZIBO, "370302199202023333")).await,
+        net.at(ZB_ZHOUCUN)
+            .checkout(floating, card(ZIBO, "370302199202023333"))
+            .await,
         "checkout at ZB-ZHOUCUN-07",
     );
-    let returned = accepted(net.at(ZB_CENTRAL).return_item(floating).await, "return at ZB-CENTRAL");
+    let returned = accepted(
+        net.at(ZB_CENTRAL).return_item(floating).await,
+        "return at ZB-CENTRAL",
+    );
     let event = payload!(returned.events[0], ItemReturned);
-    assert!(!event.homebound, "a float_in_city item returned in its city stays: {event:?}");
+    assert!(
+        !event.homebound,
+        "a float_in_city item returned in its city stays: {event:?}"
+    );
     assert_eq!(event.library, ZB_CENTRAL);
     let state = net.item(floating).await;
     assert_eq!(state.status, ItemStatus::OnShelf as i32);
     assert_eq!(state.library, ZB_CENTRAL);
     assert!(!state.homebound);
-    assert_eq!(state.owner_library, ZB_ZHOUCUN, "floating changes the place, not the owner");
+    assert_eq!(
+        state.owner_library, ZB_ZHOUCUN,
+        "floating changes the place, not the owner"
+    );
     accepted(
-        net.at(ZB_CENTRAL).checkout(floating, card(ZIBO, "370302199303034444")).await,
+        net.at(ZB_CENTRAL)
+            .checkout(floating, card(ZIBO, "370302199303034444"))
+            .await,
         "checkout where the floating item now is",
     );
 
     // Returned in another city: homebound all the same.
     accepted(
-        net.at(ZB_ZHOUCUN).checkout(travelling, card(JINAN, "370102199001011234")).await,
+        net.at(ZB_ZHOUCUN)
+            .checkout(travelling, card(JINAN, "370102199001011234"))
+            .await,
         "checkout at ZB-ZHOUCUN-07 by a jinan card",
     );
-    let returned = accepted(net.at(JN_CENTRAL).return_item(travelling).await, "return in Jinan");
+    let returned = accepted(
+        net.at(JN_CENTRAL).return_item(travelling).await,
+        "return in Jinan",
+    );
     assert!(payload!(returned.events[0], ItemReturned).homebound);
     let state = net.item(travelling).await;
     assert_eq!(state.status, ItemStatus::OnShelf as i32);
@@ -267,7 +305,10 @@ async fn float_in_city_item_stays_where_returned_in_its_city_and_goes_home_from_
             .await,
         "dispatch home",
     );
-    accepted(net.at(ZB_ZHOUCUN).receive(travelling).await, "receive at home");
+    accepted(
+        net.at(ZB_ZHOUCUN).receive(travelling).await,
+        "receive at home",
+    );
     let state = net.item(travelling).await;
     assert_eq!(state.status, ItemStatus::OnShelf as i32);
     assert_eq!(state.library, ZB_ZHOUCUN);
@@ -277,22 +318,35 @@ async fn float_in_city_item_stays_where_returned_in_its_city_and_goes_home_from_
     // returned at the owner itself, simply back on the shelf.
     let [home_a, home_b, _] = ZB_BOOKS;
     accepted(
-        net.at(ZB_CENTRAL).checkout(home_a, card(ZIBO, "370302199202023333")).await,
+        net.at(ZB_CENTRAL)
+            .checkout(home_a, card(ZIBO, "370302199202023333"))
+            .await,
         "checkout of a return_home book",
     );
-    let returned = accepted(net.at(ZB_ZHOUCUN).return_item(home_a).await, "return in the same city");
+    let returned = accepted(
+        net.at(ZB_ZHOUCUN).return_item(home_a).await,
+        "return in the same city",
+    );
     assert!(
         payload!(returned.events[0], ItemReturned).homebound,
         "return_home: homebound when returned at another library of the same city"
     );
     accepted(
-        net.at(ZB_CENTRAL).checkout(home_b, card(ZIBO, "370302199202023333")).await,
+        net.at(ZB_CENTRAL)
+            .checkout(home_b, card(ZIBO, "370302199202023333"))
+            .await,
         "checkout of another return_home book",
     );
-    let returned = accepted(net.at(ZB_CENTRAL).return_item(home_b).await, "return at the owner");
+    let returned = accepted(
+        net.at(ZB_CENTRAL).return_item(home_b).await,
+        "return at the owner",
+    );
     assert!(!payload!(returned.events[0], ItemReturned).homebound);
     let state = net.item(home_b).await;
-    assert_eq!((state.status, state.library.as_str()), (ItemStatus::OnShelf as i32, ZB_CENTRAL));
+    assert_eq!(
+        (state.status, state.library.as_str()),
+        (ItemStatus::OnShelf as i32, ZB_CENTRAL)
+    );
 }
 
 #[tokio::test]
@@ -319,7 +373,9 @@ async fn booth_swap_takes_item_out_and_deposits_a_new_one() {
 
     // Booths swap; they do not lend.
     refused(
-        booth.checkout(stock, card(JINAN, "370102199001011234")).await,
+        booth
+            .checkout(stock, card(JINAN, "370102199001011234"))
+            .await,
         Code::FailedPrecondition,
         "booth",
         "checkout at a booth",
@@ -353,7 +409,10 @@ async fn booth_swap_takes_item_out_and_deposits_a_new_one() {
     assert_eq!(swapped.events[1].stream, format!("item-{stock}"));
     let catalogued = payload!(swapped.events[2], ItemCatalogued);
     assert_eq!(swapped.events[2].stream, format!("item-{deposit_id}"));
-    assert_eq!(swapped.events[2].revision, 0, "the deposit's stream opens with its cataloguing");
+    assert_eq!(
+        swapped.events[2].revision, 0,
+        "the deposit's stream opens with its cataloguing"
+    );
     assert_eq!(catalogued.acquisition, Acquisition::BoothDeposit as i32);
     assert_eq!(catalogued.owner_library, JN_BOOTH);
     assert_eq!(catalogued.placed_at, JN_BOOTH);
@@ -370,7 +429,9 @@ async fn booth_swap_takes_item_out_and_deposits_a_new_one() {
     assert_eq!(deposited.title, "平凡的世界");
 
     refused(
-        booth.checkout(deposit_id, card(JINAN, "370102198805052222")).await,
+        booth
+            .checkout(deposit_id, card(JINAN, "370102198805052222"))
+            .await,
         Code::FailedPrecondition,
         "booth",
         "checkout of the deposit at the booth",
@@ -379,26 +440,40 @@ async fn booth_swap_takes_item_out_and_deposits_a_new_one() {
     let mut second = deposit.clone();
     second.item = "JN-BOOTH-01-D000002".to_owned();
     refused(
-        booth.booth_swap(stock, card(JINAN, "370102198805052222"), second.clone()).await,
+        booth
+            .booth_swap(stock, card(JINAN, "370102198805052222"), second.clone())
+            .await,
         Code::FailedPrecondition,
         stock,
         "swapping an item that was exchanged out",
     );
     // A deposit needs an id of its own: not the taken book's, not one already catalogued.
     invalid_field(
-        booth.booth_swap(deposit_id, card(JINAN, "370102198805052222"), deposit.clone()).await,
+        booth
+            .booth_swap(
+                deposit_id,
+                card(JINAN, "370102198805052222"),
+                deposit.clone(),
+            )
+            .await,
         "deposit.item",
         "depositing a book under the taken book's id",
     );
     let mut known = deposit;
     known.item = JN_BOOKS[2].to_owned();
     refused(
-        booth.booth_swap(deposit_id, card(JINAN, "370102198805052222"), known).await,
+        booth
+            .booth_swap(deposit_id, card(JINAN, "370102198805052222"), known)
+            .await,
         Code::AlreadyExists,
         JN_BOOKS[2],
         "depositing a book under an id already catalogued",
     );
-    assert_eq!(net.item(deposit_id).await.status, ItemStatus::InBooth as i32, "refused swaps change nothing");
+    assert_eq!(
+        net.item(deposit_id).await.status,
+        ItemStatus::InBooth as i32,
+        "refused swaps change nothing"
+    );
     // Swaps happen only at booths; returns never at booths.
     refused(
         net.at(JN_CENTRAL)
@@ -409,7 +484,9 @@ async fn booth_swap_takes_item_out_and_deposits_a_new_one() {
         "a swap at a library that is not a booth",
     );
     accepted(
-        net.at(JN_CENTRAL).checkout(JN_BOOKS[1], card(JINAN, "370102198805052222")).await,
+        net.at(JN_CENTRAL)
+            .checkout(JN_BOOKS[1], card(JINAN, "370102198805052222"))
+            .await,
         "checkout at JN-CENTRAL",
     );
     refused(
@@ -418,7 +495,10 @@ async fn booth_swap_takes_item_out_and_deposits_a_new_one() {
         "booth",
         "a return at a booth",
     );
-    assert_eq!(net.item(JN_BOOKS[1]).await.status, ItemStatus::OnLoan as i32);
+    assert_eq!(
+        net.item(JN_BOOKS[1]).await.status,
+        ItemStatus::OnLoan as i32
+    );
 }
 
 #[tokio::test]
@@ -446,7 +526,9 @@ async fn patron_driven_acquisition_catalogues_and_lends_at_once() {
         ["PatronEnrolled", "ItemCatalogued", "ItemLoaned"]
     );
     receipt_positions(&receipt);
-    let patron_id = payload!(receipt.events[0], PatronEnrolled).patron_id.clone();
+    let patron_id = payload!(receipt.events[0], PatronEnrolled)
+        .patron_id
+        .clone();
     let catalogued = payload!(receipt.events[1], ItemCatalogued);
     assert_eq!(catalogued.acquisition, Acquisition::PatronDriven as i32);
     assert_eq!(catalogued.owner_library, JN_LIXIA);
@@ -461,18 +543,27 @@ async fn patron_driven_acquisition_catalogues_and_lends_at_once() {
     assert_eq!(state.library, JN_LIXIA);
     assert_eq!(state.acquisition, Acquisition::PatronDriven as i32);
     assert_eq!(state.owner_library, JN_LIXIA);
-    assert_eq!(state.price_fen, Some(paid_fen), "price = what the library paid");
+    assert_eq!(
+        state.price_fen,
+        Some(paid_fen),
+        "price = what the library paid"
+    );
     assert_eq!(state.title, "三体");
 
     // Returned at the library, it joins the collection there.
-    let returned = accepted(net.at(JN_LIXIA).return_item(item).await, "return at JN-LIXIA-03");
+    let returned = accepted(
+        net.at(JN_LIXIA).return_item(item).await,
+        "return at JN-LIXIA-03",
+    );
     assert!(!payload!(returned.events[0], ItemReturned).homebound);
     let state = net.item(item).await;
     assert_eq!(state.status, ItemStatus::OnShelf as i32);
     assert_eq!(state.library, JN_LIXIA);
     assert!(!state.homebound);
     accepted(
-        net.at(JN_LIXIA).checkout(item, card(JINAN, "370102198805052222")).await,
+        net.at(JN_LIXIA)
+            .checkout(item, card(JINAN, "370102198805052222"))
+            .await,
         "another patron borrows it from the collection",
     );
 
@@ -494,5 +585,136 @@ async fn patron_driven_acquisition_catalogues_and_lends_at_once() {
             .await,
         "book.price_fen",
         "an acquisition without the price paid",
+    );
+}
+
+#[tokio::test]
+async fn only_the_borrower_renews_at_most_twice_each_time_thirty_days_from_the_renewal() {
+    let fixture = network_jinan_zibo().await;
+    let net = &fixture.net;
+    let desk = net.at(ZB_CENTRAL);
+    let book = ZB_BOOKS[0];
+    let borrower = card(ZIBO, "370302199202023333");
+    let loaned_at = Utc::now() - chrono::Duration::days(10);
+    accepted(
+        desk.checkout_at(book, borrower.clone(), loaned_at).await,
+        "checkout ten days ago",
+    );
+
+    refused(
+        desk.renew(book, card(ZIBO, "370302199303034444")).await,
+        Code::FailedPrecondition,
+        "borrower",
+        "a renewal by someone else",
+    );
+    for count in 1..=2 {
+        let renewed = accepted(
+            desk.renew(book, borrower.clone()).await,
+            "a renewal by the borrower",
+        );
+        let event = payload!(renewed.events[0], ItemRenewed);
+        assert_eq!(event.renewal_count, count);
+        let renewed_at = instant(renewed.events[0].occurred_at.as_ref());
+        assert_eq!(
+            event.due_at_us,
+            expected_due_us(renewed_at),
+            "due 30 days from the renewal, end of day in Shanghai"
+        );
+        let state = net.item(book).await;
+        assert_eq!(state.renewal_count, count);
+        assert_eq!(micros(state.due_at.as_ref()), event.due_at_us);
+    }
+    refused(
+        desk.renew(book, borrower).await,
+        Code::FailedPrecondition,
+        "2",
+        "a third renewal",
+    );
+    assert_eq!(net.item(book).await.renewal_count, 2);
+}
+
+#[tokio::test]
+async fn patron_is_blocked_by_an_unpaid_lost_item_or_one_overdue_by_more_than_thirty_days() {
+    let fixture = network_jinan_zibo().await;
+    let net = &fixture.net;
+    let desk = net.at(JN_CENTRAL);
+    let [lost, wanted, late] = JN_BOOKS;
+    let patron = card(ZIBO, "370302199202023333");
+
+    accepted(desk.checkout(lost, patron.clone()).await, "checkout");
+    let declared = accepted(desk.declare_lost(lost).await, "declare lost");
+    let event = payload!(declared.events[0], ItemDeclaredLost);
+    assert_eq!(event.debt_fen, 3500, "the borrower owes the item's price");
+    assert_eq!(event.patron_home_city, ZIBO);
+    let state = net.item(lost).await;
+    assert_eq!(state.status, ItemStatus::Lost as i32);
+    assert_eq!(state.debt_fen, 3500);
+
+    refused(
+        desk.checkout(wanted, patron.clone()).await,
+        Code::FailedPrecondition,
+        "blocked",
+        "a checkout while a lost item is unpaid",
+    );
+    accepted(desk.pay_lost_item(lost, 1000).await, "a part payment");
+    assert_eq!(net.item(lost).await.debt_fen, 2500);
+    refused(
+        desk.checkout(wanted, patron.clone()).await,
+        Code::FailedPrecondition,
+        "blocked",
+        "a checkout while part of the debt is unpaid",
+    );
+    refused(
+        desk.pay_lost_item(lost, 2600).await,
+        Code::FailedPrecondition,
+        "2500",
+        "paying more than is owed",
+    );
+    accepted(desk.pay_lost_item(lost, 2500).await, "the rest of the debt");
+    assert_eq!(net.item(lost).await.debt_fen, 0);
+    accepted(
+        desk.checkout(wanted, patron.clone()).await,
+        "a checkout once the debt is paid",
+    );
+
+    // The lost book turns up and is returned as usual.
+    let returned = accepted(
+        net.at(JN_LIXIA).return_item(lost).await,
+        "the lost book turns up",
+    );
+    assert!(payload!(returned.events[0], ItemReturned).was_lost);
+    let state = net.item(lost).await;
+    assert_eq!(
+        (state.status, state.library.as_str()),
+        (ItemStatus::OnShelf as i32, JN_LIXIA)
+    );
+
+    // Another patron borrowed 70 days ago: due 40 days ago, overdue by more than 30 days.
+    let slow = card(JINAN, "370102198805052222");
+    let long_ago = Utc::now() - chrono::Duration::days(70);
+    accepted(
+        desk.checkout_at(late, slow.clone(), long_ago).await,
+        "a checkout 70 days ago",
+    );
+    accepted(
+        net.at(ZB_CENTRAL).catalogue("ZB-000099", ZB_CENTRAL).await,
+        "catalogue",
+    );
+    refused(
+        net.at(ZB_CENTRAL).checkout("ZB-000099", slow.clone()).await,
+        Code::FailedPrecondition,
+        "overdue",
+        "a checkout while an item is overdue by more than 30 days",
+    );
+    refused(
+        desk.renew(late, slow.clone()).await,
+        Code::FailedPrecondition,
+        "blocked",
+        "a renewal while blocked",
+    );
+    accepted(desk.return_item(late).await, "the late book comes back");
+    accepted(
+        net.at(ZB_CENTRAL).checkout("ZB-000099", slow).await,
+        "a checkout once nothing is overdue",
     );
 }

@@ -90,7 +90,10 @@ async fn fifty_concurrent_checkouts_of_one_item_from_different_desks_exactly_one
     // The refused checkouts wrote nothing, not even an enrolment.
     let written = net.read_all_from(head_before + 1).await;
     assert_eq!(
-        written.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>(),
+        written
+            .iter()
+            .map(|e| e.event_type.as_str())
+            .collect::<Vec<_>>(),
         ["PatronEnrolled", "ItemLoaned"],
         "only the winner's events were written"
     );
@@ -105,7 +108,10 @@ async fn patron_at_limit_is_refused_under_concurrent_checkouts() {
     let patron = card(JINAN, "370102199001011234");
 
     // The first checkout enrols the patron; then the network restricts them to 3 loans.
-    let first = accepted(desk.checkout(JN_BOOKS[0], patron.clone()).await, "first checkout");
+    let first = accepted(
+        desk.checkout(JN_BOOKS[0], patron.clone()).await,
+        "first checkout",
+    );
     let patron_id = payload!(first.events[0], PatronEnrolled).patron_id.clone();
     let tier = accepted(
         net.system()
@@ -135,7 +141,12 @@ async fn patron_at_limit_is_refused_under_concurrent_checkouts() {
     assert_eq!(granted, 2, "one loan before, two more reach the limit of 3");
     for answer in &answers {
         if let Err(status) = answer {
-            assert_eq!(status.code(), Code::FailedPrecondition, "{}", status.message());
+            assert_eq!(
+                status.code(),
+                Code::FailedPrecondition,
+                "{}",
+                status.message()
+            );
             assert!(
                 status.message().contains("limit") && status.message().contains('3'),
                 "the refusal names the limit: {}",
@@ -175,7 +186,10 @@ async fn patron_at_limit_is_refused_under_concurrent_checkouts() {
         }
         shelf
     };
-    accepted(desk.checkout(shelf[0], patron.clone()).await, "checkout after a return");
+    accepted(
+        desk.checkout(shelf[0], patron.clone()).await,
+        "checkout after a return",
+    );
     refused(
         desk.checkout(shelf[1], patron).await,
         Code::FailedPrecondition,

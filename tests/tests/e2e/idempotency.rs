@@ -53,7 +53,10 @@ async fn retrying_a_command_id_returns_the_original_receipt_and_writes_nothing()
         "command_id",
         "the command id reused for another item",
     );
-    assert!(message.contains(&command_id), "the message names the id: {message}");
+    assert!(
+        message.contains(&command_id),
+        "the message names the id: {message}"
+    );
     refused(
         net.circulation
             .clone()
@@ -76,9 +79,19 @@ async fn retrying_a_command_id_returns_the_original_receipt_and_writes_nothing()
         "command_id",
         "the command id reused for another RPC",
     );
-    assert_eq!(net.head_position().await, head, "refused reuses write nothing");
-    assert_eq!(net.item(ZB_BOOKS[1]).await.status, ItemStatus::OnShelf as i32);
-    assert_eq!(net.item(ZB_BOOKS[0]).await.status, ItemStatus::OnLoan as i32);
+    assert_eq!(
+        net.head_position().await,
+        head,
+        "refused reuses write nothing"
+    );
+    assert_eq!(
+        net.item(ZB_BOOKS[1]).await.status,
+        ItemStatus::OnShelf as i32
+    );
+    assert_eq!(
+        net.item(ZB_BOOKS[0]).await.status,
+        ItemStatus::OnLoan as i32
+    );
 
     // Ten concurrent sends of one new command: one set of events.
     let concurrent = v1::CheckoutRequest {
@@ -104,7 +117,10 @@ async fn retrying_a_command_id_returns_the_original_receipt_and_writes_nothing()
     );
     assert_eq!(event_types(&receipts[0]), ["ItemLoaned"]);
     for receipt in &receipts[1..] {
-        assert_eq!(receipt.events, receipts[0].events, "every send sees the same events");
+        assert_eq!(
+            receipt.events, receipts[0].events,
+            "every send sees the same events"
+        );
     }
     assert_eq!(
         net.head_position().await,

@@ -34,7 +34,11 @@ async fn health_and_reflection_are_served() {
             .unwrap_or_else(|s| panic!("health check of {service:?}: {s:?}"))
             .into_inner()
             .status;
-        assert_eq!(status, ServingStatus::Serving as i32, "{service:?} is serving");
+        assert_eq!(
+            status,
+            ServingStatus::Serving as i32,
+            "{service:?} is serving"
+        );
     }
     refused(
         health
@@ -78,7 +82,10 @@ async fn health_and_reflection_are_served() {
         "readnet.v1.NetworkAdmin",
         "grpc.health.v1.Health",
     ] {
-        assert!(services.contains(&expected), "reflection lists {expected}: {services:?}");
+        assert!(
+            services.contains(&expected),
+            "reflection lists {expected}: {services:?}"
+        );
     }
 
     let file = next(answers.message().await.expect("a reflection answer"));
@@ -88,7 +95,9 @@ async fn health_and_reflection_are_served() {
     let circulation = files
         .file_descriptor_proto
         .iter()
-        .map(|bytes| prost_types::FileDescriptorProto::decode(bytes.as_slice()).expect("a file descriptor"))
+        .map(|bytes| {
+            prost_types::FileDescriptorProto::decode(bytes.as_slice()).expect("a file descriptor")
+        })
         .flat_map(|file| file.service)
         .find(|service| service.name() == "Circulation")
         .expect("the file defining readnet.v1.Circulation");
@@ -137,5 +146,8 @@ async fn demo_runs_against_a_live_server() {
         ok,
         "a second readnet demo against the same server failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    assert!(fixture.net.head_position().await > head, "the second run wrote its own story");
+    assert!(
+        fixture.net.head_position().await > head,
+        "the second run wrote its own story"
+    );
 }

@@ -1,8 +1,6 @@
 //! SubscribeAll: catch up from a checkpoint, say so once, then stream live events.
 
-use readnet_e2e::v1::{
-    self, RecordedEvent, TransferReason, subscribe_all_response::Message,
-};
+use readnet_e2e::v1::{self, RecordedEvent, TransferReason, subscribe_all_response::Message};
 use readnet_e2e::*;
 use tonic::Streaming;
 
@@ -24,16 +22,22 @@ async fn subscribe(net: &Net, after_position: u64) -> Streaming<v1::SubscribeAll
 }
 
 /// Reads until an event at `position` has arrived (and, if `caught_up`, CaughtUp too).
-async fn read_until(stream: &mut Streaming<v1::SubscribeAllResponse>, seen: &mut Seen, position: u64, caught_up: bool) {
-    while seen.events.last().map_or(0, |e| e.position) < position || (caught_up && seen.caught_up.is_empty()) {
-        let message = tokio::time::timeout(WAIT, stream.message())
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "no message within {WAIT:?}; waiting for position {position}, got up to {:?}",
-                    seen.events.last().map(|e| e.position)
-                )
-            })
+async fn read_until(
+    stream: &mut Streaming<v1::SubscribeAllResponse>,
+    seen: &mut Seen,
+    position: u64,
+    caught_up: bool,
+) {
+    while seen.events.last().map_or(0, |e| e.position) < position
+        || (caught_up && seen.caught_up.is_empty())
+    {
+        let Ok(answer) = tokio::time::timeout(WAIT, stream.message()).await else {
+            panic!(
+                "no message within {WAIT:?}; waiting for position {position}, got up to {:?}",
+                seen.events.last().map(|e| e.position)
+            )
+        };
+        let message = answer
             .expect("the subscription stays healthy")
             .expect("the subscription stays open");
         match message.message.expect("a message") {
@@ -58,7 +62,9 @@ async fn subscribe_all_catches_up_then_streams_live() {
     let fixture = network_jinan_zibo().await;
     let net = &fixture.net;
     accepted(
-        net.at(ZB_CENTRAL).checkout(ZB_BOOKS[0], card(JINAN, "370102199001011234")).await,
+        net.at(ZB_CENTRAL)
+            .checkout(ZB_BOOKS[0], card(JINAN, "370102199001011234"))
+            .await,
         "checkout",
     );
     let head = net.head_position().await;
@@ -68,8 +74,15 @@ async fn subscribe_all_catches_up_then_streams_live() {
     let mut stream = subscribe(net, 0).await;
     let mut seen = Seen::default();
     read_until(&mut stream, &mut seen, head, true).await;
-    assert_eq!(seen.caught_up, [(head as usize, head)], "CaughtUp once, after the last event, at the head");
-    assert_eq!(seen.events, log, "the catch-up delivers the log as ReadAll reads it");
+    assert_eq!(
+        seen.caught_up,
+        [(head as usize, head)],
+        "CaughtUp once, after the last event, at the head"
+    );
+    assert_eq!(
+        seen.events, log,
+        "the catch-up delivers the log as ReadAll reads it"
+    );
 
     // Then live.
     let returned = accepted(net.at(JN_LIXIA).return_item(ZB_BOOKS[0]).await, "return");
@@ -86,7 +99,11 @@ async fn subscribe_all_catches_up_then_streams_live() {
         .into_iter()
         .flat_map(|r| r.events)
         .collect();
-    assert_eq!(seen.events[head as usize..], live[..], "live events as the receipts had them");
+    assert_eq!(
+        seen.events[head as usize..],
+        live[..],
+        "live events as the receipts had them"
+    );
     assert_eq!(seen.caught_up.len(), 1, "CaughtUp only once");
 
     // From a checkpoint in the middle.
@@ -97,8 +114,16 @@ async fn subscribe_all_catches_up_then_streams_live() {
     read_until(&mut stream, &mut from_middle, now, true).await;
     assert_contiguous(&from_middle.events, middle + 1, now);
     assert_eq!(from_middle.caught_up, [((now - middle) as usize, now)]);
-    assert_eq!(from_middle.events[..], seen.events[middle as usize..now as usize]);
-    let more = accepted(net.at(ZB_CENTRAL).catalogue("ZB-LIVE-0001", ZB_CENTRAL).await, "catalogue");
+    assert_eq!(
+        from_middle.events[..],
+        seen.events[middle as usize..now as usize]
+    );
+    let more = accepted(
+        net.at(ZB_CENTRAL)
+            .catalogue("ZB-LIVE-0001", ZB_CENTRAL)
+            .await,
+        "catalogue",
+    );
     read_until(&mut stream, &mut from_middle, more.position, false).await;
     assert_contiguous(&from_middle.events, middle + 1, more.position);
 }
@@ -132,7 +157,11 @@ async fn subscribe_all_loses_and_repeats_nothing_while_commands_arrive_during_ca
     for (after, mut stream, mut seen) in subscribers {
         read_until(&mut stream, &mut seen, last, true).await;
         assert_contiguous(&seen.events, after + 1, last);
-        assert_eq!(seen.caught_up.len(), 1, "CaughtUp once (subscriber after {after})");
+        assert_eq!(
+            seen.caught_up.len(),
+            1,
+            "CaughtUp once (subscriber after {after})"
+        );
         let (index, position) = seen.caught_up[0];
         assert_eq!(
             position,

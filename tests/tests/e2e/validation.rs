@@ -33,37 +33,75 @@ async fn malformed_input_gets_invalid_argument_naming_the_field_and_the_server_k
     // command_id
     let mut bad = checkout(item, patron());
     bad.command_id = "not-a-uuid".to_owned();
-    invalid_field(circulation.checkout(desk.request_as_is(bad)).await, "command_id", "a malformed command id");
+    invalid_field(
+        circulation.checkout(desk.request_as_is(bad)).await,
+        "command_id",
+        "a malformed command id",
+    );
     let mut missing = checkout(item, patron());
     missing.command_id.clear();
-    invalid_field(circulation.checkout(desk.request_as_is(missing)).await, "command_id", "no command id");
+    invalid_field(
+        circulation.checkout(desk.request_as_is(missing)).await,
+        "command_id",
+        "no command id",
+    );
     let mut bad = checkout(item, patron());
     bad.correlation_id = "42".to_owned();
-    invalid_field(circulation.checkout(desk.request(bad)).await, "correlation_id", "a malformed correlation id");
+    invalid_field(
+        circulation.checkout(desk.request(bad)).await,
+        "correlation_id",
+        "a malformed correlation id",
+    );
 
     // item
-    invalid_field(circulation.checkout(desk.request(checkout("", patron()))).await, "item", "an empty item");
-    invalid_field(circulation.checkout(desk.request(checkout("JN 000001", patron()))).await, "item", "an item id with a space");
     invalid_field(
-        circulation.checkout(desk.request(checkout(&"X".repeat(65), patron()))).await,
+        circulation
+            .checkout(desk.request(checkout("", patron())))
+            .await,
+        "item",
+        "an empty item",
+    );
+    invalid_field(
+        circulation
+            .checkout(desk.request(checkout("JN 000001", patron())))
+            .await,
+        "item",
+        "an item id with a space",
+    );
+    invalid_field(
+        circulation
+            .checkout(desk.request(checkout(&"X".repeat(65), patron())))
+            .await,
         "item",
         "an item id of 65 characters",
     );
 
     // card
-    invalid_field(circulation.checkout(desk.request(checkout(item, None))).await, "card", "no card");
     invalid_field(
-        circulation.checkout(desk.request(checkout(item, Some(card("Jinan", "370102199001011234"))))).await,
+        circulation
+            .checkout(desk.request(checkout(item, None)))
+            .await,
+        "card",
+        "no card",
+    );
+    invalid_field(
+        circulation
+            .checkout(desk.request(checkout(item, Some(card("Jinan", "370102199001011234")))))
+            .await,
         "card.city",
         "a city code in capitals",
     );
     invalid_field(
-        circulation.checkout(desk.request(checkout(item, Some(card(JINAN, ""))))).await,
+        circulation
+            .checkout(desk.request(checkout(item, Some(card(JINAN, "")))))
+            .await,
         "card.number",
         "an empty card number",
     );
     invalid_field(
-        circulation.checkout(desk.request(checkout(item, Some(card(JINAN, "3701-0219"))))).await,
+        circulation
+            .checkout(desk.request(checkout(item, Some(card(JINAN, "3701-0219")))))
+            .await,
         "card.number",
         "a card number with a dash",
     );
@@ -78,20 +116,28 @@ async fn malformed_input_gets_invalid_argument_naming_the_field_and_the_server_k
         ..Default::default()
     };
     invalid_field(
-        circulation.catalogue_item(desk.request(catalogue(Some(-100)))).await,
+        circulation
+            .catalogue_item(desk.request(catalogue(Some(-100))))
+            .await,
         "price_fen",
         "a negative price",
     );
     let mut no_acquisition = catalogue(Some(100));
     no_acquisition.acquisition = Acquisition::Unspecified as i32;
     invalid_field(
-        circulation.catalogue_item(desk.request(no_acquisition)).await,
+        circulation
+            .catalogue_item(desk.request(no_acquisition))
+            .await,
         "acquisition",
         "no acquisition",
     );
     let mut no_title = catalogue(Some(100));
     no_title.title.clear();
-    invalid_field(circulation.catalogue_item(desk.request(no_title)).await, "item.title", "no title");
+    invalid_field(
+        circulation.catalogue_item(desk.request(no_title)).await,
+        "item.title",
+        "no title",
+    );
 
     // occurred_at
     let at = |seconds: i64, nanos: i32| {
@@ -100,11 +146,24 @@ async fn malformed_input_gets_invalid_argument_naming_the_field_and_the_server_k
         request
     };
     let in_an_hour = Utc::now().timestamp() + 3600;
-    invalid_field(circulation.checkout(desk.request(at(in_an_hour, 0))).await, "occurred_at", "an hour in the future");
-    let in_1999 = Utc.with_ymd_and_hms(1999, 12, 31, 12, 0, 0).unwrap().timestamp();
-    invalid_field(circulation.checkout(desk.request(at(in_1999, 0))).await, "occurred_at", "before 2000");
     invalid_field(
-        circulation.checkout(desk.request(at(Utc::now().timestamp(), -1))).await,
+        circulation.checkout(desk.request(at(in_an_hour, 0))).await,
+        "occurred_at",
+        "an hour in the future",
+    );
+    let in_1999 = Utc
+        .with_ymd_and_hms(1999, 12, 31, 12, 0, 0)
+        .unwrap()
+        .timestamp();
+    invalid_field(
+        circulation.checkout(desk.request(at(in_1999, 0))).await,
+        "occurred_at",
+        "before 2000",
+    );
+    invalid_field(
+        circulation
+            .checkout(desk.request(at(Utc::now().timestamp(), -1)))
+            .await,
         "occurred_at",
         "negative nanos",
     );
@@ -112,19 +171,26 @@ async fn malformed_input_gets_invalid_argument_naming_the_field_and_the_server_k
     // metadata
     let pigeon = net.acting(Some(JN_CENTRAL), Some("carrier-pigeon"));
     invalid_field(
-        circulation.checkout(pigeon.request(checkout(item, patron()))).await,
+        circulation
+            .checkout(pigeon.request(checkout(item, patron())))
+            .await,
         "x-readnet-channel",
         "an unknown channel",
     );
     let nobody = net.acting(None, None);
     invalid_field(
-        circulation.checkout(nobody.request(checkout(item, patron()))).await,
+        circulation
+            .checkout(nobody.request(checkout(item, patron())))
+            .await,
         "x-readnet-library",
         "a checkout with no acting library",
     );
     invalid_field(
         circulation
-            .checkout(net.acting(Some("JN CENTRAL"), None).request(checkout(item, patron())))
+            .checkout(
+                net.acting(Some("JN CENTRAL"), None)
+                    .request(checkout(item, patron())),
+            )
             .await,
         "x-readnet-library",
         "a malformed library code",
@@ -216,48 +282,82 @@ async fn malformed_input_gets_invalid_argument_naming_the_field_and_the_server_k
         "an unknown read direction",
     );
     invalid_field(
-        ledger.get_item(v1::GetItemRequest { item: String::new() }).await,
+        ledger
+            .get_item(v1::GetItemRequest {
+                item: String::new(),
+            })
+            .await,
         "item",
         "GetItem of no item",
     );
 
-    assert_eq!(net.head_position().await, head, "refused requests write nothing");
+    assert_eq!(
+        net.head_position().await,
+        head,
+        "refused requests write nothing"
+    );
 
     // The server keeps serving: a valid command succeeds.
     let receipt = accepted(
-        circulation.checkout(desk.request(checkout(item, patron()))).await,
+        circulation
+            .checkout(desk.request(checkout(item, patron())))
+            .await,
         "a valid checkout after the malformed ones",
     )
     .into_inner();
     assert!(matches!(
-        receipt.events.last().and_then(|e| e.event.as_ref()?.payload.as_ref()),
+        receipt
+            .events
+            .last()
+            .and_then(|e| e.event.as_ref()?.payload.as_ref()),
         Some(Payload::ItemLoaned(_))
     ));
 
     // Well-formed but about things that do not exist, or exist already.
     refused(
-        desk.checkout("JN-999999", card(JINAN, "370102199001011234")).await,
+        desk.checkout("JN-999999", card(JINAN, "370102199001011234"))
+            .await,
         Code::NotFound,
         "JN-999999",
         "checkout of an unknown item",
     );
-    refused(net.try_item("JN-999999").await, Code::NotFound, "JN-999999", "GetItem of an unknown item");
     refused(
-        net.at("XX-NOWHERE").checkout(JN_BOOKS[1], card(JINAN, "370102199001011234")).await,
+        net.try_item("JN-999999").await,
+        Code::NotFound,
+        "JN-999999",
+        "GetItem of an unknown item",
+    );
+    refused(
+        net.at("XX-NOWHERE")
+            .checkout(JN_BOOKS[1], card(JINAN, "370102199001011234"))
+            .await,
         Code::NotFound,
         "XX-NOWHERE",
         "checkout at an unregistered library",
     );
-    refused(net.system().join_city(JINAN, "济南").await, Code::AlreadyExists, JINAN, "JoinCity jinan twice");
     refused(
-        net.system().register_library(JN_CENTRAL, JINAN, LibraryTier::Central, "").await,
+        net.system().join_city(JINAN, "济南").await,
+        Code::AlreadyExists,
+        JINAN,
+        "JoinCity jinan twice",
+    );
+    refused(
+        net.system()
+            .register_library(JN_CENTRAL, JINAN, LibraryTier::Central, "")
+            .await,
         Code::AlreadyExists,
         JN_CENTRAL,
         "RegisterLibrary twice",
     );
-    refused(desk.catalogue(JN_BOOKS[1], JN_CENTRAL).await, Code::AlreadyExists, JN_BOOKS[1], "catalogue twice");
     refused(
-        desk.checkout(JN_BOOKS[1], card("beijing", "110101199001011234")).await,
+        desk.catalogue(JN_BOOKS[1], JN_CENTRAL).await,
+        Code::AlreadyExists,
+        JN_BOOKS[1],
+        "catalogue twice",
+    );
+    refused(
+        desk.checkout(JN_BOOKS[1], card("beijing", "110101199001011234"))
+            .await,
         Code::FailedPrecondition,
         "beijing",
         "a card from a city outside the network",

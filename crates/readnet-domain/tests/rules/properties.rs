@@ -209,9 +209,14 @@ fn debt_invariants(_: &Ledger, after: &Ledger, _: &Command, _: DateTime<Utc>, co
     }
     for item in after.items.values() {
         for debt in &item.lost_debts {
-            assert!(debt.outstanding_fen > 0, "{context}: a settled debt is gone");
             assert!(
-                after.patrons[&debt.patron_id].unsettled_lost.contains(&item.item),
+                debt.outstanding_fen > 0,
+                "{context}: a settled debt is gone"
+            );
+            assert!(
+                after.patrons[&debt.patron_id]
+                    .unsettled_lost
+                    .contains(&item.item),
                 "{context}: {}'s debt for {} blocks them",
                 debt.patron_id,
                 item.item

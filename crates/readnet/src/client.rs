@@ -118,6 +118,52 @@ pub enum Call {
     Withdraw(v1::WithdrawRequest),
 }
 
+/// The fields every command request starts with.
+#[derive(Debug, Clone, Default)]
+pub struct Envelope {
+    /// The command's id (UUID); a retry repeats it.
+    pub command_id: String,
+    /// When it happened at the desk, kiosk or booth; `None`: now, by the server's clock.
+    pub occurred_at: Option<readnet_proto::Timestamp>,
+    /// Groups the commands of one conversation (UUID), or empty.
+    pub correlation_id: String,
+}
+
+impl Call {
+    /// Sets the envelope fields, which every request has under the same names.
+    pub fn with_envelope(mut self, envelope: Envelope) -> Self {
+        macro_rules! fields {
+            ($r:ident) => {
+                (&mut $r.command_id, &mut $r.occurred_at, &mut $r.correlation_id)
+            };
+        }
+        let (command_id, occurred_at, correlation_id) = match &mut self {
+            Call::JoinCity(r) => fields!(r),
+            Call::RegisterLibrary(r) => fields!(r),
+            Call::CloseLibrary(r) => fields!(r),
+            Call::SetReturnPolicy(r) => fields!(r),
+            Call::SetTariff(r) => fields!(r),
+            Call::SetPatronTier(r) => fields!(r),
+            Call::Catalogue(r) => fields!(r),
+            Call::Checkout(r) => fields!(r),
+            Call::Renew(r) => fields!(r),
+            Call::Return(r) => fields!(r),
+            Call::Dispatch(r) => fields!(r),
+            Call::Receive(r) => fields!(r),
+            Call::BoothSwap(r) => fields!(r),
+            Call::Acquire(r) => fields!(r),
+            Call::DeclareLost(r) => fields!(r),
+            Call::PayLost(r) => fields!(r),
+            Call::WaiveLost(r) => fields!(r),
+            Call::Withdraw(r) => fields!(r),
+        };
+        *command_id = envelope.command_id;
+        *occurred_at = envelope.occurred_at;
+        *correlation_id = envelope.correlation_id;
+        self
+    }
+}
+
 /// A connection to a readnet server.
 #[derive(Debug, Clone)]
 pub struct Client {

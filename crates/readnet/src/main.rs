@@ -22,7 +22,7 @@ use tonic::Status;
 use tracing_subscriber::EnvFilter;
 use uuid::Uuid;
 
-use crate::client::{Actor, Call, Client};
+use crate::client::{Actor, Call, Client, Envelope};
 
 /// The public-library network ledger: server, staff commands and a demo.
 #[derive(Debug, Parser)]
@@ -117,9 +117,12 @@ impl CommandOpts {
     }
 
     /// The command id and occurred-at time every request starts with.
-    fn envelope(&self) -> (String, Option<readnet_proto::Timestamp>) {
-        let command_id = self.command_id.unwrap_or_else(Uuid::new_v4).to_string();
-        (command_id, self.occurred_at.map(client::timestamp))
+    fn envelope(&self) -> Envelope {
+        Envelope {
+            command_id: self.command_id.unwrap_or_else(Uuid::new_v4).to_string(),
+            occurred_at: self.occurred_at.map(client::timestamp),
+            correlation_id: String::new(),
+        }
     }
 }
 
@@ -324,37 +327,14 @@ enum WriteCommand {
 impl WriteCommand {
     /// Splits a command into its options and the request to send.
     fn into_request(self) -> (CommandOpts, Call) {
-        match self {
-            Self::JoinCity {
-                city,
-                name,
-                time_zone,
-                opts,
-            } => {
-                let (command_id, occurred_at) = opts.envelope();
+        let (opts, call) = match self {
+            Self::JoinCity { city, name, time_zone, opts } => {
                 let time_zone = time_zone.unwrap_or_default();
-                let r = v1::JoinCityRequest {
-                    command_id,
-                    occurred_at,
-                    city,
-                    name,
-                    time_zone,
-                    ..Default::default()
-                };
+                let r = v1::JoinCityRequest { city, name, time_zone, ..Default::default() };
                 (opts, Call::JoinCity(r))
             }
-            Self::RegisterLibrary {
-                code,
-                name,
-                city,
-                tier,
-                parent,
-                opts,
-            } => {
-                let (command_id, occurred_at) = opts.envelope();
+            Self::RegisterLibrary { code, name, city, tier, parent, opts } => {
                 let r = v1::RegisterLibraryRequest {
-                    command_id,
-                    occurred_at,
                     library: code,
                     name,
                     city,
@@ -365,38 +345,16 @@ impl WriteCommand {
                 (opts, Call::RegisterLibrary(r))
             }
             Self::CloseLibrary { code, reason, opts } => {
-                let (command_id, occurred_at) = opts.envelope();
-                let r = v1::CloseLibraryRequest {
-                    command_id,
-                    occurred_at,
-                    library: code,
-                    reason,
-                    ..Default::default()
-                };
+                let r = v1::CloseLibraryRequest { library: code, reason, ..Default::default() };
                 (opts, Call::CloseLibrary(r))
             }
             Self::SetReturnPolicy { code, policy, opts } => {
-                let (command_id, occurred_at) = opts.envelope();
                 let policy = ReturnPolicy::from(policy).into();
-                let r = v1::SetReturnPolicyRequest {
-                    command_id,
-                    occurred_at,
-                    library: code,
-                    policy,
-                    ..Default::default()
-                };
+                let r = v1::SetReturnPolicyRequest { library: code, policy, ..Default::default() };
                 (opts, Call::SetReturnPolicy(r))
             }
-            Self::SetTariff {
-                kind,
-                amount_fen,
-                effective_from,
-                opts,
-            } => {
-                let (command_id, occurred_at) = opts.envelope();
+            Self::SetTariff { kind, amount_fen, effective_from, opts } => {
                 let r = v1::SetTariffRequest {
-                    command_id,
-                    occurred_at,
                     kind: ChargeKind::from(kind).into(),
                     amount_fen,
                     effective_from: effective_from.map(client::timestamp),
@@ -405,31 +363,12 @@ impl WriteCommand {
                 (opts, Call::SetTariff(r))
             }
             Self::SetPatronTier { card, tier, opts } => {
-                let (command_id, occurred_at) = opts.envelope();
                 let tier = CreditTier::from(tier).into();
-                let r = v1::SetPatronTierRequest {
-                    command_id,
-                    occurred_at,
-                    card: Some(card),
-                    tier,
-                    ..Default::default()
-                };
+                let r = v1::SetPatronTierRequest { card: Some(card), tier, ..Default::default() };
                 (opts, Call::SetPatronTier(r))
             }
-            Self::Catalogue {
-                item,
-                title,
-                author,
-                isbn,
-                owner,
-                price_fen,
-                acquisition,
-                opts,
-            } => {
-                let (command_id, occurred_at) = opts.envelope();
+            Self::Catalogue { item, title, author, isbn, owner, price_fen, acquisition, opts } => {
                 let r = v1::CatalogueItemRequest {
-                    command_id,
-                    occurred_at,
                     item,
                     isbn,
                     title,
@@ -442,67 +381,23 @@ impl WriteCommand {
                 (opts, Call::Catalogue(r))
             }
             Self::Checkout { item, card, opts } => {
-                let (command_id, occurred_at) = opts.envelope();
-                let r = v1::CheckoutRequest {
-                    command_id,
-                    occurred_at,
-                    item,
-                    card: Some(card),
-                    ..Default::default()
-                };
+                let r = v1::CheckoutRequest { item, card: Some(card), ..Default::default() };
                 (opts, Call::Checkout(r))
             }
             Self::Renew { item, card, opts } => {
-                let (command_id, occurred_at) = opts.envelope();
-                let r = v1::RenewRequest {
-                    command_id,
-                    occurred_at,
-                    item,
-                    card: Some(card),
-                    ..Default::default()
-                };
+                let r = v1::RenewRequest { item, card: Some(card), ..Default::default() };
                 (opts, Call::Renew(r))
             }
             Self::Return { item, opts } => {
-                let (command_id, occurred_at) = opts.envelope();
-                (
-                    opts,
-                    Call::Return(v1::ReturnRequest {
-                        command_id,
-                        occurred_at,
-                        item,
-                        ..Default::default()
-                    }),
-                )
+                (opts, Call::Return(v1::ReturnRequest { item, ..Default::default() }))
             }
-            Self::Dispatch {
-                item,
-                to,
-                reason,
-                opts,
-            } => {
-                let (command_id, occurred_at) = opts.envelope();
-                let r = v1::DispatchTransferRequest {
-                    command_id,
-                    occurred_at,
-                    item,
-                    to_library: to,
-                    reason: TransferReason::from(reason).into(),
-                    ..Default::default()
-                };
+            Self::Dispatch { item, to, reason, opts } => {
+                let reason = TransferReason::from(reason).into();
+                let r = v1::DispatchTransferRequest { item, to_library: to, reason, ..Default::default() };
                 (opts, Call::Dispatch(r))
             }
             Self::Receive { item, opts } => {
-                let (command_id, occurred_at) = opts.envelope();
-                (
-                    opts,
-                    Call::Receive(v1::ReceiveTransferRequest {
-                        command_id,
-                        occurred_at,
-                        item,
-                        ..Default::default()
-                    }),
-                )
+                (opts, Call::Receive(v1::ReceiveTransferRequest { item, ..Default::default() }))
             }
             Self::BoothSwap {
                 item,
@@ -514,7 +409,6 @@ impl WriteCommand {
                 deposit_price_fen,
                 opts,
             } => {
-                let (command_id, occurred_at) = opts.envelope();
                 let deposit = v1::BookDescription {
                     item: deposit_item,
                     isbn: deposit_isbn,
@@ -523,8 +417,6 @@ impl WriteCommand {
                     price_fen: deposit_price_fen,
                 };
                 let r = v1::BoothSwapRequest {
-                    command_id,
-                    occurred_at,
                     take_item: item,
                     card: Some(card),
                     deposit: Some(deposit),
@@ -532,26 +424,9 @@ impl WriteCommand {
                 };
                 (opts, Call::BoothSwap(r))
             }
-            Self::Acquire {
-                card,
-                item,
-                title,
-                author,
-                isbn,
-                price_fen,
-                opts,
-            } => {
-                let (command_id, occurred_at) = opts.envelope();
-                let book = v1::BookDescription {
-                    item,
-                    isbn,
-                    title,
-                    author,
-                    price_fen: Some(price_fen),
-                };
+            Self::Acquire { card, item, title, author, isbn, price_fen, opts } => {
+                let book = v1::BookDescription { item, isbn, title, author, price_fen: Some(price_fen) };
                 let r = v1::PatronDrivenAcquisitionRequest {
-                    command_id,
-                    occurred_at,
                     card: Some(card),
                     book: Some(book),
                     ..Default::default()
@@ -559,55 +434,23 @@ impl WriteCommand {
                 (opts, Call::Acquire(r))
             }
             Self::DeclareLost { item, opts } => {
-                let (command_id, occurred_at) = opts.envelope();
-                (
-                    opts,
-                    Call::DeclareLost(v1::DeclareLostRequest {
-                        command_id,
-                        occurred_at,
-                        item,
-                        ..Default::default()
-                    }),
-                )
+                (opts, Call::DeclareLost(v1::DeclareLostRequest { item, ..Default::default() }))
             }
-            Self::PayLost {
-                item,
-                amount_fen,
-                opts,
-            } => {
-                let (command_id, occurred_at) = opts.envelope();
-                let r = v1::PayLostItemRequest {
-                    command_id,
-                    occurred_at,
-                    item,
-                    amount_fen,
-                    ..Default::default()
-                };
+            Self::PayLost { item, amount_fen, opts } => {
+                let r = v1::PayLostItemRequest { item, amount_fen, ..Default::default() };
                 (opts, Call::PayLost(r))
             }
             Self::WaiveLost { item, reason, opts } => {
-                let (command_id, occurred_at) = opts.envelope();
-                let r = v1::WaiveLostItemDebtRequest {
-                    command_id,
-                    occurred_at,
-                    item,
-                    reason,
-                    ..Default::default()
-                };
+                let r = v1::WaiveLostItemDebtRequest { item, reason, ..Default::default() };
                 (opts, Call::WaiveLost(r))
             }
             Self::Withdraw { item, reason, opts } => {
-                let (command_id, occurred_at) = opts.envelope();
-                let r = v1::WithdrawRequest {
-                    command_id,
-                    occurred_at,
-                    item,
-                    reason,
-                    ..Default::default()
-                };
+                let r = v1::WithdrawRequest { item, reason, ..Default::default() };
                 (opts, Call::Withdraw(r))
             }
-        }
+        };
+        let envelope = opts.envelope();
+        (opts, call.with_envelope(envelope))
     }
 }
 

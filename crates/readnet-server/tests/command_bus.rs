@@ -1,0 +1,248 @@
+//! The command bus against a real embedded store: batching, conflicts inside a batch, retries,
+//! and recovery of the decider's state after a failed append.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
+use readnet_domain::pb::{Acquisition, Channel, LibraryTier};
+use readnet_domain::{Command, CommandContext, NewBook, PatronKey, PatronRef};
+use readnet_server::command_bus::{Submission, digest};
+use readnet_server::{CommandBus, ServerError};
+use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use readnet_store::{
+    AppendResult, Direction, EventStore, ReadFrom, RecordedEvent, StoreError, StreamWrite,
+    Subscription,
+};
+use uuid::Uuid;
+
+fn ctx(library: Option<&str>) -> CommandContext {
+    CommandContext {
+        occurred_at: Utc.with_ymd_and_hms(2026, 11, 20, 2, 0, 0).unwrap(),
+        acting_library: library.map(str::to_owned),
+        channel: if library.is_some() {
+            Channel::Desk
+        } else {
+            Channel::System
+        },
+    }
+}
+
+/// A submission with its own command id.
+fn submission(command: Command, library: Option<&str>) -> Submission {
+    submission_with_id(Uuid::new_v4(), command, library)
+}
+
+/// A submission whose digest stands for the request: equal commands, equal digests.
+fn submission_with_id(command_id: Uuid, command: Command, library: Option<&str>) -> Submission {
+    let ctx = ctx(library);
+    Submission {
+        command_id,
+        correlation_id: None,
+        digest: digest(command.name(), &ctx, format!("{command:?}").as_bytes()),
+        command,
+        ctx,
+    }
+}
+
+fn patron(number: &str) -> PatronRef {
+    PatronRef {
+        city: "jinan".into(),
+        patron_id: PatronKey::new(b"test").patron_id("jinan", number),
+        masked_card: format!("jinan:****{number}"),
+    }
+}
+
+fn book(item: &str) -> Command {
+    Command::CatalogueItem {
+        book: NewBook {
+            item: item.into(),
+            isbn: String::new(),
+            title: "边城".into(),
+            author: "沈从文".into(),
+            price_fen: Some(2500),
+        },
+        owner_library: "JN-CENTRAL".into(),
+        acquisition: Acquisition::Purchase,
+    }
+}
+
+fn checkout(item: &str, number: &str) -> Command {
+    Command::Checkout {
+        item: item.into(),
+        patron: patron(number),
+    }
+}
+
+async fn open(dir: &std::path::Path) -> Arc<dyn EventStore> {
+    Arc::new(
+        EmbeddedStore::open(dir, EmbeddedOptions::default())
+            .await
+            .unwrap(),
+    )
+}
+
+async fn set_up(bus: &CommandBus) {
+    let setup = [
+        Command::JoinCity {
+            city: "jinan".into(),
+            name: "济南".into(),
+            time_zone: String::new(),
+        },
+        Command::RegisterLibrary {
+            library: "JN-CENTRAL".into(),
+            name: "济南市图书馆".into(),
+            city: "jinan".into(),
+            tier: LibraryTier::Central,
+            parent: None,
+        },
+    ];
+    for command in setup {
+        bus.submit(submission(command, None)).await.unwrap();
+    }
+}
+
+async fn all_events(store: &dyn EventStore) -> Vec<RecordedEvent> {
+    store
+        .read_all(ReadFrom::Start, Direction::Forwards, 10_000)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn commands_on_one_stream_submitted_together_are_decided_in_order_across_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let bus = CommandBus::start(Arc::clone(&store)).await.unwrap();
+    set_up(&bus).await;
+    // Submitted together, these land in one batch; the checkout writes the stream the cataloguing
+    // opened, so it must wait for the next batch, and then sees the item on the shelf.
+    let (catalogued, loaned, other) = tokio::join!(
+        bus.submit(submission(book("JN-1"), None)),
+        bus.submit(submission(checkout("JN-1", "0001"), Some("JN-CENTRAL"))),
+        bus.submit(submission(book("JN-2"), None)),
+    );
+    let catalogued = catalogued.unwrap();
+    let loaned = loaned.expect("the checkout is decided after the cataloguing");
+    other.unwrap();
+    assert!(loaned.events[0].position > catalogued.events[0].position);
+    let item_stream: Vec<_> = all_events(store.as_ref())
+        .await
+        .into_iter()
+        .filter(|e| e.stream == "item-JN-1")
+        .map(|e| (e.revision, e.event_type))
+        .collect();
+    assert_eq!(
+        item_stream,
+        vec![
+            (0, "ItemCatalogued".to_owned()),
+            (1, "ItemLoaned".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_retry_in_the_same_batch_gets_the_same_events_and_a_reused_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let bus = CommandBus::start(Arc::clone(&store)).await.unwrap();
+    set_up(&bus).await;
+    let id = Uuid::new_v4();
+    let first = submission_with_id(id, book("JN-1"), None);
+    let retry = submission_with_id(id, book("JN-1"), None);
+    let reuse = submission_with_id(id, book("JN-9"), None);
+    let head = store.head_position();
+    let (a, b, c) = tokio::join!(bus.submit(first), bus.submit(retry), bus.submit(reuse));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(!a.duplicate && b.duplicate, "one original, one retry");
+    assert_eq!(a.events, b.events);
+    assert!(
+        matches!(c, Err(ServerError::CommandIdReused { .. })),
+        "{c:?}"
+    );
+    assert_eq!(store.head_position(), head + 1, "one event written");
+}
+
+/// Delegates to a real store but fails the chosen append, as a full disk would.
+struct FailingStore {
+    inner: Arc<dyn EventStore>,
+    appends: AtomicUsize,
+    fail_append: usize,
+}
+
+#[async_trait]
+impl EventStore for FailingStore {
+    async fn append_multi(
+        &self,
+        writes: Vec<StreamWrite>,
+    ) -> Result<Vec<AppendResult>, StoreError> {
+        if self.appends.fetch_add(1, Ordering::SeqCst) == self.fail_append {
+            return Err(StoreError::Io(std::io::Error::other(
+                "no space left on device",
+            )));
+        }
+        self.inner.append_multi(writes).await
+    }
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: ReadFrom,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner
+            .read_stream(stream, from, direction, max_count)
+            .await
+    }
+    async fn read_all(
+        &self,
+        from: ReadFrom,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.inner.read_all(from, direction, max_count).await
+    }
+    async fn stream_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+        self.inner.stream_revision(stream).await
+    }
+    fn head_position(&self) -> u64 {
+        self.inner.head_position()
+    }
+    fn subscribe_all(&self, checkpoint: u64) -> Subscription {
+        self.inner.subscribe_all(checkpoint)
+    }
+}
+
+#[tokio::test]
+async fn a_failed_append_leaves_no_trace_in_the_deciders_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner = open(dir.path()).await;
+    // Appends 0 and 1 set the network up, 2 catalogues; append 3, the checkout, fails.
+    let store: Arc<dyn EventStore> = Arc::new(FailingStore {
+        inner,
+        appends: AtomicUsize::new(0),
+        fail_append: 3,
+    });
+    let bus = CommandBus::start(Arc::clone(&store)).await.unwrap();
+    set_up(&bus).await;
+    bus.submit(submission(book("JN-1"), None)).await.unwrap();
+    let failed = bus
+        .submit(submission(checkout("JN-1", "0001"), Some("JN-CENTRAL")))
+        .await;
+    assert!(
+        matches!(failed, Err(ServerError::Unavailable(_))),
+        "{failed:?}"
+    );
+    // Had the decider kept the failed loan, this checkout would be refused as "on loan".
+    let receipt = bus
+        .submit(submission(checkout("JN-1", "0002"), Some("JN-CENTRAL")))
+        .await
+        .expect("the item is still on the shelf");
+    let types: Vec<_> = receipt
+        .events
+        .iter()
+        .map(|e| e.event_type.as_str())
+        .collect();
+    assert_eq!(types, ["PatronEnrolled", "ItemLoaned"]);
+}

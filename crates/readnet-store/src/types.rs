@@ -107,7 +107,7 @@ pub enum Direction {
 pub enum SubscriptionMessage {
     Event(RecordedEvent),
     /// Sent once, when the subscriber has received every event committed when it caught up;
-    /// `position` is the last position delivered (0 if none).
+    /// `position` is the last position delivered, or the checkpoint if nothing was delivered.
     CaughtUp {
         position: u64,
     },

@@ -134,7 +134,11 @@ impl Call {
     pub fn with_envelope(mut self, envelope: Envelope) -> Self {
         macro_rules! fields {
             ($r:ident) => {
-                (&mut $r.command_id, &mut $r.occurred_at, &mut $r.correlation_id)
+                (
+                    &mut $r.command_id,
+                    &mut $r.occurred_at,
+                    &mut $r.correlation_id,
+                )
             };
         }
         let (command_id, occurred_at, correlation_id) = match &mut self {

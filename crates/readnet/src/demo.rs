@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
-use crate::client::{Actor, Call, Client};
+use crate::client::{Actor, Call, Client, Envelope};
 use crate::output;
 
 /// How long to wait for the in-process server to accept connections.
@@ -164,6 +164,7 @@ const BOOKS: &[Book] = &[
 ];
 
 /// What a step does.
+#[derive(Clone)]
 enum Action {
     // Boxed: a request is large beside an item barcode.
     Send(Box<Call>),
@@ -205,10 +206,6 @@ fn step(says: impl Into<String>, actor: Actor, action: Action, expect: Expect) -
         action,
         expect,
     }
-}
-
-fn send(call: Call) -> Action {
-    Action::Send(Box::new(call))
 }
 
 fn desk(library: &str) -> Actor {
@@ -258,51 +255,45 @@ impl Story {
         self.card("jinan", "370105")
     }
 
-    fn ids(&self) -> (String, String) {
-        (Uuid::new_v4().to_string(), self.correlation_id.clone())
+    /// Sends `call` as a new command of this run: a fresh command id, the run's correlation id.
+    fn send(&self, call: Call) -> Action {
+        let envelope = Envelope {
+            command_id: Uuid::new_v4().to_string(),
+            occurred_at: None,
+            correlation_id: self.correlation_id.clone(),
+        };
+        Action::Send(Box::new(call.with_envelope(envelope)))
     }
 
-    fn checkout(&self, key: &str, card: Card) -> Call {
-        let (command_id, correlation_id) = self.ids();
-        Call::Checkout(v1::CheckoutRequest {
-            command_id,
-            correlation_id,
+    fn checkout(&self, key: &str, card: Card) -> Action {
+        self.send(Call::Checkout(v1::CheckoutRequest {
             item: self.item(key),
             card: Some(card),
             ..Default::default()
-        })
+        }))
     }
 
-    fn return_item(&self, key: &str) -> Call {
-        let (command_id, correlation_id) = self.ids();
-        Call::Return(v1::ReturnRequest {
-            command_id,
-            correlation_id,
+    fn return_item(&self, key: &str) -> Action {
+        self.send(Call::Return(v1::ReturnRequest {
             item: self.item(key),
             ..Default::default()
-        })
+        }))
     }
 
-    fn dispatch(&self, key: &str, to_library: &str, reason: TransferReason) -> Call {
-        let (command_id, correlation_id) = self.ids();
-        Call::Dispatch(v1::DispatchTransferRequest {
-            command_id,
-            correlation_id,
+    fn dispatch(&self, key: &str, to_library: &str, reason: TransferReason) -> Action {
+        self.send(Call::Dispatch(v1::DispatchTransferRequest {
             item: self.item(key),
             to_library: to_library.to_owned(),
             reason: reason.into(),
             ..Default::default()
-        })
+        }))
     }
 
-    fn receive(&self, key: &str) -> Call {
-        let (command_id, correlation_id) = self.ids();
-        Call::Receive(v1::ReceiveTransferRequest {
-            command_id,
-            correlation_id,
+    fn receive(&self, key: &str) -> Action {
+        self.send(Call::Receive(v1::ReceiveTransferRequest {
             item: self.item(key),
             ..Default::default()
-        })
+        }))
     }
 
     fn look_up(&self, key: &str) -> Action {
@@ -313,10 +304,7 @@ impl Story {
     fn network(&self) -> Vec<Step> {
         let mut steps = Vec::new();
         for (city, name) in [("jinan", "济南"), ("zibo", "淄博")] {
-            let (command_id, correlation_id) = self.ids();
             let request = v1::JoinCityRequest {
-                command_id,
-                correlation_id,
                 city: city.to_owned(),
                 name: name.to_owned(),
                 time_zone: "Asia/Shanghai".to_owned(),
@@ -326,15 +314,12 @@ impl Story {
             steps.push(step(
                 says,
                 Actor::system(),
-                send(Call::JoinCity(request)),
+                self.send(Call::JoinCity(request)),
                 Expect::SetUp,
             ));
         }
         for library in LIBRARIES {
-            let (command_id, correlation_id) = self.ids();
             let request = v1::RegisterLibraryRequest {
-                command_id,
-                correlation_id,
                 library: library.code.to_owned(),
                 name: library.name.to_owned(),
                 city: library.city.to_owned(),
@@ -359,14 +344,11 @@ impl Story {
             steps.push(step(
                 says,
                 Actor::system(),
-                send(Call::RegisterLibrary(request)),
+                self.send(Call::RegisterLibrary(request)),
                 Expect::SetUp,
             ));
         }
-        let (command_id, correlation_id) = self.ids();
         let request = v1::SetReturnPolicyRequest {
-            command_id,
-            correlation_id,
             library: "ZB-ZHOUCUN-07".to_owned(),
             policy: ReturnPolicy::FloatInCity.into(),
             ..Default::default()
@@ -374,7 +356,7 @@ impl Story {
         steps.push(step(
             "ZB-ZHOUCUN-07 lets its books float: returned anywhere in Zibo, they stay there",
             Actor::system(),
-            send(Call::SetReturnPolicy(request)),
+            self.send(Call::SetReturnPolicy(request)),
             Expect::SetUp,
         ));
         steps
@@ -384,10 +366,7 @@ impl Story {
         BOOKS
             .iter()
             .map(|book| {
-                let (command_id, correlation_id) = self.ids();
                 let request = v1::CatalogueItemRequest {
-                    command_id,
-                    correlation_id,
                     item: self.item(book.key),
                     isbn: book.isbn.to_owned(),
                     title: book.title.to_owned(),
@@ -395,7 +374,7 @@ impl Story {
                     owner_library: book.owner.to_owned(),
                     price_fen: Some(book.price_fen),
                     acquisition: v1::Acquisition::Purchase.into(),
-                    occurred_at: None,
+                    ..Default::default()
                 };
                 let says = format!(
                     "{} catalogues 《{}》 by {} as {}, bought for {} fen",
@@ -408,7 +387,7 @@ impl Story {
                 step(
                     says,
                     desk(book.owner),
-                    send(Call::Catalogue(request)),
+                    self.send(Call::Catalogue(request)),
                     Expect::Accepted,
                 )
             })
@@ -417,10 +396,7 @@ impl Story {
 
     /// The worked example of the domain: borrowed in Zibo, returned in Jinan, shipped home.
     fn worked_example(&self) -> Vec<Step> {
-        let (command_id, correlation_id) = self.ids();
         let renew = v1::RenewRequest {
-            command_id,
-            correlation_id,
             item: self.item("ZB-01"),
             card: Some(self.jinan_reader()),
             ..Default::default()
@@ -429,37 +405,37 @@ impl Story {
             step(
                 "A Jinan reader borrows Zibo's 《聊斋志异》 at ZB-CENTRAL with their social-security card",
                 desk("ZB-CENTRAL"),
-                send(self.checkout("ZB-01", self.jinan_reader())),
+                self.checkout("ZB-01", self.jinan_reader()),
                 Expect::Accepted,
             ),
             step(
                 "Back home, they renew it at the 24-hour kiosk JN-QUANCHENG-24H",
                 Actor::at("JN-QUANCHENG-24H", Channel::Kiosk),
-                send(Call::Renew(renew)),
+                self.send(Call::Renew(renew)),
                 Expect::Accepted,
             ),
             step(
                 "They return it at the Jinan branch JN-LIXIA-03: it must travel home to Zibo",
                 desk("JN-LIXIA-03"),
-                send(self.return_item("ZB-01")),
+                self.return_item("ZB-01"),
                 Expect::Returned { homebound: true },
             ),
             step(
                 "Another Jinan reader asks for it at JN-LIXIA-03, but a homebound book is not lent",
                 desk("JN-LIXIA-03"),
-                send(self.checkout("ZB-01", self.second_jinan_reader())),
+                self.checkout("ZB-01", self.second_jinan_reader()),
                 Expect::Refused(&[Code::FailedPrecondition]),
             ),
             step(
                 "JN-LIXIA-03 ships it back to ZB-CENTRAL (repatriation)",
                 desk("JN-LIXIA-03"),
-                send(self.dispatch("ZB-01", "ZB-CENTRAL", TransferReason::Repatriation)),
+                self.dispatch("ZB-01", "ZB-CENTRAL", TransferReason::Repatriation),
                 Expect::Accepted,
             ),
             step(
                 "ZB-CENTRAL receives it: 《聊斋志异》 is back home",
                 desk("ZB-CENTRAL"),
-                send(self.receive("ZB-01")),
+                self.receive("ZB-01"),
                 Expect::Accepted,
             ),
         ]
@@ -470,19 +446,19 @@ impl Story {
             step(
                 "A Zibo reader borrows 《老残游记》 at JN-CENTRAL in Jinan",
                 desk("JN-CENTRAL"),
-                send(self.checkout("JN-01", self.zibo_reader())),
+                self.checkout("JN-01", self.zibo_reader()),
                 Expect::Accepted,
             ),
             step(
                 "The Zibo reader borrows 《平凡的世界》 at ZB-ZHOUCUN-07",
                 desk("ZB-ZHOUCUN-07"),
-                send(self.checkout("ZB-03", self.zibo_reader())),
+                self.checkout("ZB-03", self.zibo_reader()),
                 Expect::Accepted,
             ),
             step(
                 "They return it at ZB-CENTRAL: Zhoucun's books float in Zibo, so it stays there",
                 desk("ZB-CENTRAL"),
-                send(self.return_item("ZB-03")),
+                self.return_item("ZB-03"),
                 Expect::Returned { homebound: false },
             ),
             step(
@@ -499,6 +475,7 @@ impl Story {
 
     fn refusals_and_retry(&self) -> Vec<Step> {
         let checkout = self.checkout("JN-03", self.jinan_reader());
+        let retry = checkout.clone();
         let outsider = Card {
             city: "qingdao".to_owned(),
             number: format!("370203{}", self.card_digits),
@@ -507,25 +484,25 @@ impl Story {
             step(
                 "The Jinan reader borrows 《红高粱家族》 at JN-CENTRAL",
                 desk("JN-CENTRAL"),
-                send(checkout.clone()),
+                checkout,
                 Expect::Accepted,
             ),
             step(
                 "The desk's network hiccups and it sends the same checkout (same command id) again",
                 desk("JN-CENTRAL"),
-                send(checkout),
+                retry,
                 Expect::Retry,
             ),
             step(
                 "Another Jinan reader tries to borrow 《红高粱家族》, already on loan",
                 desk("JN-CENTRAL"),
-                send(self.checkout("JN-03", self.second_jinan_reader())),
+                self.checkout("JN-03", self.second_jinan_reader()),
                 Expect::Refused(&[Code::FailedPrecondition]),
             ),
             step(
                 "A Qingdao card, from a city outside the network, tries to borrow 《边城》",
                 desk("JN-CENTRAL"),
-                send(self.checkout("JN-04", outsider)),
+                self.checkout("JN-04", outsider),
                 Expect::Refused(&[
                     Code::FailedPrecondition,
                     Code::NotFound,
@@ -537,10 +514,7 @@ impl Story {
 
     /// The Zibo reader, restricted to 3 items, reaches the limit.
     fn limit(&self) -> Vec<Step> {
-        let (command_id, correlation_id) = self.ids();
         let restrict = v1::SetPatronTierRequest {
-            command_id,
-            correlation_id,
             card: Some(self.zibo_reader()),
             tier: CreditTier::Restricted.into(),
             ..Default::default()
@@ -549,35 +523,32 @@ impl Story {
             step(
                 "The Zibo reader's card is set to the restricted tier: 3 items at once",
                 Actor::system(),
-                send(Call::SetPatronTier(restrict)),
+                self.send(Call::SetPatronTier(restrict)),
                 Expect::Accepted,
             ),
             step(
                 "They borrow 《活着》 at ZB-CENTRAL (2 on loan)",
                 desk("ZB-CENTRAL"),
-                send(self.checkout("ZB-02", self.zibo_reader())),
+                self.checkout("ZB-02", self.zibo_reader()),
                 Expect::Accepted,
             ),
             step(
                 "They borrow 《三体》 at ZB-CENTRAL (3 on loan)",
                 desk("ZB-CENTRAL"),
-                send(self.checkout("ZB-04", self.zibo_reader())),
+                self.checkout("ZB-04", self.zibo_reader()),
                 Expect::Accepted,
             ),
             step(
                 "A fourth book, 《白鹿原》, is over their limit",
                 desk("ZB-CENTRAL"),
-                send(self.checkout("ZB-05", self.zibo_reader())),
+                self.checkout("ZB-05", self.zibo_reader()),
                 Expect::Refused(&[Code::FailedPrecondition, Code::ResourceExhausted]),
             ),
         ]
     }
 
     fn booth(&self) -> Vec<Step> {
-        let (command_id, correlation_id) = self.ids();
         let swap = v1::BoothSwapRequest {
-            command_id,
-            correlation_id,
             take_item: self.item("JN-02"),
             card: Some(self.second_jinan_reader()),
             deposit: Some(v1::BookDescription {
@@ -593,19 +564,19 @@ impl Story {
             step(
                 "JN-CENTRAL restocks the booth JN-BOOTH-01 with 《围城》 (rebalance)",
                 desk("JN-CENTRAL"),
-                send(self.dispatch("JN-02", "JN-BOOTH-01", TransferReason::Rebalance)),
+                self.dispatch("JN-02", "JN-BOOTH-01", TransferReason::Rebalance),
                 Expect::Accepted,
             ),
             step(
                 "The booth JN-BOOTH-01 receives it",
                 Actor::at("JN-BOOTH-01", Channel::Booth),
-                send(self.receive("JN-02")),
+                self.receive("JN-02"),
                 Expect::Accepted,
             ),
             step(
                 "At the booth a Jinan reader takes 《围城》 and leaves their own 《骆驼祥子》",
                 Actor::at("JN-BOOTH-01", Channel::Booth),
-                send(Call::BoothSwap(swap)),
+                self.send(Call::BoothSwap(swap)),
                 Expect::Accepted,
             ),
             step(
@@ -621,10 +592,7 @@ impl Story {
     }
 
     fn acquisition_and_loss(&self) -> Vec<Step> {
-        let (command_id, correlation_id) = self.ids();
         let acquire = v1::PatronDrivenAcquisitionRequest {
-            command_id,
-            correlation_id,
             card: Some(self.second_jinan_reader()),
             book: Some(v1::BookDescription {
                 item: self.item("JNP-01"),
@@ -635,17 +603,11 @@ impl Story {
             }),
             ..Default::default()
         };
-        let (command_id, correlation_id) = self.ids();
         let lost = v1::DeclareLostRequest {
-            command_id,
-            correlation_id,
             item: self.item("JN-03"),
             ..Default::default()
         };
-        let (command_id, correlation_id) = self.ids();
         let pay = v1::PayLostItemRequest {
-            command_id,
-            correlation_id,
             item: self.item("JN-03"),
             amount_fen: 3500,
             ..Default::default()
@@ -655,19 +617,19 @@ impl Story {
                 "你读书我买单: at JN-CENTRAL's partner bookstore a reader picks 《额尔古纳河右岸》; \
                  the library pays 3980 fen and lends it at once",
                 desk("JN-CENTRAL"),
-                send(Call::Acquire(acquire)),
+                self.send(Call::Acquire(acquire)),
                 Expect::Accepted,
             ),
             step(
                 "The Jinan reader has lost 《红高粱家族》: JN-CENTRAL declares it lost",
                 desk("JN-CENTRAL"),
-                send(Call::DeclareLost(lost)),
+                self.send(Call::DeclareLost(lost)),
                 Expect::Accepted,
             ),
             step(
                 "They pay its price, 3500 fen",
                 desk("JN-CENTRAL"),
-                send(Call::PayLost(pay)),
+                self.send(Call::PayLost(pay)),
                 Expect::Accepted,
             ),
         ]

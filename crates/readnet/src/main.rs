@@ -146,10 +146,13 @@ enum WriteCommand {
     RegisterLibrary {
         /// Library code, e.g. JN-LIXIA-03.
         code: String,
+        /// Display name, e.g. 历下区图书馆.
         #[arg(long)]
         name: String,
+        /// The member city it belongs to.
         #[arg(long)]
         city: String,
+        /// Its tier in the network.
         #[arg(long, value_enum)]
         tier: TierArg,
         /// Parent library in the 总分馆 tree.
@@ -160,7 +163,9 @@ enum WriteCommand {
     },
     /// A library closes.
     CloseLibrary {
+        /// The library's code, e.g. JN-LIXIA-03.
         code: String,
+        /// Why it closes.
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -168,7 +173,9 @@ enum WriteCommand {
     },
     /// Set the return policy for the items a library owns.
     SetReturnPolicy {
+        /// The library's code, e.g. JN-LIXIA-03.
         code: String,
+        /// Where its items go when returned elsewhere.
         #[arg(long, value_enum)]
         policy: PolicyArg,
         #[command(flatten)]
@@ -176,8 +183,10 @@ enum WriteCommand {
     },
     /// Set a settlement tariff, in force from a moment on.
     SetTariff {
+        /// The charge the tariff is for.
         #[arg(long, value_enum)]
         kind: ChargeKindArg,
+        /// The amount, in fen.
         #[arg(long, value_name = "N")]
         amount_fen: i64,
         /// When it comes into force (RFC 3339) [default: occurred-at].
@@ -188,8 +197,10 @@ enum WriteCommand {
     },
     /// Set a patron's credit tier (how many items they may have on loan).
     SetPatronTier {
+        /// The patron's card: issuing city and card number, e.g. jinan:370102000001.
         #[arg(long, value_name = "CITY:NUMBER", value_parser = client::parse_card)]
         card: Card,
+        /// The new tier: restricted 3 items, standard 10, trusted 20.
         #[arg(long, value_enum)]
         tier: CreditTierArg,
         #[command(flatten)]
@@ -199,17 +210,22 @@ enum WriteCommand {
     Catalogue {
         /// Barcode, unique in the network.
         item: String,
+        /// Title.
         #[arg(long)]
         title: String,
-        #[arg(long, default_value = "")]
+        /// Author.
+        #[arg(long, default_value = "", hide_default_value = true)]
         author: String,
-        #[arg(long, default_value = "")]
+        /// ISBN, if it has one.
+        #[arg(long, default_value = "", hide_default_value = true)]
         isbn: String,
         /// The owner library.
         #[arg(long, value_name = "CODE")]
         owner: String,
+        /// Price in fen, if known.
         #[arg(long, value_name = "N")]
         price_fen: Option<i64>,
+        /// How it came in.
         #[arg(long, value_enum, default_value_t = AcquisitionArg::Purchase)]
         acquisition: AcquisitionArg,
         #[command(flatten)]
@@ -217,7 +233,9 @@ enum WriteCommand {
     },
     /// Lend an item on the shelf at the acting library (enrols the card on first use).
     Checkout {
+        /// The item's barcode.
         item: String,
+        /// The patron's card: issuing city and card number, e.g. jinan:370102000001.
         #[arg(long, value_name = "CITY:NUMBER", value_parser = client::parse_card)]
         card: Card,
         #[command(flatten)]
@@ -225,7 +243,9 @@ enum WriteCommand {
     },
     /// Renew a loan (the borrower's card).
     Renew {
+        /// The item's barcode.
         item: String,
+        /// The patron's card: issuing city and card number, e.g. jinan:370102000001.
         #[arg(long, value_name = "CITY:NUMBER", value_parser = client::parse_card)]
         card: Card,
         #[command(flatten)]
@@ -233,15 +253,19 @@ enum WriteCommand {
     },
     /// Return an item at the acting library.
     Return {
+        /// The item's barcode.
         item: String,
         #[command(flatten)]
         opts: CommandOpts,
     },
     /// Send an item from the acting library to another.
     Dispatch {
+        /// The item's barcode.
         item: String,
+        /// The destination library.
         #[arg(long, value_name = "CODE")]
         to: String,
+        /// Why it travels.
         #[arg(long, value_enum)]
         reason: ReasonArg,
         #[command(flatten)]
@@ -249,6 +273,7 @@ enum WriteCommand {
     },
     /// Receive an item in transit at the acting library.
     Receive {
+        /// The item's barcode.
         item: String,
         #[command(flatten)]
         opts: CommandOpts,
@@ -257,17 +282,32 @@ enum WriteCommand {
     BoothSwap {
         /// The item the patron takes.
         item: String,
+        /// The patron's card: issuing city and card number, e.g. jinan:370102000001.
         #[arg(long, value_name = "CITY:NUMBER", value_parser = client::parse_card)]
         card: Card,
         /// Barcode for the book the patron leaves.
         #[arg(long, value_name = "ITEM")]
         deposit_item: String,
+        /// The left book's title.
         #[arg(long, value_name = "TITLE")]
         deposit_title: String,
-        #[arg(long, value_name = "AUTHOR", default_value = "")]
+        /// The left book's author.
+        #[arg(
+            long,
+            value_name = "AUTHOR",
+            default_value = "",
+            hide_default_value = true
+        )]
         deposit_author: String,
-        #[arg(long, value_name = "ISBN", default_value = "")]
+        /// The left book's ISBN, if it has one.
+        #[arg(
+            long,
+            value_name = "ISBN",
+            default_value = "",
+            hide_default_value = true
+        )]
         deposit_isbn: String,
+        /// The left book's price in fen, if known.
         #[arg(long, value_name = "N")]
         deposit_price_fen: Option<i64>,
         #[command(flatten)]
@@ -275,16 +315,20 @@ enum WriteCommand {
     },
     /// 你读书我买单: catalogue a book bought at a partner bookstore and lend it to the patron.
     Acquire {
+        /// The patron's card: issuing city and card number, e.g. jinan:370102000001.
         #[arg(long, value_name = "CITY:NUMBER", value_parser = client::parse_card)]
         card: Card,
         /// Barcode for the new item.
         #[arg(long)]
         item: String,
+        /// Title.
         #[arg(long)]
         title: String,
-        #[arg(long, default_value = "")]
+        /// Author.
+        #[arg(long, default_value = "", hide_default_value = true)]
         author: String,
-        #[arg(long, default_value = "")]
+        /// ISBN, if it has one.
+        #[arg(long, default_value = "", hide_default_value = true)]
         isbn: String,
         /// What the library paid the bookstore.
         #[arg(long, value_name = "N")]
@@ -294,13 +338,16 @@ enum WriteCommand {
     },
     /// Declare an item on loan lost; the borrower owes its price.
     DeclareLost {
+        /// The item's barcode.
         item: String,
         #[command(flatten)]
         opts: CommandOpts,
     },
     /// Record a payment for a lost item.
     PayLost {
+        /// The item's barcode.
         item: String,
+        /// The amount paid, in fen.
         #[arg(long, value_name = "N")]
         amount_fen: i64,
         #[command(flatten)]
@@ -308,7 +355,9 @@ enum WriteCommand {
     },
     /// Waive a lost item's debt.
     WaiveLost {
+        /// The item's barcode.
         item: String,
+        /// Why the debt is waived.
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -316,7 +365,9 @@ enum WriteCommand {
     },
     /// Withdraw an item from the collection.
     Withdraw {
+        /// The item's barcode.
         item: String,
+        /// Why it is withdrawn.
         #[arg(long)]
         reason: String,
         #[command(flatten)]
@@ -328,12 +379,29 @@ impl WriteCommand {
     /// Splits a command into its options and the request to send.
     fn into_request(self) -> (CommandOpts, Call) {
         let (opts, call) = match self {
-            Self::JoinCity { city, name, time_zone, opts } => {
+            Self::JoinCity {
+                city,
+                name,
+                time_zone,
+                opts,
+            } => {
                 let time_zone = time_zone.unwrap_or_default();
-                let r = v1::JoinCityRequest { city, name, time_zone, ..Default::default() };
+                let r = v1::JoinCityRequest {
+                    city,
+                    name,
+                    time_zone,
+                    ..Default::default()
+                };
                 (opts, Call::JoinCity(r))
             }
-            Self::RegisterLibrary { code, name, city, tier, parent, opts } => {
+            Self::RegisterLibrary {
+                code,
+                name,
+                city,
+                tier,
+                parent,
+                opts,
+            } => {
                 let r = v1::RegisterLibraryRequest {
                     library: code,
                     name,
@@ -345,15 +413,28 @@ impl WriteCommand {
                 (opts, Call::RegisterLibrary(r))
             }
             Self::CloseLibrary { code, reason, opts } => {
-                let r = v1::CloseLibraryRequest { library: code, reason, ..Default::default() };
+                let r = v1::CloseLibraryRequest {
+                    library: code,
+                    reason,
+                    ..Default::default()
+                };
                 (opts, Call::CloseLibrary(r))
             }
             Self::SetReturnPolicy { code, policy, opts } => {
                 let policy = ReturnPolicy::from(policy).into();
-                let r = v1::SetReturnPolicyRequest { library: code, policy, ..Default::default() };
+                let r = v1::SetReturnPolicyRequest {
+                    library: code,
+                    policy,
+                    ..Default::default()
+                };
                 (opts, Call::SetReturnPolicy(r))
             }
-            Self::SetTariff { kind, amount_fen, effective_from, opts } => {
+            Self::SetTariff {
+                kind,
+                amount_fen,
+                effective_from,
+                opts,
+            } => {
                 let r = v1::SetTariffRequest {
                     kind: ChargeKind::from(kind).into(),
                     amount_fen,
@@ -364,10 +445,23 @@ impl WriteCommand {
             }
             Self::SetPatronTier { card, tier, opts } => {
                 let tier = CreditTier::from(tier).into();
-                let r = v1::SetPatronTierRequest { card: Some(card), tier, ..Default::default() };
+                let r = v1::SetPatronTierRequest {
+                    card: Some(card),
+                    tier,
+                    ..Default::default()
+                };
                 (opts, Call::SetPatronTier(r))
             }
-            Self::Catalogue { item, title, author, isbn, owner, price_fen, acquisition, opts } => {
+            Self::Catalogue {
+                item,
+                title,
+                author,
+                isbn,
+                owner,
+                price_fen,
+                acquisition,
+                opts,
+            } => {
                 let r = v1::CatalogueItemRequest {
                     item,
                     isbn,
@@ -381,24 +475,50 @@ impl WriteCommand {
                 (opts, Call::Catalogue(r))
             }
             Self::Checkout { item, card, opts } => {
-                let r = v1::CheckoutRequest { item, card: Some(card), ..Default::default() };
+                let r = v1::CheckoutRequest {
+                    item,
+                    card: Some(card),
+                    ..Default::default()
+                };
                 (opts, Call::Checkout(r))
             }
             Self::Renew { item, card, opts } => {
-                let r = v1::RenewRequest { item, card: Some(card), ..Default::default() };
+                let r = v1::RenewRequest {
+                    item,
+                    card: Some(card),
+                    ..Default::default()
+                };
                 (opts, Call::Renew(r))
             }
-            Self::Return { item, opts } => {
-                (opts, Call::Return(v1::ReturnRequest { item, ..Default::default() }))
-            }
-            Self::Dispatch { item, to, reason, opts } => {
+            Self::Return { item, opts } => (
+                opts,
+                Call::Return(v1::ReturnRequest {
+                    item,
+                    ..Default::default()
+                }),
+            ),
+            Self::Dispatch {
+                item,
+                to,
+                reason,
+                opts,
+            } => {
                 let reason = TransferReason::from(reason).into();
-                let r = v1::DispatchTransferRequest { item, to_library: to, reason, ..Default::default() };
+                let r = v1::DispatchTransferRequest {
+                    item,
+                    to_library: to,
+                    reason,
+                    ..Default::default()
+                };
                 (opts, Call::Dispatch(r))
             }
-            Self::Receive { item, opts } => {
-                (opts, Call::Receive(v1::ReceiveTransferRequest { item, ..Default::default() }))
-            }
+            Self::Receive { item, opts } => (
+                opts,
+                Call::Receive(v1::ReceiveTransferRequest {
+                    item,
+                    ..Default::default()
+                }),
+            ),
             Self::BoothSwap {
                 item,
                 card,
@@ -424,8 +544,22 @@ impl WriteCommand {
                 };
                 (opts, Call::BoothSwap(r))
             }
-            Self::Acquire { card, item, title, author, isbn, price_fen, opts } => {
-                let book = v1::BookDescription { item, isbn, title, author, price_fen: Some(price_fen) };
+            Self::Acquire {
+                card,
+                item,
+                title,
+                author,
+                isbn,
+                price_fen,
+                opts,
+            } => {
+                let book = v1::BookDescription {
+                    item,
+                    isbn,
+                    title,
+                    author,
+                    price_fen: Some(price_fen),
+                };
                 let r = v1::PatronDrivenAcquisitionRequest {
                     card: Some(card),
                     book: Some(book),
@@ -433,19 +567,39 @@ impl WriteCommand {
                 };
                 (opts, Call::Acquire(r))
             }
-            Self::DeclareLost { item, opts } => {
-                (opts, Call::DeclareLost(v1::DeclareLostRequest { item, ..Default::default() }))
-            }
-            Self::PayLost { item, amount_fen, opts } => {
-                let r = v1::PayLostItemRequest { item, amount_fen, ..Default::default() };
+            Self::DeclareLost { item, opts } => (
+                opts,
+                Call::DeclareLost(v1::DeclareLostRequest {
+                    item,
+                    ..Default::default()
+                }),
+            ),
+            Self::PayLost {
+                item,
+                amount_fen,
+                opts,
+            } => {
+                let r = v1::PayLostItemRequest {
+                    item,
+                    amount_fen,
+                    ..Default::default()
+                };
                 (opts, Call::PayLost(r))
             }
             Self::WaiveLost { item, reason, opts } => {
-                let r = v1::WaiveLostItemDebtRequest { item, reason, ..Default::default() };
+                let r = v1::WaiveLostItemDebtRequest {
+                    item,
+                    reason,
+                    ..Default::default()
+                };
                 (opts, Call::WaiveLost(r))
             }
             Self::Withdraw { item, reason, opts } => {
-                let r = v1::WithdrawRequest { item, reason, ..Default::default() };
+                let r = v1::WithdrawRequest {
+                    item,
+                    reason,
+                    ..Default::default()
+                };
                 (opts, Call::Withdraw(r))
             }
         };
@@ -459,6 +613,7 @@ impl WriteCommand {
 enum ReadCommand {
     /// Show one item's current state.
     Item {
+        /// The item's barcode.
         item: String,
         #[command(flatten)]
         server: ServerOpts,

@@ -110,6 +110,24 @@ pub struct LedgerService {
     pub store: Arc<dyn EventStore>,
 }
 
+impl LedgerService {
+    /// Events as the API shows them, with the head taken after the read, so it is at least the
+    /// position of every event returned.
+    fn read_response(
+        &self,
+        events: &[readnet_store::RecordedEvent],
+    ) -> Result<Response<pb::ReadResponse>, Status> {
+        let events = events
+            .iter()
+            .map(convert::recorded_event)
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(pb::ReadResponse {
+            events,
+            head_position: self.store.head_position(),
+        }))
+    }
+}
+
 fn read_count(max_count: u32) -> usize {
     match max_count {
         0 => DEFAULT_READ_COUNT as usize,
@@ -148,20 +166,12 @@ impl ledger_server::Ledger for LedgerService {
             return Err(ServerError::invalid("stream: a stream name is required").into());
         }
         let (from, direction) = read_params(r.from_revision, r.direction)?;
-        let head_position = self.store.head_position();
         let events = self
             .store
             .read_stream(&r.stream, from, direction, read_count(r.max_count))
             .await
             .map_err(ServerError::from)?;
-        let events = events
-            .iter()
-            .map(convert::recorded_event)
-            .collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ReadResponse {
-            events,
-            head_position,
-        }))
+        self.read_response(&events)
     }
 
     async fn read_all(
@@ -170,20 +180,12 @@ impl ledger_server::Ledger for LedgerService {
     ) -> Result<Response<pb::ReadResponse>, Status> {
         let r = request.into_inner();
         let (from, direction) = read_params(r.from_position, r.direction)?;
-        let head_position = self.store.head_position();
         let events = self
             .store
             .read_all(from, direction, read_count(r.max_count))
             .await
             .map_err(ServerError::from)?;
-        let events = events
-            .iter()
-            .map(convert::recorded_event)
-            .collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ReadResponse {
-            events,
-            head_position,
-        }))
+        self.read_response(&events)
     }
 
     type SubscribeAllStream = SubscribeStream;

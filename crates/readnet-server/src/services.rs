@@ -116,15 +116,15 @@ impl LedgerService {
     fn read_response(
         &self,
         events: &[readnet_store::RecordedEvent],
-    ) -> Result<Response<pb::ReadResponse>, Status> {
+    ) -> Result<pb::ReadResponse, ServerError> {
         let events = events
             .iter()
             .map(convert::recorded_event)
             .collect::<Result<_, _>>()?;
-        Ok(Response::new(pb::ReadResponse {
+        Ok(pb::ReadResponse {
             events,
             head_position: self.store.head_position(),
-        }))
+        })
     }
 }
 
@@ -171,7 +171,7 @@ impl ledger_server::Ledger for LedgerService {
             .read_stream(&r.stream, from, direction, read_count(r.max_count))
             .await
             .map_err(ServerError::from)?;
-        self.read_response(&events)
+        Ok(Response::new(self.read_response(&events)?))
     }
 
     async fn read_all(
@@ -185,7 +185,7 @@ impl ledger_server::Ledger for LedgerService {
             .read_all(from, direction, read_count(r.max_count))
             .await
             .map_err(ServerError::from)?;
-        self.read_response(&events)
+        Ok(Response::new(self.read_response(&events)?))
     }
 
     type SubscribeAllStream = SubscribeStream;

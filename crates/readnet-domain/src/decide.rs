@@ -603,7 +603,13 @@ impl<'a> Decider<'a> {
                 )));
             }
         };
-        let destination = self.open_library(to, "to_library")?;
+        // Anything may go home, even to an owner that has closed (a closed library still
+        // takes in its own stock); other transfers go to open libraries only.
+        let destination = if reason == TransferReason::Repatriation {
+            self.library(to, "to_library")?
+        } else {
+            self.open_library(to, "to_library")?
+        };
         if destination.code == from.code {
             return Err(Rejection::invalid(format!(
                 "to_library: {to} is where the item already is"

@@ -16,6 +16,19 @@ impl PatronKey {
         }
     }
 
+    /// A digest keyed with the network secret, for anything that may hold a card number (a
+    /// request's digest, kept to recognise retries): without the secret it reveals nothing,
+    /// not even to a search over every possible card number. Parts are length-prefixed.
+    pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(b"readnet-digest\0");
+        for part in parts {
+            mac.update(&(part.len() as u64).to_le_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
     /// The patron id of a card.
     pub fn patron_id(&self, city: &str, card_number: &str) -> String {
         let mut mac = self.mac.clone();

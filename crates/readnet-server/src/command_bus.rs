@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use readnet_domain::codec::{self, CURRENT_SCHEMA_VERSION};
 use readnet_domain::pb::EventMetadata;
-use readnet_domain::{Command, CommandContext, Ledger, NewEvent, StreamId, decide};
+use readnet_domain::{Command, CommandContext, Ledger, NewEvent, PatronKey, StreamId, decide};
 use readnet_store::{
-    Direction, EventData, EventStore, ReadFrom, RecordedEvent, StreamState, StreamWrite,
+    Direction, EventData, EventStore, ReadFrom, RecordedEvent, StoreError, StreamState, StreamWrite,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use crate::error::ServerError;
@@ -66,6 +66,7 @@ struct CommandRecord {
 #[derive(Clone)]
 pub struct CommandBus {
     queue: mpsc::Sender<Job>,
+    writable: watch::Receiver<bool>,
 }
 
 impl CommandBus {
@@ -79,8 +80,24 @@ impl CommandBus {
             "state rebuilt from the log"
         );
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(store, model, jobs));
-        Ok(Self { queue })
+        let (writable, writable_watch) = watch::channel(true);
+        let decider = Decider {
+            store,
+            model,
+            writable,
+            failed: None,
+        };
+        tokio::spawn(run(decider, jobs));
+        Ok(Self {
+            queue,
+            writable: writable_watch,
+        })
+    }
+
+    /// Whether commands can be recorded: turns `false` (or closes, if the decider ended) when
+    /// the store stops taking appends.
+    pub fn writable(&self) -> watch::Receiver<bool> {
+        self.writable.clone()
     }
 
     /// Decides and records a command; returns its receipt, the original one for a retry.
@@ -155,7 +172,41 @@ struct Accepted {
     followers: Vec<Job>,
 }
 
-async fn run(store: Arc<dyn EventStore>, mut model: WriteModel, mut jobs: mpsc::Receiver<Job>) {
+/// One batch: what was accepted, what it writes, and the answers that wait for its commit.
+#[derive(Default)]
+struct Batch {
+    accepted: Vec<Accepted>,
+    accepted_ids: HashMap<Uuid, usize>,
+    writes: Vec<StreamWrite>,
+    touched: HashSet<StreamId>,
+    /// Refusals decided after the batch's first acceptance may rest on it: they are sent only
+    /// once it is committed (and turned into the batch's failure if it is not).
+    held: Vec<(Reply, ServerError)>,
+}
+
+type Reply = oneshot::Sender<Result<Receipt, ServerError>>;
+
+impl Batch {
+    fn refuse(&mut self, reply: Reply, error: ServerError) {
+        if self.accepted.is_empty() {
+            let _ = reply.send(Err(error));
+        } else {
+            self.held.push((reply, error));
+        }
+    }
+}
+
+/// The decider task's state.
+struct Decider {
+    store: Arc<dyn EventStore>,
+    model: WriteModel,
+    /// `false` once the store cannot take appends; the server then reports NOT_SERVING.
+    writable: watch::Sender<bool>,
+    /// Why appends are impossible, once they are.
+    failed: Option<String>,
+}
+
+async fn run(mut decider: Decider, mut jobs: mpsc::Receiver<Job>) {
     let mut pending: VecDeque<Job> = VecDeque::with_capacity(MAX_BATCH_COMMANDS);
     loop {
         if pending.is_empty() {
@@ -171,26 +222,44 @@ async fn run(store: Arc<dyn EventStore>, mut model: WriteModel, mut jobs: mpsc::
                 Err(_) => break,
             }
         }
-        let mut accepted: Vec<Accepted> = Vec::new();
-        let mut accepted_ids: HashMap<Uuid, usize> = HashMap::new();
-        let mut writes: Vec<StreamWrite> = Vec::new();
-        let mut touched: HashSet<StreamId> = HashSet::new();
+        if let Some(reason) = &decider.failed {
+            for job in pending.drain(..) {
+                let _ = job
+                    .reply
+                    .send(Err(ServerError::Unavailable(reason.clone())));
+            }
+            continue;
+        }
+        let batch = decider.decide_batch(&mut pending);
+        decider.commit_batch(batch).await;
+    }
+}
+
+impl Decider {
+    /// Decides waiting commands until the batch is full or a command touches a stream the
+    /// batch already writes (that one waits for the next batch).
+    fn decide_batch(&mut self, pending: &mut VecDeque<Job>) -> Batch {
+        let mut batch = Batch::default();
         while let Some(job) = pending.pop_front() {
             let id = job.submission.command_id;
-            if let Some(record) = model.commands.get(&id).copied() {
-                answer_duplicate(&store, record, job);
+            if let Some(record) = self.model.commands.get(&id).copied() {
+                answer_duplicate(&self.store, record, job);
                 continue;
             }
-            if let Some(&first) = accepted_ids.get(&id) {
-                let first = &mut accepted[first];
+            if let Some(&first) = batch.accepted_ids.get(&id) {
+                let first = &mut batch.accepted[first];
                 if first.job.submission.digest == job.submission.digest {
                     first.followers.push(job);
                 } else {
-                    let _ = job.reply.send(Err(reused(id)));
+                    batch.refuse(job.reply, reused(id));
                 }
                 continue;
             }
-            match decide(&model.ledger, &job.submission.command, &job.submission.ctx) {
+            match decide(
+                &self.model.ledger,
+                &job.submission.command,
+                &job.submission.ctx,
+            ) {
                 Ok(events) => {
                     debug_assert!(
                         !events.is_empty(),
@@ -199,42 +268,54 @@ async fn run(store: Arc<dyn EventStore>, mut model: WriteModel, mut jobs: mpsc::
                     // A batch writes each stream once (one expectation per stream): a command
                     // touching a stream already in the batch starts the next batch, decided
                     // again then against the committed state.
-                    if events.iter().any(|e| touched.contains(&e.stream)) {
+                    if events.iter().any(|e| batch.touched.contains(&e.stream)) {
                         pending.push_front(job);
                         break;
                     }
-                    touched.extend(events.iter().map(|e| e.stream.clone()));
-                    stage(&mut model.ledger, &job.submission, &events, &mut writes);
-                    accepted_ids.insert(id, accepted.len());
-                    accepted.push(Accepted {
+                    batch
+                        .touched
+                        .extend(events.iter().map(|e| e.stream.clone()));
+                    stage(
+                        &mut self.model.ledger,
+                        &job.submission,
+                        &events,
+                        &mut batch.writes,
+                    );
+                    batch.accepted_ids.insert(id, batch.accepted.len());
+                    batch.accepted.push(Accepted {
                         job,
                         event_count: events.len(),
                         followers: Vec::new(),
                     });
-                    if accepted.len() == MAX_BATCH_COMMANDS {
+                    if batch.accepted.len() == MAX_BATCH_COMMANDS {
                         break;
                     }
                 }
-                Err(rejection) => {
-                    let _ = job.reply.send(Err(rejection.into()));
-                }
+                Err(rejection) => batch.refuse(job.reply, rejection.into()),
             }
         }
-        if accepted.is_empty() {
-            continue;
+        batch
+    }
+
+    /// Appends the batch and answers every command in it.
+    async fn commit_batch(&mut self, batch: Batch) {
+        if batch.accepted.is_empty() {
+            debug_assert!(
+                batch.held.is_empty(),
+                "only refusals after an acceptance are held"
+            );
+            return;
         }
-        let total_events: usize = accepted.iter().map(|a| a.event_count).sum();
-        let committed = commit(store.as_ref(), writes, total_events).await;
-        match committed {
+        let total_events: usize = batch.accepted.iter().map(|a| a.event_count).sum();
+        match commit(self.store.as_ref(), batch.writes, total_events).await {
             Ok(mut recorded) => {
                 let mut rest = recorded.drain(..);
-                for a in accepted {
+                for a in batch.accepted {
                     let events: Vec<RecordedEvent> = rest.by_ref().take(a.event_count).collect();
-                    let first_position = events[0].position;
-                    model.commands.insert(
+                    self.model.commands.insert(
                         a.job.submission.command_id,
                         CommandRecord {
-                            first_position,
+                            first_position: events[0].position,
                             count: a.event_count as u32,
                             digest: a.job.submission.digest,
                         },
@@ -252,36 +333,56 @@ async fn run(store: Arc<dyn EventStore>, mut model: WriteModel, mut jobs: mpsc::
                     }
                     let _ = a.job.reply.send(Ok(receipt));
                 }
+                for (reply, error) in batch.held {
+                    let _ = reply.send(Err(error));
+                }
             }
             Err(error) => {
-                // The state already holds the batch's events, which the store did not take:
-                // rebuild it from the log, the only truth, before deciding anything else.
-                tracing::error!(%error, commands = accepted.len(), "batch append failed; rebuilding state from the log");
+                tracing::error!(%error, commands = batch.accepted.len(), "batch append failed");
                 let failure = match &error {
-                    ServerError::Store(readnet_store::StoreError::WrongExpectedVersion {
-                        ..
-                    }) => ServerError::Aborted(format!(
-                        "another writer changed a stream this command read; retry: {error}"
-                    )),
+                    ServerError::Store(StoreError::WrongExpectedVersion { .. }) => {
+                        ServerError::Aborted(format!(
+                            "another writer changed a stream this command read; retry: {error}"
+                        ))
+                    }
                     _ => ServerError::Unavailable(format!(
                         "the ledger could not record the command: {error}"
                     )),
                 };
-                for a in accepted {
-                    for follower in a.followers {
-                        let _ = follower.reply.send(Err(failure.duplicate()));
-                    }
-                    let _ = a.job.reply.send(Err(failure.duplicate()));
+                let replies = batch
+                    .accepted
+                    .into_iter()
+                    .flat_map(|a| std::iter::once(a.job).chain(a.followers))
+                    .map(|job| job.reply)
+                    .chain(batch.held.into_iter().map(|(reply, _)| reply));
+                for reply in replies {
+                    let _ = reply.send(Err(failure.duplicate()));
                 }
-                match WriteModel::load(store.as_ref()).await {
-                    Ok(reloaded) => model = reloaded,
-                    Err(error) => {
-                        tracing::error!(%error, "cannot rebuild state; the decider stops");
-                        return;
-                    }
-                }
+                self.recover(&error).await;
             }
         }
+    }
+
+    /// After a failed append the state holds events the store did not take. Another writer
+    /// (wrong expected version): rebuild the state from the log and go on. Anything else (I/O):
+    /// the store takes no more appends, so stop writing and say so.
+    async fn recover(&mut self, error: &ServerError) {
+        if matches!(
+            error,
+            ServerError::Store(StoreError::WrongExpectedVersion { .. })
+        ) {
+            match WriteModel::load(self.store.as_ref()).await {
+                Ok(reloaded) => {
+                    self.model = reloaded;
+                    return;
+                }
+                Err(reload) => tracing::error!(%reload, "cannot rebuild state from the log"),
+            }
+        }
+        self.failed = Some(format!(
+            "the ledger stopped taking commands after a store failure ({error}); restart it once the cause is fixed"
+        ));
+        let _ = self.writable.send(false);
     }
 }
 
@@ -403,14 +504,10 @@ async fn commit(
     Ok(recorded)
 }
 
-/// The command, for the command-id digest.
-pub fn digest(rpc: &str, ctx: &CommandContext, request: &[u8]) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    hasher.update(rpc.as_bytes());
-    hasher.update([0]);
-    hasher.update(ctx.acting_library.as_deref().unwrap_or_default().as_bytes());
-    hasher.update([0, ctx.channel as u8, 0]);
-    hasher.update(request);
-    hasher.finalize().into()
+/// The digest that tells a retry from a reuse of a command id: keyed with the network secret,
+/// because the request holds the card number and the digest is stored in the log.
+pub fn digest(key: &PatronKey, rpc: &str, ctx: &CommandContext, request: &[u8]) -> [u8; 32] {
+    let library = ctx.acting_library.as_deref().unwrap_or_default();
+    let channel = (ctx.channel as i32).to_le_bytes();
+    key.mac(&[rpc.as_bytes(), library.as_bytes(), &channel, request])
 }

@@ -218,20 +218,23 @@ pub fn patron(
         ServerError::invalid(format!("{field}: a card (city and number) is required"))
     })?;
     let city = city_code(&card.city, &format!("{field}.city"))?;
-    let number = card.number.trim();
+    // The check character of a resident ID number is written x or X: one card, one patron.
+    let number = card.number.trim().to_ascii_uppercase();
     if number.is_empty() || number.len() > 32 || !number.chars().all(|c| c.is_ascii_alphanumeric())
     {
         return Err(ServerError::invalid(format!(
             "{field}.number: a card number is 1-32 ASCII letters or digits"
         )));
     }
-    let tail: String = number
-        .chars()
-        .skip(number.len().saturating_sub(4))
-        .collect();
+    // Messages show the last four characters of a long number only.
+    let masked = if number.len() >= 10 {
+        format!("{city}:****{}", &number[number.len() - 4..])
+    } else {
+        format!("{city}:****")
+    };
     Ok(PatronRef {
-        patron_id: key.patron_id(&city, number),
-        masked_card: format!("{city}:****{tail}"),
+        patron_id: key.patron_id(&city, &number),
+        masked_card: masked,
         city,
     })
 }
@@ -488,6 +491,15 @@ mod tests {
         let p = patron(Some(&card), "card", &key).unwrap();
         assert_eq!(p.masked_card, "jinan:****1234");
         assert!(!p.patron_id.contains("370102"));
+        let card = |number: &str| pb::Card {
+            city: "jinan".into(),
+            number: number.into(),
+        };
+        let id = |number: &str| patron(Some(&card(number)), "card", &key).unwrap().patron_id;
+        assert_eq!(id("37010219900101123x"), id("37010219900101123X"));
+        assert_ne!(id("37010219900101123X"), id("370102199001011239"));
+        let short = patron(Some(&card("1234")), "card", &key).unwrap();
+        assert_eq!(short.masked_card, "jinan:****");
         let bad = pb::Card {
             city: "jinan".into(),
             number: "".into(),

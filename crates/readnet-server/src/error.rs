@@ -64,6 +64,7 @@ impl From<ServerError> for Status {
             ServerError::Store(StoreError::WrongExpectedVersion { .. }) => Code::Aborted,
             ServerError::Store(StoreError::IdempotencyMismatch { .. }) => Code::AlreadyExists,
             ServerError::Store(StoreError::InvalidArgument(_)) => Code::InvalidArgument,
+            ServerError::Store(StoreError::Corrupt { .. }) => Code::DataLoss,
             ServerError::Store(_) | ServerError::ShuttingDown => Code::Unavailable,
             ServerError::Unreadable { .. } => Code::DataLoss,
             ServerError::NotFound(_) => Code::NotFound,

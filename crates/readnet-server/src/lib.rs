@@ -49,11 +49,6 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let key_file = config
-        .patron_key_file
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("patron.key"));
-    let key = load_or_create_key(&key_file)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store_clock = Arc::clone(&clock);
     let options = EmbeddedOptions {
@@ -65,6 +60,11 @@ pub async fn serve(
             .await
             .with_context(|| format!("opening the event store in {}", config.data_dir.display()))?,
     );
+    let key_file = config
+        .patron_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("patron.key"));
+    let key = load_or_create_key(&key_file, store.head_position())?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -85,6 +85,7 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let bus = CommandBus::start(Arc::clone(&store)).await?;
+    let mut writable = bus.writable();
     let commands = Commands { bus, key, clock };
     let ledger = LedgerService { store };
 
@@ -98,6 +99,17 @@ pub async fn serve_on(
     health_reporter
         .set_serving::<LedgerServer<LedgerService>>()
         .await;
+    // When the store stops taking appends, the command services say so; reads go on.
+    let reporter = health_reporter.clone();
+    tokio::spawn(async move {
+        while writable.changed().await.is_ok() && *writable.borrow() {}
+        reporter
+            .set_not_serving::<NetworkAdminServer<Commands>>()
+            .await;
+        reporter
+            .set_not_serving::<CirculationServer<Commands>>()
+            .await;
+    });
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(readnet_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -127,11 +139,18 @@ pub async fn serve_on(
     Ok(())
 }
 
-/// The network secret: read from `path`, or 32 random bytes written there on first start.
-fn load_or_create_key(path: &Path) -> anyhow::Result<PatronKey> {
+/// The network secret: read from `path`, or, for a ledger with no events yet, 32 random bytes
+/// written there. A ledger with events and no key is refused: a new key would make every card a
+/// new patron, orphaning their loans, debts and blocks.
+fn load_or_create_key(path: &Path, events_in_log: u64) -> anyhow::Result<PatronKey> {
     match std::fs::read(path) {
         Ok(secret) if !secret.is_empty() => Ok(PatronKey::new(&secret)),
         Ok(_) => anyhow::bail!("patron key file {} is empty", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && events_in_log > 0 => anyhow::bail!(
+            "patron key file {} is missing but the log holds {events_in_log} events: restore the key \
+             (without it every card would become a new patron)",
+            path.display()
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             use std::io::Write;
             use std::os::unix::fs::OpenOptionsExt;
@@ -144,9 +163,52 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<PatronKey> {
                 .with_context(|| format!("creating patron key {}", path.display()))?;
             file.write_all(&secret)?;
             file.sync_all()?;
+            // The key must outlive a power cut as surely as the first event does.
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            std::fs::File::open(dir)?.sync_all()?;
             tracing::info!(path = %path.display(), "created a new patron key");
             Ok(PatronKey::new(&secret))
         }
         Err(e) => Err(e).with_context(|| format!("reading patron key {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patron_key_is_created_once_and_then_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("patron.key");
+        let created = load_or_create_key(&path, 0).unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "only the server's user reads the secret"
+        );
+        let read = load_or_create_key(&path, 10).unwrap();
+        assert_eq!(
+            created.patron_id("jinan", "1"),
+            read.patron_id("jinan", "1")
+        );
+    }
+
+    #[test]
+    fn a_missing_patron_key_is_not_recreated_for_a_ledger_with_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("patron.key");
+        let error = load_or_create_key(&path, 42).unwrap_err().to_string();
+        assert!(
+            error.contains("missing") && error.contains("42 events"),
+            "{error}"
+        );
+        assert!(!path.exists(), "no new key was written");
     }
 }

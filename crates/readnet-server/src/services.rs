@@ -49,7 +49,7 @@ impl Commands {
             acting_library: actor.library,
             channel: actor.channel,
         };
-        let digest = command_bus::digest(R::NAME, &ctx, &request.encode_to_vec());
+        let digest = command_bus::digest(&self.key, R::NAME, &ctx, &request.encode_to_vec());
         let receipt = self
             .bus
             .submit(Submission {
@@ -198,7 +198,14 @@ impl ledger_server::Ledger for LedgerService {
         let mut subscription = self.store.subscribe_all(after);
         let (sender, receiver) = mpsc::channel(SUBSCRIBER_BUFFER);
         tokio::spawn(async move {
-            while let Some(message) = subscription.next().await {
+            loop {
+                // A client that goes away while nothing is written must still end the
+                // subscription, so wait for either.
+                let message = tokio::select! {
+                    message = subscription.next() => message,
+                    () = sender.closed() => break,
+                };
+                let Some(message) = message else { break };
                 let out = match message {
                     Ok(SubscriptionMessage::Event(event)) => convert::recorded_event(&event)
                         .map(|e| pb::SubscribeAllResponse {
@@ -215,7 +222,6 @@ impl ledger_server::Ledger for LedgerService {
                     Err(error) => Err(Status::from(ServerError::from(error))),
                 };
                 let failed = out.is_err();
-                // The client went away: drop the subscription.
                 if sender.send(out).await.is_err() || failed {
                     break;
                 }

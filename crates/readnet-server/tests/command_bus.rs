@@ -40,7 +40,12 @@ fn submission_with_id(command_id: Uuid, command: Command, library: Option<&str>)
     Submission {
         command_id,
         correlation_id: None,
-        digest: digest(command.name(), &ctx, format!("{command:?}").as_bytes()),
+        digest: digest(
+            &PatronKey::new(b"test"),
+            command.name(),
+            &ctx,
+            format!("{command:?}").as_bytes(),
+        ),
         command,
         ctx,
     }
@@ -164,11 +169,42 @@ async fn a_retry_in_the_same_batch_gets_the_same_events_and_a_reused_id_is_refus
     assert_eq!(store.head_position(), head + 1, "one event written");
 }
 
-/// Delegates to a real store but fails the chosen append, as a full disk would.
+/// Delegates to a real store but fails the chosen append, as a full disk would, and counts
+/// appends and `$all` reads.
 struct FailingStore {
     inner: Arc<dyn EventStore>,
     appends: AtomicUsize,
+    reads_of_all: AtomicUsize,
     fail_append: usize,
+    failure: fn() -> StoreError,
+}
+
+impl FailingStore {
+    fn wrapping(
+        inner: Arc<dyn EventStore>,
+        fail_append: usize,
+        failure: fn() -> StoreError,
+    ) -> Arc<FailingStore> {
+        Arc::new(FailingStore {
+            inner,
+            appends: AtomicUsize::new(0),
+            reads_of_all: AtomicUsize::new(0),
+            fail_append,
+            failure,
+        })
+    }
+}
+
+fn disk_full() -> StoreError {
+    StoreError::Io(std::io::Error::other("no space left on device"))
+}
+
+fn another_writer() -> StoreError {
+    StoreError::WrongExpectedVersion {
+        stream: "item-JN-1".into(),
+        expected: readnet_store::StreamState::Revision(0),
+        actual: readnet_store::CurrentRevision::Current(1),
+    }
 }
 
 #[async_trait]
@@ -178,9 +214,7 @@ impl EventStore for FailingStore {
         writes: Vec<StreamWrite>,
     ) -> Result<Vec<AppendResult>, StoreError> {
         if self.appends.fetch_add(1, Ordering::SeqCst) == self.fail_append {
-            return Err(StoreError::Io(std::io::Error::other(
-                "no space left on device",
-            )));
+            return Err((self.failure)());
         }
         self.inner.append_multi(writes).await
     }
@@ -201,6 +235,7 @@ impl EventStore for FailingStore {
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.reads_of_all.fetch_add(1, Ordering::SeqCst);
         self.inner.read_all(from, direction, max_count).await
     }
     async fn stream_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {
@@ -215,26 +250,21 @@ impl EventStore for FailingStore {
 }
 
 #[tokio::test]
-async fn a_failed_append_leaves_no_trace_in_the_deciders_state() {
+async fn a_batch_refused_for_another_writer_leaves_no_trace_in_the_deciders_state() {
     let dir = tempfile::tempdir().unwrap();
-    let inner = open(dir.path()).await;
-    // Appends 0 and 1 set the network up, 2 catalogues; append 3, the checkout, fails.
-    let store: Arc<dyn EventStore> = Arc::new(FailingStore {
-        inner,
-        appends: AtomicUsize::new(0),
-        fail_append: 3,
-    });
-    let bus = CommandBus::start(Arc::clone(&store)).await.unwrap();
+    // Appends 0 and 1 set the network up, 2 catalogues; append 3, the checkout, is refused.
+    let store = FailingStore::wrapping(open(dir.path()).await, 3, another_writer);
+    let bus = CommandBus::start(store.clone()).await.unwrap();
     set_up(&bus).await;
     bus.submit(submission(book("JN-1"), None)).await.unwrap();
-    let failed = bus
+    let refused = bus
         .submit(submission(checkout("JN-1", "0001"), Some("JN-CENTRAL")))
         .await;
     assert!(
-        matches!(failed, Err(ServerError::Unavailable(_))),
-        "{failed:?}"
+        matches!(refused, Err(ServerError::Aborted(_))),
+        "{refused:?}"
     );
-    // Had the decider kept the failed loan, this checkout would be refused as "on loan".
+    // Had the decider kept the unwritten loan, this checkout would be refused as "on loan".
     let receipt = bus
         .submit(submission(checkout("JN-1", "0002"), Some("JN-CENTRAL")))
         .await
@@ -245,4 +275,75 @@ async fn a_failed_append_leaves_no_trace_in_the_deciders_state() {
         .map(|e| e.event_type.as_str())
         .collect();
     assert_eq!(types, ["PatronEnrolled", "ItemLoaned"]);
+    assert!(
+        *bus.writable().borrow(),
+        "a conflict is no failure of the store"
+    );
+}
+
+#[tokio::test]
+async fn refusals_that_rest_on_an_unwritten_batch_are_not_sent_as_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    // Appends 0 and 1 set the network up; append 2, the batch below, fails.
+    let store = FailingStore::wrapping(open(dir.path()).await, 2, disk_full);
+    let bus = CommandBus::start(store.clone()).await.unwrap();
+    set_up(&bus).await;
+    // One batch: the second cataloguing of JN-1 is refused only because of the first, which
+    // the store then fails to write, so "already catalogued" would be false.
+    let (first, second) = tokio::join!(
+        bus.submit(submission(book("JN-1"), None)),
+        bus.submit(submission(book("JN-1"), None)),
+    );
+    assert!(
+        matches!(first, Err(ServerError::Unavailable(_))),
+        "{first:?}"
+    );
+    assert!(
+        matches!(second, Err(ServerError::Unavailable(_))),
+        "{second:?}"
+    );
+    assert_eq!(
+        store.head_position(),
+        2,
+        "nothing after the set-up was written"
+    );
+}
+
+#[tokio::test]
+async fn after_a_store_failure_commands_are_refused_without_touching_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FailingStore::wrapping(open(dir.path()).await, 2, disk_full);
+    let bus = CommandBus::start(store.clone()).await.unwrap();
+    let mut writable = bus.writable();
+    set_up(&bus).await;
+    let failed = bus.submit(submission(book("JN-1"), None)).await;
+    assert!(
+        matches!(failed, Err(ServerError::Unavailable(_))),
+        "{failed:?}"
+    );
+    writable
+        .wait_for(|w| !*w)
+        .await
+        .expect("the bus reports it cannot write");
+    let (appends, reads) = (
+        store.appends.load(Ordering::SeqCst),
+        store.reads_of_all.load(Ordering::SeqCst),
+    );
+    for item in ["JN-2", "JN-3", "JN-4"] {
+        let answer = bus.submit(submission(book(item), None)).await;
+        let Err(ServerError::Unavailable(message)) = answer else {
+            panic!("{answer:?}");
+        };
+        assert!(message.contains("no space left on device"), "{message}");
+    }
+    assert_eq!(
+        store.appends.load(Ordering::SeqCst),
+        appends,
+        "no more appends tried"
+    );
+    assert_eq!(
+        store.reads_of_all.load(Ordering::SeqCst),
+        reads,
+        "no replay of the log per command"
+    );
 }

@@ -132,21 +132,6 @@ fn decided_events_go_in_the_stream_their_payload_names() {
 }
 
 #[test]
-fn from_events_equals_applying_them_one_by_one() {
-    let history: Vec<Payload> = busy_month_events().into_iter().map(|e| e.payload).collect();
-    let mut folded = Ledger::default();
-    for (n, payload) in history.iter().enumerate() {
-        folded.apply(payload);
-        assert_eq!(
-            folded,
-            Ledger::from_events(&history[..=n]),
-            "after {} events",
-            n + 1
-        );
-    }
-}
-
-#[test]
 fn stream_versions_count_the_events_of_each_stream() {
     let events = busy_month_events();
     let ledger = Ledger::from_events(events.iter().map(|e| &e.payload));

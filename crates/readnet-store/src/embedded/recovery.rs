@@ -213,10 +213,32 @@ fn scan_segment(
         if !is_last {
             return Err(corrupt(at, reason));
         }
+        // The dropped bytes are kept beside the segment: a torn write is what they almost
+        // always are, but damage to a synced last record looks the same, and an operator must
+        // be able to tell.
+        let torn = path.with_extension(format!("torn-{kept}"));
+        let mut dropped = Vec::with_capacity((file_len - kept) as usize);
+        {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut reader = &file;
+            reader.seek(SeekFrom::Start(kept))?;
+            reader.read_to_end(&mut dropped)?;
+        }
+        let mut keep = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&torn)?;
+        std::io::Write::write_all(&mut keep, &dropped)?;
+        keep.sync_all()?;
+        if let Some(dir) = path.parent() {
+            sync_dir(dir)?;
+        }
         tracing::warn!(
             file = %path.display(),
             offset = kept,
             bytes_dropped = file_len - kept,
+            kept_in = %torn.display(),
             reason = %reason,
             "truncating a torn write at the end of the log"
         );

@@ -168,6 +168,11 @@ async fn a_header_claiming_more_bytes_than_follow_is_truncated_on_open() {
     torn.extend_from_slice(&noise(7, 120));
     append_bytes(&segment, &torn);
     assert_recovers(dir.path(), &all, &segment, len).await;
+    let kept = segment.with_extension(format!("torn-{len}"));
+    assert_eq!(
+        std::fs::read(&kept).expect("the dropped bytes are kept beside the segment"),
+        torn
+    );
 }
 
 #[tokio::test]

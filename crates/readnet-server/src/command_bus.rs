@@ -34,7 +34,7 @@ const LOAD_PAGE_EVENTS: usize = 4096;
 pub struct Submission {
     pub command_id: Uuid,
     pub correlation_id: Option<Uuid>,
-    /// SHA-256 over the RPC name, the acting library, the channel and the request bytes.
+    /// Tells a retry from a reuse of the command id: see [`digest`].
     pub digest: [u8; 32],
     pub command: Command,
     pub ctx: CommandContext,
@@ -51,7 +51,7 @@ pub struct Receipt {
 
 struct Job {
     submission: Submission,
-    reply: oneshot::Sender<Result<Receipt, ServerError>>,
+    reply: Reply,
 }
 
 /// Where a command's events are in `$all`.

@@ -74,6 +74,7 @@ payload_codec!(
     LostItemPaid,
     LostItemDebtWaived,
     ItemWithdrawn,
+    SettlementPeriodClosed,
 );
 
 /// Decodes a stored payload of `event_type` written at `schema_version`, upcasting it to the

@@ -23,7 +23,10 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, CommandContext, NewBook, PatronRef};
 pub use decide::decide;
 pub use patron_key::PatronKey;
-pub use policy::{BLOCK_AFTER_OVERDUE_DAYS, LOAN_PERIOD_DAYS, MAX_RENEWALS, due_at, loan_limit};
+pub use policy::{
+    BLOCK_AFTER_OVERDUE_DAYS, LOAN_PERIOD_DAYS, MAX_RENEWALS, default_tariff_fen, due_at,
+    loan_limit,
+};
 pub use rejection::{Rejection, RejectionKind};
 pub use state::{City, Item, ItemStatus, Ledger, Library, LostDebt, Network, Patron, Tariff};
 pub use stream::StreamId;

@@ -281,6 +281,8 @@ pub struct Ledger {
     pub network: Network,
     pub items: HashMap<String, Item>,
     pub patrons: HashMap<String, Patron>,
+    /// Events in the `settlement` stream.
+    pub settlement_version: u64,
 }
 
 impl Ledger {
@@ -299,6 +301,7 @@ impl Ledger {
             StreamId::Network => self.network.version,
             StreamId::Item(item) => self.items.get(item).map_or(0, |i| i.version),
             StreamId::Patron(patron) => self.patrons.get(patron).map_or(0, |p| p.version),
+            StreamId::Settlement => self.settlement_version,
         }
     }
 
@@ -420,6 +423,9 @@ impl Ledger {
             Payload::TransferDispatched(e) => self.item_mut(&e.item, payload),
             Payload::TransferReceived(e) => self.item_mut(&e.item, payload),
             Payload::ItemWithdrawn(e) => self.item_mut(&e.item, payload),
+            // Settlement is the settlement projection's business; circulation rules only count
+            // the stream's events.
+            Payload::SettlementPeriodClosed(_) => self.settlement_version += 1,
         }
     }
 

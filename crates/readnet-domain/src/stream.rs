@@ -9,10 +9,13 @@ pub enum StreamId {
     Item(String),
     /// One patron's enrolment and tier: `patron-<patron id>`.
     Patron(String),
+    /// Closed settlement periods: `settlement`.
+    Settlement,
 }
 
 impl StreamId {
     pub const NETWORK: &'static str = "network";
+    pub const SETTLEMENT: &'static str = "settlement";
     pub const ITEM_PREFIX: &'static str = "item-";
     pub const PATRON_PREFIX: &'static str = "patron-";
 
@@ -28,6 +31,7 @@ impl fmt::Display for StreamId {
             StreamId::Network => f.write_str(Self::NETWORK),
             StreamId::Item(item) => write!(f, "{}{item}", Self::ITEM_PREFIX),
             StreamId::Patron(patron) => write!(f, "{}{patron}", Self::PATRON_PREFIX),
+            StreamId::Settlement => f.write_str(Self::SETTLEMENT),
         }
     }
 }

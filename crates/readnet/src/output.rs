@@ -212,6 +212,12 @@ pub fn facts(event: &Event) -> String {
             )
         }
         Payload::ItemWithdrawn(e) => format!("{}: {}", e.item, e.reason),
+        Payload::SettlementPeriodClosed(e) => {
+            format!(
+                "period {} closed through position {}",
+                e.period, e.through_position
+            )
+        }
     }
 }
 
@@ -363,6 +369,9 @@ pub fn payload_json(event: &Event) -> Value {
             json!({ "item": e.item, "patron_id": e.patron_id, "reason": e.reason })
         }
         Payload::ItemWithdrawn(e) => json!({ "item": e.item, "reason": e.reason }),
+        Payload::SettlementPeriodClosed(e) => {
+            json!({ "period": e.period, "through_position": e.through_position })
+        }
     }
 }
 

@@ -1,0 +1,149 @@
+//! The network's shape as of the events folded so far: what every projection needs to place a
+//! library in a city and a day in a time zone.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::Payload;
+use crate::pb::{ChargeKind, LibraryTier, ReturnPolicy};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CityView {
+    pub name: String,
+    /// IANA name, e.g. `Asia/Shanghai`.
+    pub time_zone: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LibraryView {
+    pub name: String,
+    pub city: String,
+    /// `LibraryTier` as its protobuf number.
+    pub tier: i32,
+    pub parent: Option<String>,
+    pub closed: bool,
+    /// `ReturnPolicy` as its protobuf number.
+    pub return_policy: i32,
+}
+
+impl LibraryView {
+    pub fn is_booth(&self) -> bool {
+        self.tier == LibraryTier::Booth as i32
+    }
+}
+
+/// A tariff, in force for events that occur at or after `effective_from_us`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TariffView {
+    /// `ChargeKind` as its protobuf number.
+    pub kind: i32,
+    pub amount_fen: i64,
+    pub effective_from_us: i64,
+}
+
+/// Cities, libraries and tariffs, folded from the `network` stream's events.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkView {
+    pub cities: BTreeMap<String, CityView>,
+    pub libraries: BTreeMap<String, LibraryView>,
+    /// In the order set; a later one wins a tie on the effective date.
+    pub tariffs: Vec<TariffView>,
+}
+
+impl NetworkView {
+    /// Folds a network event; other events leave the view as it is.
+    pub fn apply(&mut self, payload: &Payload) {
+        match payload {
+            Payload::CityJoined(e) => {
+                self.cities.insert(
+                    e.city.clone(),
+                    CityView {
+                        name: e.name.clone(),
+                        time_zone: e.time_zone.clone(),
+                    },
+                );
+            }
+            Payload::LibraryRegistered(e) => {
+                self.libraries.insert(
+                    e.library.clone(),
+                    LibraryView {
+                        name: e.name.clone(),
+                        city: e.city.clone(),
+                        tier: e.tier,
+                        parent: (!e.parent.is_empty()).then(|| e.parent.clone()),
+                        closed: false,
+                        return_policy: ReturnPolicy::ReturnHome as i32,
+                    },
+                );
+            }
+            Payload::LibraryClosed(e) => {
+                if let Some(library) = self.libraries.get_mut(&e.library) {
+                    library.closed = true;
+                }
+            }
+            Payload::ReturnPolicySet(e) => {
+                if let Some(library) = self.libraries.get_mut(&e.library) {
+                    library.return_policy = e.policy;
+                }
+            }
+            Payload::TariffSet(e) => self.tariffs.push(TariffView {
+                kind: e.kind,
+                amount_fen: e.amount_fen,
+                effective_from_us: e.effective_from_us,
+            }),
+            _ => {}
+        }
+    }
+
+    /// The city of a library (empty if unknown).
+    pub fn city_of(&self, library: &str) -> &str {
+        self.libraries.get(library).map_or("", |l| l.city.as_str())
+    }
+
+    /// The time zone of a city (Asia/Shanghai if unknown or unparsable).
+    pub fn city_time_zone(&self, city: &str) -> Tz {
+        self.cities
+            .get(city)
+            .and_then(|c| c.time_zone.parse().ok())
+            .unwrap_or(chrono_tz::Asia::Shanghai)
+    }
+
+    /// The time zone of a library's city.
+    pub fn library_time_zone(&self, library: &str) -> Tz {
+        self.city_time_zone(self.city_of(library))
+    }
+
+    /// The local calendar day of an instant at a library, `YYYY-MM-DD`.
+    pub fn local_day(&self, library: &str, at: DateTime<Utc>) -> String {
+        at.with_timezone(&self.library_time_zone(library))
+            .format("%Y-%m-%d")
+            .to_string()
+    }
+
+    /// The tariff of `kind` in force at `at`: the latest effective one, else the network default.
+    pub fn tariff_fen(&self, kind: ChargeKind, at: DateTime<Utc>) -> i64 {
+        let at_us = at.timestamp_micros();
+        self.tariffs
+            .iter()
+            .filter(|t| t.kind == kind as i32 && t.effective_from_us <= at_us)
+            .max_by_key(|t| t.effective_from_us)
+            .map_or_else(
+                || readnet_domain::default_tariff_fen(kind),
+                |t| t.amount_fen,
+            )
+    }
+}
+
+/// The settlement time zone: calendar months are cut in it.
+pub const SETTLEMENT_TIME_ZONE: Tz = chrono_tz::Asia::Shanghai;
+
+/// The settlement period (calendar month in the settlement time zone) of an instant, `YYYY-MM`.
+pub fn settlement_period(at: DateTime<Utc>) -> String {
+    SETTLEMENT_TIME_ZONE
+        .from_utc_datetime(&at.naive_utc())
+        .format("%Y-%m")
+        .to_string()
+}

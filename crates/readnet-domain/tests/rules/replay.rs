@@ -32,6 +32,7 @@ fn subject(payload: &Payload) -> StreamId {
         Payload::LostItemPaid(e) => item(&e.item),
         Payload::LostItemDebtWaived(e) => item(&e.item),
         Payload::ItemWithdrawn(e) => item(&e.item),
+        Payload::SettlementPeriodClosed(_) => StreamId::Settlement,
     }
 }
 

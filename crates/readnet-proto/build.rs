@@ -11,6 +11,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "readnet/v1/network.proto",
         "readnet/v1/circulation.proto",
         "readnet/v1/ledger.proto",
+        "readnet/v1/availability.proto",
+        "readnet/v1/statistics.proto",
+        "readnet/v1/settlement.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

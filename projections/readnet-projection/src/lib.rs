@@ -7,6 +7,7 @@
 //! is canonical: [`digest`] is the same for the same history, on every machine.
 
 pub mod handle;
+pub mod history;
 mod network;
 
 use chrono::{DateTime, TimeZone, Utc};

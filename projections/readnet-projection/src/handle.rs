@@ -70,6 +70,11 @@ impl<P: Projection> Writer<P> {
         self.applied.send_replace(last.position);
     }
 
+    /// The position of the last event applied.
+    pub fn snapshot_position(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
     /// A copy of the state, for a snapshot.
     pub fn snapshot(&self) -> P {
         self.state.read().expect("projection lock").clone()

@@ -9,6 +9,7 @@
 pub mod handle;
 pub mod history;
 mod network;
+pub mod runner;
 
 use chrono::{DateTime, TimeZone, Utc};
 use readnet_domain::codec;
@@ -25,6 +26,7 @@ pub use network::{
 };
 pub use readnet_domain::Payload;
 pub use readnet_domain::pb;
+pub use runner::{RunnerError, Snapshots, follow, replay};
 
 /// A stored event decoded: its place in the log, its envelope and its payload.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,0 +1,210 @@
+//! Keeping a projection up to date: load its snapshot, follow `$all` from there, save snapshots.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use readnet_store::{EventStore, SubscriptionMessage};
+use serde::{Deserialize, Serialize};
+
+use crate::{DecodeError, ProjectedEvent, Projection, Writer};
+
+/// Events applied under one lock at most.
+const APPLY_BATCH: usize = 1024;
+/// A snapshot is saved after this many new events …
+const SNAPSHOT_EVERY_EVENTS: u64 = 50_000;
+/// … or once caught up, when this long has passed since the last one.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(10);
+
+/// A projection's state as saved: which projection, which version, which position.
+#[derive(Serialize, Deserialize)]
+struct Snapshot<P> {
+    name: String,
+    version: u32,
+    position: u64,
+    state: P,
+}
+
+/// Where a projection's snapshots live: `<dir>/<name>.json`.
+#[derive(Debug, Clone)]
+pub struct Snapshots {
+    dir: PathBuf,
+}
+
+/// Why a projection stopped following the log.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("the store failed: {0}")]
+    Store(#[from] readnet_store::StoreError),
+    #[error("the log's subscription ended")]
+    Ended,
+}
+
+impl Snapshots {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.json"))
+    }
+
+    /// The saved state of `P`, if there is one of this version at or below `head`; otherwise a
+    /// fresh state (the projection is rebuilt from the first event), with the reason logged.
+    pub fn load<P: Projection>(&self, head: u64) -> P {
+        let path = self.path(P::NAME);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return P::default(),
+            Err(e) => {
+                tracing::warn!(projection = P::NAME, path = %path.display(), error = %e, "snapshot unreadable; rebuilding");
+                return P::default();
+            }
+        };
+        match serde_json::from_slice::<Snapshot<P>>(&bytes) {
+            Ok(s)
+                if s.name == P::NAME
+                    && s.version == P::VERSION
+                    && s.position <= head
+                    && s.state.position() == s.position =>
+            {
+                tracing::info!(
+                    projection = P::NAME,
+                    position = s.position,
+                    "snapshot loaded"
+                );
+                s.state
+            }
+            Ok(s) => {
+                tracing::info!(
+                    projection = P::NAME,
+                    saved_version = s.version,
+                    version = P::VERSION,
+                    saved_position = s.position,
+                    head,
+                    "snapshot is of another version or ahead of the log; rebuilding from the first event"
+                );
+                P::default()
+            }
+            Err(e) => {
+                tracing::warn!(projection = P::NAME, error = %e, "snapshot does not decode; rebuilding");
+                P::default()
+            }
+        }
+    }
+
+    /// The saved state of `P` as it is on disk, if any, whatever its version (for `replay --check`).
+    pub fn read_raw(&self, name: &str) -> std::io::Result<Option<(u32, u64, serde_json::Value)>> {
+        match std::fs::read(self.path(name)) {
+            Ok(bytes) => {
+                let s: Snapshot<serde_json::Value> = serde_json::from_slice(&bytes)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                Ok(Some((s.version, s.position, s.state)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Saves a state atomically: a temporary file, synced, renamed over the old one, and the
+    /// directory synced.
+    pub fn save<P: Projection>(&self, state: &P) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let snapshot = Snapshot {
+            name: P::NAME.to_owned(),
+            version: P::VERSION,
+            position: state.position(),
+            state,
+        };
+        let bytes = serde_json::to_vec(&snapshot).map_err(std::io::Error::other)?;
+        let path = self.path(P::NAME);
+        let temporary = path.with_extension("json.tmp");
+        {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&temporary)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+        }
+        std::fs::rename(&temporary, &path)?;
+        sync_dir(&self.dir)
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Follows the log for one projection until the store's subscription ends or an event cannot be
+/// read (it is never skipped). Saves snapshots as it goes.
+pub async fn follow<P: Projection>(
+    store: Arc<dyn EventStore>,
+    writer: Writer<P>,
+    snapshots: Snapshots,
+) -> Result<(), RunnerError> {
+    let start = writer.snapshot().position();
+    let mut subscription = store.subscribe_all(start);
+    let mut batch: Vec<ProjectedEvent> = Vec::with_capacity(APPLY_BATCH);
+    let mut saved_at = (start, Instant::now());
+    let mut caught_up = false;
+    loop {
+        let message = subscription.next().await.ok_or(RunnerError::Ended)??;
+        match message {
+            SubscriptionMessage::Event(event) => batch.push(ProjectedEvent::decode(&event)?),
+            SubscriptionMessage::CaughtUp { position } => {
+                caught_up = true;
+                tracing::info!(projection = P::NAME, position, "caught up with the log");
+            }
+        }
+        // Apply what has arrived; under load, in batches of up to APPLY_BATCH events.
+        if batch.len() >= APPLY_BATCH || caught_up {
+            writer.apply(&batch);
+            batch.clear();
+        }
+        let position = writer.snapshot_position();
+        let due = position - saved_at.0 >= SNAPSHOT_EVERY_EVENTS
+            || (caught_up && position > saved_at.0 && saved_at.1.elapsed() >= SNAPSHOT_EVERY);
+        if due {
+            let state = writer.snapshot();
+            let to = snapshots.clone();
+            match tokio::task::spawn_blocking(move || to.save(&state)).await {
+                Ok(Ok(())) => saved_at = (position, Instant::now()),
+                Ok(Err(e)) => {
+                    tracing::warn!(projection = P::NAME, error = %e, "snapshot not saved")
+                }
+                Err(e) => tracing::warn!(projection = P::NAME, error = %e, "snapshot task failed"),
+            }
+        }
+    }
+}
+
+/// Folds the whole log (through `through`, if given) into a fresh `P`, offline: what an auditor
+/// replays. `progress` is told each position applied.
+pub async fn replay<P: Projection>(
+    store: &dyn EventStore,
+    through: Option<u64>,
+    mut progress: impl FnMut(u64),
+) -> Result<P, RunnerError> {
+    let mut state = P::default();
+    let last = through.unwrap_or(u64::MAX).min(store.head_position());
+    let mut next = 1;
+    while next <= last {
+        let page = store
+            .read_all(
+                readnet_store::ReadFrom::At(next),
+                readnet_store::Direction::Forwards,
+                APPLY_BATCH,
+            )
+            .await?;
+        let Some(end) = page.last().map(|e| e.position) else {
+            break;
+        };
+        for event in page.iter().take_while(|e| e.position <= last) {
+            state.apply(&ProjectedEvent::decode(event)?);
+        }
+        progress(end.min(last));
+        next = end + 1;
+    }
+    Ok(state)
+}

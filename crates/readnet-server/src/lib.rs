@@ -17,11 +17,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use readnet_availability::{Availability, AvailabilityService};
 use readnet_domain::pb::{
     circulation_server::CirculationServer, ledger_server::LedgerServer,
     network_admin_server::NetworkAdminServer,
 };
 use readnet_domain::{Clock, PatronKey, SystemClock};
+use readnet_projection::{Handle, Projection, Snapshots, follow, shared};
+use readnet_proto::v1::availability_server::AvailabilityServer;
 use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 
@@ -69,21 +72,25 @@ pub async fn serve(
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    serve_on(listener, store, key, clock, shutdown)
+    let snapshots = Snapshots::new(config.data_dir.join("projections"));
+    serve_on(listener, store, key, clock, snapshots, shutdown)
         .await
         .map(|_| {
             tracing::info!(%addr, "stopped");
         })
 }
 
-/// Serves the readnet services on a bound listener over any store.
+/// Serves the readnet services on a bound listener over any store; projection snapshots are
+/// kept in `snapshots`.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     store: Arc<dyn EventStore>,
     key: PatronKey,
     clock: Arc<dyn Clock>,
+    snapshots: Snapshots,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let availability = start_projection::<Availability>(&store, &snapshots);
     let bus = CommandBus::start(Arc::clone(&store)).await?;
     let mut writable = bus.writable();
     let commands = Commands { bus, key, clock };
@@ -126,6 +133,9 @@ pub async fn serve_on(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
+        .add_service(AvailabilityServer::new(AvailabilityService::new(
+            availability,
+        )))
         .add_service(NetworkAdminServer::new(commands.clone()))
         .add_service(CirculationServer::new(commands))
         .add_service(LedgerServer::new(ledger))
@@ -137,6 +147,21 @@ pub async fn serve_on(
         )
         .await?;
     Ok(())
+}
+
+/// Loads a projection's snapshot and follows the log from there in a task of its own.
+fn start_projection<P: Projection>(
+    store: &Arc<dyn EventStore>,
+    snapshots: &Snapshots,
+) -> Handle<P> {
+    let (writer, handle) = shared(snapshots.load::<P>(store.head_position()));
+    let (store, snapshots) = (Arc::clone(store), snapshots.clone());
+    tokio::spawn(async move {
+        if let Err(error) = follow(store, writer, snapshots).await {
+            tracing::error!(projection = P::NAME, %error, "the projection stopped following the log");
+        }
+    });
+    handle
 }
 
 /// The network secret: read from `path`, or, for a ledger with no events yet, 32 random bytes

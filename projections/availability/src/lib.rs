@@ -1,1 +1,30 @@
-//! The availability projection.
+//! The availability projection: where every item is, and where a title can be had.
+//!
+//! [`Availability`] folds the log ([`readnet_projection::Projection`]) into:
+//! - each item's place ([`Place`]): on the shelf at a library (homebound or not), on loan from a
+//!   library until a due date, in transit from → to, in a booth, lost, withdrawn, exchanged out;
+//! - per title ([`title`]: ISBN if present, else title + author, normalised) and library, the
+//!   copies on the shelf (of which homebound), on loan from it, in transit towards it and in its
+//!   booth ([`Counts`]), kept as items move: a query never scans items to count;
+//! - the items in each booth.
+//!
+//! The queries ([`query`]) are pure functions of the state that answer with the API's messages;
+//! [`AvailabilityService`] serves them over gRPC with read-your-writes waits.
+//!
+//! Choices: a homebound copy is counted on the shelf where it sits (`homebound` says how many)
+//! but is not lendable, so "where can I get it" leaves it out; closed libraries are left out of
+//! that answer too. Who holds a loan and what a patron owes are not kept: availability is the
+//! catalogue's view, the ledger (`Ledger.GetItem`) has the rest.
+
+mod error;
+pub mod query;
+mod service;
+mod state;
+pub mod title;
+
+pub use error::AvailabilityError;
+pub use query::{ShelfListing, TitleQuery, item_state};
+pub use service::AvailabilityService;
+pub use state::{
+    Availability, Counts, ItemRecord, LibraryRecord, Place, StatusCounts, TitleRecord,
+};

@@ -1,0 +1,375 @@
+//! The questions readers ask, as pure functions of the state answering with API messages.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use readnet_projection::pb::{self, AvailabilityProximity, LibraryTier};
+use readnet_projection::{LibraryView, Projection};
+
+use crate::error::AvailabilityError;
+use crate::state::{Availability, Counts, ItemRecord, Place, TitleRecord};
+use crate::title::{is_isbn_shaped, isbn_key, normalise_isbn, text_key};
+
+/// Rows a page holds when the request does not say.
+pub const DEFAULT_PAGE: usize = 100;
+/// Rows a page holds at most, whatever the request says.
+pub const MAX_PAGE: usize = 1000;
+
+/// A page size asked for (0: the default), bounded by [`MAX_PAGE`].
+pub fn page_size(requested: u32) -> usize {
+    match requested {
+        0 => DEFAULT_PAGE,
+        n => (n as usize).min(MAX_PAGE),
+    }
+}
+
+/// A title as a query names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TitleQuery {
+    /// A normalised ISBN (see [`crate::title::normalise_isbn`]).
+    Isbn(String),
+    /// A title and author as catalogued (normalised when looked up).
+    Text { title: String, author: String },
+}
+
+impl TitleQuery {
+    pub fn isbn(isbn: &str) -> Self {
+        Self::Isbn(normalise_isbn(isbn))
+    }
+
+    pub fn text(title: &str, author: &str) -> Self {
+        Self::Text {
+            title: title.to_owned(),
+            author: author.to_owned(),
+        }
+    }
+
+    /// From the API's message; `field` names it in errors.
+    pub fn from_proto(
+        title: Option<&pb::AvailabilityTitle>,
+        field: &str,
+    ) -> Result<Self, AvailabilityError> {
+        let Some(t) = title else {
+            return Err(AvailabilityError::invalid(format!(
+                "{field}: a title is required (an isbn, or a title and author)"
+            )));
+        };
+        let has_text = !t.title.trim().is_empty() || !t.author.trim().is_empty();
+        if !t.isbn.trim().is_empty() {
+            if has_text {
+                return Err(AvailabilityError::invalid(format!(
+                    "{field}: give an isbn, or a title and author, not both"
+                )));
+            }
+            let isbn = normalise_isbn(&t.isbn);
+            if !is_isbn_shaped(&isbn) {
+                return Err(AvailabilityError::invalid(format!(
+                    "{field}.isbn: {:?} is not an ISBN (digits and hyphens, an ISBN-10 may end in X)",
+                    t.isbn
+                )));
+            }
+            return Ok(Self::Isbn(isbn));
+        }
+        if t.title.trim().is_empty() {
+            return Err(AvailabilityError::invalid(format!(
+                "{field}.title: an isbn or a title is required"
+            )));
+        }
+        Ok(Self::text(&t.title, &t.author))
+    }
+}
+
+/// What a library-shelf query lists besides the library's totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShelfListing<'a> {
+    /// The totals only.
+    Totals,
+    /// One row per title key the query matches (zero counts included).
+    Title(&'a TitleQuery),
+    /// Every title with a copy at the library, by key, after `after` (empty: from the first).
+    PerTitle { after: &'a str, max: usize },
+}
+
+fn shelf_counts(c: Counts) -> pb::ShelfCounts {
+    pb::ShelfCounts {
+        on_shelf: c.on_shelf,
+        homebound: c.homebound,
+        on_loan: c.on_loan,
+        in_transit_to: c.in_transit_to,
+        in_booth: c.in_booth,
+    }
+}
+
+fn summary(key: &str, t: &TitleRecord) -> pb::TitleSummary {
+    pb::TitleSummary {
+        title_key: key.to_owned(),
+        isbn: t.isbn.clone(),
+        title: t.title.clone(),
+        author: t.author.clone(),
+        network: Some(shelf_counts(t.network)),
+    }
+}
+
+fn timestamp(us: i64) -> readnet_proto::Timestamp {
+    readnet_proto::Timestamp {
+        seconds: us.div_euclid(1_000_000),
+        nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
+    }
+}
+
+/// An item as the API shows it. Who holds it and what they owe stay with the ledger.
+pub fn item_state(item: &str, r: &ItemRecord) -> pb::ItemState {
+    let mut state = pb::ItemState {
+        item: item.to_owned(),
+        isbn: r.isbn.clone(),
+        title: r.title.clone(),
+        author: r.author.clone(),
+        owner_library: r.owner_library.clone(),
+        price_fen: r.price_fen,
+        acquisition: r.acquisition,
+        status: r.place.status() as i32,
+        revision: r.revision,
+        position: r.position,
+        ..Default::default()
+    };
+    match &r.place {
+        Place::OnShelf { library, homebound } => {
+            state.library = library.clone();
+            state.homebound = *homebound;
+        }
+        Place::OnLoan {
+            library,
+            due_at_us,
+            renewals,
+        } => {
+            state.library = library.clone();
+            state.due_at = Some(timestamp(*due_at_us));
+            state.renewal_count = *renewals;
+        }
+        Place::InTransit { from, to, reason } => {
+            state.library = to.clone();
+            state.from_library = from.clone();
+            state.transfer_reason = *reason;
+        }
+        Place::InBooth { booth } => state.library = booth.clone(),
+        Place::Lost | Place::Withdrawn | Place::ExchangedOut => {}
+    }
+    state
+}
+
+impl Availability {
+    fn registered(&self, library: &str, field: &str) -> Result<&LibraryView, AvailabilityError> {
+        self.network().libraries.get(library).ok_or_else(|| {
+            AvailabilityError::not_found(format!("{field}: library {library} is not registered"))
+        })
+    }
+
+    /// The title keys a query names, with their records. NOT_FOUND when no copy was ever
+    /// catalogued under it.
+    pub fn matching_titles(
+        &self,
+        query: &TitleQuery,
+    ) -> Result<Vec<(&str, &TitleRecord)>, AvailabilityError> {
+        let found: Vec<(&str, &TitleRecord)> = match query {
+            TitleQuery::Isbn(isbn) => self.title_entry(&isbn_key(isbn)).into_iter().collect(),
+            TitleQuery::Text { title, author } => self
+                .titles_under_text(&text_key(title, author))
+                .filter_map(|key| self.title_entry(key))
+                .collect(),
+        };
+        if found.is_empty() {
+            return Err(AvailabilityError::not_found(match query {
+                TitleQuery::Isbn(isbn) => {
+                    format!("title.isbn: no copy with ISBN {isbn} is catalogued")
+                }
+                TitleQuery::Text { title, author } => {
+                    format!("title: no copy of {title:?} by {author:?} is catalogued")
+                }
+            }));
+        }
+        Ok(found)
+    }
+
+    /// One item's status and place. NOT_FOUND for an item never catalogued.
+    pub fn get_item(&self, item: &str) -> Result<pb::AvailabilityItemResponse, AvailabilityError> {
+        let record = self.item(item).ok_or_else(|| {
+            AvailabilityError::not_found(format!("item {item} is not catalogued"))
+        })?;
+        Ok(pb::AvailabilityItemResponse {
+            item: Some(item_state(item, record)),
+            title_key: record.title_key.clone(),
+            applied_position: self.position(),
+        })
+    }
+
+    /// Where a title can be had, starting from `from_library`: the open libraries with a
+    /// lendable copy on the shelf or a copy in their booth, `from_library` first, then the other
+    /// libraries of its city by code, then other cities' libraries by city and code. Homebound
+    /// copies are not lendable and are left out; closed libraries lend nothing and are left out.
+    pub fn find_title(
+        &self,
+        title: &TitleQuery,
+        from_library: &str,
+        max_libraries: usize,
+    ) -> Result<pb::FindTitleResponse, AvailabilityError> {
+        let from_city = self.registered(from_library, "from_library")?.city.as_str();
+        let titles = self.matching_titles(title)?;
+        let mut per_library: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
+        for (_, t) in &titles {
+            for (library, counts) in &t.libraries {
+                let entry = per_library.entry(library).or_default();
+                entry.0 += counts.lendable();
+                entry.1 += counts.in_booth;
+            }
+        }
+        let mut libraries: Vec<pb::TitleAtLibrary> = per_library
+            .into_iter()
+            .filter(|&(_, (lendable, in_booth))| lendable + in_booth > 0)
+            .filter_map(|(library, (lendable, in_booth))| {
+                let view = self.network().libraries.get(library)?;
+                if view.closed {
+                    return None;
+                }
+                let proximity = if library == from_library {
+                    AvailabilityProximity::SameLibrary
+                } else if view.city == from_city {
+                    AvailabilityProximity::SameCity
+                } else {
+                    AvailabilityProximity::OtherCity
+                };
+                Some(pb::TitleAtLibrary {
+                    library: library.to_owned(),
+                    city: view.city.clone(),
+                    tier: view.tier,
+                    proximity: proximity as i32,
+                    lendable,
+                    in_booth,
+                })
+            })
+            .collect();
+        libraries.sort_by(|a, b| {
+            (a.proximity, &a.city, &a.library).cmp(&(b.proximity, &b.city, &b.library))
+        });
+        let truncated = libraries.len() > max_libraries;
+        libraries.truncate(max_libraries);
+        Ok(pb::FindTitleResponse {
+            titles: titles.iter().map(|(k, t)| summary(k, t)).collect(),
+            libraries,
+            truncated,
+            applied_position: self.position(),
+        })
+    }
+
+    /// One library's copies: its totals, and the rows `listing` asks for.
+    pub fn library_shelf(
+        &self,
+        library: &str,
+        listing: ShelfListing<'_>,
+    ) -> Result<pb::LibraryShelfResponse, AvailabilityError> {
+        let view = self.registered(library, "library")?;
+        let row = |key: &str, t: &TitleRecord| pb::ShelfTitle {
+            title: Some(summary(key, t)),
+            counts: Some(shelf_counts(
+                t.libraries.get(library).copied().unwrap_or_default(),
+            )),
+        };
+        let mut next_title_key = String::new();
+        let titles = match listing {
+            ShelfListing::Totals => Vec::new(),
+            ShelfListing::Title(query) => self
+                .matching_titles(query)?
+                .into_iter()
+                .map(|(k, t)| row(k, t))
+                .collect(),
+            ShelfListing::PerTitle { after, max } => {
+                let keys = self.library(library).map(|r| &r.titles);
+                let bound = if after.is_empty() {
+                    Bound::Unbounded
+                } else {
+                    Bound::Excluded(after)
+                };
+                let mut page: Vec<&str> = keys
+                    .into_iter()
+                    .flat_map(|k| k.range::<str, _>((bound, Bound::Unbounded)))
+                    .map(String::as_str)
+                    .take(max + 1)
+                    .collect();
+                if page.len() > max {
+                    page.truncate(max);
+                    next_title_key = page.last().map(|k| (*k).to_owned()).unwrap_or_default();
+                }
+                page.into_iter()
+                    .filter_map(|k| self.title(k).map(|t| row(k, t)))
+                    .collect()
+            }
+        };
+        Ok(pb::LibraryShelfResponse {
+            library: library.to_owned(),
+            city: view.city.clone(),
+            tier: view.tier,
+            closed: view.closed,
+            totals: Some(shelf_counts(self.library_totals(library))),
+            titles,
+            next_title_key,
+            applied_position: self.position(),
+        })
+    }
+
+    /// The items in a booth with their titles, by item id, after `after_item` (empty: from the
+    /// first). NOT_FOUND for an unknown library, INVALID_ARGUMENT for one that is not a booth.
+    pub fn booth_stock(
+        &self,
+        booth: &str,
+        after_item: &str,
+        max_items: usize,
+    ) -> Result<pb::BoothStockResponse, AvailabilityError> {
+        let view = self.registered(booth, "booth")?;
+        if view.tier != LibraryTier::Booth as i32 {
+            let tier = LibraryTier::try_from(view.tier)
+                .map_or_else(|_| view.tier.to_string(), |t| t.as_str_name().to_owned());
+            return Err(AvailabilityError::invalid(format!(
+                "booth: {booth} is a library of tier {tier}, not a book-exchange booth"
+            )));
+        }
+        let stock = self.booth_set(booth);
+        let bound = if after_item.is_empty() {
+            Bound::Unbounded
+        } else {
+            Bound::Excluded(after_item)
+        };
+        let mut page: Vec<&str> = stock
+            .into_iter()
+            .flat_map(|s| s.range::<str, _>((bound, Bound::Unbounded)))
+            .map(String::as_str)
+            .take(max_items + 1)
+            .collect();
+        let mut next_item = String::new();
+        if page.len() > max_items {
+            page.truncate(max_items);
+            next_item = page.last().map(|i| (*i).to_owned()).unwrap_or_default();
+        }
+        let items = page
+            .into_iter()
+            .filter_map(|id| {
+                let r = self.item(id)?;
+                Some(pb::BoothStockItem {
+                    item: id.to_owned(),
+                    title_key: r.title_key.clone(),
+                    isbn: r.isbn.clone(),
+                    title: r.title.clone(),
+                    author: r.author.clone(),
+                    acquisition: r.acquisition,
+                    owner_library: r.owner_library.clone(),
+                })
+            })
+            .collect();
+        Ok(pb::BoothStockResponse {
+            booth: booth.to_owned(),
+            city: view.city.clone(),
+            item_count: stock.map_or(0, |s| s.len() as u32),
+            items,
+            next_item,
+            applied_position: self.position(),
+        })
+    }
+}

@@ -1,0 +1,115 @@
+//! The gRPC `Availability` service: thin handlers that check fields, wait for `min_position`
+//! and ask the state.
+
+use std::time::Duration;
+
+use readnet_projection::{Handle, wait_budget};
+use readnet_proto::v1::{self as pb, availability_server};
+use tonic::{Request, Response, Status};
+
+use crate::error::AvailabilityError;
+use crate::query::{ShelfListing, TitleQuery, page_size};
+use crate::state::Availability;
+
+/// Answers availability queries from the projection's shared state.
+#[derive(Clone)]
+pub struct AvailabilityService {
+    handle: Handle<Availability>,
+}
+
+impl AvailabilityService {
+    pub fn new(handle: Handle<Availability>) -> Self {
+        Self { handle }
+    }
+
+    /// Runs `query` on the state once it has applied `min_position`.
+    async fn answer<R>(
+        &self,
+        min_position: Option<u64>,
+        wait: Duration,
+        query: impl FnOnce(&Availability) -> Result<R, AvailabilityError>,
+    ) -> Result<Response<R>, Status> {
+        let (answer, _) = self.handle.read(min_position, wait, query).await?;
+        Ok(Response::new(answer?))
+    }
+}
+
+/// A field that must not be empty; `what` says what it holds, for the message.
+fn required<'a>(value: &'a str, field: &str, what: &str) -> Result<&'a str, AvailabilityError> {
+    if value.trim().is_empty() {
+        return Err(AvailabilityError::invalid(format!(
+            "{field}: {what} is required"
+        )));
+    }
+    Ok(value)
+}
+
+#[tonic::async_trait]
+impl availability_server::Availability for AvailabilityService {
+    async fn get_item(
+        &self,
+        request: Request<pb::AvailabilityItemRequest>,
+    ) -> Result<Response<pb::AvailabilityItemResponse>, Status> {
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let item = required(&r.item, "item", "an item id")?;
+        self.answer(r.min_position, wait, |s| s.get_item(item))
+            .await
+    }
+
+    async fn find_title(
+        &self,
+        request: Request<pb::FindTitleRequest>,
+    ) -> Result<Response<pb::FindTitleResponse>, Status> {
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let title = TitleQuery::from_proto(r.title.as_ref(), "title")?;
+        let from = required(&r.from_library, "from_library", "a library code")?;
+        let max = page_size(r.max_libraries);
+        self.answer(r.min_position, wait, |s| s.find_title(&title, from, max))
+            .await
+    }
+
+    async fn library_shelf(
+        &self,
+        request: Request<pb::LibraryShelfRequest>,
+    ) -> Result<Response<pb::LibraryShelfResponse>, Status> {
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let library = required(&r.library, "library", "a library code")?;
+        let title = match &r.title {
+            Some(t) => Some(TitleQuery::from_proto(Some(t), "title")?),
+            None => None,
+        };
+        let listing = match (&title, r.per_title) {
+            (Some(_), true) => {
+                return Err(AvailabilityError::invalid(
+                    "per_title: list every title or ask for one title, not both",
+                )
+                .into());
+            }
+            (Some(t), false) => ShelfListing::Title(t),
+            (None, true) => ShelfListing::PerTitle {
+                after: &r.after_title_key,
+                max: page_size(r.max_titles),
+            },
+            (None, false) => ShelfListing::Totals,
+        };
+        self.answer(r.min_position, wait, |s| s.library_shelf(library, listing))
+            .await
+    }
+
+    async fn booth_stock(
+        &self,
+        request: Request<pb::BoothStockRequest>,
+    ) -> Result<Response<pb::BoothStockResponse>, Status> {
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let booth = required(&r.booth, "booth", "a booth's library code")?;
+        let max = page_size(r.max_items);
+        self.answer(r.min_position, wait, |s| {
+            s.booth_stock(booth, &r.after_item, max)
+        })
+        .await
+    }
+}

@@ -1,0 +1,523 @@
+//! The fold: every item's place, and the counts per title and library kept as items move.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use readnet_domain::StreamId;
+use readnet_projection::pb::{self, ItemStatus};
+use readnet_projection::{NetworkView, Payload, ProjectedEvent, Projection};
+use serde::{Deserialize, Serialize};
+
+use crate::title::{text_key, title_key};
+
+/// Where an item is: the domain's `ItemStatus`, as the projection keeps it. Who holds a loan is
+/// left out on purpose (see the crate docs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Place {
+    OnShelf {
+        library: String,
+        /// Returned away from its owner: not lent again before it is home.
+        homebound: bool,
+    },
+    OnLoan {
+        /// The lending library.
+        library: String,
+        due_at_us: i64,
+        renewals: u32,
+    },
+    InTransit {
+        from: String,
+        to: String,
+        /// `TransferReason` as its protobuf number.
+        reason: i32,
+    },
+    InBooth {
+        booth: String,
+    },
+    Lost,
+    Withdrawn,
+    ExchangedOut,
+}
+
+/// Which count of a library an item in a place adds to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Shelf { homebound: bool },
+    Loan,
+    TransitTo,
+    Booth,
+}
+
+impl Place {
+    /// The protobuf status of the place.
+    pub fn status(&self) -> ItemStatus {
+        match self {
+            Place::OnShelf { .. } => ItemStatus::OnShelf,
+            Place::OnLoan { .. } => ItemStatus::OnLoan,
+            Place::InTransit { .. } => ItemStatus::InTransit,
+            Place::InBooth { .. } => ItemStatus::InBooth,
+            Place::Lost => ItemStatus::Lost,
+            Place::Withdrawn => ItemStatus::Withdrawn,
+            Place::ExchangedOut => ItemStatus::ExchangedOut,
+        }
+    }
+
+    /// The library whose counts the item is in, and which count; none for items that are
+    /// nowhere to be had (lost, withdrawn, exchanged out).
+    fn slot(&self) -> Option<(&str, Slot)> {
+        match self {
+            Place::OnShelf { library, homebound } => Some((
+                library,
+                Slot::Shelf {
+                    homebound: *homebound,
+                },
+            )),
+            Place::OnLoan { library, .. } => Some((library, Slot::Loan)),
+            Place::InTransit { to, .. } => Some((to, Slot::TransitTo)),
+            Place::InBooth { booth } => Some((booth, Slot::Booth)),
+            Place::Lost | Place::Withdrawn | Place::ExchangedOut => None,
+        }
+    }
+}
+
+/// Copies of a title (or of every title) at one library. Each copy is in at most one count, but
+/// `homebound` is a part of `on_shelf`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// On the shelf, homebound copies included.
+    pub on_shelf: u32,
+    /// Of `on_shelf`: waiting to travel home, not lent here.
+    pub homebound: u32,
+    /// On loan from the library.
+    pub on_loan: u32,
+    /// In transit towards the library.
+    pub in_transit_to: u32,
+    /// In the library's booth.
+    pub in_booth: u32,
+}
+
+impl Counts {
+    /// Copies on the shelf that can be lent now.
+    pub fn lendable(&self) -> u32 {
+        self.on_shelf.saturating_sub(self.homebound)
+    }
+
+    pub fn is_zero(&self) -> bool {
+        *self == Counts::default()
+    }
+
+    /// Every copy counted.
+    pub fn copies(&self) -> u32 {
+        self.on_shelf + self.on_loan + self.in_transit_to + self.in_booth
+    }
+
+    fn adjust(&mut self, slot: Slot, delta: Delta) {
+        let step = |count: &mut u32| match delta {
+            Delta::Add => *count += 1,
+            Delta::Remove => {
+                debug_assert!(*count > 0, "a count never goes below zero");
+                *count = count.saturating_sub(1);
+            }
+        };
+        match slot {
+            Slot::Shelf { homebound } => {
+                step(&mut self.on_shelf);
+                if homebound {
+                    step(&mut self.homebound);
+                }
+            }
+            Slot::Loan => step(&mut self.on_loan),
+            Slot::TransitTo => step(&mut self.in_transit_to),
+            Slot::Booth => step(&mut self.in_booth),
+        }
+        debug_assert!(
+            self.homebound <= self.on_shelf,
+            "homebound copies are on the shelf"
+        );
+    }
+
+    fn at_least(&self, part: &Counts) -> bool {
+        self.on_shelf >= part.on_shelf
+            && self.homebound >= part.homebound
+            && self.on_loan >= part.on_loan
+            && self.in_transit_to >= part.in_transit_to
+            && self.in_booth >= part.in_booth
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delta {
+    Add,
+    Remove,
+}
+
+/// How many items are in each status, network-wide.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    pub on_shelf: u64,
+    pub on_loan: u64,
+    pub in_transit: u64,
+    pub in_booth: u64,
+    pub lost: u64,
+    pub withdrawn: u64,
+    pub exchanged_out: u64,
+}
+
+impl StatusCounts {
+    /// Every item catalogued.
+    pub fn total(&self) -> u64 {
+        self.on_shelf
+            + self.on_loan
+            + self.in_transit
+            + self.in_booth
+            + self.lost
+            + self.withdrawn
+            + self.exchanged_out
+    }
+
+    fn adjust(&mut self, place: &Place, delta: Delta) {
+        let count = match place {
+            Place::OnShelf { .. } => &mut self.on_shelf,
+            Place::OnLoan { .. } => &mut self.on_loan,
+            Place::InTransit { .. } => &mut self.in_transit,
+            Place::InBooth { .. } => &mut self.in_booth,
+            Place::Lost => &mut self.lost,
+            Place::Withdrawn => &mut self.withdrawn,
+            Place::ExchangedOut => &mut self.exchanged_out,
+        };
+        match delta {
+            Delta::Add => *count += 1,
+            Delta::Remove => {
+                debug_assert!(*count > 0, "a status count never goes below zero");
+                *count = count.saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// One item as catalogued, and where it is now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemRecord {
+    pub isbn: String,
+    pub title: String,
+    pub author: String,
+    pub owner_library: String,
+    pub price_fen: Option<i64>,
+    /// `Acquisition` as its protobuf number.
+    pub acquisition: i32,
+    /// See [`crate::title`].
+    pub title_key: String,
+    pub place: Place,
+    /// The item stream's revision and the `$all` position of its last event.
+    pub revision: u64,
+    pub position: u64,
+}
+
+/// A title: how its first copy was catalogued, and its copies per library.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TitleRecord {
+    pub isbn: String,
+    pub title: String,
+    pub author: String,
+    /// Summed over every library.
+    pub network: Counts,
+    /// Libraries with at least one copy counted; no all-zero entries.
+    pub libraries: BTreeMap<String, Counts>,
+}
+
+/// One library's copies of every title.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LibraryRecord {
+    pub totals: Counts,
+    /// The titles with a copy counted here (the keys of their `libraries` that name this one).
+    pub titles: BTreeSet<String>,
+}
+
+/// The availability projection. See the crate docs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Availability {
+    position: u64,
+    network: NetworkView,
+    items: BTreeMap<String, ItemRecord>,
+    titles: BTreeMap<String, TitleRecord>,
+    /// Libraries with at least one copy counted; no all-zero entries.
+    libraries: BTreeMap<String, LibraryRecord>,
+    /// The items in each booth; no empty sets.
+    booths: BTreeMap<String, BTreeSet<String>>,
+    /// Text key (title and author) → the title keys of every copy catalogued under it.
+    by_text: BTreeMap<String, BTreeSet<String>>,
+    statuses: StatusCounts,
+}
+
+impl Projection for Availability {
+    const NAME: &'static str = "availability";
+    const VERSION: u32 = 1;
+
+    fn apply(&mut self, event: &ProjectedEvent) {
+        self.network.apply(&event.payload);
+        match &event.payload {
+            Payload::ItemCatalogued(e) => self.catalogue(e),
+            Payload::ItemLoaned(e) => self.move_item(
+                &e.item,
+                Place::OnLoan {
+                    library: e.library.clone(),
+                    due_at_us: e.due_at_us,
+                    renewals: 0,
+                },
+            ),
+            Payload::ItemRenewed(e) => {
+                if let Some(Place::OnLoan {
+                    due_at_us,
+                    renewals,
+                    ..
+                }) = self.items.get_mut(&e.item).map(|r| &mut r.place)
+                {
+                    *due_at_us = e.due_at_us;
+                    *renewals = e.renewal_count;
+                }
+            }
+            Payload::ItemReturned(e) => self.move_item(
+                &e.item,
+                Place::OnShelf {
+                    library: e.library.clone(),
+                    homebound: e.homebound,
+                },
+            ),
+            Payload::TransferDispatched(e) => self.move_item(
+                &e.item,
+                Place::InTransit {
+                    from: e.from_library.clone(),
+                    to: e.to_library.clone(),
+                    reason: e.reason,
+                },
+            ),
+            Payload::TransferReceived(e) => {
+                let place = if e.in_booth {
+                    Place::InBooth {
+                        booth: e.to_library.clone(),
+                    }
+                } else {
+                    Place::OnShelf {
+                        library: e.to_library.clone(),
+                        homebound: false,
+                    }
+                };
+                self.move_item(&e.item, place);
+            }
+            // The deposited book arrives by its own ItemCatalogued, in the same append.
+            Payload::BoothSwapped(e) => self.move_item(&e.item_taken, Place::ExchangedOut),
+            Payload::ItemDeclaredLost(e) => self.move_item(&e.item, Place::Lost),
+            Payload::ItemWithdrawn(e) => self.move_item(&e.item, Place::Withdrawn),
+            // Debts, patrons, the network (folded above) and settlement move no book.
+            _ => {}
+        }
+        if let Some(item) = event.stream.strip_prefix(StreamId::ITEM_PREFIX)
+            && let Some(record) = self.items.get_mut(item)
+        {
+            record.revision = event.revision;
+            record.position = event.position;
+        }
+        self.position = event.position;
+        debug_assert_eq!(
+            self.statuses.total(),
+            self.items.len() as u64,
+            "every item is in exactly one status"
+        );
+    }
+
+    fn position(&self) -> u64 {
+        self.position
+    }
+}
+
+impl Availability {
+    /// The network as of the events folded.
+    pub fn network(&self) -> &NetworkView {
+        &self.network
+    }
+
+    /// One item.
+    pub fn item(&self, item: &str) -> Option<&ItemRecord> {
+        self.items.get(item)
+    }
+
+    /// Every item, by id.
+    pub fn items(&self) -> impl Iterator<Item = (&str, &ItemRecord)> {
+        self.items.iter().map(|(id, r)| (id.as_str(), r))
+    }
+
+    /// One title.
+    pub fn title(&self, title_key: &str) -> Option<&TitleRecord> {
+        self.titles.get(title_key)
+    }
+
+    /// One title, with its key borrowed from the state.
+    pub fn title_entry(&self, title_key: &str) -> Option<(&str, &TitleRecord)> {
+        self.titles
+            .get_key_value(title_key)
+            .map(|(key, r)| (key.as_str(), r))
+    }
+
+    /// Every title, by key.
+    pub fn titles(&self) -> impl Iterator<Item = (&str, &TitleRecord)> {
+        self.titles.iter().map(|(key, r)| (key.as_str(), r))
+    }
+
+    /// The title keys catalogued under a text key (see [`crate::title::text_key`]).
+    pub fn titles_under_text(&self, text_key: &str) -> impl Iterator<Item = &str> {
+        self.by_text
+            .get(text_key)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
+
+    /// A title's copies at a library (zero when it has none there).
+    pub fn counts(&self, title_key: &str, library: &str) -> Counts {
+        self.titles
+            .get(title_key)
+            .and_then(|t| t.libraries.get(library))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// A library's copies of every title (zero when it has none).
+    pub fn library_totals(&self, library: &str) -> Counts {
+        self.libraries
+            .get(library)
+            .map(|l| l.totals)
+            .unwrap_or_default()
+    }
+
+    /// One library's record, if any copy is counted there.
+    pub fn library(&self, library: &str) -> Option<&LibraryRecord> {
+        self.libraries.get(library)
+    }
+
+    /// The items in a booth, by id.
+    pub fn booth_items(&self, booth: &str) -> impl Iterator<Item = &str> {
+        self.booths
+            .get(booth)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
+
+    /// Items per status, network-wide.
+    pub fn statuses(&self) -> StatusCounts {
+        self.statuses
+    }
+
+    pub(crate) fn booth_set(&self, booth: &str) -> Option<&BTreeSet<String>> {
+        self.booths.get(booth)
+    }
+
+    fn catalogue(&mut self, e: &pb::ItemCatalogued) {
+        // decide never catalogues an id twice; a hand-made repeat keeps the first copy.
+        if self.items.contains_key(&e.item) {
+            return;
+        }
+        let key = title_key(&e.isbn, &e.title, &e.author);
+        let place = if e.in_booth {
+            Place::InBooth {
+                booth: e.placed_at.clone(),
+            }
+        } else {
+            Place::OnShelf {
+                library: e.placed_at.clone(),
+                homebound: false,
+            }
+        };
+        self.titles
+            .entry(key.clone())
+            .or_insert_with(|| TitleRecord {
+                isbn: e.isbn.clone(),
+                title: e.title.clone(),
+                author: e.author.clone(),
+                ..TitleRecord::default()
+            });
+        self.by_text
+            .entry(text_key(&e.title, &e.author))
+            .or_default()
+            .insert(key.clone());
+        self.tally(&key, &e.item, &place, Delta::Add);
+        self.items.insert(
+            e.item.clone(),
+            ItemRecord {
+                isbn: e.isbn.clone(),
+                title: e.title.clone(),
+                author: e.author.clone(),
+                owner_library: e.owner_library.clone(),
+                price_fen: e.price_fen,
+                acquisition: e.acquisition,
+                title_key: key,
+                place,
+                revision: 0,
+                position: 0,
+            },
+        );
+    }
+
+    /// Moves a known item to a new place, moving its count with it.
+    fn move_item(&mut self, item: &str, to: Place) {
+        // An event for an unknown item cannot come from decide; stay total on a hand-made log.
+        let Some(record) = self.items.get_mut(item) else {
+            return;
+        };
+        let from = std::mem::replace(&mut record.place, to.clone());
+        let key = record.title_key.clone();
+        self.tally(&key, item, &from, Delta::Remove);
+        self.tally(&key, item, &to, Delta::Add);
+    }
+
+    /// Adds an item in `place` to, or removes it from, every count it is part of.
+    fn tally(&mut self, title_key: &str, item: &str, place: &Place, delta: Delta) {
+        self.statuses.adjust(place, delta);
+        let Some((library, slot)) = place.slot() else {
+            return;
+        };
+        let title = self
+            .titles
+            .get_mut(title_key)
+            .expect("an item's title is recorded when it is catalogued");
+        title.network.adjust(slot, delta);
+        let cell = title.libraries.entry(library.to_owned()).or_default();
+        cell.adjust(slot, delta);
+        let cell = *cell;
+        if cell.is_zero() {
+            title.libraries.remove(library);
+        }
+        debug_assert!(title.network.at_least(&cell), "the network has the cell");
+
+        let record = self.libraries.entry(library.to_owned()).or_default();
+        record.totals.adjust(slot, delta);
+        if cell.is_zero() {
+            record.titles.remove(title_key);
+        } else {
+            record.titles.insert(title_key.to_owned());
+        }
+        debug_assert!(record.totals.at_least(&cell), "the library has the cell");
+        let totals = record.totals;
+        if totals.is_zero() {
+            debug_assert!(record.titles.is_empty(), "no copies, no titles");
+            self.libraries.remove(library);
+        }
+
+        if slot == Slot::Booth {
+            let booth = self.booths.entry(library.to_owned()).or_default();
+            let changed = match delta {
+                Delta::Add => booth.insert(item.to_owned()),
+                Delta::Remove => booth.remove(item),
+            };
+            debug_assert!(changed, "an item enters a booth once and leaves it once");
+            debug_assert_eq!(
+                booth.len() as u64,
+                u64::from(totals.in_booth),
+                "the booth's items are its in_booth count"
+            );
+            if booth.is_empty() {
+                self.booths.remove(library);
+            }
+        }
+    }
+}

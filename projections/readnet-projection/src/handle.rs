@@ -137,14 +137,15 @@ impl<P: Projection> Handle<P> {
     }
 }
 
-/// How long a query may wait: the caller's gRPC deadline (`grpc-timeout`), else
-/// [`DEFAULT_WAIT`], never more than [`MAX_WAIT`].
+/// How long a query may wait: four fifths of the caller's gRPC deadline (`grpc-timeout`), so
+/// that the answer saying how far the projection got arrives before the caller gives up; else
+/// [`DEFAULT_WAIT`]; never more than [`MAX_WAIT`].
 pub fn wait_budget(metadata: &tonic::metadata::MetadataMap) -> Duration {
     metadata
         .get("grpc-timeout")
         .and_then(|v| v.to_str().ok())
         .and_then(parse_grpc_timeout)
-        .unwrap_or(DEFAULT_WAIT)
+        .map_or(DEFAULT_WAIT, |deadline| deadline - deadline / 5)
         .min(MAX_WAIT)
 }
 

@@ -7,6 +7,7 @@ mod circulation;
 mod concurrency;
 mod durability;
 mod idempotency;
+mod projections;
 mod service;
 mod subscription;
 mod validation;

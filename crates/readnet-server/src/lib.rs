@@ -25,6 +25,7 @@ use readnet_domain::pb::{
 use readnet_domain::{Clock, PatronKey, SystemClock};
 use readnet_projection::{Handle, Projection, Snapshots, follow, shared};
 use readnet_proto::v1::availability_server::AvailabilityServer;
+use readnet_settlement::{Settlement, SettlementService};
 use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 
@@ -91,10 +92,17 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let availability = start_projection::<Availability>(&store, &snapshots);
+    let settlement = start_projection::<Settlement>(&store, &snapshots);
     let bus = CommandBus::start(Arc::clone(&store)).await?;
     let mut writable = bus.writable();
-    let commands = Commands { bus, key, clock };
-    let ledger = LedgerService { store };
+    let commands = Commands {
+        bus,
+        key,
+        clock: Arc::clone(&clock),
+    };
+    let ledger = LedgerService {
+        store: Arc::clone(&store),
+    };
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -136,6 +144,10 @@ pub async fn serve_on(
         .add_service(AvailabilityServer::new(AvailabilityService::new(
             availability,
         )))
+        .add_service(
+            SettlementService::new(settlement, Arc::clone(&store), Arc::clone(&clock))
+                .into_server(),
+        )
         .add_service(NetworkAdminServer::new(commands.clone()))
         .add_service(CirculationServer::new(commands))
         .add_service(LedgerServer::new(ledger))

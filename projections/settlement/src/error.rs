@@ -1,0 +1,42 @@
+use readnet_store::StoreError;
+use tonic::{Code, Status};
+
+use crate::CloseRefusal;
+
+/// Why the settlement service could not answer. Mapped to a gRPC status once, below.
+#[derive(Debug, thiserror::Error)]
+pub enum SettlementError {
+    /// A field is malformed; the message names it.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The closing rules refused the close.
+    #[error(transparent)]
+    Refused(#[from] CloseRefusal),
+    /// A filter names something the network does not have.
+    #[error("{0}")]
+    NotFound(String),
+    /// The store refused or failed the append.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The close kept losing races with other writers of the `settlement` stream.
+    #[error("{0}")]
+    Aborted(String),
+}
+
+impl From<SettlementError> for Status {
+    fn from(error: SettlementError) -> Self {
+        let code = match &error {
+            SettlementError::InvalidArgument(_)
+            | SettlementError::Refused(CloseRefusal::InvalidPeriod(_)) => Code::InvalidArgument,
+            SettlementError::Refused(_) => Code::FailedPrecondition,
+            SettlementError::NotFound(_) => Code::NotFound,
+            SettlementError::Store(StoreError::WrongExpectedVersion { .. })
+            | SettlementError::Aborted(_) => Code::Aborted,
+            SettlementError::Store(StoreError::IdempotencyMismatch { .. }) => Code::AlreadyExists,
+            SettlementError::Store(StoreError::InvalidArgument(_)) => Code::InvalidArgument,
+            SettlementError::Store(StoreError::Corrupt { .. }) => Code::DataLoss,
+            SettlementError::Store(_) => Code::Unavailable,
+        };
+        Status::new(code, error.to_string())
+    }
+}

@@ -1,0 +1,351 @@
+//! The gRPC `Settlement` service: statements and their charges from the projection, and
+//! closing a period through the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use readnet_domain::pb::{Channel, EventMetadata};
+use readnet_domain::{Clock, StreamId, codec};
+use readnet_projection::{Handle, Payload, wait_budget};
+use readnet_proto::Timestamp;
+use readnet_proto::v1 as pb;
+use readnet_proto::v1::settlement_server::SettlementServer;
+use readnet_store::{EventData, EventStore, StoreError, StreamState};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use crate::{
+    Charge, ChargeKind, CloseDecision, Period, PeriodClose, Settlement, SettlementError, Statement,
+    StatementStatus,
+};
+
+/// The namespace of close event ids: the event closing period P has id
+/// `Uuid::new_v5(&CLOSE_EVENT_NAMESPACE, P.as_bytes())`, so two servers closing the same period
+/// write the same event and the store takes the second append as a retry of the first.
+pub const CLOSE_EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x5e7d_1e6e_2c1a_4b0e_9a57_c105_e0ff_1ced);
+
+/// How often a close is decided again after losing a race for the `settlement` stream.
+const MAX_CLOSE_ATTEMPTS: usize = 3;
+/// Charges per ListCharges page when the request says nothing.
+const DEFAULT_PAGE_SIZE: usize = 100;
+/// The most charges one ListCharges page holds.
+const MAX_PAGE_SIZE: usize = 1000;
+
+/// The id of the event that closes `period`.
+pub fn close_event_id(period: Period) -> Uuid {
+    Uuid::new_v5(&CLOSE_EVENT_NAMESPACE, period.to_string().as_bytes())
+}
+
+/// Implements `readnet.v1.Settlement` over the settlement projection and the store.
+#[derive(Clone)]
+pub struct SettlementService {
+    handle: Handle<Settlement>,
+    store: Arc<dyn EventStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl SettlementService {
+    pub fn new(
+        handle: Handle<Settlement>,
+        store: Arc<dyn EventStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            handle,
+            store,
+            clock,
+        }
+    }
+
+    /// The tonic server for this service.
+    pub fn into_server(self) -> SettlementServer<Self> {
+        SettlementServer::new(self)
+    }
+
+    /// Decides the close on a state that has applied the head of the log, appends it, and
+    /// answers from the state once the projection has applied the close. A lost race for the
+    /// `settlement` stream is decided again on the new head (usually: the period is now closed).
+    async fn close(
+        &self,
+        period: &str,
+        command_id: Uuid,
+        correlation_id: Option<Uuid>,
+        wait: Duration,
+    ) -> Result<pb::ClosePeriodResponse, Status> {
+        let now = self.clock.now();
+        for _ in 0..MAX_CLOSE_ATTEMPTS {
+            let head = self.store.head_position();
+            let (decision, applied) = self
+                .handle
+                .read(Some(head), wait, |s| s.check_close(period, now))
+                .await?;
+            let planned = match decision.map_err(SettlementError::from)? {
+                CloseDecision::AlreadyClosed(close) => {
+                    return Ok(close_response(&close, true, applied));
+                }
+                CloseDecision::Close(planned) => planned,
+            };
+            let payload = Payload::SettlementPeriodClosed(planned.event());
+            let metadata = EventMetadata {
+                occurred_at_us: now.timestamp_micros(),
+                channel: Channel::System as i32,
+                command_id: command_id.as_bytes().to_vec(),
+                correlation_id: correlation_id
+                    .map(|c| c.as_bytes().to_vec())
+                    .unwrap_or_default(),
+                schema_version: codec::CURRENT_SCHEMA_VERSION,
+                ..EventMetadata::default()
+            };
+            let event = EventData {
+                event_id: close_event_id(planned.period),
+                event_type: codec::event_type(&payload).to_owned(),
+                metadata: codec::encode_metadata(&metadata),
+                data: codec::encode(&payload),
+            };
+            let expected = planned
+                .expected_revision
+                .map_or(StreamState::NoStream, StreamState::Revision);
+            match self
+                .store
+                .append(StreamId::SETTLEMENT, expected, vec![event])
+                .await
+            {
+                Ok(result) => {
+                    let (close, applied) = self
+                        .handle
+                        .read(Some(result.position), wait, |s| {
+                            s.close_of(planned.period).cloned()
+                        })
+                        .await?;
+                    let close = close.expect("a close the projection has applied is in its state");
+                    // The store answers an append of an event id already there (another
+                    // server's close of the same period) with that event: then this request
+                    // wrote nothing.
+                    let written = close.close_position == result.position
+                        && close.command_id == Some(command_id);
+                    return Ok(close_response(&close, !written, applied));
+                }
+                Err(StoreError::WrongExpectedVersion { .. }) => continue,
+                Err(error) => return Err(SettlementError::from(error).into()),
+            }
+        }
+        Err(SettlementError::Aborted(format!(
+            "period: closing {period} lost {MAX_CLOSE_ATTEMPTS} races with other writers of stream {}; retry",
+            StreamId::SETTLEMENT
+        ))
+        .into())
+    }
+}
+
+fn close_response(
+    close: &PeriodClose,
+    already_closed: bool,
+    applied: u64,
+) -> pb::ClosePeriodResponse {
+    pb::ClosePeriodResponse {
+        close: Some(pb::PeriodClose {
+            period: close.period.to_string(),
+            through_position: close.through_position,
+            close_position: close.close_position,
+        }),
+        already_closed,
+        applied_position: applied,
+    }
+}
+
+fn period_field(value: &str, field: &str) -> Result<Period, SettlementError> {
+    value
+        .parse()
+        .map_err(|e| SettlementError::InvalidArgument(format!("{field}: {e}")))
+}
+
+fn uuid_field(value: &str, field: &str) -> Result<Uuid, SettlementError> {
+    if value.is_empty() {
+        return Err(SettlementError::InvalidArgument(format!(
+            "{field}: a UUID is required"
+        )));
+    }
+    Uuid::parse_str(value)
+        .map_err(|_| SettlementError::InvalidArgument(format!("{field}: {value:?} is not a UUID")))
+}
+
+fn timestamp(us: i64) -> Timestamp {
+    Timestamp {
+        seconds: us.div_euclid(1_000_000),
+        nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
+    }
+}
+
+/// A statement as the API hands it out.
+pub fn statement_to_pb(statement: &Statement, applied_position: u64) -> pb::Statement {
+    pb::Statement {
+        period: statement.period.to_string(),
+        status: match statement.status {
+            StatementStatus::Provisional => pb::StatementStatus::Provisional,
+            StatementStatus::Final => pb::StatementStatus::Final,
+        } as i32,
+        lines: statement
+            .lines
+            .iter()
+            .map(|l| pb::StatementLine {
+                debtor_city: l.debtor.clone(),
+                creditor_city: l.creditor.clone(),
+                kind: l.kind.to_pb() as i32,
+                count: l.count,
+                amount_fen: l.amount_fen,
+                adjustment_of: l.adjustment_of.map(|p| p.to_string()).unwrap_or_default(),
+            })
+            .collect(),
+        nets: statement
+            .nets
+            .iter()
+            .map(|n| pb::StatementCityNet {
+                city: n.city.clone(),
+                net_fen: n.net_fen,
+            })
+            .collect(),
+        first_position: statement.first_position,
+        last_position: statement.last_position,
+        through_position: statement.through_position,
+        close_position: statement.close_position,
+        digest: statement.digest(),
+        applied_position,
+    }
+}
+
+/// A charge as the API hands it out.
+pub fn charge_to_pb(charge: &Charge) -> pb::SettlementCharge {
+    pb::SettlementCharge {
+        position: charge.position,
+        event_id: charge.event_id.to_string(),
+        item: charge.item.clone(),
+        kind: charge.kind.to_pb() as i32,
+        debtor_city: charge.debtor.clone(),
+        creditor_city: charge.creditor.clone(),
+        amount_fen: charge.amount_fen,
+        occurred_at: Some(timestamp(charge.occurred_at_us)),
+        original_period: charge.original_period.to_string(),
+        adjustment: charge.adjustment,
+    }
+}
+
+/// ListCharges' filters, checked.
+struct ChargeFilter {
+    period: Period,
+    debtor: Option<String>,
+    creditor: Option<String>,
+    kind: Option<ChargeKind>,
+    original_period: Option<Period>,
+    after_position: u64,
+    page_size: usize,
+}
+
+impl ChargeFilter {
+    fn from_request(r: &pb::ListChargesRequest) -> Result<Self, SettlementError> {
+        let kind = pb::ChargeKind::try_from(r.kind).map_err(|_| {
+            SettlementError::InvalidArgument(format!(
+                "kind: {} is not a charge kind (loan, return, shipping, lost)",
+                r.kind
+            ))
+        })?;
+        Ok(Self {
+            period: period_field(&r.period, "period")?,
+            debtor: (!r.debtor_city.is_empty()).then(|| r.debtor_city.clone()),
+            creditor: (!r.creditor_city.is_empty()).then(|| r.creditor_city.clone()),
+            kind: ChargeKind::from_pb(kind),
+            original_period: (!r.original_period.is_empty())
+                .then(|| period_field(&r.original_period, "original_period"))
+                .transpose()?,
+            after_position: r.after_position,
+            page_size: match r.page_size as usize {
+                0 => DEFAULT_PAGE_SIZE,
+                n => n.min(MAX_PAGE_SIZE),
+            },
+        })
+    }
+
+    /// One page of matching charges and the cursor for the next (0: none).
+    fn page(
+        &self,
+        state: &Settlement,
+    ) -> Result<(Vec<pb::SettlementCharge>, u64), SettlementError> {
+        for (city, field) in [
+            (&self.debtor, "debtor_city"),
+            (&self.creditor, "creditor_city"),
+        ] {
+            if let Some(city) = city
+                && !state.network().cities.contains_key(city)
+            {
+                return Err(SettlementError::NotFound(format!(
+                    "{field}: city {city} has not joined the network"
+                )));
+            }
+        }
+        let charges = state.charges(self.period);
+        let start = charges.partition_point(|c| c.position <= self.after_position);
+        let mut matching = charges[start..].iter().filter(|c| {
+            self.debtor.as_ref().is_none_or(|d| &c.debtor == d)
+                && self.creditor.as_ref().is_none_or(|d| &c.creditor == d)
+                && self.kind.is_none_or(|k| c.kind == k)
+                && self.original_period.is_none_or(|p| c.original_period == p)
+        });
+        let page: Vec<_> = matching.by_ref().take(self.page_size).collect();
+        let next = match (page.last(), matching.next()) {
+            (Some(last), Some(_)) => last.position,
+            _ => 0,
+        };
+        Ok((page.into_iter().map(charge_to_pb).collect(), next))
+    }
+}
+
+#[tonic::async_trait]
+impl pb::settlement_server::Settlement for SettlementService {
+    async fn close_period(
+        &self,
+        request: Request<pb::ClosePeriodRequest>,
+    ) -> Result<Response<pb::ClosePeriodResponse>, Status> {
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let command_id = uuid_field(&r.command_id, "command_id")?;
+        let correlation_id = (!r.correlation_id.is_empty())
+            .then(|| uuid_field(&r.correlation_id, "correlation_id"))
+            .transpose()?;
+        period_field(&r.period, "period")?;
+        self.close(&r.period, command_id, correlation_id, wait)
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_statement(
+        &self,
+        request: Request<pb::GetStatementRequest>,
+    ) -> Result<Response<pb::Statement>, Status> {
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let period = period_field(&r.period, "period")?;
+        let (statement, applied) = self
+            .handle
+            .read(r.min_position, wait, |s| s.statement(period))
+            .await?;
+        Ok(Response::new(statement_to_pb(&statement, applied)))
+    }
+
+    async fn list_charges(
+        &self,
+        request: Request<pb::ListChargesRequest>,
+    ) -> Result<Response<pb::ListChargesResponse>, Status> {
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let filter = ChargeFilter::from_request(&r)?;
+        let (page, applied) = self
+            .handle
+            .read(r.min_position, wait, |s| filter.page(s))
+            .await?;
+        let (charges, next_after_position) = page?;
+        Ok(Response::new(pb::ListChargesResponse {
+            charges,
+            next_after_position,
+            applied_position: applied,
+        }))
+    }
+}

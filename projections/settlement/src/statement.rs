@@ -1,0 +1,160 @@
+//! A period's statement: lines per (debtor, creditor, kind), nets per city, its canonical
+//! encoding and digest.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::{ChargeKind, Period, Settlement};
+
+/// Whether a statement can still change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatementStatus {
+    /// The period is open: charges may still be added.
+    Provisional,
+    /// The period is closed: the statement never changes again.
+    Final,
+}
+
+/// What one debtor city owes one creditor city for one kind of charge in the period. Charges
+/// for events of an earlier, closed period are adjustments: they get lines of their own, one per
+/// original period, never merged with the regular line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatementLine {
+    pub debtor: String,
+    pub creditor: String,
+    pub kind: ChargeKind,
+    /// `None` on a regular line; on an adjustment line, the closed period its events occurred in.
+    pub adjustment_of: Option<Period>,
+    pub count: u64,
+    pub amount_fen: i64,
+}
+
+/// A city's net in a statement: credits minus debits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CityNet {
+    pub city: String,
+    pub net_fen: i64,
+}
+
+/// A period's statement.
+///
+/// # Canonical encoding
+///
+/// [`Statement::canonical_bytes`] is the statement as compact JSON (UTF-8, no whitespace, as
+/// `serde_json` writes it), with the keys in exactly this order:
+///
+/// ```text
+/// {"period":"2026-11","status":"final","through_position":11,"close_position":12,
+///  "first_position":9,"last_position":11,
+///  "lines":[{"debtor":"jinan","creditor":"zibo","kind":"loan","adjustment_of":null,"count":1,"amount_fen":100},
+///           {"debtor":"zibo","creditor":"jinan","kind":"return","adjustment_of":null,"count":1,"amount_fen":50},
+///           {"debtor":"zibo","creditor":"jinan","kind":"shipping","adjustment_of":null,"count":1,"amount_fen":800}],
+///  "nets":[{"city":"jinan","net_fen":750},{"city":"zibo","net_fen":-750}]}
+/// ```
+///
+/// (shown wrapped; this is domain.md's worked example, closed, and the test
+/// `the_canonical_encoding_is_the_documented_json` checks it byte for byte). `status` is
+/// `provisional` or `final`; absent positions are `null`; `kind` is `loan`, `return`,
+/// `shipping` or `lost`; `adjustment_of` is `null` or the original period `"YYYY-MM"`. Lines are
+/// sorted by debtor, creditor, kind (in the order loan, return, shipping, lost), then regular
+/// before adjustments, adjustments by original period; nets by city code. Integers are decimal,
+/// amounts in fen. [`Statement::digest`] is the lowercase hex SHA-256 of these bytes. Nothing in
+/// the encoding depends on when it is computed, so a final statement encodes to the same bytes
+/// forever.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Statement {
+    pub period: Period,
+    pub status: StatementStatus,
+    /// Closed periods: the close's `through_position`.
+    pub through_position: Option<u64>,
+    /// Closed periods: the position of the SettlementPeriodClosed event.
+    pub close_position: Option<u64>,
+    /// The first and last positions of the statement's charges.
+    pub first_position: Option<u64>,
+    pub last_position: Option<u64>,
+    pub lines: Vec<StatementLine>,
+    pub nets: Vec<CityNet>,
+}
+
+impl Statement {
+    /// The canonical encoding (see the type's documentation).
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a statement serialises")
+    }
+
+    /// SHA-256 of the canonical encoding, lowercase hex.
+    pub fn digest(&self) -> String {
+        hex::encode(Sha256::digest(self.canonical_bytes()))
+    }
+}
+
+type LineKey = (String, String, ChargeKind, Option<Period>);
+
+impl Settlement {
+    /// The statement of `period` as the events folded so far make it: final once the period is
+    /// closed (or precedes the last closed one), provisional before.
+    ///
+    /// Panics if the nets do not sum to zero: every charge is one city's debit and another's
+    /// credit of the same amount, so anything else is a bug in this crate.
+    pub fn statement(&self, period: Period) -> Statement {
+        let charges = self.charges(period);
+        let mut lines: BTreeMap<LineKey, (u64, i64)> = BTreeMap::new();
+        let mut nets: BTreeMap<&str, i64> = BTreeMap::new();
+        for charge in charges {
+            let key = (
+                charge.debtor.clone(),
+                charge.creditor.clone(),
+                charge.kind,
+                charge.adjustment.then_some(charge.original_period),
+            );
+            let line = lines.entry(key).or_default();
+            line.0 += 1;
+            line.1 += charge.amount_fen;
+            *nets.entry(&charge.creditor).or_default() += charge.amount_fen;
+            *nets.entry(&charge.debtor).or_default() -= charge.amount_fen;
+        }
+        let total: i128 = nets.values().map(|&n| i128::from(n)).sum();
+        assert_eq!(
+            total, 0,
+            "settlement {period}: the nets of the cities sum to {total} fen, not zero"
+        );
+        let close = self.close_of(period);
+        Statement {
+            period,
+            status: if self.is_final(period) {
+                StatementStatus::Final
+            } else {
+                StatementStatus::Provisional
+            },
+            through_position: close.map(|c| c.through_position),
+            close_position: close.map(|c| c.close_position),
+            first_position: charges.first().map(|c| c.position),
+            last_position: charges.last().map(|c| c.position),
+            lines: lines
+                .into_iter()
+                .map(
+                    |((debtor, creditor, kind, adjustment_of), (count, amount_fen))| {
+                        StatementLine {
+                            debtor,
+                            creditor,
+                            kind,
+                            adjustment_of,
+                            count,
+                            amount_fen,
+                        }
+                    },
+                )
+                .collect(),
+            nets: nets
+                .into_iter()
+                .map(|(city, net_fen)| CityNet {
+                    city: city.to_owned(),
+                    net_fen,
+                })
+                .collect(),
+        }
+    }
+}

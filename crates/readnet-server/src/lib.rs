@@ -23,13 +23,16 @@ use readnet_domain::pb::{
     network_admin_server::NetworkAdminServer,
 };
 use readnet_domain::{Clock, PatronKey, SystemClock};
-use readnet_projection::{Handle, Projection, Snapshots, follow, shared};
+use readnet_projection::{Handle, Projection, SnapshotPolicy, Snapshots, follow, shared};
 use readnet_proto::v1::availability_server::AvailabilityServer;
+use readnet_proto::v1::statistics_server::StatisticsServer;
 use readnet_settlement::{Settlement, SettlementService};
+use readnet_statistics::{Statistics, service::StatisticsService};
 use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 
 pub use command_bus::CommandBus;
+pub use convert::recorded_event;
 pub use error::ServerError;
 pub use services::{Commands, LedgerService};
 
@@ -93,6 +96,7 @@ pub async fn serve_on(
 ) -> anyhow::Result<()> {
     let availability = start_projection::<Availability>(&store, &snapshots);
     let settlement = start_projection::<Settlement>(&store, &snapshots);
+    let statistics = start_projection::<Statistics>(&store, &snapshots);
     let bus = CommandBus::start(Arc::clone(&store)).await?;
     let mut writable = bus.writable();
     let commands = Commands {
@@ -148,6 +152,10 @@ pub async fn serve_on(
             SettlementService::new(settlement, Arc::clone(&store), Arc::clone(&clock))
                 .into_server(),
         )
+        .add_service(StatisticsServer::new(StatisticsService::new(
+            statistics,
+            Arc::clone(&clock),
+        )))
         .add_service(NetworkAdminServer::new(commands.clone()))
         .add_service(CirculationServer::new(commands))
         .add_service(LedgerServer::new(ledger))
@@ -169,7 +177,7 @@ fn start_projection<P: Projection>(
     let (writer, handle) = shared(snapshots.load::<P>(store.head_position()));
     let (store, snapshots) = (Arc::clone(store), snapshots.clone());
     tokio::spawn(async move {
-        if let Err(error) = follow(store, writer, snapshots).await {
+        if let Err(error) = follow(store, writer, snapshots, SnapshotPolicy::default()).await {
             tracing::error!(projection = P::NAME, %error, "the projection stopped following the log");
         }
     });

@@ -3,6 +3,7 @@
 //! Thin glue: the arguments are parsed here and turned into protobuf requests; `client` talks to
 //! the server, `output` prints, `demo` holds the story.
 
+mod audit;
 mod client;
 mod demo;
 mod output;
@@ -41,6 +42,11 @@ enum Command {
     Serve(ServeArgs),
     /// Play a Jinan–Zibo story through the gRPC API and say what happened (a smoke test too).
     Demo(DemoArgs),
+    /// Fold every projection from the log, offline, and print digests and settlement statements.
+    Replay(audit::ReplayArgs),
+    /// Export events (JSON Lines) or settlement statements (JSON, CSV), offline.
+    #[command(subcommand)]
+    Export(audit::ExportCommand),
     #[command(flatten)]
     Write(WriteCommand),
     #[command(flatten)]
@@ -805,7 +811,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
     match run(cli.command).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             match error.downcast_ref::<Status>() {
                 Some(status) => eprintln!("error: {}", output::status_line(status)),
@@ -839,12 +845,15 @@ fn init_logging(cli: &Cli) {
         .init();
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     match command {
-        Command::Serve(args) => serve(args).await,
-        Command::Demo(args) => demo::run(args.server).await,
-        Command::Write(command) => write(command).await,
-        Command::Read(command) => read(command).await,
+        Command::Serve(args) => done(serve(args).await),
+        Command::Demo(args) => done(demo::run(args.server).await),
+        Command::Replay(args) => audit::replay_command(args).await,
+        Command::Export(command) => audit::export_command(command).await,
+        Command::Write(command) => done(write(command).await),
+        Command::Read(command) => done(read(command).await),
     }
 }
 

@@ -26,7 +26,7 @@ pub use network::{
 };
 pub use readnet_domain::Payload;
 pub use readnet_domain::pb;
-pub use runner::{RunnerError, Snapshots, follow, replay};
+pub use runner::{RunnerError, SnapshotPolicy, Snapshots, follow, replay};
 
 /// A stored event decoded: its place in the log, its envelope and its payload.
 #[derive(Debug, Clone, PartialEq)]

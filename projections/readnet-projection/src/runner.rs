@@ -11,10 +11,24 @@ use crate::{DecodeError, ProjectedEvent, Projection, Writer};
 
 /// Events applied under one lock at most.
 const APPLY_BATCH: usize = 1024;
-/// A snapshot is saved after this many new events …
-const SNAPSHOT_EVERY_EVENTS: u64 = 50_000;
-/// … or once caught up, when this long has passed since the last one.
-const SNAPSHOT_EVERY: Duration = Duration::from_secs(10);
+
+/// When a runner saves its projection's state.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotPolicy {
+    /// After this many new events …
+    pub every_events: u64,
+    /// … or, with anything new, once this long has passed since the last save.
+    pub every: Duration,
+}
+
+impl Default for SnapshotPolicy {
+    fn default() -> Self {
+        Self {
+            every_events: 50_000,
+            every: Duration::from_secs(10),
+        }
+    }
+}
 
 /// A projection's state as saved: which projection, which version, which position.
 #[derive(Serialize, Deserialize)]
@@ -137,44 +151,54 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Follows the log for one projection until the store's subscription ends or an event cannot be
-/// read (it is never skipped). Saves snapshots as it goes.
+/// read (it is never skipped). Saves snapshots as `policy` says.
 pub async fn follow<P: Projection>(
     store: Arc<dyn EventStore>,
     writer: Writer<P>,
     snapshots: Snapshots,
+    policy: SnapshotPolicy,
 ) -> Result<(), RunnerError> {
-    let start = writer.snapshot().position();
+    let start = writer.snapshot_position();
     let mut subscription = store.subscribe_all(start);
     let mut batch: Vec<ProjectedEvent> = Vec::with_capacity(APPLY_BATCH);
-    let mut saved_at = (start, Instant::now());
+    let (mut saved_position, mut saved_at) = (start, Instant::now());
     let mut caught_up = false;
     loop {
-        let message = subscription.next().await.ok_or(RunnerError::Ended)??;
+        let unsaved = writer.snapshot_position() > saved_position;
+        let save_in = policy.every.saturating_sub(saved_at.elapsed());
+        // Wait for the next event, or, with unsaved changes, until a save is due.
+        let message = tokio::select! {
+            message = subscription.next() => Some(message.ok_or(RunnerError::Ended)??),
+            () = tokio::time::sleep(save_in), if unsaved => None,
+        };
         match message {
-            SubscriptionMessage::Event(event) => batch.push(ProjectedEvent::decode(&event)?),
-            SubscriptionMessage::CaughtUp { position } => {
+            Some(SubscriptionMessage::Event(event)) => batch.push(ProjectedEvent::decode(&event)?),
+            Some(SubscriptionMessage::CaughtUp { position }) => {
                 caught_up = true;
                 tracing::info!(projection = P::NAME, position, "caught up with the log");
             }
+            None => {}
         }
-        // Apply what has arrived; under load, in batches of up to APPLY_BATCH events.
-        if batch.len() >= APPLY_BATCH || caught_up {
+        // While catching up, apply in batches; once caught up, as events come.
+        if batch.len() >= APPLY_BATCH || (caught_up && !batch.is_empty()) {
             writer.apply(&batch);
             batch.clear();
         }
         let position = writer.snapshot_position();
-        let due = position - saved_at.0 >= SNAPSHOT_EVERY_EVENTS
-            || (caught_up && position > saved_at.0 && saved_at.1.elapsed() >= SNAPSHOT_EVERY);
+        let due = position - saved_position >= policy.every_events
+            || (position > saved_position && saved_at.elapsed() >= policy.every);
         if due {
             let state = writer.snapshot();
             let to = snapshots.clone();
             match tokio::task::spawn_blocking(move || to.save(&state)).await {
-                Ok(Ok(())) => saved_at = (position, Instant::now()),
+                Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     tracing::warn!(projection = P::NAME, error = %e, "snapshot not saved")
                 }
                 Err(e) => tracing::warn!(projection = P::NAME, error = %e, "snapshot task failed"),
             }
+            // A failed save is tried again after the next interval, not at every event.
+            (saved_position, saved_at) = (position, Instant::now());
         }
     }
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use readnet_domain::codec;
 use readnet_domain::pb::{self, EventMetadata};
-use readnet_projection::{Payload, ProjectedEvent, Projection, Snapshots, follow, replay, shared};
+use readnet_projection::{
+    Payload, ProjectedEvent, Projection, SnapshotPolicy, Snapshots, follow, replay, shared,
+};
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use readnet_store::{EventData, EventStore, StreamState};
 use serde::{Deserialize, Serialize};
@@ -93,7 +95,12 @@ async fn a_restarted_projection_resumes_from_its_snapshot_without_gap_or_repeat(
     append_closures(store.as_ref(), 30).await;
 
     let (writer, handle) = shared(snapshots.load::<Seen>(store.head_position()));
-    let first = tokio::spawn(follow(Arc::clone(&store), writer, snapshots.clone()));
+    let first = tokio::spawn(follow(
+        Arc::clone(&store),
+        writer,
+        snapshots.clone(),
+        SnapshotPolicy::default(),
+    ));
     wait_for(&handle, 30).await;
     first.abort();
     // The runner saves when caught up after a while; save now to stand for it.
@@ -107,7 +114,12 @@ async fn a_restarted_projection_resumes_from_its_snapshot_without_gap_or_repeat(
     let resumed = snapshots.load::<Seen>(store.head_position());
     assert_eq!(resumed.position(), 30, "the snapshot is where it stopped");
     let (writer, handle) = shared(resumed);
-    let second = tokio::spawn(follow(Arc::clone(&store), writer, snapshots.clone()));
+    let second = tokio::spawn(follow(
+        Arc::clone(&store),
+        writer,
+        snapshots.clone(),
+        SnapshotPolicy::default(),
+    ));
     wait_for(&handle, 50).await;
     second.abort();
     let (seen, position) = handle
@@ -118,6 +130,41 @@ async fn a_restarted_projection_resumes_from_its_snapshot_without_gap_or_repeat(
     assert_eq!(seen.positions, (1..=50).collect::<Vec<_>>());
     let straight: Seen = replay(store.as_ref(), None, |_| {}).await.unwrap();
     assert_eq!(seen, straight, "resumed equals folded straight through");
+}
+
+#[tokio::test]
+async fn a_runner_saves_its_state_by_itself_when_the_log_goes_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(
+        EmbeddedStore::open(dir.path().join("log"), EmbeddedOptions::default())
+            .await
+            .unwrap(),
+    );
+    let snapshots = Snapshots::new(dir.path().join("projections"));
+    append_closures(store.as_ref(), 5).await;
+    let (writer, handle) = shared(Seen::default());
+    let policy = SnapshotPolicy {
+        every_events: 1_000,
+        every: Duration::from_millis(50),
+    };
+    let runner = tokio::spawn(follow(
+        Arc::clone(&store),
+        writer,
+        snapshots.clone(),
+        policy,
+    ));
+    wait_for(&handle, 5).await;
+    // No event comes after the fifth: the save must come from the runner's own timer.
+    let mut saved = snapshots.load::<Seen>(store.head_position());
+    for _ in 0..100 {
+        if saved.position() == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        saved = snapshots.load::<Seen>(store.head_position());
+    }
+    runner.abort();
+    assert_eq!(saved.positions, (1..=5).collect::<Vec<_>>());
 }
 
 #[tokio::test]

@@ -165,6 +165,19 @@ impl Settlement {
             .map(|(period, _)| *period)
     }
 
+    /// Every period that has charges or a close, in calendar order.
+    pub fn periods(&self) -> Vec<Period> {
+        let mut periods: Vec<Period> = self
+            .periods
+            .keys()
+            .chain(self.closes.keys())
+            .copied()
+            .collect();
+        periods.sort();
+        periods.dedup();
+        periods
+    }
+
     /// The charges settled in `period`, in position order.
     pub fn charges(&self, period: Period) -> &[Charge] {
         self.periods.get(&period).map_or(&[], Vec::as_slice)

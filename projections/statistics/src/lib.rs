@@ -1,1 +1,63 @@
-//! The statistics projection.
+//! The statistics projection with the monitoring centre.
+//!
+//! [`Statistics`] folds the log into per-library, per-local-day figures counted two ways
+//! ([`By::TransactionLibrary`]: where it happened; [`By::OwningLibrary`]: whose item), the monthly
+//! return-flow matrix, loans per title, and what the monitoring centre needs (each library's
+//! latest activity, a bounded ring of its recent events, the due instants of open loans). The
+//! fold has no clock: [`query`] functions that depend on time take `now`, and
+//! [`service::StatisticsService`] takes it from an injected [`readnet_domain::Clock`].
+//!
+//! # Definitions
+//! - A library's **day** is the local day of the event's `occurred_at` in the library's city time
+//!   zone; a row is counted for the library it is about (the lender, the owner, ...), in that
+//!   library's time zone.
+//! - **Items on loan / overdue at day end**: after the last event of that day that touched the
+//!   library's row (any counted event, or a change to a loan lent by or owned by the library:
+//!   loan, renewal, return, loss), the loans open for the library, and of those the ones whose
+//!   due instant is before the last instant of the day. Every change to a library's open loans
+//!   touches its row, so for a log whose events arrive in `occurred_at` order the figure is the
+//!   state at the end of the day. Limits: a day without such an event has no row (loans may have
+//!   fallen overdue meanwhile), city and network rows add up only the libraries with a row that
+//!   day, and an event recorded late (an offline kiosk) sets its day's figure from the log as it
+//!   stands when it arrives without revising the days after it.
+
+mod fold;
+pub mod query;
+pub mod service;
+
+pub use fold::{By, Counters, LAST_HOUR_SECONDS, Statistics, title_key};
+pub use query::{
+    DayFigures, DayRange, FlowCell, LibraryMonitor, MonitorSnapshot, TitleLoans, city_days,
+    flow_matrix, library_days, monitor, network_days, top_titles,
+};
+pub use service::StatisticsService;
+
+/// Why a statistics query cannot be answered. Messages name the request field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatisticsError {
+    /// A malformed or out-of-range argument.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A library or city the network does not know (yet: see `min_position`).
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl StatisticsError {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidArgument(message.into())
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::NotFound(message.into())
+    }
+}
+
+impl From<StatisticsError> for tonic::Status {
+    fn from(error: StatisticsError) -> Self {
+        match error {
+            StatisticsError::InvalidArgument(m) => tonic::Status::invalid_argument(m),
+            StatisticsError::NotFound(m) => tonic::Status::not_found(m),
+        }
+    }
+}

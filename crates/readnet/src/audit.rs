@@ -1,0 +1,427 @@
+//! For auditors and analysts, offline, on a data directory: `readnet replay` folds every
+//! projection from the first event and prints digests and statements; `readnet export` writes
+//! events as JSON Lines and statements as JSON or CSV.
+//!
+//! The data directory is opened like the server opens it, so these run while the server is
+//! stopped (its lock refuses a second opener) or on a copy of the directory.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use readnet_availability::Availability;
+use readnet_projection::{ProjectedEvent, Projection, Snapshots, digest, replay};
+use readnet_settlement::{Period, Settlement, Statement};
+use readnet_statistics::Statistics;
+use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use readnet_store::{Direction, EventStore, ReadFrom};
+use serde_json::Value;
+
+/// Events read per page.
+const PAGE: usize = 1024;
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The data directory (as given to `readnet serve`).
+    #[arg(long, value_name = "DIR", default_value = "./readnet-data")]
+    data: PathBuf,
+    /// Replay up to and including this position (default: the whole log).
+    #[arg(long, value_name = "POSITION")]
+    through: Option<u64>,
+    /// Compare each projection's saved snapshot with a replay up to its position; exit 1 on
+    /// any difference, naming it.
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Events as JSON Lines, one event (envelope and payload) a line.
+    Events(ExportEventsArgs),
+    /// Settlement statements, every period with charges, as JSON or CSV.
+    Statements(ExportStatementsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportEventsArgs {
+    #[arg(long, value_name = "DIR", default_value = "./readnet-data")]
+    data: PathBuf,
+    /// First position to export.
+    #[arg(long, value_name = "POSITION", default_value_t = 1)]
+    from: u64,
+    /// Last position to export (default: the end of the log).
+    #[arg(long, value_name = "POSITION")]
+    through: Option<u64>,
+    /// Write here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StatementFormat {
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportStatementsArgs {
+    #[arg(long, value_name = "DIR", default_value = "./readnet-data")]
+    data: PathBuf,
+    /// Statements as of this position (default: the end of the log).
+    #[arg(long, value_name = "POSITION")]
+    through: Option<u64>,
+    #[arg(long, value_enum, default_value = "json")]
+    format: StatementFormat,
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+async fn open(data: &Path) -> anyhow::Result<EmbeddedStore> {
+    let log = data.join("log");
+    if !log.is_dir() {
+        bail!(
+            "no ledger in {}: {} does not exist",
+            data.display(),
+            log.display()
+        );
+    }
+    EmbeddedStore::open(&log, EmbeddedOptions::default())
+        .await
+        .with_context(|| {
+            format!(
+                "opening the log in {} (is `readnet serve` running on it?)",
+                log.display()
+            )
+        })
+}
+
+fn progress(length: u64, what: &str) -> ProgressBar {
+    // Drawn on stderr and only on a terminal: stdout stays the same bytes for the same log.
+    let bar = ProgressBar::new(length);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} events ({per_sec}, {eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Every projection, folded in one pass over the log.
+#[derive(Default)]
+struct Folded {
+    availability: Availability,
+    statistics: Statistics,
+    settlement: Settlement,
+}
+
+async fn fold_all(store: &dyn EventStore, through: u64) -> anyhow::Result<Folded> {
+    let bar = progress(through, "replaying");
+    let mut folded = Folded::default();
+    let mut next = 1;
+    while next <= through {
+        let page = store
+            .read_all(ReadFrom::At(next), Direction::Forwards, PAGE)
+            .await?;
+        let Some(end) = page.last().map(|e| e.position) else {
+            break;
+        };
+        for event in page.iter().take_while(|e| e.position <= through) {
+            let event = ProjectedEvent::decode(event)?;
+            folded.availability.apply(&event);
+            folded.statistics.apply(&event);
+            folded.settlement.apply(&event);
+        }
+        bar.set_position(end.min(through));
+        next = end + 1;
+    }
+    bar.finish_and_clear();
+    Ok(folded)
+}
+
+/// `readnet replay`.
+pub async fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let store = open(&args.data).await?;
+    if args.check {
+        return check(&store, &Snapshots::new(args.data.join("projections"))).await;
+    }
+    let through = args.through.unwrap_or(u64::MAX).min(store.head_position());
+    let folded = fold_all(&store, through).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "replayed through position {through}")?;
+    writeln!(
+        out,
+        "{:<13} {}",
+        Availability::NAME,
+        digest(&folded.availability)
+    )?;
+    writeln!(
+        out,
+        "{:<13} {}",
+        Statistics::NAME,
+        digest(&folded.statistics)
+    )?;
+    writeln!(
+        out,
+        "{:<13} {}",
+        Settlement::NAME,
+        digest(&folded.settlement)
+    )?;
+    for period in folded.settlement.periods() {
+        writeln!(out)?;
+        write_statement(&mut out, &folded.settlement.statement(period))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_statement(out: &mut impl Write, s: &Statement) -> std::io::Result<()> {
+    let range = match (s.first_position, s.last_position) {
+        (Some(first), Some(last)) => format!("positions {first}..={last}"),
+        _ => "no charges".to_owned(),
+    };
+    let status = serde_json::to_value(s.status).expect("a status serialises");
+    let closed = s
+        .through_position
+        .map_or(String::new(), |p| format!(", closed through position {p}"));
+    writeln!(
+        out,
+        "statement {} ({}{closed}), {range}",
+        s.period,
+        status.as_str().unwrap_or("?")
+    )?;
+    for line in &s.lines {
+        let adjustment = line
+            .adjustment_of
+            .map_or(String::new(), |p| format!(" (adjustment for {p})"));
+        writeln!(
+            out,
+            "  {} owes {} for {}: {} × = {} fen{adjustment}",
+            line.debtor,
+            line.creditor,
+            serde_json::to_value(line.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            line.count,
+            line.amount_fen
+        )?;
+    }
+    for net in &s.nets {
+        writeln!(out, "  net {}: {:+} fen", net.city, net.net_fen)?;
+    }
+    writeln!(out, "  digest {}", s.digest())
+}
+
+/// `replay --check`: each saved snapshot against a replay up to its position.
+async fn check(store: &EmbeddedStore, snapshots: &Snapshots) -> anyhow::Result<ExitCode> {
+    let mut differences = 0;
+    differences += check_one::<Availability>(store, snapshots).await?;
+    differences += check_one::<Statistics>(store, snapshots).await?;
+    differences += check_one::<Settlement>(store, snapshots).await?;
+    if differences == 0 {
+        println!("every saved projection equals its replay");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{differences} projection(s) differ from their replay");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+async fn check_one<P: Projection>(
+    store: &EmbeddedStore,
+    snapshots: &Snapshots,
+) -> anyhow::Result<u32> {
+    let Some((version, position, saved)) = snapshots.read_raw(P::NAME)? else {
+        println!("{:<13} no saved snapshot (nothing to compare)", P::NAME);
+        return Ok(0);
+    };
+    if version != P::VERSION {
+        println!(
+            "{:<13} DIFFERS: saved by fold version {version}, this build folds version {}",
+            P::NAME,
+            P::VERSION
+        );
+        return Ok(1);
+    }
+    let bar = progress(position, P::NAME);
+    let replayed: P = replay(store, Some(position), |p| bar.set_position(p)).await?;
+    bar.finish_and_clear();
+    let replayed = serde_json::to_value(&replayed)?;
+    match first_difference(&saved, &replayed, "$") {
+        None => {
+            println!(
+                "{:<13} equal at position {position} ({})",
+                P::NAME,
+                digest(&replayed)
+            );
+            Ok(0)
+        }
+        Some((path, saved, replayed)) => {
+            println!(
+                "{:<13} DIFFERS at position {position}: {path}: saved {saved}, replayed {replayed}",
+                P::NAME
+            );
+            Ok(1)
+        }
+    }
+}
+
+/// The first place two JSON values differ: its path and both sides (shortened).
+fn first_difference(a: &Value, b: &Value, path: &str) -> Option<(String, String, String)> {
+    let short = |v: &Value| {
+        let text = v.to_string();
+        if text.chars().count() > 80 {
+            format!("{}…", text.chars().take(80).collect::<String>())
+        } else {
+            text
+        }
+    };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter().find_map(|k| match (x.get(k), y.get(k)) {
+                (Some(p), Some(q)) => first_difference(p, q, &format!("{path}.{k}")),
+                (p, q) => Some((
+                    format!("{path}.{k}"),
+                    p.map_or("(absent)".into(), short),
+                    q.map_or("(absent)".into(), short),
+                )),
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (p, q))| first_difference(p, q, &format!("{path}[{i}]"))),
+        _ if a == b => None,
+        _ => Some((path.to_owned(), short(a), short(b))),
+    }
+}
+
+fn output(out: &Option<PathBuf>) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match out {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    })
+}
+
+/// `readnet export`.
+pub async fn export_command(command: ExportCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ExportCommand::Events(args) => export_events(args).await,
+        ExportCommand::Statements(args) => export_statements(args).await,
+    }
+}
+
+async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
+    let store = open(&args.data).await?;
+    let through = args.through.unwrap_or(u64::MAX).min(store.head_position());
+    let from = args.from.max(1);
+    let bar = progress(through.saturating_sub(from - 1), "exporting");
+    let mut out = output(&args.out)?;
+    let mut next = from;
+    while next <= through {
+        let page = store
+            .read_all(ReadFrom::At(next), Direction::Forwards, PAGE)
+            .await?;
+        let Some(end) = page.last().map(|e| e.position) else {
+            break;
+        };
+        for event in page.iter().take_while(|e| e.position <= through) {
+            let recorded = readnet_server::recorded_event(event)?;
+            serde_json::to_writer(&mut out, &crate::output::event_json(&recorded))?;
+            out.write_all(b"\n")?;
+        }
+        bar.set_position(end.min(through) + 1 - from);
+        next = end + 1;
+    }
+    out.flush()?;
+    bar.finish_and_clear();
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn export_statements(args: ExportStatementsArgs) -> anyhow::Result<ExitCode> {
+    let store = open(&args.data).await?;
+    let through = args.through.unwrap_or(u64::MAX).min(store.head_position());
+    let bar = progress(through, Settlement::NAME);
+    let settlement: Settlement = replay(&store, Some(through), |p| bar.set_position(p)).await?;
+    bar.finish_and_clear();
+    let statements: Vec<Statement> = settlement
+        .periods()
+        .into_iter()
+        .map(|p| settlement.statement(p))
+        .collect();
+    let mut out = output(&args.out)?;
+    match args.format {
+        StatementFormat::Json => {
+            let all: Vec<Value> = statements
+                .iter()
+                .map(|s| {
+                    let mut value = serde_json::to_value(s).expect("a statement serialises");
+                    value["digest"] = Value::String(s.digest());
+                    value
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &all)?;
+            out.write_all(b"\n")?;
+        }
+        StatementFormat::Csv => write_csv(&mut out, &statements)?,
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One row per statement line: period, status, debtor, creditor, kind, adjustment_of, count,
+/// amount_fen, the statement's digest. Codes and periods never hold commas or quotes.
+fn write_csv(out: &mut impl Write, statements: &[Statement]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "period,status,debtor,creditor,kind,adjustment_of,count,amount_fen,statement_digest"
+    )?;
+    let word = |v: Value| v.as_str().map(str::to_owned).unwrap_or_default();
+    for s in statements {
+        let digest = s.digest();
+        let status = word(serde_json::to_value(s.status).expect("a status serialises"));
+        for line in &s.lines {
+            writeln!(
+                out,
+                "{},{status},{},{},{},{},{},{},{digest}",
+                s.period,
+                line.debtor,
+                line.creditor,
+                word(serde_json::to_value(line.kind).expect("a kind serialises")),
+                line.adjustment_of
+                    .map(|p: Period| p.to_string())
+                    .unwrap_or_default(),
+                line.count,
+                line.amount_fen
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_first_difference_is_named_by_its_path() {
+        let saved = json!({"items": {"A": {"place": "shelf"}, "B": 1}, "position": 5});
+        let replayed = json!({"items": {"A": {"place": "loan"}, "B": 1}, "position": 5});
+        let (path, a, b) = first_difference(&saved, &replayed, "$").unwrap();
+        assert_eq!(path, "$.items.A.place");
+        assert_eq!((a.as_str(), b.as_str()), ("\"shelf\"", "\"loan\""));
+        assert!(first_difference(&saved, &saved, "$").is_none());
+        let (path, _, b) = first_difference(&json!({"a": 1}), &json!({}), "$").unwrap();
+        assert_eq!((path.as_str(), b.as_str()), ("$.a", "(absent)"));
+    }
+}

@@ -1,0 +1,624 @@
+//! The fold: how each event changes the statistics and the monitoring centre's state.
+//!
+//! Everything is keyed by strings in ordered maps (library code, local day `YYYY-MM-DD`, month
+//! `YYYY-MM`, city code, title key), so the JSON encoding, and with it the digest, is canonical.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use readnet_projection::pb::Acquisition;
+use readnet_projection::{NetworkView, Payload, ProjectedEvent, Projection, settlement_period};
+use serde::{Deserialize, Serialize};
+
+/// The monitoring centre's "last hour", in seconds.
+pub const LAST_HOUR_SECONDS: i64 = 3600;
+
+/// Which library a day's figures are counted for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum By {
+    /// Where it happened: the lending, returning, renewing, dispatching or receiving library,
+    /// the booth of a swap, the library that enrolled the patron.
+    TransactionLibrary,
+    /// Whose item it is (enrolments, which concern no item, stay at the enrolling library).
+    OwningLibrary,
+}
+
+impl By {
+    /// Both views, transaction first.
+    pub const BOTH: [By; 2] = [By::TransactionLibrary, By::OwningLibrary];
+}
+
+/// The additive counters of one library on one day, in one view.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub loans: u64,
+    pub returns: u64,
+    pub renewals: u64,
+    /// Returns where the returning library is not the owner.
+    pub returns_of_other_libraries_items: u64,
+    /// Loans where the patron's home city is not the owner's city (a `loan` settlement charge).
+    pub cross_city_loans: u64,
+    /// Returns at a library outside the owner's city (a `return` settlement charge).
+    pub cross_city_returns: u64,
+    pub transfers_in: u64,
+    pub transfers_out: u64,
+    pub booth_swaps: u64,
+    pub patron_driven_acquisitions: u64,
+    pub enrolments: u64,
+}
+
+impl Counters {
+    /// Adds `other` into `self`.
+    pub fn add(&mut self, other: &Counters) {
+        self.loans += other.loans;
+        self.returns += other.returns;
+        self.renewals += other.renewals;
+        self.returns_of_other_libraries_items += other.returns_of_other_libraries_items;
+        self.cross_city_loans += other.cross_city_loans;
+        self.cross_city_returns += other.cross_city_returns;
+        self.transfers_in += other.transfers_in;
+        self.transfers_out += other.transfers_out;
+        self.booth_swaps += other.booth_swaps;
+        self.patron_driven_acquisitions += other.patron_driven_acquisitions;
+        self.enrolments += other.enrolments;
+    }
+}
+
+/// One library on one local day, in one view.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LibraryDay {
+    pub counters: Counters,
+    /// Patrons who borrowed, renewed, returned or swapped (keyed-hash ids, never card numbers).
+    pub patrons: BTreeSet<String>,
+    /// Loans of this library (lent by it, or of its items) open after the last event that
+    /// touched this row.
+    pub on_loan_at_day_end: u64,
+    /// Of those, the ones whose due instant is before the last instant of the day.
+    pub overdue_at_day_end: u64,
+}
+
+/// A library's open loans, as a multiset of due instants: "overdue at t" is a range count.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OpenLoans {
+    pub(crate) on_loan: u64,
+    /// Due instant (µs since the epoch) → loans due then. Due instants are ends of local days,
+    /// so this map has about as many entries as there are distinct due days.
+    pub(crate) due_us: BTreeMap<i64, u64>,
+}
+
+impl OpenLoans {
+    fn open(&mut self, due_us: i64) {
+        self.on_loan += 1;
+        *self.due_us.entry(due_us).or_default() += 1;
+    }
+
+    fn close(&mut self, due_us: i64) {
+        let count = self
+            .due_us
+            .get_mut(&due_us)
+            .expect("a closed loan was opened with its due instant");
+        *count -= 1;
+        if *count == 0 {
+            self.due_us.remove(&due_us);
+        }
+        self.on_loan -= 1;
+    }
+
+    /// Loans whose due instant is before `at_us`: overdue at `at_us`.
+    pub(crate) fn overdue_at(&self, at_us: i64) -> u64 {
+        self.due_us.range(..at_us).map(|(_, n)| n).sum()
+    }
+}
+
+/// An open loan, as the statistics need it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Loan {
+    lender: String,
+    owner: String,
+    due_us: i64,
+}
+
+/// What the fold remembers of an item still in the network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ItemFacts {
+    owner: String,
+    title_key: String,
+    loan: Option<Loan>,
+}
+
+/// How a title is shown: the first copy catalogued under its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TitleInfo {
+    pub isbn: String,
+    pub title: String,
+    pub author: String,
+}
+
+/// The monitoring centre's memory of one library's own events (it was the acting library).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Activity {
+    /// The most recently recorded event (the highest position).
+    pub(crate) last_occurred_at_us: i64,
+    pub(crate) last_recorded_at_us: i64,
+    /// The latest `occurred_at` second seen: the ring is trimmed relative to it.
+    latest_second: i64,
+    /// `occurred_at` second → events, for the hour up to `latest_second`: at most
+    /// [`LAST_HOUR_SECONDS`] entries however busy the library.
+    pub(crate) events_by_second: BTreeMap<i64, u64>,
+}
+
+impl Activity {
+    fn record(&mut self, occurred_at: DateTime<Utc>, recorded_at: DateTime<Utc>) {
+        self.last_occurred_at_us = occurred_at.timestamp_micros();
+        self.last_recorded_at_us = recorded_at.timestamp_micros();
+        let second = occurred_at.timestamp();
+        self.latest_second = self.latest_second.max(second);
+        let horizon = self.latest_second - LAST_HOUR_SECONDS;
+        if second > horizon {
+            *self.events_by_second.entry(second).or_default() += 1;
+        }
+        // Seconds at or before the horizon can never be in a "last hour" ending at or after the
+        // latest event: drop them, which bounds the ring.
+        while let Some(entry) = self.events_by_second.first_entry() {
+            if *entry.key() > horizon {
+                break;
+            }
+            entry.remove();
+        }
+        debug_assert!(self.events_by_second.len() as i64 <= LAST_HOUR_SECONDS);
+    }
+
+    /// Events whose `occurred_at` second is within the hour ending at `now` (or later).
+    pub(crate) fn events_in_hour_before(&self, now: DateTime<Utc>) -> u64 {
+        let since = now.timestamp() - LAST_HOUR_SECONDS;
+        self.events_by_second
+            .range(since + 1..)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// A value per view.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PerView<T> {
+    pub(crate) transaction: T,
+    pub(crate) owner: T,
+}
+
+impl<T> PerView<T> {
+    pub(crate) fn get(&self, by: By) -> &T {
+        match by {
+            By::TransactionLibrary => &self.transaction,
+            By::OwningLibrary => &self.owner,
+        }
+    }
+
+    fn get_mut(&mut self, by: By) -> &mut T {
+        match by {
+            By::TransactionLibrary => &mut self.transaction,
+            By::OwningLibrary => &mut self.owner,
+        }
+    }
+}
+
+/// Library → local day → figures.
+pub(crate) type DaysByLibrary = BTreeMap<String, BTreeMap<String, LibraryDay>>;
+
+/// The statistics projection's state. Query it with the functions of [`crate::query`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statistics {
+    pub(crate) position: u64,
+    pub(crate) network: NetworkView,
+    /// Items in the network (an item swapped out of a booth or withdrawn is forgotten).
+    items: BTreeMap<String, ItemFacts>,
+    pub(crate) days: PerView<DaysByLibrary>,
+    /// Open loans by lending library (transaction) and by owning library.
+    pub(crate) open_loans: PerView<BTreeMap<String, OpenLoans>>,
+    /// Month (Asia/Shanghai) → owner city → return city → returns.
+    pub(crate) flows: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>>,
+    /// Title key → how to show it.
+    pub(crate) titles: BTreeMap<String, TitleInfo>,
+    /// Lending city → month (city time) → title key → loans.
+    pub(crate) title_loans: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>>,
+    /// Acting library → its recent activity.
+    pub(crate) activity: BTreeMap<String, Activity>,
+}
+
+/// The key a title is counted under: the ISBN (digits and X only), else title and author.
+pub fn title_key(isbn: &str, title: &str, author: &str) -> String {
+    let isbn: String = isbn
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if isbn.is_empty() {
+        format!("title:{} / {}", title.trim(), author.trim())
+    } else {
+        format!("isbn:{isbn}")
+    }
+}
+
+/// The last microsecond of local day `date` in `tz`, µs since the epoch.
+pub(crate) fn day_end_us(date: NaiveDate, tz: Tz) -> i64 {
+    let next = date.succ_opt().unwrap_or(NaiveDate::MAX);
+    let midnight = tz
+        .from_local_datetime(&next.and_time(NaiveTime::MIN))
+        .earliest()
+        .map_or(i64::MAX, |m| m.with_timezone(&Utc).timestamp_micros());
+    midnight - 1
+}
+
+impl Statistics {
+    /// The network's shape as folded so far.
+    pub fn network(&self) -> &NetworkView {
+        &self.network
+    }
+
+    /// Counts one row (and refreshes its day-end snapshot): `library`'s local day of `at`.
+    fn touch(
+        &mut self,
+        by: By,
+        library: &str,
+        at: DateTime<Utc>,
+        change: impl FnOnce(&mut LibraryDay),
+    ) {
+        if library.is_empty() {
+            return;
+        }
+        let tz = self.network.library_time_zone(library);
+        let date = at.with_timezone(&tz).date_naive();
+        let end_us = day_end_us(date, tz);
+        let (on_loan, overdue) = self
+            .open_loans
+            .get(by)
+            .get(library)
+            .map_or((0, 0), |o| (o.on_loan, o.overdue_at(end_us)));
+        let row = self
+            .days
+            .get_mut(by)
+            .entry(library.to_owned())
+            .or_default()
+            .entry(date.format("%Y-%m-%d").to_string())
+            .or_default();
+        change(row);
+        row.on_loan_at_day_end = on_loan;
+        row.overdue_at_day_end = overdue;
+    }
+
+    fn open_loan(&mut self, loan: &Loan) {
+        self.open_loans
+            .transaction
+            .entry(loan.lender.clone())
+            .or_default()
+            .open(loan.due_us);
+        self.open_loans
+            .owner
+            .entry(loan.owner.clone())
+            .or_default()
+            .open(loan.due_us);
+    }
+
+    fn close_loan(&mut self, loan: &Loan) {
+        for (by, library) in [
+            (By::TransactionLibrary, &loan.lender),
+            (By::OwningLibrary, &loan.owner),
+        ] {
+            let loans = self.open_loans.get_mut(by);
+            let open = loans.get_mut(library).expect("an open loan's library");
+            open.close(loan.due_us);
+            if open.on_loan == 0 {
+                loans.remove(library);
+            }
+        }
+    }
+
+    /// Takes the item's open loan, if it has one, closing it.
+    fn end_loan(&mut self, item: &str) -> Option<Loan> {
+        let loan = self.items.get_mut(item)?.loan.take()?;
+        self.close_loan(&loan);
+        Some(loan)
+    }
+
+    fn loaned(&mut self, event: &ProjectedEvent, e: &readnet_projection::pb::ItemLoaned) {
+        let at = event.occurred_at;
+        // An item is on at most one loan: a second ItemLoaned without a return would be a
+        // broken log. Close the old one so the counts stay consistent.
+        debug_assert!(
+            self.items.get(&e.item).is_none_or(|i| i.loan.is_none()),
+            "item {} lent while on loan",
+            e.item
+        );
+        self.end_loan(&e.item);
+        let loan = Loan {
+            lender: e.library.clone(),
+            owner: e.owner_library.clone(),
+            due_us: e.due_at_us,
+        };
+        self.open_loan(&loan);
+        let facts = self
+            .items
+            .entry(e.item.clone())
+            .or_insert_with(|| ItemFacts {
+                owner: e.owner_library.clone(),
+                title_key: String::new(),
+                loan: None,
+            });
+        facts.loan = Some(loan);
+        let title_key = facts.title_key.clone();
+
+        let cross_city = !e.patron_home_city.is_empty()
+            && e.patron_home_city != self.network.city_of(&e.owner_library);
+        let count = |row: &mut LibraryDay| {
+            row.counters.loans += 1;
+            row.counters.cross_city_loans += u64::from(cross_city);
+            insert_patron(row, &e.patron_id);
+        };
+        self.touch(By::TransactionLibrary, &e.library, at, count);
+        self.touch(By::OwningLibrary, &e.owner_library, at, count);
+
+        if !title_key.is_empty() {
+            let city = self.network.city_of(&e.library).to_owned();
+            let month = at
+                .with_timezone(&self.network.library_time_zone(&e.library))
+                .format("%Y-%m")
+                .to_string();
+            *self
+                .title_loans
+                .entry(city)
+                .or_default()
+                .entry(month)
+                .or_default()
+                .entry(title_key)
+                .or_default() += 1;
+        }
+    }
+
+    fn renewed(&mut self, event: &ProjectedEvent, e: &readnet_projection::pb::ItemRenewed) {
+        let at = event.occurred_at;
+        let loan = self.end_loan(&e.item).map(|old| {
+            let renewed = Loan {
+                due_us: e.due_at_us,
+                ..old
+            };
+            self.open_loan(&renewed);
+            if let Some(facts) = self.items.get_mut(&e.item) {
+                facts.loan = Some(renewed.clone());
+            }
+            renewed
+        });
+        let (lender, owner) = loan.map_or_else(Default::default, |l| (l.lender, l.owner));
+        // A renewal happens where the borrower asks for it; one made in the app, with no
+        // acting library, counts at the lending library.
+        let at_library = if event.acting_library.is_empty() {
+            lender.clone()
+        } else {
+            event.acting_library.clone()
+        };
+        let count = |row: &mut LibraryDay| {
+            row.counters.renewals += 1;
+            insert_patron(row, &e.patron_id);
+        };
+        self.touch(By::TransactionLibrary, &at_library, at, count);
+        if lender != at_library {
+            // The due date moved: the lender's overdue figure may change.
+            self.touch(By::TransactionLibrary, &lender, at, |_| {});
+        }
+        self.touch(By::OwningLibrary, &owner, at, count);
+    }
+
+    fn returned(&mut self, event: &ProjectedEvent, e: &readnet_projection::pb::ItemReturned) {
+        let at = event.occurred_at;
+        let loan = self.end_loan(&e.item);
+        let owner_city = self.network.city_of(&e.owner_library).to_owned();
+        let return_city = self.network.city_of(&e.library).to_owned();
+        let other_library = e.library != e.owner_library;
+        let cross_city = owner_city != return_city;
+        let count = |row: &mut LibraryDay| {
+            row.counters.returns += 1;
+            row.counters.returns_of_other_libraries_items += u64::from(other_library);
+            row.counters.cross_city_returns += u64::from(cross_city);
+            insert_patron(row, &e.patron_id);
+        };
+        self.touch(By::TransactionLibrary, &e.library, at, count);
+        if let Some(loan) = loan.filter(|l| l.lender != e.library) {
+            // The loan closed at the lender too.
+            self.touch(By::TransactionLibrary, &loan.lender, at, |_| {});
+        }
+        self.touch(By::OwningLibrary, &e.owner_library, at, count);
+        *self
+            .flows
+            .entry(settlement_period(at))
+            .or_default()
+            .entry(owner_city)
+            .or_default()
+            .entry(return_city)
+            .or_default() += 1;
+    }
+
+    fn declared_lost(&mut self, event: &ProjectedEvent, item: &str) {
+        if let Some(loan) = self.end_loan(item) {
+            let at = event.occurred_at;
+            self.touch(By::TransactionLibrary, &loan.lender, at, |_| {});
+            self.touch(By::OwningLibrary, &loan.owner, at, |_| {});
+        }
+    }
+
+    fn catalogued(&mut self, event: &ProjectedEvent, e: &readnet_projection::pb::ItemCatalogued) {
+        let key = title_key(&e.isbn, &e.title, &e.author);
+        self.titles.entry(key.clone()).or_insert_with(|| TitleInfo {
+            isbn: e.isbn.clone(),
+            title: e.title.clone(),
+            author: e.author.clone(),
+        });
+        self.items.insert(
+            e.item.clone(),
+            ItemFacts {
+                owner: e.owner_library.clone(),
+                title_key: key,
+                loan: None,
+            },
+        );
+        if e.acquisition == Acquisition::PatronDriven as i32 {
+            let count = |row: &mut LibraryDay| row.counters.patron_driven_acquisitions += 1;
+            self.touch(
+                By::TransactionLibrary,
+                &e.placed_at,
+                event.occurred_at,
+                count,
+            );
+            self.touch(
+                By::OwningLibrary,
+                &e.owner_library,
+                event.occurred_at,
+                count,
+            );
+        }
+    }
+
+    fn owner_of(&self, item: &str) -> String {
+        self.items
+            .get(item)
+            .map(|i| i.owner.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn insert_patron(row: &mut LibraryDay, patron_id: &str) {
+    if !patron_id.is_empty() && !row.patrons.contains(patron_id) {
+        row.patrons.insert(patron_id.to_owned());
+    }
+}
+
+impl Projection for Statistics {
+    const NAME: &'static str = "statistics";
+    const VERSION: u32 = 1;
+
+    fn apply(&mut self, event: &ProjectedEvent) {
+        debug_assert!(
+            event.position > self.position,
+            "events arrive once, in order"
+        );
+        self.network.apply(&event.payload);
+        if !event.acting_library.is_empty() {
+            self.activity
+                .entry(event.acting_library.clone())
+                .or_default()
+                .record(event.occurred_at, event.recorded_at);
+        }
+        let at = event.occurred_at;
+        match &event.payload {
+            Payload::ItemCatalogued(e) => self.catalogued(event, e),
+            Payload::PatronEnrolled(_) => {
+                let library = event.acting_library.clone();
+                for by in By::BOTH {
+                    self.touch(by, &library, at, |row| row.counters.enrolments += 1);
+                }
+            }
+            Payload::ItemLoaned(e) => self.loaned(event, e),
+            Payload::ItemRenewed(e) => self.renewed(event, e),
+            Payload::ItemReturned(e) => self.returned(event, e),
+            Payload::ItemDeclaredLost(e) => self.declared_lost(event, &e.item),
+            Payload::TransferDispatched(e) => {
+                let count = |row: &mut LibraryDay| row.counters.transfers_out += 1;
+                self.touch(By::TransactionLibrary, &e.from_library, at, count);
+                self.touch(By::OwningLibrary, &e.owner_library, at, count);
+            }
+            Payload::TransferReceived(e) => {
+                let owner = self.owner_of(&e.item);
+                let count = |row: &mut LibraryDay| row.counters.transfers_in += 1;
+                self.touch(By::TransactionLibrary, &e.to_library, at, count);
+                self.touch(By::OwningLibrary, &owner, at, count);
+            }
+            Payload::BoothSwapped(e) => {
+                let owner = self.owner_of(&e.item_taken);
+                let count = |row: &mut LibraryDay| {
+                    row.counters.booth_swaps += 1;
+                    insert_patron(row, &e.patron_id);
+                };
+                self.touch(By::TransactionLibrary, &e.booth, at, count);
+                self.touch(By::OwningLibrary, &owner, at, count);
+                // The taken book has left the network.
+                self.items.remove(&e.item_taken);
+            }
+            Payload::ItemWithdrawn(e) => {
+                self.end_loan(&e.item);
+                self.items.remove(&e.item);
+            }
+            _ => {}
+        }
+        self.position = event.position;
+    }
+
+    fn position(&self) -> u64 {
+        self.position
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+
+    #[test]
+    fn the_recent_event_ring_holds_at_most_the_last_hour_of_seconds() {
+        let start = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap();
+        let mut activity = Activity::default();
+        // Five hours of an event every second, two in every tenth second.
+        for s in 0..5 * 3600 {
+            let at = start + Duration::seconds(s);
+            activity.record(at, at);
+            if s % 10 == 0 {
+                activity.record(at, at);
+            }
+        }
+        let last = start + Duration::seconds(5 * 3600 - 1);
+        assert_eq!(activity.events_by_second.len() as i64, LAST_HOUR_SECONDS);
+        assert_eq!(activity.events_in_hour_before(last), 3600 + 360);
+        assert_eq!(
+            activity.events_in_hour_before(last + Duration::minutes(30)),
+            1800 + 180
+        );
+
+        // An event synced late, from before the hour kept, moves "last activity" only.
+        let late = start + Duration::hours(1);
+        let recorded = last + Duration::seconds(5);
+        activity.record(late, recorded);
+        assert_eq!(activity.events_in_hour_before(last), 3600 + 360);
+        assert_eq!(
+            (activity.last_occurred_at_us, activity.last_recorded_at_us),
+            (late.timestamp_micros(), recorded.timestamp_micros())
+        );
+    }
+
+    #[test]
+    fn title_keys_are_the_isbn_without_punctuation_else_title_and_author() {
+        assert_eq!(
+            title_key("978-7-02-000001-1", "Teahouse", "Lao She"),
+            "isbn:9787020000011"
+        );
+        assert_eq!(title_key("7-02-000001-x", "", ""), "isbn:702000001X");
+        assert_eq!(
+            title_key("", " Teahouse ", "Lao She"),
+            "title:Teahouse / Lao She"
+        );
+    }
+
+    #[test]
+    fn open_loans_are_overdue_only_after_their_due_instant() {
+        let mut loans = OpenLoans::default();
+        loans.open(100);
+        loans.open(100);
+        loans.open(200);
+        assert_eq!(
+            (loans.on_loan, loans.overdue_at(100), loans.overdue_at(101)),
+            (3, 0, 2)
+        );
+        loans.close(100);
+        assert_eq!((loans.on_loan, loans.overdue_at(201)), (2, 2));
+        loans.close(100);
+        loans.close(200);
+        assert_eq!(loans, OpenLoans::default());
+    }
+}

@@ -1,0 +1,340 @@
+//! Queries: pure functions of the state (and, for the monitoring centre, of "now").
+//!
+//! Arguments are checked here, once, with errors that name the request field.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+
+use crate::StatisticsError;
+use crate::fold::{By, Counters, DaysByLibrary, LibraryDay, Statistics};
+
+/// The longest day range one query may ask for, in days (both ends included).
+pub const MAX_DAY_RANGE_DAYS: i64 = 366;
+/// Top titles: how many when the caller does not say.
+pub const DEFAULT_TOP_TITLES: usize = 10;
+/// Top titles: the most one query may ask for.
+pub const MAX_TOP_TITLES: usize = 100;
+
+/// A range of local days, both ends included, at most [`MAX_DAY_RANGE_DAYS`] long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayRange {
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+impl DayRange {
+    /// Parses `from_day` and `to_day` (`YYYY-MM-DD`).
+    pub fn parse(from_day: &str, to_day: &str) -> Result<Self, StatisticsError> {
+        let from = parse_day(from_day, "from_day")?;
+        let to = parse_day(to_day, "to_day")?;
+        if to < from {
+            return Err(StatisticsError::invalid(format!(
+                "to_day: {to} is before from_day {from}"
+            )));
+        }
+        let days = (to - from).num_days() + 1;
+        if days > MAX_DAY_RANGE_DAYS {
+            return Err(StatisticsError::invalid(format!(
+                "to_day: the range {from}..{to} is {days} days, at most {MAX_DAY_RANGE_DAYS} are allowed"
+            )));
+        }
+        Ok(Self { from, to })
+    }
+
+    fn keys(&self) -> (String, String) {
+        (self.from.to_string(), self.to.to_string())
+    }
+}
+
+fn parse_day(value: &str, field: &str) -> Result<NaiveDate, StatisticsError> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        // Four-digit years only: days are compared as strings.
+        .filter(|d| (1..=9999).contains(&d.year()) && value.len() == 10)
+        .ok_or_else(|| {
+            StatisticsError::invalid(format!("{field}: {value:?} is not a day (YYYY-MM-DD)"))
+        })
+}
+
+/// Parses a calendar month, `YYYY-MM`.
+pub fn parse_month(value: &str, field: &str) -> Result<String, StatisticsError> {
+    let valid =
+        value.len() == 7 && NaiveDate::parse_from_str(&format!("{value}-01"), "%Y-%m-%d").is_ok();
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(StatisticsError::invalid(format!(
+            "{field}: {value:?} is not a month (YYYY-MM)"
+        )))
+    }
+}
+
+/// One day's figures for a library, a city or the network.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DayFigures {
+    /// Local day, `YYYY-MM-DD`.
+    pub day: String,
+    pub counters: Counters,
+    /// Distinct patrons who borrowed, renewed, returned or swapped. For a city or the network
+    /// a patron active at several libraries counts once, so this is not a sum.
+    pub active_patrons: u64,
+    pub on_loan_at_day_end: u64,
+    pub overdue_at_day_end: u64,
+}
+
+/// Sums the rows of `libraries` per day in `range`: counters and day-end figures add up,
+/// patrons are united.
+fn sum_days<'a>(
+    libraries: impl Iterator<Item = &'a BTreeMap<String, LibraryDay>>,
+    range: &DayRange,
+) -> Vec<DayFigures> {
+    let (from, to) = range.keys();
+    let bounds = (Bound::Included(from.as_str()), Bound::Included(to.as_str()));
+    let mut days: BTreeMap<&str, (DayFigures, BTreeSet<&str>)> = BTreeMap::new();
+    for rows in libraries {
+        for (day, row) in rows.range::<str, _>(bounds) {
+            let (figures, patrons) = days.entry(day.as_str()).or_default();
+            figures.counters.add(&row.counters);
+            figures.on_loan_at_day_end += row.on_loan_at_day_end;
+            figures.overdue_at_day_end += row.overdue_at_day_end;
+            patrons.extend(row.patrons.iter().map(String::as_str));
+        }
+    }
+    days.into_iter()
+        .map(|(day, (figures, patrons))| DayFigures {
+            day: day.to_owned(),
+            active_patrons: patrons.len() as u64,
+            ..figures
+        })
+        .collect()
+}
+
+fn days_of(state: &Statistics, by: By) -> &DaysByLibrary {
+    state.days.get(by)
+}
+
+fn known_library(state: &Statistics, library: &str) -> Result<(), StatisticsError> {
+    if library.is_empty() {
+        return Err(StatisticsError::invalid(
+            "library: a library code is required",
+        ));
+    }
+    if !state.network.libraries.contains_key(library) {
+        return Err(StatisticsError::not_found(format!(
+            "library: {library} is not registered"
+        )));
+    }
+    Ok(())
+}
+
+fn known_city(state: &Statistics, city: &str) -> Result<(), StatisticsError> {
+    if city.is_empty() {
+        return Err(StatisticsError::invalid("city: a city code is required"));
+    }
+    if !state.network.cities.contains_key(city) {
+        return Err(StatisticsError::not_found(format!(
+            "city: {city} has not joined the network"
+        )));
+    }
+    Ok(())
+}
+
+/// A library's days in `range` that have figures (a day with no activity at the library, in
+/// this view, has no row).
+pub fn library_days(
+    state: &Statistics,
+    library: &str,
+    range: &DayRange,
+    by: By,
+) -> Result<Vec<DayFigures>, StatisticsError> {
+    known_library(state, library)?;
+    Ok(sum_days(days_of(state, by).get(library).into_iter(), range))
+}
+
+/// A city's days in `range`: the sums of its libraries' rows (patrons united).
+pub fn city_days(
+    state: &Statistics,
+    city: &str,
+    range: &DayRange,
+    by: By,
+) -> Result<Vec<DayFigures>, StatisticsError> {
+    known_city(state, city)?;
+    let days = days_of(state, by);
+    let libraries = state
+        .network
+        .libraries
+        .iter()
+        .filter(|(_, l)| l.city == city)
+        .filter_map(|(code, _)| days.get(code));
+    Ok(sum_days(libraries, range))
+}
+
+/// The network's days in `range`: the sums of every library's rows, each library's day being
+/// its own city's local day.
+pub fn network_days(state: &Statistics, range: &DayRange, by: By) -> Vec<DayFigures> {
+    sum_days(days_of(state, by).values(), range)
+}
+
+/// One cell of the return-flow matrix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowCell {
+    pub owner_city: String,
+    pub return_city: String,
+    pub returns: u64,
+}
+
+/// Returns in `month` (`YYYY-MM`, Asia/Shanghai) by owner city and return city, ordered by
+/// owner city then return city; cells without returns are left out.
+pub fn flow_matrix(state: &Statistics, month: &str) -> Vec<FlowCell> {
+    state
+        .flows
+        .get(month)
+        .into_iter()
+        .flat_map(|owners| owners.iter())
+        .flat_map(|(owner_city, returns)| {
+            returns.iter().map(move |(return_city, &returns)| FlowCell {
+                owner_city: owner_city.clone(),
+                return_city: return_city.clone(),
+                returns,
+            })
+        })
+        .collect()
+}
+
+/// A title and its loans in a city and month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TitleLoans {
+    /// `isbn:<ISBN>` or `title:<title> / <author>`.
+    pub title_key: String,
+    pub isbn: String,
+    pub title: String,
+    pub author: String,
+    pub loans: u64,
+}
+
+/// The `limit` titles most lent in `city` in `month` (the city's local month), most loans
+/// first, ties in title-key order. `limit` 0 means [`DEFAULT_TOP_TITLES`].
+pub fn top_titles(
+    state: &Statistics,
+    city: &str,
+    month: &str,
+    limit: usize,
+) -> Result<Vec<TitleLoans>, StatisticsError> {
+    known_city(state, city)?;
+    if limit > MAX_TOP_TITLES {
+        return Err(StatisticsError::invalid(format!(
+            "limit: {limit} is more than the {MAX_TOP_TITLES} allowed"
+        )));
+    }
+    let limit = if limit == 0 {
+        DEFAULT_TOP_TITLES
+    } else {
+        limit
+    };
+    let mut titles: Vec<(&String, u64)> = state
+        .title_loans
+        .get(city)
+        .and_then(|months| months.get(month))
+        .into_iter()
+        .flat_map(|titles| titles.iter().map(|(k, &n)| (k, n)))
+        .collect();
+    titles.sort_by(|(a_key, a), (b_key, b)| b.cmp(a).then_with(|| a_key.cmp(b_key)));
+    Ok(titles
+        .into_iter()
+        .take(limit)
+        .map(|(key, loans)| {
+            let info = state.titles.get(key);
+            TitleLoans {
+                title_key: key.clone(),
+                isbn: info.map(|i| i.isbn.clone()).unwrap_or_default(),
+                title: info.map(|i| i.title.clone()).unwrap_or_default(),
+                author: info.map(|i| i.author.clone()).unwrap_or_default(),
+                loans,
+            }
+        })
+        .collect())
+}
+
+/// One library as the monitoring centre sees it at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibraryMonitor {
+    pub library: String,
+    pub name: String,
+    pub city: String,
+    pub closed: bool,
+    /// When its most recently recorded event happened, and when it was recorded; `None` if it
+    /// has never acted.
+    pub last_occurred_at: Option<DateTime<Utc>>,
+    pub last_recorded_at: Option<DateTime<Utc>>,
+    /// Its events whose `occurred_at` is less than an hour before `now` (to the second).
+    pub events_last_hour: u64,
+    /// Items lent by it and on loan now; of those, past due at `now`.
+    pub on_loan: u64,
+    pub overdue: u64,
+    /// Items it owns on loan now (wherever lent); of those, past due at `now`.
+    pub owned_on_loan: u64,
+    pub owned_overdue: u64,
+}
+
+/// The monitoring centre at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorSnapshot {
+    pub as_of: DateTime<Utc>,
+    /// In library-code order.
+    pub libraries: Vec<LibraryMonitor>,
+}
+
+fn instant(us: i64) -> DateTime<Utc> {
+    Utc.timestamp_micros(us)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Every registered library (`library` None) or one, at `now`.
+pub fn monitor(
+    state: &Statistics,
+    library: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<MonitorSnapshot, StatisticsError> {
+    if let Some(library) = library {
+        known_library(state, library)?;
+    }
+    let now_us = now.timestamp_micros();
+    let loans = |by: By, code: &str| {
+        state
+            .open_loans
+            .get(by)
+            .get(code)
+            .map_or((0, 0), |o| (o.on_loan, o.overdue_at(now_us)))
+    };
+    let libraries = state
+        .network
+        .libraries
+        .iter()
+        .filter(|(code, _)| library.is_none_or(|l| l == code.as_str()))
+        .map(|(code, view)| {
+            let activity = state.activity.get(code);
+            let (on_loan, overdue) = loans(By::TransactionLibrary, code);
+            let (owned_on_loan, owned_overdue) = loans(By::OwningLibrary, code);
+            LibraryMonitor {
+                library: code.clone(),
+                name: view.name.clone(),
+                city: view.city.clone(),
+                closed: view.closed,
+                last_occurred_at: activity.map(|a| instant(a.last_occurred_at_us)),
+                last_recorded_at: activity.map(|a| instant(a.last_recorded_at_us)),
+                events_last_hour: activity.map_or(0, |a| a.events_in_hour_before(now)),
+                on_loan,
+                overdue,
+                owned_on_loan,
+                owned_overdue,
+            }
+        })
+        .collect();
+    Ok(MonitorSnapshot {
+        as_of: now,
+        libraries,
+    })
+}

@@ -1,0 +1,354 @@
+//! The `readnet.v1.Statistics` gRPC service: thin handlers over [`crate::query`].
+//!
+//! Each handler checks its fields, waits for `min_position` (within the caller's deadline), runs
+//! the query on the shared state and says which position the answer reflects.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use readnet_domain::Clock;
+use readnet_projection::{Handle, wait_budget};
+use readnet_proto::v1 as pb;
+use readnet_proto::v1::statistics_server;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::query::{self, DayFigures, DayRange, MonitorSnapshot};
+use crate::{By, Statistics, StatisticsError};
+
+/// WatchMonitor sends a snapshot at least this often, changed or not, so that "events in the
+/// last hour" and "overdue" roll forward while no event arrives.
+pub const MONITOR_REFRESH: Duration = Duration::from_secs(60);
+/// Snapshots queued for one WatchMonitor subscriber. While they wait, new changes are not
+/// queued: the next snapshot is computed from the latest state when there is room.
+pub const WATCH_BUFFER: usize = 4;
+
+/// The statistics queries and the monitoring centre over gRPC.
+pub struct StatisticsService {
+    handle: Handle<Statistics>,
+    clock: Arc<dyn Clock>,
+}
+
+impl StatisticsService {
+    /// Serves `handle`'s state; "now" for the monitoring centre comes from `clock`.
+    pub fn new(handle: Handle<Statistics>, clock: Arc<dyn Clock>) -> Self {
+        Self { handle, clock }
+    }
+
+    async fn read<R>(
+        &self,
+        min_position: Option<u64>,
+        wait: Duration,
+        query: impl FnOnce(&Statistics) -> Result<R, StatisticsError>,
+    ) -> Result<(R, u64), Status> {
+        let (answer, position) = self.handle.read(min_position, wait, query).await?;
+        Ok((answer?, position))
+    }
+}
+
+fn by(value: i32) -> Result<By, StatisticsError> {
+    match pb::StatisticsBy::try_from(value) {
+        Ok(pb::StatisticsBy::TransactionLibrary) => Ok(By::TransactionLibrary),
+        Ok(pb::StatisticsBy::OwningLibrary) => Ok(By::OwningLibrary),
+        Ok(pb::StatisticsBy::Unspecified) => Err(StatisticsError::invalid(
+            "by: STATISTICS_BY_TRANSACTION_LIBRARY or STATISTICS_BY_OWNING_LIBRARY is required",
+        )),
+        Err(_) => Err(StatisticsError::invalid(format!(
+            "by: {value} is not a known value"
+        ))),
+    }
+}
+
+fn timestamp(at: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+fn day(figures: DayFigures) -> pb::StatisticsDay {
+    let c = figures.counters;
+    pb::StatisticsDay {
+        day: figures.day,
+        loans: c.loans,
+        returns: c.returns,
+        renewals: c.renewals,
+        returns_of_other_libraries_items: c.returns_of_other_libraries_items,
+        cross_city_loans: c.cross_city_loans,
+        cross_city_returns: c.cross_city_returns,
+        transfers_in: c.transfers_in,
+        transfers_out: c.transfers_out,
+        booth_swaps: c.booth_swaps,
+        patron_driven_acquisitions: c.patron_driven_acquisitions,
+        enrolments: c.enrolments,
+        active_patrons: figures.active_patrons,
+        on_loan_at_day_end: figures.on_loan_at_day_end,
+        overdue_at_day_end: figures.overdue_at_day_end,
+    }
+}
+
+fn days(figures: Vec<DayFigures>) -> Vec<pb::StatisticsDay> {
+    figures.into_iter().map(day).collect()
+}
+
+fn snapshot(snapshot: MonitorSnapshot, applied_position: u64) -> pb::MonitorSnapshot {
+    pb::MonitorSnapshot {
+        applied_position,
+        as_of: Some(timestamp(snapshot.as_of)),
+        libraries: snapshot
+            .libraries
+            .into_iter()
+            .map(|l| pb::MonitoredLibrary {
+                library: l.library,
+                name: l.name,
+                city: l.city,
+                closed: l.closed,
+                last_occurred_at: l.last_occurred_at.map(timestamp),
+                last_recorded_at: l.last_recorded_at.map(timestamp),
+                events_last_hour: l.events_last_hour,
+                on_loan: l.on_loan,
+                overdue: l.overdue,
+                owned_on_loan: l.owned_on_loan,
+                owned_overdue: l.owned_overdue,
+            })
+            .collect(),
+    }
+}
+
+/// The monitoring centre now, once the state has applied `min_position`.
+async fn monitor_now(
+    handle: &Handle<Statistics>,
+    clock: &Arc<dyn Clock>,
+    min_position: Option<u64>,
+    wait: Duration,
+    library: Option<&str>,
+) -> Result<pb::MonitorSnapshot, Status> {
+    let (answer, position) = handle
+        .read(min_position, wait, |s| {
+            query::monitor(s, library, clock.now())
+        })
+        .await?;
+    Ok(snapshot(answer?, position))
+}
+
+/// An empty library field asks for every library.
+fn library_filter(library: &str) -> Option<String> {
+    (!library.is_empty()).then(|| library.to_owned())
+}
+
+type MonitorStream = Pin<Box<dyn Stream<Item = Result<pb::MonitorSnapshot, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl statistics_server::Statistics for StatisticsService {
+    async fn library_days(
+        &self,
+        request: Request<pb::LibraryDaysRequest>,
+    ) -> Result<Response<pb::LibraryDaysResponse>, Status> {
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let range = DayRange::parse(&r.from_day, &r.to_day)?;
+        let view = by(r.by)?;
+        let (figures, applied_position) = self
+            .read(r.min_position, wait, |s| {
+                query::library_days(s, &r.library, &range, view)
+            })
+            .await?;
+        Ok(Response::new(pb::LibraryDaysResponse {
+            applied_position,
+            library: r.library,
+            by: r.by,
+            days: days(figures),
+        }))
+    }
+
+    async fn city_days(
+        &self,
+        request: Request<pb::CityDaysRequest>,
+    ) -> Result<Response<pb::CityDaysResponse>, Status> {
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let range = DayRange::parse(&r.from_day, &r.to_day)?;
+        let view = by(r.by)?;
+        let (figures, applied_position) = self
+            .read(r.min_position, wait, |s| {
+                query::city_days(s, &r.city, &range, view)
+            })
+            .await?;
+        Ok(Response::new(pb::CityDaysResponse {
+            applied_position,
+            city: r.city,
+            by: r.by,
+            days: days(figures),
+        }))
+    }
+
+    async fn network_days(
+        &self,
+        request: Request<pb::NetworkDaysRequest>,
+    ) -> Result<Response<pb::NetworkDaysResponse>, Status> {
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let range = DayRange::parse(&r.from_day, &r.to_day)?;
+        let view = by(r.by)?;
+        let (figures, applied_position) = self
+            .read(r.min_position, wait, |s| {
+                Ok(query::network_days(s, &range, view))
+            })
+            .await?;
+        Ok(Response::new(pb::NetworkDaysResponse {
+            applied_position,
+            by: r.by,
+            days: days(figures),
+        }))
+    }
+
+    async fn flow_matrix(
+        &self,
+        request: Request<pb::FlowMatrixRequest>,
+    ) -> Result<Response<pb::FlowMatrixResponse>, Status> {
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let month = query::parse_month(&r.month, "month")?;
+        let (cells, applied_position) = self
+            .read(r.min_position, wait, |s| Ok(query::flow_matrix(s, &month)))
+            .await?;
+        Ok(Response::new(pb::FlowMatrixResponse {
+            applied_position,
+            month,
+            cells: cells
+                .into_iter()
+                .map(|c| pb::FlowMatrixCell {
+                    owner_city: c.owner_city,
+                    return_city: c.return_city,
+                    returns: c.returns,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn top_titles(
+        &self,
+        request: Request<pb::TopTitlesRequest>,
+    ) -> Result<Response<pb::TopTitlesResponse>, Status> {
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let month = query::parse_month(&r.month, "month")?;
+        let limit = usize::try_from(r.limit).unwrap_or(usize::MAX);
+        let (titles, applied_position) = self
+            .read(r.min_position, wait, |s| {
+                query::top_titles(s, &r.city, &month, limit)
+            })
+            .await?;
+        Ok(Response::new(pb::TopTitlesResponse {
+            applied_position,
+            city: r.city,
+            month,
+            titles: titles
+                .into_iter()
+                .zip(1..)
+                .map(|(t, rank)| pb::TopTitle {
+                    rank,
+                    title_key: t.title_key,
+                    isbn: t.isbn,
+                    title: t.title,
+                    author: t.author,
+                    loans: t.loans,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn monitor(
+        &self,
+        request: Request<pb::MonitorRequest>,
+    ) -> Result<Response<pb::MonitorSnapshot>, Status> {
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let library = library_filter(&r.library);
+        let snapshot = monitor_now(
+            &self.handle,
+            &self.clock,
+            r.min_position,
+            wait,
+            library.as_deref(),
+        )
+        .await?;
+        Ok(Response::new(snapshot))
+    }
+
+    type WatchMonitorStream = MonitorStream;
+
+    async fn watch_monitor(
+        &self,
+        request: Request<pb::WatchMonitorRequest>,
+    ) -> Result<Response<Self::WatchMonitorStream>, Status> {
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let library = library_filter(&r.library);
+        // The first snapshot is taken here so that a bad library or a min_position not reached
+        // in time fails the call itself.
+        let first = monitor_now(
+            &self.handle,
+            &self.clock,
+            r.min_position,
+            wait,
+            library.as_deref(),
+        )
+        .await?;
+        let (sender, receiver) = mpsc::channel(WATCH_BUFFER);
+        let handle = self.handle.clone();
+        let clock = Arc::clone(&self.clock);
+        tokio::spawn(async move {
+            let mut seen = first.applied_position;
+            let mut last_libraries = first.libraries.clone();
+            if sender.send(Ok(first)).await.is_err() {
+                return;
+            }
+            let mut refresh_at = Instant::now() + MONITOR_REFRESH;
+            loop {
+                let applied = tokio::select! {
+                    changed = handle.changed(seen) => match changed {
+                        Some(position) => {
+                            seen = position;
+                            true
+                        }
+                        None => {
+                            let stopped = Status::unavailable("statistics is not running");
+                            let _ = sender.send(Err(stopped)).await;
+                            break;
+                        }
+                    },
+                    () = tokio::time::sleep_until(refresh_at) => false,
+                    // A client that leaves while nothing changes must still end the task.
+                    () = sender.closed() => break,
+                };
+                let next =
+                    monitor_now(&handle, &clock, None, Duration::ZERO, library.as_deref()).await;
+                let next = match next {
+                    Ok(next) => next,
+                    Err(status) => {
+                        let _ = sender.send(Err(status)).await;
+                        break;
+                    }
+                };
+                if applied && next.libraries == last_libraries {
+                    // Applied events that leave the monitoring centre as it was.
+                    continue;
+                }
+                last_libraries = next.libraries.clone();
+                // A full buffer holds this task here: changes that arrive meanwhile are folded
+                // into the next snapshot instead of queueing up.
+                if sender.send(Ok(next)).await.is_err() {
+                    break;
+                }
+                refresh_at = Instant::now() + MONITOR_REFRESH;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}

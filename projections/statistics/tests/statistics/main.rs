@@ -1,0 +1,10 @@
+//! The statistics projection's tests: the fold's counters, local days, flows and top titles,
+//! the monitoring centre, properties over random histories, and the gRPC service.
+
+mod counters;
+mod days;
+mod flows;
+mod monitor;
+mod properties;
+mod service;
+mod support;

@@ -1,0 +1,153 @@
+//! The monitoring centre, with "now" from a manual clock.
+
+use readnet_domain::{Clock, Command, ManualClock};
+use readnet_statistics::{LibraryMonitor, StatisticsError, monitor};
+
+use crate::support::*;
+
+fn library(snapshot: &readnet_statistics::MonitorSnapshot, code: &str) -> LibraryMonitor {
+    snapshot
+        .libraries
+        .iter()
+        .find(|l| l.library == code)
+        .cloned()
+        .unwrap_or_else(|| panic!("{code} is in the snapshot"))
+}
+
+#[test]
+fn events_in_the_last_hour_roll_off_as_the_clock_moves() {
+    let mut h = network();
+    catalogue(&mut h, t0(), JN_CENTRAL, book("JN-1", "", "Teahouse"));
+    catalogue(&mut h, t0(), JN_CENTRAL, book("JN-2", "", "Teahouse"));
+    // Li Wei's first checkout enrols him: two events by JN-CENTRAL at t0, one more at t0+30'.
+    checkout(&mut h, t0(), JN_CENTRAL, "JN-1", li_wei());
+    checkout(&mut h, t0() + minutes(30), JN_CENTRAL, "JN-2", li_wei());
+    let s = fold(h.events());
+    let clock = ManualClock::new(t0() + minutes(40));
+    let events = |clock: &ManualClock| {
+        library(&monitor(&s, None, clock.now()).unwrap(), JN_CENTRAL).events_last_hour
+    };
+    assert_eq!(events(&clock), 3);
+    clock.set(t0() + minutes(59));
+    assert_eq!(events(&clock), 3);
+    clock.set(t0() + minutes(60));
+    assert_eq!(events(&clock), 1, "the t0 events are an hour old");
+    clock.advance(minutes(30));
+    assert_eq!(events(&clock), 0);
+    assert_eq!(
+        library(&monitor(&s, None, clock.now()).unwrap(), JN_LIXIA).events_last_hour,
+        0,
+        "a library that never acted"
+    );
+}
+
+#[test]
+fn an_item_becomes_overdue_now_when_the_clock_passes_its_due_date() {
+    let mut h = network();
+    catalogue(&mut h, t0(), ZB_CENTRAL, book("ZB-1", "", "Rickshaw Boy"));
+    catalogue(&mut h, t0(), JN_CENTRAL, book("JN-1", "", "Teahouse"));
+    // ZB-1 lent on 2 March (due at the end of 1 April), JN-1 on 10 March (due 9 April).
+    checkout(&mut h, t0(), ZB_CENTRAL, "ZB-1", li_wei());
+    checkout(
+        &mut h,
+        shanghai(2026, 3, 10, 9, 0),
+        JN_CENTRAL,
+        "JN-1",
+        li_wei(),
+    );
+    let s = fold(h.events());
+    let clock = ManualClock::new(shanghai(2026, 4, 1, 23, 59));
+    let figures = |clock: &ManualClock, code: &str| {
+        let l = library(&monitor(&s, None, clock.now()).unwrap(), code);
+        (l.on_loan, l.overdue, l.owned_on_loan, l.owned_overdue)
+    };
+    assert_eq!(figures(&clock, ZB_CENTRAL), (1, 0, 1, 0));
+    clock.set(shanghai(2026, 4, 2, 0, 0));
+    assert_eq!(figures(&clock, ZB_CENTRAL), (1, 1, 1, 1));
+    assert_eq!(figures(&clock, JN_CENTRAL), (1, 0, 1, 0));
+    clock.set(shanghai(2026, 4, 10, 0, 0));
+    assert_eq!(figures(&clock, JN_CENTRAL), (1, 1, 1, 1));
+}
+
+#[test]
+fn overdue_now_follows_renewals_and_returns() {
+    let mut h = network();
+    catalogue(&mut h, t0(), ZB_CENTRAL, book("ZB-1", "", "Rickshaw Boy"));
+    checkout(&mut h, t0(), ZB_CENTRAL, "ZB-1", li_wei());
+    let after_due = shanghai(2026, 4, 2, 10, 0);
+    h.run(
+        after_due,
+        None,
+        Command::Renew {
+            item: "ZB-1".into(),
+            patron: li_wei(),
+        },
+    );
+    let renewed = fold(h.events());
+    let l = library(&monitor(&renewed, None, after_due).unwrap(), ZB_CENTRAL);
+    assert_eq!((l.on_loan, l.overdue), (1, 0), "renewed: due in May");
+
+    return_at(&mut h, after_due + minutes(5), JN_CENTRAL, "ZB-1");
+    let returned = fold(h.events());
+    let snapshot = monitor(&returned, None, after_due).unwrap();
+    assert_eq!(
+        (
+            library(&snapshot, ZB_CENTRAL).owned_on_loan,
+            library(&snapshot, ZB_CENTRAL).on_loan
+        ),
+        (0, 0)
+    );
+}
+
+#[test]
+fn last_activity_is_the_libraries_most_recently_recorded_event() {
+    let mut h = network();
+    catalogue(&mut h, t0(), JN_CENTRAL, book("JN-1", "", "Teahouse"));
+    checkout(&mut h, t0(), JN_CENTRAL, "JN-1", li_wei());
+    // An offline kiosk at the branch syncs a return three hours after it happened.
+    let happened = t0() + minutes(10);
+    let recorded = t0() + minutes(190);
+    h.try_run_recorded_at(
+        happened,
+        recorded,
+        Some(JN_LIXIA),
+        Command::Return {
+            item: "JN-1".into(),
+        },
+    )
+    .unwrap();
+    let s = fold(h.events());
+    let snapshot = monitor(&s, Some(JN_LIXIA), recorded).unwrap();
+    assert_eq!(snapshot.libraries.len(), 1);
+    let branch = &snapshot.libraries[0];
+    assert_eq!(
+        (branch.last_occurred_at, branch.last_recorded_at),
+        (Some(happened), Some(recorded))
+    );
+    assert_eq!(
+        branch.events_last_hour, 0,
+        "it happened more than an hour before now"
+    );
+    let central = library(&monitor(&s, None, recorded).unwrap(), JN_CENTRAL);
+    assert_eq!(central.last_occurred_at, Some(t0()));
+    let booth = library(&monitor(&s, None, recorded).unwrap(), ZB_BOOTH);
+    assert_eq!(
+        (booth.last_occurred_at, booth.last_recorded_at),
+        (None, None)
+    );
+}
+
+#[test]
+fn a_monitor_of_an_unknown_library_is_not_found() {
+    let s = fold(network().events());
+    assert_eq!(
+        monitor(&s, Some("QD-CENTRAL"), t0()),
+        Err(StatisticsError::NotFound(
+            "library: QD-CENTRAL is not registered".into()
+        ))
+    );
+    assert_eq!(
+        monitor(&s, None, t0()).unwrap().libraries.len(),
+        LIBRARIES.len()
+    );
+}

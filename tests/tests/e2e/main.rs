@@ -3,6 +3,7 @@
 //!
 //! Each test starts its own server (see `readnet_e2e::Fixture`), so tests run in parallel.
 
+mod audit;
 mod circulation;
 mod concurrency;
 mod durability;

@@ -116,3 +116,125 @@ async fn projections_pick_up_where_they_were_after_a_crash() {
         .into_inner();
     assert_eq!(answer.item.expect("the item").status(), ItemStatus::OnLoan);
 }
+
+/// What the current month and the days around today are in the settlement time zone.
+fn month_and_days() -> (String, String, String) {
+    let now = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai);
+    let day = |d: chrono::DateTime<chrono_tz::Tz>| d.format("%Y-%m-%d").to_string();
+    (
+        now.format("%Y-%m").to_string(),
+        day(now - chrono::Duration::days(1)),
+        day(now + chrono::Duration::days(1)),
+    )
+}
+
+#[tokio::test]
+async fn after_the_demo_every_read_model_answers_what_the_story_implies() {
+    use readnet_e2e::v1::settlement_client::SettlementClient;
+    use readnet_e2e::v1::statistics_client::StatisticsClient;
+    use readnet_e2e::v1::{
+        BoothStockRequest, ChargeKind, GetStatementRequest, MonitorRequest, NetworkDaysRequest,
+        StatementStatus, StatisticsBy,
+    };
+
+    let fixture = Fixture::start().await;
+    let (ok, stdout, stderr) = crate::service::play_demo(&fixture.server.url()).await;
+    assert!(ok, "the demo ran\n{stdout}\n{stderr}");
+    let net = &fixture.net;
+    let head = net.head_position().await;
+    let log = net.read_all().await;
+    let count = |event_type: &str| log.iter().filter(|e| e.event_type == event_type).count() as u64;
+    let (month, yesterday, tomorrow) = month_and_days();
+
+    // Settlement: the worked example (100 + 50 + 800) and the Zibo reader's loan in Jinan (100).
+    let statement = SettlementClient::new(net.channel.clone())
+        .get_statement(GetStatementRequest {
+            period: month.clone(),
+            min_position: Some(head),
+        })
+        .await
+        .expect("a statement")
+        .into_inner();
+    assert_eq!(statement.status(), StatementStatus::Provisional);
+    let lines: Vec<_> = statement
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.debtor_city.as_str(),
+                l.creditor_city.as_str(),
+                l.kind(),
+                l.count,
+                l.amount_fen,
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (JINAN, ZIBO, ChargeKind::Loan, 1, 100),
+            (ZIBO, JINAN, ChargeKind::Loan, 1, 100),
+            (ZIBO, JINAN, ChargeKind::Return, 1, 50),
+            (ZIBO, JINAN, ChargeKind::Shipping, 1, 800),
+        ]
+    );
+    let nets: Vec<_> = statement
+        .nets
+        .iter()
+        .map(|n| (n.city.as_str(), n.net_fen))
+        .collect();
+    assert_eq!(nets, [(JINAN, 850), (ZIBO, -850)]);
+    assert_eq!(statement.digest.len(), 64);
+
+    // Statistics: the network's days count what the log holds.
+    let days = StatisticsClient::new(net.channel.clone())
+        .network_days(NetworkDaysRequest {
+            min_position: Some(head),
+            from_day: yesterday,
+            to_day: tomorrow,
+            by: StatisticsBy::TransactionLibrary as i32,
+        })
+        .await
+        .expect("network days")
+        .into_inner()
+        .days;
+    let total = |f: fn(&readnet_e2e::v1::StatisticsDay) -> u64| days.iter().map(f).sum::<u64>();
+    assert_eq!(total(|d| d.loans), count("ItemLoaned"));
+    assert_eq!(total(|d| d.returns), count("ItemReturned"));
+    assert_eq!(total(|d| d.renewals), count("ItemRenewed"));
+    assert_eq!(total(|d| d.booth_swaps), count("BoothSwapped"));
+    assert_eq!(total(|d| d.enrolments), count("PatronEnrolled"));
+    assert_eq!(total(|d| d.patron_driven_acquisitions), 1);
+
+    // The monitoring centre saw ZB-CENTRAL act.
+    let monitor = StatisticsClient::new(net.channel.clone())
+        .monitor(MonitorRequest {
+            min_position: Some(head),
+            library: ZB_CENTRAL.into(),
+        })
+        .await
+        .expect("monitor")
+        .into_inner();
+    let zb = &monitor.libraries[0];
+    assert_eq!(zb.library, ZB_CENTRAL);
+    assert!(
+        zb.last_recorded_at.is_some() && zb.events_last_hour > 0,
+        "{zb:?}"
+    );
+
+    // Availability: the booth holds the book the reader left.
+    let booth = availability(net)
+        .booth_stock(BoothStockRequest {
+            booth: JN_BOOTH.into(),
+            min_position: Some(head),
+            ..Default::default()
+        })
+        .await
+        .expect("booth stock")
+        .into_inner();
+    assert_eq!(booth.item_count, 1);
+    assert_eq!(
+        booth.items[0].acquisition(),
+        readnet_e2e::v1::Acquisition::BoothDeposit
+    );
+}

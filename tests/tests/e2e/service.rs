@@ -107,7 +107,7 @@ async fn health_and_reflection_are_served() {
 }
 
 /// Runs `readnet demo --server <url>`; returns (success, stdout, stderr).
-async fn play_demo(url: &str) -> (bool, String, String) {
+pub(crate) async fn play_demo(url: &str) -> (bool, String, String) {
     let child = tokio::process::Command::new(readnet_binary())
         .args(["demo", "--server", url])
         .stdin(Stdio::null())

@@ -12,7 +12,10 @@ use crate::ProjectedEvent;
 #[derive(Debug, Default, Clone)]
 pub struct History {
     ledger: Ledger,
+    /// The events not yet taken by [`History::drain`].
     events: Vec<ProjectedEvent>,
+    /// Events taken by [`History::drain`] so far: positions go on after them.
+    drained: u64,
     versions: std::collections::HashMap<String, u64>,
 }
 
@@ -57,7 +60,7 @@ impl History {
             let stream = event.stream.name();
             let revision = self.versions.entry(stream.clone()).or_default();
             self.events.push(ProjectedEvent {
-                position: self.events.len() as u64 + 1,
+                position: self.drained + self.events.len() as u64 + 1,
                 stream,
                 revision: *revision,
                 event_id: Uuid::new_v5(&command_id, &(index as u32).to_be_bytes()),
@@ -97,7 +100,7 @@ impl History {
         self.ledger.apply(&payload);
         let revision = self.versions.entry(stream.to_owned()).or_default();
         self.events.push(ProjectedEvent {
-            position: self.events.len() as u64 + 1,
+            position: self.drained + self.events.len() as u64 + 1,
             stream: stream.to_owned(),
             revision: *revision,
             event_id: Uuid::new_v4(),
@@ -112,9 +115,16 @@ impl History {
         self.events.last().expect("just pushed")
     }
 
-    /// Every event so far, in position order.
+    /// Every event so far (since the last [`History::drain`]), in position order.
     pub fn events(&self) -> &[ProjectedEvent] {
         &self.events
+    }
+
+    /// Takes the events so far, to write them somewhere; later events continue the positions.
+    /// For long generated histories that should not all stay in memory.
+    pub fn drain(&mut self) -> Vec<ProjectedEvent> {
+        self.drained += self.events.len() as u64;
+        std::mem::take(&mut self.events)
     }
 
     /// The domain state after the history (to check what a projection says against it).

@@ -133,8 +133,8 @@ async fn after_the_demo_every_read_model_answers_what_the_story_implies() {
     use readnet_e2e::v1::settlement_client::SettlementClient;
     use readnet_e2e::v1::statistics_client::StatisticsClient;
     use readnet_e2e::v1::{
-        BoothStockRequest, ChargeKind, GetStatementRequest, MonitorRequest, NetworkDaysRequest,
-        StatementStatus, StatisticsBy,
+        BoothStockRequest, ChargeKind, ClosePeriodRequest, GetStatementRequest, MonitorRequest,
+        NetworkDaysRequest, StatementStatus, StatisticsBy,
     };
 
     let fixture = Fixture::start().await;
@@ -185,6 +185,22 @@ async fn after_the_demo_every_read_model_answers_what_the_story_implies() {
         .collect();
     assert_eq!(nets, [(JINAN, 850), (ZIBO, -850)]);
     assert_eq!(statement.digest.len(), 64);
+    // The month is not over: it cannot be closed yet, and saying so writes nothing.
+    let refused = SettlementClient::new(net.channel.clone())
+        .close_period(ClosePeriodRequest {
+            command_id: uuid::Uuid::new_v4().to_string(),
+            period: month.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("has not ended"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(net.head_position().await, head);
 
     // Statistics: the network's days count what the log holds.
     let days = StatisticsClient::new(net.channel.clone())

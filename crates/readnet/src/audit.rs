@@ -29,7 +29,7 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "DIR", default_value = "./readnet-data")]
     data: PathBuf,
     /// Replay up to and including this position (default: the whole log).
-    #[arg(long, value_name = "POSITION")]
+    #[arg(long, value_name = "POSITION", conflicts_with = "check")]
     through: Option<u64>,
     /// Compare each projection's saved snapshot with a replay up to its position; exit 1 on
     /// any difference, naming it.
@@ -217,26 +217,41 @@ fn write_statement(out: &mut impl Write, s: &Statement) -> std::io::Result<()> {
 
 /// `replay --check`: each saved snapshot against a replay up to its position.
 async fn check(store: &EmbeddedStore, snapshots: &Snapshots) -> anyhow::Result<ExitCode> {
-    let mut differences = 0;
-    differences += check_one::<Availability>(store, snapshots).await?;
-    differences += check_one::<Statistics>(store, snapshots).await?;
-    differences += check_one::<Settlement>(store, snapshots).await?;
-    if differences == 0 {
-        println!("every saved projection equals its replay");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!("{differences} projection(s) differ from their replay");
-        Ok(ExitCode::FAILURE)
+    let compared = [
+        check_one::<Availability>(store, snapshots).await?,
+        check_one::<Statistics>(store, snapshots).await?,
+        check_one::<Settlement>(store, snapshots).await?,
+    ];
+    let count = |what: Compared| compared.iter().filter(|c| **c == what).count();
+    if count(Compared::Differs) > 0 {
+        println!(
+            "{} projection(s) differ from their replay",
+            count(Compared::Differs)
+        );
+        return Ok(ExitCode::FAILURE);
     }
+    match count(Compared::Equal) {
+        0 => println!("no saved projection to compare"),
+        n => println!("{n} saved projection(s) equal their replay"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What comparing one projection found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compared {
+    NothingSaved,
+    Equal,
+    Differs,
 }
 
 async fn check_one<P: Projection>(
     store: &EmbeddedStore,
     snapshots: &Snapshots,
-) -> anyhow::Result<u32> {
+) -> anyhow::Result<Compared> {
     let Some((version, position, saved)) = snapshots.read_raw(P::NAME)? else {
         println!("{:<13} no saved snapshot (nothing to compare)", P::NAME);
-        return Ok(0);
+        return Ok(Compared::NothingSaved);
     };
     if version != P::VERSION {
         println!(
@@ -244,27 +259,28 @@ async fn check_one<P: Projection>(
             P::NAME,
             P::VERSION
         );
-        return Ok(1);
+        return Ok(Compared::Differs);
     }
     let bar = progress(position, P::NAME);
     let replayed: P = replay(store, Some(position), |p| bar.set_position(p)).await?;
     bar.finish_and_clear();
+    // The digest of the typed state, as `readnet replay` prints it; the comparison is of values.
+    let replayed_digest = digest(&replayed);
     let replayed = serde_json::to_value(&replayed)?;
     match first_difference(&saved, &replayed, "$") {
         None => {
             println!(
-                "{:<13} equal at position {position} ({})",
-                P::NAME,
-                digest(&replayed)
+                "{:<13} equal at position {position} ({replayed_digest})",
+                P::NAME
             );
-            Ok(0)
+            Ok(Compared::Equal)
         }
         Some((path, saved, replayed)) => {
             println!(
                 "{:<13} DIFFERS at position {position}: {path}: saved {saved}, replayed {replayed}",
                 P::NAME
             );
-            Ok(1)
+            Ok(Compared::Differs)
         }
     }
 }
@@ -360,22 +376,25 @@ async fn export_statements(args: ExportStatementsArgs) -> anyhow::Result<ExitCod
         .collect();
     let mut out = output(&args.out)?;
     match args.format {
-        StatementFormat::Json => {
-            let all: Vec<Value> = statements
-                .iter()
-                .map(|s| {
-                    let mut value = serde_json::to_value(s).expect("a statement serialises");
-                    value["digest"] = Value::String(s.digest());
-                    value
-                })
-                .collect();
-            serde_json::to_writer_pretty(&mut out, &all)?;
-            out.write_all(b"\n")?;
-        }
+        StatementFormat::Json => write_json(&mut out, &statements)?,
         StatementFormat::Csv => write_csv(&mut out, &statements)?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A JSON array of `{"digest": …, "statement": …}`, one per line, where `statement` is the
+/// statement's canonical encoding byte for byte: SHA-256 of exactly those bytes is `digest`.
+fn write_json(out: &mut impl Write, statements: &[Statement]) -> std::io::Result<()> {
+    out.write_all(b"[")?;
+    for (i, s) in statements.iter().enumerate() {
+        let separator: &[u8] = if i == 0 { b"\n" } else { b",\n" };
+        out.write_all(separator)?;
+        write!(out, "{{\"digest\":\"{}\",\"statement\":", s.digest())?;
+        out.write_all(&s.canonical_bytes())?;
+        out.write_all(b"}")?;
+    }
+    out.write_all(b"\n]\n")
 }
 
 /// One row per statement line: period, status, debtor, creditor, kind, adjustment_of, count,

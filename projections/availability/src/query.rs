@@ -8,7 +8,7 @@ use readnet_projection::{LibraryView, Projection};
 
 use crate::error::AvailabilityError;
 use crate::state::{Availability, Counts, ItemRecord, Place, TitleRecord};
-use crate::title::{is_isbn_shaped, isbn_key, normalise_isbn, text_key};
+use readnet_projection::title::{is_isbn_shaped, isbn_key, normalise_isbn, text_key};
 
 /// Rows a page holds when the request does not say.
 pub const DEFAULT_PAGE: usize = 100;

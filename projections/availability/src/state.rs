@@ -7,7 +7,7 @@ use readnet_projection::pb::{self, ItemStatus};
 use readnet_projection::{NetworkView, Payload, ProjectedEvent, Projection};
 use serde::{Deserialize, Serialize};
 
-use crate::title::{text_key, title_key};
+use readnet_projection::title::{text_key, title_key};
 
 /// Where an item is: the domain's `ItemStatus`, as the projection keeps it. Who holds a loan is
 /// left out on purpose (see the crate docs).

@@ -31,7 +31,7 @@ impl<P: Projection> Clone for Handle<P> {
 
 /// The folding side of a projection, owned by its runner.
 pub struct Writer<P: Projection> {
-    state: Arc<RwLock<P>>,
+    pub(crate) state: Arc<RwLock<P>>,
     applied: watch::Sender<u64>,
 }
 
@@ -103,6 +103,15 @@ impl<P: Projection> Handle<P> {
         wait: Duration,
         query: impl FnOnce(&P) -> R,
     ) -> Result<(R, u64), Status> {
+        // A runner that stopped (an unreadable event, a store failure) leaves a state that no
+        // longer follows the log: answering from it would be silently stale.
+        if self.applied.has_changed().is_err() {
+            return Err(Status::unavailable(format!(
+                "{} stopped following the log at position {}; its answers would be stale (see the server log)",
+                P::NAME,
+                self.position()
+            )));
+        }
         if let Some(min) = min_position.filter(|&m| m > 0) {
             let mut applied = self.applied.clone();
             let reached =
@@ -221,6 +230,17 @@ mod tests {
         writer.apply(&[event(3)]);
         let (events, position) = query.await.unwrap().unwrap();
         assert_eq!((events, position), (3, 3));
+    }
+
+    #[tokio::test]
+    async fn a_projection_whose_runner_stopped_answers_unavailable_not_stale() {
+        let (writer, handle) = shared(Count::default());
+        writer.apply(&[event(1)]);
+        assert!(handle.read(None, Duration::ZERO, |c| c.events).await.is_ok());
+        drop(writer);
+        let status = handle.read(None, Duration::ZERO, |c| c.events).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        assert!(status.message().contains("stopped following the log at position 1"), "{}", status.message());
     }
 
     #[tokio::test]

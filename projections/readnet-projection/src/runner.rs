@@ -1,7 +1,7 @@
 //! Keeping a projection up to date: load its snapshot, follow `$all` from there, save snapshots.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use readnet_store::{EventStore, SubscriptionMessage};
@@ -12,12 +12,13 @@ use crate::{DecodeError, ProjectedEvent, Projection, Writer};
 /// Events applied under one lock at most.
 const APPLY_BATCH: usize = 1024;
 
-/// When a runner saves its projection's state.
+/// When a runner saves its projection's state. A save costs time proportional to the state, so
+/// both thresholds grow with it: a save comes after `every_events` new events or half as many
+/// as the state has seen, whichever is more; and, once caught up, after `every` or twenty times
+/// the last save's duration, whichever is longer. Saves thus take a bounded share of the work.
 #[derive(Debug, Clone, Copy)]
 pub struct SnapshotPolicy {
-    /// After this many new events …
     pub every_events: u64,
-    /// … or, with anything new, once this long has passed since the last save.
     pub every: Duration,
 }
 
@@ -125,25 +126,39 @@ impl Snapshots {
     /// Saves a state atomically: a temporary file, synced, renamed over the old one, and the
     /// directory synced.
     pub fn save<P: Projection>(&self, state: &P) -> std::io::Result<()> {
+        self.write(P::NAME, &encode(state)?)
+    }
+
+    /// Saves the state behind a lock: encoded under the read lock (no copy of the state), written
+    /// after it is released.
+    fn save_locked<P: Projection>(&self, state: &RwLock<P>) -> std::io::Result<()> {
+        let bytes = encode(&*state.read().expect("projection lock"))?;
+        self.write(P::NAME, &bytes)
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        let snapshot = Snapshot {
-            name: P::NAME.to_owned(),
-            version: P::VERSION,
-            position: state.position(),
-            state,
-        };
-        let bytes = serde_json::to_vec(&snapshot).map_err(std::io::Error::other)?;
-        let path = self.path(P::NAME);
+        let path = self.path(name);
         let temporary = path.with_extension("json.tmp");
         {
             use std::io::Write;
             let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(&bytes)?;
+            file.write_all(bytes)?;
             file.sync_all()?;
         }
         std::fs::rename(&temporary, &path)?;
         sync_dir(&self.dir)
     }
+}
+
+fn encode<P: Projection>(state: &P) -> std::io::Result<Vec<u8>> {
+    serde_json::to_vec(&Snapshot {
+        name: P::NAME.to_owned(),
+        version: P::VERSION,
+        position: state.position(),
+        state,
+    })
+    .map_err(std::io::Error::other)
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -162,11 +177,13 @@ pub async fn follow<P: Projection>(
     let mut subscription = store.subscribe_all(start);
     let mut batch: Vec<ProjectedEvent> = Vec::with_capacity(APPLY_BATCH);
     let (mut saved_position, mut saved_at) = (start, Instant::now());
+    let mut save_took = Duration::ZERO;
     let mut caught_up = false;
     loop {
-        let unsaved = writer.snapshot_position() > saved_position;
-        let save_in = policy.every.saturating_sub(saved_at.elapsed());
-        // Wait for the next event, or, with unsaved changes, until a save is due.
+        let interval = policy.every.max(save_took * 20);
+        let unsaved = caught_up && writer.snapshot_position() > saved_position;
+        let save_in = interval.saturating_sub(saved_at.elapsed());
+        // Wait for the next event, or, caught up with unsaved changes, until a save is due.
         let message = tokio::select! {
             message = subscription.next() => Some(message.ok_or(RunnerError::Ended)??),
             () = tokio::time::sleep(save_in), if unsaved => None,
@@ -185,18 +202,18 @@ pub async fn follow<P: Projection>(
             batch.clear();
         }
         let position = writer.snapshot_position();
-        let due = position - saved_position >= policy.every_events
-            || (position > saved_position && saved_at.elapsed() >= policy.every);
+        let new_events = position - saved_position;
+        let due = new_events >= policy.every_events.max(saved_position / 2)
+            || (caught_up && new_events > 0 && saved_at.elapsed() >= interval);
         if due {
-            let state = writer.snapshot();
-            let to = snapshots.clone();
-            match tokio::task::spawn_blocking(move || to.save(&state)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(projection = P::NAME, error = %e, "snapshot not saved")
-                }
+            let (state, to) = (Arc::clone(&writer.state), snapshots.clone());
+            let started = Instant::now();
+            match tokio::task::spawn_blocking(move || to.save_locked(&state)).await {
+                Ok(Ok(())) => tracing::debug!(projection = P::NAME, position, "snapshot saved"),
+                Ok(Err(e)) => tracing::warn!(projection = P::NAME, error = %e, "snapshot not saved"),
                 Err(e) => tracing::warn!(projection = P::NAME, error = %e, "snapshot task failed"),
             }
+            save_took = started.elapsed();
             // A failed save is tried again after the next interval, not at every event.
             (saved_position, saved_at) = (position, Instant::now());
         }

@@ -413,6 +413,15 @@ impl<'a> Decider<'a> {
                 "amount_fen: {amount_fen} is negative"
             )));
         }
+        // A tariff set today for last week would price the same day two ways: charges already
+        // made at the old rate, late-synced events of that week at the new one.
+        if effective_from < self.ctx.occurred_at {
+            return Err(Rejection::invalid(format!(
+                "effective_from: {} is before the tariff is set ({}); a tariff takes effect from now on, never in the past",
+                effective_from.to_rfc3339(),
+                self.ctx.occurred_at.to_rfc3339()
+            )));
+        }
         Ok(vec![network_event(Payload::TariffSet(pb::TariffSet {
             kind: kind as i32,
             amount_fen,

@@ -266,6 +266,9 @@ pub struct CommandHeader<'a> {
 pub trait CommandRequest: prost::Message {
     /// The RPC's name, for the command-id reuse check and messages.
     const NAME: &'static str;
+    /// Whether `occurred_at` may lie in the past (an offline kiosk syncing late). Commands that
+    /// change how the past is priced may not: they happen now.
+    const MAY_BE_BACKDATED: bool = true;
     fn header(&self) -> CommandHeader<'_>;
     /// The domain command; `now` is the server clock (for defaults such as a tariff's
     /// effective date).
@@ -278,8 +281,12 @@ pub trait CommandRequest: prost::Message {
 
 macro_rules! command_request {
     ($request:ident, $name:literal, |$r:ident, $key:ident, $at:ident| $body:expr) => {
+        command_request!($request, $name, backdated: true, |$r, $key, $at| $body);
+    };
+    ($request:ident, $name:literal, backdated: $backdated:literal, |$r:ident, $key:ident, $at:ident| $body:expr) => {
         impl CommandRequest for pb::$request {
             const NAME: &'static str = $name;
+            const MAY_BE_BACKDATED: bool = $backdated;
             fn header(&self) -> CommandHeader<'_> {
                 CommandHeader {
                     command_id: &self.command_id,
@@ -334,7 +341,7 @@ command_request!(SetReturnPolicyRequest, "SetReturnPolicy", |r, key, at| {
     }
 });
 
-command_request!(SetTariffRequest, "SetTariff", |r, key, at| {
+command_request!(SetTariffRequest, "SetTariff", backdated: false, |r, key, at| {
     Command::SetTariff {
         kind: enum_field(r.kind, "kind")?,
         amount_fen: non_negative(r.amount_fen, "amount_fen")?,

@@ -43,6 +43,14 @@ impl Commands {
         let correlation_id = edge::optional_uuid(header.correlation_id, "correlation_id")?;
         let now = self.clock.now();
         let occurred_at = edge::timestamp(header.occurred_at, "occurred_at", now)?.unwrap_or(now);
+        if !R::MAY_BE_BACKDATED && occurred_at < now - edge::MAX_FUTURE_SKEW {
+            return Err(ServerError::invalid(format!(
+                "occurred_at: {} is in the past; {} happens now (at most 5 minutes of clock skew)",
+                occurred_at.to_rfc3339(),
+                R::NAME
+            ))
+            .into());
+        }
         let command = request.to_command(&self.key, occurred_at)?;
         let ctx = CommandContext {
             occurred_at,

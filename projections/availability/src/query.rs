@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use readnet_projection::pb::{self, AvailabilityProximity, LibraryTier};
+use readnet_projection::title::{is_isbn_shaped, isbn_key, normalise_isbn, text_key};
 use readnet_projection::{LibraryView, Projection};
 
 use crate::error::AvailabilityError;
 use crate::state::{Availability, Counts, ItemRecord, Place, TitleRecord};
-use readnet_projection::title::{is_isbn_shaped, isbn_key, normalise_isbn, text_key};
 
 /// Rows a page holds when the request does not say.
 pub const DEFAULT_PAGE: usize = 100;

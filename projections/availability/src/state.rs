@@ -4,10 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use readnet_domain::StreamId;
 use readnet_projection::pb::{self, ItemStatus};
+use readnet_projection::title::{text_key, title_key};
 use readnet_projection::{NetworkView, Payload, ProjectedEvent, Projection};
 use serde::{Deserialize, Serialize};
-
-use readnet_projection::title::{text_key, title_key};
 
 /// Where an item is: the domain's `ItemStatus`, as the projection keeps it. Who holds a loan is
 /// left out on purpose (see the crate docs).

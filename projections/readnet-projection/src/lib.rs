@@ -10,6 +10,7 @@ pub mod handle;
 pub mod history;
 mod network;
 pub mod runner;
+pub mod title;
 
 use chrono::{DateTime, TimeZone, Utc};
 use readnet_domain::codec;
@@ -27,6 +28,7 @@ pub use network::{
 pub use readnet_domain::Payload;
 pub use readnet_domain::pb;
 pub use runner::{RunnerError, SnapshotPolicy, Snapshots, follow, replay};
+pub use title::title_key;
 
 /// A stored event decoded: its place in the log, its envelope and its payload.
 #[derive(Debug, Clone, PartialEq)]

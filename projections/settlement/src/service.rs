@@ -75,13 +75,29 @@ impl SettlementService {
         let now = self.clock.now();
         for _ in 0..MAX_CLOSE_ATTEMPTS {
             let head = self.store.head_position();
-            let (decision, applied) = self
+            let ((decision, closed_by_this_id), applied) = self
                 .handle
-                .read(Some(head), wait, |s| s.check_close(period, now))
+                .read(Some(head), wait, |s| {
+                    let closed_by_this_id = s
+                        .closes()
+                        .find(|c| c.command_id == Some(command_id))
+                        .map(|c| c.period);
+                    (s.check_close(period, now), closed_by_this_id)
+                })
                 .await?;
+            // A command id names one close: a retry gets the original outcome, a reuse for
+            // another period is refused.
+            if let Some(closed) = closed_by_this_id
+                && closed.to_string() != period
+            {
+                return Err(Status::already_exists(format!(
+                    "command_id: {command_id} already closed period {closed}; a retry must repeat the request"
+                )));
+            }
             let planned = match decision.map_err(SettlementError::from)? {
                 CloseDecision::AlreadyClosed(close) => {
-                    return Ok(close_response(&close, true, applied));
+                    let retry_of_the_close = close.command_id == Some(command_id);
+                    return Ok(close_response(&close, !retry_of_the_close, applied));
                 }
                 CloseDecision::Close(planned) => planned,
             };

@@ -282,6 +282,26 @@ async fn closing_a_period_records_one_close_and_a_repeat_returns_it() {
         "a repeat writes nothing"
     );
 
+    // A retry of the same command gets the original outcome; its id cannot close another month.
+    let retry = close_with(&rig.service, "2026-11", command_id)
+        .await
+        .unwrap();
+    assert_eq!(close_of(&retry), close_of(&first));
+    assert!(
+        !retry.already_closed,
+        "the original outcome: this command closed it"
+    );
+    let reused = close_with(&rig.service, "2026-12", command_id)
+        .await
+        .unwrap_err();
+    assert_eq!(reused.code(), tonic::Code::AlreadyExists, "{reused:?}");
+    assert!(
+        reused.message().starts_with("command_id:"),
+        "{}",
+        reused.message()
+    );
+    assert_eq!(rig.store.head_position(), head + 1);
+
     let stream = rig.settlement_stream().await;
     assert_eq!(stream.len(), 1);
     let recorded = &stream[0];

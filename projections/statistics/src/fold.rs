@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use readnet_projection::pb::Acquisition;
+use readnet_projection::title::title_key;
 use readnet_projection::{NetworkView, Payload, ProjectedEvent, Projection, settlement_period};
 use serde::{Deserialize, Serialize};
 
@@ -138,7 +139,9 @@ pub(crate) struct TitleInfo {
 /// The monitoring centre's memory of one library's own events (it was the acting library).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Activity {
-    /// The most recently recorded event (the highest position).
+    /// The latest `occurred_at` of its events, and the latest `recorded_at`: each a maximum of
+    /// its own, so "last activity" never moves back when an offline kiosk syncs an old event,
+    /// and the two may come from different events (the late one is the latest recorded).
     pub(crate) last_occurred_at_us: i64,
     pub(crate) last_recorded_at_us: i64,
     /// The latest `occurred_at` second seen: the ring is trimmed relative to it.
@@ -150,8 +153,9 @@ pub(crate) struct Activity {
 
 impl Activity {
     fn record(&mut self, occurred_at: DateTime<Utc>, recorded_at: DateTime<Utc>) {
-        self.last_occurred_at_us = occurred_at.timestamp_micros();
-        self.last_recorded_at_us = recorded_at.timestamp_micros();
+        // Like `latest_second`, from a default of the epoch: readnet's events are all later.
+        self.last_occurred_at_us = self.last_occurred_at_us.max(occurred_at.timestamp_micros());
+        self.last_recorded_at_us = self.last_recorded_at_us.max(recorded_at.timestamp_micros());
         let second = occurred_at.timestamp();
         self.latest_second = self.latest_second.max(second);
         let horizon = self.latest_second - LAST_HOUR_SECONDS;
@@ -223,20 +227,6 @@ pub struct Statistics {
     pub(crate) title_loans: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>>,
     /// Acting library → its recent activity.
     pub(crate) activity: BTreeMap<String, Activity>,
-}
-
-/// The key a title is counted under: the ISBN (digits and X only), else title and author.
-pub fn title_key(isbn: &str, title: &str, author: &str) -> String {
-    let isbn: String = isbn
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    if isbn.is_empty() {
-        format!("title:{} / {}", title.trim(), author.trim())
-    } else {
-        format!("isbn:{isbn}")
-    }
 }
 
 /// The last microsecond of local day `date` in `tz`, µs since the epoch.
@@ -492,7 +482,9 @@ fn insert_patron(row: &mut LibraryDay, patron_id: &str) {
 
 impl Projection for Statistics {
     const NAME: &'static str = "statistics";
-    const VERSION: u32 = 1;
+    /// 2: shared title keys (ISBN-10 as ISBN-13, normalised text keys); last activity as the
+    /// latest `occurred_at` and latest `recorded_at`.
+    const VERSION: u32 = 2;
 
     fn apply(&mut self, event: &ProjectedEvent) {
         debug_assert!(
@@ -581,27 +573,40 @@ mod tests {
             1800 + 180
         );
 
-        // An event synced late, from before the hour kept, moves "last activity" only.
+        // An event synced late, from before the hour kept, changes neither the ring nor when the
+        // library last acted; it is the latest recorded, so "last recorded" moves.
         let late = start + Duration::hours(1);
         let recorded = last + Duration::seconds(5);
         activity.record(late, recorded);
         assert_eq!(activity.events_in_hour_before(last), 3600 + 360);
         assert_eq!(
             (activity.last_occurred_at_us, activity.last_recorded_at_us),
-            (late.timestamp_micros(), recorded.timestamp_micros())
+            (last.timestamp_micros(), recorded.timestamp_micros())
+        );
+        // A later event recorded before that late sync's record time (clocks differ) moves
+        // "last occurred" only.
+        let next = last + Duration::seconds(1);
+        activity.record(next, next);
+        assert_eq!(
+            (activity.last_occurred_at_us, activity.last_recorded_at_us),
+            (next.timestamp_micros(), recorded.timestamp_micros())
         );
     }
 
     #[test]
-    fn title_keys_are_the_isbn_without_punctuation_else_title_and_author() {
+    fn titles_are_counted_under_the_shared_title_keys() {
         assert_eq!(
             title_key("978-7-02-000001-1", "Teahouse", "Lao She"),
             "isbn:9787020000011"
         );
-        assert_eq!(title_key("7-02-000001-x", "", ""), "isbn:702000001X");
+        // An ISBN-10 with its label counts under its ISBN-13.
         assert_eq!(
-            title_key("", " Teahouse ", "Lao She"),
-            "title:Teahouse / Lao She"
+            title_key("ISBN 7-5366-9293-5", "", ""),
+            "isbn:9787536692930"
+        );
+        assert_eq!(
+            title_key("", " Teahouse ", "Lao  She"),
+            r#"text:["teahouse","lao she"]"#
         );
     }
 

@@ -25,11 +25,13 @@ mod fold;
 pub mod query;
 pub mod service;
 
-pub use fold::{By, Counters, LAST_HOUR_SECONDS, Statistics, title_key};
+pub use fold::{By, Counters, LAST_HOUR_SECONDS, Statistics};
 pub use query::{
     DayFigures, DayRange, FlowCell, LibraryMonitor, MonitorSnapshot, TitleLoans, city_days,
     flow_matrix, library_days, monitor, network_days, top_titles,
 };
+/// The key a title's loans are counted under: the one availability uses.
+pub use readnet_projection::title::title_key;
 pub use service::StatisticsService;
 
 /// Why a statistics query cannot be answered. Messages name the request field.

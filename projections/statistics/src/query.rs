@@ -206,7 +206,8 @@ pub fn flow_matrix(state: &Statistics, month: &str) -> Vec<FlowCell> {
 /// A title and its loans in a city and month.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TitleLoans {
-    /// `isbn:<ISBN>` or `title:<title> / <author>`.
+    /// `isbn:<ISBN-13>` or `text:["<title>","<author>"]`, normalised: the key availability
+    /// answers with (see [`readnet_projection::title`]).
     pub title_key: String,
     pub isbn: String,
     pub title: String,
@@ -264,8 +265,9 @@ pub struct LibraryMonitor {
     pub name: String,
     pub city: String,
     pub closed: bool,
-    /// When its most recently recorded event happened, and when it was recorded; `None` if it
-    /// has never acted.
+    /// The latest `occurred_at` of its events, and the latest `recorded_at`; `None` if it has
+    /// never acted. Each is a maximum of its own, so they may come from different events: an
+    /// offline kiosk syncing an old event moves `last_recorded_at` but not `last_occurred_at`.
     pub last_occurred_at: Option<DateTime<Utc>>,
     pub last_recorded_at: Option<DateTime<Utc>>,
     /// Its events whose `occurred_at` is less than an hour before `now` (to the second).

@@ -24,6 +24,10 @@ use crate::{By, Statistics, StatisticsError};
 /// WatchMonitor sends a snapshot at least this often, changed or not, so that "events in the
 /// last hour" and "overdue" roll forward while no event arrives.
 pub const MONITOR_REFRESH: Duration = Duration::from_secs(60);
+/// WatchMonitor computes a snapshot at most this often per subscriber: once caught up the runner
+/// applies events one at a time, and a snapshot per event would cost a full monitoring-centre
+/// query per event per watcher. Changes applied in between are merged into the next snapshot.
+pub const WATCH_MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// Snapshots queued for one WatchMonitor subscriber. While they wait, new changes are not
 /// queued: the next snapshot is computed from the latest state when there is room.
 pub const WATCH_BUFFER: usize = 4;
@@ -309,14 +313,12 @@ impl statistics_server::Statistics for StatisticsService {
             if sender.send(Ok(first)).await.is_err() {
                 return;
             }
-            let mut refresh_at = Instant::now() + MONITOR_REFRESH;
+            let mut computed_at = Instant::now();
+            let mut refresh_at = computed_at + MONITOR_REFRESH;
             loop {
                 let applied = tokio::select! {
                     changed = handle.changed(seen) => match changed {
-                        Some(position) => {
-                            seen = position;
-                            true
-                        }
+                        Some(_) => true,
                         None => {
                             let stopped = Status::unavailable("statistics is not running");
                             let _ = sender.send(Err(stopped)).await;
@@ -327,8 +329,15 @@ impl statistics_server::Statistics for StatisticsService {
                     // A client that leaves while nothing changes must still end the task.
                     () = sender.closed() => break,
                 };
+                // At most one snapshot a WATCH_MIN_INTERVAL: events applied meanwhile are in the
+                // state the next one is computed from.
+                tokio::select! {
+                    () = tokio::time::sleep_until(computed_at + WATCH_MIN_INTERVAL) => {}
+                    () = sender.closed() => break,
+                }
                 let next =
                     monitor_now(&handle, &clock, None, Duration::ZERO, library.as_deref()).await;
+                computed_at = Instant::now();
                 let next = match next {
                     Ok(next) => next,
                     Err(status) => {
@@ -336,6 +345,8 @@ impl statistics_server::Statistics for StatisticsService {
                         break;
                     }
                 };
+                // Whatever was applied up to the snapshot's position is in it.
+                seen = next.applied_position;
                 if applied && next.libraries == last_libraries {
                     // Applied events that leave the monitoring centre as it was.
                     continue;

@@ -167,6 +167,36 @@ async fn malformed_input_gets_invalid_argument_naming_the_field_and_the_server_k
         "occurred_at",
         "negative nanos",
     );
+    // A tariff change happens now: it may not be backdated, nor take effect in the past.
+    let yesterday = Utc::now() - chrono::Duration::days(1);
+    let backdated_tariff = readnet_e2e::v1::SetTariffRequest {
+        kind: readnet_e2e::v1::ChargeKind::Loan as i32,
+        amount_fen: 150,
+        occurred_at: Some(timestamp(yesterday)),
+        ..Default::default()
+    };
+    invalid_field(
+        net.admin
+            .clone()
+            .set_tariff(net.system().request(backdated_tariff))
+            .await,
+        "occurred_at",
+        "a backdated tariff change",
+    );
+    let effective_yesterday = readnet_e2e::v1::SetTariffRequest {
+        kind: readnet_e2e::v1::ChargeKind::Loan as i32,
+        amount_fen: 150,
+        effective_from: Some(timestamp(yesterday)),
+        ..Default::default()
+    };
+    invalid_field(
+        net.admin
+            .clone()
+            .set_tariff(net.system().request(effective_yesterday))
+            .await,
+        "effective_from",
+        "a tariff effective in the past",
+    );
 
     // metadata
     let pigeon = net.acting(Some(JN_CENTRAL), Some("carrier-pigeon"));

@@ -342,6 +342,28 @@ fn set_tariff_with_a_negative_amount_is_invalid() {
 }
 
 #[test]
+fn a_tariff_cannot_take_effect_before_it_is_set() {
+    let set_at = t0();
+    given(network_jinan_zibo())
+        .when_at(
+            set_at,
+            None,
+            set_tariff(ChargeKind::Loan, 150, set_at - chrono::Duration::days(7)),
+        )
+        .then_rejected(
+            RejectionKind::InvalidArgument,
+            &[
+                "effective_from",
+                "before the tariff is set",
+                "never in the past",
+            ],
+        );
+    given(network_jinan_zibo())
+        .when_at(set_at, None, set_tariff(ChargeKind::Loan, 150, set_at))
+        .then_accepted();
+}
+
+#[test]
 fn set_tariff_without_a_kind_is_invalid() {
     given(network_jinan_zibo())
         .when_at(t0(), None, set_tariff(ChargeKind::Unspecified, 100, t0()))
@@ -405,7 +427,7 @@ fn lost_fallback_uses_the_latest_effective_tariff_not_the_latest_set() {
         .after(
             t0(),
             None,
-            set_tariff(ChargeKind::Lost, 4000, shanghai(2026, 3, 1, 0, 0, 0)),
+            set_tariff(ChargeKind::Lost, 4000, shanghai(2026, 3, 15, 0, 0, 0)),
         )
         .when_at(
             shanghai(2026, 5, 1, 0, 0, 0),
@@ -417,10 +439,10 @@ fn lost_fallback_uses_the_latest_effective_tariff_not_the_latest_set() {
 
 #[test]
 fn of_two_tariffs_effective_at_the_same_instant_the_later_set_wins() {
-    let effective = shanghai(2026, 3, 1, 0, 0, 0);
+    let effective = shanghai(2026, 3, 2, 12, 0, 0);
     lent_unpriced_book_with_lost_tariff_from(effective)
         .after(t0(), None, set_tariff(ChargeKind::Lost, 4200, effective))
-        .when_at(t0() + days(1), None, declare_lost("JN-000001"))
+        .when_at(effective + days(1), None, declare_lost("JN-000001"))
         .then_events(lost_debt("JN-000001", &li_wei(), 4200));
 }
 

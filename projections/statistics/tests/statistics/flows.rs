@@ -1,7 +1,9 @@
 //! The monthly return-flow matrix and the top titles.
 
 use chrono::{TimeZone, Utc};
+use readnet_availability::Availability;
 use readnet_domain::pb::TransferReason;
+use readnet_projection::Projection;
 use readnet_projection::history::History;
 use readnet_statistics::{FlowCell, StatisticsError, flow_matrix, top_titles};
 
@@ -70,12 +72,12 @@ fn top_titles_rank_by_loans_and_break_ties_by_title_key() {
         // Two copies of one ISBN, written two ways, one lent at the branch: 2 loans.
         ("A-1", "978-7-5063-0001-2", "Teahouse"),
         ("L-2", "9787506300012", "Teahouse (2nd printing)"),
-        // Two titles without ISBN, keyed by title and author: 2 loans and 1 loan.
+        // Two titles without ISBN, keyed by title and author (normalised): 2 loans and 1 loan.
         ("B-1", "", "Rickshaw Boy"),
         ("B-2", "", "Rickshaw Boy"),
         ("C-1", "", "Cat Country"),
         // Another ISBN with 2 loans: ties with the first, and "isbn:..." keys sort before
-        // "title:..." keys.
+        // "text:..." keys.
         ("D-1", "9787020000011", "Four Generations"),
         ("D-2", "9787020000011", "Four Generations"),
     ]);
@@ -95,12 +97,12 @@ fn top_titles_rank_by_loans_and_break_ties_by_title_key() {
             ),
             ("isbn:9787506300012".to_owned(), "Teahouse".to_owned(), 2),
             (
-                "title:Rickshaw Boy / Lao She".to_owned(),
+                r#"text:["rickshaw boy","lao she"]"#.to_owned(),
                 "Rickshaw Boy".to_owned(),
                 2
             ),
             (
-                "title:Cat Country / Lao She".to_owned(),
+                r#"text:["cat country","lao she"]"#.to_owned(),
                 "Cat Country".to_owned(),
                 1
             ),
@@ -117,6 +119,52 @@ fn top_titles_rank_by_loans_and_break_ties_by_title_key() {
         top_titles(&fold(h.events()), "jinan", "2026-03", 0),
         top_titles(&s, "jinan", "2026-03", 0)
     );
+}
+
+#[test]
+fn top_titles_use_availabilitys_title_keys() {
+    // 《三体》 by its ISBN-10, its ISBN-13 with an "ISBN" label and hyphens, full width, and
+    // bare; a title without ISBN written in two widths and cases.
+    let books = [
+        ("A-1", "7-5366-9293-5", "三体"),
+        ("A-2", "ISBN 978-7-5366-9293-0", "三体"),
+        (
+            "A-3",
+            "ＩＳＢＮ　９７８－７－５３６６－９２９３－０",
+            "三体",
+        ),
+        ("A-4", "9787536692930", "三体"),
+        ("B-1", "", "Rickshaw Boy"),
+        ("B-2", "", "ＲＩＣＫＳＨＡＷ  boy"),
+    ];
+    let h = lend_titles(&books);
+    let s = fold(h.events());
+    let mut availability = Availability::default();
+    for event in h.events() {
+        availability.apply(event);
+    }
+    let key_in_availability = |item: &str| availability.item(item).unwrap().title_key.clone();
+
+    let ranked: Vec<_> = top_titles(&s, "jinan", "2026-03", 0)
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.title_key, t.loans))
+        .collect();
+    assert_eq!(
+        ranked,
+        [
+            (key_in_availability("A-1"), 4),
+            (key_in_availability("B-1"), 2)
+        ]
+    );
+    assert_eq!(ranked[0].0, "isbn:9787536692930");
+    for (item, _, _) in books {
+        let key = key_in_availability(item);
+        assert!(
+            ranked.iter().any(|(k, _)| *k == key),
+            "{item}'s availability key {key} is among the top titles"
+        );
+    }
 }
 
 #[test]

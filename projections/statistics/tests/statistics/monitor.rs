@@ -100,11 +100,15 @@ fn overdue_now_follows_renewals_and_returns() {
 }
 
 #[test]
-fn last_activity_is_the_libraries_most_recently_recorded_event() {
+fn last_activity_is_the_latest_occurred_at_and_the_latest_recorded_at() {
     let mut h = network();
     catalogue(&mut h, t0(), JN_CENTRAL, book("JN-1", "", "Teahouse"));
+    catalogue(&mut h, t0(), JN_LIXIA, book("LX-1", "", "Cat Country"));
     checkout(&mut h, t0(), JN_CENTRAL, "JN-1", li_wei());
-    // An offline kiosk at the branch syncs a return three hours after it happened.
+    // The branch lends at t0+60'; then an offline kiosk there syncs a return three hours after
+    // it happened, at t0+10'.
+    let lent = t0() + minutes(60);
+    checkout(&mut h, lent, JN_LIXIA, "LX-1", zhao_lei());
     let happened = t0() + minutes(10);
     let recorded = t0() + minutes(190);
     h.try_run_recorded_at(
@@ -122,11 +126,12 @@ fn last_activity_is_the_libraries_most_recently_recorded_event() {
     let branch = &snapshot.libraries[0];
     assert_eq!(
         (branch.last_occurred_at, branch.last_recorded_at),
-        (Some(happened), Some(recorded))
+        (Some(lent), Some(recorded)),
+        "the late sync is the latest recorded, but the branch last acted at t0+60'"
     );
     assert_eq!(
         branch.events_last_hour, 0,
-        "it happened more than an hour before now"
+        "it all happened more than an hour before now"
     );
     let central = library(&monitor(&s, None, recorded).unwrap(), JN_CENTRAL);
     assert_eq!(central.last_occurred_at, Some(t0()));

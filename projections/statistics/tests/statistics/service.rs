@@ -10,7 +10,7 @@ use readnet_projection::history::History;
 use readnet_projection::{Writer, shared};
 use readnet_proto::v1 as pb;
 use readnet_proto::v1::statistics_server::Statistics as _;
-use readnet_statistics::service::MONITOR_REFRESH;
+use readnet_statistics::service::{MONITOR_REFRESH, WATCH_MIN_INTERVAL};
 use readnet_statistics::{Statistics, StatisticsService};
 use tonic::{Code, Request, Status};
 
@@ -62,7 +62,9 @@ async fn next_snapshot(
         .expect("a snapshot, not an error")
 }
 
-#[tokio::test]
+// The watch tests run on paused time: WatchMonitor's wait of WATCH_MIN_INTERVAL between
+// snapshots passes at once whenever every task is waiting.
+#[tokio::test(start_paused = true)]
 async fn watch_monitor_pushes_a_snapshot_after_new_events_are_applied() {
     let (h, setup) = lent_and_returned();
     let (writer, service, _clock) = service_at(t0() + minutes(30));
@@ -106,7 +108,7 @@ async fn watch_monitor_pushes_a_snapshot_after_new_events_are_applied() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn watch_monitor_skips_events_that_leave_the_snapshot_as_it_was() {
     let (mut h, _) = lent_and_returned();
     let (writer, service, _clock) = service_at(t0() + minutes(30));
@@ -179,6 +181,66 @@ async fn watch_monitor_refreshes_every_minute_so_the_last_hour_and_overdue_roll_
         next.as_of.map(|t| t.seconds),
         Some(shanghai(2026, 4, 6, 9, 0).timestamp())
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn watch_monitor_sends_one_snapshot_for_many_events_applied_within_a_second() {
+    let (mut h, _) = lent_and_returned();
+    catalogue(
+        &mut h,
+        t0() + minutes(20),
+        ZB_CENTRAL,
+        book("ZB-3", "", "Cat Country"),
+    );
+    let (writer, service, _clock) = service_at(t0() + minutes(30));
+    writer.apply(h.events());
+    let before = h.events().len();
+    let started = tokio::time::Instant::now();
+    let mut stream = service
+        .watch_monitor(watch(ZB_CENTRAL))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = next_snapshot(&mut stream).await;
+    assert_eq!(first.applied_position, before as u64);
+
+    // Wang Fang borrows and returns ZB-3 at the desk ten times: twenty-one events by
+    // ZB-CENTRAL (her first loan enrols her), each changing its "events in the last hour".
+    for n in 0..10 {
+        let at = t0() + minutes(21) + chrono::Duration::seconds(2 * n);
+        checkout(&mut h, at, ZB_CENTRAL, "ZB-3", wang_fang());
+        return_at(
+            &mut h,
+            at + chrono::Duration::seconds(1),
+            ZB_CENTRAL,
+            "ZB-3",
+        );
+    }
+    let events = &h.events()[before..];
+    assert_eq!(events.len(), 21);
+    // Applied one at a time, as a caught-up runner does, over 840 ms.
+    for event in events {
+        writer.apply(std::slice::from_ref(event));
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    assert!(started.elapsed() < WATCH_MIN_INTERVAL);
+
+    let next = next_snapshot(&mut stream).await;
+    assert!(started.elapsed() >= WATCH_MIN_INTERVAL);
+    assert_eq!(
+        next.applied_position,
+        h.events().len() as u64,
+        "one snapshot with every event, not one per event"
+    );
+    assert_eq!(
+        next.libraries[0].events_last_hour,
+        first.libraries[0].events_last_hour + 21
+    );
+    // Nothing more until the minute's refresh.
+    let quiet = tokio::time::timeout(MONITOR_REFRESH - Duration::from_secs(2), stream.next()).await;
+    assert!(quiet.is_err(), "no second snapshot: {quiet:?}");
+    let refreshed = next_snapshot(&mut stream).await;
+    assert_eq!(refreshed.applied_position, next.applied_position);
 }
 
 #[tokio::test]

@@ -236,11 +236,25 @@ mod tests {
     async fn a_projection_whose_runner_stopped_answers_unavailable_not_stale() {
         let (writer, handle) = shared(Count::default());
         writer.apply(&[event(1)]);
-        assert!(handle.read(None, Duration::ZERO, |c| c.events).await.is_ok());
+        assert!(
+            handle
+                .read(None, Duration::ZERO, |c| c.events)
+                .await
+                .is_ok()
+        );
         drop(writer);
-        let status = handle.read(None, Duration::ZERO, |c| c.events).await.unwrap_err();
+        let status = handle
+            .read(None, Duration::ZERO, |c| c.events)
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unavailable);
-        assert!(status.message().contains("stopped following the log at position 1"), "{}", status.message());
+        assert!(
+            status
+                .message()
+                .contains("stopped following the log at position 1"),
+            "{}",
+            status.message()
+        );
     }
 
     #[tokio::test]

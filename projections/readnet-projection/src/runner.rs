@@ -210,7 +210,9 @@ pub async fn follow<P: Projection>(
             let started = Instant::now();
             match tokio::task::spawn_blocking(move || to.save_locked(&state)).await {
                 Ok(Ok(())) => tracing::debug!(projection = P::NAME, position, "snapshot saved"),
-                Ok(Err(e)) => tracing::warn!(projection = P::NAME, error = %e, "snapshot not saved"),
+                Ok(Err(e)) => {
+                    tracing::warn!(projection = P::NAME, error = %e, "snapshot not saved")
+                }
                 Err(e) => tracing::warn!(projection = P::NAME, error = %e, "snapshot task failed"),
             }
             save_took = started.elapsed();

@@ -240,12 +240,16 @@ fn a_tariff_recorded_after_an_event_does_not_reprice_it() {
         "jinan",
     );
     // Recorded on the 20th, backdated to the 1st: charges made before it was recorded stand.
-    set_tariff(
-        &mut h,
+    // The rules refuse such a tariff today (it takes effect from now on); a log written before
+    // that rule may still hold one, so it is pushed by hand.
+    h.push(
         shanghai(2026, 11, 20, 9, 0),
-        PbKind::Loan,
-        150,
-        shanghai(2026, 11, 1, 0, 0),
+        "network",
+        readnet_projection::Payload::TariffSet(readnet_projection::pb::TariffSet {
+            kind: PbKind::Loan as i32,
+            amount_fen: 150,
+            effective_from_us: shanghai(2026, 11, 1, 0, 0).timestamp_micros(),
+        }),
     );
     checkout(
         &mut h,

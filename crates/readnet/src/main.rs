@@ -812,6 +812,14 @@ async fn main() -> ExitCode {
     init_logging(&cli);
     match run(cli.command).await {
         Ok(code) => code,
+        // `readnet replay | head`: the reader has what it wanted.
+        Err(error)
+            if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             match error.downcast_ref::<Status>() {
                 Some(status) => eprintln!("error: {}", output::status_line(status)),

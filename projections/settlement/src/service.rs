@@ -73,11 +73,14 @@ impl SettlementService {
         wait: Duration,
     ) -> Result<pb::ClosePeriodResponse, Status> {
         let now = self.clock.now();
+        // One budget for the whole call, however many waits it takes.
+        let deadline = std::time::Instant::now() + wait;
+        let left = || deadline.saturating_duration_since(std::time::Instant::now());
         for _ in 0..MAX_CLOSE_ATTEMPTS {
             let head = self.store.head_position();
             let ((decision, closed_by_this_id), applied) = self
                 .handle
-                .read(Some(head), wait, |s| {
+                .read(Some(head), left(), |s| {
                     let closed_by_this_id = s
                         .closes()
                         .find(|c| c.command_id == Some(command_id))
@@ -129,7 +132,7 @@ impl SettlementService {
                 Ok(result) => {
                     let (close, applied) = self
                         .handle
-                        .read(Some(result.position), wait, |s| {
+                        .read(Some(result.position), left(), |s| {
                             s.close_of(planned.period).cloned()
                         })
                         .await?;

@@ -4,6 +4,7 @@
 //! the server, `output` prints, `demo` holds the story.
 
 mod audit;
+mod bench;
 mod client;
 mod demo;
 mod output;
@@ -47,6 +48,9 @@ enum Command {
     /// Export events (JSON Lines) or settlement statements (JSON, CSV), offline.
     #[command(subcommand)]
     Export(audit::ExportCommand),
+    /// Measure: the fsync floor, durable and group-committed appends, opening a log, bytes per
+    /// event, and the same appends on SQLite; prints a table (or JSON).
+    Bench(bench::BenchArgs),
     #[command(flatten)]
     Write(WriteCommand),
     #[command(flatten)]
@@ -860,6 +864,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => done(demo::run(args.server).await),
         Command::Replay(args) => audit::replay_command(args).await,
         Command::Export(command) => audit::export_command(command).await,
+        Command::Bench(args) => done(bench::run(args).await),
         Command::Write(command) => done(write(command).await),
         Command::Read(command) => done(read(command).await),
     }

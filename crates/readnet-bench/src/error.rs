@@ -1,0 +1,14 @@
+use thiserror::Error;
+
+/// Why a measurement could not be taken.
+#[derive(Debug, Error)]
+pub enum BenchError {
+    #[error("file I/O in the benchmark directory: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("event store: {0}")]
+    Store(#[from] readnet_store::StoreError),
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("a benchmark writer stopped: {0}")]
+    Writer(String),
+}

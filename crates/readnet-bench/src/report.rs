@@ -1,0 +1,128 @@
+//! The suite's results, as a table for people and as JSON for scripts.
+
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::{BytesPerEvent, Counts, GroupCommit, Latency, OpenTime, SqliteAppend};
+
+/// Everything one run of the suite measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    pub counts: Counts,
+    pub fsync_floor: Latency,
+    pub durable_append: Latency,
+    pub group_commit: Vec<GroupCommit>,
+    pub open_time: OpenTime,
+    pub bytes_per_event: BytesPerEvent,
+    pub sqlite: Vec<SqliteAppend>,
+    /// readnet's group-commit appends/s over SQLite's, for each writer count both ran.
+    pub readnet_over_sqlite: Vec<Ratio>,
+}
+
+/// readnet's append rate over SQLite's with the same writers.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Ratio {
+    pub writers: usize,
+    pub ratio: f64,
+}
+
+impl Report {
+    /// The ratios of every writer count measured on both readnet and SQLite.
+    pub fn ratios(group_commit: &[GroupCommit], sqlite: &[SqliteAppend]) -> Vec<Ratio> {
+        sqlite
+            .iter()
+            .filter_map(|s| {
+                let readnet = group_commit.iter().find(|g| g.writers == s.writers)?;
+                Some(Ratio {
+                    writers: s.writers,
+                    ratio: readnet.latency.rate_per_s / s.latency.rate_per_s,
+                })
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut table = String::new();
+        let mut row = |name: &str, latency: &Latency, rate: String| {
+            let _ = writeln!(
+                table,
+                "{name:<36} {:>8} {:>10} {:>10} {:>18}",
+                latency.count,
+                ms(latency.p50),
+                ms(latency.p99),
+                rate,
+            );
+        };
+        let per_s = |latency: &Latency, unit: &str| format!("{:.0} {unit}/s", latency.rate_per_s);
+        row(
+            "fsync floor (64 B write + fdatasync)",
+            &self.fsync_floor,
+            per_s(&self.fsync_floor, "syncs"),
+        );
+        row(
+            "durable append, 1 writer",
+            &self.durable_append,
+            per_s(&self.durable_append, "appends"),
+        );
+        for g in &self.group_commit {
+            row(
+                &format!("group commit, {}", writers(g.writers)),
+                &g.latency,
+                per_s(&g.latency, "appends"),
+            );
+        }
+        for s in &self.sqlite {
+            row(
+                &format!("sqlite append, {}", writers(s.writers)),
+                &s.latency,
+                per_s(&s.latency, "appends"),
+            );
+        }
+        let open = &self.open_time;
+        let indexed_per_s = open.events as f64 / open.latency.p50.as_secs_f64().max(1e-9);
+        row(
+            &format!("open a log of {} events", open.events),
+            &open.latency,
+            format!("{indexed_per_s:.0} events/s"),
+        );
+        writeln!(
+            f,
+            "{:<36} {:>8} {:>10} {:>10} {:>18}",
+            "measurement", "count", "p50", "p99", "rate"
+        )?;
+        f.write_str(&table)?;
+        let b = &self.bytes_per_event;
+        writeln!(
+            f,
+            "bytes on disk per event: {:.1} ({} segment bytes / {} events of {} data bytes)",
+            b.bytes_per_event,
+            b.segment_bytes,
+            b.events,
+            crate::EVENT_DATA_BYTES
+        )?;
+        for r in &self.readnet_over_sqlite {
+            writeln!(
+                f,
+                "readnet / sqlite appends/s, {}: {:.2}x",
+                writers(r.writers),
+                r.ratio
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.3} ms", duration.as_secs_f64() * 1e3)
+}
+
+fn writers(count: usize) -> String {
+    match count {
+        1 => "1 writer".to_owned(),
+        n => format!("{n} writers"),
+    }
+}

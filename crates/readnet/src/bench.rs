@@ -1,0 +1,82 @@
+//! `readnet bench`: runs the measurements of `readnet-bench` on a temporary (or given) directory
+//! and prints the table, or the report as JSON.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use readnet_bench::{Counts, run_suite};
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Tiny counts (a few hundred operations each): a second or two, to see that it works.
+    #[arg(long)]
+    quick: bool,
+    /// Print the report as JSON (durations in microseconds).
+    #[arg(long)]
+    json: bool,
+    /// Measure on this directory's file system (a subdirectory per measurement, left in place)
+    /// [default: a temporary directory, removed afterwards].
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let counts = if args.quick {
+        Counts::quick()
+    } else {
+        Counts::full()
+    };
+    let temporary;
+    let dir = match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            dir.clone()
+        }
+        None => {
+            temporary = tempfile::tempdir().context("cannot create a temporary directory")?;
+            temporary.path().to_path_buf()
+        }
+    };
+    let report = run_suite(&dir, &counts)
+        .await
+        .with_context(|| format!("benchmark in {}", dir.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::{Cli, Command};
+
+    #[test]
+    fn bench_takes_quick_json_and_a_directory() {
+        let cli = Cli::try_parse_from(["readnet", "bench", "--quick", "--json", "--dir", "/tmp/b"])
+            .unwrap();
+        let Command::Bench(args) = cli.command else {
+            panic!("not bench")
+        };
+        assert!(args.quick && args.json);
+        assert_eq!(args.dir, Some(PathBuf::from("/tmp/b")));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn quick_bench_runs_in_a_given_directory_and_leaves_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = BenchArgs {
+            quick: true,
+            json: true,
+            dir: Some(dir.path().join("bench")),
+        };
+        run(args).await.unwrap();
+        assert!(dir.path().join("bench/open/segments").is_dir());
+    }
+}

@@ -11,4 +11,10 @@ pub enum BenchError {
     Sqlite(#[from] rusqlite::Error),
     #[error("a benchmark writer stopped: {0}")]
     Writer(String),
+    #[error("the in-process server: {0}")]
+    Server(String),
+    #[error("a gRPC call: {0}")]
+    Grpc(String),
+    #[error("replaying the log: {0}")]
+    Replay(#[from] readnet_projection::RunnerError),
 }

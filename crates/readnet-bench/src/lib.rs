@@ -1,6 +1,7 @@
 //! readnet's measurements, for `readnet bench`: the machine's fsync floor, durable and
 //! group-committed appends on the embedded store, the time to open a log, bytes on disk per
-//! event, and the same append workload on SQLite for scale.
+//! event, the same append workload on SQLite for scale, checkouts through the whole server over
+//! gRPC, and replaying a generated history into the projections.
 //!
 //! Each measurement is a function that takes a directory and counts and returns a small result
 //! with its count and latency percentiles; [`run_suite`] runs them all and [`Report`] prints
@@ -9,6 +10,8 @@
 mod embedded;
 mod error;
 mod fsync;
+mod grpc;
+mod replay;
 mod report;
 mod sqlite;
 mod stats;
@@ -19,6 +22,8 @@ pub use embedded::{
 };
 pub use error::BenchError;
 pub use fsync::fsync_floor;
+pub use grpc::{GrpcCheckouts, checkouts_grpc};
+pub use replay::{ReplayPass, ReplayRate, replay_rate};
 pub use report::{Ratio, Report};
 pub use sqlite::{SqliteAppend, sqlite_append};
 pub use stats::{Latency, percentile};
@@ -46,6 +51,10 @@ pub struct Counts {
     pub opens: usize,
     /// SQLite: (writers, appends per writer).
     pub sqlite: Vec<(usize, usize)>,
+    /// Checkouts over gRPC: (concurrent clients, checkouts in all).
+    pub grpc_checkouts: Vec<(usize, usize)>,
+    /// Events in the generated history replayed into the projections.
+    pub replay_events: usize,
 }
 
 impl Counts {
@@ -58,6 +67,8 @@ impl Counts {
             open_events: 2_000,
             opens: 3,
             sqlite: vec![(1, 200), (8, 25)],
+            grpc_checkouts: vec![(1, 50), (8, 80), (64, 128)],
+            replay_events: 5_000,
         }
     }
 
@@ -70,6 +81,8 @@ impl Counts {
             open_events: 200_000,
             opens: 5,
             sqlite: vec![(1, 5_000), (8, 625)],
+            grpc_checkouts: vec![(1, 2_000), (8, 10_000), (64, 20_000)],
+            replay_events: 1_000_000,
         }
     }
 }
@@ -101,6 +114,12 @@ pub async fn run_suite(dir: &Path, counts: &Counts) -> Result<Report, BenchError
         let sub = fresh(&format!("sqlite-{writers}"))?;
         sqlite.push(blocking(move || sqlite_append(&sub, writers, appends)).await?);
     }
+    let mut grpc_checkouts = Vec::with_capacity(counts.grpc_checkouts.len());
+    for &(clients, count) in &counts.grpc_checkouts {
+        let sub = fresh(&format!("grpc-{clients}"))?;
+        grpc_checkouts.push(checkouts_grpc(&sub, clients, count).await?);
+    }
+    let replay_rate = replay_rate(&fresh("replay")?, counts.replay_events).await?;
     Ok(Report {
         readnet_over_sqlite: Report::ratios(&group_commits, &sqlite),
         counts: counts.clone(),
@@ -110,6 +129,8 @@ pub async fn run_suite(dir: &Path, counts: &Counts) -> Result<Report, BenchError
         open_time,
         bytes_per_event,
         sqlite,
+        grpc_checkouts,
+        replay_rate,
     })
 }
 

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::{BytesPerEvent, Counts, GroupCommit, Latency, OpenTime, SqliteAppend};
+use crate::{
+    BytesPerEvent, Counts, GroupCommit, GrpcCheckouts, Latency, OpenTime, ReplayRate, SqliteAppend,
+};
 
 /// Everything one run of the suite measured.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,6 +21,10 @@ pub struct Report {
     pub sqlite: Vec<SqliteAppend>,
     /// readnet's group-commit appends/s over SQLite's, for each writer count both ran.
     pub readnet_over_sqlite: Vec<Ratio>,
+    /// Checkouts through the whole server over gRPC, for each number of clients.
+    pub grpc_checkouts: Vec<GrpcCheckouts>,
+    /// A generated history folded into the projections.
+    pub replay_rate: ReplayRate,
 }
 
 /// readnet's append rate over SQLite's with the same writers.
@@ -82,6 +88,13 @@ impl fmt::Display for Report {
                 per_s(&s.latency, "appends"),
             );
         }
+        for g in &self.grpc_checkouts {
+            row(
+                &format!("gRPC checkout, {}", clients(g.clients)),
+                &g.latency,
+                per_s(&g.latency, "checkouts"),
+            );
+        }
         let open = &self.open_time;
         let indexed_per_s = open.events as f64 / open.latency.p50.as_secs_f64().max(1e-9);
         row(
@@ -104,6 +117,17 @@ impl fmt::Display for Report {
             b.events,
             crate::EVENT_DATA_BYTES
         )?;
+        let replay = &self.replay_rate;
+        writeln!(f, "replay of a generated log of {} events:", replay.events)?;
+        for p in &replay.passes {
+            writeln!(
+                f,
+                "  {:<34} {:>10.0} ms {:>18}",
+                p.projection,
+                p.elapsed.as_secs_f64() * 1e3,
+                format!("{:.0} events/s", p.events_per_s),
+            )?;
+        }
         for r in &self.readnet_over_sqlite {
             writeln!(
                 f,
@@ -118,6 +142,13 @@ impl fmt::Display for Report {
 
 fn ms(duration: Duration) -> String {
     format!("{:.3} ms", duration.as_secs_f64() * 1e3)
+}
+
+fn clients(count: usize) -> String {
+    match count {
+        1 => "1 client".to_owned(),
+        n => format!("{n} clients"),
+    }
 }
 
 fn writers(count: usize) -> String {

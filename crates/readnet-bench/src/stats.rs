@@ -55,7 +55,10 @@ pub fn percentile(sorted: &[Duration], pct: u32) -> Duration {
     sorted[rank.max(1) - 1]
 }
 
-fn micros<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn micros<S: serde::Serializer>(
+    duration: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(duration.as_secs_f64() * 1e6)
 }
 

@@ -47,13 +47,55 @@ async fn quick_suite_measures_every_count_it_was_asked_for() {
         "a ratio for each writer count both ran"
     );
     assert!(report.readnet_over_sqlite.iter().all(|r| r.ratio > 0.0));
+    assert_eq!(report.grpc_checkouts.len(), counts.grpc_checkouts.len());
+    for (g, &(clients, count)) in report.grpc_checkouts.iter().zip(&counts.grpc_checkouts) {
+        assert_eq!(g.clients, clients);
+        assert_coherent("gRPC checkout", &g.latency, count);
+    }
+    let replay = &report.replay_rate;
+    assert!(
+        replay.events >= counts.replay_events as u64,
+        "at least the events asked for: {}",
+        replay.events
+    );
+    let passes: Vec<&str> = replay
+        .passes
+        .iter()
+        .map(|p| p.projection.as_str())
+        .collect();
+    assert_eq!(
+        passes,
+        vec![
+            "availability",
+            "statistics",
+            "settlement",
+            "all three, one pass"
+        ]
+    );
+    assert!(replay.passes.iter().all(|p| p.events_per_s > 0.0));
 
     let table = report.to_string();
     assert!(table.starts_with("measurement"), "{table}");
     assert!(table.contains("fsync floor"), "{table}");
+    assert!(table.contains("gRPC checkout, 64 clients"), "{table}");
+    assert!(table.contains("replay of a generated log"), "{table}");
     let json = serde_json::to_value(&report).unwrap();
     assert!(
         json["fsync_floor"]["p99_us"].as_f64().unwrap() > 0.0,
+        "{json}"
+    );
+    assert!(
+        json["grpc_checkouts"][0]["latency"]["p99_us"]
+            .as_f64()
+            .unwrap()
+            > 0.0,
+        "{json}"
+    );
+    assert!(
+        json["replay_rate"]["passes"][3]["events_per_s"]
+            .as_f64()
+            .unwrap()
+            > 0.0,
         "{json}"
     );
 }

@@ -23,7 +23,9 @@ use readnet_domain::pb::{
     network_admin_server::NetworkAdminServer,
 };
 use readnet_domain::{Clock, PatronKey, SystemClock};
-use readnet_projection::{Handle, Projection, SnapshotPolicy, Snapshots, follow, shared};
+use readnet_projection::{
+    Handle, Projection, RunnerError, SnapshotPolicy, Snapshots, follow, shared,
+};
 use readnet_proto::v1::availability_server::AvailabilityServer;
 use readnet_proto::v1::statistics_server::StatisticsServer;
 use readnet_settlement::{Settlement, SettlementService};
@@ -76,6 +78,8 @@ pub async fn serve(
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Scripts and tests wait for this line to learn the port (with --listen …:0).
+    println!("readnet listening on {addr}");
     let snapshots = Snapshots::new(config.data_dir.join("projections"));
     serve_on(listener, store, key, clock, snapshots, shutdown)
         .await
@@ -139,7 +143,6 @@ pub async fn serve_on(
         .build_v1alpha()?;
 
     let addr = listener.local_addr()?;
-    println!("readnet listening on {addr}");
     tracing::info!(%addr, "listening");
     tonic::transport::Server::builder()
         .add_service(health_service)
@@ -177,8 +180,12 @@ fn start_projection<P: Projection>(
     let (writer, handle) = shared(snapshots.load::<P>(store.head_position()));
     let (store, snapshots) = (Arc::clone(store), snapshots.clone());
     tokio::spawn(async move {
-        if let Err(error) = follow(store, writer, snapshots, SnapshotPolicy::default()).await {
-            tracing::error!(projection = P::NAME, %error, "the projection stopped following the log");
+        match follow(store, writer, snapshots, SnapshotPolicy::default()).await {
+            // The store closed: the server is stopping.
+            Err(RunnerError::Ended) | Ok(()) => tracing::info!(projection = P::NAME, "stopped"),
+            Err(error) => {
+                tracing::error!(projection = P::NAME, %error, "the projection stopped following the log")
+            }
         }
     });
     handle

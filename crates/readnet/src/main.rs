@@ -8,6 +8,7 @@ mod bench;
 mod client;
 mod demo;
 mod output;
+mod simulate;
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
@@ -51,6 +52,8 @@ enum Command {
     /// Measure: the fsync floor, durable and group-committed appends, opening a log, bytes per
     /// event, and the same appends on SQLite; prints a table (or JSON).
     Bench(bench::BenchArgs),
+    /// Generate a seeded network's activity into a data directory (store) or a server (gRPC).
+    Simulate(simulate::SimulateArgs),
     #[command(flatten)]
     Write(WriteCommand),
     #[command(flatten)]
@@ -865,6 +868,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => audit::replay_command(args).await,
         Command::Export(command) => audit::export_command(command).await,
         Command::Bench(args) => done(bench::run(args).await),
+        Command::Simulate(args) => done(simulate::run(args).await),
         Command::Write(command) => done(write(command).await),
         Command::Read(command) => done(read(command).await),
     }

@@ -1,0 +1,264 @@
+//! Checkouts over gRPC: the whole server in-process (`serve_on` on a loopback port over the
+//! embedded store), driven by concurrent clients, each on a connection of its own.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use readnet_domain::{Clock, PatronKey, SystemClock};
+use readnet_projection::Snapshots;
+use readnet_proto::v1::{
+    self, Acquisition, Card, LibraryTier, circulation_client::CirculationClient,
+    network_admin_client::NetworkAdminClient,
+};
+use readnet_store::EventStore;
+use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tonic::Request;
+use tonic::transport::{Channel, Endpoint};
+use uuid::Uuid;
+
+use crate::{BenchError, Latency};
+
+/// The two cities and the central library of each; items alternate between them.
+const LIBRARIES: [(&str, &str, &str); 2] = [
+    ("jinan", "济南", "JN-CENTRAL"),
+    ("zibo", "淄博", "ZB-CENTRAL"),
+];
+/// Connections that catalogue the items before the measurement (not timed).
+const SETUP_CLIENTS: usize = 16;
+/// Loans per patron: under the standard limit of 10.
+const LOANS_PER_PATRON: usize = 5;
+/// Longest a call may take before the measurement gives up.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Checkouts over gRPC with some concurrent clients.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct GrpcCheckouts {
+    pub clients: usize,
+    /// Over every client's checkouts: each call from request to receipt.
+    pub latency: Latency,
+}
+
+/// Starts the server in-process on `127.0.0.1:0` over a fresh embedded store in `dir/log`,
+/// sets up two cities with a central library each and catalogues `count` items (not timed),
+/// then checks every item out from `clients` concurrent clients, each on its own connection,
+/// timing each call. Patrons take five items each, so nobody reaches the loan limit.
+pub async fn checkouts_grpc(
+    dir: &Path,
+    clients: usize,
+    count: usize,
+) -> Result<GrpcCheckouts, BenchError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store_clock = Arc::clone(&clock);
+    let options = EmbeddedOptions {
+        clock: Arc::new(move || store_clock.now().timestamp_micros()),
+        ..EmbeddedOptions::default()
+    };
+    let store = Arc::new(EmbeddedStore::open(dir.join("log"), options).await?);
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let secret: [u8; 32] = rand::random();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(readnet_server::serve_on(
+        listener,
+        Arc::clone(&store) as Arc<dyn EventStore>,
+        PatronKey::new(&secret),
+        clock,
+        Snapshots::new(dir.join("projections")),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let measured = measure(&url, clients, count).await;
+    let _ = stop.send(());
+    let served = server.await;
+    store.close().await;
+    served
+        .map_err(|e| BenchError::Server(e.to_string()))?
+        .map_err(|e| BenchError::Server(format!("{e:#}")))?;
+    Ok(GrpcCheckouts {
+        clients,
+        latency: measured?,
+    })
+}
+
+async fn measure(url: &str, clients: usize, count: usize) -> Result<Latency, BenchError> {
+    set_up_network(&connect(url).await?).await?;
+    let items: Vec<usize> = (0..count).collect();
+    let (_, catalogued) = run(url, SETUP_CLIENTS.min(count.max(1)), &items, catalogue).await?;
+    debug_assert_eq!(catalogued.len(), count);
+    let (elapsed, latencies) = run(url, clients, &items, checkout).await?;
+    Ok(Latency::from_samples(latencies, elapsed))
+}
+
+async fn connect(url: &str) -> Result<Channel, BenchError> {
+    Endpoint::from_shared(url.to_owned())
+        .map_err(|e| BenchError::Grpc(e.to_string()))?
+        .timeout(CALL_TIMEOUT)
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|e| BenchError::Grpc(format!("connecting to {url}: {e}")))
+}
+
+/// A request acting as `library` at its desk (or as the system), with a fresh command id.
+fn request<T>(library: Option<&str>, message: T) -> Request<T> {
+    let mut request = Request::new(message);
+    let metadata = request.metadata_mut();
+    let channel = match library {
+        Some(library) => {
+            metadata.insert(
+                "x-readnet-library",
+                library.parse().expect("an ASCII library code"),
+            );
+            "desk"
+        }
+        None => "system",
+    };
+    metadata.insert("x-readnet-channel", channel.parse().expect("ASCII"));
+    request
+}
+
+fn command_id() -> String {
+    Uuid::new_v4().to_string()
+}
+
+fn status(call: &str, status: tonic::Status) -> BenchError {
+    BenchError::Grpc(format!("{call}: {status}"))
+}
+
+async fn set_up_network(channel: &Channel) -> Result<(), BenchError> {
+    let mut admin = NetworkAdminClient::new(channel.clone());
+    for (city, name, _) in LIBRARIES {
+        admin
+            .join_city(request(
+                None,
+                v1::JoinCityRequest {
+                    command_id: command_id(),
+                    city: city.to_owned(),
+                    name: name.to_owned(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map_err(|s| status("JoinCity", s))?;
+    }
+    for (city, _, library) in LIBRARIES {
+        admin
+            .register_library(request(
+                None,
+                v1::RegisterLibraryRequest {
+                    command_id: command_id(),
+                    library: library.to_owned(),
+                    name: format!("{library} library"),
+                    city: city.to_owned(),
+                    tier: LibraryTier::Central as i32,
+                    ..Default::default()
+                },
+            ))
+            .await
+            .map_err(|s| status("RegisterLibrary", s))?;
+    }
+    Ok(())
+}
+
+fn item_code(i: usize) -> String {
+    format!("BENCH-{i:08}")
+}
+
+/// Item `i`'s owner library and city: alternating between the two.
+fn owner(i: usize) -> (&'static str, &'static str) {
+    let (city, _, library) = LIBRARIES[i % LIBRARIES.len()];
+    (library, city)
+}
+
+async fn catalogue(channel: Channel, i: usize) -> Result<(), BenchError> {
+    let (library, _) = owner(i);
+    CirculationClient::new(channel)
+        .catalogue_item(request(
+            Some(library),
+            v1::CatalogueItemRequest {
+                command_id: command_id(),
+                item: item_code(i),
+                isbn: "9787020002207".to_owned(),
+                title: format!("Title {}", i % 2_000),
+                author: "鲁迅".to_owned(),
+                owner_library: library.to_owned(),
+                price_fen: Some(3_500),
+                acquisition: Acquisition::Purchase as i32,
+                ..Default::default()
+            },
+        ))
+        .await
+        .map(|_| ())
+        .map_err(|s| status("CatalogueItem", s))
+}
+
+async fn checkout(channel: Channel, i: usize) -> Result<(), BenchError> {
+    let (library, city) = owner(i);
+    CirculationClient::new(channel)
+        .checkout(request(
+            Some(library),
+            v1::CheckoutRequest {
+                command_id: command_id(),
+                item: item_code(i),
+                card: Some(Card {
+                    city: city.to_owned(),
+                    number: format!("{:010}", i / LOANS_PER_PATRON),
+                }),
+                ..Default::default()
+            },
+        ))
+        .await
+        .map(|_| ())
+        .map_err(|s| status("Checkout", s))
+}
+
+/// Runs `call` once for every item from `clients` concurrent tasks, each with a connection of
+/// its own (connected before the clock starts). Returns the wall time and each call's latency.
+async fn run<F, Fut>(
+    url: &str,
+    clients: usize,
+    items: &[usize],
+    call: F,
+) -> Result<(Duration, Vec<Duration>), BenchError>
+where
+    F: Fn(Channel, usize) -> Fut + Copy + Send + 'static,
+    Fut: Future<Output = Result<(), BenchError>> + Send,
+{
+    assert!(clients > 0, "at least one client");
+    let mut channels = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        channels.push(connect(url).await?);
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(clients);
+    for (client, channel) in channels.into_iter().enumerate() {
+        let mine: Vec<usize> = items
+            .iter()
+            .copied()
+            .skip(client)
+            .step_by(clients)
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(mine.len());
+            for i in mine {
+                let call_started = Instant::now();
+                call(channel.clone(), i).await?;
+                latencies.push(call_started.elapsed());
+            }
+            Ok::<_, BenchError>(latencies)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(items.len());
+    for task in tasks {
+        latencies.extend(
+            task.await
+                .map_err(|e| BenchError::Writer(e.to_string()))??,
+        );
+    }
+    Ok((started.elapsed(), latencies))
+}

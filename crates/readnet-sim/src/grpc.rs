@@ -1,0 +1,384 @@
+//! gRPC mode: the same steps sent to a running server, through the public API.
+//!
+//! Each step becomes its request with a fresh command id, `occurred_at` = the simulated time,
+//! and the acting library and channel in `x-readnet-library` / `x-readnet-channel`. Network
+//! administration is sent one at a time, in order; everything else goes to `clients` workers,
+//! each step to the worker its [`Step::key`] (the item) picks, so the commands about one item
+//! keep their order. Across items, patrons can still race (a limit, a block): the server then
+//! refuses, and the refusal is counted, not fatal. The server refuses an `occurred_at` more than
+//! five minutes in the future, so the caller should simulate days that end before now.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use readnet_domain::Command;
+use readnet_domain::pb::Channel as Via;
+use readnet_proto::v1::{
+    self, circulation_client::CirculationClient, network_admin_client::NetworkAdminClient,
+};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
+use uuid::Uuid;
+
+use crate::Step;
+
+/// What the server answered.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub sent: u64,
+    pub accepted: u64,
+    /// Refusals by gRPC status code (FailedPrecondition, NotFound, ...).
+    pub rejected: BTreeMap<String, u64>,
+}
+
+impl Report {
+    pub fn rejections(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+}
+
+#[derive(Clone)]
+struct Clients {
+    network: NetworkAdminClient<Channel>,
+    circulation: CirculationClient<Channel>,
+}
+
+/// Sends steps to a server with at most `clients` requests in flight.
+pub struct Driver {
+    clients: Clients,
+    workers: Vec<mpsc::Sender<Step>>,
+    tasks: JoinSet<anyhow::Result<()>>,
+    report: Arc<Mutex<Report>>,
+}
+
+fn is_network(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::JoinCity { .. }
+            | Command::RegisterLibrary { .. }
+            | Command::CloseLibrary { .. }
+            | Command::SetReturnPolicy { .. }
+            | Command::SetTariff { .. }
+    )
+}
+
+impl Driver {
+    pub async fn connect(url: &str, clients: usize) -> anyhow::Result<Self> {
+        let channel = Endpoint::from_shared(url.to_owned())
+            .with_context(|| format!("server address {url:?} is not a URL"))?
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to readnet server at {url}"))?;
+        let make = |channel: Channel| Clients {
+            network: NetworkAdminClient::new(channel.clone()),
+            circulation: CirculationClient::new(channel),
+        };
+        let report = Arc::new(Mutex::new(Report::default()));
+        let mut tasks = JoinSet::new();
+        let mut workers = Vec::new();
+        for _ in 0..clients.max(1) {
+            let (tx, mut rx) = mpsc::channel::<Step>(64);
+            let mut clients = make(channel.clone());
+            let report = report.clone();
+            tasks.spawn(async move {
+                while let Some(step) = rx.recv().await {
+                    let outcome = send(&mut clients, step).await;
+                    count(&report, outcome)?;
+                }
+                Ok(())
+            });
+            workers.push(tx);
+        }
+        Ok(Self {
+            clients: make(channel),
+            workers,
+            tasks,
+            report,
+        })
+    }
+
+    /// Sends one step: network administration at once (awaited), the rest to its worker.
+    pub async fn send(&mut self, step: Step) -> anyhow::Result<()> {
+        if is_network(&step.command) {
+            let outcome = send(&mut self.clients, step).await;
+            return count(&self.report, outcome);
+        }
+        let worker = (step.key % self.workers.len() as u64) as usize;
+        if self.workers[worker].send(step).await.is_err() {
+            // The worker stopped on a transport error: finish() reports it.
+            return self.finish_error().await;
+        }
+        Ok(())
+    }
+
+    async fn finish_error(&mut self) -> anyhow::Result<()> {
+        while let Some(joined) = self.tasks.join_next().await {
+            joined??;
+        }
+        anyhow::bail!("a gRPC worker stopped")
+    }
+
+    /// What was answered so far.
+    pub fn report(&self) -> Report {
+        self.report.lock().expect("report lock").clone()
+    }
+
+    /// Waits for every request in flight.
+    pub async fn finish(mut self) -> anyhow::Result<Report> {
+        self.workers.clear();
+        while let Some(joined) = self.tasks.join_next().await {
+            joined??;
+        }
+        Ok(self.report())
+    }
+}
+
+/// Ok(true): accepted; Ok(false): refused by the rules (counted); Err: the transport failed.
+fn count(report: &Mutex<Report>, outcome: Result<(), tonic::Status>) -> anyhow::Result<()> {
+    let mut report = report.lock().expect("report lock");
+    report.sent += 1;
+    match outcome {
+        Ok(()) => report.accepted += 1,
+        Err(status)
+            if matches!(
+                status.code(),
+                tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal
+            ) =>
+        {
+            anyhow::bail!("the server failed: {status}")
+        }
+        Err(status) => {
+            *report
+                .rejected
+                .entry(format!("{:?}", status.code()))
+                .or_default() += 1
+        }
+    }
+    Ok(())
+}
+
+fn timestamp(at: DateTime<Utc>) -> readnet_proto::Timestamp {
+    readnet_proto::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+fn channel_word(channel: Via) -> &'static str {
+    match channel {
+        Via::Desk => "desk",
+        Via::Kiosk => "kiosk",
+        Via::Booth => "booth",
+        Via::App => "app",
+        Via::System | Via::Unspecified => "system",
+    }
+}
+
+fn book(book: &readnet_domain::NewBook) -> v1::BookDescription {
+    v1::BookDescription {
+        item: book.item.clone(),
+        isbn: book.isbn.clone(),
+        title: book.title.clone(),
+        author: book.author.clone(),
+        price_fen: book.price_fen,
+    }
+}
+
+async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
+    let command_id = Uuid::new_v4().to_string();
+    let occurred_at = Some(timestamp(step.occurred_at));
+    let correlation_id = String::new();
+    let card = step
+        .card
+        .clone()
+        .map(|(city, number)| v1::Card { city, number });
+    let library = step.library.clone();
+    let channel = step.channel;
+    macro_rules! request {
+        ($message:expr) => {{
+            let mut request = tonic::Request::new($message);
+            if let Some(library) = &library {
+                let value = MetadataValue::try_from(library.as_str())
+                    .map_err(|_| tonic::Status::invalid_argument("library code"))?;
+                request.metadata_mut().insert("x-readnet-library", value);
+            }
+            request.metadata_mut().insert(
+                "x-readnet-channel",
+                MetadataValue::from_static(channel_word(channel)),
+            );
+            request
+        }};
+    }
+    macro_rules! envelope {
+        ($ty:ident { $($field:ident: $value:expr),* $(,)? }) => {
+            v1::$ty {
+                command_id: command_id.clone(),
+                occurred_at,
+                correlation_id: correlation_id.clone(),
+                $($field: $value),*
+            }
+        };
+    }
+    let (n, c) = (&mut clients.network, &mut clients.circulation);
+    match step.command {
+        Command::JoinCity {
+            city,
+            name,
+            time_zone,
+        } => {
+            n.join_city(request!(envelope!(JoinCityRequest {
+                city: city,
+                name: name,
+                time_zone: time_zone
+            })))
+            .await?;
+        }
+        Command::RegisterLibrary {
+            library: code,
+            name,
+            city,
+            tier,
+            parent,
+        } => {
+            n.register_library(request!(envelope!(RegisterLibraryRequest {
+                library: code,
+                name: name,
+                city: city,
+                tier: tier as i32,
+                parent: parent.unwrap_or_default(),
+            })))
+            .await?;
+        }
+        Command::CloseLibrary {
+            library: code,
+            reason,
+        } => {
+            n.close_library(request!(envelope!(CloseLibraryRequest {
+                library: code,
+                reason: reason
+            })))
+            .await?;
+        }
+        Command::SetReturnPolicy {
+            library: code,
+            policy,
+        } => {
+            n.set_return_policy(request!(envelope!(SetReturnPolicyRequest {
+                library: code,
+                policy: policy as i32,
+            })))
+            .await?;
+        }
+        Command::SetTariff { .. } => {
+            return Err(tonic::Status::unimplemented(
+                "the simulator sets no tariffs",
+            ));
+        }
+        Command::SetPatronTier { tier, .. } => {
+            n.set_patron_tier(request!(envelope!(SetPatronTierRequest {
+                card: card,
+                tier: tier as i32
+            })))
+            .await?;
+        }
+        Command::CatalogueItem {
+            book: b,
+            owner_library,
+            acquisition,
+        } => {
+            c.catalogue_item(request!(envelope!(CatalogueItemRequest {
+                item: b.item,
+                isbn: b.isbn,
+                title: b.title,
+                author: b.author,
+                owner_library: owner_library,
+                price_fen: b.price_fen,
+                acquisition: acquisition as i32,
+            })))
+            .await?;
+        }
+        Command::Checkout { item, .. } => {
+            c.checkout(request!(envelope!(CheckoutRequest {
+                item: item,
+                card: card
+            })))
+            .await?;
+        }
+        Command::Renew { item, .. } => {
+            c.renew(request!(envelope!(RenewRequest {
+                item: item,
+                card: card
+            })))
+            .await?;
+        }
+        Command::Return { item } => {
+            c.r#return(request!(envelope!(ReturnRequest { item: item })))
+                .await?;
+        }
+        Command::DispatchTransfer {
+            item,
+            to_library,
+            reason,
+        } => {
+            c.dispatch_transfer(request!(envelope!(DispatchTransferRequest {
+                item: item,
+                to_library: to_library,
+                reason: reason as i32,
+            })))
+            .await?;
+        }
+        Command::ReceiveTransfer { item } => {
+            c.receive_transfer(request!(envelope!(ReceiveTransferRequest { item: item })))
+                .await?;
+        }
+        Command::BoothSwap {
+            take_item, deposit, ..
+        } => {
+            c.booth_swap(request!(envelope!(BoothSwapRequest {
+                take_item: take_item,
+                card: card,
+                deposit: Some(book(&deposit)),
+            })))
+            .await?;
+        }
+        Command::PatronDrivenAcquisition { book: b, .. } => {
+            c.patron_driven_acquisition(request!(envelope!(PatronDrivenAcquisitionRequest {
+                card: card,
+                book: Some(book(&b)),
+            })))
+            .await?;
+        }
+        Command::DeclareLost { item } => {
+            c.declare_lost(request!(envelope!(DeclareLostRequest { item: item })))
+                .await?;
+        }
+        Command::PayLostItem { item, amount_fen } => {
+            c.pay_lost_item(request!(envelope!(PayLostItemRequest {
+                item: item,
+                amount_fen: amount_fen
+            })))
+            .await?;
+        }
+        Command::WaiveLostItemDebt { item, reason } => {
+            c.waive_lost_item_debt(request!(envelope!(WaiveLostItemDebtRequest {
+                item: item,
+                reason: reason
+            })))
+            .await?;
+        }
+        Command::Withdraw { item, reason } => {
+            c.withdraw(request!(envelope!(WithdrawRequest {
+                item: item,
+                reason: reason
+            })))
+            .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! `readnet simulate`: a seeded network's activity (see the `readnet-sim` crate), written straight
+//! into a data directory through the store, or sent to a running server over gRPC.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use chrono::{Duration, NaiveDate, Utc};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use readnet_sim::{Scale, Simulator, Stats};
+use readnet_store::EventStore;
+use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ScaleArg {
+    /// Two small cities, a few hundred loans a day (tests).
+    Small,
+    /// Two cities, about 90,000 loans a day (like Guangzhou's 32.7M a year).
+    City,
+    /// Six cities, about 175,000 loans a day.
+    Province,
+}
+
+/// Where the simulated activity goes: exactly one of `--data` and `--server`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Store mode: write into this data directory (new or empty) through the embedded store.
+    /// Patron ids are hashed with the test key `readnet test key`: a server started on the
+    /// directory needs `--patron-key-file` holding those bytes for its own ids to match.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "server",
+        required_unless_present = "server"
+    )]
+    data: Option<PathBuf>,
+    /// gRPC mode: send the commands to this server (a fresh one: the network is set up first).
+    /// The simulated days end at today's midnight (UTC+8), so no occurred_at is in the future.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// The network's size and rates.
+    #[arg(long, value_enum, default_value = "city")]
+    scale: ScaleArg,
+    /// Simulated days.
+    #[arg(long, default_value_t = 1)]
+    days: u32,
+    /// The same seed gives the same events.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// gRPC mode: requests in flight at most.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Store mode: the first simulated day [default: 2026-01-05].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    start: Option<NaiveDate>,
+}
+
+fn scale(arg: ScaleArg) -> Scale {
+    match arg {
+        ScaleArg::Small => Scale::small(),
+        ScaleArg::City => Scale::city(),
+        ScaleArg::Province => Scale::province(),
+    }
+}
+
+fn bar(sim: &Simulator) -> ProgressBar {
+    let bar = ProgressBar::new(sim.progress().1);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} simulated hours ({eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn tick(bar: &ProgressBar, sim: &Simulator) {
+    bar.set_position(sim.progress().0);
+    let stats = sim.stats();
+    bar.set_message(format!(
+        "day {} · {} events · {} loans",
+        sim.day(),
+        stats.events,
+        stats.loans
+    ));
+}
+
+fn bytes_under(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => bytes_under(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn print_stats(stats: &Stats) {
+    println!(
+        "loans {} (cross-city {}, patron-driven {}), renewals {}, returns {} (elsewhere {}, other city {}, late {})",
+        stats.loans,
+        stats.cross_city_loans,
+        stats.patron_driven,
+        stats.renewals,
+        stats.returns,
+        stats.returns_elsewhere,
+        stats.returns_other_city,
+        stats.late_returns
+    );
+    println!(
+        "repatriations {}, booth restocks {}, booth swaps {}, lost {} (paid {}), tier changes {}, kiosk commands synced late {}",
+        stats.repatriations,
+        stats.restocks,
+        stats.booth_swaps,
+        stats.lost,
+        stats.lost_paid,
+        stats.tier_changes,
+        stats.late_synced
+    );
+    println!(
+        "commands refused by the rules while generating {} {:?}, checkouts finding no copy {}",
+        stats.refused, stats.refused_by, stats.no_copy
+    );
+}
+
+/// `readnet simulate`.
+pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    match (&args.data, &args.server) {
+        (Some(dir), _) => to_store(dir, &args).await,
+        (None, Some(url)) => to_server(url, &args).await,
+        (None, None) => anyhow::bail!("--data DIR or --server URL is required"),
+    }
+}
+
+async fn to_store(dir: &Path, args: &SimulateArgs) -> anyhow::Result<()> {
+    let store: Arc<dyn EventStore> = Arc::new(
+        EmbeddedStore::open(dir.join("log"), EmbeddedOptions::default())
+            .await
+            .with_context(|| format!("cannot open the data directory {}", dir.display()))?,
+    );
+    anyhow::ensure!(
+        store.head_position() == 0,
+        "{} already holds {} events: simulate into a new directory",
+        dir.display(),
+        store.head_position()
+    );
+    let first_day = args.start.unwrap_or_else(Simulator::default_first_day);
+    let mut sim = Simulator::new(scale(args.scale), args.seed, first_day, args.days);
+    let bar = bar(&sim);
+    let started = Instant::now();
+    let mut appends = 0;
+    while let Some(chunk) = sim.next_chunk() {
+        appends += readnet_sim::store::write(store.as_ref(), chunk).await?;
+        tick(&bar, &sim);
+    }
+    bar.finish_and_clear();
+    let elapsed = started.elapsed().as_secs_f64();
+    let events = store.head_position();
+    drop(store);
+    let bytes = bytes_under(&dir.join("log"));
+    println!(
+        "simulated {} day(s) from {first_day} at scale {:?} (seed {}) into {}",
+        args.days,
+        args.scale,
+        args.seed,
+        dir.display()
+    );
+    println!(
+        "events {events} in {appends} appends, {elapsed:.1} s, {:.0} events/s, {bytes} bytes on disk ({:.1} bytes/event)",
+        events as f64 / elapsed,
+        bytes as f64 / events.max(1) as f64
+    );
+    print_stats(sim.stats());
+    println!(
+        "patron ids use the test key \"readnet test key\": serve this directory with --patron-key-file pointing at a file holding exactly those bytes"
+    );
+    Ok(())
+}
+
+async fn to_server(url: &str, args: &SimulateArgs) -> anyhow::Result<()> {
+    // The simulated days end at today's local (UTC+8) midnight: every occurred_at is in the past.
+    let today = (Utc::now() + Duration::hours(8)).date_naive();
+    let first_day = today - Duration::days(i64::from(args.days));
+    let mut sim = Simulator::new(scale(args.scale), args.seed, first_day, args.days);
+    let mut driver = readnet_sim::grpc::Driver::connect(url, args.clients).await?;
+    let bar = bar(&sim);
+    let started = Instant::now();
+    while let Some(chunk) = sim.next_chunk() {
+        for step in chunk {
+            driver.send(step).await?;
+        }
+        tick(&bar, &sim);
+    }
+    let report = driver.finish().await?;
+    bar.finish_and_clear();
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "simulated {} day(s) from {first_day} at scale {:?} (seed {}) against {url} with {} clients",
+        args.days, args.scale, args.seed, args.clients
+    );
+    println!(
+        "commands sent {}, accepted {}, rejected {} {:?}, {elapsed:.1} s, {:.0} commands/s",
+        report.sent,
+        report.accepted,
+        report.rejections(),
+        report.rejected,
+        report.sent as f64 / elapsed
+    );
+    print_stats(sim.stats());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use crate::{Cli, Command};
+
+    fn parse(args: &[&str]) -> Result<super::SimulateArgs, clap::Error> {
+        let cli = Cli::try_parse_from([&["readnet", "simulate"], args].concat())?;
+        match cli.command {
+            Command::Simulate(args) => Ok(args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn simulate_takes_one_destination() {
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["--data", "d", "--server", "http://x"]).is_err());
+        let args = parse(&["--server", "http://x", "--clients", "4"]).unwrap();
+        assert_eq!((args.days, args.clients), (1, 4));
+    }
+
+    #[tokio::test]
+    async fn a_small_store_mode_run_writes_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap();
+        let args = parse(&["--data", path, "--scale", "small", "--days", "1"]).unwrap();
+        super::run(args).await.unwrap();
+        // A second run into the same directory is refused: its events would not fit the log.
+        let args = parse(&["--data", path, "--scale", "small", "--days", "1"]).unwrap();
+        assert!(super::run(args).await.is_err());
+    }
+}

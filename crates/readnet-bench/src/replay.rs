@@ -1,40 +1,24 @@
-//! Replaying the log into the projections: a generated circulation history written straight
+//! Replaying the log into the projections: a history from the simulator written straight
 //! into a store, then folded by `readnet_projection::replay`, one projection at a time and all
 //! three in one pass.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use chrono::{TimeZone, Utc};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use readnet_availability::Availability;
-use readnet_domain::pb::{Acquisition, EventMetadata, LibraryTier, TransferReason};
-use readnet_domain::{Command, ItemStatus, NewBook, codec};
-use readnet_projection::history::{History, card};
 use readnet_projection::{ProjectedEvent, Projection, RunnerError, replay};
 use readnet_settlement::Settlement;
+use readnet_sim::{Scale, Simulator};
 use readnet_statistics::Statistics;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
-use readnet_store::{Direction, EventData, EventStore, ReadFrom, StreamState, StreamWrite};
+use readnet_store::{Direction, EventStore, ReadFrom};
 use serde::Serialize;
 
 use crate::BenchError;
 
-/// Libraries of the generated network: a central library and two branches in each city.
-const LIBRARIES: [(&str, &str); 6] = [
-    ("JN-CENTRAL", "jinan"),
-    ("JN-LIXIA-01", "jinan"),
-    ("JN-24H-01", "jinan"),
-    ("ZB-CENTRAL", "zibo"),
-    ("ZB-ZHOUCUN-01", "zibo"),
-    ("ZB-24H-01", "zibo"),
-];
-/// Seed of the generated history: the same events (bar ids) on every run.
+/// The simulator's seed: every bench run replays the same history.
 const SEED: u64 = 7;
-/// Events generated before they are written to the store.
-const WRITE_BATCH: usize = 20_000;
+
 /// Events read per page when folding all three projections (as `readnet replay` does).
 const PAGE: usize = 1024;
 
@@ -57,9 +41,7 @@ pub struct ReplayPass {
     pub events_per_s: f64,
 }
 
-/// Writes a generated history of at least `events` events (two cities, six libraries,
-/// items, patrons, checkouts, returns anywhere, repatriations; every command decided by the
-/// domain) straight into a fresh store in `dir` (not timed), closes it, reopens it, and times
+/// Writes a simulated history of at least `events` events straight into a fresh store in `dir` (not timed), closes it, reopens it, and times
 /// `replay` of each projection and of all three in one pass (each event decoded once).
 pub async fn replay_rate(dir: &Path, events: usize) -> Result<ReplayRate, BenchError> {
     let store = EmbeddedStore::open(dir, EmbeddedOptions::default()).await?;
@@ -127,159 +109,18 @@ async fn fold_all(store: &EmbeddedStore, through: u64) -> Result<u64, BenchError
     Ok(settlement.position())
 }
 
-/// The store's form of a generated event.
-fn encode(event: &ProjectedEvent) -> EventData {
-    let metadata = EventMetadata {
-        occurred_at_us: event.occurred_at.timestamp_micros(),
-        acting_library: event.acting_library.clone(),
-        channel: event.channel as i32,
-        command_id: event
-            .command_id
-            .map(|c| c.as_bytes().to_vec())
-            .unwrap_or_default(),
-        schema_version: codec::CURRENT_SCHEMA_VERSION,
-        ..Default::default()
+/// Writes the simulator's history (`readnet simulate`'s generator: the city preset, or the
+/// small one for small targets, fixed seed) until the log holds at least `target` events.
+async fn generate(store: &EmbeddedStore, target: u64) -> Result<(), BenchError> {
+    let scale = if target > 100_000 {
+        Scale::city()
+    } else {
+        Scale::small()
     };
-    EventData {
-        event_id: event.event_id,
-        event_type: codec::event_type(&event.payload).to_owned(),
-        metadata: codec::encode_metadata(&metadata),
-        data: codec::encode(&event.payload),
-    }
-}
-
-/// Appends events in order in as few appends as possible: one write per run of a stream, a
-/// new append whenever a stream comes back (an append takes each stream once).
-async fn write(store: &EmbeddedStore, events: Vec<ProjectedEvent>) -> Result<(), BenchError> {
-    let mut writes: Vec<StreamWrite> = Vec::new();
-    let mut streams = HashSet::new();
-    for event in events {
-        if writes.last().is_none_or(|w| w.stream != event.stream) {
-            if !streams.insert(event.stream.clone()) {
-                store.append_multi(std::mem::take(&mut writes)).await?;
-                streams.clear();
-                streams.insert(event.stream.clone());
-            }
-            writes.push(StreamWrite {
-                stream: event.stream.clone(),
-                expected: StreamState::Any,
-                events: Vec::new(),
-            });
-        }
-        let write = writes.last_mut().expect("a write was just pushed");
-        write.events.push(encode(&event));
-    }
-    if !writes.is_empty() {
-        store.append_multi(writes).await?;
+    let mut sim = Simulator::new(scale, SEED, Simulator::default_first_day(), 366);
+    while store.head_position() < target {
+        let Some(chunk) = sim.next_chunk() else { break };
+        readnet_sim::store::write(store, chunk).await?;
     }
     Ok(())
-}
-
-/// Generates at least `target` events (stopping after the command that reaches it) and writes
-/// them to `store` in batches. Items and patrons scale with the target.
-async fn generate(store: &EmbeddedStore, target: u64) -> Result<(), BenchError> {
-    let items = (target as usize / 50).clamp(100, 20_000);
-    let patrons = (items * 2 / 5).max(20);
-    let mut rng = StdRng::seed_from_u64(SEED);
-    let mut history = History::new();
-    let mut at = Utc
-        .with_ymd_and_hms(2026, 1, 1, 1, 0, 0)
-        .single()
-        .expect("a valid start time");
-    for (city, name) in [("jinan", "济南"), ("zibo", "淄博")] {
-        history.run(
-            at,
-            None,
-            Command::JoinCity {
-                city: city.into(),
-                name: name.into(),
-                time_zone: String::new(),
-            },
-        );
-    }
-    for (library, city) in LIBRARIES {
-        let tier = if library.ends_with("CENTRAL") {
-            LibraryTier::Central
-        } else {
-            LibraryTier::Branch
-        };
-        history.run(
-            at,
-            None,
-            Command::RegisterLibrary {
-                library: library.into(),
-                name: library.into(),
-                city: city.into(),
-                tier,
-                parent: None,
-            },
-        );
-    }
-    for i in 0..items {
-        let (owner, _) = LIBRARIES[i % LIBRARIES.len()];
-        // Zipf-like popularity: a few titles have many copies.
-        let title = (rng.random::<f64>().powi(3) * 2_000.0) as usize;
-        history.run(
-            at,
-            None,
-            Command::CatalogueItem {
-                book: NewBook {
-                    item: format!("IT-{i:06}"),
-                    isbn: format!("978700{title:07}"),
-                    title: format!("Title {title}"),
-                    author: format!("Author {}", title % 300),
-                    price_fen: Some(1_000 + (title as i64 % 50) * 100),
-                },
-                owner_library: owner.into(),
-                acquisition: Acquisition::Purchase,
-            },
-        );
-    }
-    let mut written = 0;
-    while written + (history.events().len() as u64) < target {
-        at += chrono::Duration::seconds(rng.random_range(1..20));
-        let item = format!("IT-{:06}", rng.random_range(0..items));
-        let status = history.ledger().items.get(&item).map(|i| i.status.clone());
-        let (library, city) = LIBRARIES[rng.random_range(0..LIBRARIES.len())];
-        let (at_library, command) = match status {
-            Some(ItemStatus::OnShelf {
-                library: here,
-                homebound: false,
-            }) => {
-                let patron_city = if rng.random_bool(0.8) {
-                    city
-                } else {
-                    ["jinan", "zibo"][rng.random_range(0..2)]
-                };
-                let patron = card(
-                    patron_city,
-                    &format!("{:010}", rng.random_range(0..patrons)),
-                );
-                (here, Command::Checkout { item, patron })
-            }
-            Some(ItemStatus::OnShelf {
-                library: here,
-                homebound: true,
-            }) => {
-                let owner = history.ledger().items[&item].owner_library.clone();
-                let command = Command::DispatchTransfer {
-                    item,
-                    to_library: owner,
-                    reason: TransferReason::Repatriation,
-                };
-                (here, command)
-            }
-            Some(ItemStatus::OnLoan { .. }) => (library.to_owned(), Command::Return { item }),
-            Some(ItemStatus::InTransit { to, .. }) => (to, Command::ReceiveTransfer { item }),
-            _ => continue,
-        };
-        if history.try_run(at, Some(&at_library), command).is_ok()
-            && history.events().len() >= WRITE_BATCH
-        {
-            let events = history.drain();
-            written += events.len() as u64;
-            write(store, events).await?;
-        }
-    }
-    write(store, history.drain()).await
 }

@@ -6,21 +6,19 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use readnet_availability::Availability;
-use readnet_projection::{ProjectedEvent, Projection, RunnerError, replay};
+use readnet_projection::{Projection, replay};
+use readnet_server::projections::AllProjections;
 use readnet_settlement::Settlement;
 use readnet_sim::{Scale, Simulator};
 use readnet_statistics::Statistics;
+use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
-use readnet_store::{Direction, EventStore, ReadFrom};
 use serde::Serialize;
 
 use crate::BenchError;
 
 /// The simulator's seed: every bench run replays the same history.
 const SEED: u64 = 7;
-
-/// Events read per page when folding all three projections (as `readnet replay` does).
-const PAGE: usize = 1024;
 
 /// Folding the log into projections.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -56,8 +54,8 @@ pub async fn replay_rate(dir: &Path, events: usize) -> Result<ReplayRate, BenchE
     passes.push(timed::<Statistics>(&store, head).await?);
     passes.push(timed::<Settlement>(&store, head).await?);
     let started = Instant::now();
-    let applied = fold_all(&store, head).await?;
-    assert_eq!(applied, head, "one pass folds every event");
+    let all: AllProjections = replay(&store, Some(head), |_| {}).await?;
+    assert_eq!(all.position(), head, "one pass folds every event");
     passes.push(pass("all three, one pass", head, started.elapsed()));
     store.close().await;
     Ok(ReplayRate {
@@ -80,33 +78,6 @@ async fn timed<P: Projection>(store: &EmbeddedStore, head: u64) -> Result<Replay
     let elapsed = started.elapsed();
     assert_eq!(state.position(), head, "{} folded every event", P::NAME);
     Ok(pass(P::NAME, head, elapsed))
-}
-
-/// The three projections from one read of the log, each event decoded once: `readnet replay`'s
-/// fold. Returns the position folded through.
-async fn fold_all(store: &EmbeddedStore, through: u64) -> Result<u64, BenchError> {
-    let mut availability = Availability::default();
-    let mut statistics = Statistics::default();
-    let mut settlement = Settlement::default();
-    let mut next = 1;
-    while next <= through {
-        let page = store
-            .read_all(ReadFrom::At(next), Direction::Forwards, PAGE)
-            .await?;
-        let Some(end) = page.last().map(|e| e.position) else {
-            break;
-        };
-        for event in page.iter().take_while(|e| e.position <= through) {
-            let event = ProjectedEvent::decode(event).map_err(RunnerError::from)?;
-            availability.apply(&event);
-            statistics.apply(&event);
-            settlement.apply(&event);
-        }
-        next = end + 1;
-    }
-    assert_eq!(availability.position(), settlement.position());
-    assert_eq!(statistics.position(), settlement.position());
-    Ok(settlement.position())
 }
 
 /// Writes the simulator's history (`readnet simulate`'s generator: the city preset, or the

@@ -9,6 +9,7 @@ pub mod command_bus;
 mod convert;
 pub mod edge;
 mod error;
+pub mod projections;
 mod services;
 
 use std::future::Future;

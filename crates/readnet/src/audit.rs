@@ -13,7 +13,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use readnet_availability::Availability;
-use readnet_projection::{ProjectedEvent, Projection, Snapshots, digest, replay};
+use readnet_projection::{Projection, Snapshots, digest, replay};
+use readnet_server::projections::AllProjections;
 use readnet_settlement::{Period, Settlement, Statement};
 use readnet_statistics::Statistics;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
@@ -110,34 +111,10 @@ fn progress(length: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Every projection, folded in one pass over the log.
-#[derive(Default)]
-struct Folded {
-    availability: Availability,
-    statistics: Statistics,
-    settlement: Settlement,
-}
-
-async fn fold_all(store: &dyn EventStore, through: u64) -> anyhow::Result<Folded> {
+/// Every projection folded in one pass over the log (each event decoded once).
+async fn fold_all(store: &dyn EventStore, through: u64) -> anyhow::Result<AllProjections> {
     let bar = progress(through, "replaying");
-    let mut folded = Folded::default();
-    let mut next = 1;
-    while next <= through {
-        let page = store
-            .read_all(ReadFrom::At(next), Direction::Forwards, PAGE)
-            .await?;
-        let Some(end) = page.last().map(|e| e.position) else {
-            break;
-        };
-        for event in page.iter().take_while(|e| e.position <= through) {
-            let event = ProjectedEvent::decode(event)?;
-            folded.availability.apply(&event);
-            folded.statistics.apply(&event);
-            folded.settlement.apply(&event);
-        }
-        bar.set_position(end.min(through));
-        next = end + 1;
-    }
+    let folded: AllProjections = replay(store, Some(through), |p| bar.set_position(p)).await?;
     bar.finish_and_clear();
     Ok(folded)
 }

@@ -21,6 +21,7 @@ pub fn bench_event(seed: u64) -> EventData {
     EventData {
         event_id: Uuid::new_v4(),
         event_type: EVENT_TYPE.to_owned(),
+        content_type: readnet_store::ContentType::Binary,
         metadata: Vec::new(),
         data: payload(seed),
     }

@@ -447,6 +447,7 @@ fn stage(
             // Derived from the command id, so the store recognises a replayed append as a retry.
             event_id: Uuid::new_v5(&submission.command_id, &(index as u32).to_be_bytes()),
             event_type: codec::event_type(&event.payload).to_owned(),
+            content_type: readnet_store::ContentType::Binary,
             metadata: codec::encode_metadata(&metadata),
             data: codec::encode(&event.payload),
         };

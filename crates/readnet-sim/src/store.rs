@@ -26,6 +26,7 @@ pub fn encode(event: &ProjectedEvent) -> EventData {
     EventData {
         event_id: event.event_id,
         event_type: codec::event_type(&event.payload).to_owned(),
+        content_type: readnet_store::ContentType::Binary,
         metadata: codec::encode_metadata(&metadata),
         data: codec::encode(&event.payload),
     }

@@ -45,11 +45,35 @@ impl fmt::Display for CurrentRevision {
     }
 }
 
+/// How an event's data is encoded, as KurrentDB records it: JSON, or anything else.
+///
+/// readnet's own events are protobuf ([`ContentType::Binary`]). The flag is kept so that events
+/// written through the KurrentDB endpoint read back with the content type they were written with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum ContentType {
+    /// `application/octet-stream`: protobuf or any other bytes.
+    #[default]
+    Binary,
+    /// `application/json`.
+    Json,
+}
+
+impl ContentType {
+    /// The MIME type KurrentDB clients see.
+    pub fn mime(self) -> &'static str {
+        match self {
+            ContentType::Binary => "application/octet-stream",
+            ContentType::Json => "application/json",
+        }
+    }
+}
+
 /// An event to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventData {
     pub event_id: Uuid,
     pub event_type: String,
+    pub content_type: ContentType,
     pub metadata: Vec<u8>,
     pub data: Vec<u8>,
 }
@@ -81,6 +105,7 @@ pub struct RecordedEvent {
     pub position: u64,
     pub event_id: Uuid,
     pub event_type: String,
+    pub content_type: ContentType,
     /// When the store committed the event, microseconds since the Unix epoch (store clock).
     pub recorded_at_us: i64,
     pub metadata: Vec<u8>,

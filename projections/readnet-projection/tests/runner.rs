@@ -67,6 +67,7 @@ async fn append_closures(store: &dyn EventStore, count: usize) {
                 vec![EventData {
                     event_id: Uuid::new_v4(),
                     event_type: codec::event_type(&payload).to_owned(),
+                    content_type: readnet_store::ContentType::Binary,
                     metadata: codec::encode_metadata(&metadata),
                     data: codec::encode(&payload),
                 }],

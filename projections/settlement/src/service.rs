@@ -118,6 +118,7 @@ impl SettlementService {
             let event = EventData {
                 event_id: close_event_id(planned.period),
                 event_type: codec::event_type(&payload).to_owned(),
+                content_type: readnet_store::ContentType::Binary,
                 metadata: codec::encode_metadata(&metadata),
                 data: codec::encode(&payload),
             };

@@ -144,6 +144,7 @@ impl Rig {
             let data = EventData {
                 event_id: event.event_id,
                 event_type: codec::event_type(&event.payload).to_owned(),
+                content_type: readnet_store::ContentType::Binary,
                 metadata: codec::encode_metadata(&metadata),
                 data: codec::encode(&event.payload),
             };
@@ -246,6 +247,7 @@ fn close_write(period: &str, through_position: u64, event_id: Uuid) -> StreamWri
         events: vec![EventData {
             event_id,
             event_type: "SettlementPeriodClosed".into(),
+            content_type: readnet_store::ContentType::Binary,
             metadata: codec::encode_metadata(&metadata),
             data: codec::encode(&payload),
         }],

@@ -34,6 +34,7 @@ fn event(stream: &str, revision: u64) -> EventData {
     EventData {
         event_id: Uuid::new_v4(),
         event_type: "CrashLoopTicked".into(),
+        content_type: readnet_store::ContentType::Binary,
         metadata: Vec::new(),
         data: payload(stream, revision),
     }

@@ -4,7 +4,7 @@
 use prost::Message;
 use uuid::Uuid;
 
-use crate::RecordedEvent;
+use crate::{ContentType, RecordedEvent};
 
 /// Bytes of the frame header: the body length, then the CRC.
 pub(crate) const HEADER_LEN: usize = 8;
@@ -42,6 +42,9 @@ pub(crate) struct RecordBody {
     /// made it to disk, so a crash never leaves half of an append visible.
     #[prost(bool, tag = "9")]
     pub append_end: bool,
+    /// True for JSON data ([`ContentType::Json`]); absent, so free, for readnet's own events.
+    #[prost(bool, tag = "10")]
+    pub json: bool,
 }
 
 /// The fields of a record that recovery needs. Decoding only these skips copying the event's
@@ -136,6 +139,11 @@ pub(crate) fn decode_frame(frame: &[u8], position: u64) -> Result<RecordedEvent,
         position,
         event_id,
         event_type: record.event_type,
+        content_type: if record.json {
+            ContentType::Json
+        } else {
+            ContentType::Binary
+        },
         recorded_at_us: record.recorded_at_us,
         metadata: record.metadata,
         data: record.data,
@@ -157,6 +165,7 @@ mod tests {
             metadata: b"{}".to_vec(),
             data: vec![7; 300],
             append_end: true,
+            json: false,
         }
     }
 

@@ -20,7 +20,7 @@ use super::Shared;
 use super::index::{Entry, Index, SegmentHandle};
 use super::record::{RecordBody, encode_frame};
 use super::recovery::{segment_path, sync_dir};
-use crate::{AppendResult, CurrentRevision, StoreError, StreamState, StreamWrite};
+use crate::{AppendResult, ContentType, CurrentRevision, StoreError, StreamState, StreamWrite};
 
 /// The reply to an append.
 pub(crate) type AppendReply = oneshot::Sender<Result<Vec<AppendResult>, StoreError>>;
@@ -355,6 +355,7 @@ impl<'a> BatchView<'a> {
                 body.event_id.clear();
                 body.event_id.extend_from_slice(event.event_id.as_bytes());
                 body.event_type = event.event_type;
+                body.json = event.content_type == ContentType::Json;
                 body.metadata = event.metadata;
                 body.data = event.data;
                 body.append_end = w == last_write && i + 1 == count;
@@ -462,6 +463,7 @@ mod tests {
                 .map(|&id| EventData {
                     event_id: Uuid::from_u128(id),
                     event_type: "T".into(),
+                    content_type: ContentType::Binary,
                     metadata: vec![],
                     data: vec![],
                 })

@@ -1,7 +1,7 @@
 //! What was appended is there after reopening, across segment files.
 
 use readnet_store::embedded::EmbeddedOptions;
-use readnet_store::{Direction, EventStore, ReadFrom, StoreError, StreamState};
+use readnet_store::{ContentType, Direction, EventStore, ReadFrom, StoreError, StreamState};
 
 use crate::common::{event, open, open_with, options, read_everything, segments};
 
@@ -36,6 +36,27 @@ async fn reads_are_identical_after_reopening() {
         .unwrap();
     assert_eq!(reread, stream);
     assert_eq!(store.stream_revision("s1").await.unwrap(), Some(13));
+}
+
+#[tokio::test]
+async fn a_json_event_reads_back_as_json_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path()).await;
+        let mut json = event("{\"a\":1}");
+        json.content_type = ContentType::Json;
+        store
+            .append("mixed", StreamState::NoStream, vec![json, event("bytes")])
+            .await
+            .unwrap();
+    }
+    let store = open(dir.path()).await;
+    let read = store
+        .read_stream("mixed", ReadFrom::Start, Direction::Forwards, 10)
+        .await
+        .unwrap();
+    let types: Vec<_> = read.iter().map(|e| e.content_type).collect();
+    assert_eq!(types, [ContentType::Json, ContentType::Binary]);
 }
 
 #[tokio::test]

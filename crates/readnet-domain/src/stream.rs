@@ -23,6 +23,16 @@ impl StreamId {
     pub fn name(&self) -> String {
         self.to_string()
     }
+
+    /// Whether a stream of this name is one of the ledger's: written only by readnet's own
+    /// commands, through the rules. Other streams in the store (written through the KurrentDB
+    /// endpoint) are not the ledger's; the write model and every projection pass over them.
+    pub fn is_ledger_stream(name: &str) -> bool {
+        name == Self::NETWORK
+            || name == Self::SETTLEMENT
+            || name.starts_with(Self::ITEM_PREFIX)
+            || name.starts_with(Self::PATRON_PREFIX)
+    }
 }
 
 impl fmt::Display for StreamId {

@@ -130,7 +130,10 @@ impl WriteModel {
                 .await?;
             let Some(last) = page.last() else { break };
             next = last.position + 1;
-            for event in &page {
+            for event in page
+                .iter()
+                .filter(|e| StreamId::is_ledger_stream(&e.stream))
+            {
                 let (metadata, payload) = decode(event)?;
                 model.ledger.apply(&payload);
                 if let Ok(command_id) = Uuid::from_slice(&metadata.command_id) {

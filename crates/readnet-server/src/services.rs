@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use futures::Stream;
 use readnet_domain::pb::{self, circulation_server, ledger_server, network_admin_server};
-use readnet_domain::{Clock, CommandContext, PatronKey};
+use readnet_domain::{Clock, CommandContext, PatronKey, StreamId};
 use readnet_store::{Direction, EventStore, ReadFrom, SubscriptionMessage};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -136,6 +136,35 @@ impl LedgerService {
     }
 }
 
+/// Reads up to `count` ledger events of `$all`, passing over events of other streams, so that a
+/// short page means the end of the log, as it does for a plain read.
+async fn read_ledger(
+    store: &dyn EventStore,
+    mut from: ReadFrom,
+    direction: Direction,
+    count: usize,
+) -> Result<Vec<readnet_store::RecordedEvent>, ServerError> {
+    let mut events = Vec::new();
+    while events.len() < count {
+        let page = store
+            .read_all(from, direction, count - events.len())
+            .await?;
+        let Some(last) = page.last().map(|e| e.position) else {
+            break;
+        };
+        events.extend(
+            page.into_iter()
+                .filter(|e| StreamId::is_ledger_stream(&e.stream)),
+        );
+        from = match direction {
+            Direction::Forwards => ReadFrom::At(last + 1),
+            Direction::Backwards if last > 1 => ReadFrom::At(last - 1),
+            Direction::Backwards => break,
+        };
+    }
+    Ok(events)
+}
+
 fn read_count(max_count: u32) -> usize {
     match max_count {
         0 => DEFAULT_READ_COUNT as usize,
@@ -173,6 +202,14 @@ impl ledger_server::Ledger for LedgerService {
         if r.stream.is_empty() {
             return Err(ServerError::invalid("stream: a stream name is required").into());
         }
+        if !StreamId::is_ledger_stream(&r.stream) {
+            return Err(ServerError::invalid(format!(
+                "stream: {:?} is not a ledger stream (network, settlement, item-…, patron-…); \
+                 read other streams through the KurrentDB Streams API on the same port",
+                r.stream
+            ))
+            .into());
+        }
         let (from, direction) = read_params(r.from_revision, r.direction)?;
         let events = self
             .store
@@ -188,11 +225,7 @@ impl ledger_server::Ledger for LedgerService {
     ) -> Result<Response<pb::ReadResponse>, Status> {
         let r = request.into_inner();
         let (from, direction) = read_params(r.from_position, r.direction)?;
-        let events = self
-            .store
-            .read_all(from, direction, read_count(r.max_count))
-            .await
-            .map_err(ServerError::from)?;
+        let events = read_ledger(&*self.store, from, direction, read_count(r.max_count)).await?;
         Ok(Response::new(self.read_response(&events)?))
     }
 
@@ -215,6 +248,11 @@ impl ledger_server::Ledger for LedgerService {
                 };
                 let Some(message) = message else { break };
                 let out = match message {
+                    Ok(SubscriptionMessage::Event(event))
+                        if !StreamId::is_ledger_stream(&event.stream) =>
+                    {
+                        continue;
+                    }
                     Ok(SubscriptionMessage::Event(event)) => convert::recorded_event(&event)
                         .map(|e| pb::SubscribeAllResponse {
                             message: Some(pb::subscribe_all_response::Message::Event(e)),

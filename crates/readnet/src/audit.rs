@@ -13,6 +13,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use readnet_availability::Availability;
+use readnet_domain::StreamId;
 use readnet_projection::{Projection, Snapshots, digest, replay};
 use readnet_server::projections::AllProjections;
 use readnet_settlement::{Period, Settlement, Statement};
@@ -327,7 +328,11 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
         let Some(end) = page.last().map(|e| e.position) else {
             break;
         };
-        for event in page.iter().take_while(|e| e.position <= through) {
+        let ledger_events = page
+            .iter()
+            .take_while(|e| e.position <= through)
+            .filter(|e| StreamId::is_ledger_stream(&e.stream));
+        for event in ledger_events {
             let recorded = readnet_server::recorded_event(event)?;
             serde_json::to_writer(&mut out, &crate::output::event_json(&recorded))?;
             out.write_all(b"\n")?;

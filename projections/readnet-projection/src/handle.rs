@@ -70,7 +70,18 @@ impl<P: Projection> Writer<P> {
         self.applied.send_replace(last.position);
     }
 
-    /// The position of the last event applied.
+    /// Publishes that the log has been read through `position` although the events after the
+    /// last one applied were not the ledger's (see [`readnet_domain::StreamId::is_ledger_stream`]):
+    /// the state is unchanged, and queries waiting for those positions are answered.
+    pub fn pass(&self, position: u64) {
+        self.applied.send_if_modified(|applied| {
+            let moved = position > *applied;
+            *applied = (*applied).max(position);
+            moved
+        });
+    }
+
+    /// The position of the last event read: applied, or passed over as not the ledger's.
     pub fn snapshot_position(&self) -> u64 {
         *self.applied.borrow()
     }
@@ -130,8 +141,11 @@ impl<P: Projection> Handle<P> {
                 }
             }
         }
+        // Read before the lock: the state already holds everything through it. It can be past
+        // the state's own position when the last events were not the ledger's.
+        let reached = self.position();
         let state = self.read_lock();
-        Ok((query(&state), state.position()))
+        Ok((query(&state), state.position().max(reached)))
     }
 
     /// Waits until the applied position changes from `seen`, then returns the new one; `None`

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use readnet_domain::StreamId;
 use readnet_store::{EventStore, SubscriptionMessage};
 use serde::{Deserialize, Serialize};
 
@@ -179,6 +180,7 @@ pub async fn follow<P: Projection>(
     let (mut saved_position, mut saved_at) = (start, Instant::now());
     let mut save_took = Duration::ZERO;
     let mut caught_up = false;
+    let mut passed = 0;
     loop {
         let interval = policy.every.max(save_took * 20);
         let unsaved = caught_up && writer.snapshot_position() > saved_position;
@@ -189,7 +191,13 @@ pub async fn follow<P: Projection>(
             () = tokio::time::sleep(save_in), if unsaved => None,
         };
         match message {
-            Some(SubscriptionMessage::Event(event)) => batch.push(ProjectedEvent::decode(&event)?),
+            Some(SubscriptionMessage::Event(event)) => {
+                if StreamId::is_ledger_stream(&event.stream) {
+                    batch.push(ProjectedEvent::decode(&event)?);
+                } else {
+                    passed = event.position;
+                }
+            }
             Some(SubscriptionMessage::CaughtUp { position }) => {
                 caught_up = true;
                 tracing::info!(projection = P::NAME, position, "caught up with the log");
@@ -200,6 +208,11 @@ pub async fn follow<P: Projection>(
         if batch.len() >= APPLY_BATCH || (caught_up && !batch.is_empty()) {
             writer.apply(&batch);
             batch.clear();
+        }
+        // Events that are not the ledger's move the position once everything before them is
+        // applied; the state itself only records the last ledger event.
+        if batch.is_empty() && passed > writer.snapshot_position() {
+            writer.pass(passed);
         }
         let position = writer.snapshot_position();
         let new_events = position - saved_position;
@@ -243,7 +256,11 @@ pub async fn replay<P: Projection>(
         let Some(end) = page.last().map(|e| e.position) else {
             break;
         };
-        for event in page.iter().take_while(|e| e.position <= last) {
+        let ledger_events = page
+            .iter()
+            .take_while(|e| e.position <= last)
+            .filter(|e| StreamId::is_ledger_stream(&e.stream));
+        for event in ledger_events {
             state.apply(&ProjectedEvent::decode(event)?);
         }
         progress(end.min(last));

@@ -201,3 +201,54 @@ async fn replay_through_a_position_stops_there() {
     assert_eq!(seen.positions, (1..=7).collect::<Vec<_>>());
     assert_eq!(reported.last(), Some(&7));
 }
+
+/// An event in a stream that is not the ledger's, as a KurrentDB client would write it.
+async fn append_foreign(store: &dyn EventStore) {
+    store
+        .append(
+            "analytics-notes",
+            StreamState::Any,
+            vec![EventData {
+                event_id: Uuid::new_v4(),
+                event_type: "NoteTaken".into(),
+                content_type: readnet_store::ContentType::Json,
+                metadata: vec![],
+                data: br#"{"note":"not a readnet event"}"#.to_vec(),
+            }],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn events_of_other_streams_are_passed_over_and_still_release_waiting_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(
+        EmbeddedStore::open(dir.path().join("log"), EmbeddedOptions::default())
+            .await
+            .unwrap(),
+    );
+    append_closures(store.as_ref(), 2).await;
+    append_foreign(store.as_ref()).await;
+    append_closures(store.as_ref(), 1).await;
+    append_foreign(store.as_ref()).await;
+    let snapshots = Snapshots::new(dir.path().join("projections"));
+    let (writer, handle) = shared(Seen::default());
+    let runner = tokio::spawn(follow(
+        Arc::clone(&store),
+        writer,
+        snapshots,
+        SnapshotPolicy::default(),
+    ));
+    // Position 5 is a foreign event: a query waiting for it is answered, not timed out.
+    let (seen, position) = handle
+        .read(Some(5), Duration::from_secs(10), Seen::clone)
+        .await
+        .expect("the foreign tail is passed over");
+    assert_eq!(position, 5);
+    assert_eq!(seen.positions, [1, 2, 4]);
+    assert!(!runner.is_finished(), "the runner keeps following");
+    runner.abort();
+    let straight: Seen = replay(store.as_ref(), None, |_| {}).await.unwrap();
+    assert_eq!(straight.positions, [1, 2, 4]);
+}

@@ -6,6 +6,45 @@ pub mod v1 {
     tonic::include_proto!("readnet.v1");
 }
 
+/// KurrentDB's gRPC protocol (vendored from the official client, `proto/kurrentdb/`), nested as
+/// its packages are so that the generated cross-package paths resolve.
+pub mod kurrentdb {
+    /// Package `event_store.client` and its sub-packages.
+    pub mod event_store {
+        /// Package `event_store.client`: UUIDs, stream identifiers, shared error details.
+        pub mod client {
+            tonic::include_proto!("event_store.client");
+
+            /// Package `event_store.client.streams`: the Streams service.
+            pub mod streams {
+                #![allow(clippy::large_enum_variant, clippy::doc_lazy_continuation)]
+                tonic::include_proto!("event_store.client.streams");
+            }
+
+            /// Package `event_store.client.server_features`: what a server supports.
+            pub mod server_features {
+                tonic::include_proto!("event_store.client.server_features");
+            }
+
+            /// Package `event_store.client.gossip`: cluster membership.
+            pub mod gossip {
+                tonic::include_proto!("event_store.client.gossip");
+            }
+        }
+    }
+
+    /// Package `google.rpc`: the status message batch appends carry errors in.
+    pub mod google {
+        pub mod rpc {
+            #![allow(clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]
+            tonic::include_proto!("google.rpc");
+        }
+    }
+
+    pub use event_store::client as shared;
+    pub use event_store::client::{gossip, server_features, streams};
+}
+
 /// The encoded file descriptor set of every readnet proto, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/readnet_descriptor.bin"));

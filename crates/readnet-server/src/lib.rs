@@ -1,5 +1,6 @@
 //! readnet's gRPC server: NetworkAdmin, Circulation and Ledger services, health and reflection,
-//! on one listener, over an [`readnet_store::EventStore`].
+//! on one listener, over an [`readnet_store::EventStore`]; the same listener also speaks
+//! KurrentDB's Streams protocol ([`kurrentdb`]).
 //!
 //! The data path of a command: a service handler checks the request at the edge ([`edge`]),
 //! the [`command_bus`] decides it against the domain state and appends the events, and the
@@ -9,6 +10,7 @@ pub mod command_bus;
 mod convert;
 pub mod edge;
 mod error;
+pub mod kurrentdb;
 pub mod projections;
 mod services;
 
@@ -145,7 +147,13 @@ pub async fn serve_on(
 
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
+    // KurrentDB clients and tools reach the same log on the same listener.
+    let kurrentdb = kurrentdb::KurrentDbEndpoint::new(Arc::clone(&store), Arc::clone(&clock), addr);
     tonic::transport::Server::builder()
+        .add_routes(kurrentdb::unsupported_routes())
+        .add_service(kurrentdb.streams())
+        .add_service(kurrentdb.server_features())
+        .add_service(kurrentdb.gossip())
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)

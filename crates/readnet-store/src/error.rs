@@ -32,6 +32,15 @@ pub enum StoreError {
     /// An earlier write or sync failed; the store accepts no more appends until reopened.
     #[error("the store stopped accepting appends after an I/O failure: {0}")]
     Poisoned(String),
+    /// A networked store (KurrentDB) cannot be reached: connection refused, node gone, timeout.
+    #[error("the event store is unavailable: {0}")]
+    Unavailable(String),
+    /// A networked store refused the credentials or the operation.
+    #[error("the event store denied access: {0}")]
+    AccessDenied(String),
+    /// A networked store answered with something readnet did not write or does not expect.
+    #[error("unexpected answer from the event store: {0}")]
+    Backend(String),
     /// The store was closed.
     #[error("the store is closed")]
     Closed,

@@ -7,9 +7,14 @@
 //!
 //! [`embedded::EmbeddedStore`] is the default backend: segment files in a data directory,
 //! CRC32C-framed records, fdatasync before acknowledgement, group commit.
+//! [`kurrentdb::KurrentDbStore`] keeps the events in a KurrentDB cluster (one journal stream,
+//! link events per stream; `docs/adr/0006-kurrentdb-backend.md`).
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod embedded;
 mod error;
+pub mod kurrentdb;
 mod types;
 
 pub use error::StoreError;

@@ -8,6 +8,7 @@ mod circulation;
 mod concurrency;
 mod durability;
 mod idempotency;
+mod kurrentdb;
 mod projections;
 mod service;
 mod subscription;

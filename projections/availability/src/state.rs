@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use readnet_domain::StreamId;
+use readnet_projection::canonical::{FastMap, sorted_map};
 use readnet_projection::pb::{self, ItemStatus};
 use readnet_projection::title::{text_key, title_key};
 use readnet_projection::{NetworkView, Payload, ProjectedEvent, Projection};
@@ -233,19 +234,36 @@ pub struct LibraryRecord {
 }
 
 /// The availability projection. See the crate docs.
+///
+/// The maps with an entry per item or per title are hash maps (one look-up per event each);
+/// they are written in key order (see [`readnet_projection::canonical`]), so the encoding is
+/// that of ordered maps.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Availability {
     position: u64,
     network: NetworkView,
-    items: BTreeMap<String, ItemRecord>,
-    titles: BTreeMap<String, TitleRecord>,
+    #[serde(serialize_with = "sorted_map")]
+    items: FastMap<String, ItemRecord>,
+    #[serde(serialize_with = "sorted_map")]
+    titles: FastMap<String, TitleRecord>,
     /// Libraries with at least one copy counted; no all-zero entries.
     libraries: BTreeMap<String, LibraryRecord>,
     /// The items in each booth; no empty sets.
     booths: BTreeMap<String, BTreeSet<String>>,
     /// Text key (title and author) → the title keys of every copy catalogued under it.
-    by_text: BTreeMap<String, BTreeSet<String>>,
+    #[serde(serialize_with = "sorted_map")]
+    by_text: FastMap<String, BTreeSet<String>>,
     statuses: StatusCounts,
+}
+
+/// The counts an item's place is part of: the fields of [`Availability`] that
+/// [`Tallies::tally`] changes, borrowed apart from the items so an item's record can be read
+/// while its counts move.
+struct Tallies<'a> {
+    statuses: &'a mut StatusCounts,
+    titles: &'a mut FastMap<String, TitleRecord>,
+    libraries: &'a mut BTreeMap<String, LibraryRecord>,
+    booths: &'a mut BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Projection for Availability {
@@ -340,7 +358,7 @@ impl Availability {
         self.items.get(item)
     }
 
-    /// Every item, by id.
+    /// Every item, by id, in no particular order.
     pub fn items(&self) -> impl Iterator<Item = (&str, &ItemRecord)> {
         self.items.iter().map(|(id, r)| (id.as_str(), r))
     }
@@ -357,7 +375,7 @@ impl Availability {
             .map(|(key, r)| (key.as_str(), r))
     }
 
-    /// Every title, by key.
+    /// Every title, by key, in no particular order.
     pub fn titles(&self) -> impl Iterator<Item = (&str, &TitleRecord)> {
         self.titles.iter().map(|(key, r)| (key.as_str(), r))
     }
@@ -427,19 +445,33 @@ impl Availability {
                 homebound: false,
             }
         };
-        self.titles
-            .entry(key.clone())
-            .or_insert_with(|| TitleRecord {
-                isbn: e.isbn.clone(),
-                title: e.title.clone(),
-                author: e.author.clone(),
-                ..TitleRecord::default()
-            });
-        self.by_text
-            .entry(text_key(&e.title, &e.author))
-            .or_default()
-            .insert(key.clone());
-        self.tally(&key, &e.item, &place, Delta::Add);
+        // A copy written exactly as the title's first copy has that copy's text key, which is
+        // indexed already: the text key (a JSON encoding) is only worked out for new spellings.
+        let indexed = match self.titles.get(&key) {
+            Some(title) => title.title == e.title && title.author == e.author,
+            None => {
+                self.titles.insert(
+                    key.clone(),
+                    TitleRecord {
+                        isbn: e.isbn.clone(),
+                        title: e.title.clone(),
+                        author: e.author.clone(),
+                        ..TitleRecord::default()
+                    },
+                );
+                false
+            }
+        };
+        if !indexed {
+            let titles = self
+                .by_text
+                .entry(text_key(&e.title, &e.author))
+                .or_default();
+            if !titles.contains(&key) {
+                titles.insert(key.clone());
+            }
+        }
+        self.tallies().tally(&key, &e.item, &place, Delta::Add);
         self.items.insert(
             e.item.clone(),
             ItemRecord {
@@ -457,16 +489,101 @@ impl Availability {
         );
     }
 
+    fn tallies(&mut self) -> Tallies<'_> {
+        Tallies {
+            statuses: &mut self.statuses,
+            titles: &mut self.titles,
+            libraries: &mut self.libraries,
+            booths: &mut self.booths,
+        }
+    }
+
     /// Moves a known item to a new place, moving its count with it.
     fn move_item(&mut self, item: &str, to: Place) {
         // An event for an unknown item cannot come from decide; stay total on a hand-made log.
         let Some(record) = self.items.get_mut(item) else {
             return;
         };
-        let from = std::mem::replace(&mut record.place, to.clone());
-        let key = record.title_key.clone();
-        self.tally(&key, item, &from, Delta::Remove);
-        self.tally(&key, item, &to, Delta::Add);
+        let from = std::mem::replace(&mut record.place, to);
+        let mut tallies = Tallies {
+            statuses: &mut self.statuses,
+            titles: &mut self.titles,
+            libraries: &mut self.libraries,
+            booths: &mut self.booths,
+        };
+        tallies.shift(&record.title_key, item, &from, &record.place);
+    }
+}
+
+impl Tallies<'_> {
+    /// Moves an item's counts from one place to another.
+    fn shift(&mut self, title_key: &str, item: &str, from: &Place, to: &Place) {
+        match (from.slot(), to.slot()) {
+            (Some((library, from_slot)), Some((to_library, to_slot))) if library == to_library => {
+                self.shift_within(title_key, item, library, (from, from_slot), (to, to_slot));
+            }
+            _ => {
+                self.tally(title_key, item, from, Delta::Remove);
+                self.tally(title_key, item, to, Delta::Add);
+            }
+        }
+    }
+
+    /// A move between two counts of one library (a loan, a return where it was lent): the
+    /// title stays at the library, so its cell and the library's title list stay put, where a
+    /// removal and an addition would take them out and put them back.
+    fn shift_within(
+        &mut self,
+        title_key: &str,
+        item: &str,
+        library: &str,
+        (from, from_slot): (&Place, Slot),
+        (to, to_slot): (&Place, Slot),
+    ) {
+        self.statuses.adjust(from, Delta::Remove);
+        self.statuses.adjust(to, Delta::Add);
+        let title = self
+            .titles
+            .get_mut(title_key)
+            .expect("an item's title is recorded when it is catalogued");
+        title.network.adjust(from_slot, Delta::Remove);
+        title.network.adjust(to_slot, Delta::Add);
+        let cell = title
+            .libraries
+            .get_mut(library)
+            .expect("an item's place is counted at its library");
+        cell.adjust(from_slot, Delta::Remove);
+        cell.adjust(to_slot, Delta::Add);
+        let cell = *cell;
+        debug_assert!(title.network.at_least(&cell), "the network has the cell");
+        let record = self
+            .libraries
+            .get_mut(library)
+            .expect("a library with a copy counted has a record");
+        record.totals.adjust(from_slot, Delta::Remove);
+        record.totals.adjust(to_slot, Delta::Add);
+        debug_assert!(record.titles.contains(title_key), "the title is still here");
+        debug_assert!(record.totals.at_least(&cell), "the library has the cell");
+        let in_booth = record.totals.in_booth;
+        if from_slot == Slot::Booth || to_slot == Slot::Booth {
+            let booth = self.booths.entry(library.to_owned()).or_default();
+            if from_slot == Slot::Booth {
+                let removed = booth.remove(item);
+                debug_assert!(removed, "an item leaves a booth it is in");
+            }
+            if to_slot == Slot::Booth {
+                let added = booth.insert(item.to_owned());
+                debug_assert!(added, "an item enters a booth once");
+            }
+            debug_assert_eq!(
+                booth.len() as u64,
+                u64::from(in_booth),
+                "the booth's items are its in_booth count"
+            );
+            if booth.is_empty() {
+                self.booths.remove(library);
+            }
+        }
     }
 
     /// Adds an item in `place` to, or removes it from, every count it is part of.
@@ -480,21 +597,50 @@ impl Availability {
             .get_mut(title_key)
             .expect("an item's title is recorded when it is catalogued");
         title.network.adjust(slot, delta);
-        let cell = title.libraries.entry(library.to_owned()).or_default();
-        cell.adjust(slot, delta);
-        let cell = *cell;
+        // Look up before inserting: the library code is only copied for a new entry.
+        let (cell, was_zero) = match title.libraries.get_mut(library) {
+            Some(cell) => {
+                let before = *cell;
+                cell.adjust(slot, delta);
+                (*cell, before.is_zero())
+            }
+            None => {
+                let mut cell = Counts::default();
+                cell.adjust(slot, delta);
+                title.libraries.insert(library.to_owned(), cell);
+                (cell, true)
+            }
+        };
         if cell.is_zero() {
             title.libraries.remove(library);
         }
         debug_assert!(title.network.at_least(&cell), "the network has the cell");
 
-        let record = self.libraries.entry(library.to_owned()).or_default();
-        record.totals.adjust(slot, delta);
-        if cell.is_zero() {
-            record.titles.remove(title_key);
-        } else {
-            record.titles.insert(title_key.to_owned());
+        if !self.libraries.contains_key(library) {
+            self.libraries
+                .insert(library.to_owned(), LibraryRecord::default());
         }
+        let record = self
+            .libraries
+            .get_mut(library)
+            .expect("the library's record was just made");
+        record.totals.adjust(slot, delta);
+        // A library's titles are those with a non-zero cell there: only a cell that became
+        // zero, or stopped being zero, changes the set.
+        match (was_zero, cell.is_zero()) {
+            (false, true) => {
+                record.titles.remove(title_key);
+            }
+            (true, false) => {
+                record.titles.insert(title_key.to_owned());
+            }
+            _ => {}
+        }
+        debug_assert_eq!(
+            record.titles.contains(title_key),
+            !cell.is_zero(),
+            "a library lists the titles it has copies of"
+        );
         debug_assert!(record.totals.at_least(&cell), "the library has the cell");
         let totals = record.totals;
         if totals.is_zero() {
@@ -503,7 +649,13 @@ impl Availability {
         }
 
         if slot == Slot::Booth {
-            let booth = self.booths.entry(library.to_owned()).or_default();
+            if !self.booths.contains_key(library) {
+                self.booths.insert(library.to_owned(), BTreeSet::new());
+            }
+            let booth = self
+                .booths
+                .get_mut(library)
+                .expect("the booth's set was just made");
             let changed = match delta {
                 Delta::Add => booth.insert(item.to_owned()),
                 Delta::Remove => booth.remove(item),

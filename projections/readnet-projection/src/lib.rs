@@ -6,6 +6,7 @@
 //! zero when [`Projection::VERSION`] changes. States use ordered maps so that their JSON encoding
 //! is canonical: [`digest`] is the same for the same history, on every machine.
 
+pub mod canonical;
 pub mod handle;
 pub mod history;
 mod network;
@@ -21,6 +22,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+pub use canonical::{FastMap, FastSet};
 pub use handle::{Handle, Writer, shared, wait_budget};
 pub use network::{
     CityView, LibraryView, NetworkView, SETTLEMENT_TIME_ZONE, TariffView, settlement_period,

@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::Payload;
+use crate::canonical::FastMap;
 use crate::pb::{ChargeKind, LibraryTier, ReturnPolicy};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,11 +47,37 @@ pub struct TariffView {
 
 /// Cities, libraries and tariffs, folded from the `network` stream's events.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "NetworkFields")]
 pub struct NetworkView {
     pub cities: BTreeMap<String, CityView>,
     pub libraries: BTreeMap<String, LibraryView>,
     /// In the order set; a later one wins a tie on the effective date.
     pub tariffs: Vec<TariffView>,
+    /// Each library's time zone, parsed once: the folds ask for it on nearly every event. A
+    /// function of `cities` and `libraries`, so not part of the encoding.
+    #[serde(skip)]
+    zones: FastMap<String, Tz>,
+}
+
+/// The encoded fields of a [`NetworkView`]; decoding rebuilds what is derived from them.
+#[derive(Deserialize)]
+struct NetworkFields {
+    cities: BTreeMap<String, CityView>,
+    libraries: BTreeMap<String, LibraryView>,
+    tariffs: Vec<TariffView>,
+}
+
+impl From<NetworkFields> for NetworkView {
+    fn from(fields: NetworkFields) -> Self {
+        let mut view = NetworkView {
+            cities: fields.cities,
+            libraries: fields.libraries,
+            tariffs: fields.tariffs,
+            zones: FastMap::default(),
+        };
+        view.rezone();
+        view
+    }
 }
 
 impl NetworkView {
@@ -96,6 +123,22 @@ impl NetworkView {
             }),
             _ => {}
         }
+        if matches!(
+            payload,
+            Payload::CityJoined(_) | Payload::LibraryRegistered(_)
+        ) {
+            self.rezone();
+        }
+    }
+
+    /// Recomputes every library's time zone (a network has a few hundred libraries, and joins
+    /// and registrations are rare).
+    fn rezone(&mut self) {
+        self.zones = self
+            .libraries
+            .iter()
+            .map(|(code, library)| (code.clone(), self.city_time_zone(&library.city)))
+            .collect();
     }
 
     /// The city of a library (empty if unknown).
@@ -111,9 +154,12 @@ impl NetworkView {
             .unwrap_or(chrono_tz::Asia::Shanghai)
     }
 
-    /// The time zone of a library's city.
+    /// The time zone of a library's city (Asia/Shanghai if unknown or unparsable).
     pub fn library_time_zone(&self, library: &str) -> Tz {
-        self.city_time_zone(self.city_of(library))
+        self.zones
+            .get(library)
+            .copied()
+            .unwrap_or(chrono_tz::Asia::Shanghai)
     }
 
     /// The local calendar day of an instant at a library, `YYYY-MM-DD`.

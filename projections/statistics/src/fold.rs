@@ -1,15 +1,18 @@
 //! The fold: how each event changes the statistics and the monitoring centre's state.
 //!
-//! Everything is keyed by strings in ordered maps (library code, local day `YYYY-MM-DD`, month
-//! `YYYY-MM`, city code, title key), so the JSON encoding, and with it the digest, is canonical.
+//! Everything is keyed by strings (library code, local day `YYYY-MM-DD`, month `YYYY-MM`, city
+//! code, title key) in ordered maps, or in hash maps written in key order (the maps with an entry
+//! per item or title, see [`readnet_projection::canonical`]), so the JSON encoding, and with it
+//! the digest, is canonical.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
+use readnet_projection::canonical::{FastMap, sorted_map};
 use readnet_projection::pb::Acquisition;
 use readnet_projection::title::title_key;
-use readnet_projection::{NetworkView, Payload, ProjectedEvent, Projection, settlement_period};
+use readnet_projection::{NetworkView, Payload, ProjectedEvent, Projection, SETTLEMENT_TIME_ZONE};
 use serde::{Deserialize, Serialize};
 
 /// The monitoring centre's "last hour", in seconds.
@@ -209,22 +212,92 @@ impl<T> PerView<T> {
 /// Library → local day → figures.
 pub(crate) type DaysByLibrary = BTreeMap<String, BTreeMap<String, LibraryDay>>;
 
+/// Title key → loans, written in key order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct TitleCounts(
+    #[serde(serialize_with = "sorted_map")] pub(crate) FastMap<String, u64>,
+);
+
+/// A local day as its key, `YYYY-MM-DD` (chrono's `%Y-%m-%d`), written on the stack without a
+/// format string: the fold makes one for nearly every event.
+fn day_key(date: NaiveDate) -> DayKey {
+    calendar_key(date, "%Y-%m-%d", 10)
+}
+
+/// A month as its key, `YYYY-MM` (chrono's `%Y-%m`).
+fn month_key(date: NaiveDate) -> DayKey {
+    calendar_key(date, "%Y-%m", 7)
+}
+
+fn calendar_key(date: NaiveDate, format: &str, len: usize) -> DayKey {
+    let Ok(year) = u32::try_from(date.year()) else {
+        return DayKey::Formatted(date.format(format).to_string());
+    };
+    if year > 9999 {
+        // `%Y` writes a sign and more digits past year 9999.
+        return DayKey::Formatted(date.format(format).to_string());
+    }
+    let mut key = [0u8; 10];
+    write_digits(&mut key[0..4], year);
+    key[4] = b'-';
+    write_digits(&mut key[5..7], date.month());
+    key[7] = b'-';
+    write_digits(&mut key[8..10], date.day());
+    DayKey::Inline(key, len)
+}
+
+fn write_digits(out: &mut [u8], mut value: u32) {
+    for digit in out.iter_mut().rev() {
+        *digit = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// A day or month key: on the stack for years 0–9999, formatted by chrono otherwise.
+enum DayKey {
+    Inline([u8; 10], usize),
+    Formatted(String),
+}
+
+impl DayKey {
+    fn as_str(&self) -> &str {
+        match self {
+            DayKey::Inline(bytes, len) => {
+                std::str::from_utf8(&bytes[..*len]).expect("ASCII digits and dashes")
+            }
+            DayKey::Formatted(key) => key,
+        }
+    }
+}
+
+/// The entry of `key` in `map`, made if missing: the key is only copied when it is new, where
+/// `entry(key.to_owned())` copies it on every call.
+fn entry_mut<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("just made")
+}
+
 /// The statistics projection's state. Query it with the functions of [`crate::query`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statistics {
     pub(crate) position: u64,
     pub(crate) network: NetworkView,
     /// Items in the network (an item swapped out of a booth or withdrawn is forgotten).
-    items: BTreeMap<String, ItemFacts>,
+    #[serde(serialize_with = "sorted_map")]
+    items: FastMap<String, ItemFacts>,
     pub(crate) days: PerView<DaysByLibrary>,
     /// Open loans by lending library (transaction) and by owning library.
     pub(crate) open_loans: PerView<BTreeMap<String, OpenLoans>>,
     /// Month (Asia/Shanghai) → owner city → return city → returns.
     pub(crate) flows: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>>,
     /// Title key → how to show it.
-    pub(crate) titles: BTreeMap<String, TitleInfo>,
+    #[serde(serialize_with = "sorted_map")]
+    pub(crate) titles: FastMap<String, TitleInfo>,
     /// Lending city → month (city time) → title key → loans.
-    pub(crate) title_loans: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>>,
+    pub(crate) title_loans: BTreeMap<String, BTreeMap<String, TitleCounts>>,
     /// Acting library → its recent activity.
     pub(crate) activity: BTreeMap<String, Activity>,
 }
@@ -264,29 +337,16 @@ impl Statistics {
             .get(by)
             .get(library)
             .map_or((0, 0), |o| (o.on_loan, o.overdue_at(end_us)));
-        let row = self
-            .days
-            .get_mut(by)
-            .entry(library.to_owned())
-            .or_default()
-            .entry(date.format("%Y-%m-%d").to_string())
-            .or_default();
+        let days = entry_mut(self.days.get_mut(by), library);
+        let row = entry_mut(days, day_key(date).as_str());
         change(row);
         row.on_loan_at_day_end = on_loan;
         row.overdue_at_day_end = overdue;
     }
 
     fn open_loan(&mut self, loan: &Loan) {
-        self.open_loans
-            .transaction
-            .entry(loan.lender.clone())
-            .or_default()
-            .open(loan.due_us);
-        self.open_loans
-            .owner
-            .entry(loan.owner.clone())
-            .or_default()
-            .open(loan.due_us);
+        entry_mut(&mut self.open_loans.transaction, &loan.lender).open(loan.due_us);
+        entry_mut(&mut self.open_loans.owner, &loan.owner).open(loan.due_us);
     }
 
     fn close_loan(&mut self, loan: &Loan) {
@@ -326,16 +386,18 @@ impl Statistics {
             due_us: e.due_at_us,
         };
         self.open_loan(&loan);
-        let facts = self
-            .items
-            .entry(e.item.clone())
-            .or_insert_with(|| ItemFacts {
-                owner: e.owner_library.clone(),
-                title_key: String::new(),
-                loan: None,
-            });
+        if !self.items.contains_key(&e.item) {
+            self.items.insert(
+                e.item.clone(),
+                ItemFacts {
+                    owner: e.owner_library.clone(),
+                    title_key: String::new(),
+                    loan: None,
+                },
+            );
+        }
+        let facts = self.items.get_mut(&e.item).expect("just made");
         facts.loan = Some(loan);
-        let title_key = facts.title_key.clone();
 
         let cross_city = !e.patron_home_city.is_empty()
             && e.patron_home_city != self.network.city_of(&e.owner_library);
@@ -347,20 +409,20 @@ impl Statistics {
         self.touch(By::TransactionLibrary, &e.library, at, count);
         self.touch(By::OwningLibrary, &e.owner_library, at, count);
 
+        let title_key = self.items.get(&e.item).map_or("", |f| f.title_key.as_str());
         if !title_key.is_empty() {
-            let city = self.network.city_of(&e.library).to_owned();
-            let month = at
+            let city = self.network.city_of(&e.library);
+            let date = at
                 .with_timezone(&self.network.library_time_zone(&e.library))
-                .format("%Y-%m")
-                .to_string();
-            *self
-                .title_loans
-                .entry(city)
-                .or_default()
-                .entry(month)
-                .or_default()
-                .entry(title_key)
-                .or_default() += 1;
+                .date_naive();
+            let months = entry_mut(&mut self.title_loans, city);
+            let TitleCounts(loans) = entry_mut(months, month_key(date).as_str());
+            match loans.get_mut(title_key) {
+                Some(count) => *count += 1,
+                None => {
+                    loans.insert(title_key.to_owned(), 1);
+                }
+            }
         }
     }
 
@@ -400,10 +462,13 @@ impl Statistics {
     fn returned(&mut self, event: &ProjectedEvent, e: &readnet_projection::pb::ItemReturned) {
         let at = event.occurred_at;
         let loan = self.end_loan(&e.item);
-        let owner_city = self.network.city_of(&e.owner_library).to_owned();
-        let return_city = self.network.city_of(&e.library).to_owned();
+        let owner_city = self.network.city_of(&e.owner_library);
+        let return_city = self.network.city_of(&e.library);
         let other_library = e.library != e.owner_library;
         let cross_city = owner_city != return_city;
+        let month = month_key(at.with_timezone(&SETTLEMENT_TIME_ZONE).date_naive());
+        let owners = entry_mut(&mut self.flows, month.as_str());
+        *entry_mut(entry_mut(owners, owner_city), return_city) += 1;
         let count = |row: &mut LibraryDay| {
             row.counters.returns += 1;
             row.counters.returns_of_other_libraries_items += u64::from(other_library);
@@ -416,14 +481,6 @@ impl Statistics {
             self.touch(By::TransactionLibrary, &loan.lender, at, |_| {});
         }
         self.touch(By::OwningLibrary, &e.owner_library, at, count);
-        *self
-            .flows
-            .entry(settlement_period(at))
-            .or_default()
-            .entry(owner_city)
-            .or_default()
-            .entry(return_city)
-            .or_default() += 1;
     }
 
     fn declared_lost(&mut self, event: &ProjectedEvent, item: &str) {
@@ -436,11 +493,16 @@ impl Statistics {
 
     fn catalogued(&mut self, event: &ProjectedEvent, e: &readnet_projection::pb::ItemCatalogued) {
         let key = title_key(&e.isbn, &e.title, &e.author);
-        self.titles.entry(key.clone()).or_insert_with(|| TitleInfo {
-            isbn: e.isbn.clone(),
-            title: e.title.clone(),
-            author: e.author.clone(),
-        });
+        if !self.titles.contains_key(&key) {
+            self.titles.insert(
+                key.clone(),
+                TitleInfo {
+                    isbn: e.isbn.clone(),
+                    title: e.title.clone(),
+                    author: e.author.clone(),
+                },
+            );
+        }
         self.items.insert(
             e.item.clone(),
             ItemFacts {
@@ -493,9 +555,7 @@ impl Projection for Statistics {
         );
         self.network.apply(&event.payload);
         if !event.acting_library.is_empty() {
-            self.activity
-                .entry(event.acting_library.clone())
-                .or_default()
+            entry_mut(&mut self.activity, &event.acting_library)
                 .record(event.occurred_at, event.recorded_at);
         }
         let at = event.occurred_at;

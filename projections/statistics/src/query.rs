@@ -239,7 +239,7 @@ pub fn top_titles(
         .get(city)
         .and_then(|months| months.get(month))
         .into_iter()
-        .flat_map(|titles| titles.iter().map(|(k, &n)| (k, n)))
+        .flat_map(|titles| titles.0.iter().map(|(k, &n)| (k, n)))
         .collect();
     titles.sort_by(|(a_key, a), (b_key, b)| b.cmp(a).then_with(|| a_key.cmp(b_key)));
     Ok(titles

@@ -76,12 +76,19 @@ impl TestServer {
     /// Starts `readnet serve --data <data_dir> --listen 127.0.0.1:0` and waits (at most
     /// [`WAIT`]) for it to say where it listens.
     pub fn start(data_dir: &Path) -> TestServer {
+        TestServer::start_at(data_dir, SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Starts `readnet serve --data <data_dir> --listen <listen>`: the same port again after a
+    /// kill, for clients that reconnect to the address they know.
+    pub fn start_at(data_dir: &Path, listen: SocketAddr) -> TestServer {
         let binary = readnet_binary();
         let mut child = Command::new(binary)
             .arg("serve")
             .arg("--data")
             .arg(data_dir)
-            .args(["--listen", "127.0.0.1:0"])
+            .arg("--listen")
+            .arg(listen.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

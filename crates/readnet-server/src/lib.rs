@@ -35,17 +35,22 @@ use readnet_settlement::{Settlement, SettlementService};
 use readnet_statistics::{Statistics, service::StatisticsService};
 use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use readnet_store::kurrentdb::{KurrentDbOptions, KurrentDbStore};
 
 pub use command_bus::CommandBus;
 pub use convert::recorded_event;
 pub use error::ServerError;
 pub use services::{Commands, LedgerService};
 
-/// How to run the server on the embedded store.
+/// How to run the server: on the embedded store in `data_dir`, or on KurrentDB.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
-    /// The embedded store's data directory (created if missing).
+    /// The data directory (created if missing): the embedded store's log (`log/`), the patron
+    /// key and projection snapshots.
     pub data_dir: PathBuf,
+    /// A KurrentDB connection string (`kurrentdb://host:2113?tls=false`, `esdb://…`,
+    /// `kurrentdb+discover://…`): keep the events there instead of in `<data_dir>/log`.
+    pub store: Option<String>,
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
     /// The network secret for patron ids (HMAC key). `None`: read `<data_dir>/patron.key`,
@@ -63,15 +68,34 @@ pub async fn serve(
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store_clock = Arc::clone(&clock);
-    let options = EmbeddedOptions {
-        clock: Arc::new(move || store_clock.now().timestamp_micros()),
-        ..EmbeddedOptions::default()
-    };
-    let store: Arc<dyn EventStore> = Arc::new(
-        EmbeddedStore::open(config.data_dir.join("log"), options)
+    let store_clock: Arc<dyn Fn() -> i64 + Send + Sync> =
+        Arc::new(move || store_clock.now().timestamp_micros());
+    let store: Arc<dyn EventStore> = match &config.store {
+        None => Arc::new(
+            EmbeddedStore::open(
+                config.data_dir.join("log"),
+                EmbeddedOptions {
+                    clock: store_clock,
+                    ..EmbeddedOptions::default()
+                },
+            )
             .await
             .with_context(|| format!("opening the event store in {}", config.data_dir.display()))?,
-    );
+        ),
+        // The journal fence (the default) keeps cross-stream rules with several servers on one
+        // cluster: see docs/adr/0006-kurrentdb-backend.md.
+        Some(url) => Arc::new(
+            KurrentDbStore::connect(
+                url,
+                KurrentDbOptions {
+                    clock: store_clock,
+                    ..KurrentDbOptions::default()
+                },
+            )
+            .await
+            .context("connecting to the KurrentDB event store")?,
+        ),
+    };
     let key_file = config
         .patron_key_file
         .clone()

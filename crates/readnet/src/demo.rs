@@ -668,6 +668,7 @@ pub async fn run(server: Option<String>) -> anyhow::Result<()> {
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
     let config = readnet_server::ServeConfig {
         data_dir: data.path().join("data"),
+        store: None,
         listen,
         patron_key_file: None,
     };

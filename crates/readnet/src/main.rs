@@ -40,7 +40,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the gRPC server on the embedded store until Ctrl-C or SIGTERM.
+    /// Run the gRPC server (on the embedded store, or KurrentDB with --store) until Ctrl-C or SIGTERM.
     Serve(ServeArgs),
     /// Play a Jinan–Zibo story through the gRPC API and say what happened (a smoke test too).
     Demo(DemoArgs),
@@ -62,9 +62,14 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// The store's data directory (created if missing).
+    /// The data directory (created if missing): the embedded store's log, the patron key and
+    /// projection snapshots.
     #[arg(long, value_name = "DIR", default_value = "./readnet-data")]
     data: PathBuf,
+    /// Keep the events in KurrentDB instead of DIR/log: a connection string such as
+    /// kurrentdb://host:2113?tls=false, esdb://… or kurrentdb+discover://….
+    #[arg(long, value_name = "URL", env = "READNET_STORE")]
+    store: Option<String>,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
     listen: SocketAddr,
@@ -877,6 +882,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = readnet_server::ServeConfig {
         data_dir: args.data,
+        store: args.store,
         listen: args.listen,
         patron_key_file: args.patron_key_file,
     };

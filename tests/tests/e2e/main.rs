@@ -11,5 +11,6 @@ mod idempotency;
 mod kurrentdb;
 mod projections;
 mod service;
+mod store_conformance;
 mod subscription;
 mod validation;

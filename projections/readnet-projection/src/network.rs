@@ -193,3 +193,52 @@ pub fn settlement_period(at: DateTime<Utc>) -> String {
         .format("%Y-%m")
         .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb;
+
+    #[test]
+    fn a_decoded_view_knows_its_libraries_time_zones() {
+        let mut view = NetworkView::default();
+        let join = |city: &str, time_zone: &str| {
+            Payload::CityJoined(pb::CityJoined {
+                city: city.into(),
+                name: city.into(),
+                time_zone: time_zone.into(),
+            })
+        };
+        let register = |library: &str, city: &str| {
+            Payload::LibraryRegistered(pb::LibraryRegistered {
+                library: library.into(),
+                city: city.into(),
+                ..Default::default()
+            })
+        };
+        view.apply(&join("urumqi", "Asia/Urumqi"));
+        view.apply(&register("URC-CENTRAL", "urumqi"));
+        // A library registered before its city joins gets the city's zone when it does.
+        view.apply(&register("KSH-CENTRAL", "kashgar"));
+        assert_eq!(
+            view.library_time_zone("KSH-CENTRAL"),
+            chrono_tz::Asia::Shanghai
+        );
+        view.apply(&join("kashgar", "Asia/Kashgar"));
+
+        let decoded: NetworkView =
+            serde_json::from_slice(&serde_json::to_vec(&view).unwrap()).unwrap();
+        assert_eq!(decoded, view);
+        for v in [&view, &decoded] {
+            assert_eq!(v.library_time_zone("URC-CENTRAL"), chrono_tz::Asia::Urumqi);
+            assert_eq!(v.library_time_zone("KSH-CENTRAL"), chrono_tz::Asia::Kashgar);
+            assert_eq!(v.library_time_zone("NOWHERE"), chrono_tz::Asia::Shanghai);
+        }
+        assert!(
+            !String::from_utf8(serde_json::to_vec(&view).unwrap())
+                .unwrap()
+                .contains("zones"),
+            "the zones are derived, not encoded"
+        );
+    }
+}

@@ -671,6 +671,21 @@ mod tests {
     }
 
     #[test]
+    fn day_and_month_keys_are_written_as_chrono_formats_them() {
+        let dates = (-2..=4)
+            .flat_map(|d| [0, 1, 999, 1970, 2026, 9999, 10_000].map(|y| (y, d)))
+            .filter_map(|(year, offset)| {
+                NaiveDate::from_ymd_opt(year, 1, 1)?
+                    .checked_add_signed(chrono::Duration::days(offset))
+            })
+            .chain([NaiveDate::MIN, NaiveDate::MAX]);
+        for date in dates {
+            assert_eq!(day_key(date).as_str(), date.format("%Y-%m-%d").to_string());
+            assert_eq!(month_key(date).as_str(), date.format("%Y-%m").to_string());
+        }
+    }
+
+    #[test]
     fn open_loans_are_overdue_only_after_their_due_instant() {
         let mut loans = OpenLoans::default();
         loans.open(100);

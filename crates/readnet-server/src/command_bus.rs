@@ -86,6 +86,7 @@ impl CommandBus {
             model,
             writable,
             failed: None,
+            stale: None,
         };
         tokio::spawn(run(decider, jobs));
         Ok(Self {
@@ -94,8 +95,8 @@ impl CommandBus {
         })
     }
 
-    /// Whether commands can be recorded: turns `false` (or closes, if the decider ended) when
-    /// the store stops taking appends.
+    /// Whether commands can be recorded: `false` while the store cannot be reached and for good
+    /// once it stops taking appends; closes if the decider ended.
     pub fn writable(&self) -> watch::Receiver<bool> {
         self.writable.clone()
     }
@@ -207,6 +208,9 @@ struct Decider {
     writable: watch::Sender<bool>,
     /// Why appends are impossible, once they are.
     failed: Option<String>,
+    /// Set when a networked store became unreachable during an append: whether that batch was
+    /// recorded is unknown, so the state is rebuilt from the log before the next decision.
+    stale: Option<String>,
 }
 
 async fn run(mut decider: Decider, mut jobs: mpsc::Receiver<Job>) {
@@ -225,7 +229,10 @@ async fn run(mut decider: Decider, mut jobs: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Some(reason) = &decider.failed {
+        if decider.stale.is_some() {
+            decider.reload().await;
+        }
+        if let Some(reason) = decider.failed.as_ref().or(decider.stale.as_ref()) {
             for job in pending.drain(..) {
                 let _ = job
                     .reply
@@ -348,6 +355,12 @@ impl Decider {
                             "another writer changed a stream this command read; retry: {error}"
                         ))
                     }
+                    ServerError::Store(StoreError::Unavailable(_)) => {
+                        ServerError::Unavailable(format!(
+                            "the ledger lost its event store while recording the command ({error}): \
+                             it may have been recorded; retry with the same command_id"
+                        ))
+                    }
                     _ => ServerError::Unavailable(format!(
                         "the ledger could not record the command: {error}"
                     )),
@@ -367,9 +380,20 @@ impl Decider {
     }
 
     /// After a failed append the state holds events the store did not take. Another writer
-    /// (wrong expected version): rebuild the state from the log and go on. Anything else (I/O):
-    /// the store takes no more appends, so stop writing and say so.
+    /// (wrong expected version): rebuild the state from the log and go on. A networked store
+    /// out of reach: the batch may or may not be recorded, so rebuild from the log once it is
+    /// back (see [`Decider::reload`]). Anything else (I/O): the store takes no more appends, so
+    /// stop writing and say so.
     async fn recover(&mut self, error: &ServerError) {
+        if let ServerError::Store(StoreError::Unavailable(reason)) = error {
+            self.stale = Some(format!(
+                "the event store is out of reach ({reason}); commands are refused until it is \
+                 back, and a command whose answer was lost may have been recorded: retry it with \
+                 the same command_id"
+            ));
+            let _ = self.writable.send(false);
+            return;
+        }
         if matches!(
             error,
             ServerError::Store(StoreError::WrongExpectedVersion { .. })
@@ -386,6 +410,25 @@ impl Decider {
             "the ledger stopped taking commands after a store failure ({error}); restart it once the cause is fixed"
         ));
         let _ = self.writable.send(false);
+    }
+}
+
+impl Decider {
+    /// Rebuilds the state from the log after the store was out of reach; on success commands
+    /// are taken again. Tried before each batch while the store stays out of reach.
+    async fn reload(&mut self) {
+        match WriteModel::load(self.store.as_ref()).await {
+            Ok(reloaded) => {
+                tracing::info!(
+                    events = self.store.head_position(),
+                    "the event store is back; state rebuilt from the log"
+                );
+                self.model = reloaded;
+                self.stale = None;
+                let _ = self.writable.send(true);
+            }
+            Err(error) => tracing::warn!(%error, "the event store is still out of reach"),
+        }
     }
 }
 

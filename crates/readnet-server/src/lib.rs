@@ -149,16 +149,23 @@ pub async fn serve_on(
     health_reporter
         .set_serving::<LedgerServer<LedgerService>>()
         .await;
-    // When the store stops taking appends, the command services say so; reads go on.
+    // While the store takes no appends (out of reach, or for good after a failure), the command
+    // services say so; reads go on.
     let reporter = health_reporter.clone();
     tokio::spawn(async move {
-        while writable.changed().await.is_ok() && *writable.borrow() {}
-        reporter
-            .set_not_serving::<NetworkAdminServer<Commands>>()
-            .await;
-        reporter
-            .set_not_serving::<CirculationServer<Commands>>()
-            .await;
+        while writable.changed().await.is_ok() {
+            if *writable.borrow_and_update() {
+                reporter.set_serving::<NetworkAdminServer<Commands>>().await;
+                reporter.set_serving::<CirculationServer<Commands>>().await;
+            } else {
+                reporter
+                    .set_not_serving::<NetworkAdminServer<Commands>>()
+                    .await;
+                reporter
+                    .set_not_serving::<CirculationServer<Commands>>()
+                    .await;
+            }
+        }
     });
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(readnet_proto::FILE_DESCRIPTOR_SET)

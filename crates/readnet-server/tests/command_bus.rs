@@ -170,13 +170,18 @@ async fn a_retry_in_the_same_batch_gets_the_same_events_and_a_reused_id_is_refus
 }
 
 /// Delegates to a real store but fails the chosen append, as a full disk would, and counts
-/// appends and `$all` reads.
+/// appends and `$all` reads. With `written_then_lost`, the failing append is written first and
+/// only its answer is lost (a networked store dropping the connection), and the next
+/// `unreachable_reads` reads of `$all` fail as if the store were still out of reach.
 struct FailingStore {
     inner: Arc<dyn EventStore>,
     appends: AtomicUsize,
     reads_of_all: AtomicUsize,
     fail_append: usize,
     failure: fn() -> StoreError,
+    written_then_lost: bool,
+    reads_lost_after_failure: usize,
+    unreachable_reads: AtomicUsize,
 }
 
 impl FailingStore {
@@ -191,8 +196,34 @@ impl FailingStore {
             reads_of_all: AtomicUsize::new(0),
             fail_append,
             failure,
+            written_then_lost: false,
+            reads_lost_after_failure: 0,
+            unreachable_reads: AtomicUsize::new(0),
         })
     }
+
+    /// Writes the chosen append, then answers as if the connection dropped; the next
+    /// `unreachable_reads` reads of `$all` fail the same way.
+    fn losing_answer(
+        inner: Arc<dyn EventStore>,
+        fail_append: usize,
+        unreachable_reads: usize,
+    ) -> Arc<FailingStore> {
+        Arc::new(FailingStore {
+            inner,
+            appends: AtomicUsize::new(0),
+            reads_of_all: AtomicUsize::new(0),
+            fail_append,
+            failure: connection_lost,
+            written_then_lost: true,
+            reads_lost_after_failure: unreachable_reads,
+            unreachable_reads: AtomicUsize::new(0),
+        })
+    }
+}
+
+fn connection_lost() -> StoreError {
+    StoreError::Unavailable("connection reset by peer".into())
 }
 
 fn disk_full() -> StoreError {
@@ -214,6 +245,11 @@ impl EventStore for FailingStore {
         writes: Vec<StreamWrite>,
     ) -> Result<Vec<AppendResult>, StoreError> {
         if self.appends.fetch_add(1, Ordering::SeqCst) == self.fail_append {
+            if self.written_then_lost {
+                self.inner.append_multi(writes).await?;
+                self.unreachable_reads
+                    .store(self.reads_lost_after_failure, Ordering::SeqCst);
+            }
             return Err((self.failure)());
         }
         self.inner.append_multi(writes).await
@@ -236,6 +272,13 @@ impl EventStore for FailingStore {
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.reads_of_all.fetch_add(1, Ordering::SeqCst);
+        let unreachable = self
+            .unreachable_reads
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if unreachable {
+            return Err(connection_lost());
+        }
         self.inner.read_all(from, direction, max_count).await
     }
     async fn stream_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {
@@ -346,4 +389,54 @@ async fn after_a_store_failure_commands_are_refused_without_touching_the_store()
         reads,
         "no replay of the log per command"
     );
+}
+
+#[tokio::test]
+async fn a_store_out_of_reach_refuses_commands_until_back_then_a_retry_finds_the_lost_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    // Appends 0 and 1 set the network up; append 2 is recorded but its answer is lost, and the
+    // first rebuild attempt finds the store still out of reach.
+    let store = FailingStore::losing_answer(open(dir.path()).await, 2, 1);
+    let bus = CommandBus::start(store.clone()).await.unwrap();
+    let mut writable = bus.writable();
+    set_up(&bus).await;
+    let command_id = Uuid::new_v4();
+    let lost = bus
+        .submit(submission_with_id(command_id, book("JN-1"), None))
+        .await;
+    let Err(ServerError::Unavailable(message)) = lost else {
+        panic!("{lost:?}");
+    };
+    assert!(message.contains("same command_id"), "{message}");
+    writable
+        .wait_for(|w| !*w)
+        .await
+        .expect("the bus reports it cannot write");
+
+    // Still out of reach: refused, and nothing is appended.
+    let appends = store.appends.load(Ordering::SeqCst);
+    let refused = bus.submit(submission(book("JN-2"), None)).await;
+    assert!(
+        matches!(refused, Err(ServerError::Unavailable(_))),
+        "{refused:?}"
+    );
+    assert_eq!(store.appends.load(Ordering::SeqCst), appends);
+
+    // Back: the retry is recognised from the log, not recorded twice.
+    let retry = bus
+        .submit(submission_with_id(command_id, book("JN-1"), None))
+        .await
+        .expect("the store is back");
+    assert!(retry.duplicate, "the lost command was recorded once");
+    assert_eq!(retry.events[0].position, 3);
+    assert!(*writable.borrow_and_update(), "commands are taken again");
+    bus.submit(submission(book("JN-2"), None))
+        .await
+        .expect("new commands are recorded");
+    let catalogued = all_events(store.as_ref())
+        .await
+        .iter()
+        .filter(|e| e.event_type == "ItemCatalogued")
+        .count();
+    assert_eq!(catalogued, 2, "JN-1 once, JN-2 once");
 }

@@ -1,8 +1,11 @@
 //! The embedded store: an append-only log of segment files in a data directory.
 //!
-//! Layout: `LOCK` (held with an exclusive file lock while a store has the directory open) and
-//! `segments/<first position, 20 digits>.seg`. A segment is a sequence of records framed as
-//! `[u32 LE body length][u32 LE CRC32C of (length bytes + body)][protobuf body]`.
+//! Layout: `LOCK` (held with an exclusive file lock while a store has the directory open),
+//! `segments/<first position, 20 digits>.seg` and `index/<first position>.idx`. A segment is a
+//! sequence of records framed as `[u32 LE body length][u32 LE CRC32C of (length bytes + body)]
+//! [protobuf body]`. An index file holds what a scan of (a prefix of) its segment would find, so
+//! that open reads it instead of the segment; it is a cache, checked against the segment and
+//! ignored when it does not fit.
 //!
 //! One writer thread group-commits appends: it validates every waiting append against the
 //! committed index plus the batch so far, writes the batch with one write, fdatasyncs, then
@@ -11,6 +14,7 @@
 //! under a short read lock and read the records with positional reads outside it.
 
 mod index;
+mod index_file;
 mod record;
 mod recovery;
 mod subscription;
@@ -34,6 +38,7 @@ use crate::{
     Subscription,
 };
 use index::{Index, ReadPlan};
+use index_file::INDEX_DIR;
 use record::{BODY_OVERHEAD_BOUND, MAX_BODY_LEN};
 use recovery::{SEGMENTS_DIR, recover, sync_dir};
 use writer::{Command, Writer};
@@ -132,8 +137,8 @@ impl fmt::Debug for EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Opens (creating if needed) the store in `dir`: takes the directory's lock, scans the
-    /// segments into the index, truncates a torn write at the end of the log, and starts the
+    /// Opens (creating if needed) the store in `dir`: takes the directory's lock, loads the
+    /// index from the segments' index files and scans what they do not cover, truncates a torn write at the end of the log, and starts the
     /// writer thread. Must be called within a tokio runtime, which the store then uses for
     /// subscriptions and reads.
     ///
@@ -221,7 +226,12 @@ fn open_dir(dir: PathBuf, options: EmbeddedOptions) -> Result<Opened, StoreError
         fs::create_dir(&segments_dir)?;
         sync_dir(&dir)?;
     }
-    let recovered = recover(&segments_dir)?;
+    let index_dir = dir.join(INDEX_DIR);
+    if !index_dir.is_dir() {
+        fs::create_dir(&index_dir)?;
+        sync_dir(&dir)?;
+    }
+    let recovered = recover(&segments_dir, &index_dir)?;
     let head = recovered.index.head();
     tracing::debug!(
         dir = %dir.display(),
@@ -238,11 +248,13 @@ fn open_dir(dir: PathBuf, options: EmbeddedOptions) -> Result<Opened, StoreError
     let writer = Writer::new(
         Arc::clone(&shared),
         segments_dir,
+        index_dir,
         options.segment_size_bytes,
         options.max_batch_events,
         options.clock,
         head_tx,
         recovered.last_segment,
+        recovered.last_indexed_len,
     )?;
     Ok((lock, shared, writer, head_rx))
 }

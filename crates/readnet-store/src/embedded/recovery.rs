@@ -16,6 +16,7 @@ use prost::Message;
 use uuid::Uuid;
 
 use super::index::{Entry, Index, SegmentHandle};
+use super::index_file::{self, SegmentSummary, SummaryBuilder};
 use super::record::{HEADER_LEN, Header, MAX_BODY_LEN, RecordHead};
 use crate::StoreError;
 
@@ -38,26 +39,131 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 /// The state of the log after a successful open.
 pub(crate) struct Recovered {
     pub index: Index,
-    /// The last segment's path and length (after any truncation): the writer appends to it.
-    pub last_segment: Option<(PathBuf, u64)>,
+    /// The last segment's path, first position and length (after any truncation): the writer
+    /// appends to it.
+    pub last_segment: Option<(PathBuf, u64, u64)>,
+    /// How much of the last segment its index file covers (0 if it has none).
+    pub last_indexed_len: u64,
 }
 
-/// Scans every segment in order into an index, truncating a torn tail of the last one.
-pub(crate) fn recover(segments_dir: &Path) -> Result<Recovered, StoreError> {
+/// Rebuilds the index from every segment in order, truncating a torn tail of the last one.
+///
+/// A segment's index file, where one passes its checks, stands in for scanning the part of the
+/// segment it covers; the rest is scanned. A finished segment scanned whole gets an index file
+/// so that the next open need not scan it.
+pub(crate) fn recover(segments_dir: &Path, index_dir: &Path) -> Result<Recovered, StoreError> {
     let segments = list_segments(segments_dir)?;
     let mut index = Index::default();
     let mut last_segment = None;
-    for (i, (first_position, path)) in segments.iter().enumerate() {
-        let is_last = i + 1 == segments.len();
-        let len = scan_segment(path, *first_position, is_last, &mut index)?;
-        if is_last {
-            last_segment = Some((path.clone(), len));
+    let mut last_indexed_len = 0;
+    // Reading and checking the next segment's index file overlaps with adding this one's to
+    // the index: a second core halves the wait.
+    std::thread::scope(|scope| {
+        let (prepared_tx, prepared) = std::sync::mpsc::sync_channel(1);
+        let segments = &segments;
+        scope.spawn(move || {
+            for (first_position, path) in segments {
+                if prepared_tx
+                    .send(prepare(path, *first_position, index_dir))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        for (i, (first_position, path)) in segments.iter().enumerate() {
+            let is_last = i + 1 == segments.len();
+            let prepared = prepared.recv().expect("one prepared segment per segment")?;
+            let (len, indexed) = open_segment(
+                path,
+                *first_position,
+                is_last,
+                index_dir,
+                prepared,
+                &mut index,
+            )?;
+            if is_last {
+                last_segment = Some((path.clone(), *first_position, len));
+                last_indexed_len = indexed;
+            }
         }
-    }
+        Ok::<_, StoreError>(())
+    })?;
     Ok(Recovered {
         index,
         last_segment,
+        last_indexed_len,
     })
+}
+
+/// A segment opened, with its index file read and checked.
+struct Prepared {
+    file: File,
+    summary: Option<SegmentSummary>,
+}
+
+/// Opens a segment and loads its index file; one that fails its checks is deleted (with a
+/// warning) so that the segment is scanned.
+fn prepare(path: &Path, first_position: u64, index_dir: &Path) -> Result<Prepared, StoreError> {
+    let file = File::open(path)?;
+    let file_len = file.metadata()?.len();
+    let summary = match index_file::load(index_dir, first_position, &file, file_len) {
+        Ok(summary) => summary,
+        Err(reason) => {
+            tracing::warn!(
+                segment = %path.display(),
+                reason = %reason,
+                "ignoring the segment's index file and scanning the segment"
+            );
+            index_file::remove(index_dir, first_position)?;
+            None
+        }
+    };
+    Ok(Prepared { file, summary })
+}
+
+/// Adds one segment to `index`, from its index file and a scan of the rest, or from a scan of
+/// all of it. Returns the segment's length once recovered and how much an index file covers.
+fn open_segment(
+    path: &Path,
+    first_position: u64,
+    is_last: bool,
+    index_dir: &Path,
+    prepared: Prepared,
+    index: &mut Index,
+) -> Result<(u64, u64), StoreError> {
+    if first_position != index.head() + 1 {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            offset: 0,
+            reason: format!(
+                "segment starts at position {first_position}, the log continues at {}",
+                index.head() + 1
+            ),
+        });
+    }
+    let Prepared { file, summary } = prepared;
+    let segment = index.segments.len() as u32;
+    let Some(summary) = summary else {
+        let mut builder = SummaryBuilder::new(first_position);
+        let len = scan_segment(path, file, 0, is_last, index, Some(&mut builder))?;
+        if !is_last && !builder.is_empty() {
+            index_file::write(index_dir, &builder.finish())?;
+        }
+        return Ok((len, 0));
+    };
+    index.entries.extend(summary.entries(segment));
+    index.streams.reserve(summary.streams.len());
+    for (name, range) in summary.streams {
+        let positions = &summary.positions[range];
+        index
+            .streams
+            .entry(name)
+            .or_default()
+            .extend(positions.iter().copied());
+    }
+    let len = scan_segment(path, file, summary.covered_len, is_last, index, None)?;
+    Ok((len, summary.covered_len))
 }
 
 /// The segment files, in log order. A `.seg` file whose name is not a position fails the
@@ -94,37 +200,31 @@ struct Scanned {
     event_id: Uuid,
 }
 
-/// Scans one segment into `index`; returns the segment's length once recovered.
+/// Scans one segment from `start` (the end of an append) into `index`, feeding `builder` too
+/// if given; returns the segment's length once recovered.
 fn scan_segment(
     path: &Path,
-    first_position: u64,
+    file: File,
+    start: u64,
     is_last: bool,
     index: &mut Index,
+    mut builder: Option<&mut SummaryBuilder>,
 ) -> Result<u64, StoreError> {
     let corrupt = |offset: u64, reason: String| StoreError::Corrupt {
         path: path.to_path_buf(),
         offset,
         reason,
     };
-    if first_position != index.head() + 1 {
-        return Err(corrupt(
-            0,
-            format!(
-                "segment starts at position {first_position}, the log continues at {}",
-                index.head() + 1
-            ),
-        ));
-    }
-    let file = File::open(path)?;
     let file_len = file.metadata()?.len();
     let segment = index.segments.len() as u32;
 
     let mut reader = BufReader::with_capacity(1024 * 1024, &file);
+    std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(start))?;
     let mut body = Vec::new();
     let mut pending: Vec<Scanned> = Vec::new();
-    let mut offset = 0u64;
+    let mut offset = start;
     // End of the last complete append: what survives if the tail is torn.
-    let mut kept = 0u64;
+    let mut kept = start;
     let torn_reason = loop {
         let remaining = file_len - offset;
         if remaining == 0 {
@@ -204,6 +304,11 @@ fn scan_segment(
         });
         offset = frame_end;
         if head.append_end {
+            if let Some(builder) = builder.as_deref_mut() {
+                for record in &pending {
+                    builder.push(record.len, &record.stream, record.event_id);
+                }
+            }
             apply(index, segment, &mut pending).map_err(|(at, reason)| corrupt(at, reason))?;
             kept = offset;
         }

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::Shared;
 use super::index::{Entry, Index, SegmentHandle};
+use super::index_file;
 use super::record::{RecordBody, encode_frame};
 use super::recovery::{segment_path, sync_dir};
 use crate::{AppendResult, ContentType, CurrentRevision, StoreError, StreamState, StreamWrite};
@@ -38,14 +39,19 @@ pub(crate) enum Command {
 
 /// The segment appends go to.
 struct ActiveSegment {
+    path: PathBuf,
+    first_position: u64,
     file: File,
     len: u64,
+    /// How much of it its index file covers.
+    indexed_len: u64,
 }
 
 /// The writer thread's state.
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     segments_dir: PathBuf,
+    index_dir: PathBuf,
     segment_size: u64,
     max_batch_events: usize,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
@@ -58,6 +64,8 @@ pub(crate) struct Writer {
     poisoned: Option<String>,
     /// The batch's encoded records; kept to reuse its allocation.
     buf: Vec<u8>,
+    /// Threads writing the index files of finished segments; joined before the writer exits.
+    indexers: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// One append waiting in a batch for the sync, with what it will be told.
@@ -67,27 +75,35 @@ struct Pending {
 }
 
 impl Writer {
-    /// A writer appending to `active` (the last segment and its length), or to a new segment
+    /// A writer appending to `active` (the last segment, its first position and its length),
+    /// of which `indexed_len` bytes have an index file, or to a new segment
     /// when there is none.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         shared: Arc<Shared>,
         segments_dir: PathBuf,
+        index_dir: PathBuf,
         segment_size: u64,
         max_batch_events: usize,
         clock: Arc<dyn Fn() -> i64 + Send + Sync>,
         head: watch::Sender<u64>,
-        active: Option<(PathBuf, u64)>,
+        active: Option<(PathBuf, u64, u64)>,
+        indexed_len: u64,
     ) -> io::Result<Writer> {
         let active = match active {
-            Some((path, len)) => Some(ActiveSegment {
-                file: OpenOptions::new().write(true).open(path)?,
+            Some((path, first_position, len)) => Some(ActiveSegment {
+                file: OpenOptions::new().write(true).open(&path)?,
+                path,
+                first_position,
                 len,
+                indexed_len,
             }),
             None => None,
         };
         Ok(Writer {
             shared,
             segments_dir,
+            index_dir,
             segment_size,
             max_batch_events,
             clock,
@@ -95,7 +111,51 @@ impl Writer {
             active,
             poisoned: None,
             buf: Vec::new(),
+            indexers: Vec::new(),
         })
+    }
+
+    /// Writes the index file of the active segment as far as it is synced (unless one already
+    /// covers it) and waits for the finished segments' index files: the next open then scans
+    /// nothing. Failure only costs that open a scan.
+    fn write_index_files(&mut self) {
+        if let Some(active) = &self.active
+            && self.poisoned.is_none()
+            && active.len > active.indexed_len
+        {
+            let written = index_file::summarise(&active.path, active.first_position, active.len)
+                .and_then(|summary| index_file::write(&self.index_dir, &summary));
+            if let Err(e) = written {
+                tracing::warn!(segment = %active.path.display(), error = %e, "no index file written");
+            }
+        }
+        for indexer in self.indexers.drain(..) {
+            if indexer.join().is_err() {
+                tracing::error!("an index file writer panicked");
+            }
+        }
+    }
+
+    /// Writes the index file of a segment that was just finished, on a thread of its own so
+    /// that appends do not wait for it.
+    fn index_in_background(&mut self, finished: &ActiveSegment) {
+        self.indexers.retain(|indexer| !indexer.is_finished());
+        let (path, first_position, len) =
+            (finished.path.clone(), finished.first_position, finished.len);
+        let index_dir = self.index_dir.clone();
+        let spawned = std::thread::Builder::new()
+            .name("readnet-store-indexer".into())
+            .spawn(move || {
+                let written = index_file::summarise(&path, first_position, len)
+                    .and_then(|summary| index_file::write(&index_dir, &summary));
+                if let Err(e) = written {
+                    tracing::warn!(segment = %path.display(), error = %e, "no index file written");
+                }
+            });
+        match spawned {
+            Ok(indexer) => self.indexers.push(indexer),
+            Err(e) => tracing::warn!(error = %e, "no thread to write an index file"),
+        }
     }
 
     /// Serves commands until told to close or until the store is dropped; returns the close
@@ -127,9 +187,11 @@ impl Writer {
                 self.commit(&mut batch);
             }
             if close.is_some() {
+                self.write_index_files();
                 return close;
             }
         }
+        self.write_index_files();
         None
     }
 
@@ -186,6 +248,9 @@ impl Writer {
         let mut new_segment = None;
         if rotate {
             let path = segment_path(&self.segments_dir, staged.first_position);
+            // A leftover index file of this name (from a segment that was cut away) must never
+            // be taken for the new segment's.
+            index_file::remove(&self.index_dir, staged.first_position)?;
             let file = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -194,8 +259,22 @@ impl Writer {
             // acknowledged.
             sync_dir(&self.segments_dir)?;
             let reader = File::open(&path)?;
-            new_segment = Some(Arc::new(SegmentHandle { path, file: reader }));
-            self.active = Some(ActiveSegment { file, len: 0 });
+            new_segment = Some(Arc::new(SegmentHandle {
+                path: path.clone(),
+                file: reader,
+            }));
+            let previous = self.active.replace(ActiveSegment {
+                path,
+                first_position: staged.first_position,
+                file,
+                len: 0,
+                indexed_len: 0,
+            });
+            if let Some(finished) = previous
+                && finished.len > finished.indexed_len
+            {
+                self.index_in_background(&finished);
+            }
         }
         let active = self.active.as_mut().expect("a segment is open");
         active.file.write_all_at(&self.buf, active.len)?;
@@ -226,7 +305,11 @@ impl Writer {
         }
         debug_assert_eq!(offset, base + batch_len);
         for (stream, positions) in staged.streams {
-            index.streams.entry(stream).or_default().extend(positions);
+            index
+                .streams
+                .entry(stream)
+                .or_default()
+                .extend(positions.iter().copied());
         }
         let head = index.head();
         self.shared.head.store(head, Ordering::Release);
@@ -288,16 +371,8 @@ impl<'a> BatchView<'a> {
 
     /// A stream's committed and staged positions.
     fn positions(&self, stream: &str) -> (&[u64], &[u64]) {
-        let committed = self
-            .index
-            .streams
-            .get(stream)
-            .map_or(&[][..], |p| p.as_slice());
-        let staged = self
-            .staged
-            .streams
-            .get(stream)
-            .map_or(&[][..], |p| p.as_slice());
+        let committed = self.index.streams.get(stream).map_or(&[][..], |p| &p[..]);
+        let staged = self.staged.streams.get(stream).map_or(&[][..], |p| &p[..]);
         (committed, staged)
     }
 
@@ -518,17 +593,22 @@ mod tests {
         let mut writer = Writer::new(
             Arc::clone(&shared),
             dir.path().to_path_buf(),
+            dir.path().to_path_buf(),
             1 << 20,
             16,
             clock,
             head,
             None,
+            0,
         )
         .unwrap();
         // A read-only handle: the write fails as a full or failing disk would.
         writer.active = Some(ActiveSegment {
             file: File::open(&path).unwrap(),
+            path,
+            first_position: 1,
             len: 0,
+            indexed_len: 0,
         });
 
         let (reply, mut failed) = oneshot::channel();

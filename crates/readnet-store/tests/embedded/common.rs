@@ -105,3 +105,20 @@ pub fn append_bytes(path: &Path, extra: &[u8]) {
         .expect("open for append");
     file.write_all(extra).expect("append");
 }
+
+/// The index files of a data directory, in log order.
+pub fn index_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("index"))
+        .expect("index dir")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Deletes the index files, so that the next open scans every segment.
+pub fn forget_index_files(dir: &Path) {
+    for file in index_files(dir) {
+        std::fs::remove_file(file).expect("remove an index file");
+    }
+}

@@ -6,6 +6,7 @@ mod concurrency;
 mod corruption;
 mod crash;
 mod idempotency;
+mod index_files;
 mod lock;
 mod persistence;
 mod subscriptions;

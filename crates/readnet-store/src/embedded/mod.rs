@@ -59,6 +59,11 @@ pub struct EmbeddedOptions {
     /// Group commit takes waiting appends into one write and one sync until the batch holds at
     /// least this many events. Default 4096.
     pub max_batch_events: usize,
+    /// How long the writer may hold a batch open for more appends when fewer are waiting than
+    /// took part in recent batches (appenders woken by the last sync are on their way back), but
+    /// never longer than the last sync took. Zero: sync whatever is waiting at once.
+    /// Default 200 µs; a lone appender never waits (its recent batches held one append).
+    pub max_commit_delay: Duration,
     /// Capacity of each subscription's channel, in messages. Default 1024.
     pub subscription_buffer: usize,
     /// The time stamped on committed events (`recorded_at_us`), microseconds since the Unix
@@ -71,6 +76,7 @@ impl Default for EmbeddedOptions {
         EmbeddedOptions {
             segment_size_bytes: 256 * 1024 * 1024,
             max_batch_events: 4096,
+            max_commit_delay: Duration::from_micros(200),
             subscription_buffer: 1024,
             clock: Arc::new(system_clock_us),
         }
@@ -82,6 +88,7 @@ impl fmt::Debug for EmbeddedOptions {
         f.debug_struct("EmbeddedOptions")
             .field("segment_size_bytes", &self.segment_size_bytes)
             .field("max_batch_events", &self.max_batch_events)
+            .field("max_commit_delay", &self.max_commit_delay)
             .field("subscription_buffer", &self.subscription_buffer)
             .finish_non_exhaustive()
     }
@@ -251,6 +258,7 @@ fn open_dir(dir: PathBuf, options: EmbeddedOptions) -> Result<Opened, StoreError
         index_dir,
         options.segment_size_bytes,
         options.max_batch_events,
+        options.max_commit_delay,
         options.clock,
         head_tx,
         recovered.last_segment,

@@ -12,6 +12,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
@@ -54,6 +55,11 @@ pub(crate) struct Writer {
     index_dir: PathBuf,
     segment_size: u64,
     max_batch_events: usize,
+    max_commit_delay: Duration,
+    /// How many appends recent batches held (decaying peak): what a batch waits for.
+    recent_appends: usize,
+    /// How long the last sync took: the most a batch waits for more appends.
+    last_sync: Duration,
     clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     /// The committed head, for subscriptions; updated after each publish.
     head: watch::Sender<u64>,
@@ -85,6 +91,7 @@ impl Writer {
         index_dir: PathBuf,
         segment_size: u64,
         max_batch_events: usize,
+        max_commit_delay: Duration,
         clock: Arc<dyn Fn() -> i64 + Send + Sync>,
         head: watch::Sender<u64>,
         active: Option<(PathBuf, u64, u64)>,
@@ -106,6 +113,9 @@ impl Writer {
             index_dir,
             segment_size,
             max_batch_events,
+            max_commit_delay,
+            recent_appends: 0,
+            last_sync: Duration::ZERO,
             clock,
             head,
             active,
@@ -168,21 +178,44 @@ impl Writer {
         while let Some(first) = commands.blocking_recv() {
             let mut close = None;
             let mut events = 0;
-            let mut next = Some(first);
-            // Group commit: take everything already waiting, up to the bound, so that one
-            // sync serves every append that arrived while the previous one ran.
-            while let Some(command) = next.take() {
+            let mut take = |command: Command, batch: &mut Vec<_>, close: &mut Option<_>| {
                 match command {
                     Command::Append { writes, reply } => {
                         events += writes.iter().map(|w| w.events.len()).sum::<usize>();
                         batch.push((writes, reply));
                     }
-                    Command::Close { done } => close = Some(done),
+                    Command::Close { done } => *close = Some(done),
                 }
-                if close.is_none() && events < self.max_batch_events {
-                    next = commands.try_recv().ok();
+                events
+            };
+            let mut events_now = take(first, &mut batch, &mut close);
+            // Group commit: take everything already waiting, up to the bound, so that one
+            // sync serves every append that arrived while the previous one ran.
+            let mut waiting_since = None;
+            loop {
+                if close.is_some() || events_now >= self.max_batch_events {
+                    break;
+                }
+                match commands.try_recv() {
+                    Ok(command) => events_now = take(command, &mut batch, &mut close),
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        // Appenders acknowledged by the last sync are still on their way back:
+                        // hold the batch briefly rather than sync a fraction of them.
+                        if batch.len() >= self.recent_appends {
+                            break;
+                        }
+                        let since = *waiting_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= self.max_commit_delay.min(self.last_sync) {
+                            break;
+                        }
+                        std::thread::yield_now();
+                    }
                 }
             }
+            self.recent_appends = batch
+                .len()
+                .max(self.recent_appends - self.recent_appends.div_ceil(8));
             if !batch.is_empty() {
                 self.commit(&mut batch);
             }
@@ -278,7 +311,9 @@ impl Writer {
         }
         let active = self.active.as_mut().expect("a segment is open");
         active.file.write_all_at(&self.buf, active.len)?;
+        let syncing = Instant::now();
         active.file.sync_data()?;
+        self.last_sync = syncing.elapsed();
         let base = active.len;
         active.len += batch_len;
 
@@ -596,6 +631,7 @@ mod tests {
             dir.path().to_path_buf(),
             1 << 20,
             16,
+            Duration::ZERO,
             clock,
             head,
             None,

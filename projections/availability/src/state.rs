@@ -1,5 +1,6 @@
 //! The fold: every item's place, and the counts per title and library kept as items move.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use readnet_domain::StreamId;
@@ -256,6 +257,28 @@ pub struct Availability {
     statuses: StatusCounts,
 }
 
+/// What an item's record remembers of the last event in its stream. An event usually moves
+/// the item of its own stream: the record found for the move is marked then, saving a second
+/// look-up among millions of items.
+struct Stamp<'a> {
+    /// The item whose stream the event is in, if it is in an item's stream.
+    item: Option<&'a str>,
+    revision: u64,
+    position: u64,
+}
+
+impl Stamp<'_> {
+    /// Marks `record` if it is the stream's item; whether it was.
+    fn mark(&self, item: &str, record: &mut ItemRecord) -> bool {
+        let mine = self.item == Some(item);
+        if mine {
+            record.revision = self.revision;
+            record.position = self.position;
+        }
+        mine
+    }
+}
+
 /// The counts an item's place is part of: the fields of [`Availability`] that
 /// [`Tallies::tally`] changes, borrowed apart from the items so an item's record can be read
 /// while its counts move.
@@ -272,8 +295,13 @@ impl Projection for Availability {
 
     fn apply(&mut self, event: &ProjectedEvent) {
         self.network.apply(&event.payload);
-        match &event.payload {
-            Payload::ItemCatalogued(e) => self.catalogue(e),
+        let stamp = Stamp {
+            item: event.stream.strip_prefix(StreamId::ITEM_PREFIX),
+            revision: event.revision,
+            position: event.position,
+        };
+        let stamped = match &event.payload {
+            Payload::ItemCatalogued(e) => self.catalogue(e, &stamp),
             Payload::ItemLoaned(e) => self.move_item(
                 &e.item,
                 Place::OnLoan {
@@ -281,24 +309,30 @@ impl Projection for Availability {
                     due_at_us: e.due_at_us,
                     renewals: 0,
                 },
+                &stamp,
             ),
-            Payload::ItemRenewed(e) => {
-                if let Some(Place::OnLoan {
-                    due_at_us,
-                    renewals,
-                    ..
-                }) = self.items.get_mut(&e.item).map(|r| &mut r.place)
-                {
-                    *due_at_us = e.due_at_us;
-                    *renewals = e.renewal_count;
+            Payload::ItemRenewed(e) => match self.items.get_mut(&e.item) {
+                Some(record) => {
+                    if let Place::OnLoan {
+                        due_at_us,
+                        renewals,
+                        ..
+                    } = &mut record.place
+                    {
+                        *due_at_us = e.due_at_us;
+                        *renewals = e.renewal_count;
+                    }
+                    stamp.mark(&e.item, record)
                 }
-            }
+                None => false,
+            },
             Payload::ItemReturned(e) => self.move_item(
                 &e.item,
                 Place::OnShelf {
                     library: e.library.clone(),
                     homebound: e.homebound,
                 },
+                &stamp,
             ),
             Payload::TransferDispatched(e) => self.move_item(
                 &e.item,
@@ -307,6 +341,7 @@ impl Projection for Availability {
                     to: e.to_library.clone(),
                     reason: e.reason,
                 },
+                &stamp,
             ),
             Payload::TransferReceived(e) => {
                 let place = if e.in_booth {
@@ -319,20 +354,21 @@ impl Projection for Availability {
                         homebound: false,
                     }
                 };
-                self.move_item(&e.item, place);
+                self.move_item(&e.item, place, &stamp)
             }
             // The deposited book arrives by its own ItemCatalogued, in the same append.
-            Payload::BoothSwapped(e) => self.move_item(&e.item_taken, Place::ExchangedOut),
-            Payload::ItemDeclaredLost(e) => self.move_item(&e.item, Place::Lost),
-            Payload::ItemWithdrawn(e) => self.move_item(&e.item, Place::Withdrawn),
+            Payload::BoothSwapped(e) => self.move_item(&e.item_taken, Place::ExchangedOut, &stamp),
+            Payload::ItemDeclaredLost(e) => self.move_item(&e.item, Place::Lost, &stamp),
+            Payload::ItemWithdrawn(e) => self.move_item(&e.item, Place::Withdrawn, &stamp),
             // Debts, patrons, the network (folded above) and settlement move no book.
-            _ => {}
-        }
-        if let Some(item) = event.stream.strip_prefix(StreamId::ITEM_PREFIX)
+            _ => false,
+        };
+        // Any other event in an item's stream still marks the item's record.
+        if !stamped
+            && let Some(item) = stamp.item
             && let Some(record) = self.items.get_mut(item)
         {
-            record.revision = event.revision;
-            record.position = event.position;
+            stamp.mark(item, record);
         }
         self.position = event.position;
         debug_assert_eq!(
@@ -429,11 +465,14 @@ impl Availability {
         self.booths.get(booth)
     }
 
-    fn catalogue(&mut self, e: &pb::ItemCatalogued) {
-        // decide never catalogues an id twice; a hand-made repeat keeps the first copy.
-        if self.items.contains_key(&e.item) {
-            return;
-        }
+    /// Catalogues a new item; whether the stream's item record was marked (see [`Stamp`]).
+    fn catalogue(&mut self, e: &pb::ItemCatalogued, stamp: &Stamp<'_>) -> bool {
+        // decide never catalogues an id twice; a hand-made repeat keeps the first copy. One
+        // look-up finds the item's slot: the id is copied anyway for a new item.
+        let slot = match self.items.entry(e.item.clone()) {
+            Entry::Vacant(slot) => slot,
+            Entry::Occupied(mut record) => return stamp.mark(&e.item, record.get_mut()),
+        };
         let key = title_key(&e.isbn, &e.title, &e.author);
         let place = if e.in_booth {
             Place::InBooth {
@@ -471,39 +510,36 @@ impl Availability {
                 titles.insert(key.clone());
             }
         }
-        self.tallies().tally(&key, &e.item, &place, Delta::Add);
-        self.items.insert(
-            e.item.clone(),
-            ItemRecord {
-                isbn: e.isbn.clone(),
-                title: e.title.clone(),
-                author: e.author.clone(),
-                owner_library: e.owner_library.clone(),
-                price_fen: e.price_fen,
-                acquisition: e.acquisition,
-                title_key: key,
-                place,
-                revision: 0,
-                position: 0,
-            },
-        );
-    }
-
-    fn tallies(&mut self) -> Tallies<'_> {
         Tallies {
             statuses: &mut self.statuses,
             titles: &mut self.titles,
             libraries: &mut self.libraries,
             booths: &mut self.booths,
         }
+        .tally(&key, &e.item, &place, Delta::Add);
+        let record = slot.insert(ItemRecord {
+            isbn: e.isbn.clone(),
+            title: e.title.clone(),
+            author: e.author.clone(),
+            owner_library: e.owner_library.clone(),
+            price_fen: e.price_fen,
+            acquisition: e.acquisition,
+            title_key: key,
+            place,
+            revision: 0,
+            position: 0,
+        });
+        stamp.mark(&e.item, record)
     }
 
-    /// Moves a known item to a new place, moving its count with it.
-    fn move_item(&mut self, item: &str, to: Place) {
+    /// Moves a known item to a new place, moving its count with it; whether the stream's item
+    /// record was marked (see [`Stamp`]).
+    fn move_item(&mut self, item: &str, to: Place, stamp: &Stamp<'_>) -> bool {
         // An event for an unknown item cannot come from decide; stay total on a hand-made log.
         let Some(record) = self.items.get_mut(item) else {
-            return;
+            return false;
         };
+        let stamped = stamp.mark(item, record);
         let from = std::mem::replace(&mut record.place, to);
         let mut tallies = Tallies {
             statuses: &mut self.statuses,
@@ -512,6 +548,7 @@ impl Availability {
             booths: &mut self.booths,
         };
         tallies.shift(&record.title_key, item, &from, &record.place);
+        stamped
     }
 }
 

@@ -115,6 +115,27 @@ impl OpenLoans {
     }
 }
 
+impl PerView<BTreeMap<String, OpenLoans>> {
+    fn open(&mut self, loan: &Loan) {
+        entry_mut(&mut self.transaction, &loan.lender).open(loan.due_us);
+        entry_mut(&mut self.owner, &loan.owner).open(loan.due_us);
+    }
+
+    fn close(&mut self, loan: &Loan) {
+        for (by, library) in [
+            (By::TransactionLibrary, &loan.lender),
+            (By::OwningLibrary, &loan.owner),
+        ] {
+            let loans = self.get_mut(by);
+            let open = loans.get_mut(library).expect("an open loan's library");
+            open.close(loan.due_us);
+            if open.on_loan == 0 {
+                loans.remove(library);
+            }
+        }
+    }
+}
+
 /// An open loan, as the statistics need it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Loan {
@@ -344,48 +365,17 @@ impl Statistics {
         row.overdue_at_day_end = overdue;
     }
 
-    fn open_loan(&mut self, loan: &Loan) {
-        entry_mut(&mut self.open_loans.transaction, &loan.lender).open(loan.due_us);
-        entry_mut(&mut self.open_loans.owner, &loan.owner).open(loan.due_us);
-    }
-
-    fn close_loan(&mut self, loan: &Loan) {
-        for (by, library) in [
-            (By::TransactionLibrary, &loan.lender),
-            (By::OwningLibrary, &loan.owner),
-        ] {
-            let loans = self.open_loans.get_mut(by);
-            let open = loans.get_mut(library).expect("an open loan's library");
-            open.close(loan.due_us);
-            if open.on_loan == 0 {
-                loans.remove(library);
-            }
-        }
-    }
-
     /// Takes the item's open loan, if it has one, closing it.
     fn end_loan(&mut self, item: &str) -> Option<Loan> {
         let loan = self.items.get_mut(item)?.loan.take()?;
-        self.close_loan(&loan);
+        self.open_loans.close(&loan);
         Some(loan)
     }
 
     fn loaned(&mut self, event: &ProjectedEvent, e: &readnet_projection::pb::ItemLoaned) {
         let at = event.occurred_at;
-        // An item is on at most one loan: a second ItemLoaned without a return would be a
-        // broken log. Close the old one so the counts stay consistent.
-        debug_assert!(
-            self.items.get(&e.item).is_none_or(|i| i.loan.is_none()),
-            "item {} lent while on loan",
-            e.item
-        );
-        self.end_loan(&e.item);
-        let loan = Loan {
-            lender: e.library.clone(),
-            owner: e.owner_library.clone(),
-            due_us: e.due_at_us,
-        };
-        self.open_loan(&loan);
+        // The item's facts are looked up once: with millions of items each look-up is a cache
+        // miss, the largest cost of a loan.
         if !self.items.contains_key(&e.item) {
             self.items.insert(
                 e.item.clone(),
@@ -397,19 +387,20 @@ impl Statistics {
             );
         }
         let facts = self.items.get_mut(&e.item).expect("just made");
-        facts.loan = Some(loan);
+        // An item is on at most one loan: a second ItemLoaned without a return would be a
+        // broken log. Close the old one so the counts stay consistent.
+        debug_assert!(facts.loan.is_none(), "item {} lent while on loan", e.item);
+        if let Some(previous) = facts.loan.take() {
+            self.open_loans.close(&previous);
+        }
+        let loan = facts.loan.insert(Loan {
+            lender: e.library.clone(),
+            owner: e.owner_library.clone(),
+            due_us: e.due_at_us,
+        });
+        self.open_loans.open(loan);
 
-        let cross_city = !e.patron_home_city.is_empty()
-            && e.patron_home_city != self.network.city_of(&e.owner_library);
-        let count = |row: &mut LibraryDay| {
-            row.counters.loans += 1;
-            row.counters.cross_city_loans += u64::from(cross_city);
-            insert_patron(row, &e.patron_id);
-        };
-        self.touch(By::TransactionLibrary, &e.library, at, count);
-        self.touch(By::OwningLibrary, &e.owner_library, at, count);
-
-        let title_key = self.items.get(&e.item).map_or("", |f| f.title_key.as_str());
+        let title_key = facts.title_key.as_str();
         if !title_key.is_empty() {
             let city = self.network.city_of(&e.library);
             let date = at
@@ -424,6 +415,16 @@ impl Statistics {
                 }
             }
         }
+
+        let cross_city = !e.patron_home_city.is_empty()
+            && e.patron_home_city != self.network.city_of(&e.owner_library);
+        let count = |row: &mut LibraryDay| {
+            row.counters.loans += 1;
+            row.counters.cross_city_loans += u64::from(cross_city);
+            insert_patron(row, &e.patron_id);
+        };
+        self.touch(By::TransactionLibrary, &e.library, at, count);
+        self.touch(By::OwningLibrary, &e.owner_library, at, count);
     }
 
     fn renewed(&mut self, event: &ProjectedEvent, e: &readnet_projection::pb::ItemRenewed) {
@@ -433,7 +434,7 @@ impl Statistics {
                 due_us: e.due_at_us,
                 ..old
             };
-            self.open_loan(&renewed);
+            self.open_loans.open(&renewed);
             if let Some(facts) = self.items.get_mut(&e.item) {
                 facts.loan = Some(renewed.clone());
             }

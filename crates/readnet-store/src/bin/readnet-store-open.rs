@@ -18,7 +18,8 @@ fn resident_kib() -> Option<u64> {
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let Some(dir) = args.next() else {
+    // Opening creates a store where there is none, so an option is never taken for a directory.
+    let Some(dir) = args.next().filter(|d| !d.starts_with('-')) else {
         eprintln!("usage: readnet-store-open DIR [OPENS]");
         std::process::exit(2);
     };

@@ -514,3 +514,37 @@ async fn readnet_events_are_readable_as_stored_and_foreign_streams_leave_the_led
         [0, 1]
     );
 }
+
+#[tokio::test]
+async fn an_event_above_grpc_s_default_message_size_is_taken_up_to_kurrentdb_s_append_limit() {
+    let fixture = Fixture::start().await;
+    let client = kurrent(&fixture);
+    // 6 MiB: over tonic's default 4 MiB message limit, under KurrentDB's 16 MiB append limit.
+    let big = vec![7u8; 6 * 1024 * 1024];
+    client
+        .append_to_stream(
+            "attachments-1",
+            &options(StreamState::NoStream),
+            EventData::binary("Scan", big.clone().into()).id(Uuid::new_v4()),
+        )
+        .await
+        .expect("the append is taken");
+    let events = read_stream(&client, "attachments-1", &ReadStreamOptions::default()).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].get_original_event().data.len(), big.len());
+
+    // Over the limit (but within one message's framing room): refused naming the limit.
+    let too_big = vec![7u8; 16 * 1024 * 1024 + 512 * 1024];
+    let refused = client
+        .append_to_stream(
+            "attachments-1",
+            &options(StreamState::Any),
+            EventData::binary("Scan", too_big.into()).id(Uuid::new_v4()),
+        )
+        .await
+        .expect_err("over 16 MiB");
+    assert!(
+        refused.to_string().contains("maximum append size"),
+        "{refused:?}"
+    );
+}

@@ -199,3 +199,50 @@ async fn kurrentdb_tools_see_each_stream_as_links_into_the_journal() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_stream_another_client_also_writes_loses_its_links_but_never_blocks_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    let store = connect(&server, KurrentDbOptions::default()).await;
+    let s = stream("shared");
+    // Another KurrentDB client writes the stream first, so the backend's links cannot go where
+    // its journal says (revision 0).
+    let client = kurrentdb::Client::new(connection_string(&server).parse().unwrap()).unwrap();
+    client
+        .append_to_stream(
+            s.as_str(),
+            &kurrentdb::AppendToStreamOptions::default(),
+            kurrentdb::EventData::binary("Foreign", b"not readnet's".to_vec().into()),
+        )
+        .await
+        .unwrap();
+
+    let first = store
+        .append(&s, StreamState::NoStream, vec![event("a")])
+        .await
+        .expect("the journal takes the append; the links are dropped");
+    assert_eq!(first.position, 1);
+    // Dropped links are not retried before every later append: those keep working.
+    let other = stream("other");
+    let second = store
+        .append(&other, StreamState::NoStream, vec![event("b")])
+        .await
+        .expect("later appends are not blocked");
+    assert_eq!(second.position, 2);
+    assert_eq!(store.head_position(), 2);
+    let all = store
+        .read_all(
+            readnet_store::ReadFrom::Start,
+            readnet_store::Direction::Forwards,
+            10,
+        )
+        .await
+        .unwrap();
+    let streams: Vec<_> = all.iter().map(|e| e.stream.as_str()).collect();
+    assert_eq!(
+        streams,
+        [s.as_str(), other.as_str()],
+        "the journal is the truth"
+    );
+}

@@ -101,7 +101,13 @@ pub(crate) async fn write(
             current_revision: Some(result.next_expected_revision),
             position: Some(result.position),
         }),
-        Err(StoreError::WrongExpectedVersion { actual, .. }) => Ok(Outcome::WrongExpectedVersion {
+        // Only a conflict on this very stream is this stream's wrong expected version; one on
+        // another stream (a KurrentDB backend's journal fence) becomes ABORTED.
+        Err(StoreError::WrongExpectedVersion {
+            stream: conflicted,
+            actual,
+            ..
+        }) if conflicted == stream => Ok(Outcome::WrongExpectedVersion {
             current: actual,
             expected,
         }),
@@ -208,8 +214,14 @@ pub(crate) async fn batch_append(
     loop {
         let request = match requests.message().await {
             Ok(Some(request)) => request,
-            // The client finished or went away.
-            Ok(None) | Err(_) => return,
+            // The client finished.
+            Ok(None) => return,
+            // An undecodable or oversized message, or the client went away. The clients fail
+            // their waiting batches only on an error status, so end with one, not with OK.
+            Err(status) => {
+                let _ = tx.send(Err(status)).await;
+                return;
+            }
         };
         let correlation_id = match super::convert::event_id(request.correlation_id.clone()) {
             Ok(id) => id,

@@ -71,8 +71,12 @@ impl EndpointError {
             Self::Store(StoreError::InvalidArgument(_)) => Code::InvalidArgument,
             Self::Store(StoreError::Corrupt { .. }) => Code::DataLoss,
             // Settled in band by the callers; reaching here means a store broke its contract.
-            Self::Store(StoreError::WrongExpectedVersion { .. })
-            | Self::Store(StoreError::IdempotencyMismatch { .. }) => Code::Internal,
+            // A conflict on a stream other than the one appended to: a networked store's fence
+            // (another writer got in first). Nothing was written; the append can be retried.
+            Self::Store(StoreError::WrongExpectedVersion { .. }) => Code::Aborted,
+            Self::Store(StoreError::IdempotencyMismatch { .. }) => Code::Internal,
+            // Retrying cannot help: the store refuses readnet's own credentials.
+            Self::Store(StoreError::AccessDenied(_)) => Code::FailedPrecondition,
             Self::Store(_) => Code::Unavailable,
         }
     }

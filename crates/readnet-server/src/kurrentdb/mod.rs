@@ -48,6 +48,9 @@ use error::EndpointError;
 /// type) may add up to this many bytes.
 pub(crate) const MAX_APPEND_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Room above [`MAX_APPEND_BYTES`] for one message's own fields (ids, metadata maps, options).
+const MESSAGE_FRAMING_SLACK_BYTES: usize = 1024 * 1024;
+
 /// The server version reported to clients: the KurrentDB protocol level these protos match
 /// (subscriptions report caught-up), not readnet's own version. The Rust client reads only its
 /// digits and dots; nothing in either official client depends on the number.
@@ -72,7 +75,10 @@ impl KurrentDbEndpoint {
     }
 
     pub fn streams(&self) -> StreamsServer<Self> {
+        // One append may carry up to MAX_APPEND_BYTES in one message (the Rust client sends a
+        // whole BatchAppend chunk as one); tonic's default of 4 MiB would refuse it first.
         StreamsServer::new(self.clone())
+            .max_decoding_message_size(MAX_APPEND_BYTES as usize + MESSAGE_FRAMING_SLACK_BYTES)
     }
 
     pub fn server_features(&self) -> ServerFeaturesServer<Self> {

@@ -285,11 +285,19 @@ impl Inner {
                 }
                 StoreError::Unavailable(message)
             }
+            // What a node going away, a leader change or a reset stream looks like: worth a retry
+            // (and a subscription reconnects on these).
             E::ServerError(_)
             | E::DeadlineExceeded
             | E::NotLeaderException(_)
+            | E::IllegalStateError(_)
+            | E::InternalClientError
             | E::Grpc {
-                code: tonic::Code::Unavailable,
+                code:
+                    tonic::Code::Unavailable
+                    | tonic::Code::Cancelled
+                    | tonic::Code::Aborted
+                    | tonic::Code::Unknown,
                 ..
             } => StoreError::Unavailable(message),
             _ => StoreError::Backend(message),
@@ -369,13 +377,30 @@ impl Inner {
         }
     }
 
+    /// The index's head.
+    fn index_head(&self) -> u64 {
+        self.index
+            .read()
+            .expect("the index lock is not poisoned")
+            .head()
+    }
+
+    /// Publishes the index's head as [`EventStore::head_position`]. Called only once the links
+    /// of every event up to it are written, so that whatever is at or below the head can be
+    /// read from its stream too (a stream subscription reads the stream up to the head, then
+    /// follows `$all` after it).
+    fn publish_head(&self) {
+        self.head.store(self.index_head(), Ordering::Release);
+    }
+
     /// Reads the journal's events after the index's head (another writer's) into the index and
-    /// queues their links. Returns the head before and after.
+    /// queues their links. Returns the index's head before and after; the caller publishes it
+    /// once the links are written.
     async fn refresh(&self, pending: &mut Vec<LinkWrite>) -> Result<(u64, u64), StoreError> {
         const PAGE: usize = 4096;
-        let before = self.head.load(Ordering::Acquire);
+        let before = self.index_head();
         loop {
-            let head = self.head.load(Ordering::Acquire);
+            let head = self.index_head();
             let page = self.read_journal(head, PAGE).await?;
             let full = page.len() == PAGE;
             let events: Vec<Placed> = page.into_iter().map(|(e, _)| e.into()).collect();
@@ -384,11 +409,10 @@ impl Inner {
                 for e in &events {
                     index.push(&e.stream, e.revision, e.position, e.event_id)?;
                 }
-                self.head.store(index.head(), Ordering::Release);
             }
             add_links(pending, &events);
             if !full {
-                return Ok((before, self.head.load(Ordering::Acquire)));
+                return Ok((before, self.index_head()));
             }
         }
     }
@@ -421,20 +445,23 @@ impl Inner {
         let mut failed = Vec::new();
         for (write, result) in pending.drain(..).zip(results) {
             let Err(error) = result else { continue };
-            let error = match error {
-                kurrentdb::Error::WrongExpectedVersion { current, .. } => {
-                    StoreError::Backend(format!(
-                        "the links of {} on {} are at {current:?}, not before revision {} as the \
-                         journal {} says; something other than readnet writes that stream",
-                        write.stream,
-                        self.endpoint,
-                        write.first_revision,
-                        self.journal()
-                    ))
-                }
-                other => self.error(&format!("writing the links of {}", write.stream), other),
-            };
-            first_error.get_or_insert(error);
+            if let kurrentdb::Error::WrongExpectedVersion { current, .. } = error {
+                // Something other than this journal's writer writes that stream. The links are
+                // a view for tools, derived from the journal, which stays the truth; retrying
+                // could never succeed and would block every later append, so they are dropped.
+                tracing::warn!(
+                    stream = %write.stream,
+                    endpoint = %self.endpoint,
+                    journal = %self.journal(),
+                    ?current,
+                    first_revision = write.first_revision,
+                    "links not written: the stream is not where the journal says; something else writes it"
+                );
+                continue;
+            }
+            first_error.get_or_insert(
+                self.error(&format!("writing the links of {}", write.stream), error),
+            );
             failed.push(write);
         }
         *pending = failed;
@@ -446,6 +473,7 @@ impl Inner {
         let mut pending = self.writer.lock().await;
         // Links an earlier append could not write come first: a stream read must not miss them.
         self.write_links(&mut pending).await?;
+        self.publish_head();
         let mut fenced = 0;
         loop {
             let (plan, head) = {
@@ -513,18 +541,19 @@ impl Inner {
                         for e in &placed {
                             index.push(&e.stream, e.revision, e.position, e.event_id)?;
                         }
-                        self.head.store(index.head(), Ordering::Release);
                     }
-                    // Acknowledged only once the links are there: a stream read after the
-                    // append sees its events.
+                    // Acknowledged, and the head published, only once the links are there: a
+                    // stream read after the append sees its events.
                     add_links(&mut pending, &placed);
                     self.write_links(&mut pending).await?;
+                    self.publish_head();
                     return Ok(results);
                 }
                 Err(kurrentdb::Error::WrongExpectedVersion { .. }) => {
                     fenced += 1;
                     let (before, after) = self.refresh(&mut pending).await?;
                     self.write_links(&mut pending).await?;
+                    self.publish_head();
                     tracing::debug!(before, after, "another writer appended to the journal");
                     if self.options.fence == Fence::Journal && after != before {
                         let index = self.index.read().expect("the index lock is not poisoned");

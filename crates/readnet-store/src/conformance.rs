@@ -151,7 +151,8 @@ fn assert_wrong_version(
     }
 }
 
-async fn next(subscription: &mut Subscription) -> SubscriptionMessage {
+/// The next subscription message, within the suite's wait; an error or an end fails the test.
+pub async fn next(subscription: &mut Subscription) -> SubscriptionMessage {
     tokio::time::timeout(WAIT, subscription.next())
         .await
         .expect("a subscription message within the wait")

@@ -25,6 +25,18 @@ fn event(event_type: &str, n: u64) -> EventData {
         .id(Uuid::new_v4())
 }
 
+/// Two JSON events, A and B, starting stream `orders-1`.
+async fn append_two_orders(client: &Client) {
+    client
+        .append_to_stream(
+            "orders-1",
+            &options(StreamState::NoStream),
+            vec![event("A", 0), event("B", 1)],
+        )
+        .await
+        .expect("append");
+}
+
 fn options(state: StreamState) -> AppendToStreamOptions {
     AppendToStreamOptions::default().stream_state(state)
 }
@@ -129,14 +141,7 @@ async fn appended_events_read_back_forwards_and_backwards_with_their_ids_and_typ
 async fn a_stale_expected_revision_is_a_wrong_expected_version_naming_both() {
     let fixture = Fixture::start().await;
     let client = kurrent(&fixture);
-    client
-        .append_to_stream(
-            "orders-1",
-            &options(StreamState::NoStream),
-            vec![event("A", 0), event("B", 1)],
-        )
-        .await
-        .expect("append");
+    append_two_orders(&client).await;
     let error = client
         .append_to_stream(
             "orders-1",
@@ -240,14 +245,7 @@ async fn a_filtered_all_read_passes_only_matching_streams_and_backwards_excludes
 async fn an_all_subscription_delivers_old_events_then_caught_up_then_live_ones() {
     let fixture = Fixture::start().await;
     let client = kurrent(&fixture);
-    client
-        .append_to_stream(
-            "orders-1",
-            &options(StreamState::NoStream),
-            vec![event("A", 0), event("B", 1)],
-        )
-        .await
-        .expect("append");
+    append_two_orders(&client).await;
     let mut subscription = client
         .subscribe_to_all(&SubscribeToAllOptions::default())
         .await;
@@ -302,14 +300,7 @@ async fn an_all_subscription_delivers_old_events_then_caught_up_then_live_ones()
 async fn a_stream_subscription_starts_after_its_revision_and_follows_only_that_stream() {
     let fixture = Fixture::start().await;
     let client = kurrent(&fixture);
-    client
-        .append_to_stream(
-            "orders-1",
-            &options(StreamState::NoStream),
-            vec![event("A", 0), event("B", 1)],
-        )
-        .await
-        .expect("append");
+    append_two_orders(&client).await;
     let from_0 = SubscribeToStreamOptions::default().start_from(StreamPosition::Position(0));
     let mut subscription = client.subscribe_to_stream("orders-1", &from_0).await;
     assert_eq!(
@@ -338,14 +329,7 @@ async fn a_stream_subscription_starts_after_its_revision_and_follows_only_that_s
 async fn links_resolve_to_their_targets_when_asked() {
     let fixture = Fixture::start().await;
     let client = kurrent(&fixture);
-    client
-        .append_to_stream(
-            "orders-1",
-            &options(StreamState::NoStream),
-            vec![event("A", 0), event("B", 1)],
-        )
-        .await
-        .expect("append");
+    append_two_orders(&client).await;
     let link = EventData::binary("$>", "1@orders-1".into()).id(Uuid::new_v4());
     client
         .append_to_stream("paid-orders", &options(StreamState::NoStream), link)

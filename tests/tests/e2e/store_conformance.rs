@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use readnet_e2e::{TestServer, WAIT};
-use readnet_store::conformance::{Subject, event, stream};
+use readnet_e2e::TestServer;
+use readnet_store::conformance::{Subject, event, next, stream};
 use readnet_store::kurrentdb::{Fence, KurrentDbOptions, KurrentDbStore};
 use readnet_store::{
     CurrentRevision, EventStore, StoreError, StreamState, Subscription, SubscriptionMessage,
@@ -35,14 +35,6 @@ async fn fresh() -> Subject {
 
 mod conformance {
     readnet_store::conformance_suite!(super::fresh());
-}
-
-async fn next(subscription: &mut Subscription) -> SubscriptionMessage {
-    tokio::time::timeout(WAIT, subscription.next())
-        .await
-        .expect("a subscription message within the wait")
-        .expect("the subscription is open")
-        .expect("no subscription error")
 }
 
 async fn next_position(subscription: &mut Subscription) -> u64 {

@@ -1,8 +1,10 @@
 //! Times opening an existing embedded store, for measuring open on large logs (a simulator
 //! history, say) outside `readnet bench`.
 //!
-//! Usage: `readnet-store-open DIR [OPENS]`. Prints, per open, the wall time, the head position
-//! and the process's resident set size afterwards (from /proc/self/status).
+//! Usage: `readnet-store-open DIR [OPENS]`. Prints, per open, the wall time, the head position,
+//! whether the index came from the checkpoint, and the process's resident set size afterwards
+//! (from /proc/self/status); per close, its wall time (a close writes the checkpoint when
+//! anything was appended since it was last written).
 
 use std::time::Instant;
 
@@ -35,9 +37,14 @@ async fn main() {
         };
         let elapsed = started.elapsed();
         println!(
-            "open {i}: {:.1} ms, head {}, rss {} MiB",
+            "open {i}: {:.1} ms, head {}, from {}, rss {} MiB",
             elapsed.as_secs_f64() * 1e3,
             store.head_position(),
+            if store.opened_from_checkpoint() {
+                "the checkpoint"
+            } else {
+                "the segments"
+            },
             resident_kib().unwrap_or(0) / 1024
         );
         let closing = Instant::now();

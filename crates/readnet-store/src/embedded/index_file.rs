@@ -121,7 +121,7 @@ impl SummaryBuilder {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;
@@ -130,13 +130,22 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// A cursor over an index file's bytes; every read fails on a short or malformed file.
-struct Cursor<'a> {
+pub(crate) struct Cursor<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Cursor { bytes, at: 0 }
+    }
+
+    /// How many bytes have been read.
+    pub(crate) fn at(&self) -> usize {
+        self.at
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
         let end = end.ok_or_else(|| format!("ends inside a field at byte {}", self.at))?;
         let slice = &self.bytes[self.at..end];
@@ -144,13 +153,13 @@ impl<'a> Cursor<'a> {
         Ok(slice)
     }
 
-    fn u64(&mut self) -> Result<u64, String> {
+    pub(crate) fn u64(&mut self) -> Result<u64, String> {
         Ok(u64::from_le_bytes(
             self.take(8)?.try_into().expect("8 bytes"),
         ))
     }
 
-    fn varint(&mut self) -> Result<u64, String> {
+    pub(crate) fn varint(&mut self) -> Result<u64, String> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = *self
@@ -203,10 +212,7 @@ impl SegmentSummary {
         if crc32c::crc32c(content) != u32::from_le_bytes(crc.try_into().expect("4 bytes")) {
             return Err("CRC mismatch".into());
         }
-        let mut cursor = Cursor {
-            bytes: content,
-            at: 0,
-        };
+        let mut cursor = Cursor::new(content);
         if cursor.take(8)? != MAGIC {
             return Err("not an index file of this version".into());
         }
@@ -334,6 +340,23 @@ pub(crate) fn remove(index_dir: &Path, first_position: u64) -> io::Result<()> {
     }
 }
 
+/// How much of its segment the index file of the segment of `first_position` says it covers,
+/// from its header alone (0 if there is none, or none of this version). A hint for the writer;
+/// open checks the whole file before it relies on it.
+pub(crate) fn covered_len(index_dir: &Path, first_position: u64) -> u64 {
+    let mut header = [0u8; 24];
+    let read = File::open(index_path(index_dir, first_position))
+        .and_then(|mut file| file.read_exact(&mut header));
+    if read.is_err() || &header[..8] != MAGIC {
+        return 0;
+    }
+    let word = |i: usize| u64::from_le_bytes(header[i..i + 8].try_into().expect("8 bytes"));
+    if word(8) != first_position {
+        return 0;
+    }
+    word(16)
+}
+
 /// Loads the index file of the segment `segment` (of length `segment_len`, first position
 /// `first_position`) and checks it against the segment. `Ok(None)`: there is none. `Err`: there
 /// is one and it must not be used (the reason, for a warning).
@@ -364,7 +387,27 @@ pub(crate) fn load(
     // The record at the last covered position must be on disk as described: otherwise the file
     // is stale (the segment was cut or rewritten) and nothing in it is trusted.
     let &(len, event_id) = summary.records.last().expect("a record at least");
-    let offset = summary.covered_len - u64::from(len);
+    check_last_record(
+        segment,
+        summary.covered_len - u64::from(len),
+        len,
+        first_position + summary.records.len() as u64 - 1,
+        &summary.streams[summary.last_stream].0,
+        event_id,
+    )?;
+    Ok(Some(summary))
+}
+
+/// Checks that the frame of `len` bytes at `offset` in `segment` is intact and holds `position`
+/// of `stream` with `event_id`, ending its append: the record a cache of the log says is there.
+pub(crate) fn check_last_record(
+    segment: &File,
+    offset: u64,
+    len: u32,
+    position: u64,
+    stream: &str,
+    event_id: Uuid,
+) -> Result<(), String> {
     let mut frame = vec![0u8; len as usize];
     segment
         .read_exact_at(&mut frame, offset)
@@ -374,19 +417,17 @@ pub(crate) fn load(
     if !header.matches(body) {
         return Err(format!("its last record (offset {offset}) fails its CRC"));
     }
-    let position = first_position + summary.records.len() as u64 - 1;
     let head = RecordHead::decode(body).map_err(|e| format!("last record undecodable: {e}"))?;
-    let name = &summary.streams[summary.last_stream].0;
     if head.position != position
-        || head.stream != *name
+        || head.stream != stream
         || head.event_id != event_id.as_bytes()
         || !head.append_end
     {
         return Err(format!(
-            "its last record (offset {offset}) is not position {position} of {name} as recorded"
+            "its last record (offset {offset}) is not position {position} of {stream} as recorded"
         ));
     }
-    Ok(Some(summary))
+    Ok(())
 }
 
 /// Reads the first `len` bytes of a finished segment into a summary (for its index file).

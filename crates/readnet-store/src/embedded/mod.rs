@@ -1,11 +1,12 @@
 //! The embedded store: an append-only log of segment files in a data directory.
 //!
 //! Layout: `LOCK` (held with an exclusive file lock while a store has the directory open),
-//! `segments/<first position, 20 digits>.seg` and `index/<first position>.idx`. A segment is a
-//! sequence of records framed as `[u32 LE body length][u32 LE CRC32C of (length bytes + body)]
-//! [protobuf body]`. An index file holds what a scan of (a prefix of) its segment would find, so
-//! that open reads it instead of the segment; it is a cache, checked against the segment and
-//! ignored when it does not fit.
+//! `segments/<first position, 20 digits>.seg`, `index/<first position>.idx` and
+//! `index/checkpoint`. A segment is a sequence of records framed as `[u32 LE body length][u32 LE
+//! CRC32C of (length bytes + body)][protobuf body]`. An index file holds what a scan of (a
+//! prefix of) its segment would find, so that open reads it instead of the segment; the
+//! checkpoint holds the whole index as it was at the last clean close, so that open reads each
+//! stream once. Both are caches, checked against the segments and ignored when they do not fit.
 //!
 //! One writer thread group-commits appends: it validates every waiting append against the
 //! committed index plus the batch so far, writes the batch with one write, fdatasyncs, then
@@ -13,6 +14,7 @@
 //! segments) maps positions to record locations and streams to positions; readers look up there
 //! under a short read lock and read the records with positional reads outside it.
 
+mod checkpoint;
 mod index;
 mod index_file;
 mod record;
@@ -133,6 +135,7 @@ pub struct EmbeddedStore {
     subscription_buffer: usize,
     /// Held (locked) while this store may write to the directory.
     lock: Mutex<Option<File>>,
+    from_checkpoint: bool,
 }
 
 impl fmt::Debug for EmbeddedStore {
@@ -166,7 +169,8 @@ impl EmbeddedStore {
         let dir = dir.as_ref().to_path_buf();
         let runtime = Handle::current();
         let subscription_buffer = options.subscription_buffer;
-        let (lock, shared, writer, head) = run_blocking(move || open_dir(dir, options)).await?;
+        let (lock, shared, writer, head, from_checkpoint) =
+            run_blocking(move || open_dir(dir, options)).await?;
         let (commands, receiver) = mpsc::channel(REQUEST_QUEUE);
         let writer = std::thread::Builder::new()
             .name("readnet-store-writer".into())
@@ -184,7 +188,14 @@ impl EmbeddedStore {
             runtime,
             subscription_buffer,
             lock: Mutex::new(Some(lock)),
+            from_checkpoint,
         })
+    }
+
+    /// Whether open built the index from the index checkpoint (the store had been closed
+    /// cleanly after its last append) rather than from the segments and their index files.
+    pub fn opened_from_checkpoint(&self) -> bool {
+        self.from_checkpoint
     }
 
     /// Stops the writer (after the batch in hand) and releases the directory's lock. Later
@@ -215,8 +226,9 @@ impl EmbeddedStore {
     }
 }
 
-/// What opening a directory yields: its lock, the recovered index, and a writer for it.
-type Opened = (File, Arc<Shared>, Writer, watch::Receiver<u64>);
+/// What opening a directory yields: its lock, the recovered index, a writer for it, and
+/// whether the index came from the checkpoint.
+type Opened = (File, Arc<Shared>, Writer, watch::Receiver<u64>, bool);
 
 /// The blocking part of [`EmbeddedStore::open`].
 fn open_dir(dir: PathBuf, options: EmbeddedOptions) -> Result<Opened, StoreError> {
@@ -240,7 +252,9 @@ fn open_dir(dir: PathBuf, options: EmbeddedOptions) -> Result<Opened, StoreError
     }
     let recovered = recover(&segments_dir, &index_dir)?;
     let head = recovered.index.head();
+    let from_checkpoint = recovered.checkpoint_head.is_some();
     tracing::debug!(
+        from_checkpoint,
         dir = %dir.display(),
         head,
         segments = recovered.index.segments.len(),
@@ -263,8 +277,9 @@ fn open_dir(dir: PathBuf, options: EmbeddedOptions) -> Result<Opened, StoreError
         head_tx,
         recovered.last_segment,
         recovered.last_indexed_len,
+        recovered.checkpoint_head,
     )?;
-    Ok((lock, shared, writer, head_rx))
+    Ok((lock, shared, writer, head_rx, from_checkpoint))
 }
 
 /// How long a held lock is waited for before the directory counts as in use.

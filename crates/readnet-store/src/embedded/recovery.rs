@@ -15,6 +15,7 @@ use std::sync::Arc;
 use prost::Message;
 use uuid::Uuid;
 
+use super::checkpoint::{self, Loaded};
 use super::index::{Entry, Index, SegmentHandle};
 use super::index_file::{self, SegmentSummary, SummaryBuilder};
 use super::record::{HEADER_LEN, Header, MAX_BODY_LEN, RecordHead};
@@ -44,15 +45,31 @@ pub(crate) struct Recovered {
     pub last_segment: Option<(PathBuf, u64, u64)>,
     /// How much of the last segment its index file covers (0 if it has none).
     pub last_indexed_len: u64,
+    /// The head the index checkpoint describes, when the index came from it.
+    pub checkpoint_head: Option<u64>,
 }
 
 /// Rebuilds the index from every segment in order, truncating a torn tail of the last one.
 ///
+/// An index checkpoint that describes the log exactly (the store was closed after its last
+/// append) stands in for all of it.
 /// A segment's index file, where one passes its checks, stands in for scanning the part of the
 /// segment it covers; the rest is scanned. A finished segment scanned whole gets an index file
 /// so that the next open need not scan it.
 pub(crate) fn recover(segments_dir: &Path, index_dir: &Path) -> Result<Recovered, StoreError> {
     let segments = list_segments(segments_dir)?;
+    if let Some((first_position, path)) = segments.last()
+        && let Loaded::Index(index) = checkpoint::load(index_dir, &segments)?
+    {
+        let last = index.entries.last().expect("a checkpoint holds a record");
+        let len = last.offset + u64::from(last.len);
+        return Ok(Recovered {
+            last_indexed_len: index_file::covered_len(index_dir, *first_position),
+            last_segment: Some((path.clone(), *first_position, len)),
+            checkpoint_head: Some(index.head()),
+            index,
+        });
+    }
     let mut index = Index::default();
     let mut last_segment = None;
     let mut last_indexed_len = 0;
@@ -93,6 +110,7 @@ pub(crate) fn recover(segments_dir: &Path, index_dir: &Path) -> Result<Recovered
         index,
         last_segment,
         last_indexed_len,
+        checkpoint_head: None,
     })
 }
 

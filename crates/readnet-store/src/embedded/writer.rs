@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::Shared;
+use super::checkpoint;
 use super::index::{Entry, Index, SegmentHandle};
 use super::index_file;
 use super::record::{RecordBody, encode_frame};
@@ -72,6 +73,9 @@ pub(crate) struct Writer {
     buf: Vec<u8>,
     /// Threads writing the index files of finished segments; joined before the writer exits.
     indexers: Vec<std::thread::JoinHandle<()>>,
+    /// The head the index checkpoint on disk describes, if known: a close with nothing
+    /// appended since need not write it again.
+    checkpoint_head: Option<u64>,
 }
 
 /// One append waiting in a batch for the sync, with what it will be told.
@@ -96,6 +100,7 @@ impl Writer {
         head: watch::Sender<u64>,
         active: Option<(PathBuf, u64, u64)>,
         indexed_len: u64,
+        checkpoint_head: Option<u64>,
     ) -> io::Result<Writer> {
         let active = match active {
             Some((path, first_position, len)) => Some(ActiveSegment {
@@ -122,12 +127,14 @@ impl Writer {
             poisoned: None,
             buf: Vec::new(),
             indexers: Vec::new(),
+            checkpoint_head,
         })
     }
 
     /// Writes the index file of the active segment as far as it is synced (unless one already
-    /// covers it) and waits for the finished segments' index files: the next open then scans
-    /// nothing. Failure only costs that open a scan.
+    /// covers it), waits for the finished segments' index files, then writes the index
+    /// checkpoint: the next open then reads one file and scans nothing. Failure only costs that
+    /// open time.
     fn write_index_files(&mut self) {
         if let Some(active) = &self.active
             && self.poisoned.is_none()
@@ -143,6 +150,24 @@ impl Writer {
             if indexer.join().is_err() {
                 tracing::error!("an index file writer panicked");
             }
+        }
+        if self.poisoned.is_some() {
+            return;
+        }
+        let index = self.shared.read_index();
+        let head = index.head();
+        if head == 0 || self.checkpoint_head == Some(head) {
+            return;
+        }
+        let started = Instant::now();
+        match checkpoint::write(&self.index_dir, &index) {
+            Ok(written) => tracing::debug!(
+                head,
+                written,
+                took_ms = started.elapsed().as_millis() as u64,
+                "index checkpoint"
+            ),
+            Err(e) => tracing::warn!(error = %e, "no index checkpoint written"),
         }
     }
 
@@ -636,6 +661,7 @@ mod tests {
             head,
             None,
             0,
+            None,
         )
         .unwrap();
         // A read-only handle: the write fails as a full or failing disk would.

@@ -106,18 +106,34 @@ pub fn append_bytes(path: &Path, extra: &[u8]) {
     file.write_all(extra).expect("append");
 }
 
-/// The index files of a data directory, in log order.
+/// The segments' index files of a data directory, in log order.
 pub fn index_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("index"))
         .expect("index dir")
         .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "idx"))
         .collect();
     files.sort();
     files
 }
 
-/// Deletes the index files, so that the next open scans every segment.
+/// The index checkpoint of a data directory (which may not exist).
+pub fn checkpoint(dir: &Path) -> PathBuf {
+    dir.join("index").join("checkpoint")
+}
+
+/// Deletes the index checkpoint, so that the next open reads the segments' index files.
+pub fn forget_checkpoint(dir: &Path) {
+    match std::fs::remove_file(checkpoint(dir)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => panic!("remove the checkpoint: {e}"),
+    }
+}
+
+/// Deletes the index files and the checkpoint, so that the next open scans every segment.
 pub fn forget_index_files(dir: &Path) {
+    forget_checkpoint(dir);
     for file in index_files(dir) {
         std::fs::remove_file(file).expect("remove an index file");
     }

@@ -5,11 +5,12 @@
 //!
 //! ```text
 //! magic "RNCKP001"
-//! u64 LE head (the file describes positions 1..=head)
+//! u64 LE head (the file describes positions 1..=head)   u64 LE the stream map's hash seed
 //! u64 LE segment count, then per segment: u64 LE first position, u64 LE length in bytes
 //! u64 LE byte offset of the stream section   u64 LE stream count
 //! per position: varint frame length, 16-byte event id
-//! per stream: varint name length, UTF-8 name, varint event count, its positions as varint gaps
+//! per stream, in the order of their buckets in a table of that many streams hashed with the
+//!   seed: varint name length, UTF-8 name, varint event count, its positions as varint gaps
 //!   (the first from 0, then from the previous one; positions ascend)
 //! u32 LE CRC32C of everything before it
 //! ```
@@ -23,13 +24,14 @@
 //! the segments' index files instead; a checkpoint that fails a check is deleted with a warning.
 
 use std::fs::{self, File, OpenOptions};
+use std::hash::BuildHasher;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::index::{Entry, Index, Positions, SegmentHandle, StreamMap};
+use super::index::{Entry, Index, Positions, SegmentHandle, StreamMap, bucket};
 use super::index_file::{Cursor, check_last_record, put_varint};
 use super::record::{HEADER_LEN, MAX_BODY_LEN};
 
@@ -52,6 +54,7 @@ pub(crate) struct Span {
 #[derive(Debug, PartialEq, Eq)]
 struct Header {
     head: u64,
+    seed: u64,
     segments: Vec<Span>,
     streams_at: u64,
     stream_count: u64,
@@ -59,12 +62,13 @@ struct Header {
 
 impl Header {
     fn encoded_len(segments: usize) -> usize {
-        8 + 8 + 8 + segments * 16 + 8 + 8
+        8 + 8 + 8 + 8 + segments * 16 + 8 + 8
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.head.to_le_bytes());
+        out.extend_from_slice(&self.seed.to_le_bytes());
         out.extend_from_slice(&(self.segments.len() as u64).to_le_bytes());
         for span in &self.segments {
             out.extend_from_slice(&span.first_position.to_le_bytes());
@@ -81,6 +85,7 @@ impl Header {
             return Err("not an index checkpoint of this version".into());
         }
         let head = cursor.u64()?;
+        let seed = cursor.u64()?;
         let count = cursor.u64()?;
         // Each segment holds at least one record: a bound that keeps a bad count from
         // allocating.
@@ -99,6 +104,7 @@ impl Header {
         Ok((
             Header {
                 head,
+                seed,
                 segments,
                 streams_at,
                 stream_count,
@@ -250,7 +256,7 @@ fn decode(bytes: &[u8]) -> Result<(Index, LastRecords<'_>), String> {
     // The two sections are independent: decode them on two cores.
     let records = &content[header_len..streams_at];
     let streams = &content[streams_at..];
-    let (entries, (map, last_streams)) = std::thread::scope(|scope| {
+    let (entries, (streams, last_streams)) = std::thread::scope(|scope| {
         let entries = scope.spawn(|| decode_records(records, &header));
         let streams = decode_streams(streams, &header);
         (
@@ -259,7 +265,7 @@ fn decode(bytes: &[u8]) -> Result<(Index, LastRecords<'_>), String> {
         )
     });
     let entries = entries?;
-    let (streams, last_streams) = (map?, last_streams);
+    let mut index = streams?;
     let lasts = header
         .segments
         .iter()
@@ -270,14 +276,8 @@ fn decode(bytes: &[u8]) -> Result<(Index, LastRecords<'_>), String> {
             (entry.len, entry.event_id, stream)
         })
         .collect();
-    Ok((
-        Index {
-            segments: Vec::new(),
-            entries,
-            streams,
-        },
-        lasts,
-    ))
+    index.entries = entries;
+    Ok((index, lasts))
 }
 
 /// The records section: one entry per position, offsets running from 0 in each segment.
@@ -317,12 +317,9 @@ fn decode_records(bytes: &[u8], header: &Header) -> Result<Vec<Entry>, String> {
     Ok(entries)
 }
 
-/// The streams section: the stream map, and the stream of each segment's last position.
-#[allow(clippy::type_complexity)]
-fn decode_streams<'a>(
-    bytes: &'a [u8],
-    header: &Header,
-) -> (Result<StreamMap, String>, Vec<&'a str>) {
+/// The streams section: an index holding the stream map (and nothing else yet), and the stream
+/// of each segment's last position.
+fn decode_streams<'a>(bytes: &'a [u8], header: &Header) -> (Result<Index, String>, Vec<&'a str>) {
     let head = header.head;
     // The last position of each segment, ascending, and the stream found holding it.
     let lasts: Vec<u64> = header
@@ -333,8 +330,8 @@ fn decode_streams<'a>(
     let mut last_streams = vec![""; lasts.len()];
     let result = (|| {
         let mut cursor = Cursor::new(bytes);
-        let mut map =
-            StreamMap::with_capacity_and_hasher(header.stream_count as usize, Default::default());
+        let mut index = Index::with_seed(header.seed, header.stream_count as usize);
+        let map: &mut StreamMap = &mut index.streams;
         // Every position belongs to exactly one stream.
         let mut seen = vec![0u64; (head as usize).div_ceil(64) + 1];
         let mut total = 0u64;
@@ -371,6 +368,7 @@ fn decode_streams<'a>(
                 }
                 positions.push(position);
             }
+            // In bucket order (as written), so the table fills from one end to the other.
             if map.insert(name.to_owned(), positions).is_some() {
                 return Err(format!("stream {name} appears twice"));
             }
@@ -384,7 +382,7 @@ fn decode_streams<'a>(
                 bytes.len() - cursor.at()
             ));
         }
-        Ok(map)
+        Ok(index)
     })();
     (result, last_streams)
 }
@@ -446,6 +444,7 @@ pub(crate) fn write(index_dir: &Path, index: &Index) -> io::Result<bool> {
         .sum();
     let header = Header {
         head,
+        seed: index.seed,
         streams_at: (Header::encoded_len(segments.len()) as u64) + records_len,
         stream_count: index.streams.len() as u64,
         segments,
@@ -469,7 +468,16 @@ pub(crate) fn write(index_dir: &Path, index: &Index) -> io::Result<bool> {
         out.buf.extend_from_slice(entry.event_id.as_bytes());
         out.spill_if_full()?;
     }
-    for (name, positions) in &index.streams {
+    let mut streams: Vec<(u64, &String, &Positions)> = index
+        .streams
+        .iter()
+        .map(|(name, positions)| {
+            let hash = index.streams.hasher().hash_one(name);
+            (bucket(hash, index.streams.len()), name, positions)
+        })
+        .collect();
+    streams.sort_unstable_by_key(|&(bucket, _, _)| bucket);
+    for (_, name, positions) in streams {
         put_varint(&mut out.buf, name.len() as u64);
         out.buf.extend_from_slice(name.as_bytes());
         put_varint(&mut out.buf, positions.len() as u64);
@@ -555,6 +563,7 @@ mod tests {
         let (decoded, lasts) = decode(&bytes).unwrap();
         assert_eq!(decoded.head(), 5);
         assert_eq!(decoded.streams, original.streams);
+        assert_eq!(decoded.seed, original.seed, "the stream map keeps its hash seed");
         let shape = |e: &Entry| (e.offset, e.event_id, e.segment, e.len);
         assert_eq!(
             decoded.entries.iter().map(shape).collect::<Vec<_>>(),

@@ -32,7 +32,7 @@ pub(crate) struct Entry {
 }
 
 /// The committed (synced) log: only what an acknowledged append may have relied on.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Index {
     /// Segments in log order.
     pub segments: Vec<Arc<SegmentHandle>>,
@@ -40,12 +40,56 @@ pub(crate) struct Index {
     pub entries: Vec<Entry>,
     /// Each stream's positions; the revision of an event is its index in the list.
     pub streams: StreamMap,
+    /// The seed of `streams`' hasher (kept so that the checkpoint can store it).
+    pub seed: u64,
 }
 
-/// Streams by name. foldhash, seeded per process: several times faster than SipHash over
-/// millions of names on open, and still keyed, so clients choosing stream names cannot aim
-/// for collisions they can compute offline.
-pub(crate) type StreamMap = HashMap<String, Positions, foldhash::quality::RandomState>;
+impl Default for Index {
+    fn default() -> Self {
+        Index::with_seed(random_seed(), 0)
+    }
+}
+
+impl Index {
+    /// An empty index whose stream map hashes with `seed` and has room for `streams` streams.
+    pub(crate) fn with_seed(seed: u64, streams: usize) -> Self {
+        Index {
+            segments: Vec::new(),
+            entries: Vec::new(),
+            streams: StreamMap::with_capacity_and_hasher(
+                streams,
+                foldhash::quality::FixedState::with_seed(seed),
+            ),
+            seed,
+        }
+    }
+}
+
+/// A random seed for a stream map, from the standard library's OS-seeded hasher keys.
+fn random_seed() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64)
+}
+
+/// Streams by name. foldhash: several times faster than SipHash over millions of names on open,
+/// and keyed by a random seed chosen when the index is first built, so clients choosing stream
+/// names cannot aim for collisions they can compute offline. The seed is kept in the index
+/// checkpoint, so that a checkpoint's streams, written in the order of their buckets, are
+/// inserted at open in that order: sequentially, not at random places in a table of hundreds of
+/// megabytes. (Who can read the checkpoint can read and rewrite the log anyway.)
+pub(crate) type StreamMap = HashMap<String, Positions, foldhash::quality::FixedState>;
+
+/// The bucket of a hash in a table sized for `len` entries, as the standard library's hash
+/// table (hashbrown) sizes it: only used to choose an insertion order, so a different sizing
+/// costs speed, never correctness.
+pub(crate) fn bucket(hash: u64, len: usize) -> u64 {
+    let buckets = if len < 8 {
+        8
+    } else {
+        (len.saturating_mul(8) / 7).next_power_of_two()
+    };
+    hash & (buckets as u64 - 1)
+}
 
 /// A stream's positions, ascending. Most streams of a ledger hold one or two events (an item
 /// catalogued, a patron enrolled), so those are kept inline: no allocation per stream on open.

@@ -550,16 +550,20 @@ mod tests {
         index
     }
 
-    fn encoded() -> Vec<u8> {
+    fn encoded_from(index: &Index) -> Vec<u8> {
         let dir = tempfile::tempdir().unwrap();
-        assert!(write(dir.path(), &index()).unwrap());
+        assert!(write(dir.path(), index).unwrap());
         fs::read(dir.path().join(CHECKPOINT_FILE)).unwrap()
+    }
+
+    fn encoded() -> Vec<u8> {
+        encoded_from(&index())
     }
 
     #[test]
     fn an_encoded_checkpoint_decodes_to_the_same_index() {
         let original = index();
-        let bytes = encoded();
+        let bytes = encoded_from(&original);
         let (decoded, lasts) = decode(&bytes).unwrap();
         assert_eq!(decoded.head(), 5);
         assert_eq!(decoded.streams, original.streams);

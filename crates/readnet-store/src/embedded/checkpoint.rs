@@ -150,7 +150,7 @@ pub(crate) fn load(index_dir: &Path, segments: &[(u64, PathBuf)]) -> io::Result<
     let fits = match file.read_exact(&mut head) {
         Ok(()) => Header::decode(&head).is_ok_and(|(header, _)| header.segments == spans),
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => false,
-        Err(e) => return Err(e),
+        Err(e) => return refuse(index_dir, &format!("unreadable: {e}")),
     };
     if !fits {
         tracing::debug!(checkpoint = %path.display(), "the index checkpoint does not describe the log as it is; opening from the segments");
@@ -158,7 +158,9 @@ pub(crate) fn load(index_dir: &Path, segments: &[(u64, PathBuf)]) -> io::Result<
     }
     let mut bytes = Vec::with_capacity(file.metadata()?.len() as usize);
     bytes.extend_from_slice(&head);
-    file.read_to_end(&mut bytes)?;
+    if let Err(e) = file.read_to_end(&mut bytes) {
+        return refuse(index_dir, &format!("unreadable: {e}"));
+    }
     drop(file);
     let segment_handles: Vec<Arc<SegmentHandle>> = segments
         .iter()
@@ -190,16 +192,19 @@ pub(crate) fn load(index_dir: &Path, segments: &[(u64, PathBuf)]) -> io::Result<
             index.segments = segment_handles;
             Ok(Loaded::Index(index))
         }
-        Err(reason) => {
-            tracing::warn!(
-                checkpoint = %path.display(),
-                reason = %reason,
-                "ignoring the index checkpoint and opening from the segments"
-            );
-            remove(index_dir)?;
-            Ok(Loaded::None)
-        }
+        Err(reason) => refuse(index_dir, &reason),
     }
+}
+
+/// Deletes a checkpoint that must not be used, with a warning giving the reason.
+fn refuse(index_dir: &Path, reason: &str) -> io::Result<Loaded> {
+    tracing::warn!(
+        checkpoint = %index_dir.join(CHECKPOINT_FILE).display(),
+        reason = %reason,
+        "ignoring the index checkpoint and opening from the segments"
+    );
+    remove(index_dir)?;
+    Ok(Loaded::None)
 }
 
 /// The first position of the segment after `span` (one past the head for the last).
@@ -567,7 +572,10 @@ mod tests {
         let (decoded, lasts) = decode(&bytes).unwrap();
         assert_eq!(decoded.head(), 5);
         assert_eq!(decoded.streams, original.streams);
-        assert_eq!(decoded.seed, original.seed, "the stream map keeps its hash seed");
+        assert_eq!(
+            decoded.seed, original.seed,
+            "the stream map keeps its hash seed"
+        );
         let shape = |e: &Entry| (e.offset, e.event_id, e.segment, e.len);
         assert_eq!(
             decoded.entries.iter().map(shape).collect::<Vec<_>>(),

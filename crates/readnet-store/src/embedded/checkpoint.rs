@@ -32,7 +32,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::index::{Entry, Index, Positions, SegmentHandle, StreamMap, bucket};
-use super::index_file::{Cursor, check_last_record, put_varint};
+use super::index_file::{Cursor, check_last_record, put_varint, remove_durably};
 use super::record::{HEADER_LEN, MAX_BODY_LEN};
 
 /// The checkpoint's name inside the index directory.
@@ -114,24 +114,15 @@ impl Header {
     }
 }
 
-/// What [`load`] found.
-pub(crate) enum Loaded {
-    /// No checkpoint.
-    None,
-    /// A checkpoint of an earlier state of the log (it has grown since): not used, kept.
-    Stale,
-    /// The log's index, as the checkpoint describes it and checked against the log.
-    Index(Index),
-}
-
 /// Loads the checkpoint if it describes exactly `segments` (first position, path), checks it
-/// against them, and builds the index from it. A checkpoint that fails a check is deleted with
-/// a warning; either way the caller then opens from the segments.
-pub(crate) fn load(index_dir: &Path, segments: &[(u64, PathBuf)]) -> io::Result<Loaded> {
+/// against them, and builds the log's index from it. `None`: there is no checkpoint, or it
+/// describes an earlier state of the log (kept for the next close to replace), or it failed a
+/// check (deleted with a warning); the caller then opens from the segments.
+pub(crate) fn load(index_dir: &Path, segments: &[(u64, PathBuf)]) -> io::Result<Option<Index>> {
     let path = index_dir.join(CHECKPOINT_FILE);
     let mut file = match File::open(&path) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
     // The segment table says whether the checkpoint can fit the log at all: read it first, so
@@ -154,7 +145,7 @@ pub(crate) fn load(index_dir: &Path, segments: &[(u64, PathBuf)]) -> io::Result<
     };
     if !fits {
         tracing::debug!(checkpoint = %path.display(), "the index checkpoint does not describe the log as it is; opening from the segments");
-        return Ok(Loaded::Stale);
+        return Ok(None);
     }
     let mut bytes = Vec::with_capacity(file.metadata()?.len() as usize);
     bytes.extend_from_slice(&head);
@@ -190,21 +181,21 @@ pub(crate) fn load(index_dir: &Path, segments: &[(u64, PathBuf)]) -> io::Result<
     }) {
         Ok(mut index) => {
             index.segments = segment_handles;
-            Ok(Loaded::Index(index))
+            Ok(Some(index))
         }
         Err(reason) => refuse(index_dir, &reason),
     }
 }
 
 /// Deletes a checkpoint that must not be used, with a warning giving the reason.
-fn refuse(index_dir: &Path, reason: &str) -> io::Result<Loaded> {
+fn refuse(index_dir: &Path, reason: &str) -> io::Result<Option<Index>> {
     tracing::warn!(
         checkpoint = %index_dir.join(CHECKPOINT_FILE).display(),
         reason = %reason,
         "ignoring the index checkpoint and opening from the segments"
     );
-    remove(index_dir)?;
-    Ok(Loaded::None)
+    remove_durably(index_dir, &index_dir.join(CHECKPOINT_FILE))?;
+    Ok(None)
 }
 
 /// The first position of the segment after `span` (one past the head for the last).
@@ -504,15 +495,6 @@ pub(crate) fn write(index_dir: &Path, index: &Index) -> io::Result<bool> {
     fs::rename(&temp, &path)?;
     File::open(index_dir)?.sync_all()?;
     Ok(true)
-}
-
-/// Deletes the checkpoint, if any.
-pub(crate) fn remove(index_dir: &Path) -> io::Result<()> {
-    match fs::remove_file(index_dir.join(CHECKPOINT_FILE)) {
-        Ok(()) => File::open(index_dir)?.sync_all(),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 #[cfg(test)]

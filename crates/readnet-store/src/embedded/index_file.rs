@@ -333,8 +333,13 @@ pub(crate) fn write(index_dir: &Path, summary: &SegmentSummary) -> io::Result<()
 
 /// Deletes the index file of a segment, if any (it no longer describes the segment).
 pub(crate) fn remove(index_dir: &Path, first_position: u64) -> io::Result<()> {
-    match fs::remove_file(index_path(index_dir, first_position)) {
-        Ok(()) => File::open(index_dir)?.sync_all(),
+    remove_durably(index_dir, &index_path(index_dir, first_position))
+}
+
+/// Deletes `path` (in `dir`), if it exists, and syncs the directory.
+pub(crate) fn remove_durably(dir: &Path, path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => File::open(dir)?.sync_all(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }

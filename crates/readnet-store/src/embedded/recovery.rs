@@ -15,7 +15,7 @@ use std::sync::Arc;
 use prost::Message;
 use uuid::Uuid;
 
-use super::checkpoint::{self, Loaded};
+use super::checkpoint;
 use super::index::{Entry, Index, SegmentHandle};
 use super::index_file::{self, SegmentSummary, SummaryBuilder};
 use super::record::{HEADER_LEN, Header, MAX_BODY_LEN, RecordHead};
@@ -59,7 +59,7 @@ pub(crate) struct Recovered {
 pub(crate) fn recover(segments_dir: &Path, index_dir: &Path) -> Result<Recovered, StoreError> {
     let segments = list_segments(segments_dir)?;
     if let Some((first_position, path)) = segments.last()
-        && let Loaded::Index(index) = checkpoint::load(index_dir, &segments)?
+        && let Some(index) = checkpoint::load(index_dir, &segments)?
     {
         let last = index.entries.last().expect("a checkpoint holds a record");
         let len = last.offset + u64::from(last.len);

@@ -155,3 +155,22 @@ impl Subscription {
         self.receiver.recv().await
     }
 }
+
+/// A write of events with the given ids (type "T", empty data), for unit tests.
+#[cfg(test)]
+pub(crate) fn test_write(stream: &str, expected: StreamState, ids: &[u128]) -> StreamWrite {
+    StreamWrite {
+        stream: stream.into(),
+        expected,
+        events: ids
+            .iter()
+            .map(|&id| EventData {
+                event_id: uuid::Uuid::from_u128(id),
+                event_type: "T".into(),
+                content_type: ContentType::Binary,
+                metadata: vec![],
+                data: vec![],
+            })
+            .collect(),
+    }
+}

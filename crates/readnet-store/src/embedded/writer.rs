@@ -587,23 +587,9 @@ impl<'a> BatchView<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::EventData;
 
     fn write(stream: &str, expected: StreamState, ids: &[u128]) -> Vec<StreamWrite> {
-        vec![StreamWrite {
-            stream: stream.into(),
-            expected,
-            events: ids
-                .iter()
-                .map(|&id| EventData {
-                    event_id: Uuid::from_u128(id),
-                    event_type: "T".into(),
-                    content_type: ContentType::Binary,
-                    metadata: vec![],
-                    data: vec![],
-                })
-                .collect(),
-        }]
+        vec![crate::test_write(stream, expected, ids)]
     }
 
     #[test]

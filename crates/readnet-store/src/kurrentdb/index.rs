@@ -149,24 +149,8 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ContentType, EventData};
 
-    fn write(stream: &str, expected: StreamState, ids: &[u128]) -> StreamWrite {
-        StreamWrite {
-            stream: stream.into(),
-            expected,
-            events: ids
-                .iter()
-                .map(|&id| EventData {
-                    event_id: Uuid::from_u128(id),
-                    event_type: "T".into(),
-                    content_type: ContentType::Binary,
-                    metadata: vec![],
-                    data: vec![],
-                })
-                .collect(),
-        }
-    }
+    use crate::test_write as write;
 
     #[test]
     fn a_journal_event_out_of_place_is_refused() {

@@ -1,6 +1,7 @@
 //! Compiles `proto/readnet/v1/*.proto` with protox (pure Rust: no system protoc) and generates
-//! prost messages and tonic stubs, plus a file descriptor set for gRPC reflection. Also compiles
-//! the vendored KurrentDB protocol (`proto/kurrentdb/`) that readnet's server speaks too.
+//! prost messages, plus a file descriptor set for gRPC reflection. With the `grpc` feature it also
+//! generates tonic stubs and compiles the vendored KurrentDB protocol (`proto/kurrentdb/`) that
+//! readnet's server speaks too.
 
 use std::path::PathBuf;
 
@@ -25,17 +26,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("readnet_descriptor.bin"),
         prost::Message::encode_to_vec(&descriptors),
     )?;
-    tonic_build::configure()
-        .build_client(true)
-        .build_server(true)
-        .compile_fds(descriptors)?;
-    compile_kurrentdb(&root.join("kurrentdb"))
+    #[cfg(feature = "grpc")]
+    {
+        tonic_build::configure()
+            .build_client(true)
+            .build_server(true)
+            .compile_fds(descriptors)?;
+        compile_kurrentdb(&root.join("kurrentdb"))?;
+    }
+    #[cfg(not(feature = "grpc"))]
+    prost_build::Config::new().compile_fds(descriptors)?;
+    Ok(())
 }
 
 /// KurrentDB's services readnet serves (Streams, ServerFeatures, Gossip) with the messages they
 /// import (`event_store.client`, `google.rpc`). The other vendored files (persistent
 /// subscriptions, projections, users, operations, monitoring) stay uncompiled: readnet answers
 /// their paths with UNIMPLEMENTED by name, without their messages.
+#[cfg(feature = "grpc")]
 fn compile_kurrentdb(root: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     let files = ["streams.proto", "serverfeatures.proto", "gossip.proto"];
     for file in ["shared.proto", "status.proto", "code.proto"]

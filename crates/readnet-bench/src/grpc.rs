@@ -68,6 +68,7 @@ pub async fn checkouts_grpc(
         PatronKey::new(&secret),
         clock,
         Snapshots::new(dir.join("projections")),
+        tonic::service::Routes::default(),
         async {
             let _ = stopped.await;
         },

@@ -1,13 +1,18 @@
 //! readnet's protobuf messages and gRPC services, generated at build time from `proto/`.
 
+//!
+//! Without the `grpc` feature only the messages are generated (no tonic in the tree): what the
+//! domain needs. With it, the tonic service stubs too, and KurrentDB's protocol.
+
 /// Package `readnet.v1`: events, commands and the services.
 pub mod v1 {
     #![allow(clippy::large_enum_variant, clippy::doc_lazy_continuation)]
-    tonic::include_proto!("readnet.v1");
+    include!(concat!(env!("OUT_DIR"), "/readnet.v1.rs"));
 }
 
 /// KurrentDB's gRPC protocol (vendored from the official client, `proto/kurrentdb/`), nested as
 /// its packages are so that the generated cross-package paths resolve.
+#[cfg(feature = "grpc")]
 pub mod kurrentdb {
     /// Package `event_store.client` and its sub-packages.
     pub mod event_store {

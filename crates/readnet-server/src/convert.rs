@@ -2,36 +2,34 @@
 
 use readnet_domain::pb;
 use readnet_domain::{Item, ItemStatus, Payload};
+use readnet_ledger::{Receipt, envelope};
 use readnet_store::RecordedEvent;
 use uuid::Uuid;
 
-use crate::command_bus::{Receipt, decode};
 use crate::edge::to_timestamp_us;
 use crate::error::ServerError;
 
-fn uuid_text(bytes: &[u8]) -> String {
-    Uuid::from_slice(bytes)
-        .map(|u| u.to_string())
-        .unwrap_or_default()
+fn uuid_text(id: Option<Uuid>) -> String {
+    id.map(|u| u.to_string()).unwrap_or_default()
 }
 
 /// A stored event with its envelope, as the API shows it.
 pub fn recorded_event(event: &RecordedEvent) -> Result<pb::RecordedEvent, ServerError> {
-    let (metadata, payload) = decode(event)?;
+    let decoded = envelope::decode(event)?;
     Ok(pb::RecordedEvent {
         event_id: event.event_id.to_string(),
         event_type: event.event_type.clone(),
         stream: event.stream.clone(),
         revision: event.revision,
         position: event.position,
-        occurred_at: Some(to_timestamp_us(metadata.occurred_at_us)),
+        occurred_at: Some(to_timestamp_us(decoded.occurred_at.timestamp_micros())),
         recorded_at: Some(to_timestamp_us(event.recorded_at_us)),
-        acting_library: metadata.acting_library,
-        channel: metadata.channel,
-        command_id: uuid_text(&metadata.command_id),
-        correlation_id: uuid_text(&metadata.correlation_id),
+        acting_library: decoded.acting_library,
+        channel: decoded.channel as i32,
+        command_id: uuid_text(decoded.command_id),
+        correlation_id: uuid_text(decoded.correlation_id),
         event: Some(pb::Event {
-            payload: Some(payload),
+            payload: Some(decoded.payload),
         }),
     })
 }
@@ -55,7 +53,7 @@ pub fn receipt(receipt: &Receipt) -> Result<pb::CommandReceipt, ServerError> {
 pub fn item_state(events: &[RecordedEvent]) -> Result<Option<pb::ItemState>, ServerError> {
     let mut item: Option<Item> = None;
     for event in events {
-        let (_, payload) = decode(event)?;
+        let payload = envelope::decode(event)?.payload;
         match (&mut item, &payload) {
             (None, Payload::ItemCatalogued(e)) => item = Some(Item::catalogued(e)),
             (Some(i), p) => i.apply(p),

@@ -11,10 +11,10 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::command_bus::{self, CommandBus, Submission};
 use crate::convert;
 use crate::edge::{self, Actor, CommandRequest};
 use crate::error::ServerError;
+use readnet_ledger::{CommandBus, Submission};
 
 /// Most events one read returns.
 const MAX_READ_COUNT: u32 = 1000;
@@ -57,7 +57,7 @@ impl Commands {
             acting_library: actor.library,
             channel: actor.channel,
         };
-        let digest = command_bus::digest(&self.key, R::NAME, &ctx, &request.encode_to_vec());
+        let digest = readnet_ledger::digest(&self.key, R::NAME, &ctx, &request.encode_to_vec());
         let receipt = self
             .bus
             .submit(Submission {
@@ -67,7 +67,8 @@ impl Commands {
                 command,
                 ctx,
             })
-            .await?;
+            .await
+            .map_err(ServerError::from)?;
         tracing::debug!(rpc = R::NAME, %command_id, duplicate = receipt.duplicate, "command recorded");
         Ok(Response::new(convert::receipt(&receipt)?))
     }

@@ -8,7 +8,7 @@
 //! with the events it recorded. It yields [`Step`]s in the order a ledger would record them:
 //! the offline kiosk's steps come out hours after they happened (a late sync).
 //!
-//! Patron ids come from [`readnet_projection::history::card`], hashed with the fixed test key
+//! Patron ids come from [`readnet_ledger::history::card`], hashed with the fixed test key
 //! `readnet test key`; a server started on a data directory written by [`store::write`] needs a
 //! `--patron-key-file` holding that key for its own patron ids to match.
 //!
@@ -28,8 +28,8 @@ use readnet_domain::pb::{
     Acquisition, Channel, CreditTier, LibraryTier, ReturnPolicy, TransferReason,
 };
 use readnet_domain::{Command, ItemStatus, NewBook, PatronRef};
+use readnet_ledger::history::{History, card};
 use readnet_projection::ProjectedEvent;
-use readnet_projection::history::{History, card};
 
 /// Every city runs on China Standard Time (UTC+8): hours below are local.
 const UTC_OFFSET_HOURS: i64 = 8;

@@ -12,8 +12,10 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "embedded")]
 pub mod embedded;
 mod error;
+#[cfg(feature = "kurrentdb")]
 pub mod kurrentdb;
 mod types;
 

@@ -666,14 +666,14 @@ pub async fn run(server: Option<String>) -> anyhow::Result<()> {
     let data = tempfile::tempdir()
         .context("cannot create a temporary data directory for the demo server")?;
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-    let config = readnet_server::ServeConfig {
+    let config = crate::serve::ServeConfig {
         data_dir: data.path().join("data"),
         store: None,
         listen,
         patron_key_file: None,
     };
     let (stop, stopped) = oneshot::channel::<()>();
-    let mut server = tokio::spawn(readnet_server::serve(config, async {
+    let mut server = tokio::spawn(crate::serve::serve(config, async {
         // A dropped sender stops the server too.
         let _ = stopped.await;
     }));

@@ -4,11 +4,10 @@
 //! the server, `output` prints, `demo` holds the story.
 
 mod audit;
-mod bench;
 mod client;
 mod demo;
 mod output;
-mod simulate;
+mod serve;
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
@@ -49,11 +48,6 @@ enum Command {
     /// Export events (JSON Lines) or settlement statements (JSON, CSV), offline.
     #[command(subcommand)]
     Export(audit::ExportCommand),
-    /// Measure: the fsync floor, durable and group-committed appends, opening a log, bytes per
-    /// event, and the same appends on SQLite; prints a table (or JSON).
-    Bench(bench::BenchArgs),
-    /// Generate a seeded network's activity into a data directory (store) or a server (gRPC).
-    Simulate(simulate::SimulateArgs),
     #[command(flatten)]
     Write(WriteCommand),
     #[command(flatten)]
@@ -872,21 +866,19 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => done(demo::run(args.server).await),
         Command::Replay(args) => audit::replay_command(args).await,
         Command::Export(command) => audit::export_command(command).await,
-        Command::Bench(args) => done(bench::run(args).await),
-        Command::Simulate(args) => done(simulate::run(args).await),
         Command::Write(command) => done(write(command).await),
         Command::Read(command) => done(read(command).await),
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = readnet_server::ServeConfig {
+    let config = serve::ServeConfig {
         data_dir: args.data,
         store: args.store,
         listen: args.listen,
         patron_key_file: args.patron_key_file,
     };
-    readnet_server::serve(config, shutdown_signal()).await
+    serve::serve(config, shutdown_signal()).await
 }
 
 /// Completes on Ctrl-C or SIGTERM (what service managers send).

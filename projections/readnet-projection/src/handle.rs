@@ -223,6 +223,7 @@ mod tests {
             acting_library: String::new(),
             channel: crate::pb::Channel::System,
             command_id: None,
+            correlation_id: None,
             payload: crate::Payload::LibraryClosed(crate::pb::LibraryClosed::default()),
         }
     }

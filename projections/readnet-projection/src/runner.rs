@@ -193,7 +193,7 @@ pub async fn follow<P: Projection>(
         match message {
             Some(SubscriptionMessage::Event(event)) => {
                 if StreamId::is_ledger_stream(&event.stream) {
-                    batch.push(ProjectedEvent::decode(&event)?);
+                    batch.push(readnet_ledger::envelope::decode(&event)?);
                 } else {
                     passed = event.position;
                 }
@@ -261,7 +261,7 @@ pub async fn replay<P: Projection>(
             .take_while(|e| e.position <= last)
             .filter(|e| StreamId::is_ledger_stream(&e.stream));
         for event in ledger_events {
-            state.apply(&ProjectedEvent::decode(event)?);
+            state.apply(&readnet_ledger::envelope::decode(event)?);
         }
         progress(end.min(last));
         next = end + 1;

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use readnet_domain::codec;
-use readnet_domain::pb::{self, EventMetadata};
+use readnet_domain::pb;
+use readnet_ledger::envelope::{Envelope, encode};
 use readnet_projection::{
     Payload, ProjectedEvent, Projection, SnapshotPolicy, Snapshots, follow, replay, shared,
 };
@@ -52,25 +52,19 @@ async fn append_closures(store: &dyn EventStore, count: usize) {
             library: "JN-CENTRAL".into(),
             reason: "test".into(),
         });
-        let metadata = EventMetadata {
-            occurred_at_us: Utc
-                .with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
-                .unwrap()
-                .timestamp_micros(),
-            schema_version: codec::CURRENT_SCHEMA_VERSION,
-            ..Default::default()
+        let envelope = Envelope {
+            occurred_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+            acting_library: "",
+            channel: pb::Channel::System,
+            command_id: None,
+            correlation_id: None,
+            command_digest: None,
         };
         store
             .append(
                 "network",
                 StreamState::Any,
-                vec![EventData {
-                    event_id: Uuid::new_v4(),
-                    event_type: codec::event_type(&payload).to_owned(),
-                    content_type: readnet_store::ContentType::Binary,
-                    metadata: codec::encode_metadata(&metadata),
-                    data: codec::encode(&payload),
-                }],
+                vec![encode(&envelope, Uuid::new_v4(), &payload)],
             )
             .await
             .unwrap();

@@ -1,4 +1,5 @@
-use readnet_store::StoreError;
+use readnet_ledger::LedgerError;
+use readnet_projection::status::ledger_status;
 use tonic::{Code, Status};
 
 use crate::CloseRefusal;
@@ -15,9 +16,9 @@ pub enum SettlementError {
     /// A filter names something the network does not have.
     #[error("{0}")]
     NotFound(String),
-    /// The store refused or failed the append.
+    /// The ledger refused or failed to record the close.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Ledger(#[from] LedgerError),
     /// The close kept losing races with other writers of the `settlement` stream.
     #[error("{0}")]
     Aborted(String),
@@ -30,12 +31,8 @@ impl From<SettlementError> for Status {
             | SettlementError::Refused(CloseRefusal::InvalidPeriod(_)) => Code::InvalidArgument,
             SettlementError::Refused(_) => Code::FailedPrecondition,
             SettlementError::NotFound(_) => Code::NotFound,
-            SettlementError::Store(StoreError::WrongExpectedVersion { .. })
-            | SettlementError::Aborted(_) => Code::Aborted,
-            SettlementError::Store(StoreError::IdempotencyMismatch { .. }) => Code::AlreadyExists,
-            SettlementError::Store(StoreError::InvalidArgument(_)) => Code::InvalidArgument,
-            SettlementError::Store(StoreError::Corrupt { .. }) => Code::DataLoss,
-            SettlementError::Store(_) => Code::Unavailable,
+            SettlementError::Aborted(_) => Code::Aborted,
+            SettlementError::Ledger(error) => return ledger_status(error),
         };
         Status::new(code, error.to_string())
     }

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use readnet_domain::pb::{Channel, EventMetadata};
-use readnet_domain::{Clock, StreamId, codec};
+use readnet_domain::{Clock, StreamId};
+use readnet_ledger::{CommandBus, Decided, Failure};
 use readnet_projection::{Handle, Payload, wait_budget};
 use readnet_proto::Timestamp;
 use readnet_proto::v1 as pb;
 use readnet_proto::v1::settlement_server::SettlementServer;
-use readnet_store::{EventData, EventStore, StoreError, StreamState};
+use readnet_store::{EventStore, StreamState};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -36,11 +36,14 @@ pub fn close_event_id(period: Period) -> Uuid {
     Uuid::new_v5(&CLOSE_EVENT_NAMESPACE, period.to_string().as_bytes())
 }
 
-/// Implements `readnet.v1.Settlement` over the settlement projection and the store.
+/// Implements `readnet.v1.Settlement` over the settlement projection; closes are recorded
+/// through the ledger's command bus.
 #[derive(Clone)]
 pub struct SettlementService {
     handle: Handle<Settlement>,
+    /// Read only for the head of the log: a close is decided on a state that has applied it.
     store: Arc<dyn EventStore>,
+    bus: CommandBus,
     clock: Arc<dyn Clock>,
 }
 
@@ -48,11 +51,13 @@ impl SettlementService {
     pub fn new(
         handle: Handle<Settlement>,
         store: Arc<dyn EventStore>,
+        bus: CommandBus,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             handle,
             store,
+            bus,
             clock,
         }
     }
@@ -104,36 +109,28 @@ impl SettlementService {
                 }
                 CloseDecision::Close(planned) => planned,
             };
-            let payload = Payload::SettlementPeriodClosed(planned.event());
-            let metadata = EventMetadata {
-                occurred_at_us: now.timestamp_micros(),
-                channel: Channel::System as i32,
-                command_id: command_id.as_bytes().to_vec(),
-                correlation_id: correlation_id
-                    .map(|c| c.as_bytes().to_vec())
-                    .unwrap_or_default(),
-                schema_version: codec::CURRENT_SCHEMA_VERSION,
-                ..EventMetadata::default()
-            };
-            let event = EventData {
-                event_id: close_event_id(planned.period),
-                event_type: codec::event_type(&payload).to_owned(),
-                content_type: readnet_store::ContentType::Binary,
-                metadata: codec::encode_metadata(&metadata),
-                data: codec::encode(&payload),
-            };
             let expected = planned
                 .expected_revision
                 .map_or(StreamState::NoStream, StreamState::Revision);
-            match self
-                .store
-                .append(StreamId::SETTLEMENT, expected, vec![event])
-                .await
-            {
-                Ok(result) => {
+            let decided = Decided {
+                command_id,
+                correlation_id,
+                occurred_at: now,
+                stream: StreamId::Settlement,
+                expected,
+                event_id: close_event_id(planned.period),
+                payload: Payload::SettlementPeriodClosed(planned.event()),
+            };
+            match self.bus.record(decided).await {
+                Ok(receipt) => {
+                    let position = receipt
+                        .events
+                        .last()
+                        .expect("a receipt holds the events recorded")
+                        .position;
                     let (close, applied) = self
                         .handle
-                        .read(Some(result.position), left(), |s| {
+                        .read(Some(position), left(), |s| {
                             s.close_of(planned.period).cloned()
                         })
                         .await?;
@@ -141,11 +138,14 @@ impl SettlementService {
                     // The store answers an append of an event id already there (another
                     // server's close of the same period) with that event: then this request
                     // wrote nothing.
-                    let written = close.close_position == result.position
+                    let written = !receipt.duplicate
+                        && close.close_position == position
                         && close.command_id == Some(command_id);
                     return Ok(close_response(&close, !written, applied));
                 }
-                Err(StoreError::WrongExpectedVersion { .. }) => continue,
+                // The stream changed since the decision (the bus saw it), or under the append
+                // (another server on the same KurrentDB cluster): decide again on the new head.
+                Err(error) if error.failure() == Failure::Aborted => continue,
                 Err(error) => return Err(SettlementError::from(error).into()),
             }
         }

@@ -5,8 +5,8 @@ mod common;
 use common::*;
 use readnet_domain::Command;
 use readnet_domain::pb::{ChargeKind as PbKind, TransferReason};
+use readnet_ledger::history::card;
 use readnet_projection::Projection;
-use readnet_projection::history::card;
 use readnet_settlement::{
     ChargeKind, CityNet, CloseDecision, CloseRefusal, Period, PlannedClose, Settlement,
     StatementLine, StatementStatus,
@@ -46,7 +46,7 @@ fn nets(pairs: &[(&str, i64)]) -> Vec<CityNet> {
 
 /// domain.md's worked example: a Jinan patron borrows a Zibo book at Zibo central, returns it
 /// at a Jinan branch, and the branch ships it home.
-fn worked_example() -> readnet_projection::history::History {
+fn worked_example() -> readnet_ledger::history::History {
     let mut h = network();
     catalogue(
         &mut h,

@@ -10,7 +10,7 @@ use common::*;
 use proptest::prelude::*;
 use readnet_domain::pb::TransferReason;
 use readnet_domain::{Command, ItemStatus};
-use readnet_projection::history::{History, card};
+use readnet_ledger::history::{History, card};
 use readnet_projection::{Payload, Projection};
 use readnet_settlement::{CloseDecision, Period, Settlement, StatementStatus};
 

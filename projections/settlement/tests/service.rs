@@ -7,17 +7,19 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::*;
-use readnet_domain::pb::{Channel, EventMetadata, TransferReason};
-use readnet_domain::{Command, ManualClock, codec};
-use readnet_projection::history::{History, card};
-use readnet_projection::{Handle, Payload, ProjectedEvent, Projection, Writer, pb, shared};
+use readnet_domain::pb::{Channel, TransferReason};
+use readnet_domain::{Command, ManualClock};
+use readnet_ledger::CommandBus;
+use readnet_ledger::envelope::Envelope;
+use readnet_ledger::history::{History, card};
+use readnet_projection::{Handle, Payload, Projection, Writer, pb, shared};
 use readnet_proto::v1::settlement_server::Settlement as SettlementApi;
 use readnet_settlement::service::{close_event_id, statement_to_pb};
 use readnet_settlement::{Settlement, SettlementService};
 use readnet_store::embedded::EmbeddedStore;
 use readnet_store::{
-    AppendResult, Direction, EventData, EventStore, ReadFrom, RecordedEvent, StoreError,
-    StreamState, StreamWrite, Subscription, SubscriptionMessage,
+    AppendResult, Direction, EventStore, ReadFrom, RecordedEvent, StoreError, StreamState,
+    StreamWrite, Subscription, SubscriptionMessage,
 };
 use tonic::{Code, Request};
 use uuid::Uuid;
@@ -27,7 +29,7 @@ async fn run_projection(store: Arc<EmbeddedStore>, writer: Writer<Settlement>) {
     let mut subscription = store.subscribe_all(0);
     while let Some(message) = subscription.next().await {
         if let SubscriptionMessage::Event(event) = message.expect("subscription") {
-            writer.apply(&[ProjectedEvent::decode(&event).expect("a readable event")]);
+            writer.apply(&[readnet_ledger::envelope::decode(&event).expect("a readable event")]);
         }
     }
 }
@@ -107,7 +109,7 @@ impl Rig {
         let (writer, handle) = shared(Settlement::default());
         tokio::spawn(run_projection(Arc::clone(&store), writer));
         let clock = Arc::new(ManualClock::new(shanghai(2026, 12, 2, 9, 0)));
-        let service = SettlementService::new(handle.clone(), store.clone(), clock.clone());
+        let service = service_over(&handle, store.clone(), &clock).await;
         Self {
             _dir: dir,
             store,
@@ -119,40 +121,25 @@ impl Rig {
     }
 
     /// A service whose first append loses a race to `competitor`.
-    fn racing_service(&self, competitor: StreamWrite) -> SettlementService {
+    async fn racing_service(&self, competitor: StreamWrite) -> SettlementService {
         let store = RacingStore {
             inner: Arc::clone(&self.store),
             competitor: Mutex::new(Some(competitor)),
         };
-        SettlementService::new(self.handle.clone(), Arc::new(store), self.clock.clone())
+        service_over(&self.handle, Arc::new(store), &self.clock).await
     }
 
-    /// Appends the history's new events to the store; returns the head.
+    /// Appends the history's new events to the store (as a generated history, through the
+    /// ledger's envelope); returns the head. The service's command bus is started again on the
+    /// new log, as a server would be.
     async fn sync(&mut self, h: &History) -> u64 {
-        for event in &h.events()[self.appended..] {
-            let metadata = EventMetadata {
-                occurred_at_us: event.occurred_at.timestamp_micros(),
-                acting_library: event.acting_library.clone(),
-                channel: event.channel as i32,
-                command_id: event
-                    .command_id
-                    .map(|c| c.as_bytes().to_vec())
-                    .unwrap_or_default(),
-                schema_version: codec::CURRENT_SCHEMA_VERSION,
-                ..EventMetadata::default()
-            };
-            let data = EventData {
-                event_id: event.event_id,
-                event_type: codec::event_type(&event.payload).to_owned(),
-                content_type: readnet_store::ContentType::Binary,
-                metadata: codec::encode_metadata(&metadata),
-                data: codec::encode(&event.payload),
-            };
-            self.store
-                .append(&event.stream, StreamState::Any, vec![data])
-                .await
-                .unwrap();
-        }
+        readnet_ledger::import::append_history(
+            self.store.as_ref(),
+            h.events()[self.appended..].iter().cloned(),
+        )
+        .await
+        .unwrap();
+        self.service = service_over(&self.handle, self.store.clone(), &self.clock).await;
         self.appended = h.events().len();
         self.store.head_position()
     }
@@ -178,6 +165,16 @@ impl Rig {
             .await
             .unwrap()
     }
+}
+
+/// A settlement service over `store`, recording through a command bus of its own.
+async fn service_over<S: EventStore>(
+    handle: &Handle<Settlement>,
+    store: Arc<S>,
+    clock: &Arc<ManualClock>,
+) -> SettlementService {
+    let bus = CommandBus::start(store.clone()).await.unwrap();
+    SettlementService::new(handle.clone(), store, bus, clock.clone())
 }
 
 async fn close_with(
@@ -234,23 +231,20 @@ fn close_write(period: &str, through_position: u64, event_id: Uuid) -> StreamWri
         period: period.into(),
         through_position,
     });
-    let metadata = EventMetadata {
-        occurred_at_us: shanghai(2026, 12, 2, 9, 0).timestamp_micros(),
-        channel: Channel::System as i32,
-        command_id: Uuid::new_v4().as_bytes().to_vec(),
-        schema_version: codec::CURRENT_SCHEMA_VERSION,
-        ..EventMetadata::default()
+    let envelope = Envelope {
+        occurred_at: shanghai(2026, 12, 2, 9, 0),
+        acting_library: "",
+        channel: Channel::System,
+        command_id: Some(Uuid::new_v4()),
+        correlation_id: None,
+        command_digest: None,
     };
     StreamWrite {
         stream: "settlement".into(),
         expected: StreamState::NoStream,
-        events: vec![EventData {
-            event_id,
-            event_type: "SettlementPeriodClosed".into(),
-            content_type: readnet_store::ContentType::Binary,
-            metadata: codec::encode_metadata(&metadata),
-            data: codec::encode(&payload),
-        }],
+        events: vec![readnet_ledger::envelope::encode(
+            &envelope, event_id, &payload,
+        )],
     }
 }
 
@@ -312,13 +306,10 @@ async fn closing_a_period_records_one_close_and_a_repeat_returns_it() {
         close_event_id("2026-11".parse().unwrap())
     );
     assert_eq!(recorded.event_type, "SettlementPeriodClosed");
-    let metadata = codec::decode_metadata(&recorded.metadata).unwrap();
-    assert_eq!(metadata.command_id, command_id.as_bytes());
-    assert_eq!(metadata.channel, Channel::System as i32);
-    assert_eq!(
-        metadata.occurred_at_us,
-        shanghai(2026, 12, 2, 9, 0).timestamp_micros()
-    );
+    let decoded = readnet_ledger::envelope::decode(recorded).unwrap();
+    assert_eq!(decoded.command_id, Some(command_id));
+    assert_eq!(decoded.channel, Channel::System);
+    assert_eq!(decoded.occurred_at, shanghai(2026, 12, 2, 9, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,7 +318,9 @@ async fn a_close_racing_another_servers_close_of_the_period_answers_with_that_cl
     let head = rig.sync(&worked_example()).await;
     // The other server decided earlier (through head - 1) and wrote the same event id first.
     let period = "2026-11".parse().unwrap();
-    let service = rig.racing_service(close_write("2026-11", head - 1, close_event_id(period)));
+    let service = rig
+        .racing_service(close_write("2026-11", head - 1, close_event_id(period)))
+        .await;
     let response = rig_close(&service).await;
     assert_eq!(close_of(&response), ("2026-11".into(), head - 1, head + 1));
     assert!(response.already_closed);
@@ -339,7 +332,9 @@ async fn a_close_that_loses_the_stream_to_another_writer_decides_again_and_answe
     let mut rig = Rig::new().await;
     let head = rig.sync(&worked_example()).await;
     // The winner's event has another id: the append fails on its expected revision.
-    let service = rig.racing_service(close_write("2026-11", head, Uuid::new_v4()));
+    let service = rig
+        .racing_service(close_write("2026-11", head, Uuid::new_v4()))
+        .await;
     let response = rig_close(&service).await;
     assert_eq!(close_of(&response), ("2026-11".into(), head, head + 1));
     assert!(response.already_closed);

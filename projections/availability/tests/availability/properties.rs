@@ -10,7 +10,7 @@ use readnet_availability::title::title_key;
 use readnet_availability::{Availability, Counts, Place, StatusCounts};
 use readnet_domain::pb::TransferReason;
 use readnet_domain::{Command, Item, ItemStatus, Ledger, NewBook, PatronRef};
-use readnet_projection::history::card;
+use readnet_ledger::history::card;
 use readnet_projection::{Payload, Projection, digest};
 
 use crate::support::*;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use readnet_availability::{Availability, Counts};
 use readnet_domain::pb::{Acquisition, LibraryTier, ReturnPolicy, TransferReason};
 use readnet_domain::{Command, NewBook, PatronRef};
-use readnet_projection::history::{History, card};
+use readnet_ledger::history::{History, card};
 use readnet_projection::{ProjectedEvent, Projection};
 
 /// Jinan, Tai'an and Zibo, with their libraries:

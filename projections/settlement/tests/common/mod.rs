@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use readnet_domain::pb::{Acquisition, ChargeKind, LibraryTier, TransferReason};
 use readnet_domain::{Command, NewBook};
-use readnet_projection::history::{History, card};
+use readnet_ledger::history::{History, card};
 use readnet_projection::{Payload, ProjectedEvent, Projection, SETTLEMENT_TIME_ZONE, pb};
 use readnet_settlement::{CloseDecision, Settlement};
 

@@ -3,8 +3,8 @@
 use chrono::{TimeZone, Utc};
 use readnet_availability::Availability;
 use readnet_domain::pb::TransferReason;
+use readnet_ledger::history::History;
 use readnet_projection::Projection;
-use readnet_projection::history::History;
 use readnet_statistics::{FlowCell, StatisticsError, flow_matrix, top_titles};
 
 use crate::support::*;
@@ -60,7 +60,7 @@ fn lend_titles(books: &[(&str, &str, &str)]) -> History {
         };
         catalogue(&mut h, t0(), library, book(item, isbn, title));
         // A different patron each time keeps everyone below the loan limit.
-        let patron = readnet_projection::history::card("jinan", &format!("37010219900101{n:04}"));
+        let patron = readnet_ledger::history::card("jinan", &format!("37010219900101{n:04}"));
         checkout(&mut h, t0() + minutes(n as i64), library, item, patron);
     }
     h

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use readnet_domain::pb::{Acquisition, TransferReason};
 use readnet_domain::{Command, Item, ItemStatus, NewBook};
-use readnet_projection::history::History;
+use readnet_ledger::history::History;
 use readnet_projection::{Payload, Projection, canonical_json, digest};
 use readnet_statistics::By::{OwningLibrary, TransactionLibrary};
 use readnet_statistics::{

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use readnet_domain::ManualClock;
-use readnet_projection::history::History;
+use readnet_ledger::history::History;
 use readnet_projection::{Writer, shared};
 use readnet_proto::v1 as pb;
 use readnet_proto::v1::statistics_server::Statistics as _;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use readnet_domain::pb::{Acquisition, LibraryTier, ReturnPolicy, TransferReason};
 use readnet_domain::{Command, NewBook, PatronRef};
-use readnet_projection::history::{self, History};
+use readnet_ledger::history::{self, History};
 use readnet_projection::{ProjectedEvent, Projection};
 use readnet_statistics::{By, DayFigures, DayRange, Statistics, library_days};
 

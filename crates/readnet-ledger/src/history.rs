@@ -1,12 +1,13 @@
 //! Histories for tests and tools: commands decided by the real domain rules, turned into the
-//! events a projection folds, with dense positions. No store, no server.
+//! events a projection folds, with dense positions. No store, no server;
+//! [`crate::import::append_history`] writes one into a store.
 
 use chrono::{DateTime, Utc};
 use readnet_domain::pb::Channel;
 use readnet_domain::{Command, CommandContext, Ledger, PatronKey, PatronRef, Rejection, decide};
 use uuid::Uuid;
 
-use crate::ProjectedEvent;
+use crate::envelope::{self, ProjectedEvent};
 
 /// A log being written by deciding commands against the domain.
 #[derive(Debug, Default, Clone)]
@@ -63,12 +64,13 @@ impl History {
                 position: self.drained + self.events.len() as u64 + 1,
                 stream,
                 revision: *revision,
-                event_id: Uuid::new_v5(&command_id, &(index as u32).to_be_bytes()),
+                event_id: envelope::event_id(command_id, index as u32),
                 occurred_at,
                 recorded_at,
                 acting_library: ctx.acting_library.clone().unwrap_or_default(),
                 channel: ctx.channel,
                 command_id: Some(command_id),
+                correlation_id: None,
                 payload: event.payload,
             });
             *revision += 1;
@@ -95,7 +97,7 @@ impl History {
         &mut self,
         at: DateTime<Utc>,
         stream: &str,
-        payload: crate::Payload,
+        payload: readnet_domain::Payload,
     ) -> &ProjectedEvent {
         self.ledger.apply(&payload);
         let revision = self.versions.entry(stream.to_owned()).or_default();
@@ -109,6 +111,7 @@ impl History {
             acting_library: String::new(),
             channel: Channel::System,
             command_id: None,
+            correlation_id: None,
             payload,
         });
         *revision += 1;

@@ -11,16 +11,20 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use readnet_domain::codec::{self, CURRENT_SCHEMA_VERSION};
-use readnet_domain::pb::EventMetadata;
-use readnet_domain::{Command, CommandContext, Ledger, NewEvent, PatronKey, StreamId, decide};
+use chrono::{DateTime, Utc};
+use readnet_domain::pb::Channel;
+use readnet_domain::{
+    Command, CommandContext, Ledger, NewEvent, PatronKey, Payload, StreamId, decide,
+};
 use readnet_store::{
-    Direction, EventData, EventStore, ReadFrom, RecordedEvent, StoreError, StreamState, StreamWrite,
+    CurrentRevision, Direction, EventStore, ReadFrom, RecordedEvent, StoreError, StreamState,
+    StreamWrite,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use crate::error::ServerError;
+use crate::envelope::{self, Envelope};
+use crate::error::LedgerError;
 
 /// The most commands decided and appended as one batch.
 const MAX_BATCH_COMMANDS: usize = 512;
@@ -49,8 +53,80 @@ pub struct Receipt {
     pub events: Vec<RecordedEvent>,
 }
 
+/// An event decided outside [`decide`] and recorded through the bus, which stays the ledger's one
+/// writer: a settlement close, decided on the settlement projection's statement.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub command_id: Uuid,
+    pub correlation_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+    /// Only the `settlement` stream takes decided events: `decide` owns every other stream.
+    pub stream: StreamId,
+    /// What the decision saw of the stream. If the stream has changed since, the event is
+    /// refused with [`StoreError::WrongExpectedVersion`] and nothing else in its batch suffers.
+    pub expected: StreamState,
+    /// The event's id, chosen by the decider: a close's id names its period, so that two servers
+    /// closing the same period write the same event and the store takes the second as a retry.
+    pub event_id: Uuid,
+    pub payload: Payload,
+}
+
+/// What a job asks the decider to record.
+enum Work {
+    Command(Submission),
+    Decided(Decided),
+}
+
+/// Decided events carry no request digest: a command id used for one cannot be reused.
+const NO_DIGEST: [u8; 32] = [0; 32];
+
+impl Work {
+    fn command_id(&self) -> Uuid {
+        match self {
+            Work::Command(s) => s.command_id,
+            Work::Decided(d) => d.command_id,
+        }
+    }
+
+    fn digest(&self) -> [u8; 32] {
+        match self {
+            Work::Command(s) => s.digest,
+            Work::Decided(_) => NO_DIGEST,
+        }
+    }
+
+    /// The envelope of the work's `index`-th event.
+    fn envelope(&self, index: usize) -> Envelope<'_> {
+        match self {
+            Work::Command(s) => Envelope {
+                occurred_at: s.ctx.occurred_at,
+                acting_library: s.ctx.acting_library.as_deref().unwrap_or_default(),
+                channel: s.ctx.channel,
+                command_id: Some(s.command_id),
+                correlation_id: s.correlation_id,
+                command_digest: (index == 0).then_some(&s.digest),
+            },
+            Work::Decided(d) => Envelope {
+                occurred_at: d.occurred_at,
+                acting_library: "",
+                channel: Channel::System,
+                command_id: Some(d.command_id),
+                correlation_id: d.correlation_id,
+                command_digest: None,
+            },
+        }
+    }
+
+    fn event_id(&self, index: usize) -> Uuid {
+        match self {
+            Work::Command(s) => envelope::event_id(s.command_id, index as u32),
+            Work::Decided(d) => d.event_id,
+        }
+    }
+}
+
 struct Job {
-    submission: Submission,
+    work: Work,
     reply: Reply,
 }
 
@@ -71,7 +147,7 @@ pub struct CommandBus {
 
 impl CommandBus {
     /// Rebuilds the state from the store's log and starts the decider task.
-    pub async fn start(store: Arc<dyn EventStore>) -> Result<Self, ServerError> {
+    pub async fn start(store: Arc<dyn EventStore>) -> Result<Self, LedgerError> {
         let model = WriteModel::load(store.as_ref()).await?;
         tracing::info!(
             events = store.head_position(),
@@ -102,13 +178,31 @@ impl CommandBus {
     }
 
     /// Decides and records a command; returns its receipt, the original one for a retry.
-    pub async fn submit(&self, submission: Submission) -> Result<Receipt, ServerError> {
+    pub async fn submit(&self, submission: Submission) -> Result<Receipt, LedgerError> {
+        self.send(Work::Command(submission)).await
+    }
+
+    /// Records an event decided outside the domain's rules (see [`Decided`]); returns its
+    /// receipt, the original one for a retry of the command id.
+    ///
+    /// # Panics
+    /// If `decided.stream` is not the `settlement` stream: every other stream is the domain's.
+    pub async fn record(&self, decided: Decided) -> Result<Receipt, LedgerError> {
+        assert_eq!(
+            decided.stream,
+            StreamId::Settlement,
+            "only settlement closes are decided outside the domain"
+        );
+        self.send(Work::Decided(decided)).await
+    }
+
+    async fn send(&self, work: Work) -> Result<Receipt, LedgerError> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Job { submission, reply })
+            .send(Job { work, reply })
             .await
-            .map_err(|_| ServerError::ShuttingDown)?;
-        answer.await.map_err(|_| ServerError::ShuttingDown)?
+            .map_err(|_| LedgerError::ShuttingDown)?;
+        answer.await.map_err(|_| LedgerError::ShuttingDown)?
     }
 }
 
@@ -119,7 +213,7 @@ struct WriteModel {
 }
 
 impl WriteModel {
-    async fn load(store: &dyn EventStore) -> Result<Self, ServerError> {
+    async fn load(store: &dyn EventStore) -> Result<Self, LedgerError> {
         let mut model = WriteModel {
             ledger: Ledger::default(),
             commands: HashMap::new(),
@@ -135,16 +229,16 @@ impl WriteModel {
                 .iter()
                 .filter(|e| StreamId::is_ledger_stream(&e.stream))
             {
-                let (metadata, payload) = decode(event)?;
-                model.ledger.apply(&payload);
-                if let Ok(command_id) = Uuid::from_slice(&metadata.command_id) {
+                let (decoded, digest) = envelope::decode_with_digest(event)?;
+                model.ledger.apply(&decoded.payload);
+                if let Some(command_id) = decoded.command_id {
                     let record = model.commands.entry(command_id).or_insert(CommandRecord {
                         first_position: event.position,
                         count: 0,
-                        digest: [0; 32],
+                        digest: NO_DIGEST,
                     });
                     record.count += 1;
-                    if let Ok(digest) = <[u8; 32]>::try_from(metadata.command_digest.as_slice()) {
+                    if let Some(digest) = digest {
                         record.digest = digest;
                     }
                 }
@@ -154,18 +248,28 @@ impl WriteModel {
     }
 }
 
-/// Decodes a stored event's metadata and payload.
-pub fn decode(
-    event: &RecordedEvent,
-) -> Result<(EventMetadata, readnet_domain::Payload), ServerError> {
-    let unreadable = |e: codec::CodecError| ServerError::Unreadable {
-        position: event.position,
-        reason: e.to_string(),
-    };
-    let metadata = codec::decode_metadata(&event.metadata).map_err(unreadable)?;
-    let payload = codec::decode(&event.event_type, metadata.schema_version, &event.data)
-        .map_err(unreadable)?;
-    Ok((metadata, payload))
+impl WriteModel {
+    /// Whether a decided event's stream is still as its decision saw it.
+    fn expectation_holds(&self, decided: &Decided) -> Result<(), LedgerError> {
+        let version = self.ledger.stream_version(&decided.stream);
+        let holds = match decided.expected {
+            StreamState::Any => true,
+            StreamState::NoStream => version == 0,
+            StreamState::StreamExists => version > 0,
+            StreamState::Revision(r) => version == r + 1,
+        };
+        if holds {
+            return Ok(());
+        }
+        Err(LedgerError::Store(StoreError::WrongExpectedVersion {
+            stream: decided.stream.name(),
+            expected: decided.expected,
+            actual: match version {
+                0 => CurrentRevision::NoStream,
+                v => CurrentRevision::Current(v - 1),
+            },
+        }))
+    }
 }
 
 /// A command accepted in the current batch.
@@ -185,13 +289,13 @@ struct Batch {
     touched: HashSet<StreamId>,
     /// Refusals decided after the batch's first acceptance may rest on it: they are sent only
     /// once it is committed (and turned into the batch's failure if it is not).
-    held: Vec<(Reply, ServerError)>,
+    held: Vec<(Reply, LedgerError)>,
 }
 
-type Reply = oneshot::Sender<Result<Receipt, ServerError>>;
+type Reply = oneshot::Sender<Result<Receipt, LedgerError>>;
 
 impl Batch {
-    fn refuse(&mut self, reply: Reply, error: ServerError) {
+    fn refuse(&mut self, reply: Reply, error: LedgerError) {
         if self.accepted.is_empty() {
             let _ = reply.send(Err(error));
         } else {
@@ -236,7 +340,7 @@ async fn run(mut decider: Decider, mut jobs: mpsc::Receiver<Job>) {
             for job in pending.drain(..) {
                 let _ = job
                     .reply
-                    .send(Err(ServerError::Unavailable(reason.clone())));
+                    .send(Err(LedgerError::Unavailable(reason.clone())));
             }
             continue;
         }
@@ -251,25 +355,32 @@ impl Decider {
     fn decide_batch(&mut self, pending: &mut VecDeque<Job>) -> Batch {
         let mut batch = Batch::default();
         while let Some(job) = pending.pop_front() {
-            let id = job.submission.command_id;
+            let id = job.work.command_id();
             if let Some(record) = self.model.commands.get(&id).copied() {
                 answer_duplicate(&self.store, record, job);
                 continue;
             }
             if let Some(&first) = batch.accepted_ids.get(&id) {
                 let first = &mut batch.accepted[first];
-                if first.job.submission.digest == job.submission.digest {
+                if first.job.work.digest() == job.work.digest() {
                     first.followers.push(job);
                 } else {
                     batch.refuse(job.reply, reused(id));
                 }
                 continue;
             }
-            match decide(
-                &self.model.ledger,
-                &job.submission.command,
-                &job.submission.ctx,
-            ) {
+            let decision = match &job.work {
+                Work::Command(s) => {
+                    decide(&self.model.ledger, &s.command, &s.ctx).map_err(LedgerError::from)
+                }
+                Work::Decided(d) => self.model.expectation_holds(d).map(|()| {
+                    vec![NewEvent {
+                        stream: d.stream.clone(),
+                        payload: d.payload.clone(),
+                    }]
+                }),
+            };
+            match decision {
                 Ok(events) => {
                     debug_assert!(
                         !events.is_empty(),
@@ -287,7 +398,7 @@ impl Decider {
                         .extend(events.iter().map(|e| e.stream.clone()));
                     stage(
                         &mut self.model.ledger,
-                        &job.submission,
+                        &job.work,
                         &events,
                         &mut batch.writes,
                     );
@@ -301,7 +412,7 @@ impl Decider {
                         break;
                     }
                 }
-                Err(rejection) => batch.refuse(job.reply, rejection.into()),
+                Err(refusal) => batch.refuse(job.reply, refusal),
             }
         }
         batch
@@ -323,15 +434,15 @@ impl Decider {
                 for a in batch.accepted {
                     let events: Vec<RecordedEvent> = rest.by_ref().take(a.event_count).collect();
                     self.model.commands.insert(
-                        a.job.submission.command_id,
+                        a.job.work.command_id(),
                         CommandRecord {
                             first_position: events[0].position,
                             count: a.event_count as u32,
-                            digest: a.job.submission.digest,
+                            digest: a.job.work.digest(),
                         },
                     );
                     let receipt = Receipt {
-                        command_id: a.job.submission.command_id,
+                        command_id: a.job.work.command_id(),
                         duplicate: false,
                         events,
                     };
@@ -350,18 +461,18 @@ impl Decider {
             Err(error) => {
                 tracing::error!(%error, commands = batch.accepted.len(), "batch append failed");
                 let failure = match &error {
-                    ServerError::Store(StoreError::WrongExpectedVersion { .. }) => {
-                        ServerError::Aborted(format!(
+                    LedgerError::Store(StoreError::WrongExpectedVersion { .. }) => {
+                        LedgerError::Aborted(format!(
                             "another writer changed a stream this command read; retry: {error}"
                         ))
                     }
-                    ServerError::Store(StoreError::Unavailable(_)) => {
-                        ServerError::Unavailable(format!(
+                    LedgerError::Store(StoreError::Unavailable(_)) => {
+                        LedgerError::Unavailable(format!(
                             "the ledger lost its event store while recording the command ({error}): \
                              it may have been recorded; retry with the same command_id"
                         ))
                     }
-                    _ => ServerError::Unavailable(format!(
+                    _ => LedgerError::Unavailable(format!(
                         "the ledger could not record the command: {error}"
                     )),
                 };
@@ -372,7 +483,7 @@ impl Decider {
                     .map(|job| job.reply)
                     .chain(batch.held.into_iter().map(|(reply, _)| reply));
                 for reply in replies {
-                    let _ = reply.send(Err(failure.duplicate()));
+                    let _ = reply.send(Err(failure.for_each_command()));
                 }
                 self.recover(&error).await;
             }
@@ -384,8 +495,8 @@ impl Decider {
     /// out of reach: the batch may or may not be recorded, so rebuild from the log once it is
     /// back (see [`Decider::reload`]). Anything else (I/O): the store takes no more appends, so
     /// stop writing and say so.
-    async fn recover(&mut self, error: &ServerError) {
-        if let ServerError::Store(StoreError::Unavailable(reason)) = error {
+    async fn recover(&mut self, error: &LedgerError) {
+        if let LedgerError::Store(StoreError::Unavailable(reason)) = error {
             self.stale = Some(format!(
                 "the event store is out of reach ({reason}); commands are refused until it is \
                  back, and a command whose answer was lost may have been recorded: retry it with \
@@ -396,7 +507,7 @@ impl Decider {
         }
         if matches!(
             error,
-            ServerError::Store(StoreError::WrongExpectedVersion { .. })
+            LedgerError::Store(StoreError::WrongExpectedVersion { .. })
         ) {
             match WriteModel::load(self.store.as_ref()).await {
                 Ok(reloaded) => {
@@ -432,16 +543,16 @@ impl Decider {
     }
 }
 
-fn reused(command_id: Uuid) -> ServerError {
-    ServerError::CommandIdReused {
+fn reused(command_id: Uuid) -> LedgerError {
+    LedgerError::CommandIdReused {
         command_id: command_id.to_string(),
     }
 }
 
 /// Answers a retry of a command already recorded, from the log, off the decider's task.
 fn answer_duplicate(store: &Arc<dyn EventStore>, record: CommandRecord, job: Job) {
-    if record.digest != job.submission.digest {
-        let _ = job.reply.send(Err(reused(job.submission.command_id)));
+    if record.digest != job.work.digest() {
+        let _ = job.reply.send(Err(reused(job.work.command_id())));
         return;
     }
     let store = Arc::clone(store);
@@ -453,9 +564,9 @@ fn answer_duplicate(store: &Arc<dyn EventStore>, record: CommandRecord, job: Job
                 record.count as usize,
             )
             .await
-            .map_err(ServerError::from)
+            .map_err(LedgerError::from)
             .map(|events| Receipt {
-                command_id: job.submission.command_id,
+                command_id: job.work.command_id(),
                 duplicate: true,
                 events,
             });
@@ -465,38 +576,10 @@ fn answer_duplicate(store: &Arc<dyn EventStore>, record: CommandRecord, job: Job
 
 /// Encodes a command's events into writes (consecutive events of one stream share a write, whose
 /// expectation is the stream's version before them) and applies them to the state.
-fn stage(
-    ledger: &mut Ledger,
-    submission: &Submission,
-    events: &[NewEvent],
-    writes: &mut Vec<StreamWrite>,
-) {
+fn stage(ledger: &mut Ledger, work: &Work, events: &[NewEvent], writes: &mut Vec<StreamWrite>) {
     let mut previous_stream: Option<&StreamId> = None;
     for (index, event) in events.iter().enumerate() {
-        let metadata = EventMetadata {
-            occurred_at_us: submission.ctx.occurred_at.timestamp_micros(),
-            acting_library: submission.ctx.acting_library.clone().unwrap_or_default(),
-            channel: submission.ctx.channel as i32,
-            command_id: submission.command_id.as_bytes().to_vec(),
-            correlation_id: submission
-                .correlation_id
-                .map(|c| c.as_bytes().to_vec())
-                .unwrap_or_default(),
-            schema_version: CURRENT_SCHEMA_VERSION,
-            command_digest: if index == 0 {
-                submission.digest.to_vec()
-            } else {
-                Vec::new()
-            },
-        };
-        let data = EventData {
-            // Derived from the command id, so the store recognises a replayed append as a retry.
-            event_id: Uuid::new_v5(&submission.command_id, &(index as u32).to_be_bytes()),
-            event_type: codec::event_type(&event.payload).to_owned(),
-            content_type: readnet_store::ContentType::Binary,
-            metadata: codec::encode_metadata(&metadata),
-            data: codec::encode(&event.payload),
-        };
+        let data = envelope::encode(&work.envelope(index), work.event_id(index), &event.payload);
         if previous_stream == Some(&event.stream) {
             writes
                 .last_mut()
@@ -525,7 +608,7 @@ async fn commit(
     store: &dyn EventStore,
     writes: Vec<StreamWrite>,
     total_events: usize,
-) -> Result<Vec<RecordedEvent>, ServerError> {
+) -> Result<Vec<RecordedEvent>, LedgerError> {
     let results = store.append_multi(writes).await?;
     let first = results
         .first()

@@ -1,5 +1,8 @@
-//! `readnet simulate`: a seeded network's activity (see the `readnet-sim` crate), written straight
-//! into a data directory through the store, or sent to a running server over gRPC.
+//! `readnet-sim`: a seeded network's activity (see the `readnet-sim` library), written straight
+//! into a data directory through the ledger's envelope, or sent to a running server over gRPC.
+//!
+//! A binary of its own, not a subcommand of `readnet`: the production binary does not carry the
+//! generator.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,14 +10,14 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use chrono::{Duration, NaiveDate, Utc};
-use clap::{Args, ValueEnum};
+use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use readnet_sim::{Scale, Simulator, Stats};
 use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ScaleArg {
+enum ScaleArg {
     /// Two small cities, a few hundred loans a day (tests).
     Small,
     /// Two cities, about 90,000 loans a day (like Guangzhou's 32.7M a year).
@@ -23,9 +26,11 @@ pub enum ScaleArg {
     Province,
 }
 
-/// Where the simulated activity goes: exactly one of `--data` and `--server`.
-#[derive(Debug, Args)]
-pub struct SimulateArgs {
+/// Generate a seeded network's activity into a data directory (store) or a server (gRPC).
+/// Where it goes: exactly one of `--data` and `--server`.
+#[derive(Debug, Parser)]
+#[command(name = "readnet-sim", version, about)]
+struct SimulateArgs {
     /// Store mode: write into this data directory (new or empty) through the embedded store.
     /// Patron ids are hashed with the test key `readnet test key`: a server started on the
     /// directory needs `--patron-key-file` holding those bytes for its own ids to match.
@@ -128,8 +133,12 @@ fn print_stats(stats: &Stats) {
     );
 }
 
-/// `readnet simulate`.
-pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    run(SimulateArgs::parse()).await
+}
+
+async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     match (&args.data, &args.server) {
         (Some(dir), _) => to_store(dir, &args).await,
         (None, Some(url)) => to_server(url, &args).await,
@@ -219,14 +228,8 @@ async fn to_server(url: &str, args: &SimulateArgs) -> anyhow::Result<()> {
 mod tests {
     use clap::Parser as _;
 
-    use crate::{Cli, Command};
-
     fn parse(args: &[&str]) -> Result<super::SimulateArgs, clap::Error> {
-        let cli = Cli::try_parse_from([&["readnet", "simulate"], args].concat())?;
-        match cli.command {
-            Command::Simulate(args) => Ok(args),
-            other => panic!("parsed as {other:?}"),
-        }
+        super::SimulateArgs::try_parse_from([&["readnet-sim"], args].concat())
     }
 
     #[test]

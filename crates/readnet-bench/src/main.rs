@@ -1,15 +1,21 @@
-//! `readnet bench`: runs the measurements of `readnet-bench` on a temporary (or given) directory
+//! `readnet-bench`: runs the measurements of `readnet-bench` on a temporary (or given) directory
 //! and prints the table, or the report as JSON. The gRPC checkout measurement starts the server
 //! in-process on a loopback port; its "listening" lines go to stdout before the report.
+//!
+//! A binary of its own, not a subcommand of `readnet`: the production binary carries neither
+//! the benchmarks nor SQLite.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Args;
+use clap::Parser;
 use readnet_bench::{Counts, run_suite};
 
-#[derive(Debug, Args)]
-pub struct BenchArgs {
+/// Measure: the fsync floor, durable and group-committed appends, opening a log, bytes per event,
+/// the same appends on SQLite, gRPC checkouts and replay; prints a table (or JSON).
+#[derive(Debug, Parser)]
+#[command(name = "readnet-bench", version, about)]
+struct BenchArgs {
     /// Tiny counts (a few hundred operations each, a few thousand replayed events): seconds, to
     /// see that it works. The full suite replays a generated log of 1,000,000 events.
     #[arg(long)]
@@ -23,7 +29,12 @@ pub struct BenchArgs {
     dir: Option<PathBuf>,
 }
 
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    run(BenchArgs::parse()).await
+}
+
+async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let counts = if args.quick {
         Counts::quick()
     } else {
@@ -54,18 +65,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
-    use crate::{Cli, Command};
 
     #[test]
     fn bench_takes_quick_json_and_a_directory() {
-        let cli = Cli::try_parse_from(["readnet", "bench", "--quick", "--json", "--dir", "/tmp/b"])
-            .unwrap();
-        let Command::Bench(args) = cli.command else {
-            panic!("not bench")
-        };
+        let args =
+            BenchArgs::try_parse_from(["readnet-bench", "--quick", "--json", "--dir", "/tmp/b"])
+                .unwrap();
         assert!(args.quick && args.json);
         assert_eq!(args.dir, Some(PathBuf::from("/tmp/b")));
     }

@@ -8,8 +8,7 @@ use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use readnet_domain::pb::{Acquisition, Channel, LibraryTier};
 use readnet_domain::{Command, CommandContext, NewBook, PatronKey, PatronRef};
-use readnet_server::command_bus::{Submission, digest};
-use readnet_server::{CommandBus, ServerError};
+use readnet_ledger::{CommandBus, LedgerError, Submission, digest};
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use readnet_store::{
     AppendResult, Direction, EventStore, ReadFrom, RecordedEvent, StoreError, StreamWrite,
@@ -163,7 +162,7 @@ async fn a_retry_in_the_same_batch_gets_the_same_events_and_a_reused_id_is_refus
     assert!(!a.duplicate && b.duplicate, "one original, one retry");
     assert_eq!(a.events, b.events);
     assert!(
-        matches!(c, Err(ServerError::CommandIdReused { .. })),
+        matches!(c, Err(LedgerError::CommandIdReused { .. })),
         "{c:?}"
     );
     assert_eq!(store.head_position(), head + 1, "one event written");
@@ -304,7 +303,7 @@ async fn a_batch_refused_for_another_writer_leaves_no_trace_in_the_deciders_stat
         .submit(submission(checkout("JN-1", "0001"), Some("JN-CENTRAL")))
         .await;
     assert!(
-        matches!(refused, Err(ServerError::Aborted(_))),
+        matches!(refused, Err(LedgerError::Aborted(_))),
         "{refused:?}"
     );
     // Had the decider kept the unwritten loan, this checkout would be refused as "on loan".
@@ -338,11 +337,11 @@ async fn refusals_that_rest_on_an_unwritten_batch_are_not_sent_as_refusals() {
         bus.submit(submission(book("JN-1"), None)),
     );
     assert!(
-        matches!(first, Err(ServerError::Unavailable(_))),
+        matches!(first, Err(LedgerError::Unavailable(_))),
         "{first:?}"
     );
     assert!(
-        matches!(second, Err(ServerError::Unavailable(_))),
+        matches!(second, Err(LedgerError::Unavailable(_))),
         "{second:?}"
     );
     assert_eq!(
@@ -361,7 +360,7 @@ async fn after_a_store_failure_commands_are_refused_without_touching_the_store()
     set_up(&bus).await;
     let failed = bus.submit(submission(book("JN-1"), None)).await;
     assert!(
-        matches!(failed, Err(ServerError::Unavailable(_))),
+        matches!(failed, Err(LedgerError::Unavailable(_))),
         "{failed:?}"
     );
     writable
@@ -374,7 +373,7 @@ async fn after_a_store_failure_commands_are_refused_without_touching_the_store()
     );
     for item in ["JN-2", "JN-3", "JN-4"] {
         let answer = bus.submit(submission(book(item), None)).await;
-        let Err(ServerError::Unavailable(message)) = answer else {
+        let Err(LedgerError::Unavailable(message)) = answer else {
             panic!("{answer:?}");
         };
         assert!(message.contains("no space left on device"), "{message}");
@@ -404,7 +403,7 @@ async fn a_store_out_of_reach_refuses_commands_until_back_then_a_retry_finds_the
     let lost = bus
         .submit(submission_with_id(command_id, book("JN-1"), None))
         .await;
-    let Err(ServerError::Unavailable(message)) = lost else {
+    let Err(LedgerError::Unavailable(message)) = lost else {
         panic!("{lost:?}");
     };
     assert!(message.contains("same command_id"), "{message}");
@@ -417,7 +416,7 @@ async fn a_store_out_of_reach_refuses_commands_until_back_then_a_retry_finds_the
     let appends = store.appends.load(Ordering::SeqCst);
     let refused = bus.submit(submission(book("JN-2"), None)).await;
     assert!(
-        matches!(refused, Err(ServerError::Unavailable(_))),
+        matches!(refused, Err(LedgerError::Unavailable(_))),
         "{refused:?}"
     );
     assert_eq!(store.appends.load(Ordering::SeqCst), appends);

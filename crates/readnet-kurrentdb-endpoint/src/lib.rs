@@ -2,6 +2,9 @@
 //! official Rust and Python clients among them) can read readnet's log and keep streams of their
 //! own in it.
 //!
+//! Must not know: the ledger's rules or envelope (it serves stored bytes as they are), the
+//! readnet services beside it.
+//!
 //! Served: `event_store.client.streams.Streams` (Read with subscriptions, Append, BatchAppend),
 //! `event_store.client.server_features.ServerFeatures` and `event_store.client.gossip.Gossip`.
 //! Ledger streams are read-only here ([`append::check_writable`]); every other KurrentDB
@@ -87,6 +90,15 @@ impl KurrentDbEndpoint {
 
     pub fn gossip(&self) -> GossipServer<Self> {
         GossipServer::new(self.clone())
+    }
+
+    /// Every service of the endpoint, on routes whose fallback answers a KurrentDB service it
+    /// does not serve with UNIMPLEMENTED naming the feature; other services may be added.
+    pub fn routes(&self) -> tonic::service::Routes {
+        unsupported_routes()
+            .add_service(self.streams())
+            .add_service(self.server_features())
+            .add_service(self.gossip())
     }
 }
 

@@ -1,0 +1,82 @@
+use readnet_domain::{Rejection, RejectionKind};
+use readnet_store::StoreError;
+
+use crate::envelope::DecodeError;
+
+/// Why the ledger did not record a command. The gRPC edge maps it to a status in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// A rule of the domain refused the command.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The command id was used before for a different request.
+    #[error(
+        "command_id {command_id} was already used for a different request; a retry must repeat the request exactly"
+    )]
+    CommandIdReused { command_id: String },
+    /// The store refused or failed an append or a read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored event could not be read as a ledger event.
+    #[error(transparent)]
+    Unreadable(#[from] DecodeError),
+    /// A batch was refused because a stream changed under it; the client may retry.
+    #[error("{0}")]
+    Aborted(String),
+    /// The store cannot take writes now.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The ledger is shutting down.
+    #[error("the ledger is shutting down")]
+    ShuttingDown,
+}
+
+/// What kind of failure a [`LedgerError`] is, in the terms every edge maps from (a gRPC status
+/// code, a SIP2 field, a web message), so that no edge parses a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The command is malformed.
+    InvalidArgument,
+    /// A rule forbids it now.
+    FailedPrecondition,
+    /// Something it names does not exist.
+    NotFound,
+    /// Something it would create exists already, or its command id was used for another request.
+    AlreadyExists,
+    /// A stream changed under it; retrying may succeed.
+    Aborted,
+    /// The store cannot take it now; it may have been recorded (retry with the same command id).
+    Unavailable,
+    /// Stored data failed verification or does not decode.
+    DataLoss,
+}
+
+impl LedgerError {
+    /// The kind of failure, for the edges' one mapping each.
+    pub fn failure(&self) -> Failure {
+        match self {
+            Self::Rejected(r) => match r.kind {
+                RejectionKind::InvalidArgument => Failure::InvalidArgument,
+                RejectionKind::FailedPrecondition => Failure::FailedPrecondition,
+                RejectionKind::NotFound => Failure::NotFound,
+                RejectionKind::AlreadyExists => Failure::AlreadyExists,
+            },
+            Self::CommandIdReused { .. } => Failure::AlreadyExists,
+            Self::Store(StoreError::WrongExpectedVersion { .. }) | Self::Aborted(_) => {
+                Failure::Aborted
+            }
+            Self::Store(StoreError::IdempotencyMismatch { .. }) => Failure::AlreadyExists,
+            Self::Store(StoreError::InvalidArgument(_)) => Failure::InvalidArgument,
+            Self::Store(StoreError::Corrupt { .. }) | Self::Unreadable(_) => Failure::DataLoss,
+            Self::Store(_) | Self::Unavailable(_) | Self::ShuttingDown => Failure::Unavailable,
+        }
+    }
+
+    /// A copy of a batch failure for each command of the batch.
+    pub(crate) fn for_each_command(&self) -> Self {
+        match self {
+            Self::Aborted(m) => Self::Aborted(m.clone()),
+            other => Self::Unavailable(other.to_string()),
+        }
+    }
+}

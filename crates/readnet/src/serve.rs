@@ -1,0 +1,190 @@
+//! The composition root: which store, which key, which listener, and what serves on it.
+//!
+//! `readnet serve` opens the embedded store in `<data>/log` (or connects to KurrentDB with the
+//! `kurrentdb` feature), loads the network secret, binds the listener, and serves readnet's
+//! services with the KurrentDB protocol endpoint beside them.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use readnet_domain::{Clock, PatronKey, SystemClock};
+use readnet_kurrentdb_endpoint::KurrentDbEndpoint;
+use readnet_projection::Snapshots;
+use readnet_store::EventStore;
+use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+#[cfg(feature = "kurrentdb")]
+use readnet_store::kurrentdb::{KurrentDbOptions, KurrentDbStore};
+
+/// How to run the server: on the embedded store in `data_dir`, or on KurrentDB.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The data directory (created if missing): the embedded store's log (`log/`), the patron
+    /// key and projection snapshots.
+    pub data_dir: PathBuf,
+    /// A KurrentDB connection string (`kurrentdb://host:2113?tls=false`, `esdb://…`,
+    /// `kurrentdb+discover://…`): keep the events there instead of in `<data_dir>/log`.
+    pub store: Option<String>,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The network secret for patron ids (HMAC key). `None`: read `<data_dir>/patron.key`,
+    /// creating it with random bytes on first start.
+    pub patron_key_file: Option<PathBuf>,
+}
+
+/// Opens the store, rebuilds state, listens, and serves until `shutdown` completes.
+/// Prints `readnet listening on <addr>` to stdout once the listener is bound.
+pub async fn serve(
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store_clock = Arc::clone(&clock);
+    let store_clock: Arc<dyn Fn() -> i64 + Send + Sync> =
+        Arc::new(move || store_clock.now().timestamp_micros());
+    let store = open_store(&config, store_clock).await?;
+    let key_file = config
+        .patron_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("patron.key"));
+    let key = load_or_create_key(&key_file, store.head_position())?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    // Scripts and tests wait for this line to learn the port (with --listen …:0).
+    println!("readnet listening on {addr}");
+    let snapshots = Snapshots::new(config.data_dir.join("projections"));
+    // KurrentDB clients and tools reach the same log on the same listener.
+    let kurrentdb = KurrentDbEndpoint::new(Arc::clone(&store), Arc::clone(&clock), addr);
+    readnet_server::serve_on(
+        listener,
+        store,
+        key,
+        clock,
+        snapshots,
+        kurrentdb.routes(),
+        shutdown,
+    )
+    .await
+    .map(|_| {
+        tracing::info!(%addr, "stopped");
+    })
+}
+
+/// The store the configuration names: the embedded log in `<data>/log`, or a KurrentDB cluster.
+async fn open_store(
+    config: &ServeConfig,
+    store_clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+) -> anyhow::Result<Arc<dyn EventStore>> {
+    Ok(match &config.store {
+        None => Arc::new(
+            EmbeddedStore::open(
+                config.data_dir.join("log"),
+                EmbeddedOptions {
+                    clock: store_clock,
+                    ..EmbeddedOptions::default()
+                },
+            )
+            .await
+            .with_context(|| format!("opening the event store in {}", config.data_dir.display()))?,
+        ),
+        // The journal fence (the default) keeps cross-stream rules with several servers on one
+        // cluster: see docs/adr/0006-kurrentdb-backend.md.
+        #[cfg(feature = "kurrentdb")]
+        Some(url) => Arc::new(
+            KurrentDbStore::connect(
+                url,
+                KurrentDbOptions {
+                    clock: store_clock,
+                    ..KurrentDbOptions::default()
+                },
+            )
+            .await
+            .context("connecting to the KurrentDB event store")?,
+        ),
+        #[cfg(not(feature = "kurrentdb"))]
+        Some(_) => anyhow::bail!(
+            "--store: this readnet was built without the kurrentdb feature; only the embedded \
+             store is available"
+        ),
+    })
+}
+
+/// The network secret: read from `path`, or, for a ledger with no events yet, 32 random bytes
+/// written there. A ledger with events and no key is refused: a new key would make every card a
+/// new patron, orphaning their loans, debts and blocks.
+fn load_or_create_key(path: &Path, events_in_log: u64) -> anyhow::Result<PatronKey> {
+    match std::fs::read(path) {
+        Ok(secret) if !secret.is_empty() => Ok(PatronKey::new(&secret)),
+        Ok(_) => anyhow::bail!("patron key file {} is empty", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && events_in_log > 0 => anyhow::bail!(
+            "patron key file {} is missing but the log holds {events_in_log} events: restore the key \
+             (without it every card would become a new patron)",
+            path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let secret: [u8; 32] = rand::random();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("creating patron key {}", path.display()))?;
+            file.write_all(&secret)?;
+            file.sync_all()?;
+            // The key must outlive a power cut as surely as the first event does.
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            std::fs::File::open(dir)?.sync_all()?;
+            tracing::info!(path = %path.display(), "created a new patron key");
+            Ok(PatronKey::new(&secret))
+        }
+        Err(e) => Err(e).with_context(|| format!("reading patron key {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patron_key_is_created_once_and_then_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("patron.key");
+        let created = load_or_create_key(&path, 0).unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "only the server's user reads the secret"
+        );
+        let read = load_or_create_key(&path, 10).unwrap();
+        assert_eq!(
+            created.patron_id("jinan", "1"),
+            read.patron_id("jinan", "1")
+        );
+    }
+
+    #[test]
+    fn a_missing_patron_key_is_not_recreated_for_a_ledger_with_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("patron.key");
+        let error = load_or_create_key(&path, 42).unwrap_err().to_string();
+        assert!(
+            error.contains("missing") && error.contains("42 events"),
+            "{error}"
+        );
+        assert!(!path.exists(), "no new key was written");
+    }
+}

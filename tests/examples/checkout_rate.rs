@@ -1,6 +1,6 @@
 //! A rough checkout rate: starts `readnet serve` on a fresh data directory, catalogues items,
 //! then checks them all out over gRPC from concurrent clients and prints checkouts/s and latency
-//! percentiles. Not a benchmark harness (that is `readnet bench`, to come); a quick loop.
+//! percentiles. Not a benchmark harness (that is `readnet-bench`); a quick loop.
 //!
 //! `cargo run --release -p readnet-e2e --example checkout_rate -- [ITEMS] [CLIENTS]`
 

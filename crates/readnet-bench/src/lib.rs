@@ -1,4 +1,4 @@
-//! readnet's measurements, for `readnet bench`: the machine's fsync floor, durable and
+//! readnet's measurements, for `readnet-bench`: the machine's fsync floor, durable and
 //! group-committed appends on the embedded store, the time to open a log, bytes on disk per
 //! event, the same append workload on SQLite for scale, checkouts through the whole server over
 //! gRPC, and replaying a generated history into the projections.

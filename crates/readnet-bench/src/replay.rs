@@ -80,7 +80,7 @@ async fn timed<P: Projection>(store: &EmbeddedStore, head: u64) -> Result<Replay
     Ok(pass(P::NAME, head, elapsed))
 }
 
-/// Writes the simulator's history (`readnet simulate`'s generator: the city preset, or the
+/// Writes the simulator's history (`readnet-sim`'s generator: the city preset, or the
 /// small one for small targets, fixed seed) until the log holds at least `target` events.
 async fn generate(store: &EmbeddedStore, target: u64) -> Result<(), BenchError> {
     let scale = if target > 100_000 {

@@ -1,4 +1,4 @@
-//! Group commit under load, for profiling the writer outside `readnet bench`: WRITERS tasks
+//! Group commit under load, for profiling the writer outside `readnet-bench`: WRITERS tasks
 //! each append APPENDS single events (100 data bytes) to a stream of their own in a fresh store
 //! in DIR, one durable append at a time.
 //!

@@ -1,5 +1,5 @@
 //! Times opening an existing embedded store, for measuring open on large logs (a simulator
-//! history, say) outside `readnet bench`.
+//! history, say) outside `readnet-bench`.
 //!
 //! Usage: `readnet-store-open DIR [OPENS]`. Prints, per open, the wall time, the head position,
 //! whether the index came from the checkpoint, and the process's resident set size afterwards

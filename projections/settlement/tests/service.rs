@@ -11,7 +11,7 @@ use readnet_domain::pb::{Channel, EventMetadata, TransferReason};
 use readnet_domain::{Command, ManualClock, codec};
 use readnet_projection::history::{History, card};
 use readnet_projection::{Handle, Payload, ProjectedEvent, Projection, Writer, pb, shared};
-use readnet_proto::v1::settlement_server::Settlement as SettlementApi;
+use readnet_proto::v1::settlement_service_server::SettlementService as SettlementApi;
 use readnet_settlement::service::{close_event_id, statement_to_pb};
 use readnet_settlement::{Settlement, SettlementService};
 use readnet_store::embedded::EmbeddedStore;
@@ -170,6 +170,8 @@ impl Rig {
             .await
             .unwrap()
             .into_inner()
+            .statement
+            .expect("the response holds a statement")
     }
 
     async fn settlement_stream(&self) -> Vec<RecordedEvent> {

@@ -318,3 +318,22 @@ impl ledger_service_server::LedgerService for LedgerService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unspecified_read_direction_reads_forwards_from_the_start() {
+        let unspecified = pb::ReadDirection::Unspecified as i32;
+        assert_eq!(
+            read_params(None, unspecified).unwrap(),
+            (ReadFrom::Start, Direction::Forwards)
+        );
+        assert_eq!(
+            read_params(None, pb::ReadDirection::Backwards as i32).unwrap(),
+            (ReadFrom::End, Direction::Backwards)
+        );
+        assert!(read_params(None, 7).is_err());
+    }
+}

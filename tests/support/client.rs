@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use readnet_proto::v1::{
     self, Acquisition, BookDescription, Card, CommandReceipt, CreditTier, ItemState, LibraryTier,
     ReadDirection, RecordedEvent, ReturnPolicy, TransferReason,
-    circulation_client::CirculationClient, ledger_client::LedgerClient,
-    network_admin_client::NetworkAdminClient,
+    circulation_service_client::CirculationServiceClient,
+    ledger_service_client::LedgerServiceClient,
+    network_admin_service_client::NetworkAdminServiceClient,
 };
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
@@ -46,6 +47,43 @@ macro_rules! command_requests {
     };
 }
 
+/// A command's response: each command has its own, and each holds the command's receipt.
+pub trait CommandResponse {
+    /// The receipt; panics if the response has none.
+    fn into_receipt(self) -> CommandReceipt;
+}
+
+macro_rules! command_responses {
+    ($($response:ident),* $(,)?) => {
+        $(impl CommandResponse for v1::$response {
+            fn into_receipt(self) -> CommandReceipt {
+                self.receipt.expect(concat!(stringify!($response), " holds the command's receipt"))
+            }
+        })*
+    };
+}
+
+command_responses!(
+    JoinCityResponse,
+    RegisterLibraryResponse,
+    CloseLibraryResponse,
+    SetReturnPolicyResponse,
+    SetTariffResponse,
+    SetPatronTierResponse,
+    CatalogueItemResponse,
+    CheckoutResponse,
+    RenewResponse,
+    ReturnResponse,
+    DispatchTransferResponse,
+    ReceiveTransferResponse,
+    BoothSwapResponse,
+    PatronDrivenAcquisitionResponse,
+    DeclareLostResponse,
+    PayLostItemResponse,
+    WaiveLostItemDebtResponse,
+    WithdrawResponse,
+);
+
 command_requests!(
     JoinCityRequest,
     RegisterLibraryRequest,
@@ -70,9 +108,9 @@ command_requests!(
 /// The three services on one connection.
 #[derive(Clone)]
 pub struct Net {
-    pub admin: NetworkAdminClient<Channel>,
-    pub circulation: CirculationClient<Channel>,
-    pub ledger: LedgerClient<Channel>,
+    pub admin: NetworkAdminServiceClient<Channel>,
+    pub circulation: CirculationServiceClient<Channel>,
+    pub ledger: LedgerServiceClient<Channel>,
     pub channel: Channel,
 }
 
@@ -86,9 +124,9 @@ impl Net {
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
         Net {
-            admin: NetworkAdminClient::new(channel.clone()),
-            circulation: CirculationClient::new(channel.clone()),
-            ledger: LedgerClient::new(channel.clone()),
+            admin: NetworkAdminServiceClient::new(channel.clone()),
+            circulation: CirculationServiceClient::new(channel.clone()),
+            ledger: LedgerServiceClient::new(channel.clone()),
             channel,
         }
     }
@@ -131,7 +169,11 @@ impl Net {
                 item: item.to_owned(),
             })
             .await
-            .map(|r| r.into_inner())
+            .map(|r| {
+                r.into_inner()
+                    .item
+                    .expect("GetItem's response holds the item")
+            })
     }
 
     /// Position of the last event in `$all` (0 for an empty log), by reading it backwards.
@@ -244,11 +286,11 @@ impl Desk {
         request
     }
 
-    pub fn admin(&self) -> NetworkAdminClient<Channel> {
+    pub fn admin(&self) -> NetworkAdminServiceClient<Channel> {
         self.net.admin.clone()
     }
 
-    pub fn circulation(&self) -> CirculationClient<Channel> {
+    pub fn circulation(&self) -> CirculationServiceClient<Channel> {
         self.net.circulation.clone()
     }
 
@@ -410,6 +452,6 @@ impl Desk {
 
 // tonic's Status is large, but it is what the tests inspect; boxing it would only add noise.
 #[allow(clippy::result_large_err)]
-fn into_receipt(answer: Result<tonic::Response<CommandReceipt>, Status>) -> Answer {
-    answer.map(tonic::Response::into_inner)
+fn into_receipt<R: CommandResponse>(answer: Result<tonic::Response<R>, Status>) -> Answer {
+    answer.map(|response| response.into_inner().into_receipt())
 }

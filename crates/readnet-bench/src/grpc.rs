@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use readnet_domain::{Clock, PatronKey, SystemClock};
 use readnet_projection::Snapshots;
 use readnet_proto::v1::{
-    self, Acquisition, Card, LibraryTier, circulation_client::CirculationClient,
-    network_admin_client::NetworkAdminClient,
+    self, Acquisition, Card, LibraryTier, circulation_service_client::CirculationServiceClient,
+    network_admin_service_client::NetworkAdminServiceClient,
 };
 use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
@@ -132,7 +132,7 @@ fn status(call: &str, status: tonic::Status) -> BenchError {
 }
 
 async fn set_up_network(channel: &Channel) -> Result<(), BenchError> {
-    let mut admin = NetworkAdminClient::new(channel.clone());
+    let mut admin = NetworkAdminServiceClient::new(channel.clone());
     for (city, name, _) in LIBRARIES {
         admin
             .join_city(request(
@@ -178,7 +178,7 @@ fn owner(i: usize) -> (&'static str, &'static str) {
 
 async fn catalogue(channel: Channel, i: usize) -> Result<(), BenchError> {
     let (library, _) = owner(i);
-    CirculationClient::new(channel)
+    CirculationServiceClient::new(channel)
         .catalogue_item(request(
             Some(library),
             v1::CatalogueItemRequest {
@@ -200,7 +200,7 @@ async fn catalogue(channel: Channel, i: usize) -> Result<(), BenchError> {
 
 async fn checkout(channel: Channel, i: usize) -> Result<(), BenchError> {
     let (library, city) = owner(i);
-    CirculationClient::new(channel)
+    CirculationServiceClient::new(channel)
         .checkout(request(
             Some(library),
             v1::CheckoutRequest {

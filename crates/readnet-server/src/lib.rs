@@ -1,5 +1,6 @@
-//! readnet's gRPC edge: NetworkAdmin, Circulation and Ledger services, the projections'
-//! services, health and reflection, on one listener, over an [`readnet_store::EventStore`].
+//! readnet's gRPC edge: NetworkAdminService, CirculationService and LedgerService, the
+//! projections' AvailabilityService, StatisticsService and SettlementService, health and
+//! reflection, on one listener, over an [`readnet_store::EventStore`].
 //!
 //! The data path of a command: a service handler checks the request at the edge ([`edge`]),
 //! the ledger's [`CommandBus`] decides it against the domain state and appends the events, and
@@ -20,16 +21,17 @@ use std::sync::Arc;
 
 use readnet_availability::{Availability, AvailabilityService};
 use readnet_domain::pb::{
-    circulation_server::CirculationServer, ledger_server::LedgerServer,
-    network_admin_server::NetworkAdminServer,
+    circulation_service_server::CirculationServiceServer,
+    ledger_service_server::LedgerServiceServer,
+    network_admin_service_server::NetworkAdminServiceServer,
 };
 use readnet_domain::{Clock, PatronKey};
 use readnet_ledger::CommandBus;
 use readnet_projection::{
     Handle, Projection, RunnerError, SnapshotPolicy, Snapshots, follow, shared,
 };
-use readnet_proto::v1::availability_server::AvailabilityServer;
-use readnet_proto::v1::statistics_server::StatisticsServer;
+use readnet_proto::v1::availability_service_server::AvailabilityServiceServer;
+use readnet_proto::v1::statistics_service_server::StatisticsServiceServer;
 use readnet_settlement::{Settlement, SettlementService};
 use readnet_statistics::{Statistics, service::StatisticsService};
 use readnet_store::EventStore;
@@ -67,13 +69,13 @@ pub async fn serve_on(
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
-        .set_serving::<NetworkAdminServer<Commands>>()
+        .set_serving::<NetworkAdminServiceServer<Commands>>()
         .await;
     health_reporter
-        .set_serving::<CirculationServer<Commands>>()
+        .set_serving::<CirculationServiceServer<Commands>>()
         .await;
     health_reporter
-        .set_serving::<LedgerServer<LedgerService>>()
+        .set_serving::<LedgerServiceServer<LedgerService>>()
         .await;
     // While the store takes no appends (out of reach, or for good after a failure), the command
     // services say so; reads go on.
@@ -81,14 +83,18 @@ pub async fn serve_on(
     tokio::spawn(async move {
         while writable.changed().await.is_ok() {
             if *writable.borrow_and_update() {
-                reporter.set_serving::<NetworkAdminServer<Commands>>().await;
-                reporter.set_serving::<CirculationServer<Commands>>().await;
-            } else {
                 reporter
-                    .set_not_serving::<NetworkAdminServer<Commands>>()
+                    .set_serving::<NetworkAdminServiceServer<Commands>>()
                     .await;
                 reporter
-                    .set_not_serving::<CirculationServer<Commands>>()
+                    .set_serving::<CirculationServiceServer<Commands>>()
+                    .await;
+            } else {
+                reporter
+                    .set_not_serving::<NetworkAdminServiceServer<Commands>>()
+                    .await;
+                reporter
+                    .set_not_serving::<CirculationServiceServer<Commands>>()
                     .await;
             }
         }
@@ -109,20 +115,20 @@ pub async fn serve_on(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(AvailabilityServer::new(AvailabilityService::new(
+        .add_service(AvailabilityServiceServer::new(AvailabilityService::new(
             availability,
         )))
         .add_service(
             SettlementService::new(settlement, Arc::clone(&store), bus, Arc::clone(&clock))
                 .into_server(),
         )
-        .add_service(StatisticsServer::new(StatisticsService::new(
+        .add_service(StatisticsServiceServer::new(StatisticsService::new(
             statistics,
             Arc::clone(&clock),
         )))
-        .add_service(NetworkAdminServer::new(commands.clone()))
-        .add_service(CirculationServer::new(commands))
-        .add_service(LedgerServer::new(ledger))
+        .add_service(NetworkAdminServiceServer::new(commands.clone()))
+        .add_service(CirculationServiceServer::new(commands))
+        .add_service(LedgerServiceServer::new(ledger))
         // Small answers must leave at once: without TCP_NODELAY a response waits for the
         // client's delayed ACK (~40 ms on Linux).
         .serve_with_incoming_shutdown(

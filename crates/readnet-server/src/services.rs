@@ -4,7 +4,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::Stream;
-use readnet_domain::pb::{self, circulation_server, ledger_server, network_admin_server};
+use readnet_domain::pb::{
+    self, circulation_service_server, ledger_service_server, network_admin_service_server,
+};
 use readnet_domain::{Clock, CommandContext, PatronKey, StreamId};
 use readnet_store::{Direction, EventStore, ReadFrom, SubscriptionMessage};
 use tokio::sync::mpsc;
@@ -35,7 +37,7 @@ impl Commands {
     async fn run<R: CommandRequest>(
         &self,
         request: Request<R>,
-    ) -> Result<Response<pb::CommandReceipt>, Status> {
+    ) -> Result<pb::CommandReceipt, Status> {
         let actor = Actor::from_metadata(request.metadata())?;
         let request = request.into_inner();
         let header = request.header();
@@ -70,47 +72,49 @@ impl Commands {
             .await
             .map_err(ServerError::from)?;
         tracing::debug!(rpc = R::NAME, %command_id, duplicate = receipt.duplicate, "command recorded");
-        Ok(Response::new(convert::receipt(&receipt)?))
+        Ok(convert::receipt(&receipt)?)
     }
 }
 
-/// Implements a command service: every RPC validates, runs and answers through [`Commands::run`].
-/// (The whole impl is generated here because `async_trait` must see the methods' bodies.)
+/// Implements a command service: every RPC validates, runs and answers through [`Commands::run`],
+/// its response holding the receipt. (The whole impl is generated here because `async_trait`
+/// must see the methods' bodies.)
 macro_rules! command_service {
-    ($service:path { $($method:ident($request:ident)),* $(,)? }) => {
+    ($service:path { $($method:ident($request:ident) -> $response:ident),* $(,)? }) => {
         #[tonic::async_trait]
         impl $service for Commands {
             $(
-                async fn $method(&self, request: Request<pb::$request>) -> Result<Response<pb::CommandReceipt>, Status> {
-                    self.run(request).await
+                async fn $method(&self, request: Request<pb::$request>) -> Result<Response<pb::$response>, Status> {
+                    let receipt = self.run(request).await?;
+                    Ok(Response::new(pb::$response { receipt: Some(receipt) }))
                 }
             )*
         }
     };
 }
 
-command_service!(network_admin_server::NetworkAdmin {
-    join_city(JoinCityRequest),
-    register_library(RegisterLibraryRequest),
-    close_library(CloseLibraryRequest),
-    set_return_policy(SetReturnPolicyRequest),
-    set_tariff(SetTariffRequest),
-    set_patron_tier(SetPatronTierRequest),
+command_service!(network_admin_service_server::NetworkAdminService {
+    join_city(JoinCityRequest) -> JoinCityResponse,
+    register_library(RegisterLibraryRequest) -> RegisterLibraryResponse,
+    close_library(CloseLibraryRequest) -> CloseLibraryResponse,
+    set_return_policy(SetReturnPolicyRequest) -> SetReturnPolicyResponse,
+    set_tariff(SetTariffRequest) -> SetTariffResponse,
+    set_patron_tier(SetPatronTierRequest) -> SetPatronTierResponse,
 });
 
-command_service!(circulation_server::Circulation {
-    catalogue_item(CatalogueItemRequest),
-    checkout(CheckoutRequest),
-    renew(RenewRequest),
-    r#return(ReturnRequest),
-    dispatch_transfer(DispatchTransferRequest),
-    receive_transfer(ReceiveTransferRequest),
-    booth_swap(BoothSwapRequest),
-    patron_driven_acquisition(PatronDrivenAcquisitionRequest),
-    declare_lost(DeclareLostRequest),
-    pay_lost_item(PayLostItemRequest),
-    waive_lost_item_debt(WaiveLostItemDebtRequest),
-    withdraw(WithdrawRequest),
+command_service!(circulation_service_server::CirculationService {
+    catalogue_item(CatalogueItemRequest) -> CatalogueItemResponse,
+    checkout(CheckoutRequest) -> CheckoutResponse,
+    renew(RenewRequest) -> RenewResponse,
+    r#return(ReturnRequest) -> ReturnResponse,
+    dispatch_transfer(DispatchTransferRequest) -> DispatchTransferResponse,
+    receive_transfer(ReceiveTransferRequest) -> ReceiveTransferResponse,
+    booth_swap(BoothSwapRequest) -> BoothSwapResponse,
+    patron_driven_acquisition(PatronDrivenAcquisitionRequest) -> PatronDrivenAcquisitionResponse,
+    declare_lost(DeclareLostRequest) -> DeclareLostResponse,
+    pay_lost_item(PayLostItemRequest) -> PayLostItemResponse,
+    waive_lost_item_debt(WaiveLostItemDebtRequest) -> WaiveLostItemDebtResponse,
+    withdraw(WithdrawRequest) -> WithdrawResponse,
 });
 
 /// The read side of the log.
@@ -125,15 +129,12 @@ impl LedgerService {
     fn read_response(
         &self,
         events: &[readnet_store::RecordedEvent],
-    ) -> Result<pb::ReadResponse, ServerError> {
+    ) -> Result<(Vec<pb::RecordedEvent>, u64), ServerError> {
         let events = events
             .iter()
             .map(convert::recorded_event)
             .collect::<Result<_, _>>()?;
-        Ok(pb::ReadResponse {
-            events,
-            head_position: self.store.head_position(),
-        })
+        Ok((events, self.store.head_position()))
     }
 }
 
@@ -175,7 +176,7 @@ fn read_count(max_count: u32) -> usize {
 
 fn read_params(from: Option<u64>, direction: i32) -> Result<(ReadFrom, Direction), ServerError> {
     let direction = match pb::ReadDirection::try_from(direction) {
-        Ok(pb::ReadDirection::Forwards) => Direction::Forwards,
+        Ok(pb::ReadDirection::Unspecified | pb::ReadDirection::Forwards) => Direction::Forwards,
         Ok(pb::ReadDirection::Backwards) => Direction::Backwards,
         Err(_) => {
             return Err(ServerError::invalid(format!(
@@ -194,11 +195,11 @@ fn read_params(from: Option<u64>, direction: i32) -> Result<(ReadFrom, Direction
 type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeAllResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
-impl ledger_server::Ledger for LedgerService {
+impl ledger_service_server::LedgerService for LedgerService {
     async fn read_stream(
         &self,
         request: Request<pb::ReadStreamRequest>,
-    ) -> Result<Response<pb::ReadResponse>, Status> {
+    ) -> Result<Response<pb::ReadStreamResponse>, Status> {
         let r = request.into_inner();
         if r.stream.is_empty() {
             return Err(ServerError::invalid("stream: a stream name is required").into());
@@ -217,17 +218,25 @@ impl ledger_server::Ledger for LedgerService {
             .read_stream(&r.stream, from, direction, read_count(r.max_count))
             .await
             .map_err(ServerError::from)?;
-        Ok(Response::new(self.read_response(&events)?))
+        let (events, head_position) = self.read_response(&events)?;
+        Ok(Response::new(pb::ReadStreamResponse {
+            events,
+            head_position,
+        }))
     }
 
     async fn read_all(
         &self,
         request: Request<pb::ReadAllRequest>,
-    ) -> Result<Response<pb::ReadResponse>, Status> {
+    ) -> Result<Response<pb::ReadAllResponse>, Status> {
         let r = request.into_inner();
         let (from, direction) = read_params(r.from_position, r.direction)?;
         let events = read_ledger(&*self.store, from, direction, read_count(r.max_count)).await?;
-        Ok(Response::new(self.read_response(&events)?))
+        let (events, head_position) = self.read_response(&events)?;
+        Ok(Response::new(pb::ReadAllResponse {
+            events,
+            head_position,
+        }))
     }
 
     type SubscribeAllStream = SubscribeStream;
@@ -280,7 +289,7 @@ impl ledger_server::Ledger for LedgerService {
     async fn get_item(
         &self,
         request: Request<pb::GetItemRequest>,
-    ) -> Result<Response<pb::ItemState>, Status> {
+    ) -> Result<Response<pb::GetItemResponse>, Status> {
         let item = edge::item_code(&request.into_inner().item, "item")?;
         let stream = readnet_domain::StreamId::Item(item.clone()).name();
         let mut events = Vec::new();
@@ -305,8 +314,27 @@ impl ledger_server::Ledger for LedgerService {
             }
         }
         match convert::item_state(&events)? {
-            Some(state) => Ok(Response::new(state)),
+            Some(state) => Ok(Response::new(pb::GetItemResponse { item: Some(state) })),
             None => Err(ServerError::NotFound(format!("item {item} is not catalogued")).into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unspecified_read_direction_reads_forwards_from_the_start() {
+        let unspecified = pb::ReadDirection::Unspecified as i32;
+        assert_eq!(
+            read_params(None, unspecified).unwrap(),
+            (ReadFrom::Start, Direction::Forwards)
+        );
+        assert_eq!(
+            read_params(None, pb::ReadDirection::Backwards as i32).unwrap(),
+            (ReadFrom::End, Direction::Backwards)
+        );
+        assert!(read_params(None, 7).is_err());
     }
 }

@@ -17,7 +17,8 @@ use chrono::{DateTime, Utc};
 use readnet_domain::Command;
 use readnet_domain::pb::Channel as Via;
 use readnet_proto::v1::{
-    self, circulation_client::CirculationClient, network_admin_client::NetworkAdminClient,
+    self, circulation_service_client::CirculationServiceClient,
+    network_admin_service_client::NetworkAdminServiceClient,
 };
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -44,8 +45,8 @@ impl Report {
 
 #[derive(Clone)]
 struct Clients {
-    network: NetworkAdminClient<Channel>,
-    circulation: CirculationClient<Channel>,
+    network: NetworkAdminServiceClient<Channel>,
+    circulation: CirculationServiceClient<Channel>,
 }
 
 /// Sends steps to a server with at most `clients` requests in flight.
@@ -76,8 +77,8 @@ impl Driver {
             .await
             .with_context(|| format!("cannot connect to readnet server at {url}"))?;
         let make = |channel: Channel| Clients {
-            network: NetworkAdminClient::new(channel.clone()),
-            circulation: CirculationClient::new(channel),
+            network: NetworkAdminServiceClient::new(channel.clone()),
+            circulation: CirculationServiceClient::new(channel),
         };
         let report = Arc::new(Mutex::new(Report::default()));
         let mut tasks = JoinSet::new();

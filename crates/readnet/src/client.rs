@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use readnet_proto::v1::{
-    self, Card, Channel as ProtoChannel, CommandReceipt, circulation_client::CirculationClient,
-    ledger_client::LedgerClient, network_admin_client::NetworkAdminClient,
+    self, Card, Channel as ProtoChannel, CommandReceipt,
+    circulation_service_client::CirculationServiceClient,
+    ledger_service_client::LedgerServiceClient,
+    network_admin_service_client::NetworkAdminServiceClient,
 };
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;
@@ -200,19 +202,19 @@ impl Client {
     }
 
     /// The ledger's read side; reads need no actor.
-    pub fn ledger(&self) -> LedgerClient<Channel> {
-        LedgerClient::new(self.channel.clone())
+    pub fn ledger(&self) -> LedgerServiceClient<Channel> {
+        LedgerServiceClient::new(self.channel.clone())
     }
 
-    fn admin(&self, actor: &Actor) -> anyhow::Result<NetworkAdminClient<Acting>> {
-        Ok(NetworkAdminClient::with_interceptor(
+    fn admin(&self, actor: &Actor) -> anyhow::Result<NetworkAdminServiceClient<Acting>> {
+        Ok(NetworkAdminServiceClient::with_interceptor(
             self.channel.clone(),
             ActorHeaders::new(actor)?,
         ))
     }
 
-    fn circulation(&self, actor: &Actor) -> anyhow::Result<CirculationClient<Acting>> {
-        Ok(CirculationClient::with_interceptor(
+    fn circulation(&self, actor: &Actor) -> anyhow::Result<CirculationServiceClient<Acting>> {
+        Ok(CirculationServiceClient::with_interceptor(
             self.channel.clone(),
             ActorHeaders::new(actor)?,
         ))
@@ -221,27 +223,33 @@ impl Client {
     /// Sends one command as `actor`. A refusal comes back as the server's [`Status`] inside the
     /// error, so callers can tell it from a local failure with `downcast_ref`.
     pub async fn send(&self, actor: &Actor, call: Call) -> anyhow::Result<CommandReceipt> {
+        // Every command answers its own response type; today each holds just the receipt.
+        macro_rules! receipt {
+            ($client:expr, $method:ident, $request:expr) => {
+                $client.$method($request).await?.into_inner().receipt
+            };
+        }
         let receipt = match call {
-            Call::JoinCity(r) => self.admin(actor)?.join_city(r).await,
-            Call::RegisterLibrary(r) => self.admin(actor)?.register_library(r).await,
-            Call::CloseLibrary(r) => self.admin(actor)?.close_library(r).await,
-            Call::SetReturnPolicy(r) => self.admin(actor)?.set_return_policy(r).await,
-            Call::SetTariff(r) => self.admin(actor)?.set_tariff(r).await,
-            Call::SetPatronTier(r) => self.admin(actor)?.set_patron_tier(r).await,
-            Call::Catalogue(r) => self.circulation(actor)?.catalogue_item(r).await,
-            Call::Checkout(r) => self.circulation(actor)?.checkout(r).await,
-            Call::Renew(r) => self.circulation(actor)?.renew(r).await,
-            Call::Return(r) => self.circulation(actor)?.r#return(r).await,
-            Call::Dispatch(r) => self.circulation(actor)?.dispatch_transfer(r).await,
-            Call::Receive(r) => self.circulation(actor)?.receive_transfer(r).await,
-            Call::BoothSwap(r) => self.circulation(actor)?.booth_swap(r).await,
-            Call::Acquire(r) => self.circulation(actor)?.patron_driven_acquisition(r).await,
-            Call::DeclareLost(r) => self.circulation(actor)?.declare_lost(r).await,
-            Call::PayLost(r) => self.circulation(actor)?.pay_lost_item(r).await,
-            Call::WaiveLost(r) => self.circulation(actor)?.waive_lost_item_debt(r).await,
-            Call::Withdraw(r) => self.circulation(actor)?.withdraw(r).await,
-        }?;
-        Ok(receipt.into_inner())
+            Call::JoinCity(r) => receipt!(self.admin(actor)?, join_city, r),
+            Call::RegisterLibrary(r) => receipt!(self.admin(actor)?, register_library, r),
+            Call::CloseLibrary(r) => receipt!(self.admin(actor)?, close_library, r),
+            Call::SetReturnPolicy(r) => receipt!(self.admin(actor)?, set_return_policy, r),
+            Call::SetTariff(r) => receipt!(self.admin(actor)?, set_tariff, r),
+            Call::SetPatronTier(r) => receipt!(self.admin(actor)?, set_patron_tier, r),
+            Call::Catalogue(r) => receipt!(self.circulation(actor)?, catalogue_item, r),
+            Call::Checkout(r) => receipt!(self.circulation(actor)?, checkout, r),
+            Call::Renew(r) => receipt!(self.circulation(actor)?, renew, r),
+            Call::Return(r) => receipt!(self.circulation(actor)?, r#return, r),
+            Call::Dispatch(r) => receipt!(self.circulation(actor)?, dispatch_transfer, r),
+            Call::Receive(r) => receipt!(self.circulation(actor)?, receive_transfer, r),
+            Call::BoothSwap(r) => receipt!(self.circulation(actor)?, booth_swap, r),
+            Call::Acquire(r) => receipt!(self.circulation(actor)?, patron_driven_acquisition, r),
+            Call::DeclareLost(r) => receipt!(self.circulation(actor)?, declare_lost, r),
+            Call::PayLost(r) => receipt!(self.circulation(actor)?, pay_lost_item, r),
+            Call::WaiveLost(r) => receipt!(self.circulation(actor)?, waive_lost_item_debt, r),
+            Call::Withdraw(r) => receipt!(self.circulation(actor)?, withdraw, r),
+        };
+        receipt.context("the server's answer holds no command receipt")
     }
 
     /// One item's current state.
@@ -249,7 +257,12 @@ impl Client {
         let request = v1::GetItemRequest {
             item: item.to_owned(),
         };
-        Ok(self.ledger().get_item(request).await?.into_inner())
+        self.ledger()
+            .get_item(request)
+            .await?
+            .into_inner()
+            .item
+            .context("the server's answer holds no item state")
     }
 }
 

@@ -960,13 +960,13 @@ async fn read(command: ReadCommand) -> anyhow::Result<()> {
                 max_count,
             };
             let client = Client::connect(&server.server).await?;
-            let response = client.ledger().read_stream(request).await;
-            print_read(
-                response
-                    .map_err(|e| reported(server.json, e.into()))?
-                    .into_inner(),
-                server.json,
-            );
+            let response = client
+                .ledger()
+                .read_stream(request)
+                .await
+                .map_err(|e| reported(server.json, e.into()))?
+                .into_inner();
+            print_read(&response.events, response.head_position, server.json);
         }
         ReadCommand::ReadAll {
             from_position,
@@ -980,13 +980,13 @@ async fn read(command: ReadCommand) -> anyhow::Result<()> {
                 max_count,
             };
             let client = Client::connect(&server.server).await?;
-            let response = client.ledger().read_all(request).await;
-            print_read(
-                response
-                    .map_err(|e| reported(server.json, e.into()))?
-                    .into_inner(),
-                server.json,
-            );
+            let response = client
+                .ledger()
+                .read_all(request)
+                .await
+                .map_err(|e| reported(server.json, e.into()))?
+                .into_inner();
+            print_read(&response.events, response.head_position, server.json);
         }
         ReadCommand::Subscribe {
             after_position,
@@ -1002,15 +1002,14 @@ async fn read(command: ReadCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_read(response: v1::ReadResponse, json: bool) {
+fn print_read(events: &[v1::RecordedEvent], head_position: u64, json: bool) {
     if json {
-        println!("{}", output::read_json(&response));
+        println!("{}", output::read_json(events, head_position));
     } else {
-        response
-            .events
+        events
             .iter()
             .for_each(|event| println!("{}", output::event_line(event)));
-        println!("head position {}", response.head_position);
+        println!("head position {head_position}");
     }
 }
 

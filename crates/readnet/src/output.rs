@@ -4,7 +4,7 @@
 use chrono::{DateTime, Local, Utc};
 use readnet_proto::Timestamp;
 use readnet_proto::v1::{
-    CommandReceipt, Event, ItemState, ItemStatus, ReadResponse, RecordedEvent, event::Payload,
+    CommandReceipt, Event, ItemState, ItemStatus, RecordedEvent, event::Payload,
 };
 use serde_json::{Value, json};
 use tonic::{Code, Status};
@@ -403,11 +403,11 @@ pub fn receipt_json(receipt: &CommandReceipt) -> Value {
     })
 }
 
-/// The JSON form of a stream or `$all` read.
-pub fn read_json(response: &ReadResponse) -> Value {
+/// The JSON form of a stream or `$all` read: its events and the head position it was served at.
+pub fn read_json(events: &[RecordedEvent], head_position: u64) -> Value {
     json!({
-        "events": response.events.iter().map(event_json).collect::<Vec<_>>(),
-        "head_position": response.head_position,
+        "events": events.iter().map(event_json).collect::<Vec<_>>(),
+        "head_position": head_position,
     })
 }
 

@@ -14,7 +14,7 @@
 //! Choices: a homebound copy is counted on the shelf where it sits (`homebound` says how many)
 //! but is not lendable, so "where can I get it" leaves it out; closed libraries are left out of
 //! that answer too. Who holds a loan and what a patron owes are not kept: availability is the
-//! catalogue's view, the ledger (`Ledger.GetItem`) has the rest.
+//! catalogue's view, the ledger (`LedgerService.GetItem`) has the rest.
 
 mod error;
 pub mod query;

@@ -191,11 +191,14 @@ impl Availability {
     }
 
     /// One item's status and place. NOT_FOUND for an item never catalogued.
-    pub fn get_item(&self, item: &str) -> Result<pb::AvailabilityItemResponse, AvailabilityError> {
+    pub fn get_item(
+        &self,
+        item: &str,
+    ) -> Result<pb::AvailabilityServiceGetItemResponse, AvailabilityError> {
         let record = self.item(item).ok_or_else(|| {
             AvailabilityError::not_found(format!("item {item} is not catalogued"))
         })?;
-        Ok(pb::AvailabilityItemResponse {
+        Ok(pb::AvailabilityServiceGetItemResponse {
             item: Some(item_state(item, record)),
             title_key: record.title_key.clone(),
             applied_position: self.position(),

@@ -1,10 +1,10 @@
-//! The gRPC `Availability` service: thin handlers that check fields, wait for `min_position`
+//! The gRPC `AvailabilityService`: thin handlers that check fields, wait for `min_position`
 //! and ask the state.
 
 use std::time::Duration;
 
 use readnet_projection::{Handle, wait_budget};
-use readnet_proto::v1::{self as pb, availability_server};
+use readnet_proto::v1::{self as pb, availability_service_server};
 use tonic::{Request, Response, Status};
 
 use crate::error::AvailabilityError;
@@ -45,11 +45,11 @@ fn required<'a>(value: &'a str, field: &str, what: &str) -> Result<&'a str, Avai
 }
 
 #[tonic::async_trait]
-impl availability_server::Availability for AvailabilityService {
+impl availability_service_server::AvailabilityService for AvailabilityService {
     async fn get_item(
         &self,
-        request: Request<pb::AvailabilityItemRequest>,
-    ) -> Result<Response<pb::AvailabilityItemResponse>, Status> {
+        request: Request<pb::AvailabilityServiceGetItemRequest>,
+    ) -> Result<Response<pb::AvailabilityServiceGetItemResponse>, Status> {
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let item = required(&r.item, "item", "an item id")?;

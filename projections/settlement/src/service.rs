@@ -1,4 +1,4 @@
-//! The gRPC `Settlement` service: statements and their charges from the projection, and
+//! The gRPC `SettlementService`: statements and their charges from the projection, and
 //! closing a period through the store.
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use readnet_ledger::{CommandBus, Decided, Failure};
 use readnet_projection::{Handle, Payload, wait_budget};
 use readnet_proto::Timestamp;
 use readnet_proto::v1 as pb;
-use readnet_proto::v1::settlement_server::SettlementServer;
+use readnet_proto::v1::settlement_service_server::SettlementServiceServer;
 use readnet_store::{EventStore, StreamState};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -36,8 +36,8 @@ pub fn close_event_id(period: Period) -> Uuid {
     Uuid::new_v5(&CLOSE_EVENT_NAMESPACE, period.to_string().as_bytes())
 }
 
-/// Implements `readnet.v1.Settlement` over the settlement projection; closes are recorded
-/// through the ledger's command bus.
+/// Implements `readnet.v1.SettlementService` over the settlement projection; closes are
+/// recorded through the ledger's command bus.
 #[derive(Clone)]
 pub struct SettlementService {
     handle: Handle<Settlement>,
@@ -63,8 +63,8 @@ impl SettlementService {
     }
 
     /// The tonic server for this service.
-    pub fn into_server(self) -> SettlementServer<Self> {
-        SettlementServer::new(self)
+    pub fn into_server(self) -> SettlementServiceServer<Self> {
+        SettlementServiceServer::new(self)
     }
 
     /// Decides the close on a state that has applied the head of the log, appends it, and
@@ -319,7 +319,7 @@ impl ChargeFilter {
 }
 
 #[tonic::async_trait]
-impl pb::settlement_server::Settlement for SettlementService {
+impl pb::settlement_service_server::SettlementService for SettlementService {
     async fn close_period(
         &self,
         request: Request<pb::ClosePeriodRequest>,
@@ -339,7 +339,7 @@ impl pb::settlement_server::Settlement for SettlementService {
     async fn get_statement(
         &self,
         request: Request<pb::GetStatementRequest>,
-    ) -> Result<Response<pb::Statement>, Status> {
+    ) -> Result<Response<pb::GetStatementResponse>, Status> {
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let period = period_field(&r.period, "period")?;
@@ -347,7 +347,9 @@ impl pb::settlement_server::Settlement for SettlementService {
             .handle
             .read(r.min_position, wait, |s| s.statement(period))
             .await?;
-        Ok(Response::new(statement_to_pb(&statement, applied)))
+        Ok(Response::new(pb::GetStatementResponse {
+            statement: Some(statement_to_pb(&statement, applied)),
+        }))
     }
 
     async fn list_charges(

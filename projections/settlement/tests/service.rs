@@ -13,7 +13,7 @@ use readnet_ledger::CommandBus;
 use readnet_ledger::envelope::Envelope;
 use readnet_ledger::history::{History, card};
 use readnet_projection::{Handle, Payload, Projection, Writer, pb, shared};
-use readnet_proto::v1::settlement_server::Settlement as SettlementApi;
+use readnet_proto::v1::settlement_service_server::SettlementService as SettlementApi;
 use readnet_settlement::service::{close_event_id, statement_to_pb};
 use readnet_settlement::{Settlement, SettlementService};
 use readnet_store::embedded::EmbeddedStore;
@@ -157,6 +157,8 @@ impl Rig {
             .await
             .unwrap()
             .into_inner()
+            .statement
+            .expect("the response holds a statement")
     }
 
     async fn settlement_stream(&self) -> Vec<RecordedEvent> {

@@ -1,4 +1,4 @@
-//! The `readnet.v1.Statistics` gRPC service: thin handlers over [`crate::query`].
+//! The `readnet.v1.StatisticsService` gRPC service: thin handlers over [`crate::query`].
 //!
 //! Each handler checks its fields, waits for `min_position` (within the caller's deadline), runs
 //! the query on the shared state and says which position the answer reflects.
@@ -12,7 +12,7 @@ use futures::Stream;
 use readnet_domain::Clock;
 use readnet_projection::{Handle, wait_budget};
 use readnet_proto::v1 as pb;
-use readnet_proto::v1::statistics_server;
+use readnet_proto::v1::statistics_service_server;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
@@ -140,15 +140,22 @@ async fn monitor_now(
     Ok(snapshot(answer?, position))
 }
 
+/// A snapshot as WatchMonitor pushes it.
+fn watched(snapshot: pb::MonitorSnapshot) -> pb::WatchMonitorResponse {
+    pb::WatchMonitorResponse {
+        snapshot: Some(snapshot),
+    }
+}
+
 /// An empty library field asks for every library.
 fn library_filter(library: &str) -> Option<String> {
     (!library.is_empty()).then(|| library.to_owned())
 }
 
-type MonitorStream = Pin<Box<dyn Stream<Item = Result<pb::MonitorSnapshot, Status>> + Send>>;
+type MonitorStream = Pin<Box<dyn Stream<Item = Result<pb::WatchMonitorResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
-impl statistics_server::Statistics for StatisticsService {
+impl statistics_service_server::StatisticsService for StatisticsService {
     async fn library_days(
         &self,
         request: Request<pb::LibraryDaysRequest>,
@@ -270,7 +277,7 @@ impl statistics_server::Statistics for StatisticsService {
     async fn monitor(
         &self,
         request: Request<pb::MonitorRequest>,
-    ) -> Result<Response<pb::MonitorSnapshot>, Status> {
+    ) -> Result<Response<pb::MonitorResponse>, Status> {
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let library = library_filter(&r.library);
@@ -282,7 +289,9 @@ impl statistics_server::Statistics for StatisticsService {
             library.as_deref(),
         )
         .await?;
-        Ok(Response::new(snapshot))
+        Ok(Response::new(pb::MonitorResponse {
+            snapshot: Some(snapshot),
+        }))
     }
 
     type WatchMonitorStream = MonitorStream;
@@ -310,7 +319,7 @@ impl statistics_server::Statistics for StatisticsService {
         tokio::spawn(async move {
             let mut seen = first.applied_position;
             let mut last_libraries = first.libraries.clone();
-            if sender.send(Ok(first)).await.is_err() {
+            if sender.send(Ok(watched(first))).await.is_err() {
                 return;
             }
             let mut computed_at = Instant::now();
@@ -354,7 +363,7 @@ impl statistics_server::Statistics for StatisticsService {
                 last_libraries = next.libraries.clone();
                 // A full buffer holds this task here: changes that arrive meanwhile are folded
                 // into the next snapshot instead of queueing up.
-                if sender.send(Ok(next)).await.is_err() {
+                if sender.send(Ok(watched(next))).await.is_err() {
                     break;
                 }
                 refresh_at = Instant::now() + MONITOR_REFRESH;

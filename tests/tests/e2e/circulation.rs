@@ -64,7 +64,7 @@ async fn worked_example_jinan_patron_borrows_zibo_book_returns_in_jinan_and_it_t
             .clone()
             .checkout(request)
             .await
-            .map(|r| r.into_inner()),
+            .map(|r| r.into_inner().into_receipt()),
         "checkout at ZB-CENTRAL by a jinan card",
     );
     assert!(!loan.duplicate);

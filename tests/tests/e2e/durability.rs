@@ -42,7 +42,8 @@ async fn restart_keeps_state_and_acknowledged_events() {
             .await,
         "checkout before the crash",
     )
-    .into_inner();
+    .into_inner()
+    .into_receipt();
     let patron_id = payload!(original.events[0], PatronEnrolled)
         .patron_id
         .clone();
@@ -143,7 +144,8 @@ async fn restart_keeps_state_and_acknowledged_events() {
             .await,
         "retry after the restart",
     )
-    .into_inner();
+    .into_inner()
+    .into_receipt();
     assert!(retry.duplicate, "the command id survived the crash");
     assert_eq!(retry.events, original.events);
     assert_eq!(
@@ -208,7 +210,7 @@ async fn sigkill_mid_burst_keeps_every_acknowledged_command_whole_and_retries_co
                 for request in lane {
                     let answer = client.clone().checkout(desk.request(request)).await;
                     let failed = answer.is_err();
-                    answers.push(answer.map(|r| r.into_inner()).ok());
+                    answers.push(answer.map(|r| r.into_inner().into_receipt()).ok());
                     if failed {
                         break;
                     }
@@ -280,7 +282,8 @@ async fn sigkill_mid_burst_keeps_every_acknowledged_command_whole_and_retries_co
                 .await,
             "a retry after the crash",
         )
-        .into_inner();
+        .into_inner()
+        .into_receipt();
         if let Some(original) = acknowledged
             .iter()
             .find(|r| r.command_id == request.command_id)

@@ -23,7 +23,7 @@ async fn retrying_a_command_id_returns_the_original_receipt_and_writes_nothing()
             client
                 .checkout(desk.request(request))
                 .await
-                .map(|r| r.into_inner())
+                .map(|r| r.into_inner().into_receipt())
         }
     };
 

@@ -6,8 +6,8 @@ use kurrentdb::{
     ReadStreamOptions, ResolvedEvent, StreamPosition, StreamState, SubscribeToAllOptions,
     SubscribeToStreamOptions, SubscriptionEvent, SubscriptionFilter,
 };
-use readnet_e2e::v1::AvailabilityItemRequest;
-use readnet_e2e::v1::availability_client::AvailabilityClient;
+use readnet_e2e::v1::AvailabilityServiceGetItemRequest;
+use readnet_e2e::v1::availability_service_client::AvailabilityServiceClient;
 use readnet_e2e::*;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use readnet_store::{Direction, EventStore, ReadFrom};
@@ -421,8 +421,8 @@ async fn readnet_events_are_readable_as_stored_and_foreign_streams_leave_the_led
         .checkout(JN_BOOKS[0], card(JINAN, "370102199001011234"))
         .await
         .expect("a checkout after foreign events");
-    let seen = AvailabilityClient::new(fixture.net.channel.clone())
-        .get_item(AvailabilityItemRequest {
+    let seen = AvailabilityServiceClient::new(fixture.net.channel.clone())
+        .get_item(AvailabilityServiceGetItemRequest {
             item: JN_BOOKS[0].to_owned(),
             min_position: Some(receipt.position),
         })

@@ -1,14 +1,15 @@
 //! The read models over gRPC: availability, statistics and settlement, with read-your-writes.
 
-use readnet_e2e::v1::availability_client::AvailabilityClient;
+use readnet_e2e::v1::availability_service_client::AvailabilityServiceClient;
 use readnet_e2e::v1::{
-    AvailabilityItemRequest, AvailabilityProximity, AvailabilityTitle, FindTitleRequest, ItemStatus,
+    AvailabilityProximity, AvailabilityServiceGetItemRequest, AvailabilityTitle, FindTitleRequest,
+    ItemStatus,
 };
 use readnet_e2e::*;
 use tonic::{Code, Request};
 
-fn availability(net: &Net) -> AvailabilityClient<tonic::transport::Channel> {
-    AvailabilityClient::new(net.channel.clone())
+fn availability(net: &Net) -> AvailabilityServiceClient<tonic::transport::Channel> {
+    AvailabilityServiceClient::new(net.channel.clone())
 }
 
 #[tokio::test]
@@ -25,7 +26,7 @@ async fn a_checkouts_position_makes_the_next_availability_query_see_it() {
             .await
             .expect("checkout");
         let answer = client
-            .get_item(AvailabilityItemRequest {
+            .get_item(AvailabilityServiceGetItemRequest {
                 item: item.to_string(),
                 min_position: Some(receipt.position),
             })
@@ -43,7 +44,7 @@ async fn a_checkouts_position_makes_the_next_availability_query_see_it() {
 async fn a_position_not_reached_within_the_deadline_is_deadline_exceeded_naming_the_position() {
     let fixture = network_jinan_zibo().await;
     let head = fixture.net.head_position().await;
-    let mut request = Request::new(AvailabilityItemRequest {
+    let mut request = Request::new(AvailabilityServiceGetItemRequest {
         item: JN_BOOKS[0].to_owned(),
         min_position: Some(head + 1000),
     });
@@ -107,7 +108,7 @@ async fn projections_pick_up_where_they_were_after_a_crash() {
         .expect("checkout");
     fixture.crash_and_restart().await;
     let answer = availability(&fixture.net)
-        .get_item(AvailabilityItemRequest {
+        .get_item(AvailabilityServiceGetItemRequest {
             item: ZB_BOOKS[0].to_owned(),
             min_position: Some(receipt.position),
         })
@@ -130,8 +131,8 @@ fn month_and_days() -> (String, String, String) {
 
 #[tokio::test]
 async fn after_the_demo_every_read_model_answers_what_the_story_implies() {
-    use readnet_e2e::v1::settlement_client::SettlementClient;
-    use readnet_e2e::v1::statistics_client::StatisticsClient;
+    use readnet_e2e::v1::settlement_service_client::SettlementServiceClient;
+    use readnet_e2e::v1::statistics_service_client::StatisticsServiceClient;
     use readnet_e2e::v1::{
         BoothStockRequest, ChargeKind, ClosePeriodRequest, GetStatementRequest, MonitorRequest,
         NetworkDaysRequest, StatementStatus, StatisticsBy,
@@ -147,14 +148,16 @@ async fn after_the_demo_every_read_model_answers_what_the_story_implies() {
     let (month, yesterday, tomorrow) = month_and_days();
 
     // Settlement: the worked example (100 + 50 + 800) and the Zibo reader's loan in Jinan (100).
-    let statement = SettlementClient::new(net.channel.clone())
+    let statement = SettlementServiceClient::new(net.channel.clone())
         .get_statement(GetStatementRequest {
             period: month.clone(),
             min_position: Some(head),
         })
         .await
         .expect("a statement")
-        .into_inner();
+        .into_inner()
+        .statement
+        .expect("the response holds the statement");
     assert_eq!(statement.status(), StatementStatus::Provisional);
     let lines: Vec<_> = statement
         .lines
@@ -186,7 +189,7 @@ async fn after_the_demo_every_read_model_answers_what_the_story_implies() {
     assert_eq!(nets, [(JINAN, 850), (ZIBO, -850)]);
     assert_eq!(statement.digest.len(), 64);
     // The month is not over: it cannot be closed yet, and saying so writes nothing.
-    let refused = SettlementClient::new(net.channel.clone())
+    let refused = SettlementServiceClient::new(net.channel.clone())
         .close_period(ClosePeriodRequest {
             command_id: uuid::Uuid::new_v4().to_string(),
             period: month.clone(),
@@ -203,7 +206,7 @@ async fn after_the_demo_every_read_model_answers_what_the_story_implies() {
     assert_eq!(net.head_position().await, head);
 
     // Statistics: the network's days count what the log holds.
-    let days = StatisticsClient::new(net.channel.clone())
+    let days = StatisticsServiceClient::new(net.channel.clone())
         .network_days(NetworkDaysRequest {
             min_position: Some(head),
             from_day: yesterday,
@@ -223,14 +226,16 @@ async fn after_the_demo_every_read_model_answers_what_the_story_implies() {
     assert_eq!(total(|d| d.patron_driven_acquisitions), 1);
 
     // The monitoring centre saw ZB-CENTRAL act.
-    let monitor = StatisticsClient::new(net.channel.clone())
+    let monitor = StatisticsServiceClient::new(net.channel.clone())
         .monitor(MonitorRequest {
             min_position: Some(head),
             library: ZB_CENTRAL.into(),
         })
         .await
         .expect("monitor")
-        .into_inner();
+        .into_inner()
+        .snapshot
+        .expect("the response holds the snapshot");
     let zb = &monitor.libraries[0];
     assert_eq!(zb.library, ZB_CENTRAL);
     assert!(

@@ -22,9 +22,9 @@ async fn health_and_reflection_are_served() {
     let mut health = HealthClient::new(fixture.net.channel.clone());
     for service in [
         "",
-        "readnet.v1.NetworkAdmin",
-        "readnet.v1.Circulation",
-        "readnet.v1.Ledger",
+        "readnet.v1.NetworkAdminService",
+        "readnet.v1.CirculationService",
+        "readnet.v1.LedgerService",
     ] {
         let status = health
             .check(HealthCheckRequest {
@@ -60,7 +60,7 @@ async fn health_and_reflection_are_served() {
         .server_reflection_info(futures::stream::iter([
             ask(MessageRequest::ListServices(String::new())),
             ask(MessageRequest::FileContainingSymbol(
-                "readnet.v1.Circulation".to_owned(),
+                "readnet.v1.CirculationService".to_owned(),
             )),
         ]))
         .await
@@ -77,9 +77,12 @@ async fn health_and_reflection_are_served() {
     };
     let services: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
     for expected in [
-        "readnet.v1.Circulation",
-        "readnet.v1.Ledger",
-        "readnet.v1.NetworkAdmin",
+        "readnet.v1.CirculationService",
+        "readnet.v1.LedgerService",
+        "readnet.v1.NetworkAdminService",
+        "readnet.v1.AvailabilityService",
+        "readnet.v1.StatisticsService",
+        "readnet.v1.SettlementService",
         "grpc.health.v1.Health",
     ] {
         assert!(
@@ -99,8 +102,8 @@ async fn health_and_reflection_are_served() {
             prost_types::FileDescriptorProto::decode(bytes.as_slice()).expect("a file descriptor")
         })
         .flat_map(|file| file.service)
-        .find(|service| service.name() == "Circulation")
-        .expect("the file defining readnet.v1.Circulation");
+        .find(|service| service.name() == "CirculationService")
+        .expect("the file defining readnet.v1.CirculationService");
     let methods: Vec<&str> = circulation.method.iter().map(|m| m.name()).collect();
     assert!(methods.contains(&"Checkout"), "{methods:?}");
     assert!(methods.contains(&"BoothSwap"), "{methods:?}");

@@ -334,7 +334,8 @@ async fn malformed_input_gets_invalid_argument_naming_the_field_and_the_server_k
             .await,
         "a valid checkout after the malformed ones",
     )
-    .into_inner();
+    .into_inner()
+    .into_receipt();
     assert!(matches!(
         receipt
             .events

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use readnet_availability::{Availability, AvailabilityService};
-use readnet_domain::pb::{self, availability_server::Availability as _};
+use readnet_domain::pb::{self, availability_service_server::AvailabilityService as _};
 use readnet_projection::shared;
 use tonic::{Code, Request};
 
@@ -30,7 +30,7 @@ async fn a_query_ahead_of_the_projection_waits_until_it_has_applied_that_positio
     let service = AvailabilityService::new(handle);
     let query = tokio::spawn(async move {
         service
-            .get_item(Request::new(pb::AvailabilityItemRequest {
+            .get_item(Request::new(pb::AvailabilityServiceGetItemRequest {
                 item: "JN-0001".into(),
                 min_position: Some(loan_position),
             }))
@@ -100,7 +100,7 @@ async fn every_query_answers_with_the_position_it_reflects() {
 async fn a_position_that_does_not_come_within_the_deadline_is_deadline_exceeded() {
     let (_writer, handle) = shared(Availability::default());
     let service = AvailabilityService::new(handle);
-    let mut request = Request::new(pb::AvailabilityItemRequest {
+    let mut request = Request::new(pb::AvailabilityServiceGetItemRequest {
         item: "JN-0001".into(),
         min_position: Some(7),
     });
@@ -125,7 +125,7 @@ async fn unknown_items_and_libraries_are_not_found_and_bad_fields_invalid_by_nam
     let service = AvailabilityService::new(handle);
 
     let unknown_item = service
-        .get_item(Request::new(pb::AvailabilityItemRequest {
+        .get_item(Request::new(pb::AvailabilityServiceGetItemRequest {
             item: "JN-9999".into(),
             min_position: None,
         }))
@@ -135,7 +135,9 @@ async fn unknown_items_and_libraries_are_not_found_and_bad_fields_invalid_by_nam
     assert_eq!(unknown_item.message(), "item JN-9999 is not catalogued");
 
     let empty_item = service
-        .get_item(Request::new(pb::AvailabilityItemRequest::default()))
+        .get_item(Request::new(
+            pb::AvailabilityServiceGetItemRequest::default(),
+        ))
         .await
         .unwrap_err();
     assert_eq!(empty_item.code(), Code::InvalidArgument);

@@ -9,7 +9,7 @@ use readnet_domain::ManualClock;
 use readnet_ledger::history::History;
 use readnet_projection::{Writer, shared};
 use readnet_proto::v1 as pb;
-use readnet_proto::v1::statistics_server::Statistics as _;
+use readnet_proto::v1::statistics_service_server::StatisticsService as _;
 use readnet_statistics::service::{MONITOR_REFRESH, WATCH_MIN_INTERVAL};
 use readnet_statistics::{Statistics, StatisticsService};
 use tonic::{Code, Request, Status};
@@ -53,13 +53,15 @@ fn watch(library: &str) -> Request<pb::WatchMonitorRequest> {
 }
 
 async fn next_snapshot(
-    stream: &mut (impl futures::Stream<Item = Result<pb::MonitorSnapshot, Status>> + Unpin),
+    stream: &mut (impl futures::Stream<Item = Result<pb::WatchMonitorResponse, Status>> + Unpin),
 ) -> pb::MonitorSnapshot {
     tokio::time::timeout(Duration::from_secs(120), stream.next())
         .await
         .expect("a snapshot in time")
         .expect("the stream is open")
         .expect("a snapshot, not an error")
+        .snapshot
+        .expect("the response holds a snapshot")
 }
 
 // The watch tests run on paused time: WatchMonitor's wait of WATCH_MIN_INTERVAL between
@@ -360,7 +362,9 @@ async fn every_query_answers_with_the_position_it_reflects() {
         }))
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+        .snapshot
+        .unwrap();
     assert_eq!(snapshot.libraries.len(), LIBRARIES.len());
     assert_eq!(snapshot.applied_position, applied);
 }
@@ -380,7 +384,7 @@ async fn a_query_with_min_position_answers_once_the_projection_has_applied_it() 
         writer.apply(&h.events()[setup..]);
     };
     let (answer, ()) = tokio::join!(query, apply);
-    let snapshot = answer.unwrap().into_inner();
+    let snapshot = answer.unwrap().into_inner().snapshot.unwrap();
     assert_eq!(snapshot.applied_position, all);
     assert_eq!(snapshot.libraries[0].on_loan, 1);
 }

@@ -40,8 +40,8 @@ async fn main() {
                     event_id: Uuid::new_v4(),
                     event_type: "ItemLoaned".into(),
                     content_type: Default::default(),
-                    metadata: vec![7; 60],
-                    data: vec![9; 80],
+                    metadata: vec![7; 60].into(),
+                    data: vec![9; 80].into(),
                 }],
             })
             .collect::<Vec<_>>();

@@ -22,8 +22,8 @@ pub fn bench_event(seed: u64) -> EventData {
         event_id: Uuid::new_v4(),
         event_type: EVENT_TYPE.to_owned(),
         content_type: readnet_store::ContentType::Binary,
-        metadata: Vec::new(),
-        data: payload(seed),
+        metadata: Vec::new().into(),
+        data: payload(seed).into(),
     }
 }
 

@@ -96,8 +96,8 @@ pub(crate) fn event_data(
         event_id,
         event_type,
         content_type,
-        metadata: custom_metadata,
-        data,
+        metadata: custom_metadata.into(),
+        data: data.into(),
     })
 }
 
@@ -129,8 +129,8 @@ pub(crate) fn recorded_event(
         prepare_position: event.position,
         commit_position: event.position,
         metadata,
-        custom_metadata: event.metadata.clone(),
-        data: event.data.clone(),
+        custom_metadata: event.metadata.clone().to_vec(),
+        data: event.data.clone().to_vec(),
     }
 }
 
@@ -164,8 +164,8 @@ mod tests {
             event_type: event_type.into(),
             content_type: ContentType::Binary,
             recorded_at_us: 1_700_000_000_123_456,
-            metadata: vec![],
-            data: data.to_vec(),
+            metadata: vec![].into(),
+            data: data.to_vec().into(),
         }
     }
 

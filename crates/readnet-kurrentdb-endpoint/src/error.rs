@@ -77,6 +77,7 @@ impl EndpointError {
             Self::Store(StoreError::IdempotencyMismatch { .. }) => Code::Internal,
             // Retrying cannot help: the store refuses readnet's own credentials.
             Self::Store(StoreError::AccessDenied(_)) => Code::FailedPrecondition,
+            Self::Store(StoreError::DeadlineExceeded { .. }) => Code::DeadlineExceeded,
             Self::Store(_) => Code::Unavailable,
         }
     }

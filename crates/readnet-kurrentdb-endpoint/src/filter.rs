@@ -97,8 +97,8 @@ mod tests {
             event_type: event_type.into(),
             content_type: ContentType::Json,
             recorded_at_us: 0,
-            metadata: vec![],
-            data: vec![],
+            metadata: vec![].into(),
+            data: vec![].into(),
         }
     }
 

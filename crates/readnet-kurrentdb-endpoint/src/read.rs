@@ -22,6 +22,7 @@ use tonic::Status;
 use super::convert::{link_target, recorded_event, stream_identifier, timestamp};
 use super::error::EndpointError;
 use super::filter::EventFilter;
+use futures::StreamExt as _;
 
 /// Events fetched from the store per read while paging.
 const PAGE: usize = 256;

@@ -17,8 +17,8 @@ use readnet_domain::{
     Command, CommandContext, Ledger, NewEvent, PatronKey, Payload, StreamId, decide,
 };
 use readnet_store::{
-    CurrentRevision, Direction, EventStore, ReadFrom, RecordedEvent, StoreError, StreamState,
-    StreamWrite,
+    CurrentRevision, Direction, EventData, EventStore, ReadFrom, RecordedEvent, StoreError,
+    StreamState, StreamWrite,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
@@ -603,13 +603,21 @@ fn stage(ledger: &mut Ledger, work: &Work, events: &[NewEvent], writes: &mut Vec
     }
 }
 
-/// Appends a batch and reads back what the store recorded (positions, recorded_at).
+/// Appends a batch and returns what the store recorded: the staged events with the positions,
+/// revisions and commit time the append result gives. Only when the store took the batch as a
+/// retry of one already recorded (no commit time in its result) are the events read back.
 async fn commit(
     store: &dyn EventStore,
     writes: Vec<StreamWrite>,
     total_events: usize,
 ) -> Result<Vec<RecordedEvent>, LedgerError> {
+    // Cheap copies: the payloads are shared buffers.
+    let staged: Vec<(String, Vec<EventData>)> = writes
+        .iter()
+        .map(|w| (w.stream.clone(), w.events.clone()))
+        .collect();
     let results = store.append_multi(writes).await?;
+    assert_eq!(results.len(), staged.len(), "one result per write");
     let first = results
         .first()
         .map(|r| r.first_position)
@@ -623,14 +631,41 @@ async fn commit(
         total_events,
         "a batch's events take consecutive $all positions"
     );
-    let recorded = store
-        .read_all(ReadFrom::At(first), Direction::Forwards, total_events)
-        .await?;
-    assert_eq!(
-        recorded.len(),
-        total_events,
-        "the store returns what it acknowledged"
-    );
+    if results.iter().any(|r| r.recorded_at_us.is_none()) {
+        let recorded = store
+            .read_all(ReadFrom::At(first), Direction::Forwards, total_events)
+            .await?;
+        assert_eq!(
+            recorded.len(),
+            total_events,
+            "the store returns what it acknowledged"
+        );
+        return Ok(recorded);
+    }
+    let mut recorded = Vec::with_capacity(total_events);
+    for ((stream, events), result) in staged.into_iter().zip(&results) {
+        let count = events.len() as u64;
+        assert_eq!(
+            result.position - result.first_position + 1,
+            count,
+            "a write's events take consecutive positions"
+        );
+        let first_revision = result.next_expected_revision + 1 - count;
+        let recorded_at_us = result.recorded_at_us.expect("checked above");
+        for (offset, event) in (0..).zip(events) {
+            recorded.push(RecordedEvent {
+                stream: stream.clone(),
+                revision: first_revision + offset,
+                position: result.first_position + offset,
+                event_id: event.event_id,
+                event_type: event.event_type,
+                content_type: event.content_type,
+                recorded_at_us,
+                metadata: event.metadata,
+                data: event.data,
+            });
+        }
+    }
     Ok(recorded)
 }
 

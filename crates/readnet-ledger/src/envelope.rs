@@ -81,8 +81,8 @@ pub fn encode(envelope: &Envelope<'_>, event_id: Uuid, payload: &Payload) -> Eve
         event_id,
         event_type: codec::event_type(payload).to_owned(),
         content_type: ContentType::Binary,
-        metadata: codec::encode_metadata(&metadata),
-        data: codec::encode(payload),
+        metadata: codec::encode_metadata(&metadata).into(),
+        data: codec::encode(payload).into(),
     }
 }
 
@@ -232,7 +232,7 @@ mod tests {
             Uuid::from_u128(1),
             &Payload::CityJoined(pb::CityJoined::default()),
         );
-        data.data = vec![0xff, 0xff];
+        data.data = vec![0xff, 0xff].into();
         let error = decode(&recorded(data, 42, 0)).unwrap_err();
         assert_eq!(error.position, 42);
     }

@@ -439,3 +439,36 @@ async fn a_store_out_of_reach_refuses_commands_until_back_then_a_retry_finds_the
         .count();
     assert_eq!(catalogued, 2, "JN-1 once, JN-2 once");
 }
+
+#[tokio::test]
+async fn receipts_hold_exactly_the_events_the_store_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let bus = CommandBus::start(Arc::clone(&store)).await.unwrap();
+    set_up(&bus).await;
+    // One batch of several commands over several streams, one of them writing two streams (the
+    // checkout enrols the patron): the receipts are built from the append's result, not read back.
+    bus.submit(submission(book("JN-1"), None)).await.unwrap();
+    let (a, b, c) = tokio::join!(
+        bus.submit(submission(book("JN-2"), None)),
+        bus.submit(submission(checkout("JN-1", "0001"), Some("JN-CENTRAL"))),
+        bus.submit(submission(book("JN-3"), None)),
+    );
+    let mut from_receipts: Vec<RecordedEvent> = Vec::new();
+    for receipt in [a.unwrap(), b.unwrap(), c.unwrap()] {
+        assert!(!receipt.duplicate);
+        from_receipts.extend(receipt.events);
+    }
+    from_receipts.sort_by_key(|e| e.position);
+    let stored: Vec<RecordedEvent> = all_events(store.as_ref())
+        .await
+        .into_iter()
+        .filter(|e| e.position >= from_receipts[0].position)
+        .collect();
+    assert_eq!(
+        from_receipts.len(),
+        4,
+        "two catalogues, an enrolment and a loan"
+    );
+    assert_eq!(from_receipts, stored);
+}

@@ -16,6 +16,7 @@ use tonic::{Request, Response, Status};
 use crate::convert;
 use crate::edge::{self, Actor, CommandRequest};
 use crate::error::ServerError;
+use futures::StreamExt as _;
 use readnet_ledger::{CommandBus, Submission};
 
 /// Most events one read returns.

@@ -20,9 +20,11 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::{
-    ContentType, CurrentRevision, Direction, EventData, EventStore, ReadFrom, RecordedEvent,
-    StoreError, StreamState, StreamWrite, Subscription, SubscriptionMessage,
+    AppendResult, CallOptions, ContentType, CurrentRevision, Direction, EventData, EventStore,
+    ReadFrom, RecordedEvent, StoreError, StreamState, StreamWrite, Subscription,
+    SubscriptionMessage,
 };
+use futures::StreamExt as _;
 
 /// How long one wait of a case may take before the case fails instead of hanging.
 const WAIT: Duration = Duration::from_secs(30);
@@ -55,6 +57,7 @@ macro_rules! conformance_suite {
             a_revision_expectation_holds_only_at_the_stream_s_last_revision,
             any_appends_whatever_the_stream_s_state,
             a_retried_append_returns_the_original_result_and_writes_nothing,
+            calls_past_their_deadline_are_refused_and_write_nothing,
             a_retry_with_some_ids_already_written_and_some_new_is_refused,
             a_multi_stream_append_with_one_failed_expectation_writes_nothing,
             a_multi_stream_append_lands_its_writes_in_order_with_dense_positions,
@@ -91,8 +94,8 @@ pub fn event(data: &str) -> EventData {
         event_id: Uuid::new_v4(),
         event_type: "Tested".into(),
         content_type: ContentType::Binary,
-        metadata: format!("meta:{data}").into_bytes(),
-        data: data.as_bytes().to_vec(),
+        metadata: format!("meta:{data}").into_bytes().into(),
+        data: data.as_bytes().to_vec().into(),
     }
 }
 
@@ -312,6 +315,52 @@ pub async fn any_appends_whatever_the_stream_s_state(store: Arc<dyn EventStore>)
     );
 }
 
+/// A deadline that has passed refuses the call before it starts; an ample one changes nothing.
+pub async fn calls_past_their_deadline_are_refused_and_write_nothing(store: Arc<dyn EventStore>) {
+    let s = stream("deadline");
+    let head = store.head_position();
+    let passed = CallOptions {
+        deadline: Some(std::time::Instant::now() - Duration::from_millis(1)),
+    };
+    let refused = store
+        .append_multi_with(
+            vec![StreamWrite {
+                stream: s.clone(),
+                expected: StreamState::Any,
+                events: events(&["late"]),
+            }],
+            &passed,
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::DeadlineExceeded { .. })),
+        "{refused:?}"
+    );
+    let read = store
+        .read_all_with(ReadFrom::Start, Direction::Forwards, 10, &passed)
+        .await;
+    assert!(matches!(read, Err(StoreError::DeadlineExceeded { .. })));
+    // Within a deadline, calls answer as they would without one.
+    let ample = CallOptions::timeout(WAIT);
+    store
+        .append_multi_with(
+            vec![StreamWrite {
+                stream: s.clone(),
+                expected: StreamState::NoStream,
+                events: events(&["in time"]),
+            }],
+            &ample,
+        )
+        .await
+        .unwrap();
+    let read = store
+        .read_stream_with(&s, ReadFrom::Start, Direction::Forwards, 10, &ample)
+        .await
+        .unwrap();
+    assert_eq!(data(&read), ["in time"], "the late append wrote nothing");
+    assert_eq!(store.head_position(), head + 1);
+}
+
 pub async fn a_retried_append_returns_the_original_result_and_writes_nothing(
     store: Arc<dyn EventStore>,
 ) {
@@ -333,12 +382,36 @@ pub async fn a_retried_append_returns_the_original_result_and_writes_nothing(
         .unwrap();
     let head = store.head_position();
 
+    // A retry's result places the events where the original did; the commit time is the
+    // original's, which the result leaves out (None) rather than inventing.
+    let as_retry = |r: AppendResult| AppendResult {
+        recorded_at_us: None,
+        ..r
+    };
+    for original in [original, original_second, original_third] {
+        assert!(
+            original.recorded_at_us.is_some(),
+            "a new append says when it was recorded"
+        );
+    }
     let retried = store.append(&s, StreamState::NoStream, first).await;
-    assert_eq!(retried.unwrap(), original, "retry under no stream");
+    assert_eq!(
+        retried.unwrap(),
+        as_retry(original),
+        "retry under no stream"
+    );
     let retried = store.append(&s, StreamState::Revision(1), second).await;
-    assert_eq!(retried.unwrap(), original_second, "retry under a revision");
+    assert_eq!(
+        retried.unwrap(),
+        as_retry(original_second),
+        "retry under a revision"
+    );
     let retried = store.append(&s, StreamState::Any, third).await;
-    assert_eq!(retried.unwrap(), original_third, "retry under any");
+    assert_eq!(
+        retried.unwrap(),
+        as_retry(original_third),
+        "retry under any"
+    );
 
     assert_eq!(store.head_position(), head, "nothing was written");
     assert_eq!(data(&whole(store.as_ref(), &s).await), ["a", "b", "c", "d"]);
@@ -562,15 +635,17 @@ pub async fn content_type_metadata_and_data_read_back_exactly(store: Arc<dyn Eve
         event_id: Uuid::new_v4(),
         event_type: "JsonThing".into(),
         content_type: ContentType::Json,
-        metadata: vec![0, 1, 2, 255],
-        data: br#"{"title": "Dream of the Red Chamber", "copies": 3}"#.to_vec(),
+        metadata: vec![0, 1, 2, 255].into(),
+        data: br#"{"title": "Dream of the Red Chamber", "copies": 3}"#
+            .to_vec()
+            .into(),
     };
     let binary = EventData {
         event_id: Uuid::new_v4(),
         event_type: "BinaryThing".into(),
         content_type: ContentType::Binary,
-        metadata: vec![],
-        data: vec![0x0a, 0x03, 0xe7, 0xba, 0xa2, 0x00, 0xff],
+        metadata: vec![].into(),
+        data: vec![0x0a, 0x03, 0xe7, 0xba, 0xa2, 0x00, 0xff].into(),
     };
     store
         .append(

@@ -41,6 +41,14 @@ pub enum StoreError {
     /// A networked store answered with something readnet did not write or does not expect.
     #[error("unexpected answer from the event store: {0}")]
     Backend(String),
+    /// The call's deadline ([`crate::CallOptions`]) passed before the store answered. An append
+    /// may still be recorded: retry it with the same event ids to learn its outcome.
+    #[error("the deadline passed before the store answered {call}{may_be}")]
+    DeadlineExceeded {
+        call: &'static str,
+        /// ", it may still be recorded" for appends.
+        may_be: &'static str,
+    },
     /// The store was closed.
     #[error("the store is closed")]
     Closed,

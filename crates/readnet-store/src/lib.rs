@@ -69,6 +69,57 @@ pub trait EventStore: Send + Sync + 'static {
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// [`EventStore::append_multi`] within `options`' deadline. The default (both backends use
+    /// it today) stops waiting at the deadline; a backend may pass the deadline on instead.
+    async fn append_multi_with(
+        &self,
+        writes: Vec<StreamWrite>,
+        options: &CallOptions,
+    ) -> Result<Vec<AppendResult>, StoreError> {
+        within(
+            options,
+            "an append",
+            ", it may still be recorded",
+            self.append_multi(writes),
+        )
+        .await
+    }
+
+    /// [`EventStore::read_stream`] within `options`' deadline.
+    async fn read_stream_with(
+        &self,
+        stream: &str,
+        from: ReadFrom,
+        direction: Direction,
+        max_count: usize,
+        options: &CallOptions,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        within(
+            options,
+            "a stream read",
+            "",
+            self.read_stream(stream, from, direction, max_count),
+        )
+        .await
+    }
+
+    /// [`EventStore::read_all`] within `options`' deadline.
+    async fn read_all_with(
+        &self,
+        from: ReadFrom,
+        direction: Direction,
+        max_count: usize,
+        options: &CallOptions,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        within(
+            options,
+            "a read of $all",
+            "",
+            self.read_all(from, direction, max_count),
+        )
+        .await
+    }
+
     /// The current revision of a stream, `None` if it has no events.
     async fn stream_revision(&self, stream: &str) -> Result<Option<u64>, StoreError>;
 
@@ -78,4 +129,81 @@ pub trait EventStore: Send + Sync + 'static {
     /// Subscribes to `$all` after `checkpoint` (0 = from the first event): catch up from the
     /// log, then say [`SubscriptionMessage::CaughtUp`] once, then deliver live events.
     fn subscribe_all(&self, checkpoint: u64) -> Subscription;
+}
+
+/// Runs `call` until `options`' deadline: refused at once if it has passed, cut short (and
+/// reported) if it runs past it.
+async fn within<T>(
+    options: &CallOptions,
+    call: &'static str,
+    may_be: &'static str,
+    future: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let Some(deadline) = options.deadline else {
+        return future.await;
+    };
+    let exceeded = StoreError::DeadlineExceeded { call, may_be };
+    if std::time::Instant::now() >= deadline {
+        // Not started: nothing can have been recorded.
+        return Err(StoreError::DeadlineExceeded { call, may_be: "" });
+    }
+    tokio::time::timeout_at(deadline.into(), future)
+        .await
+        .unwrap_or(Err(exceeded))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_call_past_its_deadline_is_refused_before_it_starts() {
+        let started = std::sync::atomic::AtomicBool::new(false);
+        let options = CallOptions {
+            deadline: Some(Instant::now() - Duration::from_millis(1)),
+        };
+        let result = within(&options, "an append", ", it may still be recorded", async {
+            started.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        })
+        .await;
+        assert!(matches!(
+            result,
+            Err(StoreError::DeadlineExceeded { may_be: "", .. })
+        ));
+        assert!(!started.into_inner(), "the call never started");
+    }
+
+    #[tokio::test]
+    async fn a_call_running_past_its_deadline_is_cut_short_and_says_it_may_be_recorded() {
+        let options = CallOptions::timeout(Duration::from_millis(20));
+        let result: Result<(), _> = within(
+            &options,
+            "an append",
+            ", it may still be recorded",
+            std::future::pending(),
+        )
+        .await;
+        let error = result.unwrap_err();
+        assert!(matches!(error, StoreError::DeadlineExceeded { .. }));
+        assert_eq!(
+            error.to_string(),
+            "the deadline passed before the store answered an append, it may still be recorded"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_without_a_deadline_or_within_it_answers_as_it_would() {
+        let value = within(&CallOptions::default(), "a read", "", async { Ok(7) }).await;
+        assert_eq!(value.unwrap(), 7);
+        let options = CallOptions::timeout(Duration::from_secs(10));
+        assert_eq!(
+            within(&options, "a read", "", async { Ok(8) })
+                .await
+                .unwrap(),
+            8
+        );
+    }
 }

@@ -1,5 +1,9 @@
 use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
+use bytes::Bytes;
+use futures::Stream;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -74,8 +78,8 @@ pub struct EventData {
     pub event_id: Uuid,
     pub event_type: String,
     pub content_type: ContentType,
-    pub metadata: Vec<u8>,
-    pub data: Vec<u8>,
+    pub metadata: Bytes,
+    pub data: Bytes,
 }
 
 /// One stream's part of an append.
@@ -95,6 +99,10 @@ pub struct AppendResult {
     pub first_position: u64,
     /// `$all` position of the last event of this write.
     pub position: u64,
+    /// When the store committed this write's events (store clock, microseconds since the Unix
+    /// epoch); `None` when the write was a retry of one already recorded, whose time the store
+    /// does not look up (read the events to see it).
+    pub recorded_at_us: Option<i64>,
 }
 
 /// An event as stored.
@@ -108,8 +116,9 @@ pub struct RecordedEvent {
     pub content_type: ContentType,
     /// When the store committed the event, microseconds since the Unix epoch (store clock).
     pub recorded_at_us: i64,
-    pub metadata: Vec<u8>,
-    pub data: Vec<u8>,
+    /// Shares its buffer with the events read with it: keep what you need, not the event.
+    pub metadata: Bytes,
+    pub data: Bytes,
 }
 
 /// Where a read starts.
@@ -127,6 +136,24 @@ pub enum Direction {
     Backwards,
 }
 
+/// Options of a call, as the KurrentDB client's `…Options` carry them: a deadline for now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallOptions {
+    /// When the caller stops waiting. A call whose deadline has passed is refused before it
+    /// starts; one that runs past it answers [`StoreError::DeadlineExceeded`] (an append may still
+    /// be recorded).
+    pub deadline: Option<std::time::Instant>,
+}
+
+impl CallOptions {
+    /// Options with a deadline `timeout` from now.
+    pub fn timeout(timeout: std::time::Duration) -> Self {
+        Self {
+            deadline: Some(std::time::Instant::now() + timeout),
+        }
+    }
+}
+
 /// What a subscription delivers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubscriptionMessage {
@@ -138,8 +165,9 @@ pub enum SubscriptionMessage {
     },
 }
 
-/// A catch-up subscription to `$all`. Delivery is pulled from the log through a bounded channel:
-/// a slow subscriber holds at most the channel's capacity in memory and never stalls writers.
+/// A catch-up subscription to `$all`, a [`Stream`] of messages that ends when the store closes.
+/// Delivery is pulled from the log through a bounded channel: a slow subscriber holds at most the
+/// channel's capacity in memory and never stalls writers.
 pub struct Subscription {
     receiver: mpsc::Receiver<Result<SubscriptionMessage, StoreError>>,
 }
@@ -149,10 +177,13 @@ impl Subscription {
     pub fn new(receiver: mpsc::Receiver<Result<SubscriptionMessage, StoreError>>) -> Self {
         Self { receiver }
     }
+}
 
-    /// The next message; `None` when the store closed.
-    pub async fn next(&mut self) -> Option<Result<SubscriptionMessage, StoreError>> {
-        self.receiver.recv().await
+impl Stream for Subscription {
+    type Item = Result<SubscriptionMessage, StoreError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.receiver.poll_recv(cx)
     }
 }
 
@@ -168,8 +199,8 @@ pub(crate) fn test_write(stream: &str, expected: StreamState, ids: &[u128]) -> S
                 event_id: uuid::Uuid::from_u128(id),
                 event_type: "T".into(),
                 content_type: ContentType::Binary,
-                metadata: vec![],
-                data: vec![],
+                metadata: Bytes::new(),
+                data: Bytes::new(),
             })
             .collect(),
     }

@@ -9,6 +9,7 @@ use readnet_store::{EventStore, SubscriptionMessage};
 use serde::{Deserialize, Serialize};
 
 use crate::{DecodeError, ProjectedEvent, Projection, Writer};
+use futures::StreamExt as _;
 
 /// Events applied under one lock at most.
 const APPLY_BATCH: usize = 1024;

@@ -206,8 +206,8 @@ async fn append_foreign(store: &dyn EventStore) {
                 event_id: Uuid::new_v4(),
                 event_type: "NoteTaken".into(),
                 content_type: readnet_store::ContentType::Json,
-                metadata: vec![],
-                data: br#"{"note":"not a readnet event"}"#.to_vec(),
+                metadata: vec![].into(),
+                data: br#"{"note":"not a readnet event"}"#.to_vec().into(),
             }],
         )
         .await

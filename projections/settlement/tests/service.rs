@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use common::*;
+use futures::StreamExt as _;
 use readnet_domain::pb::{Channel, TransferReason};
 use readnet_domain::{Command, ManualClock};
 use readnet_ledger::CommandBus;

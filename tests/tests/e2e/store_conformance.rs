@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt as _;
 use readnet_e2e::TestServer;
 use readnet_store::conformance::{Subject, event, next, stream};
 use readnet_store::kurrentdb::{Fence, KurrentDbOptions, KurrentDbStore};

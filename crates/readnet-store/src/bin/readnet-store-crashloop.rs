@@ -35,8 +35,8 @@ fn event(stream: &str, revision: u64) -> EventData {
         event_id: Uuid::new_v4(),
         event_type: "CrashLoopTicked".into(),
         content_type: readnet_store::ContentType::Binary,
-        metadata: Vec::new(),
-        data: payload(stream, revision),
+        metadata: Vec::new().into(),
+        data: payload(stream, revision).into(),
     }
 }
 

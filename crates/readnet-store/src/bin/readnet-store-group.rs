@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use readnet_store::{EventData, EventStore, StreamState};
 use uuid::Uuid;
@@ -41,8 +42,8 @@ async fn main() {
                         event_id: Uuid::new_v4(),
                         event_type: "BenchAppended".into(),
                         content_type: readnet_store::ContentType::Binary,
-                        metadata: Vec::new(),
-                        data: vec![revision as u8; 100],
+                        metadata: Bytes::new(),
+                        data: vec![revision as u8; 100].into(),
                     };
                     store
                         .append(&stream, expected, vec![event])

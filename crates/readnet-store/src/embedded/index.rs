@@ -6,6 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use uuid::Uuid;
 
 use super::record::decode_frame;
@@ -289,7 +290,6 @@ impl ReadPlan {
     /// Reads and verifies the planned records (blocking I/O).
     pub(crate) fn execute(&self) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut events = Vec::with_capacity(self.items.len());
-        let mut buf = Vec::new();
         let mut i = 0;
         while i < self.items.len() {
             // Grow a run of records adjacent on disk (ascending for forward reads, descending
@@ -311,11 +311,13 @@ impl ReadPlan {
                 j += 1;
             }
             let segment = &self.segments[first.segment as usize];
-            buf.resize((hi - lo) as usize, 0);
-            segment.file.read_exact_at(&mut buf, lo)?;
+            // One buffer per run: the events' payloads are slices of it.
+            let mut run = vec![0; (hi - lo) as usize];
+            segment.file.read_exact_at(&mut run, lo)?;
+            let run = Bytes::from(run);
             for item in &self.items[i..j] {
                 let start = (item.offset - lo) as usize;
-                let frame = &buf[start..start + item.len as usize];
+                let frame = run.slice(start..start + item.len as usize);
                 let event =
                     decode_frame(frame, item.position).map_err(|reason| StoreError::Corrupt {
                         path: segment.path.clone(),

@@ -1,6 +1,7 @@
 //! The on-disk record: `[u32 LE body length][u32 LE CRC32C over (length bytes + body)][body]`,
 //! the body a protobuf message.
 
+use bytes::Bytes;
 use prost::Message;
 use uuid::Uuid;
 
@@ -34,10 +35,10 @@ pub(crate) struct RecordBody {
     pub event_type: String,
     #[prost(int64, tag = "6")]
     pub recorded_at_us: i64,
-    #[prost(bytes = "vec", tag = "7")]
-    pub metadata: Vec<u8>,
-    #[prost(bytes = "vec", tag = "8")]
-    pub data: Vec<u8>,
+    #[prost(bytes = "bytes", tag = "7")]
+    pub metadata: Bytes,
+    #[prost(bytes = "bytes", tag = "8")]
+    pub data: Bytes,
     /// Set on the last record of an append. Recovery keeps an append only if its last record
     /// made it to disk, so a crash never leaves half of an append visible.
     #[prost(bool, tag = "9")]
@@ -111,19 +112,19 @@ impl Header {
 }
 
 /// Verifies and decodes a whole frame read at the place the index says holds `position`.
+/// The event's metadata and data are slices of `frame`'s buffer, not copies.
 /// The error is the reason, for [`crate::StoreError::Corrupt`].
-pub(crate) fn decode_frame(frame: &[u8], position: u64) -> Result<RecordedEvent, String> {
+pub(crate) fn decode_frame(frame: Bytes, position: u64) -> Result<RecordedEvent, String> {
     let header_bytes: &[u8; HEADER_LEN] =
         frame
             .get(..HEADER_LEN)
             .and_then(|h| h.try_into().ok())
             .ok_or_else(|| format!("frame of {} bytes is shorter than a header", frame.len()))?;
     let header = Header::parse(header_bytes);
-    let body = &frame[HEADER_LEN..];
-    if !header.matches(body) {
+    if !header.matches(&frame[HEADER_LEN..]) {
         return Err(format!("CRC mismatch in the record of position {position}"));
     }
-    let record = RecordBody::decode(body)
+    let record = RecordBody::decode(frame.slice(HEADER_LEN..))
         .map_err(|e| format!("undecodable record body of position {position}: {e}"))?;
     if record.position != position {
         return Err(format!(
@@ -162,8 +163,8 @@ mod tests {
             event_id: Uuid::from_u128(0x1234).as_bytes().to_vec(),
             event_type: "BookLent".into(),
             recorded_at_us: 1_700_000_000_000_000,
-            metadata: b"{}".to_vec(),
-            data: vec![7; 300],
+            metadata: Bytes::from_static(b"{}"),
+            data: vec![7; 300].into(),
             append_end: true,
             json: false,
         }
@@ -174,11 +175,11 @@ mod tests {
         let mut buf = vec![];
         let len = encode_frame(&body(42), &mut buf);
         assert_eq!(len as usize, buf.len());
-        let event = decode_frame(&buf, 42).unwrap();
+        let event = decode_frame(buf.clone().into(), 42).unwrap();
         assert_eq!(event.stream, "loans-7");
         assert_eq!(event.revision, 3);
         assert_eq!(event.event_id, Uuid::from_u128(0x1234));
-        assert_eq!(event.data, vec![7; 300]);
+        assert_eq!(event.data, vec![7u8; 300]);
         let head = RecordHead::decode(&buf[HEADER_LEN..]).unwrap();
         assert_eq!(
             (head.position, head.revision, head.append_end),
@@ -194,7 +195,7 @@ mod tests {
             let mut damaged = buf.clone();
             damaged[i] ^= 0x01;
             assert!(
-                decode_frame(&damaged, 1).is_err(),
+                decode_frame(damaged.into(), 1).is_err(),
                 "flip at byte {i} went unnoticed"
             );
         }
@@ -204,7 +205,11 @@ mod tests {
     fn a_record_at_an_unexpected_position_is_refused() {
         let mut buf = vec![];
         encode_frame(&body(5), &mut buf);
-        assert!(decode_frame(&buf, 6).unwrap_err().contains("position"));
+        assert!(
+            decode_frame(buf.into(), 6)
+                .unwrap_err()
+                .contains("position")
+        );
     }
 
     #[test]
@@ -214,8 +219,8 @@ mod tests {
         b.recorded_at_us = i64::MIN;
         b.stream = "s".into();
         b.event_type = "t".into();
-        b.metadata = vec![1];
-        b.data = vec![1];
+        b.metadata = Bytes::from_static(&[1]);
+        b.data = Bytes::from_static(&[1]);
         assert!(b.encoded_len() <= BODY_OVERHEAD_BOUND + 4);
     }
 }

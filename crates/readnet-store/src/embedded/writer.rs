@@ -510,6 +510,7 @@ impl<'a> BatchView<'a> {
                 next_expected_revision: first_revision + count as u64 - 1,
                 first_position,
                 position: last_position,
+                recorded_at_us: Some(recorded_at_us),
             });
         }
         Ok(results)
@@ -554,6 +555,7 @@ impl<'a> BatchView<'a> {
                     next_expected_revision: start + count - 1,
                     first_position: position_at(start),
                     position: position_at(start + count - 1),
+                    recorded_at_us: None,
                 }));
             }
             if matched > 0 {
@@ -603,7 +605,8 @@ mod tests {
             [AppendResult {
                 next_expected_revision: 1,
                 first_position: 1,
-                position: 2
+                position: 2,
+                recorded_at_us: Some(0),
             }]
         );
         // Same expectation, other events: the first append took the place.

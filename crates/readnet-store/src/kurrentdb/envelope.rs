@@ -51,11 +51,11 @@ pub(crate) fn journal_event(
 ) -> Result<kurrentdb::EventData, StoreError> {
     let metadata = Bytes::from(envelope.encode_to_vec());
     let data = match event.content_type {
-        ContentType::Binary => kurrentdb::EventData::binary(&event.event_type, event.data.into()),
+        ContentType::Binary => kurrentdb::EventData::binary(&event.event_type, event.data),
         // The client only marks data as JSON through serde; a raw value is written verbatim,
         // so the bytes stay exactly the caller's.
         ContentType::Json => {
-            let text = String::from_utf8(event.data)
+            let text = String::from_utf8(event.data.to_vec())
                 .ok()
                 .and_then(|text| serde_json::value::RawValue::from_string(text).ok())
                 .ok_or_else(|| {
@@ -103,8 +103,8 @@ pub(crate) fn recorded_event(
             ContentType::Binary
         },
         recorded_at_us: envelope.recorded_at_us,
-        metadata: envelope.metadata,
-        data: event.data.to_vec(),
+        metadata: envelope.metadata.into(),
+        data: event.data.to_vec().into(),
     };
     Ok((recorded, envelope.append_end))
 }
@@ -126,8 +126,8 @@ mod tests {
             event_id: Uuid::from_u128(7),
             event_type: "T".into(),
             content_type: ContentType::Json,
-            metadata: vec![],
-            data: b"{not json".to_vec(),
+            metadata: Bytes::new(),
+            data: Bytes::from_static(b"{not json"),
         };
         let error = journal_event(event, &Envelope::default()).unwrap_err();
         assert!(

@@ -117,6 +117,7 @@ impl Index {
                     next_expected_revision: start + count - 1,
                     first_position: positions[start as usize],
                     position: positions[(start + count - 1) as usize],
+                    recorded_at_us: None,
                 }));
             }
             if matched > 0 {

@@ -497,7 +497,7 @@ impl Inner {
                         stream: write.stream.clone(),
                         revision,
                         recorded_at_us,
-                        metadata: event.metadata.clone(),
+                        metadata: event.metadata.clone().to_vec(),
                         append_end: w == last_write && i + 1 == write.events.len(),
                     };
                     journal_events.push(envelope::journal_event(event.clone(), &envelope)?);
@@ -512,6 +512,7 @@ impl Inner {
                     next_expected_revision: first_revision + write.events.len() as u64 - 1,
                     first_position,
                     position: head + placed.len() as u64,
+                    recorded_at_us: Some(recorded_at_us),
                 });
             }
             let expected = match head {

@@ -43,8 +43,8 @@ async fn stream_reads_honour_start_end_at_direction_and_max_count() {
         .unwrap();
     assert_eq!(revisions(&all), [0, 1, 2, 3, 4]);
     assert_eq!(positions(&all), [1, 3, 5, 7, 8]);
-    assert_eq!(all[2].data, b"a2");
-    assert_eq!(all[2].metadata, b"meta:a2");
+    assert_eq!(all[2].data, &b"a2"[..]);
+    assert_eq!(all[2].metadata, &b"meta:a2"[..]);
     assert_eq!(all[2].event_type, "Tested");
     assert!(all.iter().all(|e| e.stream == "a"));
 
@@ -227,9 +227,17 @@ async fn every_expectation_is_accepted_when_it_holds() {
         AppendResult {
             next_expected_revision: 1,
             first_position: 1,
-            position: 2
+            position: 2,
+            recorded_at_us: r.recorded_at_us,
         }
     );
+    let read = read_everything(&store).await;
+    assert_eq!(
+        r.recorded_at_us,
+        Some(read[0].recorded_at_us),
+        "the result carries the time the events were recorded"
+    );
+    assert_eq!(read[0].recorded_at_us, read[1].recorded_at_us);
     let r = store
         .append("s", StreamState::Revision(1), vec![event("2")])
         .await
@@ -364,12 +372,14 @@ async fn a_multi_stream_append_writes_every_stream_with_consecutive_positions() 
             AppendResult {
                 next_expected_revision: 2,
                 first_position: 2,
-                position: 3
+                position: 3,
+                recorded_at_us: results[0].recorded_at_us,
             },
             AppendResult {
                 next_expected_revision: 0,
                 first_position: 4,
-                position: 4
+                position: 4,
+                recorded_at_us: results[0].recorded_at_us,
             },
         ]
     );
@@ -377,7 +387,7 @@ async fn a_multi_stream_append_writes_every_stream_with_consecutive_positions() 
         .read_stream("b", ReadFrom::Start, Direction::Forwards, 10)
         .await
         .unwrap();
-    assert_eq!((b[0].position, b[0].data.as_slice()), (4, &b"b0"[..]));
+    assert_eq!((b[0].position, &b[0].data[..]), (4, &b"b0"[..]));
 }
 
 #[tokio::test]
@@ -447,7 +457,7 @@ async fn malformed_appends_are_refused_as_invalid_arguments() {
             .await
     ));
     let mut huge = event("x");
-    huge.data = vec![0; 64 * 1024 * 1024];
+    huge.data = vec![0; 64 * 1024 * 1024].into();
     assert!(invalid(
         store.append("s", StreamState::Any, vec![huge]).await
     ));

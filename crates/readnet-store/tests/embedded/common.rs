@@ -14,8 +14,8 @@ pub fn event(data: &str) -> EventData {
         event_id: Uuid::new_v4(),
         event_type: "Tested".into(),
         content_type: readnet_store::ContentType::Binary,
-        metadata: format!("meta:{data}").into_bytes(),
-        data: data.as_bytes().to_vec(),
+        metadata: format!("meta:{data}").into_bytes().into(),
+        data: data.as_bytes().to_vec().into(),
     }
 }
 

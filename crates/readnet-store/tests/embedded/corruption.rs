@@ -153,5 +153,5 @@ async fn a_record_damaged_while_open_is_refused_on_read() {
         .read_all(ReadFrom::Start, Direction::Forwards, 1)
         .await
         .unwrap();
-    assert_eq!(first[0].data, b"0");
+    assert_eq!(first[0].data, &b"0"[..]);
 }

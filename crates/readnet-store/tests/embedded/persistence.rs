@@ -114,7 +114,7 @@ async fn a_small_segment_size_rotates_segments_and_reopening_reads_them_all() {
             .await
             .unwrap()[0]
             .data,
-        b"next"
+        &b"next"[..]
     );
 }
 
@@ -136,7 +136,7 @@ async fn closing_stops_appends_keeps_reads_and_frees_the_directory() {
     assert_eq!(read_everything(&store).await.len(), 1);
 
     let reopened = open(dir.path()).await;
-    assert_eq!(read_everything(&reopened).await[0].data, b"kept");
+    assert_eq!(read_everything(&reopened).await[0].data, &b"kept"[..]);
     reopened
         .append("s", StreamState::Revision(0), vec![event("more")])
         .await

@@ -7,6 +7,7 @@ use readnet_store::embedded::EmbeddedOptions;
 use readnet_store::{EventStore, StreamState, SubscriptionMessage};
 
 use crate::common::{event, open, open_with, options};
+use futures::StreamExt as _;
 
 const WAIT: Duration = Duration::from_secs(10);
 

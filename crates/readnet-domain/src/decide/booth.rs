@@ -1,0 +1,53 @@
+//! Book-exchange booths: a swap takes one book and catalogues the deposited one.
+
+use super::{Decider, catalogued, item_event};
+use crate::pb::{self, Acquisition};
+use crate::state::ItemStatus;
+use crate::{NewBook, NewEvent, PatronRef, Payload, Rejection};
+
+impl Decider<'_> {
+    pub(super) fn booth_swap(
+        &self,
+        take: &str,
+        patron_ref: &PatronRef,
+        deposit: &NewBook,
+    ) -> Result<Vec<NewEvent>, Rejection> {
+        let booth = self.acting_library()?;
+        if !booth.is_booth() {
+            return Err(Rejection::precondition(format!(
+                "{} is not a book-exchange booth: swaps happen only at booths",
+                booth.code
+            )));
+        }
+        let item = self.item(take)?;
+        if !matches!(&item.status, ItemStatus::InBooth { booth: b } if b == &booth.code) {
+            return Err(Rejection::precondition(format!(
+                "item {take} is not in booth {}: {}",
+                booth.code,
+                self.describe(item)
+            )));
+        }
+        if deposit.item == take {
+            return Err(Rejection::invalid(
+                "deposit.item: the deposited book needs an id of its own",
+            ));
+        }
+        self.new_item_id(deposit, "deposit")?;
+        let (_, enrol) = self.patron_or_enrol(patron_ref)?;
+        let mut events: Vec<NewEvent> = enrol.into_iter().collect();
+        events.push(item_event(
+            take,
+            Payload::BoothSwapped(pb::BoothSwapped {
+                booth: booth.code.clone(),
+                patron_id: patron_ref.patron_id.clone(),
+                item_taken: take.to_owned(),
+                item_deposited: deposit.item.clone(),
+            }),
+        ));
+        events.push(item_event(
+            &deposit.item,
+            Payload::ItemCatalogued(catalogued(deposit, booth, Acquisition::BoothDeposit)),
+        ));
+        Ok(events)
+    }
+}

@@ -1,0 +1,34 @@
+//! Cataloguing: books entering the network by purchase or donation.
+
+use super::{Decider, catalogued, item_event};
+use crate::pb::Acquisition;
+use crate::{NewBook, NewEvent, Payload, Rejection};
+
+impl Decider<'_> {
+    pub(super) fn catalogue(
+        &self,
+        book: &NewBook,
+        owner: &str,
+        acquisition: Acquisition,
+    ) -> Result<Vec<NewEvent>, Rejection> {
+        match acquisition {
+            Acquisition::Purchase | Acquisition::Donation => {}
+            Acquisition::Unspecified => {
+                return Err(Rejection::invalid(
+                    "acquisition: purchase or donation is required",
+                ));
+            }
+            Acquisition::PatronDriven | Acquisition::BoothDeposit => {
+                return Err(Rejection::invalid(
+                    "acquisition: patron-driven books and booth deposits are catalogued by PatronDrivenAcquisition and BoothSwap",
+                ));
+            }
+        }
+        self.new_item_id(book, "item")?;
+        let owner = self.open_library(owner, "owner_library")?;
+        Ok(vec![item_event(
+            &book.item,
+            Payload::ItemCatalogued(catalogued(book, owner, acquisition)),
+        )])
+    }
+}

@@ -1,0 +1,160 @@
+//! Circulation: checkout, renewal, return, and the checks a borrower must pass.
+
+use super::{Decider, item_event, local_date, tier_word, to_us};
+use crate::pb::{self, ReturnPolicy};
+use crate::policy::{BLOCK_AFTER_OVERDUE_DAYS, MAX_RENEWALS, due_at, loan_limit};
+use crate::state::{ItemStatus, Patron};
+use crate::{NewEvent, PatronRef, Payload, Rejection};
+
+impl Decider<'_> {
+    /// Blocked: an item overdue by more than 30 days, or a lost item not settled.
+    pub(super) fn check_not_blocked(&self, patron: &Patron, card: &str) -> Result<(), Rejection> {
+        if let Some(item) = patron.unsettled_lost.iter().next() {
+            let owed = self
+                .ledger
+                .items
+                .get(item)
+                .map_or(0, |i| i.owed_by(&patron.patron_id));
+            return Err(Rejection::precondition(format!(
+                "patron {card} is blocked: item {item} was declared lost and {owed} fen is unpaid"
+            )));
+        }
+        let limit = chrono::Duration::days(BLOCK_AFTER_OVERDUE_DAYS);
+        for code in &patron.loans {
+            if let Some(ItemStatus::OnLoan {
+                due_at, library, ..
+            }) = self.ledger.items.get(code).map(|i| &i.status)
+                && self.ctx.occurred_at > *due_at + limit
+            {
+                return Err(Rejection::precondition(format!(
+                    "patron {card} is blocked: item {code} was due {} and is overdue by more than {BLOCK_AFTER_OVERDUE_DAYS} days",
+                    local_date(*due_at, self.network().library_time_zone(library))
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn check_below_limit(&self, patron: &Patron, card: &str) -> Result<(), Rejection> {
+        let limit = loan_limit(patron.tier);
+        if patron.loans.len() >= limit {
+            return Err(Rejection::precondition(format!(
+                "patron {card} has {} items on loan, the limit of a {} patron is {limit}",
+                patron.loans.len(),
+                tier_word(patron.tier)
+            )));
+        }
+        Ok(())
+    }
+    pub(super) fn checkout(
+        &self,
+        code: &str,
+        patron_ref: &PatronRef,
+    ) -> Result<Vec<NewEvent>, Rejection> {
+        let library = self.desk_library("loans")?;
+        let item = self.item(code)?;
+        match &item.status {
+            ItemStatus::OnShelf {
+                library: at,
+                homebound,
+            } if at == &library.code => {
+                if *homebound {
+                    return Err(Rejection::precondition(format!(
+                        "item {code} is homebound to {}: it is not lent again until it is back home",
+                        item.owner_library
+                    )));
+                }
+            }
+            _ => {
+                return Err(Rejection::precondition(format!(
+                    "item {code} is not on the shelf at {}: {}",
+                    library.code,
+                    self.describe(item)
+                )));
+            }
+        }
+        let (patron, enrol) = self.patron_or_enrol(patron_ref)?;
+        if let Some(patron) = patron {
+            self.check_not_blocked(patron, &patron_ref.masked_card)?;
+            self.check_below_limit(patron, &patron_ref.masked_card)?;
+        }
+        let mut events: Vec<NewEvent> = enrol.into_iter().collect();
+        events.push(self.loan_event(item, patron_ref, library));
+        Ok(events)
+    }
+
+    pub(super) fn renew(
+        &self,
+        code: &str,
+        patron_ref: &PatronRef,
+    ) -> Result<Vec<NewEvent>, Rejection> {
+        let item = self.item(code)?;
+        let ItemStatus::OnLoan {
+            patron_id,
+            library,
+            renewals,
+            ..
+        } = &item.status
+        else {
+            return Err(Rejection::precondition(format!(
+                "item {code} is not on loan: {}",
+                self.describe(item)
+            )));
+        };
+        if patron_id != &patron_ref.patron_id {
+            return Err(Rejection::precondition(format!(
+                "item {code} is on loan to another patron: only the borrower may renew it"
+            )));
+        }
+        if *renewals >= MAX_RENEWALS {
+            return Err(Rejection::precondition(format!(
+                "item {code} has been renewed {renewals} times, the most allowed is {MAX_RENEWALS}"
+            )));
+        }
+        if let Some(patron) = self.ledger.patrons.get(patron_id) {
+            self.check_not_blocked(patron, &patron_ref.masked_card)?;
+        }
+        let tz = self.network().library_time_zone(library);
+        Ok(vec![item_event(
+            code,
+            Payload::ItemRenewed(pb::ItemRenewed {
+                item: code.to_owned(),
+                patron_id: patron_id.clone(),
+                due_at_us: to_us(due_at(self.ctx.occurred_at, tz)),
+                renewal_count: renewals + 1,
+            }),
+        )])
+    }
+
+    pub(super) fn return_item(&self, code: &str) -> Result<Vec<NewEvent>, Rejection> {
+        let library = self.desk_library("returns")?;
+        let item = self.item(code)?;
+        let (patron_id, was_lost) = match &item.status {
+            ItemStatus::OnLoan { patron_id, .. } => (patron_id.clone(), false),
+            ItemStatus::Lost { patron_id } => (patron_id.clone(), true),
+            _ => {
+                return Err(Rejection::precondition(format!(
+                    "item {code} is not on loan: {}",
+                    self.describe(item)
+                )));
+            }
+        };
+        let owner = self.library(&item.owner_library, "owner_library")?;
+        let homebound = if library.code == owner.code {
+            false
+        } else {
+            !(library.city == owner.city && owner.return_policy == ReturnPolicy::FloatInCity)
+        };
+        Ok(vec![item_event(
+            code,
+            Payload::ItemReturned(pb::ItemReturned {
+                item: code.to_owned(),
+                patron_id,
+                library: library.code.clone(),
+                owner_library: owner.code.clone(),
+                homebound,
+                was_lost,
+            }),
+        )])
+    }
+}

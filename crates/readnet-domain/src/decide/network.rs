@@ -1,0 +1,164 @@
+//! Network administration: cities, libraries, return policies, tariffs, patron tiers.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use super::{Decider, network_event, patron_event, to_us};
+use crate::pb::{self, ChargeKind, CreditTier, LibraryTier, ReturnPolicy};
+use crate::{NewEvent, PatronRef, Payload, Rejection};
+
+impl Decider<'_> {
+    pub(super) fn join_city(
+        &self,
+        city: &str,
+        name: &str,
+        time_zone: &str,
+    ) -> Result<Vec<NewEvent>, Rejection> {
+        if self.network().cities.contains_key(city) {
+            return Err(Rejection::already_exists(format!(
+                "city {city} has already joined the network"
+            )));
+        }
+        let time_zone = if time_zone.is_empty() {
+            "Asia/Shanghai"
+        } else {
+            time_zone
+        };
+        if time_zone.parse::<Tz>().is_err() {
+            return Err(Rejection::invalid(format!(
+                "time_zone: {time_zone:?} is not an IANA time zone name"
+            )));
+        }
+        Ok(vec![network_event(Payload::CityJoined(pb::CityJoined {
+            city: city.to_owned(),
+            name: name.to_owned(),
+            time_zone: time_zone.to_owned(),
+        }))])
+    }
+
+    pub(super) fn register_library(
+        &self,
+        library: &str,
+        name: &str,
+        city: &str,
+        tier: LibraryTier,
+        parent: Option<&str>,
+    ) -> Result<Vec<NewEvent>, Rejection> {
+        if tier == LibraryTier::Unspecified {
+            return Err(Rejection::invalid("tier: a library tier is required"));
+        }
+        if self.network().libraries.contains_key(library) {
+            return Err(Rejection::already_exists(format!(
+                "library {library} is already registered"
+            )));
+        }
+        if !self.network().cities.contains_key(city) {
+            return Err(Rejection::not_found(format!(
+                "city: city {city} has not joined the network"
+            )));
+        }
+        if let Some(parent) = parent {
+            self.library(parent, "parent")?;
+        }
+        Ok(vec![network_event(Payload::LibraryRegistered(
+            pb::LibraryRegistered {
+                library: library.to_owned(),
+                name: name.to_owned(),
+                city: city.to_owned(),
+                tier: tier as i32,
+                parent: parent.unwrap_or_default().to_owned(),
+            },
+        ))])
+    }
+
+    pub(super) fn close_library(
+        &self,
+        library: &str,
+        reason: &str,
+    ) -> Result<Vec<NewEvent>, Rejection> {
+        self.open_library(library, "library")?;
+        Ok(vec![network_event(Payload::LibraryClosed(
+            pb::LibraryClosed {
+                library: library.to_owned(),
+                reason: reason.to_owned(),
+            },
+        ))])
+    }
+
+    pub(super) fn set_return_policy(
+        &self,
+        library: &str,
+        policy: ReturnPolicy,
+    ) -> Result<Vec<NewEvent>, Rejection> {
+        if policy == ReturnPolicy::Unspecified {
+            return Err(Rejection::invalid(
+                "policy: return_home or float_in_city is required",
+            ));
+        }
+        self.library(library, "library")?;
+        Ok(vec![network_event(Payload::ReturnPolicySet(
+            pb::ReturnPolicySet {
+                library: library.to_owned(),
+                policy: policy as i32,
+            },
+        ))])
+    }
+
+    pub(super) fn set_tariff(
+        &self,
+        kind: ChargeKind,
+        amount_fen: i64,
+        effective_from: DateTime<Utc>,
+    ) -> Result<Vec<NewEvent>, Rejection> {
+        if kind == ChargeKind::Unspecified {
+            return Err(Rejection::invalid(
+                "kind: a charge kind (loan, return, shipping, lost) is required",
+            ));
+        }
+        if amount_fen < 0 {
+            return Err(Rejection::invalid(format!(
+                "amount_fen: {amount_fen} is negative"
+            )));
+        }
+        // A tariff set today for last week would price the same day two ways: charges already
+        // made at the old rate, late-synced events of that week at the new one.
+        if effective_from < self.ctx.occurred_at {
+            return Err(Rejection::invalid(format!(
+                "effective_from: {} is before the tariff is set ({}); a tariff takes effect from now on, never in the past",
+                effective_from.to_rfc3339(),
+                self.ctx.occurred_at.to_rfc3339()
+            )));
+        }
+        Ok(vec![network_event(Payload::TariffSet(pb::TariffSet {
+            kind: kind as i32,
+            amount_fen,
+            effective_from_us: to_us(effective_from),
+        }))])
+    }
+
+    pub(super) fn set_patron_tier(
+        &self,
+        patron: &PatronRef,
+        tier: CreditTier,
+    ) -> Result<Vec<NewEvent>, Rejection> {
+        if tier == CreditTier::Unspecified {
+            return Err(Rejection::invalid(
+                "tier: restricted, standard or trusted is required",
+            ));
+        }
+        self.member_card(patron)?;
+        if !self.ledger.patrons.contains_key(&patron.patron_id) {
+            return Err(Rejection::not_found(format!(
+                "card {} has not been used yet: a patron is enrolled by their first checkout",
+                patron.masked_card
+            )));
+        }
+        Ok(vec![patron_event(
+            &patron.patron_id,
+            Payload::PatronTierChanged(pb::PatronTierChanged {
+                patron_id: patron.patron_id.clone(),
+                tier: tier as i32,
+            }),
+        )])
+    }
+}

@@ -1,0 +1,94 @@
+//! Transfers between libraries: dispatch and receipt.
+
+use super::{Decider, item_event};
+use crate::pb::{self, TransferReason};
+use crate::state::ItemStatus;
+use crate::{NewEvent, Payload, Rejection};
+
+impl Decider<'_> {
+    pub(super) fn dispatch(
+        &self,
+        code: &str,
+        to: &str,
+        reason: TransferReason,
+    ) -> Result<Vec<NewEvent>, Rejection> {
+        if reason == TransferReason::Unspecified {
+            return Err(Rejection::invalid(
+                "reason: repatriation, hold or rebalance is required",
+            ));
+        }
+        let from = self.acting_library_even_closed()?;
+        let item = self.item(code)?;
+        let homebound = match &item.status {
+            ItemStatus::OnShelf { library, homebound } if library == &from.code => *homebound,
+            ItemStatus::InBooth { booth } if booth == &from.code => false,
+            _ => {
+                return Err(Rejection::precondition(format!(
+                    "item {code} is not at {} to dispatch: {}",
+                    from.code,
+                    self.describe(item)
+                )));
+            }
+        };
+        // Anything may go home, even to an owner that has closed (a closed library still
+        // takes in its own stock); other transfers go to open libraries only.
+        let destination = if reason == TransferReason::Repatriation {
+            self.library(to, "to_library")?
+        } else {
+            self.open_library(to, "to_library")?
+        };
+        if destination.code == from.code {
+            return Err(Rejection::invalid(format!(
+                "to_library: {to} is where the item already is"
+            )));
+        }
+        if reason == TransferReason::Repatriation && destination.code != item.owner_library {
+            return Err(Rejection::precondition(format!(
+                "a repatriation goes to the item's owner {}, not to {to}",
+                item.owner_library
+            )));
+        }
+        if homebound && reason != TransferReason::Repatriation {
+            return Err(Rejection::precondition(format!(
+                "item {code} is homebound to {}: it can only be dispatched home (repatriation)",
+                item.owner_library
+            )));
+        }
+        Ok(vec![item_event(
+            code,
+            Payload::TransferDispatched(pb::TransferDispatched {
+                item: code.to_owned(),
+                from_library: from.code.clone(),
+                to_library: destination.code.clone(),
+                reason: reason as i32,
+                owner_library: item.owner_library.clone(),
+            }),
+        )])
+    }
+
+    pub(super) fn receive(&self, code: &str) -> Result<Vec<NewEvent>, Rejection> {
+        let at = self.acting_library_even_closed()?;
+        let item = self.item(code)?;
+        let ItemStatus::InTransit { from, to, .. } = &item.status else {
+            return Err(Rejection::precondition(format!(
+                "item {code} is not in transit: {}",
+                self.describe(item)
+            )));
+        };
+        if to != &at.code {
+            return Err(Rejection::precondition(format!(
+                "item {code} is in transit to {to}, not to {}",
+                at.code
+            )));
+        }
+        Ok(vec![item_event(
+            code,
+            Payload::TransferReceived(pb::TransferReceived {
+                item: code.to_owned(),
+                from_library: from.clone(),
+                to_library: to.clone(),
+                in_booth: at.is_booth(),
+            }),
+        )])
+    }
+}

@@ -27,7 +27,7 @@ pub use policy::{
     BLOCK_AFTER_OVERDUE_DAYS, LOAN_PERIOD_DAYS, MAX_RENEWALS, default_tariff_fen, due_at,
     loan_limit,
 };
-pub use rejection::{Rejection, RejectionKind};
+pub use rejection::{DeskWork, Rejection, RejectionKind, Whereabouts};
 pub use state::{City, Item, ItemStatus, Ledger, Library, LostDebt, Network, Patron, Tariff};
 pub use stream::StreamId;
 

@@ -54,7 +54,7 @@ impl From<ServerError> for Status {
     fn from(error: ServerError) -> Self {
         let code = match &error {
             ServerError::InvalidArgument(_) => Code::InvalidArgument,
-            ServerError::Rejected(r) => match r.kind {
+            ServerError::Rejected(r) => match r.kind() {
                 RejectionKind::InvalidArgument => Code::InvalidArgument,
                 RejectionKind::FailedPrecondition => Code::FailedPrecondition,
                 RejectionKind::NotFound => Code::NotFound,

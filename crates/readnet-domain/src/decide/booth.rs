@@ -14,23 +14,22 @@ impl Decider<'_> {
     ) -> Result<Vec<NewEvent>, Rejection> {
         let booth = self.acting_library()?;
         if !booth.is_booth() {
-            return Err(Rejection::precondition(format!(
-                "{} is not a book-exchange booth: swaps happen only at booths",
-                booth.code
-            )));
+            return Err(Rejection::NotABooth {
+                library: booth.code.clone(),
+            });
         }
         let item = self.item(take)?;
         if !matches!(&item.status, ItemStatus::InBooth { booth: b } if b == &booth.code) {
-            return Err(Rejection::precondition(format!(
-                "item {take} is not in booth {}: {}",
-                booth.code,
-                self.describe(item)
-            )));
+            return Err(Rejection::ItemNotInBooth {
+                item: take.to_owned(),
+                booth: booth.code.clone(),
+                whereabouts: self.whereabouts(item),
+            });
         }
         if deposit.item == take {
-            return Err(Rejection::invalid(
-                "deposit.item: the deposited book needs an id of its own",
-            ));
+            return Err(Rejection::DepositIsTakenItem {
+                item: take.to_owned(),
+            });
         }
         self.new_item_id(deposit, "deposit")?;
         let (_, enrol) = self.patron_or_enrol(patron_ref)?;

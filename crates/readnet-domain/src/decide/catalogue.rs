@@ -14,14 +14,10 @@ impl Decider<'_> {
         match acquisition {
             Acquisition::Purchase | Acquisition::Donation => {}
             Acquisition::Unspecified => {
-                return Err(Rejection::invalid(
-                    "acquisition: purchase or donation is required",
-                ));
+                return Err(Rejection::AcquisitionRequired);
             }
             Acquisition::PatronDriven | Acquisition::BoothDeposit => {
-                return Err(Rejection::invalid(
-                    "acquisition: patron-driven books and booth deposits are catalogued by PatronDrivenAcquisition and BoothSwap",
-                ));
+                return Err(Rejection::AcquisitionHasItsOwnCommand { acquisition });
             }
         }
         self.new_item_id(book, "item")?;

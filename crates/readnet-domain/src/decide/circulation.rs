@@ -1,8 +1,9 @@
 //! Circulation: checkout, renewal, return, and the checks a borrower must pass.
 
-use super::{Decider, item_event, local_date, tier_word, to_us};
+use super::{Decider, item_event, local_date, to_us};
 use crate::pb::{self, ReturnPolicy};
 use crate::policy::{BLOCK_AFTER_OVERDUE_DAYS, MAX_RENEWALS, due_at, loan_limit};
+use crate::rejection::DeskWork;
 use crate::state::{ItemStatus, Patron};
 use crate::{NewEvent, PatronRef, Payload, Rejection};
 
@@ -10,14 +11,16 @@ impl Decider<'_> {
     /// Blocked: an item overdue by more than 30 days, or a lost item not settled.
     pub(super) fn check_not_blocked(&self, patron: &Patron, card: &str) -> Result<(), Rejection> {
         if let Some(item) = patron.unsettled_lost.iter().next() {
-            let owed = self
+            let owed_fen = self
                 .ledger
                 .items
                 .get(item)
                 .map_or(0, |i| i.owed_by(&patron.patron_id));
-            return Err(Rejection::precondition(format!(
-                "patron {card} is blocked: item {item} was declared lost and {owed} fen is unpaid"
-            )));
+            return Err(Rejection::PatronBlockedLost {
+                card: card.to_owned(),
+                item: item.clone(),
+                owed_fen,
+            });
         }
         let limit = chrono::Duration::days(BLOCK_AFTER_OVERDUE_DAYS);
         for code in &patron.loans {
@@ -26,32 +29,37 @@ impl Decider<'_> {
             }) = self.ledger.items.get(code).map(|i| &i.status)
                 && self.ctx.occurred_at > *due_at + limit
             {
-                return Err(Rejection::precondition(format!(
-                    "patron {card} is blocked: item {code} was due {} and is overdue by more than {BLOCK_AFTER_OVERDUE_DAYS} days",
-                    local_date(*due_at, self.network().library_time_zone(library))
-                )));
+                return Err(Rejection::PatronBlockedOverdue {
+                    card: card.to_owned(),
+                    item: code.clone(),
+                    due_date: local_date(*due_at, self.network().library_time_zone(library)),
+                    days: BLOCK_AFTER_OVERDUE_DAYS,
+                });
             }
         }
         Ok(())
     }
 
+    /// Below the loan limit of the patron's credit tier.
     pub(super) fn check_below_limit(&self, patron: &Patron, card: &str) -> Result<(), Rejection> {
         let limit = loan_limit(patron.tier);
         if patron.loans.len() >= limit {
-            return Err(Rejection::precondition(format!(
-                "patron {card} has {} items on loan, the limit of a {} patron is {limit}",
-                patron.loans.len(),
-                tier_word(patron.tier)
-            )));
+            return Err(Rejection::LoanLimitReached {
+                card: card.to_owned(),
+                on_loan: patron.loans.len(),
+                limit,
+                tier: patron.tier,
+            });
         }
         Ok(())
     }
+
     pub(super) fn checkout(
         &self,
         code: &str,
         patron_ref: &PatronRef,
     ) -> Result<Vec<NewEvent>, Rejection> {
-        let library = self.desk_library("loans")?;
+        let library = self.desk_library(DeskWork::Loans)?;
         let item = self.item(code)?;
         match &item.status {
             ItemStatus::OnShelf {
@@ -59,18 +67,18 @@ impl Decider<'_> {
                 homebound,
             } if at == &library.code => {
                 if *homebound {
-                    return Err(Rejection::precondition(format!(
-                        "item {code} is homebound to {}: it is not lent again until it is back home",
-                        item.owner_library
-                    )));
+                    return Err(Rejection::HomeboundNotLent {
+                        item: code.to_owned(),
+                        owner: item.owner_library.clone(),
+                    });
                 }
             }
             _ => {
-                return Err(Rejection::precondition(format!(
-                    "item {code} is not on the shelf at {}: {}",
-                    library.code,
-                    self.describe(item)
-                )));
+                return Err(Rejection::ItemNotOnShelf {
+                    item: code.to_owned(),
+                    library: library.code.clone(),
+                    whereabouts: self.whereabouts(item),
+                });
             }
         }
         let (patron, enrol) = self.patron_or_enrol(patron_ref)?;
@@ -96,20 +104,22 @@ impl Decider<'_> {
             ..
         } = &item.status
         else {
-            return Err(Rejection::precondition(format!(
-                "item {code} is not on loan: {}",
-                self.describe(item)
-            )));
+            return Err(Rejection::ItemNotOnLoan {
+                item: code.to_owned(),
+                whereabouts: self.whereabouts(item),
+            });
         };
         if patron_id != &patron_ref.patron_id {
-            return Err(Rejection::precondition(format!(
-                "item {code} is on loan to another patron: only the borrower may renew it"
-            )));
+            return Err(Rejection::NotTheBorrower {
+                item: code.to_owned(),
+            });
         }
         if *renewals >= MAX_RENEWALS {
-            return Err(Rejection::precondition(format!(
-                "item {code} has been renewed {renewals} times, the most allowed is {MAX_RENEWALS}"
-            )));
+            return Err(Rejection::RenewalLimitReached {
+                item: code.to_owned(),
+                renewals: *renewals,
+                max: MAX_RENEWALS,
+            });
         }
         if let Some(patron) = self.ledger.patrons.get(patron_id) {
             self.check_not_blocked(patron, &patron_ref.masked_card)?;
@@ -127,16 +137,16 @@ impl Decider<'_> {
     }
 
     pub(super) fn return_item(&self, code: &str) -> Result<Vec<NewEvent>, Rejection> {
-        let library = self.desk_library("returns")?;
+        let library = self.desk_library(DeskWork::Returns)?;
         let item = self.item(code)?;
         let (patron_id, was_lost) = match &item.status {
             ItemStatus::OnLoan { patron_id, .. } => (patron_id.clone(), false),
             ItemStatus::Lost { patron_id } => (patron_id.clone(), true),
             _ => {
-                return Err(Rejection::precondition(format!(
-                    "item {code} is not on loan: {}",
-                    self.describe(item)
-                )));
+                return Err(Rejection::ItemNotOnLoan {
+                    item: code.to_owned(),
+                    whereabouts: self.whereabouts(item),
+                });
             }
         };
         let owner = self.library(&item.owner_library, "owner_library")?;

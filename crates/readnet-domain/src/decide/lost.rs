@@ -9,10 +9,10 @@ impl<'a> Decider<'a> {
     pub(super) fn declare_lost(&self, code: &str) -> Result<Vec<NewEvent>, Rejection> {
         let item = self.item(code)?;
         let ItemStatus::OnLoan { patron_id, .. } = &item.status else {
-            return Err(Rejection::precondition(format!(
-                "item {code} is not on loan, so it cannot be declared lost: {}",
-                self.describe(item)
-            )));
+            return Err(Rejection::LostItemNotOnLoan {
+                item: code.to_owned(),
+                whereabouts: self.whereabouts(item),
+            });
         };
         let debt_fen = item.price_fen.unwrap_or_else(|| {
             self.network()
@@ -38,24 +38,23 @@ impl<'a> Decider<'a> {
 
     fn outstanding_debt(&self, code: &str) -> Result<(&'a Item, &'a LostDebt), Rejection> {
         let item = self.item(code)?;
-        let debt = item.lost_debt().ok_or_else(|| {
-            Rejection::precondition(format!("item {code} has no unsettled lost-item debt"))
+        let debt = item.lost_debt().ok_or_else(|| Rejection::NoLostItemDebt {
+            item: code.to_owned(),
         })?;
         Ok((item, debt))
     }
 
     pub(super) fn pay_lost(&self, code: &str, amount_fen: i64) -> Result<Vec<NewEvent>, Rejection> {
         if amount_fen <= 0 {
-            return Err(Rejection::invalid(format!(
-                "amount_fen: {amount_fen} is not a positive amount"
-            )));
+            return Err(Rejection::PaymentNotPositive { amount_fen });
         }
         let (_, debt) = self.outstanding_debt(code)?;
         if amount_fen > debt.outstanding_fen {
-            return Err(Rejection::precondition(format!(
-                "amount_fen: {amount_fen} is more than the {} fen owed for item {code}",
-                debt.outstanding_fen
-            )));
+            return Err(Rejection::PaymentExceedsDebt {
+                item: code.to_owned(),
+                amount_fen,
+                owed_fen: debt.outstanding_fen,
+            });
         }
         Ok(vec![item_event(
             code,
@@ -84,10 +83,10 @@ impl<'a> Decider<'a> {
         match &item.status {
             ItemStatus::OnShelf { .. } | ItemStatus::InBooth { .. } | ItemStatus::Lost { .. } => {}
             _ => {
-                return Err(Rejection::precondition(format!(
-                    "item {code} cannot be withdrawn now: {}",
-                    self.describe(item)
-                )));
+                return Err(Rejection::NotWithdrawable {
+                    item: code.to_owned(),
+                    whereabouts: self.whereabouts(item),
+                });
             }
         }
         Ok(vec![item_event(

@@ -1,10 +1,11 @@
 //! `decide`: the rules of domain.md, as a pure function of the state and a command.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::pb::{self, Acquisition, CreditTier};
 use crate::policy::due_at;
+use crate::rejection::{DeskWork, Whereabouts};
 use crate::state::{Item, ItemStatus, Library, Network, Patron};
 use crate::{
     Command, CommandContext, Ledger, NewBook, NewEvent, PatronRef, Payload, Rejection, StreamId,
@@ -107,8 +108,9 @@ fn to_us(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
 }
 
-fn local_date(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz).format("%Y-%m-%d").to_string()
+/// The local date of `at` in `tz`: the day rejections name.
+fn local_date(at: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    at.with_timezone(&tz).date_naive()
 }
 
 impl<'a> Decider<'a> {
@@ -116,16 +118,24 @@ impl<'a> Decider<'a> {
         &self.ledger.network
     }
 
-    fn library(&self, code: &str, field: &str) -> Result<&'a Library, Rejection> {
-        self.network().libraries.get(code).ok_or_else(|| {
-            Rejection::not_found(format!("{field}: library {code} is not registered"))
-        })
+    /// A registered library, named by request field `field`.
+    fn library(&self, code: &str, field: &'static str) -> Result<&'a Library, Rejection> {
+        self.network()
+            .libraries
+            .get(code)
+            .ok_or_else(|| Rejection::LibraryNotRegistered {
+                field,
+                library: code.to_owned(),
+            })
     }
 
-    fn open_library(&self, code: &str, field: &str) -> Result<&'a Library, Rejection> {
+    /// A registered library that is open.
+    fn open_library(&self, code: &str, field: &'static str) -> Result<&'a Library, Rejection> {
         let library = self.library(code, field)?;
         if library.closed {
-            return Err(Rejection::precondition(format!("library {code} is closed")));
+            return Err(Rejection::LibraryClosed {
+                library: code.to_owned(),
+            });
         }
         Ok(library)
     }
@@ -142,21 +152,20 @@ impl<'a> Decider<'a> {
     }
 
     fn acting_code(&self) -> Result<&'a str, Rejection> {
-        self.ctx.acting_library.as_deref().ok_or_else(|| {
-            Rejection::invalid(
-                "x-readnet-library: this command needs the acting library in request metadata",
-            )
-        })
+        self.ctx
+            .acting_library
+            .as_deref()
+            .ok_or(Rejection::ActingLibraryMissing)
     }
 
     /// An acting library that lends and takes returns: open and not a booth.
-    fn desk_library(&self, what: &str) -> Result<&'a Library, Rejection> {
+    fn desk_library(&self, work: DeskWork) -> Result<&'a Library, Rejection> {
         let library = self.acting_library()?;
         if library.is_booth() {
-            return Err(Rejection::precondition(format!(
-                "{} is a book-exchange booth: booths take no {what}, only swaps",
-                library.code
-            )));
+            return Err(Rejection::BoothIsNotADesk {
+                booth: library.code.clone(),
+                work,
+            });
         }
         Ok(library)
     }
@@ -165,65 +174,62 @@ impl<'a> Decider<'a> {
         self.ledger
             .items
             .get(code)
-            .ok_or_else(|| Rejection::not_found(format!("item {code} is not catalogued")))
+            .ok_or_else(|| Rejection::ItemNotCatalogued {
+                item: code.to_owned(),
+            })
     }
 
-    fn new_item_id(&self, book: &NewBook, field: &str) -> Result<(), Rejection> {
+    /// A book about to be catalogued (request field `field`): a new id, a title, a price that
+    /// is not negative.
+    fn new_item_id(&self, book: &NewBook, field: &'static str) -> Result<(), Rejection> {
         if self.ledger.items.contains_key(&book.item) {
-            return Err(Rejection::already_exists(format!(
-                "{field}: item {} is already catalogued",
-                book.item
-            )));
+            return Err(Rejection::ItemAlreadyCatalogued {
+                field,
+                item: book.item.clone(),
+            });
         }
         if book.title.trim().is_empty() {
-            return Err(Rejection::invalid(format!(
-                "{field}.title: a title is required"
-            )));
+            return Err(Rejection::TitleRequired { field });
         }
-        if book.price_fen.is_some_and(|p| p < 0) {
-            return Err(Rejection::invalid(format!(
-                "{field}.price_fen: must not be negative"
-            )));
+        if let Some(price_fen) = book.price_fen.filter(|p| *p < 0) {
+            return Err(Rejection::NegativePrice { field, price_fen });
         }
         Ok(())
     }
 
-    /// Where the item is, in words, for rejection messages.
-    fn describe(&self, item: &Item) -> String {
+    /// Where the item is, for rejections.
+    fn whereabouts(&self, item: &Item) -> Whereabouts {
         match &item.status {
-            ItemStatus::OnShelf { library, homebound } => {
-                if *homebound {
-                    format!(
-                        "it is on the shelf at {library}, homebound to {}",
-                        item.owner_library
-                    )
-                } else {
-                    format!("it is on the shelf at {library}")
-                }
-            }
+            ItemStatus::OnShelf { library, homebound } => Whereabouts::OnShelf {
+                library: library.clone(),
+                homebound_to: homebound.then(|| item.owner_library.clone()),
+            },
             ItemStatus::OnLoan {
                 library, due_at, ..
-            } => format!(
-                "it is on loan from {library} until {}",
-                local_date(*due_at, self.network().library_time_zone(library))
-            ),
-            ItemStatus::InTransit { from, to, .. } => {
-                format!("it is in transit from {from} to {to}")
-            }
-            ItemStatus::InBooth { booth } => format!("it is in booth {booth}"),
-            ItemStatus::Lost { .. } => "it is declared lost".to_owned(),
-            ItemStatus::Withdrawn => "it is withdrawn".to_owned(),
-            ItemStatus::ExchangedOut => "it was taken from a booth and left the network".to_owned(),
+            } => Whereabouts::OnLoan {
+                library: library.clone(),
+                due_date: local_date(*due_at, self.network().library_time_zone(library)),
+            },
+            ItemStatus::InTransit { from, to, .. } => Whereabouts::InTransit {
+                from: from.clone(),
+                to: to.clone(),
+            },
+            ItemStatus::InBooth { booth } => Whereabouts::InBooth {
+                booth: booth.clone(),
+            },
+            ItemStatus::Lost { .. } => Whereabouts::Lost,
+            ItemStatus::Withdrawn => Whereabouts::Withdrawn,
+            ItemStatus::ExchangedOut => Whereabouts::ExchangedOut,
         }
     }
 
     /// The card's city must be a member city.
     fn member_card(&self, patron: &PatronRef) -> Result<(), Rejection> {
         if !self.network().cities.contains_key(&patron.city) {
-            return Err(Rejection::precondition(format!(
-                "card {} was issued by {}, which is not a member city of the network",
-                patron.masked_card, patron.city
-            )));
+            return Err(Rejection::CardCityNotMember {
+                card: patron.masked_card.clone(),
+                city: patron.city.clone(),
+            });
         }
         Ok(())
     }
@@ -281,13 +287,5 @@ fn catalogued(book: &NewBook, placed_at: &Library, acquisition: Acquisition) -> 
         acquisition: acquisition as i32,
         placed_at: placed_at.code.clone(),
         in_booth: placed_at.is_booth(),
-    }
-}
-
-fn tier_word(tier: CreditTier) -> &'static str {
-    match tier {
-        CreditTier::Restricted => "restricted",
-        CreditTier::Trusted => "trusted",
-        CreditTier::Standard | CreditTier::Unspecified => "standard",
     }
 }

@@ -15,9 +15,9 @@ impl Decider<'_> {
         time_zone: &str,
     ) -> Result<Vec<NewEvent>, Rejection> {
         if self.network().cities.contains_key(city) {
-            return Err(Rejection::already_exists(format!(
-                "city {city} has already joined the network"
-            )));
+            return Err(Rejection::CityAlreadyJoined {
+                city: city.to_owned(),
+            });
         }
         let time_zone = if time_zone.is_empty() {
             "Asia/Shanghai"
@@ -25,9 +25,9 @@ impl Decider<'_> {
             time_zone
         };
         if time_zone.parse::<Tz>().is_err() {
-            return Err(Rejection::invalid(format!(
-                "time_zone: {time_zone:?} is not an IANA time zone name"
-            )));
+            return Err(Rejection::UnknownTimeZone {
+                time_zone: time_zone.to_owned(),
+            });
         }
         Ok(vec![network_event(Payload::CityJoined(pb::CityJoined {
             city: city.to_owned(),
@@ -45,17 +45,17 @@ impl Decider<'_> {
         parent: Option<&str>,
     ) -> Result<Vec<NewEvent>, Rejection> {
         if tier == LibraryTier::Unspecified {
-            return Err(Rejection::invalid("tier: a library tier is required"));
+            return Err(Rejection::LibraryTierRequired);
         }
         if self.network().libraries.contains_key(library) {
-            return Err(Rejection::already_exists(format!(
-                "library {library} is already registered"
-            )));
+            return Err(Rejection::LibraryAlreadyRegistered {
+                library: library.to_owned(),
+            });
         }
         if !self.network().cities.contains_key(city) {
-            return Err(Rejection::not_found(format!(
-                "city: city {city} has not joined the network"
-            )));
+            return Err(Rejection::CityNotJoined {
+                city: city.to_owned(),
+            });
         }
         if let Some(parent) = parent {
             self.library(parent, "parent")?;
@@ -91,9 +91,7 @@ impl Decider<'_> {
         policy: ReturnPolicy,
     ) -> Result<Vec<NewEvent>, Rejection> {
         if policy == ReturnPolicy::Unspecified {
-            return Err(Rejection::invalid(
-                "policy: return_home or float_in_city is required",
-            ));
+            return Err(Rejection::ReturnPolicyRequired);
         }
         self.library(library, "library")?;
         Ok(vec![network_event(Payload::ReturnPolicySet(
@@ -111,23 +109,18 @@ impl Decider<'_> {
         effective_from: DateTime<Utc>,
     ) -> Result<Vec<NewEvent>, Rejection> {
         if kind == ChargeKind::Unspecified {
-            return Err(Rejection::invalid(
-                "kind: a charge kind (loan, return, shipping, lost) is required",
-            ));
+            return Err(Rejection::ChargeKindRequired);
         }
         if amount_fen < 0 {
-            return Err(Rejection::invalid(format!(
-                "amount_fen: {amount_fen} is negative"
-            )));
+            return Err(Rejection::NegativeTariff { amount_fen });
         }
         // A tariff set today for last week would price the same day two ways: charges already
         // made at the old rate, late-synced events of that week at the new one.
         if effective_from < self.ctx.occurred_at {
-            return Err(Rejection::invalid(format!(
-                "effective_from: {} is before the tariff is set ({}); a tariff takes effect from now on, never in the past",
-                effective_from.to_rfc3339(),
-                self.ctx.occurred_at.to_rfc3339()
-            )));
+            return Err(Rejection::TariffInThePast {
+                effective_from,
+                set_at: self.ctx.occurred_at,
+            });
         }
         Ok(vec![network_event(Payload::TariffSet(pb::TariffSet {
             kind: kind as i32,
@@ -142,16 +135,13 @@ impl Decider<'_> {
         tier: CreditTier,
     ) -> Result<Vec<NewEvent>, Rejection> {
         if tier == CreditTier::Unspecified {
-            return Err(Rejection::invalid(
-                "tier: restricted, standard or trusted is required",
-            ));
+            return Err(Rejection::CreditTierRequired);
         }
         self.member_card(patron)?;
         if !self.ledger.patrons.contains_key(&patron.patron_id) {
-            return Err(Rejection::not_found(format!(
-                "card {} has not been used yet: a patron is enrolled by their first checkout",
-                patron.masked_card
-            )));
+            return Err(Rejection::PatronNotEnrolled {
+                card: patron.masked_card.clone(),
+            });
         }
         Ok(vec![patron_event(
             &patron.patron_id,

@@ -2,6 +2,7 @@
 
 use super::{Decider, catalogued, item_event};
 use crate::pb::Acquisition;
+use crate::rejection::DeskWork;
 use crate::state::Item;
 use crate::{NewBook, NewEvent, PatronRef, Payload, Rejection};
 
@@ -11,14 +12,11 @@ impl Decider<'_> {
         patron_ref: &PatronRef,
         book: &NewBook,
     ) -> Result<Vec<NewEvent>, Rejection> {
-        let library = self.desk_library("patron-driven acquisitions")?;
-        match book.price_fen {
-            Some(p) if p > 0 => {}
-            _ => {
-                return Err(Rejection::invalid(
-                    "book.price_fen: what the library paid the bookstore is required and must be positive",
-                ));
-            }
+        let library = self.desk_library(DeskWork::PatronDrivenAcquisitions)?;
+        if book.price_fen.is_none_or(|p| p <= 0) {
+            return Err(Rejection::PurchasePriceRequired {
+                price_fen: book.price_fen,
+            });
         }
         self.new_item_id(book, "book")?;
         let (patron, enrol) = self.patron_or_enrol(patron_ref)?;

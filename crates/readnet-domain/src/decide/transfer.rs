@@ -13,9 +13,7 @@ impl Decider<'_> {
         reason: TransferReason,
     ) -> Result<Vec<NewEvent>, Rejection> {
         if reason == TransferReason::Unspecified {
-            return Err(Rejection::invalid(
-                "reason: repatriation, hold or rebalance is required",
-            ));
+            return Err(Rejection::TransferReasonRequired);
         }
         let from = self.acting_library_even_closed()?;
         let item = self.item(code)?;
@@ -23,11 +21,11 @@ impl Decider<'_> {
             ItemStatus::OnShelf { library, homebound } if library == &from.code => *homebound,
             ItemStatus::InBooth { booth } if booth == &from.code => false,
             _ => {
-                return Err(Rejection::precondition(format!(
-                    "item {code} is not at {} to dispatch: {}",
-                    from.code,
-                    self.describe(item)
-                )));
+                return Err(Rejection::ItemNotAtLibrary {
+                    item: code.to_owned(),
+                    library: from.code.clone(),
+                    whereabouts: self.whereabouts(item),
+                });
             }
         };
         // Anything may go home, even to an owner that has closed (a closed library still
@@ -38,21 +36,21 @@ impl Decider<'_> {
             self.open_library(to, "to_library")?
         };
         if destination.code == from.code {
-            return Err(Rejection::invalid(format!(
-                "to_library: {to} is where the item already is"
-            )));
+            return Err(Rejection::TransferToItself {
+                library: to.to_owned(),
+            });
         }
         if reason == TransferReason::Repatriation && destination.code != item.owner_library {
-            return Err(Rejection::precondition(format!(
-                "a repatriation goes to the item's owner {}, not to {to}",
-                item.owner_library
-            )));
+            return Err(Rejection::RepatriationNotToOwner {
+                owner: item.owner_library.clone(),
+                to: to.to_owned(),
+            });
         }
         if homebound && reason != TransferReason::Repatriation {
-            return Err(Rejection::precondition(format!(
-                "item {code} is homebound to {}: it can only be dispatched home (repatriation)",
-                item.owner_library
-            )));
+            return Err(Rejection::HomeboundOnlyRepatriation {
+                item: code.to_owned(),
+                owner: item.owner_library.clone(),
+            });
         }
         Ok(vec![item_event(
             code,
@@ -70,16 +68,17 @@ impl Decider<'_> {
         let at = self.acting_library_even_closed()?;
         let item = self.item(code)?;
         let ItemStatus::InTransit { from, to, .. } = &item.status else {
-            return Err(Rejection::precondition(format!(
-                "item {code} is not in transit: {}",
-                self.describe(item)
-            )));
+            return Err(Rejection::ItemNotInTransit {
+                item: code.to_owned(),
+                whereabouts: self.whereabouts(item),
+            });
         };
         if to != &at.code {
-            return Err(Rejection::precondition(format!(
-                "item {code} is in transit to {to}, not to {}",
-                at.code
-            )));
+            return Err(Rejection::InTransitElsewhere {
+                item: code.to_owned(),
+                to: to.clone(),
+                library: at.code.clone(),
+            });
         }
         Ok(vec![item_event(
             code,

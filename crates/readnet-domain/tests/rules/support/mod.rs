@@ -4,7 +4,7 @@
 
 pub mod fixtures;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use readnet_domain::pb::Channel;
 use readnet_domain::{
     Command, CommandContext, ItemStatus, Ledger, NewEvent, PatronKey, PatronRef, Payload,
@@ -141,25 +141,31 @@ impl Outcome {
         }
     }
 
-    /// The command was refused with `kind`, and the message names every one of `fragments`.
+    /// The command was refused with exactly `expected`: the rule and the facts it found.
     #[track_caller]
-    pub fn then_rejected(self, kind: RejectionKind, fragments: &[&str]) -> Rejection {
+    pub fn then_rejected(self, expected: Rejection) -> Rejection {
         let name = self.command.name();
         let rejection = match self.result {
             Ok(events) => panic!("{name} was accepted, expected a rejection: {events:#?}"),
             Err(rejection) => rejection,
         };
-        assert_eq!(
-            rejection.kind, kind,
-            "the kind of {name}'s rejection: {rejection:?}"
-        );
-        for fragment in fragments {
-            assert!(
-                rejection.message.contains(fragment),
-                "{name}'s rejection message {:?} does not contain {fragment:?}",
-                rejection.message
-            );
-        }
+        assert_eq!(rejection, expected, "{name}'s rejection");
+        rejection
+    }
+
+    /// Like [`Outcome::then_rejected`], and the rejection is of `kind` (the gRPC status code
+    /// clients get) and reads `message` (the status message they see).
+    #[track_caller]
+    pub fn then_rejected_saying(
+        self,
+        kind: RejectionKind,
+        expected: Rejection,
+        message: &str,
+    ) -> Rejection {
+        let name = self.command.name();
+        let rejection = self.then_rejected(expected);
+        assert_eq!(rejection.kind(), kind, "the kind of {name}'s rejection");
+        assert_eq!(rejection.to_string(), message, "{name}'s rejection message");
         rejection
     }
 }
@@ -202,6 +208,11 @@ pub fn shanghai(y: i32, m: u32, d: u32, h: u32, min: u32, s: u32) -> DateTime<Ut
         .single()
         .expect("a valid Shanghai local time")
         .with_timezone(&Utc)
+}
+
+/// A calendar date, as rejections name due dates.
+pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("a valid date")
 }
 
 /// Microseconds since the epoch, as events carry instants.

@@ -10,7 +10,7 @@ use crate::pb::{
     ReturnPolicy, TransferReason,
 };
 use crate::policy::default_tariff_fen;
-use crate::{Payload, StreamId};
+use crate::{Payload, StreamId, codec};
 
 /// A member city.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +79,30 @@ impl Network {
 
     pub fn library_city(&self, library: &str) -> Option<&str> {
         self.libraries.get(library).map(|l| l.city.as_str())
+    }
+
+    /// Panics unless `holds`: the network's state is one `event` can follow.
+    #[track_caller]
+    fn presuppose(&self, event: &Payload, holds: bool) {
+        if !holds {
+            broken(
+                event,
+                &format!(
+                    "network version {}, cities {:?}, libraries {:?}",
+                    self.version,
+                    self.cities.keys().collect::<BTreeSet<_>>(),
+                    self.libraries.keys().collect::<BTreeSet<_>>()
+                ),
+            );
+        }
+    }
+
+    /// A registered library, for an event about it.
+    #[track_caller]
+    fn library_mut(&mut self, event: &Payload, code: &str) -> &mut Library {
+        self.libraries
+            .get_mut(code)
+            .unwrap_or_else(|| broken(event, &format!("library {code} is not registered")))
     }
 }
 
@@ -184,9 +208,19 @@ impl Item {
     }
 
     /// Folds one later event of this item's stream into the item: the stream alone is enough.
+    ///
+    /// # Panics
+    ///
+    /// If the event cannot follow the item's state (an `ItemRenewed` of an item not on loan, a
+    /// `LostItemPaid` with no debt to pay…) or is not an event of an item's stream after its
+    /// cataloguing: `decide` never records one, so the log broke the rules, and folding it
+    /// would make a state no rule allows.
     pub fn apply(&mut self, payload: &Payload) {
         match payload {
             Payload::ItemLoaned(e) => {
+                self.presuppose(payload, |s| {
+                    matches!(s, ItemStatus::OnShelf { library, homebound: false } if library == &e.library)
+                });
                 self.status = ItemStatus::OnLoan {
                     patron_id: e.patron_id.clone(),
                     library: e.library.clone(),
@@ -195,6 +229,9 @@ impl Item {
                 };
             }
             Payload::ItemRenewed(e) => {
+                self.presuppose(payload, |s| {
+                    matches!(s, ItemStatus::OnLoan { patron_id, .. } if patron_id == &e.patron_id)
+                });
                 if let ItemStatus::OnLoan {
                     due_at, renewals, ..
                 } = &mut self.status
@@ -204,12 +241,24 @@ impl Item {
                 }
             }
             Payload::ItemReturned(e) => {
+                self.presuppose(payload, |s| match s {
+                    ItemStatus::OnLoan { patron_id, .. } => {
+                        !e.was_lost && patron_id == &e.patron_id
+                    }
+                    ItemStatus::Lost { patron_id } => e.was_lost && patron_id == &e.patron_id,
+                    _ => false,
+                });
                 self.status = ItemStatus::OnShelf {
                     library: e.library.clone(),
                     homebound: e.homebound,
                 };
             }
             Payload::TransferDispatched(e) => {
+                self.presuppose(payload, |s| match s {
+                    ItemStatus::OnShelf { library, .. } => library == &e.from_library,
+                    ItemStatus::InBooth { booth } => booth == &e.from_library,
+                    _ => false,
+                });
                 self.status = ItemStatus::InTransit {
                     from: e.from_library.clone(),
                     to: e.to_library.clone(),
@@ -217,6 +266,10 @@ impl Item {
                 };
             }
             Payload::TransferReceived(e) => {
+                self.presuppose(
+                    payload,
+                    |s| matches!(s, ItemStatus::InTransit { to, .. } if to == &e.to_library),
+                );
                 self.status = if e.in_booth {
                     ItemStatus::InBooth {
                         booth: e.to_library.clone(),
@@ -228,8 +281,17 @@ impl Item {
                     }
                 };
             }
-            Payload::BoothSwapped(_) => self.status = ItemStatus::ExchangedOut,
+            Payload::BoothSwapped(e) => {
+                self.presuppose(
+                    payload,
+                    |s| matches!(s, ItemStatus::InBooth { booth } if booth == &e.booth),
+                );
+                self.status = ItemStatus::ExchangedOut;
+            }
             Payload::ItemDeclaredLost(e) => {
+                self.presuppose(payload, |s| {
+                    matches!(s, ItemStatus::OnLoan { patron_id, .. } if patron_id == &e.patron_id)
+                });
                 self.status = ItemStatus::Lost {
                     patron_id: e.patron_id.clone(),
                 };
@@ -242,22 +304,66 @@ impl Item {
                 }
             }
             Payload::LostItemPaid(e) => {
-                if let Some(index) = self.debt_index(&e.patron_id) {
-                    self.lost_debts[index].outstanding_fen -= e.amount_fen;
-                    if self.lost_debts[index].outstanding_fen <= 0 {
-                        self.lost_debts.remove(index);
-                    }
-                }
-            }
-            Payload::LostItemDebtWaived(e) => {
-                if let Some(index) = self.debt_index(&e.patron_id) {
+                let Some(index) = self
+                    .debt_index(&e.patron_id)
+                    .filter(|&i| (1..=self.lost_debts[i].outstanding_fen).contains(&e.amount_fen))
+                else {
+                    self.broken(payload)
+                };
+                self.lost_debts[index].outstanding_fen -= e.amount_fen;
+                if self.lost_debts[index].outstanding_fen == 0 {
                     self.lost_debts.remove(index);
                 }
             }
-            Payload::ItemWithdrawn(_) => self.status = ItemStatus::Withdrawn,
-            _ => {}
+            Payload::LostItemDebtWaived(e) => {
+                let Some(index) = self.debt_index(&e.patron_id) else {
+                    self.broken(payload)
+                };
+                self.lost_debts.remove(index);
+            }
+            Payload::ItemWithdrawn(_) => {
+                self.presuppose(payload, |s| {
+                    matches!(
+                        s,
+                        ItemStatus::OnShelf { .. }
+                            | ItemStatus::InBooth { .. }
+                            | ItemStatus::Lost { .. }
+                    )
+                });
+                self.status = ItemStatus::Withdrawn;
+            }
+            Payload::ItemCatalogued(_)
+            | Payload::CityJoined(_)
+            | Payload::LibraryRegistered(_)
+            | Payload::LibraryClosed(_)
+            | Payload::ReturnPolicySet(_)
+            | Payload::TariffSet(_)
+            | Payload::PatronEnrolled(_)
+            | Payload::PatronTierChanged(_)
+            | Payload::SettlementPeriodClosed(_) => self.broken(payload),
         }
         self.version += 1;
+    }
+
+    /// Panics unless the item's status is one `event` can follow.
+    #[track_caller]
+    fn presuppose(&self, event: &Payload, holds: impl FnOnce(&ItemStatus) -> bool) {
+        if !holds(&self.status) {
+            self.broken(event);
+        }
+    }
+
+    /// An event the item's state rules out: the log broke the rules.
+    #[track_caller]
+    fn broken(&self, event: &Payload) -> ! {
+        panic!(
+            "{} cannot follow the state of item {} (version {}): status {:?}, lost-item debts {:?}; event {event:?}",
+            codec::event_type(event),
+            self.item,
+            self.version,
+            self.status,
+            self.lost_debts,
+        )
     }
 }
 
@@ -305,13 +411,20 @@ impl Ledger {
         }
     }
 
-    /// Evolve: folds one recorded event into the state.
+    /// Evolve: folds one recorded event into the state, and counts it in its stream's version
+    /// (what the store will expect on the next append).
     ///
-    /// Events come from the log, so they were valid when decided; apply never rejects. It does
-    /// keep the stream versions the store will expect on the next append.
+    /// # Panics
+    ///
+    /// If the event contradicts the state: a city or library that joins twice, a library
+    /// closed that is not open, an event of an item or patron that does not exist, an item
+    /// event its status rules out (see [`Item::apply`]). `decide` records none of these; one in
+    /// the log means it was written past the rules, and folding it silently would hide that.
     pub fn apply(&mut self, payload: &Payload) {
         match payload {
             Payload::CityJoined(e) => {
+                self.network
+                    .presuppose(payload, !self.network.cities.contains_key(&e.city));
                 let time_zone = e.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
                 self.network.cities.insert(
                     e.city.clone(),
@@ -324,6 +437,13 @@ impl Ledger {
                 self.network.version += 1;
             }
             Payload::LibraryRegistered(e) => {
+                let network = &self.network;
+                network.presuppose(
+                    payload,
+                    !network.libraries.contains_key(&e.library)
+                        && network.cities.contains_key(&e.city)
+                        && (e.parent.is_empty() || network.libraries.contains_key(&e.parent)),
+                );
                 self.network.libraries.insert(
                     e.library.clone(),
                     Library {
@@ -339,15 +459,16 @@ impl Ledger {
                 self.network.version += 1;
             }
             Payload::LibraryClosed(e) => {
-                if let Some(library) = self.network.libraries.get_mut(&e.library) {
-                    library.closed = true;
+                let library = self.network.library_mut(payload, &e.library);
+                if library.closed {
+                    broken(payload, &format!("library {} is closed already", e.library));
                 }
+                library.closed = true;
                 self.network.version += 1;
             }
             Payload::ReturnPolicySet(e) => {
-                if let Some(library) = self.network.libraries.get_mut(&e.library) {
-                    library.return_policy = ReturnPolicy::try_from(e.policy).unwrap_or_default();
-                }
+                self.network.library_mut(payload, &e.library).return_policy =
+                    ReturnPolicy::try_from(e.policy).unwrap_or_default();
                 self.network.version += 1;
             }
             Payload::TariffSet(e) => {
@@ -359,6 +480,12 @@ impl Ledger {
                 self.network.version += 1;
             }
             Payload::PatronEnrolled(e) => {
+                if self.patrons.contains_key(&e.patron_id) {
+                    broken(
+                        payload,
+                        &format!("patron {} is enrolled already", e.patron_id),
+                    );
+                }
                 self.patrons.insert(
                     e.patron_id.clone(),
                     Patron {
@@ -372,34 +499,61 @@ impl Ledger {
                 );
             }
             Payload::PatronTierChanged(e) => {
-                if let Some(patron) = self.patrons.get_mut(&e.patron_id) {
-                    patron.tier = CreditTier::try_from(e.tier).unwrap_or_default();
-                    patron.version += 1;
-                }
+                let patron = self.patron_mut(payload, &e.patron_id);
+                patron.tier = CreditTier::try_from(e.tier).unwrap_or_default();
+                patron.version += 1;
             }
             Payload::ItemCatalogued(e) => {
+                if self.items.contains_key(&e.item) {
+                    broken(payload, &format!("item {} is catalogued already", e.item));
+                }
+                if !self.network.libraries.contains_key(&e.owner_library) {
+                    broken(
+                        payload,
+                        &format!("owner library {} is not registered", e.owner_library),
+                    );
+                }
                 self.items.insert(e.item.clone(), Item::catalogued(e));
             }
             Payload::ItemLoaned(e) => {
-                self.patron_mut(&e.patron_id, |p| {
-                    p.loans.insert(e.item.clone());
-                });
                 self.item_mut(&e.item, payload);
+                // An item is on at most one loan.
+                if !self
+                    .patron_mut(payload, &e.patron_id)
+                    .loans
+                    .insert(e.item.clone())
+                {
+                    broken(
+                        payload,
+                        &format!("item {} is on loan to the patron already", e.item),
+                    );
+                }
             }
             Payload::ItemReturned(e) => {
-                self.patron_mut(&e.patron_id, |p| {
-                    p.loans.remove(&e.item);
-                });
                 self.item_mut(&e.item, payload);
+                // A lost item left the patron's loans when it was declared lost.
+                let on_loan = self.patron_mut(payload, &e.patron_id).loans.remove(&e.item);
+                if on_loan == e.was_lost {
+                    let found = if on_loan {
+                        "is still among the patron's loans"
+                    } else {
+                        "is not on loan to the patron"
+                    };
+                    broken(payload, &format!("item {} {found}", e.item));
+                }
             }
             Payload::ItemDeclaredLost(e) => {
-                self.patron_mut(&e.patron_id, |p| {
-                    p.loans.remove(&e.item);
-                    if e.debt_fen > 0 {
-                        p.unsettled_lost.insert(e.item.clone());
-                    }
-                });
                 self.item_mut(&e.item, payload);
+                let patron = self.patron_mut(payload, &e.patron_id);
+                if !patron.loans.remove(&e.item) {
+                    broken(
+                        payload,
+                        &format!("item {} is not on loan to the patron", e.item),
+                    );
+                }
+                if e.debt_fen > 0 {
+                    patron.unsettled_lost.insert(e.item.clone());
+                }
             }
             Payload::LostItemPaid(LostItemPaid {
                 item, patron_id, ..
@@ -407,41 +561,76 @@ impl Ledger {
             | Payload::LostItemDebtWaived(LostItemDebtWaived {
                 item, patron_id, ..
             }) => {
-                self.item_mut(item, payload);
-                let settled = self
-                    .items
-                    .get(item)
-                    .is_none_or(|i| i.owed_by(patron_id) == 0);
+                let settled = self.item_mut(item, payload).owed_by(patron_id) == 0;
                 if settled {
-                    self.patron_mut(patron_id, |p| {
-                        p.unsettled_lost.remove(item);
-                    });
+                    self.patron_mut(payload, patron_id)
+                        .unsettled_lost
+                        .remove(item);
                 }
             }
-            Payload::BoothSwapped(e) => self.item_mut(&e.item_taken, payload),
-            Payload::ItemRenewed(e) => self.item_mut(&e.item, payload),
-            Payload::TransferDispatched(e) => self.item_mut(&e.item, payload),
-            Payload::TransferReceived(e) => self.item_mut(&e.item, payload),
-            Payload::ItemWithdrawn(e) => self.item_mut(&e.item, payload),
+            Payload::BoothSwapped(e) => {
+                self.item_mut(&e.item_taken, payload);
+            }
+            Payload::ItemRenewed(e) => {
+                self.item_mut(&e.item, payload);
+            }
+            Payload::TransferDispatched(e) => {
+                self.item_mut(&e.item, payload);
+            }
+            Payload::TransferReceived(e) => {
+                self.item_mut(&e.item, payload);
+            }
+            Payload::ItemWithdrawn(e) => {
+                self.item_mut(&e.item, payload);
+            }
             // Settlement is the settlement projection's business; circulation rules only count
             // the stream's events.
             Payload::SettlementPeriodClosed(_) => self.settlement_version += 1,
         }
     }
 
-    fn item_mut(&mut self, item: &str, payload: &Payload) {
-        // An event for an unknown item cannot come from decide; the log is trusted but the
-        // ledger stays total rather than panicking on a hand-made history.
-        if let Some(item) = self.items.get_mut(item) {
-            item.apply(payload);
-        }
+    /// [`Ledger::apply`] for an event read back from the store, checking that it lands at the
+    /// `revision` the store gave it: stream versions in the state count each stream's events,
+    /// so they are dense from 0 like the store's revisions.
+    ///
+    /// # Panics
+    ///
+    /// As [`Ledger::apply`], and if the state's version of `stream` after the event is not
+    /// `revision + 1` (the event is in another stream than its payload says, or the state
+    /// missed events).
+    pub fn apply_recorded(&mut self, stream: &StreamId, revision: u64, payload: &Payload) {
+        self.apply(payload);
+        let version = self.stream_version(stream);
+        assert_eq!(
+            version,
+            revision + 1,
+            "{} recorded at revision {revision} of stream {stream} leaves the stream at version {version}",
+            codec::event_type(payload),
+        );
     }
 
-    fn patron_mut(&mut self, patron_id: &str, f: impl FnOnce(&mut Patron)) {
-        if let Some(patron) = self.patrons.get_mut(patron_id) {
-            f(patron);
-        }
+    fn item_mut(&mut self, item: &str, payload: &Payload) -> &mut Item {
+        let Some(item) = self.items.get_mut(item) else {
+            broken(payload, &format!("item {item} is not catalogued"))
+        };
+        item.apply(payload);
+        item
     }
+
+    fn patron_mut(&mut self, payload: &Payload, patron_id: &str) -> &mut Patron {
+        self.patrons
+            .get_mut(patron_id)
+            .unwrap_or_else(|| broken(payload, &format!("patron {patron_id} is not enrolled")))
+    }
+}
+
+/// An event that contradicts the state `found`: the log broke the rules.
+#[track_caller]
+fn broken(event: &Payload, found: &str) -> ! {
+    panic!(
+        "{} cannot follow the ledger's state: {found}; event {event:?}",
+        codec::event_type(event)
+    )
 }
 
 /// Microseconds since the epoch to a UTC instant (saturating at chrono's range).

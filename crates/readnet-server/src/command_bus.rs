@@ -131,12 +131,12 @@ impl WriteModel {
                 .await?;
             let Some(last) = page.last() else { break };
             next = last.position + 1;
-            for event in page
+            for (stream, event) in page
                 .iter()
-                .filter(|e| StreamId::is_ledger_stream(&e.stream))
+                .filter_map(|e| StreamId::parse(&e.stream).map(|stream| (stream, e)))
             {
                 let (metadata, payload) = decode(event)?;
-                model.ledger.apply(&payload);
+                model.ledger.apply_recorded(&stream, event.revision, &payload);
                 if let Ok(command_id) = Uuid::from_slice(&metadata.command_id) {
                     let record = model.commands.entry(command_id).or_insert(CommandRecord {
                         first_position: event.position,

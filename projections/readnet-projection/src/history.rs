@@ -56,9 +56,10 @@ impl History {
         let command_id = Uuid::new_v4();
         let first = self.events.len();
         for (index, event) in decided.into_iter().enumerate() {
-            self.ledger.apply(&event.payload);
             let stream = event.stream.name();
             let revision = self.versions.entry(stream.clone()).or_default();
+            self.ledger
+                .apply_recorded(&event.stream, *revision, &event.payload);
             self.events.push(ProjectedEvent {
                 position: self.drained + self.events.len() as u64 + 1,
                 stream,

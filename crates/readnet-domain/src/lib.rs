@@ -13,6 +13,8 @@ mod clock;
 pub mod codec;
 mod command;
 mod decide;
+mod ids;
+mod money;
 mod patron_key;
 mod policy;
 mod rejection;
@@ -22,6 +24,8 @@ mod stream;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, CommandContext, NewBook, PatronRef};
 pub use decide::decide;
+pub use ids::{CityCode, ItemCode, LibraryCode, PatronId};
+pub use money::Fen;
 pub use patron_key::PatronKey;
 pub use policy::{
     BLOCK_AFTER_OVERDUE_DAYS, LOAN_PERIOD_DAYS, MAX_RENEWALS, default_tariff_fen, due_at,

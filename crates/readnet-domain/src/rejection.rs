@@ -7,6 +7,8 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::ids::{CityCode, ItemCode, LibraryCode};
+use crate::money::Fen;
 use crate::pb::{Acquisition, CreditTier};
 
 /// Which kind of "no" a rejection is; the server maps it to a gRPC status code.
@@ -28,20 +30,20 @@ pub enum RejectionKind {
 pub enum Whereabouts {
     /// On the shelf at `library`; `homebound_to` names the owner it must go back to first.
     OnShelf {
-        library: String,
-        homebound_to: Option<String>,
+        library: LibraryCode,
+        homebound_to: Option<LibraryCode>,
     },
     /// On loan from `library`, due on `due_date` (the lending library's local date).
     OnLoan {
-        library: String,
+        library: LibraryCode,
         due_date: NaiveDate,
     },
     InTransit {
-        from: String,
-        to: String,
+        from: LibraryCode,
+        to: LibraryCode,
     },
     InBooth {
-        booth: String,
+        booth: LibraryCode,
     },
     Lost,
     Withdrawn,
@@ -108,35 +110,35 @@ pub enum Rejection {
     #[error("{field}: library {library} is not registered")]
     LibraryNotRegistered {
         field: &'static str,
-        library: String,
+        library: LibraryCode,
     },
     /// The library is closed: it neither lends nor takes in new stock.
     #[error("library {library} is closed")]
-    LibraryClosed { library: String },
+    LibraryClosed { library: LibraryCode },
     /// Booths only swap; loans, returns and acquisitions happen at desks.
     #[error("{booth} is a book-exchange booth: booths take no {work}, only swaps")]
-    BoothIsNotADesk { booth: String, work: DeskWork },
+    BoothIsNotADesk { booth: LibraryCode, work: DeskWork },
     /// A swap was asked of a library that is not a booth.
     #[error("{library} is not a book-exchange booth: swaps happen only at booths")]
-    NotABooth { library: String },
+    NotABooth { library: LibraryCode },
 
     // ---- network administration ----
     #[error("city {city} has already joined the network")]
-    CityAlreadyJoined { city: String },
+    CityAlreadyJoined { city: CityCode },
     #[error("time_zone: {time_zone:?} is not an IANA time zone name")]
     UnknownTimeZone { time_zone: String },
     #[error("tier: a library tier is required")]
     LibraryTierRequired,
     #[error("library {library} is already registered")]
-    LibraryAlreadyRegistered { library: String },
+    LibraryAlreadyRegistered { library: LibraryCode },
     #[error("city: city {city} has not joined the network")]
-    CityNotJoined { city: String },
+    CityNotJoined { city: CityCode },
     #[error("policy: return_home or float_in_city is required")]
     ReturnPolicyRequired,
     #[error("kind: a charge kind (loan, return, shipping, lost) is required")]
     ChargeKindRequired,
     #[error("amount_fen: {amount_fen} is negative")]
-    NegativeTariff { amount_fen: i64 },
+    NegativeTariff { amount_fen: Fen },
     /// A tariff set today for last week would price the same day two ways.
     #[error(
         "effective_from: {} is before the tariff is set ({}); a tariff takes effect from now on, never in the past",
@@ -153,7 +155,7 @@ pub enum Rejection {
     // ---- patrons ----
     /// Only cards of member cities are honoured.
     #[error("card {card} was issued by {city}, which is not a member city of the network")]
-    CardCityNotMember { card: String, city: String },
+    CardCityNotMember { card: String, city: CityCode },
     /// A tier is set on an enrolled patron only.
     #[error("card {card} has not been used yet: a patron is enrolled by their first checkout")]
     PatronNotEnrolled { card: String },
@@ -161,8 +163,8 @@ pub enum Rejection {
     #[error("patron {card} is blocked: item {item} was declared lost and {owed_fen} fen is unpaid")]
     PatronBlockedLost {
         card: String,
-        item: String,
-        owed_fen: i64,
+        item: ItemCode,
+        owed_fen: Fen,
     },
     /// An item overdue by more than `days` days blocks its borrower.
     #[error(
@@ -170,7 +172,7 @@ pub enum Rejection {
     )]
     PatronBlockedOverdue {
         card: String,
-        item: String,
+        item: ItemCode,
         due_date: NaiveDate,
         days: i64,
     },
@@ -188,13 +190,13 @@ pub enum Rejection {
 
     // ---- cataloguing ----
     #[error("item {item} is not catalogued")]
-    ItemNotCatalogued { item: String },
+    ItemNotCatalogued { item: ItemCode },
     #[error("{field}: item {item} is already catalogued")]
-    ItemAlreadyCatalogued { field: &'static str, item: String },
+    ItemAlreadyCatalogued { field: &'static str, item: ItemCode },
     #[error("{field}.title: a title is required")]
     TitleRequired { field: &'static str },
     #[error("{field}.price_fen: must not be negative")]
-    NegativePrice { field: &'static str, price_fen: i64 },
+    NegativePrice { field: &'static str, price_fen: Fen },
     #[error("acquisition: purchase or donation is required")]
     AcquisitionRequired,
     /// Patron-driven books and booth deposits have commands of their own.
@@ -207,24 +209,24 @@ pub enum Rejection {
     /// A checkout takes an item from the shelf of the lending library.
     #[error("item {item} is not on the shelf at {library}: {whereabouts}")]
     ItemNotOnShelf {
-        item: String,
-        library: String,
+        item: ItemCode,
+        library: LibraryCode,
         whereabouts: Whereabouts,
     },
     /// A homebound item is not lent until it is back at its owner.
     #[error("item {item} is homebound to {owner}: it is not lent again until it is back home")]
-    HomeboundNotLent { item: String, owner: String },
+    HomeboundNotLent { item: ItemCode, owner: LibraryCode },
     /// Renewals and returns need a loan (a return also takes a lost item back).
     #[error("item {item} is not on loan: {whereabouts}")]
     ItemNotOnLoan {
-        item: String,
+        item: ItemCode,
         whereabouts: Whereabouts,
     },
     #[error("item {item} is on loan to another patron: only the borrower may renew it")]
-    NotTheBorrower { item: String },
+    NotTheBorrower { item: ItemCode },
     #[error("item {item} has been renewed {renewals} times, the most allowed is {max}")]
     RenewalLimitReached {
-        item: String,
+        item: ItemCode,
         renewals: u32,
         max: u32,
     },
@@ -235,62 +237,62 @@ pub enum Rejection {
     /// A library dispatches only what is on its shelf or in its booth.
     #[error("item {item} is not at {library} to dispatch: {whereabouts}")]
     ItemNotAtLibrary {
-        item: String,
-        library: String,
+        item: ItemCode,
+        library: LibraryCode,
         whereabouts: Whereabouts,
     },
     #[error("to_library: {library} is where the item already is")]
-    TransferToItself { library: String },
+    TransferToItself { library: LibraryCode },
     #[error("a repatriation goes to the item's owner {owner}, not to {to}")]
-    RepatriationNotToOwner { owner: String, to: String },
+    RepatriationNotToOwner { owner: LibraryCode, to: LibraryCode },
     #[error("item {item} is homebound to {owner}: it can only be dispatched home (repatriation)")]
-    HomeboundOnlyRepatriation { item: String, owner: String },
+    HomeboundOnlyRepatriation { item: ItemCode, owner: LibraryCode },
     #[error("item {item} is not in transit: {whereabouts}")]
     ItemNotInTransit {
-        item: String,
+        item: ItemCode,
         whereabouts: Whereabouts,
     },
     #[error("item {item} is in transit to {to}, not to {library}")]
     InTransitElsewhere {
-        item: String,
-        to: String,
-        library: String,
+        item: ItemCode,
+        to: LibraryCode,
+        library: LibraryCode,
     },
 
     // ---- booths ----
     #[error("item {item} is not in booth {booth}: {whereabouts}")]
     ItemNotInBooth {
-        item: String,
-        booth: String,
+        item: ItemCode,
+        booth: LibraryCode,
         whereabouts: Whereabouts,
     },
     #[error("deposit.item: the deposited book needs an id of its own")]
-    DepositIsTakenItem { item: String },
+    DepositIsTakenItem { item: ItemCode },
 
     // ---- patron-driven acquisition ----
     #[error("book.price_fen: what the library paid the bookstore is required and must be positive")]
-    PurchasePriceRequired { price_fen: Option<i64> },
+    PurchasePriceRequired { price_fen: Option<Fen> },
 
     // ---- losses and withdrawal ----
     #[error("item {item} is not on loan, so it cannot be declared lost: {whereabouts}")]
     LostItemNotOnLoan {
-        item: String,
+        item: ItemCode,
         whereabouts: Whereabouts,
     },
     #[error("item {item} has no unsettled lost-item debt")]
-    NoLostItemDebt { item: String },
+    NoLostItemDebt { item: ItemCode },
     #[error("amount_fen: {amount_fen} is not a positive amount")]
-    PaymentNotPositive { amount_fen: i64 },
+    PaymentNotPositive { amount_fen: Fen },
     #[error("amount_fen: {amount_fen} is more than the {owed_fen} fen owed for item {item}")]
     PaymentExceedsDebt {
-        item: String,
-        amount_fen: i64,
-        owed_fen: i64,
+        item: ItemCode,
+        amount_fen: Fen,
+        owed_fen: Fen,
     },
     /// Only an item on a shelf, in a booth or lost can be withdrawn.
     #[error("item {item} cannot be withdrawn now: {whereabouts}")]
     NotWithdrawable {
-        item: String,
+        item: ItemCode,
         whereabouts: Whereabouts,
     },
 }

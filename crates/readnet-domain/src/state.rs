@@ -5,6 +5,8 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use crate::ids::{CityCode, ItemCode, LibraryCode, PatronId};
+use crate::money::Fen;
 use crate::pb::{
     Acquisition, ChargeKind, CreditTier, LibraryTier, LostItemDebtWaived, LostItemPaid,
     ReturnPolicy, TransferReason,
@@ -15,7 +17,7 @@ use crate::{Payload, StreamId, codec};
 /// A member city.
 #[derive(Debug, Clone, PartialEq)]
 pub struct City {
-    pub code: String,
+    pub code: CityCode,
     pub name: String,
     pub time_zone: Tz,
 }
@@ -23,11 +25,11 @@ pub struct City {
 /// A library of the network.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Library {
-    pub code: String,
+    pub code: LibraryCode,
     pub name: String,
-    pub city: String,
+    pub city: CityCode,
     pub tier: LibraryTier,
-    pub parent: Option<String>,
+    pub parent: Option<LibraryCode>,
     pub closed: bool,
     /// The return policy for the items this library owns.
     pub return_policy: ReturnPolicy,
@@ -43,15 +45,15 @@ impl Library {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tariff {
     pub kind: ChargeKind,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub effective_from: DateTime<Utc>,
 }
 
 /// The network's shape: the `network` stream folded.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Network {
-    pub cities: HashMap<String, City>,
-    pub libraries: HashMap<String, Library>,
+    pub cities: HashMap<CityCode, City>,
+    pub libraries: HashMap<LibraryCode, Library>,
     /// Every tariff ever set, in the order set.
     pub tariffs: Vec<Tariff>,
     /// Events in the `network` stream.
@@ -60,7 +62,7 @@ pub struct Network {
 
 impl Network {
     /// The tariff of `kind` in force at `at`: the latest-effective one set, else the default.
-    pub fn tariff_fen(&self, kind: ChargeKind, at: DateTime<Utc>) -> i64 {
+    pub fn tariff_fen(&self, kind: ChargeKind, at: DateTime<Utc>) -> Fen {
         self.tariffs
             .iter()
             .filter(|t| t.kind == kind && t.effective_from <= at)
@@ -77,8 +79,8 @@ impl Network {
             .map_or(chrono_tz::Asia::Shanghai, |c| c.time_zone)
     }
 
-    pub fn library_city(&self, library: &str) -> Option<&str> {
-        self.libraries.get(library).map(|l| l.city.as_str())
+    pub fn library_city(&self, library: &str) -> Option<&CityCode> {
+        self.libraries.get(library).map(|l| &l.city)
     }
 
     /// Panics unless `holds`: the network's state is one `event` can follow.
@@ -110,26 +112,26 @@ impl Network {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemStatus {
     OnShelf {
-        library: String,
+        library: LibraryCode,
         /// Returned away from its owner: must be transferred home before it is lent again.
         homebound: bool,
     },
     OnLoan {
-        patron_id: String,
-        library: String,
+        patron_id: PatronId,
+        library: LibraryCode,
         due_at: DateTime<Utc>,
         renewals: u32,
     },
     InTransit {
-        from: String,
-        to: String,
+        from: LibraryCode,
+        to: LibraryCode,
         reason: TransferReason,
     },
     InBooth {
-        booth: String,
+        booth: LibraryCode,
     },
     Lost {
-        patron_id: String,
+        patron_id: PatronId,
     },
     Withdrawn,
     ExchangedOut,
@@ -138,19 +140,19 @@ pub enum ItemStatus {
 /// What a patron owes for a lost item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LostDebt {
-    pub patron_id: String,
-    pub outstanding_fen: i64,
+    pub patron_id: PatronId,
+    pub outstanding_fen: Fen,
 }
 
 /// One item: its stream folded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
-    pub item: String,
+    pub item: ItemCode,
     pub isbn: String,
     pub title: String,
     pub author: String,
-    pub owner_library: String,
-    pub price_fen: Option<i64>,
+    pub owner_library: LibraryCode,
+    pub price_fen: Option<Fen>,
     pub acquisition: Acquisition,
     pub status: ItemStatus,
     /// Unsettled lost-item debts, oldest first. A debt survives the item turning up again, so a
@@ -165,21 +167,21 @@ impl Item {
     pub fn catalogued(e: &crate::pb::ItemCatalogued) -> Self {
         let status = if e.in_booth {
             ItemStatus::InBooth {
-                booth: e.placed_at.clone(),
+                booth: e.placed_at.as_str().into(),
             }
         } else {
             ItemStatus::OnShelf {
-                library: e.placed_at.clone(),
+                library: e.placed_at.as_str().into(),
                 homebound: false,
             }
         };
         Self {
-            item: e.item.clone(),
+            item: e.item.as_str().into(),
             isbn: e.isbn.clone(),
             title: e.title.clone(),
             author: e.author.clone(),
-            owner_library: e.owner_library.clone(),
-            price_fen: e.price_fen,
+            owner_library: e.owner_library.as_str().into(),
+            price_fen: e.price_fen.map(Fen),
             acquisition: Acquisition::try_from(e.acquisition).unwrap_or_default(),
             status,
             lost_debts: Vec::new(),
@@ -192,13 +194,14 @@ impl Item {
         self.lost_debts.first()
     }
 
-    /// What `patron_id` still owes for this item, in fen.
-    pub fn owed_by(&self, patron_id: &str) -> i64 {
+    /// What `patron_id` still owes for this item. Saturates at `i64::MAX` fen: each debt fits
+    /// in an `i64`, their sum need not, and no real debt comes near it.
+    pub fn owed_by(&self, patron_id: &str) -> Fen {
         self.lost_debts
             .iter()
             .filter(|d| d.patron_id == patron_id)
-            .map(|d| d.outstanding_fen)
-            .sum()
+            .try_fold(Fen::ZERO, |owed, d| owed.checked_add(d.outstanding_fen))
+            .unwrap_or(Fen(i64::MAX))
     }
 
     fn debt_index(&self, patron_id: &str) -> Option<usize> {
@@ -222,8 +225,8 @@ impl Item {
                     matches!(s, ItemStatus::OnShelf { library, homebound: false } if library == &e.library)
                 });
                 self.status = ItemStatus::OnLoan {
-                    patron_id: e.patron_id.clone(),
-                    library: e.library.clone(),
+                    patron_id: e.patron_id.as_str().into(),
+                    library: e.library.as_str().into(),
                     due_at: from_us(e.due_at_us),
                     renewals: 0,
                 };
@@ -249,7 +252,7 @@ impl Item {
                     _ => false,
                 });
                 self.status = ItemStatus::OnShelf {
-                    library: e.library.clone(),
+                    library: e.library.as_str().into(),
                     homebound: e.homebound,
                 };
             }
@@ -260,8 +263,8 @@ impl Item {
                     _ => false,
                 });
                 self.status = ItemStatus::InTransit {
-                    from: e.from_library.clone(),
-                    to: e.to_library.clone(),
+                    from: e.from_library.as_str().into(),
+                    to: e.to_library.as_str().into(),
                     reason: TransferReason::try_from(e.reason).unwrap_or_default(),
                 };
             }
@@ -272,11 +275,11 @@ impl Item {
                 );
                 self.status = if e.in_booth {
                     ItemStatus::InBooth {
-                        booth: e.to_library.clone(),
+                        booth: e.to_library.as_str().into(),
                     }
                 } else {
                     ItemStatus::OnShelf {
-                        library: e.to_library.clone(),
+                        library: e.to_library.as_str().into(),
                         homebound: false,
                     }
                 };
@@ -293,26 +296,29 @@ impl Item {
                     matches!(s, ItemStatus::OnLoan { patron_id, .. } if patron_id == &e.patron_id)
                 });
                 self.status = ItemStatus::Lost {
-                    patron_id: e.patron_id.clone(),
+                    patron_id: e.patron_id.as_str().into(),
                 };
                 // A debt of 0 fen (a free item, a zero tariff) is no debt: it blocks nobody.
                 if e.debt_fen > 0 {
                     self.lost_debts.push(LostDebt {
-                        patron_id: e.patron_id.clone(),
-                        outstanding_fen: e.debt_fen,
+                        patron_id: e.patron_id.as_str().into(),
+                        outstanding_fen: Fen(e.debt_fen),
                     });
                 }
             }
             Payload::LostItemPaid(e) => {
-                let Some(index) = self
-                    .debt_index(&e.patron_id)
-                    .filter(|&i| (1..=self.lost_debts[i].outstanding_fen).contains(&e.amount_fen))
-                else {
+                let amount_fen = Fen(e.amount_fen);
+                let Some((index, outstanding_fen)) = self.debt_index(&e.patron_id).and_then(|i| {
+                    let debt = self.lost_debts[i].outstanding_fen;
+                    let left = debt.checked_sub(amount_fen)?;
+                    (amount_fen.is_positive() && !left.is_negative()).then_some((i, left))
+                }) else {
                     self.broken(payload)
                 };
-                self.lost_debts[index].outstanding_fen -= e.amount_fen;
-                if self.lost_debts[index].outstanding_fen == 0 {
+                if outstanding_fen == Fen::ZERO {
                     self.lost_debts.remove(index);
+                } else {
+                    self.lost_debts[index].outstanding_fen = outstanding_fen;
                 }
             }
             Payload::LostItemDebtWaived(e) => {
@@ -370,13 +376,13 @@ impl Item {
 /// A patron: their stream folded, plus the loans and debts that their items' events give them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Patron {
-    pub patron_id: String,
-    pub home_city: String,
+    pub patron_id: PatronId,
+    pub home_city: CityCode,
     pub tier: CreditTier,
     /// Items on loan to the patron now.
-    pub loans: BTreeSet<String>,
+    pub loans: BTreeSet<ItemCode>,
     /// Items declared lost whose debt is not settled.
-    pub unsettled_lost: BTreeSet<String>,
+    pub unsettled_lost: BTreeSet<ItemCode>,
     /// Events in the patron's stream.
     pub version: u64,
 }
@@ -385,8 +391,8 @@ pub struct Patron {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Ledger {
     pub network: Network,
-    pub items: HashMap<String, Item>,
-    pub patrons: HashMap<String, Patron>,
+    pub items: HashMap<ItemCode, Item>,
+    pub patrons: HashMap<PatronId, Patron>,
     /// Events in the `settlement` stream.
     pub settlement_version: u64,
 }
@@ -405,8 +411,8 @@ impl Ledger {
     pub fn stream_version(&self, stream: &StreamId) -> u64 {
         match stream {
             StreamId::Network => self.network.version,
-            StreamId::Item(item) => self.items.get(item).map_or(0, |i| i.version),
-            StreamId::Patron(patron) => self.patrons.get(patron).map_or(0, |p| p.version),
+            StreamId::Item(item) => self.items.get(item.as_str()).map_or(0, |i| i.version),
+            StreamId::Patron(patron) => self.patrons.get(patron.as_str()).map_or(0, |p| p.version),
             StreamId::Settlement => self.settlement_version,
         }
     }
@@ -424,12 +430,13 @@ impl Ledger {
         match payload {
             Payload::CityJoined(e) => {
                 self.network
-                    .presuppose(payload, !self.network.cities.contains_key(&e.city));
+                    .presuppose(payload, !self.network.cities.contains_key(e.city.as_str()));
                 let time_zone = e.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+                let code = CityCode::from(e.city.as_str());
                 self.network.cities.insert(
-                    e.city.clone(),
+                    code.clone(),
                     City {
-                        code: e.city.clone(),
+                        code,
                         name: e.name.clone(),
                         time_zone,
                     },
@@ -440,18 +447,20 @@ impl Ledger {
                 let network = &self.network;
                 network.presuppose(
                     payload,
-                    !network.libraries.contains_key(&e.library)
-                        && network.cities.contains_key(&e.city)
-                        && (e.parent.is_empty() || network.libraries.contains_key(&e.parent)),
+                    !network.libraries.contains_key(e.library.as_str())
+                        && network.cities.contains_key(e.city.as_str())
+                        && (e.parent.is_empty()
+                            || network.libraries.contains_key(e.parent.as_str())),
                 );
+                let code = LibraryCode::from(e.library.as_str());
                 self.network.libraries.insert(
-                    e.library.clone(),
+                    code.clone(),
                     Library {
-                        code: e.library.clone(),
+                        code,
                         name: e.name.clone(),
-                        city: e.city.clone(),
+                        city: e.city.as_str().into(),
                         tier: LibraryTier::try_from(e.tier).unwrap_or_default(),
-                        parent: (!e.parent.is_empty()).then(|| e.parent.clone()),
+                        parent: (!e.parent.is_empty()).then(|| e.parent.as_str().into()),
                         closed: false,
                         return_policy: ReturnPolicy::ReturnHome,
                     },
@@ -474,23 +483,24 @@ impl Ledger {
             Payload::TariffSet(e) => {
                 self.network.tariffs.push(Tariff {
                     kind: ChargeKind::try_from(e.kind).unwrap_or_default(),
-                    amount_fen: e.amount_fen,
+                    amount_fen: Fen(e.amount_fen),
                     effective_from: from_us(e.effective_from_us),
                 });
                 self.network.version += 1;
             }
             Payload::PatronEnrolled(e) => {
-                if self.patrons.contains_key(&e.patron_id) {
+                if self.patrons.contains_key(e.patron_id.as_str()) {
                     broken(
                         payload,
                         &format!("patron {} is enrolled already", e.patron_id),
                     );
                 }
+                let patron_id = PatronId::from(e.patron_id.as_str());
                 self.patrons.insert(
-                    e.patron_id.clone(),
+                    patron_id.clone(),
                     Patron {
-                        patron_id: e.patron_id.clone(),
-                        home_city: e.home_city.clone(),
+                        patron_id,
+                        home_city: e.home_city.as_str().into(),
                         tier: CreditTier::try_from(e.tier).unwrap_or_default(),
                         loans: BTreeSet::new(),
                         unsettled_lost: BTreeSet::new(),
@@ -504,16 +514,21 @@ impl Ledger {
                 patron.version += 1;
             }
             Payload::ItemCatalogued(e) => {
-                if self.items.contains_key(&e.item) {
+                if self.items.contains_key(e.item.as_str()) {
                     broken(payload, &format!("item {} is catalogued already", e.item));
                 }
-                if !self.network.libraries.contains_key(&e.owner_library) {
+                if !self
+                    .network
+                    .libraries
+                    .contains_key(e.owner_library.as_str())
+                {
                     broken(
                         payload,
                         &format!("owner library {} is not registered", e.owner_library),
                     );
                 }
-                self.items.insert(e.item.clone(), Item::catalogued(e));
+                let item = Item::catalogued(e);
+                self.items.insert(item.item.clone(), item);
             }
             Payload::ItemLoaned(e) => {
                 self.item_mut(&e.item, payload);
@@ -521,7 +536,7 @@ impl Ledger {
                 if !self
                     .patron_mut(payload, &e.patron_id)
                     .loans
-                    .insert(e.item.clone())
+                    .insert(e.item.as_str().into())
                 {
                     broken(
                         payload,
@@ -532,7 +547,10 @@ impl Ledger {
             Payload::ItemReturned(e) => {
                 self.item_mut(&e.item, payload);
                 // A lost item left the patron's loans when it was declared lost.
-                let on_loan = self.patron_mut(payload, &e.patron_id).loans.remove(&e.item);
+                let on_loan = self
+                    .patron_mut(payload, &e.patron_id)
+                    .loans
+                    .remove(e.item.as_str());
                 if on_loan == e.was_lost {
                     let found = if on_loan {
                         "is still among the patron's loans"
@@ -545,14 +563,14 @@ impl Ledger {
             Payload::ItemDeclaredLost(e) => {
                 self.item_mut(&e.item, payload);
                 let patron = self.patron_mut(payload, &e.patron_id);
-                if !patron.loans.remove(&e.item) {
+                if !patron.loans.remove(e.item.as_str()) {
                     broken(
                         payload,
                         &format!("item {} is not on loan to the patron", e.item),
                     );
                 }
                 if e.debt_fen > 0 {
-                    patron.unsettled_lost.insert(e.item.clone());
+                    patron.unsettled_lost.insert(e.item.as_str().into());
                 }
             }
             Payload::LostItemPaid(LostItemPaid {
@@ -561,11 +579,11 @@ impl Ledger {
             | Payload::LostItemDebtWaived(LostItemDebtWaived {
                 item, patron_id, ..
             }) => {
-                let settled = self.item_mut(item, payload).owed_by(patron_id) == 0;
+                let settled = self.item_mut(item, payload).owed_by(patron_id) == Fen::ZERO;
                 if settled {
                     self.patron_mut(payload, patron_id)
                         .unsettled_lost
-                        .remove(item);
+                        .remove(item.as_str());
                 }
             }
             Payload::BoothSwapped(e) => {

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use readnet_domain::codec::{self, CURRENT_SCHEMA_VERSION};
 use readnet_domain::pb::EventMetadata;
-use readnet_domain::{Command, CommandContext, Ledger, NewEvent, PatronKey, StreamId, decide};
+use readnet_domain::{
+    Command, CommandContext, Ledger, LibraryCode, NewEvent, PatronKey, StreamId, decide,
+};
 use readnet_store::{
     Direction, EventData, EventStore, ReadFrom, RecordedEvent, StoreError, StreamState, StreamWrite,
 };
@@ -136,7 +138,9 @@ impl WriteModel {
                 .filter_map(|e| StreamId::parse(&e.stream).map(|stream| (stream, e)))
             {
                 let (metadata, payload) = decode(event)?;
-                model.ledger.apply_recorded(&stream, event.revision, &payload);
+                model
+                    .ledger
+                    .apply_recorded(&stream, event.revision, &payload);
                 if let Ok(command_id) = Uuid::from_slice(&metadata.command_id) {
                     let record = model.commands.entry(command_id).or_insert(CommandRecord {
                         first_position: event.position,
@@ -475,7 +479,12 @@ fn stage(
     for (index, event) in events.iter().enumerate() {
         let metadata = EventMetadata {
             occurred_at_us: submission.ctx.occurred_at.timestamp_micros(),
-            acting_library: submission.ctx.acting_library.clone().unwrap_or_default(),
+            acting_library: submission
+                .ctx
+                .acting_library
+                .clone()
+                .map(String::from)
+                .unwrap_or_default(),
             channel: submission.ctx.channel as i32,
             command_id: submission.command_id.as_bytes().to_vec(),
             correlation_id: submission
@@ -554,7 +563,7 @@ async fn commit(
 /// The digest that tells a retry from a reuse of a command id: keyed with the network secret,
 /// because the request holds the card number and the digest is stored in the log.
 pub fn digest(key: &PatronKey, rpc: &str, ctx: &CommandContext, request: &[u8]) -> [u8; 32] {
-    let library = ctx.acting_library.as_deref().unwrap_or_default();
+    let library = ctx.acting_library.as_ref().map_or("", LibraryCode::as_str);
     let channel = (ctx.channel as i32).to_le_bytes();
     key.mac(&[rpc.as_bytes(), library.as_bytes(), &channel, request])
 }

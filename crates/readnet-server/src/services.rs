@@ -281,7 +281,7 @@ impl ledger_server::Ledger for LedgerService {
         request: Request<pb::GetItemRequest>,
     ) -> Result<Response<pb::ItemState>, Status> {
         let item = edge::item_code(&request.into_inner().item, "item")?;
-        let stream = readnet_domain::StreamId::Item(item.clone()).name();
+        let stream = readnet_domain::StreamId::Item(item.to_string()).name();
         let mut events = Vec::new();
         let mut next = 0;
         loop {

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use readnet_domain::pb::Channel;
-use readnet_domain::{Command, CommandContext, Ledger, PatronKey, PatronRef, Rejection, decide};
+use readnet_domain::{
+    Command, CommandContext, Ledger, LibraryCode, PatronKey, PatronRef, Rejection, decide,
+};
 use uuid::Uuid;
 
 use crate::ProjectedEvent;
@@ -45,7 +47,7 @@ impl History {
     ) -> Result<&[ProjectedEvent], Rejection> {
         let ctx = CommandContext {
             occurred_at,
-            acting_library: library.map(str::to_owned),
+            acting_library: library.map(LibraryCode::from),
             channel: if library.is_some() {
                 Channel::Desk
             } else {
@@ -67,7 +69,11 @@ impl History {
                 event_id: Uuid::new_v5(&command_id, &(index as u32).to_be_bytes()),
                 occurred_at,
                 recorded_at,
-                acting_library: ctx.acting_library.clone().unwrap_or_default(),
+                acting_library: ctx
+                    .acting_library
+                    .clone()
+                    .map(String::from)
+                    .unwrap_or_default(),
                 channel: ctx.channel,
                 command_id: Some(command_id),
                 payload: event.payload,
@@ -137,7 +143,7 @@ impl History {
 /// A patron reference for a card, hashed with a fixed test key.
 pub fn card(city: &str, number: &str) -> PatronRef {
     PatronRef {
-        city: city.to_owned(),
+        city: city.into(),
         patron_id: PatronKey::new(b"readnet test key").patron_id(city, number),
         masked_card: format!("{city}:****"),
     }

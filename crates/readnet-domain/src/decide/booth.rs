@@ -1,6 +1,7 @@
 //! Book-exchange booths: a swap takes one book and catalogues the deposited one.
 
 use super::{Decider, catalogued, item_event};
+use crate::ids::ItemCode;
 use crate::pb::{self, Acquisition};
 use crate::state::ItemStatus;
 use crate::{NewBook, NewEvent, PatronRef, Payload, Rejection};
@@ -8,7 +9,7 @@ use crate::{NewBook, NewEvent, PatronRef, Payload, Rejection};
 impl Decider<'_> {
     pub(super) fn booth_swap(
         &self,
-        take: &str,
+        take: &ItemCode,
         patron_ref: &PatronRef,
         deposit: &NewBook,
     ) -> Result<Vec<NewEvent>, Rejection> {
@@ -26,7 +27,7 @@ impl Decider<'_> {
                 whereabouts: self.whereabouts(item),
             });
         }
-        if deposit.item == take {
+        if &deposit.item == take {
             return Err(Rejection::DepositIsTakenItem {
                 item: take.to_owned(),
             });
@@ -37,10 +38,10 @@ impl Decider<'_> {
         events.push(item_event(
             take,
             Payload::BoothSwapped(pb::BoothSwapped {
-                booth: booth.code.clone(),
-                patron_id: patron_ref.patron_id.clone(),
-                item_taken: take.to_owned(),
-                item_deposited: deposit.item.clone(),
+                booth: booth.code.clone().into(),
+                patron_id: patron_ref.patron_id.clone().into(),
+                item_taken: take.clone().into(),
+                item_deposited: deposit.item.clone().into(),
             }),
         ));
         events.push(item_event(

@@ -1,6 +1,7 @@
 //! Cataloguing: books entering the network by purchase or donation.
 
 use super::{Decider, catalogued, item_event};
+use crate::ids::LibraryCode;
 use crate::pb::Acquisition;
 use crate::{NewBook, NewEvent, Payload, Rejection};
 
@@ -8,7 +9,7 @@ impl Decider<'_> {
     pub(super) fn catalogue(
         &self,
         book: &NewBook,
-        owner: &str,
+        owner: &LibraryCode,
         acquisition: Acquisition,
     ) -> Result<Vec<NewEvent>, Rejection> {
         match acquisition {

@@ -1,6 +1,8 @@
 //! Circulation: checkout, renewal, return, and the checks a borrower must pass.
 
 use super::{Decider, item_event, local_date, to_us};
+use crate::ids::ItemCode;
+use crate::money::Fen;
 use crate::pb::{self, ReturnPolicy};
 use crate::policy::{BLOCK_AFTER_OVERDUE_DAYS, MAX_RENEWALS, due_at, loan_limit};
 use crate::rejection::DeskWork;
@@ -15,7 +17,7 @@ impl Decider<'_> {
                 .ledger
                 .items
                 .get(item)
-                .map_or(0, |i| i.owed_by(&patron.patron_id));
+                .map_or(Fen::ZERO, |i| i.owed_by(patron.patron_id.as_str()));
             return Err(Rejection::PatronBlockedLost {
                 card: card.to_owned(),
                 item: item.clone(),
@@ -32,7 +34,10 @@ impl Decider<'_> {
                 return Err(Rejection::PatronBlockedOverdue {
                     card: card.to_owned(),
                     item: code.clone(),
-                    due_date: local_date(*due_at, self.network().library_time_zone(library)),
+                    due_date: local_date(
+                        *due_at,
+                        self.network().library_time_zone(library.as_str()),
+                    ),
                     days: BLOCK_AFTER_OVERDUE_DAYS,
                 });
             }
@@ -56,7 +61,7 @@ impl Decider<'_> {
 
     pub(super) fn checkout(
         &self,
-        code: &str,
+        code: &ItemCode,
         patron_ref: &PatronRef,
     ) -> Result<Vec<NewEvent>, Rejection> {
         let library = self.desk_library(DeskWork::Loans)?;
@@ -93,7 +98,7 @@ impl Decider<'_> {
 
     pub(super) fn renew(
         &self,
-        code: &str,
+        code: &ItemCode,
         patron_ref: &PatronRef,
     ) -> Result<Vec<NewEvent>, Rejection> {
         let item = self.item(code)?;
@@ -124,19 +129,19 @@ impl Decider<'_> {
         if let Some(patron) = self.ledger.patrons.get(patron_id) {
             self.check_not_blocked(patron, &patron_ref.masked_card)?;
         }
-        let tz = self.network().library_time_zone(library);
+        let tz = self.network().library_time_zone(library.as_str());
         Ok(vec![item_event(
             code,
             Payload::ItemRenewed(pb::ItemRenewed {
-                item: code.to_owned(),
-                patron_id: patron_id.clone(),
+                item: code.clone().into(),
+                patron_id: patron_id.clone().into(),
                 due_at_us: to_us(due_at(self.ctx.occurred_at, tz)),
                 renewal_count: renewals + 1,
             }),
         )])
     }
 
-    pub(super) fn return_item(&self, code: &str) -> Result<Vec<NewEvent>, Rejection> {
+    pub(super) fn return_item(&self, code: &ItemCode) -> Result<Vec<NewEvent>, Rejection> {
         let library = self.desk_library(DeskWork::Returns)?;
         let item = self.item(code)?;
         let (patron_id, was_lost) = match &item.status {
@@ -158,10 +163,10 @@ impl Decider<'_> {
         Ok(vec![item_event(
             code,
             Payload::ItemReturned(pb::ItemReturned {
-                item: code.to_owned(),
-                patron_id,
-                library: library.code.clone(),
-                owner_library: owner.code.clone(),
+                item: code.clone().into(),
+                patron_id: patron_id.into(),
+                library: library.code.clone().into(),
+                owner_library: owner.code.clone().into(),
                 homebound,
                 was_lost,
             }),

@@ -1,12 +1,14 @@
 //! Losses and withdrawal: declaring lost, paying or waiving the debt, withdrawing.
 
 use super::{Decider, item_event};
+use crate::ids::ItemCode;
+use crate::money::Fen;
 use crate::pb::{self, ChargeKind};
 use crate::state::{Item, ItemStatus, LostDebt};
 use crate::{NewEvent, Payload, Rejection};
 
 impl<'a> Decider<'a> {
-    pub(super) fn declare_lost(&self, code: &str) -> Result<Vec<NewEvent>, Rejection> {
+    pub(super) fn declare_lost(&self, code: &ItemCode) -> Result<Vec<NewEvent>, Rejection> {
         let item = self.item(code)?;
         let ItemStatus::OnLoan { patron_id, .. } = &item.status else {
             return Err(Rejection::LostItemNotOnLoan {
@@ -22,21 +24,21 @@ impl<'a> Decider<'a> {
             .ledger
             .patrons
             .get(patron_id)
-            .map(|p| p.home_city.clone())
+            .map(|p| p.home_city.clone().into())
             .unwrap_or_default();
         Ok(vec![item_event(
             code,
             Payload::ItemDeclaredLost(pb::ItemDeclaredLost {
-                item: code.to_owned(),
-                patron_id: patron_id.clone(),
-                owner_library: item.owner_library.clone(),
+                item: code.clone().into(),
+                patron_id: patron_id.clone().into(),
+                owner_library: item.owner_library.clone().into(),
                 patron_home_city,
-                debt_fen,
+                debt_fen: debt_fen.get(),
             }),
         )])
     }
 
-    fn outstanding_debt(&self, code: &str) -> Result<(&'a Item, &'a LostDebt), Rejection> {
+    fn outstanding_debt(&self, code: &ItemCode) -> Result<(&'a Item, &'a LostDebt), Rejection> {
         let item = self.item(code)?;
         let debt = item.lost_debt().ok_or_else(|| Rejection::NoLostItemDebt {
             item: code.to_owned(),
@@ -44,8 +46,12 @@ impl<'a> Decider<'a> {
         Ok((item, debt))
     }
 
-    pub(super) fn pay_lost(&self, code: &str, amount_fen: i64) -> Result<Vec<NewEvent>, Rejection> {
-        if amount_fen <= 0 {
+    pub(super) fn pay_lost(
+        &self,
+        code: &ItemCode,
+        amount_fen: Fen,
+    ) -> Result<Vec<NewEvent>, Rejection> {
+        if !amount_fen.is_positive() {
             return Err(Rejection::PaymentNotPositive { amount_fen });
         }
         let (_, debt) = self.outstanding_debt(code)?;
@@ -59,26 +65,34 @@ impl<'a> Decider<'a> {
         Ok(vec![item_event(
             code,
             Payload::LostItemPaid(pb::LostItemPaid {
-                item: code.to_owned(),
-                patron_id: debt.patron_id.clone(),
-                amount_fen,
+                item: code.clone().into(),
+                patron_id: debt.patron_id.clone().into(),
+                amount_fen: amount_fen.get(),
             }),
         )])
     }
 
-    pub(super) fn waive_lost(&self, code: &str, reason: &str) -> Result<Vec<NewEvent>, Rejection> {
+    pub(super) fn waive_lost(
+        &self,
+        code: &ItemCode,
+        reason: &str,
+    ) -> Result<Vec<NewEvent>, Rejection> {
         let (_, debt) = self.outstanding_debt(code)?;
         Ok(vec![item_event(
             code,
             Payload::LostItemDebtWaived(pb::LostItemDebtWaived {
-                item: code.to_owned(),
-                patron_id: debt.patron_id.clone(),
+                item: code.clone().into(),
+                patron_id: debt.patron_id.clone().into(),
                 reason: reason.to_owned(),
             }),
         )])
     }
 
-    pub(super) fn withdraw(&self, code: &str, reason: &str) -> Result<Vec<NewEvent>, Rejection> {
+    pub(super) fn withdraw(
+        &self,
+        code: &ItemCode,
+        reason: &str,
+    ) -> Result<Vec<NewEvent>, Rejection> {
         let item = self.item(code)?;
         match &item.status {
             ItemStatus::OnShelf { .. } | ItemStatus::InBooth { .. } | ItemStatus::Lost { .. } => {}
@@ -92,7 +106,7 @@ impl<'a> Decider<'a> {
         Ok(vec![item_event(
             code,
             Payload::ItemWithdrawn(pb::ItemWithdrawn {
-                item: code.to_owned(),
+                item: code.clone().into(),
                 reason: reason.to_owned(),
             }),
         )])

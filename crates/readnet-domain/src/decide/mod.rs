@@ -3,6 +3,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
+use crate::ids::{ItemCode, LibraryCode, PatronId};
+use crate::money::Fen;
 use crate::pb::{self, Acquisition, CreditTier};
 use crate::policy::due_at;
 use crate::rejection::{DeskWork, Whereabouts};
@@ -42,7 +44,7 @@ pub fn decide(
             city,
             tier,
             parent,
-        } => d.register_library(library, name, city, *tier, parent.as_deref()),
+        } => d.register_library(library, name, city, *tier, parent.as_ref()),
         Command::CloseLibrary { library, reason } => d.close_library(library, reason),
         Command::SetReturnPolicy { library, policy } => d.set_return_policy(library, *policy),
         Command::SetTariff {
@@ -90,16 +92,16 @@ fn network_event(payload: Payload) -> NewEvent {
     }
 }
 
-fn item_event(item: &str, payload: Payload) -> NewEvent {
+fn item_event(item: &ItemCode, payload: Payload) -> NewEvent {
     NewEvent {
-        stream: StreamId::Item(item.to_owned()),
+        stream: StreamId::Item(item.clone().into()),
         payload,
     }
 }
 
-fn patron_event(patron_id: &str, payload: Payload) -> NewEvent {
+fn patron_event(patron_id: &PatronId, payload: Payload) -> NewEvent {
     NewEvent {
-        stream: StreamId::Patron(patron_id.to_owned()),
+        stream: StreamId::Patron(patron_id.clone().into()),
         payload,
     }
 }
@@ -119,7 +121,7 @@ impl<'a> Decider<'a> {
     }
 
     /// A registered library, named by request field `field`.
-    fn library(&self, code: &str, field: &'static str) -> Result<&'a Library, Rejection> {
+    fn library(&self, code: &LibraryCode, field: &'static str) -> Result<&'a Library, Rejection> {
         self.network()
             .libraries
             .get(code)
@@ -130,7 +132,11 @@ impl<'a> Decider<'a> {
     }
 
     /// A registered library that is open.
-    fn open_library(&self, code: &str, field: &'static str) -> Result<&'a Library, Rejection> {
+    fn open_library(
+        &self,
+        code: &LibraryCode,
+        field: &'static str,
+    ) -> Result<&'a Library, Rejection> {
         let library = self.library(code, field)?;
         if library.closed {
             return Err(Rejection::LibraryClosed {
@@ -151,10 +157,10 @@ impl<'a> Decider<'a> {
         self.library(self.acting_code()?, "x-readnet-library")
     }
 
-    fn acting_code(&self) -> Result<&'a str, Rejection> {
+    fn acting_code(&self) -> Result<&'a LibraryCode, Rejection> {
         self.ctx
             .acting_library
-            .as_deref()
+            .as_ref()
             .ok_or(Rejection::ActingLibraryMissing)
     }
 
@@ -170,7 +176,7 @@ impl<'a> Decider<'a> {
         Ok(library)
     }
 
-    fn item(&self, code: &str) -> Result<&'a Item, Rejection> {
+    fn item(&self, code: &ItemCode) -> Result<&'a Item, Rejection> {
         self.ledger
             .items
             .get(code)
@@ -191,7 +197,7 @@ impl<'a> Decider<'a> {
         if book.title.trim().is_empty() {
             return Err(Rejection::TitleRequired { field });
         }
-        if let Some(price_fen) = book.price_fen.filter(|p| *p < 0) {
+        if let Some(price_fen) = book.price_fen.filter(|p| p.is_negative()) {
             return Err(Rejection::NegativePrice { field, price_fen });
         }
         Ok(())
@@ -208,7 +214,7 @@ impl<'a> Decider<'a> {
                 library, due_at, ..
             } => Whereabouts::OnLoan {
                 library: library.clone(),
-                due_date: local_date(*due_at, self.network().library_time_zone(library)),
+                due_date: local_date(*due_at, self.network().library_time_zone(library.as_str())),
             },
             ItemStatus::InTransit { from, to, .. } => Whereabouts::InTransit {
                 from: from.clone(),
@@ -247,8 +253,8 @@ impl<'a> Decider<'a> {
                 Some(patron_event(
                     &patron.patron_id,
                     Payload::PatronEnrolled(pb::PatronEnrolled {
-                        patron_id: patron.patron_id.clone(),
-                        home_city: patron.city.clone(),
+                        patron_id: patron.patron_id.clone().into(),
+                        home_city: patron.city.clone().into(),
                         tier: CreditTier::Standard as i32,
                     }),
                 )),
@@ -257,20 +263,21 @@ impl<'a> Decider<'a> {
     }
 
     fn loan_event(&self, item: &Item, patron: &PatronRef, library: &Library) -> NewEvent {
-        let tz = self.network().library_time_zone(&library.code);
+        let tz = self.network().library_time_zone(library.code.as_str());
         item_event(
             &item.item,
             Payload::ItemLoaned(pb::ItemLoaned {
-                item: item.item.clone(),
-                patron_id: patron.patron_id.clone(),
-                library: library.code.clone(),
+                item: item.item.clone().into(),
+                patron_id: patron.patron_id.clone().into(),
+                library: library.code.clone().into(),
                 due_at_us: to_us(due_at(self.ctx.occurred_at, tz)),
                 patron_home_city: self
                     .ledger
                     .patrons
                     .get(&patron.patron_id)
-                    .map_or_else(|| patron.city.clone(), |p| p.home_city.clone()),
-                owner_library: item.owner_library.clone(),
+                    .map_or_else(|| patron.city.clone(), |p| p.home_city.clone())
+                    .into(),
+                owner_library: item.owner_library.clone().into(),
             }),
         )
     }
@@ -278,14 +285,14 @@ impl<'a> Decider<'a> {
 
 fn catalogued(book: &NewBook, placed_at: &Library, acquisition: Acquisition) -> pb::ItemCatalogued {
     pb::ItemCatalogued {
-        item: book.item.clone(),
+        item: book.item.clone().into(),
         isbn: book.isbn.clone(),
         title: book.title.clone(),
         author: book.author.clone(),
-        owner_library: placed_at.code.clone(),
-        price_fen: book.price_fen,
+        owner_library: placed_at.code.clone().into(),
+        price_fen: book.price_fen.map(Fen::get),
         acquisition: acquisition as i32,
-        placed_at: placed_at.code.clone(),
+        placed_at: placed_at.code.clone().into(),
         in_booth: placed_at.is_booth(),
     }
 }

@@ -4,13 +4,15 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::{Decider, network_event, patron_event, to_us};
+use crate::ids::{CityCode, LibraryCode};
+use crate::money::Fen;
 use crate::pb::{self, ChargeKind, CreditTier, LibraryTier, ReturnPolicy};
 use crate::{NewEvent, PatronRef, Payload, Rejection};
 
 impl Decider<'_> {
     pub(super) fn join_city(
         &self,
-        city: &str,
+        city: &CityCode,
         name: &str,
         time_zone: &str,
     ) -> Result<Vec<NewEvent>, Rejection> {
@@ -30,7 +32,7 @@ impl Decider<'_> {
             });
         }
         Ok(vec![network_event(Payload::CityJoined(pb::CityJoined {
-            city: city.to_owned(),
+            city: city.clone().into(),
             name: name.to_owned(),
             time_zone: time_zone.to_owned(),
         }))])
@@ -38,11 +40,11 @@ impl Decider<'_> {
 
     pub(super) fn register_library(
         &self,
-        library: &str,
+        library: &LibraryCode,
         name: &str,
-        city: &str,
+        city: &CityCode,
         tier: LibraryTier,
-        parent: Option<&str>,
+        parent: Option<&LibraryCode>,
     ) -> Result<Vec<NewEvent>, Rejection> {
         if tier == LibraryTier::Unspecified {
             return Err(Rejection::LibraryTierRequired);
@@ -62,24 +64,24 @@ impl Decider<'_> {
         }
         Ok(vec![network_event(Payload::LibraryRegistered(
             pb::LibraryRegistered {
-                library: library.to_owned(),
+                library: library.clone().into(),
                 name: name.to_owned(),
-                city: city.to_owned(),
+                city: city.clone().into(),
                 tier: tier as i32,
-                parent: parent.unwrap_or_default().to_owned(),
+                parent: parent.map(|p| p.as_str().to_owned()).unwrap_or_default(),
             },
         ))])
     }
 
     pub(super) fn close_library(
         &self,
-        library: &str,
+        library: &LibraryCode,
         reason: &str,
     ) -> Result<Vec<NewEvent>, Rejection> {
         self.open_library(library, "library")?;
         Ok(vec![network_event(Payload::LibraryClosed(
             pb::LibraryClosed {
-                library: library.to_owned(),
+                library: library.clone().into(),
                 reason: reason.to_owned(),
             },
         ))])
@@ -87,7 +89,7 @@ impl Decider<'_> {
 
     pub(super) fn set_return_policy(
         &self,
-        library: &str,
+        library: &LibraryCode,
         policy: ReturnPolicy,
     ) -> Result<Vec<NewEvent>, Rejection> {
         if policy == ReturnPolicy::Unspecified {
@@ -96,7 +98,7 @@ impl Decider<'_> {
         self.library(library, "library")?;
         Ok(vec![network_event(Payload::ReturnPolicySet(
             pb::ReturnPolicySet {
-                library: library.to_owned(),
+                library: library.clone().into(),
                 policy: policy as i32,
             },
         ))])
@@ -105,13 +107,13 @@ impl Decider<'_> {
     pub(super) fn set_tariff(
         &self,
         kind: ChargeKind,
-        amount_fen: i64,
+        amount_fen: Fen,
         effective_from: DateTime<Utc>,
     ) -> Result<Vec<NewEvent>, Rejection> {
         if kind == ChargeKind::Unspecified {
             return Err(Rejection::ChargeKindRequired);
         }
-        if amount_fen < 0 {
+        if amount_fen.is_negative() {
             return Err(Rejection::NegativeTariff { amount_fen });
         }
         // A tariff set today for last week would price the same day two ways: charges already
@@ -124,7 +126,7 @@ impl Decider<'_> {
         }
         Ok(vec![network_event(Payload::TariffSet(pb::TariffSet {
             kind: kind as i32,
-            amount_fen,
+            amount_fen: amount_fen.get(),
             effective_from_us: to_us(effective_from),
         }))])
     }
@@ -146,7 +148,7 @@ impl Decider<'_> {
         Ok(vec![patron_event(
             &patron.patron_id,
             Payload::PatronTierChanged(pb::PatronTierChanged {
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 tier: tier as i32,
             }),
         )])

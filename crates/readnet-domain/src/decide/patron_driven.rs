@@ -13,7 +13,7 @@ impl Decider<'_> {
         book: &NewBook,
     ) -> Result<Vec<NewEvent>, Rejection> {
         let library = self.desk_library(DeskWork::PatronDrivenAcquisitions)?;
-        if book.price_fen.is_none_or(|p| p <= 0) {
+        if book.price_fen.is_none_or(|p| !p.is_positive()) {
             return Err(Rejection::PurchasePriceRequired {
                 price_fen: book.price_fen,
             });

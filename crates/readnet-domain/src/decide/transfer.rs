@@ -1,6 +1,7 @@
 //! Transfers between libraries: dispatch and receipt.
 
 use super::{Decider, item_event};
+use crate::ids::{ItemCode, LibraryCode};
 use crate::pb::{self, TransferReason};
 use crate::state::ItemStatus;
 use crate::{NewEvent, Payload, Rejection};
@@ -8,8 +9,8 @@ use crate::{NewEvent, Payload, Rejection};
 impl Decider<'_> {
     pub(super) fn dispatch(
         &self,
-        code: &str,
-        to: &str,
+        code: &ItemCode,
+        to: &LibraryCode,
         reason: TransferReason,
     ) -> Result<Vec<NewEvent>, Rejection> {
         if reason == TransferReason::Unspecified {
@@ -55,16 +56,16 @@ impl Decider<'_> {
         Ok(vec![item_event(
             code,
             Payload::TransferDispatched(pb::TransferDispatched {
-                item: code.to_owned(),
-                from_library: from.code.clone(),
-                to_library: destination.code.clone(),
+                item: code.clone().into(),
+                from_library: from.code.clone().into(),
+                to_library: destination.code.clone().into(),
                 reason: reason as i32,
-                owner_library: item.owner_library.clone(),
+                owner_library: item.owner_library.clone().into(),
             }),
         )])
     }
 
-    pub(super) fn receive(&self, code: &str) -> Result<Vec<NewEvent>, Rejection> {
+    pub(super) fn receive(&self, code: &ItemCode) -> Result<Vec<NewEvent>, Rejection> {
         let at = self.acting_library_even_closed()?;
         let item = self.item(code)?;
         let ItemStatus::InTransit { from, to, .. } = &item.status else {
@@ -83,9 +84,9 @@ impl Decider<'_> {
         Ok(vec![item_event(
             code,
             Payload::TransferReceived(pb::TransferReceived {
-                item: code.to_owned(),
-                from_library: from.clone(),
-                to_library: to.clone(),
+                item: code.clone().into(),
+                from_library: from.clone().into(),
+                to_library: to.clone().into(),
                 in_booth: at.is_booth(),
             }),
         )])

@@ -2,7 +2,7 @@
 
 use readnet_domain::pb::{self, Acquisition, CreditTier, LibraryTier};
 use readnet_domain::{
-    Command, ItemStatus, NewBook, PatronRef, Payload, Rejection, RejectionKind, StreamId,
+    Command, Fen, ItemStatus, NewBook, PatronRef, Payload, Rejection, RejectionKind, StreamId,
     Whereabouts,
 };
 
@@ -23,7 +23,7 @@ fn swap_events(patron: &PatronRef) -> Vec<readnet_domain::NewEvent> {
             "JN-B-0001",
             Payload::BoothSwapped(pb::BoothSwapped {
                 booth: "JN-BOOTH-01".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 item_taken: "JN-B-0001".into(),
                 item_deposited: "JN-B-0002".into(),
             }),
@@ -51,7 +51,7 @@ fn first_swap_enrols_the_patron_records_the_swap_and_catalogues_the_deposit() {
     let mut expected = vec![patron_event(
         &patron,
         Payload::PatronEnrolled(pb::PatronEnrolled {
-            patron_id: patron.patron_id.clone(),
+            patron_id: patron.patron_id.clone().into(),
             home_city: "zibo".into(),
             tier: CreditTier::Standard as i32,
         }),
@@ -284,7 +284,7 @@ fn depositing_with_a_negative_price_is_invalid() {
             RejectionKind::InvalidArgument,
             Rejection::NegativePrice {
                 field: "deposit",
-                price_fen: -5,
+                price_fen: Fen(-5),
             },
             "deposit.price_fen: must not be negative",
         );

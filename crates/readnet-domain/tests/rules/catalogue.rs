@@ -1,7 +1,9 @@
 //! Cataloguing purchases and donations.
 
 use readnet_domain::pb::{self, Acquisition};
-use readnet_domain::{Command, ItemStatus, NewBook, Payload, Rejection, RejectionKind, StreamId};
+use readnet_domain::{
+    Command, Fen, ItemStatus, NewBook, Payload, Rejection, RejectionKind, StreamId,
+};
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -233,7 +235,7 @@ fn cataloguing_at_a_negative_price_is_invalid() {
         )
         .then_rejected(Rejection::NegativePrice {
             field: "item",
-            price_fen: -1,
+            price_fen: Fen(-1),
         });
 }
 

@@ -3,7 +3,7 @@
 use chrono::Duration;
 use readnet_domain::pb::{self, CreditTier, LibraryTier, TransferReason};
 use readnet_domain::{
-    DeskWork, ItemStatus, PatronRef, Payload, Rejection, RejectionKind, StreamId, Whereabouts,
+    DeskWork, Fen, ItemStatus, PatronRef, Payload, Rejection, RejectionKind, StreamId, Whereabouts,
 };
 
 use crate::support::fixtures::*;
@@ -13,8 +13,8 @@ fn enrolment(patron: &PatronRef) -> readnet_domain::NewEvent {
     patron_event(
         patron,
         Payload::PatronEnrolled(pb::PatronEnrolled {
-            patron_id: patron.patron_id.clone(),
-            home_city: patron.city.clone(),
+            patron_id: patron.patron_id.clone().into(),
+            home_city: patron.city.clone().into(),
             tier: CreditTier::Standard as i32,
         }),
     )
@@ -40,7 +40,7 @@ fn first_checkout_enrols_the_patron_then_lends() {
                 "ZB-000123",
                 Payload::ItemLoaned(pb::ItemLoaned {
                     item: "ZB-000123".into(),
-                    patron_id: patron.patron_id.clone(),
+                    patron_id: patron.patron_id.clone().into(),
                     library: "ZB-CENTRAL".into(),
                     due_at_us: us(shanghai(2026, 4, 1, 23, 59, 59)) + 999_999,
                     patron_home_city: "jinan".into(),
@@ -62,7 +62,7 @@ fn first_checkout_enrols_the_patron_then_lends() {
     assert_eq!(enrolled.tier, CreditTier::Standard);
     assert_eq!(after.loans(&patron), ["ZB-000123"]);
     assert_eq!(
-        after.version(&StreamId::Patron(patron.patron_id.clone())),
+        after.version(&StreamId::Patron(patron.patron_id.clone().into())),
         1
     );
     assert_eq!(after.version(&StreamId::Item("ZB-000123".into())), 2);
@@ -74,9 +74,9 @@ fn the_patron_stream_is_named_by_the_keyed_hash_and_the_card_is_never_recorded()
     let after = given(network_jinan_zibo())
         .when_at(t0(), Some("JN-CENTRAL"), checkout("JN-000002", &patron))
         .then_accepted();
-    let name = StreamId::Patron(patron.patron_id.clone()).name();
+    let name = StreamId::Patron(patron.patron_id.clone().into()).name();
     assert_eq!(name, format!("patron-{}", patron.patron_id));
-    assert_eq!(patron.patron_id.len(), 32, "16 bytes of HMAC, hex");
+    assert_eq!(patron.patron_id.as_str().len(), 32, "16 bytes of HMAC, hex");
     let recorded = format!("{:?}", after.history());
     assert!(
         !recorded.contains("370102199001011234"),
@@ -97,7 +97,7 @@ fn second_checkout_does_not_enrol_again() {
             "JN-000001",
             Payload::ItemLoaned(pb::ItemLoaned {
                 item: "JN-000001".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 library: "JN-CENTRAL".into(),
                 due_at_us: us(shanghai(2026, 4, 2, 23, 59, 59)) + 999_999,
                 patron_home_city: "jinan".into(),
@@ -106,7 +106,7 @@ fn second_checkout_does_not_enrol_again() {
         )]);
     assert_eq!(after.loans(&patron), ["JN-000001", "JN-000002"]);
     assert_eq!(
-        after.version(&StreamId::Patron(patron.patron_id.clone())),
+        after.version(&StreamId::Patron(patron.patron_id.clone().into())),
         1
     );
 }
@@ -460,7 +460,7 @@ fn unsettled_lost_item_blocks_checkout() {
             Some("JN-CENTRAL"),
             checkout("JN-000001", &li_wei()),
         )
-        .then_rejected_saying(RejectionKind::FailedPrecondition, Rejection::PatronBlockedLost { card: "jinan:****1234".into(), item: "JN-000002".into(), owed_fen: 3900 }, "patron jinan:****1234 is blocked: item JN-000002 was declared lost and 3900 fen is unpaid");
+        .then_rejected_saying(RejectionKind::FailedPrecondition, Rejection::PatronBlockedLost { card: "jinan:****1234".into(), item: "JN-000002".into(), owed_fen: Fen(3900) }, "patron jinan:****1234 is blocked: item JN-000002 was declared lost and 3900 fen is unpaid");
 }
 
 #[test]

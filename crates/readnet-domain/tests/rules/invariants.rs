@@ -19,7 +19,7 @@ fn renewed(item: &str, patron_id: &str) -> Payload {
 #[test]
 #[should_panic(expected = "ItemRenewed cannot follow the state of item JN-000002")]
 fn a_renewal_of_an_item_on_the_shelf_is_not_folded() {
-    given(network_jinan_zibo()).and([renewed("JN-000002", &li_wei().patron_id)]);
+    given(network_jinan_zibo()).and([renewed("JN-000002", li_wei().patron_id.as_str())]);
 }
 
 #[test]
@@ -27,7 +27,7 @@ fn a_renewal_of_an_item_on_the_shelf_is_not_folded() {
 fn a_renewal_by_another_patron_than_the_borrower_is_not_folded() {
     given(network_jinan_zibo())
         .after(t0(), Some("JN-CENTRAL"), checkout("JN-000002", &li_wei()))
-        .and([renewed("JN-000002", &wang_fang().patron_id)]);
+        .and([renewed("JN-000002", wang_fang().patron_id.as_str())]);
 }
 
 #[test]
@@ -35,7 +35,7 @@ fn a_renewal_by_another_patron_than_the_borrower_is_not_folded() {
 fn a_payment_without_a_lost_item_debt_is_not_folded() {
     given(network_jinan_zibo()).and([Payload::LostItemPaid(pb::LostItemPaid {
         item: "JN-000002".into(),
-        patron_id: li_wei().patron_id,
+        patron_id: li_wei().patron_id.into(),
         amount_fen: 100,
     })]);
 }
@@ -48,7 +48,7 @@ fn a_payment_above_the_debt_is_not_folded() {
         .after(t0(), None, declare_lost("JN-000002"))
         .and([Payload::LostItemPaid(pb::LostItemPaid {
             item: "JN-000002".into(),
-            patron_id: li_wei().patron_id,
+            patron_id: li_wei().patron_id.into(),
             amount_fen: 3901,
         })]);
 }

@@ -2,7 +2,7 @@
 
 use readnet_domain::pb;
 use readnet_domain::{
-    ItemStatus, LostDebt, PatronRef, Payload, Rejection, RejectionKind, Whereabouts,
+    Fen, ItemStatus, LostDebt, PatronRef, Payload, Rejection, RejectionKind, Whereabouts,
 };
 
 use crate::support::fixtures::*;
@@ -34,7 +34,7 @@ fn declare_lost_charges_the_borrower_the_items_price() {
             "ZB-000123",
             Payload::ItemDeclaredLost(pb::ItemDeclaredLost {
                 item: "ZB-000123".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 owner_library: "ZB-CENTRAL".into(),
                 patron_home_city: "jinan".into(),
                 debt_fen: 4500,
@@ -50,7 +50,7 @@ fn declare_lost_charges_the_borrower_the_items_price() {
         after.ledger().items["ZB-000123"].lost_debt().cloned(),
         Some(LostDebt {
             patron_id: patron.patron_id.clone(),
-            outstanding_fen: 4500
+            outstanding_fen: Fen(4500)
         })
     );
     assert!(
@@ -70,7 +70,7 @@ fn declare_lost_of_an_item_without_price_charges_the_default_lost_tariff() {
             "JN-000001",
             Payload::ItemDeclaredLost(pb::ItemDeclaredLost {
                 item: "JN-000001".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 owner_library: "JN-CENTRAL".into(),
                 patron_home_city: "jinan".into(),
                 debt_fen: 3000,
@@ -113,7 +113,7 @@ fn partial_payment_lowers_the_debt_and_keeps_the_patron_blocked() {
             "ZB-000123",
             Payload::LostItemPaid(pb::LostItemPaid {
                 item: "ZB-000123".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 amount_fen: 1000,
             }),
         )]);
@@ -121,12 +121,12 @@ fn partial_payment_lowers_the_debt_and_keeps_the_patron_blocked() {
         after.ledger().items["ZB-000123"]
             .lost_debt()
             .map(|d| d.outstanding_fen),
-        Some(3500)
+        Some(Fen(3500))
     );
     another_checkout_by(&patron, after).then_rejected(Rejection::PatronBlockedLost {
         card: "jinan:****1234".into(),
         item: "ZB-000123".into(),
-        owed_fen: 3500,
+        owed_fen: Fen(3500),
     });
 }
 
@@ -150,8 +150,8 @@ fn paying_more_than_owed_is_refused() {
             RejectionKind::FailedPrecondition,
             Rejection::PaymentExceedsDebt {
                 item: "ZB-000123".into(),
-                amount_fen: 4501,
-                owed_fen: 4500,
+                amount_fen: Fen(4501),
+                owed_fen: Fen(4500),
             },
             "amount_fen: 4501 is more than the 4500 fen owed for item ZB-000123",
         );
@@ -163,7 +163,7 @@ fn paying_nothing_is_invalid() {
         .when_at(t0() + days(21), Some("ZB-CENTRAL"), pay("ZB-000123", 0))
         .then_rejected_saying(
             RejectionKind::InvalidArgument,
-            Rejection::PaymentNotPositive { amount_fen: 0 },
+            Rejection::PaymentNotPositive { amount_fen: Fen(0) },
             "amount_fen: 0 is not a positive amount",
         );
 }
@@ -200,7 +200,7 @@ fn waiver_records_the_reason_and_unblocks() {
             "ZB-000123",
             Payload::LostItemDebtWaived(pb::LostItemDebtWaived {
                 item: "ZB-000123".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 reason: "hardship".into(),
             }),
         )]);
@@ -266,9 +266,13 @@ fn losing_an_item_priced_at_zero_does_not_block_the_borrower_for_ever() {
         .after(t0() + days(1), None, declare_lost("JN-000009"));
     let owed = lost.ledger().items["JN-000009"]
         .lost_debt()
-        .map_or(0, |d| d.outstanding_fen);
-    if owed > 0 {
-        lost = lost.after(t0() + days(2), Some("JN-CENTRAL"), pay("JN-000009", owed));
+        .map_or(Fen::ZERO, |d| d.outstanding_fen);
+    if owed.is_positive() {
+        lost = lost.after(
+            t0() + days(2),
+            Some("JN-CENTRAL"),
+            pay("JN-000009", owed.get()),
+        );
     }
     lost.when_at(
         t0() + days(2),

@@ -1,7 +1,7 @@
 //! Cities, libraries, closures, return policies, tariffs and patron tiers.
 
 use readnet_domain::pb::{self, ChargeKind, CreditTier, LibraryTier, ReturnPolicy};
-use readnet_domain::{Command, Payload, Rejection, RejectionKind, StreamId};
+use readnet_domain::{Command, Fen, LibraryCode, Payload, Rejection, RejectionKind, StreamId};
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -20,7 +20,7 @@ fn register(library: &str, city: &str, tier: LibraryTier, parent: Option<&str>) 
         name: "周村区图书馆".into(),
         city: city.into(),
         tier,
-        parent: parent.map(str::to_owned),
+        parent: parent.map(LibraryCode::from),
     }
 }
 
@@ -38,7 +38,7 @@ fn set_tariff(
 ) -> Command {
     Command::SetTariff {
         kind,
-        amount_fen,
+        amount_fen: Fen(amount_fen),
         effective_from,
     }
 }
@@ -119,7 +119,10 @@ fn register_library_records_it_under_its_parent() {
             },
         ))]);
     let library = &after.ledger().network.libraries["ZB-WANGCUN-11"];
-    assert_eq!(library.parent.as_deref(), Some("ZB-ZHOUCUN-07"));
+    assert_eq!(
+        library.parent.as_ref().map(LibraryCode::as_str),
+        Some("ZB-ZHOUCUN-07")
+    );
     assert_eq!(
         library.return_policy,
         ReturnPolicy::ReturnHome,
@@ -357,7 +360,9 @@ fn set_tariff_with_a_negative_amount_is_invalid() {
         .when_at(t0(), None, set_tariff(ChargeKind::Loan, -1, t0()))
         .then_rejected_saying(
             RejectionKind::InvalidArgument,
-            Rejection::NegativeTariff { amount_fen: -1 },
+            Rejection::NegativeTariff {
+                amount_fen: Fen(-1),
+            },
             "amount_fen: -1 is negative",
         );
 }
@@ -418,9 +423,9 @@ fn lost_debt(
         item,
         Payload::ItemDeclaredLost(pb::ItemDeclaredLost {
             item: item.into(),
-            patron_id: patron.patron_id.clone(),
+            patron_id: patron.patron_id.clone().into(),
             owner_library: "JN-CENTRAL".into(),
-            patron_home_city: patron.city.clone(),
+            patron_home_city: patron.city.clone().into(),
             debt_fen,
         }),
     )]
@@ -490,13 +495,13 @@ fn set_patron_tier_records_the_change_in_the_patrons_stream() {
         .then_events(vec![patron_event(
             &patron,
             Payload::PatronTierChanged(pb::PatronTierChanged {
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 tier: CreditTier::Trusted as i32,
             }),
         )]);
     assert_eq!(after.patron(&patron).tier, CreditTier::Trusted);
     assert_eq!(
-        after.version(&StreamId::Patron(patron.patron_id.clone())),
+        after.version(&StreamId::Patron(patron.patron_id.clone().into())),
         2
     );
 }

@@ -3,7 +3,8 @@
 use chrono::Duration;
 use readnet_domain::pb::{self, Acquisition, CreditTier};
 use readnet_domain::{
-    Command, DeskWork, ItemStatus, NewBook, PatronRef, Payload, Rejection, RejectionKind, StreamId,
+    Command, DeskWork, Fen, ItemStatus, NewBook, PatronRef, Payload, Rejection, RejectionKind,
+    StreamId,
 };
 
 use crate::support::fixtures::*;
@@ -36,10 +37,10 @@ fn catalogued_and_lent(patron: &PatronRef) -> Vec<readnet_domain::NewEvent> {
             "JN-P-0001",
             Payload::ItemLoaned(pb::ItemLoaned {
                 item: "JN-P-0001".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 library: "JN-LIXIA-03".into(),
                 due_at_us: us(shanghai(2026, 4, 1, 23, 59, 59)) + 999_999,
-                patron_home_city: patron.city.clone(),
+                patron_home_city: patron.city.clone().into(),
                 owner_library: "JN-LIXIA-03".into(),
             }),
         ),
@@ -52,7 +53,7 @@ fn first_acquisition_enrols_catalogues_for_the_library_and_lends_to_the_patron()
     let mut expected = vec![patron_event(
         &patron,
         Payload::PatronEnrolled(pb::PatronEnrolled {
-            patron_id: patron.patron_id.clone(),
+            patron_id: patron.patron_id.clone().into(),
             home_city: "zibo".into(),
             tier: CreditTier::Standard as i32,
         }),
@@ -74,7 +75,7 @@ fn first_acquisition_enrols_catalogues_for_the_library_and_lends_to_the_patron()
             renewals: 0,
         }
     );
-    assert_eq!(after.ledger().items["JN-P-0001"].price_fen, Some(3600));
+    assert_eq!(after.ledger().items["JN-P-0001"].price_fen, Some(Fen(3600)));
     assert_eq!(after.loans(&patron), ["JN-P-0001"]);
     assert_eq!(after.version(&StreamId::Item("JN-P-0001".into())), 2);
 }
@@ -134,7 +135,9 @@ fn acquisition_at_price_zero_is_invalid() {
             Some("JN-LIXIA-03"),
             bought(&li_wei(), book("JN-P-0001", "围城", Some(0))),
         )
-        .then_rejected(Rejection::PurchasePriceRequired { price_fen: Some(0) });
+        .then_rejected(Rejection::PurchasePriceRequired {
+            price_fen: Some(Fen(0)),
+        });
 }
 
 #[test]
@@ -146,7 +149,7 @@ fn acquisition_at_a_negative_price_is_invalid() {
             bought(&li_wei(), book("JN-P-0001", "围城", Some(-100))),
         )
         .then_rejected(Rejection::PurchasePriceRequired {
-            price_fen: Some(-100),
+            price_fen: Some(Fen(-100)),
         });
 }
 
@@ -215,7 +218,7 @@ fn acquisition_for_a_blocked_patron_is_refused() {
         .then_rejected(Rejection::PatronBlockedLost {
             card: "jinan:****1234".into(),
             item: "JN-000002".into(),
-            owed_fen: 3900,
+            owed_fen: Fen(3900),
         });
 }
 

@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 use readnet_domain::pb;
-use readnet_domain::{ItemStatus, Payload, Rejection, RejectionKind, Whereabouts};
+use readnet_domain::{Fen, ItemStatus, Payload, Rejection, RejectionKind, Whereabouts};
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -29,7 +29,7 @@ fn renewal_moves_the_due_date_to_thirty_days_from_the_renewal() {
             "JN-000002",
             Payload::ItemRenewed(pb::ItemRenewed {
                 item: "JN-000002".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 due_at_us: us(end_of_day(2026, 4, 21)),
                 renewal_count: 1,
             }),
@@ -60,7 +60,7 @@ fn second_renewal_is_counted_as_the_second() {
             "JN-000002",
             Payload::ItemRenewed(pb::ItemRenewed {
                 item: "JN-000002".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 due_at_us: us(end_of_day(2026, 5, 15)),
                 renewal_count: 2,
             }),
@@ -120,7 +120,7 @@ fn patron_blocked_by_a_lost_item_cannot_renew_another() {
         .then_rejected(Rejection::PatronBlockedLost {
             card: "jinan:****1234".into(),
             item: "JN-000001".into(),
-            owed_fen: 3000,
+            owed_fen: Fen(3000),
         });
 }
 

@@ -1,7 +1,7 @@
 //! Return at any library of any member city but a booth; where the item goes next.
 
 use readnet_domain::pb::{self, ReturnPolicy};
-use readnet_domain::{DeskWork, ItemStatus, LostDebt, Payload, Rejection, Whereabouts};
+use readnet_domain::{DeskWork, Fen, ItemStatus, LostDebt, Payload, Rejection, Whereabouts};
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -18,7 +18,7 @@ fn returned(library: &str, homebound: bool, was_lost: bool) -> Vec<readnet_domai
         "JN-000002",
         Payload::ItemReturned(pb::ItemReturned {
             item: "JN-000002".into(),
-            patron_id: li_wei().patron_id,
+            patron_id: li_wei().patron_id.into(),
             library: library.into(),
             owner_library: "JN-CENTRAL".into(),
             homebound,
@@ -142,7 +142,7 @@ fn lost_item_that_turns_up_is_returned_and_its_debt_stays() {
         after.ledger().items["JN-000002"].lost_debt().cloned(),
         Some(LostDebt {
             patron_id: patron.patron_id.clone(),
-            outstanding_fen: 3900
+            outstanding_fen: Fen(3900)
         })
     );
     assert!(after.patron(&patron).unsettled_lost.contains("JN-000002"));
@@ -165,7 +165,7 @@ fn patron_whose_lost_item_turned_up_stays_blocked_until_paid() {
         .then_rejected(Rejection::PatronBlockedLost {
             card: "jinan:****1234".into(),
             item: "JN-000002".into(),
-            owed_fen: 3900,
+            owed_fen: Fen(3900),
         });
     turned_up
         .after(t0() + days(51), Some("JN-CENTRAL"), pay("JN-000002", 3900))

@@ -7,8 +7,8 @@ pub mod fixtures;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use readnet_domain::pb::Channel;
 use readnet_domain::{
-    Command, CommandContext, ItemStatus, Ledger, NewEvent, PatronKey, PatronRef, Payload,
-    Rejection, RejectionKind, StreamId, decide,
+    Command, CommandContext, ItemCode, ItemStatus, Ledger, LibraryCode, NewEvent, PatronKey,
+    PatronRef, Payload, Rejection, RejectionKind, StreamId, decide,
 };
 
 /// A history of events, folded as it grows.
@@ -31,7 +31,7 @@ pub fn given(history: impl IntoIterator<Item = Payload>) -> Scenario {
 pub fn context(at: DateTime<Utc>, library: Option<&str>) -> CommandContext {
     CommandContext {
         occurred_at: at,
-        acting_library: library.map(str::to_owned),
+        acting_library: library.map(LibraryCode::from),
         channel: if library.is_some() {
             Channel::Desk
         } else {
@@ -92,7 +92,11 @@ impl Scenario {
     /// The items on loan to a patron (sorted); panics if the patron is not enrolled.
     #[track_caller]
     pub fn loans(&self, patron: &PatronRef) -> Vec<String> {
-        self.patron(patron).loans.iter().cloned().collect()
+        self.patron(patron)
+            .loans
+            .iter()
+            .map(ItemCode::to_string)
+            .collect()
     }
 
     #[track_caller]
@@ -195,7 +199,7 @@ fn apply_checked(mut scenario: Scenario, events: Vec<NewEvent>) -> Scenario {
 pub fn card(city: &str, number: &str) -> PatronRef {
     let last4 = &number[number.len().saturating_sub(4)..];
     PatronRef {
-        city: city.to_owned(),
+        city: city.into(),
         patron_id: PatronKey::new(b"test secret").patron_id(city, number),
         masked_card: format!("{city}:****{last4}"),
     }
@@ -239,7 +243,7 @@ pub fn item_event(item: &str, payload: Payload) -> NewEvent {
 /// An event in stream `patron-<patron id>`.
 pub fn patron_event(patron: &PatronRef, payload: Payload) -> NewEvent {
     NewEvent {
-        stream: StreamId::Patron(patron.patron_id.clone()),
+        stream: StreamId::Patron(patron.patron_id.clone().into()),
         payload,
     }
 }

@@ -1,5 +1,7 @@
 use chrono::{DateTime, Utc};
 
+use crate::ids::{CityCode, ItemCode, LibraryCode, PatronId};
+use crate::money::Fen;
 use crate::pb::{
     Acquisition, Channel, ChargeKind, CreditTier, LibraryTier, ReturnPolicy, TransferReason,
 };
@@ -8,19 +10,19 @@ use crate::pb::{
 /// the card, see [`crate::PatronKey`]) and a masked card for messages (`jinan:****1234`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatronRef {
-    pub city: String,
-    pub patron_id: String,
+    pub city: CityCode,
+    pub patron_id: PatronId,
     pub masked_card: String,
 }
 
 /// A book entering the network (booth deposit, bookstore purchase, cataloguing).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewBook {
-    pub item: String,
+    pub item: ItemCode,
     pub isbn: String,
     pub title: String,
     pub author: String,
-    pub price_fen: Option<i64>,
+    pub price_fen: Option<Fen>,
 }
 
 /// What a command is about, already checked for form by the edge (ids well formed, amounts
@@ -28,28 +30,28 @@ pub struct NewBook {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     JoinCity {
-        city: String,
+        city: CityCode,
         name: String,
         time_zone: String,
     },
     RegisterLibrary {
-        library: String,
+        library: LibraryCode,
         name: String,
-        city: String,
+        city: CityCode,
         tier: LibraryTier,
-        parent: Option<String>,
+        parent: Option<LibraryCode>,
     },
     CloseLibrary {
-        library: String,
+        library: LibraryCode,
         reason: String,
     },
     SetReturnPolicy {
-        library: String,
+        library: LibraryCode,
         policy: ReturnPolicy,
     },
     SetTariff {
         kind: ChargeKind,
-        amount_fen: i64,
+        amount_fen: Fen,
         effective_from: DateTime<Utc>,
     },
     SetPatronTier {
@@ -58,30 +60,30 @@ pub enum Command {
     },
     CatalogueItem {
         book: NewBook,
-        owner_library: String,
+        owner_library: LibraryCode,
         acquisition: Acquisition,
     },
     Checkout {
-        item: String,
+        item: ItemCode,
         patron: PatronRef,
     },
     Renew {
-        item: String,
+        item: ItemCode,
         patron: PatronRef,
     },
     Return {
-        item: String,
+        item: ItemCode,
     },
     DispatchTransfer {
-        item: String,
-        to_library: String,
+        item: ItemCode,
+        to_library: LibraryCode,
         reason: TransferReason,
     },
     ReceiveTransfer {
-        item: String,
+        item: ItemCode,
     },
     BoothSwap {
-        take_item: String,
+        take_item: ItemCode,
         patron: PatronRef,
         deposit: NewBook,
     },
@@ -90,18 +92,18 @@ pub enum Command {
         book: NewBook,
     },
     DeclareLost {
-        item: String,
+        item: ItemCode,
     },
     PayLostItem {
-        item: String,
-        amount_fen: i64,
+        item: ItemCode,
+        amount_fen: Fen,
     },
     WaiveLostItemDebt {
-        item: String,
+        item: ItemCode,
         reason: String,
     },
     Withdraw {
-        item: String,
+        item: ItemCode,
         reason: String,
     },
 }
@@ -138,6 +140,6 @@ pub struct CommandContext {
     /// When it happened at the desk, kiosk or booth.
     pub occurred_at: DateTime<Utc>,
     /// The library acting (request metadata `x-readnet-library`).
-    pub acting_library: Option<String>,
+    pub acting_library: Option<LibraryCode>,
     pub channel: Channel,
 }

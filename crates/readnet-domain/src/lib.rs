@@ -13,6 +13,8 @@ mod clock;
 pub mod codec;
 mod command;
 mod decide;
+mod ids;
+mod money;
 mod patron_key;
 mod policy;
 mod rejection;
@@ -22,12 +24,14 @@ mod stream;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, CommandContext, NewBook, PatronRef};
 pub use decide::decide;
+pub use ids::{CityCode, ItemCode, LibraryCode, PatronId};
+pub use money::Fen;
 pub use patron_key::PatronKey;
 pub use policy::{
     BLOCK_AFTER_OVERDUE_DAYS, LOAN_PERIOD_DAYS, MAX_RENEWALS, default_tariff_fen, due_at,
     loan_limit,
 };
-pub use rejection::{Rejection, RejectionKind};
+pub use rejection::{DeskWork, Rejection, RejectionKind, Whereabouts};
 pub use state::{City, Item, ItemStatus, Ledger, Library, LostDebt, Network, Patron, Tariff};
 pub use stream::StreamId;
 

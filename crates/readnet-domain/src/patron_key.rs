@@ -1,6 +1,8 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::ids::PatronId;
+
 /// The network secret that turns a card into a patron id. The raw card number is never stored:
 /// a patron id is HMAC-SHA256(secret, city || 0x00 || card number), first 16 bytes, hex.
 #[derive(Clone)]
@@ -30,13 +32,13 @@ impl PatronKey {
     }
 
     /// The patron id of a card.
-    pub fn patron_id(&self, city: &str, card_number: &str) -> String {
+    pub fn patron_id(&self, city: &str, card_number: &str) -> PatronId {
         let mut mac = self.mac.clone();
         mac.update(city.as_bytes());
         mac.update(&[0]);
         mac.update(card_number.as_bytes());
         let digest = mac.finalize().into_bytes();
-        hex::encode(&digest[..16])
+        hex::encode(&digest[..16]).into()
     }
 }
 
@@ -54,8 +56,8 @@ mod tests {
     fn patron_id_depends_on_secret_city_and_card_and_hides_the_number() {
         let key = PatronKey::new(b"network secret");
         let id = key.patron_id("jinan", "370102199001011234");
-        assert_eq!(id.len(), 32);
-        assert!(!id.contains("1234"));
+        assert_eq!(id.as_str().len(), 32);
+        assert!(!id.as_str().contains("1234"));
         assert_eq!(id, key.patron_id("jinan", "370102199001011234"));
         assert_ne!(id, key.patron_id("zibo", "370102199001011234"));
         assert_ne!(id, key.patron_id("jinan", "370102199001011235"));

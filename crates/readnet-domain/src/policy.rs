@@ -3,6 +3,7 @@
 use chrono::{DateTime, Days, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use crate::money::Fen;
 use crate::pb::{ChargeKind, CreditTier};
 
 /// A loan lasts this many days; due at the end of the last day in the lending library's city.
@@ -38,13 +39,13 @@ pub fn due_at(at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
 }
 
 /// The network's default tariff for a charge kind, in fen, when no TariffSet is in force.
-pub fn default_tariff_fen(kind: ChargeKind) -> i64 {
-    match kind {
+pub fn default_tariff_fen(kind: ChargeKind) -> Fen {
+    Fen(match kind {
         ChargeKind::Loan => 100,
         ChargeKind::Return => 50,
         ChargeKind::Shipping => 800,
         ChargeKind::Lost | ChargeKind::Unspecified => 3000,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -1,4 +1,15 @@
+//! Why a command was refused: one variant per rule, carrying the facts the rule looked at.
+//!
+//! The rendered text (`Display`) is what clients read in the gRPC status message; tests and
+//! callers match on the variant and its fields instead.
+
 use std::fmt;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::ids::{CityCode, ItemCode, LibraryCode};
+use crate::money::Fen;
+use crate::pb::{Acquisition, CreditTier};
 
 /// Which kind of "no" a rejection is; the server maps it to a gRPC status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,40 +24,339 @@ pub enum RejectionKind {
     AlreadyExists,
 }
 
-/// Why a command was refused: the kind and a message naming the rule and the facts.
+/// Where an item is, as a rejection tells it ("it is on loan from JN-CENTRAL until
+/// 2026-04-01").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Whereabouts {
+    /// On the shelf at `library`; `homebound_to` names the owner it must go back to first.
+    OnShelf {
+        library: LibraryCode,
+        homebound_to: Option<LibraryCode>,
+    },
+    /// On loan from `library`, due on `due_date` (the lending library's local date).
+    OnLoan {
+        library: LibraryCode,
+        due_date: NaiveDate,
+    },
+    InTransit {
+        from: LibraryCode,
+        to: LibraryCode,
+    },
+    InBooth {
+        booth: LibraryCode,
+    },
+    Lost,
+    Withdrawn,
+    ExchangedOut,
+}
+
+impl fmt::Display for Whereabouts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Whereabouts::OnShelf {
+                library,
+                homebound_to: None,
+            } => write!(f, "it is on the shelf at {library}"),
+            Whereabouts::OnShelf {
+                library,
+                homebound_to: Some(owner),
+            } => write!(f, "it is on the shelf at {library}, homebound to {owner}"),
+            Whereabouts::OnLoan { library, due_date } => {
+                write!(f, "it is on loan from {library} until {due_date}")
+            }
+            Whereabouts::InTransit { from, to } => {
+                write!(f, "it is in transit from {from} to {to}")
+            }
+            Whereabouts::InBooth { booth } => write!(f, "it is in booth {booth}"),
+            Whereabouts::Lost => f.write_str("it is declared lost"),
+            Whereabouts::Withdrawn => f.write_str("it is withdrawn"),
+            Whereabouts::ExchangedOut => {
+                f.write_str("it was taken from a booth and left the network")
+            }
+        }
+    }
+}
+
+/// What a desk does that a booth does not, for [`Rejection::BoothIsNotADesk`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeskWork {
+    Loans,
+    Returns,
+    PatronDrivenAcquisitions,
+}
+
+impl fmt::Display for DeskWork {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DeskWork::Loans => "loans",
+            DeskWork::Returns => "returns",
+            DeskWork::PatronDrivenAcquisitions => "patron-driven acquisitions",
+        })
+    }
+}
+
+/// Why a command was refused: the rule, with the facts it found. [`Rejection::kind`] says which
+/// kind of "no" it is; the message (`Display`) names the rule and the facts for people.
+///
+/// `field` members name the request field the rule is about (`owner_library`, `deposit`…),
+/// because clients see them at the start of the message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct Rejection {
-    pub kind: RejectionKind,
-    pub message: String,
+pub enum Rejection {
+    // ---- the acting library ----
+    /// A command acted at a desk needs the acting library in request metadata.
+    #[error("x-readnet-library: this command needs the acting library in request metadata")]
+    ActingLibraryMissing,
+    /// A library the command names is not registered.
+    #[error("{field}: library {library} is not registered")]
+    LibraryNotRegistered {
+        field: &'static str,
+        library: LibraryCode,
+    },
+    /// The library is closed: it neither lends nor takes in new stock.
+    #[error("library {library} is closed")]
+    LibraryClosed { library: LibraryCode },
+    /// Booths only swap; loans, returns and acquisitions happen at desks.
+    #[error("{booth} is a book-exchange booth: booths take no {work}, only swaps")]
+    BoothIsNotADesk { booth: LibraryCode, work: DeskWork },
+    /// A swap was asked of a library that is not a booth.
+    #[error("{library} is not a book-exchange booth: swaps happen only at booths")]
+    NotABooth { library: LibraryCode },
+
+    // ---- network administration ----
+    #[error("city {city} has already joined the network")]
+    CityAlreadyJoined { city: CityCode },
+    #[error("time_zone: {time_zone:?} is not an IANA time zone name")]
+    UnknownTimeZone { time_zone: String },
+    #[error("tier: a library tier is required")]
+    LibraryTierRequired,
+    #[error("library {library} is already registered")]
+    LibraryAlreadyRegistered { library: LibraryCode },
+    #[error("city: city {city} has not joined the network")]
+    CityNotJoined { city: CityCode },
+    #[error("policy: return_home or float_in_city is required")]
+    ReturnPolicyRequired,
+    #[error("kind: a charge kind (loan, return, shipping, lost) is required")]
+    ChargeKindRequired,
+    #[error("amount_fen: {amount_fen} is negative")]
+    NegativeTariff { amount_fen: Fen },
+    /// A tariff set today for last week would price the same day two ways.
+    #[error(
+        "effective_from: {} is before the tariff is set ({}); a tariff takes effect from now on, never in the past",
+        .effective_from.to_rfc3339(),
+        .set_at.to_rfc3339()
+    )]
+    TariffInThePast {
+        effective_from: DateTime<Utc>,
+        set_at: DateTime<Utc>,
+    },
+    #[error("tier: restricted, standard or trusted is required")]
+    CreditTierRequired,
+
+    // ---- patrons ----
+    /// Only cards of member cities are honoured.
+    #[error("card {card} was issued by {city}, which is not a member city of the network")]
+    CardCityNotMember { card: String, city: CityCode },
+    /// A tier is set on an enrolled patron only.
+    #[error("card {card} has not been used yet: a patron is enrolled by their first checkout")]
+    PatronNotEnrolled { card: String },
+    /// An unsettled lost-item debt blocks a patron.
+    #[error("patron {card} is blocked: item {item} was declared lost and {owed_fen} fen is unpaid")]
+    PatronBlockedLost {
+        card: String,
+        item: ItemCode,
+        owed_fen: Fen,
+    },
+    /// An item overdue by more than `days` days blocks its borrower.
+    #[error(
+        "patron {card} is blocked: item {item} was due {due_date} and is overdue by more than {days} days"
+    )]
+    PatronBlockedOverdue {
+        card: String,
+        item: ItemCode,
+        due_date: NaiveDate,
+        days: i64,
+    },
+    /// A patron has as many items on loan as their credit tier allows.
+    #[error(
+        "patron {card} has {on_loan} items on loan, the limit of a {} patron is {limit}",
+        tier_word(*.tier)
+    )]
+    LoanLimitReached {
+        card: String,
+        on_loan: usize,
+        limit: usize,
+        tier: CreditTier,
+    },
+
+    // ---- cataloguing ----
+    #[error("item {item} is not catalogued")]
+    ItemNotCatalogued { item: ItemCode },
+    #[error("{field}: item {item} is already catalogued")]
+    ItemAlreadyCatalogued { field: &'static str, item: ItemCode },
+    #[error("{field}.title: a title is required")]
+    TitleRequired { field: &'static str },
+    #[error("{field}.price_fen: must not be negative")]
+    NegativePrice { field: &'static str, price_fen: Fen },
+    #[error("acquisition: purchase or donation is required")]
+    AcquisitionRequired,
+    /// Patron-driven books and booth deposits have commands of their own.
+    #[error(
+        "acquisition: patron-driven books and booth deposits are catalogued by PatronDrivenAcquisition and BoothSwap"
+    )]
+    AcquisitionHasItsOwnCommand { acquisition: Acquisition },
+
+    // ---- circulation ----
+    /// A checkout takes an item from the shelf of the lending library.
+    #[error("item {item} is not on the shelf at {library}: {whereabouts}")]
+    ItemNotOnShelf {
+        item: ItemCode,
+        library: LibraryCode,
+        whereabouts: Whereabouts,
+    },
+    /// A homebound item is not lent until it is back at its owner.
+    #[error("item {item} is homebound to {owner}: it is not lent again until it is back home")]
+    HomeboundNotLent { item: ItemCode, owner: LibraryCode },
+    /// Renewals and returns need a loan (a return also takes a lost item back).
+    #[error("item {item} is not on loan: {whereabouts}")]
+    ItemNotOnLoan {
+        item: ItemCode,
+        whereabouts: Whereabouts,
+    },
+    #[error("item {item} is on loan to another patron: only the borrower may renew it")]
+    NotTheBorrower { item: ItemCode },
+    #[error("item {item} has been renewed {renewals} times, the most allowed is {max}")]
+    RenewalLimitReached {
+        item: ItemCode,
+        renewals: u32,
+        max: u32,
+    },
+
+    // ---- transfers ----
+    #[error("reason: repatriation, hold or rebalance is required")]
+    TransferReasonRequired,
+    /// A library dispatches only what is on its shelf or in its booth.
+    #[error("item {item} is not at {library} to dispatch: {whereabouts}")]
+    ItemNotAtLibrary {
+        item: ItemCode,
+        library: LibraryCode,
+        whereabouts: Whereabouts,
+    },
+    #[error("to_library: {library} is where the item already is")]
+    TransferToItself { library: LibraryCode },
+    #[error("a repatriation goes to the item's owner {owner}, not to {to}")]
+    RepatriationNotToOwner { owner: LibraryCode, to: LibraryCode },
+    #[error("item {item} is homebound to {owner}: it can only be dispatched home (repatriation)")]
+    HomeboundOnlyRepatriation { item: ItemCode, owner: LibraryCode },
+    #[error("item {item} is not in transit: {whereabouts}")]
+    ItemNotInTransit {
+        item: ItemCode,
+        whereabouts: Whereabouts,
+    },
+    #[error("item {item} is in transit to {to}, not to {library}")]
+    InTransitElsewhere {
+        item: ItemCode,
+        to: LibraryCode,
+        library: LibraryCode,
+    },
+
+    // ---- booths ----
+    #[error("item {item} is not in booth {booth}: {whereabouts}")]
+    ItemNotInBooth {
+        item: ItemCode,
+        booth: LibraryCode,
+        whereabouts: Whereabouts,
+    },
+    #[error("deposit.item: the deposited book needs an id of its own")]
+    DepositIsTakenItem { item: ItemCode },
+
+    // ---- patron-driven acquisition ----
+    #[error("book.price_fen: what the library paid the bookstore is required and must be positive")]
+    PurchasePriceRequired { price_fen: Option<Fen> },
+
+    // ---- losses and withdrawal ----
+    #[error("item {item} is not on loan, so it cannot be declared lost: {whereabouts}")]
+    LostItemNotOnLoan {
+        item: ItemCode,
+        whereabouts: Whereabouts,
+    },
+    #[error("item {item} has no unsettled lost-item debt")]
+    NoLostItemDebt { item: ItemCode },
+    #[error("amount_fen: {amount_fen} is not a positive amount")]
+    PaymentNotPositive { amount_fen: Fen },
+    #[error("amount_fen: {amount_fen} is more than the {owed_fen} fen owed for item {item}")]
+    PaymentExceedsDebt {
+        item: ItemCode,
+        amount_fen: Fen,
+        owed_fen: Fen,
+    },
+    /// Only an item on a shelf, in a booth or lost can be withdrawn.
+    #[error("item {item} cannot be withdrawn now: {whereabouts}")]
+    NotWithdrawable {
+        item: ItemCode,
+        whereabouts: Whereabouts,
+    },
 }
 
 impl Rejection {
-    pub fn invalid(message: impl fmt::Display) -> Self {
-        Self {
-            kind: RejectionKind::InvalidArgument,
-            message: message.to_string(),
+    /// Which kind of "no" this is: what the server maps to a gRPC status code.
+    pub fn kind(&self) -> RejectionKind {
+        use RejectionKind::{AlreadyExists, FailedPrecondition, InvalidArgument, NotFound};
+        match self {
+            Rejection::ActingLibraryMissing
+            | Rejection::UnknownTimeZone { .. }
+            | Rejection::LibraryTierRequired
+            | Rejection::ReturnPolicyRequired
+            | Rejection::ChargeKindRequired
+            | Rejection::NegativeTariff { .. }
+            | Rejection::TariffInThePast { .. }
+            | Rejection::CreditTierRequired
+            | Rejection::TitleRequired { .. }
+            | Rejection::NegativePrice { .. }
+            | Rejection::AcquisitionRequired
+            | Rejection::AcquisitionHasItsOwnCommand { .. }
+            | Rejection::TransferReasonRequired
+            | Rejection::TransferToItself { .. }
+            | Rejection::DepositIsTakenItem { .. }
+            | Rejection::PurchasePriceRequired { .. }
+            | Rejection::PaymentNotPositive { .. } => InvalidArgument,
+            Rejection::LibraryNotRegistered { .. }
+            | Rejection::CityNotJoined { .. }
+            | Rejection::PatronNotEnrolled { .. }
+            | Rejection::ItemNotCatalogued { .. } => NotFound,
+            Rejection::CityAlreadyJoined { .. }
+            | Rejection::LibraryAlreadyRegistered { .. }
+            | Rejection::ItemAlreadyCatalogued { .. } => AlreadyExists,
+            Rejection::LibraryClosed { .. }
+            | Rejection::BoothIsNotADesk { .. }
+            | Rejection::NotABooth { .. }
+            | Rejection::CardCityNotMember { .. }
+            | Rejection::PatronBlockedLost { .. }
+            | Rejection::PatronBlockedOverdue { .. }
+            | Rejection::LoanLimitReached { .. }
+            | Rejection::ItemNotOnShelf { .. }
+            | Rejection::HomeboundNotLent { .. }
+            | Rejection::ItemNotOnLoan { .. }
+            | Rejection::NotTheBorrower { .. }
+            | Rejection::RenewalLimitReached { .. }
+            | Rejection::ItemNotAtLibrary { .. }
+            | Rejection::RepatriationNotToOwner { .. }
+            | Rejection::HomeboundOnlyRepatriation { .. }
+            | Rejection::ItemNotInTransit { .. }
+            | Rejection::InTransitElsewhere { .. }
+            | Rejection::ItemNotInBooth { .. }
+            | Rejection::LostItemNotOnLoan { .. }
+            | Rejection::NoLostItemDebt { .. }
+            | Rejection::PaymentExceedsDebt { .. }
+            | Rejection::NotWithdrawable { .. } => FailedPrecondition,
         }
     }
+}
 
-    pub fn precondition(message: impl fmt::Display) -> Self {
-        Self {
-            kind: RejectionKind::FailedPrecondition,
-            message: message.to_string(),
-        }
-    }
-
-    pub fn not_found(message: impl fmt::Display) -> Self {
-        Self {
-            kind: RejectionKind::NotFound,
-            message: message.to_string(),
-        }
-    }
-
-    pub fn already_exists(message: impl fmt::Display) -> Self {
-        Self {
-            kind: RejectionKind::AlreadyExists,
-            message: message.to_string(),
-        }
+/// A credit tier as messages name it.
+fn tier_word(tier: CreditTier) -> &'static str {
+    match tier {
+        CreditTier::Restricted => "restricted",
+        CreditTier::Trusted => "trusted",
+        CreditTier::Standard | CreditTier::Unspecified => "standard",
     }
 }

@@ -5,17 +5,19 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
+use crate::ids::{CityCode, ItemCode, LibraryCode, PatronId};
+use crate::money::Fen;
 use crate::pb::{
     Acquisition, ChargeKind, CreditTier, LibraryTier, LostItemDebtWaived, LostItemPaid,
     ReturnPolicy, TransferReason,
 };
 use crate::policy::default_tariff_fen;
-use crate::{Payload, StreamId};
+use crate::{Payload, StreamId, codec};
 
 /// A member city.
 #[derive(Debug, Clone, PartialEq)]
 pub struct City {
-    pub code: String,
+    pub code: CityCode,
     pub name: String,
     pub time_zone: Tz,
 }
@@ -23,11 +25,11 @@ pub struct City {
 /// A library of the network.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Library {
-    pub code: String,
+    pub code: LibraryCode,
     pub name: String,
-    pub city: String,
+    pub city: CityCode,
     pub tier: LibraryTier,
-    pub parent: Option<String>,
+    pub parent: Option<LibraryCode>,
     pub closed: bool,
     /// The return policy for the items this library owns.
     pub return_policy: ReturnPolicy,
@@ -43,15 +45,15 @@ impl Library {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tariff {
     pub kind: ChargeKind,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub effective_from: DateTime<Utc>,
 }
 
 /// The network's shape: the `network` stream folded.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Network {
-    pub cities: HashMap<String, City>,
-    pub libraries: HashMap<String, Library>,
+    pub cities: HashMap<CityCode, City>,
+    pub libraries: HashMap<LibraryCode, Library>,
     /// Every tariff ever set, in the order set.
     pub tariffs: Vec<Tariff>,
     /// Events in the `network` stream.
@@ -60,7 +62,7 @@ pub struct Network {
 
 impl Network {
     /// The tariff of `kind` in force at `at`: the latest-effective one set, else the default.
-    pub fn tariff_fen(&self, kind: ChargeKind, at: DateTime<Utc>) -> i64 {
+    pub fn tariff_fen(&self, kind: ChargeKind, at: DateTime<Utc>) -> Fen {
         self.tariffs
             .iter()
             .filter(|t| t.kind == kind && t.effective_from <= at)
@@ -77,8 +79,32 @@ impl Network {
             .map_or(chrono_tz::Asia::Shanghai, |c| c.time_zone)
     }
 
-    pub fn library_city(&self, library: &str) -> Option<&str> {
-        self.libraries.get(library).map(|l| l.city.as_str())
+    pub fn library_city(&self, library: &str) -> Option<&CityCode> {
+        self.libraries.get(library).map(|l| &l.city)
+    }
+
+    /// Panics unless `holds`: the network's state is one `event` can follow.
+    #[track_caller]
+    fn presuppose(&self, event: &Payload, holds: bool) {
+        if !holds {
+            broken(
+                event,
+                &format!(
+                    "network version {}, cities {:?}, libraries {:?}",
+                    self.version,
+                    self.cities.keys().collect::<BTreeSet<_>>(),
+                    self.libraries.keys().collect::<BTreeSet<_>>()
+                ),
+            );
+        }
+    }
+
+    /// A registered library, for an event about it.
+    #[track_caller]
+    fn library_mut(&mut self, event: &Payload, code: &str) -> &mut Library {
+        self.libraries
+            .get_mut(code)
+            .unwrap_or_else(|| broken(event, &format!("library {code} is not registered")))
     }
 }
 
@@ -86,26 +112,26 @@ impl Network {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemStatus {
     OnShelf {
-        library: String,
+        library: LibraryCode,
         /// Returned away from its owner: must be transferred home before it is lent again.
         homebound: bool,
     },
     OnLoan {
-        patron_id: String,
-        library: String,
+        patron_id: PatronId,
+        library: LibraryCode,
         due_at: DateTime<Utc>,
         renewals: u32,
     },
     InTransit {
-        from: String,
-        to: String,
+        from: LibraryCode,
+        to: LibraryCode,
         reason: TransferReason,
     },
     InBooth {
-        booth: String,
+        booth: LibraryCode,
     },
     Lost {
-        patron_id: String,
+        patron_id: PatronId,
     },
     Withdrawn,
     ExchangedOut,
@@ -114,19 +140,19 @@ pub enum ItemStatus {
 /// What a patron owes for a lost item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LostDebt {
-    pub patron_id: String,
-    pub outstanding_fen: i64,
+    pub patron_id: PatronId,
+    pub outstanding_fen: Fen,
 }
 
 /// One item: its stream folded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {
-    pub item: String,
+    pub item: ItemCode,
     pub isbn: String,
     pub title: String,
     pub author: String,
-    pub owner_library: String,
-    pub price_fen: Option<i64>,
+    pub owner_library: LibraryCode,
+    pub price_fen: Option<Fen>,
     pub acquisition: Acquisition,
     pub status: ItemStatus,
     /// Unsettled lost-item debts, oldest first. A debt survives the item turning up again, so a
@@ -141,21 +167,21 @@ impl Item {
     pub fn catalogued(e: &crate::pb::ItemCatalogued) -> Self {
         let status = if e.in_booth {
             ItemStatus::InBooth {
-                booth: e.placed_at.clone(),
+                booth: e.placed_at.as_str().into(),
             }
         } else {
             ItemStatus::OnShelf {
-                library: e.placed_at.clone(),
+                library: e.placed_at.as_str().into(),
                 homebound: false,
             }
         };
         Self {
-            item: e.item.clone(),
+            item: e.item.as_str().into(),
             isbn: e.isbn.clone(),
             title: e.title.clone(),
             author: e.author.clone(),
-            owner_library: e.owner_library.clone(),
-            price_fen: e.price_fen,
+            owner_library: e.owner_library.as_str().into(),
+            price_fen: e.price_fen.map(Fen),
             acquisition: Acquisition::try_from(e.acquisition).unwrap_or_default(),
             status,
             lost_debts: Vec::new(),
@@ -168,13 +194,14 @@ impl Item {
         self.lost_debts.first()
     }
 
-    /// What `patron_id` still owes for this item, in fen.
-    pub fn owed_by(&self, patron_id: &str) -> i64 {
+    /// What `patron_id` still owes for this item. Saturates at `i64::MAX` fen: each debt fits
+    /// in an `i64`, their sum need not, and no real debt comes near it.
+    pub fn owed_by(&self, patron_id: &str) -> Fen {
         self.lost_debts
             .iter()
             .filter(|d| d.patron_id == patron_id)
-            .map(|d| d.outstanding_fen)
-            .sum()
+            .try_fold(Fen::ZERO, |owed, d| owed.checked_add(d.outstanding_fen))
+            .unwrap_or(Fen(i64::MAX))
     }
 
     fn debt_index(&self, patron_id: &str) -> Option<usize> {
@@ -184,17 +211,30 @@ impl Item {
     }
 
     /// Folds one later event of this item's stream into the item: the stream alone is enough.
+    ///
+    /// # Panics
+    ///
+    /// If the event cannot follow the item's state (an `ItemRenewed` of an item not on loan, a
+    /// `LostItemPaid` with no debt to pay…) or is not an event of an item's stream after its
+    /// cataloguing: `decide` never records one, so the log broke the rules, and folding it
+    /// would make a state no rule allows.
     pub fn apply(&mut self, payload: &Payload) {
         match payload {
             Payload::ItemLoaned(e) => {
+                self.presuppose(payload, |s| {
+                    matches!(s, ItemStatus::OnShelf { library, homebound: false } if library == &e.library)
+                });
                 self.status = ItemStatus::OnLoan {
-                    patron_id: e.patron_id.clone(),
-                    library: e.library.clone(),
+                    patron_id: e.patron_id.as_str().into(),
+                    library: e.library.as_str().into(),
                     due_at: from_us(e.due_at_us),
                     renewals: 0,
                 };
             }
             Payload::ItemRenewed(e) => {
+                self.presuppose(payload, |s| {
+                    matches!(s, ItemStatus::OnLoan { patron_id, .. } if patron_id == &e.patron_id)
+                });
                 if let ItemStatus::OnLoan {
                     due_at, renewals, ..
                 } = &mut self.status
@@ -204,73 +244,145 @@ impl Item {
                 }
             }
             Payload::ItemReturned(e) => {
+                self.presuppose(payload, |s| match s {
+                    ItemStatus::OnLoan { patron_id, .. } => {
+                        !e.was_lost && patron_id == &e.patron_id
+                    }
+                    ItemStatus::Lost { patron_id } => e.was_lost && patron_id == &e.patron_id,
+                    _ => false,
+                });
                 self.status = ItemStatus::OnShelf {
-                    library: e.library.clone(),
+                    library: e.library.as_str().into(),
                     homebound: e.homebound,
                 };
             }
             Payload::TransferDispatched(e) => {
+                self.presuppose(payload, |s| match s {
+                    ItemStatus::OnShelf { library, .. } => library == &e.from_library,
+                    ItemStatus::InBooth { booth } => booth == &e.from_library,
+                    _ => false,
+                });
                 self.status = ItemStatus::InTransit {
-                    from: e.from_library.clone(),
-                    to: e.to_library.clone(),
+                    from: e.from_library.as_str().into(),
+                    to: e.to_library.as_str().into(),
                     reason: TransferReason::try_from(e.reason).unwrap_or_default(),
                 };
             }
             Payload::TransferReceived(e) => {
+                self.presuppose(
+                    payload,
+                    |s| matches!(s, ItemStatus::InTransit { to, .. } if to == &e.to_library),
+                );
                 self.status = if e.in_booth {
                     ItemStatus::InBooth {
-                        booth: e.to_library.clone(),
+                        booth: e.to_library.as_str().into(),
                     }
                 } else {
                     ItemStatus::OnShelf {
-                        library: e.to_library.clone(),
+                        library: e.to_library.as_str().into(),
                         homebound: false,
                     }
                 };
             }
-            Payload::BoothSwapped(_) => self.status = ItemStatus::ExchangedOut,
+            Payload::BoothSwapped(e) => {
+                self.presuppose(
+                    payload,
+                    |s| matches!(s, ItemStatus::InBooth { booth } if booth == &e.booth),
+                );
+                self.status = ItemStatus::ExchangedOut;
+            }
             Payload::ItemDeclaredLost(e) => {
+                self.presuppose(payload, |s| {
+                    matches!(s, ItemStatus::OnLoan { patron_id, .. } if patron_id == &e.patron_id)
+                });
                 self.status = ItemStatus::Lost {
-                    patron_id: e.patron_id.clone(),
+                    patron_id: e.patron_id.as_str().into(),
                 };
                 // A debt of 0 fen (a free item, a zero tariff) is no debt: it blocks nobody.
                 if e.debt_fen > 0 {
                     self.lost_debts.push(LostDebt {
-                        patron_id: e.patron_id.clone(),
-                        outstanding_fen: e.debt_fen,
+                        patron_id: e.patron_id.as_str().into(),
+                        outstanding_fen: Fen(e.debt_fen),
                     });
                 }
             }
             Payload::LostItemPaid(e) => {
-                if let Some(index) = self.debt_index(&e.patron_id) {
-                    self.lost_debts[index].outstanding_fen -= e.amount_fen;
-                    if self.lost_debts[index].outstanding_fen <= 0 {
-                        self.lost_debts.remove(index);
-                    }
+                let amount_fen = Fen(e.amount_fen);
+                let Some((index, outstanding_fen)) = self.debt_index(&e.patron_id).and_then(|i| {
+                    let debt = self.lost_debts[i].outstanding_fen;
+                    let left = debt.checked_sub(amount_fen)?;
+                    (amount_fen.is_positive() && !left.is_negative()).then_some((i, left))
+                }) else {
+                    self.broken(payload)
+                };
+                if outstanding_fen == Fen::ZERO {
+                    self.lost_debts.remove(index);
+                } else {
+                    self.lost_debts[index].outstanding_fen = outstanding_fen;
                 }
             }
             Payload::LostItemDebtWaived(e) => {
-                if let Some(index) = self.debt_index(&e.patron_id) {
-                    self.lost_debts.remove(index);
-                }
+                let Some(index) = self.debt_index(&e.patron_id) else {
+                    self.broken(payload)
+                };
+                self.lost_debts.remove(index);
             }
-            Payload::ItemWithdrawn(_) => self.status = ItemStatus::Withdrawn,
-            _ => {}
+            Payload::ItemWithdrawn(_) => {
+                self.presuppose(payload, |s| {
+                    matches!(
+                        s,
+                        ItemStatus::OnShelf { .. }
+                            | ItemStatus::InBooth { .. }
+                            | ItemStatus::Lost { .. }
+                    )
+                });
+                self.status = ItemStatus::Withdrawn;
+            }
+            Payload::ItemCatalogued(_)
+            | Payload::CityJoined(_)
+            | Payload::LibraryRegistered(_)
+            | Payload::LibraryClosed(_)
+            | Payload::ReturnPolicySet(_)
+            | Payload::TariffSet(_)
+            | Payload::PatronEnrolled(_)
+            | Payload::PatronTierChanged(_)
+            | Payload::SettlementPeriodClosed(_) => self.broken(payload),
         }
         self.version += 1;
+    }
+
+    /// Panics unless the item's status is one `event` can follow.
+    #[track_caller]
+    fn presuppose(&self, event: &Payload, holds: impl FnOnce(&ItemStatus) -> bool) {
+        if !holds(&self.status) {
+            self.broken(event);
+        }
+    }
+
+    /// An event the item's state rules out: the log broke the rules.
+    #[track_caller]
+    fn broken(&self, event: &Payload) -> ! {
+        panic!(
+            "{} cannot follow the state of item {} (version {}): status {:?}, lost-item debts {:?}; event {event:?}",
+            codec::event_type(event),
+            self.item,
+            self.version,
+            self.status,
+            self.lost_debts,
+        )
     }
 }
 
 /// A patron: their stream folded, plus the loans and debts that their items' events give them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Patron {
-    pub patron_id: String,
-    pub home_city: String,
+    pub patron_id: PatronId,
+    pub home_city: CityCode,
     pub tier: CreditTier,
     /// Items on loan to the patron now.
-    pub loans: BTreeSet<String>,
+    pub loans: BTreeSet<ItemCode>,
     /// Items declared lost whose debt is not settled.
-    pub unsettled_lost: BTreeSet<String>,
+    pub unsettled_lost: BTreeSet<ItemCode>,
     /// Events in the patron's stream.
     pub version: u64,
 }
@@ -279,8 +391,8 @@ pub struct Patron {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Ledger {
     pub network: Network,
-    pub items: HashMap<String, Item>,
-    pub patrons: HashMap<String, Patron>,
+    pub items: HashMap<ItemCode, Item>,
+    pub patrons: HashMap<PatronId, Patron>,
     /// Events in the `settlement` stream.
     pub settlement_version: u64,
 }
@@ -299,24 +411,32 @@ impl Ledger {
     pub fn stream_version(&self, stream: &StreamId) -> u64 {
         match stream {
             StreamId::Network => self.network.version,
-            StreamId::Item(item) => self.items.get(item).map_or(0, |i| i.version),
-            StreamId::Patron(patron) => self.patrons.get(patron).map_or(0, |p| p.version),
+            StreamId::Item(item) => self.items.get(item.as_str()).map_or(0, |i| i.version),
+            StreamId::Patron(patron) => self.patrons.get(patron.as_str()).map_or(0, |p| p.version),
             StreamId::Settlement => self.settlement_version,
         }
     }
 
-    /// Evolve: folds one recorded event into the state.
+    /// Evolve: folds one recorded event into the state, and counts it in its stream's version
+    /// (what the store will expect on the next append).
     ///
-    /// Events come from the log, so they were valid when decided; apply never rejects. It does
-    /// keep the stream versions the store will expect on the next append.
+    /// # Panics
+    ///
+    /// If the event contradicts the state: a city or library that joins twice, a library
+    /// closed that is not open, an event of an item or patron that does not exist, an item
+    /// event its status rules out (see [`Item::apply`]). `decide` records none of these; one in
+    /// the log means it was written past the rules, and folding it silently would hide that.
     pub fn apply(&mut self, payload: &Payload) {
         match payload {
             Payload::CityJoined(e) => {
+                self.network
+                    .presuppose(payload, !self.network.cities.contains_key(e.city.as_str()));
                 let time_zone = e.time_zone.parse().unwrap_or(chrono_tz::Asia::Shanghai);
+                let code = CityCode::from(e.city.as_str());
                 self.network.cities.insert(
-                    e.city.clone(),
+                    code.clone(),
                     City {
-                        code: e.city.clone(),
+                        code,
                         name: e.name.clone(),
                         time_zone,
                     },
@@ -324,14 +444,23 @@ impl Ledger {
                 self.network.version += 1;
             }
             Payload::LibraryRegistered(e) => {
+                let network = &self.network;
+                network.presuppose(
+                    payload,
+                    !network.libraries.contains_key(e.library.as_str())
+                        && network.cities.contains_key(e.city.as_str())
+                        && (e.parent.is_empty()
+                            || network.libraries.contains_key(e.parent.as_str())),
+                );
+                let code = LibraryCode::from(e.library.as_str());
                 self.network.libraries.insert(
-                    e.library.clone(),
+                    code.clone(),
                     Library {
-                        code: e.library.clone(),
+                        code,
                         name: e.name.clone(),
-                        city: e.city.clone(),
+                        city: e.city.as_str().into(),
                         tier: LibraryTier::try_from(e.tier).unwrap_or_default(),
-                        parent: (!e.parent.is_empty()).then(|| e.parent.clone()),
+                        parent: (!e.parent.is_empty()).then(|| e.parent.as_str().into()),
                         closed: false,
                         return_policy: ReturnPolicy::ReturnHome,
                     },
@@ -339,31 +468,39 @@ impl Ledger {
                 self.network.version += 1;
             }
             Payload::LibraryClosed(e) => {
-                if let Some(library) = self.network.libraries.get_mut(&e.library) {
-                    library.closed = true;
+                let library = self.network.library_mut(payload, &e.library);
+                if library.closed {
+                    broken(payload, &format!("library {} is closed already", e.library));
                 }
+                library.closed = true;
                 self.network.version += 1;
             }
             Payload::ReturnPolicySet(e) => {
-                if let Some(library) = self.network.libraries.get_mut(&e.library) {
-                    library.return_policy = ReturnPolicy::try_from(e.policy).unwrap_or_default();
-                }
+                self.network.library_mut(payload, &e.library).return_policy =
+                    ReturnPolicy::try_from(e.policy).unwrap_or_default();
                 self.network.version += 1;
             }
             Payload::TariffSet(e) => {
                 self.network.tariffs.push(Tariff {
                     kind: ChargeKind::try_from(e.kind).unwrap_or_default(),
-                    amount_fen: e.amount_fen,
+                    amount_fen: Fen(e.amount_fen),
                     effective_from: from_us(e.effective_from_us),
                 });
                 self.network.version += 1;
             }
             Payload::PatronEnrolled(e) => {
+                if self.patrons.contains_key(e.patron_id.as_str()) {
+                    broken(
+                        payload,
+                        &format!("patron {} is enrolled already", e.patron_id),
+                    );
+                }
+                let patron_id = PatronId::from(e.patron_id.as_str());
                 self.patrons.insert(
-                    e.patron_id.clone(),
+                    patron_id.clone(),
                     Patron {
-                        patron_id: e.patron_id.clone(),
-                        home_city: e.home_city.clone(),
+                        patron_id,
+                        home_city: e.home_city.as_str().into(),
                         tier: CreditTier::try_from(e.tier).unwrap_or_default(),
                         loans: BTreeSet::new(),
                         unsettled_lost: BTreeSet::new(),
@@ -372,34 +509,69 @@ impl Ledger {
                 );
             }
             Payload::PatronTierChanged(e) => {
-                if let Some(patron) = self.patrons.get_mut(&e.patron_id) {
-                    patron.tier = CreditTier::try_from(e.tier).unwrap_or_default();
-                    patron.version += 1;
-                }
+                let patron = self.patron_mut(payload, &e.patron_id);
+                patron.tier = CreditTier::try_from(e.tier).unwrap_or_default();
+                patron.version += 1;
             }
             Payload::ItemCatalogued(e) => {
-                self.items.insert(e.item.clone(), Item::catalogued(e));
+                if self.items.contains_key(e.item.as_str()) {
+                    broken(payload, &format!("item {} is catalogued already", e.item));
+                }
+                if !self
+                    .network
+                    .libraries
+                    .contains_key(e.owner_library.as_str())
+                {
+                    broken(
+                        payload,
+                        &format!("owner library {} is not registered", e.owner_library),
+                    );
+                }
+                let item = Item::catalogued(e);
+                self.items.insert(item.item.clone(), item);
             }
             Payload::ItemLoaned(e) => {
-                self.patron_mut(&e.patron_id, |p| {
-                    p.loans.insert(e.item.clone());
-                });
                 self.item_mut(&e.item, payload);
+                // An item is on at most one loan.
+                if !self
+                    .patron_mut(payload, &e.patron_id)
+                    .loans
+                    .insert(e.item.as_str().into())
+                {
+                    broken(
+                        payload,
+                        &format!("item {} is on loan to the patron already", e.item),
+                    );
+                }
             }
             Payload::ItemReturned(e) => {
-                self.patron_mut(&e.patron_id, |p| {
-                    p.loans.remove(&e.item);
-                });
                 self.item_mut(&e.item, payload);
+                // A lost item left the patron's loans when it was declared lost.
+                let on_loan = self
+                    .patron_mut(payload, &e.patron_id)
+                    .loans
+                    .remove(e.item.as_str());
+                if on_loan == e.was_lost {
+                    let found = if on_loan {
+                        "is still among the patron's loans"
+                    } else {
+                        "is not on loan to the patron"
+                    };
+                    broken(payload, &format!("item {} {found}", e.item));
+                }
             }
             Payload::ItemDeclaredLost(e) => {
-                self.patron_mut(&e.patron_id, |p| {
-                    p.loans.remove(&e.item);
-                    if e.debt_fen > 0 {
-                        p.unsettled_lost.insert(e.item.clone());
-                    }
-                });
                 self.item_mut(&e.item, payload);
+                let patron = self.patron_mut(payload, &e.patron_id);
+                if !patron.loans.remove(e.item.as_str()) {
+                    broken(
+                        payload,
+                        &format!("item {} is not on loan to the patron", e.item),
+                    );
+                }
+                if e.debt_fen > 0 {
+                    patron.unsettled_lost.insert(e.item.as_str().into());
+                }
             }
             Payload::LostItemPaid(LostItemPaid {
                 item, patron_id, ..
@@ -407,41 +579,76 @@ impl Ledger {
             | Payload::LostItemDebtWaived(LostItemDebtWaived {
                 item, patron_id, ..
             }) => {
-                self.item_mut(item, payload);
-                let settled = self
-                    .items
-                    .get(item)
-                    .is_none_or(|i| i.owed_by(patron_id) == 0);
+                let settled = self.item_mut(item, payload).owed_by(patron_id) == Fen::ZERO;
                 if settled {
-                    self.patron_mut(patron_id, |p| {
-                        p.unsettled_lost.remove(item);
-                    });
+                    self.patron_mut(payload, patron_id)
+                        .unsettled_lost
+                        .remove(item.as_str());
                 }
             }
-            Payload::BoothSwapped(e) => self.item_mut(&e.item_taken, payload),
-            Payload::ItemRenewed(e) => self.item_mut(&e.item, payload),
-            Payload::TransferDispatched(e) => self.item_mut(&e.item, payload),
-            Payload::TransferReceived(e) => self.item_mut(&e.item, payload),
-            Payload::ItemWithdrawn(e) => self.item_mut(&e.item, payload),
+            Payload::BoothSwapped(e) => {
+                self.item_mut(&e.item_taken, payload);
+            }
+            Payload::ItemRenewed(e) => {
+                self.item_mut(&e.item, payload);
+            }
+            Payload::TransferDispatched(e) => {
+                self.item_mut(&e.item, payload);
+            }
+            Payload::TransferReceived(e) => {
+                self.item_mut(&e.item, payload);
+            }
+            Payload::ItemWithdrawn(e) => {
+                self.item_mut(&e.item, payload);
+            }
             // Settlement is the settlement projection's business; circulation rules only count
             // the stream's events.
             Payload::SettlementPeriodClosed(_) => self.settlement_version += 1,
         }
     }
 
-    fn item_mut(&mut self, item: &str, payload: &Payload) {
-        // An event for an unknown item cannot come from decide; the log is trusted but the
-        // ledger stays total rather than panicking on a hand-made history.
-        if let Some(item) = self.items.get_mut(item) {
-            item.apply(payload);
-        }
+    /// [`Ledger::apply`] for an event read back from the store, checking that it lands at the
+    /// `revision` the store gave it: stream versions in the state count each stream's events,
+    /// so they are dense from 0 like the store's revisions.
+    ///
+    /// # Panics
+    ///
+    /// As [`Ledger::apply`], and if the state's version of `stream` after the event is not
+    /// `revision + 1` (the event is in another stream than its payload says, or the state
+    /// missed events).
+    pub fn apply_recorded(&mut self, stream: &StreamId, revision: u64, payload: &Payload) {
+        self.apply(payload);
+        let version = self.stream_version(stream);
+        assert_eq!(
+            version,
+            revision + 1,
+            "{} recorded at revision {revision} of stream {stream} leaves the stream at version {version}",
+            codec::event_type(payload),
+        );
     }
 
-    fn patron_mut(&mut self, patron_id: &str, f: impl FnOnce(&mut Patron)) {
-        if let Some(patron) = self.patrons.get_mut(patron_id) {
-            f(patron);
-        }
+    fn item_mut(&mut self, item: &str, payload: &Payload) -> &mut Item {
+        let Some(item) = self.items.get_mut(item) else {
+            broken(payload, &format!("item {item} is not catalogued"))
+        };
+        item.apply(payload);
+        item
     }
+
+    fn patron_mut(&mut self, payload: &Payload, patron_id: &str) -> &mut Patron {
+        self.patrons
+            .get_mut(patron_id)
+            .unwrap_or_else(|| broken(payload, &format!("patron {patron_id} is not enrolled")))
+    }
+}
+
+/// An event that contradicts the state `found`: the log broke the rules.
+#[track_caller]
+fn broken(event: &Payload, found: &str) -> ! {
+    panic!(
+        "{} cannot follow the ledger's state: {found}; event {event:?}",
+        codec::event_type(event)
+    )
 }
 
 /// Microseconds since the epoch to a UTC instant (saturating at chrono's range).

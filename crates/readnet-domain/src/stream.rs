@@ -24,6 +24,21 @@ impl StreamId {
         self.to_string()
     }
 
+    /// The ledger stream of this name, if it is one (see [`StreamId::is_ledger_stream`]).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            Self::NETWORK => Some(StreamId::Network),
+            Self::SETTLEMENT => Some(StreamId::Settlement),
+            _ => name
+                .strip_prefix(Self::ITEM_PREFIX)
+                .map(|item| StreamId::Item(item.to_owned()))
+                .or_else(|| {
+                    name.strip_prefix(Self::PATRON_PREFIX)
+                        .map(|patron| StreamId::Patron(patron.to_owned()))
+                }),
+        }
+    }
+
     /// Whether a stream of this name is one of the ledger's: written only by readnet's own
     /// commands, through the rules. Other streams in the store (written through the KurrentDB
     /// endpoint) are not the ledger's; the write model and every projection pass over them.

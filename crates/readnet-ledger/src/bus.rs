@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use readnet_domain::pb::Channel;
 use readnet_domain::{
-    Command, CommandContext, Ledger, NewEvent, PatronKey, Payload, StreamId, decide,
+    Command, CommandContext, Ledger, LibraryCode, NewEvent, PatronKey, Payload, StreamId, decide,
 };
 use readnet_store::{
     CurrentRevision, Direction, EventData, EventStore, ReadFrom, RecordedEvent, StoreError,
@@ -100,7 +100,11 @@ impl Work {
         match self {
             Work::Command(s) => Envelope {
                 occurred_at: s.ctx.occurred_at,
-                acting_library: s.ctx.acting_library.as_deref().unwrap_or_default(),
+                acting_library: s
+                    .ctx
+                    .acting_library
+                    .as_ref()
+                    .map_or("", LibraryCode::as_str),
                 channel: s.ctx.channel,
                 command_id: Some(s.command_id),
                 correlation_id: s.correlation_id,
@@ -225,12 +229,14 @@ impl WriteModel {
                 .await?;
             let Some(last) = page.last() else { break };
             next = last.position + 1;
-            for event in page
+            for (stream, event) in page
                 .iter()
-                .filter(|e| StreamId::is_ledger_stream(&e.stream))
+                .filter_map(|e| StreamId::parse(&e.stream).map(|stream| (stream, e)))
             {
                 let (decoded, digest) = envelope::decode_with_digest(event)?;
-                model.ledger.apply(&decoded.payload);
+                model
+                    .ledger
+                    .apply_recorded(&stream, event.revision, &decoded.payload);
                 if let Some(command_id) = decoded.command_id {
                     let record = model.commands.entry(command_id).or_insert(CommandRecord {
                         first_position: event.position,
@@ -672,7 +678,7 @@ async fn commit(
 /// The digest that tells a retry from a reuse of a command id: keyed with the network secret,
 /// because the request holds the card number and the digest is stored in the log.
 pub fn digest(key: &PatronKey, rpc: &str, ctx: &CommandContext, request: &[u8]) -> [u8; 32] {
-    let library = ctx.acting_library.as_deref().unwrap_or_default();
+    let library = ctx.acting_library.as_ref().map_or("", LibraryCode::as_str);
     let channel = (ctx.channel as i32).to_le_bytes();
     key.mac(&[rpc.as_bytes(), library.as_bytes(), &channel, request])
 }

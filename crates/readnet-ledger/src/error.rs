@@ -55,7 +55,7 @@ impl LedgerError {
     /// The kind of failure, for the edges' one mapping each.
     pub fn failure(&self) -> Failure {
         match self {
-            Self::Rejected(r) => match r.kind {
+            Self::Rejected(r) => match r.kind() {
                 RejectionKind::InvalidArgument => Failure::InvalidArgument,
                 RejectionKind::FailedPrecondition => Failure::FailedPrecondition,
                 RejectionKind::NotFound => Failure::NotFound,

@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, Utc};
 use readnet_domain::pb::Channel;
-use readnet_domain::{Command, CommandContext, Ledger, PatronKey, PatronRef, Rejection, decide};
+use readnet_domain::{
+    Command, CommandContext, Ledger, LibraryCode, PatronKey, PatronRef, Rejection, decide,
+};
 use uuid::Uuid;
 
 use crate::envelope::{self, ProjectedEvent};
@@ -46,7 +48,7 @@ impl History {
     ) -> Result<&[ProjectedEvent], Rejection> {
         let ctx = CommandContext {
             occurred_at,
-            acting_library: library.map(str::to_owned),
+            acting_library: library.map(LibraryCode::from),
             channel: if library.is_some() {
                 Channel::Desk
             } else {
@@ -57,9 +59,10 @@ impl History {
         let command_id = Uuid::new_v4();
         let first = self.events.len();
         for (index, event) in decided.into_iter().enumerate() {
-            self.ledger.apply(&event.payload);
             let stream = event.stream.name();
             let revision = self.versions.entry(stream.clone()).or_default();
+            self.ledger
+                .apply_recorded(&event.stream, *revision, &event.payload);
             self.events.push(ProjectedEvent {
                 position: self.drained + self.events.len() as u64 + 1,
                 stream,
@@ -67,7 +70,11 @@ impl History {
                 event_id: envelope::event_id(command_id, index as u32),
                 occurred_at,
                 recorded_at,
-                acting_library: ctx.acting_library.clone().unwrap_or_default(),
+                acting_library: ctx
+                    .acting_library
+                    .clone()
+                    .map(String::from)
+                    .unwrap_or_default(),
                 channel: ctx.channel,
                 command_id: Some(command_id),
                 correlation_id: None,
@@ -139,7 +146,7 @@ impl History {
 /// A patron reference for a card, hashed with a fixed test key.
 pub fn card(city: &str, number: &str) -> PatronRef {
     PatronRef {
-        city: city.to_owned(),
+        city: city.into(),
         patron_id: PatronKey::new(b"readnet test key").patron_id(city, number),
         masked_card: format!("{city}:****"),
     }

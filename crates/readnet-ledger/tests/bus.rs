@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use readnet_domain::pb::{Acquisition, Channel, LibraryTier};
-use readnet_domain::{Command, CommandContext, NewBook, PatronKey, PatronRef};
+use readnet_domain::{Command, CommandContext, Fen, LibraryCode, NewBook, PatronKey, PatronRef};
 use readnet_ledger::{CommandBus, LedgerError, Submission, digest};
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use readnet_store::{
@@ -19,7 +19,7 @@ use uuid::Uuid;
 fn ctx(library: Option<&str>) -> CommandContext {
     CommandContext {
         occurred_at: Utc.with_ymd_and_hms(2026, 11, 20, 2, 0, 0).unwrap(),
-        acting_library: library.map(str::to_owned),
+        acting_library: library.map(LibraryCode::from),
         channel: if library.is_some() {
             Channel::Desk
         } else {
@@ -65,7 +65,7 @@ fn book(item: &str) -> Command {
             isbn: String::new(),
             title: "边城".into(),
             author: "沈从文".into(),
-            price_fen: Some(2500),
+            price_fen: Some(Fen(2500)),
         },
         owner_library: "JN-CENTRAL".into(),
         acquisition: Acquisition::Purchase,

@@ -1,7 +1,7 @@
 //! Stored events and domain state as API messages.
 
 use readnet_domain::pb;
-use readnet_domain::{Item, ItemStatus, Payload};
+use readnet_domain::{Fen, Item, ItemStatus, Payload};
 use readnet_ledger::{Receipt, envelope};
 use readnet_store::RecordedEvent;
 use uuid::Uuid;
@@ -69,23 +69,28 @@ pub fn item_state(events: &[RecordedEvent]) -> Result<Option<pb::ItemState>, Ser
         return Ok(None);
     };
     let mut state = pb::ItemState {
-        item: item.item.clone(),
+        item: item.item.clone().into(),
         isbn: item.isbn.clone(),
         title: item.title.clone(),
         author: item.author.clone(),
-        owner_library: item.owner_library.clone(),
-        price_fen: item.price_fen,
+        owner_library: item.owner_library.clone().into(),
+        price_fen: item.price_fen.map(Fen::get),
         acquisition: item.acquisition as i32,
         revision: last.revision,
         position: last.position,
-        debt_fen: item.lost_debts.iter().map(|d| d.outstanding_fen).sum(),
+        // Saturating: each debt fits an i64, and no real sum of them comes near its end.
+        debt_fen: item
+            .lost_debts
+            .iter()
+            .try_fold(Fen::ZERO, |sum, d| sum.checked_add(d.outstanding_fen))
+            .map_or(i64::MAX, Fen::get),
         ..Default::default()
     };
     use pb::ItemStatus as S;
     match &item.status {
         ItemStatus::OnShelf { library, homebound } => {
             state.status = S::OnShelf as i32;
-            state.library = library.clone();
+            state.library = library.clone().into();
             state.homebound = *homebound;
         }
         ItemStatus::OnLoan {
@@ -95,24 +100,24 @@ pub fn item_state(events: &[RecordedEvent]) -> Result<Option<pb::ItemState>, Ser
             renewals,
         } => {
             state.status = S::OnLoan as i32;
-            state.library = library.clone();
-            state.patron_id = patron_id.clone();
+            state.library = library.clone().into();
+            state.patron_id = patron_id.clone().into();
             state.due_at = Some(to_timestamp_us(due_at.timestamp_micros()));
             state.renewal_count = *renewals;
         }
         ItemStatus::InTransit { from, to, reason } => {
             state.status = S::InTransit as i32;
-            state.library = to.clone();
-            state.from_library = from.clone();
+            state.library = to.clone().into();
+            state.from_library = from.clone().into();
             state.transfer_reason = *reason as i32;
         }
         ItemStatus::InBooth { booth } => {
             state.status = S::InBooth as i32;
-            state.library = booth.clone();
+            state.library = booth.clone().into();
         }
         ItemStatus::Lost { patron_id } => {
             state.status = S::Lost as i32;
-            state.patron_id = patron_id.clone();
+            state.patron_id = patron_id.clone().into();
         }
         ItemStatus::Withdrawn => state.status = S::Withdrawn as i32,
         ItemStatus::ExchangedOut => state.status = S::ExchangedOut as i32,

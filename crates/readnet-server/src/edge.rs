@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use readnet_domain::pb::{self, Channel};
-use readnet_domain::{Command, NewBook, PatronKey, PatronRef};
+use readnet_domain::{
+    CityCode, Command, Fen, ItemCode, LibraryCode, NewBook, PatronKey, PatronRef,
+};
 use readnet_proto::Timestamp;
 use tonic::metadata::MetadataMap;
 use uuid::Uuid;
@@ -23,7 +25,7 @@ pub const MAX_FUTURE_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 /// bind it to the caller's credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    pub library: Option<String>,
+    pub library: Option<LibraryCode>,
     pub channel: Channel,
 }
 
@@ -84,16 +86,16 @@ fn code(value: &str, field: &str, what: &str) -> Result<String, ServerError> {
     Ok(value.to_owned())
 }
 
-pub fn item_code(value: &str, field: &str) -> Result<String, ServerError> {
-    code(value, field, "item id")
+pub fn item_code(value: &str, field: &str) -> Result<ItemCode, ServerError> {
+    code(value, field, "item id").map(ItemCode::from)
 }
 
-pub fn library_code(value: &str, field: &str) -> Result<String, ServerError> {
-    code(value, field, "library code")
+pub fn library_code(value: &str, field: &str) -> Result<LibraryCode, ServerError> {
+    code(value, field, "library code").map(LibraryCode::from)
 }
 
 /// A city code: 1–32 lowercase ASCII letters, digits or `-`, starting with a letter.
-pub fn city_code(value: &str, field: &str) -> Result<String, ServerError> {
+pub fn city_code(value: &str, field: &str) -> Result<CityCode, ServerError> {
     let ok = value.len() <= 32
         && value.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && value
@@ -109,7 +111,7 @@ pub fn city_code(value: &str, field: &str) -> Result<String, ServerError> {
             "{field}: {value:?} is not a valid city code (lowercase letters, digits, '-')"
         )));
     }
-    Ok(value.to_owned())
+    Ok(value.into())
 }
 
 pub fn uuid(value: &str, field: &str) -> Result<Uuid, ServerError> {
@@ -184,13 +186,14 @@ pub fn to_timestamp_us(us: i64) -> Timestamp {
     }
 }
 
-fn non_negative(value: i64, field: &str) -> Result<i64, ServerError> {
+/// An amount of fen, 0 or more.
+fn non_negative(value: i64, field: &str) -> Result<Fen, ServerError> {
     if value < 0 {
         return Err(ServerError::invalid(format!(
             "{field}: {value} is negative; amounts are fen, 0 or more"
         )));
     }
-    Ok(value)
+    Ok(Fen(value))
 }
 
 /// A free-text field: at most `max` characters.
@@ -233,7 +236,7 @@ pub fn patron(
         format!("{city}:****")
     };
     Ok(PatronRef {
-        patron_id: key.patron_id(&city, &number),
+        patron_id: key.patron_id(city.as_str(), &number),
         masked_card: masked,
         city,
     })
@@ -497,7 +500,7 @@ mod tests {
         };
         let p = patron(Some(&card), "card", &key).unwrap();
         assert_eq!(p.masked_card, "jinan:****1234");
-        assert!(!p.patron_id.contains("370102"));
+        assert!(!p.patron_id.as_str().contains("370102"));
         let card = |number: &str| pb::Card {
             city: "jinan".into(),
             number: number.into(),

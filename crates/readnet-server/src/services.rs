@@ -292,7 +292,7 @@ impl ledger_service_server::LedgerService for LedgerService {
         request: Request<pb::GetItemRequest>,
     ) -> Result<Response<pb::GetItemResponse>, Status> {
         let item = edge::item_code(&request.into_inner().item, "item")?;
-        let stream = readnet_domain::StreamId::Item(item.clone()).name();
+        let stream = readnet_domain::StreamId::Item(item.to_string()).name();
         let mut events = Vec::new();
         let mut next = 0;
         loop {

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use readnet_domain::Command;
 use readnet_domain::pb::Channel as Via;
+use readnet_domain::{Command, Fen};
 use readnet_proto::v1::{
     self, circulation_service_client::CirculationServiceClient,
     network_admin_service_client::NetworkAdminServiceClient,
@@ -183,11 +183,11 @@ fn channel_word(channel: Via) -> &'static str {
 
 fn book(book: &readnet_domain::NewBook) -> v1::BookDescription {
     v1::BookDescription {
-        item: book.item.clone(),
+        item: book.item.clone().into(),
         isbn: book.isbn.clone(),
         title: book.title.clone(),
         author: book.author.clone(),
-        price_fen: book.price_fen,
+        price_fen: book.price_fen.map(Fen::get),
     }
 }
 
@@ -234,7 +234,7 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
             time_zone,
         } => {
             n.join_city(request!(envelope!(JoinCityRequest {
-                city: city,
+                city: city.into(),
                 name: name,
                 time_zone: time_zone
             })))
@@ -248,11 +248,11 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
             parent,
         } => {
             n.register_library(request!(envelope!(RegisterLibraryRequest {
-                library: code,
+                library: code.into(),
                 name: name,
-                city: city,
+                city: city.into(),
                 tier: tier as i32,
-                parent: parent.unwrap_or_default(),
+                parent: parent.map(String::from).unwrap_or_default(),
             })))
             .await?;
         }
@@ -261,7 +261,7 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
             reason,
         } => {
             n.close_library(request!(envelope!(CloseLibraryRequest {
-                library: code,
+                library: code.into(),
                 reason: reason
             })))
             .await?;
@@ -271,7 +271,7 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
             policy,
         } => {
             n.set_return_policy(request!(envelope!(SetReturnPolicyRequest {
-                library: code,
+                library: code.into(),
                 policy: policy as i32,
             })))
             .await?;
@@ -294,32 +294,32 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
             acquisition,
         } => {
             c.catalogue_item(request!(envelope!(CatalogueItemRequest {
-                item: b.item,
+                item: b.item.into(),
                 isbn: b.isbn,
                 title: b.title,
                 author: b.author,
-                owner_library: owner_library,
-                price_fen: b.price_fen,
+                owner_library: owner_library.into(),
+                price_fen: b.price_fen.map(Fen::get),
                 acquisition: acquisition as i32,
             })))
             .await?;
         }
         Command::Checkout { item, .. } => {
             c.checkout(request!(envelope!(CheckoutRequest {
-                item: item,
+                item: item.into(),
                 card: card
             })))
             .await?;
         }
         Command::Renew { item, .. } => {
             c.renew(request!(envelope!(RenewRequest {
-                item: item,
+                item: item.into(),
                 card: card
             })))
             .await?;
         }
         Command::Return { item } => {
-            c.r#return(request!(envelope!(ReturnRequest { item: item })))
+            c.r#return(request!(envelope!(ReturnRequest { item: item.into() })))
                 .await?;
         }
         Command::DispatchTransfer {
@@ -328,21 +328,23 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
             reason,
         } => {
             c.dispatch_transfer(request!(envelope!(DispatchTransferRequest {
-                item: item,
-                to_library: to_library,
+                item: item.into(),
+                to_library: to_library.into(),
                 reason: reason as i32,
             })))
             .await?;
         }
         Command::ReceiveTransfer { item } => {
-            c.receive_transfer(request!(envelope!(ReceiveTransferRequest { item: item })))
-                .await?;
+            c.receive_transfer(request!(envelope!(ReceiveTransferRequest {
+                item: item.into()
+            })))
+            .await?;
         }
         Command::BoothSwap {
             take_item, deposit, ..
         } => {
             c.booth_swap(request!(envelope!(BoothSwapRequest {
-                take_item: take_item,
+                take_item: take_item.into(),
                 card: card,
                 deposit: Some(book(&deposit)),
             })))
@@ -356,26 +358,28 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
             .await?;
         }
         Command::DeclareLost { item } => {
-            c.declare_lost(request!(envelope!(DeclareLostRequest { item: item })))
-                .await?;
+            c.declare_lost(request!(envelope!(DeclareLostRequest {
+                item: item.into()
+            })))
+            .await?;
         }
         Command::PayLostItem { item, amount_fen } => {
             c.pay_lost_item(request!(envelope!(PayLostItemRequest {
-                item: item,
-                amount_fen: amount_fen
+                item: item.into(),
+                amount_fen: amount_fen.get()
             })))
             .await?;
         }
         Command::WaiveLostItemDebt { item, reason } => {
             c.waive_lost_item_debt(request!(envelope!(WaiveLostItemDebtRequest {
-                item: item,
+                item: item.into(),
                 reason: reason
             })))
             .await?;
         }
         Command::Withdraw { item, reason } => {
             c.withdraw(request!(envelope!(WithdrawRequest {
-                item: item,
+                item: item.into(),
                 reason: reason
             })))
             .await?;

@@ -27,7 +27,7 @@ use rand::{Rng, SeedableRng};
 use readnet_domain::pb::{
     Acquisition, Channel, CreditTier, LibraryTier, ReturnPolicy, TransferReason,
 };
-use readnet_domain::{Command, ItemStatus, NewBook, PatronRef};
+use readnet_domain::{Command, Fen, ItemStatus, NewBook, PatronRef};
 use readnet_ledger::history::{History, card};
 use readnet_projection::ProjectedEvent;
 
@@ -359,11 +359,11 @@ fn time(micros: i64) -> DateTime<Utc> {
 
 fn book(item: &str, title: u32) -> NewBook {
     NewBook {
-        item: item.to_owned(),
+        item: item.into(),
         isbn: format!("978{:010}", title),
         title: format!("Title {title}"),
         author: format!("Author {}", title % 5_000),
-        price_fen: Some(2_000 + (title as i64 * 37) % 8_000),
+        price_fen: Some(Fen(2_000 + (title as i64 * 37) % 8_000)),
     }
 }
 
@@ -567,13 +567,13 @@ impl Simulator {
             let lib = self.libs[l].clone();
             let parent = match lib.tier {
                 LibraryTier::Central => None,
-                LibraryTier::Branch => Some(lib.code[..lib.code.len() - 4].to_owned()),
-                _ => Some(self.libs[lib.central].code.clone()),
+                LibraryTier::Branch => Some(lib.code[..lib.code.len() - 4].into()),
+                _ => Some(self.libs[lib.central].code.as_str().into()),
             };
             self.exec_system(
                 at,
                 Command::RegisterLibrary {
-                    library: lib.code.clone(),
+                    library: lib.code.clone().into(),
                     name: lib.code.clone(),
                     city: self.scale.cities[lib.city].code.into(),
                     tier: lib.tier,
@@ -587,7 +587,7 @@ impl Simulator {
                 self.exec_system(
                     at,
                     Command::SetReturnPolicy {
-                        library: lib.code.clone(),
+                        library: lib.code.clone().into(),
                         policy: ReturnPolicy::FloatInCity,
                     },
                 );
@@ -651,7 +651,7 @@ impl Simulator {
                 };
                 let command = Command::CatalogueItem {
                     book: book(&code, title),
-                    owner_library: self.libs[owner].code.clone(),
+                    owner_library: self.libs[owner].code.clone().into(),
                     acquisition,
                 };
                 self.items.push(ItemInfo { code, title });
@@ -880,7 +880,7 @@ impl Simulator {
         self.history
             .ledger()
             .items
-            .get(&self.items[item as usize].code)
+            .get(self.items[item as usize].code.as_str())
             .map(|i| &i.status)
     }
 
@@ -917,7 +917,7 @@ impl Simulator {
         }
         let code = self.items[item as usize].code.clone();
         let command = Command::Checkout {
-            item: code,
+            item: code.into(),
             patron: patron_ref.clone(),
         };
         if self.exec(
@@ -1030,7 +1030,9 @@ impl Simulator {
         };
         let late = time(at) > *due_at;
         let code = self.items[item as usize].code.clone();
-        let command = Command::Return { item: code.clone() };
+        let command = Command::Return {
+            item: code.clone().into(),
+        };
         if !self.exec(at, Some(library), command, None, u64::from(item), &[item]) {
             return;
         }
@@ -1069,7 +1071,7 @@ impl Simulator {
         }
         let (patron, card) = self.patron(loan.patron);
         let command = Command::Renew {
-            item: self.items[item as usize].code.clone(),
+            item: self.items[item as usize].code.clone().into(),
             patron,
         };
         if self.exec(
@@ -1093,7 +1095,7 @@ impl Simulator {
         }
         let library = loan.library as usize;
         let command = Command::DeclareLost {
-            item: self.items[item as usize].code.clone(),
+            item: self.items[item as usize].code.clone().into(),
         };
         if self.exec(at, Some(library), command, None, u64::from(item), &[item]) {
             self.stats.lost += 1;
@@ -1112,14 +1114,14 @@ impl Simulator {
             .history
             .ledger()
             .items
-            .get(&code)
+            .get(code.as_str())
             .and_then(|i| i.lost_debts.first())
             .map(|d| d.outstanding_fen);
-        let Some(amount_fen) = owed.filter(|a| *a > 0) else {
+        let Some(amount_fen) = owed.filter(|a| a.is_positive()) else {
             return;
         };
         let command = Command::PayLostItem {
-            item: code,
+            item: code.into(),
             amount_fen,
         };
         if self.exec(
@@ -1141,7 +1143,7 @@ impl Simulator {
 
     fn repatriate(&mut self, at: i64, item: u32) {
         let code = self.items[item as usize].code.clone();
-        let Some(state) = self.history.ledger().items.get(&code) else {
+        let Some(state) = self.history.ledger().items.get(code.as_str()) else {
             return;
         };
         let ItemStatus::OnShelf {
@@ -1152,17 +1154,19 @@ impl Simulator {
             return;
         };
         let owner = state.owner_library.clone();
-        let Some(from) = self.library_index(here) else {
+        let Some(from) = self.library_index(here.as_str()) else {
             return;
         };
         let command = Command::DispatchTransfer {
-            item: code,
+            item: code.into(),
             to_library: owner.clone(),
             reason: TransferReason::Repatriation,
         };
         if self.exec(at, Some(from), command, None, u64::from(item), &[item]) {
             self.stats.repatriations += 1;
-            let to = self.library_index(&owner).expect("the owner is a library");
+            let to = self
+                .library_index(owner.as_str())
+                .expect("the owner is a library");
             self.schedule_receive(at, item, from, to);
         }
     }
@@ -1184,11 +1188,11 @@ impl Simulator {
         let Some(ItemStatus::InTransit { to, .. }) = self.status(item) else {
             return;
         };
-        let Some(to) = self.library_index(&to.clone()) else {
+        let Some(to) = self.library_index(to.as_str()) else {
             return;
         };
         let command = Command::ReceiveTransfer {
-            item: self.items[item as usize].code.clone(),
+            item: self.items[item as usize].code.clone().into(),
         };
         if self.exec(at, Some(to), command, None, u64::from(item), &[item]) {
             self.place(item, to);
@@ -1215,8 +1219,8 @@ impl Simulator {
                 continue;
             }
             let command = Command::DispatchTransfer {
-                item: self.items[item as usize].code.clone(),
-                to_library: self.libs[booth].code.clone(),
+                item: self.items[item as usize].code.clone().into(),
+                to_library: self.libs[booth].code.clone().into(),
                 reason: TransferReason::Rebalance,
             };
             if self.exec(at, Some(central), command, None, u64::from(item), &[item]) {
@@ -1249,7 +1253,7 @@ impl Simulator {
             deposit_book.price_fen = None;
         }
         let command = Command::BoothSwap {
-            take_item: self.items[item as usize].code.clone(),
+            take_item: self.items[item as usize].code.clone().into(),
             patron: patron_ref,
             deposit: deposit_book,
         };

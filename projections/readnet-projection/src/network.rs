@@ -177,7 +177,7 @@ impl NetworkView {
             .filter(|t| t.kind == kind as i32 && t.effective_from_us <= at_us)
             .max_by_key(|t| t.effective_from_us)
             .map_or_else(
-                || readnet_domain::default_tariff_fen(kind),
+                || readnet_domain::default_tariff_fen(kind).get(),
                 |t| t.amount_fen,
             )
     }

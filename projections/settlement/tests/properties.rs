@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use common::*;
 use proptest::prelude::*;
 use readnet_domain::pb::TransferReason;
-use readnet_domain::{Command, ItemStatus};
+use readnet_domain::{Command, ItemCode, ItemStatus};
 use readnet_ledger::history::{History, card};
 use readnet_projection::{Payload, Projection};
 use readnet_settlement::{CloseDecision, Period, Settlement, StatementStatus};
@@ -86,12 +86,12 @@ fn op() -> impl Strategy<Value = Op> {
 /// The command an action comes to in the current state, if it makes sense at all (the domain
 /// may still refuse it).
 fn command(h: &History, action: &Action) -> Option<(String, Command)> {
-    let code = |item: usize| ITEMS[item].0.to_owned();
+    let code = |item: usize| ItemCode::from(ITEMS[item].0);
     let item = |i: usize| &h.ledger().items[ITEMS[i].0];
     match *action {
         Action::Checkout { item: i, patron } => match &item(i).status {
             ItemStatus::OnShelf { library, .. } => Some((
-                library.clone(),
+                library.to_string(),
                 Command::Checkout {
                     item: code(i),
                     patron: card(CARDS[patron].0, CARDS[patron].1),
@@ -113,11 +113,11 @@ fn command(h: &History, action: &Action) -> Option<(String, Command)> {
                     (true, _) | (false, 0) => {
                         (item(i).owner_library.clone(), TransferReason::Repatriation)
                     }
-                    (false, 1) => (LIBRARIES[to].to_owned(), TransferReason::Hold),
-                    (false, _) => (LIBRARIES[to].to_owned(), TransferReason::Rebalance),
+                    (false, 1) => (LIBRARIES[to].into(), TransferReason::Hold),
+                    (false, _) => (LIBRARIES[to].into(), TransferReason::Rebalance),
                 };
                 Some((
-                    library.clone(),
+                    library.to_string(),
                     Command::DispatchTransfer {
                         item: code(i),
                         to_library: to,
@@ -129,12 +129,12 @@ fn command(h: &History, action: &Action) -> Option<(String, Command)> {
         },
         Action::Receive { item: i } => match &item(i).status {
             ItemStatus::InTransit { to, .. } => {
-                Some((to.clone(), Command::ReceiveTransfer { item: code(i) }))
+                Some((to.to_string(), Command::ReceiveTransfer { item: code(i) }))
             }
             _ => None,
         },
         Action::Lose { item: i } => Some((
-            item(i).owner_library.clone(),
+            item(i).owner_library.to_string(),
             Command::DeclareLost { item: code(i) },
         )),
     }

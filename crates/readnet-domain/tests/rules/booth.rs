@@ -1,7 +1,10 @@
 //! Booth swaps: take a book from the booth, leave one of your own.
 
 use readnet_domain::pb::{self, Acquisition, CreditTier, LibraryTier};
-use readnet_domain::{Command, ItemStatus, NewBook, PatronRef, Payload, RejectionKind, StreamId};
+use readnet_domain::{
+    Command, Fen, ItemStatus, NewBook, PatronRef, Payload, Rejection, RejectionKind, StreamId,
+    Whereabouts,
+};
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -20,7 +23,7 @@ fn swap_events(patron: &PatronRef) -> Vec<readnet_domain::NewEvent> {
             "JN-B-0001",
             Payload::BoothSwapped(pb::BoothSwapped {
                 booth: "JN-BOOTH-01".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 item_taken: "JN-B-0001".into(),
                 item_deposited: "JN-B-0002".into(),
             }),
@@ -48,7 +51,7 @@ fn first_swap_enrols_the_patron_records_the_swap_and_catalogues_the_deposit() {
     let mut expected = vec![patron_event(
         &patron,
         Payload::PatronEnrolled(pb::PatronEnrolled {
-            patron_id: patron.patron_id.clone(),
+            patron_id: patron.patron_id.clone().into(),
             home_city: "zibo".into(),
             tier: CreditTier::Standard as i32,
         }),
@@ -117,9 +120,12 @@ fn swap_away_from_a_booth_is_refused() {
             Some("JN-LIXIA-03"),
             swap("JN-000003", &li_wei(), book("JN-B-0002", "围城", None)),
         )
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::FailedPrecondition,
-            &["JN-LIXIA-03 is not a book-exchange booth", "only at booths"],
+            Rejection::NotABooth {
+                library: "JN-LIXIA-03".into(),
+            },
+            "JN-LIXIA-03 is not a book-exchange booth: swaps happen only at booths",
         );
 }
 
@@ -131,7 +137,11 @@ fn swap_without_an_acting_library_is_invalid() {
             None,
             swap("JN-B-0001", &li_wei(), book("JN-B-0002", "围城", None)),
         )
-        .then_rejected(RejectionKind::InvalidArgument, &["x-readnet-library"]);
+        .then_rejected_saying(
+            RejectionKind::InvalidArgument,
+            Rejection::ActingLibraryMissing,
+            "x-readnet-library: this command needs the acting library in request metadata",
+        );
 }
 
 #[test]
@@ -143,9 +153,12 @@ fn swap_at_a_closed_booth_is_refused() {
             Some("JN-BOOTH-01"),
             swap("JN-B-0001", &li_wei(), book("JN-B-0002", "围城", None)),
         )
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::FailedPrecondition,
-            &["JN-BOOTH-01 is closed"],
+            Rejection::LibraryClosed {
+                library: "JN-BOOTH-01".into(),
+            },
+            "library JN-BOOTH-01 is closed",
         );
 }
 
@@ -161,12 +174,16 @@ fn taking_an_item_that_is_not_in_this_booth_is_refused() {
             Some("JN-BOOTH-01"),
             swap("ZB-B-0001", &li_wei(), book("JN-B-0002", "围城", None)),
         )
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::FailedPrecondition,
-            &[
-                "item ZB-B-0001 is not in booth JN-BOOTH-01",
-                "in booth ZB-BOOTH-02",
-            ],
+            Rejection::ItemNotInBooth {
+                item: "ZB-B-0001".into(),
+                booth: "JN-BOOTH-01".into(),
+                whereabouts: Whereabouts::InBooth {
+                    booth: "ZB-BOOTH-02".into(),
+                },
+            },
+            "item ZB-B-0001 is not in booth JN-BOOTH-01: it is in booth ZB-BOOTH-02",
         );
 }
 
@@ -178,13 +195,14 @@ fn taking_an_item_on_a_library_shelf_is_refused() {
             Some("JN-BOOTH-01"),
             swap("JN-000002", &li_wei(), book("JN-B-0002", "围城", None)),
         )
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &[
-                "item JN-000002 is not in booth JN-BOOTH-01",
-                "on the shelf at JN-CENTRAL",
-            ],
-        );
+        .then_rejected(Rejection::ItemNotInBooth {
+            item: "JN-000002".into(),
+            booth: "JN-BOOTH-01".into(),
+            whereabouts: Whereabouts::OnShelf {
+                library: "JN-CENTRAL".into(),
+                homebound_to: None,
+            },
+        });
 }
 
 #[test]
@@ -195,7 +213,13 @@ fn taking_an_unknown_item_is_not_found() {
             Some("JN-BOOTH-01"),
             swap("JN-B-9999", &li_wei(), book("JN-B-0002", "围城", None)),
         )
-        .then_rejected(RejectionKind::NotFound, &["JN-B-9999"]);
+        .then_rejected_saying(
+            RejectionKind::NotFound,
+            Rejection::ItemNotCatalogued {
+                item: "JN-B-9999".into(),
+            },
+            "item JN-B-9999 is not catalogued",
+        );
 }
 
 #[test]
@@ -206,9 +230,13 @@ fn depositing_an_already_catalogued_id_already_exists() {
             Some("JN-BOOTH-01"),
             swap("JN-B-0001", &li_wei(), book("JN-000002", "围城", None)),
         )
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::AlreadyExists,
-            &["deposit", "item JN-000002", "already catalogued"],
+            Rejection::ItemAlreadyCatalogued {
+                field: "deposit",
+                item: "JN-000002".into(),
+            },
+            "deposit: item JN-000002 is already catalogued",
         );
 }
 
@@ -220,7 +248,13 @@ fn depositing_under_the_taken_items_id_is_invalid() {
             Some("JN-BOOTH-01"),
             swap("JN-B-0001", &li_wei(), book("JN-B-0001", "围城", None)),
         )
-        .then_rejected(RejectionKind::InvalidArgument, &["deposit.item"]);
+        .then_rejected_saying(
+            RejectionKind::InvalidArgument,
+            Rejection::DepositIsTakenItem {
+                item: "JN-B-0001".into(),
+            },
+            "deposit.item: the deposited book needs an id of its own",
+        );
 }
 
 #[test]
@@ -231,9 +265,10 @@ fn depositing_without_a_title_is_invalid() {
             Some("JN-BOOTH-01"),
             swap("JN-B-0001", &li_wei(), book("JN-B-0002", "  ", None)),
         )
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::InvalidArgument,
-            &["deposit.title", "required"],
+            Rejection::TitleRequired { field: "deposit" },
+            "deposit.title: a title is required",
         );
 }
 
@@ -245,9 +280,13 @@ fn depositing_with_a_negative_price_is_invalid() {
             Some("JN-BOOTH-01"),
             swap("JN-B-0001", &li_wei(), book("JN-B-0002", "围城", Some(-5))),
         )
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::InvalidArgument,
-            &["deposit.price_fen", "negative"],
+            Rejection::NegativePrice {
+                field: "deposit",
+                price_fen: Fen(-5),
+            },
+            "deposit.price_fen: must not be negative",
         );
 }
 
@@ -263,10 +302,7 @@ fn swap_with_a_card_from_outside_the_network_is_refused() {
                 book("JN-B-0002", "围城", None),
             ),
         )
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["qingdao:****3456", "not a member city"],
-        );
+        .then_rejected_saying(RejectionKind::FailedPrecondition, Rejection::CardCityNotMember { card: "qingdao:****3456".into(), city: "qingdao".into() }, "card qingdao:****3456 was issued by qingdao, which is not a member city of the network");
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Cataloguing purchases and donations.
 
 use readnet_domain::pb::{self, Acquisition};
-use readnet_domain::{Command, ItemStatus, NewBook, Payload, RejectionKind, StreamId};
+use readnet_domain::{
+    Command, Fen, ItemStatus, NewBook, Payload, Rejection, RejectionKind, StreamId,
+};
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -122,10 +124,7 @@ fn cataloguing_a_patron_driven_book_directly_is_invalid() {
                 Acquisition::PatronDriven,
             ),
         )
-        .then_rejected(
-            RejectionKind::InvalidArgument,
-            &["acquisition", "PatronDrivenAcquisition"],
-        );
+        .then_rejected_saying(RejectionKind::InvalidArgument, Rejection::AcquisitionHasItsOwnCommand { acquisition: Acquisition::PatronDriven }, "acquisition: patron-driven books and booth deposits are catalogued by PatronDrivenAcquisition and BoothSwap");
 }
 
 #[test]
@@ -140,10 +139,9 @@ fn cataloguing_a_booth_deposit_directly_is_invalid() {
                 Acquisition::BoothDeposit,
             ),
         )
-        .then_rejected(
-            RejectionKind::InvalidArgument,
-            &["acquisition", "BoothSwap"],
-        );
+        .then_rejected(Rejection::AcquisitionHasItsOwnCommand {
+            acquisition: Acquisition::BoothDeposit,
+        });
 }
 
 #[test]
@@ -158,9 +156,10 @@ fn cataloguing_without_an_acquisition_is_invalid() {
                 Acquisition::Unspecified,
             ),
         )
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::InvalidArgument,
-            &["acquisition", "purchase or donation"],
+            Rejection::AcquisitionRequired,
+            "acquisition: purchase or donation is required",
         );
 }
 
@@ -176,10 +175,10 @@ fn cataloguing_a_catalogued_id_already_exists() {
                 Acquisition::Purchase,
             ),
         )
-        .then_rejected(
-            RejectionKind::AlreadyExists,
-            &["item ZB-000123", "already catalogued"],
-        );
+        .then_rejected(Rejection::ItemAlreadyCatalogued {
+            field: "item",
+            item: "ZB-000123".into(),
+        });
 }
 
 #[test]
@@ -194,7 +193,14 @@ fn cataloguing_for_an_unknown_owner_is_not_found() {
                 Acquisition::Purchase,
             ),
         )
-        .then_rejected(RejectionKind::NotFound, &["owner_library", "ZB-NOWHERE"]);
+        .then_rejected_saying(
+            RejectionKind::NotFound,
+            Rejection::LibraryNotRegistered {
+                field: "owner_library",
+                library: "ZB-NOWHERE".into(),
+            },
+            "owner_library: library ZB-NOWHERE is not registered",
+        );
 }
 
 #[test]
@@ -210,10 +216,9 @@ fn cataloguing_for_a_closed_owner_is_refused() {
                 Acquisition::Purchase,
             ),
         )
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["ZB-ZHOUCUN-07 is closed"],
-        );
+        .then_rejected(Rejection::LibraryClosed {
+            library: "ZB-ZHOUCUN-07".into(),
+        });
 }
 
 #[test]
@@ -228,10 +233,10 @@ fn cataloguing_at_a_negative_price_is_invalid() {
                 Acquisition::Purchase,
             ),
         )
-        .then_rejected(
-            RejectionKind::InvalidArgument,
-            &["item.price_fen", "negative"],
-        );
+        .then_rejected(Rejection::NegativePrice {
+            field: "item",
+            price_fen: Fen(-1),
+        });
 }
 
 #[test]
@@ -246,5 +251,5 @@ fn cataloguing_without_a_title_is_invalid() {
                 Acquisition::Purchase,
             ),
         )
-        .then_rejected(RejectionKind::InvalidArgument, &["item.title"]);
+        .then_rejected(Rejection::TitleRequired { field: "item" });
 }

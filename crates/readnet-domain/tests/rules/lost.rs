@@ -1,7 +1,9 @@
 //! Declaring an item lost, and the borrower's debt: paid, partly paid, waived.
 
 use readnet_domain::pb;
-use readnet_domain::{ItemStatus, LostDebt, PatronRef, Payload, RejectionKind};
+use readnet_domain::{
+    Fen, ItemStatus, LostDebt, PatronRef, Payload, Rejection, RejectionKind, Whereabouts,
+};
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -32,7 +34,7 @@ fn declare_lost_charges_the_borrower_the_items_price() {
             "ZB-000123",
             Payload::ItemDeclaredLost(pb::ItemDeclaredLost {
                 item: "ZB-000123".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 owner_library: "ZB-CENTRAL".into(),
                 patron_home_city: "jinan".into(),
                 debt_fen: 4500,
@@ -48,7 +50,7 @@ fn declare_lost_charges_the_borrower_the_items_price() {
         after.ledger().items["ZB-000123"].lost_debt().cloned(),
         Some(LostDebt {
             patron_id: patron.patron_id.clone(),
-            outstanding_fen: 4500
+            outstanding_fen: Fen(4500)
         })
     );
     assert!(
@@ -68,7 +70,7 @@ fn declare_lost_of_an_item_without_price_charges_the_default_lost_tariff() {
             "JN-000001",
             Payload::ItemDeclaredLost(pb::ItemDeclaredLost {
                 item: "JN-000001".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 owner_library: "JN-CENTRAL".into(),
                 patron_home_city: "jinan".into(),
                 debt_fen: 3000,
@@ -80,30 +82,26 @@ fn declare_lost_of_an_item_without_price_charges_the_default_lost_tariff() {
 fn declare_lost_of_an_item_not_on_loan_is_refused() {
     given(network_jinan_zibo())
         .when_at(t0(), None, declare_lost("ZB-000123"))
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &[
-                "item ZB-000123 is not on loan",
-                "on the shelf at ZB-CENTRAL",
-            ],
-        );
+        .then_rejected_saying(RejectionKind::FailedPrecondition, Rejection::LostItemNotOnLoan { item: "ZB-000123".into(), whereabouts: Whereabouts::OnShelf { library: "ZB-CENTRAL".into(), homebound_to: None } }, "item ZB-000123 is not on loan, so it cannot be declared lost: it is on the shelf at ZB-CENTRAL");
 }
 
 #[test]
 fn declare_lost_twice_is_refused() {
     li_wei_lost_zb_000123()
         .when_at(t0() + days(21), None, declare_lost("ZB-000123"))
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["not on loan", "declared lost"],
-        );
+        .then_rejected(Rejection::LostItemNotOnLoan {
+            item: "ZB-000123".into(),
+            whereabouts: Whereabouts::Lost,
+        });
 }
 
 #[test]
 fn declare_lost_of_an_unknown_item_is_not_found() {
     given(network_jinan_zibo())
         .when_at(t0(), None, declare_lost("ZB-999999"))
-        .then_rejected(RejectionKind::NotFound, &["ZB-999999"]);
+        .then_rejected(Rejection::ItemNotCatalogued {
+            item: "ZB-999999".into(),
+        });
 }
 
 #[test]
@@ -115,7 +113,7 @@ fn partial_payment_lowers_the_debt_and_keeps_the_patron_blocked() {
             "ZB-000123",
             Payload::LostItemPaid(pb::LostItemPaid {
                 item: "ZB-000123".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 amount_fen: 1000,
             }),
         )]);
@@ -123,12 +121,13 @@ fn partial_payment_lowers_the_debt_and_keeps_the_patron_blocked() {
         after.ledger().items["ZB-000123"]
             .lost_debt()
             .map(|d| d.outstanding_fen),
-        Some(3500)
+        Some(Fen(3500))
     );
-    another_checkout_by(&patron, after).then_rejected(
-        RejectionKind::FailedPrecondition,
-        &["blocked", "ZB-000123", "3500 fen is unpaid"],
-    );
+    another_checkout_by(&patron, after).then_rejected(Rejection::PatronBlockedLost {
+        card: "jinan:****1234".into(),
+        item: "ZB-000123".into(),
+        owed_fen: Fen(3500),
+    });
 }
 
 #[test]
@@ -147,14 +146,14 @@ fn payment_in_full_in_two_parts_settles_the_debt_and_unblocks() {
 fn paying_more_than_owed_is_refused() {
     li_wei_lost_zb_000123()
         .when_at(t0() + days(21), Some("ZB-CENTRAL"), pay("ZB-000123", 4501))
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::FailedPrecondition,
-            &[
-                "amount_fen",
-                "4501",
-                "more than the 4500 fen owed",
-                "ZB-000123",
-            ],
+            Rejection::PaymentExceedsDebt {
+                item: "ZB-000123".into(),
+                amount_fen: Fen(4501),
+                owed_fen: Fen(4500),
+            },
+            "amount_fen: 4501 is more than the 4500 fen owed for item ZB-000123",
         );
 }
 
@@ -162,16 +161,23 @@ fn paying_more_than_owed_is_refused() {
 fn paying_nothing_is_invalid() {
     li_wei_lost_zb_000123()
         .when_at(t0() + days(21), Some("ZB-CENTRAL"), pay("ZB-000123", 0))
-        .then_rejected(RejectionKind::InvalidArgument, &["amount_fen", "positive"]);
+        .then_rejected_saying(
+            RejectionKind::InvalidArgument,
+            Rejection::PaymentNotPositive { amount_fen: Fen(0) },
+            "amount_fen: 0 is not a positive amount",
+        );
 }
 
 #[test]
 fn paying_for_an_item_without_debt_is_refused() {
     li_wei_borrowed_zb_000123()
         .when_at(t0() + days(21), Some("ZB-CENTRAL"), pay("ZB-000123", 100))
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::FailedPrecondition,
-            &["item ZB-000123 has no unsettled lost-item debt"],
+            Rejection::NoLostItemDebt {
+                item: "ZB-000123".into(),
+            },
+            "item ZB-000123 has no unsettled lost-item debt",
         );
 }
 
@@ -180,10 +186,9 @@ fn paying_a_settled_debt_again_is_refused() {
     li_wei_lost_zb_000123()
         .after(t0() + days(21), Some("ZB-CENTRAL"), pay("ZB-000123", 4500))
         .when_at(t0() + days(22), Some("ZB-CENTRAL"), pay("ZB-000123", 1))
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["no unsettled lost-item debt"],
-        );
+        .then_rejected(Rejection::NoLostItemDebt {
+            item: "ZB-000123".into(),
+        });
 }
 
 #[test]
@@ -195,7 +200,7 @@ fn waiver_records_the_reason_and_unblocks() {
             "ZB-000123",
             Payload::LostItemDebtWaived(pb::LostItemDebtWaived {
                 item: "ZB-000123".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 reason: "hardship".into(),
             }),
         )]);
@@ -208,10 +213,9 @@ fn waiver_records_the_reason_and_unblocks() {
 fn waiving_when_nothing_is_owed_is_refused() {
     given(network_jinan_zibo())
         .when_at(t0(), None, waive("ZB-000123"))
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["no unsettled lost-item debt"],
-        );
+        .then_rejected(Rejection::NoLostItemDebt {
+            item: "ZB-000123".into(),
+        });
 }
 
 #[test]
@@ -262,9 +266,13 @@ fn losing_an_item_priced_at_zero_does_not_block_the_borrower_for_ever() {
         .after(t0() + days(1), None, declare_lost("JN-000009"));
     let owed = lost.ledger().items["JN-000009"]
         .lost_debt()
-        .map_or(0, |d| d.outstanding_fen);
-    if owed > 0 {
-        lost = lost.after(t0() + days(2), Some("JN-CENTRAL"), pay("JN-000009", owed));
+        .map_or(Fen::ZERO, |d| d.outstanding_fen);
+    if owed.is_positive() {
+        lost = lost.after(
+            t0() + days(2),
+            Some("JN-CENTRAL"),
+            pay("JN-000009", owed.get()),
+        );
     }
     lost.when_at(
         t0() + days(2),

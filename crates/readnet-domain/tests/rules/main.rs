@@ -5,6 +5,7 @@ mod support;
 mod booth;
 mod catalogue;
 mod checkout;
+mod invariants;
 mod lost;
 mod network;
 mod patron_driven;

@@ -1,7 +1,7 @@
 //! Cities, libraries, closures, return policies, tariffs and patron tiers.
 
 use readnet_domain::pb::{self, ChargeKind, CreditTier, LibraryTier, ReturnPolicy};
-use readnet_domain::{Command, Payload, RejectionKind, StreamId};
+use readnet_domain::{Command, Fen, LibraryCode, Payload, Rejection, RejectionKind, StreamId};
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -20,7 +20,7 @@ fn register(library: &str, city: &str, tier: LibraryTier, parent: Option<&str>) 
         name: "周村区图书馆".into(),
         city: city.into(),
         tier,
-        parent: parent.map(str::to_owned),
+        parent: parent.map(LibraryCode::from),
     }
 }
 
@@ -38,7 +38,7 @@ fn set_tariff(
 ) -> Command {
     Command::SetTariff {
         kind,
-        amount_fen,
+        amount_fen: Fen(amount_fen),
         effective_from,
     }
 }
@@ -74,9 +74,12 @@ fn join_city_without_time_zone_defaults_to_asia_shanghai() {
 fn join_city_with_an_unknown_time_zone_is_invalid() {
     given([])
         .when_at(t0(), None, join("zibo", "Asia/Zibo"))
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::InvalidArgument,
-            &["time_zone", "Asia/Zibo", "IANA"],
+            Rejection::UnknownTimeZone {
+                time_zone: "Asia/Zibo".into(),
+            },
+            "time_zone: \"Asia/Zibo\" is not an IANA time zone name",
         );
 }
 
@@ -84,9 +87,12 @@ fn join_city_with_an_unknown_time_zone_is_invalid() {
 fn join_city_twice_already_exists() {
     given(network_jinan_zibo())
         .when_at(t0(), None, join("zibo", "Asia/Shanghai"))
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::AlreadyExists,
-            &["city zibo", "already joined"],
+            Rejection::CityAlreadyJoined {
+                city: "zibo".into(),
+            },
+            "city zibo has already joined the network",
         );
 }
 
@@ -113,7 +119,10 @@ fn register_library_records_it_under_its_parent() {
             },
         ))]);
     let library = &after.ledger().network.libraries["ZB-WANGCUN-11"];
-    assert_eq!(library.parent.as_deref(), Some("ZB-ZHOUCUN-07"));
+    assert_eq!(
+        library.parent.as_ref().map(LibraryCode::as_str),
+        Some("ZB-ZHOUCUN-07")
+    );
     assert_eq!(
         library.return_policy,
         ReturnPolicy::ReturnHome,
@@ -149,9 +158,12 @@ fn register_library_in_a_city_outside_the_network_is_not_found() {
             None,
             register("QD-CENTRAL", "qingdao", LibraryTier::Central, None),
         )
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::NotFound,
-            &["city", "qingdao", "has not joined"],
+            Rejection::CityNotJoined {
+                city: "qingdao".into(),
+            },
+            "city: city qingdao has not joined the network",
         );
 }
 
@@ -163,9 +175,12 @@ fn register_library_twice_already_exists() {
             None,
             register("ZB-ZHOUCUN-07", "zibo", LibraryTier::Branch, None),
         )
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::AlreadyExists,
-            &["ZB-ZHOUCUN-07", "already registered"],
+            Rejection::LibraryAlreadyRegistered {
+                library: "ZB-ZHOUCUN-07".into(),
+            },
+            "library ZB-ZHOUCUN-07 is already registered",
         );
 }
 
@@ -182,10 +197,10 @@ fn register_library_under_an_unknown_parent_is_not_found() {
                 Some("ZB-NOWHERE"),
             ),
         )
-        .then_rejected(
-            RejectionKind::NotFound,
-            &["parent", "ZB-NOWHERE", "not registered"],
-        );
+        .then_rejected(Rejection::LibraryNotRegistered {
+            field: "parent",
+            library: "ZB-NOWHERE".into(),
+        });
 }
 
 #[test]
@@ -196,7 +211,11 @@ fn register_library_without_tier_is_invalid() {
             None,
             register("ZB-WANGCUN-11", "zibo", LibraryTier::Unspecified, None),
         )
-        .then_rejected(RejectionKind::InvalidArgument, &["tier", "required"]);
+        .then_rejected_saying(
+            RejectionKind::InvalidArgument,
+            Rejection::LibraryTierRequired,
+            "tier: a library tier is required",
+        );
 }
 
 #[test]
@@ -216,7 +235,10 @@ fn close_library_records_the_closure() {
 fn close_an_unknown_library_is_not_found() {
     given(network_jinan_zibo())
         .when_at(t0(), None, close("ZB-NOWHERE"))
-        .then_rejected(RejectionKind::NotFound, &["ZB-NOWHERE", "not registered"]);
+        .then_rejected(Rejection::LibraryNotRegistered {
+            field: "library",
+            library: "ZB-NOWHERE".into(),
+        });
 }
 
 #[test]
@@ -224,10 +246,9 @@ fn close_a_closed_library_is_refused() {
     given(network_jinan_zibo())
         .and([library_closed("ZB-ZHOUCUN-07")])
         .when_at(t0(), None, close("ZB-ZHOUCUN-07"))
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["ZB-ZHOUCUN-07", "closed"],
-        );
+        .then_rejected(Rejection::LibraryClosed {
+            library: "ZB-ZHOUCUN-07".into(),
+        });
 }
 
 #[test]
@@ -239,10 +260,9 @@ fn checkout_at_a_closed_library_is_refused() {
             Some("ZB-ZHOUCUN-07"),
             checkout("ZB-000124", &wang_fang()),
         )
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["library ZB-ZHOUCUN-07 is closed"],
-        );
+        .then_rejected(Rejection::LibraryClosed {
+            library: "ZB-ZHOUCUN-07".into(),
+        });
 }
 
 #[test]
@@ -259,10 +279,9 @@ fn return_at_a_closed_library_is_refused() {
             Some("ZB-ZHOUCUN-07"),
             give_back("ZB-000123"),
         )
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["library ZB-ZHOUCUN-07 is closed"],
-        );
+        .then_rejected(Rejection::LibraryClosed {
+            library: "ZB-ZHOUCUN-07".into(),
+        });
 }
 
 #[test]
@@ -299,9 +318,10 @@ fn set_return_policy_without_a_policy_is_invalid() {
                 policy: ReturnPolicy::Unspecified,
             },
         )
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::InvalidArgument,
-            &["policy", "return_home", "float_in_city"],
+            Rejection::ReturnPolicyRequired,
+            "policy: return_home or float_in_city is required",
         );
 }
 
@@ -316,7 +336,10 @@ fn set_return_policy_of_an_unknown_library_is_not_found() {
                 policy: ReturnPolicy::FloatInCity,
             },
         )
-        .then_rejected(RejectionKind::NotFound, &["library", "JN-NOWHERE"]);
+        .then_rejected(Rejection::LibraryNotRegistered {
+            field: "library",
+            library: "JN-NOWHERE".into(),
+        });
 }
 
 #[test]
@@ -335,9 +358,12 @@ fn set_tariff_records_an_effective_dated_tariff() {
 fn set_tariff_with_a_negative_amount_is_invalid() {
     given(network_jinan_zibo())
         .when_at(t0(), None, set_tariff(ChargeKind::Loan, -1, t0()))
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::InvalidArgument,
-            &["amount_fen", "-1", "negative"],
+            Rejection::NegativeTariff {
+                amount_fen: Fen(-1),
+            },
+            "amount_fen: -1 is negative",
         );
 }
 
@@ -350,13 +376,14 @@ fn a_tariff_cannot_take_effect_before_it_is_set() {
             None,
             set_tariff(ChargeKind::Loan, 150, set_at - chrono::Duration::days(7)),
         )
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::InvalidArgument,
-            &[
-                "effective_from",
-                "before the tariff is set",
-                "never in the past",
-            ],
+            Rejection::TariffInThePast {
+                effective_from: set_at - chrono::Duration::days(7),
+                set_at,
+            },
+            "effective_from: 2026-02-23T02:00:00+00:00 is before the tariff is set \
+             (2026-03-02T02:00:00+00:00); a tariff takes effect from now on, never in the past",
         );
     given(network_jinan_zibo())
         .when_at(set_at, None, set_tariff(ChargeKind::Loan, 150, set_at))
@@ -367,7 +394,11 @@ fn a_tariff_cannot_take_effect_before_it_is_set() {
 fn set_tariff_without_a_kind_is_invalid() {
     given(network_jinan_zibo())
         .when_at(t0(), None, set_tariff(ChargeKind::Unspecified, 100, t0()))
-        .then_rejected(RejectionKind::InvalidArgument, &["kind"]);
+        .then_rejected_saying(
+            RejectionKind::InvalidArgument,
+            Rejection::ChargeKindRequired,
+            "kind: a charge kind (loan, return, shipping, lost) is required",
+        );
 }
 
 /// JN-000001 has no price: its lost debt falls back to the lost tariff in force when it is lost.
@@ -392,9 +423,9 @@ fn lost_debt(
         item,
         Payload::ItemDeclaredLost(pb::ItemDeclaredLost {
             item: item.into(),
-            patron_id: patron.patron_id.clone(),
+            patron_id: patron.patron_id.clone().into(),
             owner_library: "JN-CENTRAL".into(),
-            patron_home_city: patron.city.clone(),
+            patron_home_city: patron.city.clone().into(),
             debt_fen,
         }),
     )]
@@ -464,13 +495,13 @@ fn set_patron_tier_records_the_change_in_the_patrons_stream() {
         .then_events(vec![patron_event(
             &patron,
             Payload::PatronTierChanged(pb::PatronTierChanged {
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 tier: CreditTier::Trusted as i32,
             }),
         )]);
     assert_eq!(after.patron(&patron).tier, CreditTier::Trusted);
     assert_eq!(
-        after.version(&StreamId::Patron(patron.patron_id.clone())),
+        after.version(&StreamId::Patron(patron.patron_id.clone().into())),
         2
     );
 }
@@ -479,20 +510,17 @@ fn set_patron_tier_records_the_change_in_the_patrons_stream() {
 fn set_tier_of_a_card_never_used_is_not_found() {
     given(network_jinan_zibo())
         .when_at(t0(), None, set_tier(&li_wei(), CreditTier::Trusted))
-        .then_rejected(
-            RejectionKind::NotFound,
-            &["jinan:****1234", "not been used"],
-        );
+        .then_rejected_saying(RejectionKind::NotFound, Rejection::PatronNotEnrolled { card: "jinan:****1234".into() }, "card jinan:****1234 has not been used yet: a patron is enrolled by their first checkout");
 }
 
 #[test]
 fn set_tier_of_a_card_from_outside_the_network_is_refused() {
     given(network_jinan_zibo())
         .when_at(t0(), None, set_tier(&qingdao_card(), CreditTier::Trusted))
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["qingdao:****3456", "qingdao", "not a member city"],
-        );
+        .then_rejected(Rejection::CardCityNotMember {
+            card: "qingdao:****3456".into(),
+            city: "qingdao".into(),
+        });
 }
 
 #[test]
@@ -501,7 +529,11 @@ fn set_tier_without_a_tier_is_invalid() {
     given(network_jinan_zibo())
         .and([enrolled(&patron, CreditTier::Standard)])
         .when_at(t0(), None, set_tier(&patron, CreditTier::Unspecified))
-        .then_rejected(RejectionKind::InvalidArgument, &["tier"]);
+        .then_rejected_saying(
+            RejectionKind::InvalidArgument,
+            Rejection::CreditTierRequired,
+            "tier: restricted, standard or trusted is required",
+        );
 }
 
 #[test]
@@ -534,8 +566,10 @@ fn a_patron_lowered_to_restricted_may_not_borrow_a_fourth_item() {
         .after(t0(), Some("JN-CENTRAL"), checkout("JN-T-02", &patron))
         .after(t0(), Some("JN-CENTRAL"), checkout("JN-T-03", &patron))
         .when_at(t0(), Some("JN-CENTRAL"), checkout("JN-T-04", &patron))
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["jinan:****1234", "3 items on loan", "restricted", "3"],
-        );
+        .then_rejected(Rejection::LoanLimitReached {
+            card: "jinan:****1234".into(),
+            on_loan: 3,
+            limit: 3,
+            tier: CreditTier::Restricted,
+        });
 }

@@ -2,7 +2,10 @@
 
 use chrono::Duration;
 use readnet_domain::pb::{self, Acquisition, CreditTier};
-use readnet_domain::{Command, ItemStatus, NewBook, PatronRef, Payload, RejectionKind, StreamId};
+use readnet_domain::{
+    Command, DeskWork, Fen, ItemStatus, NewBook, PatronRef, Payload, Rejection, RejectionKind,
+    StreamId,
+};
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -34,10 +37,10 @@ fn catalogued_and_lent(patron: &PatronRef) -> Vec<readnet_domain::NewEvent> {
             "JN-P-0001",
             Payload::ItemLoaned(pb::ItemLoaned {
                 item: "JN-P-0001".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 library: "JN-LIXIA-03".into(),
                 due_at_us: us(shanghai(2026, 4, 1, 23, 59, 59)) + 999_999,
-                patron_home_city: patron.city.clone(),
+                patron_home_city: patron.city.clone().into(),
                 owner_library: "JN-LIXIA-03".into(),
             }),
         ),
@@ -50,7 +53,7 @@ fn first_acquisition_enrols_catalogues_for_the_library_and_lends_to_the_patron()
     let mut expected = vec![patron_event(
         &patron,
         Payload::PatronEnrolled(pb::PatronEnrolled {
-            patron_id: patron.patron_id.clone(),
+            patron_id: patron.patron_id.clone().into(),
             home_city: "zibo".into(),
             tier: CreditTier::Standard as i32,
         }),
@@ -72,7 +75,7 @@ fn first_acquisition_enrols_catalogues_for_the_library_and_lends_to_the_patron()
             renewals: 0,
         }
     );
-    assert_eq!(after.ledger().items["JN-P-0001"].price_fen, Some(3600));
+    assert_eq!(after.ledger().items["JN-P-0001"].price_fen, Some(Fen(3600)));
     assert_eq!(after.loans(&patron), ["JN-P-0001"]);
     assert_eq!(after.version(&StreamId::Item("JN-P-0001".into())), 2);
 }
@@ -117,9 +120,10 @@ fn acquisition_without_a_price_is_invalid() {
             Some("JN-LIXIA-03"),
             bought(&li_wei(), book("JN-P-0001", "围城", None)),
         )
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::InvalidArgument,
-            &["book.price_fen", "required", "positive"],
+            Rejection::PurchasePriceRequired { price_fen: None },
+            "book.price_fen: what the library paid the bookstore is required and must be positive",
         );
 }
 
@@ -131,10 +135,9 @@ fn acquisition_at_price_zero_is_invalid() {
             Some("JN-LIXIA-03"),
             bought(&li_wei(), book("JN-P-0001", "围城", Some(0))),
         )
-        .then_rejected(
-            RejectionKind::InvalidArgument,
-            &["book.price_fen", "positive"],
-        );
+        .then_rejected(Rejection::PurchasePriceRequired {
+            price_fen: Some(Fen(0)),
+        });
 }
 
 #[test]
@@ -145,7 +148,9 @@ fn acquisition_at_a_negative_price_is_invalid() {
             Some("JN-LIXIA-03"),
             bought(&li_wei(), book("JN-P-0001", "围城", Some(-100))),
         )
-        .then_rejected(RejectionKind::InvalidArgument, &["book.price_fen"]);
+        .then_rejected(Rejection::PurchasePriceRequired {
+            price_fen: Some(Fen(-100)),
+        });
 }
 
 #[test]
@@ -156,7 +161,7 @@ fn acquisition_without_a_title_is_invalid() {
             Some("JN-LIXIA-03"),
             bought(&li_wei(), book("JN-P-0001", "", Some(3600))),
         )
-        .then_rejected(RejectionKind::InvalidArgument, &["book.title"]);
+        .then_rejected(Rejection::TitleRequired { field: "book" });
 }
 
 #[test]
@@ -167,10 +172,10 @@ fn acquisition_under_a_catalogued_id_already_exists() {
             Some("JN-LIXIA-03"),
             bought(&li_wei(), book("JN-000003", "围城", Some(3600))),
         )
-        .then_rejected(
-            RejectionKind::AlreadyExists,
-            &["item JN-000003", "already catalogued"],
-        );
+        .then_rejected(Rejection::ItemAlreadyCatalogued {
+            field: "book",
+            item: "JN-000003".into(),
+        });
 }
 
 #[test]
@@ -191,14 +196,12 @@ fn acquisition_for_a_patron_at_the_limit_is_refused_and_nothing_is_catalogued() 
         Some("JN-LIXIA-03"),
         bought(&patron, book("JN-P-0001", "围城", Some(3600))),
     );
-    outcome.then_rejected(
-        RejectionKind::FailedPrecondition,
-        &[
-            "jinan:****1234",
-            "3 items on loan",
-            "limit of a restricted patron is 3",
-        ],
-    );
+    outcome.then_rejected(Rejection::LoanLimitReached {
+        card: "jinan:****1234".into(),
+        on_loan: 3,
+        limit: 3,
+        tier: CreditTier::Restricted,
+    });
     assert!(!scenario.ledger().items.contains_key("JN-P-0001"));
 }
 
@@ -212,7 +215,11 @@ fn acquisition_for_a_blocked_patron_is_refused() {
             Some("JN-LIXIA-03"),
             bought(&li_wei(), book("JN-P-0001", "围城", Some(3600))),
         )
-        .then_rejected(RejectionKind::FailedPrecondition, &["blocked", "JN-000002"]);
+        .then_rejected(Rejection::PatronBlockedLost {
+            card: "jinan:****1234".into(),
+            item: "JN-000002".into(),
+            owed_fen: Fen(3900),
+        });
 }
 
 #[test]
@@ -223,7 +230,10 @@ fn acquisition_at_a_booth_is_refused() {
             Some("JN-BOOTH-01"),
             bought(&li_wei(), book("JN-P-0001", "围城", Some(3600))),
         )
-        .then_rejected(RejectionKind::FailedPrecondition, &["JN-BOOTH-01", "booth"]);
+        .then_rejected(Rejection::BoothIsNotADesk {
+            booth: "JN-BOOTH-01".into(),
+            work: DeskWork::PatronDrivenAcquisitions,
+        });
 }
 
 #[test]
@@ -234,8 +244,8 @@ fn acquisition_for_a_card_from_outside_the_network_is_refused() {
             Some("JN-LIXIA-03"),
             bought(&qingdao_card(), book("JN-P-0001", "围城", Some(3600))),
         )
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["qingdao:****3456", "not a member city"],
-        );
+        .then_rejected(Rejection::CardCityNotMember {
+            card: "qingdao:****3456".into(),
+            city: "qingdao".into(),
+        });
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Duration, Utc};
 use readnet_domain::pb::{CreditTier, TransferReason};
 use readnet_domain::{
-    BLOCK_AFTER_OVERDUE_DAYS, Command, ItemStatus, Ledger, NewBook, PatronRef, Payload, codec,
-    decide, loan_limit,
+    BLOCK_AFTER_OVERDUE_DAYS, Command, Fen, ItemStatus, Ledger, NewBook, PatronId, PatronRef,
+    Payload, codec, decide, loan_limit,
 };
 
 use crate::support::fixtures::*;
@@ -61,10 +61,10 @@ fn random_command(
 ) -> (Option<String>, Command) {
     let item = rng.pick(items).clone();
     let patron = rng.pick(patrons).clone();
-    let here = match ledger.items.get(&item).map(|i| &i.status) {
-        Some(ItemStatus::OnShelf { library, .. }) => Some(library.clone()),
-        Some(ItemStatus::InBooth { booth }) => Some(booth.clone()),
-        Some(ItemStatus::InTransit { to, .. }) => Some(to.clone()),
+    let here = match ledger.items.get(item.as_str()).map(|i| &i.status) {
+        Some(ItemStatus::OnShelf { library, .. }) => Some(library.to_string()),
+        Some(ItemStatus::InBooth { booth }) => Some(booth.to_string()),
+        Some(ItemStatus::InTransit { to, .. }) => Some(to.to_string()),
         _ => None,
     };
     let library = match here {
@@ -90,16 +90,16 @@ fn random_command(
             Command::PatronDrivenAcquisition {
                 patron,
                 book: NewBook {
-                    item: format!("P-{bought:03}"),
+                    item: format!("P-{bought:03}").into(),
                     isbn: String::new(),
                     title: "A bought book".into(),
                     author: String::new(),
-                    price_fen: Some(3000),
+                    price_fen: Some(Fen(3000)),
                 },
             }
         }
         18 => Command::BoothSwap {
-            take_item: item,
+            take_item: item.into(),
             patron,
             deposit: book(
                 &format!("D-{bought:03}-{}", rng.below(1000)),
@@ -114,7 +114,7 @@ fn random_command(
 }
 
 /// Blocked, judged from the state without the domain's help.
-fn blocked(ledger: &Ledger, patron_id: &str, now: DateTime<Utc>) -> bool {
+fn blocked(ledger: &Ledger, patron_id: &PatronId, now: DateTime<Utc>) -> bool {
     let Some(patron) = ledger.patrons.get(patron_id) else {
         return false;
     };
@@ -201,7 +201,7 @@ fn debt_invariants(_: &Ledger, after: &Ledger, _: &Command, _: DateTime<Utc>, co
     for patron in after.patrons.values() {
         for code in &patron.unsettled_lost {
             assert!(
-                after.items[code].owed_by(&patron.patron_id) > 0,
+                after.items[code].owed_by(patron.patron_id.as_str()) > Fen::ZERO,
                 "{context}: {code} blocks {} only while they owe for it",
                 patron.patron_id
             );
@@ -210,7 +210,7 @@ fn debt_invariants(_: &Ledger, after: &Ledger, _: &Command, _: DateTime<Utc>, co
     for item in after.items.values() {
         for debt in &item.lost_debts {
             assert!(
-                debt.outstanding_fen > 0,
+                debt.outstanding_fen > Fen(0),
                 "{context}: a settled debt is gone"
             );
             assert!(
@@ -265,7 +265,7 @@ fn explore(runs: u64, steps: usize, invariant: Invariant) -> Explored {
                 history.push(event.payload.clone());
             }
             if let Command::PatronDrivenAcquisition { book, .. } = &command {
-                items.push(book.item.clone());
+                items.push(book.item.clone().into());
             }
             let context = format!("seed {seed} step {step} {command:?} at {library:?}");
             invariant(&before, &ledger, &command, at, &context);

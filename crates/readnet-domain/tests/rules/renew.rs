@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 use readnet_domain::pb;
-use readnet_domain::{ItemStatus, Payload, RejectionKind};
+use readnet_domain::{Fen, ItemStatus, Payload, Rejection, RejectionKind, Whereabouts};
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -29,7 +29,7 @@ fn renewal_moves_the_due_date_to_thirty_days_from_the_renewal() {
             "JN-000002",
             Payload::ItemRenewed(pb::ItemRenewed {
                 item: "JN-000002".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 due_at_us: us(end_of_day(2026, 4, 21)),
                 renewal_count: 1,
             }),
@@ -60,7 +60,7 @@ fn second_renewal_is_counted_as_the_second() {
             "JN-000002",
             Payload::ItemRenewed(pb::ItemRenewed {
                 item: "JN-000002".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 due_at_us: us(end_of_day(2026, 5, 15)),
                 renewal_count: 2,
             }),
@@ -74,9 +74,14 @@ fn third_renewal_is_refused() {
         .after(t0() + days(20), None, renew("JN-000002", &patron))
         .after(t0() + days(40), None, renew("JN-000002", &patron))
         .when_at(t0() + days(60), None, renew("JN-000002", &patron))
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::FailedPrecondition,
-            &["item JN-000002", "renewed 2 times", "most allowed is 2"],
+            Rejection::RenewalLimitReached {
+                item: "JN-000002".into(),
+                renewals: 2,
+                max: 2,
+            },
+            "item JN-000002 has been renewed 2 times, the most allowed is 2",
         );
 }
 
@@ -84,9 +89,12 @@ fn third_renewal_is_refused() {
 fn only_the_borrower_may_renew() {
     li_wei_borrowed_jn_000002()
         .when_at(t0() + days(1), None, renew("JN-000002", &wang_fang()))
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::FailedPrecondition,
-            &["item JN-000002", "another patron", "only the borrower"],
+            Rejection::NotTheBorrower {
+                item: "JN-000002".into(),
+            },
+            "item JN-000002 is on loan to another patron: only the borrower may renew it",
         );
 }
 
@@ -95,10 +103,12 @@ fn patron_blocked_by_an_overdue_item_cannot_renew_it() {
     let due = end_of_day(2026, 4, 1);
     li_wei_borrowed_jn_000002()
         .when_at(due + days(31), None, renew("JN-000002", &li_wei()))
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["jinan:****1234 is blocked", "JN-000002", "due 2026-04-01"],
-        );
+        .then_rejected(Rejection::PatronBlockedOverdue {
+            card: "jinan:****1234".into(),
+            item: "JN-000002".into(),
+            due_date: date(2026, 4, 1),
+            days: 30,
+        });
 }
 
 #[test]
@@ -107,15 +117,11 @@ fn patron_blocked_by_a_lost_item_cannot_renew_another() {
         .after(t0(), Some("JN-CENTRAL"), checkout("JN-000001", &li_wei()))
         .after(t0() + days(3), None, declare_lost("JN-000001"))
         .when_at(t0() + days(4), None, renew("JN-000002", &li_wei()))
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &[
-                "jinan:****1234 is blocked",
-                "JN-000001",
-                "declared lost",
-                "3000 fen",
-            ],
-        );
+        .then_rejected(Rejection::PatronBlockedLost {
+            card: "jinan:****1234".into(),
+            item: "JN-000001".into(),
+            owed_fen: Fen(3000),
+        });
 }
 
 #[test]
@@ -133,12 +139,16 @@ fn overdue_item_within_thirty_days_can_still_be_renewed() {
 fn item_not_on_loan_cannot_be_renewed() {
     given(network_jinan_zibo())
         .when_at(t0(), None, renew("JN-000002", &li_wei()))
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::FailedPrecondition,
-            &[
-                "item JN-000002 is not on loan",
-                "on the shelf at JN-CENTRAL",
-            ],
+            Rejection::ItemNotOnLoan {
+                item: "JN-000002".into(),
+                whereabouts: Whereabouts::OnShelf {
+                    library: "JN-CENTRAL".into(),
+                    homebound_to: None,
+                },
+            },
+            "item JN-000002 is not on loan: it is on the shelf at JN-CENTRAL",
         );
 }
 
@@ -146,5 +156,7 @@ fn item_not_on_loan_cannot_be_renewed() {
 fn renewing_an_unknown_item_is_not_found() {
     given(network_jinan_zibo())
         .when_at(t0(), None, renew("JN-999999", &li_wei()))
-        .then_rejected(RejectionKind::NotFound, &["JN-999999"]);
+        .then_rejected(Rejection::ItemNotCatalogued {
+            item: "JN-999999".into(),
+        });
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use readnet_domain::pb::{ReturnPolicy, TransferReason};
-use readnet_domain::{Command, Ledger, NewBook, NewEvent, Payload, StreamId, decide};
+use readnet_domain::{Command, Fen, Ledger, NewBook, NewEvent, Payload, StreamId, decide};
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -88,7 +88,7 @@ fn busy_month() -> Vec<(i64, Option<&'static str>, Command)> {
                     isbn: String::new(),
                     title: "活着".into(),
                     author: "余华".into(),
-                    price_fen: Some(2500),
+                    price_fen: Some(Fen(2500)),
                 },
             },
         ),
@@ -145,7 +145,7 @@ fn stream_versions_count_the_events_of_each_stream() {
     }
     assert_eq!(counts[&StreamId::Network], 9);
     assert_eq!(counts[&StreamId::Item("JN-000002".into())], 8);
-    assert_eq!(counts[&StreamId::Patron(li_wei().patron_id)], 2);
+    assert_eq!(counts[&StreamId::Patron(li_wei().patron_id.into())], 2);
     assert_eq!(counts.len(), 1 + 8 + 3, "network, 8 items, 3 patrons");
 }
 
@@ -157,7 +157,7 @@ fn streams_never_written_have_version_zero() {
         0
     );
     assert_eq!(
-        ledger.stream_version(&StreamId::Patron(li_wei().patron_id)),
+        ledger.stream_version(&StreamId::Patron(li_wei().patron_id.into())),
         0
     );
     assert_eq!(ledger.stream_version(&StreamId::Network), 7);

@@ -1,7 +1,7 @@
 //! Return at any library of any member city but a booth; where the item goes next.
 
 use readnet_domain::pb::{self, ReturnPolicy};
-use readnet_domain::{ItemStatus, LostDebt, Payload, RejectionKind};
+use readnet_domain::{DeskWork, Fen, ItemStatus, LostDebt, Payload, Rejection, Whereabouts};
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -18,7 +18,7 @@ fn returned(library: &str, homebound: bool, was_lost: bool) -> Vec<readnet_domai
         "JN-000002",
         Payload::ItemReturned(pb::ItemReturned {
             item: "JN-000002".into(),
-            patron_id: li_wei().patron_id,
+            patron_id: li_wei().patron_id.into(),
             library: library.into(),
             owner_library: "JN-CENTRAL".into(),
             homebound,
@@ -95,37 +95,39 @@ fn return_in_another_city_makes_item_homebound_even_under_float_in_city() {
 fn return_at_a_booth_is_refused() {
     jn_000002_lent_under(ReturnPolicy::FloatInCity)
         .when_at(t0() + days(7), Some("JN-BOOTH-01"), give_back("JN-000002"))
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["JN-BOOTH-01", "booth", "no returns"],
-        );
+        .then_rejected(Rejection::BoothIsNotADesk {
+            booth: "JN-BOOTH-01".into(),
+            work: DeskWork::Returns,
+        });
 }
 
 #[test]
 fn return_without_an_acting_library_is_invalid() {
     jn_000002_lent_under(ReturnPolicy::ReturnHome)
         .when_at(t0() + days(7), None, give_back("JN-000002"))
-        .then_rejected(RejectionKind::InvalidArgument, &["x-readnet-library"]);
+        .then_rejected(Rejection::ActingLibraryMissing);
 }
 
 #[test]
 fn return_of_an_item_not_on_loan_is_refused() {
     given(network_jinan_zibo())
         .when_at(t0(), Some("JN-CENTRAL"), give_back("JN-000002"))
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &[
-                "item JN-000002 is not on loan",
-                "on the shelf at JN-CENTRAL",
-            ],
-        );
+        .then_rejected(Rejection::ItemNotOnLoan {
+            item: "JN-000002".into(),
+            whereabouts: Whereabouts::OnShelf {
+                library: "JN-CENTRAL".into(),
+                homebound_to: None,
+            },
+        });
 }
 
 #[test]
 fn return_of_an_unknown_item_is_not_found() {
     given(network_jinan_zibo())
         .when_at(t0(), Some("JN-CENTRAL"), give_back("JN-999999"))
-        .then_rejected(RejectionKind::NotFound, &["JN-999999"]);
+        .then_rejected(Rejection::ItemNotCatalogued {
+            item: "JN-999999".into(),
+        });
 }
 
 #[test]
@@ -140,7 +142,7 @@ fn lost_item_that_turns_up_is_returned_and_its_debt_stays() {
         after.ledger().items["JN-000002"].lost_debt().cloned(),
         Some(LostDebt {
             patron_id: patron.patron_id.clone(),
-            outstanding_fen: 3900
+            outstanding_fen: Fen(3900)
         })
     );
     assert!(after.patron(&patron).unsettled_lost.contains("JN-000002"));
@@ -160,10 +162,11 @@ fn patron_whose_lost_item_turned_up_stays_blocked_until_paid() {
             Some("JN-CENTRAL"),
             checkout("JN-000001", &patron),
         )
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["blocked", "JN-000002", "declared lost", "3900 fen"],
-        );
+        .then_rejected(Rejection::PatronBlockedLost {
+            card: "jinan:****1234".into(),
+            item: "JN-000002".into(),
+            owed_fen: Fen(3900),
+        });
     turned_up
         .after(t0() + days(51), Some("JN-CENTRAL"), pay("JN-000002", 3900))
         .when_at(

@@ -1,7 +1,7 @@
 //! Transfers: dispatch from where the item is, receive at the destination; homebound items go home.
 
 use readnet_domain::pb::{self, TransferReason};
-use readnet_domain::{Command, ItemStatus, Payload, RejectionKind};
+use readnet_domain::{Command, ItemStatus, Payload, Rejection, RejectionKind, Whereabouts};
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -80,13 +80,17 @@ fn dispatch_from_another_library_than_the_items_is_refused() {
             Some("JN-LIXIA-03"),
             dispatch("JN-000002", "ZB-CENTRAL", Hold),
         )
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::FailedPrecondition,
-            &[
-                "item JN-000002",
-                "not at JN-LIXIA-03 to dispatch",
-                "on the shelf at JN-CENTRAL",
-            ],
+            Rejection::ItemNotAtLibrary {
+                item: "JN-000002".into(),
+                library: "JN-LIXIA-03".into(),
+                whereabouts: Whereabouts::OnShelf {
+                    library: "JN-CENTRAL".into(),
+                    homebound_to: None,
+                },
+            },
+            "item JN-000002 is not at JN-LIXIA-03 to dispatch: it is on the shelf at JN-CENTRAL",
         );
 }
 
@@ -99,13 +103,14 @@ fn dispatch_of_an_item_on_loan_is_refused() {
             Some("JN-CENTRAL"),
             dispatch("JN-000002", "JN-LIXIA-03", Rebalance),
         )
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &[
-                "not at JN-CENTRAL to dispatch",
-                "on loan from JN-CENTRAL until 2026-04-01",
-            ],
-        );
+        .then_rejected(Rejection::ItemNotAtLibrary {
+            item: "JN-000002".into(),
+            library: "JN-CENTRAL".into(),
+            whereabouts: Whereabouts::OnLoan {
+                library: "JN-CENTRAL".into(),
+                due_date: date(2026, 4, 1),
+            },
+        });
 }
 
 #[test]
@@ -116,14 +121,18 @@ fn dispatch_without_a_reason_is_invalid() {
             Some("JN-CENTRAL"),
             dispatch("JN-000002", "JN-LIXIA-03", TransferReason::Unspecified),
         )
-        .then_rejected(RejectionKind::InvalidArgument, &["reason"]);
+        .then_rejected_saying(
+            RejectionKind::InvalidArgument,
+            Rejection::TransferReasonRequired,
+            "reason: repatriation, hold or rebalance is required",
+        );
 }
 
 #[test]
 fn dispatch_without_an_acting_library_is_invalid() {
     given(network_jinan_zibo())
         .when_at(t0(), None, dispatch("JN-000002", "JN-LIXIA-03", Rebalance))
-        .then_rejected(RejectionKind::InvalidArgument, &["x-readnet-library"]);
+        .then_rejected(Rejection::ActingLibraryMissing);
 }
 
 #[test]
@@ -134,9 +143,12 @@ fn dispatch_to_the_same_library_is_invalid() {
             Some("JN-CENTRAL"),
             dispatch("JN-000002", "JN-CENTRAL", Rebalance),
         )
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::InvalidArgument,
-            &["to_library", "JN-CENTRAL", "already is"],
+            Rejection::TransferToItself {
+                library: "JN-CENTRAL".into(),
+            },
+            "to_library: JN-CENTRAL is where the item already is",
         );
 }
 
@@ -148,7 +160,10 @@ fn dispatch_to_an_unknown_library_is_not_found() {
             Some("JN-CENTRAL"),
             dispatch("JN-000002", "JN-NOWHERE", Rebalance),
         )
-        .then_rejected(RejectionKind::NotFound, &["to_library", "JN-NOWHERE"]);
+        .then_rejected(Rejection::LibraryNotRegistered {
+            field: "to_library",
+            library: "JN-NOWHERE".into(),
+        });
 }
 
 #[test]
@@ -160,10 +175,9 @@ fn dispatch_to_a_closed_library_is_refused() {
             Some("JN-CENTRAL"),
             dispatch("JN-000002", "JN-LIXIA-03", Rebalance),
         )
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["library JN-LIXIA-03 is closed"],
-        );
+        .then_rejected(Rejection::LibraryClosed {
+            library: "JN-LIXIA-03".into(),
+        });
 }
 
 #[test]
@@ -208,9 +222,13 @@ fn repatriation_to_another_library_than_the_owner_is_refused() {
             Some("JN-LIXIA-03"),
             dispatch("ZB-000123", "ZB-ZHOUCUN-07", Repatriation),
         )
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::FailedPrecondition,
-            &["repatriation", "owner ZB-CENTRAL", "not to ZB-ZHOUCUN-07"],
+            Rejection::RepatriationNotToOwner {
+                owner: "ZB-CENTRAL".into(),
+                to: "ZB-ZHOUCUN-07".into(),
+            },
+            "a repatriation goes to the item's owner ZB-CENTRAL, not to ZB-ZHOUCUN-07",
         );
 }
 
@@ -222,10 +240,7 @@ fn homebound_item_can_only_be_dispatched_as_repatriation() {
             Some("JN-LIXIA-03"),
             dispatch("ZB-000123", "JN-CENTRAL", Hold),
         )
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["item ZB-000123", "homebound to ZB-CENTRAL", "repatriation"],
-        );
+        .then_rejected_saying(RejectionKind::FailedPrecondition, Rejection::HomeboundOnlyRepatriation { item: "ZB-000123".into(), owner: "ZB-CENTRAL".into() }, "item ZB-000123 is homebound to ZB-CENTRAL: it can only be dispatched home (repatriation)");
 }
 
 #[test]
@@ -236,10 +251,10 @@ fn homebound_item_cannot_be_rebalanced_even_to_its_owner() {
             Some("JN-LIXIA-03"),
             dispatch("ZB-000123", "ZB-CENTRAL", Rebalance),
         )
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["homebound to ZB-CENTRAL"],
-        );
+        .then_rejected(Rejection::HomeboundOnlyRepatriation {
+            item: "ZB-000123".into(),
+            owner: "ZB-CENTRAL".into(),
+        });
 }
 
 #[test]
@@ -251,13 +266,13 @@ fn item_in_transit_cannot_be_returned() {
             dispatch("JN-000002", "JN-LIXIA-03", Rebalance),
         )
         .when_at(t0(), Some("JN-LIXIA-03"), give_back("JN-000002"))
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &[
-                "item JN-000002 is not on loan",
-                "in transit from JN-CENTRAL to JN-LIXIA-03",
-            ],
-        );
+        .then_rejected(Rejection::ItemNotOnLoan {
+            item: "JN-000002".into(),
+            whereabouts: Whereabouts::InTransit {
+                from: "JN-CENTRAL".into(),
+                to: "JN-LIXIA-03".into(),
+            },
+        });
 }
 
 #[test]
@@ -273,10 +288,14 @@ fn item_in_transit_cannot_be_dispatched_again() {
             Some("JN-CENTRAL"),
             dispatch("JN-000002", "ZB-CENTRAL", Hold),
         )
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &["in transit from JN-CENTRAL to JN-LIXIA-03"],
-        );
+        .then_rejected(Rejection::ItemNotAtLibrary {
+            item: "JN-000002".into(),
+            library: "JN-CENTRAL".into(),
+            whereabouts: Whereabouts::InTransit {
+                from: "JN-CENTRAL".into(),
+                to: "JN-LIXIA-03".into(),
+            },
+        });
 }
 
 #[test]
@@ -307,13 +326,14 @@ fn receive_elsewhere_than_the_destination_is_refused() {
             dispatch("JN-000002", "JN-LIXIA-03", Rebalance),
         )
         .when_at(t0() + days(1), Some("ZB-CENTRAL"), receive("JN-000002"))
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::FailedPrecondition,
-            &[
-                "item JN-000002",
-                "in transit to JN-LIXIA-03",
-                "not to ZB-CENTRAL",
-            ],
+            Rejection::InTransitElsewhere {
+                item: "JN-000002".into(),
+                to: "JN-LIXIA-03".into(),
+                library: "ZB-CENTRAL".into(),
+            },
+            "item JN-000002 is in transit to JN-LIXIA-03, not to ZB-CENTRAL",
         );
 }
 
@@ -321,12 +341,16 @@ fn receive_elsewhere_than_the_destination_is_refused() {
 fn receive_of_an_item_not_in_transit_is_refused() {
     given(network_jinan_zibo())
         .when_at(t0(), Some("JN-CENTRAL"), receive("JN-000002"))
-        .then_rejected(
+        .then_rejected_saying(
             RejectionKind::FailedPrecondition,
-            &[
-                "item JN-000002 is not in transit",
-                "on the shelf at JN-CENTRAL",
-            ],
+            Rejection::ItemNotInTransit {
+                item: "JN-000002".into(),
+                whereabouts: Whereabouts::OnShelf {
+                    library: "JN-CENTRAL".into(),
+                    homebound_to: None,
+                },
+            },
+            "item JN-000002 is not in transit: it is on the shelf at JN-CENTRAL",
         );
 }
 

@@ -1,7 +1,7 @@
 //! Withdrawal: from a shelf, a booth, or the lost; never while lent or travelling.
 
 use readnet_domain::pb::{self, TransferReason};
-use readnet_domain::{ItemStatus, Payload, RejectionKind};
+use readnet_domain::{ItemStatus, Payload, Rejection, RejectionKind, Whereabouts};
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -61,13 +61,7 @@ fn withdraw_while_on_loan_is_refused() {
     given(network_jinan_zibo())
         .after(t0(), Some("JN-CENTRAL"), checkout("JN-000002", &li_wei()))
         .when_at(t0(), None, withdraw("JN-000002"))
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &[
-                "item JN-000002 cannot be withdrawn now",
-                "on loan from JN-CENTRAL until 2026-04-01",
-            ],
-        );
+        .then_rejected_saying(RejectionKind::FailedPrecondition, Rejection::NotWithdrawable { item: "JN-000002".into(), whereabouts: Whereabouts::OnLoan { library: "JN-CENTRAL".into(), due_date: date(2026, 4, 1) } }, "item JN-000002 cannot be withdrawn now: it is on loan from JN-CENTRAL until 2026-04-01");
 }
 
 #[test]
@@ -79,13 +73,13 @@ fn withdraw_while_in_transit_is_refused() {
             dispatch("JN-000002", "ZB-CENTRAL", TransferReason::Hold),
         )
         .when_at(t0(), None, withdraw("JN-000002"))
-        .then_rejected(
-            RejectionKind::FailedPrecondition,
-            &[
-                "cannot be withdrawn now",
-                "in transit from JN-CENTRAL to ZB-CENTRAL",
-            ],
-        );
+        .then_rejected(Rejection::NotWithdrawable {
+            item: "JN-000002".into(),
+            whereabouts: Whereabouts::InTransit {
+                from: "JN-CENTRAL".into(),
+                to: "ZB-CENTRAL".into(),
+            },
+        });
 }
 
 #[test]
@@ -93,12 +87,17 @@ fn withdraw_twice_is_refused() {
     given(network_jinan_zibo())
         .after(t0(), None, withdraw("JN-000002"))
         .when_at(t0(), None, withdraw("JN-000002"))
-        .then_rejected(RejectionKind::FailedPrecondition, &["it is withdrawn"]);
+        .then_rejected(Rejection::NotWithdrawable {
+            item: "JN-000002".into(),
+            whereabouts: Whereabouts::Withdrawn,
+        });
 }
 
 #[test]
 fn withdraw_an_unknown_item_is_not_found() {
     given(network_jinan_zibo())
         .when_at(t0(), None, withdraw("JN-999999"))
-        .then_rejected(RejectionKind::NotFound, &["JN-999999"]);
+        .then_rejected(Rejection::ItemNotCatalogued {
+            item: "JN-999999".into(),
+        });
 }

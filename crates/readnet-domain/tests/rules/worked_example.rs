@@ -17,7 +17,7 @@ fn jinan_patron_borrows_in_zibo_returns_in_jinan_and_the_book_goes_home() {
             patron_event(
                 &patron,
                 Payload::PatronEnrolled(pb::PatronEnrolled {
-                    patron_id: patron.patron_id.clone(),
+                    patron_id: patron.patron_id.clone().into(),
                     home_city: "jinan".into(),
                     tier: CreditTier::Standard as i32,
                 }),
@@ -26,7 +26,7 @@ fn jinan_patron_borrows_in_zibo_returns_in_jinan_and_the_book_goes_home() {
                 "ZB-000123",
                 Payload::ItemLoaned(pb::ItemLoaned {
                     item: "ZB-000123".into(),
-                    patron_id: patron.patron_id.clone(),
+                    patron_id: patron.patron_id.clone().into(),
                     library: "ZB-CENTRAL".into(),
                     due_at_us: us(shanghai(2026, 4, 1, 23, 59, 59)) + 999_999,
                     patron_home_city: "jinan".into(),
@@ -42,7 +42,7 @@ fn jinan_patron_borrows_in_zibo_returns_in_jinan_and_the_book_goes_home() {
             "ZB-000123",
             Payload::ItemReturned(pb::ItemReturned {
                 item: "ZB-000123".into(),
-                patron_id: patron.patron_id.clone(),
+                patron_id: patron.patron_id.clone().into(),
                 library: "JN-LIXIA-03".into(),
                 owner_library: "ZB-CENTRAL".into(),
                 homebound: true,
@@ -89,7 +89,10 @@ fn jinan_patron_borrows_in_zibo_returns_in_jinan_and_the_book_goes_home() {
         }
     );
     assert_eq!(home.version(&StreamId::Item("ZB-000123".into())), 5);
-    assert_eq!(home.version(&StreamId::Patron(patron.patron_id.clone())), 1);
+    assert_eq!(
+        home.version(&StreamId::Patron(patron.patron_id.clone().into())),
+        1
+    );
     assert_eq!(home.version(&StreamId::Network), 7);
 
     // The events carry what settlement needs: Jinan +750, Zibo −750 at the default tariffs.
@@ -106,7 +109,7 @@ fn settle_defaults(ledger: &Ledger, history: &[Payload]) -> Vec<(&'static str, i
             .network
             .library_city(library)
             .expect("registered")
-            .to_owned()
+            .to_string()
     };
     let mut jinan = 0;
     let mut charge = |debtor: String, creditor: String, amount: i64| {

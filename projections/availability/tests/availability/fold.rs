@@ -1,8 +1,8 @@
 //! Given these events, then this state: one test per event type and path.
 
 use readnet_availability::{Counts, Place};
-use readnet_domain::Command;
 use readnet_domain::pb::{Acquisition, ItemStatus, TransferReason};
+use readnet_domain::{Command, Fen};
 use readnet_projection::Projection;
 
 use crate::support::*;
@@ -364,7 +364,7 @@ fn paying_for_a_lost_copy_moves_nothing_but_its_revision() {
     let before = net.fold();
     let paid = net.system(Command::PayLostItem {
         item: "JN-0001".into(),
-        amount_fen: 4_500,
+        amount_fen: Fen(4_500),
     });
     let state = net.fold();
     let item = state.item("JN-0001").unwrap();

@@ -9,7 +9,7 @@ use proptest::sample::Index;
 use readnet_availability::title::title_key;
 use readnet_availability::{Availability, Counts, Place, StatusCounts};
 use readnet_domain::pb::TransferReason;
-use readnet_domain::{Command, Item, ItemStatus, Ledger, NewBook, PatronRef};
+use readnet_domain::{Command, Fen, Item, ItemCode, ItemStatus, Ledger, NewBook, PatronRef};
 use readnet_ledger::history::card;
 use readnet_projection::{Payload, Projection, digest};
 
@@ -119,9 +119,9 @@ fn new_book(id: usize, title: usize) -> NewBook {
 /// Where the item is, for choosing the acting library of a command that should be accepted.
 fn location(ledger: &Ledger, item: &str) -> Option<String> {
     match &ledger.items[item].status {
-        ItemStatus::OnShelf { library, .. } => Some(library.clone()),
-        ItemStatus::InBooth { booth } => Some(booth.clone()),
-        ItemStatus::InTransit { to, .. } => Some(to.clone()),
+        ItemStatus::OnShelf { library, .. } => Some(library.to_string()),
+        ItemStatus::InBooth { booth } => Some(booth.to_string()),
+        ItemStatus::InTransit { to, .. } => Some(to.to_string()),
         _ => None,
     }
 }
@@ -137,7 +137,7 @@ fn run(steps: &[Step]) -> Net {
         let items: Vec<String> = ledger
             .items
             .keys()
-            .cloned()
+            .map(ItemCode::to_string)
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -145,8 +145,10 @@ fn run(steps: &[Step]) -> Net {
         // Mostly an item the command fits, so that most commands are accepted; now and then any
         // item, so that refusals (which record nothing) are in the mix too.
         let pick = |i: usize, fits: fn(&Item) -> bool| {
-            let fitting: Vec<&String> =
-                items.iter().filter(|id| fits(&ledger.items[*id])).collect();
+            let fitting: Vec<&String> = items
+                .iter()
+                .filter(|id| fits(&ledger.items[id.as_str()]))
+                .collect();
             match fitting.len() {
                 0 => item(i),
                 n if !i.is_multiple_of(8) => Some(fitting[i % n].clone()),
@@ -161,7 +163,7 @@ fn run(steps: &[Step]) -> Net {
                     None,
                     Command::CatalogueItem {
                         book: new_book(next_id, title),
-                        owner_library: library(owner),
+                        owner_library: library(owner).into(),
                         acquisition: readnet_domain::pb::Acquisition::Purchase,
                     },
                 )
@@ -182,7 +184,7 @@ fn run(steps: &[Step]) -> Net {
                 (
                     Some(at),
                     Command::Checkout {
-                        item,
+                        item: item.into(),
                         patron: patrons[patron % patrons.len()].clone(),
                     },
                 )
@@ -191,7 +193,7 @@ fn run(steps: &[Step]) -> Net {
                 let Some(item) = pick(i, |i| matches!(i.status, ItemStatus::OnLoan { .. })) else {
                     continue;
                 };
-                let patron = match &ledger.items[&item].status {
+                let patron = match &ledger.items[item.as_str()].status {
                     ItemStatus::OnLoan { patron_id, .. } => patrons
                         .iter()
                         .find(|p| &p.patron_id == patron_id)
@@ -199,7 +201,13 @@ fn run(steps: &[Step]) -> Net {
                         .unwrap_or_else(|| patrons[0].clone()),
                     _ => patrons[0].clone(),
                 };
-                (None, Command::Renew { item, patron })
+                (
+                    None,
+                    Command::Renew {
+                        item: item.into(),
+                        patron,
+                    },
+                )
             }
             Step::Return {
                 item: i,
@@ -214,11 +222,11 @@ fn run(steps: &[Step]) -> Net {
                     continue;
                 };
                 // A third of returns are made where the item was lent; the rest anywhere.
-                let at = match &ledger.items[&item].status {
-                    ItemStatus::OnLoan { library, .. } if l % 3 == 0 => library.clone(),
+                let at = match &ledger.items[item.as_str()].status {
+                    ItemStatus::OnLoan { library, .. } if l % 3 == 0 => library.to_string(),
                     _ => library(l),
                 };
-                (Some(at), Command::Return { item })
+                (Some(at), Command::Return { item: item.into() })
             }
             Step::Dispatch {
                 item: i,
@@ -234,11 +242,14 @@ fn run(steps: &[Step]) -> Net {
                     continue;
                 };
                 let from = location(ledger, &item).unwrap_or_else(|| library(i));
-                let record = &ledger.items[&item];
+                let record = &ledger.items[item.as_str()];
                 let (to_library, reason) = match &record.status {
                     ItemStatus::OnShelf {
                         homebound: true, ..
-                    } => (record.owner_library.clone(), TransferReason::Repatriation),
+                    } => (
+                        record.owner_library.to_string(),
+                        TransferReason::Repatriation,
+                    ),
                     _ => (
                         library(to),
                         [TransferReason::Hold, TransferReason::Rebalance][reason % 2],
@@ -247,8 +258,8 @@ fn run(steps: &[Step]) -> Net {
                 (
                     Some(from),
                     Command::DispatchTransfer {
-                        item,
-                        to_library,
+                        item: item.into(),
+                        to_library: to_library.into(),
                         reason,
                     },
                 )
@@ -259,7 +270,7 @@ fn run(steps: &[Step]) -> Net {
                     continue;
                 };
                 let at = location(ledger, &item).unwrap_or_else(|| library(i));
-                (Some(at), Command::ReceiveTransfer { item })
+                (Some(at), Command::ReceiveTransfer { item: item.into() })
             }
             Step::Swap {
                 item: i,
@@ -274,7 +285,7 @@ fn run(steps: &[Step]) -> Net {
                 (
                     Some(at),
                     Command::BoothSwap {
-                        take_item: item,
+                        take_item: item.into(),
                         patron: patrons[patron % patrons.len()].clone(),
                         deposit: new_book(next_id, title),
                     },
@@ -298,16 +309,22 @@ fn run(steps: &[Step]) -> Net {
                 let Some(item) = pick(i, |i| matches!(i.status, ItemStatus::OnLoan { .. })) else {
                     continue;
                 };
-                (None, Command::DeclareLost { item })
+                (None, Command::DeclareLost { item: item.into() })
             }
             Step::Pay { item: i } => {
                 let Some(item) = pick(i, |i| i.lost_debt().is_some()) else {
                     continue;
                 };
-                let amount_fen = ledger.items[&item]
+                let amount_fen = ledger.items[item.as_str()]
                     .lost_debt()
-                    .map_or(1, |d| d.outstanding_fen);
-                (None, Command::PayLostItem { item, amount_fen })
+                    .map_or(Fen(1), |d| d.outstanding_fen);
+                (
+                    None,
+                    Command::PayLostItem {
+                        item: item.into(),
+                        amount_fen,
+                    },
+                )
             }
             Step::Withdraw { item: i } => {
                 let Some(item) = pick(i, |i| {
@@ -323,7 +340,7 @@ fn run(steps: &[Step]) -> Net {
                 (
                     None,
                     Command::Withdraw {
-                        item,
+                        item: item.into(),
                         reason: "worn out".into(),
                     },
                 )
@@ -336,7 +353,7 @@ fn run(steps: &[Step]) -> Net {
                 (
                     None,
                     Command::CloseLibrary {
-                        library: (*library).to_owned(),
+                        library: (*library).into(),
                         reason: "renovation".into(),
                     },
                 )
@@ -381,23 +398,23 @@ fn recount(ledger: &Ledger) -> Recount {
         let library = match &item.status {
             ItemStatus::OnShelf { library, .. } => {
                 r.statuses.on_shelf += 1;
-                Some(library.clone())
+                Some(library.to_string())
             }
             ItemStatus::OnLoan { library, .. } => {
                 r.statuses.on_loan += 1;
-                Some(library.clone())
+                Some(library.to_string())
             }
             ItemStatus::InTransit { to, .. } => {
                 r.statuses.in_transit += 1;
-                Some(to.clone())
+                Some(to.to_string())
             }
             ItemStatus::InBooth { booth } => {
                 r.statuses.in_booth += 1;
                 r.booths
-                    .entry(booth.clone())
+                    .entry(booth.to_string())
                     .or_default()
-                    .insert(id.clone());
-                Some(booth.clone())
+                    .insert(id.to_string());
+                Some(booth.to_string())
             }
             ItemStatus::Lost { .. } => {
                 r.statuses.lost += 1;
@@ -466,7 +483,7 @@ fn projected(state: &Availability) -> Recount {
 fn assert_places_agree(state: &Availability, ledger: &Ledger) {
     assert_eq!(state.items().count(), ledger.items.len());
     for (id, item) in &ledger.items {
-        let place = &state.item(id).unwrap().place;
+        let place = &state.item(id.as_str()).unwrap().place;
         let agrees = match (&item.status, place) {
             (
                 ItemStatus::OnShelf { library, homebound },

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use readnet_availability::{Availability, Counts};
 use readnet_domain::pb::{Acquisition, LibraryTier, ReturnPolicy, TransferReason};
-use readnet_domain::{Command, NewBook, PatronRef};
+use readnet_domain::{Command, Fen, NewBook, PatronRef};
 use readnet_ledger::history::{History, card};
 use readnet_projection::{ProjectedEvent, Projection};
 
@@ -44,7 +44,7 @@ pub fn book(item: &str, isbn: &str, title: &str, author: &str) -> NewBook {
         isbn: isbn.into(),
         title: title.into(),
         author: author.into(),
-        price_fen: Some(4_500),
+        price_fen: Some(Fen(4_500)),
     }
 }
 
@@ -145,8 +145,8 @@ impl Net {
     pub fn stock_booth(&mut self, owner: &str, booth: &str, book: NewBook) {
         let item = book.item.clone();
         self.catalogue(owner, book);
-        self.dispatch(owner, &item, booth, TransferReason::Rebalance);
-        self.receive(booth, &item);
+        self.dispatch(owner, item.as_str(), booth, TransferReason::Rebalance);
+        self.receive(booth, item.as_str());
     }
 
     /// The projection folded from the first event.

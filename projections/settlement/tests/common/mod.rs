@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use readnet_domain::pb::{Acquisition, ChargeKind, LibraryTier, TransferReason};
-use readnet_domain::{Command, NewBook};
+use readnet_domain::{Command, Fen, NewBook};
 use readnet_ledger::history::{History, card};
 use readnet_projection::{Payload, ProjectedEvent, Projection, SETTLEMENT_TIME_ZONE, pb};
 use readnet_settlement::{CloseDecision, Settlement};
@@ -64,7 +64,7 @@ pub fn book(item: &str, price_fen: Option<i64>) -> NewBook {
         isbn: String::new(),
         title: format!("title of {item}"),
         author: "author".into(),
-        price_fen,
+        price_fen: price_fen.map(Fen),
     }
 }
 
@@ -134,7 +134,7 @@ pub fn set_tariff(
         None,
         Command::SetTariff {
             kind,
-            amount_fen,
+            amount_fen: Fen(amount_fen),
             effective_from: from,
         },
     );

@@ -1,7 +1,7 @@
 //! Each counter of a library-day, by transaction library and by owning library.
 
 use readnet_domain::pb::TransferReason;
-use readnet_domain::{Command, NewBook};
+use readnet_domain::{Command, Fen, NewBook};
 use readnet_statistics::By::{OwningLibrary, TransactionLibrary};
 use readnet_statistics::Counters;
 
@@ -245,7 +245,7 @@ fn a_patron_driven_acquisition_counts_an_acquisition_and_a_loan() {
         Command::PatronDrivenAcquisition {
             patron: li_wei(),
             book: NewBook {
-                price_fen: Some(3900),
+                price_fen: Some(Fen(3900)),
                 ..book("PD-1", "978-7-02-000001-1", "Cat Country")
             },
         },

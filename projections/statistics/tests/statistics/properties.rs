@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use readnet_domain::pb::{Acquisition, TransferReason};
-use readnet_domain::{Command, Item, ItemStatus, NewBook};
+use readnet_domain::{Command, Item, ItemStatus, LibraryCode, NewBook};
 use readnet_ledger::history::History;
 use readnet_projection::{Payload, Projection, canonical_json, digest};
 use readnet_statistics::By::{OwningLibrary, TransactionLibrary};
@@ -159,16 +159,16 @@ fn history(steps: &[Step]) -> (History, DateTime<Utc>) {
                     (item.owner_library.clone(), TransferReason::Repatriation)
                 } else if b % 2 == 0 {
                     (
-                        pick(&LIBRARIES, b).expect("libraries").to_owned(),
+                        LibraryCode::from(pick(&LIBRARIES, b).expect("libraries")),
                         TransferReason::Rebalance,
                     )
                 } else {
                     (
-                        pick(&LIBRARIES, b).expect("libraries").to_owned(),
+                        LibraryCode::from(pick(&LIBRARIES, b).expect("libraries")),
                         TransferReason::Hold,
                     )
                 };
-                let from = LIBRARIES.into_iter().find(|l| *l == from);
+                let from = LIBRARIES.into_iter().find(|l| from == *l);
                 (
                     from,
                     Command::DispatchTransfer {
@@ -362,7 +362,7 @@ fn check_open_loans(s: &Statistics, h: &History, end: DateTime<Utc>) {
                     .filter_map(|i| match &i.status {
                         ItemStatus::OnLoan {
                             library, due_at, ..
-                        } if counted_for(i, library) => Some(*due_at),
+                        } if counted_for(i, library.as_str()) => Some(*due_at),
                         _ => None,
                     })
                     .collect();

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use readnet_domain::pb::{Acquisition, LibraryTier, ReturnPolicy, TransferReason};
-use readnet_domain::{Command, NewBook, PatronRef};
+use readnet_domain::{Command, Fen, LibraryCode, NewBook, PatronRef};
 use readnet_ledger::history::{self, History};
 use readnet_projection::{ProjectedEvent, Projection};
 use readnet_statistics::{By, DayFigures, DayRange, Statistics, library_days};
@@ -62,7 +62,7 @@ pub fn book(item: &str, isbn: &str, title: &str) -> NewBook {
         isbn: isbn.into(),
         title: title.into(),
         author: "Lao She".into(),
-        price_fen: Some(4500),
+        price_fen: Some(Fen(4500)),
     }
 }
 
@@ -101,7 +101,7 @@ pub fn network() -> History {
                 name: format!("{library} library"),
                 city: city.into(),
                 tier,
-                parent: parent.map(str::to_owned),
+                parent: parent.map(LibraryCode::from),
             },
         );
     }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, Utc};
 use readnet_domain::pb::{
     self, Acquisition, CreditTier, LibraryTier, ReturnPolicy, TransferReason,
 };
-use readnet_domain::{Command, NewBook, PatronRef, Payload};
+use readnet_domain::{Command, Fen, NewBook, PatronRef, Payload};
 
 use super::{card, shanghai};
 
@@ -97,8 +97,8 @@ pub fn item_code(prefix: &str, i: usize) -> String {
 
 pub fn enrolled(patron: &PatronRef, tier: CreditTier) -> Payload {
     Payload::PatronEnrolled(pb::PatronEnrolled {
-        patron_id: patron.patron_id.clone(),
-        home_city: patron.city.clone(),
+        patron_id: patron.patron_id.clone().into(),
+        home_city: patron.city.clone().into(),
         tier: tier as i32,
     })
 }
@@ -155,7 +155,7 @@ pub fn book(item: &str, title: &str, price_fen: Option<i64>) -> NewBook {
         isbn: "9787020024759".into(),
         title: title.into(),
         author: "钱锺书".into(),
-        price_fen,
+        price_fen: price_fen.map(Fen),
     }
 }
 
@@ -196,7 +196,7 @@ pub fn declare_lost(item: &str) -> Command {
 pub fn pay(item: &str, amount_fen: i64) -> Command {
     Command::PayLostItem {
         item: item.into(),
-        amount_fen,
+        amount_fen: Fen(amount_fen),
     }
 }
 

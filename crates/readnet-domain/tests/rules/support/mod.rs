@@ -4,11 +4,11 @@
 
 pub mod fixtures;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use readnet_domain::pb::Channel;
 use readnet_domain::{
-    Command, CommandContext, ItemStatus, Ledger, NewEvent, PatronKey, PatronRef, Payload,
-    Rejection, RejectionKind, StreamId, decide,
+    Command, CommandContext, ItemCode, ItemStatus, Ledger, LibraryCode, NewEvent, PatronKey,
+    PatronRef, Payload, Rejection, RejectionKind, StreamId, decide,
 };
 
 /// A history of events, folded as it grows.
@@ -31,7 +31,7 @@ pub fn given(history: impl IntoIterator<Item = Payload>) -> Scenario {
 pub fn context(at: DateTime<Utc>, library: Option<&str>) -> CommandContext {
     CommandContext {
         occurred_at: at,
-        acting_library: library.map(str::to_owned),
+        acting_library: library.map(LibraryCode::from),
         channel: if library.is_some() {
             Channel::Desk
         } else {
@@ -92,7 +92,11 @@ impl Scenario {
     /// The items on loan to a patron (sorted); panics if the patron is not enrolled.
     #[track_caller]
     pub fn loans(&self, patron: &PatronRef) -> Vec<String> {
-        self.patron(patron).loans.iter().cloned().collect()
+        self.patron(patron)
+            .loans
+            .iter()
+            .map(ItemCode::to_string)
+            .collect()
     }
 
     #[track_caller]
@@ -141,25 +145,31 @@ impl Outcome {
         }
     }
 
-    /// The command was refused with `kind`, and the message names every one of `fragments`.
+    /// The command was refused with exactly `expected`: the rule and the facts it found.
     #[track_caller]
-    pub fn then_rejected(self, kind: RejectionKind, fragments: &[&str]) -> Rejection {
+    pub fn then_rejected(self, expected: Rejection) -> Rejection {
         let name = self.command.name();
         let rejection = match self.result {
             Ok(events) => panic!("{name} was accepted, expected a rejection: {events:#?}"),
             Err(rejection) => rejection,
         };
-        assert_eq!(
-            rejection.kind, kind,
-            "the kind of {name}'s rejection: {rejection:?}"
-        );
-        for fragment in fragments {
-            assert!(
-                rejection.message.contains(fragment),
-                "{name}'s rejection message {:?} does not contain {fragment:?}",
-                rejection.message
-            );
-        }
+        assert_eq!(rejection, expected, "{name}'s rejection");
+        rejection
+    }
+
+    /// Like [`Outcome::then_rejected`], and the rejection is of `kind` (the gRPC status code
+    /// clients get) and reads `message` (the status message they see).
+    #[track_caller]
+    pub fn then_rejected_saying(
+        self,
+        kind: RejectionKind,
+        expected: Rejection,
+        message: &str,
+    ) -> Rejection {
+        let name = self.command.name();
+        let rejection = self.then_rejected(expected);
+        assert_eq!(rejection.kind(), kind, "the kind of {name}'s rejection");
+        assert_eq!(rejection.to_string(), message, "{name}'s rejection message");
         rejection
     }
 }
@@ -189,7 +199,7 @@ fn apply_checked(mut scenario: Scenario, events: Vec<NewEvent>) -> Scenario {
 pub fn card(city: &str, number: &str) -> PatronRef {
     let last4 = &number[number.len().saturating_sub(4)..];
     PatronRef {
-        city: city.to_owned(),
+        city: city.into(),
         patron_id: PatronKey::new(b"test secret").patron_id(city, number),
         masked_card: format!("{city}:****{last4}"),
     }
@@ -202,6 +212,11 @@ pub fn shanghai(y: i32, m: u32, d: u32, h: u32, min: u32, s: u32) -> DateTime<Ut
         .single()
         .expect("a valid Shanghai local time")
         .with_timezone(&Utc)
+}
+
+/// A calendar date, as rejections name due dates.
+pub fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("a valid date")
 }
 
 /// Microseconds since the epoch, as events carry instants.
@@ -228,7 +243,7 @@ pub fn item_event(item: &str, payload: Payload) -> NewEvent {
 /// An event in stream `patron-<patron id>`.
 pub fn patron_event(patron: &PatronRef, payload: Payload) -> NewEvent {
     NewEvent {
-        stream: StreamId::Patron(patron.patron_id.clone()),
+        stream: StreamId::Patron(patron.patron_id.clone().into()),
         payload,
     }
 }

@@ -1,0 +1,94 @@
+//! Transfers between libraries: dispatch and receipt.
+
+use super::{Decider, item_event};
+use crate::ids::{ItemCode, LibraryCode};
+use crate::pb::{self, TransferReason};
+use crate::state::ItemStatus;
+use crate::{NewEvent, Payload, Rejection};
+
+impl Decider<'_> {
+    pub(super) fn dispatch(
+        &self,
+        code: &ItemCode,
+        to: &LibraryCode,
+        reason: TransferReason,
+    ) -> Result<Vec<NewEvent>, Rejection> {
+        if reason == TransferReason::Unspecified {
+            return Err(Rejection::TransferReasonRequired);
+        }
+        let from = self.acting_library_even_closed()?;
+        let item = self.item(code)?;
+        let homebound = match &item.status {
+            ItemStatus::OnShelf { library, homebound } if library == &from.code => *homebound,
+            ItemStatus::InBooth { booth } if booth == &from.code => false,
+            _ => {
+                return Err(Rejection::ItemNotAtLibrary {
+                    item: code.to_owned(),
+                    library: from.code.clone(),
+                    whereabouts: self.whereabouts(item),
+                });
+            }
+        };
+        // Anything may go home, even to an owner that has closed (a closed library still
+        // takes in its own stock); other transfers go to open libraries only.
+        let destination = if reason == TransferReason::Repatriation {
+            self.library(to, "to_library")?
+        } else {
+            self.open_library(to, "to_library")?
+        };
+        if destination.code == from.code {
+            return Err(Rejection::TransferToItself {
+                library: to.to_owned(),
+            });
+        }
+        if reason == TransferReason::Repatriation && destination.code != item.owner_library {
+            return Err(Rejection::RepatriationNotToOwner {
+                owner: item.owner_library.clone(),
+                to: to.to_owned(),
+            });
+        }
+        if homebound && reason != TransferReason::Repatriation {
+            return Err(Rejection::HomeboundOnlyRepatriation {
+                item: code.to_owned(),
+                owner: item.owner_library.clone(),
+            });
+        }
+        Ok(vec![item_event(
+            code,
+            Payload::TransferDispatched(pb::TransferDispatched {
+                item: code.clone().into(),
+                from_library: from.code.clone().into(),
+                to_library: destination.code.clone().into(),
+                reason: reason as i32,
+                owner_library: item.owner_library.clone().into(),
+            }),
+        )])
+    }
+
+    pub(super) fn receive(&self, code: &ItemCode) -> Result<Vec<NewEvent>, Rejection> {
+        let at = self.acting_library_even_closed()?;
+        let item = self.item(code)?;
+        let ItemStatus::InTransit { from, to, .. } = &item.status else {
+            return Err(Rejection::ItemNotInTransit {
+                item: code.to_owned(),
+                whereabouts: self.whereabouts(item),
+            });
+        };
+        if to != &at.code {
+            return Err(Rejection::InTransitElsewhere {
+                item: code.to_owned(),
+                to: to.clone(),
+                library: at.code.clone(),
+            });
+        }
+        Ok(vec![item_event(
+            code,
+            Payload::TransferReceived(pb::TransferReceived {
+                item: code.clone().into(),
+                from_library: from.clone().into(),
+                to_library: to.clone().into(),
+                in_booth: at.is_booth(),
+            }),
+        )])
+    }
+}

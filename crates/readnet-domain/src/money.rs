@@ -1,0 +1,55 @@
+//! Money: whole fen (0.01 yuan) as an integer, never a float.
+
+use std::fmt;
+
+/// An amount of money in fen. Arithmetic is checked: an overflow is a `None` to handle, never a
+/// wrapped amount, so there is no `Add` or `Sub`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fen(pub i64);
+
+impl Fen {
+    pub const ZERO: Fen = Fen(0);
+
+    /// The amount as the integer fen the protobuf messages carry.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+
+    /// `self + other`, or `None` on overflow.
+    pub fn checked_add(self, other: Fen) -> Option<Fen> {
+        self.0.checked_add(other.0).map(Fen)
+    }
+
+    /// `self - other`, or `None` on overflow.
+    pub fn checked_sub(self, other: Fen) -> Option<Fen> {
+        self.0.checked_sub(other.0).map(Fen)
+    }
+
+    pub fn is_positive(self) -> bool {
+        self.0 > 0
+    }
+
+    pub fn is_negative(self) -> bool {
+        self.0 < 0
+    }
+}
+
+/// The number alone (`4500`): messages add the unit.
+impl fmt::Display for Fen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arithmetic_that_overflows_is_none() {
+        assert_eq!(Fen(4500).checked_add(Fen(500)), Some(Fen(5000)));
+        assert_eq!(Fen(4500).checked_sub(Fen(500)), Some(Fen(4000)));
+        assert_eq!(Fen(i64::MAX).checked_add(Fen(1)), None);
+        assert_eq!(Fen(i64::MIN).checked_sub(Fen(1)), None);
+    }
+}

@@ -33,6 +33,10 @@ const QUEUE_CAPACITY: usize = 4096;
 /// Page size when rebuilding state from the log.
 const LOAD_PAGE_EVENTS: usize = 4096;
 
+// A full batch must fit in the queue that feeds it, or the decider could wait on senders that
+// wait on it.
+const _: () = assert!(MAX_BATCH_COMMANDS > 0 && MAX_BATCH_COMMANDS <= QUEUE_CAPACITY);
+
 /// A command ready to decide.
 #[derive(Debug)]
 pub struct Submission {

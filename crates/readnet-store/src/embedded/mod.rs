@@ -51,6 +51,13 @@ const LOCK_FILE: &str = "LOCK";
 /// Appends waiting for the writer; beyond this, appenders wait to enqueue (backpressure).
 const REQUEST_QUEUE: usize = 1024;
 
+/// Segments roll over at this size by default.
+const DEFAULT_SEGMENT_SIZE_BYTES: u64 = 256 * 1024 * 1024;
+// The largest record must fit in a segment of the default size: a batch never spans segments.
+const _: () = assert!(
+    record::MAX_BODY_LEN as u64 + record::HEADER_LEN as u64 <= DEFAULT_SEGMENT_SIZE_BYTES
+);
+
 /// Settings of an [`EmbeddedStore`].
 #[derive(Clone)]
 pub struct EmbeddedOptions {
@@ -76,7 +83,7 @@ pub struct EmbeddedOptions {
 impl Default for EmbeddedOptions {
     fn default() -> Self {
         EmbeddedOptions {
-            segment_size_bytes: 256 * 1024 * 1024,
+            segment_size_bytes: DEFAULT_SEGMENT_SIZE_BYTES,
             max_batch_events: 4096,
             max_commit_delay: Duration::from_micros(200),
             subscription_buffer: 1024,

@@ -18,6 +18,10 @@ pub(crate) const MAX_BODY_LEN: u32 = 64 * 1024 * 1024;
 /// varints, the id, the flag); used to refuse oversized events before they reach the writer.
 pub(crate) const BODY_OVERHEAD_BOUND: usize = 128;
 
+// A frame's length (header included) is a u32 wherever it is kept (index entries, headers).
+const _: () = assert!(MAX_BODY_LEN as u64 + HEADER_LEN as u64 <= u32::MAX as u64);
+const _: () = assert!(BODY_OVERHEAD_BOUND < MAX_BODY_LEN as usize);
+
 /// The body of a record: one event as stored.
 #[derive(Clone, PartialEq, Message)]
 pub(crate) struct RecordBody {

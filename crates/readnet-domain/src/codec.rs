@@ -227,31 +227,67 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn upcasters_cover_every_type_up_to_the_current_version() {
+    /// What is wrong with `upcasters` as the table for `current_version`: a step an event type
+    /// lacks, a step for a type that does not exist, a step that can never be taken.
+    fn table_problems(upcasters: &[Upcaster], current_version: u32) -> Vec<String> {
+        let mut problems = Vec::new();
         for event_type in EVENT_TYPES {
-            for version in 1..CURRENT_SCHEMA_VERSION {
-                assert!(
-                    UPCASTERS
-                        .iter()
-                        .any(|u| u.event_type == *event_type && u.from_version == version),
-                    "{event_type} has no upcaster from version {version}"
-                );
+            for version in 1..current_version {
+                if !upcasters
+                    .iter()
+                    .any(|u| u.event_type == *event_type && u.from_version == version)
+                {
+                    problems.push(format!(
+                        "{event_type} has no upcaster from version {version}"
+                    ));
+                }
             }
         }
-        for upcaster in UPCASTERS {
-            assert!(
-                EVENT_TYPES.contains(&upcaster.event_type),
-                "an upcaster for unknown type {}",
-                upcaster.event_type
-            );
-            assert!(
-                (1..CURRENT_SCHEMA_VERSION).contains(&upcaster.from_version),
-                "{} has an upcaster from version {}, outside 1..{CURRENT_SCHEMA_VERSION}",
-                upcaster.event_type,
-                upcaster.from_version
-            );
+        for upcaster in upcasters {
+            if !EVENT_TYPES.contains(&upcaster.event_type) {
+                problems.push(format!(
+                    "an upcaster for unknown type {}",
+                    upcaster.event_type
+                ));
+            }
+            if !(1..current_version).contains(&upcaster.from_version) {
+                problems.push(format!(
+                    "{} has an upcaster from version {}, outside 1..{current_version}",
+                    upcaster.event_type, upcaster.from_version
+                ));
+            }
         }
+        problems
+    }
+
+    #[test]
+    fn upcasters_cover_every_type_up_to_the_current_version() {
+        assert_eq!(
+            table_problems(UPCASTERS, CURRENT_SCHEMA_VERSION),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_table_missing_a_type_or_with_a_stray_step_is_caught() {
+        let problems = table_problems(TEST_UPCASTERS, TEST_VERSION);
+        assert!(problems.contains(&"ItemReturned has no upcaster from version 1".to_owned()));
+        assert!(problems.contains(&"ItemReturned has no upcaster from version 2".to_owned()));
+        assert!(!problems.iter().any(|p| p.starts_with("ItemLoaned ")));
+        assert!(!problems.iter().any(|p| p.starts_with("ItemRenewed ")));
+
+        let stray = [Upcaster {
+            event_type: "ItemTeleported",
+            from_version: 1,
+            upcast: Upcast::Unchanged,
+        }];
+        assert_eq!(
+            table_problems(&stray, 1),
+            [
+                "an upcaster for unknown type ItemTeleported",
+                "ItemTeleported has an upcaster from version 1, outside 1..1",
+            ]
+        );
     }
 
     // A fictional history of `ItemLoaned`, to drive the upcasting loop past version 1:

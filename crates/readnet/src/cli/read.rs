@@ -56,6 +56,7 @@ pub enum ReadCommand {
     },
 }
 
+/// The protobuf direction `--backwards` asks for.
 fn direction(backwards: bool) -> i32 {
     let direction = if backwards {
         ReadDirection::Backwards

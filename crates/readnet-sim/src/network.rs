@@ -1,0 +1,158 @@
+//! The network's shape — cities, every tier of library, booths — and its set-up as network
+//! administration commands.
+
+use std::collections::HashMap;
+
+use chrono::Duration;
+use readnet_domain::Command;
+use readnet_domain::pb::{LibraryTier, ReturnPolicy};
+
+use crate::Simulator;
+
+/// A library of the simulated network.
+#[derive(Debug, Clone)]
+pub(crate) struct Lib {
+    pub(crate) code: String,
+    /// Its city's index in the scale.
+    pub(crate) city: usize,
+    pub(crate) tier: LibraryTier,
+    pub(crate) open_24h: bool,
+    /// The city's central library (for booth restocking).
+    pub(crate) central: usize,
+}
+
+impl Simulator {
+    /// Lays out the libraries, booths and patrons of every city; no command is sent yet.
+    pub(crate) fn build_network_shape(&mut self) {
+        let mut patrons = 0u32;
+        for (c, city) in self.scale.cities.clone().iter().enumerate() {
+            let central = self.libs.len();
+            let add = |libs: &mut Vec<Lib>, code: String, tier: LibraryTier| {
+                libs.push(Lib {
+                    code,
+                    city: c,
+                    tier,
+                    open_24h: tier == LibraryTier::SelfService,
+                    central,
+                });
+            };
+            let p = city.prefix;
+            add(&mut self.libs, format!("{p}-CENTRAL"), LibraryTier::Central);
+            for g in 1..=city.generals {
+                add(&mut self.libs, format!("{p}-G{g:02}"), LibraryTier::General);
+                for b in 1..=city.branches_per_general {
+                    add(
+                        &mut self.libs,
+                        format!("{p}-G{g:02}-B{b:02}"),
+                        LibraryTier::Branch,
+                    );
+                }
+            }
+            for s in 1..=city.service_points {
+                add(
+                    &mut self.libs,
+                    format!("{p}-SP{s:03}"),
+                    LibraryTier::ServicePoint,
+                );
+            }
+            for s in 1..=city.self_service {
+                add(
+                    &mut self.libs,
+                    format!("{p}-24H-{s:02}"),
+                    LibraryTier::SelfService,
+                );
+            }
+            for b in 1..=city.booths {
+                add(
+                    &mut self.libs,
+                    format!("{p}-BOOTH-{b:02}"),
+                    LibraryTier::Booth,
+                );
+            }
+            let mut lending = Vec::new();
+            for (l, lib) in self.libs.iter().enumerate().skip(central) {
+                let share = match lib.tier {
+                    LibraryTier::Central => 20.0,
+                    LibraryTier::General => 6.0,
+                    LibraryTier::Branch => 2.0,
+                    LibraryTier::ServicePoint => 0.6,
+                    LibraryTier::SelfService => 1.5,
+                    _ => {
+                        self.booths.push(l);
+                        continue;
+                    }
+                };
+                lending.push((l, share));
+            }
+            let sum: f64 = lending.iter().map(|(_, s)| s).sum();
+            for (_, s) in &mut lending {
+                *s /= sum;
+            }
+            self.lending.push(lending);
+            self.patron_offset.push(patrons);
+            patrons += city.patrons as u32;
+            self.patron_city
+                .extend(std::iter::repeat_n(c as u16, city.patrons));
+        }
+        self.patron_offset.push(patrons);
+        self.shelf = vec![HashMap::new(); self.libs.len()];
+        self.shelf_titles = vec![Vec::new(); self.libs.len()];
+        self.booth_stock = vec![Vec::new(); self.libs.len()];
+        self.kiosk = self
+            .libs
+            .iter()
+            .position(|l| l.tier == LibraryTier::SelfService)
+            .expect("a self-service library");
+    }
+
+    /// The network administration that comes before any item: cities join, libraries register,
+    /// the smaller ones float returns within their city.
+    pub(crate) fn setup_network(&mut self) {
+        let at = self.start - Duration::days(1);
+        for city in self.scale.cities.clone() {
+            self.exec_system(
+                at,
+                Command::JoinCity {
+                    city: city.code.into(),
+                    name: city.name.into(),
+                    time_zone: "Asia/Shanghai".into(),
+                },
+            );
+        }
+        for l in 0..self.libs.len() {
+            let lib = self.libs[l].clone();
+            let parent = match lib.tier {
+                LibraryTier::Central => None,
+                LibraryTier::Branch => Some(lib.code[..lib.code.len() - 4].into()),
+                _ => Some(self.libs[lib.central].code.as_str().into()),
+            };
+            self.exec_system(
+                at,
+                Command::RegisterLibrary {
+                    library: lib.code.clone().into(),
+                    name: lib.code.clone(),
+                    city: self.scale.cities[lib.city].code.into(),
+                    tier: lib.tier,
+                    parent,
+                },
+            );
+            if matches!(
+                lib.tier,
+                LibraryTier::Branch | LibraryTier::ServicePoint | LibraryTier::SelfService
+            ) {
+                self.exec_system(
+                    at,
+                    Command::SetReturnPolicy {
+                        library: lib.code.clone().into(),
+                        policy: ReturnPolicy::FloatInCity,
+                    },
+                );
+            }
+        }
+    }
+
+    pub(crate) fn library_index(&self, code: &str) -> Option<usize> {
+        // Codes are few; a linear scan is fine next to deciding a command.
+        self.libs.iter().position(|l| l.code == code)
+    }
+}

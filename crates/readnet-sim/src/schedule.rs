@@ -1,0 +1,74 @@
+//! The scheduler: actions queued by simulated time, and what each one does when its time comes.
+
+use std::cmp::Reverse;
+
+use rand::Rng;
+
+use crate::Simulator;
+
+/// Something due at a moment: a patron's visit, a loan's end, the courier, the kiosk's evening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Action {
+    Checkout { library: u32, patron: u32 },
+    Acquire { library: u32, patron: u32 },
+    Swap { booth: u32, patron: u32 },
+    Return { item: u32, library: u32 },
+    Renew { item: u32 },
+    ReportLost { item: u32 },
+    PayLost { item: u32 },
+    Repatriate { item: u32 },
+    Receive { item: u32 },
+    Restock { booth: u32 },
+    SetTier { patron: u32, tier: u8 },
+    KioskOffline,
+    KioskSync,
+}
+
+impl Action {
+    fn item(self) -> Option<u32> {
+        match self {
+            Action::Return { item, .. }
+            | Action::Renew { item }
+            | Action::ReportLost { item }
+            | Action::PayLost { item }
+            | Action::Repatriate { item }
+            | Action::Receive { item } => Some(item),
+            _ => None,
+        }
+    }
+}
+
+impl Simulator {
+    /// Queues `action` at `at`; actions due at the same moment keep the order they were queued in.
+    pub(crate) fn push(&mut self, at: i64, action: Action) {
+        self.seq += 1;
+        self.heap.push(Reverse((at, self.seq, action)));
+    }
+
+    /// Does `action`, due at `at`.
+    pub(crate) fn act(&mut self, at: i64, action: Action) {
+        if let Some(item) = action.item()
+            && self.locked.contains(&item)
+        {
+            // The offline kiosk holds this item's last events: wait until it has synced.
+            let later = self.kiosk_sync_at + self.rng.random_range(60_000_000..1_800_000_000);
+            self.push(later, action);
+            return;
+        }
+        match action {
+            Action::Checkout { library, patron } => self.checkout(at, library as usize, patron),
+            Action::Acquire { library, patron } => self.acquire(at, library as usize, patron),
+            Action::Swap { booth, patron } => self.swap(at, booth as usize, patron),
+            Action::Return { item, library } => self.return_item(at, item, library as usize),
+            Action::Renew { item } => self.renew(at, item),
+            Action::ReportLost { item } => self.report_lost(at, item),
+            Action::PayLost { item } => self.pay_lost(at, item),
+            Action::Repatriate { item } => self.repatriate(at, item),
+            Action::Receive { item } => self.receive(at, item),
+            Action::Restock { booth } => self.restock(at, booth as usize),
+            Action::SetTier { patron, tier } => self.set_tier(at, patron, tier),
+            Action::KioskOffline => self.kiosk_goes_offline(at),
+            Action::KioskSync => self.kiosk_sync(),
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! Counters of what the simulation did, for its report and for tests.
+
+/// What happened so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub commands: u64,
+    /// Commands the domain refused (a blocked patron, a patron at their limit, ...): not emitted.
+    pub refused: u64,
+    /// The refusals by command name.
+    pub refused_by: std::collections::BTreeMap<&'static str, u64>,
+    pub events: u64,
+    pub catalogued: u64,
+    pub loans: u64,
+    pub cross_city_loans: u64,
+    pub renewals: u64,
+    pub returns: u64,
+    pub returns_elsewhere: u64,
+    pub returns_other_city: u64,
+    pub late_returns: u64,
+    pub repatriations: u64,
+    pub restocks: u64,
+    pub booth_swaps: u64,
+    pub patron_driven: u64,
+    pub lost: u64,
+    pub lost_paid: u64,
+    pub tier_changes: u64,
+    /// Commands of the offline kiosk, recorded hours after they happened.
+    pub late_synced: u64,
+    /// Checkouts that found no copy of the wanted title on the shelf.
+    pub no_copy: u64,
+}

@@ -1,0 +1,122 @@
+//! The command line: [`Cli`] and its top-level [`Command`]s. The write subcommands and the
+//! requests they build are in [`write`], the read subcommands in [`read`], the words their
+//! enum arguments take in [`args`]; `replay` and `export` are `audit`'s.
+
+pub mod args;
+pub mod read;
+pub mod write;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use tonic::Status;
+
+use crate::{audit, output};
+
+/// The public-library network ledger: server, staff commands and a demo.
+#[derive(Debug, Parser)]
+#[command(name = "readnet", version, about)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG takes precedence.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What `readnet` is asked to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server (on the embedded store, or KurrentDB with --store) until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+    /// Play a Jinan–Zibo story through the gRPC API and say what happened (a smoke test too).
+    Demo(DemoArgs),
+    /// Fold every projection from the log, offline, and print digests and settlement statements.
+    Replay(audit::ReplayArgs),
+    /// Export events (JSON Lines) or settlement statements (JSON, CSV), offline.
+    #[command(subcommand)]
+    Export(audit::ExportCommand),
+    #[command(flatten)]
+    Write(write::WriteCommand),
+    #[command(flatten)]
+    Read(read::ReadCommand),
+}
+
+/// `readnet serve`'s arguments.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The data directory (created if missing): the embedded store's log, the patron key and
+    /// projection snapshots.
+    #[arg(long, value_name = "DIR", default_value = "./readnet-data")]
+    pub data: PathBuf,
+    /// Keep the events in KurrentDB instead of DIR/log: a connection string such as
+    /// kurrentdb://host:2113?tls=false, esdb://… or kurrentdb+discover://….
+    #[arg(long, value_name = "URL", env = "READNET_STORE")]
+    pub store: Option<String>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// The network secret for patron ids (default: DIR/patron.key, created on first start).
+    #[arg(long, value_name = "FILE")]
+    pub patron_key_file: Option<PathBuf>,
+}
+
+/// `readnet demo`'s arguments.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Server to play against; without it, the demo starts its own on a temporary directory.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+}
+
+/// Where to send requests and how to print the answer.
+#[derive(Debug, Args)]
+pub struct ServerOpts {
+    /// The readnet server.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "READNET_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub server: String,
+    /// Print the answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// With `--json`, a refusal is also printed as JSON on stdout, so scripts read one format.
+fn reported(json: bool, error: anyhow::Error) -> anyhow::Error {
+    if json && let Some(status) = error.downcast_ref::<Status>() {
+        println!("{}", output::status_json(status));
+    }
+    error
+}
+
+/// Parses `readnet` followed by `args`, as the binary would.
+#[cfg(test)]
+fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+    Cli::try_parse_from(std::iter::once("readnet").chain(args.iter().copied()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_has_defaults() {
+        let Command::Serve(args) = parse(&["serve"]).unwrap().command else {
+            panic!("not serve")
+        };
+        assert_eq!(args.data, PathBuf::from("./readnet-data"));
+        assert_eq!(args.listen, "127.0.0.1:50051".parse().unwrap());
+        assert_eq!(args.patron_key_file, None);
+    }
+}

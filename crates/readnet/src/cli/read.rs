@@ -1,0 +1,219 @@
+//! The read subcommands: one item's state, one stream, the whole log, and a live subscription.
+
+use clap::Subcommand;
+use readnet_proto::v1::{self, ReadDirection, subscribe_all_response::Message};
+
+use crate::cli::{ServerOpts, reported};
+use crate::client::Client;
+use crate::output;
+
+/// Commands that read the ledger.
+#[derive(Debug, Subcommand)]
+pub enum ReadCommand {
+    /// Show one item's current state.
+    Item {
+        /// The item's barcode.
+        item: String,
+        #[command(flatten)]
+        server: ServerOpts,
+    },
+    /// Read one stream's events, e.g. `item-ZB-0001` or `network`.
+    ReadStream {
+        stream: String,
+        /// First revision to read [default: the start, or the end with --backwards].
+        #[arg(long, value_name = "N")]
+        from_revision: Option<u64>,
+        #[arg(long)]
+        backwards: bool,
+        /// At most this many events (the server caps it at 1000).
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        max_count: u32,
+        #[command(flatten)]
+        server: ServerOpts,
+    },
+    /// Read the whole log ($all) in position order.
+    ReadAll {
+        /// First position to read [default: the start, or the end with --backwards].
+        #[arg(long, value_name = "N")]
+        from_position: Option<u64>,
+        #[arg(long)]
+        backwards: bool,
+        #[arg(long, value_name = "N", default_value_t = 100)]
+        max_count: u32,
+        #[command(flatten)]
+        server: ServerOpts,
+    },
+    /// Print events as they are written, until Ctrl-C or --count events.
+    Subscribe {
+        /// Deliver events after this position (0: from the first event).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        after_position: u64,
+        /// Stop after this many events.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        #[command(flatten)]
+        server: ServerOpts,
+    },
+}
+
+/// The protobuf direction `--backwards` asks for.
+fn direction(backwards: bool) -> i32 {
+    let direction = if backwards {
+        ReadDirection::Backwards
+    } else {
+        ReadDirection::Forwards
+    };
+    direction.into()
+}
+
+/// Sends a read and prints what comes back, as lines or as JSON.
+pub async fn run(command: ReadCommand) -> anyhow::Result<()> {
+    match command {
+        ReadCommand::Item { item, server } => {
+            let client = Client::connect(&server.server).await?;
+            let state = client
+                .get_item(&item)
+                .await
+                .map_err(|e| reported(server.json, e))?;
+            if server.json {
+                println!("{}", output::item_json(&state));
+            } else {
+                println!("{}", output::item_line(&state));
+            }
+        }
+        ReadCommand::ReadStream {
+            stream,
+            from_revision,
+            backwards,
+            max_count,
+            server,
+        } => {
+            let request = v1::ReadStreamRequest {
+                stream,
+                from_revision,
+                direction: direction(backwards),
+                max_count,
+            };
+            let client = Client::connect(&server.server).await?;
+            let response = client
+                .ledger()
+                .read_stream(request)
+                .await
+                .map_err(|e| reported(server.json, e.into()))?
+                .into_inner();
+            print_read(&response.events, response.head_position, server.json);
+        }
+        ReadCommand::ReadAll {
+            from_position,
+            backwards,
+            max_count,
+            server,
+        } => {
+            let request = v1::ReadAllRequest {
+                from_position,
+                direction: direction(backwards),
+                max_count,
+            };
+            let client = Client::connect(&server.server).await?;
+            let response = client
+                .ledger()
+                .read_all(request)
+                .await
+                .map_err(|e| reported(server.json, e.into()))?
+                .into_inner();
+            print_read(&response.events, response.head_position, server.json);
+        }
+        ReadCommand::Subscribe {
+            after_position,
+            count,
+            server,
+        } => {
+            tokio::select! {
+                result = subscribe(&server, after_position, count) => result?,
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_read(events: &[v1::RecordedEvent], head_position: u64, json: bool) {
+    if json {
+        println!("{}", output::read_json(events, head_position));
+    } else {
+        events
+            .iter()
+            .for_each(|event| println!("{}", output::event_line(event)));
+        println!("head position {head_position}");
+    }
+}
+
+/// Prints events as they come, one line (or one JSON object) each, until `count` events.
+async fn subscribe(
+    server: &ServerOpts,
+    after_position: u64,
+    count: Option<u64>,
+) -> anyhow::Result<()> {
+    let client = Client::connect(&server.server).await?;
+    let request = v1::SubscribeAllRequest { after_position };
+    let mut stream = client
+        .ledger()
+        .subscribe_all(request)
+        .await
+        .map_err(|e| reported(server.json, e.into()))?
+        .into_inner();
+    let mut printed: u64 = 0;
+    while count.is_none_or(|count| printed < count) {
+        let Some(response) = stream
+            .message()
+            .await
+            .map_err(|e| reported(server.json, e.into()))?
+        else {
+            anyhow::bail!("the server ended the subscription");
+        };
+        match response.message {
+            Some(Message::Event(event)) => {
+                printed += 1;
+                if server.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "event": output::event_json(&event) })
+                    );
+                } else {
+                    println!("{}", output::event_line(&event));
+                }
+            }
+            Some(Message::CaughtUp(caught_up)) => {
+                if server.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "caught_up": { "position": caught_up.position } })
+                    );
+                } else {
+                    println!(
+                        "caught up at position {}; live events follow",
+                        caught_up.position
+                    );
+                }
+            }
+            None => tracing::warn!("the server sent an empty subscription message"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Command, parse};
+
+    #[test]
+    fn subscribe_takes_a_count() {
+        let cli = parse(&["subscribe", "--count", "3", "--json"]).unwrap();
+        let Command::Read(ReadCommand::Subscribe { count, server, .. }) = cli.command else {
+            panic!("not subscribe")
+        };
+        assert_eq!(count, Some(3));
+        assert!(server.json);
+    }
+}

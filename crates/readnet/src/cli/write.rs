@@ -1,0 +1,648 @@
+//! The write subcommands — network administration and circulation — the request each one
+//! builds, and sending it.
+
+use chrono::{DateTime, FixedOffset};
+use clap::{Args, Subcommand};
+use readnet_proto::v1::{
+    self, Acquisition, Card, ChargeKind, CreditTier, LibraryTier, ReturnPolicy, TransferReason,
+};
+use uuid::Uuid;
+
+use crate::cli::args::{
+    AcquisitionArg, ChannelArg, ChargeKindArg, CreditTierArg, PolicyArg, ReasonArg, TierArg,
+};
+use crate::cli::{ServerOpts, reported};
+use crate::client::{self, Actor, Call, Client, Envelope};
+use crate::output;
+
+/// What every command carries: the actor, the command id and when it happened.
+#[derive(Debug, Args)]
+pub struct CommandOpts {
+    #[command(flatten)]
+    server: ServerOpts,
+    /// The acting library: where it happens (lending, returning, dispatching library, booth).
+    #[arg(long, value_name = "CODE")]
+    library: Option<String>,
+    /// The channel it came through [default: desk with --library, system without].
+    #[arg(long, value_enum)]
+    channel: Option<ChannelArg>,
+    /// The command's id; send the same id again to retry safely [default: a fresh UUID].
+    #[arg(long, value_name = "UUID")]
+    command_id: Option<Uuid>,
+    /// When it happened at the desk, kiosk or booth (RFC 3339) [default: now, by the server].
+    #[arg(long, value_name = "RFC3339", value_parser = DateTime::parse_from_rfc3339)]
+    occurred_at: Option<DateTime<FixedOffset>>,
+}
+
+impl CommandOpts {
+    fn actor(&self) -> Actor {
+        // Network administration is the system's doing; anything at a library, the desk's.
+        let channel = self.channel.unwrap_or(if self.library.is_some() {
+            ChannelArg::Desk
+        } else {
+            ChannelArg::System
+        });
+        Actor {
+            library: self.library.clone(),
+            channel: channel.into(),
+        }
+    }
+
+    /// The command id and occurred-at time every request starts with.
+    fn envelope(&self) -> Envelope {
+        Envelope {
+            command_id: self.command_id.unwrap_or_else(Uuid::new_v4).to_string(),
+            occurred_at: self.occurred_at.map(client::timestamp),
+            correlation_id: String::new(),
+        }
+    }
+}
+
+/// Commands that write to the ledger; each prints the events it wrote.
+#[derive(Debug, Subcommand)]
+pub enum WriteCommand {
+    /// A city joins the network.
+    JoinCity {
+        /// City code, e.g. jinan.
+        city: String,
+        /// Display name, e.g. 济南.
+        #[arg(long)]
+        name: String,
+        /// IANA time zone [default: the server's, Asia/Shanghai].
+        #[arg(long, value_name = "ZONE")]
+        time_zone: Option<String>,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// A library joins a member city.
+    RegisterLibrary {
+        /// Library code, e.g. JN-LIXIA-03.
+        code: String,
+        /// Display name, e.g. 历下区图书馆.
+        #[arg(long)]
+        name: String,
+        /// The member city it belongs to.
+        #[arg(long)]
+        city: String,
+        /// Its tier in the network.
+        #[arg(long, value_enum)]
+        tier: TierArg,
+        /// Parent library in the 总分馆 tree.
+        #[arg(long, value_name = "CODE")]
+        parent: Option<String>,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// A library closes.
+    CloseLibrary {
+        /// The library's code, e.g. JN-LIXIA-03.
+        code: String,
+        /// Why it closes.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Set the return policy for the items a library owns.
+    SetReturnPolicy {
+        /// The library's code, e.g. JN-LIXIA-03.
+        code: String,
+        /// Where its items go when returned elsewhere.
+        #[arg(long, value_enum)]
+        policy: PolicyArg,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Set a settlement tariff, in force from a moment on.
+    SetTariff {
+        /// The charge the tariff is for.
+        #[arg(long, value_enum)]
+        kind: ChargeKindArg,
+        /// The amount, in fen.
+        #[arg(long, value_name = "N")]
+        amount_fen: i64,
+        /// When it comes into force (RFC 3339) [default: occurred-at].
+        #[arg(long, value_name = "RFC3339", value_parser = DateTime::parse_from_rfc3339)]
+        effective_from: Option<DateTime<FixedOffset>>,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Set a patron's credit tier (how many items they may have on loan).
+    SetPatronTier {
+        /// The patron's card: issuing city and card number, e.g. jinan:370102000001.
+        #[arg(long, value_name = "CITY:NUMBER", value_parser = client::parse_card)]
+        card: Card,
+        /// The new tier: restricted 3 items, standard 10, trusted 20.
+        #[arg(long, value_enum)]
+        tier: CreditTierArg,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Catalogue a purchased or donated item.
+    Catalogue {
+        /// Barcode, unique in the network.
+        item: String,
+        /// Title.
+        #[arg(long)]
+        title: String,
+        /// Author.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        author: String,
+        /// ISBN, if it has one.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        isbn: String,
+        /// The owner library.
+        #[arg(long, value_name = "CODE")]
+        owner: String,
+        /// Price in fen, if known.
+        #[arg(long, value_name = "N")]
+        price_fen: Option<i64>,
+        /// How it came in.
+        #[arg(long, value_enum, default_value_t = AcquisitionArg::Purchase)]
+        acquisition: AcquisitionArg,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Lend an item on the shelf at the acting library (enrols the card on first use).
+    Checkout {
+        /// The item's barcode.
+        item: String,
+        /// The patron's card: issuing city and card number, e.g. jinan:370102000001.
+        #[arg(long, value_name = "CITY:NUMBER", value_parser = client::parse_card)]
+        card: Card,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Renew a loan (the borrower's card).
+    Renew {
+        /// The item's barcode.
+        item: String,
+        /// The patron's card: issuing city and card number, e.g. jinan:370102000001.
+        #[arg(long, value_name = "CITY:NUMBER", value_parser = client::parse_card)]
+        card: Card,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Return an item at the acting library.
+    Return {
+        /// The item's barcode.
+        item: String,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Send an item from the acting library to another.
+    Dispatch {
+        /// The item's barcode.
+        item: String,
+        /// The destination library.
+        #[arg(long, value_name = "CODE")]
+        to: String,
+        /// Why it travels.
+        #[arg(long, value_enum)]
+        reason: ReasonArg,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Receive an item in transit at the acting library.
+    Receive {
+        /// The item's barcode.
+        item: String,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// At a booth, a patron takes an item and leaves a book of their own.
+    BoothSwap {
+        /// The item the patron takes.
+        item: String,
+        /// The patron's card: issuing city and card number, e.g. jinan:370102000001.
+        #[arg(long, value_name = "CITY:NUMBER", value_parser = client::parse_card)]
+        card: Card,
+        /// Barcode for the book the patron leaves.
+        #[arg(long, value_name = "ITEM")]
+        deposit_item: String,
+        /// The left book's title.
+        #[arg(long, value_name = "TITLE")]
+        deposit_title: String,
+        /// The left book's author.
+        #[arg(
+            long,
+            value_name = "AUTHOR",
+            default_value = "",
+            hide_default_value = true
+        )]
+        deposit_author: String,
+        /// The left book's ISBN, if it has one.
+        #[arg(
+            long,
+            value_name = "ISBN",
+            default_value = "",
+            hide_default_value = true
+        )]
+        deposit_isbn: String,
+        /// The left book's price in fen, if known.
+        #[arg(long, value_name = "N")]
+        deposit_price_fen: Option<i64>,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// 你读书我买单: catalogue a book bought at a partner bookstore and lend it to the patron.
+    Acquire {
+        /// The patron's card: issuing city and card number, e.g. jinan:370102000001.
+        #[arg(long, value_name = "CITY:NUMBER", value_parser = client::parse_card)]
+        card: Card,
+        /// Barcode for the new item.
+        #[arg(long)]
+        item: String,
+        /// Title.
+        #[arg(long)]
+        title: String,
+        /// Author.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        author: String,
+        /// ISBN, if it has one.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        isbn: String,
+        /// What the library paid the bookstore.
+        #[arg(long, value_name = "N")]
+        price_fen: i64,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Declare an item on loan lost; the borrower owes its price.
+    DeclareLost {
+        /// The item's barcode.
+        item: String,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Record a payment for a lost item.
+    PayLost {
+        /// The item's barcode.
+        item: String,
+        /// The amount paid, in fen.
+        #[arg(long, value_name = "N")]
+        amount_fen: i64,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Waive a lost item's debt.
+    WaiveLost {
+        /// The item's barcode.
+        item: String,
+        /// Why the debt is waived.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Withdraw an item from the collection.
+    Withdraw {
+        /// The item's barcode.
+        item: String,
+        /// Why it is withdrawn.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+}
+
+impl WriteCommand {
+    /// Splits a command into its options and the request to send.
+    pub fn into_request(self) -> (CommandOpts, Call) {
+        let (opts, call) = match self {
+            Self::JoinCity {
+                city,
+                name,
+                time_zone,
+                opts,
+            } => {
+                let time_zone = time_zone.unwrap_or_default();
+                let r = v1::JoinCityRequest {
+                    city,
+                    name,
+                    time_zone,
+                    ..Default::default()
+                };
+                (opts, Call::JoinCity(r))
+            }
+            Self::RegisterLibrary {
+                code,
+                name,
+                city,
+                tier,
+                parent,
+                opts,
+            } => {
+                let r = v1::RegisterLibraryRequest {
+                    library: code,
+                    name,
+                    city,
+                    tier: LibraryTier::from(tier).into(),
+                    parent: parent.unwrap_or_default(),
+                    ..Default::default()
+                };
+                (opts, Call::RegisterLibrary(r))
+            }
+            Self::CloseLibrary { code, reason, opts } => {
+                let r = v1::CloseLibraryRequest {
+                    library: code,
+                    reason,
+                    ..Default::default()
+                };
+                (opts, Call::CloseLibrary(r))
+            }
+            Self::SetReturnPolicy { code, policy, opts } => {
+                let policy = ReturnPolicy::from(policy).into();
+                let r = v1::SetReturnPolicyRequest {
+                    library: code,
+                    policy,
+                    ..Default::default()
+                };
+                (opts, Call::SetReturnPolicy(r))
+            }
+            Self::SetTariff {
+                kind,
+                amount_fen,
+                effective_from,
+                opts,
+            } => {
+                let r = v1::SetTariffRequest {
+                    kind: ChargeKind::from(kind).into(),
+                    amount_fen,
+                    effective_from: effective_from.map(client::timestamp),
+                    ..Default::default()
+                };
+                (opts, Call::SetTariff(r))
+            }
+            Self::SetPatronTier { card, tier, opts } => {
+                let tier = CreditTier::from(tier).into();
+                let r = v1::SetPatronTierRequest {
+                    card: Some(card),
+                    tier,
+                    ..Default::default()
+                };
+                (opts, Call::SetPatronTier(r))
+            }
+            Self::Catalogue {
+                item,
+                title,
+                author,
+                isbn,
+                owner,
+                price_fen,
+                acquisition,
+                opts,
+            } => {
+                let r = v1::CatalogueItemRequest {
+                    item,
+                    isbn,
+                    title,
+                    author,
+                    owner_library: owner,
+                    price_fen,
+                    acquisition: Acquisition::from(acquisition).into(),
+                    ..Default::default()
+                };
+                (opts, Call::Catalogue(r))
+            }
+            Self::Checkout { item, card, opts } => {
+                let r = v1::CheckoutRequest {
+                    item,
+                    card: Some(card),
+                    ..Default::default()
+                };
+                (opts, Call::Checkout(r))
+            }
+            Self::Renew { item, card, opts } => {
+                let r = v1::RenewRequest {
+                    item,
+                    card: Some(card),
+                    ..Default::default()
+                };
+                (opts, Call::Renew(r))
+            }
+            Self::Return { item, opts } => (
+                opts,
+                Call::Return(v1::ReturnRequest {
+                    item,
+                    ..Default::default()
+                }),
+            ),
+            Self::Dispatch {
+                item,
+                to,
+                reason,
+                opts,
+            } => {
+                let reason = TransferReason::from(reason).into();
+                let r = v1::DispatchTransferRequest {
+                    item,
+                    to_library: to,
+                    reason,
+                    ..Default::default()
+                };
+                (opts, Call::Dispatch(r))
+            }
+            Self::Receive { item, opts } => (
+                opts,
+                Call::Receive(v1::ReceiveTransferRequest {
+                    item,
+                    ..Default::default()
+                }),
+            ),
+            Self::BoothSwap {
+                item,
+                card,
+                deposit_item,
+                deposit_title,
+                deposit_author,
+                deposit_isbn,
+                deposit_price_fen,
+                opts,
+            } => {
+                let deposit = v1::BookDescription {
+                    item: deposit_item,
+                    isbn: deposit_isbn,
+                    title: deposit_title,
+                    author: deposit_author,
+                    price_fen: deposit_price_fen,
+                };
+                let r = v1::BoothSwapRequest {
+                    take_item: item,
+                    card: Some(card),
+                    deposit: Some(deposit),
+                    ..Default::default()
+                };
+                (opts, Call::BoothSwap(r))
+            }
+            Self::Acquire {
+                card,
+                item,
+                title,
+                author,
+                isbn,
+                price_fen,
+                opts,
+            } => {
+                let book = v1::BookDescription {
+                    item,
+                    isbn,
+                    title,
+                    author,
+                    price_fen: Some(price_fen),
+                };
+                let r = v1::PatronDrivenAcquisitionRequest {
+                    card: Some(card),
+                    book: Some(book),
+                    ..Default::default()
+                };
+                (opts, Call::Acquire(r))
+            }
+            Self::DeclareLost { item, opts } => (
+                opts,
+                Call::DeclareLost(v1::DeclareLostRequest {
+                    item,
+                    ..Default::default()
+                }),
+            ),
+            Self::PayLost {
+                item,
+                amount_fen,
+                opts,
+            } => {
+                let r = v1::PayLostItemRequest {
+                    item,
+                    amount_fen,
+                    ..Default::default()
+                };
+                (opts, Call::PayLost(r))
+            }
+            Self::WaiveLost { item, reason, opts } => {
+                let r = v1::WaiveLostItemDebtRequest {
+                    item,
+                    reason,
+                    ..Default::default()
+                };
+                (opts, Call::WaiveLost(r))
+            }
+            Self::Withdraw { item, reason, opts } => {
+                let r = v1::WithdrawRequest {
+                    item,
+                    reason,
+                    ..Default::default()
+                };
+                (opts, Call::Withdraw(r))
+            }
+        };
+        let envelope = opts.envelope();
+        (opts, call.with_envelope(envelope))
+    }
+}
+
+/// Sends a write command as the actor its options name and prints the receipt.
+pub async fn run(command: WriteCommand) -> anyhow::Result<()> {
+    let (opts, call) = command.into_request();
+    let json = opts.server.json;
+    let client = Client::connect(&opts.server.server).await?;
+    let receipt = client
+        .send(&opts.actor(), call)
+        .await
+        .map_err(|e| reported(json, e))?;
+    if json {
+        println!("{}", output::receipt_json(&receipt));
+    } else {
+        output::receipt_lines(&receipt)
+            .iter()
+            .for_each(|line| println!("{line}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Command, parse};
+
+    #[test]
+    fn checkout_builds_request_with_card_and_actor() {
+        let cli = parse(&[
+            "checkout",
+            "ZB-0001",
+            "--card",
+            "jinan:370102000001",
+            "--library",
+            "ZB-CENTRAL",
+            "--command-id",
+            "6a1f0c2e-1b7d-4c4e-9b1a-2f0e8d5c7a10",
+            "--occurred-at",
+            "2026-03-01T09:30:00+08:00",
+        ])
+        .unwrap();
+        let Command::Write(command) = cli.command else {
+            panic!("not a write")
+        };
+        let (opts, call) = command.into_request();
+        assert_eq!(opts.actor(), Actor::at("ZB-CENTRAL", v1::Channel::Desk));
+        let Call::Checkout(request) = call else {
+            panic!("not a checkout")
+        };
+        assert_eq!(request.command_id, "6a1f0c2e-1b7d-4c4e-9b1a-2f0e8d5c7a10");
+        assert_eq!(request.item, "ZB-0001");
+        assert_eq!(request.card.unwrap().number, "370102000001");
+        assert_eq!(request.occurred_at.unwrap().seconds, 1_772_328_600);
+    }
+
+    #[test]
+    fn admin_command_without_library_acts_as_system() {
+        let cli = parse(&["join-city", "jinan", "--name", "济南"]).unwrap();
+        let Command::Write(command) = cli.command else {
+            panic!("not a write")
+        };
+        let (opts, call) = command.into_request();
+        assert_eq!(opts.actor(), Actor::system());
+        let Call::JoinCity(request) = call else {
+            panic!("not join-city")
+        };
+        assert!(
+            Uuid::parse_str(&request.command_id).is_ok(),
+            "a fresh command id is a UUID"
+        );
+    }
+
+    #[test]
+    fn price_is_integer_fen() {
+        assert!(
+            parse(&[
+                "catalogue",
+                "JN-1",
+                "--title",
+                "围城",
+                "--owner",
+                "JN-CENTRAL",
+                "--price-fen",
+                "39.5"
+            ])
+            .is_err()
+        );
+        let cli = parse(&[
+            "catalogue",
+            "JN-1",
+            "--title",
+            "围城",
+            "--owner",
+            "JN-CENTRAL",
+            "--price-fen",
+            "3950",
+        ])
+        .unwrap();
+        let Command::Write(command) = cli.command else {
+            panic!("not a write")
+        };
+        let Call::Catalogue(request) = command.into_request().1 else {
+            panic!("not catalogue")
+        };
+        assert_eq!(request.price_fen, Some(3950));
+        assert_eq!(request.acquisition(), Acquisition::Purchase);
+    }
+}

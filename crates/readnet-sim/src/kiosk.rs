@@ -19,5 +19,6 @@ impl Simulator {
         self.stats.late_synced += self.kiosk_buffer.len() as u64;
         self.out.append(&mut self.kiosk_buffer);
         self.locked.clear();
+        self.locked_cards.clear();
     }
 }

@@ -39,8 +39,8 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use readnet_domain::Command;
 use readnet_domain::pb::{Channel, LibraryTier};
+use readnet_domain::{Command, Payload};
 use readnet_ledger::history::History;
 use readnet_projection::ProjectedEvent;
 
@@ -111,6 +111,9 @@ pub struct Simulator {
     kiosk_buffer: Vec<Step>,
     kiosk_sync_at: i64,
     locked: HashSet<u32>,
+    /// Cards (city, number) first used at the offline kiosk: their enrolment is held back with
+    /// it, so nothing else may act for them until it has synced.
+    locked_cards: HashSet<(String, String)>,
     next_deposit: u32,
     next_bought: u32,
     stats: Stats,
@@ -149,6 +152,7 @@ impl Simulator {
             kiosk_buffer: Vec::new(),
             kiosk_sync_at: 0,
             locked: HashSet::new(),
+            locked_cards: HashSet::new(),
             next_deposit: 0,
             next_bought: 0,
             stats: Stats::default(),
@@ -269,6 +273,14 @@ impl Simulator {
         };
         if self.kiosk_offline && library == Some(self.kiosk) {
             self.locked.extend(touched.iter().copied());
+            if let Some(card) = &step.card
+                && step
+                    .events
+                    .iter()
+                    .any(|e| matches!(e.payload, Payload::PatronEnrolled(_)))
+            {
+                self.locked_cards.insert(card.clone());
+            }
             self.kiosk_buffer.push(step);
         } else {
             self.out.push(step);

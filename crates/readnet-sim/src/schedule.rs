@@ -36,6 +36,17 @@ impl Action {
             _ => None,
         }
     }
+
+    /// The patron an action is for, if it names one.
+    fn patron(self) -> Option<u32> {
+        match self {
+            Action::Checkout { patron, .. }
+            | Action::Acquire { patron, .. }
+            | Action::Swap { patron, .. }
+            | Action::SetTier { patron, .. } => Some(patron),
+            _ => None,
+        }
+    }
 }
 
 impl Simulator {
@@ -47,10 +58,17 @@ impl Simulator {
 
     /// Does `action`, due at `at`.
     pub(crate) fn act(&mut self, at: i64, action: Action) {
-        if let Some(item) = action.item()
-            && self.locked.contains(&item)
-        {
-            // The offline kiosk holds this item's last events: wait until it has synced.
+        let item_held = action
+            .item()
+            .is_some_and(|item| self.locked.contains(&item));
+        // A card first used at the offline kiosk is enrolled only when the kiosk syncs: the log
+        // may not hold the patron's other acts before their enrolment.
+        let patron_held = !self.locked_cards.is_empty()
+            && action
+                .patron()
+                .is_some_and(|p| self.locked_cards.contains(&self.patron(p).1));
+        if item_held || patron_held {
+            // The offline kiosk holds these events' predecessors: wait until it has synced.
             let later = self.kiosk_sync_at + self.rng.random_range(60_000_000..1_800_000_000);
             self.push(later, action);
             return;

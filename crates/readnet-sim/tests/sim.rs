@@ -126,3 +126,32 @@ async fn a_store_mode_run_replays_into_the_three_projections() {
         assert!(statement.lines.iter().any(|l| l.amount_fen > 0));
     }
 }
+
+/// The log a store-mode run writes is one the ledger could have written: the write model loads
+/// it, checking each event against the state (the offline kiosk's late steps included).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_mode_logs_load_into_the_write_model() {
+    for seed in 1..=6 {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn EventStore> = Arc::new(
+            EmbeddedStore::open(dir.path().join("log"), EmbeddedOptions::default())
+                .await
+                .unwrap(),
+        );
+        let mut sim = Simulator::new(Scale::small(), seed, Simulator::default_first_day(), DAYS);
+        while let Some(chunk) = sim.next_chunk() {
+            readnet_sim::store::write(store.as_ref(), chunk)
+                .await
+                .unwrap();
+        }
+        assert!(
+            sim.stats().late_synced > 0,
+            "seed {seed}: the kiosk synced late"
+        );
+        // Loading folds every event with `apply_recorded`, which panics on an event the state
+        // rules out (a patron's loan before their enrolment, say).
+        readnet_ledger::CommandBus::start(Arc::clone(&store))
+            .await
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+}

@@ -54,9 +54,8 @@ const REQUEST_QUEUE: usize = 1024;
 /// Segments roll over at this size by default.
 const DEFAULT_SEGMENT_SIZE_BYTES: u64 = 256 * 1024 * 1024;
 // The largest record must fit in a segment of the default size: a batch never spans segments.
-const _: () = assert!(
-    record::MAX_BODY_LEN as u64 + record::HEADER_LEN as u64 <= DEFAULT_SEGMENT_SIZE_BYTES
-);
+const _: () =
+    assert!(record::MAX_BODY_LEN as u64 + record::HEADER_LEN as u64 <= DEFAULT_SEGMENT_SIZE_BYTES);
 
 /// Settings of an [`EmbeddedStore`].
 #[derive(Clone)]

@@ -7,6 +7,11 @@
 //! has synced. One decider makes the cross-stream rules hold (an item is on at most one loan, a
 //! patron stays within their limit) without locks; the expectations make the store refuse the
 //! batch if anything else wrote to those streams. See docs/adr/0002.
+//!
+//! Events decided elsewhere ([`Decided`]: a settlement close, decided on the settlement
+//! projection's statement) queue with the commands and are staged the same way, after the bus
+//! has checked that their stream is still as their decision saw it. Nothing else appends ledger
+//! streams (ADR 0008).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;

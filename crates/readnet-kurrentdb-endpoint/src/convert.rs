@@ -129,8 +129,8 @@ pub(crate) fn recorded_event(
         prepare_position: event.position,
         commit_position: event.position,
         metadata,
-        custom_metadata: event.metadata.clone().to_vec(),
-        data: event.data.clone().to_vec(),
+        custom_metadata: event.metadata.to_vec(),
+        data: event.data.to_vec(),
     }
 }
 

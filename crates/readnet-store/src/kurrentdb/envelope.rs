@@ -104,7 +104,7 @@ pub(crate) fn recorded_event(
         },
         recorded_at_us: envelope.recorded_at_us,
         metadata: envelope.metadata.into(),
-        data: event.data.to_vec().into(),
+        data: event.data.clone(),
     };
     Ok((recorded, envelope.append_end))
 }

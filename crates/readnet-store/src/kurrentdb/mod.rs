@@ -497,7 +497,7 @@ impl Inner {
                         stream: write.stream.clone(),
                         revision,
                         recorded_at_us,
-                        metadata: event.metadata.clone().to_vec(),
+                        metadata: event.metadata.to_vec(),
                         append_end: w == last_write && i + 1 == write.events.len(),
                     };
                     journal_events.push(envelope::journal_event(event.clone(), &envelope)?);

@@ -19,15 +19,16 @@ async fn main() {
         .map_or(64, |a| a.parse().expect("CLIENTS is a number"));
     let fixture = network_jinan_zibo().await;
     let url = fixture.server.url();
+    let token = fixture.server.admin_token();
 
     let codes: Vec<String> = (0..items).map(|i| format!("RATE-{i:07}")).collect();
-    run(&url, clients, &codes, |net, code, _| async move {
+    run(&url, &token, clients, &codes, |net, code, _| async move {
         net.system().catalogue(&code, JN_CENTRAL).await.map(|_| ())
     })
     .await;
 
     let started = Instant::now();
-    let mut latencies = run(&url, clients, &codes, |net, code, i| async move {
+    let mut latencies = run(&url, &token, clients, &codes, |net, code, i| async move {
         // Five loans per patron keeps everyone under the standard limit of 10.
         let number = format!("{:08}", i / 5);
         net.at(JN_CENTRAL)
@@ -49,14 +50,20 @@ async fn main() {
 }
 
 /// Runs `call` for every code from `clients` concurrent tasks; returns each call's latency.
-async fn run<F, Fut>(url: &str, clients: usize, codes: &[String], call: F) -> Vec<Duration>
+async fn run<F, Fut>(
+    url: &str,
+    token: &str,
+    clients: usize,
+    codes: &[String],
+    call: F,
+) -> Vec<Duration>
 where
     F: Fn(Net, String, usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Result<(), tonic::Status>> + Send,
 {
     let mut tasks = Vec::new();
     for client in 0..clients {
-        let net = Net::connect(url).await;
+        let net = Net::connect(url, Some(token)).await;
         let mine: Vec<(usize, String)> = codes
             .iter()
             .enumerate()

@@ -8,10 +8,14 @@ use chrono::{DateTime, Utc};
 use readnet_proto::v1::{
     self, Acquisition, BookDescription, Card, CommandReceipt, CreditTier, ItemState, LibraryTier,
     ReadDirection, RecordedEvent, ReturnPolicy, TransferReason,
+    access_service_client::AccessServiceClient,
     circulation_service_client::CirculationServiceClient,
     ledger_service_client::LedgerServiceClient,
     network_admin_service_client::NetworkAdminServiceClient,
 };
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 use uuid::Uuid;
@@ -105,30 +109,99 @@ command_requests!(
     WithdrawRequest,
 );
 
-/// The three services on one connection.
+/// Adds `authorization: Bearer <token>` to every request (none: no credential at all).
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Bearer {
+    pub fn new(token: Option<&str>) -> Self {
+        Self(token.map(|t| {
+            format!("Bearer {}", t.trim())
+                .parse()
+                .expect("an ASCII token")
+        }))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A connection whose requests carry a principal's token.
+pub type AuthChannel = InterceptedService<Channel, Bearer>;
+
+/// The three services on one connection, acting as one principal.
 #[derive(Clone)]
 pub struct Net {
-    pub admin: NetworkAdminServiceClient<Channel>,
-    pub circulation: CirculationServiceClient<Channel>,
-    pub ledger: LedgerServiceClient<Channel>,
-    pub channel: Channel,
+    pub admin: NetworkAdminServiceClient<AuthChannel>,
+    pub circulation: CirculationServiceClient<AuthChannel>,
+    pub ledger: LedgerServiceClient<AuthChannel>,
+    pub access: AccessServiceClient<AuthChannel>,
+    /// The connection with this principal's token: for the other services' clients.
+    pub channel: AuthChannel,
+    /// The bare connection, without a credential.
+    pub raw: Channel,
 }
 
 impl Net {
-    pub async fn connect(url: &str) -> Net {
-        let channel = Endpoint::from_shared(url.to_owned())
+    /// Connects to `url`, acting with `token` (none: without a credential).
+    pub async fn connect(url: &str, token: Option<&str>) -> Net {
+        let raw = Endpoint::from_shared(url.to_owned())
             .expect("a valid URL")
             .connect_timeout(crate::WAIT)
             .timeout(CALL_TIMEOUT)
             .connect()
             .await
             .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+        Net::over(raw, token)
+    }
+
+    /// The services over `raw`, acting with `token`.
+    pub fn over(raw: Channel, token: Option<&str>) -> Net {
+        let channel = InterceptedService::new(raw.clone(), Bearer::new(token));
         Net {
             admin: NetworkAdminServiceClient::new(channel.clone()),
             circulation: CirculationServiceClient::new(channel.clone()),
             ledger: LedgerServiceClient::new(channel.clone()),
+            access: AccessServiceClient::new(channel.clone()),
             channel,
+            raw,
         }
+    }
+
+    /// The same connection acting with another principal's token (none: no credential).
+    pub fn as_token(&self, token: Option<&str>) -> Net {
+        Net::over(self.raw.clone(), token)
+    }
+
+    /// Adds a principal (as this connection's principal) and returns its token.
+    pub async fn add_principal(&self, name: &str, grant: v1::Grant) -> Result<String, Status> {
+        self.access
+            .clone()
+            .add_principal(v1::AddPrincipalRequest {
+                command_id: Uuid::new_v4().to_string(),
+                principal: name.to_owned(),
+                grant: Some(grant),
+                ..Default::default()
+            })
+            .await
+            .map(|r| r.into_inner().token)
+    }
+
+    /// A connection acting as a new principal `name` with `grant`, added by this one.
+    pub async fn principal(&self, name: &str, grant: v1::Grant) -> Net {
+        let token = self
+            .add_principal(name, grant)
+            .await
+            .unwrap_or_else(|s| panic!("AddPrincipal {name}: {s:?}"));
+        self.as_token(Some(&token))
     }
 
     /// The staff desk of `library`.
@@ -141,9 +214,9 @@ impl Net {
         self.acting(Some(library), Some("booth"))
     }
 
-    /// Network administration: no library, channel `system`.
+    /// Network administration: no library, and no channel (the caller's role's own).
     pub fn system(&self) -> Desk {
-        self.acting(None, Some("system"))
+        self.acting(None, None)
     }
 
     /// Any metadata, including none or nonsense.
@@ -286,11 +359,11 @@ impl Desk {
         request
     }
 
-    pub fn admin(&self) -> NetworkAdminServiceClient<Channel> {
+    pub fn admin(&self) -> NetworkAdminServiceClient<AuthChannel> {
         self.net.admin.clone()
     }
 
-    pub fn circulation(&self) -> CirculationServiceClient<Channel> {
+    pub fn circulation(&self) -> CirculationServiceClient<AuthChannel> {
         self.net.circulation.clone()
     }
 

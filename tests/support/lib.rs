@@ -14,7 +14,7 @@ pub mod network;
 pub mod server;
 
 pub use check::*;
-pub use client::{CommandResponse, Desk, Net, card};
+pub use client::{AuthChannel, Bearer, CommandResponse, Desk, Net, card};
 pub use network::*;
 /// The generated API types, for tests and the `payload!` macro.
 pub use readnet_proto::v1;

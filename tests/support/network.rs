@@ -43,7 +43,7 @@ impl Fixture {
             .tempdir()
             .expect("a temporary directory");
         let server = TestServer::start(&dir.path().join("data"));
-        let net = Net::connect(&server.url()).await;
+        let net = Net::connect(&server.url(), Some(&server.admin_token())).await;
         Fixture {
             server,
             net,
@@ -54,7 +54,7 @@ impl Fixture {
     /// SIGKILL, then a new server on the same data directory, and new clients.
     pub async fn crash_and_restart(&mut self) {
         self.server.crash_and_restart();
-        self.net = Net::connect(&self.server.url()).await;
+        self.net = Net::connect(&self.server.url(), Some(&self.server.admin_token())).await;
     }
 }
 

@@ -164,6 +164,27 @@ impl TestServer {
         server
     }
 
+    /// The token of the network-admin `admin` the server created on its new data directory
+    /// (`<data>/admin.token`), once the server has written it.
+    pub fn admin_token(&self) -> String {
+        let file = self.data_dir.join("admin.token");
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Ok(token) = std::fs::read_to_string(&file)
+                && !token.trim().is_empty()
+            {
+                return token.trim().to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} did not appear within {WAIT:?}\nserver stderr:\n{}",
+                file.display(),
+                self.stderr_text()
+            );
+            thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr

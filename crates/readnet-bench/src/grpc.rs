@@ -8,15 +8,19 @@ use std::time::{Duration, Instant};
 use readnet_domain::{Clock, PatronKey, SystemClock};
 use readnet_projection::Snapshots;
 use readnet_proto::v1::{
-    self, Acquisition, Card, LibraryTier, circulation_service_client::CirculationServiceClient,
+    self, Acquisition, Card, LibraryTier, access_service_client::AccessServiceClient,
+    circulation_service_client::CirculationServiceClient,
     network_admin_service_client::NetworkAdminServiceClient,
 };
+use readnet_server::Access;
+use readnet_server::access::tokens::TokenStore;
 use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tonic::Request;
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use uuid::Uuid;
 
@@ -38,6 +42,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct GrpcCheckouts {
     pub clients: usize,
+    /// Whether every call proved a token (a desk principal's) or the server took every call as
+    /// an administrator's without a credential.
+    pub authenticated: bool,
     /// Over every client's checkouts: each call from request to receipt.
     pub latency: Latency,
 }
@@ -45,11 +52,15 @@ pub struct GrpcCheckouts {
 /// Starts the server in-process on `127.0.0.1:0` over a fresh embedded store in `dir/log`,
 /// sets up two cities with a central library each and catalogues `count` items (not timed),
 /// then checks every item out from `clients` concurrent clients, each on its own connection,
-/// timing each call. Patrons take five items each, so nobody reaches the loan limit.
+/// timing each call. Patrons take five items each, so nobody reaches the loan limit. With
+/// `authenticated`, the network is set up with the first administrator's token and every
+/// catalogue and checkout carries the token of a desk principal over both libraries; without,
+/// the server runs with authentication off.
 pub async fn checkouts_grpc(
     dir: &Path,
     clients: usize,
     count: usize,
+    authenticated: bool,
 ) -> Result<GrpcCheckouts, BenchError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store_clock = Arc::clone(&clock);
@@ -61,19 +72,29 @@ pub async fn checkouts_grpc(
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let secret: [u8; 32] = rand::random();
+    let tokens = Arc::new(
+        TokenStore::open(dir.join("tokens.json")).map_err(|e| BenchError::Server(e.to_string()))?,
+    );
+    let admin_token_file = dir.join("admin.token");
+    let access = if authenticated {
+        Access::tokens(tokens, Some(admin_token_file.clone()))
+    } else {
+        Access::off(tokens)
+    };
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(readnet_server::serve_on(
-        listener,
-        Arc::clone(&store) as Arc<dyn EventStore>,
-        PatronKey::new(&secret),
+    let served = readnet_server::Served {
+        store: Arc::clone(&store) as Arc<dyn EventStore>,
+        key: PatronKey::new(&secret),
         clock,
-        Snapshots::new(dir.join("projections")),
-        tonic::service::Routes::default(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let measured = measure(&url, clients, count).await;
+        snapshots: Snapshots::new(dir.join("projections")),
+        routes: tonic::service::Routes::default(),
+        access,
+    };
+    let server = tokio::spawn(readnet_server::serve_on(listener, served, async {
+        let _ = stopped.await;
+    }));
+    let admin_token = authenticated.then_some(admin_token_file);
+    let measured = measure(&url, clients, count, admin_token.as_deref()).await;
     let _ = stop.send(());
     let served = server.await;
     store.close().await;
@@ -82,17 +103,110 @@ pub async fn checkouts_grpc(
         .map_err(|e| BenchError::Server(format!("{e:#}")))?;
     Ok(GrpcCheckouts {
         clients,
+        authenticated,
         latency: measured?,
     })
 }
 
-async fn measure(url: &str, clients: usize, count: usize) -> Result<Latency, BenchError> {
-    set_up_network(&connect(url).await?).await?;
+/// A connection and the credential its calls carry.
+#[derive(Clone)]
+struct Conn {
+    channel: Channel,
+    authorization: Option<MetadataValue<Ascii>>,
+}
+
+impl Conn {
+    /// A request acting as `library` at its desk (or as the network's administrator), with the
+    /// connection's credential.
+    fn request<T>(&self, library: Option<&str>, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        let metadata = request.metadata_mut();
+        if let Some(library) = library {
+            metadata.insert(
+                "x-readnet-library",
+                library.parse().expect("an ASCII library code"),
+            );
+        }
+        if let Some(authorization) = &self.authorization {
+            metadata.insert("authorization", authorization.clone());
+        }
+        request
+    }
+}
+
+fn bearer(token: &str) -> Result<MetadataValue<Ascii>, BenchError> {
+    format!("Bearer {}", token.trim())
+        .parse()
+        .map_err(|_| BenchError::Grpc("the token is not ASCII".to_owned()))
+}
+
+async fn measure(
+    url: &str,
+    clients: usize,
+    count: usize,
+    admin_token_file: Option<&Path>,
+) -> Result<Latency, BenchError> {
+    let admin = Conn {
+        channel: connect(url).await?,
+        authorization: match admin_token_file {
+            Some(file) => Some(bearer(&wait_for_token(file).await?)?),
+            None => None,
+        },
+    };
+    set_up_network(&admin).await?;
+    let desk = match &admin.authorization {
+        Some(_) => Some(bearer(&add_desk(&admin).await?)?),
+        None => None,
+    };
     let items: Vec<usize> = (0..count).collect();
-    let (_, catalogued) = run(url, SETUP_CLIENTS.min(count.max(1)), &items, catalogue).await?;
+    let (_, catalogued) = run(
+        url,
+        &desk,
+        SETUP_CLIENTS.min(count.max(1)),
+        &items,
+        catalogue,
+    )
+    .await?;
     debug_assert_eq!(catalogued.len(), count);
-    let (elapsed, latencies) = run(url, clients, &items, checkout).await?;
+    let (elapsed, latencies) = run(url, &desk, clients, &items, checkout).await?;
     Ok(Latency::from_samples(latencies, elapsed))
+}
+
+/// The first administrator's token, once the server has written it.
+async fn wait_for_token(file: &Path) -> Result<String, BenchError> {
+    let deadline = Instant::now() + CALL_TIMEOUT;
+    loop {
+        match std::fs::read_to_string(file) {
+            Ok(token) if !token.trim().is_empty() => return Ok(token),
+            _ if Instant::now() >= deadline => {
+                return Err(BenchError::Server(format!(
+                    "{} did not appear within {CALL_TIMEOUT:?}",
+                    file.display()
+                )));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+/// A desk principal over both libraries; returns its token.
+async fn add_desk(admin: &Conn) -> Result<String, BenchError> {
+    let request = v1::AddPrincipalRequest {
+        command_id: command_id(),
+        principal: "bench-desk".to_owned(),
+        grant: Some(v1::Grant {
+            role: v1::Role::Desk as i32,
+            city: String::new(),
+            libraries: LIBRARIES.iter().map(|(_, _, l)| (*l).to_owned()).collect(),
+        }),
+        ..Default::default()
+    };
+    Ok(AccessServiceClient::new(admin.channel.clone())
+        .add_principal(admin.request(None, request))
+        .await
+        .map_err(|s| status("AddPrincipal", s))?
+        .into_inner()
+        .token)
 }
 
 async fn connect(url: &str) -> Result<Channel, BenchError> {
@@ -105,24 +219,6 @@ async fn connect(url: &str) -> Result<Channel, BenchError> {
         .map_err(|e| BenchError::Grpc(format!("connecting to {url}: {e}")))
 }
 
-/// A request acting as `library` at its desk (or as the system), with a fresh command id.
-fn request<T>(library: Option<&str>, message: T) -> Request<T> {
-    let mut request = Request::new(message);
-    let metadata = request.metadata_mut();
-    let channel = match library {
-        Some(library) => {
-            metadata.insert(
-                "x-readnet-library",
-                library.parse().expect("an ASCII library code"),
-            );
-            "desk"
-        }
-        None => "system",
-    };
-    metadata.insert("x-readnet-channel", channel.parse().expect("ASCII"));
-    request
-}
-
 fn command_id() -> String {
     Uuid::new_v4().to_string()
 }
@@ -131,11 +227,11 @@ fn status(call: &str, status: tonic::Status) -> BenchError {
     BenchError::Grpc(format!("{call}: {status}"))
 }
 
-async fn set_up_network(channel: &Channel) -> Result<(), BenchError> {
-    let mut admin = NetworkAdminServiceClient::new(channel.clone());
+async fn set_up_network(conn: &Conn) -> Result<(), BenchError> {
+    let mut admin = NetworkAdminServiceClient::new(conn.channel.clone());
     for (city, name, _) in LIBRARIES {
         admin
-            .join_city(request(
+            .join_city(conn.request(
                 None,
                 v1::JoinCityRequest {
                     command_id: command_id(),
@@ -149,7 +245,7 @@ async fn set_up_network(channel: &Channel) -> Result<(), BenchError> {
     }
     for (city, _, library) in LIBRARIES {
         admin
-            .register_library(request(
+            .register_library(conn.request(
                 None,
                 v1::RegisterLibraryRequest {
                     command_id: command_id(),
@@ -176,10 +272,10 @@ fn owner(i: usize) -> (&'static str, &'static str) {
     (library, city)
 }
 
-async fn catalogue(channel: Channel, i: usize) -> Result<(), BenchError> {
+async fn catalogue(conn: Conn, i: usize) -> Result<(), BenchError> {
     let (library, _) = owner(i);
-    CirculationServiceClient::new(channel)
-        .catalogue_item(request(
+    CirculationServiceClient::new(conn.channel.clone())
+        .catalogue_item(conn.request(
             Some(library),
             v1::CatalogueItemRequest {
                 command_id: command_id(),
@@ -198,10 +294,10 @@ async fn catalogue(channel: Channel, i: usize) -> Result<(), BenchError> {
         .map_err(|s| status("CatalogueItem", s))
 }
 
-async fn checkout(channel: Channel, i: usize) -> Result<(), BenchError> {
+async fn checkout(conn: Conn, i: usize) -> Result<(), BenchError> {
     let (library, city) = owner(i);
-    CirculationServiceClient::new(channel)
-        .checkout(request(
+    CirculationServiceClient::new(conn.channel.clone())
+        .checkout(conn.request(
             Some(library),
             v1::CheckoutRequest {
                 command_id: command_id(),
@@ -222,18 +318,22 @@ async fn checkout(channel: Channel, i: usize) -> Result<(), BenchError> {
 /// its own (connected before the clock starts). Returns the wall time and each call's latency.
 async fn run<F, Fut>(
     url: &str,
+    authorization: &Option<MetadataValue<Ascii>>,
     clients: usize,
     items: &[usize],
     call: F,
 ) -> Result<(Duration, Vec<Duration>), BenchError>
 where
-    F: Fn(Channel, usize) -> Fut + Copy + Send + 'static,
+    F: Fn(Conn, usize) -> Fut + Copy + Send + 'static,
     Fut: Future<Output = Result<(), BenchError>> + Send,
 {
     assert!(clients > 0, "at least one client");
     let mut channels = Vec::with_capacity(clients);
     for _ in 0..clients {
-        channels.push(connect(url).await?);
+        channels.push(Conn {
+            channel: connect(url).await?,
+            authorization: authorization.clone(),
+        });
     }
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(clients);

@@ -115,9 +115,16 @@ pub async fn run_suite(dir: &Path, counts: &Counts) -> Result<Report, BenchError
         sqlite.push(blocking(move || sqlite_append(&sub, writers, appends)).await?);
     }
     let mut grpc_checkouts = Vec::with_capacity(counts.grpc_checkouts.len());
+    // Authentication off and on side by side, so that their ratio is read from one run.
     for &(clients, count) in &counts.grpc_checkouts {
-        let sub = fresh(&format!("grpc-{clients}"))?;
-        grpc_checkouts.push(checkouts_grpc(&sub, clients, count).await?);
+        for authenticated in [false, true] {
+            let sub = fresh(&if authenticated {
+                format!("grpc-{clients}-auth")
+            } else {
+                format!("grpc-{clients}")
+            })?;
+            grpc_checkouts.push(checkouts_grpc(&sub, clients, count, authenticated).await?);
+        }
     }
     let replay_rate = replay_rate(&fresh("replay")?, counts.replay_events).await?;
     Ok(Report {

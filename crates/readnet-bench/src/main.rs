@@ -87,6 +87,7 @@ mod tests {
         run(args).await.unwrap();
         assert!(dir.path().join("bench/open/segments").is_dir());
         assert!(dir.path().join("bench/grpc-64/log/segments").is_dir());
+        assert!(dir.path().join("bench/grpc-64-auth/admin.token").is_file());
         assert!(dir.path().join("bench/replay/segments").is_dir());
     }
 }

@@ -90,7 +90,15 @@ impl fmt::Display for Report {
         }
         for g in &self.grpc_checkouts {
             row(
-                &format!("gRPC checkout, {}", clients(g.clients)),
+                &format!(
+                    "gRPC checkout, {}, {}",
+                    clients(g.clients),
+                    if g.authenticated {
+                        "desk token"
+                    } else {
+                        "no authentication"
+                    }
+                ),
                 &g.latency,
                 per_s(&g.latency, "checkouts"),
             );

@@ -47,10 +47,17 @@ async fn quick_suite_measures_every_count_it_was_asked_for() {
         "a ratio for each writer count both ran"
     );
     assert!(report.readnet_over_sqlite.iter().all(|r| r.ratio > 0.0));
-    assert_eq!(report.grpc_checkouts.len(), counts.grpc_checkouts.len());
-    for (g, &(clients, count)) in report.grpc_checkouts.iter().zip(&counts.grpc_checkouts) {
-        assert_eq!(g.clients, clients);
-        assert_coherent("gRPC checkout", &g.latency, count);
+    // Each count runs twice, authentication off then on.
+    assert_eq!(report.grpc_checkouts.len(), 2 * counts.grpc_checkouts.len());
+    for (pair, &(clients, count)) in report.grpc_checkouts.chunks(2).zip(&counts.grpc_checkouts) {
+        assert_eq!(
+            pair.iter().map(|g| g.authenticated).collect::<Vec<_>>(),
+            vec![false, true]
+        );
+        for g in pair {
+            assert_eq!(g.clients, clients);
+            assert_coherent("gRPC checkout", &g.latency, count);
+        }
     }
     let replay = &report.replay_rate;
     assert!(

@@ -126,6 +126,10 @@ payload_codec!(
     LostItemDebtWaived,
     ItemWithdrawn,
     SettlementPeriodClosed,
+    PrincipalAdded,
+    PrincipalChanged,
+    PrincipalRevoked,
+    TokenIssued,
 );
 
 /// Decodes a stored payload of `event_type` written at `schema_version`, upcasting it to the

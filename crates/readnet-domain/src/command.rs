@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 
-use crate::ids::{CityCode, ItemCode, LibraryCode, PatronId};
+use crate::access::{Caller, Grant, TokenGrant};
+use crate::ids::{CityCode, ItemCode, LibraryCode, PatronId, PrincipalName};
 use crate::money::Fen;
 use crate::pb::{
     Acquisition, Channel, ChargeKind, CreditTier, LibraryTier, ReturnPolicy, TransferReason,
@@ -106,6 +107,23 @@ pub enum Command {
         item: ItemCode,
         reason: String,
     },
+    AddPrincipal {
+        principal: PrincipalName,
+        grant: Grant,
+        token: TokenGrant,
+    },
+    ChangePrincipal {
+        principal: PrincipalName,
+        grant: Grant,
+    },
+    RevokePrincipal {
+        principal: PrincipalName,
+        reason: String,
+    },
+    IssueToken {
+        principal: PrincipalName,
+        token: TokenGrant,
+    },
 }
 
 impl Command {
@@ -130,6 +148,10 @@ impl Command {
             Command::PayLostItem { .. } => "PayLostItem",
             Command::WaiveLostItemDebt { .. } => "WaiveLostItemDebt",
             Command::Withdraw { .. } => "Withdraw",
+            Command::AddPrincipal { .. } => "AddPrincipal",
+            Command::ChangePrincipal { .. } => "ChangePrincipal",
+            Command::RevokePrincipal { .. } => "RevokePrincipal",
+            Command::IssueToken { .. } => "IssueToken",
         }
     }
 }
@@ -142,4 +164,6 @@ pub struct CommandContext {
     /// The library acting (request metadata `x-readnet-library`).
     pub acting_library: Option<LibraryCode>,
     pub channel: Channel,
+    /// Who gives the command: the principal its credential proved, or the server itself.
+    pub caller: Caller,
 }

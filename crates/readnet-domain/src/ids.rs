@@ -91,3 +91,13 @@ string_id!(
     /// A patron's id: the keyed hash of their card (see [`crate::PatronKey`]), never the card.
     PatronId
 );
+
+string_id!(
+    /// A principal's name (`admin`, `jn-central-desk`): who a credential belongs to.
+    PrincipalName
+);
+
+string_id!(
+    /// A token's public id: the part of a token that names it in the log and in the token file.
+    TokenId
+);

@@ -9,6 +9,7 @@
 //! Nothing here does I/O or reads a clock: time comes in through [`CommandContext`] (the server
 //! takes it from an injected [`Clock`]).
 
+pub mod access;
 mod clock;
 pub mod codec;
 mod command;
@@ -21,17 +22,18 @@ mod rejection;
 mod state;
 mod stream;
 
+pub use access::{Act, Authority, Caller, Grant, Principal, Role, Scope, TokenGrant};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, CommandContext, NewBook, PatronRef};
-pub use decide::decide;
-pub use ids::{CityCode, ItemCode, LibraryCode, PatronId};
+pub use decide::{decide, valid_principal_name};
+pub use ids::{CityCode, ItemCode, LibraryCode, PatronId, PrincipalName, TokenId};
 pub use money::Fen;
 pub use patron_key::PatronKey;
 pub use policy::{
     BLOCK_AFTER_OVERDUE_DAYS, LOAN_PERIOD_DAYS, MAX_RENEWALS, default_tariff_fen, due_at,
     loan_limit,
 };
-pub use rejection::{DeskWork, Rejection, RejectionKind, Whereabouts};
+pub use rejection::{DeskWork, NotPermitted, Rejection, RejectionKind, Whereabouts};
 pub use state::{City, Item, ItemStatus, Ledger, Library, LostDebt, Network, Patron, Tariff};
 pub use stream::StreamId;
 

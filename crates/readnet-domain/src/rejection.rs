@@ -7,8 +7,10 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::ids::{CityCode, ItemCode, LibraryCode};
+use crate::access::{Act, Denial, Grant, Target, roles_text};
+use crate::ids::{CityCode, ItemCode, LibraryCode, PrincipalName};
 use crate::money::Fen;
+use crate::pb::Channel;
 use crate::pb::{Acquisition, CreditTier};
 
 /// Which kind of "no" a rejection is; the server maps it to a gRPC status code.
@@ -22,6 +24,8 @@ pub enum RejectionKind {
     NotFound,
     /// Something it would create exists already (ALREADY_EXISTS).
     AlreadyExists,
+    /// The caller's principal may not do this (PERMISSION_DENIED).
+    PermissionDenied,
 }
 
 /// Where an item is, as a rejection tells it ("it is on loan from JN-CENTRAL until
@@ -102,6 +106,39 @@ impl fmt::Display for DeskWork {
 /// because clients see them at the start of the message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
+    // ---- access ----
+    /// The principal's role may not ask for the act, or its scope does not cover the target.
+    #[error("{0}")]
+    NotPermitted(Box<NotPermitted>),
+    /// A kiosk acts on the kiosk channel, a booth on the booth channel; nobody on `system`.
+    #[error("x-readnet-channel: principal {principal} ({grant}) may not act on the {} channel", channel_word(*channel))]
+    ChannelNotPermitted {
+        principal: PrincipalName,
+        grant: Grant,
+        channel: Channel,
+    },
+    #[error(
+        "principal: {principal:?} is not a valid principal name (1-64 lowercase ASCII letters, digits, '-', '_', '.', '@')"
+    )]
+    InvalidPrincipalName { principal: String },
+    #[error("principal {principal} exists already (names of revoked principals are not reused)")]
+    PrincipalExists { principal: PrincipalName },
+    #[error("principal {principal} does not exist")]
+    PrincipalNotFound { principal: PrincipalName },
+    #[error("principal {principal} is revoked")]
+    PrincipalIsRevoked { principal: PrincipalName },
+    #[error("grant: {reason}")]
+    InvalidGrant { reason: String },
+    #[error(
+        "principal {principal} is the last network-admin: add another before revoking or changing it"
+    )]
+    LastNetworkAdmin { principal: PrincipalName },
+    #[error("expires_at: {expires_at} is not after the command's time {now}")]
+    TokenExpiryNotInFuture {
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+
     // ---- the acting library ----
     /// A command acted at a desk needs the acting library in request metadata.
     #[error("x-readnet-library: this command needs the acting library in request metadata")]
@@ -300,7 +337,9 @@ pub enum Rejection {
 impl Rejection {
     /// Which kind of "no" this is: what the server maps to a gRPC status code.
     pub fn kind(&self) -> RejectionKind {
-        use RejectionKind::{AlreadyExists, FailedPrecondition, InvalidArgument, NotFound};
+        use RejectionKind::{
+            AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
+        };
         match self {
             Rejection::ActingLibraryMissing
             | Rejection::UnknownTimeZone { .. }
@@ -318,7 +357,16 @@ impl Rejection {
             | Rejection::TransferToItself { .. }
             | Rejection::DepositIsTakenItem { .. }
             | Rejection::PurchasePriceRequired { .. }
-            | Rejection::PaymentNotPositive { .. } => InvalidArgument,
+            | Rejection::PaymentNotPositive { .. }
+            | Rejection::InvalidPrincipalName { .. }
+            | Rejection::InvalidGrant { .. }
+            | Rejection::TokenExpiryNotInFuture { .. } => InvalidArgument,
+            Rejection::NotPermitted(_) | Rejection::ChannelNotPermitted { .. } => PermissionDenied,
+            Rejection::PrincipalNotFound { .. } => NotFound,
+            Rejection::PrincipalExists { .. } => AlreadyExists,
+            Rejection::PrincipalIsRevoked { .. } | Rejection::LastNetworkAdmin { .. } => {
+                FailedPrecondition
+            }
             Rejection::LibraryNotRegistered { .. }
             | Rejection::CityNotJoined { .. }
             | Rejection::PatronNotEnrolled { .. }
@@ -349,6 +397,48 @@ impl Rejection {
             | Rejection::PaymentExceedsDebt { .. }
             | Rejection::NotWithdrawable { .. } => FailedPrecondition,
         }
+    }
+}
+
+/// An act refused to a principal: who, with which grant, what, for what, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotPermitted {
+    pub principal: PrincipalName,
+    pub grant: Grant,
+    pub act: Act,
+    pub target: Option<Target>,
+    pub why: Denial,
+}
+
+/// The message names the principal, its role and scope, the act and what it was refused for.
+impl fmt::Display for NotPermitted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            principal,
+            grant,
+            act,
+            target,
+            why,
+        } = self;
+        write!(f, "principal {principal} ({grant}) may not {}", act.name())?;
+        if let Some(target) = target {
+            write!(f, " for {target}")?;
+        }
+        match why {
+            Denial::Role => write!(f, ": only {} may", roles_text(*act)),
+            Denial::Scope => f.write_str(": it is outside its scope"),
+        }
+    }
+}
+
+fn channel_word(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Unspecified => "unspecified",
+        Channel::Desk => "desk",
+        Channel::Kiosk => "kiosk",
+        Channel::Booth => "booth",
+        Channel::App => "app",
+        Channel::System => "system",
     }
 }
 

@@ -1,11 +1,12 @@
 //! The state the rules are checked against, and `evolve`: how each event changes it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::ids::{CityCode, ItemCode, LibraryCode, PatronId};
+use crate::access::{Grant, Principal, TokenGrant};
+use crate::ids::{CityCode, ItemCode, LibraryCode, PatronId, PrincipalName};
 use crate::money::Fen;
 use crate::pb::{
     Acquisition, ChargeKind, CreditTier, LibraryTier, LostItemDebtWaived, LostItemPaid,
@@ -56,6 +57,8 @@ pub struct Network {
     pub libraries: HashMap<LibraryCode, Library>,
     /// Every tariff ever set, in the order set.
     pub tariffs: Vec<Tariff>,
+    /// Every principal ever added, revoked ones included (their names are not reused).
+    pub principals: BTreeMap<PrincipalName, Principal>,
     /// Events in the `network` stream.
     pub version: u64,
 }
@@ -105,6 +108,24 @@ impl Network {
         self.libraries
             .get_mut(code)
             .unwrap_or_else(|| broken(event, &format!("library {code} is not registered")))
+    }
+
+    /// A principal that is not revoked, for an event about it.
+    #[track_caller]
+    fn live_principal_mut(&mut self, event: &Payload, name: &str) -> &mut Principal {
+        match self.principals.get_mut(name) {
+            Some(principal) if !principal.revoked => principal,
+            Some(_) => broken(event, &format!("principal {name} is revoked")),
+            None => broken(event, &format!("principal {name} does not exist")),
+        }
+    }
+
+    /// The principals that are not revoked and hold `role`.
+    pub fn live_principals_with(&self, role: crate::Role) -> usize {
+        self.principals
+            .values()
+            .filter(|p| !p.revoked && p.grant.role == role)
+            .count()
     }
 }
 
@@ -346,7 +367,11 @@ impl Item {
             | Payload::TariffSet(_)
             | Payload::PatronEnrolled(_)
             | Payload::PatronTierChanged(_)
-            | Payload::SettlementPeriodClosed(_) => self.broken(payload),
+            | Payload::SettlementPeriodClosed(_)
+            | Payload::PrincipalAdded(_)
+            | Payload::PrincipalChanged(_)
+            | Payload::PrincipalRevoked(_)
+            | Payload::TokenIssued(_) => self.broken(payload),
         }
         self.version += 1;
     }
@@ -473,6 +498,44 @@ impl Ledger {
                     broken(payload, &format!("library {} is closed already", e.library));
                 }
                 library.closed = true;
+                self.network.version += 1;
+            }
+            Payload::PrincipalAdded(e) => {
+                let name = PrincipalName::from(e.principal.as_str());
+                self.network
+                    .presuppose(payload, !self.network.principals.contains_key(&name));
+                self.network.principals.insert(
+                    name.clone(),
+                    Principal {
+                        name,
+                        grant: Grant::from_recorded(e.role, &e.city, &e.libraries),
+                        granted_by: (!e.granted_by.is_empty())
+                            .then(|| e.granted_by.as_str().into()),
+                        revoked: false,
+                        token: None,
+                    },
+                );
+                self.network.version += 1;
+            }
+            Payload::PrincipalChanged(e) => {
+                let principal = self.network.live_principal_mut(payload, &e.principal);
+                principal.grant = Grant::from_recorded(e.role, &e.city, &e.libraries);
+                principal.granted_by =
+                    (!e.granted_by.is_empty()).then(|| e.granted_by.as_str().into());
+                self.network.version += 1;
+            }
+            Payload::PrincipalRevoked(e) => {
+                let principal = self.network.live_principal_mut(payload, &e.principal);
+                principal.revoked = true;
+                principal.token = None;
+                self.network.version += 1;
+            }
+            Payload::TokenIssued(e) => {
+                let principal = self.network.live_principal_mut(payload, &e.principal);
+                principal.token = Some(TokenGrant {
+                    id: e.token_id.as_str().into(),
+                    expires_at: (e.expires_at_us != 0).then(|| from_us(e.expires_at_us)),
+                });
                 self.network.version += 1;
             }
             Payload::ReturnPolicySet(e) => {

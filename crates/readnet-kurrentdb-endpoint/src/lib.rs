@@ -24,6 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use readnet_domain::Clock;
+use readnet_domain::access::{Act, Authenticated, authorize_act};
 use readnet_proto::kurrentdb::gossip::{
     ClusterInfo, EndPoint, MemberInfo, gossip_server::Gossip, gossip_server::GossipServer,
     member_info::VNodeState,
@@ -41,6 +42,7 @@ use readnet_proto::kurrentdb::streams::{
 use readnet_store::EventStore;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
 pub use unsupported::unsupported_routes;
@@ -108,6 +110,7 @@ impl Streams for KurrentDbEndpoint {
     type BatchAppendStream = ReceiverStream<Result<BatchAppendResp, Status>>;
 
     async fn read(&self, request: Request<ReadReq>) -> Result<Response<Self::ReadStream>, Status> {
+        authorize(&request, Act::ReadRawLog)?;
         let request = read::ReadRequest::parse(request.into_inner())?;
         let responses = read::start(Arc::clone(&self.store), Arc::clone(&self.clock), request);
         Ok(Response::new(ReceiverStream::new(responses)))
@@ -117,6 +120,7 @@ impl Streams for KurrentDbEndpoint {
         &self,
         request: Request<Streaming<AppendReq>>,
     ) -> Result<Response<AppendResp>, Status> {
+        authorize(&request, Act::WriteForeignStreams)?;
         let mut messages = request.into_inner();
         let options = match messages.message().await?.and_then(|m| m.content) {
             Some(append_req::Content::Options(options)) => options,
@@ -169,12 +173,35 @@ impl Streams for KurrentDbEndpoint {
         &self,
         request: Request<Streaming<BatchAppendReq>>,
     ) -> Result<Response<Self::BatchAppendStream>, Status> {
+        authorize(&request, Act::WriteForeignStreams)?;
         let requests = request.into_inner();
         let (tx, rx) = mpsc::channel(read::CHANNEL_CAPACITY);
         let store = Arc::clone(&self.store);
         tokio::spawn(async move { append::batch_append(store.as_ref(), requests, tx).await });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
+}
+
+/// Checks the caller the listener's authentication layer proved against `act`, and answers a
+/// refusal the way KurrentDB does: PERMISSION_DENIED with the `access-denied` exception (the
+/// official clients raise their `AccessDenied`), or UNAUTHENTICATED with `not-authenticated`.
+// A handler's own error type: tonic's Status, whatever its size.
+#[allow(clippy::result_large_err)]
+fn authorize<T>(request: &Request<T>, act: Act) -> Result<(), Status> {
+    let Some(caller) = request.extensions().get::<Authenticated>() else {
+        let mut status = Status::unauthenticated("no credential: send HTTP basic credentials");
+        status
+            .metadata_mut()
+            .insert("exception", MetadataValue::from_static("not-authenticated"));
+        return Err(status);
+    };
+    authorize_act(&caller.authority, act, &[], caller.view.as_ref()).map_err(|rejection| {
+        let mut status = Status::permission_denied(rejection.to_string());
+        status
+            .metadata_mut()
+            .insert("exception", MetadataValue::from_static("access-denied"));
+        status
+    })
 }
 
 #[tonic::async_trait]

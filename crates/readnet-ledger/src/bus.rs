@@ -17,6 +17,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use readnet_domain::access::AccessView;
 use readnet_domain::pb::Channel;
 use readnet_domain::{
     Command, CommandContext, Ledger, LibraryCode, NewEvent, PatronKey, Payload, StreamId, decide,
@@ -69,6 +70,8 @@ pub struct Decided {
     pub command_id: Uuid,
     pub correlation_id: Option<Uuid>,
     pub occurred_at: DateTime<Utc>,
+    /// The principal that decided it (checked by the edge that asked).
+    pub principal: String,
     /// Only the `settlement` stream takes decided events: `decide` owns every other stream.
     pub stream: StreamId,
     /// What the decision saw of the stream. If the stream has changed since, the event is
@@ -118,6 +121,7 @@ impl Work {
                 command_id: Some(s.command_id),
                 correlation_id: s.correlation_id,
                 command_digest: (index == 0).then_some(&s.digest),
+                principal: s.ctx.caller.principal_name(),
             },
             Work::Decided(d) => Envelope {
                 occurred_at: d.occurred_at,
@@ -126,6 +130,7 @@ impl Work {
                 command_id: Some(d.command_id),
                 correlation_id: d.correlation_id,
                 command_digest: None,
+                principal: &d.principal,
             },
         }
     }
@@ -156,6 +161,7 @@ struct CommandRecord {
 pub struct CommandBus {
     queue: mpsc::Sender<Job>,
     writable: watch::Receiver<bool>,
+    access: watch::Receiver<Arc<AccessView>>,
 }
 
 impl CommandBus {
@@ -170,10 +176,14 @@ impl CommandBus {
         );
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
         let (writable, writable_watch) = watch::channel(true);
+        let (access, access_watch) =
+            watch::channel(Arc::new(AccessView::of(&model.ledger.network)));
         let decider = Decider {
+            published_network_version: model.ledger.network.version,
             store,
             model,
             writable,
+            access,
             failed: None,
             stale: None,
         };
@@ -181,7 +191,16 @@ impl CommandBus {
         Ok(Self {
             queue,
             writable: writable_watch,
+            access: access_watch,
         })
+    }
+
+    /// Who may do what, as of the last recorded `network` event: the principals, their grants
+    /// and tokens, and each library's city. A new view is published before the command that
+    /// changed it is answered, so a revoked token is refused from the moment its revocation is
+    /// acknowledged.
+    pub fn access(&self) -> watch::Receiver<Arc<AccessView>> {
+        self.access.clone()
     }
 
     /// Whether commands can be recorded: `false` while the store cannot be reached and for good
@@ -325,6 +344,9 @@ struct Decider {
     model: WriteModel,
     /// `false` once the store cannot take appends; the server then reports NOT_SERVING.
     writable: watch::Sender<bool>,
+    /// The access view of the recorded state, and the network version it was made from.
+    access: watch::Sender<Arc<AccessView>>,
+    published_network_version: u64,
     /// Why appends are impossible, once they are.
     failed: Option<String>,
     /// Set when a networked store became unreachable during an append: whether that batch was
@@ -445,6 +467,7 @@ impl Decider {
         let total_events: usize = batch.accepted.iter().map(|a| a.event_count).sum();
         match commit(self.store.as_ref(), batch.writes, total_events).await {
             Ok(mut recorded) => {
+                self.publish_access();
                 let mut rest = recorded.drain(..);
                 for a in batch.accepted {
                     let events: Vec<RecordedEvent> = rest.by_ref().take(a.event_count).collect();
@@ -505,6 +528,15 @@ impl Decider {
         }
     }
 
+    /// Publishes a new access view if the recorded `network` stream has moved since the last.
+    fn publish_access(&mut self) {
+        let network = &self.model.ledger.network;
+        if network.version != self.published_network_version {
+            self.published_network_version = network.version;
+            self.access.send_replace(Arc::new(AccessView::of(network)));
+        }
+    }
+
     /// After a failed append the state holds events the store did not take. Another writer
     /// (wrong expected version): rebuild the state from the log and go on. A networked store
     /// out of reach: the batch may or may not be recorded, so rebuild from the log once it is
@@ -527,6 +559,7 @@ impl Decider {
             match WriteModel::load(self.store.as_ref()).await {
                 Ok(reloaded) => {
                     self.model = reloaded;
+                    self.publish_access();
                     return;
                 }
                 Err(reload) => tracing::error!(%reload, "cannot rebuild state from the log"),
@@ -550,6 +583,7 @@ impl Decider {
                     "the event store is back; state rebuilt from the log"
                 );
                 self.model = reloaded;
+                self.publish_access();
                 self.stale = None;
                 let _ = self.writable.send(true);
             }
@@ -689,5 +723,17 @@ async fn commit(
 pub fn digest(key: &PatronKey, rpc: &str, ctx: &CommandContext, request: &[u8]) -> [u8; 32] {
     let library = ctx.acting_library.as_ref().map_or("", LibraryCode::as_str);
     let channel = (ctx.channel as i32).to_le_bytes();
-    key.mac(&[rpc.as_bytes(), library.as_bytes(), &channel, request])
+    // A principal is part of the request: the same command id from another principal is a
+    // reuse, not a retry. Commands of the server itself hash as they did before principals
+    // existed, so digests already in a log still match their retries.
+    match ctx.caller.principal_name() {
+        "" => key.mac(&[rpc.as_bytes(), library.as_bytes(), &channel, request]),
+        principal => key.mac(&[
+            rpc.as_bytes(),
+            library.as_bytes(),
+            &channel,
+            request,
+            principal.as_bytes(),
+        ]),
+    }
 }

@@ -32,6 +32,8 @@ pub struct ProjectedEvent {
     pub command_id: Option<Uuid>,
     /// The correlation id the client sent with the command, if any.
     pub correlation_id: Option<Uuid>,
+    /// The principal whose credential the command came with; empty for the server's own acts.
+    pub principal: String,
     pub payload: Payload,
 }
 
@@ -55,6 +57,8 @@ pub struct Envelope<'a> {
     pub correlation_id: Option<Uuid>,
     /// Kept on a command's first event only: tells a retry of the command id from a reuse.
     pub command_digest: Option<&'a [u8; 32]>,
+    /// The principal that gave the command; empty for the server's own acts.
+    pub principal: &'a str,
 }
 
 /// The id of a command's `index`-th event. Derived from the command id, so that the store
@@ -76,6 +80,7 @@ pub fn encode(envelope: &Envelope<'_>, event_id: Uuid, payload: &Payload) -> Eve
             .command_digest
             .map(|d| d.to_vec())
             .unwrap_or_default(),
+        principal: envelope.principal.to_owned(),
     };
     EventData {
         event_id,
@@ -96,6 +101,7 @@ pub fn encode_decided(event: &ProjectedEvent) -> EventData {
         command_id: event.command_id,
         correlation_id: event.correlation_id,
         command_digest: None,
+        principal: &event.principal,
     };
     encode(&envelope, event.event_id, &event.payload)
 }
@@ -138,6 +144,7 @@ pub fn decode_with_digest(
         channel: Channel::try_from(metadata.channel).unwrap_or_default(),
         command_id: Uuid::from_slice(&metadata.command_id).ok(),
         correlation_id: Uuid::from_slice(&metadata.correlation_id).ok(),
+        principal: metadata.principal,
         payload,
     };
     Ok((decoded, digest))
@@ -179,6 +186,7 @@ mod tests {
             command_id: Some(command_id),
             correlation_id: Some(correlation_id),
             command_digest: Some(&digest),
+            principal: "desk-jn",
         };
         let data = encode(&envelope, event_id(command_id, 0), &payload);
         assert_eq!(data.event_type, "CityJoined");
@@ -191,6 +199,7 @@ mod tests {
         assert_eq!(event.channel, Channel::Desk);
         assert_eq!(event.command_id, Some(command_id));
         assert_eq!(event.correlation_id, Some(correlation_id));
+        assert_eq!(event.principal, "desk-jn");
         assert_eq!(event.event_id, event_id(command_id, 0));
         assert_eq!(event.payload, payload);
     }
@@ -209,6 +218,7 @@ mod tests {
             channel: Channel::System,
             command_id: Some(Uuid::from_u128(2)),
             correlation_id: Some(Uuid::from_u128(3)),
+            principal: "clerk".to_owned(),
             payload: Payload::CityJoined(pb::CityJoined::default()),
         };
         let (read, digest) =
@@ -228,6 +238,7 @@ mod tests {
                 command_id: None,
                 correlation_id: None,
                 command_digest: None,
+                principal: "",
             },
             Uuid::from_u128(1),
             &Payload::CityJoined(pb::CityJoined::default()),

@@ -43,6 +43,8 @@ pub enum Failure {
     NotFound,
     /// Something it would create exists already, or its command id was used for another request.
     AlreadyExists,
+    /// The caller's principal may not do it.
+    PermissionDenied,
     /// A stream changed under it; retrying may succeed.
     Aborted,
     /// The store cannot take it now; it may have been recorded (retry with the same command id).
@@ -60,6 +62,7 @@ impl LedgerError {
                 RejectionKind::FailedPrecondition => Failure::FailedPrecondition,
                 RejectionKind::NotFound => Failure::NotFound,
                 RejectionKind::AlreadyExists => Failure::AlreadyExists,
+                RejectionKind::PermissionDenied => Failure::PermissionDenied,
             },
             Self::CommandIdReused { .. } => Failure::AlreadyExists,
             Self::Store(StoreError::WrongExpectedVersion { .. }) | Self::Aborted(_) => {

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use readnet_domain::pb::Channel;
 use readnet_domain::{
-    Command, CommandContext, Ledger, LibraryCode, PatronKey, PatronRef, Rejection, decide,
+    Caller, Command, CommandContext, Ledger, LibraryCode, PatronKey, PatronRef, Rejection, decide,
 };
 use uuid::Uuid;
 
@@ -54,6 +54,7 @@ impl History {
             } else {
                 Channel::System
             },
+            caller: Caller::Server,
         };
         let decided = decide(&self.ledger, &command, &ctx)?;
         let command_id = Uuid::new_v4();
@@ -78,6 +79,7 @@ impl History {
                 channel: ctx.channel,
                 command_id: Some(command_id),
                 correlation_id: None,
+                principal: ctx.caller.principal_name().to_owned(),
                 payload: event.payload,
             });
             *revision += 1;
@@ -119,6 +121,7 @@ impl History {
             channel: Channel::System,
             command_id: None,
             correlation_id: None,
+            principal: String::new(),
             payload,
         });
         *revision += 1;

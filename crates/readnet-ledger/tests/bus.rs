@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
 use readnet_domain::pb::{Acquisition, Channel, LibraryTier};
-use readnet_domain::{Command, CommandContext, Fen, LibraryCode, NewBook, PatronKey, PatronRef};
+use readnet_domain::{
+    Caller, Command, CommandContext, Fen, LibraryCode, NewBook, PatronKey, PatronRef,
+};
 use readnet_ledger::{CommandBus, LedgerError, Submission, digest};
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use readnet_store::{
@@ -25,6 +27,7 @@ fn ctx(library: Option<&str>) -> CommandContext {
         } else {
             Channel::System
         },
+        caller: Caller::Server,
     }
 }
 

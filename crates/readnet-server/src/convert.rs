@@ -1,7 +1,7 @@
 //! Stored events and domain state as API messages.
 
 use readnet_domain::pb;
-use readnet_domain::{Fen, Item, ItemStatus, Payload};
+use readnet_domain::{Fen, Item, ItemStatus, PatronKey, Payload, PrincipalName, Role, StreamId};
 use readnet_ledger::{Receipt, envelope};
 use readnet_store::RecordedEvent;
 use uuid::Uuid;
@@ -31,7 +31,87 @@ pub fn recorded_event(event: &RecordedEvent) -> Result<pb::RecordedEvent, Server
         event: Some(pb::Event {
             payload: Some(decoded.payload),
         }),
+        principal: decoded.principal,
     })
+}
+
+impl PatronView {
+    /// What a reader of `role` named `reader` may see of patrons.
+    pub fn for_reader(role: Role, reader: &PrincipalName, key: &PatronKey) -> Self {
+        if role.reads_patrons() {
+            PatronView::Full
+        } else if role == Role::Analytics {
+            PatronView::Pseudonym {
+                key: key.clone(),
+                reader: reader.clone(),
+            }
+        } else {
+            PatronView::Hidden
+        }
+    }
+}
+
+/// How much of a patron a reader may see.
+#[derive(Clone)]
+pub enum PatronView {
+    /// The patron id as recorded (auditor, network-admin).
+    Full,
+    /// A pseudonym per reader: a hash of the patron id keyed by the network secret and the
+    /// reader's name, so two readers' datasets do not join on patrons and nobody without the
+    /// secret can compute one from a card (analytics).
+    Pseudonym {
+        key: PatronKey,
+        reader: PrincipalName,
+    },
+    /// No patron at all (every other role).
+    Hidden,
+}
+
+impl PatronView {
+    /// What `patron_id` reads as to this reader.
+    pub fn patron(&self, patron_id: &str) -> String {
+        if patron_id.is_empty() {
+            return String::new();
+        }
+        match self {
+            PatronView::Full => patron_id.to_owned(),
+            PatronView::Pseudonym { key, reader } => {
+                let mac = key.mac(&[
+                    b"pseudonym",
+                    reader.as_str().as_bytes(),
+                    patron_id.as_bytes(),
+                ]);
+                format!("p-{}", hex::encode(&mac[..16]))
+            }
+            PatronView::Hidden => String::new(),
+        }
+    }
+
+    /// An event as this reader may see it: every patron id (in the payload and in a patron
+    /// stream's name) replaced by what [`PatronView::patron`] gives.
+    pub fn event(&self, mut event: pb::RecordedEvent) -> pb::RecordedEvent {
+        if matches!(self, PatronView::Full) {
+            return event;
+        }
+        if let Some(patron) = event.stream.strip_prefix(StreamId::PATRON_PREFIX) {
+            event.stream = format!("{}{}", StreamId::PATRON_PREFIX, self.patron(patron));
+        }
+        use readnet_domain::Payload as P;
+        let patron_id = match event.event.as_mut().and_then(|e| e.payload.as_mut()) {
+            Some(P::PatronEnrolled(e)) => &mut e.patron_id,
+            Some(P::PatronTierChanged(e)) => &mut e.patron_id,
+            Some(P::ItemLoaned(e)) => &mut e.patron_id,
+            Some(P::ItemRenewed(e)) => &mut e.patron_id,
+            Some(P::ItemReturned(e)) => &mut e.patron_id,
+            Some(P::BoothSwapped(e)) => &mut e.patron_id,
+            Some(P::ItemDeclaredLost(e)) => &mut e.patron_id,
+            Some(P::LostItemPaid(e)) => &mut e.patron_id,
+            Some(P::LostItemDebtWaived(e)) => &mut e.patron_id,
+            _ => return event,
+        };
+        *patron_id = self.patron(patron_id);
+        event
+    }
 }
 
 pub fn receipt(receipt: &Receipt) -> Result<pb::CommandReceipt, ServerError> {

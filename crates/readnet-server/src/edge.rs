@@ -5,8 +5,10 @@
 use chrono::{DateTime, TimeZone, Utc};
 use readnet_domain::pb::{self, Channel};
 use readnet_domain::{
-    CityCode, Command, Fen, ItemCode, LibraryCode, NewBook, PatronKey, PatronRef,
+    CityCode, Command, Fen, Grant, ItemCode, LibraryCode, NewBook, PatronKey, PatronRef,
+    PrincipalName, Role, Scope,
 };
+use readnet_projection::access::Authenticated;
 use readnet_proto::Timestamp;
 use tonic::metadata::MetadataMap;
 use uuid::Uuid;
@@ -21,8 +23,9 @@ pub const CHANNEL_HEADER: &str = "x-readnet-channel";
 /// How far in the future an `occurred_at` may be (clock skew between desk and ledger).
 pub const MAX_FUTURE_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 
-/// Who is acting: read from request metadata in this one place, so that a later version can
-/// bind it to the caller's credentials.
+/// Where and through what the caller acts: the acting library and the channel, from the
+/// caller's grant and the request metadata, read in this one place. Whether the caller may act
+/// there is the domain's to decide (`readnet_domain::access::authorize`), with the state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub library: Option<LibraryCode>,
@@ -30,7 +33,10 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub fn from_metadata(metadata: &MetadataMap) -> Result<Self, ServerError> {
+    /// The acting library is the one `x-readnet-library` names; a principal over exactly one
+    /// library acts there without naming it, one over several must name one. The channel is
+    /// the one `x-readnet-channel` names, else the role's own (kiosk, booth, desk).
+    pub fn resolve(caller: &Authenticated, metadata: &MetadataMap) -> Result<Self, ServerError> {
         let text = |name: &str| -> Result<Option<String>, ServerError> {
             match metadata.get(name) {
                 None => Ok(None),
@@ -42,18 +48,32 @@ impl Actor {
                     }),
             }
         };
-        let library = match text(LIBRARY_HEADER)? {
+        let named = match text(LIBRARY_HEADER)? {
             Some(code) if !code.is_empty() => Some(library_code(&code, LIBRARY_HEADER)?),
             _ => None,
         };
-        let channel = match text(CHANNEL_HEADER)?.as_deref() {
-            None | Some("") => {
-                if library.is_some() {
-                    Channel::Desk
-                } else {
-                    Channel::System
-                }
+        let authority = &caller.authority;
+        let library = match (&authority.grant.scope, named) {
+            (_, Some(named)) => Some(named),
+            (Scope::Libraries(libraries), None) if libraries.len() == 1 => {
+                libraries.first().cloned()
             }
+            (Scope::Libraries(libraries), None) => {
+                return Err(ServerError::invalid(format!(
+                    "{LIBRARY_HEADER}: principal {} acts for {} libraries ({}); name the one acting",
+                    authority.principal,
+                    libraries.len(),
+                    authority.grant.scope
+                )));
+            }
+            (_, None) => None,
+        };
+        let channel = match text(CHANNEL_HEADER)?.as_deref() {
+            None | Some("") => match authority.role() {
+                Role::Kiosk => Channel::Kiosk,
+                Role::Booth => Channel::Booth,
+                _ => Channel::Desk,
+            },
             Some("desk") => Channel::Desk,
             Some("kiosk") => Channel::Kiosk,
             Some("booth") => Channel::Booth,
@@ -273,6 +293,11 @@ pub trait CommandRequest: prost::Message {
     /// change how the past is priced may not: they happen now.
     const MAY_BE_BACKDATED: bool = true;
     fn header(&self) -> CommandHeader<'_>;
+}
+
+/// A command request that is its command alone (AddPrincipal and IssueToken also carry the
+/// token the server makes, so the access service builds theirs).
+pub trait ToCommand: CommandRequest {
     /// The domain command; `now` is the server clock (for defaults such as a tariff's
     /// effective date).
     fn to_command(
@@ -282,11 +307,8 @@ pub trait CommandRequest: prost::Message {
     ) -> Result<Command, ServerError>;
 }
 
-macro_rules! command_request {
-    ($request:ident, $name:literal, |$r:ident, $key:ident, $at:ident| $body:expr) => {
-        command_request!($request, $name, backdated: true, |$r, $key, $at| $body);
-    };
-    ($request:ident, $name:literal, backdated: $backdated:literal, |$r:ident, $key:ident, $at:ident| $body:expr) => {
+macro_rules! command_header {
+    ($request:ident, $name:literal, backdated: $backdated:literal) => {
         impl CommandRequest for pb::$request {
             const NAME: &'static str = $name;
             const MAY_BE_BACKDATED: bool = $backdated;
@@ -297,6 +319,17 @@ macro_rules! command_request {
                     correlation_id: &self.correlation_id,
                 }
             }
+        }
+    };
+}
+
+macro_rules! command_request {
+    ($request:ident, $name:literal, |$r:ident, $key:ident, $at:ident| $body:expr) => {
+        command_request!($request, $name, backdated: true, |$r, $key, $at| $body);
+    };
+    ($request:ident, $name:literal, backdated: $backdated:literal, |$r:ident, $key:ident, $at:ident| $body:expr) => {
+        command_header!($request, $name, backdated: $backdated);
+        impl ToCommand for pb::$request {
             #[allow(unused_variables)]
             fn to_command(
                 &self,
@@ -457,6 +490,76 @@ command_request!(WithdrawRequest, "Withdraw", |r, key, at| {
     }
 });
 
+/// A grant as a request carries it: a role, and a city or libraries.
+pub fn grant(grant: Option<&pb::Grant>, field: &str) -> Result<Grant, ServerError> {
+    let grant = grant.ok_or_else(|| {
+        ServerError::invalid(format!("{field}: a grant (role and scope) is required"))
+    })?;
+    let role = enum_field::<pb::Role>(grant.role, &format!("{field}.role"))
+        .ok()
+        .and_then(Role::from_pb)
+        .ok_or_else(|| {
+            ServerError::invalid(format!(
+                "{field}.role: a role is required (network-admin, city-admin, desk, kiosk, \
+                 booth, settlement-clerk, auditor, analytics)"
+            ))
+        })?;
+    let scope = match (grant.city.is_empty(), grant.libraries.is_empty()) {
+        (true, true) => Scope::Network,
+        (false, true) => Scope::City(city_code(&grant.city, &format!("{field}.city"))?),
+        (true, false) => Scope::Libraries(
+            grant
+                .libraries
+                .iter()
+                .map(|l| library_code(l, &format!("{field}.libraries")))
+                .collect::<Result<_, _>>()?,
+        ),
+        (false, false) => {
+            return Err(ServerError::invalid(format!(
+                "{field}: name a city or libraries, not both"
+            )));
+        }
+    };
+    Ok(Grant { role, scope })
+}
+
+/// A principal's name as a request carries it (the rules check its form).
+pub fn principal(value: &str, field: &str) -> Result<PrincipalName, ServerError> {
+    if value.is_empty() {
+        return Err(ServerError::invalid(format!(
+            "{field}: a principal name is required"
+        )));
+    }
+    Ok(PrincipalName::from(value))
+}
+
+/// A grant as answers carry it.
+pub fn grant_message(grant: &Grant) -> pb::Grant {
+    let (role, city, libraries) = grant.to_pb();
+    pb::Grant {
+        role: role as i32,
+        city,
+        libraries,
+    }
+}
+
+command_request!(ChangePrincipalRequest, "ChangePrincipal", |r, key, at| {
+    Command::ChangePrincipal {
+        principal: principal(&r.principal, "principal")?,
+        grant: grant(r.grant.as_ref(), "grant")?,
+    }
+});
+
+command_request!(RevokePrincipalRequest, "RevokePrincipal", |r, key, at| {
+    Command::RevokePrincipal {
+        principal: principal(&r.principal, "principal")?,
+        reason: text(&r.reason, "reason", 512)?,
+    }
+});
+
+command_header!(AddPrincipalRequest, "AddPrincipal", backdated: false);
+command_header!(IssueTokenRequest, "IssueToken", backdated: false);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,11 +625,61 @@ mod tests {
         );
     }
 
+    fn caller(role: Role, libraries: &[&str]) -> Authenticated {
+        let mut caller = Authenticated::network_wide("p", role);
+        if !libraries.is_empty() {
+            caller.authority.grant.scope =
+                Scope::Libraries(libraries.iter().map(|l| LibraryCode::from(*l)).collect());
+        }
+        caller
+    }
+
     #[test]
     fn unknown_channel_is_refused_naming_the_header() {
         let mut md = MetadataMap::new();
         md.insert(CHANNEL_HEADER, "carrier-pigeon".parse().unwrap());
-        let err = Actor::from_metadata(&md).unwrap_err().to_string();
+        let err = Actor::resolve(&caller(Role::NetworkAdmin, &[]), &md)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with(CHANNEL_HEADER), "{err}");
+    }
+
+    #[test]
+    fn a_principal_over_one_library_acts_there_on_its_roles_channel() {
+        let md = MetadataMap::new();
+        let kiosk = Actor::resolve(&caller(Role::Kiosk, &["JN-24H"]), &md).unwrap();
+        assert_eq!(
+            kiosk,
+            Actor {
+                library: Some("JN-24H".into()),
+                channel: Channel::Kiosk
+            }
+        );
+        let admin = Actor::resolve(&caller(Role::NetworkAdmin, &[]), &md).unwrap();
+        assert_eq!(
+            admin,
+            Actor {
+                library: None,
+                channel: Channel::Desk
+            }
+        );
+    }
+
+    #[test]
+    fn a_desk_over_several_libraries_must_name_the_acting_one() {
+        let desk = caller(Role::Desk, &["JN-A", "JN-B"]);
+        let err = Actor::resolve(&desk, &MetadataMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(LIBRARY_HEADER) && err.contains("JN-A, JN-B"),
+            "{err}"
+        );
+        let mut md = MetadataMap::new();
+        md.insert(LIBRARY_HEADER, "JN-B".parse().unwrap());
+        assert_eq!(
+            Actor::resolve(&desk, &md).unwrap().library,
+            Some("JN-B".into())
+        );
     }
 }

@@ -10,6 +10,10 @@
 //! encoded (the ledger's envelope), the KurrentDB protocol (its own crate, added to the listener
 //! by the binary).
 
+// tonic's `Status` is the error of every gRPC handler and of the helpers they call.
+#![allow(clippy::result_large_err)]
+
+pub mod access;
 mod convert;
 pub mod edge;
 mod error;
@@ -21,6 +25,7 @@ use std::sync::Arc;
 
 use readnet_availability::{Availability, AvailabilityService};
 use readnet_domain::pb::{
+    access_service_server::AccessServiceServer,
     circulation_service_server::CirculationServiceServer,
     ledger_service_server::LedgerServiceServer,
     network_admin_service_server::NetworkAdminServiceServer,
@@ -37,34 +42,63 @@ use readnet_statistics::{Statistics, service::StatisticsService};
 use readnet_store::EventStore;
 use tonic::service::Routes;
 
+pub use access::Access;
+use access::{AccessService, AuthLayer, Authenticator};
 pub use convert::recorded_event;
 pub use error::ServerError;
 pub use services::{Commands, LedgerService};
 
-/// Serves the readnet services on a bound listener over any store, beside the services already
-/// in `routes` (the binary's KurrentDB endpoint; `Routes::default()` for none); projection
-/// snapshots are kept in `snapshots`.
+/// What the listener serves from: the store, the network secret, the clock, where projection
+/// snapshots are kept, routes served beside readnet's (the binary's KurrentDB endpoint;
+/// `Routes::default()` for none), and how callers are authenticated.
+pub struct Served {
+    pub store: Arc<dyn EventStore>,
+    pub key: PatronKey,
+    pub clock: Arc<dyn Clock>,
+    pub snapshots: Snapshots,
+    pub routes: Routes,
+    pub access: Access,
+}
+
+/// Serves the readnet services on a bound listener over any store until `shutdown`.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
-    store: Arc<dyn EventStore>,
-    key: PatronKey,
-    clock: Arc<dyn Clock>,
-    snapshots: Snapshots,
-    routes: Routes,
+    served: Served,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let Served {
+        store,
+        key,
+        clock,
+        snapshots,
+        routes,
+        access,
+    } = served;
     let availability = start_projection::<Availability>(&store, &snapshots);
     let settlement = start_projection::<Settlement>(&store, &snapshots);
     let statistics = start_projection::<Statistics>(&store, &snapshots);
     let bus = CommandBus::start(Arc::clone(&store)).await?;
+    if let Some(token_file) = &access.first_admin_token_file {
+        access::ensure_first_admin(&bus, &access.tokens, &key, clock.as_ref(), token_file).await?;
+    }
+    let authenticator = Authenticator::new(
+        access.authentication.clone(),
+        bus.access(),
+        Arc::clone(&clock),
+    );
     let mut writable = bus.writable();
     let commands = Commands {
         bus: bus.clone(),
-        key,
+        key: key.clone(),
         clock: Arc::clone(&clock),
+    };
+    let access_service = AccessService {
+        commands: commands.clone(),
+        tokens: Arc::clone(&access.tokens),
     };
     let ledger = LedgerService {
         store: Arc::clone(&store),
+        key,
     };
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -111,6 +145,7 @@ pub async fn serve_on(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     tonic::transport::Server::builder()
+        .layer(AuthLayer(authenticator))
         .add_routes(routes)
         .add_service(health_service)
         .add_service(reflection)
@@ -126,6 +161,7 @@ pub async fn serve_on(
             statistics,
             Arc::clone(&clock),
         )))
+        .add_service(AccessServiceServer::new(access_service))
         .add_service(NetworkAdminServiceServer::new(commands.clone()))
         .add_service(CirculationServiceServer::new(commands))
         .add_service(LedgerServiceServer::new(ledger))

@@ -3,20 +3,24 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use futures::Stream;
 use readnet_domain::pb::{
     self, circulation_service_server, ledger_service_server, network_admin_service_server,
 };
-use readnet_domain::{Clock, CommandContext, PatronKey, StreamId};
+use readnet_domain::{Caller, Clock, Command, CommandContext, PatronKey, StreamId};
+use readnet_ledger::Receipt;
+use readnet_projection::access;
 use readnet_store::{Direction, EventStore, ReadFrom, SubscriptionMessage};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::convert;
-use crate::edge::{self, Actor, CommandRequest};
+use crate::convert::{self, PatronView};
+use crate::edge::{self, Actor, CommandRequest, ToCommand};
 use crate::error::ServerError;
 use futures::StreamExt as _;
+use readnet_domain::access::Act;
 use readnet_ledger::{CommandBus, Submission};
 
 /// Most events one read returns.
@@ -35,11 +39,21 @@ pub struct Commands {
 
 impl Commands {
     /// Validates a command request, runs it, and answers with its receipt.
-    async fn run<R: CommandRequest>(
+    async fn run<R: ToCommand>(&self, request: Request<R>) -> Result<pb::CommandReceipt, Status> {
+        let receipt = self.submit(request, R::to_command).await?;
+        Ok(convert::receipt(&receipt)?)
+    }
+
+    /// Checks a command request's header and metadata, builds its command with `command`, and
+    /// has the ledger decide and record it as the authenticated caller's.
+    pub(crate) async fn submit<R: CommandRequest>(
         &self,
         request: Request<R>,
-    ) -> Result<pb::CommandReceipt, Status> {
-        let actor = Actor::from_metadata(request.metadata())?;
+        command: impl FnOnce(&R, &PatronKey, DateTime<Utc>) -> Result<Command, ServerError>,
+    ) -> Result<Receipt, Status> {
+        let caller = access::caller(&request)?;
+        let actor = Actor::resolve(caller, request.metadata())?;
+        let authority = caller.authority.clone();
         let request = request.into_inner();
         let header = request.header();
         let command_id = edge::uuid(header.command_id, "command_id")?;
@@ -54,11 +68,12 @@ impl Commands {
             ))
             .into());
         }
-        let command = request.to_command(&self.key, occurred_at)?;
+        let command = command(&request, &self.key, occurred_at)?;
         let ctx = CommandContext {
             occurred_at,
             acting_library: actor.library,
             channel: actor.channel,
+            caller: Caller::Principal(authority),
         };
         let digest = readnet_ledger::digest(&self.key, R::NAME, &ctx, &request.encode_to_vec());
         let receipt = self
@@ -73,7 +88,7 @@ impl Commands {
             .await
             .map_err(ServerError::from)?;
         tracing::debug!(rpc = R::NAME, %command_id, duplicate = receipt.duplicate, "command recorded");
-        Ok(convert::receipt(&receipt)?)
+        Ok(receipt)
     }
 }
 
@@ -122,20 +137,33 @@ command_service!(circulation_service_server::CirculationService {
 #[derive(Clone)]
 pub struct LedgerService {
     pub store: Arc<dyn EventStore>,
+    /// The network secret: analytics readers' patron pseudonyms are keyed by it.
+    pub key: PatronKey,
 }
 
 impl LedgerService {
-    /// Events as the API shows them, with the head taken after the read, so it is at least the
-    /// position of every event returned.
+    /// Events as the API shows them to this reader, with the head taken after the read, so it
+    /// is at least the position of every event returned.
     fn read_response(
         &self,
         events: &[readnet_store::RecordedEvent],
+        patrons: &PatronView,
     ) -> Result<(Vec<pb::RecordedEvent>, u64), ServerError> {
         let events = events
             .iter()
-            .map(convert::recorded_event)
+            .map(|e| convert::recorded_event(e).map(|e| patrons.event(e)))
             .collect::<Result<_, _>>()?;
         Ok((events, self.store.head_position()))
+    }
+
+    /// What the caller may see of patrons, once it may do `act`.
+    fn patron_view<T>(&self, request: &Request<T>, act: Act) -> Result<PatronView, Status> {
+        let caller = access::authorize(request, act, &[])?;
+        Ok(PatronView::for_reader(
+            caller.role(),
+            &caller.authority.principal,
+            &self.key,
+        ))
     }
 }
 
@@ -201,6 +229,16 @@ impl ledger_service_server::LedgerService for LedgerService {
         &self,
         request: Request<pb::ReadStreamRequest>,
     ) -> Result<Response<pb::ReadStreamResponse>, Status> {
+        let act = if request
+            .get_ref()
+            .stream
+            .starts_with(StreamId::PATRON_PREFIX)
+        {
+            Act::ReadPatronStream
+        } else {
+            Act::ReadLog
+        };
+        let patrons = self.patron_view(&request, act)?;
         let r = request.into_inner();
         if r.stream.is_empty() {
             return Err(ServerError::invalid("stream: a stream name is required").into());
@@ -219,7 +257,7 @@ impl ledger_service_server::LedgerService for LedgerService {
             .read_stream(&r.stream, from, direction, read_count(r.max_count))
             .await
             .map_err(ServerError::from)?;
-        let (events, head_position) = self.read_response(&events)?;
+        let (events, head_position) = self.read_response(&events, &patrons)?;
         Ok(Response::new(pb::ReadStreamResponse {
             events,
             head_position,
@@ -230,10 +268,11 @@ impl ledger_service_server::LedgerService for LedgerService {
         &self,
         request: Request<pb::ReadAllRequest>,
     ) -> Result<Response<pb::ReadAllResponse>, Status> {
+        let patrons = self.patron_view(&request, Act::ReadLog)?;
         let r = request.into_inner();
         let (from, direction) = read_params(r.from_position, r.direction)?;
         let events = read_ledger(&*self.store, from, direction, read_count(r.max_count)).await?;
-        let (events, head_position) = self.read_response(&events)?;
+        let (events, head_position) = self.read_response(&events, &patrons)?;
         Ok(Response::new(pb::ReadAllResponse {
             events,
             head_position,
@@ -246,6 +285,7 @@ impl ledger_service_server::LedgerService for LedgerService {
         &self,
         request: Request<pb::SubscribeAllRequest>,
     ) -> Result<Response<Self::SubscribeAllStream>, Status> {
+        let patrons = self.patron_view(&request, Act::ReadLog)?;
         let after = request.into_inner().after_position;
         let mut subscription = self.store.subscribe_all(after);
         let (sender, receiver) = mpsc::channel(SUBSCRIBER_BUFFER);
@@ -266,7 +306,9 @@ impl ledger_service_server::LedgerService for LedgerService {
                     }
                     Ok(SubscriptionMessage::Event(event)) => convert::recorded_event(&event)
                         .map(|e| pb::SubscribeAllResponse {
-                            message: Some(pb::subscribe_all_response::Message::Event(e)),
+                            message: Some(pb::subscribe_all_response::Message::Event(
+                                patrons.event(e),
+                            )),
                         })
                         .map_err(Status::from),
                     Ok(SubscriptionMessage::CaughtUp { position }) => {
@@ -291,6 +333,7 @@ impl ledger_service_server::LedgerService for LedgerService {
         &self,
         request: Request<pb::GetItemRequest>,
     ) -> Result<Response<pb::GetItemResponse>, Status> {
+        let patrons = self.patron_view(&request, Act::ReadCatalogue)?;
         let item = edge::item_code(&request.into_inner().item, "item")?;
         let stream = readnet_domain::StreamId::Item(item.to_string()).name();
         let mut events = Vec::new();
@@ -315,7 +358,10 @@ impl ledger_service_server::LedgerService for LedgerService {
             }
         }
         match convert::item_state(&events)? {
-            Some(state) => Ok(Response::new(pb::GetItemResponse { item: Some(state) })),
+            Some(mut state) => {
+                state.patron_id = patrons.patron(&state.patron_id);
+                Ok(Response::new(pb::GetItemResponse { item: Some(state) }))
+            }
             None => Err(ServerError::NotFound(format!("item {item} is not catalogued")).into()),
         }
     }

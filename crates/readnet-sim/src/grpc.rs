@@ -47,6 +47,9 @@ impl Report {
 struct Clients {
     network: NetworkAdminServiceClient<Channel>,
     circulation: CirculationServiceClient<Channel>,
+    /// `Bearer <token>`: the principal the simulator acts as (a network-admin, acting at each
+    /// step's library).
+    authorization: Option<MetadataValue<tonic::metadata::Ascii>>,
 }
 
 /// Sends steps to a server with at most `clients` requests in flight.
@@ -69,7 +72,13 @@ fn is_network(command: &Command) -> bool {
 }
 
 impl Driver {
-    pub async fn connect(url: &str, clients: usize) -> anyhow::Result<Self> {
+    /// Connects to `url`, acting with `token` (a network-admin's, so that it may act at every
+    /// library of the simulated network).
+    pub async fn connect(url: &str, clients: usize, token: Option<&str>) -> anyhow::Result<Self> {
+        let authorization = token
+            .map(|t| MetadataValue::try_from(format!("Bearer {}", t.trim())))
+            .transpose()
+            .context("the token is not ASCII text")?;
         let channel = Endpoint::from_shared(url.to_owned())
             .with_context(|| format!("server address {url:?} is not a URL"))?
             .connect_timeout(Duration::from_secs(5))
@@ -79,6 +88,7 @@ impl Driver {
         let make = |channel: Channel| Clients {
             network: NetworkAdminServiceClient::new(channel.clone()),
             circulation: CirculationServiceClient::new(channel),
+            authorization: authorization.clone(),
         };
         let report = Arc::new(Mutex::new(Report::default()));
         let mut tasks = JoinSet::new();
@@ -171,13 +181,15 @@ fn timestamp(at: DateTime<Utc>) -> readnet_proto::Timestamp {
     }
 }
 
-fn channel_word(channel: Via) -> &'static str {
+/// The channel header of a step; none for the network's own administration (the server
+/// keeps the `system` channel for itself).
+fn channel_word(channel: Via) -> Option<&'static str> {
     match channel {
-        Via::Desk => "desk",
-        Via::Kiosk => "kiosk",
-        Via::Booth => "booth",
-        Via::App => "app",
-        Via::System | Via::Unspecified => "system",
+        Via::Desk => Some("desk"),
+        Via::Kiosk => Some("kiosk"),
+        Via::Booth => Some("booth"),
+        Via::App => Some("app"),
+        Via::System | Via::Unspecified => None,
     }
 }
 
@@ -201,6 +213,7 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
         .map(|(city, number)| v1::Card { city, number });
     let library = step.library.clone();
     let channel = step.channel;
+    let authorization = clients.authorization.clone();
     macro_rules! request {
         ($message:expr) => {{
             let mut request = tonic::Request::new($message);
@@ -209,10 +222,16 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
                     .map_err(|_| tonic::Status::invalid_argument("library code"))?;
                 request.metadata_mut().insert("x-readnet-library", value);
             }
-            request.metadata_mut().insert(
-                "x-readnet-channel",
-                MetadataValue::from_static(channel_word(channel)),
-            );
+            if let Some(word) = channel_word(channel) {
+                request
+                    .metadata_mut()
+                    .insert("x-readnet-channel", MetadataValue::from_static(word));
+            }
+            if let Some(authorization) = &authorization {
+                request
+                    .metadata_mut()
+                    .insert("authorization", authorization.clone());
+            }
             request
         }};
     }
@@ -383,6 +402,14 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
                 reason: reason
             })))
             .await?;
+        }
+        Command::AddPrincipal { .. }
+        | Command::ChangePrincipal { .. }
+        | Command::RevokePrincipal { .. }
+        | Command::IssueToken { .. } => {
+            return Err(tonic::Status::invalid_argument(
+                "the simulator does not manage principals",
+            ));
         }
     }
     Ok(())

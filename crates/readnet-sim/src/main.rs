@@ -45,6 +45,18 @@ struct SimulateArgs {
     /// The simulated days end at today's midnight (UTC+8), so no occurred_at is in the future.
     #[arg(long, value_name = "URL")]
     server: Option<String>,
+    /// gRPC mode: a network-admin's token (the server's `<data>/admin.token`), as
+    /// `READNET_TOKEN` or the contents of `--token-file`.
+    #[arg(
+        long,
+        env = "READNET_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "token_file"
+    )]
+    token: Option<String>,
+    /// gRPC mode: a file holding a network-admin's token.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
     /// The network's size and rates.
     #[arg(long, value_enum, default_value = "city")]
     scale: ScaleArg,
@@ -196,7 +208,16 @@ async fn to_server(url: &str, args: &SimulateArgs) -> anyhow::Result<()> {
     let today = (Utc::now() + Duration::hours(8)).date_naive();
     let first_day = today - Duration::days(i64::from(args.days));
     let mut sim = Simulator::new(scale(args.scale), args.seed, first_day, args.days);
-    let mut driver = readnet_sim::grpc::Driver::connect(url, args.clients).await?;
+    let token = match (&args.token, &args.token_file) {
+        (Some(token), _) => Some(token.clone()),
+        (None, Some(file)) => Some(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read token file {}", file.display()))?,
+        ),
+        (None, None) => None,
+    };
+    let mut driver =
+        readnet_sim::grpc::Driver::connect(url, args.clients, token.as_deref()).await?;
     let bar = bar(&sim);
     let started = Instant::now();
     while let Some(chunk) = sim.next_chunk() {

@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use readnet_proto::v1::{
     self, Card, Channel as ProtoChannel, CommandReceipt,
+    access_service_client::AccessServiceClient,
     circulation_service_client::CirculationServiceClient,
     ledger_service_client::LedgerServiceClient,
     network_admin_service_client::NetworkAdminServiceClient,
@@ -38,37 +39,40 @@ impl Actor {
         }
     }
 
-    /// The network itself, with no acting library.
-    pub fn system() -> Self {
+    /// Network administration: no acting library, and the channel the caller's role implies.
+    pub fn network() -> Self {
         Self {
             library: None,
-            channel: ProtoChannel::System,
+            channel: ProtoChannel::Unspecified,
         }
     }
 }
 
-/// The word the server expects in `x-readnet-channel`.
-pub fn channel_word(channel: ProtoChannel) -> &'static str {
+/// The word the server expects in `x-readnet-channel`; none for an unspecified channel (the
+/// server then takes the caller's role's own).
+pub fn channel_word(channel: ProtoChannel) -> Option<&'static str> {
     match channel {
-        ProtoChannel::Unspecified => "unspecified",
-        ProtoChannel::Desk => "desk",
-        ProtoChannel::Kiosk => "kiosk",
-        ProtoChannel::Booth => "booth",
-        ProtoChannel::App => "app",
-        ProtoChannel::System => "system",
+        ProtoChannel::Unspecified => None,
+        ProtoChannel::Desk => Some("desk"),
+        ProtoChannel::Kiosk => Some("kiosk"),
+        ProtoChannel::Booth => Some("booth"),
+        ProtoChannel::App => Some("app"),
+        ProtoChannel::System => Some("system"),
     }
 }
 
-/// Adds the actor's headers to every request of a client: the one place they are written.
-#[derive(Debug, Clone)]
-pub struct ActorHeaders {
+/// Adds the credential and the actor's headers to every request of a client: the one place
+/// they are written.
+#[derive(Debug, Clone, Default)]
+pub struct Headers {
+    authorization: Option<AsciiMetadataValue>,
     library: Option<AsciiMetadataValue>,
-    channel: AsciiMetadataValue,
+    channel: Option<AsciiMetadataValue>,
 }
 
-impl ActorHeaders {
+impl Headers {
     /// Checks up front that the library code can travel as a header (ASCII, no control bytes).
-    pub fn new(actor: &Actor) -> anyhow::Result<Self> {
+    pub fn new(authorization: Option<AsciiMetadataValue>, actor: &Actor) -> anyhow::Result<Self> {
         let library =
             match &actor.library {
                 Some(code) => Some(MetadataValue::try_from(code.as_str()).with_context(|| {
@@ -77,25 +81,31 @@ impl ActorHeaders {
                 None => None,
             };
         Ok(Self {
+            authorization,
             library,
-            channel: MetadataValue::from_static(channel_word(actor.channel)),
+            channel: channel_word(actor.channel).map(MetadataValue::from_static),
         })
     }
 }
 
-impl Interceptor for ActorHeaders {
+impl Interceptor for Headers {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let metadata = request.metadata_mut();
+        if let Some(authorization) = &self.authorization {
+            metadata.insert("authorization", authorization.clone());
+        }
         if let Some(library) = &self.library {
             metadata.insert(LIBRARY_HEADER, library.clone());
         }
-        metadata.insert(CHANNEL_HEADER, self.channel.clone());
+        if let Some(channel) = &self.channel {
+            metadata.insert(CHANNEL_HEADER, channel.clone());
+        }
         Ok(request)
     }
 }
 
-/// A client whose requests carry an actor's headers.
-type Acting = InterceptedService<Channel, ActorHeaders>;
+/// A client whose requests carry a credential and an actor's headers.
+pub type Authed = InterceptedService<Channel, Headers>;
 
 /// One command the ledger can be sent: a network-administration or a circulation request.
 #[derive(Debug, Clone)]
@@ -170,15 +180,20 @@ impl Call {
     }
 }
 
-/// A connection to a readnet server.
+/// A connection to a readnet server, with the credential its requests carry.
 #[derive(Debug, Clone)]
 pub struct Client {
     channel: Channel,
+    authorization: Option<AsciiMetadataValue>,
 }
 
 impl Client {
-    /// Connects to `url` (e.g. `http://127.0.0.1:50051`).
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    /// Connects to `url` (e.g. `http://127.0.0.1:50051`), acting with `token`.
+    pub async fn connect(url: &str, token: Option<&str>) -> anyhow::Result<Self> {
+        let authorization = token
+            .map(|t| MetadataValue::try_from(format!("Bearer {}", t.trim())))
+            .transpose()
+            .context("the token is not ASCII text")?;
         let endpoint = Endpoint::from_shared(url.to_owned())
             .with_context(|| format!("server address {url:?} is not a URL"))?
             .connect_timeout(Duration::from_secs(5));
@@ -186,37 +201,60 @@ impl Client {
             .connect()
             .await
             .with_context(|| format!("cannot connect to readnet server at {url}"))?;
-        Ok(Self { channel })
+        Ok(Self {
+            channel,
+            authorization,
+        })
     }
 
-    /// Connects to `url`, retrying for up to `wait`: for a server that is still starting.
-    pub async fn connect_patiently(url: &str, wait: Duration) -> anyhow::Result<Self> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match Self::connect(url).await {
-                Ok(client) => return Ok(client),
-                Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
+    /// The same connection acting with another token.
+    pub fn with_token(&self, token: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            channel: self.channel.clone(),
+            authorization: Some(
+                MetadataValue::try_from(format!("Bearer {}", token.trim()))
+                    .context("the token is not ASCII text")?,
+            ),
+        })
     }
 
-    /// The ledger's read side; reads need no actor.
-    pub fn ledger(&self) -> LedgerServiceClient<Channel> {
-        LedgerServiceClient::new(self.channel.clone())
+    fn headers(&self, actor: &Actor) -> anyhow::Result<Headers> {
+        Headers::new(self.authorization.clone(), actor)
     }
 
-    fn admin(&self, actor: &Actor) -> anyhow::Result<NetworkAdminServiceClient<Acting>> {
+    /// The ledger's read side.
+    pub fn ledger(&self) -> LedgerServiceClient<Authed> {
+        LedgerServiceClient::with_interceptor(
+            self.channel.clone(),
+            Headers {
+                authorization: self.authorization.clone(),
+                ..Headers::default()
+            },
+        )
+    }
+
+    /// Principals and tokens.
+    pub fn access(&self) -> AccessServiceClient<Authed> {
+        AccessServiceClient::with_interceptor(
+            self.channel.clone(),
+            Headers {
+                authorization: self.authorization.clone(),
+                ..Headers::default()
+            },
+        )
+    }
+
+    fn admin(&self, actor: &Actor) -> anyhow::Result<NetworkAdminServiceClient<Authed>> {
         Ok(NetworkAdminServiceClient::with_interceptor(
             self.channel.clone(),
-            ActorHeaders::new(actor)?,
+            self.headers(actor)?,
         ))
     }
 
-    fn circulation(&self, actor: &Actor) -> anyhow::Result<CirculationServiceClient<Acting>> {
+    fn circulation(&self, actor: &Actor) -> anyhow::Result<CirculationServiceClient<Authed>> {
         Ok(CirculationServiceClient::with_interceptor(
             self.channel.clone(),
-            ActorHeaders::new(actor)?,
+            self.headers(actor)?,
         ))
     }
 
@@ -318,25 +356,32 @@ mod tests {
 
     #[test]
     fn headers_carry_library_and_channel() {
-        let mut headers = ActorHeaders::new(&Actor::at("JN-CENTRAL", ProtoChannel::Kiosk)).unwrap();
+        let token = MetadataValue::from_static("Bearer rnt1.x.y");
+        let mut headers =
+            Headers::new(Some(token), &Actor::at("JN-CENTRAL", ProtoChannel::Kiosk)).unwrap();
         let request = headers.call(Request::new(())).unwrap();
         assert_eq!(
             request.metadata().get(LIBRARY_HEADER).unwrap(),
             "JN-CENTRAL"
         );
         assert_eq!(request.metadata().get(CHANNEL_HEADER).unwrap(), "kiosk");
+        assert_eq!(
+            request.metadata().get("authorization").unwrap(),
+            "Bearer rnt1.x.y"
+        );
     }
 
     #[test]
-    fn system_actor_sends_no_library() {
-        let mut headers = ActorHeaders::new(&Actor::system()).unwrap();
+    fn network_actor_sends_no_library_and_no_channel() {
+        let mut headers = Headers::new(None, &Actor::network()).unwrap();
         let request = headers.call(Request::new(())).unwrap();
         assert!(request.metadata().get(LIBRARY_HEADER).is_none());
-        assert_eq!(request.metadata().get(CHANNEL_HEADER).unwrap(), "system");
+        assert!(request.metadata().get(CHANNEL_HEADER).is_none());
+        assert!(request.metadata().get("authorization").is_none());
     }
 
     #[test]
     fn library_code_that_cannot_be_a_header_is_refused() {
-        assert!(ActorHeaders::new(&Actor::at("济南\n", ProtoChannel::Desk)).is_err());
+        assert!(Headers::new(None, &Actor::at("济南\n", ProtoChannel::Desk)).is_err());
     }
 }

@@ -195,6 +195,9 @@ enum Expect {
 struct Step {
     says: String,
     actor: Actor,
+    /// Whose credential the step is sent with; `None`: the principal that acts at the step's
+    /// library (see [`Who::acting_at`]).
+    by: Option<Who>,
     action: Action,
     expect: Expect,
 }
@@ -203,8 +206,115 @@ fn step(says: impl Into<String>, actor: Actor, action: Action, expect: Expect) -
     Step {
         says: says.into(),
         actor,
+        by: None,
         action,
         expect,
+    }
+}
+
+impl Step {
+    /// The step sent with `who`'s credential instead of the acting library's own.
+    fn by(mut self, who: Who) -> Self {
+        self.by = Some(who);
+        self
+    }
+}
+
+/// The principals of the story: the administrator the server created, and those it adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Who {
+    Admin,
+    /// One desk principal over Jinan's staffed libraries (an outsourced operator).
+    JinanDesk,
+    ZiboDesk,
+    /// The 24-hour self-service library's kiosk.
+    Kiosk,
+    Booth,
+}
+
+impl Who {
+    /// Who acts for `actor`: the desk of the library's city, the kiosk on the kiosk channel,
+    /// the booth on the booth channel, the administrator for the network's own business.
+    fn acting_at(actor: &Actor) -> Who {
+        match (&actor.library, actor.channel) {
+            (None, _) => Who::Admin,
+            (Some(_), Channel::Kiosk) => Who::Kiosk,
+            (Some(_), Channel::Booth) => Who::Booth,
+            (Some(library), _) if library.starts_with("ZB-") => Who::ZiboDesk,
+            (Some(_), _) => Who::JinanDesk,
+        }
+    }
+
+    /// The principal's name in this run, its role and libraries, as `principal add` takes them.
+    fn grant(self, tag: &str) -> Option<(String, v1::Role, &'static [&'static str])> {
+        let tag = tag.to_ascii_lowercase();
+        Some(match self {
+            Who::Admin => return None,
+            Who::JinanDesk => (
+                format!("jinan-desk-{tag}"),
+                v1::Role::Desk,
+                &["JN-CENTRAL", "JN-LIXIA-03"],
+            ),
+            Who::ZiboDesk => (
+                format!("zibo-desk-{tag}"),
+                v1::Role::Desk,
+                &["ZB-CENTRAL", "ZB-ZHOUCUN-07"],
+            ),
+            Who::Kiosk => (
+                format!("quancheng-kiosk-{tag}"),
+                v1::Role::Kiosk,
+                &["JN-QUANCHENG-24H"],
+            ),
+            Who::Booth => (
+                format!("quancheng-booth-{tag}"),
+                v1::Role::Booth,
+                &["JN-BOOTH-01"],
+            ),
+        })
+    }
+}
+
+/// A client per principal of the story.
+struct Principals(HashMap<Who, Client>);
+
+impl Principals {
+    /// Adds the story's principals as the administrator and connects as each.
+    async fn add(admin: &Client, story: &Story) -> anyhow::Result<Self> {
+        let mut clients = HashMap::from([(Who::Admin, admin.clone())]);
+        for who in [Who::JinanDesk, Who::ZiboDesk, Who::Kiosk, Who::Booth] {
+            let (name, role, libraries) = who.grant(&story.tag).expect("a principal to add");
+            let request = v1::AddPrincipalRequest {
+                command_id: Uuid::new_v4().to_string(),
+                principal: name.clone(),
+                grant: Some(v1::Grant {
+                    role: role.into(),
+                    city: String::new(),
+                    libraries: libraries.iter().map(|l| (*l).to_owned()).collect(),
+                }),
+                ..Default::default()
+            };
+            let token = admin
+                .access()
+                .add_principal(request)
+                .await
+                .map_err(|status| {
+                    anyhow!("adding principal {name}: {}", output::status_line(&status))
+                })?
+                .into_inner()
+                .token;
+            let libraries: Vec<String> = libraries.iter().map(|l| (*l).to_owned()).collect();
+            println!(
+                "    principal {name}: {}",
+                output::grant_words(role, "", &libraries)
+            );
+            clients.insert(who, admin.with_token(&token)?);
+        }
+        Ok(Self(clients))
+    }
+
+    fn client(&self, step: &Step) -> &Client {
+        let who = step.by.unwrap_or_else(|| Who::acting_at(&step.actor));
+        &self.0[&who]
     }
 }
 
@@ -313,7 +423,7 @@ impl Story {
             let says = format!("{name} ({city}) joins the network, on Asia/Shanghai time");
             steps.push(step(
                 says,
-                Actor::system(),
+                Actor::network(),
                 self.send(Call::JoinCity(request)),
                 Expect::SetUp,
             ));
@@ -343,7 +453,7 @@ impl Story {
             );
             steps.push(step(
                 says,
-                Actor::system(),
+                Actor::network(),
                 self.send(Call::RegisterLibrary(request)),
                 Expect::SetUp,
             ));
@@ -355,7 +465,7 @@ impl Story {
         };
         steps.push(step(
             "ZB-ZHOUCUN-07 lets its books float: returned anywhere in Zibo, they stay there",
-            Actor::system(),
+            Actor::network(),
             self.send(Call::SetReturnPolicy(request)),
             Expect::SetUp,
         ));
@@ -463,7 +573,7 @@ impl Story {
             ),
             step(
                 "Where is 《平凡的世界》 now?",
-                Actor::system(),
+                Actor::network(),
                 self.look_up("ZB-03"),
                 Expect::Item {
                     status: ItemStatus::OnShelf,
@@ -500,6 +610,13 @@ impl Story {
                 Expect::Refused(&[Code::FailedPrecondition]),
             ),
             step(
+                "Jinan's desk tries to lend 《边城》 at ZB-CENTRAL, a Zibo library it does not run",
+                desk("ZB-CENTRAL"),
+                self.checkout("JN-04", self.jinan_reader()),
+                Expect::Refused(&[Code::PermissionDenied]),
+            )
+            .by(Who::JinanDesk),
+            step(
                 "A Qingdao card, from a city outside the network, tries to borrow 《边城》",
                 desk("JN-CENTRAL"),
                 self.checkout("JN-04", outsider),
@@ -522,7 +639,7 @@ impl Story {
         vec![
             step(
                 "The Zibo reader's card is set to the restricted tier: 3 items at once",
-                Actor::system(),
+                Actor::network(),
                 self.send(Call::SetPatronTier(restrict)),
                 Expect::Accepted,
             ),
@@ -581,7 +698,7 @@ impl Story {
             ),
             step(
                 "Where is the deposited 《骆驼祥子》?",
-                Actor::system(),
+                Actor::network(),
                 self.look_up("JNB-01"),
                 Expect::Item {
                     status: ItemStatus::InBooth,
@@ -637,8 +754,7 @@ impl Story {
 
     /// The whole story, in order.
     fn steps(&self) -> Vec<Step> {
-        let mut steps = self.network();
-        steps.extend(self.catalogue());
+        let mut steps = self.catalogue();
         steps.extend(self.worked_example());
         steps.extend(self.zibo_reader_travels());
         steps.extend(self.refusals_and_retry());
@@ -647,7 +763,7 @@ impl Story {
         steps.extend(self.acquisition_and_loss());
         steps.push(step(
             "Finally: where is the worked example's 《聊斋志异》?",
-            Actor::system(),
+            Actor::network(),
             self.look_up("ZB-01"),
             Expect::Item {
                 status: ItemStatus::OnShelf,
@@ -659,18 +775,25 @@ impl Story {
 }
 
 /// Plays the story against `server`, or against a server of its own on a temporary directory.
-pub async fn run(server: Option<String>) -> anyhow::Result<()> {
+pub async fn run(server: Option<String>, token: Option<String>) -> anyhow::Result<()> {
     if let Some(url) = server {
-        return play(&Client::connect(&url).await?).await;
+        let token = token.context(
+            "the demo sets up the network as a network-admin: give its token with --token-file, \
+             READNET_TOKEN or --data (the server's data directory)",
+        )?;
+        return play(&Client::connect(&url, Some(&token)).await?).await;
     }
     let data = tempfile::tempdir()
         .context("cannot create a temporary data directory for the demo server")?;
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let data_dir = data.path().join("data");
+    let token_file = crate::serve::admin_token_file(&data_dir);
     let config = crate::serve::ServeConfig {
-        data_dir: data.path().join("data"),
+        data_dir,
         store: None,
         listen,
         patron_key_file: None,
+        insecure: false,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(crate::serve::serve(config, async {
@@ -679,7 +802,7 @@ pub async fn run(server: Option<String>) -> anyhow::Result<()> {
     }));
     let url = format!("http://{listen}");
     let played = tokio::select! {
-        played = async { play(&Client::connect_patiently(&url, SERVER_START_TIMEOUT).await?).await } => played,
+        played = async { play(&first_admin(&url, &token_file).await?).await } => played,
         ended = &mut server => {
             let why = match ended {
                 Ok(Ok(())) => anyhow!("it stopped without an error"),
@@ -697,6 +820,29 @@ pub async fn run(server: Option<String>) -> anyhow::Result<()> {
     served.context("the demo's own server failed while stopping")
 }
 
+/// The demo server's first administrator, once the server has created it and serves.
+async fn first_admin(url: &str, token_file: &std::path::Path) -> anyhow::Result<Client> {
+    let deadline = tokio::time::Instant::now() + SERVER_START_TIMEOUT;
+    loop {
+        let token = std::fs::read_to_string(token_file).unwrap_or_default();
+        if !token.trim().is_empty() {
+            let client = Client::connect(url, Some(&token)).await?;
+            // The token works once the server has recorded its principal.
+            if client.access().who_am_i(v1::WhoAmIRequest {}).await.is_ok() {
+                return Ok(client);
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!(
+                "the demo's own server did not serve its administrator's token ({}) within {:?}",
+                token_file.display(),
+                SERVER_START_TIMEOUT
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A port that was free a moment ago; the race with other programs is acceptable for a demo.
 fn free_port() -> anyhow::Result<u16> {
     let listener =
@@ -704,18 +850,38 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-async fn play(client: &Client) -> anyhow::Result<()> {
+/// Plays the story: the network set up by the administrator `admin` acts as, then the
+/// principals the story needs added, then every step sent with its principal's token.
+async fn play(admin: &Client) -> anyhow::Result<()> {
     let story = Story::new();
     println!("readnet demo, run {}: a Jinan–Zibo story", story.tag);
     let mut receipts: HashMap<String, CommandReceipt> = HashMap::new();
-    for (index, step) in story.steps().into_iter().enumerate() {
-        let number = index + 1;
-        let outcome = perform(client, &step, &mut receipts)
-            .await
-            .with_context(|| format!("step {number} went wrong: {}", step.says))?;
-        println!("{number:>2}. {} — {outcome}", step.says);
+    let mut number = 0;
+    let only_admin = Principals(HashMap::from([(Who::Admin, admin.clone())]));
+    for step in story.network() {
+        number += 1;
+        perform_numbered(&only_admin, &step, number, &mut receipts).await?;
+    }
+    println!("The administrator adds the principals the story acts through:");
+    let principals = Principals::add(admin, &story).await?;
+    for step in story.steps() {
+        number += 1;
+        perform_numbered(&principals, &step, number, &mut receipts).await?;
     }
     println!("The story went as told.");
+    Ok(())
+}
+
+async fn perform_numbered(
+    principals: &Principals,
+    step: &Step,
+    number: usize,
+    receipts: &mut HashMap<String, CommandReceipt>,
+) -> anyhow::Result<()> {
+    let outcome = perform(principals.client(step), step, receipts)
+        .await
+        .with_context(|| format!("step {number} went wrong: {}", step.says))?;
+    println!("{number:>2}. {} — {outcome}", step.says);
     Ok(())
 }
 

@@ -70,9 +70,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     match command {
         Command::Serve(args) => done(serve(args).await),
-        Command::Demo(args) => done(demo::run(args.server).await),
+        Command::Demo(args) => {
+            let token = args.token()?;
+            done(demo::run(args.server, token).await)
+        }
         Command::Replay(args) => audit::replay_command(args).await,
         Command::Export(command) => audit::export_command(command).await,
+        Command::Principal(command) => done(cli::principal::run(command).await),
         Command::Write(command) => done(cli::write::run(command).await),
         Command::Read(command) => done(cli::read::run(command).await),
     }
@@ -84,6 +88,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store: args.store,
         listen: args.listen,
         patron_key_file: args.patron_key_file,
+        insecure: args.insecure,
     };
     serve::serve(config, shutdown_signal()).await
 }

@@ -218,6 +218,59 @@ pub fn facts(event: &Event) -> String {
                 e.period, e.through_position
             )
         }
+        Payload::PrincipalAdded(e) => format!(
+            "principal {} added: {} by {}",
+            e.principal,
+            grant_words(e.role(), &e.city, &e.libraries),
+            by(&e.granted_by)
+        ),
+        Payload::PrincipalChanged(e) => format!(
+            "principal {} changed: {} by {}",
+            e.principal,
+            grant_words(e.role(), &e.city, &e.libraries),
+            by(&e.granted_by)
+        ),
+        Payload::PrincipalRevoked(e) => format!(
+            "principal {} revoked by {}: {}",
+            e.principal,
+            by(&e.revoked_by),
+            e.reason
+        ),
+        Payload::TokenIssued(e) => format!(
+            "token {} issued to {} by {}{}",
+            e.token_id,
+            e.principal,
+            by(&e.issued_by),
+            if e.expires_at_us == 0 {
+                String::new()
+            } else {
+                format!(", expires at {} us", e.expires_at_us)
+            }
+        ),
+    }
+}
+
+/// A role's name in the contract (`network-admin`).
+fn role_word(role: readnet_proto::v1::Role) -> String {
+    word(role.as_str_name(), "ROLE_").replace('_', "-")
+}
+
+/// Who granted something: a principal, or the server itself.
+fn by(principal: &str) -> &str {
+    if principal.is_empty() {
+        "the server"
+    } else {
+        principal
+    }
+}
+
+/// A grant in words: `desk of JN-CENTRAL, JN-LIXIA-03`, `city-admin of jinan`, `auditor`.
+pub fn grant_words(role: readnet_proto::v1::Role, city: &str, libraries: &[String]) -> String {
+    let role = role_word(role);
+    match (city.is_empty(), libraries.is_empty()) {
+        (false, _) => format!("{role} of {city}"),
+        (true, false) => format!("{role} of {}", libraries.join(", ")),
+        (true, true) => role,
     }
 }
 
@@ -372,6 +425,21 @@ pub fn payload_json(event: &Event) -> Value {
         Payload::SettlementPeriodClosed(e) => {
             json!({ "period": e.period, "through_position": e.through_position })
         }
+        Payload::PrincipalAdded(e) => json!({
+            "principal": e.principal, "role": role_word(e.role()),
+            "city": e.city, "libraries": e.libraries, "granted_by": e.granted_by,
+        }),
+        Payload::PrincipalChanged(e) => json!({
+            "principal": e.principal, "role": role_word(e.role()),
+            "city": e.city, "libraries": e.libraries, "granted_by": e.granted_by,
+        }),
+        Payload::PrincipalRevoked(e) => json!({
+            "principal": e.principal, "revoked_by": e.revoked_by, "reason": e.reason,
+        }),
+        Payload::TokenIssued(e) => json!({
+            "principal": e.principal, "token_id": e.token_id,
+            "expires_at_us": e.expires_at_us, "issued_by": e.issued_by,
+        }),
     }
 }
 
@@ -389,6 +457,7 @@ pub fn event_json(recorded: &RecordedEvent) -> Value {
         "channel": word(recorded.channel().as_str_name(), "CHANNEL_"),
         "command_id": recorded.command_id,
         "correlation_id": recorded.correlation_id,
+        "principal": recorded.principal,
         "data": recorded.event.as_ref().map_or(Value::Null, payload_json),
     })
 }
@@ -456,6 +525,7 @@ mod tests {
             channel: Channel::Desk as i32,
             command_id: "c0ffee00-0000-4000-8000-000000000002".to_owned(),
             correlation_id: String::new(),
+            principal: "desk-zb".to_owned(),
             event: Some(Event {
                 payload: Some(Payload::ItemLoaned(ItemLoaned {
                     item: "ZB-0001".to_owned(),

@@ -13,6 +13,8 @@ use anyhow::Context;
 use readnet_domain::{Clock, PatronKey, SystemClock};
 use readnet_kurrentdb_endpoint::KurrentDbEndpoint;
 use readnet_projection::Snapshots;
+use readnet_server::Access;
+use readnet_server::access::tokens::TokenStore;
 use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 #[cfg(feature = "kurrentdb")]
@@ -32,6 +34,19 @@ pub struct ServeConfig {
     /// The network secret for patron ids (HMAC key). `None`: read `<data_dir>/patron.key`,
     /// creating it with random bytes on first start.
     pub patron_key_file: Option<PathBuf>,
+    /// Listen on a non-loopback address without TLS (credentials would cross the network in
+    /// the clear).
+    pub insecure: bool,
+}
+
+/// Where the token hashes are kept: beside the data, never in the log.
+pub fn tokens_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("tokens.json")
+}
+
+/// Where a new network's first administrator's token is written.
+pub fn admin_token_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin.token")
 }
 
 /// Opens the store, rebuilds state, listens, and serves until `shutdown` completes.
@@ -40,8 +55,17 @@ pub async fn serve(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if !config.listen.ip().is_loopback() && !config.insecure {
+        anyhow::bail!(
+            "--listen {}: serving beyond this machine without TLS sends every token in the \
+             clear; give --insecure to do it anyway",
+            config.listen
+        );
+    }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let tokens = TokenStore::open(tokens_file(&config.data_dir))?;
+    let access = Access::tokens(Arc::new(tokens), Some(admin_token_file(&config.data_dir)));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store_clock = Arc::clone(&clock);
     let store_clock: Arc<dyn Fn() -> i64 + Send + Sync> =
@@ -61,19 +85,19 @@ pub async fn serve(
     let snapshots = Snapshots::new(config.data_dir.join("projections"));
     // KurrentDB clients and tools reach the same log on the same listener.
     let kurrentdb = KurrentDbEndpoint::new(Arc::clone(&store), Arc::clone(&clock), addr);
-    readnet_server::serve_on(
-        listener,
+    let served = readnet_server::Served {
         store,
         key,
         clock,
         snapshots,
-        kurrentdb.routes(),
-        shutdown,
-    )
-    .await
-    .map(|_| {
-        tracing::info!(%addr, "stopped");
-    })
+        routes: kurrentdb.routes(),
+        access,
+    };
+    readnet_server::serve_on(listener, served, shutdown)
+        .await
+        .map(|_| {
+            tracing::info!(%addr, "stopped");
+        })
 }
 
 /// The store the configuration names: the embedded log in `<data>/log`, or a KurrentDB cluster.

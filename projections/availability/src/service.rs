@@ -1,6 +1,8 @@
 //! The gRPC `AvailabilityService`: thin handlers that check fields, wait for `min_position`
 //! and ask the state.
 
+use readnet_domain::access::Act;
+use readnet_projection::access;
 use std::time::Duration;
 
 use readnet_projection::{Handle, wait_budget};
@@ -50,6 +52,7 @@ impl availability_service_server::AvailabilityService for AvailabilityService {
         &self,
         request: Request<pb::AvailabilityServiceGetItemRequest>,
     ) -> Result<Response<pb::AvailabilityServiceGetItemResponse>, Status> {
+        access::authorize(&request, Act::ReadCatalogue, &[])?;
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let item = required(&r.item, "item", "an item id")?;
@@ -61,6 +64,7 @@ impl availability_service_server::AvailabilityService for AvailabilityService {
         &self,
         request: Request<pb::FindTitleRequest>,
     ) -> Result<Response<pb::FindTitleResponse>, Status> {
+        access::authorize(&request, Act::ReadCatalogue, &[])?;
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let title = TitleQuery::from_proto(r.title.as_ref(), "title")?;
@@ -74,6 +78,7 @@ impl availability_service_server::AvailabilityService for AvailabilityService {
         &self,
         request: Request<pb::LibraryShelfRequest>,
     ) -> Result<Response<pb::LibraryShelfResponse>, Status> {
+        access::authorize(&request, Act::ReadCatalogue, &[])?;
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let library = required(&r.library, "library", "a library code")?;
@@ -103,6 +108,7 @@ impl availability_service_server::AvailabilityService for AvailabilityService {
         &self,
         request: Request<pb::BoothStockRequest>,
     ) -> Result<Response<pb::BoothStockResponse>, Status> {
+        access::authorize(&request, Act::ReadCatalogue, &[])?;
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let booth = required(&r.booth, "booth", "a booth's library code")?;

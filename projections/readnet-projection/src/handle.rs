@@ -224,6 +224,7 @@ mod tests {
             channel: crate::pb::Channel::System,
             command_id: None,
             correlation_id: None,
+            principal: String::new(),
             payload: crate::Payload::LibraryClosed(crate::pb::LibraryClosed::default()),
         }
     }

@@ -6,6 +6,7 @@
 //! zero when [`Projection::VERSION`] changes. States use ordered maps so that their JSON encoding
 //! is canonical: [`digest`] is the same for the same history, on every machine.
 
+pub mod access;
 pub mod canonical;
 pub mod handle;
 mod network;

@@ -11,6 +11,7 @@ pub fn status_code(failure: Failure) -> Code {
         Failure::FailedPrecondition => Code::FailedPrecondition,
         Failure::NotFound => Code::NotFound,
         Failure::AlreadyExists => Code::AlreadyExists,
+        Failure::PermissionDenied => Code::PermissionDenied,
         Failure::Aborted => Code::Aborted,
         Failure::Unavailable => Code::Unavailable,
         Failure::DataLoss => Code::DataLoss,

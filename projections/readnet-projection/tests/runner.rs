@@ -59,6 +59,7 @@ async fn append_closures(store: &dyn EventStore, count: usize) {
             command_id: None,
             correlation_id: None,
             command_digest: None,
+            principal: "",
         };
         store
             .append(

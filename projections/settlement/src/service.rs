@@ -1,6 +1,8 @@
 //! The gRPC `SettlementService`: statements and their charges from the projection, and
 //! closing a period through the store.
 
+use readnet_domain::access::Act;
+use readnet_projection::access;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,6 +77,7 @@ impl SettlementService {
         period: &str,
         command_id: Uuid,
         correlation_id: Option<Uuid>,
+        principal: &str,
         wait: Duration,
     ) -> Result<pb::ClosePeriodResponse, Status> {
         let now = self.clock.now();
@@ -116,6 +119,7 @@ impl SettlementService {
                 command_id,
                 correlation_id,
                 occurred_at: now,
+                principal: principal.to_owned(),
                 stream: StreamId::Settlement,
                 expected,
                 event_id: close_event_id(planned.period),
@@ -324,6 +328,10 @@ impl pb::settlement_service_server::SettlementService for SettlementService {
         &self,
         request: Request<pb::ClosePeriodRequest>,
     ) -> Result<Response<pb::ClosePeriodResponse>, Status> {
+        let principal = access::authorize(&request, Act::ClosePeriod, &[])?
+            .authority
+            .principal
+            .to_string();
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let command_id = uuid_field(&r.command_id, "command_id")?;
@@ -331,7 +339,7 @@ impl pb::settlement_service_server::SettlementService for SettlementService {
             .then(|| uuid_field(&r.correlation_id, "correlation_id"))
             .transpose()?;
         period_field(&r.period, "period")?;
-        self.close(&r.period, command_id, correlation_id, wait)
+        self.close(&r.period, command_id, correlation_id, &principal, wait)
             .await
             .map(Response::new)
     }
@@ -340,6 +348,7 @@ impl pb::settlement_service_server::SettlementService for SettlementService {
         &self,
         request: Request<pb::GetStatementRequest>,
     ) -> Result<Response<pb::GetStatementResponse>, Status> {
+        access::authorize(&request, Act::ReadStatements, &[])?;
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let period = period_field(&r.period, "period")?;
@@ -356,6 +365,7 @@ impl pb::settlement_service_server::SettlementService for SettlementService {
         &self,
         request: Request<pb::ListChargesRequest>,
     ) -> Result<Response<pb::ListChargesResponse>, Status> {
+        access::authorize(&request, Act::ReadStatements, &[])?;
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let filter = ChargeFilter::from_request(&r)?;

@@ -151,7 +151,7 @@ impl Rig {
 
     async fn statement(&self, period: &str, min_position: u64) -> pb::Statement {
         self.service
-            .get_statement(Request::new(pb::GetStatementRequest {
+            .get_statement(authed(pb::GetStatementRequest {
                 period: period.into(),
                 min_position: Some(min_position),
             }))
@@ -186,7 +186,7 @@ async fn close_with(
     command_id: Uuid,
 ) -> Result<pb::ClosePeriodResponse, tonic::Status> {
     service
-        .close_period(Request::new(pb::ClosePeriodRequest {
+        .close_period(authed(pb::ClosePeriodRequest {
             command_id: command_id.to_string(),
             period: period.into(),
             correlation_id: String::new(),
@@ -241,6 +241,7 @@ fn close_write(period: &str, through_position: u64, event_id: Uuid) -> StreamWri
         command_id: Some(Uuid::new_v4()),
         correlation_id: None,
         command_digest: None,
+        principal: "",
     };
     StreamWrite {
         stream: "settlement".into(),
@@ -408,7 +409,7 @@ async fn refused_closes_say_why_and_write_nothing() {
 
     let status = rig
         .service
-        .close_period(Request::new(pb::ClosePeriodRequest {
+        .close_period(authed(pb::ClosePeriodRequest {
             command_id: String::new(),
             period: "2026-11".into(),
             correlation_id: String::new(),
@@ -553,7 +554,7 @@ async fn list_charges_drills_down_a_line_page_by_page() {
     };
     let first = rig
         .service
-        .list_charges(Request::new(list(0)))
+        .list_charges(authed(list(0)))
         .await
         .unwrap()
         .into_inner();
@@ -563,7 +564,7 @@ async fn list_charges_drills_down_a_line_page_by_page() {
     assert_eq!(first.applied_position, head);
     let second = rig
         .service
-        .list_charges(Request::new(list(first.next_after_position)))
+        .list_charges(authed(list(first.next_after_position)))
         .await
         .unwrap()
         .into_inner();
@@ -586,7 +587,7 @@ async fn list_charges_drills_down_a_line_page_by_page() {
 
     let all = rig
         .service
-        .list_charges(Request::new(pb::ListChargesRequest {
+        .list_charges(authed(pb::ListChargesRequest {
             period: "2026-11".into(),
             ..Default::default()
         }))
@@ -597,7 +598,7 @@ async fn list_charges_drills_down_a_line_page_by_page() {
 
     let status = rig
         .service
-        .list_charges(Request::new(pb::ListChargesRequest {
+        .list_charges(authed(pb::ListChargesRequest {
             period: "2026-11".into(),
             debtor_city: "qingdao".into(),
             ..Default::default()
@@ -611,7 +612,7 @@ async fn list_charges_drills_down_a_line_page_by_page() {
     );
     let status = rig
         .service
-        .list_charges(Request::new(pb::ListChargesRequest {
+        .list_charges(authed(pb::ListChargesRequest {
             period: "2026-11".into(),
             original_period: "Nov".into(),
             ..Default::default()
@@ -630,7 +631,7 @@ async fn list_charges_drills_down_a_line_page_by_page() {
 async fn a_query_for_a_position_not_yet_applied_runs_out_of_time() {
     let mut rig = Rig::new().await;
     let head = rig.sync(&worked_example()).await;
-    let mut request = Request::new(pb::GetStatementRequest {
+    let mut request = authed(pb::GetStatementRequest {
         period: "2026-11".into(),
         min_position: Some(head + 10),
     });
@@ -641,7 +642,7 @@ async fn a_query_for_a_position_not_yet_applied_runs_out_of_time() {
     assert_eq!(status.code(), Code::DeadlineExceeded);
     let status = rig
         .service
-        .get_statement(Request::new(pb::GetStatementRequest {
+        .get_statement(authed(pb::GetStatementRequest {
             period: "November".into(),
             min_position: None,
         }))
@@ -667,4 +668,13 @@ async fn the_projection_sees_what_the_service_wrote() {
     assert_eq!(revision, Some(0));
     assert_eq!(position, close.close.unwrap().close_position);
     assert_eq!(closes, 1);
+}
+
+/// A request as the authentication layer passes it on: from a settlementclerk principal.
+fn authed<T>(message: T) -> Request<T> {
+    let tester = readnet_domain::access::Authenticated::network_wide(
+        "tester",
+        readnet_domain::Role::SettlementClerk,
+    );
+    readnet_projection::access::request_from(&tester, message)
 }

@@ -3,6 +3,8 @@
 //! Each handler checks its fields, waits for `min_position` (within the caller's deadline), runs
 //! the query on the shared state and says which position the answer reflects.
 
+use readnet_domain::access::{Act, Target};
+use readnet_projection::access;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +55,21 @@ impl StatisticsService {
         let (answer, position) = self.handle.read(min_position, wait, query).await?;
         Ok((answer?, position))
     }
+}
+
+/// The monitoring centre of one library is that library's statistics; of every library, the
+/// network's.
+#[allow(clippy::result_large_err)] // tonic's Status, as every handler returns
+fn authorize_monitor<T>(request: &Request<T>, library: &str) -> Result<(), Status> {
+    match library.trim() {
+        "" => access::authorize(request, Act::ReadNetworkStatistics, &[]),
+        library => access::authorize(
+            request,
+            Act::ReadLibraryStatistics,
+            &[Target::Library(library.into())],
+        ),
+    }
+    .map(drop)
 }
 
 fn by(value: i32) -> Result<By, StatisticsError> {
@@ -160,6 +177,8 @@ impl statistics_service_server::StatisticsService for StatisticsService {
         &self,
         request: Request<pb::LibraryDaysRequest>,
     ) -> Result<Response<pb::LibraryDaysResponse>, Status> {
+        let library = Target::Library(request.get_ref().library.as_str().into());
+        access::authorize(&request, Act::ReadLibraryStatistics, &[library])?;
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let range = DayRange::parse(&r.from_day, &r.to_day)?;
@@ -181,6 +200,8 @@ impl statistics_service_server::StatisticsService for StatisticsService {
         &self,
         request: Request<pb::CityDaysRequest>,
     ) -> Result<Response<pb::CityDaysResponse>, Status> {
+        let city = Target::City(request.get_ref().city.as_str().into());
+        access::authorize(&request, Act::ReadCityStatistics, &[city])?;
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let range = DayRange::parse(&r.from_day, &r.to_day)?;
@@ -202,6 +223,7 @@ impl statistics_service_server::StatisticsService for StatisticsService {
         &self,
         request: Request<pb::NetworkDaysRequest>,
     ) -> Result<Response<pb::NetworkDaysResponse>, Status> {
+        access::authorize(&request, Act::ReadNetworkStatistics, &[])?;
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let range = DayRange::parse(&r.from_day, &r.to_day)?;
@@ -222,6 +244,7 @@ impl statistics_service_server::StatisticsService for StatisticsService {
         &self,
         request: Request<pb::FlowMatrixRequest>,
     ) -> Result<Response<pb::FlowMatrixResponse>, Status> {
+        access::authorize(&request, Act::ReadNetworkStatistics, &[])?;
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let month = query::parse_month(&r.month, "month")?;
@@ -246,6 +269,8 @@ impl statistics_service_server::StatisticsService for StatisticsService {
         &self,
         request: Request<pb::TopTitlesRequest>,
     ) -> Result<Response<pb::TopTitlesResponse>, Status> {
+        let city = Target::City(request.get_ref().city.as_str().into());
+        access::authorize(&request, Act::ReadCityStatistics, &[city])?;
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let month = query::parse_month(&r.month, "month")?;
@@ -278,6 +303,7 @@ impl statistics_service_server::StatisticsService for StatisticsService {
         &self,
         request: Request<pb::MonitorRequest>,
     ) -> Result<Response<pb::MonitorResponse>, Status> {
+        authorize_monitor(&request, &request.get_ref().library)?;
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let library = library_filter(&r.library);
@@ -300,6 +326,7 @@ impl statistics_service_server::StatisticsService for StatisticsService {
         &self,
         request: Request<pb::WatchMonitorRequest>,
     ) -> Result<Response<Self::WatchMonitorStream>, Status> {
+        authorize_monitor(&request, &request.get_ref().library)?;
         let wait = wait_budget(request.metadata());
         let r = request.into_inner();
         let library = library_filter(&r.library);

@@ -39,7 +39,7 @@ fn tamper(value: &mut Value) -> bool {
 #[tokio::test]
 async fn replay_is_deterministic_checks_snapshots_and_export_writes_every_event() {
     let mut fixture = Fixture::start().await;
-    let (ok, stdout, stderr) = crate::service::play_demo(&fixture.server.url()).await;
+    let (ok, stdout, stderr) = crate::service::play_demo(&fixture.server).await;
     assert!(ok, "the demo ran\n{stdout}\n{stderr}");
     let data = fixture.server.data_dir().to_path_buf();
     fixture.server.kill_hard();

@@ -8,7 +8,7 @@ use readnet_e2e::v1::{
 use readnet_e2e::*;
 use tonic::{Code, Request};
 
-fn availability(net: &Net) -> AvailabilityServiceClient<tonic::transport::Channel> {
+fn availability(net: &Net) -> AvailabilityServiceClient<AuthChannel> {
     AvailabilityServiceClient::new(net.channel.clone())
 }
 
@@ -139,7 +139,7 @@ async fn after_the_demo_every_read_model_answers_what_the_story_implies() {
     };
 
     let fixture = Fixture::start().await;
-    let (ok, stdout, stderr) = crate::service::play_demo(&fixture.server.url()).await;
+    let (ok, stdout, stderr) = crate::service::play_demo(&fixture.server).await;
     assert!(ok, "the demo ran\n{stdout}\n{stderr}");
     let net = &fixture.net;
     let head = net.head_position().await;

@@ -109,10 +109,13 @@ async fn health_and_reflection_are_served() {
     assert!(methods.contains(&"BoothSwap"), "{methods:?}");
 }
 
-/// Runs `readnet demo --server <url>`; returns (success, stdout, stderr).
-pub(crate) async fn play_demo(url: &str) -> (bool, String, String) {
+/// Runs `readnet demo --server <url> --data <its data directory>` (the demo acts as the
+/// server's first administrator); returns (success, stdout, stderr).
+pub(crate) async fn play_demo(server: &TestServer) -> (bool, String, String) {
     let child = tokio::process::Command::new(readnet_binary())
-        .args(["demo", "--server", url])
+        .args(["demo", "--server", &server.url()])
+        .arg("--data")
+        .arg(server.data_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -134,7 +137,7 @@ pub(crate) async fn play_demo(url: &str) -> (bool, String, String) {
 async fn demo_runs_against_a_live_server() {
     let fixture = Fixture::start().await;
     let url = fixture.server.url();
-    let (ok, stdout, stderr) = play_demo(&url).await;
+    let (ok, stdout, stderr) = play_demo(&fixture.server).await;
     assert!(
         ok,
         "readnet demo --server {url} failed\nstdout:\n{stdout}\nstderr:\n{stderr}\nserver stderr:\n{}",
@@ -144,7 +147,7 @@ async fn demo_runs_against_a_live_server() {
     assert!(head > 0, "the demo's story is in the server's log");
 
     // Its barcodes and cards carry a per-run tag: it plays again against the same server.
-    let (ok, stdout, stderr) = play_demo(&url).await;
+    let (ok, stdout, stderr) = play_demo(&fixture.server).await;
     assert!(
         ok,
         "a second readnet demo against the same server failed\nstdout:\n{stdout}\nstderr:\n{stderr}"

@@ -16,7 +16,11 @@ use readnet_store::{
 
 /// The connection string of a test server's KurrentDB endpoint.
 fn connection_string(server: &TestServer) -> String {
-    format!("kurrentdb://{}?tls=false", server.addr())
+    format!(
+        "kurrentdb://admin:{}@{}?tls=false",
+        server.admin_token(),
+        server.addr()
+    )
 }
 
 async fn connect(server: &TestServer, options: KurrentDbOptions) -> KurrentDbStore {

@@ -19,6 +19,9 @@ mod circulation;
 mod lost;
 mod network;
 mod patron_driven;
+mod principals;
+
+pub use principals::valid_principal_name;
 mod transfer;
 
 /// Decides what a command records, or why it is refused.
@@ -31,6 +34,7 @@ pub fn decide(
     command: &Command,
     ctx: &CommandContext,
 ) -> Result<Vec<NewEvent>, Rejection> {
+    crate::access::authorize(ledger, command, ctx)?;
     let d = Decider { ledger, ctx };
     match command {
         Command::JoinCity {
@@ -77,6 +81,14 @@ pub fn decide(
         Command::PayLostItem { item, amount_fen } => d.pay_lost(item, *amount_fen),
         Command::WaiveLostItemDebt { item, reason } => d.waive_lost(item, reason),
         Command::Withdraw { item, reason } => d.withdraw(item, reason),
+        Command::AddPrincipal {
+            principal,
+            grant,
+            token,
+        } => d.add_principal(principal, grant, token),
+        Command::ChangePrincipal { principal, grant } => d.change_principal(principal, grant),
+        Command::RevokePrincipal { principal, reason } => d.revoke_principal(principal, reason),
+        Command::IssueToken { principal, token } => d.issue_token(principal, token),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod access;
 mod booth;
 mod catalogue;
 mod checkout;

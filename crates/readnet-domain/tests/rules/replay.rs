@@ -18,7 +18,11 @@ fn subject(payload: &Payload) -> StreamId {
         | Payload::LibraryRegistered(_)
         | Payload::LibraryClosed(_)
         | Payload::ReturnPolicySet(_)
-        | Payload::TariffSet(_) => StreamId::Network,
+        | Payload::TariffSet(_)
+        | Payload::PrincipalAdded(_)
+        | Payload::PrincipalChanged(_)
+        | Payload::PrincipalRevoked(_)
+        | Payload::TokenIssued(_) => StreamId::Network,
         Payload::PatronEnrolled(e) => patron(&e.patron_id),
         Payload::PatronTierChanged(e) => patron(&e.patron_id),
         Payload::ItemCatalogued(e) => item(&e.item),

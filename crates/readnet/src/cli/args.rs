@@ -199,3 +199,31 @@ mod tests {
         assert_eq!(error.exit_code(), 2);
     }
 }
+
+/// A principal's role, by the names the contract gives them.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    NetworkAdmin,
+    CityAdmin,
+    Desk,
+    Kiosk,
+    Booth,
+    SettlementClerk,
+    Auditor,
+    Analytics,
+}
+
+impl From<RoleArg> for v1::Role {
+    fn from(arg: RoleArg) -> Self {
+        match arg {
+            RoleArg::NetworkAdmin => Self::NetworkAdmin,
+            RoleArg::CityAdmin => Self::CityAdmin,
+            RoleArg::Desk => Self::Desk,
+            RoleArg::Kiosk => Self::Kiosk,
+            RoleArg::Booth => Self::Booth,
+            RoleArg::SettlementClerk => Self::SettlementClerk,
+            RoleArg::Auditor => Self::Auditor,
+            RoleArg::Analytics => Self::Analytics,
+        }
+    }
+}

@@ -3,12 +3,14 @@
 //! enum arguments take in [`args`]; `replay` and `export` are `audit`'s.
 
 pub mod args;
+pub mod principal;
 pub mod read;
 pub mod write;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use tonic::Status;
 
@@ -37,6 +39,9 @@ pub enum Command {
     /// Export events (JSON Lines) or settlement statements (JSON, CSV), offline.
     #[command(subcommand)]
     Export(audit::ExportCommand),
+    /// Principals (who may call the server) and their tokens.
+    #[command(subcommand)]
+    Principal(principal::PrincipalCommand),
     #[command(flatten)]
     Write(write::WriteCommand),
     #[command(flatten)]
@@ -60,14 +65,38 @@ pub struct ServeArgs {
     /// The network secret for patron ids (default: DIR/patron.key, created on first start).
     #[arg(long, value_name = "FILE")]
     pub patron_key_file: Option<PathBuf>,
+    /// Allow listening on a non-loopback address without TLS (tokens cross the network in the
+    /// clear).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// `readnet demo`'s arguments.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Server to play against; without it, the demo starts its own on a temporary directory.
+    /// Server to play against, as a network-admin (its token from --token-file, --data or
+    /// READNET_TOKEN); without it, the demo starts its own on a temporary directory.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
+    /// A file holding a network-admin's token (with --server).
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub token_file: Option<PathBuf>,
+    /// The server's data directory: act with its DIR/admin.token (with --server).
+    #[arg(long = "data", value_name = "DIR", requires = "server")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl DemoArgs {
+    /// The token to play with, as [`ServerOpts::token`] finds one.
+    pub fn token(&self) -> anyhow::Result<Option<String>> {
+        ServerOpts {
+            server: self.server.clone().unwrap_or_default(),
+            json: false,
+            token_file: self.token_file.clone(),
+            data_dir: self.data_dir.clone(),
+        }
+        .token()
+    }
 }
 
 /// Where to send requests and how to print the answer.
@@ -84,6 +113,42 @@ pub struct ServerOpts {
     /// Print the answer as JSON.
     #[arg(long)]
     pub json: bool,
+    /// A file holding the token to act with [default: $READNET_TOKEN; with --data, the
+    /// server's first administrator's token in DIR/admin.token].
+    #[arg(long, value_name = "FILE", global = true)]
+    pub token_file: Option<PathBuf>,
+    /// The server's data directory: act with its DIR/admin.token (on the server's machine).
+    #[arg(long = "data", value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The environment variable a token may come in.
+pub const TOKEN_ENV: &str = "READNET_TOKEN";
+
+impl ServerOpts {
+    /// The token to act with: --token-file, else DIR/admin.token with --data, else
+    /// $READNET_TOKEN; none if none is given (the server will refuse most calls).
+    pub fn token(&self) -> anyhow::Result<Option<String>> {
+        let file = match (&self.token_file, &self.data_dir) {
+            (Some(file), _) => Some(file.clone()),
+            (None, Some(dir)) => Some(crate::serve::admin_token_file(dir)),
+            (None, None) => None,
+        };
+        if let Some(file) = file {
+            let token = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read the token file {}", file.display()))?;
+            return Ok(Some(token.trim().to_owned()));
+        }
+        Ok(std::env::var(TOKEN_ENV)
+            .ok()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty()))
+    }
+
+    /// Connects to the server with the token these options name.
+    pub async fn connect(&self) -> anyhow::Result<crate::client::Client> {
+        crate::client::Client::connect(&self.server, self.token()?.as_deref()).await
+    }
 }
 
 /// With `--json`, a refusal is also printed as JSON on stdout, so scripts read one format.

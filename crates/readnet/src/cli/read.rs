@@ -4,7 +4,6 @@ use clap::Subcommand;
 use readnet_proto::v1::{self, ReadDirection, subscribe_all_response::Message};
 
 use crate::cli::{ServerOpts, reported};
-use crate::client::Client;
 use crate::output;
 
 /// Commands that read the ledger.
@@ -70,7 +69,7 @@ fn direction(backwards: bool) -> i32 {
 pub async fn run(command: ReadCommand) -> anyhow::Result<()> {
     match command {
         ReadCommand::Item { item, server } => {
-            let client = Client::connect(&server.server).await?;
+            let client = server.connect().await?;
             let state = client
                 .get_item(&item)
                 .await
@@ -94,7 +93,7 @@ pub async fn run(command: ReadCommand) -> anyhow::Result<()> {
                 direction: direction(backwards),
                 max_count,
             };
-            let client = Client::connect(&server.server).await?;
+            let client = server.connect().await?;
             let response = client
                 .ledger()
                 .read_stream(request)
@@ -114,7 +113,7 @@ pub async fn run(command: ReadCommand) -> anyhow::Result<()> {
                 direction: direction(backwards),
                 max_count,
             };
-            let client = Client::connect(&server.server).await?;
+            let client = server.connect().await?;
             let response = client
                 .ledger()
                 .read_all(request)
@@ -154,7 +153,7 @@ async fn subscribe(
     after_position: u64,
     count: Option<u64>,
 ) -> anyhow::Result<()> {
-    let client = Client::connect(&server.server).await?;
+    let client = server.connect().await?;
     let request = v1::SubscribeAllRequest { after_position };
     let mut stream = client
         .ledger()

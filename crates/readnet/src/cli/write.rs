@@ -12,7 +12,7 @@ use crate::cli::args::{
     AcquisitionArg, ChannelArg, ChargeKindArg, CreditTierArg, PolicyArg, ReasonArg, TierArg,
 };
 use crate::cli::{ServerOpts, reported};
-use crate::client::{self, Actor, Call, Client, Envelope};
+use crate::client::{self, Actor, Call, Envelope};
 use crate::output;
 
 /// What every command carries: the actor, the command id and when it happened.
@@ -23,7 +23,8 @@ pub struct CommandOpts {
     /// The acting library: where it happens (lending, returning, dispatching library, booth).
     #[arg(long, value_name = "CODE")]
     library: Option<String>,
-    /// The channel it came through [default: desk with --library, system without].
+    /// The channel it came through [default: the one the caller's role implies: desk, kiosk
+    /// or booth].
     #[arg(long, value_enum)]
     channel: Option<ChannelArg>,
     /// The command's id; send the same id again to retry safely [default: a fresh UUID].
@@ -36,15 +37,10 @@ pub struct CommandOpts {
 
 impl CommandOpts {
     fn actor(&self) -> Actor {
-        // Network administration is the system's doing; anything at a library, the desk's.
-        let channel = self.channel.unwrap_or(if self.library.is_some() {
-            ChannelArg::Desk
-        } else {
-            ChannelArg::System
-        });
+        // Without --channel the server takes the caller's role's own channel.
         Actor {
             library: self.library.clone(),
-            channel: channel.into(),
+            channel: self.channel.map_or(v1::Channel::Unspecified, Into::into),
         }
     }
 
@@ -544,7 +540,7 @@ impl WriteCommand {
 pub async fn run(command: WriteCommand) -> anyhow::Result<()> {
     let (opts, call) = command.into_request();
     let json = opts.server.json;
-    let client = Client::connect(&opts.server.server).await?;
+    let client = opts.server.connect().await?;
     let receipt = client
         .send(&opts.actor(), call)
         .await
@@ -583,7 +579,11 @@ mod tests {
             panic!("not a write")
         };
         let (opts, call) = command.into_request();
-        assert_eq!(opts.actor(), Actor::at("ZB-CENTRAL", v1::Channel::Desk));
+        assert_eq!(
+            opts.actor(),
+            Actor::at("ZB-CENTRAL", v1::Channel::Unspecified),
+            "without --channel, the server takes the caller's role's own"
+        );
         let Call::Checkout(request) = call else {
             panic!("not a checkout")
         };
@@ -594,13 +594,13 @@ mod tests {
     }
 
     #[test]
-    fn admin_command_without_library_acts_as_system() {
+    fn admin_command_without_library_names_no_library_or_channel() {
         let cli = parse(&["join-city", "jinan", "--name", "济南"]).unwrap();
         let Command::Write(command) = cli.command else {
             panic!("not a write")
         };
         let (opts, call) = command.into_request();
-        assert_eq!(opts.actor(), Actor::system());
+        assert_eq!(opts.actor(), Actor::network());
         let Call::JoinCity(request) = call else {
             panic!("not join-city")
         };

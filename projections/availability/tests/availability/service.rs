@@ -30,7 +30,7 @@ async fn a_query_ahead_of_the_projection_waits_until_it_has_applied_that_positio
     let service = AvailabilityService::new(handle);
     let query = tokio::spawn(async move {
         service
-            .get_item(Request::new(pb::AvailabilityServiceGetItemRequest {
+            .get_item(authed(pb::AvailabilityServiceGetItemRequest {
                 item: "JN-0001".into(),
                 min_position: Some(loan_position),
             }))
@@ -58,7 +58,7 @@ async fn every_query_answers_with_the_position_it_reflects() {
     let service = AvailabilityService::new(handle);
 
     let found = service
-        .find_title(Request::new(pb::FindTitleRequest {
+        .find_title(authed(pb::FindTitleRequest {
             title: title_isbn(SANTI_ISBN),
             from_library: "ZB-ZHOUCUN-07".into(),
             min_position: Some(head),
@@ -72,7 +72,7 @@ async fn every_query_answers_with_the_position_it_reflects() {
     assert_eq!(libraries, ["ZB-BOOTH-01", "JN-CENTRAL"]);
 
     let shelf = service
-        .library_shelf(Request::new(pb::LibraryShelfRequest {
+        .library_shelf(authed(pb::LibraryShelfRequest {
             library: "JN-CENTRAL".into(),
             per_title: true,
             ..Default::default()
@@ -85,7 +85,7 @@ async fn every_query_answers_with_the_position_it_reflects() {
     assert_eq!(shelf.titles.len(), 1);
 
     let booth = service
-        .booth_stock(Request::new(pb::BoothStockRequest {
+        .booth_stock(authed(pb::BoothStockRequest {
             booth: "ZB-BOOTH-01".into(),
             ..Default::default()
         }))
@@ -100,7 +100,7 @@ async fn every_query_answers_with_the_position_it_reflects() {
 async fn a_position_that_does_not_come_within_the_deadline_is_deadline_exceeded() {
     let (_writer, handle) = shared(Availability::default());
     let service = AvailabilityService::new(handle);
-    let mut request = Request::new(pb::AvailabilityServiceGetItemRequest {
+    let mut request = authed(pb::AvailabilityServiceGetItemRequest {
         item: "JN-0001".into(),
         min_position: Some(7),
     });
@@ -125,7 +125,7 @@ async fn unknown_items_and_libraries_are_not_found_and_bad_fields_invalid_by_nam
     let service = AvailabilityService::new(handle);
 
     let unknown_item = service
-        .get_item(Request::new(pb::AvailabilityServiceGetItemRequest {
+        .get_item(authed(pb::AvailabilityServiceGetItemRequest {
             item: "JN-9999".into(),
             min_position: None,
         }))
@@ -135,16 +135,14 @@ async fn unknown_items_and_libraries_are_not_found_and_bad_fields_invalid_by_nam
     assert_eq!(unknown_item.message(), "item JN-9999 is not catalogued");
 
     let empty_item = service
-        .get_item(Request::new(
-            pb::AvailabilityServiceGetItemRequest::default(),
-        ))
+        .get_item(authed(pb::AvailabilityServiceGetItemRequest::default()))
         .await
         .unwrap_err();
     assert_eq!(empty_item.code(), Code::InvalidArgument);
     assert_eq!(empty_item.message(), "item: an item id is required");
 
     let find = |title: Option<pb::AvailabilityTitle>, from: &str| {
-        service.find_title(Request::new(pb::FindTitleRequest {
+        service.find_title(authed(pb::FindTitleRequest {
             title,
             from_library: from.into(),
             ..Default::default()
@@ -192,7 +190,7 @@ async fn unknown_items_and_libraries_are_not_found_and_bad_fields_invalid_by_nam
     );
 
     let shelf_both = service
-        .library_shelf(Request::new(pb::LibraryShelfRequest {
+        .library_shelf(authed(pb::LibraryShelfRequest {
             library: "JN-CENTRAL".into(),
             title: title_isbn(SANTI_ISBN),
             per_title: true,
@@ -204,7 +202,7 @@ async fn unknown_items_and_libraries_are_not_found_and_bad_fields_invalid_by_nam
     assert!(shelf_both.message().starts_with("per_title: "));
 
     let not_a_booth = service
-        .booth_stock(Request::new(pb::BoothStockRequest {
+        .booth_stock(authed(pb::BoothStockRequest {
             booth: "JN-CENTRAL".into(),
             ..Default::default()
         }))
@@ -212,4 +210,13 @@ async fn unknown_items_and_libraries_are_not_found_and_bad_fields_invalid_by_nam
         .unwrap_err();
     assert_eq!(not_a_booth.code(), Code::InvalidArgument);
     assert!(not_a_booth.message().starts_with("booth: JN-CENTRAL"));
+}
+
+/// A request as the authentication layer passes it on: from a auditor principal.
+fn authed<T>(message: T) -> Request<T> {
+    let tester = readnet_domain::access::Authenticated::network_wide(
+        "tester",
+        readnet_domain::Role::Auditor,
+    );
+    readnet_projection::access::request_from(&tester, message)
 }

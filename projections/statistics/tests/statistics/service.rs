@@ -46,7 +46,7 @@ fn service_at(
 }
 
 fn watch(library: &str) -> Request<pb::WatchMonitorRequest> {
-    Request::new(pb::WatchMonitorRequest {
+    authed(pb::WatchMonitorRequest {
         min_position: None,
         library: library.into(),
     })
@@ -254,7 +254,7 @@ async fn every_query_answers_with_the_position_it_reflects() {
     let today = day(t0());
 
     let library = service
-        .library_days(Request::new(pb::LibraryDaysRequest {
+        .library_days(authed(pb::LibraryDaysRequest {
             min_position: Some(applied),
             library: JN_LIXIA.into(),
             from_day: today.clone(),
@@ -279,7 +279,7 @@ async fn every_query_answers_with_the_position_it_reflects() {
     );
 
     let city = service
-        .city_days(Request::new(pb::CityDaysRequest {
+        .city_days(authed(pb::CityDaysRequest {
             min_position: None,
             city: "zibo".into(),
             from_day: today.clone(),
@@ -300,7 +300,7 @@ async fn every_query_answers_with_the_position_it_reflects() {
     );
 
     let network = service
-        .network_days(Request::new(pb::NetworkDaysRequest {
+        .network_days(authed(pb::NetworkDaysRequest {
             min_position: None,
             from_day: today.clone(),
             to_day: today.clone(),
@@ -319,7 +319,7 @@ async fn every_query_answers_with_the_position_it_reflects() {
     );
 
     let flows = service
-        .flow_matrix(Request::new(pb::FlowMatrixRequest {
+        .flow_matrix(authed(pb::FlowMatrixRequest {
             min_position: None,
             month: "2026-03".into(),
         }))
@@ -336,7 +336,7 @@ async fn every_query_answers_with_the_position_it_reflects() {
     );
 
     let titles = service
-        .top_titles(Request::new(pb::TopTitlesRequest {
+        .top_titles(authed(pb::TopTitlesRequest {
             min_position: None,
             city: "zibo".into(),
             month: "2026-03".into(),
@@ -356,7 +356,7 @@ async fn every_query_answers_with_the_position_it_reflects() {
     );
 
     let snapshot = service
-        .monitor(Request::new(pb::MonitorRequest {
+        .monitor(authed(pb::MonitorRequest {
             min_position: None,
             library: String::new(),
         }))
@@ -375,7 +375,7 @@ async fn a_query_with_min_position_answers_once_the_projection_has_applied_it() 
     let (writer, service, _clock) = service_at(t0() + minutes(30));
     writer.apply(&h.events()[..setup]);
     let all = h.events().len() as u64;
-    let query = service.monitor(Request::new(pb::MonitorRequest {
+    let query = service.monitor(authed(pb::MonitorRequest {
         min_position: Some(all),
         library: ZB_CENTRAL.into(),
     }));
@@ -406,7 +406,7 @@ async fn bad_arguments_are_invalid_argument_naming_the_field() {
     let (writer, service, _clock) = service_at(t0());
     writer.apply(h.events());
     let days = |from: &str, to: &str, by: i32| {
-        Request::new(pb::LibraryDaysRequest {
+        authed(pb::LibraryDaysRequest {
             min_position: None,
             library: ZB_CENTRAL.into(),
             from_day: from.into(),
@@ -444,7 +444,7 @@ async fn bad_arguments_are_invalid_argument_naming_the_field() {
     );
     check(
         service
-            .library_days(Request::new(pb::LibraryDaysRequest {
+            .library_days(authed(pb::LibraryDaysRequest {
                 library: String::new(),
                 ..days("2026-03-01", "2026-03-02", BY_TRANSACTION).into_inner()
             }))
@@ -454,7 +454,7 @@ async fn bad_arguments_are_invalid_argument_naming_the_field() {
     );
     check(
         service
-            .city_days(Request::new(pb::CityDaysRequest {
+            .city_days(authed(pb::CityDaysRequest {
                 min_position: None,
                 city: "qingdao".into(),
                 from_day: "2026-03-01".into(),
@@ -467,7 +467,7 @@ async fn bad_arguments_are_invalid_argument_naming_the_field() {
     );
     check(
         service
-            .flow_matrix(Request::new(pb::FlowMatrixRequest {
+            .flow_matrix(authed(pb::FlowMatrixRequest {
                 min_position: None,
                 month: "2026-13".into(),
             }))
@@ -477,7 +477,7 @@ async fn bad_arguments_are_invalid_argument_naming_the_field() {
     );
     check(
         service
-            .top_titles(Request::new(pb::TopTitlesRequest {
+            .top_titles(authed(pb::TopTitlesRequest {
                 min_position: None,
                 city: "zibo".into(),
                 month: "2026-03".into(),
@@ -492,4 +492,13 @@ async fn bad_arguments_are_invalid_argument_naming_the_field() {
         Code::NotFound,
         "library",
     );
+}
+
+/// A request as the authentication layer passes it on: from a auditor principal.
+fn authed<T>(message: T) -> Request<T> {
+    let tester = readnet_domain::access::Authenticated::network_wide(
+        "tester",
+        readnet_domain::Role::Auditor,
+    );
+    readnet_projection::access::request_from(&tester, message)
 }

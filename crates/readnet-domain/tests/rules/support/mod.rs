@@ -7,8 +7,8 @@ pub mod fixtures;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use readnet_domain::pb::Channel;
 use readnet_domain::{
-    Command, CommandContext, ItemCode, ItemStatus, Ledger, LibraryCode, NewEvent, PatronKey,
-    PatronRef, Payload, Rejection, RejectionKind, StreamId, decide,
+    Authority, Caller, Command, CommandContext, ItemCode, ItemStatus, Ledger, LibraryCode,
+    NewEvent, PatronKey, PatronRef, Payload, Rejection, RejectionKind, StreamId, decide,
 };
 
 /// A history of events, folded as it grows.
@@ -37,6 +37,7 @@ pub fn context(at: DateTime<Utc>, library: Option<&str>) -> CommandContext {
         } else {
             Channel::System
         },
+        caller: Caller::Server,
     }
 }
 
@@ -57,6 +58,29 @@ impl Scenario {
         match decide(&self.ledger, &command, &context(at, library)) {
             Ok(events) => self.and(events.into_iter().map(|e| e.payload)),
             Err(rejection) => panic!("setting up, {name} was rejected: {rejection:?}"),
+        }
+    }
+
+    /// Decides `command` given by a principal with `authority`, at `at`, acting through
+    /// `library` on `channel`.
+    pub fn when_by(
+        self,
+        authority: &Authority,
+        at: DateTime<Utc>,
+        library: Option<&str>,
+        channel: Channel,
+        command: Command,
+    ) -> Outcome {
+        let ctx = CommandContext {
+            channel,
+            caller: Caller::Principal(authority.clone()),
+            ..context(at, library)
+        };
+        let result = decide(&self.ledger, &command, &ctx);
+        Outcome {
+            before: self,
+            command,
+            result,
         }
     }
 
@@ -154,6 +178,24 @@ impl Outcome {
             Err(rejection) => rejection,
         };
         assert_eq!(rejection, expected, "{name}'s rejection");
+        rejection
+    }
+
+    /// The command was refused with a rejection of `kind` whose message contains `part` (for
+    /// rejections whose every field the test does not spell out).
+    #[track_caller]
+    pub fn then_refused(self, kind: RejectionKind, part: &str) -> Rejection {
+        let name = self.command.name();
+        let rejection = match self.result {
+            Ok(events) => panic!("{name} was accepted, expected a rejection: {events:#?}"),
+            Err(rejection) => rejection,
+        };
+        assert_eq!(rejection.kind(), kind, "{name}'s rejection: {rejection}");
+        let message = rejection.to_string();
+        assert!(
+            message.contains(part),
+            "{name}'s rejection {message:?} does not say {part:?}"
+        );
         rejection
     }
 

@@ -8,7 +8,9 @@ use readnet_domain::pb::{
     self, circulation_service_server, ledger_service_server, network_admin_service_server,
 };
 use readnet_domain::{Clock, CommandContext, PatronKey, StreamId};
-use readnet_store::{Direction, EventStore, ReadFrom, SubscriptionMessage};
+use readnet_store::{
+    AllFrom, Direction, EventStore, Position, Revision, StreamFrom, SubscriptionMessage,
+};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -135,7 +137,7 @@ impl LedgerService {
             .iter()
             .map(convert::recorded_event)
             .collect::<Result<_, _>>()?;
-        Ok((events, self.store.head_position()))
+        Ok((events, self.store.head_position().get()))
     }
 }
 
@@ -143,7 +145,7 @@ impl LedgerService {
 /// short page means the end of the log, as it does for a plain read.
 async fn read_ledger(
     store: &dyn EventStore,
-    mut from: ReadFrom,
+    mut from: AllFrom,
     direction: Direction,
     count: usize,
 ) -> Result<Vec<readnet_store::RecordedEvent>, ServerError> {
@@ -160,9 +162,11 @@ async fn read_ledger(
                 .filter(|e| StreamId::is_ledger_stream(&e.stream)),
         );
         from = match direction {
-            Direction::Forwards => ReadFrom::At(last + 1),
-            Direction::Backwards if last > 1 => ReadFrom::At(last - 1),
-            Direction::Backwards => break,
+            Direction::Forwards => AllFrom::Position(last.next()),
+            Direction::Backwards => match last.previous() {
+                Some(before) if before >= Position::FIRST => AllFrom::Position(before),
+                _ => break,
+            },
         };
     }
     Ok(events)
@@ -175,8 +179,8 @@ fn read_count(max_count: u32) -> usize {
     }
 }
 
-fn read_params(from: Option<u64>, direction: i32) -> Result<(ReadFrom, Direction), ServerError> {
-    let direction = match pb::ReadDirection::try_from(direction) {
+fn read_direction(direction: i32) -> Result<Direction, ServerError> {
+    Ok(match pb::ReadDirection::try_from(direction) {
         Ok(pb::ReadDirection::Unspecified | pb::ReadDirection::Forwards) => Direction::Forwards,
         Ok(pb::ReadDirection::Backwards) => Direction::Backwards,
         Err(_) => {
@@ -184,13 +188,25 @@ fn read_params(from: Option<u64>, direction: i32) -> Result<(ReadFrom, Direction
                 "direction: {direction} is not a known value"
             )));
         }
-    };
-    let from = match (from, direction) {
-        (Some(at), _) => ReadFrom::At(at),
-        (None, Direction::Forwards) => ReadFrom::Start,
-        (None, Direction::Backwards) => ReadFrom::End,
-    };
-    Ok((from, direction))
+    })
+}
+
+/// Where a stream read starts: `from_revision`, else the end it reads away from.
+fn stream_from(from_revision: Option<u64>, direction: Direction) -> StreamFrom {
+    match (from_revision, direction) {
+        (Some(revision), _) => StreamFrom::Revision(Revision::new(revision)),
+        (None, Direction::Forwards) => StreamFrom::Start,
+        (None, Direction::Backwards) => StreamFrom::End,
+    }
+}
+
+/// Where a read of `$all` starts: `from_position`, else the end it reads away from.
+fn all_from(from_position: Option<u64>, direction: Direction) -> AllFrom {
+    match (from_position, direction) {
+        (Some(position), _) => AllFrom::Position(Position::new(position)),
+        (None, Direction::Forwards) => AllFrom::Start,
+        (None, Direction::Backwards) => AllFrom::End,
+    }
 }
 
 type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeAllResponse, Status>> + Send>>;
@@ -213,7 +229,8 @@ impl ledger_service_server::LedgerService for LedgerService {
             ))
             .into());
         }
-        let (from, direction) = read_params(r.from_revision, r.direction)?;
+        let direction = read_direction(r.direction)?;
+        let from = stream_from(r.from_revision, direction);
         let events = self
             .store
             .read_stream(&r.stream, from, direction, read_count(r.max_count))
@@ -231,7 +248,8 @@ impl ledger_service_server::LedgerService for LedgerService {
         request: Request<pb::ReadAllRequest>,
     ) -> Result<Response<pb::ReadAllResponse>, Status> {
         let r = request.into_inner();
-        let (from, direction) = read_params(r.from_position, r.direction)?;
+        let direction = read_direction(r.direction)?;
+        let from = all_from(r.from_position, direction);
         let events = read_ledger(&*self.store, from, direction, read_count(r.max_count)).await?;
         let (events, head_position) = self.read_response(&events)?;
         Ok(Response::new(pb::ReadAllResponse {
@@ -247,7 +265,7 @@ impl ledger_service_server::LedgerService for LedgerService {
         request: Request<pb::SubscribeAllRequest>,
     ) -> Result<Response<Self::SubscribeAllStream>, Status> {
         let after = request.into_inner().after_position;
-        let mut subscription = self.store.subscribe_all(after);
+        let mut subscription = self.store.subscribe_all(Position::new(after));
         let (sender, receiver) = mpsc::channel(SUBSCRIBER_BUFFER);
         tokio::spawn(async move {
             loop {
@@ -272,7 +290,9 @@ impl ledger_service_server::LedgerService for LedgerService {
                     Ok(SubscriptionMessage::CaughtUp { position }) => {
                         Ok(pb::SubscribeAllResponse {
                             message: Some(pb::subscribe_all_response::Message::CaughtUp(
-                                pb::CaughtUp { position },
+                                pb::CaughtUp {
+                                    position: position.get(),
+                                },
                             )),
                         })
                     }
@@ -294,20 +314,20 @@ impl ledger_service_server::LedgerService for LedgerService {
         let item = edge::item_code(&request.into_inner().item, "item")?;
         let stream = readnet_domain::StreamId::Item(item.to_string()).name();
         let mut events = Vec::new();
-        let mut next = 0;
+        let mut next = Revision::FIRST;
         loop {
             let page = self
                 .store
                 .read_stream(
                     &stream,
-                    ReadFrom::At(next),
+                    StreamFrom::Revision(next),
                     Direction::Forwards,
                     MAX_READ_COUNT as usize,
                 )
                 .await
                 .map_err(ServerError::from)?;
             let Some(last) = page.last() else { break };
-            next = last.revision + 1;
+            next = last.revision.next();
             let full = page.len() == MAX_READ_COUNT as usize;
             events.extend(page);
             if !full {
@@ -327,15 +347,14 @@ mod tests {
 
     #[test]
     fn an_unspecified_read_direction_reads_forwards_from_the_start() {
-        let unspecified = pb::ReadDirection::Unspecified as i32;
-        assert_eq!(
-            read_params(None, unspecified).unwrap(),
-            (ReadFrom::Start, Direction::Forwards)
-        );
-        assert_eq!(
-            read_params(None, pb::ReadDirection::Backwards as i32).unwrap(),
-            (ReadFrom::End, Direction::Backwards)
-        );
-        assert!(read_params(None, 7).is_err());
+        let unspecified = read_direction(pb::ReadDirection::Unspecified as i32).unwrap();
+        assert_eq!(unspecified, Direction::Forwards);
+        assert_eq!(stream_from(None, unspecified), StreamFrom::Start);
+        assert_eq!(all_from(None, unspecified), AllFrom::Start);
+        let backwards = read_direction(pb::ReadDirection::Backwards as i32).unwrap();
+        assert_eq!(backwards, Direction::Backwards);
+        assert_eq!(stream_from(None, backwards), StreamFrom::End);
+        assert_eq!(all_from(None, backwards), AllFrom::End);
+        assert!(read_direction(7).is_err());
     }
 }

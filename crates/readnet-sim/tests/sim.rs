@@ -114,7 +114,7 @@ async fn a_store_mode_run_replays_into_the_three_projections() {
             .await
             .unwrap();
     }
-    assert_eq!(store.head_position(), sim.stats().events);
+    assert_eq!(store.head_position().get(), sim.stats().events);
     let _: Availability = replay(store.as_ref(), None, |_| {}).await.unwrap();
     let _: Statistics = replay(store.as_ref(), None, |_| {}).await.unwrap();
     let settlement: Settlement = replay(store.as_ref(), None, |_| {}).await.unwrap();

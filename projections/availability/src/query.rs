@@ -128,8 +128,8 @@ pub fn item_state(item: &str, r: &ItemRecord) -> pb::ItemState {
         price_fen: r.price_fen,
         acquisition: r.acquisition,
         status: r.place.status() as i32,
-        revision: r.revision,
-        position: r.position,
+        revision: r.revision.get(),
+        position: r.position.get(),
         ..Default::default()
     };
     match &r.place {
@@ -201,7 +201,7 @@ impl Availability {
         Ok(pb::AvailabilityServiceGetItemResponse {
             item: Some(item_state(item, record)),
             title_key: record.title_key.clone(),
-            applied_position: self.position(),
+            applied_position: self.position().get(),
         })
     }
 
@@ -259,7 +259,7 @@ impl Availability {
             titles: titles.iter().map(|(k, t)| summary(k, t)).collect(),
             libraries,
             truncated,
-            applied_position: self.position(),
+            applied_position: self.position().get(),
         })
     }
 
@@ -314,7 +314,7 @@ impl Availability {
             totals: Some(shelf_counts(self.library_totals(library))),
             titles,
             next_title_key,
-            applied_position: self.position(),
+            applied_position: self.position().get(),
         })
     }
 
@@ -372,7 +372,7 @@ impl Availability {
             item_count: stock.map_or(0, |s| s.len() as u32),
             items,
             next_item,
-            applied_position: self.position(),
+            applied_position: self.position().get(),
         })
     }
 }

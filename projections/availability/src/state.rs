@@ -7,7 +7,7 @@ use readnet_domain::StreamId;
 use readnet_projection::canonical::{FastMap, sorted_map};
 use readnet_projection::pb::{self, ItemStatus};
 use readnet_projection::title::{text_key, title_key};
-use readnet_projection::{NetworkView, Payload, ProjectedEvent, Projection};
+use readnet_projection::{NetworkView, Payload, Position, ProjectedEvent, Projection, Revision};
 use serde::{Deserialize, Serialize};
 
 /// Where an item is: the domain's `ItemStatus`, as the projection keeps it. Who holds a loan is
@@ -210,8 +210,8 @@ pub struct ItemRecord {
     pub title_key: String,
     pub place: Place,
     /// The item stream's revision and the `$all` position of its last event.
-    pub revision: u64,
-    pub position: u64,
+    pub revision: Revision,
+    pub position: Position,
 }
 
 /// A title: how its first copy was catalogued, and its copies per library.
@@ -241,7 +241,7 @@ pub struct LibraryRecord {
 /// that of ordered maps.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Availability {
-    position: u64,
+    position: Position,
     network: NetworkView,
     #[serde(serialize_with = "sorted_map")]
     items: FastMap<String, ItemRecord>,
@@ -263,8 +263,8 @@ pub struct Availability {
 struct Stamp<'a> {
     /// The item whose stream the event is in, if it is in an item's stream.
     item: Option<&'a str>,
-    revision: u64,
-    position: u64,
+    revision: Revision,
+    position: Position,
 }
 
 impl Stamp<'_> {
@@ -378,7 +378,7 @@ impl Projection for Availability {
         );
     }
 
-    fn position(&self) -> u64 {
+    fn position(&self) -> Position {
         self.position
     }
 }
@@ -526,8 +526,8 @@ impl Availability {
             acquisition: e.acquisition,
             title_key: key,
             place,
-            revision: 0,
-            position: 0,
+            revision: Revision::FIRST,
+            position: Position::START,
         });
         stamp.mark(&e.item, record)
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use readnet_domain::StreamId;
 use readnet_projection::pb::{self, TransferReason};
-use readnet_projection::{NetworkView, Payload, ProjectedEvent, Projection};
+use readnet_projection::{NetworkView, Payload, Position, ProjectedEvent, Projection, Revision};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -52,7 +52,7 @@ impl ChargeKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Charge {
     /// The event's `$all` position (one event makes at most one charge).
-    pub position: u64,
+    pub position: Position,
     pub event_id: Uuid,
     pub item: String,
     pub kind: ChargeKind,
@@ -72,9 +72,9 @@ pub struct Charge {
 pub struct PeriodClose {
     pub period: Period,
     /// The statement covers the events at positions up to this one that occurred in `period`.
-    pub through_position: u64,
+    pub through_position: Position,
     /// The `$all` position of the SettlementPeriodClosed event.
-    pub close_position: u64,
+    pub close_position: Position,
     /// The command that closed it.
     pub command_id: Option<Uuid>,
 }
@@ -86,13 +86,13 @@ pub struct PeriodClose {
 /// goes to an open period); every charge's debtor and creditor differ.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settlement {
-    position: u64,
+    position: Position,
     network: NetworkView,
     /// Charges by the period they are settled in.
     periods: BTreeMap<Period, Vec<Charge>>,
     closes: BTreeMap<Period, PeriodClose>,
     /// The revision of the `settlement` stream's last event, `None` before the first close.
-    settlement_revision: Option<u64>,
+    settlement_revision: Option<Revision>,
 }
 
 impl Projection for Settlement {
@@ -113,7 +113,7 @@ impl Projection for Settlement {
         self.position = event.position;
     }
 
-    fn position(&self) -> u64 {
+    fn position(&self) -> Position {
         self.position
     }
 }
@@ -126,7 +126,7 @@ impl Settlement {
 
     /// The revision of the `settlement` stream's last event (`None`: no period closed yet): the
     /// expectation for the next close's append.
-    pub fn settlement_revision(&self) -> Option<u64> {
+    pub fn settlement_revision(&self) -> Option<Revision> {
         self.settlement_revision
     }
 
@@ -316,7 +316,7 @@ impl Settlement {
             period,
             PeriodClose {
                 period,
-                through_position: closed.through_position,
+                through_position: Position::new(closed.through_position),
                 close_position: event.position,
                 command_id: event.command_id,
             },
@@ -325,7 +325,7 @@ impl Settlement {
         let mut moved = Vec::new();
         for (settled_in, charges) in self.periods.range_mut(..first_open) {
             let keep = if *settled_in == period {
-                charges.partition_point(|c| c.position <= closed.through_position)
+                charges.partition_point(|c| c.position.get() <= closed.through_position)
             } else if self.closes.contains_key(settled_in) {
                 // Frozen by its own close.
                 continue;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use readnet_projection::Position;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -69,12 +70,12 @@ pub struct Statement {
     pub period: Period,
     pub status: StatementStatus,
     /// Closed periods: the close's `through_position`.
-    pub through_position: Option<u64>,
+    pub through_position: Option<Position>,
     /// Closed periods: the position of the SettlementPeriodClosed event.
-    pub close_position: Option<u64>,
+    pub close_position: Option<Position>,
     /// The first and last positions of the statement's charges.
-    pub first_position: Option<u64>,
-    pub last_position: Option<u64>,
+    pub first_position: Option<Position>,
+    pub last_position: Option<Position>,
     pub lines: Vec<StatementLine>,
     pub nets: Vec<CityNet>,
 }

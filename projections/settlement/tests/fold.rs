@@ -7,6 +7,7 @@ use readnet_domain::Command;
 use readnet_domain::pb::{ChargeKind as PbKind, TransferReason};
 use readnet_ledger::history::card;
 use readnet_projection::Projection;
+use readnet_projection::{Position, Revision};
 use readnet_settlement::{
     ChargeKind, CityNet, CloseDecision, CloseRefusal, Period, PlannedClose, Settlement,
     StatementLine, StatementStatus,
@@ -94,7 +95,7 @@ fn worked_example_nets_jinan_plus_750_and_zibo_minus_750() {
     );
     assert_eq!(statement.nets, nets(&[("jinan", 750), ("zibo", -750)]));
     assert_eq!(statement.status, StatementStatus::Provisional);
-    let positions: Vec<u64> = h
+    let positions: Vec<Position> = h
         .events()
         .iter()
         .rev()
@@ -670,7 +671,7 @@ fn a_repeated_or_backdated_close_event_changes_nothing() {
     assert_eq!(state.statement(p("2026-11")), before);
     assert_eq!(state.close_of(p("2026-10")), None);
     assert_eq!(state.statement(p("2026-10")), october);
-    assert_eq!(state.settlement_revision(), Some(2));
+    assert_eq!(state.settlement_revision(), Some(Revision::new(2)));
 }
 
 // ---- closing rules ----
@@ -735,7 +736,7 @@ fn months_close_in_calendar_order_including_empty_ones() {
     assert!(matches!(
         state.check_close("2026-12", now),
         Ok(CloseDecision::Close(PlannedClose {
-            expected_revision: Some(0),
+            expected_revision: Some(Revision::FIRST),
             ..
         }))
     ));
@@ -781,7 +782,7 @@ fn closing_a_closed_month_again_returns_the_original_close() {
         panic!("November is closed")
     };
     assert_eq!(original.period, p("2026-11"));
-    assert_eq!(original.through_position, close_event - 1);
+    assert_eq!(Some(original.through_position), close_event.previous());
     assert_eq!(original.close_position, close_event);
     // Even "before it ended" by a skewed clock: a closed period stays closed.
     assert!(matches!(

@@ -240,7 +240,7 @@ proptest! {
         for (period, bytes) in &finals {
             prop_assert_eq!(&state.statement(*period).canonical_bytes(), bytes, "{}", period);
         }
-        prop_assert_eq!(state.position(), history.events().len() as u64);
+        prop_assert_eq!(state.position().get(), history.events().len() as u64);
     }
 
     #[test]

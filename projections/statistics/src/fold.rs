@@ -12,7 +12,9 @@ use chrono_tz::Tz;
 use readnet_projection::canonical::{FastMap, sorted_map};
 use readnet_projection::pb::Acquisition;
 use readnet_projection::title::title_key;
-use readnet_projection::{NetworkView, Payload, ProjectedEvent, Projection, SETTLEMENT_TIME_ZONE};
+use readnet_projection::{
+    NetworkView, Payload, Position, ProjectedEvent, Projection, SETTLEMENT_TIME_ZONE,
+};
 use serde::{Deserialize, Serialize};
 
 /// The monitoring centre's "last hour", in seconds.
@@ -304,7 +306,7 @@ fn entry_mut<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m
 /// The statistics projection's state. Query it with the functions of [`crate::query`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statistics {
-    pub(crate) position: u64,
+    pub(crate) position: Position,
     pub(crate) network: NetworkView,
     /// Items in the network (an item swapped out of a booth or withdrawn is forgotten).
     #[serde(serialize_with = "sorted_map")]
@@ -603,7 +605,7 @@ impl Projection for Statistics {
         self.position = event.position;
     }
 
-    fn position(&self) -> u64 {
+    fn position(&self) -> Position {
         self.position
     }
 }

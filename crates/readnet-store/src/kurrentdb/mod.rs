@@ -28,8 +28,8 @@ use tokio::sync::{Mutex, mpsc, watch};
 use uuid::Uuid;
 
 use crate::{
-    AppendResult, CurrentRevision, Direction, EventStore, ReadFrom, RecordedEvent, StoreError,
-    StreamState, StreamWrite, Subscription,
+    AllFrom, AppendResult, CurrentRevision, Direction, EventStore, Position, RecordedEvent,
+    Revision, StoreError, StreamFrom, StreamState, StreamWrite, Subscription,
 };
 use envelope::Envelope;
 use index::{Index, Plan};
@@ -103,7 +103,7 @@ impl fmt::Debug for KurrentDbOptions {
 #[derive(Debug)]
 struct LinkWrite {
     stream: String,
-    first_revision: u64,
+    first_revision: Revision,
     targets: Vec<(u64, Uuid)>,
 }
 
@@ -111,8 +111,8 @@ struct LinkWrite {
 #[derive(Debug)]
 struct Placed {
     stream: String,
-    revision: u64,
-    position: u64,
+    revision: Revision,
+    position: Position,
     event_id: Uuid,
 }
 
@@ -130,7 +130,7 @@ impl From<RecordedEvent> for Placed {
 /// Adds the links of `events` (journal order) to `pending`, one write per stream.
 fn add_links(pending: &mut Vec<LinkWrite>, events: &[Placed]) {
     for event in events {
-        let target = (event.position - 1, event.event_id);
+        let target = (journal_revision(event.position), event.event_id);
         match pending.iter_mut().find(|w| w.stream == event.stream) {
             Some(write) => write.targets.push(target),
             None => pending.push(LinkWrite {
@@ -140,6 +140,14 @@ fn add_links(pending: &mut Vec<LinkWrite>, events: &[Placed]) {
             }),
         }
     }
+}
+
+/// The journal revision that holds `position` (position p is journal revision p - 1).
+fn journal_revision(position: Position) -> u64 {
+    position
+        .previous()
+        .expect("a placed event has a position after the start")
+        .get()
 }
 
 /// What the store, its appends and its subscriptions share.
@@ -367,7 +375,8 @@ impl Inner {
                     last_append.clear();
                 }
                 last_closed = append_end;
-                next = event.position;
+                // Position p is journal revision p - 1: the next page starts at revision p.
+                next = event.position.get();
                 last_append.push(Placed::from(event));
             }
             self.head.store(index.head(), Ordering::Release);
@@ -423,9 +432,9 @@ impl Inner {
     async fn write_links(&self, pending: &mut Vec<LinkWrite>) -> Result<(), StoreError> {
         let client = self.client();
         let writes = pending.iter().map(|write| {
-            let expected = match write.first_revision {
-                0 => kurrentdb::StreamState::NoStream,
-                r => kurrentdb::StreamState::StreamRevision(r - 1),
+            let expected = match write.first_revision.previous() {
+                None => kurrentdb::StreamState::NoStream,
+                Some(r) => kurrentdb::StreamState::StreamRevision(r.get()),
             };
             let links: Vec<_> = write
                 .targets
@@ -454,7 +463,7 @@ impl Inner {
                     endpoint = %self.endpoint,
                     journal = %self.journal(),
                     ?current,
-                    first_revision = write.first_revision,
+                    first_revision = write.first_revision.get(),
                     "links not written: the stream is not where the journal says; something else writes it"
                 );
                 continue;
@@ -490,12 +499,12 @@ impl Inner {
             let mut results = Vec::with_capacity(writes.len());
             let last_write = writes.len() - 1;
             for (w, (write, first_revision)) in writes.iter().zip(&first_revisions).enumerate() {
-                let first_position = head + placed.len() as u64 + 1;
+                let first_position = Position::new(head + placed.len() as u64 + 1);
                 for (i, event) in write.events.iter().enumerate() {
-                    let revision = first_revision + i as u64;
+                    let revision = Revision::new(first_revision.get() + i as u64);
                     let envelope = Envelope {
                         stream: write.stream.clone(),
-                        revision,
+                        revision: revision.get(),
                         recorded_at_us,
                         metadata: event.metadata.to_vec(),
                         append_end: w == last_write && i + 1 == write.events.len(),
@@ -504,14 +513,16 @@ impl Inner {
                     placed.push(Placed {
                         stream: write.stream.clone(),
                         revision,
-                        position: head + placed.len() as u64 + 1,
+                        position: Position::new(head + placed.len() as u64 + 1),
                         event_id: event.event_id,
                     });
                 }
                 results.push(AppendResult {
-                    next_expected_revision: first_revision + write.events.len() as u64 - 1,
+                    next_expected_revision: Revision::new(
+                        first_revision.get() + write.events.len() as u64 - 1,
+                    ),
                     first_position,
-                    position: head + placed.len() as u64,
+                    position: Position::new(head + placed.len() as u64),
                     recorded_at_us: Some(recorded_at_us),
                 });
             }
@@ -565,9 +576,9 @@ impl Inner {
                             stream: self.journal().to_owned(),
                             expected: match before {
                                 0 => StreamState::NoStream,
-                                h => StreamState::Revision(h - 1),
+                                h => StreamState::Revision(Revision::new(h - 1)),
                             },
-                            actual: CurrentRevision::Current(after - 1),
+                            actual: CurrentRevision::Current(Revision::new(after - 1)),
                         });
                     }
                     if fenced > MAX_FENCE_RETRIES {
@@ -632,7 +643,7 @@ impl EventStore for KurrentDbStore {
     async fn read_stream(
         &self,
         stream: &str,
-        from: ReadFrom,
+        from: StreamFrom,
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -646,15 +657,17 @@ impl EventStore for KurrentDbStore {
             .expect("the index lock is not poisoned")
             .revision(stream);
         let position = match (direction, from) {
-            (Direction::Forwards, ReadFrom::End) => return Ok(Vec::new()),
-            (Direction::Forwards, ReadFrom::Start) => StreamPosition::Start,
-            (Direction::Backwards, ReadFrom::Start) => StreamPosition::Position(0),
-            (Direction::Backwards, ReadFrom::End) => StreamPosition::End,
+            (Direction::Forwards, StreamFrom::End) => return Ok(Vec::new()),
+            (Direction::Forwards, StreamFrom::Start) => StreamPosition::Start,
+            (Direction::Backwards, StreamFrom::Start) => StreamPosition::Position(0),
+            (Direction::Backwards, StreamFrom::End) => StreamPosition::End,
             // Reading backwards from past the end starts at the end.
-            (Direction::Backwards, ReadFrom::At(r)) if last.is_some_and(|last| r > last) => {
+            (Direction::Backwards, StreamFrom::Revision(r))
+                if last.is_some_and(|last| r > last) =>
+            {
                 StreamPosition::End
             }
-            (_, ReadFrom::At(r)) => StreamPosition::Position(r),
+            (_, StreamFrom::Revision(r)) => StreamPosition::Position(r.get()),
         };
         let options = ReadStreamOptions::default().position(position);
         let options = match direction {
@@ -697,25 +710,28 @@ impl EventStore for KurrentDbStore {
 
     async fn read_all(
         &self,
-        from: ReadFrom,
+        from: AllFrom,
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let head = self.head_position();
+        let head = self.head_position().get();
         if max_count == 0 {
             return Ok(Vec::new());
         }
         // Position p is journal revision p - 1.
         let position = match (direction, from) {
-            (Direction::Forwards, ReadFrom::End) | (Direction::Backwards, ReadFrom::At(0)) => {
-                return Ok(Vec::new());
+            (Direction::Forwards, AllFrom::End) => return Ok(Vec::new()),
+            (Direction::Forwards, AllFrom::Start) => StreamPosition::Start,
+            (Direction::Forwards, AllFrom::Position(p)) => {
+                StreamPosition::Position(p.get().max(1) - 1)
             }
-            (Direction::Forwards, ReadFrom::Start) => StreamPosition::Start,
-            (Direction::Forwards, ReadFrom::At(p)) => StreamPosition::Position(p.max(1) - 1),
-            (Direction::Backwards, ReadFrom::Start) => StreamPosition::Position(0),
-            (Direction::Backwards, ReadFrom::End) => StreamPosition::End,
-            (Direction::Backwards, ReadFrom::At(p)) if p > head => StreamPosition::End,
-            (Direction::Backwards, ReadFrom::At(p)) => StreamPosition::Position(p - 1),
+            (Direction::Backwards, AllFrom::Start) => StreamPosition::Position(0),
+            (Direction::Backwards, AllFrom::End) => StreamPosition::End,
+            (Direction::Backwards, AllFrom::Position(p)) => match p.get() {
+                0 => return Ok(Vec::new()),
+                p if p > head => StreamPosition::End,
+                p => StreamPosition::Position(p - 1),
+            },
         };
         let options = ReadStreamOptions::default().position(position);
         let options = match direction {
@@ -734,7 +750,7 @@ impl EventStore for KurrentDbStore {
             .collect()
     }
 
-    async fn stream_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+    async fn stream_revision(&self, stream: &str) -> Result<Option<Revision>, StoreError> {
         Ok(self
             .inner
             .index
@@ -743,11 +759,11 @@ impl EventStore for KurrentDbStore {
             .revision(stream))
     }
 
-    fn head_position(&self) -> u64 {
-        self.inner.head.load(Ordering::Acquire)
+    fn head_position(&self) -> Position {
+        Position::new(self.inner.head.load(Ordering::Acquire))
     }
 
-    fn subscribe_all(&self, checkpoint: u64) -> Subscription {
+    fn subscribe_all(&self, checkpoint: Position) -> Subscription {
         let (tx, rx) = mpsc::channel(self.inner.options.subscription_buffer);
         tokio::spawn(subscription::run(
             Arc::clone(&self.inner),
@@ -782,8 +798,8 @@ mod tests {
     fn placed(stream: &str, revision: u64, position: u64, event_id: Uuid) -> Placed {
         Placed {
             stream: stream.into(),
-            revision,
-            position,
+            revision: Revision::new(revision),
+            position: Position::new(position),
             event_id,
         }
     }
@@ -801,7 +817,7 @@ mod tests {
             ],
         );
         assert_eq!(pending.len(), 2);
-        assert_eq!(pending[0].first_revision, 3);
+        assert_eq!(pending[0].first_revision, Revision::new(3));
         assert_eq!(pending[0].targets, vec![(9, id(1)), (11, id(3))]);
     }
 }

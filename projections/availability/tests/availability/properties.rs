@@ -539,7 +539,7 @@ proptest! {
         let ledger = net.history.ledger();
         prop_assert_eq!(projected(&state), recount(ledger));
         assert_places_agree(&state, ledger);
-        prop_assert_eq!(state.position(), net.history.events().len() as u64);
+        prop_assert_eq!(state.position().get(), net.history.events().len() as u64);
     }
 
     #[test]
@@ -552,7 +552,7 @@ proptest! {
         let split = split.index(events.len() + 1);
         let snapshot = serde_json::to_string(&fold(&events[..split])).unwrap();
         let mut resumed: Availability = serde_json::from_str(&snapshot).unwrap();
-        prop_assert_eq!(resumed.position(), split as u64);
+        prop_assert_eq!(resumed.position().get(), split as u64);
         for event in &events[split..] {
             resumed.apply(event);
         }

@@ -69,8 +69,9 @@ pub trait EventStore: Send + Sync + 'static {
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// [`EventStore::append_multi`] within `options`' deadline. The default (both backends use
-    /// it today) stops waiting at the deadline; a backend may pass the deadline on instead.
+    /// [`EventStore::append_multi`] within `options`' deadline. The default (the embedded
+    /// backend's) stops waiting at the deadline; the KurrentDB backend passes it on to each call
+    /// it makes to the cluster.
     async fn append_multi_with(
         &self,
         writes: Vec<StreamWrite>,

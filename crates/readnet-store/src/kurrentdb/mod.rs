@@ -11,6 +11,7 @@
 //! per event, so `item-42` exists in the cluster for KurrentDB's own tools; `read_stream` reads
 //! those links with links resolved. See `docs/adr/0006-kurrentdb-backend.md`.
 
+mod deadline;
 mod envelope;
 mod index;
 mod subscription;
@@ -28,9 +29,10 @@ use tokio::sync::{Mutex, mpsc, watch};
 use uuid::Uuid;
 
 use crate::{
-    AllFrom, AppendResult, CurrentRevision, Direction, EventStore, Position, RecordedEvent,
-    Revision, StoreError, StreamFrom, StreamState, StreamWrite, Subscription,
+    AllFrom, AppendResult, CallOptions, CurrentRevision, Direction, EventStore, Position,
+    RecordedEvent, Revision, StoreError, StreamFrom, StreamState, StreamWrite, Subscription,
 };
+use deadline::Deadline;
 use envelope::Envelope;
 use index::{Index, Plan};
 
@@ -228,7 +230,7 @@ impl KurrentDbStore {
         {
             let mut pending = inner.writer.lock().await;
             add_links(&mut pending, &last_append);
-            inner.write_links(&mut pending).await?;
+            inner.write_links(&mut pending, &Deadline::NONE).await?;
         }
         let (closed, _) = watch::channel(());
         Ok(KurrentDbStore { inner, closed })
@@ -312,41 +314,58 @@ impl Inner {
         }
     }
 
-    /// Reads `stream` with `options`; a stream that does not exist reads as empty.
+    /// Maps a client error of a call within `deadline`: the deadline running out is
+    /// [`StoreError::DeadlineExceeded`], anything else as [`Inner::error`] says.
+    fn call_error(&self, what: &str, error: kurrentdb::Error, deadline: &Deadline) -> StoreError {
+        if deadline.ran_out(&error) {
+            deadline.exceeded()
+        } else {
+            self.error(what, error)
+        }
+    }
+
+    /// Reads `stream` with `options` within `deadline`; a stream that does not exist reads as
+    /// empty.
     async fn read(
         &self,
         stream: &str,
-        options: &ReadStreamOptions,
+        options: ReadStreamOptions,
+        deadline: &Deadline,
     ) -> Result<Vec<ResolvedEvent>, StoreError> {
+        let options = deadline.read_options(options)?;
         let what = || format!("reading {stream}");
-        let mut read = match self.client().read_stream(stream, options).await {
-            Ok(read) => read,
-            Err(kurrentdb::Error::ResourceNotFound) => return Ok(Vec::new()),
-            Err(e) => return Err(self.error(&what(), e)),
-        };
-        let mut events = Vec::new();
-        loop {
-            match read.next().await {
-                Ok(Some(event)) => events.push(event),
-                Ok(None) => return Ok(events),
+        let read = async {
+            let mut read = match self.client().read_stream(stream, &options).await {
+                Ok(read) => read,
                 Err(kurrentdb::Error::ResourceNotFound) => return Ok(Vec::new()),
-                Err(e) => return Err(self.error(&what(), e)),
+                Err(e) => return Err(self.call_error(&what(), e, deadline)),
+            };
+            let mut events = Vec::new();
+            loop {
+                match read.next().await {
+                    Ok(Some(event)) => events.push(event),
+                    Ok(None) => return Ok(events),
+                    Err(kurrentdb::Error::ResourceNotFound) => return Ok(Vec::new()),
+                    Err(e) => return Err(self.call_error(&what(), e, deadline)),
+                }
             }
-        }
+        };
+        deadline.wait(read, deadline.exceeded()).await?
     }
 
     /// Reads up to `max` journal events from journal revision `from` on, as readnet events
     /// with their append-end marks.
-    async fn read_journal(
+    pub(crate) async fn read_journal(
         &self,
         from: u64,
         max: usize,
+        deadline: &Deadline,
     ) -> Result<Vec<(RecordedEvent, bool)>, StoreError> {
         let options = ReadStreamOptions::default()
             .position(StreamPosition::Position(from))
             .forwards()
             .max_count(max);
-        self.read(self.journal(), &options)
+        self.read(self.journal(), options, deadline)
             .await?
             .iter()
             .map(|resolved| envelope::recorded_event(self.journal(), resolved.get_original_event()))
@@ -361,7 +380,7 @@ impl Inner {
         let mut last_closed = false;
         let mut next = 0;
         loop {
-            let page = self.read_journal(next, PAGE).await?;
+            let page = self.read_journal(next, PAGE, &Deadline::NONE).await?;
             let full = page.len() == PAGE;
             let mut index = self.index.write().expect("the index lock is not poisoned");
             for (event, append_end) in page {
@@ -405,12 +424,16 @@ impl Inner {
     /// Reads the journal's events after the index's head (another writer's) into the index and
     /// queues their links. Returns the index's head before and after; the caller publishes it
     /// once the links are written.
-    async fn refresh(&self, pending: &mut Vec<LinkWrite>) -> Result<(u64, u64), StoreError> {
+    async fn refresh(
+        &self,
+        pending: &mut Vec<LinkWrite>,
+        deadline: &Deadline,
+    ) -> Result<(u64, u64), StoreError> {
         const PAGE: usize = 4096;
         let before = self.index_head();
         loop {
             let head = self.index_head();
-            let page = self.read_journal(head, PAGE).await?;
+            let page = self.read_journal(head, PAGE, deadline).await?;
             let full = page.len() == PAGE;
             let events: Vec<Placed> = page.into_iter().map(|(e, _)| e.into()).collect();
             {
@@ -429,7 +452,15 @@ impl Inner {
     /// Writes the pending links, one append per stream, concurrently. Each append expects the
     /// stream's revision before its first link, so written links are an idempotent retry (same
     /// ids at the same place) and a link stream that is not where the journal says is an error.
-    async fn write_links(&self, pending: &mut Vec<LinkWrite>) -> Result<(), StoreError> {
+    async fn write_links(
+        &self,
+        pending: &mut Vec<LinkWrite>,
+        deadline: &Deadline,
+    ) -> Result<(), StoreError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let options = deadline.append_options(AppendToStreamOptions::default())?;
         let client = self.client();
         let writes = pending.iter().map(|write| {
             let expected = match write.first_revision.previous() {
@@ -441,7 +472,7 @@ impl Inner {
                 .iter()
                 .map(|&(revision, id)| envelope::link(self.journal(), revision, id))
                 .collect();
-            let options = AppendToStreamOptions::default().stream_state(expected);
+            let options = options.clone().stream_state(expected);
             let client = client.clone();
             async move {
                 client
@@ -449,7 +480,11 @@ impl Inner {
                     .await
             }
         });
-        let results = futures::future::join_all(writes).await;
+        // Dropped at the deadline, the writes are still pending: written again, they are
+        // recognised (same ids at the same place).
+        let results = deadline
+            .wait(futures::future::join_all(writes), deadline.exceeded())
+            .await?;
         let mut first_error = None;
         let mut failed = Vec::new();
         for (write, result) in pending.drain(..).zip(results) {
@@ -468,20 +503,29 @@ impl Inner {
                 );
                 continue;
             }
-            first_error.get_or_insert(
-                self.error(&format!("writing the links of {}", write.stream), error),
-            );
+            first_error.get_or_insert(self.call_error(
+                &format!("writing the links of {}", write.stream),
+                error,
+                deadline,
+            ));
             failed.push(write);
         }
         *pending = failed;
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Appends under the writer lock; see [`EventStore::append_multi`] and [`Fence`].
-    async fn append(&self, writes: Vec<StreamWrite>) -> Result<Vec<AppendResult>, StoreError> {
-        let mut pending = self.writer.lock().await;
+    /// Appends under the writer lock within `deadline`; see [`EventStore::append_multi`] and
+    /// [`Fence`].
+    async fn append(
+        &self,
+        writes: Vec<StreamWrite>,
+        deadline: &Deadline,
+    ) -> Result<Vec<AppendResult>, StoreError> {
+        let mut pending = deadline
+            .wait(self.writer.lock(), deadline.not_started())
+            .await?;
         // Links an earlier append could not write come first: a stream read must not miss them.
-        self.write_links(&mut pending).await?;
+        self.write_links(&mut pending, deadline).await?;
         self.publish_head();
         let mut fenced = 0;
         loop {
@@ -530,12 +574,11 @@ impl Inner {
                 0 => kurrentdb::StreamState::NoStream,
                 h => kurrentdb::StreamState::StreamRevision(h - 1),
             };
-            let options = AppendToStreamOptions::default().stream_state(expected);
-            match self
-                .client()
-                .append_to_stream(self.journal(), &options, journal_events)
-                .await
-            {
+            let options =
+                deadline.append_options(AppendToStreamOptions::default().stream_state(expected))?;
+            let client = self.client();
+            let appended = client.append_to_stream(self.journal(), &options, journal_events);
+            match deadline.wait(appended, deadline.exceeded()).await? {
                 Ok(written) => {
                     let new_head = head + placed.len() as u64;
                     if written.next_expected_version + 1 != new_head {
@@ -557,14 +600,14 @@ impl Inner {
                     // Acknowledged, and the head published, only once the links are there: a
                     // stream read after the append sees its events.
                     add_links(&mut pending, &placed);
-                    self.write_links(&mut pending).await?;
+                    self.write_links(&mut pending, deadline).await?;
                     self.publish_head();
                     return Ok(results);
                 }
                 Err(kurrentdb::Error::WrongExpectedVersion { .. }) => {
                     fenced += 1;
-                    let (before, after) = self.refresh(&mut pending).await?;
-                    self.write_links(&mut pending).await?;
+                    let (before, after) = self.refresh(&mut pending, deadline).await?;
+                    self.write_links(&mut pending, deadline).await?;
                     self.publish_head();
                     tracing::debug!(before, after, "another writer appended to the journal");
                     if self.options.fence == Fence::Journal && after != before {
@@ -591,7 +634,10 @@ impl Inner {
                     }
                 }
                 // The outcome is unknown; the next append's journal expectation finds out.
-                Err(e) => return Err(self.error(&format!("appending to {}", self.journal()), e)),
+                Err(e) => {
+                    let what = format!("appending to {}", self.journal());
+                    return Err(self.call_error(&what, e, deadline));
+                }
             }
         }
     }
@@ -630,22 +676,15 @@ fn check_writes(writes: &[StreamWrite], journal: &str) -> Result<(), StoreError>
     Ok(())
 }
 
-#[async_trait]
-impl EventStore for KurrentDbStore {
-    async fn append_multi(
-        &self,
-        writes: Vec<StreamWrite>,
-    ) -> Result<Vec<AppendResult>, StoreError> {
-        check_writes(&writes, self.inner.journal())?;
-        self.inner.append(writes).await
-    }
-
-    async fn read_stream(
+impl KurrentDbStore {
+    /// [`EventStore::read_stream`] within `deadline`.
+    async fn read_stream_within(
         &self,
         stream: &str,
         from: StreamFrom,
         direction: Direction,
         max_count: usize,
+        deadline: &Deadline,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         if max_count == 0 || stream.is_empty() {
             return Ok(Vec::new());
@@ -678,7 +717,7 @@ impl EventStore for KurrentDbStore {
         .max_count(max_count);
         let journal = self.inner.journal();
         self.inner
-            .read(stream, &options)
+            .read(stream, options, deadline)
             .await?
             .into_iter()
             .map(|resolved| match (resolved.event, resolved.link) {
@@ -708,11 +747,13 @@ impl EventStore for KurrentDbStore {
             .collect()
     }
 
-    async fn read_all(
+    /// [`EventStore::read_all`] within `deadline`.
+    async fn read_all_within(
         &self,
         from: AllFrom,
         direction: Direction,
         max_count: usize,
+        deadline: &Deadline,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let head = self.head_position().get();
         if max_count == 0 {
@@ -741,13 +782,83 @@ impl EventStore for KurrentDbStore {
         .max_count(max_count);
         let journal = self.inner.journal();
         self.inner
-            .read(journal, &options)
+            .read(journal, options, deadline)
             .await?
             .iter()
             .map(|resolved| {
                 envelope::recorded_event(journal, resolved.get_original_event()).map(|(e, _)| e)
             })
             .collect()
+    }
+}
+
+#[async_trait]
+impl EventStore for KurrentDbStore {
+    async fn append_multi(
+        &self,
+        writes: Vec<StreamWrite>,
+    ) -> Result<Vec<AppendResult>, StoreError> {
+        check_writes(&writes, self.inner.journal())?;
+        self.inner.append(writes, &Deadline::NONE).await
+    }
+
+    /// Passes the deadline on to every KurrentDB call the append makes.
+    async fn append_multi_with(
+        &self,
+        writes: Vec<StreamWrite>,
+        options: &CallOptions,
+    ) -> Result<Vec<AppendResult>, StoreError> {
+        let deadline = Deadline::of(options, "an append", ", it may still be recorded")?;
+        check_writes(&writes, self.inner.journal())?;
+        self.inner.append(writes, &deadline).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: StreamFrom,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_stream_within(stream, from, direction, max_count, &Deadline::NONE)
+            .await
+    }
+
+    /// Passes the deadline on to the KurrentDB read.
+    async fn read_stream_with(
+        &self,
+        stream: &str,
+        from: StreamFrom,
+        direction: Direction,
+        max_count: usize,
+        options: &CallOptions,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let deadline = Deadline::of(options, "a stream read", "")?;
+        self.read_stream_within(stream, from, direction, max_count, &deadline)
+            .await
+    }
+
+    async fn read_all(
+        &self,
+        from: AllFrom,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_all_within(from, direction, max_count, &Deadline::NONE)
+            .await
+    }
+
+    /// Passes the deadline on to the KurrentDB read.
+    async fn read_all_with(
+        &self,
+        from: AllFrom,
+        direction: Direction,
+        max_count: usize,
+        options: &CallOptions,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let deadline = Deadline::of(options, "a read of $all", "")?;
+        self.read_all_within(from, direction, max_count, &deadline)
+            .await
     }
 
     async fn stream_revision(&self, stream: &str) -> Result<Option<Revision>, StoreError> {

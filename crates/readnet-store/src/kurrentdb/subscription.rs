@@ -13,7 +13,7 @@ use std::time::Duration;
 use kurrentdb::{StreamPosition, SubscribeToStreamOptions};
 use tokio::sync::{mpsc, watch};
 
-use super::{Inner, RECONNECT_MAX, RECONNECT_MIN, envelope};
+use super::{Deadline, Inner, RECONNECT_MAX, RECONNECT_MIN, envelope};
 use crate::{Position, StoreError, SubscriptionMessage};
 
 /// Journal events read per page while catching up.
@@ -80,7 +80,7 @@ async fn catch_up(inner: &Inner, delivered: &mut Position, tx: &Sender) -> Resul
     loop {
         // Position p + 1 is journal revision p.
         let page = inner
-            .read_journal(delivered.get(), PAGE)
+            .read_journal(delivered.get(), PAGE, &Deadline::NONE)
             .await
             .map_err(Stop::Retry)?;
         let full = page.len() == PAGE;

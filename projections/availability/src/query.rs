@@ -242,7 +242,7 @@ impl Availability {
                 };
                 Some(pb::TitleAtLibrary {
                     library: library.to_owned(),
-                    city: view.city.clone(),
+                    city: view.city.as_str().to_owned(),
                     tier: view.tier,
                     proximity: proximity as i32,
                     lendable,
@@ -308,7 +308,7 @@ impl Availability {
         };
         Ok(pb::LibraryShelfResponse {
             library: library.to_owned(),
-            city: view.city.clone(),
+            city: view.city.as_str().to_owned(),
             tier: view.tier,
             closed: view.closed,
             totals: Some(shelf_counts(self.library_totals(library))),
@@ -368,7 +368,7 @@ impl Availability {
             .collect();
         Ok(pb::BoothStockResponse {
             booth: booth.to_owned(),
-            city: view.city.clone(),
+            city: view.city.as_str().to_owned(),
             item_count: stock.map_or(0, |s| s.len() as u32),
             items,
             next_item,

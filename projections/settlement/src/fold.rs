@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use readnet_domain::StreamId;
+use readnet_domain::{CityCode, Fen, ItemCode, StreamId};
 use readnet_projection::pb::{self, TransferReason};
 use readnet_projection::{NetworkView, Payload, Position, ProjectedEvent, Projection, Revision};
 use serde::{Deserialize, Serialize};
@@ -54,11 +54,13 @@ pub struct Charge {
     /// The event's `$all` position (one event makes at most one charge).
     pub position: Position,
     pub event_id: Uuid,
-    pub item: String,
+    pub item: ItemCode,
     pub kind: ChargeKind,
-    pub debtor: String,
-    pub creditor: String,
-    pub amount_fen: i64,
+    /// The debtor city.
+    pub debtor: CityCode,
+    /// The creditor city.
+    pub creditor: CityCode,
+    pub amount_fen: Fen,
     /// The event's `occurred_at`, microseconds since the Unix epoch.
     pub occurred_at_us: i64,
     /// The period the event occurred in.
@@ -253,7 +255,7 @@ impl Settlement {
                 e.patron_home_city.as_str(),
                 network.city_of(&e.owner_library),
                 // The event carries the price, or the lost tariff when the price is unknown.
-                e.debt_fen,
+                Fen(e.debt_fen),
             ),
             _ => return None,
         };
@@ -270,10 +272,10 @@ impl Settlement {
         Some(Charge {
             position: event.position,
             event_id: event.event_id,
-            item: item.clone(),
+            item: ItemCode::from(item.as_str()),
             kind,
-            debtor: debtor.to_owned(),
-            creditor: creditor.to_owned(),
+            debtor: CityCode::from(debtor),
+            creditor: CityCode::from(creditor),
             amount_fen,
             occurred_at_us: event.occurred_at.timestamp_micros(),
             original_period: Period::of(event.occurred_at),

@@ -208,11 +208,11 @@ pub fn statement_to_pb(statement: &Statement, applied_position: u64) -> pb::Stat
             .lines
             .iter()
             .map(|l| pb::StatementLine {
-                debtor_city: l.debtor.clone(),
-                creditor_city: l.creditor.clone(),
+                debtor_city: l.debtor.as_str().to_owned(),
+                creditor_city: l.creditor.as_str().to_owned(),
                 kind: l.kind.to_pb() as i32,
                 count: l.count,
-                amount_fen: l.amount_fen,
+                amount_fen: l.amount_fen.get(),
                 adjustment_of: l.adjustment_of.map(|p| p.to_string()).unwrap_or_default(),
             })
             .collect(),
@@ -220,8 +220,8 @@ pub fn statement_to_pb(statement: &Statement, applied_position: u64) -> pb::Stat
             .nets
             .iter()
             .map(|n| pb::StatementCityNet {
-                city: n.city.clone(),
-                net_fen: n.net_fen,
+                city: n.city.as_str().to_owned(),
+                net_fen: n.net_fen.get(),
             })
             .collect(),
         first_position: statement.first_position.map(Position::get),
@@ -238,11 +238,11 @@ pub fn charge_to_pb(charge: &Charge) -> pb::SettlementCharge {
     pb::SettlementCharge {
         position: charge.position.get(),
         event_id: charge.event_id.to_string(),
-        item: charge.item.clone(),
+        item: charge.item.as_str().to_owned(),
         kind: charge.kind.to_pb() as i32,
-        debtor_city: charge.debtor.clone(),
-        creditor_city: charge.creditor.clone(),
-        amount_fen: charge.amount_fen,
+        debtor_city: charge.debtor.as_str().to_owned(),
+        creditor_city: charge.creditor.as_str().to_owned(),
+        amount_fen: charge.amount_fen.get(),
         occurred_at: Some(timestamp(charge.occurred_at_us)),
         original_period: charge.original_period.to_string(),
         adjustment: charge.adjustment,
@@ -294,7 +294,7 @@ impl ChargeFilter {
             (&self.creditor, "creditor_city"),
         ] {
             if let Some(city) = city
-                && !state.network().cities.contains_key(city)
+                && !state.network().cities.contains_key(city.as_str())
             {
                 return Err(SettlementError::NotFound(format!(
                     "{field}: city {city} has not joined the network"

@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use readnet_domain::Command;
 use readnet_domain::pb::{ChargeKind as PbKind, TransferReason};
+use readnet_domain::{Command, Fen};
 use readnet_ledger::history::card;
 use readnet_projection::Projection;
 use readnet_projection::{Position, Revision};
@@ -31,7 +31,7 @@ fn line(
         kind,
         adjustment_of: adjustment_of.map(p),
         count,
-        amount_fen,
+        amount_fen: Fen(amount_fen),
     }
 }
 
@@ -40,7 +40,7 @@ fn nets(pairs: &[(&str, i64)]) -> Vec<CityNet> {
         .iter()
         .map(|&(city, net_fen)| CityNet {
             city: city.into(),
-            net_fen,
+            net_fen: Fen(net_fen),
         })
         .collect()
 }
@@ -131,7 +131,7 @@ fn a_line_drills_down_to_the_events_behind_it() {
     assert_eq!(charge.position, dispatch.position);
     assert_eq!(charge.event_id, dispatch.event_id);
     assert_eq!(charge.item, "ZB-000123");
-    assert_eq!(charge.amount_fen, 800);
+    assert_eq!(charge.amount_fen, Fen(800));
     assert_eq!(
         charge.occurred_at_us,
         dispatch.occurred_at.timestamp_micros()
@@ -207,7 +207,7 @@ fn a_tariff_change_mid_month_prices_events_before_and_after_it_differently() {
     let amounts: Vec<i64> = state
         .charges(p("2026-11"))
         .iter()
-        .map(|c| c.amount_fen)
+        .map(|c| c.amount_fen.get())
         .collect();
     assert_eq!(amounts, [100, 150]);
     assert_eq!(
@@ -262,7 +262,7 @@ fn a_tariff_recorded_after_an_event_does_not_reprice_it() {
     let amounts: Vec<i64> = fold(h.events())
         .charges(p("2026-11"))
         .iter()
-        .map(|c| c.amount_fen)
+        .map(|c| c.amount_fen.get())
         .collect();
     assert_eq!(amounts, [100, 150]);
 }
@@ -404,7 +404,7 @@ fn a_lost_item_costs_its_price_or_the_lost_tariff_when_unpriced() {
         .charges(p("2026-11"))
         .iter()
         .filter(|c| c.kind == ChargeKind::Lost)
-        .map(|c| (c.item.clone(), c.amount_fen))
+        .map(|c| (String::from(c.item.clone()), c.amount_fen.get()))
         .collect();
     assert_eq!(
         lost,
@@ -446,7 +446,7 @@ fn an_unpriced_lost_item_costs_the_lost_tariff_in_force() {
     declare_lost(&mut h, shanghai(2026, 11, 20, 9, 0), ZB_CENTRAL, "ZB-1");
     let state = fold(h.events());
     let lost = &state.charges(p("2026-11"))[0];
-    assert_eq!((lost.kind, lost.amount_fen), (ChargeKind::Lost, 2500));
+    assert_eq!((lost.kind, lost.amount_fen), (ChargeKind::Lost, Fen(2500)));
 }
 
 #[test]

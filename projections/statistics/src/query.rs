@@ -167,7 +167,7 @@ pub fn city_days(
         .libraries
         .iter()
         .filter(|(_, l)| l.city == city)
-        .filter_map(|(code, _)| days.get(code));
+        .filter_map(|(code, _)| days.get(code.as_str()));
     Ok(sum_days(libraries, range))
 }
 
@@ -317,13 +317,13 @@ pub fn monitor(
         .iter()
         .filter(|(code, _)| library.is_none_or(|l| l == code.as_str()))
         .map(|(code, view)| {
-            let activity = state.activity.get(code);
-            let (on_loan, overdue) = loans(By::TransactionLibrary, code);
-            let (owned_on_loan, owned_overdue) = loans(By::OwningLibrary, code);
+            let activity = state.activity.get(code.as_str());
+            let (on_loan, overdue) = loans(By::TransactionLibrary, code.as_str());
+            let (owned_on_loan, owned_overdue) = loans(By::OwningLibrary, code.as_str());
             LibraryMonitor {
-                library: code.clone(),
+                library: code.as_str().to_owned(),
                 name: view.name.clone(),
-                city: view.city.clone(),
+                city: view.city.as_str().to_owned(),
                 closed: view.closed,
                 last_occurred_at: activity.map(|a| instant(a.last_occurred_at_us)),
                 last_recorded_at: activity.map(|a| instant(a.last_recorded_at_us)),

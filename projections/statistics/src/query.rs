@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use readnet_domain::PatronId;
 
 use crate::StatisticsError;
 use crate::fold::{By, Counters, DaysByLibrary, LibraryDay, Statistics};
@@ -99,7 +100,7 @@ fn sum_days<'a>(
             figures.counters.add(&row.counters);
             figures.on_loan_at_day_end += row.on_loan_at_day_end;
             figures.overdue_at_day_end += row.overdue_at_day_end;
-            patrons.extend(row.patrons.iter().map(String::as_str));
+            patrons.extend(row.patrons.iter().map(PatronId::as_str));
         }
     }
     days.into_iter()
@@ -195,8 +196,8 @@ pub fn flow_matrix(state: &Statistics, month: &str) -> Vec<FlowCell> {
         .flat_map(|owners| owners.iter())
         .flat_map(|(owner_city, returns)| {
             returns.iter().map(move |(return_city, &returns)| FlowCell {
-                owner_city: owner_city.clone(),
-                return_city: return_city.clone(),
+                owner_city: owner_city.as_str().to_owned(),
+                return_city: return_city.as_str().to_owned(),
                 returns,
             })
         })

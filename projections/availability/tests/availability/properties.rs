@@ -448,14 +448,19 @@ fn projected(state: &Availability) -> Recount {
     for (key, title) in state.titles() {
         let mut sum = Counts::default();
         for (library, counts) in &title.libraries {
-            r.cells.insert((key.to_owned(), library.clone()), *counts);
+            r.cells
+                .insert((key.to_owned(), library.as_str().to_owned()), *counts);
             sum.on_shelf += counts.on_shelf;
             sum.homebound += counts.homebound;
             sum.on_loan += counts.on_loan;
             sum.in_transit_to += counts.in_transit_to;
             sum.in_booth += counts.in_booth;
             assert!(
-                state.library(library).unwrap().titles.contains(key),
+                state
+                    .library(library.as_str())
+                    .unwrap()
+                    .titles
+                    .contains(key),
                 "{library} lists {key}"
             );
         }

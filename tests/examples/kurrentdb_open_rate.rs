@@ -59,7 +59,7 @@ async fn main() {
         .await
         .expect("connect again");
     let open_s = started.elapsed().as_secs_f64();
-    assert_eq!(reopened.head_position(), events as u64);
+    assert_eq!(reopened.head_position().get(), events as u64);
     println!(
         "connected (read the journal of {events} events) in {open_s:.2} s: {:.2} s per 100k events",
         open_s * 100_000.0 / events as f64

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
-use readnet_store::{EventData, EventStore, StreamState, StreamWrite};
+use readnet_store::{EventData, EventStore, Revision, StreamState, StreamWrite};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -94,10 +94,11 @@ async fn append_one_by_one(
         let result = store.append(stream, expected, vec![event]).await?;
         latencies.push(started.elapsed());
         assert_eq!(
-            result.next_expected_revision, revision,
+            result.next_expected_revision,
+            Revision::new(revision),
             "revisions are dense"
         );
-        expected = StreamState::Revision(revision);
+        expected = StreamState::Revision(result.next_expected_revision);
     }
     Ok(latencies)
 }
@@ -122,7 +123,8 @@ pub async fn open_time(dir: &Path, events: usize, opens: usize) -> Result<OpenTi
         let open_started = Instant::now();
         let store = EmbeddedStore::open(dir, EmbeddedOptions::default()).await?;
         latencies.push(open_started.elapsed());
-        head = store.head_position();
+        // Positions are dense from 1: the head is the number of events.
+        head = store.head_position().get();
         drop(store);
     }
     let elapsed = started.elapsed();
@@ -164,7 +166,8 @@ pub struct BytesPerEvent {
 /// Sums the segment files of the (closed) store in `dir` and divides by its events.
 pub async fn bytes_per_event(dir: &Path) -> Result<BytesPerEvent, BenchError> {
     let store = EmbeddedStore::open(dir, EmbeddedOptions::default()).await?;
-    let events = store.head_position();
+    // Positions are dense from 1: the head is the number of events.
+    let events = store.head_position().get();
     drop(store);
     let mut segment_bytes = 0;
     for entry in std::fs::read_dir(dir.join("segments"))? {

@@ -11,8 +11,8 @@ use readnet_server::projections::AllProjections;
 use readnet_settlement::Settlement;
 use readnet_sim::{Scale, Simulator};
 use readnet_statistics::Statistics;
-use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use readnet_store::{EventStore, Position};
 use serde::Serialize;
 
 use crate::BenchError;
@@ -49,6 +49,8 @@ pub async fn replay_rate(dir: &Path, events: usize) -> Result<ReplayRate, BenchE
 
     let store = EmbeddedStore::open(dir, EmbeddedOptions::default()).await?;
     let head = store.head_position();
+    // Positions are dense from 1: the head is the number of events.
+    let events = head.get();
     let mut passes = Vec::with_capacity(4);
     passes.push(timed::<Availability>(&store, head).await?);
     passes.push(timed::<Statistics>(&store, head).await?);
@@ -56,12 +58,9 @@ pub async fn replay_rate(dir: &Path, events: usize) -> Result<ReplayRate, BenchE
     let started = Instant::now();
     let all: AllProjections = replay(&store, Some(head), |_| {}).await?;
     assert_eq!(all.position(), head, "one pass folds every event");
-    passes.push(pass("all three, one pass", head, started.elapsed()));
+    passes.push(pass("all three, one pass", events, started.elapsed()));
     store.close().await;
-    Ok(ReplayRate {
-        events: head,
-        passes,
-    })
+    Ok(ReplayRate { events, passes })
 }
 
 fn pass(projection: &str, events: u64, elapsed: Duration) -> ReplayPass {
@@ -72,12 +71,15 @@ fn pass(projection: &str, events: u64, elapsed: Duration) -> ReplayPass {
     }
 }
 
-async fn timed<P: Projection>(store: &EmbeddedStore, head: u64) -> Result<ReplayPass, BenchError> {
+async fn timed<P: Projection>(
+    store: &EmbeddedStore,
+    head: Position,
+) -> Result<ReplayPass, BenchError> {
     let started = Instant::now();
     let state: P = replay(store, Some(head), |_| {}).await?;
     let elapsed = started.elapsed();
     assert_eq!(state.position(), head, "{} folded every event", P::NAME);
-    Ok(pass(P::NAME, head, elapsed))
+    Ok(pass(P::NAME, head.get(), elapsed))
 }
 
 /// Writes the simulator's history (`readnet-sim`'s generator: the city preset, or the
@@ -89,7 +91,7 @@ async fn generate(store: &EmbeddedStore, target: u64) -> Result<(), BenchError> 
         Scale::small()
     };
     let mut sim = Simulator::new(scale, SEED, Simulator::default_first_day(), 366);
-    while store.head_position() < target {
+    while store.head_position().get() < target {
         let Some(chunk) = sim.next_chunk() else { break };
         readnet_sim::store::write(store, chunk).await?;
     }

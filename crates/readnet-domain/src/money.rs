@@ -5,6 +5,11 @@ use std::fmt;
 /// An amount of money in fen. Arithmetic is checked: an overflow is a `None` to handle, never a
 /// wrapped amount, so there is no `Add` or `Sub`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct Fen(pub i64);
 
 impl Fen {

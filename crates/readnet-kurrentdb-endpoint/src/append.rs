@@ -9,7 +9,9 @@ use readnet_proto::kurrentdb::streams::{
     AppendResp, BatchAppendReq, BatchAppendResp, append_req, append_resp, batch_append_req,
     batch_append_resp,
 };
-use readnet_store::{CurrentRevision, EventData, EventStore, StoreError, StreamState};
+use readnet_store::{
+    CurrentRevision, EventData, EventStore, Position, Revision, StoreError, StreamState,
+};
 use tokio::sync::mpsc;
 use tonic::Status;
 
@@ -23,8 +25,8 @@ pub(crate) enum Outcome {
     /// Written (or an exact retry of a write): the stream's last revision and the `$all`
     /// position of the write's last event. `None`s: an empty append to a missing stream.
     Written {
-        current_revision: Option<u64>,
-        position: Option<u64>,
+        current_revision: Option<Revision>,
+        position: Option<Position>,
     },
     WrongExpectedVersion {
         current: CurrentRevision,
@@ -127,7 +129,7 @@ pub(crate) fn expected_state(
 ) -> Result<StreamState, EndpointError> {
     use append_req::options::ExpectedStreamRevision as E;
     match option {
-        Some(E::Revision(r)) => Ok(StreamState::Revision(r)),
+        Some(E::Revision(r)) => Ok(StreamState::Revision(Revision::new(r))),
         Some(E::NoStream(_)) => Ok(StreamState::NoStream),
         Some(E::Any(_)) => Ok(StreamState::Any),
         Some(E::StreamExists(_)) => Ok(StreamState::StreamExists),
@@ -147,13 +149,13 @@ pub(crate) fn append_resp(outcome: Outcome) -> AppendResp {
             position,
         } => append_resp::Result::Success(append_resp::Success {
             current_revision_option: Some(match current_revision {
-                Some(r) => append_resp::success::CurrentRevisionOption::CurrentRevision(r),
+                Some(r) => append_resp::success::CurrentRevisionOption::CurrentRevision(r.get()),
                 None => append_resp::success::CurrentRevisionOption::NoStream(Empty {}),
             }),
             position_option: Some(match position {
                 Some(p) => append_resp::success::PositionOption::Position(append_resp::Position {
-                    commit_position: p,
-                    prepare_position: p,
+                    commit_position: p.get(),
+                    prepare_position: p.get(),
                 }),
                 None => append_resp::success::PositionOption::NoPosition(Empty {}),
             }),
@@ -162,7 +164,7 @@ pub(crate) fn append_resp(outcome: Outcome) -> AppendResp {
             append_resp::Result::WrongExpectedVersion(append_resp::WrongExpectedVersion {
                 current_revision_option_20_6_0: Some(match current {
                     CurrentRevision::Current(r) => {
-                        w::CurrentRevisionOption2060::CurrentRevision2060(r)
+                        w::CurrentRevisionOption2060::CurrentRevision2060(r.get())
                     }
                     CurrentRevision::NoStream => {
                         w::CurrentRevisionOption2060::NoStream2060(Empty {})
@@ -170,7 +172,7 @@ pub(crate) fn append_resp(outcome: Outcome) -> AppendResp {
                 }),
                 expected_revision_option_20_6_0: match expected {
                     StreamState::Revision(r) => {
-                        Some(w::ExpectedRevisionOption2060::ExpectedRevision2060(r))
+                        Some(w::ExpectedRevisionOption2060::ExpectedRevision2060(r.get()))
                     }
                     StreamState::Any => Some(w::ExpectedRevisionOption2060::Any2060(Empty {})),
                     StreamState::StreamExists => {
@@ -180,13 +182,17 @@ pub(crate) fn append_resp(outcome: Outcome) -> AppendResp {
                     StreamState::NoStream => None,
                 },
                 current_revision_option: Some(match current {
-                    CurrentRevision::Current(r) => w::CurrentRevisionOption::CurrentRevision(r),
+                    CurrentRevision::Current(r) => {
+                        w::CurrentRevisionOption::CurrentRevision(r.get())
+                    }
                     CurrentRevision::NoStream => {
                         w::CurrentRevisionOption::CurrentNoStream(Empty {})
                     }
                 }),
                 expected_revision_option: Some(match expected {
-                    StreamState::Revision(r) => w::ExpectedRevisionOption::ExpectedRevision(r),
+                    StreamState::Revision(r) => {
+                        w::ExpectedRevisionOption::ExpectedRevision(r.get())
+                    }
                     StreamState::Any => w::ExpectedRevisionOption::ExpectedAny(Empty {}),
                     StreamState::StreamExists => {
                         w::ExpectedRevisionOption::ExpectedStreamExists(Empty {})
@@ -313,7 +319,7 @@ async fn answer(
         let events = events?;
         let stream = super::convert::stream_name(identifier.clone(), "options.stream_identifier")?;
         let expected = match expected {
-            Some(In::StreamPosition(r)) => StreamState::Revision(r),
+            Some(In::StreamPosition(r)) => StreamState::Revision(Revision::new(r)),
             Some(In::NoStream(())) => StreamState::NoStream,
             Some(In::Any(())) | None => StreamState::Any,
             Some(In::StreamExists(())) => StreamState::StreamExists,
@@ -327,14 +333,16 @@ async fn answer(
             position,
         }) => batch_append_resp::Result::Success(batch_append_resp::Success {
             current_revision_option: Some(match current_revision {
-                Some(r) => batch_append_resp::success::CurrentRevisionOption::CurrentRevision(r),
+                Some(r) => {
+                    batch_append_resp::success::CurrentRevisionOption::CurrentRevision(r.get())
+                }
                 None => batch_append_resp::success::CurrentRevisionOption::NoStream(()),
             }),
             position_option: Some(match position {
                 Some(p) => batch_append_resp::success::PositionOption::Position(
                     shared::AllStreamPosition {
-                        commit_position: p,
-                        prepare_position: p,
+                        commit_position: p.get(),
+                        prepare_position: p.get(),
                     },
                 ),
                 None => batch_append_resp::success::PositionOption::NoPosition(()),
@@ -346,11 +354,11 @@ async fn answer(
             };
             let details = shared::WrongExpectedVersion {
                 current_stream_revision_option: Some(match current {
-                    CurrentRevision::Current(r) => C::CurrentStreamRevision(r),
+                    CurrentRevision::Current(r) => C::CurrentStreamRevision(r.get()),
                     CurrentRevision::NoStream => C::CurrentNoStream(()),
                 }),
                 expected_stream_position_option: Some(match expected {
-                    StreamState::Revision(r) => E::ExpectedStreamPosition(r),
+                    StreamState::Revision(r) => E::ExpectedStreamPosition(r.get()),
                     StreamState::Any => E::ExpectedAny(()),
                     StreamState::StreamExists => E::ExpectedStreamExists(()),
                     StreamState::NoStream => E::ExpectedNoStream(()),

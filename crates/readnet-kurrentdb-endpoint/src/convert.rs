@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use readnet_proto::kurrentdb::shared::{self, StreamIdentifier};
 use readnet_proto::kurrentdb::streams::read_resp::read_event;
-use readnet_store::{ContentType, EventData, RecordedEvent};
+use readnet_store::{ContentType, EventData, RecordedEvent, Revision};
 
 use super::error::EndpointError;
 
@@ -125,9 +125,9 @@ pub(crate) fn recorded_event(
     read_event::RecordedEvent {
         id: Some(proto_uuid(event.event_id, structured_ids)),
         stream_identifier: Some(stream_identifier(&event.stream)),
-        stream_revision: event.revision,
-        prepare_position: event.position,
-        commit_position: event.position,
+        stream_revision: event.revision.get(),
+        prepare_position: event.position.get(),
+        commit_position: event.position.get(),
         metadata,
         custom_metadata: event.metadata.to_vec(),
         data: event.data.to_vec(),
@@ -135,13 +135,16 @@ pub(crate) fn recorded_event(
 }
 
 /// The target of a link event (`$>` with data `"<revision>@<stream>"`), if `event` is one.
-pub(crate) fn link_target(event: &RecordedEvent) -> Option<(u64, String)> {
+pub(crate) fn link_target(event: &RecordedEvent) -> Option<(Revision, String)> {
     if event.event_type != LINK_EVENT_TYPE {
         return None;
     }
     let text = std::str::from_utf8(&event.data).ok()?;
     let (revision, stream) = text.split_once('@')?;
-    Some((revision.trim().parse().ok()?, stream.to_owned()))
+    Some((
+        Revision::new(revision.trim().parse().ok()?),
+        stream.to_owned(),
+    ))
 }
 
 pub(crate) fn timestamp(now: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
@@ -158,8 +161,8 @@ mod tests {
     fn stored(event_type: &str, data: &[u8]) -> RecordedEvent {
         RecordedEvent {
             stream: "s".into(),
-            revision: 0,
-            position: 1,
+            revision: Revision::FIRST,
+            position: readnet_store::Position::FIRST,
             event_id: uuid::Uuid::nil(),
             event_type: event_type.into(),
             content_type: ContentType::Binary,
@@ -187,7 +190,7 @@ mod tests {
     fn a_link_names_its_target_revision_and_stream() {
         assert_eq!(
             link_target(&stored("$>", b"7@orders-1@x")),
-            Some((7, "orders-1@x".into()))
+            Some((Revision::new(7), "orders-1@x".into()))
         );
         assert_eq!(link_target(&stored("$>", b"seven@orders")), None);
         assert_eq!(link_target(&stored("t", b"7@orders")), None);

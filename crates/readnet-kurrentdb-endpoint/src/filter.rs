@@ -86,13 +86,13 @@ impl EventFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use readnet_store::ContentType;
+    use readnet_store::{ContentType, Position, Revision};
 
     fn event(stream: &str, event_type: &str) -> RecordedEvent {
         RecordedEvent {
             stream: stream.into(),
-            revision: 0,
-            position: 1,
+            revision: Revision::FIRST,
+            position: Position::new(1),
             event_id: uuid::Uuid::nil(),
             event_type: event_type.into(),
             content_type: ContentType::Json,

@@ -14,7 +14,8 @@ use readnet_proto::kurrentdb::streams::read_req::options::{
 use readnet_proto::kurrentdb::streams::read_resp::{self, Content, read_event};
 use readnet_proto::kurrentdb::streams::{ReadReq, ReadResp};
 use readnet_store::{
-    Direction, EventStore, ReadFrom, RecordedEvent, StoreError, SubscriptionMessage,
+    AllFrom, Direction, EventStore, Position, RecordedEvent, Revision, StoreError, StreamFrom,
+    SubscriptionMessage,
 };
 use tokio::sync::mpsc;
 use tonic::Status;
@@ -186,6 +187,33 @@ impl From<StoreError> for Stop {
     }
 }
 
+/// Where a page of a read starts, in the request's numbers: a stream revision when reading a
+/// stream, a `$all` position when reading `$all`. They become the store's types at the call.
+#[derive(Debug, Clone, Copy)]
+enum Cursor {
+    Start,
+    End,
+    At(u64),
+}
+
+impl Cursor {
+    fn in_stream(self) -> StreamFrom {
+        match self {
+            Cursor::Start => StreamFrom::Start,
+            Cursor::End => StreamFrom::End,
+            Cursor::At(revision) => StreamFrom::Revision(Revision::new(revision)),
+        }
+    }
+
+    fn in_all(self) -> AllFrom {
+        match self {
+            Cursor::Start => AllFrom::Start,
+            Cursor::End => AllFrom::End,
+            Cursor::At(position) => AllFrom::Position(Position::new(position)),
+        }
+    }
+}
+
 struct Reader {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
@@ -215,11 +243,16 @@ impl Reader {
     /// `event` (no `event` when the target does not exist), as KurrentDB resolves them.
     async fn send_event(&self, event: RecordedEvent) -> Result<(), Stop> {
         let structured = self.request.structured_ids;
-        let position = Some(read_event::Position::CommitPosition(event.position));
+        let position = Some(read_event::Position::CommitPosition(event.position.get()));
         let target = match link_target(&event) {
             Some((revision, stream)) if self.request.resolve_links => Some(
                 self.store
-                    .read_stream(&stream, ReadFrom::At(revision), Direction::Forwards, 1)
+                    .read_stream(
+                        &stream,
+                        StreamFrom::Revision(revision),
+                        Direction::Forwards,
+                        1,
+                    )
                     .await?
                     .into_iter()
                     .find(|target| target.revision == revision),
@@ -260,12 +293,12 @@ impl Reader {
             Target::All => 1,
         };
         let mut cursor = match (target, direction, self.request.start) {
-            (_, _, Start::End) => ReadFrom::End,
+            (_, _, Start::End) => Cursor::End,
             (Target::All, Direction::Forwards, Start::At(0)) | (_, _, Start::First) => {
                 match (target, direction) {
                     // KurrentDB: nothing lies before the start of $all.
                     (Target::All, Direction::Backwards) => return Ok(()),
-                    _ => ReadFrom::Start,
+                    _ => Cursor::Start,
                 }
             }
             // Backwards in $all from P: the events before P.
@@ -273,27 +306,31 @@ impl Reader {
                 if position <= lowest {
                     return Ok(());
                 }
-                ReadFrom::At(position - 1)
+                Cursor::At(position - 1)
             }
-            (_, _, Start::At(at)) => ReadFrom::At(at),
+            (_, _, Start::At(at)) => Cursor::At(at),
         };
         let mut remaining = count;
         while remaining > 0 {
             let page = match target {
                 Target::Stream(name) => {
                     self.store
-                        .read_stream(name, cursor, direction, PAGE)
+                        .read_stream(name, cursor.in_stream(), direction, PAGE)
                         .await?
                 }
-                Target::All => self.store.read_all(cursor, direction, PAGE).await?,
+                Target::All => {
+                    self.store
+                        .read_all(cursor.in_all(), direction, PAGE)
+                        .await?
+                }
             };
             let full = page.len() == PAGE;
             let Some(last) = page.last() else {
                 return Ok(());
             };
             let last = match target {
-                Target::Stream(_) => last.revision,
-                Target::All => last.position,
+                Target::Stream(_) => last.revision.get(),
+                Target::All => last.position.get(),
             };
             for event in page {
                 if self
@@ -311,9 +348,9 @@ impl Reader {
             }
             cursor = match direction {
                 _ if !full => return Ok(()),
-                Direction::Forwards => ReadFrom::At(last + 1),
+                Direction::Forwards => Cursor::At(last + 1),
                 Direction::Backwards if last <= lowest => return Ok(()),
-                Direction::Backwards => ReadFrom::At(last - 1),
+                Direction::Backwards => Cursor::At(last - 1),
             };
         }
         Ok(())
@@ -341,9 +378,9 @@ impl Reader {
     /// filtered, with checkpoints every `checkpoint_interval` events scanned when filtered.
     async fn subscribe_all(&self) -> Result<(), Stop> {
         let after = match self.request.start {
-            Start::First => 0,
+            Start::First => Position::START,
             Start::End => self.store.head_position(),
-            Start::At(position) => position,
+            Start::At(position) => Position::new(position),
         };
         let mut subscription = self.store.subscribe_all(after);
         self.confirm().await?;
@@ -352,7 +389,7 @@ impl Reader {
             match message? {
                 SubscriptionMessage::Event(event) => {
                     scanned += 1;
-                    let position = event.position;
+                    let position = event.position.get();
                     let filter = self.request.filter.as_ref();
                     if filter.is_none_or(|f| f.matches(&event)) {
                         self.send_event(event).await?;
@@ -369,7 +406,7 @@ impl Reader {
                     }
                 }
                 SubscriptionMessage::CaughtUp { position } => {
-                    let position = (position > 0).then_some(position);
+                    let position = (position > Position::START).then_some(position.get());
                     self.send(self.caught_up(None, position)).await?;
                 }
             }
@@ -381,9 +418,13 @@ impl Reader {
     /// the head seen before the last page, passing this stream's newer events.
     async fn subscribe_stream(&self, name: &str) -> Result<(), Stop> {
         let mut next_revision = match self.request.start {
-            Start::First => 0,
-            Start::End => self.store.stream_revision(name).await?.map_or(0, |r| r + 1),
-            Start::At(revision) => revision.saturating_add(1),
+            Start::First => Revision::FIRST,
+            Start::End => self
+                .store
+                .stream_revision(name)
+                .await?
+                .map_or(Revision::FIRST, Revision::next),
+            Start::At(revision) => Revision::new(revision).next(),
         };
         self.confirm().await?;
         let head = loop {
@@ -392,11 +433,16 @@ impl Reader {
             let head = self.store.head_position();
             let page = self
                 .store
-                .read_stream(name, ReadFrom::At(next_revision), Direction::Forwards, PAGE)
+                .read_stream(
+                    name,
+                    StreamFrom::Revision(next_revision),
+                    Direction::Forwards,
+                    PAGE,
+                )
                 .await?;
             let full = page.len() == PAGE;
             for event in page {
-                next_revision = event.revision + 1;
+                next_revision = event.revision.next();
                 self.send_event(event).await?;
             }
             if !full {
@@ -409,12 +455,12 @@ impl Reader {
                 SubscriptionMessage::Event(event)
                     if event.stream == name && event.revision >= next_revision =>
                 {
-                    next_revision = event.revision + 1;
+                    next_revision = event.revision.next();
                     self.send_event(event).await?;
                 }
                 SubscriptionMessage::Event(_) => {}
                 SubscriptionMessage::CaughtUp { .. } => {
-                    let revision = next_revision.checked_sub(1);
+                    let revision = next_revision.previous().map(Revision::get);
                     self.send(self.caught_up(revision, None)).await?;
                 }
             }

@@ -23,8 +23,8 @@ use readnet_domain::{
     Command, CommandContext, Ledger, LibraryCode, NewEvent, PatronKey, Payload, StreamId, decide,
 };
 use readnet_store::{
-    CurrentRevision, Direction, EventData, EventStore, ReadFrom, RecordedEvent, StoreError,
-    StreamState, StreamWrite,
+    AllFrom, CurrentRevision, Direction, EventData, EventStore, Position, RecordedEvent, Revision,
+    StoreError, StreamState, StreamWrite,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
@@ -151,7 +151,7 @@ struct Job {
 /// Where a command's events are in `$all`.
 #[derive(Debug, Clone, Copy)]
 struct CommandRecord {
-    first_position: u64,
+    first_position: Position,
     count: u32,
     digest: [u8; 32],
 }
@@ -169,7 +169,7 @@ impl CommandBus {
     pub async fn start(store: Arc<dyn EventStore>) -> Result<Self, LedgerError> {
         let model = WriteModel::load(store.as_ref()).await?;
         tracing::info!(
-            events = store.head_position(),
+            events = store.head_position().get(),
             items = model.ledger.items.len(),
             patrons = model.ledger.patrons.len(),
             "state rebuilt from the log"
@@ -250,13 +250,17 @@ impl WriteModel {
             ledger: Ledger::default(),
             commands: HashMap::new(),
         };
-        let mut next = 1;
+        let mut next = Position::FIRST;
         loop {
             let page = store
-                .read_all(ReadFrom::At(next), Direction::Forwards, LOAD_PAGE_EVENTS)
+                .read_all(
+                    AllFrom::Position(next),
+                    Direction::Forwards,
+                    LOAD_PAGE_EVENTS,
+                )
                 .await?;
             let Some(last) = page.last() else { break };
-            next = last.position + 1;
+            next = last.position.next();
             for (stream, event) in page
                 .iter()
                 .filter_map(|e| StreamId::parse(&e.stream).map(|stream| (stream, e)))
@@ -264,7 +268,7 @@ impl WriteModel {
                 let (decoded, digest) = envelope::decode_with_digest(event)?;
                 model
                     .ledger
-                    .apply_recorded(&stream, event.revision, &decoded.payload);
+                    .apply_recorded(&stream, event.revision.get(), &decoded.payload);
                 if let Some(command_id) = decoded.command_id {
                     let record = model.commands.entry(command_id).or_insert(CommandRecord {
                         first_position: event.position,
@@ -290,7 +294,7 @@ impl WriteModel {
             StreamState::Any => true,
             StreamState::NoStream => version == 0,
             StreamState::StreamExists => version > 0,
-            StreamState::Revision(r) => version == r + 1,
+            StreamState::Revision(r) => version == r.count(),
         };
         if holds {
             return Ok(());
@@ -300,7 +304,7 @@ impl WriteModel {
             expected: decided.expected,
             actual: match version {
                 0 => CurrentRevision::NoStream,
-                v => CurrentRevision::Current(v - 1),
+                v => CurrentRevision::Current(Revision::new(v - 1)),
             },
         }))
     }
@@ -579,7 +583,7 @@ impl Decider {
         match WriteModel::load(self.store.as_ref()).await {
             Ok(reloaded) => {
                 tracing::info!(
-                    events = self.store.head_position(),
+                    events = self.store.head_position().get(),
                     "the event store is back; state rebuilt from the log"
                 );
                 self.model = reloaded;
@@ -608,7 +612,7 @@ fn answer_duplicate(store: &Arc<dyn EventStore>, record: CommandRecord, job: Job
     tokio::spawn(async move {
         let result = store
             .read_all(
-                ReadFrom::At(record.first_position),
+                AllFrom::Position(record.first_position),
                 Direction::Forwards,
                 record.count as usize,
             )
@@ -642,7 +646,7 @@ fn stage(ledger: &mut Ledger, work: &Work, events: &[NewEvent], writes: &mut Vec
                 expected: if version == 0 {
                     StreamState::NoStream
                 } else {
-                    StreamState::Revision(version - 1)
+                    StreamState::Revision(Revision::new(version - 1))
                 },
                 events: vec![data],
             });
@@ -676,13 +680,13 @@ async fn commit(
         .map(|r| r.position)
         .expect("a batch has writes");
     assert_eq!(
-        (last - first + 1) as usize,
+        last.events_since(first) as usize + 1,
         total_events,
         "a batch's events take consecutive $all positions"
     );
     if results.iter().any(|r| r.recorded_at_us.is_none()) {
         let recorded = store
-            .read_all(ReadFrom::At(first), Direction::Forwards, total_events)
+            .read_all(AllFrom::Position(first), Direction::Forwards, total_events)
             .await?;
         assert_eq!(
             recorded.len(),
@@ -695,17 +699,17 @@ async fn commit(
     for ((stream, events), result) in staged.into_iter().zip(&results) {
         let count = events.len() as u64;
         assert_eq!(
-            result.position - result.first_position + 1,
+            result.position.events_since(result.first_position) + 1,
             count,
             "a write's events take consecutive positions"
         );
-        let first_revision = result.next_expected_revision + 1 - count;
+        let first_revision = Revision::new(result.next_expected_revision.count() - count);
         let recorded_at_us = result.recorded_at_us.expect("checked above");
         for (offset, event) in (0..).zip(events) {
             recorded.push(RecordedEvent {
                 stream: stream.clone(),
-                revision: first_revision + offset,
-                position: result.first_position + offset,
+                revision: first_revision.after(offset),
+                position: result.first_position.after(offset),
                 event_id: event.event_id,
                 event_type: event.event_type,
                 content_type: event.content_type,

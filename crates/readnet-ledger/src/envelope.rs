@@ -11,16 +11,16 @@
 use chrono::{DateTime, TimeZone, Utc};
 use readnet_domain::pb::{self, Channel};
 use readnet_domain::{Payload, codec};
-use readnet_store::{ContentType, EventData, RecordedEvent};
+use readnet_store::{ContentType, EventData, Position, RecordedEvent, Revision};
 use uuid::Uuid;
 
 /// A stored ledger event decoded: its place in the log, its envelope and its payload.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProjectedEvent {
     /// Position in `$all` (dense, from 1).
-    pub position: u64,
+    pub position: Position,
     pub stream: String,
-    pub revision: u64,
+    pub revision: Revision,
     pub event_id: Uuid,
     /// When it happened at the desk, kiosk or booth.
     pub occurred_at: DateTime<Utc>,
@@ -41,7 +41,7 @@ pub struct ProjectedEvent {
 #[derive(Debug, thiserror::Error)]
 #[error("event at position {position} is unreadable: {source}")]
 pub struct DecodeError {
-    pub position: u64,
+    pub position: Position,
     #[source]
     pub source: codec::CodecError,
 }
@@ -157,8 +157,8 @@ mod tests {
     fn recorded(data: EventData, position: u64, recorded_at_us: i64) -> RecordedEvent {
         RecordedEvent {
             stream: "network".into(),
-            revision: 0,
-            position,
+            revision: Revision::FIRST,
+            position: Position::new(position),
             event_id: data.event_id,
             event_type: data.event_type,
             content_type: data.content_type,
@@ -193,7 +193,7 @@ mod tests {
         let (event, read_digest) =
             decode_with_digest(&recorded(data, 5, at.timestamp_micros() + 1)).unwrap();
         assert_eq!(read_digest, Some(digest));
-        assert_eq!(event.position, 5);
+        assert_eq!(event.position, Position::new(5));
         assert_eq!(event.occurred_at, at);
         assert_eq!(event.acting_library, "JN-CENTRAL");
         assert_eq!(event.channel, Channel::Desk);
@@ -208,9 +208,9 @@ mod tests {
     fn a_decided_event_keeps_its_correlation_id_and_carries_no_digest() {
         let at = Utc.with_ymd_and_hms(2026, 11, 2, 2, 0, 0).unwrap();
         let event = ProjectedEvent {
-            position: 1,
+            position: Position::FIRST,
             stream: "network".into(),
-            revision: 0,
+            revision: Revision::FIRST,
             event_id: Uuid::from_u128(1),
             occurred_at: at,
             recorded_at: at,
@@ -245,6 +245,6 @@ mod tests {
         );
         data.data = vec![0xff, 0xff].into();
         let error = decode(&recorded(data, 42, 0)).unwrap_err();
-        assert_eq!(error.position, 42);
+        assert_eq!(error.position, Position::new(42));
     }
 }

@@ -10,6 +10,7 @@ use readnet_domain::{
 use uuid::Uuid;
 
 use crate::envelope::{self, ProjectedEvent};
+use readnet_store::{Position, Revision};
 
 /// A log being written by deciding commands against the domain.
 #[derive(Debug, Default, Clone)]
@@ -65,9 +66,9 @@ impl History {
             self.ledger
                 .apply_recorded(&event.stream, *revision, &event.payload);
             self.events.push(ProjectedEvent {
-                position: self.drained + self.events.len() as u64 + 1,
+                position: Position::new(self.drained + self.events.len() as u64 + 1),
                 stream,
-                revision: *revision,
+                revision: Revision::new(*revision),
                 event_id: envelope::event_id(command_id, index as u32),
                 occurred_at,
                 recorded_at,
@@ -111,9 +112,9 @@ impl History {
         self.ledger.apply(&payload);
         let revision = self.versions.entry(stream.to_owned()).or_default();
         self.events.push(ProjectedEvent {
-            position: self.drained + self.events.len() as u64 + 1,
+            position: Position::new(self.drained + self.events.len() as u64 + 1),
             stream: stream.to_owned(),
-            revision: *revision,
+            revision: Revision::new(*revision),
             event_id: Uuid::new_v4(),
             occurred_at: at,
             recorded_at: at,
@@ -175,7 +176,7 @@ mod tests {
         let positions: Vec<_> = history
             .events()
             .iter()
-            .map(|e| (e.position, e.revision))
+            .map(|e| (e.position.get(), e.revision.get()))
             .collect();
         assert_eq!(positions, [(1, 0), (2, 1)]);
         assert_eq!(history.ledger().network.cities.len(), 2);

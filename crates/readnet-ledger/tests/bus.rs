@@ -13,8 +13,8 @@ use readnet_domain::{
 use readnet_ledger::{CommandBus, LedgerError, Submission, digest};
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use readnet_store::{
-    AppendResult, Direction, EventStore, ReadFrom, RecordedEvent, StoreError, StreamWrite,
-    Subscription,
+    AllFrom, AppendResult, Direction, EventStore, Position, RecordedEvent, Revision, StoreError,
+    StreamFrom, StreamWrite, Subscription,
 };
 use uuid::Uuid;
 
@@ -112,7 +112,7 @@ async fn set_up(bus: &CommandBus) {
 
 async fn all_events(store: &dyn EventStore) -> Vec<RecordedEvent> {
     store
-        .read_all(ReadFrom::Start, Direction::Forwards, 10_000)
+        .read_all(AllFrom::Start, Direction::Forwards, 10_000)
         .await
         .unwrap()
 }
@@ -138,7 +138,7 @@ async fn commands_on_one_stream_submitted_together_are_decided_in_order_across_b
         .await
         .into_iter()
         .filter(|e| e.stream == "item-JN-1")
-        .map(|e| (e.revision, e.event_type))
+        .map(|e| (e.revision.get(), e.event_type))
         .collect();
     assert_eq!(
         item_stream,
@@ -168,7 +168,7 @@ async fn a_retry_in_the_same_batch_gets_the_same_events_and_a_reused_id_is_refus
         matches!(c, Err(LedgerError::CommandIdReused { .. })),
         "{c:?}"
     );
-    assert_eq!(store.head_position(), head + 1, "one event written");
+    assert_eq!(store.head_position(), head.next(), "one event written");
 }
 
 /// Delegates to a real store but fails the chosen append, as a full disk would, and counts
@@ -235,8 +235,8 @@ fn disk_full() -> StoreError {
 fn another_writer() -> StoreError {
     StoreError::WrongExpectedVersion {
         stream: "item-JN-1".into(),
-        expected: readnet_store::StreamState::Revision(0),
-        actual: readnet_store::CurrentRevision::Current(1),
+        expected: readnet_store::StreamState::Revision(Revision::FIRST),
+        actual: readnet_store::CurrentRevision::Current(Revision::new(1)),
     }
 }
 
@@ -259,7 +259,7 @@ impl EventStore for FailingStore {
     async fn read_stream(
         &self,
         stream: &str,
-        from: ReadFrom,
+        from: StreamFrom,
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -269,7 +269,7 @@ impl EventStore for FailingStore {
     }
     async fn read_all(
         &self,
-        from: ReadFrom,
+        from: AllFrom,
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -283,13 +283,13 @@ impl EventStore for FailingStore {
         }
         self.inner.read_all(from, direction, max_count).await
     }
-    async fn stream_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+    async fn stream_revision(&self, stream: &str) -> Result<Option<Revision>, StoreError> {
         self.inner.stream_revision(stream).await
     }
-    fn head_position(&self) -> u64 {
+    fn head_position(&self) -> Position {
         self.inner.head_position()
     }
-    fn subscribe_all(&self, checkpoint: u64) -> Subscription {
+    fn subscribe_all(&self, checkpoint: Position) -> Subscription {
         self.inner.subscribe_all(checkpoint)
     }
 }
@@ -349,7 +349,7 @@ async fn refusals_that_rest_on_an_unwritten_batch_are_not_sent_as_refusals() {
     );
     assert_eq!(
         store.head_position(),
-        2,
+        Position::new(2),
         "nothing after the set-up was written"
     );
 }
@@ -430,7 +430,7 @@ async fn a_store_out_of_reach_refuses_commands_until_back_then_a_retry_finds_the
         .await
         .expect("the store is back");
     assert!(retry.duplicate, "the lost command was recorded once");
-    assert_eq!(retry.events[0].position, 3);
+    assert_eq!(retry.events[0].position, Position::new(3));
     assert!(*writable.borrow_and_update(), "commands are taken again");
     bus.submit(submission(book("JN-2"), None))
         .await

@@ -20,8 +20,8 @@ pub fn recorded_event(event: &RecordedEvent) -> Result<pb::RecordedEvent, Server
         event_id: event.event_id.to_string(),
         event_type: event.event_type.clone(),
         stream: event.stream.clone(),
-        revision: event.revision,
-        position: event.position,
+        revision: event.revision.get(),
+        position: event.position.get(),
         occurred_at: Some(to_timestamp_us(decoded.occurred_at.timestamp_micros())),
         recorded_at: Some(to_timestamp_us(event.recorded_at_us)),
         acting_library: decoded.acting_library,
@@ -139,7 +139,7 @@ pub fn item_state(events: &[RecordedEvent]) -> Result<Option<pb::ItemState>, Ser
             (Some(i), p) => i.apply(p),
             (None, _) => {
                 return Err(ServerError::Unreadable {
-                    position: event.position,
+                    position: event.position.get(),
                     reason: format!("stream {} does not begin with ItemCatalogued", event.stream),
                 });
             }
@@ -156,8 +156,8 @@ pub fn item_state(events: &[RecordedEvent]) -> Result<Option<pb::ItemState>, Ser
         owner_library: item.owner_library.clone().into(),
         price_fen: item.price_fen.map(Fen::get),
         acquisition: item.acquisition as i32,
-        revision: last.revision,
-        position: last.position,
+        revision: last.revision.get(),
+        position: last.position.get(),
         // Saturating: each debt fits an i64, and no real sum of them comes near its end.
         debt_fen: item
             .lost_debts

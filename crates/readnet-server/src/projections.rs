@@ -2,7 +2,7 @@
 //! one pass over the log, each event decoded once.
 
 use readnet_availability::Availability;
-use readnet_projection::{ProjectedEvent, Projection};
+use readnet_projection::{Position, ProjectedEvent, Projection};
 use readnet_settlement::Settlement;
 use readnet_statistics::Statistics;
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,7 @@ impl Projection for AllProjections {
         self.settlement.apply(event);
     }
 
-    fn position(&self) -> u64 {
+    fn position(&self) -> Position {
         debug_assert_eq!(self.availability.position(), self.settlement.position());
         debug_assert_eq!(self.statistics.position(), self.settlement.position());
         self.settlement.position()

@@ -11,7 +11,9 @@ use readnet_domain::pb::{
 use readnet_domain::{Caller, Clock, Command, CommandContext, PatronKey, StreamId};
 use readnet_ledger::Receipt;
 use readnet_projection::access;
-use readnet_store::{Direction, EventStore, ReadFrom, SubscriptionMessage};
+use readnet_store::{
+    AllFrom, Direction, EventStore, Position, Revision, StreamFrom, SubscriptionMessage,
+};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -153,7 +155,7 @@ impl LedgerService {
             .iter()
             .map(|e| convert::recorded_event(e).map(|e| patrons.event(e)))
             .collect::<Result<_, _>>()?;
-        Ok((events, self.store.head_position()))
+        Ok((events, self.store.head_position().get()))
     }
 
     /// What the caller may see of patrons, once it may do `act`.
@@ -171,7 +173,7 @@ impl LedgerService {
 /// short page means the end of the log, as it does for a plain read.
 async fn read_ledger(
     store: &dyn EventStore,
-    mut from: ReadFrom,
+    mut from: AllFrom,
     direction: Direction,
     count: usize,
 ) -> Result<Vec<readnet_store::RecordedEvent>, ServerError> {
@@ -188,9 +190,11 @@ async fn read_ledger(
                 .filter(|e| StreamId::is_ledger_stream(&e.stream)),
         );
         from = match direction {
-            Direction::Forwards => ReadFrom::At(last + 1),
-            Direction::Backwards if last > 1 => ReadFrom::At(last - 1),
-            Direction::Backwards => break,
+            Direction::Forwards => AllFrom::Position(last.next()),
+            Direction::Backwards => match last.previous() {
+                Some(before) if before >= Position::FIRST => AllFrom::Position(before),
+                _ => break,
+            },
         };
     }
     Ok(events)
@@ -203,8 +207,8 @@ fn read_count(max_count: u32) -> usize {
     }
 }
 
-fn read_params(from: Option<u64>, direction: i32) -> Result<(ReadFrom, Direction), ServerError> {
-    let direction = match pb::ReadDirection::try_from(direction) {
+fn read_direction(direction: i32) -> Result<Direction, ServerError> {
+    Ok(match pb::ReadDirection::try_from(direction) {
         Ok(pb::ReadDirection::Unspecified | pb::ReadDirection::Forwards) => Direction::Forwards,
         Ok(pb::ReadDirection::Backwards) => Direction::Backwards,
         Err(_) => {
@@ -212,13 +216,25 @@ fn read_params(from: Option<u64>, direction: i32) -> Result<(ReadFrom, Direction
                 "direction: {direction} is not a known value"
             )));
         }
-    };
-    let from = match (from, direction) {
-        (Some(at), _) => ReadFrom::At(at),
-        (None, Direction::Forwards) => ReadFrom::Start,
-        (None, Direction::Backwards) => ReadFrom::End,
-    };
-    Ok((from, direction))
+    })
+}
+
+/// Where a stream read starts: `from_revision`, else the end it reads away from.
+fn stream_from(from_revision: Option<u64>, direction: Direction) -> StreamFrom {
+    match (from_revision, direction) {
+        (Some(revision), _) => StreamFrom::Revision(Revision::new(revision)),
+        (None, Direction::Forwards) => StreamFrom::Start,
+        (None, Direction::Backwards) => StreamFrom::End,
+    }
+}
+
+/// Where a read of `$all` starts: `from_position`, else the end it reads away from.
+fn all_from(from_position: Option<u64>, direction: Direction) -> AllFrom {
+    match (from_position, direction) {
+        (Some(position), _) => AllFrom::Position(Position::new(position)),
+        (None, Direction::Forwards) => AllFrom::Start,
+        (None, Direction::Backwards) => AllFrom::End,
+    }
 }
 
 type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pb::SubscribeAllResponse, Status>> + Send>>;
@@ -251,7 +267,8 @@ impl ledger_service_server::LedgerService for LedgerService {
             ))
             .into());
         }
-        let (from, direction) = read_params(r.from_revision, r.direction)?;
+        let direction = read_direction(r.direction)?;
+        let from = stream_from(r.from_revision, direction);
         let events = self
             .store
             .read_stream(&r.stream, from, direction, read_count(r.max_count))
@@ -270,7 +287,8 @@ impl ledger_service_server::LedgerService for LedgerService {
     ) -> Result<Response<pb::ReadAllResponse>, Status> {
         let patrons = self.patron_view(&request, Act::ReadLog)?;
         let r = request.into_inner();
-        let (from, direction) = read_params(r.from_position, r.direction)?;
+        let direction = read_direction(r.direction)?;
+        let from = all_from(r.from_position, direction);
         let events = read_ledger(&*self.store, from, direction, read_count(r.max_count)).await?;
         let (events, head_position) = self.read_response(&events, &patrons)?;
         Ok(Response::new(pb::ReadAllResponse {
@@ -287,7 +305,7 @@ impl ledger_service_server::LedgerService for LedgerService {
     ) -> Result<Response<Self::SubscribeAllStream>, Status> {
         let patrons = self.patron_view(&request, Act::ReadLog)?;
         let after = request.into_inner().after_position;
-        let mut subscription = self.store.subscribe_all(after);
+        let mut subscription = self.store.subscribe_all(Position::new(after));
         let (sender, receiver) = mpsc::channel(SUBSCRIBER_BUFFER);
         tokio::spawn(async move {
             loop {
@@ -314,7 +332,9 @@ impl ledger_service_server::LedgerService for LedgerService {
                     Ok(SubscriptionMessage::CaughtUp { position }) => {
                         Ok(pb::SubscribeAllResponse {
                             message: Some(pb::subscribe_all_response::Message::CaughtUp(
-                                pb::CaughtUp { position },
+                                pb::CaughtUp {
+                                    position: position.get(),
+                                },
                             )),
                         })
                     }
@@ -337,20 +357,20 @@ impl ledger_service_server::LedgerService for LedgerService {
         let item = edge::item_code(&request.into_inner().item, "item")?;
         let stream = readnet_domain::StreamId::Item(item.to_string()).name();
         let mut events = Vec::new();
-        let mut next = 0;
+        let mut next = Revision::FIRST;
         loop {
             let page = self
                 .store
                 .read_stream(
                     &stream,
-                    ReadFrom::At(next),
+                    StreamFrom::Revision(next),
                     Direction::Forwards,
                     MAX_READ_COUNT as usize,
                 )
                 .await
                 .map_err(ServerError::from)?;
             let Some(last) = page.last() else { break };
-            next = last.revision + 1;
+            next = last.revision.next();
             let full = page.len() == MAX_READ_COUNT as usize;
             events.extend(page);
             if !full {
@@ -373,15 +393,14 @@ mod tests {
 
     #[test]
     fn an_unspecified_read_direction_reads_forwards_from_the_start() {
-        let unspecified = pb::ReadDirection::Unspecified as i32;
-        assert_eq!(
-            read_params(None, unspecified).unwrap(),
-            (ReadFrom::Start, Direction::Forwards)
-        );
-        assert_eq!(
-            read_params(None, pb::ReadDirection::Backwards as i32).unwrap(),
-            (ReadFrom::End, Direction::Backwards)
-        );
-        assert!(read_params(None, 7).is_err());
+        let unspecified = read_direction(pb::ReadDirection::Unspecified as i32).unwrap();
+        assert_eq!(unspecified, Direction::Forwards);
+        assert_eq!(stream_from(None, unspecified), StreamFrom::Start);
+        assert_eq!(all_from(None, unspecified), AllFrom::Start);
+        let backwards = read_direction(pb::ReadDirection::Backwards as i32).unwrap();
+        assert_eq!(backwards, Direction::Backwards);
+        assert_eq!(stream_from(None, backwards), StreamFrom::End);
+        assert_eq!(all_from(None, backwards), AllFrom::End);
+        assert!(read_direction(7).is_err());
     }
 }

@@ -4,14 +4,14 @@
 use chrono::Duration;
 use rand::Rng;
 use readnet_domain::pb::{Acquisition, LibraryTier};
-use readnet_domain::{Command, Fen, ItemStatus, NewBook};
+use readnet_domain::{Command, Fen, ItemCode, ItemStatus, NewBook};
 
 use crate::Simulator;
 
 /// A catalogued item: its barcode and its title (a rank in the popularity order).
 #[derive(Debug, Clone)]
 pub(crate) struct ItemInfo {
-    pub(crate) code: String,
+    pub(crate) code: ItemCode,
     pub(crate) title: u32,
 }
 
@@ -103,10 +103,13 @@ impl Simulator {
                 };
                 let command = Command::CatalogueItem {
                     book: book(&code, title),
-                    owner_library: self.libs[owner].code.clone().into(),
+                    owner_library: self.libs[owner].code.clone(),
                     acquisition,
                 };
-                self.items.push(ItemInfo { code, title });
+                self.items.push(ItemInfo {
+                    code: ItemCode::from(code),
+                    title,
+                });
                 if self.exec(at, None, command, None, u64::from(n), &[]) {
                     self.stats.catalogued += 1;
                     self.place(n, owner);

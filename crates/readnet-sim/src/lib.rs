@@ -40,7 +40,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use readnet_domain::pb::{Channel, LibraryTier};
-use readnet_domain::{Command, Payload};
+use readnet_domain::{Command, LibraryCode, Payload};
 use readnet_ledger::history::History;
 use readnet_projection::ProjectedEvent;
 
@@ -244,7 +244,11 @@ impl Simulator {
         let name = command.name();
         if self
             .history
-            .try_run(occurred_at, code.as_deref(), command.clone())
+            .try_run(
+                occurred_at,
+                code.as_ref().map(LibraryCode::as_str),
+                command.clone(),
+            )
             .is_err()
         {
             self.stats.refused += 1;
@@ -264,7 +268,7 @@ impl Simulator {
         self.stats.events += events.len() as u64;
         let step = Step {
             occurred_at,
-            library: code,
+            library: code.map(String::from),
             channel,
             command,
             card,

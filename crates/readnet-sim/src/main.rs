@@ -13,8 +13,8 @@ use chrono::{Duration, NaiveDate, Utc};
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use readnet_sim::{Scale, Simulator, Stats};
-use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use readnet_store::{EventStore, Position};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ScaleArg {
@@ -165,7 +165,7 @@ async fn to_store(dir: &Path, args: &SimulateArgs) -> anyhow::Result<()> {
             .with_context(|| format!("cannot open the data directory {}", dir.display()))?,
     );
     anyhow::ensure!(
-        store.head_position() == 0,
+        store.head_position() == Position::START,
         "{} already holds {} events: simulate into a new directory",
         dir.display(),
         store.head_position()
@@ -181,7 +181,8 @@ async fn to_store(dir: &Path, args: &SimulateArgs) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
-    let events = store.head_position();
+    // Positions are dense from 1: the head is the number of events.
+    let events = store.head_position().get();
     drop(store);
     let bytes = bytes_under(&dir.join("log"));
     println!(

@@ -4,15 +4,15 @@
 use std::collections::HashMap;
 
 use chrono::Duration;
-use readnet_domain::Command;
 use readnet_domain::pb::{LibraryTier, ReturnPolicy};
+use readnet_domain::{Command, LibraryCode};
 
 use crate::Simulator;
 
 /// A library of the simulated network.
 #[derive(Debug, Clone)]
 pub(crate) struct Lib {
-    pub(crate) code: String,
+    pub(crate) code: LibraryCode,
     /// Its city's index in the scale.
     pub(crate) city: usize,
     pub(crate) tier: LibraryTier,
@@ -29,7 +29,7 @@ impl Simulator {
             let central = self.libs.len();
             let add = |libs: &mut Vec<Lib>, code: String, tier: LibraryTier| {
                 libs.push(Lib {
-                    code,
+                    code: LibraryCode::from(code),
                     city: c,
                     tier,
                     open_24h: tier == LibraryTier::SelfService,
@@ -123,14 +123,18 @@ impl Simulator {
             let lib = self.libs[l].clone();
             let parent = match lib.tier {
                 LibraryTier::Central => None,
-                LibraryTier::Branch => Some(lib.code[..lib.code.len() - 4].into()),
-                _ => Some(self.libs[lib.central].code.as_str().into()),
+                // A branch's code is its parent's with a `-Bnn` suffix.
+                LibraryTier::Branch => {
+                    let code = lib.code.as_str();
+                    Some(code[..code.len() - 4].into())
+                }
+                _ => Some(self.libs[lib.central].code.clone()),
             };
             self.exec_system(
                 at,
                 Command::RegisterLibrary {
-                    library: lib.code.clone().into(),
-                    name: lib.code.clone(),
+                    library: lib.code.clone(),
+                    name: lib.code.as_str().to_owned(),
                     city: self.scale.cities[lib.city].code.into(),
                     tier: lib.tier,
                     parent,
@@ -143,7 +147,7 @@ impl Simulator {
                 self.exec_system(
                     at,
                     Command::SetReturnPolicy {
-                        library: lib.code.clone().into(),
+                        library: lib.code.clone(),
                         policy: ReturnPolicy::FloatInCity,
                     },
                 );

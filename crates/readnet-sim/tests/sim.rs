@@ -114,7 +114,7 @@ async fn a_store_mode_run_replays_into_the_three_projections() {
             .await
             .unwrap();
     }
-    assert_eq!(store.head_position(), sim.stats().events);
+    assert_eq!(store.head_position().get(), sim.stats().events);
     let _: Availability = replay(store.as_ref(), None, |_| {}).await.unwrap();
     let _: Statistics = replay(store.as_ref(), None, |_| {}).await.unwrap();
     let settlement: Settlement = replay(store.as_ref(), None, |_| {}).await.unwrap();
@@ -122,8 +122,11 @@ async fn a_store_mode_run_replays_into_the_three_projections() {
     assert!(!periods.is_empty());
     for period in periods {
         let statement = settlement.statement(period);
-        assert_eq!(statement.nets.iter().map(|n| n.net_fen).sum::<i64>(), 0);
-        assert!(statement.lines.iter().any(|l| l.amount_fen > 0));
+        assert_eq!(
+            statement.nets.iter().map(|n| n.net_fen.get()).sum::<i64>(),
+            0
+        );
+        assert!(statement.lines.iter().any(|l| l.amount_fen.is_positive()));
     }
 }
 

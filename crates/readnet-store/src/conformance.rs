@@ -20,9 +20,9 @@ use std::time::Duration;
 use uuid::Uuid;
 
 use crate::{
-    AppendResult, CallOptions, ContentType, CurrentRevision, Direction, EventData, EventStore,
-    ReadFrom, RecordedEvent, StoreError, StreamState, StreamWrite, Subscription,
-    SubscriptionMessage,
+    AllFrom, AppendResult, CallOptions, ContentType, CurrentRevision, Direction, EventData,
+    EventStore, Position, RecordedEvent, Revision, StoreError, StreamFrom, StreamState,
+    StreamWrite, Subscription, SubscriptionMessage,
 };
 use futures::StreamExt as _;
 
@@ -111,7 +111,7 @@ fn data(events: &[RecordedEvent]) -> Vec<String> {
 }
 
 fn positions(events: &[RecordedEvent]) -> Vec<u64> {
-    events.iter().map(|e| e.position).collect()
+    events.iter().map(|e| e.position.get()).collect()
 }
 
 fn write(stream: &str, expected: StreamState, events: Vec<EventData>) -> StreamWrite {
@@ -124,14 +124,14 @@ fn write(stream: &str, expected: StreamState, events: Vec<EventData>) -> StreamW
 
 async fn everything(store: &dyn EventStore) -> Vec<RecordedEvent> {
     store
-        .read_all(ReadFrom::Start, Direction::Forwards, usize::MAX)
+        .read_all(AllFrom::Start, Direction::Forwards, usize::MAX)
         .await
         .expect("read $all")
 }
 
 async fn whole(store: &dyn EventStore, stream: &str) -> Vec<RecordedEvent> {
     store
-        .read_stream(stream, ReadFrom::Start, Direction::Forwards, usize::MAX)
+        .read_stream(stream, StreamFrom::Start, Direction::Forwards, usize::MAX)
         .await
         .expect("read the stream")
 }
@@ -193,19 +193,22 @@ pub async fn no_stream_starts_a_stream_at_revision_zero_and_position_one(
         .unwrap();
     assert_eq!(
         (
-            result.next_expected_revision,
-            result.first_position,
-            result.position
+            result.next_expected_revision.get(),
+            result.first_position.get(),
+            result.position.get()
         ),
         (1, 1, 2)
     );
-    assert_eq!(store.stream_revision(&s).await.unwrap(), Some(1));
-    assert_eq!(store.head_position(), 2);
+    assert_eq!(
+        store.stream_revision(&s).await.unwrap(),
+        Some(Revision::new(1))
+    );
+    assert_eq!(store.head_position().get(), 2);
     let read = whole(store.as_ref(), &s).await;
     assert_eq!(data(&read), ["a", "b"]);
     assert_eq!(
         read.iter()
-            .map(|e| (e.revision, e.position))
+            .map(|e| (e.revision.get(), e.position.get()))
             .collect::<Vec<_>>(),
         [(0, 1), (1, 2)]
     );
@@ -231,9 +234,9 @@ pub async fn no_stream_on_an_existing_stream_is_refused_naming_stream_expected_a
         refused,
         &s,
         StreamState::NoStream,
-        CurrentRevision::Current(2),
+        CurrentRevision::Current(Revision::new(2)),
     );
-    assert_eq!(store.head_position(), 3, "nothing was written");
+    assert_eq!(store.head_position().get(), 3, "nothing was written");
 }
 
 pub async fn stream_exists_is_refused_on_a_missing_stream_and_holds_on_an_existing_one(
@@ -248,7 +251,7 @@ pub async fn stream_exists_is_refused_on_a_missing_stream_and_holds_on_an_existi
         StreamState::StreamExists,
         CurrentRevision::NoStream,
     );
-    assert_eq!(store.head_position(), 0);
+    assert_eq!(store.head_position().get(), 0);
     store
         .append(&s, StreamState::NoStream, events(&["a"]))
         .await
@@ -257,7 +260,10 @@ pub async fn stream_exists_is_refused_on_a_missing_stream_and_holds_on_an_existi
         .append(&s, StreamState::StreamExists, events(&["b"]))
         .await
         .unwrap();
-    assert_eq!((result.next_expected_revision, result.position), (1, 2));
+    assert_eq!(
+        (result.next_expected_revision.get(), result.position.get()),
+        (1, 2)
+    );
 }
 
 pub async fn a_revision_expectation_holds_only_at_the_stream_s_last_revision(
@@ -266,10 +272,10 @@ pub async fn a_revision_expectation_holds_only_at_the_stream_s_last_revision(
     let s = stream("revision");
     assert_wrong_version(
         store
-            .append(&s, StreamState::Revision(0), events(&["a"]))
+            .append(&s, StreamState::Revision(Revision::FIRST), events(&["a"]))
             .await,
         &s,
-        StreamState::Revision(0),
+        StreamState::Revision(Revision::FIRST),
         CurrentRevision::NoStream,
     );
     store
@@ -279,18 +285,25 @@ pub async fn a_revision_expectation_holds_only_at_the_stream_s_last_revision(
     for stale in [0, 2, 7] {
         assert_wrong_version(
             store
-                .append(&s, StreamState::Revision(stale), events(&["x"]))
+                .append(
+                    &s,
+                    StreamState::Revision(Revision::new(stale)),
+                    events(&["x"]),
+                )
                 .await,
             &s,
-            StreamState::Revision(stale),
-            CurrentRevision::Current(1),
+            StreamState::Revision(Revision::new(stale)),
+            CurrentRevision::Current(Revision::new(1)),
         );
     }
     let result = store
-        .append(&s, StreamState::Revision(1), events(&["c"]))
+        .append(&s, StreamState::Revision(Revision::new(1)), events(&["c"]))
         .await
         .unwrap();
-    assert_eq!((result.next_expected_revision, result.position), (2, 3));
+    assert_eq!(
+        (result.next_expected_revision.get(), result.position.get()),
+        (2, 3)
+    );
     assert_eq!(data(&whole(store.as_ref(), &s).await), ["a", "b", "c"]);
 }
 
@@ -304,12 +317,12 @@ pub async fn any_appends_whatever_the_stream_s_state(store: Arc<dyn EventStore>)
         .append(&s, StreamState::Any, events(&["b", "c"]))
         .await
         .unwrap();
-    assert_eq!(first.next_expected_revision, 0);
+    assert_eq!(first.next_expected_revision, Revision::FIRST);
     assert_eq!(
         (
-            second.next_expected_revision,
-            second.first_position,
-            second.position
+            second.next_expected_revision.get(),
+            second.first_position.get(),
+            second.position.get()
         ),
         (2, 2, 3)
     );
@@ -337,7 +350,7 @@ pub async fn calls_past_their_deadline_are_refused_and_write_nothing(store: Arc<
         "{refused:?}"
     );
     let read = store
-        .read_all_with(ReadFrom::Start, Direction::Forwards, 10, &passed)
+        .read_all_with(AllFrom::Start, Direction::Forwards, 10, &passed)
         .await;
     assert!(matches!(read, Err(StoreError::DeadlineExceeded { .. })));
     // Within a deadline, calls answer as they would without one.
@@ -354,11 +367,11 @@ pub async fn calls_past_their_deadline_are_refused_and_write_nothing(store: Arc<
         .await
         .unwrap();
     let read = store
-        .read_stream_with(&s, ReadFrom::Start, Direction::Forwards, 10, &ample)
+        .read_stream_with(&s, StreamFrom::Start, Direction::Forwards, 10, &ample)
         .await
         .unwrap();
     assert_eq!(data(&read), ["in time"], "the late append wrote nothing");
-    assert_eq!(store.head_position(), head + 1);
+    assert_eq!(store.head_position(), head.next());
 }
 
 pub async fn a_retried_append_returns_the_original_result_and_writes_nothing(
@@ -372,7 +385,7 @@ pub async fn a_retried_append_returns_the_original_result_and_writes_nothing(
         .unwrap();
     let second = events(&["c"]);
     let original_second = store
-        .append(&s, StreamState::Revision(1), second.clone())
+        .append(&s, StreamState::Revision(Revision::new(1)), second.clone())
         .await
         .unwrap();
     let third = events(&["d"]);
@@ -400,7 +413,9 @@ pub async fn a_retried_append_returns_the_original_result_and_writes_nothing(
         as_retry(original),
         "retry under no stream"
     );
-    let retried = store.append(&s, StreamState::Revision(1), second).await;
+    let retried = store
+        .append(&s, StreamState::Revision(Revision::new(1)), second)
+        .await;
     assert_eq!(
         retried.unwrap(),
         as_retry(original_second),
@@ -431,7 +446,7 @@ pub async fn a_retry_with_some_ids_already_written_and_some_new_is_refused(
         Err(StoreError::IdempotencyMismatch { stream: named }) => assert_eq!(named, s),
         other => panic!("expected an idempotency mismatch, got {other:?}"),
     }
-    assert_eq!(store.head_position(), 2);
+    assert_eq!(store.head_position().get(), 2);
 }
 
 pub async fn a_multi_stream_append_with_one_failed_expectation_writes_nothing(
@@ -452,9 +467,9 @@ pub async fn a_multi_stream_append_with_one_failed_expectation_writes_nothing(
         refused,
         &b,
         StreamState::NoStream,
-        CurrentRevision::Current(0),
+        CurrentRevision::Current(Revision::FIRST),
     );
-    assert_eq!(store.head_position(), 1);
+    assert_eq!(store.head_position().get(), 1);
     assert_eq!(store.stream_revision(&a).await.unwrap(), None);
     assert!(whole(store.as_ref(), &a).await.is_empty());
     assert_eq!(data(&everything(store.as_ref()).await), ["b0"]);
@@ -471,14 +486,20 @@ pub async fn a_multi_stream_append_lands_its_writes_in_order_with_dense_position
     let results = store
         .append_multi(vec![
             write(&a, StreamState::NoStream, events(&["a0", "a1"])),
-            write(&b, StreamState::Revision(0), events(&["b1"])),
+            write(&b, StreamState::Revision(Revision::FIRST), events(&["b1"])),
         ])
         .await
         .unwrap();
     assert_eq!(
         results
             .iter()
-            .map(|r| (r.next_expected_revision, r.first_position, r.position))
+            .map(|r| {
+                (
+                    r.next_expected_revision.get(),
+                    r.first_position.get(),
+                    r.position.get(),
+                )
+            })
             .collect::<Vec<_>>(),
         [(1, 2, 3), (1, 4, 4)]
     );
@@ -487,11 +508,14 @@ pub async fn a_multi_stream_append_lands_its_writes_in_order_with_dense_position
     assert_eq!(positions(&all), [1, 2, 3, 4]);
     assert_eq!(
         all.iter()
-            .map(|e| (e.stream == a, e.revision))
+            .map(|e| (e.stream == a, e.revision.get()))
             .collect::<Vec<_>>(),
         [(false, 0), (true, 0), (true, 1), (false, 1)]
     );
-    assert_eq!(store.stream_revision(&b).await.unwrap(), Some(1));
+    assert_eq!(
+        store.stream_revision(&b).await.unwrap(),
+        Some(Revision::new(1))
+    );
 }
 
 pub async fn malformed_appends_are_refused_as_invalid_arguments(store: Arc<dyn EventStore>) {
@@ -520,7 +544,7 @@ pub async fn malformed_appends_are_refused_as_invalid_arguments(store: Arc<dyn E
             other => panic!("{what}: expected an invalid argument, got {other:?}"),
         }
     }
-    assert_eq!(store.head_position(), 0);
+    assert_eq!(store.head_position().get(), 0);
 }
 
 pub async fn a_stream_reads_forwards_and_backwards_from_start_end_and_a_revision(
@@ -544,35 +568,41 @@ pub async fn a_stream_reads_forwards_and_backwards_from_start_end_and_a_revision
     };
     use Direction::{Backwards, Forwards};
     assert_eq!(
-        read(ReadFrom::Start, Forwards, 100).await,
+        read(StreamFrom::Start, Forwards, 100).await,
         ["r0", "r1", "r2", "r3", "r4"]
     );
-    assert_eq!(read(ReadFrom::Start, Forwards, 2).await, ["r0", "r1"]);
-    assert_eq!(read(ReadFrom::At(3), Forwards, 100).await, ["r3", "r4"]);
+    assert_eq!(read(StreamFrom::Start, Forwards, 2).await, ["r0", "r1"]);
     assert_eq!(
-        read(ReadFrom::At(9), Forwards, 100).await,
+        read(StreamFrom::Revision(Revision::new(3)), Forwards, 100).await,
+        ["r3", "r4"]
+    );
+    assert_eq!(
+        read(StreamFrom::Revision(Revision::new(9)), Forwards, 100).await,
         Vec::<String>::new()
     );
     assert_eq!(
-        read(ReadFrom::End, Forwards, 100).await,
+        read(StreamFrom::End, Forwards, 100).await,
         Vec::<String>::new()
     );
-    assert_eq!(read(ReadFrom::End, Backwards, 2).await, ["r4", "r3"]);
+    assert_eq!(read(StreamFrom::End, Backwards, 2).await, ["r4", "r3"]);
     assert_eq!(
-        read(ReadFrom::At(2), Backwards, 100).await,
+        read(StreamFrom::Revision(Revision::new(2)), Backwards, 100).await,
         ["r2", "r1", "r0"]
     );
-    assert_eq!(read(ReadFrom::At(9), Backwards, 1).await, ["r4"]);
-    assert_eq!(read(ReadFrom::Start, Backwards, 100).await, ["r0"]);
     assert_eq!(
-        read(ReadFrom::Start, Forwards, 0).await,
+        read(StreamFrom::Revision(Revision::new(9)), Backwards, 1).await,
+        ["r4"]
+    );
+    assert_eq!(read(StreamFrom::Start, Backwards, 100).await, ["r0"]);
+    assert_eq!(
+        read(StreamFrom::Start, Forwards, 0).await,
         Vec::<String>::new()
     );
     let events = whole(store.as_ref(), &s).await;
     assert_eq!(
         events
             .iter()
-            .map(|e| (e.revision, e.position))
+            .map(|e| (e.revision.get(), e.position.get()))
             .collect::<Vec<_>>(),
         [(0, 1), (1, 3), (2, 5), (3, 7), (4, 9)]
     );
@@ -594,39 +624,55 @@ pub async fn all_reads_forwards_and_backwards_with_dense_positions(store: Arc<dy
         async move { positions(&store.read_all(from, direction, max).await.unwrap()) }
     };
     use Direction::{Backwards, Forwards};
-    assert_eq!(read(ReadFrom::Start, Forwards, 100).await, [1, 2, 3, 4, 5]);
-    assert_eq!(read(ReadFrom::At(0), Forwards, 2).await, [1, 2]);
-    assert_eq!(read(ReadFrom::At(4), Forwards, 100).await, [4, 5]);
+    assert_eq!(read(AllFrom::Start, Forwards, 100).await, [1, 2, 3, 4, 5]);
     assert_eq!(
-        read(ReadFrom::At(6), Forwards, 100).await,
+        read(AllFrom::Position(Position::START), Forwards, 2).await,
+        [1, 2]
+    );
+    assert_eq!(
+        read(AllFrom::Position(Position::new(4)), Forwards, 100).await,
+        [4, 5]
+    );
+    assert_eq!(
+        read(AllFrom::Position(Position::new(6)), Forwards, 100).await,
         Vec::<u64>::new()
     );
-    assert_eq!(read(ReadFrom::End, Forwards, 100).await, Vec::<u64>::new());
-    assert_eq!(read(ReadFrom::End, Backwards, 2).await, [5, 4]);
-    assert_eq!(read(ReadFrom::At(3), Backwards, 100).await, [3, 2, 1]);
-    assert_eq!(read(ReadFrom::At(99), Backwards, 1).await, [5]);
-    assert_eq!(read(ReadFrom::Start, Backwards, 100).await, [1]);
+    assert_eq!(read(AllFrom::End, Forwards, 100).await, Vec::<u64>::new());
+    assert_eq!(read(AllFrom::End, Backwards, 2).await, [5, 4]);
     assert_eq!(
-        read(ReadFrom::At(0), Backwards, 100).await,
+        read(AllFrom::Position(Position::new(3)), Backwards, 100).await,
+        [3, 2, 1]
+    );
+    assert_eq!(
+        read(AllFrom::Position(Position::new(99)), Backwards, 1).await,
+        [5]
+    );
+    assert_eq!(read(AllFrom::Start, Backwards, 100).await, [1]);
+    assert_eq!(
+        read(AllFrom::Position(Position::START), Backwards, 100).await,
         Vec::<u64>::new()
     );
-    assert_eq!(read(ReadFrom::Start, Forwards, 0).await, Vec::<u64>::new());
+    assert_eq!(read(AllFrom::Start, Forwards, 0).await, Vec::<u64>::new());
     let all = everything(store.as_ref()).await;
     assert_eq!(data(&all), ["1", "2", "3", "4", "5"]);
-    assert_eq!(store.head_position(), 5);
+    assert_eq!(store.head_position().get(), 5);
 }
 
 pub async fn a_missing_stream_reads_empty_and_has_no_revision(store: Arc<dyn EventStore>) {
     let s = stream("missing");
     assert_eq!(store.stream_revision(&s).await.unwrap(), None);
     for direction in [Direction::Forwards, Direction::Backwards] {
-        for from in [ReadFrom::Start, ReadFrom::End, ReadFrom::At(3)] {
+        for from in [
+            StreamFrom::Start,
+            StreamFrom::End,
+            StreamFrom::Revision(Revision::new(3)),
+        ] {
             let read = store.read_stream(&s, from, direction, 10).await.unwrap();
             assert!(read.is_empty(), "{direction:?} from {from:?}");
         }
     }
     assert!(everything(store.as_ref()).await.is_empty());
-    assert_eq!(store.head_position(), 0);
+    assert_eq!(store.head_position().get(), 0);
 }
 
 pub async fn content_type_metadata_and_data_read_back_exactly(store: Arc<dyn EventStore>) {
@@ -687,17 +733,19 @@ pub async fn a_subscription_from_zero_delivers_the_past_caught_up_once_then_live
         .append(&s, StreamState::NoStream, events(&["1", "2", "3"]))
         .await
         .unwrap();
-    let mut subscription = store.subscribe_all(0);
+    let mut subscription = store.subscribe_all(Position::START);
     assert_eq!(
         positions(&next_events(&mut subscription, 3).await),
         [1, 2, 3]
     );
     assert_eq!(
         next(&mut subscription).await,
-        SubscriptionMessage::CaughtUp { position: 3 }
+        SubscriptionMessage::CaughtUp {
+            position: Position::new(3)
+        }
     );
     store
-        .append(&s, StreamState::Revision(2), events(&["4"]))
+        .append(&s, StreamState::Revision(Revision::new(2)), events(&["4"]))
         .await
         .unwrap();
     store
@@ -721,32 +769,38 @@ pub async fn a_subscription_from_a_checkpoint_starts_after_it(store: Arc<dyn Eve
         .append(&s, StreamState::NoStream, events(&["1", "2", "3", "4"]))
         .await
         .unwrap();
-    let mut subscription = store.subscribe_all(2);
+    let mut subscription = store.subscribe_all(Position::new(2));
     assert_eq!(positions(&next_events(&mut subscription, 2).await), [3, 4]);
     assert_eq!(
         next(&mut subscription).await,
-        SubscriptionMessage::CaughtUp { position: 4 }
+        SubscriptionMessage::CaughtUp {
+            position: Position::new(4)
+        }
     );
     store
-        .append(&s, StreamState::Revision(3), events(&["5"]))
+        .append(&s, StreamState::Revision(Revision::new(3)), events(&["5"]))
         .await
         .unwrap();
     assert_eq!(positions(&next_events(&mut subscription, 1).await), [5]);
 
     // A checkpoint at the head: nothing old, caught up there.
-    let mut at_head = store.subscribe_all(5);
+    let mut at_head = store.subscribe_all(Position::new(5));
     assert_eq!(
         next(&mut at_head).await,
-        SubscriptionMessage::CaughtUp { position: 5 }
+        SubscriptionMessage::CaughtUp {
+            position: Position::new(5)
+        }
     );
     assert_quiet(&mut subscription).await;
 }
 
 pub async fn a_subscription_to_an_empty_store_is_caught_up_at_zero(store: Arc<dyn EventStore>) {
-    let mut subscription = store.subscribe_all(0);
+    let mut subscription = store.subscribe_all(Position::START);
     assert_eq!(
         next(&mut subscription).await,
-        SubscriptionMessage::CaughtUp { position: 0 }
+        SubscriptionMessage::CaughtUp {
+            position: Position::START
+        }
     );
     store
         .append(&stream("first"), StreamState::NoStream, events(&["1"]))
@@ -770,7 +824,11 @@ pub async fn of_racing_appends_with_one_expectation_exactly_one_wins(store: Arc<
             tokio::spawn(async move {
                 start.wait().await;
                 store
-                    .append(&s, StreamState::Revision(0), events(&[&format!("w{i}")]))
+                    .append(
+                        &s,
+                        StreamState::Revision(Revision::FIRST),
+                        events(&[&format!("w{i}")]),
+                    )
                     .await
             })
         })
@@ -782,13 +840,16 @@ pub async fn of_racing_appends_with_one_expectation_exactly_one_wins(store: Arc<
             refused => assert_wrong_version(
                 refused,
                 &s,
-                StreamState::Revision(0),
-                CurrentRevision::Current(1),
+                StreamState::Revision(Revision::FIRST),
+                CurrentRevision::Current(Revision::new(1)),
             ),
         }
     }
     assert_eq!(won.len(), 1, "exactly one writer wins");
-    assert_eq!((won[0].next_expected_revision, won[0].position), (1, 2));
-    assert_eq!(store.head_position(), 2);
+    assert_eq!(
+        (won[0].next_expected_revision.get(), won[0].position.get()),
+        (1, 2)
+    );
+    assert_eq!(store.head_position().get(), 2);
     assert_eq!(whole(store.as_ref(), &s).await.len(), 2);
 }

@@ -1,8 +1,8 @@
 //! The event store readnet writes to, in KurrentDB's terms.
 //!
-//! A store holds named streams of immutable events. Every event has a revision in its stream
-//! (dense, from 0) and a position in `$all` (dense, from 1, the order in which events were
-//! committed). Appends state what they expect of each stream ([`StreamState`]) and are atomic:
+//! A store holds named streams of immutable events. Every event has a [`Revision`] in its stream
+//! (dense, from 0) and a [`Position`] in `$all` (dense, from 1, the order in which events were
+//! committed). A stream read starts from a [`StreamFrom`], a read of `$all` from an [`AllFrom`]. Appends state what they expect of each stream ([`StreamState`]) and are atomic:
 //! all of a call's events are written, or none.
 //!
 //! [`embedded::EmbeddedStore`] is the default backend: segment files in a data directory,
@@ -52,25 +52,26 @@ pub trait EventStore: Send + Sync + 'static {
     async fn append_multi(&self, writes: Vec<StreamWrite>)
     -> Result<Vec<AppendResult>, StoreError>;
 
-    /// Reads up to `max_count` events of `stream` from revision `from`, in `direction`.
+    /// Reads up to `max_count` events of `stream` from `from`, in `direction`.
     async fn read_stream(
         &self,
         stream: &str,
-        from: ReadFrom,
+        from: StreamFrom,
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// Reads up to `max_count` events of `$all` from position `from`, in `direction`.
+    /// Reads up to `max_count` events of `$all` from `from`, in `direction`.
     async fn read_all(
         &self,
-        from: ReadFrom,
+        from: AllFrom,
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// [`EventStore::append_multi`] within `options`' deadline. The default (both backends use
-    /// it today) stops waiting at the deadline; a backend may pass the deadline on instead.
+    /// [`EventStore::append_multi`] within `options`' deadline. The default (the embedded
+    /// backend's) stops waiting at the deadline; the KurrentDB backend passes it on to each call
+    /// it makes to the cluster.
     async fn append_multi_with(
         &self,
         writes: Vec<StreamWrite>,
@@ -89,7 +90,7 @@ pub trait EventStore: Send + Sync + 'static {
     async fn read_stream_with(
         &self,
         stream: &str,
-        from: ReadFrom,
+        from: StreamFrom,
         direction: Direction,
         max_count: usize,
         options: &CallOptions,
@@ -106,7 +107,7 @@ pub trait EventStore: Send + Sync + 'static {
     /// [`EventStore::read_all`] within `options`' deadline.
     async fn read_all_with(
         &self,
-        from: ReadFrom,
+        from: AllFrom,
         direction: Direction,
         max_count: usize,
         options: &CallOptions,
@@ -121,14 +122,16 @@ pub trait EventStore: Send + Sync + 'static {
     }
 
     /// The current revision of a stream, `None` if it has no events.
-    async fn stream_revision(&self, stream: &str) -> Result<Option<u64>, StoreError>;
+    async fn stream_revision(&self, stream: &str) -> Result<Option<Revision>, StoreError>;
 
-    /// The position of the last committed event in `$all` (0 when the store is empty).
-    fn head_position(&self) -> u64;
+    /// The position of the last committed event in `$all` ([`Position::START`] when the store
+    /// is empty).
+    fn head_position(&self) -> Position;
 
-    /// Subscribes to `$all` after `checkpoint` (0 = from the first event): catch up from the
-    /// log, then say [`SubscriptionMessage::CaughtUp`] once, then deliver live events.
-    fn subscribe_all(&self, checkpoint: u64) -> Subscription;
+    /// Subscribes to `$all` after `checkpoint` ([`Position::START`] = from the first event):
+    /// catch up from the log, then say [`SubscriptionMessage::CaughtUp`] once, then deliver live
+    /// events.
+    fn subscribe_all(&self, checkpoint: Position) -> Subscription;
 }
 
 /// Runs `call` until `options`' deadline: refused at once if it has passed, cut short (and

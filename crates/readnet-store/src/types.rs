@@ -9,6 +9,123 @@ use uuid::Uuid;
 
 use crate::StoreError;
 
+/// A position in `$all`: dense from 1 in commit order. [`Position::START`] (0) is the place
+/// before the first event: a checkpoint that has seen nothing, the head of an empty store.
+///
+/// Positions compare and follow one another; they are not numbers to add. The gap between two
+/// of them is a count of events ([`Position::events_since`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
+pub struct Position(u64);
+
+impl Position {
+    /// Before the first event.
+    pub const START: Position = Position(0);
+    /// The first event's position.
+    pub const FIRST: Position = Position(1);
+    /// Past every position (an unbounded "through").
+    pub const MAX: Position = Position(u64::MAX);
+
+    /// The position numbered `position` (from protobuf, disk or a command line).
+    pub const fn new(position: u64) -> Self {
+        Self(position)
+    }
+
+    /// The position as the number protobuf messages and disk formats carry.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The position after this one (saturating: no log reaches `u64::MAX`, a client's number
+    /// may).
+    pub const fn next(self) -> Self {
+        Self(self.0.saturating_add(1))
+    }
+
+    /// The position before this one, `None` before the first event.
+    pub const fn previous(self) -> Option<Self> {
+        match self.0.checked_sub(1) {
+            Some(previous) => Some(Self(previous)),
+            None => None,
+        }
+    }
+
+    /// The position `events` events after this one (positions are dense).
+    pub const fn after(self, events: u64) -> Self {
+        Self(self.0 + events)
+    }
+
+    /// How many events lie after `earlier` up to and including `self` (0 if `earlier` is not
+    /// before `self`).
+    pub const fn events_since(self, earlier: Position) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A revision in a stream: dense from 0, the stream's first event being [`Revision::FIRST`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
+pub struct Revision(u64);
+
+impl Revision {
+    /// A stream's first event.
+    pub const FIRST: Revision = Revision(0);
+
+    /// The revision numbered `revision` (from protobuf, disk or a command line).
+    pub const fn new(revision: u64) -> Self {
+        Self(revision)
+    }
+
+    /// The revision as the number protobuf messages and disk formats carry.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The revision after this one (saturating: no stream reaches `u64::MAX`, a client's
+    /// number may).
+    pub const fn next(self) -> Self {
+        Self(self.0.saturating_add(1))
+    }
+
+    /// The revision before this one, `None` for a stream's first event.
+    pub const fn previous(self) -> Option<Self> {
+        match self.0.checked_sub(1) {
+            Some(previous) => Some(Self(previous)),
+            None => None,
+        }
+    }
+
+    /// The revision `events` events after this one (revisions are dense).
+    pub const fn after(self, events: u64) -> Self {
+        Self(self.0 + events)
+    }
+
+    /// How many events a stream holds whose last event has this revision.
+    pub const fn count(self) -> u64 {
+        self.0 + 1
+    }
+}
+
+impl fmt::Display for Revision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// What an append expects of a stream (KurrentDB's `StreamState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamState {
@@ -19,7 +136,7 @@ pub enum StreamState {
     /// The stream has at least one event.
     StreamExists,
     /// The stream's last event has this revision.
-    Revision(u64),
+    Revision(Revision),
 }
 
 impl fmt::Display for StreamState {
@@ -37,7 +154,7 @@ impl fmt::Display for StreamState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CurrentRevision {
     NoStream,
-    Current(u64),
+    Current(Revision),
 }
 
 impl fmt::Display for CurrentRevision {
@@ -94,11 +211,11 @@ pub struct StreamWrite {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendResult {
     /// Revision of the last event now in the stream (the next append's expectation).
-    pub next_expected_revision: u64,
+    pub next_expected_revision: Revision,
     /// `$all` position of the first event of this write.
-    pub first_position: u64,
+    pub first_position: Position,
     /// `$all` position of the last event of this write.
-    pub position: u64,
+    pub position: Position,
     /// When the store committed this write's events (store clock, microseconds since the Unix
     /// epoch); `None` when the write was a retry of one already recorded, whose time the store
     /// does not look up (read the events to see it).
@@ -109,8 +226,8 @@ pub struct AppendResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedEvent {
     pub stream: String,
-    pub revision: u64,
-    pub position: u64,
+    pub revision: Revision,
+    pub position: Position,
     pub event_id: Uuid,
     pub event_type: String,
     pub content_type: ContentType,
@@ -121,13 +238,26 @@ pub struct RecordedEvent {
     pub data: Bytes,
 }
 
-/// Where a read starts.
+/// Where a stream read starts (KurrentDB's `StreamPosition` of a revision).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadFrom {
+pub enum StreamFrom {
+    /// The stream's first event.
     Start,
+    /// The stream's last event.
     End,
-    /// A stream revision for stream reads, a `$all` position for `$all` reads (inclusive).
-    At(u64),
+    /// The event with this revision (inclusive).
+    Revision(Revision),
+}
+
+/// Where a read of `$all` starts (KurrentDB's `StreamPosition` of a `Position`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllFrom {
+    /// The first event.
+    Start,
+    /// The last event.
+    End,
+    /// The event at this position (inclusive).
+    Position(Position),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +291,7 @@ pub enum SubscriptionMessage {
     /// Sent once, when the subscriber has received every event committed when it caught up;
     /// `position` is the last position delivered, or the checkpoint if nothing was delivered.
     CaughtUp {
-        position: u64,
+        position: Position,
     },
 }
 

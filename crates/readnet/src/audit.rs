@@ -19,7 +19,7 @@ use readnet_server::projections::AllProjections;
 use readnet_settlement::{Period, Settlement, Statement};
 use readnet_statistics::Statistics;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
-use readnet_store::{Direction, EventStore, ReadFrom};
+use readnet_store::{AllFrom, Direction, EventStore, Position};
 use serde_json::Value;
 
 /// Events read per page.
@@ -112,10 +112,18 @@ fn progress(length: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// The position `--through` names (the command line's number), at most the log's head.
+fn through(argument: Option<u64>, store: &dyn EventStore) -> Position {
+    argument
+        .map_or(Position::MAX, Position::new)
+        .min(store.head_position())
+}
+
 /// Every projection folded in one pass over the log (each event decoded once).
-async fn fold_all(store: &dyn EventStore, through: u64) -> anyhow::Result<AllProjections> {
-    let bar = progress(through, "replaying");
-    let folded: AllProjections = replay(store, Some(through), |p| bar.set_position(p)).await?;
+async fn fold_all(store: &dyn EventStore, through: Position) -> anyhow::Result<AllProjections> {
+    let bar = progress(through.get(), "replaying");
+    let folded: AllProjections =
+        replay(store, Some(through), |p| bar.set_position(p.get())).await?;
     bar.finish_and_clear();
     Ok(folded)
 }
@@ -126,7 +134,7 @@ pub async fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if args.check {
         return check(&store, &Snapshots::new(args.data.join("projections"))).await;
     }
-    let through = args.through.unwrap_or(u64::MAX).min(store.head_position());
+    let through = through(args.through, &store);
     let folded = fold_all(&store, through).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "replayed through position {through}")?;
@@ -239,8 +247,8 @@ async fn check_one<P: Projection>(
         );
         return Ok(Compared::Differs);
     }
-    let bar = progress(position, P::NAME);
-    let replayed: P = replay(store, Some(position), |p| bar.set_position(p)).await?;
+    let bar = progress(position.get(), P::NAME);
+    let replayed: P = replay(store, Some(position), |p| bar.set_position(p.get())).await?;
     bar.finish_and_clear();
     // The digest of the typed state, as `readnet replay` prints it; the comparison is of values.
     let replayed_digest = digest(&replayed);
@@ -316,14 +324,15 @@ pub async fn export_command(command: ExportCommand) -> anyhow::Result<ExitCode> 
 
 async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.data).await?;
-    let through = args.through.unwrap_or(u64::MAX).min(store.head_position());
-    let from = args.from.max(1);
-    let bar = progress(through.saturating_sub(from - 1), "exporting");
+    let through = through(args.through, &store);
+    let from = Position::new(args.from).max(Position::FIRST);
+    let before_from = from.previous().unwrap_or(Position::START);
+    let bar = progress(through.events_since(before_from), "exporting");
     let mut out = output(&args.out)?;
     let mut next = from;
     while next <= through {
         let page = store
-            .read_all(ReadFrom::At(next), Direction::Forwards, PAGE)
+            .read_all(AllFrom::Position(next), Direction::Forwards, PAGE)
             .await?;
         let Some(end) = page.last().map(|e| e.position) else {
             break;
@@ -337,8 +346,8 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_writer(&mut out, &crate::output::event_json(&recorded))?;
             out.write_all(b"\n")?;
         }
-        bar.set_position(end.min(through) + 1 - from);
-        next = end + 1;
+        bar.set_position(end.min(through).events_since(from) + 1);
+        next = end.next();
     }
     out.flush()?;
     bar.finish_and_clear();
@@ -347,9 +356,10 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
 
 async fn export_statements(args: ExportStatementsArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.data).await?;
-    let through = args.through.unwrap_or(u64::MAX).min(store.head_position());
-    let bar = progress(through, Settlement::NAME);
-    let settlement: Settlement = replay(&store, Some(through), |p| bar.set_position(p)).await?;
+    let through = through(args.through, &store);
+    let bar = progress(through.get(), Settlement::NAME);
+    let settlement: Settlement =
+        replay(&store, Some(through), |p| bar.set_position(p.get())).await?;
     bar.finish_and_clear();
     let statements: Vec<Statement> = settlement
         .periods()

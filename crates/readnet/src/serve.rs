@@ -75,7 +75,8 @@ pub async fn serve(
         .patron_key_file
         .clone()
         .unwrap_or_else(|| config.data_dir.join("patron.key"));
-    let key = load_or_create_key(&key_file, store.head_position())?;
+    // Positions are dense from 1: the head is the number of events in the log.
+    let key = load_or_create_key(&key_file, store.head_position().get())?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;

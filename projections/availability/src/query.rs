@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use readnet_domain::{Fen, ItemCode};
 use readnet_projection::pb::{self, AvailabilityProximity, LibraryTier};
 use readnet_projection::title::{is_isbn_shaped, isbn_key, normalise_isbn, text_key};
 use readnet_projection::{LibraryView, Projection};
@@ -124,17 +125,17 @@ pub fn item_state(item: &str, r: &ItemRecord) -> pb::ItemState {
         isbn: r.isbn.clone(),
         title: r.title.clone(),
         author: r.author.clone(),
-        owner_library: r.owner_library.clone(),
-        price_fen: r.price_fen,
+        owner_library: r.owner_library.as_str().to_owned(),
+        price_fen: r.price_fen.map(Fen::get),
         acquisition: r.acquisition,
         status: r.place.status() as i32,
-        revision: r.revision,
-        position: r.position,
+        revision: r.revision.get(),
+        position: r.position.get(),
         ..Default::default()
     };
     match &r.place {
         Place::OnShelf { library, homebound } => {
-            state.library = library.clone();
+            state.library = library.as_str().to_owned();
             state.homebound = *homebound;
         }
         Place::OnLoan {
@@ -142,16 +143,16 @@ pub fn item_state(item: &str, r: &ItemRecord) -> pb::ItemState {
             due_at_us,
             renewals,
         } => {
-            state.library = library.clone();
+            state.library = library.as_str().to_owned();
             state.due_at = Some(timestamp(*due_at_us));
             state.renewal_count = *renewals;
         }
         Place::InTransit { from, to, reason } => {
-            state.library = to.clone();
-            state.from_library = from.clone();
+            state.library = to.as_str().to_owned();
+            state.from_library = from.as_str().to_owned();
             state.transfer_reason = *reason;
         }
-        Place::InBooth { booth } => state.library = booth.clone(),
+        Place::InBooth { booth } => state.library = booth.as_str().to_owned(),
         Place::Lost | Place::Withdrawn | Place::ExchangedOut => {}
     }
     state
@@ -201,7 +202,7 @@ impl Availability {
         Ok(pb::AvailabilityServiceGetItemResponse {
             item: Some(item_state(item, record)),
             title_key: record.title_key.clone(),
-            applied_position: self.position(),
+            applied_position: self.position().get(),
         })
     }
 
@@ -220,7 +221,7 @@ impl Availability {
         let mut per_library: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
         for (_, t) in &titles {
             for (library, counts) in &t.libraries {
-                let entry = per_library.entry(library).or_default();
+                let entry = per_library.entry(library.as_str()).or_default();
                 entry.0 += counts.lendable();
                 entry.1 += counts.in_booth;
             }
@@ -242,7 +243,7 @@ impl Availability {
                 };
                 Some(pb::TitleAtLibrary {
                     library: library.to_owned(),
-                    city: view.city.clone(),
+                    city: view.city.as_str().to_owned(),
                     tier: view.tier,
                     proximity: proximity as i32,
                     lendable,
@@ -259,7 +260,7 @@ impl Availability {
             titles: titles.iter().map(|(k, t)| summary(k, t)).collect(),
             libraries,
             truncated,
-            applied_position: self.position(),
+            applied_position: self.position().get(),
         })
     }
 
@@ -308,13 +309,13 @@ impl Availability {
         };
         Ok(pb::LibraryShelfResponse {
             library: library.to_owned(),
-            city: view.city.clone(),
+            city: view.city.as_str().to_owned(),
             tier: view.tier,
             closed: view.closed,
             totals: Some(shelf_counts(self.library_totals(library))),
             titles,
             next_title_key,
-            applied_position: self.position(),
+            applied_position: self.position().get(),
         })
     }
 
@@ -343,7 +344,7 @@ impl Availability {
         let mut page: Vec<&str> = stock
             .into_iter()
             .flat_map(|s| s.range::<str, _>((bound, Bound::Unbounded)))
-            .map(String::as_str)
+            .map(ItemCode::as_str)
             .take(max_items + 1)
             .collect();
         let mut next_item = String::new();
@@ -362,17 +363,17 @@ impl Availability {
                     title: r.title.clone(),
                     author: r.author.clone(),
                     acquisition: r.acquisition,
-                    owner_library: r.owner_library.clone(),
+                    owner_library: r.owner_library.as_str().to_owned(),
                 })
             })
             .collect();
         Ok(pb::BoothStockResponse {
             booth: booth.to_owned(),
-            city: view.city.clone(),
+            city: view.city.as_str().to_owned(),
             item_count: stock.map_or(0, |s| s.len() as u32),
             items,
             next_item,
-            applied_position: self.position(),
+            applied_position: self.position().get(),
         })
     }
 }

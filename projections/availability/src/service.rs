@@ -5,7 +5,7 @@ use readnet_domain::access::Act;
 use readnet_projection::access;
 use std::time::Duration;
 
-use readnet_projection::{Handle, wait_budget};
+use readnet_projection::{Handle, Position, wait_budget};
 use readnet_proto::v1::{self as pb, availability_service_server};
 use tonic::{Request, Response, Status};
 
@@ -24,13 +24,14 @@ impl AvailabilityService {
         Self { handle }
     }
 
-    /// Runs `query` on the state once it has applied `min_position`.
+    /// Runs `query` on the state once it has applied `min_position` (the request's number).
     async fn answer<R>(
         &self,
         min_position: Option<u64>,
         wait: Duration,
         query: impl FnOnce(&Availability) -> Result<R, AvailabilityError>,
     ) -> Result<Response<R>, Status> {
+        let min_position = min_position.map(Position::new);
         let (answer, _) = self.handle.read(min_position, wait, query).await?;
         Ok(Response::new(answer?))
     }

@@ -3,11 +3,11 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
-use readnet_domain::StreamId;
+use readnet_domain::{Fen, ItemCode, LibraryCode, StreamId};
 use readnet_projection::canonical::{FastMap, sorted_map};
 use readnet_projection::pb::{self, ItemStatus};
 use readnet_projection::title::{text_key, title_key};
-use readnet_projection::{NetworkView, Payload, ProjectedEvent, Projection};
+use readnet_projection::{NetworkView, Payload, Position, ProjectedEvent, Projection, Revision};
 use serde::{Deserialize, Serialize};
 
 /// Where an item is: the domain's `ItemStatus`, as the projection keeps it. Who holds a loan is
@@ -16,24 +16,24 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Place {
     OnShelf {
-        library: String,
+        library: LibraryCode,
         /// Returned away from its owner: not lent again before it is home.
         homebound: bool,
     },
     OnLoan {
         /// The lending library.
-        library: String,
+        library: LibraryCode,
         due_at_us: i64,
         renewals: u32,
     },
     InTransit {
-        from: String,
-        to: String,
+        from: LibraryCode,
+        to: LibraryCode,
         /// `TransferReason` as its protobuf number.
         reason: i32,
     },
     InBooth {
-        booth: String,
+        booth: LibraryCode,
     },
     Lost,
     Withdrawn,
@@ -68,14 +68,14 @@ impl Place {
     fn slot(&self) -> Option<(&str, Slot)> {
         match self {
             Place::OnShelf { library, homebound } => Some((
-                library,
+                library.as_str(),
                 Slot::Shelf {
                     homebound: *homebound,
                 },
             )),
-            Place::OnLoan { library, .. } => Some((library, Slot::Loan)),
-            Place::InTransit { to, .. } => Some((to, Slot::TransitTo)),
-            Place::InBooth { booth } => Some((booth, Slot::Booth)),
+            Place::OnLoan { library, .. } => Some((library.as_str(), Slot::Loan)),
+            Place::InTransit { to, .. } => Some((to.as_str(), Slot::TransitTo)),
+            Place::InBooth { booth } => Some((booth.as_str(), Slot::Booth)),
             Place::Lost | Place::Withdrawn | Place::ExchangedOut => None,
         }
     }
@@ -202,16 +202,16 @@ pub struct ItemRecord {
     pub isbn: String,
     pub title: String,
     pub author: String,
-    pub owner_library: String,
-    pub price_fen: Option<i64>,
+    pub owner_library: LibraryCode,
+    pub price_fen: Option<Fen>,
     /// `Acquisition` as its protobuf number.
     pub acquisition: i32,
     /// See [`crate::title`].
     pub title_key: String,
     pub place: Place,
     /// The item stream's revision and the `$all` position of its last event.
-    pub revision: u64,
-    pub position: u64,
+    pub revision: Revision,
+    pub position: Position,
 }
 
 /// A title: how its first copy was catalogued, and its copies per library.
@@ -223,7 +223,7 @@ pub struct TitleRecord {
     /// Summed over every library.
     pub network: Counts,
     /// Libraries with at least one copy counted; no all-zero entries.
-    pub libraries: BTreeMap<String, Counts>,
+    pub libraries: BTreeMap<LibraryCode, Counts>,
 }
 
 /// One library's copies of every title.
@@ -241,16 +241,16 @@ pub struct LibraryRecord {
 /// that of ordered maps.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Availability {
-    position: u64,
+    position: Position,
     network: NetworkView,
     #[serde(serialize_with = "sorted_map")]
-    items: FastMap<String, ItemRecord>,
+    items: FastMap<ItemCode, ItemRecord>,
     #[serde(serialize_with = "sorted_map")]
     titles: FastMap<String, TitleRecord>,
     /// Libraries with at least one copy counted; no all-zero entries.
-    libraries: BTreeMap<String, LibraryRecord>,
+    libraries: BTreeMap<LibraryCode, LibraryRecord>,
     /// The items in each booth; no empty sets.
-    booths: BTreeMap<String, BTreeSet<String>>,
+    booths: BTreeMap<LibraryCode, BTreeSet<ItemCode>>,
     /// Text key (title and author) → the title keys of every copy catalogued under it.
     #[serde(serialize_with = "sorted_map")]
     by_text: FastMap<String, BTreeSet<String>>,
@@ -263,8 +263,8 @@ pub struct Availability {
 struct Stamp<'a> {
     /// The item whose stream the event is in, if it is in an item's stream.
     item: Option<&'a str>,
-    revision: u64,
-    position: u64,
+    revision: Revision,
+    position: Position,
 }
 
 impl Stamp<'_> {
@@ -285,8 +285,8 @@ impl Stamp<'_> {
 struct Tallies<'a> {
     statuses: &'a mut StatusCounts,
     titles: &'a mut FastMap<String, TitleRecord>,
-    libraries: &'a mut BTreeMap<String, LibraryRecord>,
-    booths: &'a mut BTreeMap<String, BTreeSet<String>>,
+    libraries: &'a mut BTreeMap<LibraryCode, LibraryRecord>,
+    booths: &'a mut BTreeMap<LibraryCode, BTreeSet<ItemCode>>,
 }
 
 impl Projection for Availability {
@@ -305,13 +305,13 @@ impl Projection for Availability {
             Payload::ItemLoaned(e) => self.move_item(
                 &e.item,
                 Place::OnLoan {
-                    library: e.library.clone(),
+                    library: LibraryCode::from(e.library.clone()),
                     due_at_us: e.due_at_us,
                     renewals: 0,
                 },
                 &stamp,
             ),
-            Payload::ItemRenewed(e) => match self.items.get_mut(&e.item) {
+            Payload::ItemRenewed(e) => match self.items.get_mut(e.item.as_str()) {
                 Some(record) => {
                     if let Place::OnLoan {
                         due_at_us,
@@ -329,7 +329,7 @@ impl Projection for Availability {
             Payload::ItemReturned(e) => self.move_item(
                 &e.item,
                 Place::OnShelf {
-                    library: e.library.clone(),
+                    library: LibraryCode::from(e.library.clone()),
                     homebound: e.homebound,
                 },
                 &stamp,
@@ -337,8 +337,8 @@ impl Projection for Availability {
             Payload::TransferDispatched(e) => self.move_item(
                 &e.item,
                 Place::InTransit {
-                    from: e.from_library.clone(),
-                    to: e.to_library.clone(),
+                    from: LibraryCode::from(e.from_library.clone()),
+                    to: LibraryCode::from(e.to_library.clone()),
                     reason: e.reason,
                 },
                 &stamp,
@@ -346,11 +346,11 @@ impl Projection for Availability {
             Payload::TransferReceived(e) => {
                 let place = if e.in_booth {
                     Place::InBooth {
-                        booth: e.to_library.clone(),
+                        booth: LibraryCode::from(e.to_library.clone()),
                     }
                 } else {
                     Place::OnShelf {
-                        library: e.to_library.clone(),
+                        library: LibraryCode::from(e.to_library.clone()),
                         homebound: false,
                     }
                 };
@@ -378,7 +378,7 @@ impl Projection for Availability {
         );
     }
 
-    fn position(&self) -> u64 {
+    fn position(&self) -> Position {
         self.position
     }
 }
@@ -453,7 +453,7 @@ impl Availability {
             .get(booth)
             .into_iter()
             .flatten()
-            .map(String::as_str)
+            .map(ItemCode::as_str)
     }
 
     /// Items per status, network-wide.
@@ -461,7 +461,7 @@ impl Availability {
         self.statuses
     }
 
-    pub(crate) fn booth_set(&self, booth: &str) -> Option<&BTreeSet<String>> {
+    pub(crate) fn booth_set(&self, booth: &str) -> Option<&BTreeSet<ItemCode>> {
         self.booths.get(booth)
     }
 
@@ -469,18 +469,18 @@ impl Availability {
     fn catalogue(&mut self, e: &pb::ItemCatalogued, stamp: &Stamp<'_>) -> bool {
         // decide never catalogues an id twice; a hand-made repeat keeps the first copy. One
         // look-up finds the item's slot: the id is copied anyway for a new item.
-        let slot = match self.items.entry(e.item.clone()) {
+        let slot = match self.items.entry(ItemCode::from(e.item.clone())) {
             Entry::Vacant(slot) => slot,
             Entry::Occupied(mut record) => return stamp.mark(&e.item, record.get_mut()),
         };
         let key = title_key(&e.isbn, &e.title, &e.author);
         let place = if e.in_booth {
             Place::InBooth {
-                booth: e.placed_at.clone(),
+                booth: LibraryCode::from(e.placed_at.clone()),
             }
         } else {
             Place::OnShelf {
-                library: e.placed_at.clone(),
+                library: LibraryCode::from(e.placed_at.clone()),
                 homebound: false,
             }
         };
@@ -521,13 +521,13 @@ impl Availability {
             isbn: e.isbn.clone(),
             title: e.title.clone(),
             author: e.author.clone(),
-            owner_library: e.owner_library.clone(),
-            price_fen: e.price_fen,
+            owner_library: LibraryCode::from(e.owner_library.clone()),
+            price_fen: e.price_fen.map(Fen),
             acquisition: e.acquisition,
             title_key: key,
             place,
-            revision: 0,
-            position: 0,
+            revision: Revision::FIRST,
+            position: Position::START,
         });
         stamp.mark(&e.item, record)
     }
@@ -603,13 +603,13 @@ impl Tallies<'_> {
         debug_assert!(record.totals.at_least(&cell), "the library has the cell");
         let in_booth = record.totals.in_booth;
         if from_slot == Slot::Booth || to_slot == Slot::Booth {
-            let booth = self.booths.entry(library.to_owned()).or_default();
+            let booth = self.booths.entry(LibraryCode::from(library)).or_default();
             if from_slot == Slot::Booth {
                 let removed = booth.remove(item);
                 debug_assert!(removed, "an item leaves a booth it is in");
             }
             if to_slot == Slot::Booth {
-                let added = booth.insert(item.to_owned());
+                let added = booth.insert(ItemCode::from(item));
                 debug_assert!(added, "an item enters a booth once");
             }
             debug_assert_eq!(
@@ -644,7 +644,7 @@ impl Tallies<'_> {
             None => {
                 let mut cell = Counts::default();
                 cell.adjust(slot, delta);
-                title.libraries.insert(library.to_owned(), cell);
+                title.libraries.insert(LibraryCode::from(library), cell);
                 (cell, true)
             }
         };
@@ -655,7 +655,7 @@ impl Tallies<'_> {
 
         if !self.libraries.contains_key(library) {
             self.libraries
-                .insert(library.to_owned(), LibraryRecord::default());
+                .insert(LibraryCode::from(library), LibraryRecord::default());
         }
         let record = self
             .libraries
@@ -687,14 +687,15 @@ impl Tallies<'_> {
 
         if slot == Slot::Booth {
             if !self.booths.contains_key(library) {
-                self.booths.insert(library.to_owned(), BTreeSet::new());
+                self.booths
+                    .insert(LibraryCode::from(library), BTreeSet::new());
             }
             let booth = self
                 .booths
                 .get_mut(library)
                 .expect("the booth's set was just made");
             let changed = match delta {
-                Delta::Add => booth.insert(item.to_owned()),
+                Delta::Add => booth.insert(ItemCode::from(item)),
                 Delta::Remove => booth.remove(item),
             };
             debug_assert!(changed, "an item enters a booth once and leaves it once");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tonic::Status;
 
-use crate::{ProjectedEvent, Projection};
+use crate::{Position, ProjectedEvent, Projection};
 
 /// The longest a query waits for its `min_position` when the caller set no deadline.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(5);
@@ -17,7 +17,7 @@ pub const MAX_WAIT: Duration = Duration::from_secs(30);
 /// The query side of a projection: cheap to clone, shared by its services.
 pub struct Handle<P: Projection> {
     state: Arc<RwLock<P>>,
-    applied: watch::Receiver<u64>,
+    applied: watch::Receiver<Position>,
 }
 
 impl<P: Projection> Clone for Handle<P> {
@@ -32,7 +32,7 @@ impl<P: Projection> Clone for Handle<P> {
 /// The folding side of a projection, owned by its runner.
 pub struct Writer<P: Projection> {
     pub(crate) state: Arc<RwLock<P>>,
-    applied: watch::Sender<u64>,
+    applied: watch::Sender<Position>,
 }
 
 /// A projection's state shared between one [`Writer`] and many [`Handle`]s.
@@ -73,7 +73,7 @@ impl<P: Projection> Writer<P> {
     /// Publishes that the log has been read through `position` although the events after the
     /// last one applied were not the ledger's (see [`readnet_domain::StreamId::is_ledger_stream`]):
     /// the state is unchanged, and queries waiting for those positions are answered.
-    pub fn pass(&self, position: u64) {
+    pub fn pass(&self, position: Position) {
         self.applied.send_if_modified(|applied| {
             let moved = position > *applied;
             *applied = (*applied).max(position);
@@ -82,7 +82,7 @@ impl<P: Projection> Writer<P> {
     }
 
     /// The position of the last event read: applied, or passed over as not the ledger's.
-    pub fn snapshot_position(&self) -> u64 {
+    pub fn snapshot_position(&self) -> Position {
         *self.applied.borrow()
     }
 
@@ -101,7 +101,7 @@ impl<P: Projection> Writer<P> {
 
 impl<P: Projection> Handle<P> {
     /// The position of the last event applied.
-    pub fn position(&self) -> u64 {
+    pub fn position(&self) -> Position {
         *self.applied.borrow()
     }
 
@@ -110,10 +110,10 @@ impl<P: Projection> Handle<P> {
     /// DEADLINE_EXCEEDED, naming the position reached.
     pub async fn read<R>(
         &self,
-        min_position: Option<u64>,
+        min_position: Option<Position>,
         wait: Duration,
         query: impl FnOnce(&P) -> R,
-    ) -> Result<(R, u64), Status> {
+    ) -> Result<(R, Position), Status> {
         // A runner that stopped (an unreadable event, a store failure) leaves a state that no
         // longer follows the log: answering from it would be silently stale.
         if self.applied.has_changed().is_err() {
@@ -123,7 +123,7 @@ impl<P: Projection> Handle<P> {
                 self.position()
             )));
         }
-        if let Some(min) = min_position.filter(|&m| m > 0) {
+        if let Some(min) = min_position.filter(|&m| m > Position::START) {
             let mut applied = self.applied.clone();
             let reached =
                 tokio::time::timeout(wait.min(MAX_WAIT), applied.wait_for(|&p| p >= min)).await;
@@ -150,7 +150,7 @@ impl<P: Projection> Handle<P> {
 
     /// Waits until the applied position changes from `seen`, then returns the new one; `None`
     /// when the runner has stopped. For server streams that push changes.
-    pub async fn changed(&self, seen: u64) -> Option<u64> {
+    pub async fn changed(&self, seen: Position) -> Option<Position> {
         let mut applied = self.applied.clone();
         applied.wait_for(|&p| p != seen).await.ok().map(|p| *p)
     }
@@ -197,7 +197,7 @@ mod tests {
     #[derive(Debug, Clone, Default, Serialize, Deserialize)]
     struct Count {
         events: u64,
-        position: u64,
+        position: Position,
     }
 
     impl Projection for Count {
@@ -207,16 +207,16 @@ mod tests {
             self.events += 1;
             self.position = event.position;
         }
-        fn position(&self) -> u64 {
+        fn position(&self) -> Position {
             self.position
         }
     }
 
     fn event(position: u64) -> ProjectedEvent {
         ProjectedEvent {
-            position,
+            position: Position::new(position),
             stream: "network".into(),
-            revision: position - 1,
+            revision: crate::Revision::new(position - 1),
             event_id: uuid::Uuid::nil(),
             occurred_at: Utc::now(),
             recorded_at: Utc::now(),
@@ -236,7 +236,7 @@ mod tests {
             let handle = handle.clone();
             async move {
                 handle
-                    .read(Some(3), Duration::from_secs(5), |c| c.events)
+                    .read(Some(Position::new(3)), Duration::from_secs(5), |c| c.events)
                     .await
             }
         });
@@ -245,7 +245,7 @@ mod tests {
         assert!(!query.is_finished(), "position 2 is not enough");
         writer.apply(&[event(3)]);
         let (events, position) = query.await.unwrap().unwrap();
-        assert_eq!((events, position), (3, 3));
+        assert_eq!((events, position), (3, Position::new(3)));
     }
 
     #[tokio::test]
@@ -278,7 +278,9 @@ mod tests {
         let (writer, handle) = shared(Count::default());
         writer.apply(&[event(1)]);
         let status = handle
-            .read(Some(9), Duration::from_millis(20), |c| c.events)
+            .read(Some(Position::new(9)), Duration::from_millis(20), |c| {
+                c.events
+            })
             .await
             .unwrap_err();
         assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
@@ -293,7 +295,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             (events, position),
-            (1, 1),
+            (1, Position::new(1)),
             "without min_position: what is applied, and where"
         );
     }

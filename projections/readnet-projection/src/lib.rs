@@ -26,6 +26,7 @@ pub use network::{
 pub use readnet_domain::Payload;
 pub use readnet_domain::pb;
 pub use readnet_ledger::envelope::{DecodeError, ProjectedEvent};
+pub use readnet_store::{Position, Revision};
 pub use runner::{RunnerError, SnapshotPolicy, Snapshots, follow, replay};
 pub use title::title_key;
 
@@ -42,8 +43,8 @@ pub trait Projection:
     /// Folds one event. Events arrive in position order, each exactly once.
     fn apply(&mut self, event: &ProjectedEvent);
 
-    /// The position of the last event applied (0 before any).
-    fn position(&self) -> u64;
+    /// The position of the last event applied ([`Position::START`] before any).
+    fn position(&self) -> Position;
 }
 
 /// The canonical encoding of a projection's state (JSON of ordered maps).

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
+use readnet_domain::{CityCode, Fen, LibraryCode};
 use serde::{Deserialize, Serialize};
 
 use crate::Payload;
@@ -21,10 +22,10 @@ pub struct CityView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LibraryView {
     pub name: String,
-    pub city: String,
+    pub city: CityCode,
     /// `LibraryTier` as its protobuf number.
     pub tier: i32,
-    pub parent: Option<String>,
+    pub parent: Option<LibraryCode>,
     pub closed: bool,
     /// `ReturnPolicy` as its protobuf number.
     pub return_policy: i32,
@@ -41,7 +42,7 @@ impl LibraryView {
 pub struct TariffView {
     /// `ChargeKind` as its protobuf number.
     pub kind: i32,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub effective_from_us: i64,
 }
 
@@ -49,21 +50,21 @@ pub struct TariffView {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "NetworkFields")]
 pub struct NetworkView {
-    pub cities: BTreeMap<String, CityView>,
-    pub libraries: BTreeMap<String, LibraryView>,
+    pub cities: BTreeMap<CityCode, CityView>,
+    pub libraries: BTreeMap<LibraryCode, LibraryView>,
     /// In the order set; a later one wins a tie on the effective date.
     pub tariffs: Vec<TariffView>,
     /// Each library's time zone, parsed once: the folds ask for it on nearly every event. A
     /// function of `cities` and `libraries`, so not part of the encoding.
     #[serde(skip)]
-    zones: FastMap<String, Tz>,
+    zones: FastMap<LibraryCode, Tz>,
 }
 
 /// The encoded fields of a [`NetworkView`]; decoding rebuilds what is derived from them.
 #[derive(Deserialize)]
 struct NetworkFields {
-    cities: BTreeMap<String, CityView>,
-    libraries: BTreeMap<String, LibraryView>,
+    cities: BTreeMap<CityCode, CityView>,
+    libraries: BTreeMap<LibraryCode, LibraryView>,
     tariffs: Vec<TariffView>,
 }
 
@@ -86,7 +87,7 @@ impl NetworkView {
         match payload {
             Payload::CityJoined(e) => {
                 self.cities.insert(
-                    e.city.clone(),
+                    CityCode::from(e.city.as_str()),
                     CityView {
                         name: e.name.clone(),
                         time_zone: e.time_zone.clone(),
@@ -95,30 +96,31 @@ impl NetworkView {
             }
             Payload::LibraryRegistered(e) => {
                 self.libraries.insert(
-                    e.library.clone(),
+                    LibraryCode::from(e.library.as_str()),
                     LibraryView {
                         name: e.name.clone(),
-                        city: e.city.clone(),
+                        city: CityCode::from(e.city.as_str()),
                         tier: e.tier,
-                        parent: (!e.parent.is_empty()).then(|| e.parent.clone()),
+                        parent: (!e.parent.is_empty())
+                            .then(|| LibraryCode::from(e.parent.as_str())),
                         closed: false,
                         return_policy: ReturnPolicy::ReturnHome as i32,
                     },
                 );
             }
             Payload::LibraryClosed(e) => {
-                if let Some(library) = self.libraries.get_mut(&e.library) {
+                if let Some(library) = self.libraries.get_mut(e.library.as_str()) {
                     library.closed = true;
                 }
             }
             Payload::ReturnPolicySet(e) => {
-                if let Some(library) = self.libraries.get_mut(&e.library) {
+                if let Some(library) = self.libraries.get_mut(e.library.as_str()) {
                     library.return_policy = e.policy;
                 }
             }
             Payload::TariffSet(e) => self.tariffs.push(TariffView {
                 kind: e.kind,
-                amount_fen: e.amount_fen,
+                amount_fen: Fen(e.amount_fen),
                 effective_from_us: e.effective_from_us,
             }),
             _ => {}
@@ -137,7 +139,7 @@ impl NetworkView {
         self.zones = self
             .libraries
             .iter()
-            .map(|(code, library)| (code.clone(), self.city_time_zone(&library.city)))
+            .map(|(code, library)| (code.clone(), self.city_time_zone(library.city.as_str())))
             .collect();
     }
 
@@ -170,14 +172,14 @@ impl NetworkView {
     }
 
     /// The tariff of `kind` in force at `at`: the latest effective one, else the network default.
-    pub fn tariff_fen(&self, kind: ChargeKind, at: DateTime<Utc>) -> i64 {
+    pub fn tariff_fen(&self, kind: ChargeKind, at: DateTime<Utc>) -> Fen {
         let at_us = at.timestamp_micros();
         self.tariffs
             .iter()
             .filter(|t| t.kind == kind as i32 && t.effective_from_us <= at_us)
             .max_by_key(|t| t.effective_from_us)
             .map_or_else(
-                || readnet_domain::default_tariff_fen(kind).get(),
+                || readnet_domain::default_tariff_fen(kind),
                 |t| t.amount_fen,
             )
     }

@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use readnet_domain::StreamId;
-use readnet_store::{EventStore, SubscriptionMessage};
+use readnet_store::{AllFrom, Direction, EventStore, Position, SubscriptionMessage};
 use serde::{Deserialize, Serialize};
 
 use crate::{DecodeError, ProjectedEvent, Projection, Writer};
@@ -38,7 +38,7 @@ impl Default for SnapshotPolicy {
 struct Snapshot<P> {
     name: String,
     version: u32,
-    position: u64,
+    position: Position,
     state: P,
 }
 
@@ -70,7 +70,7 @@ impl Snapshots {
 
     /// The saved state of `P`, if there is one of this version at or below `head`; otherwise a
     /// fresh state (the projection is rebuilt from the first event), with the reason logged.
-    pub fn load<P: Projection>(&self, head: u64) -> P {
+    pub fn load<P: Projection>(&self, head: Position) -> P {
         let path = self.path(P::NAME);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
@@ -89,7 +89,7 @@ impl Snapshots {
             {
                 tracing::info!(
                     projection = P::NAME,
-                    position = s.position,
+                    position = s.position.get(),
                     "snapshot loaded"
                 );
                 s.state
@@ -99,8 +99,8 @@ impl Snapshots {
                     projection = P::NAME,
                     saved_version = s.version,
                     version = P::VERSION,
-                    saved_position = s.position,
-                    head,
+                    saved_position = s.position.get(),
+                    head = head.get(),
                     "snapshot is of another version or ahead of the log; rebuilding from the first event"
                 );
                 P::default()
@@ -113,7 +113,10 @@ impl Snapshots {
     }
 
     /// The saved state of `P` as it is on disk, if any, whatever its version (for `replay --check`).
-    pub fn read_raw(&self, name: &str) -> std::io::Result<Option<(u32, u64, serde_json::Value)>> {
+    pub fn read_raw(
+        &self,
+        name: &str,
+    ) -> std::io::Result<Option<(u32, Position, serde_json::Value)>> {
         match std::fs::read(self.path(name)) {
             Ok(bytes) => {
                 let s: Snapshot<serde_json::Value> = serde_json::from_slice(&bytes)
@@ -181,7 +184,7 @@ pub async fn follow<P: Projection>(
     let (mut saved_position, mut saved_at) = (start, Instant::now());
     let mut save_took = Duration::ZERO;
     let mut caught_up = false;
-    let mut passed = 0;
+    let mut passed = Position::START;
     loop {
         let interval = policy.every.max(save_took * 20);
         let unsaved = caught_up && writer.snapshot_position() > saved_position;
@@ -201,7 +204,11 @@ pub async fn follow<P: Projection>(
             }
             Some(SubscriptionMessage::CaughtUp { position }) => {
                 caught_up = true;
-                tracing::info!(projection = P::NAME, position, "caught up with the log");
+                tracing::info!(
+                    projection = P::NAME,
+                    position = position.get(),
+                    "caught up with the log"
+                );
             }
             None => {}
         }
@@ -216,14 +223,18 @@ pub async fn follow<P: Projection>(
             writer.pass(passed);
         }
         let position = writer.snapshot_position();
-        let new_events = position - saved_position;
-        let due = new_events >= policy.every_events.max(saved_position / 2)
+        let new_events = position.events_since(saved_position);
+        let due = new_events >= policy.every_events.max(saved_position.get() / 2)
             || (caught_up && new_events > 0 && saved_at.elapsed() >= interval);
         if due {
             let (state, to) = (Arc::clone(&writer.state), snapshots.clone());
             let started = Instant::now();
             match tokio::task::spawn_blocking(move || to.save_locked(&state)).await {
-                Ok(Ok(())) => tracing::debug!(projection = P::NAME, position, "snapshot saved"),
+                Ok(Ok(())) => tracing::debug!(
+                    projection = P::NAME,
+                    position = position.get(),
+                    "snapshot saved"
+                ),
                 Ok(Err(e)) => {
                     tracing::warn!(projection = P::NAME, error = %e, "snapshot not saved")
                 }
@@ -240,19 +251,15 @@ pub async fn follow<P: Projection>(
 /// replays. `progress` is told each position applied.
 pub async fn replay<P: Projection>(
     store: &dyn EventStore,
-    through: Option<u64>,
-    mut progress: impl FnMut(u64),
+    through: Option<Position>,
+    mut progress: impl FnMut(Position),
 ) -> Result<P, RunnerError> {
     let mut state = P::default();
-    let last = through.unwrap_or(u64::MAX).min(store.head_position());
-    let mut next = 1;
+    let last = through.unwrap_or(Position::MAX).min(store.head_position());
+    let mut next = Position::FIRST;
     while next <= last {
         let page = store
-            .read_all(
-                readnet_store::ReadFrom::At(next),
-                readnet_store::Direction::Forwards,
-                APPLY_BATCH,
-            )
+            .read_all(AllFrom::Position(next), Direction::Forwards, APPLY_BATCH)
             .await?;
         let Some(end) = page.last().map(|e| e.position) else {
             break;
@@ -265,7 +272,7 @@ pub async fn replay<P: Projection>(
             state.apply(&readnet_ledger::envelope::decode(event)?);
         }
         progress(end.min(last));
-        next = end + 1;
+        next = end.next();
     }
     Ok(state)
 }

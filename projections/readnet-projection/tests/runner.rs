@@ -7,7 +7,8 @@ use chrono::{TimeZone, Utc};
 use readnet_domain::pb;
 use readnet_ledger::envelope::{Envelope, encode};
 use readnet_projection::{
-    Payload, ProjectedEvent, Projection, SnapshotPolicy, Snapshots, follow, replay, shared,
+    Payload, Position, ProjectedEvent, Projection, SnapshotPolicy, Snapshots, follow, replay,
+    shared,
 };
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use readnet_store::{EventData, EventStore, StreamState};
@@ -24,10 +25,10 @@ impl Projection for Seen {
     const NAME: &'static str = "seen";
     const VERSION: u32 = 1;
     fn apply(&mut self, event: &ProjectedEvent) {
-        self.positions.push(event.position);
+        self.positions.push(event.position.get());
     }
-    fn position(&self) -> u64 {
-        self.positions.last().copied().unwrap_or(0)
+    fn position(&self) -> Position {
+        Position::new(self.positions.last().copied().unwrap_or(0))
     }
 }
 
@@ -41,7 +42,7 @@ impl Projection for SeenV2 {
     fn apply(&mut self, event: &ProjectedEvent) {
         self.0.apply(event);
     }
-    fn position(&self) -> u64 {
+    fn position(&self) -> Position {
         self.0.position()
     }
 }
@@ -74,7 +75,11 @@ async fn append_closures(store: &dyn EventStore, count: usize) {
 
 async fn wait_for<P: Projection>(handle: &readnet_projection::Handle<P>, position: u64) {
     handle
-        .read(Some(position), Duration::from_secs(10), |_| ())
+        .read(
+            Some(Position::new(position)),
+            Duration::from_secs(10),
+            |_| (),
+        )
         .await
         .expect("the projection catches up");
 }
@@ -108,7 +113,11 @@ async fn a_restarted_projection_resumes_from_its_snapshot_without_gap_or_repeat(
 
     append_closures(store.as_ref(), 20).await;
     let resumed = snapshots.load::<Seen>(store.head_position());
-    assert_eq!(resumed.position(), 30, "the snapshot is where it stopped");
+    assert_eq!(
+        resumed.position(),
+        Position::new(30),
+        "the snapshot is where it stopped"
+    );
     let (writer, handle) = shared(resumed);
     let second = tokio::spawn(follow(
         Arc::clone(&store),
@@ -122,7 +131,7 @@ async fn a_restarted_projection_resumes_from_its_snapshot_without_gap_or_repeat(
         .read(None, Duration::ZERO, Seen::clone)
         .await
         .unwrap();
-    assert_eq!(position, 50);
+    assert_eq!(position, Position::new(50));
     assert_eq!(seen.positions, (1..=50).collect::<Vec<_>>());
     let straight: Seen = replay(store.as_ref(), None, |_| {}).await.unwrap();
     assert_eq!(seen, straight, "resumed equals folded straight through");
@@ -153,7 +162,7 @@ async fn a_runner_saves_its_state_by_itself_when_the_log_goes_quiet() {
     // No event comes after the fifth: the save must come from the runner's own timer.
     let mut saved = snapshots.load::<Seen>(store.head_position());
     for _ in 0..100 {
-        if saved.position() == 5 {
+        if saved.position() == Position::new(5) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -171,14 +180,14 @@ async fn a_snapshot_of_another_version_or_ahead_of_the_log_is_rebuilt_from_zero(
         positions: vec![1, 2, 3],
     };
     snapshots.save(&state).unwrap();
-    assert_eq!(snapshots.load::<Seen>(3), state);
+    assert_eq!(snapshots.load::<Seen>(Position::new(3)), state);
     assert_eq!(
-        snapshots.load::<SeenV2>(3),
+        snapshots.load::<SeenV2>(Position::new(3)),
         SeenV2::default(),
         "a new version rebuilds"
     );
     assert_eq!(
-        snapshots.load::<Seen>(2),
+        snapshots.load::<Seen>(Position::new(2)),
         Seen::default(),
         "a snapshot ahead of the log is not trusted"
     );
@@ -192,9 +201,11 @@ async fn replay_through_a_position_stops_there() {
         .unwrap();
     append_closures(&store, 10).await;
     let mut reported = Vec::new();
-    let seen: Seen = replay(&store, Some(7), |p| reported.push(p)).await.unwrap();
+    let seen: Seen = replay(&store, Some(Position::new(7)), |p| reported.push(p))
+        .await
+        .unwrap();
     assert_eq!(seen.positions, (1..=7).collect::<Vec<_>>());
-    assert_eq!(reported.last(), Some(&7));
+    assert_eq!(reported.last(), Some(&Position::new(7)));
 }
 
 /// An event in a stream that is not the ledger's, as a KurrentDB client would write it.
@@ -237,10 +248,10 @@ async fn events_of_other_streams_are_passed_over_and_still_release_waiting_queri
     ));
     // Position 5 is a foreign event: a query waiting for it is answered, not timed out.
     let (seen, position) = handle
-        .read(Some(5), Duration::from_secs(10), Seen::clone)
+        .read(Some(Position::new(5)), Duration::from_secs(10), Seen::clone)
         .await
         .expect("the foreign tail is passed over");
-    assert_eq!(position, 5);
+    assert_eq!(position, Position::new(5));
     assert_eq!(seen.positions, [1, 2, 4]);
     assert!(!runner.is_finished(), "the runner keeps following");
     runner.abort();

@@ -1,7 +1,7 @@
 //! The closing rules, as a pure function of the state and the time.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use readnet_projection::{Projection, SETTLEMENT_TIME_ZONE, pb};
+use readnet_projection::{Position, Projection, Revision, SETTLEMENT_TIME_ZONE, pb};
 
 use crate::{Period, PeriodClose, Settlement};
 
@@ -20,9 +20,9 @@ pub enum CloseDecision {
 pub struct PlannedClose {
     pub period: Period,
     /// The position the decision saw: the statement covers the period's events up to here.
-    pub through_position: u64,
+    pub through_position: Position,
     /// The `settlement` stream's last revision as the state knows it (`None`: no stream yet).
-    pub expected_revision: Option<u64>,
+    pub expected_revision: Option<Revision>,
 }
 
 impl PlannedClose {
@@ -30,7 +30,7 @@ impl PlannedClose {
     pub fn event(&self) -> pb::SettlementPeriodClosed {
         pb::SettlementPeriodClosed {
             period: self.period.to_string(),
-            through_position: self.through_position,
+            through_position: self.through_position.get(),
         }
     }
 }

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use readnet_domain::StreamId;
+use readnet_domain::{CityCode, Fen, ItemCode, StreamId};
 use readnet_projection::pb::{self, TransferReason};
-use readnet_projection::{NetworkView, Payload, ProjectedEvent, Projection};
+use readnet_projection::{NetworkView, Payload, Position, ProjectedEvent, Projection, Revision};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -52,13 +52,15 @@ impl ChargeKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Charge {
     /// The event's `$all` position (one event makes at most one charge).
-    pub position: u64,
+    pub position: Position,
     pub event_id: Uuid,
-    pub item: String,
+    pub item: ItemCode,
     pub kind: ChargeKind,
-    pub debtor: String,
-    pub creditor: String,
-    pub amount_fen: i64,
+    /// The debtor city.
+    pub debtor: CityCode,
+    /// The creditor city.
+    pub creditor: CityCode,
+    pub amount_fen: Fen,
     /// The event's `occurred_at`, microseconds since the Unix epoch.
     pub occurred_at_us: i64,
     /// The period the event occurred in.
@@ -72,9 +74,9 @@ pub struct Charge {
 pub struct PeriodClose {
     pub period: Period,
     /// The statement covers the events at positions up to this one that occurred in `period`.
-    pub through_position: u64,
+    pub through_position: Position,
     /// The `$all` position of the SettlementPeriodClosed event.
-    pub close_position: u64,
+    pub close_position: Position,
     /// The command that closed it.
     pub command_id: Option<Uuid>,
 }
@@ -86,13 +88,13 @@ pub struct PeriodClose {
 /// goes to an open period); every charge's debtor and creditor differ.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settlement {
-    position: u64,
+    position: Position,
     network: NetworkView,
     /// Charges by the period they are settled in.
     periods: BTreeMap<Period, Vec<Charge>>,
     closes: BTreeMap<Period, PeriodClose>,
     /// The revision of the `settlement` stream's last event, `None` before the first close.
-    settlement_revision: Option<u64>,
+    settlement_revision: Option<Revision>,
 }
 
 impl Projection for Settlement {
@@ -113,7 +115,7 @@ impl Projection for Settlement {
         self.position = event.position;
     }
 
-    fn position(&self) -> u64 {
+    fn position(&self) -> Position {
         self.position
     }
 }
@@ -126,7 +128,7 @@ impl Settlement {
 
     /// The revision of the `settlement` stream's last event (`None`: no period closed yet): the
     /// expectation for the next close's append.
-    pub fn settlement_revision(&self) -> Option<u64> {
+    pub fn settlement_revision(&self) -> Option<Revision> {
         self.settlement_revision
     }
 
@@ -253,7 +255,7 @@ impl Settlement {
                 e.patron_home_city.as_str(),
                 network.city_of(&e.owner_library),
                 // The event carries the price, or the lost tariff when the price is unknown.
-                e.debt_fen,
+                Fen(e.debt_fen),
             ),
             _ => return None,
         };
@@ -270,10 +272,10 @@ impl Settlement {
         Some(Charge {
             position: event.position,
             event_id: event.event_id,
-            item: item.clone(),
+            item: ItemCode::from(item.as_str()),
             kind,
-            debtor: debtor.to_owned(),
-            creditor: creditor.to_owned(),
+            debtor: CityCode::from(debtor),
+            creditor: CityCode::from(creditor),
             amount_fen,
             occurred_at_us: event.occurred_at.timestamp_micros(),
             original_period: Period::of(event.occurred_at),
@@ -316,7 +318,7 @@ impl Settlement {
             period,
             PeriodClose {
                 period,
-                through_position: closed.through_position,
+                through_position: Position::new(closed.through_position),
                 close_position: event.position,
                 command_id: event.command_id,
             },
@@ -325,7 +327,7 @@ impl Settlement {
         let mut moved = Vec::new();
         for (settled_in, charges) in self.periods.range_mut(..first_open) {
             let keep = if *settled_in == period {
-                charges.partition_point(|c| c.position <= closed.through_position)
+                charges.partition_point(|c| c.position.get() <= closed.through_position)
             } else if self.closes.contains_key(settled_in) {
                 // Frozen by its own close.
                 continue;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use readnet_domain::{Clock, StreamId};
 use readnet_ledger::{CommandBus, Decided, Failure};
-use readnet_projection::{Handle, Payload, wait_budget};
+use readnet_projection::{Handle, Payload, Position, wait_budget};
 use readnet_proto::Timestamp;
 use readnet_proto::v1 as pb;
 use readnet_proto::v1::settlement_service_server::SettlementServiceServer;
@@ -108,7 +108,7 @@ impl SettlementService {
             let planned = match decision.map_err(SettlementError::from)? {
                 CloseDecision::AlreadyClosed(close) => {
                     let retry_of_the_close = close.command_id == Some(command_id);
-                    return Ok(close_response(&close, !retry_of_the_close, applied));
+                    return Ok(close_response(&close, !retry_of_the_close, applied.get()));
                 }
                 CloseDecision::Close(planned) => planned,
             };
@@ -145,7 +145,7 @@ impl SettlementService {
                     let written = !receipt.duplicate
                         && close.close_position == position
                         && close.command_id == Some(command_id);
-                    return Ok(close_response(&close, !written, applied));
+                    return Ok(close_response(&close, !written, applied.get()));
                 }
                 // The stream changed since the decision (the bus saw it), or under the append
                 // (another server on the same KurrentDB cluster): decide again on the new head.
@@ -169,8 +169,8 @@ fn close_response(
     pb::ClosePeriodResponse {
         close: Some(pb::PeriodClose {
             period: close.period.to_string(),
-            through_position: close.through_position,
-            close_position: close.close_position,
+            through_position: close.through_position.get(),
+            close_position: close.close_position.get(),
         }),
         already_closed,
         applied_position: applied,
@@ -212,11 +212,11 @@ pub fn statement_to_pb(statement: &Statement, applied_position: u64) -> pb::Stat
             .lines
             .iter()
             .map(|l| pb::StatementLine {
-                debtor_city: l.debtor.clone(),
-                creditor_city: l.creditor.clone(),
+                debtor_city: l.debtor.as_str().to_owned(),
+                creditor_city: l.creditor.as_str().to_owned(),
                 kind: l.kind.to_pb() as i32,
                 count: l.count,
-                amount_fen: l.amount_fen,
+                amount_fen: l.amount_fen.get(),
                 adjustment_of: l.adjustment_of.map(|p| p.to_string()).unwrap_or_default(),
             })
             .collect(),
@@ -224,14 +224,14 @@ pub fn statement_to_pb(statement: &Statement, applied_position: u64) -> pb::Stat
             .nets
             .iter()
             .map(|n| pb::StatementCityNet {
-                city: n.city.clone(),
-                net_fen: n.net_fen,
+                city: n.city.as_str().to_owned(),
+                net_fen: n.net_fen.get(),
             })
             .collect(),
-        first_position: statement.first_position,
-        last_position: statement.last_position,
-        through_position: statement.through_position,
-        close_position: statement.close_position,
+        first_position: statement.first_position.map(Position::get),
+        last_position: statement.last_position.map(Position::get),
+        through_position: statement.through_position.map(Position::get),
+        close_position: statement.close_position.map(Position::get),
         digest: statement.digest(),
         applied_position,
     }
@@ -240,13 +240,13 @@ pub fn statement_to_pb(statement: &Statement, applied_position: u64) -> pb::Stat
 /// A charge as the API hands it out.
 pub fn charge_to_pb(charge: &Charge) -> pb::SettlementCharge {
     pb::SettlementCharge {
-        position: charge.position,
+        position: charge.position.get(),
         event_id: charge.event_id.to_string(),
-        item: charge.item.clone(),
+        item: charge.item.as_str().to_owned(),
         kind: charge.kind.to_pb() as i32,
-        debtor_city: charge.debtor.clone(),
-        creditor_city: charge.creditor.clone(),
-        amount_fen: charge.amount_fen,
+        debtor_city: charge.debtor.as_str().to_owned(),
+        creditor_city: charge.creditor.as_str().to_owned(),
+        amount_fen: charge.amount_fen.get(),
         occurred_at: Some(timestamp(charge.occurred_at_us)),
         original_period: charge.original_period.to_string(),
         adjustment: charge.adjustment,
@@ -260,7 +260,7 @@ struct ChargeFilter {
     creditor: Option<String>,
     kind: Option<ChargeKind>,
     original_period: Option<Period>,
-    after_position: u64,
+    after_position: Position,
     page_size: usize,
 }
 
@@ -280,7 +280,7 @@ impl ChargeFilter {
             original_period: (!r.original_period.is_empty())
                 .then(|| period_field(&r.original_period, "original_period"))
                 .transpose()?,
-            after_position: r.after_position,
+            after_position: Position::new(r.after_position),
             page_size: match r.page_size as usize {
                 0 => DEFAULT_PAGE_SIZE,
                 n => n.min(MAX_PAGE_SIZE),
@@ -298,7 +298,7 @@ impl ChargeFilter {
             (&self.creditor, "creditor_city"),
         ] {
             if let Some(city) = city
-                && !state.network().cities.contains_key(city)
+                && !state.network().cities.contains_key(city.as_str())
             {
                 return Err(SettlementError::NotFound(format!(
                     "{field}: city {city} has not joined the network"
@@ -315,7 +315,7 @@ impl ChargeFilter {
         });
         let page: Vec<_> = matching.by_ref().take(self.page_size).collect();
         let next = match (page.last(), matching.next()) {
-            (Some(last), Some(_)) => last.position,
+            (Some(last), Some(_)) => last.position.get(),
             _ => 0,
         };
         Ok((page.into_iter().map(charge_to_pb).collect(), next))
@@ -354,10 +354,12 @@ impl pb::settlement_service_server::SettlementService for SettlementService {
         let period = period_field(&r.period, "period")?;
         let (statement, applied) = self
             .handle
-            .read(r.min_position, wait, |s| s.statement(period))
+            .read(r.min_position.map(Position::new), wait, |s| {
+                s.statement(period)
+            })
             .await?;
         Ok(Response::new(pb::GetStatementResponse {
-            statement: Some(statement_to_pb(&statement, applied)),
+            statement: Some(statement_to_pb(&statement, applied.get())),
         }))
     }
 
@@ -371,13 +373,13 @@ impl pb::settlement_service_server::SettlementService for SettlementService {
         let filter = ChargeFilter::from_request(&r)?;
         let (page, applied) = self
             .handle
-            .read(r.min_position, wait, |s| filter.page(s))
+            .read(r.min_position.map(Position::new), wait, |s| filter.page(s))
             .await?;
         let (charges, next_after_position) = page?;
         Ok(Response::new(pb::ListChargesResponse {
             charges,
             next_after_position,
-            applied_position: applied,
+            applied_position: applied.get(),
         }))
     }
 }

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use readnet_domain::{CityCode, Fen};
+use readnet_projection::Position;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -23,20 +25,20 @@ pub enum StatementStatus {
 /// original period, never merged with the regular line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatementLine {
-    pub debtor: String,
-    pub creditor: String,
+    pub debtor: CityCode,
+    pub creditor: CityCode,
     pub kind: ChargeKind,
     /// `None` on a regular line; on an adjustment line, the closed period its events occurred in.
     pub adjustment_of: Option<Period>,
     pub count: u64,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
 }
 
 /// A city's net in a statement: credits minus debits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CityNet {
-    pub city: String,
-    pub net_fen: i64,
+    pub city: CityCode,
+    pub net_fen: Fen,
 }
 
 /// A period's statement.
@@ -69,12 +71,12 @@ pub struct Statement {
     pub period: Period,
     pub status: StatementStatus,
     /// Closed periods: the close's `through_position`.
-    pub through_position: Option<u64>,
+    pub through_position: Option<Position>,
     /// Closed periods: the position of the SettlementPeriodClosed event.
-    pub close_position: Option<u64>,
+    pub close_position: Option<Position>,
     /// The first and last positions of the statement's charges.
-    pub first_position: Option<u64>,
-    pub last_position: Option<u64>,
+    pub first_position: Option<Position>,
+    pub last_position: Option<Position>,
     pub lines: Vec<StatementLine>,
     pub nets: Vec<CityNet>,
 }
@@ -91,7 +93,10 @@ impl Statement {
     }
 }
 
-type LineKey = (String, String, ChargeKind, Option<Period>);
+type LineKey = (CityCode, CityCode, ChargeKind, Option<Period>);
+
+/// No statement comes near `i64::MAX` fen (92 trillion yuan); reaching it is a bug.
+const OVERFLOW: &str = "a statement's amounts stay within i64 fen";
 
 impl Settlement {
     /// The statement of `period` as the events folded so far make it: final once the period is
@@ -101,8 +106,8 @@ impl Settlement {
     /// credit of the same amount, so anything else is a bug in this crate.
     pub fn statement(&self, period: Period) -> Statement {
         let charges = self.charges(period);
-        let mut lines: BTreeMap<LineKey, (u64, i64)> = BTreeMap::new();
-        let mut nets: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut lines: BTreeMap<LineKey, (u64, Fen)> = BTreeMap::new();
+        let mut nets: BTreeMap<&CityCode, Fen> = BTreeMap::new();
         for charge in charges {
             let key = (
                 charge.debtor.clone(),
@@ -112,11 +117,13 @@ impl Settlement {
             );
             let line = lines.entry(key).or_default();
             line.0 += 1;
-            line.1 += charge.amount_fen;
-            *nets.entry(&charge.creditor).or_default() += charge.amount_fen;
-            *nets.entry(&charge.debtor).or_default() -= charge.amount_fen;
+            line.1 = line.1.checked_add(charge.amount_fen).expect(OVERFLOW);
+            let credit = nets.entry(&charge.creditor).or_default();
+            *credit = credit.checked_add(charge.amount_fen).expect(OVERFLOW);
+            let debit = nets.entry(&charge.debtor).or_default();
+            *debit = debit.checked_sub(charge.amount_fen).expect(OVERFLOW);
         }
-        let total: i128 = nets.values().map(|&n| i128::from(n)).sum();
+        let total: i128 = nets.values().map(|n| i128::from(n.get())).sum();
         assert_eq!(
             total, 0,
             "settlement {period}: the nets of the cities sum to {total} fen, not zero"
@@ -151,7 +158,7 @@ impl Settlement {
             nets: nets
                 .into_iter()
                 .map(|(city, net_fen)| CityNet {
-                    city: city.to_owned(),
+                    city: city.clone(),
                     net_fen,
                 })
                 .collect(),

@@ -3,10 +3,11 @@
 mod common;
 
 use common::*;
-use readnet_domain::Command;
 use readnet_domain::pb::{ChargeKind as PbKind, TransferReason};
+use readnet_domain::{Command, Fen};
 use readnet_ledger::history::card;
 use readnet_projection::Projection;
+use readnet_projection::{Position, Revision};
 use readnet_settlement::{
     ChargeKind, CityNet, CloseDecision, CloseRefusal, Period, PlannedClose, Settlement,
     StatementLine, StatementStatus,
@@ -30,7 +31,7 @@ fn line(
         kind,
         adjustment_of: adjustment_of.map(p),
         count,
-        amount_fen,
+        amount_fen: Fen(amount_fen),
     }
 }
 
@@ -39,7 +40,7 @@ fn nets(pairs: &[(&str, i64)]) -> Vec<CityNet> {
         .iter()
         .map(|&(city, net_fen)| CityNet {
             city: city.into(),
-            net_fen,
+            net_fen: Fen(net_fen),
         })
         .collect()
 }
@@ -94,7 +95,7 @@ fn worked_example_nets_jinan_plus_750_and_zibo_minus_750() {
     );
     assert_eq!(statement.nets, nets(&[("jinan", 750), ("zibo", -750)]));
     assert_eq!(statement.status, StatementStatus::Provisional);
-    let positions: Vec<u64> = h
+    let positions: Vec<Position> = h
         .events()
         .iter()
         .rev()
@@ -130,7 +131,7 @@ fn a_line_drills_down_to_the_events_behind_it() {
     assert_eq!(charge.position, dispatch.position);
     assert_eq!(charge.event_id, dispatch.event_id);
     assert_eq!(charge.item, "ZB-000123");
-    assert_eq!(charge.amount_fen, 800);
+    assert_eq!(charge.amount_fen, Fen(800));
     assert_eq!(
         charge.occurred_at_us,
         dispatch.occurred_at.timestamp_micros()
@@ -206,7 +207,7 @@ fn a_tariff_change_mid_month_prices_events_before_and_after_it_differently() {
     let amounts: Vec<i64> = state
         .charges(p("2026-11"))
         .iter()
-        .map(|c| c.amount_fen)
+        .map(|c| c.amount_fen.get())
         .collect();
     assert_eq!(amounts, [100, 150]);
     assert_eq!(
@@ -261,7 +262,7 @@ fn a_tariff_recorded_after_an_event_does_not_reprice_it() {
     let amounts: Vec<i64> = fold(h.events())
         .charges(p("2026-11"))
         .iter()
-        .map(|c| c.amount_fen)
+        .map(|c| c.amount_fen.get())
         .collect();
     assert_eq!(amounts, [100, 150]);
 }
@@ -403,7 +404,7 @@ fn a_lost_item_costs_its_price_or_the_lost_tariff_when_unpriced() {
         .charges(p("2026-11"))
         .iter()
         .filter(|c| c.kind == ChargeKind::Lost)
-        .map(|c| (c.item.clone(), c.amount_fen))
+        .map(|c| (String::from(c.item.clone()), c.amount_fen.get()))
         .collect();
     assert_eq!(
         lost,
@@ -445,7 +446,7 @@ fn an_unpriced_lost_item_costs_the_lost_tariff_in_force() {
     declare_lost(&mut h, shanghai(2026, 11, 20, 9, 0), ZB_CENTRAL, "ZB-1");
     let state = fold(h.events());
     let lost = &state.charges(p("2026-11"))[0];
-    assert_eq!((lost.kind, lost.amount_fen), (ChargeKind::Lost, 2500));
+    assert_eq!((lost.kind, lost.amount_fen), (ChargeKind::Lost, Fen(2500)));
 }
 
 #[test]
@@ -670,7 +671,7 @@ fn a_repeated_or_backdated_close_event_changes_nothing() {
     assert_eq!(state.statement(p("2026-11")), before);
     assert_eq!(state.close_of(p("2026-10")), None);
     assert_eq!(state.statement(p("2026-10")), october);
-    assert_eq!(state.settlement_revision(), Some(2));
+    assert_eq!(state.settlement_revision(), Some(Revision::new(2)));
 }
 
 // ---- closing rules ----
@@ -735,7 +736,7 @@ fn months_close_in_calendar_order_including_empty_ones() {
     assert!(matches!(
         state.check_close("2026-12", now),
         Ok(CloseDecision::Close(PlannedClose {
-            expected_revision: Some(0),
+            expected_revision: Some(Revision::FIRST),
             ..
         }))
     ));
@@ -781,7 +782,7 @@ fn closing_a_closed_month_again_returns_the_original_close() {
         panic!("November is closed")
     };
     assert_eq!(original.period, p("2026-11"));
-    assert_eq!(original.through_position, close_event - 1);
+    assert_eq!(Some(original.through_position), close_event.previous());
     assert_eq!(original.close_position, close_event);
     // Even "before it ended" by a skewed clock: a closed period stays closed.
     assert!(matches!(

@@ -214,10 +214,10 @@ proptest! {
         let mut positions = Vec::new();
         for period in periods() {
             let statement = state.statement(period);
-            prop_assert_eq!(statement.nets.iter().map(|n| n.net_fen).sum::<i64>(), 0);
-            let lines_total: i64 = statement.lines.iter().map(|l| l.amount_fen).sum();
+            prop_assert_eq!(statement.nets.iter().map(|n| n.net_fen.get()).sum::<i64>(), 0);
+            let lines_total: i64 = statement.lines.iter().map(|l| l.amount_fen.get()).sum();
             let charges = state.charges(period);
-            prop_assert_eq!(lines_total, charges.iter().map(|c| c.amount_fen).sum::<i64>());
+            prop_assert_eq!(lines_total, charges.iter().map(|c| c.amount_fen.get()).sum::<i64>());
             prop_assert_eq!(
                 statement.lines.iter().map(|l| l.count).sum::<u64>(),
                 charges.len() as u64
@@ -240,7 +240,7 @@ proptest! {
         for (period, bytes) in &finals {
             prop_assert_eq!(&state.statement(*period).canonical_bytes(), bytes, "{}", period);
         }
-        prop_assert_eq!(state.position(), history.events().len() as u64);
+        prop_assert_eq!(state.position().get(), history.events().len() as u64);
     }
 
     #[test]

@@ -19,15 +19,15 @@ use readnet_settlement::service::{close_event_id, statement_to_pb};
 use readnet_settlement::{Settlement, SettlementService};
 use readnet_store::embedded::EmbeddedStore;
 use readnet_store::{
-    AppendResult, Direction, EventStore, ReadFrom, RecordedEvent, StoreError, StreamState,
-    StreamWrite, Subscription, SubscriptionMessage,
+    AllFrom, AppendResult, Direction, EventStore, Position, RecordedEvent, Revision, StoreError,
+    StreamFrom, StreamState, StreamWrite, Subscription, SubscriptionMessage,
 };
 use tonic::{Code, Request};
 use uuid::Uuid;
 
 /// Folds the store's `$all` into the projection, as the server's runner does.
 async fn run_projection(store: Arc<EmbeddedStore>, writer: Writer<Settlement>) {
-    let mut subscription = store.subscribe_all(0);
+    let mut subscription = store.subscribe_all(Position::START);
     while let Some(message) = subscription.next().await {
         if let SubscriptionMessage::Event(event) = message.expect("subscription") {
             writer.apply(&[readnet_ledger::envelope::decode(&event).expect("a readable event")]);
@@ -58,7 +58,7 @@ impl EventStore for RacingStore {
     async fn read_stream(
         &self,
         stream: &str,
-        from: ReadFrom,
+        from: StreamFrom,
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -69,22 +69,22 @@ impl EventStore for RacingStore {
 
     async fn read_all(
         &self,
-        from: ReadFrom,
+        from: AllFrom,
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.inner.read_all(from, direction, max_count).await
     }
 
-    async fn stream_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+    async fn stream_revision(&self, stream: &str) -> Result<Option<Revision>, StoreError> {
         self.inner.stream_revision(stream).await
     }
 
-    fn head_position(&self) -> u64 {
+    fn head_position(&self) -> Position {
         self.inner.head_position()
     }
 
-    fn subscribe_all(&self, checkpoint: u64) -> Subscription {
+    fn subscribe_all(&self, checkpoint: Position) -> Subscription {
         self.inner.subscribe_all(checkpoint)
     }
 }
@@ -142,7 +142,7 @@ impl Rig {
         .unwrap();
         self.service = service_over(&self.handle, self.store.clone(), &self.clock).await;
         self.appended = h.events().len();
-        self.store.head_position()
+        self.store.head_position().get()
     }
 
     async fn close(&self, period: &str) -> Result<pb::ClosePeriodResponse, tonic::Status> {
@@ -164,7 +164,7 @@ impl Rig {
 
     async fn settlement_stream(&self) -> Vec<RecordedEvent> {
         self.store
-            .read_stream("settlement", ReadFrom::Start, Direction::Forwards, 100)
+            .read_stream("settlement", StreamFrom::Start, Direction::Forwards, 100)
             .await
             .unwrap()
     }
@@ -278,7 +278,7 @@ async fn closing_a_period_records_one_close_and_a_repeat_returns_it() {
     assert!(again.already_closed);
     assert_eq!(
         rig.store.head_position(),
-        head + 1,
+        Position::new(head + 1),
         "a repeat writes nothing"
     );
 
@@ -300,7 +300,7 @@ async fn closing_a_period_records_one_close_and_a_repeat_returns_it() {
         "{}",
         reused.message()
     );
-    assert_eq!(rig.store.head_position(), head + 1);
+    assert_eq!(rig.store.head_position(), Position::new(head + 1));
 
     let stream = rig.settlement_stream().await;
     assert_eq!(stream.len(), 1);
@@ -418,7 +418,7 @@ async fn refused_closes_say_why_and_write_nothing() {
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(status.message(), "command_id: a UUID is required");
-    assert_eq!(rig.store.head_position(), head);
+    assert_eq!(rig.store.head_position(), Position::new(head));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -577,7 +577,7 @@ async fn list_charges_drills_down_a_line_page_by_page() {
     let event = &h
         .events()
         .iter()
-        .find(|e| e.position == charge.position)
+        .find(|e| e.position == Position::new(charge.position))
         .unwrap();
     assert_eq!(charge.event_id, event.event_id.to_string());
     assert_eq!(
@@ -665,8 +665,8 @@ async fn the_projection_sees_what_the_service_wrote() {
         .await
         .unwrap()
         .0;
-    assert_eq!(revision, Some(0));
-    assert_eq!(position, close.close.unwrap().close_position);
+    assert_eq!(revision, Some(Revision::FIRST));
+    assert_eq!(position, Position::new(close.close.unwrap().close_position));
     assert_eq!(closes, 1);
 }
 

@@ -5,14 +5,18 @@
 //! per item or title, see [`readnet_projection::canonical`]), so the JSON encoding, and with it
 //! the digest, is canonical.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
+use readnet_domain::{CityCode, ItemCode, LibraryCode, PatronId};
 use readnet_projection::canonical::{FastMap, sorted_map};
 use readnet_projection::pb::Acquisition;
 use readnet_projection::title::title_key;
-use readnet_projection::{NetworkView, Payload, ProjectedEvent, Projection, SETTLEMENT_TIME_ZONE};
+use readnet_projection::{
+    NetworkView, Payload, Position, ProjectedEvent, Projection, SETTLEMENT_TIME_ZONE,
+};
 use serde::{Deserialize, Serialize};
 
 /// The monitoring centre's "last hour", in seconds.
@@ -74,7 +78,7 @@ impl Counters {
 pub(crate) struct LibraryDay {
     pub counters: Counters,
     /// Patrons who borrowed, renewed, returned or swapped (keyed-hash ids, never card numbers).
-    pub patrons: BTreeSet<String>,
+    pub patrons: BTreeSet<PatronId>,
     /// Loans of this library (lent by it, or of its items) open after the last event that
     /// touched this row.
     pub on_loan_at_day_end: u64,
@@ -115,10 +119,10 @@ impl OpenLoans {
     }
 }
 
-impl PerView<BTreeMap<String, OpenLoans>> {
+impl PerView<BTreeMap<LibraryCode, OpenLoans>> {
     fn open(&mut self, loan: &Loan) {
-        entry_mut(&mut self.transaction, &loan.lender).open(loan.due_us);
-        entry_mut(&mut self.owner, &loan.owner).open(loan.due_us);
+        entry_mut(&mut self.transaction, loan.lender.as_str()).open(loan.due_us);
+        entry_mut(&mut self.owner, loan.owner.as_str()).open(loan.due_us);
     }
 
     fn close(&mut self, loan: &Loan) {
@@ -139,15 +143,15 @@ impl PerView<BTreeMap<String, OpenLoans>> {
 /// An open loan, as the statistics need it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Loan {
-    lender: String,
-    owner: String,
+    lender: LibraryCode,
+    owner: LibraryCode,
     due_us: i64,
 }
 
 /// What the fold remembers of an item still in the network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct ItemFacts {
-    owner: String,
+    owner: LibraryCode,
     title_key: String,
     loan: Option<Loan>,
 }
@@ -231,7 +235,7 @@ impl<T> PerView<T> {
 }
 
 /// Library → local day → figures.
-pub(crate) type DaysByLibrary = BTreeMap<String, BTreeMap<String, LibraryDay>>;
+pub(crate) type DaysByLibrary = BTreeMap<LibraryCode, BTreeMap<String, LibraryDay>>;
 
 /// Title key → loans, written in key order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -294,9 +298,13 @@ impl DayKey {
 
 /// The entry of `key` in `map`, made if missing: the key is only copied when it is new, where
 /// `entry(key.to_owned())` copies it on every call.
-fn entry_mut<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+fn entry_mut<'m, K, V>(map: &'m mut BTreeMap<K, V>, key: &str) -> &'m mut V
+where
+    K: Ord + Borrow<str> + for<'k> From<&'k str>,
+    V: Default,
+{
     if !map.contains_key(key) {
-        map.insert(key.to_owned(), V::default());
+        map.insert(K::from(key), V::default());
     }
     map.get_mut(key).expect("just made")
 }
@@ -304,23 +312,23 @@ fn entry_mut<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m
 /// The statistics projection's state. Query it with the functions of [`crate::query`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statistics {
-    pub(crate) position: u64,
+    pub(crate) position: Position,
     pub(crate) network: NetworkView,
     /// Items in the network (an item swapped out of a booth or withdrawn is forgotten).
     #[serde(serialize_with = "sorted_map")]
-    items: FastMap<String, ItemFacts>,
+    items: FastMap<ItemCode, ItemFacts>,
     pub(crate) days: PerView<DaysByLibrary>,
     /// Open loans by lending library (transaction) and by owning library.
-    pub(crate) open_loans: PerView<BTreeMap<String, OpenLoans>>,
+    pub(crate) open_loans: PerView<BTreeMap<LibraryCode, OpenLoans>>,
     /// Month (Asia/Shanghai) → owner city → return city → returns.
-    pub(crate) flows: BTreeMap<String, BTreeMap<String, BTreeMap<String, u64>>>,
+    pub(crate) flows: BTreeMap<String, BTreeMap<CityCode, BTreeMap<CityCode, u64>>>,
     /// Title key → how to show it.
     #[serde(serialize_with = "sorted_map")]
     pub(crate) titles: FastMap<String, TitleInfo>,
     /// Lending city → month (city time) → title key → loans.
-    pub(crate) title_loans: BTreeMap<String, BTreeMap<String, TitleCounts>>,
+    pub(crate) title_loans: BTreeMap<CityCode, BTreeMap<String, TitleCounts>>,
     /// Acting library → its recent activity.
-    pub(crate) activity: BTreeMap<String, Activity>,
+    pub(crate) activity: BTreeMap<LibraryCode, Activity>,
 }
 
 /// The last microsecond of local day `date` in `tz`, µs since the epoch.
@@ -376,17 +384,17 @@ impl Statistics {
         let at = event.occurred_at;
         // The item's facts are looked up once: with millions of items each look-up is a cache
         // miss, the largest cost of a loan.
-        if !self.items.contains_key(&e.item) {
+        if !self.items.contains_key(e.item.as_str()) {
             self.items.insert(
-                e.item.clone(),
+                ItemCode::from(e.item.clone()),
                 ItemFacts {
-                    owner: e.owner_library.clone(),
+                    owner: LibraryCode::from(e.owner_library.clone()),
                     title_key: String::new(),
                     loan: None,
                 },
             );
         }
-        let facts = self.items.get_mut(&e.item).expect("just made");
+        let facts = self.items.get_mut(e.item.as_str()).expect("just made");
         // An item is on at most one loan: a second ItemLoaned without a return would be a
         // broken log. Close the old one so the counts stay consistent.
         debug_assert!(facts.loan.is_none(), "item {} lent while on loan", e.item);
@@ -394,8 +402,8 @@ impl Statistics {
             self.open_loans.close(&previous);
         }
         let loan = facts.loan.insert(Loan {
-            lender: e.library.clone(),
-            owner: e.owner_library.clone(),
+            lender: LibraryCode::from(e.library.clone()),
+            owner: LibraryCode::from(e.owner_library.clone()),
             due_us: e.due_at_us,
         });
         self.open_loans.open(loan);
@@ -435,7 +443,7 @@ impl Statistics {
                 ..old
             };
             self.open_loans.open(&renewed);
-            if let Some(facts) = self.items.get_mut(&e.item) {
+            if let Some(facts) = self.items.get_mut(e.item.as_str()) {
                 facts.loan = Some(renewed.clone());
             }
             renewed
@@ -446,18 +454,18 @@ impl Statistics {
         let at_library = if event.acting_library.is_empty() {
             lender.clone()
         } else {
-            event.acting_library.clone()
+            LibraryCode::from(event.acting_library.as_str())
         };
         let count = |row: &mut LibraryDay| {
             row.counters.renewals += 1;
             insert_patron(row, &e.patron_id);
         };
-        self.touch(By::TransactionLibrary, &at_library, at, count);
+        self.touch(By::TransactionLibrary, at_library.as_str(), at, count);
         if lender != at_library {
             // The due date moved: the lender's overdue figure may change.
-            self.touch(By::TransactionLibrary, &lender, at, |_| {});
+            self.touch(By::TransactionLibrary, lender.as_str(), at, |_| {});
         }
-        self.touch(By::OwningLibrary, &owner, at, count);
+        self.touch(By::OwningLibrary, owner.as_str(), at, count);
     }
 
     fn returned(&mut self, event: &ProjectedEvent, e: &readnet_projection::pb::ItemReturned) {
@@ -479,7 +487,7 @@ impl Statistics {
         self.touch(By::TransactionLibrary, &e.library, at, count);
         if let Some(loan) = loan.filter(|l| l.lender != e.library) {
             // The loan closed at the lender too.
-            self.touch(By::TransactionLibrary, &loan.lender, at, |_| {});
+            self.touch(By::TransactionLibrary, loan.lender.as_str(), at, |_| {});
         }
         self.touch(By::OwningLibrary, &e.owner_library, at, count);
     }
@@ -487,8 +495,8 @@ impl Statistics {
     fn declared_lost(&mut self, event: &ProjectedEvent, item: &str) {
         if let Some(loan) = self.end_loan(item) {
             let at = event.occurred_at;
-            self.touch(By::TransactionLibrary, &loan.lender, at, |_| {});
-            self.touch(By::OwningLibrary, &loan.owner, at, |_| {});
+            self.touch(By::TransactionLibrary, loan.lender.as_str(), at, |_| {});
+            self.touch(By::OwningLibrary, loan.owner.as_str(), at, |_| {});
         }
     }
 
@@ -505,9 +513,9 @@ impl Statistics {
             );
         }
         self.items.insert(
-            e.item.clone(),
+            ItemCode::from(e.item.clone()),
             ItemFacts {
-                owner: e.owner_library.clone(),
+                owner: LibraryCode::from(e.owner_library.clone()),
                 title_key: key,
                 loan: None,
             },
@@ -529,7 +537,7 @@ impl Statistics {
         }
     }
 
-    fn owner_of(&self, item: &str) -> String {
+    fn owner_of(&self, item: &str) -> LibraryCode {
         self.items
             .get(item)
             .map(|i| i.owner.clone())
@@ -539,7 +547,7 @@ impl Statistics {
 
 fn insert_patron(row: &mut LibraryDay, patron_id: &str) {
     if !patron_id.is_empty() && !row.patrons.contains(patron_id) {
-        row.patrons.insert(patron_id.to_owned());
+        row.patrons.insert(PatronId::from(patron_id));
     }
 }
 
@@ -581,7 +589,7 @@ impl Projection for Statistics {
                 let owner = self.owner_of(&e.item);
                 let count = |row: &mut LibraryDay| row.counters.transfers_in += 1;
                 self.touch(By::TransactionLibrary, &e.to_library, at, count);
-                self.touch(By::OwningLibrary, &owner, at, count);
+                self.touch(By::OwningLibrary, owner.as_str(), at, count);
             }
             Payload::BoothSwapped(e) => {
                 let owner = self.owner_of(&e.item_taken);
@@ -590,20 +598,20 @@ impl Projection for Statistics {
                     insert_patron(row, &e.patron_id);
                 };
                 self.touch(By::TransactionLibrary, &e.booth, at, count);
-                self.touch(By::OwningLibrary, &owner, at, count);
+                self.touch(By::OwningLibrary, owner.as_str(), at, count);
                 // The taken book has left the network.
-                self.items.remove(&e.item_taken);
+                self.items.remove(e.item_taken.as_str());
             }
             Payload::ItemWithdrawn(e) => {
                 self.end_loan(&e.item);
-                self.items.remove(&e.item);
+                self.items.remove(e.item.as_str());
             }
             _ => {}
         }
         self.position = event.position;
     }
 
-    fn position(&self) -> u64 {
+    fn position(&self) -> Position {
         self.position
     }
 }

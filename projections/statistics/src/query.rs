@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use readnet_domain::PatronId;
 
 use crate::StatisticsError;
 use crate::fold::{By, Counters, DaysByLibrary, LibraryDay, Statistics};
@@ -99,7 +100,7 @@ fn sum_days<'a>(
             figures.counters.add(&row.counters);
             figures.on_loan_at_day_end += row.on_loan_at_day_end;
             figures.overdue_at_day_end += row.overdue_at_day_end;
-            patrons.extend(row.patrons.iter().map(String::as_str));
+            patrons.extend(row.patrons.iter().map(PatronId::as_str));
         }
     }
     days.into_iter()
@@ -167,7 +168,7 @@ pub fn city_days(
         .libraries
         .iter()
         .filter(|(_, l)| l.city == city)
-        .filter_map(|(code, _)| days.get(code));
+        .filter_map(|(code, _)| days.get(code.as_str()));
     Ok(sum_days(libraries, range))
 }
 
@@ -195,8 +196,8 @@ pub fn flow_matrix(state: &Statistics, month: &str) -> Vec<FlowCell> {
         .flat_map(|owners| owners.iter())
         .flat_map(|(owner_city, returns)| {
             returns.iter().map(move |(return_city, &returns)| FlowCell {
-                owner_city: owner_city.clone(),
-                return_city: return_city.clone(),
+                owner_city: owner_city.as_str().to_owned(),
+                return_city: return_city.as_str().to_owned(),
                 returns,
             })
         })
@@ -317,13 +318,13 @@ pub fn monitor(
         .iter()
         .filter(|(code, _)| library.is_none_or(|l| l == code.as_str()))
         .map(|(code, view)| {
-            let activity = state.activity.get(code);
-            let (on_loan, overdue) = loans(By::TransactionLibrary, code);
-            let (owned_on_loan, owned_overdue) = loans(By::OwningLibrary, code);
+            let activity = state.activity.get(code.as_str());
+            let (on_loan, overdue) = loans(By::TransactionLibrary, code.as_str());
+            let (owned_on_loan, owned_overdue) = loans(By::OwningLibrary, code.as_str());
             LibraryMonitor {
-                library: code.clone(),
+                library: code.as_str().to_owned(),
                 name: view.name.clone(),
-                city: view.city.clone(),
+                city: view.city.as_str().to_owned(),
                 closed: view.closed,
                 last_occurred_at: activity.map(|a| instant(a.last_occurred_at_us)),
                 last_recorded_at: activity.map(|a| instant(a.last_recorded_at_us)),

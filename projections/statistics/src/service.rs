@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use readnet_domain::Clock;
-use readnet_projection::{Handle, wait_budget};
+use readnet_projection::{Handle, Position, wait_budget};
 use readnet_proto::v1 as pb;
 use readnet_proto::v1::statistics_service_server;
 use tokio::sync::mpsc;
@@ -46,14 +46,17 @@ impl StatisticsService {
         Self { handle, clock }
     }
 
+    /// Runs `query` once the state has applied `min_position`; the answer and the position it
+    /// reflects, in the messages' numbers.
     async fn read<R>(
         &self,
         min_position: Option<u64>,
         wait: Duration,
         query: impl FnOnce(&Statistics) -> Result<R, StatisticsError>,
     ) -> Result<(R, u64), Status> {
+        let min_position = min_position.map(Position::new);
         let (answer, position) = self.handle.read(min_position, wait, query).await?;
-        Ok((answer?, position))
+        Ok((answer?, position.get()))
     }
 }
 
@@ -150,11 +153,11 @@ async fn monitor_now(
     library: Option<&str>,
 ) -> Result<pb::MonitorSnapshot, Status> {
     let (answer, position) = handle
-        .read(min_position, wait, |s| {
+        .read(min_position.map(Position::new), wait, |s| {
             query::monitor(s, library, clock.now())
         })
         .await?;
-    Ok(snapshot(answer?, position))
+    Ok(snapshot(answer?, position.get()))
 }
 
 /// A snapshot as WatchMonitor pushes it.
@@ -353,7 +356,7 @@ impl statistics_service_server::StatisticsService for StatisticsService {
             let mut refresh_at = computed_at + MONITOR_REFRESH;
             loop {
                 let applied = tokio::select! {
-                    changed = handle.changed(seen) => match changed {
+                    changed = handle.changed(Position::new(seen)) => match changed {
                         Some(_) => true,
                         None => {
                             let stopped = Status::unavailable("statistics is not running");

@@ -106,7 +106,7 @@ async fn replay_is_deterministic_checks_snapshots_and_export_writes_every_event(
                 .unwrap()
         })
         .collect();
-    assert_eq!(positions, (1..=head).collect::<Vec<_>>());
+    assert_eq!(positions, (1..=head.get()).collect::<Vec<_>>());
     let csv = readnet(&["export", "statements", "--format", "csv"], &data);
     let csv = text(&csv.stdout);
     let mut rows = csv.lines();

@@ -10,7 +10,7 @@ use readnet_e2e::v1::AvailabilityServiceGetItemRequest;
 use readnet_e2e::v1::availability_service_client::AvailabilityServiceClient;
 use readnet_e2e::*;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
-use readnet_store::{Direction, EventStore, ReadFrom};
+use readnet_store::{AllFrom, Direction, EventStore};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -475,7 +475,7 @@ async fn readnet_events_are_readable_as_stored_and_foreign_streams_leave_the_led
         .await
         .expect("the store opens");
         let stored = store
-            .read_all(ReadFrom::Start, Direction::Forwards, 10_000)
+            .read_all(AllFrom::Start, Direction::Forwards, 10_000)
             .await
             .expect("read");
         assert_eq!(stored.len(), through_kurrentdb.len());
@@ -484,7 +484,7 @@ async fn readnet_events_are_readable_as_stored_and_foreign_streams_leave_the_led
             assert_eq!(stored.event_id, read.id);
             assert_eq!(stored.stream, read.stream_id());
             assert_eq!(
-                (stored.revision, stored.position),
+                (stored.revision.get(), stored.position.get()),
                 (read.revision, read.position.commit)
             );
             assert_eq!(stored.event_type, read.event_type);

@@ -11,7 +11,8 @@ use readnet_e2e::TestServer;
 use readnet_store::conformance::{Subject, event, next, stream};
 use readnet_store::kurrentdb::{Fence, KurrentDbOptions, KurrentDbStore};
 use readnet_store::{
-    CurrentRevision, EventStore, StoreError, StreamState, Subscription, SubscriptionMessage,
+    CurrentRevision, EventStore, Position, Revision, StoreError, StreamState, Subscription,
+    SubscriptionMessage,
 };
 
 /// The connection string of a test server's KurrentDB endpoint.
@@ -44,7 +45,7 @@ mod conformance {
 
 async fn next_position(subscription: &mut Subscription) -> u64 {
     match next(subscription).await {
-        SubscriptionMessage::Event(e) => e.position,
+        SubscriptionMessage::Event(e) => e.position.get(),
         other => panic!("expected an event, got {other:?}"),
     }
 }
@@ -60,15 +61,21 @@ async fn a_subscription_continues_without_gap_or_repeat_after_the_server_is_kill
         .append(&s, StreamState::NoStream, vec![event("1"), event("2")])
         .await
         .unwrap();
-    let mut subscription = store.subscribe_all(0);
+    let mut subscription = store.subscribe_all(Position::START);
     assert_eq!(next_position(&mut subscription).await, 1);
     assert_eq!(next_position(&mut subscription).await, 2);
     assert_eq!(
         next(&mut subscription).await,
-        SubscriptionMessage::CaughtUp { position: 2 }
+        SubscriptionMessage::CaughtUp {
+            position: Position::new(2)
+        }
     );
     store
-        .append(&s, StreamState::Revision(1), vec![event("3")])
+        .append(
+            &s,
+            StreamState::Revision(Revision::new(1)),
+            vec![event("3")],
+        )
         .await
         .unwrap();
     assert_eq!(next_position(&mut subscription).await, 3);
@@ -79,7 +86,11 @@ async fn a_subscription_continues_without_gap_or_repeat_after_the_server_is_kill
     let mut appended = None;
     for _ in 0..100 {
         match store
-            .append(&s, StreamState::Revision(2), vec![event("4"), event("5")])
+            .append(
+                &s,
+                StreamState::Revision(Revision::new(2)),
+                vec![event("4"), event("5")],
+            )
             .await
         {
             Ok(result) => {
@@ -92,7 +103,10 @@ async fn a_subscription_continues_without_gap_or_repeat_after_the_server_is_kill
             Err(e) => panic!("append after the restart: {e}"),
         }
     }
-    assert_eq!(appended.expect("an append after the restart").position, 5);
+    assert_eq!(
+        appended.expect("an append after the restart").position,
+        Position::new(5)
+    );
     assert_eq!(next_position(&mut subscription).await, 4);
     assert_eq!(next_position(&mut subscription).await, 5);
     // No repeat and no second CaughtUp.
@@ -137,30 +151,37 @@ async fn a_second_backend_on_the_same_journal_is_fenced_until_it_has_read_the_ot
             (
                 journal.clone(),
                 StreamState::NoStream,
-                CurrentRevision::Current(0)
+                CurrentRevision::Current(Revision::FIRST)
             )
         ),
         other => panic!("expected the journal fence, got {other:?}"),
     }
-    assert_eq!(second.head_position(), 1);
-    assert_eq!(second.stream_revision(&a).await.unwrap(), Some(0));
+    assert_eq!(second.head_position(), Position::new(1));
+    assert_eq!(
+        second.stream_revision(&a).await.unwrap(),
+        Some(Revision::FIRST)
+    );
     let retried = second
         .append(&b, StreamState::NoStream, vec![event("b0")])
         .await
         .unwrap();
-    assert_eq!(retried.position, 2);
+    assert_eq!(retried.position, Position::new(2));
 
     // With per-stream fencing, an append whose own expectations still hold goes through.
     let third = connect(&server, options(Fence::Streams)).await;
     second
-        .append(&a, StreamState::Revision(0), vec![event("a1")])
+        .append(
+            &a,
+            StreamState::Revision(Revision::FIRST),
+            vec![event("a1")],
+        )
         .await
         .unwrap();
     let result = third
         .append(&stream("c"), StreamState::NoStream, vec![event("c0")])
         .await
         .unwrap();
-    assert_eq!(result.position, 4);
+    assert_eq!(result.position, Position::new(4));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,18 +240,18 @@ async fn a_stream_another_client_also_writes_loses_its_links_but_never_blocks_ap
         .append(&s, StreamState::NoStream, vec![event("a")])
         .await
         .expect("the journal takes the append; the links are dropped");
-    assert_eq!(first.position, 1);
+    assert_eq!(first.position, Position::new(1));
     // Dropped links are not retried before every later append: those keep working.
     let other = stream("other");
     let second = store
         .append(&other, StreamState::NoStream, vec![event("b")])
         .await
         .expect("later appends are not blocked");
-    assert_eq!(second.position, 2);
-    assert_eq!(store.head_position(), 2);
+    assert_eq!(second.position, Position::new(2));
+    assert_eq!(store.head_position(), Position::new(2));
     let all = store
         .read_all(
-            readnet_store::ReadFrom::Start,
+            readnet_store::AllFrom::Start,
             readnet_store::Direction::Forwards,
             10,
         )

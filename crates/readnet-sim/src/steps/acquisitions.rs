@@ -1,7 +1,7 @@
 //! Patron-driven acquisitions (你读书我买单): a book bought at a partner bookstore and lent at once.
 
 use rand::Rng;
-use readnet_domain::Command;
+use readnet_domain::{Command, ItemCode};
 
 use crate::Simulator;
 use crate::collection::{ItemInfo, book, sample_cdf};
@@ -25,7 +25,10 @@ impl Simulator {
             &[new],
         ) {
             self.next_bought += 1;
-            self.items.push(ItemInfo { code, title });
+            self.items.push(ItemInfo {
+                code: ItemCode::from(code),
+                title,
+            });
             self.stats.patron_driven += 1;
             self.lent(at, new, library, patron);
         }

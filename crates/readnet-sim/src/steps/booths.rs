@@ -2,7 +2,7 @@
 
 use rand::Rng;
 use readnet_domain::pb::TransferReason;
-use readnet_domain::{Command, ItemStatus};
+use readnet_domain::{Command, ItemCode, ItemStatus};
 
 use crate::Simulator;
 use crate::collection::{ItemInfo, book};
@@ -28,8 +28,8 @@ impl Simulator {
                 continue;
             }
             let command = Command::DispatchTransfer {
-                item: self.items[item as usize].code.clone().into(),
-                to_library: self.libs[booth].code.clone().into(),
+                item: self.items[item as usize].code.clone(),
+                to_library: self.libs[booth].code.clone(),
                 reason: TransferReason::Rebalance,
             };
             if self.exec(at, Some(central), command, None, u64::from(item), &[item]) {
@@ -62,7 +62,7 @@ impl Simulator {
             deposit_book.price_fen = None;
         }
         let command = Command::BoothSwap {
-            take_item: self.items[item as usize].code.clone().into(),
+            take_item: self.items[item as usize].code.clone(),
             patron: patron_ref,
             deposit: deposit_book,
         };
@@ -72,7 +72,7 @@ impl Simulator {
         if self.exec(at, Some(booth), command, Some(card), key, &[item, new]) {
             self.next_deposit += 1;
             self.items.push(ItemInfo {
-                code: deposit,
+                code: ItemCode::from(deposit),
                 title,
             });
             self.stats.booth_swaps += 1;

@@ -51,7 +51,7 @@ impl Simulator {
         }
         let code = self.items[item as usize].code.clone();
         let command = Command::Checkout {
-            item: code.into(),
+            item: code,
             patron: patron_ref.clone(),
         };
         if self.exec(
@@ -164,9 +164,7 @@ impl Simulator {
         };
         let late = time(at) > *due_at;
         let code = self.items[item as usize].code.clone();
-        let command = Command::Return {
-            item: code.clone().into(),
-        };
+        let command = Command::Return { item: code.clone() };
         if !self.exec(at, Some(library), command, None, u64::from(item), &[item]) {
             return;
         }
@@ -205,7 +203,7 @@ impl Simulator {
         }
         let (patron, card) = self.patron(loan.patron);
         let command = Command::Renew {
-            item: self.items[item as usize].code.clone().into(),
+            item: self.items[item as usize].code.clone(),
             patron,
         };
         if self.exec(

@@ -16,7 +16,7 @@ impl Simulator {
         }
         let library = loan.library as usize;
         let command = Command::DeclareLost {
-            item: self.items[item as usize].code.clone().into(),
+            item: self.items[item as usize].code.clone(),
         };
         if self.exec(at, Some(library), command, None, u64::from(item), &[item]) {
             self.stats.lost += 1;
@@ -42,7 +42,7 @@ impl Simulator {
             return;
         };
         let command = Command::PayLostItem {
-            item: code.into(),
+            item: code,
             amount_fen,
         };
         if self.exec(

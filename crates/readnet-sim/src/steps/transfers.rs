@@ -26,7 +26,7 @@ impl Simulator {
             return;
         };
         let command = Command::DispatchTransfer {
-            item: code.into(),
+            item: code,
             to_library: owner.clone(),
             reason: TransferReason::Repatriation,
         };
@@ -60,7 +60,7 @@ impl Simulator {
             return;
         };
         let command = Command::ReceiveTransfer {
-            item: self.items[item as usize].code.clone().into(),
+            item: self.items[item as usize].code.clone(),
         };
         if self.exec(at, Some(to), command, None, u64::from(item), &[item]) {
             self.place(item, to);

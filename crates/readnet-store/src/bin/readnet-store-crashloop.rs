@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
-use readnet_store::{EventData, EventStore, StreamState, StreamWrite};
+use readnet_store::{EventData, EventStore, Revision, StreamState, StreamWrite};
 use uuid::Uuid;
 
 /// The data of the event at `revision` of `stream`: the test computes the same bytes.
@@ -43,7 +43,7 @@ fn event(stream: &str, revision: u64) -> EventData {
 fn expectation(next_revision: u64) -> StreamState {
     match next_revision {
         0 => StreamState::NoStream,
-        n => StreamState::Revision(n - 1),
+        n => StreamState::Revision(Revision::new(n - 1)),
     }
 }
 
@@ -56,7 +56,7 @@ async fn task(store: Arc<EmbeddedStore>, task: usize, deadline: Instant) {
             .stream_revision(stream)
             .await
             .expect("stream revision")
-            .map_or(0, |r| r + 1);
+            .map_or(0, |r| r.next().get());
     }
     let mut round = 0u64;
     while Instant::now() < deadline {
@@ -97,11 +97,11 @@ async fn task(store: Arc<EmbeddedStore>, task: usize, deadline: Instant) {
                     out,
                     "{stream} {} {} {id}",
                     next[s] + i,
-                    result.first_position + i
+                    result.first_position.get() + i
                 )
                 .expect("stdout");
             }
-            next[s] = result.next_expected_revision + 1;
+            next[s] = result.next_expected_revision.next().get();
         }
         out.flush().expect("stdout");
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
-use readnet_store::{EventData, EventStore, StreamState};
+use readnet_store::{EventData, EventStore, Revision, StreamState};
 use uuid::Uuid;
 
 #[tokio::main]
@@ -36,7 +36,7 @@ async fn main() {
                 for revision in 0..appends {
                     let expected = match revision {
                         0 => StreamState::NoStream,
-                        r => StreamState::Revision(r - 1),
+                        r => StreamState::Revision(Revision::new(r - 1)),
                     };
                     let event = EventData {
                         event_id: Uuid::new_v4(),

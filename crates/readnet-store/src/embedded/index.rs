@@ -10,7 +10,7 @@ use bytes::Bytes;
 use uuid::Uuid;
 
 use super::record::decode_frame;
-use crate::{Direction, ReadFrom, RecordedEvent, StoreError};
+use crate::{AllFrom, Direction, RecordedEvent, StoreError, StreamFrom};
 
 /// A segment file, opened read-only for readers. Positional reads (`read_at`) need no seek
 /// state, so one handle serves every reader at once.
@@ -157,7 +157,7 @@ impl Index {
     }
 
     /// Plans a read of `$all`.
-    pub(crate) fn plan_all(&self, from: ReadFrom, direction: Direction, max: usize) -> ReadPlan {
+    pub(crate) fn plan_all(&self, from: AllFrom, direction: Direction, max: usize) -> ReadPlan {
         let head = self.head();
         let mut plan = ReadPlan::default();
         if head == 0 || max == 0 {
@@ -167,9 +167,9 @@ impl Index {
         match direction {
             Direction::Forwards => {
                 let first = match from {
-                    ReadFrom::Start => 1,
-                    ReadFrom::End => return plan,
-                    ReadFrom::At(p) => p.max(1),
+                    AllFrom::Start => 1,
+                    AllFrom::End => return plan,
+                    AllFrom::Position(p) => p.get().max(1),
                 };
                 if first > head {
                     return plan;
@@ -182,10 +182,10 @@ impl Index {
             }
             Direction::Backwards => {
                 let first = match from {
-                    ReadFrom::Start => 1,
-                    ReadFrom::End => head,
+                    AllFrom::Start => 1,
+                    AllFrom::End => head,
                     // Reading backwards from past the end starts at the end.
-                    ReadFrom::At(p) => p.min(head),
+                    AllFrom::Position(p) => p.get().min(head),
                 };
                 if first == 0 {
                     return plan;
@@ -204,7 +204,7 @@ impl Index {
     pub(crate) fn plan_stream(
         &self,
         stream: &str,
-        from: ReadFrom,
+        from: StreamFrom,
         direction: Direction,
         max: usize,
     ) -> ReadPlan {
@@ -219,9 +219,9 @@ impl Index {
         match direction {
             Direction::Forwards => {
                 let first = match from {
-                    ReadFrom::Start => 0,
-                    ReadFrom::End => return plan,
-                    ReadFrom::At(r) => usize::try_from(r).unwrap_or(usize::MAX),
+                    StreamFrom::Start => 0,
+                    StreamFrom::End => return plan,
+                    StreamFrom::Revision(r) => usize::try_from(r.get()).unwrap_or(usize::MAX),
                 };
                 for &p in positions.iter().skip(first).take(max) {
                     plan.push(self, p);
@@ -229,9 +229,11 @@ impl Index {
             }
             Direction::Backwards => {
                 let first = match from {
-                    ReadFrom::Start => 0,
-                    ReadFrom::End => len - 1,
-                    ReadFrom::At(r) => usize::try_from(r).unwrap_or(usize::MAX).min(len - 1),
+                    StreamFrom::Start => 0,
+                    StreamFrom::End => len - 1,
+                    StreamFrom::Revision(r) => {
+                        usize::try_from(r.get()).unwrap_or(usize::MAX).min(len - 1)
+                    }
                 };
                 for &p in positions[..=first].iter().rev().take(max) {
                     plan.push(self, p);

@@ -36,8 +36,8 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{
-    AppendResult, Direction, EventStore, ReadFrom, RecordedEvent, StoreError, StreamWrite,
-    Subscription,
+    AllFrom, AppendResult, Direction, EventStore, Position, RecordedEvent, Revision, StoreError,
+    StreamFrom, StreamWrite, Subscription,
 };
 use index::{Index, ReadPlan};
 use index_file::INDEX_DIR;
@@ -397,7 +397,7 @@ impl EventStore for EmbeddedStore {
     async fn read_stream(
         &self,
         stream: &str,
-        from: ReadFrom,
+        from: StreamFrom,
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -410,7 +410,7 @@ impl EventStore for EmbeddedStore {
 
     async fn read_all(
         &self,
-        from: ReadFrom,
+        from: AllFrom,
         direction: Direction,
         max_count: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -421,20 +421,20 @@ impl EventStore for EmbeddedStore {
         self.read(plan).await
     }
 
-    async fn stream_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+    async fn stream_revision(&self, stream: &str) -> Result<Option<Revision>, StoreError> {
         let index = self.shared.read_index();
         Ok(index
             .streams
             .get(stream)
             .and_then(|positions| positions.len().checked_sub(1))
-            .map(|revision| revision as u64))
+            .map(|revision| Revision::new(revision as u64)))
     }
 
-    fn head_position(&self) -> u64 {
-        self.shared.head.load(Ordering::Acquire)
+    fn head_position(&self) -> Position {
+        Position::new(self.shared.head.load(Ordering::Acquire))
     }
 
-    fn subscribe_all(&self, checkpoint: u64) -> Subscription {
+    fn subscribe_all(&self, checkpoint: Position) -> Subscription {
         let (tx, rx) = mpsc::channel(self.subscription_buffer);
         self.runtime.spawn(subscription::run(
             Arc::clone(&self.shared),

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use prost::Message;
 use uuid::Uuid;
 
-use crate::{ContentType, RecordedEvent};
+use crate::{ContentType, Position, RecordedEvent, Revision};
 
 /// Bytes of the frame header: the body length, then the CRC.
 pub(crate) const HEADER_LEN: usize = 8;
@@ -140,8 +140,8 @@ pub(crate) fn decode_frame(frame: Bytes, position: u64) -> Result<RecordedEvent,
         .map_err(|_| format!("event id of position {position} is not 16 bytes"))?;
     Ok(RecordedEvent {
         stream: record.stream,
-        revision: record.revision,
-        position,
+        revision: Revision::new(record.revision),
+        position: Position::new(position),
         event_id,
         event_type: record.event_type,
         content_type: if record.json {
@@ -181,7 +181,7 @@ mod tests {
         assert_eq!(len as usize, buf.len());
         let event = decode_frame(buf.clone().into(), 42).unwrap();
         assert_eq!(event.stream, "loans-7");
-        assert_eq!(event.revision, 3);
+        assert_eq!(event.revision, Revision::new(3));
         assert_eq!(event.event_id, Uuid::from_u128(0x1234));
         assert_eq!(event.data, vec![7u8; 300]);
         let head = RecordHead::decode(&buf[HEADER_LEN..]).unwrap();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
 use super::{Shared, run_blocking};
-use crate::{Direction, ReadFrom, StoreError, SubscriptionMessage};
+use crate::{AllFrom, Direction, Position, StoreError, SubscriptionMessage};
 
 /// Events read from the log per read.
 const PAGE: usize = 256;
@@ -20,19 +20,20 @@ const PAGE: usize = 256;
 pub(crate) async fn run(
     shared: Arc<Shared>,
     mut head: watch::Receiver<u64>,
-    checkpoint: u64,
+    checkpoint: Position,
     tx: mpsc::Sender<Result<SubscriptionMessage, StoreError>>,
 ) {
-    let mut next = checkpoint.saturating_add(1);
+    let mut next = checkpoint.next();
     let mut caught_up = false;
     let mut store_open = true;
     loop {
-        let target = *head.borrow_and_update();
+        let target = Position::new(*head.borrow_and_update());
         while next <= target {
-            let count = (target - next + 1).min(PAGE as u64) as usize;
-            let plan = shared
-                .read_index()
-                .plan_all(ReadFrom::At(next), Direction::Forwards, count);
+            let count = target.events_since(next).saturating_add(1).min(PAGE as u64) as usize;
+            let plan =
+                shared
+                    .read_index()
+                    .plan_all(AllFrom::Position(next), Direction::Forwards, count);
             let events = match run_blocking(move || plan.execute()).await {
                 Ok(events) => events,
                 Err(e) => {
@@ -43,7 +44,7 @@ pub(crate) async fn run(
             assert_eq!(events.len(), count, "committed positions are readable");
             for event in events {
                 debug_assert_eq!(event.position, next, "delivery has no gap");
-                next = event.position + 1;
+                next = event.position.next();
                 if tx
                     .send(Ok(SubscriptionMessage::Event(event)))
                     .await
@@ -55,7 +56,8 @@ pub(crate) async fn run(
         }
         if !caught_up {
             caught_up = true;
-            let message = SubscriptionMessage::CaughtUp { position: next - 1 };
+            let position = next.previous().unwrap_or(Position::START);
+            let message = SubscriptionMessage::CaughtUp { position };
             if tx.send(Ok(message)).await.is_err() {
                 return;
             }

@@ -23,7 +23,10 @@ use super::index::{Entry, Index, SegmentHandle};
 use super::index_file;
 use super::record::{RecordBody, encode_frame};
 use super::recovery::{segment_path, sync_dir};
-use crate::{AppendResult, ContentType, CurrentRevision, StoreError, StreamState, StreamWrite};
+use crate::{
+    AppendResult, ContentType, CurrentRevision, Position, Revision, StoreError, StreamState,
+    StreamWrite,
+};
 
 /// The reply to an append.
 pub(crate) type AppendReply = oneshot::Sender<Result<Vec<AppendResult>, StoreError>>;
@@ -507,9 +510,9 @@ impl<'a> BatchView<'a> {
                 .or_default()
                 .extend(first_position..=last_position);
             results.push(AppendResult {
-                next_expected_revision: first_revision + count as u64 - 1,
-                first_position,
-                position: last_position,
+                next_expected_revision: Revision::new(first_revision + count as u64 - 1),
+                first_position: Position::new(first_position),
+                position: Position::new(last_position),
                 recorded_at_us: Some(recorded_at_us),
             });
         }
@@ -533,7 +536,7 @@ impl<'a> BatchView<'a> {
         // Where the write's events would already be if it were a retry.
         let retry_from = match write.expected {
             StreamState::NoStream => Some(0),
-            StreamState::Revision(n) => n.checked_add(1),
+            StreamState::Revision(n) => n.get().checked_add(1),
             StreamState::Any | StreamState::StreamExists => {
                 let first_id = write.events[0].event_id;
                 (0..len)
@@ -552,9 +555,9 @@ impl<'a> BatchView<'a> {
                 .count() as u64;
             if matched == count {
                 return Ok(Class::Retry(AppendResult {
-                    next_expected_revision: start + count - 1,
-                    first_position: position_at(start),
-                    position: position_at(start + count - 1),
+                    next_expected_revision: Revision::new(start + count - 1),
+                    first_position: Position::new(position_at(start)),
+                    position: Position::new(position_at(start + count - 1)),
                     recorded_at_us: None,
                 }));
             }
@@ -569,7 +572,7 @@ impl<'a> BatchView<'a> {
             StreamState::Any => true,
             StreamState::NoStream => len == 0,
             StreamState::StreamExists => len > 0,
-            StreamState::Revision(n) => len > 0 && len - 1 == n,
+            StreamState::Revision(n) => len > 0 && len - 1 == n.get(),
         };
         if holds {
             Ok(Class::New)
@@ -579,7 +582,7 @@ impl<'a> BatchView<'a> {
                 expected: write.expected,
                 actual: match len {
                     0 => CurrentRevision::NoStream,
-                    n => CurrentRevision::Current(n - 1),
+                    n => CurrentRevision::Current(Revision::new(n - 1)),
                 },
             })
         }
@@ -603,9 +606,9 @@ mod tests {
         assert_eq!(
             first.unwrap(),
             [AppendResult {
-                next_expected_revision: 1,
-                first_position: 1,
-                position: 2,
+                next_expected_revision: Revision::new(1),
+                first_position: Position::new(1),
+                position: Position::new(2),
                 recorded_at_us: Some(0),
             }]
         );
@@ -614,15 +617,16 @@ mod tests {
         assert!(matches!(
             second,
             Err(StoreError::WrongExpectedVersion {
-                actual: CurrentRevision::Current(1),
+                actual: CurrentRevision::Current(r),
                 ..
-            })
+            }) if r == Revision::new(1)
         ));
         // The same append again: a retry of one not yet synced, same result, nothing staged.
         let retry = view.stage(write("s", StreamState::NoStream, &[1, 2]), 0, &mut buf);
-        assert_eq!(retry.unwrap()[0].position, 2);
-        let next = view.stage(write("s", StreamState::Revision(1), &[4]), 0, &mut buf);
-        assert_eq!(next.unwrap()[0].position, 3);
+        assert_eq!(retry.unwrap()[0].position, Position::new(2));
+        let expected = StreamState::Revision(Revision::new(1));
+        let next = view.stage(write("s", expected, &[4]), 0, &mut buf);
+        assert_eq!(next.unwrap()[0].position, Position::new(3));
         let staged = view.into_staged();
         assert_eq!(staged.records.len(), 3);
         assert_eq!(staged.streams["s"], [1, 2, 3]);

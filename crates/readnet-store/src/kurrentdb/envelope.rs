@@ -8,7 +8,7 @@ use bytes::Bytes;
 use prost::Message;
 use uuid::Uuid;
 
-use crate::{ContentType, EventData, RecordedEvent, StoreError};
+use crate::{ContentType, EventData, Position, RecordedEvent, Revision, StoreError};
 
 /// The custom metadata of a journal event (protobuf, like everything else readnet writes).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -93,8 +93,8 @@ pub(crate) fn recorded_event(
     }
     let recorded = RecordedEvent {
         stream: envelope.stream,
-        revision: envelope.revision,
-        position: event.revision + 1,
+        revision: Revision::new(envelope.revision),
+        position: Position::new(event.revision + 1),
         event_id: event.id,
         event_type: event.event_type.clone(),
         content_type: if event.is_json {

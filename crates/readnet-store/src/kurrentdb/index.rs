@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use crate::{AppendResult, CurrentRevision, StoreError, StreamState, StreamWrite};
+use crate::{
+    AppendResult, CurrentRevision, Position, Revision, StoreError, StreamState, StreamWrite,
+};
 
 #[derive(Debug, Default)]
 pub(crate) struct Index {
@@ -21,7 +23,7 @@ pub(crate) enum Plan {
     /// Every write is already in the journal: the original results.
     Retry(Vec<AppendResult>),
     /// Every write is new and holds its expectation: each write's first revision.
-    New(Vec<u64>),
+    New(Vec<Revision>),
 }
 
 impl Index {
@@ -31,11 +33,11 @@ impl Index {
     }
 
     /// The current revision of a stream.
-    pub(crate) fn revision(&self, stream: &str) -> Option<u64> {
+    pub(crate) fn revision(&self, stream: &str) -> Option<Revision> {
         self.streams
             .get(stream)
             .and_then(|p| p.len().checked_sub(1))
-            .map(|r| r as u64)
+            .map(|r| Revision::new(r as u64))
     }
 
     /// Adds the next journal event. The journal must say what the index expects: the next
@@ -43,10 +45,11 @@ impl Index {
     pub(crate) fn push(
         &mut self,
         stream: &str,
-        revision: u64,
-        position: u64,
+        revision: Revision,
+        position: Position,
         event_id: Uuid,
     ) -> Result<(), StoreError> {
+        let (revision, position) = (revision.get(), position.get());
         let next_position = self.event_ids.len() as u64 + 1;
         let positions = match self.streams.get_mut(stream) {
             Some(positions) => positions,
@@ -87,7 +90,7 @@ impl Index {
     }
 
     /// `Ok(Ok(result))` a retry, `Ok(Err(first revision))` new and allowed, `Err` refused.
-    fn classify(&self, write: &StreamWrite) -> Result<Result<AppendResult, u64>, StoreError> {
+    fn classify(&self, write: &StreamWrite) -> Result<Result<AppendResult, Revision>, StoreError> {
         let positions = self
             .streams
             .get(&write.stream)
@@ -97,7 +100,7 @@ impl Index {
         let id_at = |revision: u64| self.event_ids[(positions[revision as usize] - 1) as usize];
         let retry_from = match write.expected {
             StreamState::NoStream => Some(0),
-            StreamState::Revision(n) => n.checked_add(1),
+            StreamState::Revision(n) => n.get().checked_add(1),
             StreamState::Any | StreamState::StreamExists => {
                 let first_id = write.events[0].event_id;
                 (0..len).rev().find(|&r| id_at(r) == first_id)
@@ -114,9 +117,9 @@ impl Index {
                 .count() as u64;
             if matched == count {
                 return Ok(Ok(AppendResult {
-                    next_expected_revision: start + count - 1,
-                    first_position: positions[start as usize],
-                    position: positions[(start + count - 1) as usize],
+                    next_expected_revision: Revision::new(start + count - 1),
+                    first_position: Position::new(positions[start as usize]),
+                    position: Position::new(positions[(start + count - 1) as usize]),
                     recorded_at_us: None,
                 }));
             }
@@ -130,17 +133,17 @@ impl Index {
             StreamState::Any => true,
             StreamState::NoStream => len == 0,
             StreamState::StreamExists => len > 0,
-            StreamState::Revision(n) => len > 0 && len - 1 == n,
+            StreamState::Revision(n) => len > 0 && len - 1 == n.get(),
         };
         if holds {
-            Ok(Err(len))
+            Ok(Err(Revision::new(len)))
         } else {
             Err(StoreError::WrongExpectedVersion {
                 stream: write.stream.clone(),
                 expected: write.expected,
                 actual: match len {
                     0 => CurrentRevision::NoStream,
-                    n => CurrentRevision::Current(n - 1),
+                    n => CurrentRevision::Current(Revision::new(n - 1)),
                 },
             })
         }
@@ -156,8 +159,9 @@ mod tests {
     #[test]
     fn a_journal_event_out_of_place_is_refused() {
         let mut index = Index::default();
-        index.push("a", 0, 1, Uuid::from_u128(1)).unwrap();
-        let error = index.push("a", 0, 2, Uuid::from_u128(2)).unwrap_err();
+        let (r, p) = (Revision::new, Position::new);
+        index.push("a", r(0), p(1), Uuid::from_u128(1)).unwrap();
+        let error = index.push("a", r(0), p(2), Uuid::from_u128(2)).unwrap_err();
         assert!(
             error.to_string().contains("revision 1 were next"),
             "{error}"
@@ -167,7 +171,9 @@ mod tests {
     #[test]
     fn a_retry_of_part_of_a_multi_append_is_a_mismatch_naming_the_retried_stream() {
         let mut index = Index::default();
-        index.push("a", 0, 1, Uuid::from_u128(1)).unwrap();
+        index
+            .push("a", Revision::FIRST, Position::FIRST, Uuid::from_u128(1))
+            .unwrap();
         let writes = [
             write("b", StreamState::NoStream, &[2]),
             write("a", StreamState::NoStream, &[1]),

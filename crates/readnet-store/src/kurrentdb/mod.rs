@@ -11,6 +11,7 @@
 //! per event, so `item-42` exists in the cluster for KurrentDB's own tools; `read_stream` reads
 //! those links with links resolved. See `docs/adr/0006-kurrentdb-backend.md`.
 
+mod deadline;
 mod envelope;
 mod index;
 mod subscription;
@@ -28,9 +29,10 @@ use tokio::sync::{Mutex, mpsc, watch};
 use uuid::Uuid;
 
 use crate::{
-    AppendResult, CurrentRevision, Direction, EventStore, ReadFrom, RecordedEvent, StoreError,
-    StreamState, StreamWrite, Subscription,
+    AllFrom, AppendResult, CallOptions, CurrentRevision, Direction, EventStore, Position,
+    RecordedEvent, Revision, StoreError, StreamFrom, StreamState, StreamWrite, Subscription,
 };
+use deadline::Deadline;
 use envelope::Envelope;
 use index::{Index, Plan};
 
@@ -103,7 +105,7 @@ impl fmt::Debug for KurrentDbOptions {
 #[derive(Debug)]
 struct LinkWrite {
     stream: String,
-    first_revision: u64,
+    first_revision: Revision,
     targets: Vec<(u64, Uuid)>,
 }
 
@@ -111,8 +113,8 @@ struct LinkWrite {
 #[derive(Debug)]
 struct Placed {
     stream: String,
-    revision: u64,
-    position: u64,
+    revision: Revision,
+    position: Position,
     event_id: Uuid,
 }
 
@@ -130,7 +132,7 @@ impl From<RecordedEvent> for Placed {
 /// Adds the links of `events` (journal order) to `pending`, one write per stream.
 fn add_links(pending: &mut Vec<LinkWrite>, events: &[Placed]) {
     for event in events {
-        let target = (event.position - 1, event.event_id);
+        let target = (journal_revision(event.position), event.event_id);
         match pending.iter_mut().find(|w| w.stream == event.stream) {
             Some(write) => write.targets.push(target),
             None => pending.push(LinkWrite {
@@ -140,6 +142,14 @@ fn add_links(pending: &mut Vec<LinkWrite>, events: &[Placed]) {
             }),
         }
     }
+}
+
+/// The journal revision that holds `position` (position p is journal revision p - 1).
+fn journal_revision(position: Position) -> u64 {
+    position
+        .previous()
+        .expect("a placed event has a position after the start")
+        .get()
 }
 
 /// What the store, its appends and its subscriptions share.
@@ -220,7 +230,7 @@ impl KurrentDbStore {
         {
             let mut pending = inner.writer.lock().await;
             add_links(&mut pending, &last_append);
-            inner.write_links(&mut pending).await?;
+            inner.write_links(&mut pending, &Deadline::NONE).await?;
         }
         let (closed, _) = watch::channel(());
         Ok(KurrentDbStore { inner, closed })
@@ -304,41 +314,58 @@ impl Inner {
         }
     }
 
-    /// Reads `stream` with `options`; a stream that does not exist reads as empty.
+    /// Maps a client error of a call within `deadline`: the deadline running out is
+    /// [`StoreError::DeadlineExceeded`], anything else as [`Inner::error`] says.
+    fn call_error(&self, what: &str, error: kurrentdb::Error, deadline: &Deadline) -> StoreError {
+        if deadline.ran_out(&error) {
+            deadline.exceeded()
+        } else {
+            self.error(what, error)
+        }
+    }
+
+    /// Reads `stream` with `options` within `deadline`; a stream that does not exist reads as
+    /// empty.
     async fn read(
         &self,
         stream: &str,
-        options: &ReadStreamOptions,
+        options: ReadStreamOptions,
+        deadline: &Deadline,
     ) -> Result<Vec<ResolvedEvent>, StoreError> {
+        let options = deadline.read_options(options)?;
         let what = || format!("reading {stream}");
-        let mut read = match self.client().read_stream(stream, options).await {
-            Ok(read) => read,
-            Err(kurrentdb::Error::ResourceNotFound) => return Ok(Vec::new()),
-            Err(e) => return Err(self.error(&what(), e)),
-        };
-        let mut events = Vec::new();
-        loop {
-            match read.next().await {
-                Ok(Some(event)) => events.push(event),
-                Ok(None) => return Ok(events),
+        let read = async {
+            let mut read = match self.client().read_stream(stream, &options).await {
+                Ok(read) => read,
                 Err(kurrentdb::Error::ResourceNotFound) => return Ok(Vec::new()),
-                Err(e) => return Err(self.error(&what(), e)),
+                Err(e) => return Err(self.call_error(&what(), e, deadline)),
+            };
+            let mut events = Vec::new();
+            loop {
+                match read.next().await {
+                    Ok(Some(event)) => events.push(event),
+                    Ok(None) => return Ok(events),
+                    Err(kurrentdb::Error::ResourceNotFound) => return Ok(Vec::new()),
+                    Err(e) => return Err(self.call_error(&what(), e, deadline)),
+                }
             }
-        }
+        };
+        deadline.wait(read, deadline.exceeded()).await?
     }
 
     /// Reads up to `max` journal events from journal revision `from` on, as readnet events
     /// with their append-end marks.
-    async fn read_journal(
+    pub(crate) async fn read_journal(
         &self,
         from: u64,
         max: usize,
+        deadline: &Deadline,
     ) -> Result<Vec<(RecordedEvent, bool)>, StoreError> {
         let options = ReadStreamOptions::default()
             .position(StreamPosition::Position(from))
             .forwards()
             .max_count(max);
-        self.read(self.journal(), &options)
+        self.read(self.journal(), options, deadline)
             .await?
             .iter()
             .map(|resolved| envelope::recorded_event(self.journal(), resolved.get_original_event()))
@@ -353,7 +380,7 @@ impl Inner {
         let mut last_closed = false;
         let mut next = 0;
         loop {
-            let page = self.read_journal(next, PAGE).await?;
+            let page = self.read_journal(next, PAGE, &Deadline::NONE).await?;
             let full = page.len() == PAGE;
             let mut index = self.index.write().expect("the index lock is not poisoned");
             for (event, append_end) in page {
@@ -367,7 +394,8 @@ impl Inner {
                     last_append.clear();
                 }
                 last_closed = append_end;
-                next = event.position;
+                // Position p is journal revision p - 1: the next page starts at revision p.
+                next = event.position.get();
                 last_append.push(Placed::from(event));
             }
             self.head.store(index.head(), Ordering::Release);
@@ -396,12 +424,16 @@ impl Inner {
     /// Reads the journal's events after the index's head (another writer's) into the index and
     /// queues their links. Returns the index's head before and after; the caller publishes it
     /// once the links are written.
-    async fn refresh(&self, pending: &mut Vec<LinkWrite>) -> Result<(u64, u64), StoreError> {
+    async fn refresh(
+        &self,
+        pending: &mut Vec<LinkWrite>,
+        deadline: &Deadline,
+    ) -> Result<(u64, u64), StoreError> {
         const PAGE: usize = 4096;
         let before = self.index_head();
         loop {
             let head = self.index_head();
-            let page = self.read_journal(head, PAGE).await?;
+            let page = self.read_journal(head, PAGE, deadline).await?;
             let full = page.len() == PAGE;
             let events: Vec<Placed> = page.into_iter().map(|(e, _)| e.into()).collect();
             {
@@ -420,19 +452,27 @@ impl Inner {
     /// Writes the pending links, one append per stream, concurrently. Each append expects the
     /// stream's revision before its first link, so written links are an idempotent retry (same
     /// ids at the same place) and a link stream that is not where the journal says is an error.
-    async fn write_links(&self, pending: &mut Vec<LinkWrite>) -> Result<(), StoreError> {
+    async fn write_links(
+        &self,
+        pending: &mut Vec<LinkWrite>,
+        deadline: &Deadline,
+    ) -> Result<(), StoreError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let options = deadline.append_options(AppendToStreamOptions::default())?;
         let client = self.client();
         let writes = pending.iter().map(|write| {
-            let expected = match write.first_revision {
-                0 => kurrentdb::StreamState::NoStream,
-                r => kurrentdb::StreamState::StreamRevision(r - 1),
+            let expected = match write.first_revision.previous() {
+                None => kurrentdb::StreamState::NoStream,
+                Some(r) => kurrentdb::StreamState::StreamRevision(r.get()),
             };
             let links: Vec<_> = write
                 .targets
                 .iter()
                 .map(|&(revision, id)| envelope::link(self.journal(), revision, id))
                 .collect();
-            let options = AppendToStreamOptions::default().stream_state(expected);
+            let options = options.clone().stream_state(expected);
             let client = client.clone();
             async move {
                 client
@@ -440,7 +480,11 @@ impl Inner {
                     .await
             }
         });
-        let results = futures::future::join_all(writes).await;
+        // Dropped at the deadline, the writes are still pending: written again, they are
+        // recognised (same ids at the same place).
+        let results = deadline
+            .wait(futures::future::join_all(writes), deadline.exceeded())
+            .await?;
         let mut first_error = None;
         let mut failed = Vec::new();
         for (write, result) in pending.drain(..).zip(results) {
@@ -454,25 +498,34 @@ impl Inner {
                     endpoint = %self.endpoint,
                     journal = %self.journal(),
                     ?current,
-                    first_revision = write.first_revision,
+                    first_revision = write.first_revision.get(),
                     "links not written: the stream is not where the journal says; something else writes it"
                 );
                 continue;
             }
-            first_error.get_or_insert(
-                self.error(&format!("writing the links of {}", write.stream), error),
-            );
+            first_error.get_or_insert(self.call_error(
+                &format!("writing the links of {}", write.stream),
+                error,
+                deadline,
+            ));
             failed.push(write);
         }
         *pending = failed;
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Appends under the writer lock; see [`EventStore::append_multi`] and [`Fence`].
-    async fn append(&self, writes: Vec<StreamWrite>) -> Result<Vec<AppendResult>, StoreError> {
-        let mut pending = self.writer.lock().await;
+    /// Appends under the writer lock within `deadline`; see [`EventStore::append_multi`] and
+    /// [`Fence`].
+    async fn append(
+        &self,
+        writes: Vec<StreamWrite>,
+        deadline: &Deadline,
+    ) -> Result<Vec<AppendResult>, StoreError> {
+        let mut pending = deadline
+            .wait(self.writer.lock(), deadline.not_started())
+            .await?;
         // Links an earlier append could not write come first: a stream read must not miss them.
-        self.write_links(&mut pending).await?;
+        self.write_links(&mut pending, deadline).await?;
         self.publish_head();
         let mut fenced = 0;
         loop {
@@ -490,12 +543,12 @@ impl Inner {
             let mut results = Vec::with_capacity(writes.len());
             let last_write = writes.len() - 1;
             for (w, (write, first_revision)) in writes.iter().zip(&first_revisions).enumerate() {
-                let first_position = head + placed.len() as u64 + 1;
+                let first_position = Position::new(head + placed.len() as u64 + 1);
                 for (i, event) in write.events.iter().enumerate() {
-                    let revision = first_revision + i as u64;
+                    let revision = Revision::new(first_revision.get() + i as u64);
                     let envelope = Envelope {
                         stream: write.stream.clone(),
-                        revision,
+                        revision: revision.get(),
                         recorded_at_us,
                         metadata: event.metadata.to_vec(),
                         append_end: w == last_write && i + 1 == write.events.len(),
@@ -504,14 +557,16 @@ impl Inner {
                     placed.push(Placed {
                         stream: write.stream.clone(),
                         revision,
-                        position: head + placed.len() as u64 + 1,
+                        position: Position::new(head + placed.len() as u64 + 1),
                         event_id: event.event_id,
                     });
                 }
                 results.push(AppendResult {
-                    next_expected_revision: first_revision + write.events.len() as u64 - 1,
+                    next_expected_revision: Revision::new(
+                        first_revision.get() + write.events.len() as u64 - 1,
+                    ),
                     first_position,
-                    position: head + placed.len() as u64,
+                    position: Position::new(head + placed.len() as u64),
                     recorded_at_us: Some(recorded_at_us),
                 });
             }
@@ -519,12 +574,11 @@ impl Inner {
                 0 => kurrentdb::StreamState::NoStream,
                 h => kurrentdb::StreamState::StreamRevision(h - 1),
             };
-            let options = AppendToStreamOptions::default().stream_state(expected);
-            match self
-                .client()
-                .append_to_stream(self.journal(), &options, journal_events)
-                .await
-            {
+            let options =
+                deadline.append_options(AppendToStreamOptions::default().stream_state(expected))?;
+            let client = self.client();
+            let appended = client.append_to_stream(self.journal(), &options, journal_events);
+            match deadline.wait(appended, deadline.exceeded()).await? {
                 Ok(written) => {
                     let new_head = head + placed.len() as u64;
                     if written.next_expected_version + 1 != new_head {
@@ -546,14 +600,14 @@ impl Inner {
                     // Acknowledged, and the head published, only once the links are there: a
                     // stream read after the append sees its events.
                     add_links(&mut pending, &placed);
-                    self.write_links(&mut pending).await?;
+                    self.write_links(&mut pending, deadline).await?;
                     self.publish_head();
                     return Ok(results);
                 }
                 Err(kurrentdb::Error::WrongExpectedVersion { .. }) => {
                     fenced += 1;
-                    let (before, after) = self.refresh(&mut pending).await?;
-                    self.write_links(&mut pending).await?;
+                    let (before, after) = self.refresh(&mut pending, deadline).await?;
+                    self.write_links(&mut pending, deadline).await?;
                     self.publish_head();
                     tracing::debug!(before, after, "another writer appended to the journal");
                     if self.options.fence == Fence::Journal && after != before {
@@ -565,9 +619,9 @@ impl Inner {
                             stream: self.journal().to_owned(),
                             expected: match before {
                                 0 => StreamState::NoStream,
-                                h => StreamState::Revision(h - 1),
+                                h => StreamState::Revision(Revision::new(h - 1)),
                             },
-                            actual: CurrentRevision::Current(after - 1),
+                            actual: CurrentRevision::Current(Revision::new(after - 1)),
                         });
                     }
                     if fenced > MAX_FENCE_RETRIES {
@@ -580,7 +634,10 @@ impl Inner {
                     }
                 }
                 // The outcome is unknown; the next append's journal expectation finds out.
-                Err(e) => return Err(self.error(&format!("appending to {}", self.journal()), e)),
+                Err(e) => {
+                    let what = format!("appending to {}", self.journal());
+                    return Err(self.call_error(&what, e, deadline));
+                }
             }
         }
     }
@@ -619,22 +676,15 @@ fn check_writes(writes: &[StreamWrite], journal: &str) -> Result<(), StoreError>
     Ok(())
 }
 
-#[async_trait]
-impl EventStore for KurrentDbStore {
-    async fn append_multi(
-        &self,
-        writes: Vec<StreamWrite>,
-    ) -> Result<Vec<AppendResult>, StoreError> {
-        check_writes(&writes, self.inner.journal())?;
-        self.inner.append(writes).await
-    }
-
-    async fn read_stream(
+impl KurrentDbStore {
+    /// [`EventStore::read_stream`] within `deadline`.
+    async fn read_stream_within(
         &self,
         stream: &str,
-        from: ReadFrom,
+        from: StreamFrom,
         direction: Direction,
         max_count: usize,
+        deadline: &Deadline,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         if max_count == 0 || stream.is_empty() {
             return Ok(Vec::new());
@@ -646,15 +696,17 @@ impl EventStore for KurrentDbStore {
             .expect("the index lock is not poisoned")
             .revision(stream);
         let position = match (direction, from) {
-            (Direction::Forwards, ReadFrom::End) => return Ok(Vec::new()),
-            (Direction::Forwards, ReadFrom::Start) => StreamPosition::Start,
-            (Direction::Backwards, ReadFrom::Start) => StreamPosition::Position(0),
-            (Direction::Backwards, ReadFrom::End) => StreamPosition::End,
+            (Direction::Forwards, StreamFrom::End) => return Ok(Vec::new()),
+            (Direction::Forwards, StreamFrom::Start) => StreamPosition::Start,
+            (Direction::Backwards, StreamFrom::Start) => StreamPosition::Position(0),
+            (Direction::Backwards, StreamFrom::End) => StreamPosition::End,
             // Reading backwards from past the end starts at the end.
-            (Direction::Backwards, ReadFrom::At(r)) if last.is_some_and(|last| r > last) => {
+            (Direction::Backwards, StreamFrom::Revision(r))
+                if last.is_some_and(|last| r > last) =>
+            {
                 StreamPosition::End
             }
-            (_, ReadFrom::At(r)) => StreamPosition::Position(r),
+            (_, StreamFrom::Revision(r)) => StreamPosition::Position(r.get()),
         };
         let options = ReadStreamOptions::default().position(position);
         let options = match direction {
@@ -665,7 +717,7 @@ impl EventStore for KurrentDbStore {
         .max_count(max_count);
         let journal = self.inner.journal();
         self.inner
-            .read(stream, &options)
+            .read(stream, options, deadline)
             .await?
             .into_iter()
             .map(|resolved| match (resolved.event, resolved.link) {
@@ -695,27 +747,32 @@ impl EventStore for KurrentDbStore {
             .collect()
     }
 
-    async fn read_all(
+    /// [`EventStore::read_all`] within `deadline`.
+    async fn read_all_within(
         &self,
-        from: ReadFrom,
+        from: AllFrom,
         direction: Direction,
         max_count: usize,
+        deadline: &Deadline,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let head = self.head_position();
+        let head = self.head_position().get();
         if max_count == 0 {
             return Ok(Vec::new());
         }
         // Position p is journal revision p - 1.
         let position = match (direction, from) {
-            (Direction::Forwards, ReadFrom::End) | (Direction::Backwards, ReadFrom::At(0)) => {
-                return Ok(Vec::new());
+            (Direction::Forwards, AllFrom::End) => return Ok(Vec::new()),
+            (Direction::Forwards, AllFrom::Start) => StreamPosition::Start,
+            (Direction::Forwards, AllFrom::Position(p)) => {
+                StreamPosition::Position(p.get().max(1) - 1)
             }
-            (Direction::Forwards, ReadFrom::Start) => StreamPosition::Start,
-            (Direction::Forwards, ReadFrom::At(p)) => StreamPosition::Position(p.max(1) - 1),
-            (Direction::Backwards, ReadFrom::Start) => StreamPosition::Position(0),
-            (Direction::Backwards, ReadFrom::End) => StreamPosition::End,
-            (Direction::Backwards, ReadFrom::At(p)) if p > head => StreamPosition::End,
-            (Direction::Backwards, ReadFrom::At(p)) => StreamPosition::Position(p - 1),
+            (Direction::Backwards, AllFrom::Start) => StreamPosition::Position(0),
+            (Direction::Backwards, AllFrom::End) => StreamPosition::End,
+            (Direction::Backwards, AllFrom::Position(p)) => match p.get() {
+                0 => return Ok(Vec::new()),
+                p if p > head => StreamPosition::End,
+                p => StreamPosition::Position(p - 1),
+            },
         };
         let options = ReadStreamOptions::default().position(position);
         let options = match direction {
@@ -725,7 +782,7 @@ impl EventStore for KurrentDbStore {
         .max_count(max_count);
         let journal = self.inner.journal();
         self.inner
-            .read(journal, &options)
+            .read(journal, options, deadline)
             .await?
             .iter()
             .map(|resolved| {
@@ -733,8 +790,78 @@ impl EventStore for KurrentDbStore {
             })
             .collect()
     }
+}
 
-    async fn stream_revision(&self, stream: &str) -> Result<Option<u64>, StoreError> {
+#[async_trait]
+impl EventStore for KurrentDbStore {
+    async fn append_multi(
+        &self,
+        writes: Vec<StreamWrite>,
+    ) -> Result<Vec<AppendResult>, StoreError> {
+        check_writes(&writes, self.inner.journal())?;
+        self.inner.append(writes, &Deadline::NONE).await
+    }
+
+    /// Passes the deadline on to every KurrentDB call the append makes.
+    async fn append_multi_with(
+        &self,
+        writes: Vec<StreamWrite>,
+        options: &CallOptions,
+    ) -> Result<Vec<AppendResult>, StoreError> {
+        let deadline = Deadline::of(options, "an append", ", it may still be recorded")?;
+        check_writes(&writes, self.inner.journal())?;
+        self.inner.append(writes, &deadline).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: StreamFrom,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_stream_within(stream, from, direction, max_count, &Deadline::NONE)
+            .await
+    }
+
+    /// Passes the deadline on to the KurrentDB read.
+    async fn read_stream_with(
+        &self,
+        stream: &str,
+        from: StreamFrom,
+        direction: Direction,
+        max_count: usize,
+        options: &CallOptions,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let deadline = Deadline::of(options, "a stream read", "")?;
+        self.read_stream_within(stream, from, direction, max_count, &deadline)
+            .await
+    }
+
+    async fn read_all(
+        &self,
+        from: AllFrom,
+        direction: Direction,
+        max_count: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_all_within(from, direction, max_count, &Deadline::NONE)
+            .await
+    }
+
+    /// Passes the deadline on to the KurrentDB read.
+    async fn read_all_with(
+        &self,
+        from: AllFrom,
+        direction: Direction,
+        max_count: usize,
+        options: &CallOptions,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let deadline = Deadline::of(options, "a read of $all", "")?;
+        self.read_all_within(from, direction, max_count, &deadline)
+            .await
+    }
+
+    async fn stream_revision(&self, stream: &str) -> Result<Option<Revision>, StoreError> {
         Ok(self
             .inner
             .index
@@ -743,11 +870,11 @@ impl EventStore for KurrentDbStore {
             .revision(stream))
     }
 
-    fn head_position(&self) -> u64 {
-        self.inner.head.load(Ordering::Acquire)
+    fn head_position(&self) -> Position {
+        Position::new(self.inner.head.load(Ordering::Acquire))
     }
 
-    fn subscribe_all(&self, checkpoint: u64) -> Subscription {
+    fn subscribe_all(&self, checkpoint: Position) -> Subscription {
         let (tx, rx) = mpsc::channel(self.inner.options.subscription_buffer);
         tokio::spawn(subscription::run(
             Arc::clone(&self.inner),
@@ -782,8 +909,8 @@ mod tests {
     fn placed(stream: &str, revision: u64, position: u64, event_id: Uuid) -> Placed {
         Placed {
             stream: stream.into(),
-            revision,
-            position,
+            revision: Revision::new(revision),
+            position: Position::new(position),
             event_id,
         }
     }
@@ -801,7 +928,7 @@ mod tests {
             ],
         );
         assert_eq!(pending.len(), 2);
-        assert_eq!(pending[0].first_revision, 3);
+        assert_eq!(pending[0].first_revision, Revision::new(3));
         assert_eq!(pending[0].targets, vec![(9, id(1)), (11, id(3))]);
     }
 }

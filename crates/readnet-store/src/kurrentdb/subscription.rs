@@ -13,8 +13,8 @@ use std::time::Duration;
 use kurrentdb::{StreamPosition, SubscribeToStreamOptions};
 use tokio::sync::{mpsc, watch};
 
-use super::{Inner, RECONNECT_MAX, RECONNECT_MIN, envelope};
-use crate::{StoreError, SubscriptionMessage};
+use super::{Deadline, Inner, RECONNECT_MAX, RECONNECT_MIN, envelope};
+use crate::{Position, StoreError, SubscriptionMessage};
 
 /// Journal events read per page while catching up.
 const PAGE: usize = 512;
@@ -33,7 +33,7 @@ enum Stop {
 /// an error that reconnecting cannot cure (access denied, a journal event readnet did not write).
 pub(crate) async fn run(
     inner: Arc<Inner>,
-    checkpoint: u64,
+    checkpoint: Position,
     tx: Sender,
     mut closed: watch::Receiver<()>,
 ) {
@@ -59,7 +59,7 @@ pub(crate) async fn run(
         match stopped {
             Stop::Ended => return,
             Stop::Retry(error) if matches!(error, StoreError::Unavailable(_)) => {
-                tracing::warn!(%error, delivered, ?backoff, "subscription to the journal dropped; reconnecting");
+                tracing::warn!(%error, delivered = delivered.get(), ?backoff, "subscription to the journal dropped; reconnecting");
                 tokio::select! {
                     _ = tx.closed() => return,
                     _ = closed.changed() => return,
@@ -76,20 +76,20 @@ pub(crate) async fn run(
 }
 
 /// Reads and delivers pages of the journal until one comes back short.
-async fn catch_up(inner: &Inner, delivered: &mut u64, tx: &Sender) -> Result<(), Stop> {
+async fn catch_up(inner: &Inner, delivered: &mut Position, tx: &Sender) -> Result<(), Stop> {
     loop {
         // Position p + 1 is journal revision p.
         let page = inner
-            .read_journal(*delivered, PAGE)
+            .read_journal(delivered.get(), PAGE, &Deadline::NONE)
             .await
             .map_err(Stop::Retry)?;
         let full = page.len() == PAGE;
         for (event, _) in page {
-            if event.position != *delivered + 1 {
+            if event.position != delivered.next() {
                 return Err(Stop::Retry(StoreError::Backend(format!(
                     "reading {} from position {} returned position {}",
                     inner.journal(),
-                    *delivered + 1,
+                    delivered.next(),
                     event.position
                 ))));
             }
@@ -111,15 +111,15 @@ async fn catch_up(inner: &Inner, delivered: &mut u64, tx: &Sender) -> Result<(),
 /// Follows the journal live with a KurrentDB subscription until it drops.
 async fn follow(
     inner: &Inner,
-    delivered: &mut u64,
+    delivered: &mut Position,
     tx: &Sender,
     closed: &mut watch::Receiver<()>,
     backoff: &mut Duration,
 ) -> Stop {
     // A subscription from revision r delivers what comes after r.
-    let start = match *delivered {
-        0 => StreamPosition::Start,
-        p => StreamPosition::Position(p - 1),
+    let start = match delivered.previous() {
+        None => StreamPosition::Start,
+        Some(journal_revision) => StreamPosition::Position(journal_revision.get()),
     };
     let options = SubscribeToStreamOptions::default().start_from(start);
     let mut subscription = inner
@@ -142,10 +142,10 @@ async fn follow(
         if event.position <= *delivered {
             continue;
         }
-        if event.position != *delivered + 1 {
+        if event.position != delivered.next() {
             tracing::warn!(
-                delivered = *delivered,
-                got = event.position,
+                delivered = delivered.get(),
+                got = event.position.get(),
                 "the journal subscription skipped events; reading them"
             );
             return Stop::Retry(StoreError::Unavailable(format!(

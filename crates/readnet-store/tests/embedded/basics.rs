@@ -1,18 +1,18 @@
 //! Appends and reads: directions, starting points, counts, expectations, atomicity.
 
 use readnet_store::{
-    AppendResult, CurrentRevision, Direction, EventStore, ReadFrom, StoreError, StreamState,
-    StreamWrite,
+    AllFrom, AppendResult, CurrentRevision, Direction, EventStore, Position, Revision, StoreError,
+    StreamFrom, StreamState, StreamWrite,
 };
 
 use crate::common::{event, open, read_everything};
 
 fn revisions(events: &[readnet_store::RecordedEvent]) -> Vec<u64> {
-    events.iter().map(|e| e.revision).collect()
+    events.iter().map(|e| e.revision.get()).collect()
 }
 
 fn positions(events: &[readnet_store::RecordedEvent]) -> Vec<u64> {
-    events.iter().map(|e| e.position).collect()
+    events.iter().map(|e| e.position.get()).collect()
 }
 
 /// Five events in `a` and three in `b`, interleaved: a0 b0 a1 b1 a2 b2 a3 a4.
@@ -38,7 +38,7 @@ async fn stream_reads_honour_start_end_at_direction_and_max_count() {
     interleaved(&store).await;
     let read = |from, direction, max| store.read_stream("a", from, direction, max);
 
-    let all = read(ReadFrom::Start, Direction::Forwards, 100)
+    let all = read(StreamFrom::Start, Direction::Forwards, 100)
         .await
         .unwrap();
     assert_eq!(revisions(&all), [0, 1, 2, 3, 4]);
@@ -50,69 +50,95 @@ async fn stream_reads_honour_start_end_at_direction_and_max_count() {
 
     let f = |events: Vec<_>| revisions(&events);
     assert_eq!(
-        f(read(ReadFrom::Start, Direction::Forwards, 2).await.unwrap()),
+        f(read(StreamFrom::Start, Direction::Forwards, 2)
+            .await
+            .unwrap()),
         [0, 1]
     );
     assert_eq!(
-        f(read(ReadFrom::At(3), Direction::Forwards, 100)
-            .await
-            .unwrap()),
+        f(read(
+            StreamFrom::Revision(Revision::new(3)),
+            Direction::Forwards,
+            100
+        )
+        .await
+        .unwrap()),
         [3, 4]
     );
     assert_eq!(
-        f(read(ReadFrom::At(1), Direction::Forwards, 2).await.unwrap()),
+        f(read(
+            StreamFrom::Revision(Revision::new(1)),
+            Direction::Forwards,
+            2
+        )
+        .await
+        .unwrap()),
         [1, 2]
     );
     assert!(
-        read(ReadFrom::At(5), Direction::Forwards, 100)
+        read(
+            StreamFrom::Revision(Revision::new(5)),
+            Direction::Forwards,
+            100
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    assert!(
+        read(StreamFrom::End, Direction::Forwards, 100)
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
-        read(ReadFrom::End, Direction::Forwards, 100)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        read(ReadFrom::Start, Direction::Forwards, 0)
+        read(StreamFrom::Start, Direction::Forwards, 0)
             .await
             .unwrap()
             .is_empty()
     );
 
     assert_eq!(
-        f(read(ReadFrom::End, Direction::Backwards, 100)
+        f(read(StreamFrom::End, Direction::Backwards, 100)
             .await
             .unwrap()),
         [4, 3, 2, 1, 0]
     );
     assert_eq!(
-        f(read(ReadFrom::End, Direction::Backwards, 2).await.unwrap()),
+        f(read(StreamFrom::End, Direction::Backwards, 2)
+            .await
+            .unwrap()),
         [4, 3]
     );
     assert_eq!(
-        f(read(ReadFrom::At(2), Direction::Backwards, 100)
-            .await
-            .unwrap()),
+        f(read(
+            StreamFrom::Revision(Revision::new(2)),
+            Direction::Backwards,
+            100
+        )
+        .await
+        .unwrap()),
         [2, 1, 0]
     );
     assert_eq!(
-        f(read(ReadFrom::At(99), Direction::Backwards, 1)
-            .await
-            .unwrap()),
+        f(read(
+            StreamFrom::Revision(Revision::new(99)),
+            Direction::Backwards,
+            1
+        )
+        .await
+        .unwrap()),
         [4]
     );
     assert_eq!(
-        f(read(ReadFrom::Start, Direction::Backwards, 100)
+        f(read(StreamFrom::Start, Direction::Backwards, 100)
             .await
             .unwrap()),
         [0]
     );
 
     let missing = store
-        .read_stream("nope", ReadFrom::Start, Direction::Forwards, 10)
+        .read_stream("nope", StreamFrom::Start, Direction::Forwards, 10)
         .await
         .unwrap();
     assert!(missing.is_empty());
@@ -124,10 +150,10 @@ async fn all_reads_honour_start_end_at_direction_and_max_count() {
     let store = open(dir.path()).await;
     assert!(read_everything(&store).await.is_empty());
     interleaved(&store).await;
-    assert_eq!(store.head_position(), 8);
+    assert_eq!(store.head_position(), Position::new(8));
     let read = |from, direction, max| store.read_all(from, direction, max);
 
-    let all = read(ReadFrom::Start, Direction::Forwards, 100)
+    let all = read(AllFrom::Start, Direction::Forwards, 100)
         .await
         .unwrap();
     assert_eq!(positions(&all), (1..=8).collect::<Vec<_>>());
@@ -136,57 +162,75 @@ async fn all_reads_honour_start_end_at_direction_and_max_count() {
 
     let f = |events: Vec<_>| positions(&events);
     assert_eq!(
-        f(read(ReadFrom::Start, Direction::Forwards, 3).await.unwrap()),
+        f(read(AllFrom::Start, Direction::Forwards, 3).await.unwrap()),
         [1, 2, 3]
     );
     assert_eq!(
-        f(read(ReadFrom::At(6), Direction::Forwards, 100)
-            .await
-            .unwrap()),
+        f(read(
+            AllFrom::Position(Position::new(6)),
+            Direction::Forwards,
+            100
+        )
+        .await
+        .unwrap()),
         [6, 7, 8]
     );
     // Positions start at 1: reading from 0 reads from the first event.
     assert_eq!(
-        f(read(ReadFrom::At(0), Direction::Forwards, 2).await.unwrap()),
+        f(
+            read(AllFrom::Position(Position::START), Direction::Forwards, 2)
+                .await
+                .unwrap()
+        ),
         [1, 2]
     );
     assert!(
-        read(ReadFrom::At(9), Direction::Forwards, 100)
-            .await
-            .unwrap()
-            .is_empty()
+        read(
+            AllFrom::Position(Position::new(9)),
+            Direction::Forwards,
+            100
+        )
+        .await
+        .unwrap()
+        .is_empty()
     );
     assert!(
-        read(ReadFrom::End, Direction::Forwards, 100)
+        read(AllFrom::End, Direction::Forwards, 100)
             .await
             .unwrap()
             .is_empty()
     );
 
     assert_eq!(
-        f(read(ReadFrom::End, Direction::Backwards, 3).await.unwrap()),
+        f(read(AllFrom::End, Direction::Backwards, 3).await.unwrap()),
         [8, 7, 6]
     );
     assert_eq!(
-        f(read(ReadFrom::At(2), Direction::Backwards, 100)
-            .await
-            .unwrap()),
+        f(read(
+            AllFrom::Position(Position::new(2)),
+            Direction::Backwards,
+            100
+        )
+        .await
+        .unwrap()),
         [2, 1]
     );
     assert_eq!(
-        f(read(ReadFrom::At(50), Direction::Backwards, 2)
-            .await
-            .unwrap()),
+        f(read(
+            AllFrom::Position(Position::new(50)),
+            Direction::Backwards,
+            2
+        )
+        .await
+        .unwrap()),
         [8, 7]
     );
     assert_eq!(
-        f(read(ReadFrom::Start, Direction::Backwards, 5)
-            .await
-            .unwrap()),
+        f(read(AllFrom::Start, Direction::Backwards, 5).await.unwrap()),
         [1]
     );
     assert!(
-        read(ReadFrom::At(0), Direction::Backwards, 5)
+        read(AllFrom::Position(Position::START), Direction::Backwards, 5)
             .await
             .unwrap()
             .is_empty()
@@ -225,9 +269,9 @@ async fn every_expectation_is_accepted_when_it_holds() {
     assert_eq!(
         r,
         AppendResult {
-            next_expected_revision: 1,
-            first_position: 1,
-            position: 2,
+            next_expected_revision: Revision::new(1),
+            first_position: Position::new(1),
+            position: Position::new(2),
             recorded_at_us: r.recorded_at_us,
         }
     );
@@ -239,30 +283,43 @@ async fn every_expectation_is_accepted_when_it_holds() {
     );
     assert_eq!(read[0].recorded_at_us, read[1].recorded_at_us);
     let r = store
-        .append("s", StreamState::Revision(1), vec![event("2")])
+        .append(
+            "s",
+            StreamState::Revision(Revision::new(1)),
+            vec![event("2")],
+        )
         .await
         .unwrap();
     assert_eq!(
         (r.next_expected_revision, r.first_position, r.position),
-        (2, 3, 3)
+        (Revision::new(2), Position::new(3), Position::new(3))
     );
     let r = store
         .append("s", StreamState::StreamExists, vec![event("3")])
         .await
         .unwrap();
-    assert_eq!(r.next_expected_revision, 3);
+    assert_eq!(r.next_expected_revision, Revision::new(3));
     let r = store
         .append("s", StreamState::Any, vec![event("4")])
         .await
         .unwrap();
-    assert_eq!(r.next_expected_revision, 4);
+    assert_eq!(r.next_expected_revision, Revision::new(4));
     let r = store
         .append("t", StreamState::Any, vec![event("t0")])
         .await
         .unwrap();
-    assert_eq!((r.next_expected_revision, r.position), (0, 6));
-    assert_eq!(store.stream_revision("s").await.unwrap(), Some(4));
-    assert_eq!(store.stream_revision("t").await.unwrap(), Some(0));
+    assert_eq!(
+        (r.next_expected_revision, r.position),
+        (Revision::FIRST, Position::new(6))
+    );
+    assert_eq!(
+        store.stream_revision("s").await.unwrap(),
+        Some(Revision::new(4))
+    );
+    assert_eq!(
+        store.stream_revision("t").await.unwrap(),
+        Some(Revision::FIRST)
+    );
     assert_eq!(store.stream_revision("u").await.unwrap(), None);
 }
 
@@ -291,13 +348,17 @@ async fn every_expectation_is_refused_with_the_actual_revision_when_it_does_not_
         )
     );
     let r = store
-        .append("s", StreamState::Revision(0), vec![event("x")])
+        .append(
+            "s",
+            StreamState::Revision(Revision::FIRST),
+            vec![event("x")],
+        )
         .await;
     assert_eq!(
         refused(r),
         (
             "s".into(),
-            StreamState::Revision(0),
+            StreamState::Revision(Revision::FIRST),
             CurrentRevision::NoStream
         )
     );
@@ -314,32 +375,40 @@ async fn every_expectation_is_refused_with_the_actual_revision_when_it_does_not_
         (
             "s".into(),
             StreamState::NoStream,
-            CurrentRevision::Current(1)
+            CurrentRevision::Current(Revision::new(1))
         )
     );
     let r = store
-        .append("s", StreamState::Revision(0), vec![event("x")])
+        .append(
+            "s",
+            StreamState::Revision(Revision::FIRST),
+            vec![event("x")],
+        )
         .await;
     assert_eq!(
         refused(r),
         (
             "s".into(),
-            StreamState::Revision(0),
-            CurrentRevision::Current(1)
+            StreamState::Revision(Revision::FIRST),
+            CurrentRevision::Current(Revision::new(1))
         )
     );
     let r = store
-        .append("s", StreamState::Revision(2), vec![event("x")])
+        .append(
+            "s",
+            StreamState::Revision(Revision::new(2)),
+            vec![event("x")],
+        )
         .await;
     assert_eq!(
         refused(r),
         (
             "s".into(),
-            StreamState::Revision(2),
-            CurrentRevision::Current(1)
+            StreamState::Revision(Revision::new(2)),
+            CurrentRevision::Current(Revision::new(1))
         )
     );
-    assert_eq!(store.head_position(), 2);
+    assert_eq!(store.head_position(), Position::new(2));
     assert_eq!(read_everything(&store).await.len(), 2);
 }
 
@@ -355,7 +424,7 @@ async fn a_multi_stream_append_writes_every_stream_with_consecutive_positions() 
         .append_multi(vec![
             StreamWrite {
                 stream: "a".into(),
-                expected: StreamState::Revision(0),
+                expected: StreamState::Revision(Revision::FIRST),
                 events: vec![event("a1"), event("a2")],
             },
             StreamWrite {
@@ -370,24 +439,27 @@ async fn a_multi_stream_append_writes_every_stream_with_consecutive_positions() 
         results,
         [
             AppendResult {
-                next_expected_revision: 2,
-                first_position: 2,
-                position: 3,
+                next_expected_revision: Revision::new(2),
+                first_position: Position::new(2),
+                position: Position::new(3),
                 recorded_at_us: results[0].recorded_at_us,
             },
             AppendResult {
-                next_expected_revision: 0,
-                first_position: 4,
-                position: 4,
+                next_expected_revision: Revision::FIRST,
+                first_position: Position::new(4),
+                position: Position::new(4),
                 recorded_at_us: results[0].recorded_at_us,
             },
         ]
     );
     let b = store
-        .read_stream("b", ReadFrom::Start, Direction::Forwards, 10)
+        .read_stream("b", StreamFrom::Start, Direction::Forwards, 10)
         .await
         .unwrap();
-    assert_eq!((b[0].position, &b[0].data[..]), (4, &b"b0"[..]));
+    assert_eq!(
+        (b[0].position, &b[0].data[..]),
+        (Position::new(4), &b"b0"[..])
+    );
 }
 
 #[tokio::test]
@@ -407,17 +479,17 @@ async fn a_multi_stream_append_with_one_unmet_expectation_writes_nothing() {
             },
             StreamWrite {
                 stream: "a".into(),
-                expected: StreamState::Revision(5),
+                expected: StreamState::Revision(Revision::new(5)),
                 events: vec![event("a1")],
             },
         ])
         .await;
     assert!(matches!(
         result,
-        Err(StoreError::WrongExpectedVersion { ref stream, actual: CurrentRevision::Current(0), .. })
-            if stream == "a"
+        Err(StoreError::WrongExpectedVersion { ref stream, actual: CurrentRevision::Current(r), .. })
+            if stream == "a" && r == Revision::FIRST
     ));
-    assert_eq!(store.head_position(), 1);
+    assert_eq!(store.head_position(), Position::new(1));
     assert_eq!(store.stream_revision("b").await.unwrap(), None);
     assert_eq!(read_everything(&store).await.len(), 1);
     // The next append takes the next position: nothing was reserved.
@@ -425,7 +497,7 @@ async fn a_multi_stream_append_with_one_unmet_expectation_writes_nothing() {
         .append("b", StreamState::NoStream, vec![event("b0")])
         .await
         .unwrap();
-    assert_eq!(r.position, 2);
+    assert_eq!(r.position, Position::new(2));
 }
 
 #[tokio::test]
@@ -461,5 +533,5 @@ async fn malformed_appends_are_refused_as_invalid_arguments() {
     assert!(invalid(
         store.append("s", StreamState::Any, vec![huge]).await
     ));
-    assert_eq!(store.head_position(), 0);
+    assert_eq!(store.head_position(), Position::START);
 }

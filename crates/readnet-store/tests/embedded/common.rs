@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
-use readnet_store::{Direction, EventData, EventStore, ReadFrom, RecordedEvent};
+use readnet_store::{AllFrom, Direction, EventData, EventStore, RecordedEvent};
 use uuid::Uuid;
 
 /// An event with a fresh id and `data` as its data.
@@ -39,7 +39,7 @@ pub async fn open_with(dir: &Path, options: EmbeddedOptions) -> EmbeddedStore {
 /// Every event of `$all`, in order.
 pub async fn read_everything(store: &impl EventStore) -> Vec<RecordedEvent> {
     store
-        .read_all(ReadFrom::Start, Direction::Forwards, usize::MAX)
+        .read_all(AllFrom::Start, Direction::Forwards, usize::MAX)
         .await
         .expect("read $all")
 }

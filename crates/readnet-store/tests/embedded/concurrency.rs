@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use readnet_store::{EventStore, StoreError, StreamState};
+use readnet_store::{EventStore, Position, Revision, StoreError, StreamState};
 
 use crate::common::{event, open, read_everything};
 
@@ -30,7 +30,7 @@ async fn of_fifty_appends_expecting_the_same_revision_exactly_one_wins() {
                 store
                     .append(
                         "race",
-                        StreamState::Revision(2),
+                        StreamState::Revision(Revision::new(2)),
                         vec![event(&format!("w{i}"))],
                     )
                     .await
@@ -43,17 +43,23 @@ async fn of_fifty_appends_expecting_the_same_revision_exactly_one_wins() {
         match task.await.unwrap() {
             Ok(result) => won.push(result),
             Err(StoreError::WrongExpectedVersion { actual, .. }) => {
-                assert_eq!(actual, readnet_store::CurrentRevision::Current(3));
+                assert_eq!(
+                    actual,
+                    readnet_store::CurrentRevision::Current(Revision::new(3))
+                );
                 refused += 1;
             }
             Err(e) => panic!("unexpected error {e}"),
         }
     }
     assert_eq!((won.len(), refused), (1, 49));
-    assert_eq!(won[0].next_expected_revision, 3);
-    assert_eq!(won[0].position, 4);
-    assert_eq!(store.head_position(), 4);
-    assert_eq!(store.stream_revision("race").await.unwrap(), Some(3));
+    assert_eq!(won[0].next_expected_revision, Revision::new(3));
+    assert_eq!(won[0].position, Position::new(4));
+    assert_eq!(store.head_position(), Position::new(4));
+    assert_eq!(
+        store.stream_revision("race").await.unwrap(),
+        Some(Revision::new(3))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -70,13 +76,13 @@ async fn concurrent_writers_to_different_streams_all_succeed_with_dense_position
                 for r in 0..APPENDS {
                     let expected = match r {
                         0 => StreamState::NoStream,
-                        r => StreamState::Revision(r - 1),
+                        r => StreamState::Revision(Revision::new(r - 1)),
                     };
                     let result = store
                         .append(&stream, expected, vec![event(&format!("{w}/{r}"))])
                         .await
                         .unwrap();
-                    assert_eq!(result.next_expected_revision, r);
+                    assert_eq!(result.next_expected_revision, Revision::new(r));
                 }
             })
         })
@@ -86,14 +92,14 @@ async fn concurrent_writers_to_different_streams_all_succeed_with_dense_position
     }
 
     let all = read_everything(&*store).await;
-    assert_eq!(store.head_position(), WRITERS * APPENDS);
-    let positions: Vec<u64> = all.iter().map(|e| e.position).collect();
+    assert_eq!(store.head_position(), Position::new(WRITERS * APPENDS));
+    let positions: Vec<u64> = all.iter().map(|e| e.position.get()).collect();
     assert_eq!(positions, (1..=WRITERS * APPENDS).collect::<Vec<_>>());
     // Each stream's revisions are dense and in $all order, with the data written for them.
     let mut next: HashMap<&str, u64> = HashMap::new();
     for e in &all {
         let revision = next.entry(e.stream.as_str()).or_default();
-        assert_eq!(e.revision, *revision);
+        assert_eq!(e.revision, Revision::new(*revision));
         let w = e.stream.strip_prefix("writer-").unwrap();
         assert_eq!(e.data, format!("{w}/{revision}").into_bytes());
         *revision += 1;

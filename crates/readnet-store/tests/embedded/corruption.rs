@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
-use readnet_store::{Direction, EventStore, ReadFrom, StoreError, StreamState};
+use readnet_store::{AllFrom, Direction, EventStore, StoreError, StreamState};
 
 use crate::common::{
     append_bytes, event, flip_byte, forget_index_files, noise, open, options, record_offsets,
@@ -140,7 +140,7 @@ async fn a_record_damaged_while_open_is_refused_on_read() {
     let offsets = record_offsets(&segment);
     flip_byte(&segment, offsets[1] + 12);
     let read = store
-        .read_all(ReadFrom::Start, Direction::Forwards, 10)
+        .read_all(AllFrom::Start, Direction::Forwards, 10)
         .await;
     match read {
         Err(StoreError::Corrupt { path, offset, .. }) => {
@@ -150,7 +150,7 @@ async fn a_record_damaged_while_open_is_refused_on_read() {
     }
     // Other records still read.
     let first = store
-        .read_all(ReadFrom::Start, Direction::Forwards, 1)
+        .read_all(AllFrom::Start, Direction::Forwards, 1)
         .await
         .unwrap();
     assert_eq!(first[0].data, &b"0"[..]);

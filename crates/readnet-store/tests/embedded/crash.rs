@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use readnet_store::embedded::EmbeddedStore;
-use readnet_store::{EventStore, RecordedEvent, StoreError, StreamState, StreamWrite};
+use readnet_store::{
+    EventStore, Position, RecordedEvent, Revision, StoreError, StreamState, StreamWrite,
+};
 use uuid::Uuid;
 
 use crate::common::{append_bytes, event, noise, open, options, read_everything, segments};
@@ -80,7 +82,7 @@ async fn every_acknowledged_event_survives_sigkill() {
 
     let store = open(dir.path()).await;
     let all = read_everything(&store).await;
-    let positions: Vec<u64> = all.iter().map(|e| e.position).collect();
+    let positions: Vec<u64> = all.iter().map(|e| e.position.get()).collect();
     assert_eq!(positions, (1..=all.len() as u64).collect::<Vec<_>>());
     for ack in &acknowledged {
         let event = all
@@ -88,7 +90,7 @@ async fn every_acknowledged_event_survives_sigkill() {
             .unwrap_or_else(|| panic!("acknowledged position {} is gone", ack.position));
         assert_eq!(
             (&event.stream, event.revision, event.event_id),
-            (&ack.stream, ack.revision, ack.event_id)
+            (&ack.stream, Revision::new(ack.revision), ack.event_id)
         );
         assert_eq!(event.data, payload(&ack.stream, ack.revision));
     }
@@ -96,17 +98,17 @@ async fn every_acknowledged_event_survives_sigkill() {
     let mut revisions = std::collections::HashMap::new();
     for event in &all {
         let next = revisions.entry(event.stream.clone()).or_insert(0u64);
-        assert_eq!(event.revision, *next);
-        assert_eq!(event.data, payload(&event.stream, event.revision));
+        assert_eq!(event.revision, Revision::new(*next));
+        assert_eq!(event.data, payload(&event.stream, event.revision.get()));
         *next += 1;
     }
     let head = store.head_position();
-    assert!(head >= acknowledged.iter().map(|a| a.position).max().unwrap());
+    assert!(head >= Position::new(acknowledged.iter().map(|a| a.position).max().unwrap()));
     let r = store
         .append("after-crash", StreamState::NoStream, vec![event("x")])
         .await
         .unwrap();
-    assert_eq!(r.position, head + 1);
+    assert_eq!(r.position, head.next());
 }
 
 /// A store holding six events (the last three one append), closed; returns them and the
@@ -123,7 +125,7 @@ async fn six_events(dir: &Path) -> (Vec<RecordedEvent>, PathBuf, u64) {
         .append_multi(vec![
             StreamWrite {
                 stream: "s".into(),
-                expected: StreamState::Revision(2),
+                expected: StreamState::Revision(Revision::new(2)),
                 events: vec![event("3"), event("4")],
             },
             StreamWrite {
@@ -151,10 +153,10 @@ async fn assert_recovers(dir: &Path, expected: &[RecordedEvent], segment: &Path,
         .append("after", StreamState::Any, vec![event("after")])
         .await
         .unwrap();
-    assert_eq!(r.position, next);
+    assert_eq!(r.position, Position::new(next));
     drop(store);
     let store = open(dir).await;
-    assert_eq!(store.head_position(), next);
+    assert_eq!(store.head_position(), Position::new(next));
     assert_eq!(read_everything(&store).await[..expected.len()], *expected);
 }
 

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use readnet_store::{AppendResult, EventData, EventStore, StoreError, StreamState, StreamWrite};
+use readnet_store::{
+    AppendResult, EventData, EventStore, Position, Revision, StoreError, StreamState, StreamWrite,
+};
 
 use crate::common::{event, open, read_everything};
 
@@ -27,7 +29,7 @@ async fn repeating_an_append_returns_the_original_result_and_writes_nothing() {
     let cases = [
         ("no-stream", StreamState::NoStream),
         ("any", StreamState::Any),
-        ("revision", StreamState::Revision(0)),
+        ("revision", StreamState::Revision(Revision::FIRST)),
         ("exists", StreamState::StreamExists),
     ];
     for (stream, expected) in cases {
@@ -52,7 +54,7 @@ async fn repeating_an_append_returns_the_original_result_and_writes_nothing() {
             .await
             .unwrap();
         let head_after_other = store.head_position();
-        assert_eq!(head_after_other, head + 1);
+        assert_eq!(head_after_other, head.next());
 
         let retried = store.append(stream, expected, events).await.unwrap();
         assert_eq!(retried, as_retry(original), "retry of the {stream} append");
@@ -60,7 +62,7 @@ async fn repeating_an_append_returns_the_original_result_and_writes_nothing() {
     }
     assert_eq!(
         read_everything(&store).await.len() as u64,
-        store.head_position()
+        store.head_position().get()
     );
 }
 
@@ -89,7 +91,7 @@ async fn a_retry_is_recognised_after_reopening() {
             .await
             .unwrap();
         let original = store
-            .append("s", StreamState::Revision(0), events.clone())
+            .append("s", StreamState::Revision(Revision::FIRST), events.clone())
             .await
             .unwrap();
         let original_multi = store.append_multi(multi(&events)).await.unwrap();
@@ -97,7 +99,7 @@ async fn a_retry_is_recognised_after_reopening() {
     };
     let store = open(dir.path()).await;
     let retried = store
-        .append("s", StreamState::Revision(0), events.clone())
+        .append("s", StreamState::Revision(Revision::FIRST), events.clone())
         .await
         .unwrap();
     assert_eq!(retried, as_retry(original));
@@ -162,7 +164,7 @@ async fn a_retry_with_only_some_ids_in_place_is_an_idempotency_mismatch() {
         ])
         .await;
     assert!(mismatch(r));
-    assert_eq!(store.head_position(), 2);
+    assert_eq!(store.head_position(), Position::new(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -191,6 +193,9 @@ async fn identical_appends_racing_are_written_once() {
             .iter()
             .all(|r| as_retry(*r) == as_retry(*written[0]))
     );
-    assert_eq!(store.head_position(), 2);
-    assert_eq!(store.stream_revision("s").await.unwrap(), Some(1));
+    assert_eq!(store.head_position(), Position::new(2));
+    assert_eq!(
+        store.stream_revision("s").await.unwrap(),
+        Some(Revision::new(1))
+    );
 }

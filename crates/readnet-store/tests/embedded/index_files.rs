@@ -4,7 +4,10 @@
 use std::path::Path;
 
 use readnet_store::embedded::EmbeddedOptions;
-use readnet_store::{Direction, EventStore, ReadFrom, RecordedEvent, StoreError, StreamState};
+use readnet_store::{
+    AllFrom, Direction, EventStore, Position, RecordedEvent, Revision, StoreError, StreamFrom,
+    StreamState,
+};
 
 use crate::common::{
     checkpoint, event, flip_byte, forget_checkpoint, forget_index_files, index_files, open,
@@ -51,17 +54,25 @@ async fn given_a_closed_store_when_reopened_then_every_segment_has_an_index_file
     let store = open_with(dir.path(), small_segments()).await;
     assert_eq!(read_everything(&store).await, before);
     let s1 = store
-        .read_stream("s-1", ReadFrom::Start, Direction::Forwards, 100)
+        .read_stream("s-1", StreamFrom::Start, Direction::Forwards, 100)
         .await
         .unwrap();
     assert_eq!(s1.len(), 5);
-    assert!(s1.iter().enumerate().all(|(r, e)| e.revision == r as u64));
+    assert!(
+        s1.iter()
+            .enumerate()
+            .all(|(r, e)| e.revision == Revision::new(r as u64))
+    );
     // Appends continue from the index files' state: revisions and positions stay dense.
     let next = store
-        .append("s-1", StreamState::Revision(4), vec![event("after")])
+        .append(
+            "s-1",
+            StreamState::Revision(Revision::new(4)),
+            vec![event("after")],
+        )
         .await
         .unwrap();
-    assert_eq!(next.position, 31);
+    assert_eq!(next.position, Position::new(31));
 }
 
 #[tokio::test]
@@ -107,7 +118,7 @@ async fn given_an_index_file_whose_last_record_is_gone_when_opening_then_it_is_n
         4,
         "the four whole appends left, not the index file's six"
     );
-    assert_eq!(store.head_position(), 4);
+    assert_eq!(store.head_position(), Position::new(4));
 }
 
 #[tokio::test]
@@ -121,7 +132,7 @@ async fn given_damage_inside_the_part_an_index_file_covers_when_read_then_it_is_
     // Open trusts the checkpoint for the middle of the segment; the read meets the damage.
     let store = open_with(dir.path(), small_segments()).await;
     match store
-        .read_all(ReadFrom::Start, Direction::Forwards, 100)
+        .read_all(AllFrom::Start, Direction::Forwards, 100)
         .await
     {
         Err(StoreError::Corrupt { path, offset, .. }) => {
@@ -153,7 +164,7 @@ async fn everything_by_stream(store: &impl EventStore) -> Vec<Vec<RecordedEvent>
     for stream in ["s-0", "s-1", "s-2", "pairs"] {
         reads.push(
             store
-                .read_stream(stream, ReadFrom::Start, Direction::Forwards, 100)
+                .read_stream(stream, StreamFrom::Start, Direction::Forwards, 100)
                 .await
                 .unwrap(),
         );
@@ -188,10 +199,17 @@ async fn given_a_cleanly_closed_store_when_reopened_then_the_checkpoint_gives_th
     assert!(store.opened_from_checkpoint());
     let after = event("after");
     let next = store
-        .append("s-1", StreamState::Revision(4), vec![after.clone()])
+        .append(
+            "s-1",
+            StreamState::Revision(Revision::new(4)),
+            vec![after.clone()],
+        )
         .await
         .unwrap();
-    assert_eq!((next.position, next.next_expected_revision), (31, 5));
+    assert_eq!(
+        (next.position, next.next_expected_revision),
+        (Position::new(31), Revision::new(5))
+    );
     store.close().await;
     drop(store);
 
@@ -199,10 +217,13 @@ async fn given_a_cleanly_closed_store_when_reopened_then_the_checkpoint_gives_th
     let store = open_with(dir.path(), small_segments()).await;
     assert!(store.opened_from_checkpoint());
     let retry = store
-        .append("s-1", StreamState::Revision(4), vec![after])
+        .append("s-1", StreamState::Revision(Revision::new(4)), vec![after])
         .await
         .unwrap();
-    assert_eq!((retry.position, store.head_position()), (31, 31));
+    assert_eq!(
+        (retry.position, store.head_position()),
+        (Position::new(31), Position::new(31))
+    );
 }
 
 #[tokio::test]
@@ -225,9 +246,9 @@ async fn given_a_checkpoint_older_than_the_log_when_opening_then_the_segments_ar
 
     let store = open_with(dir.path(), small_segments()).await;
     assert!(!store.opened_from_checkpoint());
-    assert_eq!(store.head_position(), 42);
+    assert_eq!(store.head_position(), Position::new(42));
     let later = store
-        .read_stream("later", ReadFrom::Start, Direction::Forwards, 100)
+        .read_stream("later", StreamFrom::Start, Direction::Forwards, 100)
         .await
         .unwrap();
     assert_eq!(later.len(), 12);

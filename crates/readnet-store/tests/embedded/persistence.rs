@@ -1,7 +1,10 @@
 //! What was appended is there after reopening, across segment files.
 
 use readnet_store::embedded::EmbeddedOptions;
-use readnet_store::{ContentType, Direction, EventStore, ReadFrom, StoreError, StreamState};
+use readnet_store::{
+    AllFrom, ContentType, Direction, EventStore, Position, Revision, StoreError, StreamFrom,
+    StreamState,
+};
 
 use crate::common::{event, open, open_with, options, read_everything, segments};
 
@@ -22,20 +25,23 @@ async fn reads_are_identical_after_reopening() {
                 .unwrap();
         }
         let stream = store
-            .read_stream("s1", ReadFrom::End, Direction::Backwards, 100)
+            .read_stream("s1", StreamFrom::End, Direction::Backwards, 100)
             .await
             .unwrap();
         (read_everything(&store).await, stream)
     };
     let store = open(dir.path()).await;
-    assert_eq!(store.head_position(), 40);
+    assert_eq!(store.head_position(), Position::new(40));
     assert_eq!(read_everything(&store).await, all);
     let reread = store
-        .read_stream("s1", ReadFrom::End, Direction::Backwards, 100)
+        .read_stream("s1", StreamFrom::End, Direction::Backwards, 100)
         .await
         .unwrap();
     assert_eq!(reread, stream);
-    assert_eq!(store.stream_revision("s1").await.unwrap(), Some(13));
+    assert_eq!(
+        store.stream_revision("s1").await.unwrap(),
+        Some(Revision::new(13))
+    );
 }
 
 #[tokio::test]
@@ -52,7 +58,7 @@ async fn a_json_event_reads_back_as_json_after_reopening() {
     }
     let store = open(dir.path()).await;
     let read = store
-        .read_stream("mixed", ReadFrom::Start, Direction::Forwards, 10)
+        .read_stream("mixed", StreamFrom::Start, Direction::Forwards, 10)
         .await
         .unwrap();
     let types: Vec<_> = read.iter().map(|e| e.content_type).collect();
@@ -71,7 +77,7 @@ async fn a_small_segment_size_rotates_segments_and_reopening_reads_them_all() {
         for i in 0..60u64 {
             let expected = match i {
                 0 => StreamState::NoStream,
-                i => StreamState::Revision(i - 1),
+                i => StreamState::Revision(Revision::new(i - 1)),
             };
             store
                 .append("big", expected, vec![event(&format!("{i:0>100}"))])
@@ -92,25 +98,32 @@ async fn a_small_segment_size_rotates_segments_and_reopening_reads_them_all() {
     assert!(
         first_positions
             .iter()
-            .all(|p| all.iter().any(|e| e.position == *p))
+            .all(|p| all.iter().any(|e| e.position == Position::new(*p)))
     );
 
     let store = open_with(dir.path(), small()).await;
     assert_eq!(read_everything(&store).await, all);
     let backwards = store
-        .read_all(ReadFrom::End, Direction::Backwards, 1000)
+        .read_all(AllFrom::End, Direction::Backwards, 1000)
         .await
         .unwrap();
     assert_eq!(backwards.iter().rev().cloned().collect::<Vec<_>>(), all);
     // Appends continue the positions and revisions.
     let r = store
-        .append("big", StreamState::Revision(59), vec![event("next")])
+        .append(
+            "big",
+            StreamState::Revision(Revision::new(59)),
+            vec![event("next")],
+        )
         .await
         .unwrap();
-    assert_eq!((r.next_expected_revision, r.position), (60, 61));
+    assert_eq!(
+        (r.next_expected_revision, r.position),
+        (Revision::new(60), Position::new(61))
+    );
     assert_eq!(
         store
-            .read_all(ReadFrom::At(61), Direction::Forwards, 1)
+            .read_all(AllFrom::Position(Position::new(61)), Direction::Forwards, 1)
             .await
             .unwrap()[0]
             .data,
@@ -138,7 +151,11 @@ async fn closing_stops_appends_keeps_reads_and_frees_the_directory() {
     let reopened = open(dir.path()).await;
     assert_eq!(read_everything(&reopened).await[0].data, &b"kept"[..]);
     reopened
-        .append("s", StreamState::Revision(0), vec![event("more")])
+        .append(
+            "s",
+            StreamState::Revision(Revision::FIRST),
+            vec![event("more")],
+        )
         .await
         .unwrap();
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use readnet_store::embedded::EmbeddedOptions;
-use readnet_store::{EventStore, StreamState, SubscriptionMessage};
+use readnet_store::{EventStore, Position, Revision, StreamState, SubscriptionMessage};
 
 use crate::common::{event, open, open_with, options};
 use futures::StreamExt as _;
@@ -49,7 +49,7 @@ async fn a_subscriber_from_zero_sees_every_position_once_in_order_through_catch_
             .await
             .unwrap();
     }
-    let mut sub = store.subscribe_all(0);
+    let mut sub = store.subscribe_all(Position::START);
     let writer = {
         let store = Arc::clone(&store);
         tokio::spawn(async move {
@@ -67,7 +67,7 @@ async fn a_subscriber_from_zero_sees_every_position_once_in_order_through_catch_
     // Until caught up, while the writer keeps appending.
     while caught_up.is_empty() {
         match next(&mut sub).await {
-            SubscriptionMessage::Event(e) => seen.push(e.position),
+            SubscriptionMessage::Event(e) => seen.push(e.position.get()),
             SubscriptionMessage::CaughtUp { position } => caught_up.push((position, seen.len())),
         }
     }
@@ -77,7 +77,7 @@ async fn a_subscriber_from_zero_sees_every_position_once_in_order_through_catch_
     let total = 300 + 300 + 20;
     while seen.len() < total {
         match next(&mut sub).await {
-            SubscriptionMessage::Event(e) => seen.push(e.position),
+            SubscriptionMessage::Event(e) => seen.push(e.position.get()),
             SubscriptionMessage::CaughtUp { position } => caught_up.push((position, seen.len())),
         }
     }
@@ -85,7 +85,8 @@ async fn a_subscriber_from_zero_sees_every_position_once_in_order_through_catch_
     assert_eq!(caught_up.len(), 1);
     let (position, delivered_before) = caught_up[0];
     assert_eq!(
-        position, delivered_before as u64,
+        position,
+        Position::new(delivered_before as u64),
         "CaughtUp names the last position delivered"
     );
     // Nothing more than what was appended.
@@ -101,20 +102,25 @@ async fn a_subscriber_from_a_checkpoint_starts_right_after_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
     append_n(&store, 50).await;
-    let mut sub = store.subscribe_all(20);
+    let mut sub = store.subscribe_all(Position::new(20));
     for expected in 21..=50 {
         match next(&mut sub).await {
-            SubscriptionMessage::Event(e) => assert_eq!(e.position, expected),
+            SubscriptionMessage::Event(e) => assert_eq!(e.position, Position::new(expected)),
             other => panic!("expected event {expected}, got {other:?}"),
         }
     }
     assert_eq!(
         next(&mut sub).await,
-        SubscriptionMessage::CaughtUp { position: 50 }
+        SubscriptionMessage::CaughtUp {
+            position: Position::new(50)
+        }
     );
     append_n(&store, 1).await;
     match next(&mut sub).await {
-        SubscriptionMessage::Event(e) => assert_eq!((e.position, e.revision), (51, 50)),
+        SubscriptionMessage::Event(e) => assert_eq!(
+            (e.position, e.revision),
+            (Position::new(51), Revision::new(50))
+        ),
         other => panic!("expected event 51, got {other:?}"),
     }
 }
@@ -123,10 +129,12 @@ async fn a_subscriber_from_a_checkpoint_starts_right_after_it() {
 async fn a_subscriber_to_an_empty_store_is_caught_up_at_zero() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
-    let mut sub = store.subscribe_all(0);
+    let mut sub = store.subscribe_all(Position::START);
     assert_eq!(
         next(&mut sub).await,
-        SubscriptionMessage::CaughtUp { position: 0 }
+        SubscriptionMessage::CaughtUp {
+            position: Position::START
+        }
     );
 }
 
@@ -141,16 +149,16 @@ async fn a_subscriber_that_never_reads_does_not_hold_up_appends() {
         },
     )
     .await;
-    let mut sub = store.subscribe_all(0);
+    let mut sub = store.subscribe_all(Position::START);
     tokio::time::timeout(WAIT, append_n(&store, 400))
         .await
         .expect("appends are not held up by the subscriber");
-    assert_eq!(store.head_position(), 400);
+    assert_eq!(store.head_position(), Position::new(400));
     // Once it reads, it still gets everything, in order.
     let mut expected = 1;
     while expected <= 400 {
         if let SubscriptionMessage::Event(e) = next(&mut sub).await {
-            assert_eq!(e.position, expected);
+            assert_eq!(e.position, Position::new(expected));
             expected += 1;
         }
     }
@@ -161,12 +169,12 @@ async fn a_subscription_ends_after_the_store_closes() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
     append_n(&store, 3).await;
-    let mut sub = store.subscribe_all(0);
+    let mut sub = store.subscribe_all(Position::START);
     store.close().await;
     let mut positions = vec![];
     while let Some(message) = tokio::time::timeout(WAIT, sub.next()).await.unwrap() {
         if let SubscriptionMessage::Event(e) = message.unwrap() {
-            positions.push(e.position);
+            positions.push(e.position.get());
         }
     }
     assert_eq!(positions, [1, 2, 3]);

@@ -6,6 +6,7 @@ use readnet_domain::{Command, Fen};
 use readnet_projection::Projection;
 
 use crate::support::*;
+use readnet_projection::{Position, Revision};
 
 #[test]
 fn cataloguing_puts_a_copy_on_its_owners_shelf() {
@@ -30,7 +31,10 @@ fn cataloguing_puts_a_copy_on_its_owners_shelf() {
         counts(1, 0, 0, 0, 0)
     );
     assert_eq!(state.statuses().on_shelf, 1);
-    assert_eq!(state.position(), net.history.events().len() as u64);
+    assert_eq!(
+        state.position(),
+        Position::new(net.history.events().len() as u64)
+    );
 }
 
 #[test]
@@ -115,7 +119,7 @@ fn a_renewal_moves_the_due_date_and_no_count() {
         "30 days from the renewal"
     );
     assert_eq!(state.counts(SANTI_KEY, "JN-CENTRAL"), counts(0, 0, 1, 0, 0));
-    assert_eq!(state.item("JN-0001").unwrap().revision, 2);
+    assert_eq!(state.item("JN-0001").unwrap().revision, Revision::new(2));
 }
 
 #[test]
@@ -441,9 +445,12 @@ fn each_item_remembers_its_streams_last_revision_and_position() {
     let loan = loaned.last().unwrap();
     let state = net.fold();
     let item = state.item("JN-0001").unwrap();
-    assert_eq!((item.revision, item.position), (1, loan.position));
+    assert_eq!(
+        (item.revision, item.position),
+        (Revision::new(1), loan.position)
+    );
     let other = state.item("JN-0002").unwrap();
-    assert_eq!(other.revision, 0);
+    assert_eq!(other.revision, Revision::FIRST);
     assert!(other.position < loan.position);
     let shown = state.get_item("JN-0001").unwrap().item.unwrap();
     assert_eq!(shown.status, ItemStatus::OnLoan as i32);
@@ -453,5 +460,5 @@ fn each_item_remembers_its_streams_last_revision_and_position() {
         shown.patron_id.is_empty(),
         "availability does not say who has it"
     );
-    assert_eq!((shown.revision, shown.position), (1, loan.position));
+    assert_eq!((shown.revision, shown.position), (1, loan.position.get()));
 }

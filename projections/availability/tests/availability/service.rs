@@ -32,7 +32,7 @@ async fn a_query_ahead_of_the_projection_waits_until_it_has_applied_that_positio
         service
             .get_item(authed(pb::AvailabilityServiceGetItemRequest {
                 item: "JN-0001".into(),
-                min_position: Some(loan_position),
+                min_position: Some(loan_position.get()),
             }))
             .await
     });
@@ -41,7 +41,7 @@ async fn a_query_ahead_of_the_projection_waits_until_it_has_applied_that_positio
 
     writer.apply(&events[before_loan..]);
     let answer = query.await.unwrap().unwrap().into_inner();
-    assert_eq!(answer.applied_position, loan_position);
+    assert_eq!(answer.applied_position, loan_position.get());
     let item = answer.item.unwrap();
     assert_eq!(item.status, pb::ItemStatus::OnLoan as i32);
     assert_eq!(item.library, "JN-CENTRAL");

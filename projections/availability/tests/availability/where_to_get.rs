@@ -74,7 +74,7 @@ fn the_starting_library_comes_first_then_its_city_then_other_cities() {
 }
 
 fn state_position(state: &readnet_availability::Availability) -> u64 {
-    readnet_projection::Projection::position(state)
+    readnet_projection::Projection::position(state).get()
 }
 
 #[test]

@@ -107,6 +107,10 @@ command_requests!(
     PayLostItemRequest,
     WaiveLostItemDebtRequest,
     WithdrawRequest,
+    AddPrincipalRequest,
+    ChangePrincipalRequest,
+    RevokePrincipalRequest,
+    IssueTokenRequest,
 );
 
 /// Adds `authorization: Bearer <token>` to every request (none: no credential at all).
@@ -361,6 +365,10 @@ impl Desk {
 
     pub fn admin(&self) -> NetworkAdminServiceClient<AuthChannel> {
         self.net.admin.clone()
+    }
+
+    pub fn access(&self) -> AccessServiceClient<AuthChannel> {
+        self.net.access.clone()
     }
 
     pub fn circulation(&self) -> CirculationServiceClient<AuthChannel> {

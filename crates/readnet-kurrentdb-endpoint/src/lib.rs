@@ -153,7 +153,8 @@ impl Streams for KurrentDbEndpoint {
         Ok(Response::new(append::append_resp(outcome)))
     }
 
-    async fn delete(&self, _: Request<DeleteReq>) -> Result<Response<DeleteResp>, Status> {
+    async fn delete(&self, request: Request<DeleteReq>) -> Result<Response<DeleteResp>, Status> {
+        authorize(&request, Act::WriteForeignStreams)?;
         Err(EndpointError::Unsupported {
             feature: "deleting streams (Streams.Delete)",
             why: "readnet's log is immutable, an audit trail whose events are never removed",
@@ -161,7 +162,11 @@ impl Streams for KurrentDbEndpoint {
         .into())
     }
 
-    async fn tombstone(&self, _: Request<TombstoneReq>) -> Result<Response<TombstoneResp>, Status> {
+    async fn tombstone(
+        &self,
+        request: Request<TombstoneReq>,
+    ) -> Result<Response<TombstoneResp>, Status> {
+        authorize(&request, Act::WriteForeignStreams)?;
         Err(EndpointError::Unsupported {
             feature: "tombstoning streams (Streams.Tombstone)",
             why: "readnet's log is immutable, an audit trail whose events are never removed",

@@ -3,6 +3,7 @@
 //!
 //! Each test starts its own server (see `readnet_e2e::Fixture`), so tests run in parallel.
 
+mod access;
 mod audit;
 mod circulation;
 mod concurrency;

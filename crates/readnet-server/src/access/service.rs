@@ -42,17 +42,14 @@ impl AccessService {
         let (owner, new) = (principal.clone(), token.clone());
         blocking(move || tokens.insert(&owner, &new)).await?;
         let outcome = self.commands.submit(request, command).await;
-        let keep = matches!(&outcome, Ok(receipt) if !receipt.duplicate);
-        let tokens = Arc::clone(&self.tokens);
-        let (owner, id) = (principal.clone(), token.id.clone());
-        blocking(move || {
-            if keep {
-                tokens.retain_only(&owner, Some(&id))
-            } else {
-                tokens.remove(&id)
-            }
-        })
-        .await?;
+        // A token whose event was not recorded (refused, or a retry of an earlier call) is
+        // dropped again; one that was stays, and so do the hashes of tokens it replaced or that
+        // a revocation ended: the log refuses those, and their hashes let the refusal say why.
+        if !matches!(&outcome, Ok(receipt) if !receipt.duplicate) {
+            let tokens = Arc::clone(&self.tokens);
+            let id = token.id.clone();
+            blocking(move || tokens.remove(&id)).await?;
+        }
         let receipt: Receipt = outcome?;
         let shown = if receipt.duplicate {
             String::new()
@@ -158,10 +155,6 @@ impl access_service_server::AccessService for AccessService {
             .commands
             .submit(request, edge::ToCommand::to_command)
             .await?;
-        let tokens = Arc::clone(&self.tokens);
-        let owner = name.clone();
-        // The log already refuses the token; the file forgets it too.
-        blocking(move || tokens.retain_only(&owner, None)).await?;
         tracing::info!(principal = %name, "principal revoked");
         Ok(Response::new(pb::RevokePrincipalResponse {
             receipt: Some(convert::receipt(&receipt)?),

@@ -18,7 +18,7 @@ pub use client::{AuthChannel, Bearer, CommandResponse, Desk, Net, card};
 pub use network::*;
 /// The generated API types, for tests and the `payload!` macro.
 pub use readnet_proto::v1;
-pub use server::{TestServer, readnet_binary};
+pub use server::{ServeTls, TestServer, readnet_binary};
 
 /// How long any single wait in a test may take before the test fails instead of hanging.
 pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);

@@ -64,11 +64,23 @@ fn build_binary() -> PathBuf {
     binary
 }
 
+/// `readnet serve`'s TLS flags: PEM files the test made.
+#[derive(Debug, Clone)]
+pub struct ServeTls {
+    /// `--tls-cert`: the server's certificate (for `localhost` and 127.0.0.1).
+    pub cert: PathBuf,
+    /// `--tls-key`.
+    pub key: PathBuf,
+    /// `--client-ca`: with it, mutual TLS.
+    pub client_ca: Option<PathBuf>,
+}
+
 /// A running `readnet serve` on a data directory. Dropping it kills the process.
 pub struct TestServer {
     child: Option<Child>,
     addr: SocketAddr,
     data_dir: PathBuf,
+    tls: Option<ServeTls>,
     stderr: Arc<Mutex<Vec<u8>>>,
 }
 
@@ -82,13 +94,35 @@ impl TestServer {
     /// Starts `readnet serve --data <data_dir> --listen <listen>`: the same port again after a
     /// kill, for clients that reconnect to the address they know.
     pub fn start_at(data_dir: &Path, listen: SocketAddr) -> TestServer {
+        TestServer::launch(data_dir, listen, None)
+    }
+
+    /// Starts `readnet serve` over TLS (`--tls-cert`, `--tls-key`, and `--client-ca` if given)
+    /// on 127.0.0.1 and a free port; [`TestServer::url`] is then `https://localhost:<port>`.
+    pub fn start_tls(data_dir: &Path, tls: ServeTls) -> TestServer {
+        TestServer::launch(data_dir, SocketAddr::from(([127, 0, 0, 1], 0)), Some(tls))
+    }
+
+    fn launch(data_dir: &Path, listen: SocketAddr, tls: Option<ServeTls>) -> TestServer {
         let binary = readnet_binary();
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .arg("serve")
             .arg("--data")
             .arg(data_dir)
             .arg("--listen")
-            .arg(listen.to_string())
+            .arg(listen.to_string());
+        if let Some(tls) = &tls {
+            command
+                .arg("--tls-cert")
+                .arg(&tls.cert)
+                .arg("--tls-key")
+                .arg(&tls.key);
+            if let Some(client_ca) = &tls.client_ca {
+                command.arg("--client-ca").arg(client_ca);
+            }
+        }
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -130,6 +164,7 @@ impl TestServer {
             child: Some(child),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.to_owned(),
+            tls,
             stderr,
         };
         match address.recv_timeout(WAIT) {
@@ -190,9 +225,13 @@ impl TestServer {
         self.addr
     }
 
-    /// `http://<addr>`, for clients.
+    /// `http://<addr>`, for clients; over TLS `https://localhost:<port>`, the name the
+    /// server's certificate carries.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.tls {
+            Some(_) => format!("https://localhost:{}", self.addr.port()),
+            None => format!("http://{}", self.addr),
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -215,7 +254,11 @@ impl TestServer {
     /// Kills the server hard and starts a new one on the same data directory.
     pub fn crash_and_restart(&mut self) {
         self.kill_hard();
-        *self = TestServer::start(&self.data_dir.clone());
+        *self = TestServer::launch(
+            &self.data_dir.clone(),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            self.tls.clone(),
+        );
     }
 }
 

@@ -89,6 +89,7 @@ pub async fn checkouts_grpc(
         snapshots: Snapshots::new(dir.join("projections")),
         routes: tonic::service::Routes::default(),
         access,
+        tls: None,
     };
     let server = tokio::spawn(readnet_server::serve_on(listener, served, async {
         let _ = stopped.await;

@@ -23,6 +23,7 @@ mod services;
 use std::future::Future;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use readnet_availability::{Availability, AvailabilityService};
 use readnet_domain::pb::{
     access_service_server::AccessServiceServer,
@@ -41,6 +42,7 @@ use readnet_settlement::{Settlement, SettlementService};
 use readnet_statistics::{Statistics, service::StatisticsService};
 use readnet_store::EventStore;
 use tonic::service::Routes;
+use tonic::transport::ServerTlsConfig;
 
 pub use access::Access;
 use access::{AccessService, AuthLayer, Authenticator};
@@ -50,7 +52,8 @@ pub use services::{Commands, LedgerService};
 
 /// What the listener serves from: the store, the network secret, the clock, where projection
 /// snapshots are kept, routes served beside readnet's (the binary's KurrentDB endpoint;
-/// `Routes::default()` for none), and how callers are authenticated.
+/// `Routes::default()` for none), how callers are authenticated, and the listener's TLS (`None`:
+/// plaintext HTTP/2).
 pub struct Served {
     pub store: Arc<dyn EventStore>,
     pub key: PatronKey,
@@ -58,6 +61,9 @@ pub struct Served {
     pub snapshots: Snapshots,
     pub routes: Routes,
     pub access: Access,
+    /// The server's certificate and key, and with a client CA, mutual TLS. The binary reads
+    /// the files and has installed the process's rustls crypto provider.
+    pub tls: Option<ServerTlsConfig>,
 }
 
 /// Serves the readnet services on a bound listener over any store until `shutdown`.
@@ -73,6 +79,7 @@ pub async fn serve_on(
         snapshots,
         routes,
         access,
+        tls,
     } = served;
     let availability = start_projection::<Availability>(&store, &snapshots);
     let settlement = start_projection::<Settlement>(&store, &snapshots);
@@ -144,7 +151,13 @@ pub async fn serve_on(
 
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server
+            .tls_config(tls)
+            .context("the TLS certificate, key or client CA is not usable")?;
+    }
+    server
         .layer(AuthLayer(authenticator))
         .add_routes(routes)
         .add_service(health_service)

@@ -23,7 +23,7 @@ use readnet_proto::v1::{
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use uuid::Uuid;
 
 use crate::Step;
@@ -73,15 +73,34 @@ fn is_network(command: &Command) -> bool {
 
 impl Driver {
     /// Connects to `url`, acting with `token` (a network-admin's, so that it may act at every
-    /// library of the simulated network).
-    pub async fn connect(url: &str, clients: usize, token: Option<&str>) -> anyhow::Result<Self> {
+    /// library of the simulated network). An `https://` server's certificate is checked against
+    /// `tls_ca` (PEM) if given, else against the system's roots.
+    pub async fn connect(
+        url: &str,
+        clients: usize,
+        token: Option<&str>,
+        tls_ca: Option<&[u8]>,
+    ) -> anyhow::Result<Self> {
         let authorization = token
             .map(|t| MetadataValue::try_from(format!("Bearer {}", t.trim())))
             .transpose()
             .context("the token is not ASCII text")?;
-        let channel = Endpoint::from_shared(url.to_owned())
+        let mut endpoint = Endpoint::from_shared(url.to_owned())
             .with_context(|| format!("server address {url:?} is not a URL"))?
-            .connect_timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(5));
+        if endpoint.uri().scheme_str() == Some("https") {
+            let tls = match tls_ca {
+                Some(pem) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),
+                None => ClientTlsConfig::new().with_native_roots(),
+            };
+            endpoint = endpoint.tls_config(tls).context("TLS settings")?;
+        } else {
+            anyhow::ensure!(
+                tls_ca.is_none(),
+                "--tls-ca is for an https:// server; {url} is plaintext"
+            );
+        }
+        let channel = endpoint
             .connect()
             .await
             .with_context(|| format!("cannot connect to readnet server at {url}"))?;

@@ -57,6 +57,9 @@ struct SimulateArgs {
     /// gRPC mode: a file holding a network-admin's token.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+    /// gRPC mode: trust an https:// server's certificate if this CA (PEM) signed it.
+    #[arg(long, value_name = "FILE", requires = "server")]
+    tls_ca: Option<PathBuf>,
     /// The network's size and rates.
     #[arg(long, value_enum, default_value = "city")]
     scale: ScaleArg,
@@ -217,8 +220,17 @@ async fn to_server(url: &str, args: &SimulateArgs) -> anyhow::Result<()> {
         ),
         (None, None) => None,
     };
+    let tls_ca = args
+        .tls_ca
+        .as_ref()
+        .map(|file| {
+            std::fs::read(file)
+                .with_context(|| format!("--tls-ca {}: cannot read it", file.display()))
+        })
+        .transpose()?;
     let mut driver =
-        readnet_sim::grpc::Driver::connect(url, args.clients, token.as_deref()).await?;
+        readnet_sim::grpc::Driver::connect(url, args.clients, token.as_deref(), tls_ca.as_deref())
+            .await?;
     let bar = bar(&sim);
     let started = Instant::now();
     while let Some(chunk) = sim.next_chunk() {

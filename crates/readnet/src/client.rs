@@ -16,6 +16,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 
+use crate::tls::ClientTls;
+
 /// Metadata header naming the library where a command happens.
 const LIBRARY_HEADER: &str = "x-readnet-library";
 /// Metadata header naming the channel a command came through.
@@ -188,15 +190,21 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to `url` (e.g. `http://127.0.0.1:50051`), acting with `token`.
-    pub async fn connect(url: &str, token: Option<&str>) -> anyhow::Result<Self> {
+    /// Connects to `url` (e.g. `http://127.0.0.1:50051`, or `https://…` over `tls`), acting
+    /// with `token`.
+    pub async fn connect(url: &str, token: Option<&str>, tls: &ClientTls) -> anyhow::Result<Self> {
         let authorization = token
             .map(|t| MetadataValue::try_from(format!("Bearer {}", t.trim())))
             .transpose()
             .context("the token is not ASCII text")?;
-        let endpoint = Endpoint::from_shared(url.to_owned())
+        let mut endpoint = Endpoint::from_shared(url.to_owned())
             .with_context(|| format!("server address {url:?} is not a URL"))?
             .connect_timeout(Duration::from_secs(5));
+        if let Some(tls) = tls.config(url)? {
+            endpoint = endpoint
+                .tls_config(tls)
+                .with_context(|| format!("TLS settings for {url}"))?;
+        }
         let channel = endpoint
             .connect()
             .await

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::client::{Actor, Call, Client, Envelope};
 use crate::output;
+use crate::tls::ClientTls;
 
 /// How long to wait for the in-process server to accept connections.
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -775,14 +776,24 @@ impl Story {
 }
 
 /// Plays the story against `server`, or against a server of its own on a temporary directory.
-pub async fn run(server: Option<String>, token: Option<String>) -> anyhow::Result<()> {
+/// `tls` is for an https:// `server`.
+pub async fn run(
+    server: Option<String>,
+    token: Option<String>,
+    tls: ClientTls,
+) -> anyhow::Result<()> {
     if let Some(url) = server {
         let token = token.context(
             "the demo sets up the network as a network-admin: give its token with --token-file, \
              READNET_TOKEN or --data (the server's data directory)",
         )?;
-        return play(&Client::connect(&url, Some(&token)).await?).await;
+        return play(&Client::connect(&url, Some(&token), &tls).await?).await;
     }
+    ensure!(
+        tls == ClientTls::default(),
+        "--tls-ca, --tls-cert and --tls-key are for an https:// --server; the demo's own server \
+         is plaintext on 127.0.0.1"
+    );
     let data = tempfile::tempdir()
         .context("cannot create a temporary data directory for the demo server")?;
     let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
@@ -794,6 +805,7 @@ pub async fn run(server: Option<String>, token: Option<String>) -> anyhow::Resul
         listen,
         patron_key_file: None,
         insecure: false,
+        tls: None,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(crate::serve::serve(config, async {
@@ -826,7 +838,7 @@ async fn first_admin(url: &str, token_file: &std::path::Path) -> anyhow::Result<
     loop {
         let token = std::fs::read_to_string(token_file).unwrap_or_default();
         if !token.trim().is_empty() {
-            let client = Client::connect(url, Some(&token)).await?;
+            let client = Client::connect(url, Some(&token), &ClientTls::default()).await?;
             // The token works once the server has recorded its principal.
             if client.access().who_am_i(v1::WhoAmIRequest {}).await.is_ok() {
                 return Ok(client);

@@ -9,6 +9,7 @@ mod client;
 mod demo;
 mod output;
 mod serve;
+mod tls;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -72,7 +73,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => done(serve(args).await),
         Command::Demo(args) => {
             let token = args.token()?;
-            done(demo::run(args.server, token).await)
+            done(demo::run(args.server, token, args.tls).await)
         }
         Command::Replay(args) => audit::replay_command(args).await,
         Command::Export(command) => audit::export_command(command).await,
@@ -84,6 +85,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = serve::ServeConfig {
+        tls: args.tls(),
         data_dir: args.data,
         store: args.store,
         listen: args.listen,

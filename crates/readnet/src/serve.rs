@@ -2,7 +2,7 @@
 //!
 //! `readnet serve` opens the embedded store in `<data>/log` (or connects to KurrentDB with the
 //! `kurrentdb` feature), loads the network secret, binds the listener, and serves readnet's
-//! services with the KurrentDB protocol endpoint beside them.
+//! services with the KurrentDB protocol endpoint beside them, over TLS when given a certificate.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,6 +19,8 @@ use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 #[cfg(feature = "kurrentdb")]
 use readnet_store::kurrentdb::{KurrentDbOptions, KurrentDbStore};
+
+use crate::tls::ServerTlsFiles;
 
 /// How to run the server: on the embedded store in `data_dir`, or on KurrentDB.
 #[derive(Debug, Clone)]
@@ -37,6 +39,8 @@ pub struct ServeConfig {
     /// Listen on a non-loopback address without TLS (credentials would cross the network in
     /// the clear).
     pub insecure: bool,
+    /// Serve over TLS (and with a client CA, mutual TLS); `None`: plaintext HTTP/2.
+    pub tls: Option<ServerTlsFiles>,
 }
 
 /// Where the token hashes are kept: beside the data, never in the log.
@@ -55,7 +59,13 @@ pub async fn serve(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    if !config.listen.ip().is_loopback() && !config.insecure {
+    // Read first: a wrong PEM file stops the server before it opens the store or binds.
+    let tls = config
+        .tls
+        .as_ref()
+        .map(ServerTlsFiles::config)
+        .transpose()?;
+    if tls.is_none() && !config.listen.ip().is_loopback() && !config.insecure {
         anyhow::bail!(
             "--listen {}: serving beyond this machine without TLS sends every token in the \
              clear; give --insecure to do it anyway",
@@ -83,6 +93,19 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     // Scripts and tests wait for this line to learn the port (with --listen …:0).
     println!("readnet listening on {addr}");
+    if let Some(files) = &config.tls {
+        match &files.client_ca {
+            Some(client_ca) => tracing::info!(
+                cert = %files.cert.display(),
+                client_ca = %client_ca.display(),
+                "mutual TLS is on: clients connect with https:// and a certificate the client CA signed"
+            ),
+            None => tracing::info!(
+                cert = %files.cert.display(),
+                "TLS is on: clients connect with https://"
+            ),
+        }
+    }
     let snapshots = Snapshots::new(config.data_dir.join("projections"));
     // KurrentDB clients and tools reach the same log on the same listener.
     let kurrentdb = KurrentDbEndpoint::new(Arc::clone(&store), Arc::clone(&clock), addr);
@@ -93,6 +116,7 @@ pub async fn serve(
         snapshots,
         routes: kurrentdb.routes(),
         access,
+        tls,
     };
     readnet_server::serve_on(listener, served, shutdown)
         .await

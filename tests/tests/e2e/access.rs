@@ -187,7 +187,7 @@ async fn call(
     };
     let channel = net.channel.clone();
     let (admin_net, admin_desk) = (admin.clone(), admin.acting(Some(place.library), None));
-    let r = match rpc {
+    match rpc {
         "readnet.v1.NetworkAdminService/JoinCity" => plain
             .admin()
             .join_city(plain.request(v1::JoinCityRequest {
@@ -645,8 +645,7 @@ async fn call(
                 .map(drop)
         }
         other => panic!("the test does not know how to call {other}"),
-    };
-    r
+    }
 }
 
 fn tonic_prost_codec() -> tonic::codec::ProstCodec<Empty, Empty> {

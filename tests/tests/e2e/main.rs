@@ -14,4 +14,5 @@ mod projections;
 mod service;
 mod store_conformance;
 mod subscription;
+mod tls;
 mod validation;

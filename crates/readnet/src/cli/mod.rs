@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use tonic::Status;
 
+use crate::tls::{ClientTls, ServerTlsFiles};
 use crate::{audit, output};
 
 /// The public-library network ledger: server, staff commands and a demo.
@@ -69,6 +70,29 @@ pub struct ServeArgs {
     /// clear).
     #[arg(long)]
     pub insecure: bool,
+    /// Serve gRPC over TLS with this certificate chain (PEM, leaf first); with --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM); with --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Mutual TLS: refuse clients without a certificate this CA (PEM) signed; with --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The listener's TLS files, if a certificate was given.
+    pub fn tls(&self) -> Option<ServerTlsFiles> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(ServerTlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.client_ca.clone(),
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// `readnet demo`'s arguments.
@@ -84,6 +108,9 @@ pub struct DemoArgs {
     /// The server's data directory: act with its DIR/admin.token (with --server).
     #[arg(long = "data", value_name = "DIR", requires = "server")]
     pub data_dir: Option<PathBuf>,
+    /// TLS for an https:// --server.
+    #[command(flatten)]
+    pub tls: ClientTls,
 }
 
 impl DemoArgs {
@@ -94,6 +121,7 @@ impl DemoArgs {
             json: false,
             token_file: self.token_file.clone(),
             data_dir: self.data_dir.clone(),
+            tls: ClientTls::default(),
         }
         .token()
     }
@@ -120,6 +148,9 @@ pub struct ServerOpts {
     /// The server's data directory: act with its DIR/admin.token (on the server's machine).
     #[arg(long = "data", value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
+    /// TLS for an https:// server.
+    #[command(flatten)]
+    pub tls: ClientTls,
 }
 
 /// The environment variable a token may come in.
@@ -147,7 +178,7 @@ impl ServerOpts {
 
     /// Connects to the server with the token these options name.
     pub async fn connect(&self) -> anyhow::Result<crate::client::Client> {
-        crate::client::Client::connect(&self.server, self.token()?.as_deref()).await
+        crate::client::Client::connect(&self.server, self.token()?.as_deref(), &self.tls).await
     }
 }
 
@@ -183,5 +214,42 @@ mod tests {
         assert_eq!(args.data, PathBuf::from("./readnet-data"));
         assert_eq!(args.listen, "127.0.0.1:50051".parse().unwrap());
         assert_eq!(args.patron_key_file, None);
+        assert_eq!(args.tls(), None);
+    }
+
+    #[test]
+    fn serve_takes_a_certificate_only_with_its_key_and_a_client_ca_only_with_both() {
+        assert!(parse(&["serve", "--tls-cert", "s.pem"]).is_err());
+        assert!(parse(&["serve", "--tls-key", "s.key"]).is_err());
+        assert!(parse(&["serve", "--client-ca", "ca.pem"]).is_err());
+        let Command::Serve(args) = parse(&[
+            "serve",
+            "--tls-cert",
+            "s.pem",
+            "--tls-key",
+            "s.key",
+            "--client-ca",
+            "ca.pem",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not serve")
+        };
+        assert_eq!(
+            args.tls(),
+            Some(ServerTlsFiles {
+                cert: PathBuf::from("s.pem"),
+                key: PathBuf::from("s.key"),
+                client_ca: Some(PathBuf::from("ca.pem")),
+            })
+        );
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key() {
+        let whoami = ["principal", "whoami", "--server", "https://localhost:1"];
+        assert!(parse(&[&whoami[..], &["--tls-cert", "c.pem"]].concat()).is_err());
+        assert!(parse(&[&whoami[..], &["--tls-ca", "ca.pem"]].concat()).is_ok());
     }
 }

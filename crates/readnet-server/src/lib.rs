@@ -46,7 +46,7 @@ use tonic::transport::ServerTlsConfig;
 
 pub use access::Access;
 use access::{AccessService, AuthLayer, Authenticator};
-pub use convert::recorded_event;
+pub use convert::{PatronView, recorded_event};
 pub use error::ServerError;
 pub use services::{Commands, LedgerService};
 

@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use readnet_availability::Availability;
 use readnet_domain::StreamId;
 use readnet_projection::{Projection, Snapshots, digest, replay};
+use readnet_server::PatronView;
 use readnet_server::projections::AllProjections;
 use readnet_settlement::{Period, Settlement, Statement};
 use readnet_statistics::Statistics;
@@ -60,6 +61,14 @@ pub struct ExportEventsArgs {
     /// Write here instead of standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// An export for this analytics principal: every patron id replaced by the pseudonym it
+    /// sees over gRPC (keyed by the network secret and its name), so that its datasets join
+    /// with what it reads from the server and with nobody else's.
+    #[arg(long, value_name = "PRINCIPAL")]
+    for_analyst: Option<String>,
+    /// The network secret, for --for-analyst [default: DIR/patron.key].
+    #[arg(long, value_name = "FILE", requires = "for_analyst")]
+    patron_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -323,6 +332,19 @@ pub async fn export_command(command: ExportCommand) -> anyhow::Result<ExitCode> 
 }
 
 async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
+    let patrons = match &args.for_analyst {
+        None => PatronView::Full,
+        Some(analyst) => {
+            let key_file = args
+                .patron_key_file
+                .clone()
+                .unwrap_or_else(|| args.data.join("patron.key"));
+            PatronView::Pseudonym {
+                key: crate::serve::read_key(&key_file)?,
+                reader: analyst.as_str().into(),
+            }
+        }
+    };
     let store = open(&args.data).await?;
     let through = through(args.through, &store);
     let from = Position::new(args.from).max(Position::FIRST);
@@ -342,7 +364,7 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
             .take_while(|e| e.position <= through)
             .filter(|e| StreamId::is_ledger_stream(&e.stream));
         for event in ledger_events {
-            let recorded = readnet_server::recorded_event(event)?;
+            let recorded = patrons.event(readnet_server::recorded_event(event)?);
             serde_json::to_writer(&mut out, &crate::output::event_json(&recorded))?;
             out.write_all(b"\n")?;
         }

@@ -164,6 +164,16 @@ async fn open_store(
     })
 }
 
+/// The network secret in `path`, which must exist (offline tools read it; only the server
+/// creates it).
+pub fn read_key(path: &Path) -> anyhow::Result<PatronKey> {
+    match std::fs::read(path) {
+        Ok(secret) if !secret.is_empty() => Ok(PatronKey::new(&secret)),
+        Ok(_) => anyhow::bail!("patron key file {} is empty", path.display()),
+        Err(e) => Err(e).with_context(|| format!("reading patron key {}", path.display())),
+    }
+}
+
 /// The network secret: read from `path`, or, for a ledger with no events yet, 32 random bytes
 /// written there. A ledger with events and no key is refused: a new key would make every card a
 /// new patron, orphaning their loans, debts and blocks.

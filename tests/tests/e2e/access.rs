@@ -1000,3 +1000,162 @@ async fn kurrentdb_clients_are_refused_without_credentials_and_an_auditor_reads_
     let first = read.next().await.expect("a read").expect("an event");
     assert_eq!(first.get_original_event().event_type, "PrincipalAdded");
 }
+
+fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(readnet_binary())
+        .args(args)
+        .output()
+        .expect("readnet runs")
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "readnet failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn the_cli_adds_lists_and_revokes_principals_and_an_analysts_export_matches_its_feed() {
+    let fixture = network_jinan_zibo().await;
+    let url = fixture.server.url();
+    let data = fixture
+        .server
+        .data_dir()
+        .to_str()
+        .expect("a UTF-8 path")
+        .to_owned();
+    // `principal add` prints the token alone: a script keeps it as it is.
+    let token = stdout(&cli(&[
+        "principal",
+        "add",
+        "jn-desk",
+        "--role",
+        "desk",
+        "--library",
+        JN_CENTRAL,
+        "--server",
+        &url,
+        "--data",
+        &data,
+    ]));
+    let token = token.trim();
+    assert!(
+        token.starts_with("rnt1.") && !token.contains('\n'),
+        "{token:?}"
+    );
+    let desk = fixture.net.as_token(Some(token));
+    desk.at(JN_CENTRAL)
+        .checkout(JN_BOOKS[0], card(JINAN, "370102000001"))
+        .await
+        .expect("the printed token acts as the desk");
+    let analyst = stdout(&cli(&[
+        "principal",
+        "add",
+        "analyst-a",
+        "--role",
+        "analytics",
+        "--server",
+        &url,
+        "--data",
+        &data,
+        "--json",
+    ]));
+    let analyst: serde_json::Value = serde_json::from_str(&analyst).expect("a JSON object");
+    assert_eq!(analyst["principal"], "analyst-a");
+    let analyst = fixture
+        .net
+        .as_token(Some(analyst["token"].as_str().expect("a token")));
+    let list = stdout(&cli(&[
+        "principal",
+        "list",
+        "--server",
+        &url,
+        "--data",
+        &data,
+    ]));
+    assert!(list.contains("jn-desk desk of JN-CENTRAL"), "{list}");
+    assert!(list.contains("analyst-a analytics"), "{list}");
+    stdout(&cli(&[
+        "principal",
+        "revoke",
+        "jn-desk",
+        "--reason",
+        "left",
+        "--server",
+        &url,
+        "--data",
+        &data,
+    ]));
+    let list = stdout(&cli(&[
+        "principal",
+        "list",
+        "--server",
+        &url,
+        "--data",
+        &data,
+    ]));
+    assert!(
+        list.contains("jn-desk desk of JN-CENTRAL (revoked)"),
+        "{list}"
+    );
+    let refused_desk = desk
+        .at(JN_CENTRAL)
+        .checkout(JN_BOOKS[1], card(JINAN, "370102000001"))
+        .await;
+    refused(
+        refused_desk,
+        Code::Unauthenticated,
+        "revoked",
+        "the revoked desk",
+    );
+    // Without a token the CLI is refused, and says so.
+    let anonymous = cli(&["principal", "whoami", "--server", &url]);
+    assert!(!anonymous.status.success());
+    assert!(
+        String::from_utf8_lossy(&anonymous.stderr).contains("UNAUTHENTICATED"),
+        "{}",
+        String::from_utf8_lossy(&anonymous.stderr)
+    );
+
+    // What the analyst reads over gRPC, and what an export for it holds, use one pseudonym.
+    let fed: Vec<String> = analyst
+        .read_all()
+        .await
+        .iter()
+        .filter_map(|e| match payload_of(e) {
+            v1::event::Payload::ItemLoaned(l) => Some(l.patron_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fed.len(), 1);
+    let mut fixture = fixture;
+    fixture.server.kill_hard();
+    let export = stdout(&cli(&[
+        "export",
+        "events",
+        "--data",
+        &data,
+        "--for-analyst",
+        "analyst-a",
+    ]));
+    let exported: Vec<String> = export
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON line"))
+        .filter(|e| e["event_type"] == "ItemLoaned")
+        .map(|e| {
+            e["data"]["patron_id"]
+                .as_str()
+                .expect("a patron id")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(exported, fed);
+    let whole = stdout(&cli(&["export", "events", "--data", &data]));
+    assert!(
+        !whole.contains(&fed[0]),
+        "a plain export holds the real ids, not a pseudonym"
+    );
+}

@@ -114,18 +114,7 @@ pub async fn run_suite(dir: &Path, counts: &Counts) -> Result<Report, BenchError
         let sub = fresh(&format!("sqlite-{writers}"))?;
         sqlite.push(blocking(move || sqlite_append(&sub, writers, appends)).await?);
     }
-    let mut grpc_checkouts = Vec::with_capacity(counts.grpc_checkouts.len());
-    // Authentication off and on side by side, so that their ratio is read from one run.
-    for &(clients, count) in &counts.grpc_checkouts {
-        for authenticated in [false, true] {
-            let sub = fresh(&if authenticated {
-                format!("grpc-{clients}-auth")
-            } else {
-                format!("grpc-{clients}")
-            })?;
-            grpc_checkouts.push(checkouts_grpc(&sub, clients, count, authenticated).await?);
-        }
-    }
+    let grpc_checkouts = grpc_side_by_side(dir, counts).await?;
     let replay_rate = replay_rate(&fresh("replay")?, counts.replay_events).await?;
     Ok(Report {
         readnet_over_sqlite: Report::ratios(&group_commits, &sqlite),
@@ -139,6 +128,27 @@ pub async fn run_suite(dir: &Path, counts: &Counts) -> Result<Report, BenchError
         grpc_checkouts,
         replay_rate,
     })
+}
+
+/// gRPC checkouts for each client count, with authentication off and then on, side by side,
+/// so that their ratio is read from one run.
+pub async fn grpc_side_by_side(
+    dir: &std::path::Path,
+    counts: &Counts,
+) -> Result<Vec<GrpcCheckouts>, BenchError> {
+    let mut grpc_checkouts = Vec::with_capacity(2 * counts.grpc_checkouts.len());
+    for &(clients, count) in &counts.grpc_checkouts {
+        for authenticated in [false, true] {
+            let sub = dir.join(if authenticated {
+                format!("grpc-{clients}-auth")
+            } else {
+                format!("grpc-{clients}")
+            });
+            std::fs::create_dir_all(&sub)?;
+            grpc_checkouts.push(checkouts_grpc(&sub, clients, count, authenticated).await?);
+        }
+    }
+    Ok(grpc_checkouts)
 }
 
 async fn blocking<T: Send + 'static>(

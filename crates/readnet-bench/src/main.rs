@@ -27,6 +27,9 @@ struct BenchArgs {
     /// [default: a temporary directory, removed afterwards].
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Only the gRPC checkouts, with authentication off and on side by side.
+    #[arg(long)]
+    grpc_only: bool,
 }
 
 #[tokio::main]
@@ -52,6 +55,13 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
             temporary.path().to_path_buf()
         }
     };
+    if args.grpc_only {
+        let rows = readnet_bench::grpc_side_by_side(&dir, &counts)
+            .await
+            .with_context(|| format!("benchmark in {}", dir.display()))?;
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
     let report = run_suite(&dir, &counts)
         .await
         .with_context(|| format!("benchmark in {}", dir.display()))?;
@@ -83,6 +93,7 @@ mod tests {
             quick: true,
             json: true,
             dir: Some(dir.path().join("bench")),
+            grpc_only: false,
         };
         run(args).await.unwrap();
         assert!(dir.path().join("bench/open/segments").is_dir());

@@ -269,8 +269,8 @@ pub enum Caller {
     /// The server itself (the first administrator, tests and histories decided offline). Never
     /// the caller of a request.
     Server,
-    /// An authenticated principal.
-    Principal(Authority),
+    /// An authenticated principal (shared: every request of a principal carries the same one).
+    Principal(std::sync::Arc<Authority>),
 }
 
 impl Caller {
@@ -599,12 +599,20 @@ pub fn authorize(
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AccessView {
     pub principals: std::collections::BTreeMap<PrincipalName, Principal>,
+    /// Each live principal's authority, made once per view so that a request shares it.
+    pub authorities: std::collections::HashMap<PrincipalName, std::sync::Arc<Authority>>,
     pub library_cities: std::collections::HashMap<LibraryCode, CityCode>,
 }
 
 impl AccessView {
     pub fn of(network: &crate::Network) -> Self {
         Self {
+            authorities: network
+                .principals
+                .values()
+                .filter(|p| !p.revoked)
+                .map(|p| (p.name.clone(), std::sync::Arc::new(p.authority())))
+                .collect(),
             principals: network.principals.clone(),
             library_cities: network
                 .libraries
@@ -625,7 +633,7 @@ impl LibraryCities for AccessView {
 /// the server's authentication layer leaves in each request's extensions for the services.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    pub authority: Authority,
+    pub authority: std::sync::Arc<Authority>,
     pub view: std::sync::Arc<AccessView>,
 }
 
@@ -638,10 +646,10 @@ impl Authenticated {
     /// a server that runs without authentication).
     pub fn network_wide(name: &str, role: Role) -> Self {
         Self {
-            authority: Authority {
+            authority: std::sync::Arc::new(Authority {
                 principal: name.into(),
                 grant: Grant::network(role),
-            },
+            }),
             view: std::sync::Arc::new(AccessView::default()),
         }
     }

@@ -628,7 +628,7 @@ mod tests {
     fn caller(role: Role, libraries: &[&str]) -> Authenticated {
         let mut caller = Authenticated::network_wide("p", role);
         if !libraries.is_empty() {
-            caller.authority.grant.scope =
+            std::sync::Arc::make_mut(&mut caller.authority).grant.scope =
                 Scope::Libraries(libraries.iter().map(|l| LibraryCode::from(*l)).collect());
         }
         caller

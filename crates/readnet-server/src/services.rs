@@ -55,7 +55,7 @@ impl Commands {
     ) -> Result<Receipt, Status> {
         let caller = access::caller(&request)?;
         let actor = Actor::resolve(caller, request.metadata())?;
-        let authority = caller.authority.clone();
+        let authority = std::sync::Arc::clone(&caller.authority);
         let request = request.into_inner();
         let header = request.header();
         let command_id = edge::uuid(header.command_id, "command_id")?;

@@ -129,10 +129,12 @@ impl Authenticator {
                 expires_at.to_rfc3339()
             )));
         }
-        Ok(Authenticated {
-            authority: principal.authority(),
-            view,
-        })
+        let authority = view
+            .authorities
+            .get(&name)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(principal.authority()));
+        Ok(Authenticated { authority, view })
     }
 }
 

@@ -73,7 +73,7 @@ impl Scenario {
     ) -> Outcome {
         let ctx = CommandContext {
             channel,
-            caller: Caller::Principal(authority.clone()),
+            caller: Caller::Principal(std::sync::Arc::new(authority.clone())),
             ..context(at, library)
         };
         let result = decide(&self.ledger, &command, &ctx);

@@ -223,6 +223,136 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::tokens::NewToken;
+    use chrono::{Duration, TimeZone, Utc};
+    use readnet_domain::access::{AccessView, Principal};
+    use readnet_domain::{Grant, ManualClock, TokenGrant};
+
+    /// An authenticator over one principal `desk-a` whose current token is `current`.
+    fn authenticator(
+        dir: &std::path::Path,
+        tokens: &[&NewToken],
+        current: &NewToken,
+        expires_at: Option<chrono::DateTime<Utc>>,
+        revoked: bool,
+        clock: Arc<ManualClock>,
+    ) -> Authenticator {
+        let store = TokenStore::open(dir.join("tokens.json")).unwrap();
+        for token in tokens {
+            store.insert(&"desk-a".into(), token).unwrap();
+        }
+        let principal = Principal {
+            name: "desk-a".into(),
+            grant: Grant::network(Role::Auditor),
+            granted_by: None,
+            revoked,
+            token: (!revoked).then(|| TokenGrant {
+                id: current.id.clone(),
+                expires_at,
+            }),
+        };
+        let mut view = AccessView::default();
+        view.principals.insert("desk-a".into(), principal);
+        let (_, receiver) = watch::channel(Arc::new(view));
+        Authenticator::new(Authentication::Tokens(Arc::new(store)), receiver, clock)
+    }
+
+    fn bearer(token: &NewToken) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", token.token).parse().unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn a_token_works_until_it_expires_by_the_injected_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 12, 7, 9, 0, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(now));
+        let token = NewToken::generate();
+        let auth = authenticator(
+            dir.path(),
+            &[&token],
+            &token,
+            Some(now + Duration::hours(1)),
+            false,
+            Arc::clone(&clock) as Arc<ManualClock>,
+        );
+        let caller = auth.authenticate(&bearer(&token)).unwrap();
+        assert_eq!(caller.authority.principal.as_str(), "desk-a");
+        clock.advance(Duration::hours(1));
+        let status = auth.authenticate(&bearer(&token)).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        assert!(
+            status.message().contains("expired at 2026-12-07T10:00:00"),
+            "{}",
+            status.message()
+        );
+    }
+
+    #[test]
+    fn a_replaced_token_and_a_revoked_principal_are_refused_saying_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let (old, new) = (NewToken::generate(), NewToken::generate());
+        let auth = authenticator(
+            dir.path(),
+            &[&old, &new],
+            &new,
+            None,
+            false,
+            Arc::clone(&clock),
+        );
+        assert!(auth.authenticate(&bearer(&new)).is_ok());
+        let status = auth.authenticate(&bearer(&old)).unwrap_err();
+        assert!(
+            status.message().contains("replaced by a newer token"),
+            "{}",
+            status.message()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let auth = authenticator(dir.path(), &[&new], &new, None, true, clock);
+        let status = auth.authenticate(&bearer(&new)).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        assert!(
+            status.message().contains("desk-a is revoked"),
+            "{}",
+            status.message()
+        );
+    }
+
+    #[test]
+    fn basic_credentials_must_name_the_tokens_own_principal() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let token = NewToken::generate();
+        let auth = authenticator(dir.path(), &[&token], &token, None, false, clock);
+        let basic = |name: &str| {
+            let mut headers = HeaderMap::new();
+            let value =
+                base64::engine::general_purpose::STANDARD.encode(format!("{name}:{}", token.token));
+            headers.insert(
+                http::header::AUTHORIZATION,
+                format!("Basic {value}").parse().unwrap(),
+            );
+            headers
+        };
+        assert!(auth.authenticate(&basic("desk-a")).is_ok());
+        let status = auth.authenticate(&basic("admin")).unwrap_err();
+        assert!(
+            status.message().contains("not admin's"),
+            "{}",
+            status.message()
+        );
+        let status = auth.authenticate(&HeaderMap::new()).unwrap_err();
+        assert!(
+            status.message().starts_with("no credential"),
+            "{}",
+            status.message()
+        );
+    }
 
     #[test]
     fn bearer_and_basic_credentials_are_read() {

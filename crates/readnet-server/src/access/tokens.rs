@@ -97,6 +97,9 @@ pub enum TokenFileError {
 pub struct TokenStore {
     path: PathBuf,
     tokens: RwLock<BTreeMap<String, (PrincipalName, [u8; 32])>>,
+    /// Held while the file is rewritten, so that changes do not race; requests keep verifying
+    /// against the map meanwhile.
+    writer: std::sync::Mutex<()>,
 }
 
 impl TokenStore {
@@ -125,6 +128,7 @@ impl TokenStore {
         Ok(Self {
             path,
             tokens: RwLock::new(tokens),
+            writer: std::sync::Mutex::new(()),
         })
     }
 
@@ -161,8 +165,12 @@ impl TokenStore {
         &self,
         edit: impl FnOnce(&mut BTreeMap<String, (PrincipalName, [u8; 32])>),
     ) -> Result<(), TokenFileError> {
-        let mut tokens = self.tokens.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = tokens.clone();
+        let _writing = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = self
+            .tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         edit(&mut next);
         let file = TokenFile {
             version: 1,
@@ -184,7 +192,7 @@ impl TokenStore {
             path: self.path.clone(),
             source,
         })?;
-        *tokens = next;
+        *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = next;
         Ok(())
     }
 }

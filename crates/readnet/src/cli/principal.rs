@@ -106,6 +106,21 @@ impl PrincipalOpts {
     }
 }
 
+/// Calls `method` of the access service with `request`, as the options' principal; a refusal is
+/// printed as JSON too with `--json`.
+macro_rules! access_call {
+    ($server:expr, $method:ident, $request:expr) => {
+        $server
+            .connect()
+            .await?
+            .access()
+            .$method($request)
+            .await
+            .map_err(|e| reported($server.json, e.into()))?
+            .into_inner()
+    };
+}
+
 /// Sends a principal command and prints the answer.
 pub async fn run(command: PrincipalCommand) -> anyhow::Result<()> {
     match command {
@@ -123,15 +138,7 @@ pub async fn run(command: PrincipalCommand) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let json = opts.server.json;
-            let response = opts
-                .server
-                .connect()
-                .await?
-                .access()
-                .add_principal(request)
-                .await
-                .map_err(|e| reported(json, e.into()))?
-                .into_inner();
+            let response = access_call!(opts.server, add_principal, request);
             print_token(&name, &response.token, response.receipt.as_ref(), json)
         }
         PrincipalCommand::Token {
@@ -146,15 +153,7 @@ pub async fn run(command: PrincipalCommand) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let json = opts.server.json;
-            let response = opts
-                .server
-                .connect()
-                .await?
-                .access()
-                .issue_token(request)
-                .await
-                .map_err(|e| reported(json, e.into()))?
-                .into_inner();
+            let response = access_call!(opts.server, issue_token, request);
             print_token(&name, &response.token, response.receipt.as_ref(), json)
         }
         PrincipalCommand::Change { name, grant, opts } => {
@@ -165,15 +164,7 @@ pub async fn run(command: PrincipalCommand) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let json = opts.server.json;
-            let response = opts
-                .server
-                .connect()
-                .await?
-                .access()
-                .change_principal(request)
-                .await
-                .map_err(|e| reported(json, e.into()))?
-                .into_inner();
+            let response = access_call!(opts.server, change_principal, request);
             print_receipt(response.receipt.as_ref(), json);
             Ok(())
         }
@@ -185,27 +176,12 @@ pub async fn run(command: PrincipalCommand) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let json = opts.server.json;
-            let response = opts
-                .server
-                .connect()
-                .await?
-                .access()
-                .revoke_principal(request)
-                .await
-                .map_err(|e| reported(json, e.into()))?
-                .into_inner();
+            let response = access_call!(opts.server, revoke_principal, request);
             print_receipt(response.receipt.as_ref(), json);
             Ok(())
         }
         PrincipalCommand::List { server } => {
-            let response = server
-                .connect()
-                .await?
-                .access()
-                .list_principals(v1::ListPrincipalsRequest {})
-                .await
-                .map_err(|e| reported(server.json, e.into()))?
-                .into_inner();
+            let response = access_call!(server, list_principals, v1::ListPrincipalsRequest {});
             for principal in &response.principals {
                 if server.json {
                     println!("{}", principal_json(principal));
@@ -216,14 +192,7 @@ pub async fn run(command: PrincipalCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PrincipalCommand::Whoami { server } => {
-            let response = server
-                .connect()
-                .await?
-                .access()
-                .who_am_i(v1::WhoAmIRequest {})
-                .await
-                .map_err(|e| reported(server.json, e.into()))?
-                .into_inner();
+            let response = access_call!(server, who_am_i, v1::WhoAmIRequest {});
             let principal = response.principal.unwrap_or_default();
             if server.json {
                 println!("{}", principal_json(&principal));

@@ -15,7 +15,7 @@ pub mod codec;
 mod command;
 mod decide;
 mod ids;
-mod money;
+pub mod money;
 mod patron_key;
 mod policy;
 mod rejection;
@@ -27,7 +27,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, CommandContext, NewBook, PatronRef};
 pub use decide::{decide, valid_principal_name};
 pub use ids::{CityCode, ItemCode, LibraryCode, PatronId, PrincipalName, TokenId};
-pub use money::Fen;
+pub use money::{Fen, MAX_PAYMENT_FEN, MAX_PRICE_FEN, MAX_TARIFF_FEN};
 pub use patron_key::PatronKey;
 pub use policy::{
     BLOCK_AFTER_OVERDUE_DAYS, LOAN_PERIOD_DAYS, MAX_RENEWALS, default_tariff_fen, due_at,

@@ -2,6 +2,20 @@
 
 use std::fmt;
 
+/// The most a catalogued item may cost: 10,000,000 fen (100,000 yuan). A rare book or a bound
+/// set costs a library thousands of yuan, not millions; the bound keeps a typo (or a hostile
+/// request) from becoming a debt no patron can pay, and keeps every sum of money far from
+/// `i64::MAX`: a statement line would need over 900 billion charges at this bound to overflow.
+pub const MAX_PRICE_FEN: Fen = Fen(10_000_000);
+
+/// The most one charge of a tariff may be: 100,000 fen (1,000 yuan). Tariffs price a loan, a
+/// return or a shipment between cities, which cost yuan, not thousands of yuan.
+pub const MAX_TARIFF_FEN: Fen = Fen(100_000);
+
+/// The most one payment may be: the price bound, since a payment settles one lost item's debt,
+/// which is the item's price or the lost tariff, both at most [`MAX_PRICE_FEN`].
+pub const MAX_PAYMENT_FEN: Fen = MAX_PRICE_FEN;
+
 /// An amount of money in fen. Arithmetic is checked: an overflow is a `None` to handle, never a
 /// wrapped amount, so there is no `Add` or `Sub`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -176,6 +176,9 @@ pub enum Rejection {
     ChargeKindRequired,
     #[error("amount_fen: {amount_fen} is negative")]
     NegativeTariff { amount_fen: Fen },
+    /// Bounds keep every sum of money far from overflow (`money::MAX_TARIFF_FEN`).
+    #[error("amount_fen: {amount_fen} fen is more than the maximum tariff of {max_fen} fen")]
+    TariffTooHigh { amount_fen: Fen, max_fen: Fen },
     /// A tariff set today for last week would price the same day two ways.
     #[error(
         "effective_from: {} is before the tariff is set ({}); a tariff takes effect from now on, never in the past",
@@ -234,6 +237,13 @@ pub enum Rejection {
     TitleRequired { field: &'static str },
     #[error("{field}.price_fen: must not be negative")]
     NegativePrice { field: &'static str, price_fen: Fen },
+    /// Bounds keep every sum of money far from overflow (`money::MAX_PRICE_FEN`).
+    #[error("{field}.price_fen: {price_fen} fen is more than the maximum price of {max_fen} fen")]
+    PriceTooHigh {
+        field: &'static str,
+        price_fen: Fen,
+        max_fen: Fen,
+    },
     #[error("acquisition: purchase or donation is required")]
     AcquisitionRequired,
     /// Patron-driven books and booth deposits have commands of their own.
@@ -320,6 +330,9 @@ pub enum Rejection {
     NoLostItemDebt { item: ItemCode },
     #[error("amount_fen: {amount_fen} is not a positive amount")]
     PaymentNotPositive { amount_fen: Fen },
+    /// Bounds keep every sum of money far from overflow (`money::MAX_PAYMENT_FEN`).
+    #[error("amount_fen: {amount_fen} fen is more than the maximum payment of {max_fen} fen")]
+    PaymentTooHigh { amount_fen: Fen, max_fen: Fen },
     #[error("amount_fen: {amount_fen} is more than the {owed_fen} fen owed for item {item}")]
     PaymentExceedsDebt {
         item: ItemCode,
@@ -347,10 +360,12 @@ impl Rejection {
             | Rejection::ReturnPolicyRequired
             | Rejection::ChargeKindRequired
             | Rejection::NegativeTariff { .. }
+            | Rejection::TariffTooHigh { .. }
             | Rejection::TariffInThePast { .. }
             | Rejection::CreditTierRequired
             | Rejection::TitleRequired { .. }
             | Rejection::NegativePrice { .. }
+            | Rejection::PriceTooHigh { .. }
             | Rejection::AcquisitionRequired
             | Rejection::AcquisitionHasItsOwnCommand { .. }
             | Rejection::TransferReasonRequired
@@ -358,6 +373,7 @@ impl Rejection {
             | Rejection::DepositIsTakenItem { .. }
             | Rejection::PurchasePriceRequired { .. }
             | Rejection::PaymentNotPositive { .. }
+            | Rejection::PaymentTooHigh { .. }
             | Rejection::InvalidPrincipalName { .. }
             | Rejection::InvalidGrant { .. }
             | Rejection::TokenExpiryNotInFuture { .. } => InvalidArgument,

@@ -121,7 +121,7 @@ async fn a_store_mode_run_replays_into_the_three_projections() {
     let periods = settlement.periods();
     assert!(!periods.is_empty());
     for period in periods {
-        let statement = settlement.statement(period);
+        let statement = settlement.statement(period).unwrap();
         assert_eq!(
             statement.nets.iter().map(|n| n.net_fen.get()).sum::<i64>(),
             0

@@ -165,11 +165,31 @@ pub async fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         Settlement::NAME,
         digest(&folded.settlement)
     )?;
+    let mut uncomputable = 0;
     for period in folded.settlement.periods() {
         writeln!(out)?;
-        write_statement(&mut out, &folded.settlement.statement(period))?;
+        match folded.settlement.statement(period) {
+            Ok(statement) => write_statement(&mut out, &statement)?,
+            // One period the log cannot settle does not hide the others.
+            Err(error) => {
+                uncomputable += 1;
+                writeln!(out, "statement {period}: cannot be computed")?;
+                eprintln!("error: {error}");
+            }
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    out.flush()?;
+    Ok(uncomputable_exit(uncomputable))
+}
+
+/// Success, or 1 with a message when some periods' statements could not be computed (each
+/// named on stderr already).
+fn uncomputable_exit(uncomputable: usize) -> ExitCode {
+    if uncomputable == 0 {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("error: {uncomputable} statement(s) could not be computed; the others are complete");
+    ExitCode::FAILURE
 }
 
 fn write_statement(out: &mut impl Write, s: &Statement) -> std::io::Result<()> {
@@ -383,18 +403,24 @@ async fn export_statements(args: ExportStatementsArgs) -> anyhow::Result<ExitCod
     let settlement: Settlement =
         replay(&store, Some(through), |p| bar.set_position(p.get())).await?;
     bar.finish_and_clear();
-    let statements: Vec<Statement> = settlement
-        .periods()
-        .into_iter()
-        .map(|p| settlement.statement(p))
-        .collect();
+    let mut statements: Vec<Statement> = Vec::new();
+    let mut uncomputable = 0;
+    for period in settlement.periods() {
+        match settlement.statement(period) {
+            Ok(statement) => statements.push(statement),
+            Err(error) => {
+                uncomputable += 1;
+                eprintln!("error: {error}");
+            }
+        }
+    }
     let mut out = output(&args.out)?;
     match args.format {
         StatementFormat::Json => write_json(&mut out, &statements)?,
         StatementFormat::Csv => write_csv(&mut out, &statements)?,
     }
     out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    Ok(uncomputable_exit(uncomputable))
 }
 
 /// A JSON array of `{"digest": …, "statement": …}`, one per line, where `statement` is the

@@ -65,6 +65,13 @@ pub enum CloseRefusal {
         /// Why `next` is next, for the message.
         reason: String,
     },
+    /// The period's statement cannot be computed (a log holding amounts beyond the bounds): a
+    /// close would freeze a statement nobody can read.
+    #[error("period: {period} cannot be closed: {error}")]
+    Uncomputable {
+        period: Period,
+        error: crate::StatementError,
+    },
     /// The period precedes the first closed period: it had no charges when that close was made,
     /// and charges for it since are adjustments in the first open period.
     #[error(
@@ -87,7 +94,8 @@ impl Settlement {
     ///
     /// The rules (domain.md): a period closes only once it has ended in Asia/Shanghai; periods
     /// close in calendar order, starting with the first month that has any charge; closing a
-    /// closed period again gives the original close. The decision's `through_position` is the
+    /// closed period again gives the original close; a period whose statement cannot be computed
+    /// does not close. The decision's `through_position` is the
     /// state's position: the caller must have folded everything it wants the close to cover.
     pub fn check_close(
         &self,
@@ -135,6 +143,9 @@ impl Settlement {
                 ends_at: local_time(period.end()),
                 now: local_time(now),
             });
+        }
+        if let Err(error) = self.statement(period) {
+            return Err(CloseRefusal::Uncomputable { period, error });
         }
         Ok(CloseDecision::Close(PlannedClose {
             period,

@@ -2,7 +2,7 @@ use readnet_ledger::LedgerError;
 use readnet_projection::status::ledger_status;
 use tonic::{Code, Status};
 
-use crate::CloseRefusal;
+use crate::{CloseRefusal, StatementError};
 
 /// Why the settlement service could not answer. Mapped to a gRPC status once, below.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +13,9 @@ pub enum SettlementError {
     /// The closing rules refused the close.
     #[error(transparent)]
     Refused(#[from] CloseRefusal),
+    /// The statement asked for cannot be computed from the log.
+    #[error(transparent)]
+    Statement(#[from] StatementError),
     /// A filter names something the network does not have.
     #[error("{0}")]
     NotFound(String),
@@ -31,6 +34,8 @@ impl From<SettlementError> for Status {
             | SettlementError::Refused(CloseRefusal::InvalidPeriod(_)) => Code::InvalidArgument,
             SettlementError::Refused(_) => Code::FailedPrecondition,
             SettlementError::NotFound(_) => Code::NotFound,
+            // The log holds amounts no statement can sum: no retry helps; an operator must.
+            SettlementError::Statement(_) => Code::DataLoss,
             SettlementError::Aborted(_) => Code::Aborted,
             SettlementError::Ledger(error) => return ledger_status(error),
         };

@@ -36,6 +36,16 @@ impl ChargeKind {
         }
     }
 
+    /// The name statements and messages use: `loan`, `return`, `shipping`, `lost`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeKind::Loan => "loan",
+            ChargeKind::Return => "return",
+            ChargeKind::Shipping => "shipping",
+            ChargeKind::Lost => "lost",
+        }
+    }
+
     /// From the protobuf enum; `None` for unspecified.
     pub fn from_pb(kind: pb::ChargeKind) -> Option<Self> {
         match kind {

@@ -25,4 +25,4 @@ pub use error::SettlementError;
 pub use fold::{Charge, ChargeKind, PeriodClose, Settlement};
 pub use period::{InvalidPeriod, Period};
 pub use service::SettlementService;
-pub use statement::{CityNet, Statement, StatementLine, StatementStatus};
+pub use statement::{CityNet, Statement, StatementError, StatementLine, StatementStatus};

@@ -358,6 +358,7 @@ impl pb::settlement_service_server::SettlementService for SettlementService {
                 s.statement(period)
             })
             .await?;
+        let statement = statement.map_err(SettlementError::from)?;
         Ok(Response::new(pb::GetStatementResponse {
             statement: Some(statement_to_pb(&statement, applied.get())),
         }))

@@ -95,16 +95,58 @@ impl Statement {
 
 type LineKey = (CityCode, CityCode, ChargeKind, Option<Period>);
 
-/// No statement comes near `i64::MAX` fen (92 trillion yuan); reaching it is a bug.
-const OVERFLOW: &str = "a statement's amounts stay within i64 fen";
+/// Why a period's statement cannot be computed. Only a log holding amounts out of the bounds
+/// (`readnet_domain::money`), written before they were checked, can make one: the statement is
+/// then refused with this error, never wrapped and never a crash.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatementError {
+    /// A line's amount, or a city's net, leaves `i64` fen.
+    #[error(
+        "settlement {period}: the statement cannot be computed: {what} overflows i64 fen at the charge of {amount_fen} fen at position {position}, on the line {line}; the log holds an amount beyond the bounds a request may carry"
+    )]
+    Overflow {
+        period: Period,
+        /// The line the charge belongs to: "debtor owes creditor for kind", and which period an
+        /// adjustment is for.
+        line: String,
+        /// The sum that overflowed: the line's amount, or a city's net.
+        what: String,
+        position: Position,
+        amount_fen: Fen,
+    },
+    /// The nets do not sum to zero: every charge is one city's debit and another's credit of
+    /// the same amount, so this is a bug in this crate, reported rather than crashing a reader.
+    #[error(
+        "settlement {period}: the nets of the cities sum to {total_fen} fen, not zero (a bug in the settlement projection)"
+    )]
+    Unbalanced { period: Period, total_fen: i128 },
+}
+
+impl StatementError {
+    /// The period whose statement cannot be computed.
+    pub fn period(&self) -> Period {
+        match self {
+            StatementError::Overflow { period, .. } | StatementError::Unbalanced { period, .. } => {
+                *period
+            }
+        }
+    }
+}
+
+fn line_name(key: &LineKey) -> String {
+    let (debtor, creditor, kind, adjustment_of) = key;
+    let adjustment = adjustment_of.map_or(String::new(), |p| format!(" (adjustment for {p})"));
+    format!("{debtor} owes {creditor} for {}{adjustment}", kind.as_str())
+}
 
 impl Settlement {
     /// The statement of `period` as the events folded so far make it: final once the period is
     /// closed (or precedes the last closed one), provisional before.
     ///
-    /// Panics if the nets do not sum to zero: every charge is one city's debit and another's
-    /// credit of the same amount, so anything else is a bug in this crate.
-    pub fn statement(&self, period: Period) -> Statement {
+    /// Every sum is checked: a log holding amounts no statement can sum (written before the
+    /// bounds on prices, payments and tariffs) gives a [`StatementError`] naming the period and
+    /// the line, and so does a statement whose nets do not sum to zero.
+    pub fn statement(&self, period: Period) -> Result<Statement, StatementError> {
         let charges = self.charges(period);
         let mut lines: BTreeMap<LineKey, (u64, Fen)> = BTreeMap::new();
         let mut nets: BTreeMap<&CityCode, Fen> = BTreeMap::new();
@@ -115,21 +157,34 @@ impl Settlement {
                 charge.kind,
                 charge.adjustment.then_some(charge.original_period),
             );
-            let line = lines.entry(key).or_default();
+            let overflow = |key: &LineKey, what: String| StatementError::Overflow {
+                period,
+                line: line_name(key),
+                what,
+                position: charge.position,
+                amount_fen: charge.amount_fen,
+            };
+            let line = lines.entry(key.clone()).or_default();
             line.0 += 1;
-            line.1 = line.1.checked_add(charge.amount_fen).expect(OVERFLOW);
+            line.1 = line
+                .1
+                .checked_add(charge.amount_fen)
+                .ok_or_else(|| overflow(&key, "the line's amount".to_owned()))?;
             let credit = nets.entry(&charge.creditor).or_default();
-            *credit = credit.checked_add(charge.amount_fen).expect(OVERFLOW);
+            *credit = credit
+                .checked_add(charge.amount_fen)
+                .ok_or_else(|| overflow(&key, format!("the net of {}", charge.creditor)))?;
             let debit = nets.entry(&charge.debtor).or_default();
-            *debit = debit.checked_sub(charge.amount_fen).expect(OVERFLOW);
+            *debit = debit
+                .checked_sub(charge.amount_fen)
+                .ok_or_else(|| overflow(&key, format!("the net of {}", charge.debtor)))?;
         }
-        let total: i128 = nets.values().map(|n| i128::from(n.get())).sum();
-        assert_eq!(
-            total, 0,
-            "settlement {period}: the nets of the cities sum to {total} fen, not zero"
-        );
+        let total_fen: i128 = nets.values().map(|n| i128::from(n.get())).sum();
+        if total_fen != 0 {
+            return Err(StatementError::Unbalanced { period, total_fen });
+        }
         let close = self.close_of(period);
-        Statement {
+        Ok(Statement {
             period,
             status: if self.is_final(period) {
                 StatementStatus::Final
@@ -162,6 +217,6 @@ impl Settlement {
                     net_fen,
                 })
                 .collect(),
-        }
+        })
     }
 }

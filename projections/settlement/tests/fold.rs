@@ -10,7 +10,7 @@ use readnet_projection::Projection;
 use readnet_projection::{Position, Revision};
 use readnet_settlement::{
     ChargeKind, CityNet, CloseDecision, CloseRefusal, Period, PlannedClose, Settlement,
-    StatementLine, StatementStatus,
+    StatementError, StatementLine, StatementStatus,
 };
 
 fn p(s: &str) -> Period {
@@ -84,7 +84,7 @@ fn worked_example() -> readnet_ledger::history::History {
 fn worked_example_nets_jinan_plus_750_and_zibo_minus_750() {
     let h = worked_example();
     let state = fold(h.events());
-    let statement = state.statement(p("2026-11"));
+    let statement = state.statement(p("2026-11")).unwrap();
     assert_eq!(
         statement.lines,
         [
@@ -109,7 +109,7 @@ fn worked_example_nets_jinan_plus_750_and_zibo_minus_750() {
         (None, None)
     );
     assert!(
-        state.statement(p("2026-10")).lines.is_empty(),
+        state.statement(p("2026-10")).unwrap().lines.is_empty(),
         "cataloguing charges nothing"
     );
 }
@@ -155,7 +155,7 @@ fn the_canonical_encoding_is_the_documented_json() {
     let mut h = worked_example();
     let mut state = Settlement::default();
     close(&mut h, &mut state, "2026-11", shanghai(2026, 12, 1, 0, 0));
-    let statement = state.statement(p("2026-11"));
+    let statement = state.statement(p("2026-11")).unwrap();
     let expected = concat!(
         r#"{"period":"2026-11","status":"final","through_position":11,"close_position":12,"#,
         r#""first_position":9,"last_position":11,"#,
@@ -211,7 +211,7 @@ fn a_tariff_change_mid_month_prices_events_before_and_after_it_differently() {
         .collect();
     assert_eq!(amounts, [100, 150]);
     assert_eq!(
-        state.statement(p("2026-11")).lines,
+        state.statement(p("2026-11")).unwrap().lines,
         [line("jinan", "zibo", ChargeKind::Loan, None, 2, 250)]
     );
 }
@@ -318,7 +318,7 @@ fn a_hold_transfer_is_owed_by_the_destination_city_to_the_dispatching_city() {
     );
     let state = fold(h.events());
     assert_eq!(
-        state.statement(p("2026-11")).lines,
+        state.statement(p("2026-11")).unwrap().lines,
         [line("zibo", "jinan", ChargeKind::Shipping, None, 1, 800)]
     );
 }
@@ -335,7 +335,7 @@ fn a_patron_driven_acquisition_for_a_patron_of_another_city_is_a_cross_city_loan
         },
     );
     assert_eq!(
-        fold(h.events()).statement(p("2026-11")).lines,
+        fold(h.events()).statement(p("2026-11")).unwrap().lines,
         [line("jinan", "zibo", ChargeKind::Loan, None, 1, 100)]
     );
 }
@@ -411,7 +411,7 @@ fn a_lost_item_costs_its_price_or_the_lost_tariff_when_unpriced() {
         [("ZB-PRICED".into(), 4500), ("ZB-UNPRICED".into(), 3000)]
     );
     assert_eq!(
-        state.statement(p("2026-11")).lines,
+        state.statement(p("2026-11")).unwrap().lines,
         [
             line("jinan", "zibo", ChargeKind::Loan, None, 2, 200),
             line("jinan", "zibo", ChargeKind::Lost, None, 2, 7500),
@@ -512,7 +512,7 @@ fn a_late_event_for_a_closed_period_is_an_adjustment_in_the_first_open_period() 
     );
     let mut state = Settlement::default();
     close(&mut h, &mut state, "2026-11", shanghai(2026, 12, 1, 8, 0));
-    let final_november = state.statement(p("2026-11"));
+    let final_november = state.statement(p("2026-11")).unwrap();
     let (bytes, digest) = (final_november.canonical_bytes(), final_november.digest());
     assert_eq!(final_november.status, StatementStatus::Final);
 
@@ -547,14 +547,14 @@ fn a_late_event_for_a_closed_period_is_an_adjustment_in_the_first_open_period() 
     );
     fold_into(&mut state, h.events());
 
-    let november = state.statement(p("2026-11"));
+    let november = state.statement(p("2026-11")).unwrap();
     assert_eq!(
         november.canonical_bytes(),
         bytes,
         "a final statement never changes"
     );
     assert_eq!(november.digest(), digest);
-    let december = state.statement(p("2026-12"));
+    let december = state.statement(p("2026-12")).unwrap();
     assert_eq!(december.status, StatementStatus::Provisional);
     assert_eq!(
         december.lines,
@@ -574,8 +574,11 @@ fn a_late_event_for_a_closed_period_is_an_adjustment_in_the_first_open_period() 
     )[0];
     assert!(late.adjustment);
     assert_eq!(late.original_period, p("2026-11"));
-    assert!(state.statement(p("2026-10")).lines.is_empty());
-    assert_eq!(state.statement(p("2026-10")).status, StatementStatus::Final);
+    assert!(state.statement(p("2026-10")).unwrap().lines.is_empty());
+    assert_eq!(
+        state.statement(p("2026-10")).unwrap().status,
+        StatementStatus::Final
+    );
 }
 
 #[test]
@@ -626,7 +629,7 @@ fn events_recorded_between_the_decision_and_the_close_are_left_to_the_next_perio
         planned_payload(&planned),
     );
     fold_into(&mut state, h.events());
-    let november = state.statement(p("2026-11"));
+    let november = state.statement(p("2026-11")).unwrap();
     assert_eq!(november.through_position, Some(planned.through_position));
     assert!(
         state
@@ -639,7 +642,7 @@ fn events_recorded_between_the_decision_and_the_close_are_left_to_the_next_perio
         [line("jinan", "zibo", ChargeKind::Loan, None, 1, 100)]
     );
     assert_eq!(
-        state.statement(p("2026-12")).lines,
+        state.statement(p("2026-12")).unwrap().lines,
         [line(
             "jinan",
             "zibo",
@@ -660,17 +663,17 @@ fn a_repeated_or_backdated_close_event_changes_nothing() {
     let mut h = worked_example();
     let mut state = Settlement::default();
     close(&mut h, &mut state, "2026-11", shanghai(2026, 12, 1, 0, 0));
-    let before = state.statement(p("2026-11"));
+    let before = state.statement(p("2026-11")).unwrap();
     let original = state.close_of(p("2026-11")).unwrap().clone();
-    let october = state.statement(p("2026-10"));
+    let october = state.statement(p("2026-10")).unwrap();
     let at = shanghai(2026, 12, 2, 0, 0);
     h.push(at, "settlement", closed("2026-11", 1));
     h.push(at, "settlement", closed("2026-10", 1));
     fold_into(&mut state, h.events());
     assert_eq!(state.close_of(p("2026-11")), Some(&original));
-    assert_eq!(state.statement(p("2026-11")), before);
+    assert_eq!(state.statement(p("2026-11")).unwrap(), before);
     assert_eq!(state.close_of(p("2026-10")), None);
-    assert_eq!(state.statement(p("2026-10")), october);
+    assert_eq!(state.statement(p("2026-10")).unwrap(), october);
     assert_eq!(state.settlement_revision(), Some(Revision::new(2)));
 }
 
@@ -818,4 +821,206 @@ fn the_state_survives_a_json_round_trip() {
         readnet_projection::digest(&restored),
         readnet_projection::digest(&state)
     );
+}
+
+#[test]
+fn a_log_with_prices_beyond_the_bound_makes_that_periods_statement_an_error_not_a_crash() {
+    let h = out_of_bound_prices();
+    let state = fold(h.events());
+    let first_lost = lost_positions(&h)[0];
+    let error = state.statement(p("2026-11")).unwrap_err();
+    assert_eq!(
+        error,
+        StatementError::Overflow {
+            period: p("2026-11"),
+            line: "jinan owes zibo for lost".into(),
+            what: "the net of zibo".into(),
+            position: Position::new(first_lost),
+            amount_fen: Fen(i64::MAX),
+        }
+    );
+    assert_eq!(error.period(), p("2026-11"));
+    let message = error.to_string();
+    assert!(
+        message.starts_with("settlement 2026-11: the statement cannot be computed")
+            && message.contains("on the line jinan owes zibo for lost"),
+        "{message}"
+    );
+    // The other periods are unaffected.
+    let october = state.statement(p("2026-10")).unwrap();
+    assert_eq!(
+        october.lines,
+        [line("jinan", "zibo", ChargeKind::Loan, None, 1, 100)]
+    );
+    let december = state.statement(p("2026-12")).unwrap();
+    assert_eq!(december.nets, nets(&[("jinan", -100), ("zibo", 100)]));
+}
+
+#[test]
+fn a_line_that_overflows_before_any_net_names_the_line() {
+    // Lent in October, lost in November: November holds the two lost charges only, so the
+    // line overflows at the second one while each city's net still fits.
+    let mut h = network();
+    catalogued_unchecked(
+        &mut h,
+        shanghai(2026, 10, 2, 9, 5),
+        "ZB-000900",
+        ZB_CENTRAL,
+        i64::MAX,
+    );
+    catalogued_unchecked(
+        &mut h,
+        shanghai(2026, 10, 2, 9, 6),
+        "ZB-000901",
+        ZB_CENTRAL,
+        1,
+    );
+    for item in ["ZB-000900", "ZB-000901"] {
+        checkout(
+            &mut h,
+            shanghai(2026, 10, 3, 10, 0),
+            ZB_CENTRAL,
+            item,
+            "jinan",
+        );
+    }
+    for item in ["ZB-000900", "ZB-000901"] {
+        declare_lost(&mut h, shanghai(2026, 11, 20, 10, 0), ZB_CENTRAL, item);
+    }
+    let state = fold(h.events());
+    assert_eq!(
+        state.statement(p("2026-11")).unwrap_err(),
+        StatementError::Overflow {
+            period: p("2026-11"),
+            line: "jinan owes zibo for lost".into(),
+            what: "the line's amount".into(),
+            position: Position::new(lost_positions(&h)[1]),
+            amount_fen: Fen(1),
+        }
+    );
+    assert!(state.statement(p("2026-10")).is_ok());
+}
+
+#[test]
+fn a_period_whose_statement_cannot_be_computed_does_not_close() {
+    let mut h = out_of_bound_prices();
+    let mut state = Settlement::default();
+    close(&mut h, &mut state, "2026-10", shanghai(2026, 12, 2, 9, 0));
+    let refusal = state
+        .check_close("2026-11", shanghai(2026, 12, 2, 9, 0))
+        .unwrap_err();
+    let CloseRefusal::Uncomputable { period, error } = &refusal else {
+        panic!("{refusal}");
+    };
+    assert_eq!(*period, p("2026-11"));
+    assert_eq!(error.period(), p("2026-11"));
+    assert!(
+        refusal.to_string().starts_with(
+            "period: 2026-11 cannot be closed: settlement 2026-11: the statement cannot be computed"
+        ),
+        "{refusal}"
+    );
+    assert!(state.close_of(p("2026-11")).is_none());
+}
+
+#[test]
+fn a_log_that_closed_an_uncomputable_period_still_replays() {
+    // An older version closed November although its statement overflowed; the close is in
+    // the log for ever. Folding it answers an error for November and the rest as usual.
+    let mut h = out_of_bound_prices();
+    let december_loan = h.events().last().unwrap().position.get();
+    h.push(
+        shanghai(2026, 12, 2, 9, 0),
+        "settlement",
+        closed("2026-10", december_loan),
+    );
+    let through = h.events().last().unwrap().position.get();
+    h.push(
+        shanghai(2026, 12, 2, 9, 1),
+        "settlement",
+        closed("2026-11", through),
+    );
+    let state = fold(h.events());
+    assert!(state.statement(p("2026-10")).is_ok());
+    let error = state.statement(p("2026-11")).unwrap_err();
+    assert_eq!(error.period(), p("2026-11"));
+    let december = state.statement(p("2026-12")).unwrap();
+    assert_eq!(december.status, StatementStatus::Provisional);
+    assert_eq!(december.nets, nets(&[("jinan", -100), ("zibo", 100)]));
+}
+
+#[test]
+fn a_tariff_beyond_the_bound_in_the_log_makes_its_statement_an_error() {
+    let mut h = network();
+    catalogue(
+        &mut h,
+        shanghai(2026, 10, 2, 9, 0),
+        "ZB-000123",
+        ZB_CENTRAL,
+        Some(3900),
+    );
+    catalogue(
+        &mut h,
+        shanghai(2026, 10, 2, 9, 0),
+        "ZB-000124",
+        ZB_CENTRAL,
+        Some(3900),
+    );
+    // As a version without a bound on tariffs would have recorded it.
+    h.push(
+        shanghai(2026, 11, 1, 9, 0),
+        "network",
+        readnet_projection::Payload::TariffSet(readnet_projection::pb::TariffSet {
+            kind: PbKind::Loan as i32,
+            amount_fen: i64::MAX - 1,
+            effective_from_us: shanghai(2026, 11, 1, 9, 0).timestamp_micros(),
+        }),
+    );
+    checkout(
+        &mut h,
+        shanghai(2026, 10, 20, 10, 0),
+        ZB_CENTRAL,
+        "ZB-000123",
+        "jinan",
+    );
+    checkout(
+        &mut h,
+        shanghai(2026, 11, 3, 10, 0),
+        ZB_CENTRAL,
+        "ZB-000124",
+        "jinan",
+    );
+    return_at(
+        &mut h,
+        shanghai(2026, 11, 4, 10, 0),
+        ZB_CENTRAL,
+        "ZB-000123",
+    );
+    checkout(
+        &mut h,
+        shanghai(2026, 11, 5, 10, 0),
+        ZB_CENTRAL,
+        "ZB-000123",
+        "jinan",
+    );
+    let state = fold(h.events());
+    assert_eq!(
+        state.statement(p("2026-10")).unwrap().lines,
+        [line("jinan", "zibo", ChargeKind::Loan, None, 1, 100)]
+    );
+    match state.statement(p("2026-11")).unwrap_err() {
+        StatementError::Overflow {
+            period,
+            line,
+            what,
+            amount_fen,
+            ..
+        } => {
+            assert_eq!(period, p("2026-11"));
+            assert_eq!(line, "jinan owes zibo for loan");
+            assert_eq!(what, "the line's amount");
+            assert_eq!(amount_fen, Fen(i64::MAX - 1));
+        }
+        other => panic!("{other}"),
+    }
 }

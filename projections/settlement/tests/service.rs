@@ -446,7 +446,7 @@ async fn statements_turn_final_at_the_close_and_late_events_adjust_the_next_mont
     let expected = rig
         .handle
         .read(None, Duration::ZERO, |s| {
-            s.statement("2026-11".parse().unwrap())
+            s.statement("2026-11".parse().unwrap()).unwrap()
         })
         .await
         .unwrap()
@@ -466,7 +466,7 @@ async fn statements_turn_final_at_the_close_and_late_events_adjust_the_next_mont
     let expected = rig
         .handle
         .read(None, Duration::ZERO, |s| {
-            s.statement("2026-11".parse().unwrap())
+            s.statement("2026-11".parse().unwrap()).unwrap()
         })
         .await
         .unwrap()
@@ -677,4 +677,45 @@ fn authed<T>(message: T) -> Request<T> {
         readnet_domain::Role::SettlementClerk,
     );
     readnet_projection::access::request_from(&tester, message)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_the_log_cannot_sum_is_an_error_and_its_period_does_not_close() {
+    let mut rig = Rig::new().await;
+    let head = rig.sync(&out_of_bound_prices()).await;
+    let status = rig
+        .service
+        .get_statement(authed(pb::GetStatementRequest {
+            period: "2026-11".into(),
+            min_position: Some(head),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::DataLoss);
+    assert!(
+        status
+            .message()
+            .starts_with("settlement 2026-11: the statement cannot be computed")
+            && status.message().contains("jinan owes zibo for lost"),
+        "{}",
+        status.message()
+    );
+    // The server still answers the other periods, and closes the one before.
+    assert_eq!(rig.statement("2026-10", head).await.lines.len(), 1);
+    assert_eq!(rig.statement("2026-12", head).await.lines.len(), 1);
+    rig.close("2026-10").await.unwrap();
+    let status = rig.close("2026-11").await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(
+        status.message().starts_with(
+            "period: 2026-11 cannot be closed: settlement 2026-11: the statement cannot be computed"
+        ),
+        "{}",
+        status.message()
+    );
+    assert_eq!(
+        rig.settlement_stream().await.len(),
+        1,
+        "only October closed"
+    );
 }

@@ -4,7 +4,12 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use readnet_availability::Availability;
+use readnet_domain::Command as DomainCommand;
+use readnet_domain::pb;
 use readnet_e2e::*;
+use readnet_ledger::history::{History, card};
+use readnet_ledger::import::append_history;
+use readnet_projection::Payload;
 use readnet_projection::{Snapshots, replay};
 use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
@@ -118,5 +123,151 @@ async fn replay_is_deterministic_checks_snapshots_and_export_writes_every_event(
         rows.filter(|r| r.contains(",provisional,")).count(),
         4,
         "{csv}"
+    );
+}
+
+/// A log an older version, without bounds on prices, could have written: an October loan of
+/// a Zibo book to a Jinan patron; two Zibo books priced at `i64::MAX` fen lent and declared
+/// lost in November (and November closed although its statement overflows); a December loan.
+fn history_with_prices_beyond_the_bound() -> History {
+    let at = |month: u32, day: u32| {
+        chrono::TimeZone::with_ymd_and_hms(&chrono_tz::Asia::Shanghai, 2026, month, day, 10, 0, 0)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let mut h = History::new();
+    for city in ["jinan", "zibo"] {
+        h.run(
+            at(10, 1),
+            None,
+            DomainCommand::JoinCity {
+                city: city.into(),
+                name: city.into(),
+                time_zone: String::new(),
+            },
+        );
+    }
+    for (library, city) in [("JN-CENTRAL", "jinan"), ("ZB-CENTRAL", "zibo")] {
+        h.run(
+            at(10, 1),
+            None,
+            DomainCommand::RegisterLibrary {
+                library: library.into(),
+                name: library.into(),
+                city: city.into(),
+                tier: pb::LibraryTier::Central,
+                parent: None,
+            },
+        );
+    }
+    for (item, price_fen) in [("ZB-1", 3900), ("ZB-2", i64::MAX), ("ZB-3", i64::MAX)] {
+        // Written directly, as a version without the bound did.
+        h.push(
+            at(10, 2),
+            &format!("item-{item}"),
+            Payload::ItemCatalogued(pb::ItemCatalogued {
+                item: item.into(),
+                isbn: String::new(),
+                title: format!("title of {item}"),
+                author: "author".into(),
+                owner_library: "ZB-CENTRAL".into(),
+                price_fen: Some(price_fen),
+                acquisition: pb::Acquisition::Purchase as i32,
+                placed_at: "ZB-CENTRAL".into(),
+                in_booth: false,
+            }),
+        );
+    }
+    let checkout = |h: &mut History, at, item: &str, number: &str| {
+        h.run(
+            at,
+            Some("ZB-CENTRAL"),
+            DomainCommand::Checkout {
+                item: item.into(),
+                patron: card("jinan", number),
+            },
+        );
+    };
+    checkout(&mut h, at(10, 5), "ZB-1", "0001");
+    h.run(
+        at(10, 9),
+        Some("ZB-CENTRAL"),
+        DomainCommand::Return {
+            item: "ZB-1".into(),
+        },
+    );
+    for item in ["ZB-2", "ZB-3"] {
+        checkout(&mut h, at(11, 3), item, "0001");
+    }
+    for item in ["ZB-2", "ZB-3"] {
+        h.run(
+            at(11, 20),
+            Some("ZB-CENTRAL"),
+            DomainCommand::DeclareLost { item: item.into() },
+        );
+    }
+    for period in ["2026-10", "2026-11"] {
+        let through_position = h.events().len() as u64;
+        h.push(
+            at(12, 2),
+            "settlement",
+            Payload::SettlementPeriodClosed(pb::SettlementPeriodClosed {
+                period: period.into(),
+                through_position,
+            }),
+        );
+    }
+    checkout(&mut h, at(12, 3), "ZB-1", "0002");
+    h
+}
+
+#[tokio::test]
+async fn replay_and_export_report_a_statement_the_log_cannot_sum_and_go_on() {
+    let data = tempfile::tempdir().unwrap();
+    {
+        let store = EmbeddedStore::open(data.path().join("log"), EmbeddedOptions::default())
+            .await
+            .unwrap();
+        append_history(&store, history_with_prices_beyond_the_bound().drain())
+            .await
+            .unwrap();
+    }
+
+    let replayed = readnet(&["replay"], data.path());
+    let (stdout, stderr) = (text(&replayed.stdout), text(&replayed.stderr));
+    assert_eq!(replayed.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("statement 2026-10 (final")
+            && stdout.contains("statement 2026-11: cannot be computed")
+            && stdout.contains("statement 2026-12 (provisional")
+            && stdout.contains("net zibo: +100 fen"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("settlement 2026-11: the statement cannot be computed")
+            && stderr.contains("on the line jinan owes zibo for lost")
+            && stderr.contains("1 statement(s) could not be computed"),
+        "{stderr}"
+    );
+
+    let exported = readnet(&["export", "statements"], data.path());
+    assert_eq!(
+        exported.status.code(),
+        Some(1),
+        "{}",
+        text(&exported.stderr)
+    );
+    let statements: Value = serde_json::from_slice(&exported.stdout).expect("a JSON array");
+    let periods: Vec<&str> = statements
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["statement"]["period"].as_str().unwrap())
+        .collect();
+    assert_eq!(periods, ["2026-10", "2026-12"]);
+    assert!(
+        text(&exported.stderr).contains("settlement 2026-11: the statement cannot be computed"),
+        "{}",
+        text(&exported.stderr)
     );
 }

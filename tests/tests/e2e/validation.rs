@@ -122,6 +122,17 @@ async fn malformed_input_gets_invalid_argument_naming_the_field_and_the_server_k
         "price_fen",
         "a negative price",
     );
+    let message = invalid_field(
+        circulation
+            .catalogue_item(desk.request(catalogue(Some(i64::MAX))))
+            .await,
+        "item.price_fen",
+        "a price beyond the bound",
+    );
+    assert!(
+        message.contains("9223372036854775807") && message.contains("maximum price of 10000000"),
+        "{message}"
+    );
     let mut no_acquisition = catalogue(Some(100));
     no_acquisition.acquisition = Acquisition::Unspecified as i32;
     invalid_field(
@@ -197,6 +208,20 @@ async fn malformed_input_gets_invalid_argument_naming_the_field_and_the_server_k
         "effective_from",
         "a tariff effective in the past",
     );
+    let huge_tariff = readnet_e2e::v1::SetTariffRequest {
+        kind: readnet_e2e::v1::ChargeKind::Shipping as i32,
+        amount_fen: i64::MAX,
+        ..Default::default()
+    };
+    let message = invalid_field(
+        net.admin
+            .clone()
+            .set_tariff(net.system().request(huge_tariff))
+            .await,
+        "amount_fen",
+        "a tariff beyond the bound",
+    );
+    assert!(message.contains("maximum tariff of 100000"), "{message}");
 
     // metadata
     let pigeon = net.acting(Some(JN_CENTRAL), Some("carrier-pigeon"));

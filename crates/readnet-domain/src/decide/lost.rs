@@ -2,7 +2,7 @@
 
 use super::{Decider, item_event};
 use crate::ids::ItemCode;
-use crate::money::Fen;
+use crate::money::{Fen, MAX_PAYMENT_FEN};
 use crate::pb::{self, ChargeKind};
 use crate::state::{Item, ItemStatus, LostDebt};
 use crate::{NewEvent, Payload, Rejection};
@@ -53,6 +53,12 @@ impl<'a> Decider<'a> {
     ) -> Result<Vec<NewEvent>, Rejection> {
         if !amount_fen.is_positive() {
             return Err(Rejection::PaymentNotPositive { amount_fen });
+        }
+        if amount_fen > MAX_PAYMENT_FEN {
+            return Err(Rejection::PaymentTooHigh {
+                amount_fen,
+                max_fen: MAX_PAYMENT_FEN,
+            });
         }
         let (_, debt) = self.outstanding_debt(code)?;
         if amount_fen > debt.outstanding_fen {

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 use crate::ids::{ItemCode, LibraryCode, PatronId};
-use crate::money::Fen;
+use crate::money::{Fen, MAX_PRICE_FEN};
 use crate::pb::{self, Acquisition, CreditTier};
 use crate::policy::due_at;
 use crate::rejection::{DeskWork, Whereabouts};
@@ -198,7 +198,7 @@ impl<'a> Decider<'a> {
     }
 
     /// A book about to be catalogued (request field `field`): a new id, a title, a price that
-    /// is not negative.
+    /// is not negative and at most [`MAX_PRICE_FEN`].
     fn new_item_id(&self, book: &NewBook, field: &'static str) -> Result<(), Rejection> {
         if self.ledger.items.contains_key(&book.item) {
             return Err(Rejection::ItemAlreadyCatalogued {
@@ -211,6 +211,13 @@ impl<'a> Decider<'a> {
         }
         if let Some(price_fen) = book.price_fen.filter(|p| p.is_negative()) {
             return Err(Rejection::NegativePrice { field, price_fen });
+        }
+        if let Some(price_fen) = book.price_fen.filter(|p| *p > MAX_PRICE_FEN) {
+            return Err(Rejection::PriceTooHigh {
+                field,
+                price_fen,
+                max_fen: MAX_PRICE_FEN,
+            });
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use chrono_tz::Tz;
 
 use super::{Decider, network_event, patron_event, to_us};
 use crate::ids::{CityCode, LibraryCode};
-use crate::money::Fen;
+use crate::money::{Fen, MAX_TARIFF_FEN};
 use crate::pb::{self, ChargeKind, CreditTier, LibraryTier, ReturnPolicy};
 use crate::{NewEvent, PatronRef, Payload, Rejection};
 
@@ -115,6 +115,12 @@ impl Decider<'_> {
         }
         if amount_fen.is_negative() {
             return Err(Rejection::NegativeTariff { amount_fen });
+        }
+        if amount_fen > MAX_TARIFF_FEN {
+            return Err(Rejection::TariffTooHigh {
+                amount_fen,
+                max_fen: MAX_TARIFF_FEN,
+            });
         }
         // A tariff set today for last week would price the same day two ways: charges already
         // made at the old rate, late-synced events of that week at the new one.

@@ -2,8 +2,8 @@
 
 use readnet_domain::pb::{self, Acquisition, CreditTier, LibraryTier};
 use readnet_domain::{
-    Command, Fen, ItemStatus, NewBook, PatronRef, Payload, Rejection, RejectionKind, StreamId,
-    Whereabouts,
+    Command, Fen, ItemStatus, MAX_PRICE_FEN, NewBook, PatronRef, Payload, Rejection, RejectionKind,
+    StreamId, Whereabouts,
 };
 
 use crate::support::fixtures::*;
@@ -316,4 +316,27 @@ fn a_blocked_patron_may_still_swap_because_a_swap_is_not_a_loan() {
             swap("JN-B-0001", &li_wei(), book("JN-B-0002", "围城", None)),
         )
         .then_accepted();
+}
+
+#[test]
+fn depositing_above_the_maximum_price_is_invalid() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-BOOTH-01"),
+            swap(
+                "JN-B-0001",
+                &li_wei(),
+                book("JN-B-0002", "围城", Some(MAX_PRICE_FEN.get() + 1)),
+            ),
+        )
+        .then_rejected_saying(
+            RejectionKind::InvalidArgument,
+            Rejection::PriceTooHigh {
+                field: "deposit",
+                price_fen: Fen(10_000_001),
+                max_fen: MAX_PRICE_FEN,
+            },
+            "deposit.price_fen: 10000001 fen is more than the maximum price of 10000000 fen",
+        );
 }

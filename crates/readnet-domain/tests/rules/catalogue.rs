@@ -2,7 +2,7 @@
 
 use readnet_domain::pb::{self, Acquisition};
 use readnet_domain::{
-    Command, Fen, ItemStatus, NewBook, Payload, Rejection, RejectionKind, StreamId,
+    Command, Fen, ItemStatus, MAX_PRICE_FEN, NewBook, Payload, Rejection, RejectionKind, StreamId,
 };
 
 use crate::support::fixtures::*;
@@ -252,4 +252,42 @@ fn cataloguing_without_a_title_is_invalid() {
             ),
         )
         .then_rejected(Rejection::TitleRequired { field: "item" });
+}
+
+#[test]
+fn cataloguing_at_the_maximum_price_is_accepted() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            None,
+            catalogue(
+                book("ZB-000200", "围城", Some(MAX_PRICE_FEN.get())),
+                "ZB-CENTRAL",
+                Acquisition::Purchase,
+            ),
+        )
+        .then_accepted();
+}
+
+#[test]
+fn cataloguing_above_the_maximum_price_is_invalid() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            None,
+            catalogue(
+                book("ZB-000200", "围城", Some(i64::MAX)),
+                "ZB-CENTRAL",
+                Acquisition::Purchase,
+            ),
+        )
+        .then_rejected_saying(
+            RejectionKind::InvalidArgument,
+            Rejection::PriceTooHigh {
+                field: "item",
+                price_fen: Fen(i64::MAX),
+                max_fen: MAX_PRICE_FEN,
+            },
+            "item.price_fen: 9223372036854775807 fen is more than the maximum price of 10000000 fen",
+        );
 }

@@ -2,7 +2,8 @@
 
 use readnet_domain::pb;
 use readnet_domain::{
-    Fen, ItemStatus, LostDebt, PatronRef, Payload, Rejection, RejectionKind, Whereabouts,
+    Fen, ItemStatus, LostDebt, MAX_PAYMENT_FEN, PatronRef, Payload, Rejection, RejectionKind,
+    Whereabouts,
 };
 
 use crate::support::fixtures::*;
@@ -280,4 +281,22 @@ fn losing_an_item_priced_at_zero_does_not_block_the_borrower_for_ever() {
         checkout("JN-000002", &patron),
     )
     .then_accepted();
+}
+
+#[test]
+fn paying_above_the_maximum_payment_is_invalid() {
+    li_wei_lost_zb_000123()
+        .when_at(
+            t0() + days(21),
+            Some("ZB-CENTRAL"),
+            pay("ZB-000123", i64::MAX),
+        )
+        .then_rejected_saying(
+            RejectionKind::InvalidArgument,
+            Rejection::PaymentTooHigh {
+                amount_fen: Fen(i64::MAX),
+                max_fen: MAX_PAYMENT_FEN,
+            },
+            "amount_fen: 9223372036854775807 fen is more than the maximum payment of 10000000 fen",
+        );
 }

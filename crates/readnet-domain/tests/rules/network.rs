@@ -1,7 +1,9 @@
 //! Cities, libraries, closures, return policies, tariffs and patron tiers.
 
 use readnet_domain::pb::{self, ChargeKind, CreditTier, LibraryTier, ReturnPolicy};
-use readnet_domain::{Command, Fen, LibraryCode, Payload, Rejection, RejectionKind, StreamId};
+use readnet_domain::{
+    Command, Fen, LibraryCode, MAX_TARIFF_FEN, Payload, Rejection, RejectionKind, StreamId,
+};
 
 use crate::support::fixtures::*;
 use crate::support::*;
@@ -572,4 +574,33 @@ fn a_patron_lowered_to_restricted_may_not_borrow_a_fourth_item() {
             limit: 3,
             tier: CreditTier::Restricted,
         });
+}
+
+#[test]
+fn set_tariff_at_the_maximum_is_accepted() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            None,
+            set_tariff(ChargeKind::Lost, MAX_TARIFF_FEN.get(), t0()),
+        )
+        .then_accepted();
+}
+
+#[test]
+fn set_tariff_above_the_maximum_is_invalid() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            None,
+            set_tariff(ChargeKind::Shipping, i64::MAX - 1, t0()),
+        )
+        .then_rejected_saying(
+            RejectionKind::InvalidArgument,
+            Rejection::TariffTooHigh {
+                amount_fen: Fen(i64::MAX - 1),
+                max_fen: MAX_TARIFF_FEN,
+            },
+            "amount_fen: 9223372036854775806 fen is more than the maximum tariff of 100000 fen",
+        );
 }

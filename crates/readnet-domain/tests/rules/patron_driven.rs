@@ -3,8 +3,8 @@
 use chrono::Duration;
 use readnet_domain::pb::{self, Acquisition, CreditTier};
 use readnet_domain::{
-    Command, DeskWork, Fen, ItemStatus, NewBook, PatronRef, Payload, Rejection, RejectionKind,
-    StreamId,
+    Command, DeskWork, Fen, ItemStatus, MAX_PRICE_FEN, NewBook, PatronRef, Payload, Rejection,
+    RejectionKind, StreamId,
 };
 
 use crate::support::fixtures::*;
@@ -248,4 +248,23 @@ fn acquisition_for_a_card_from_outside_the_network_is_refused() {
             card: "qingdao:****3456".into(),
             city: "qingdao".into(),
         });
+}
+
+#[test]
+fn acquisition_above_the_maximum_price_is_invalid() {
+    given(network_jinan_zibo())
+        .when_at(
+            t0(),
+            Some("JN-LIXIA-03"),
+            bought(&li_wei(), book("JN-P-0001", "围城", Some(i64::MAX))),
+        )
+        .then_rejected_saying(
+            RejectionKind::InvalidArgument,
+            Rejection::PriceTooHigh {
+                field: "book",
+                price_fen: Fen(i64::MAX),
+                max_fen: MAX_PRICE_FEN,
+            },
+            "book.price_fen: 9223372036854775807 fen is more than the maximum price of 10000000 fen",
+        );
 }

@@ -179,3 +179,102 @@ pub fn closed(period: &str, through_position: u64) -> Payload {
         through_position,
     })
 }
+
+/// Catalogues `item` the way a version without bounds on prices could have: the event written
+/// directly, whatever its price.
+pub fn catalogued_unchecked(
+    h: &mut History,
+    at: DateTime<Utc>,
+    item: &str,
+    owner: &str,
+    price_fen: i64,
+) {
+    h.push(
+        at,
+        &format!("item-{item}"),
+        Payload::ItemCatalogued(pb::ItemCatalogued {
+            item: item.into(),
+            isbn: String::new(),
+            title: format!("title of {item}"),
+            author: "author".into(),
+            owner_library: owner.into(),
+            price_fen: Some(price_fen),
+            acquisition: Acquisition::Purchase as i32,
+            placed_at: owner.into(),
+            in_booth: false,
+        }),
+    );
+}
+
+/// A log an older version, without bounds on prices, could have written: in October one
+/// ordinary cross-city loan (Jinan patron, Zibo book: 100 fen); in November two Zibo books
+/// priced at `i64::MAX` fen lent to a Jinan patron and declared lost, whose charges no
+/// statement can sum; in December another ordinary cross-city loan, to another Jinan patron.
+pub fn out_of_bound_prices() -> History {
+    let mut h = network();
+    catalogue(
+        &mut h,
+        shanghai(2026, 10, 2, 9, 0),
+        "ZB-000123",
+        ZB_CENTRAL,
+        Some(3900),
+    );
+    catalogued_unchecked(
+        &mut h,
+        shanghai(2026, 10, 2, 9, 5),
+        "ZB-000900",
+        ZB_CENTRAL,
+        i64::MAX,
+    );
+    catalogued_unchecked(
+        &mut h,
+        shanghai(2026, 10, 2, 9, 6),
+        "ZB-000901",
+        ZB_CENTRAL,
+        i64::MAX,
+    );
+    checkout(
+        &mut h,
+        shanghai(2026, 10, 5, 10, 0),
+        ZB_CENTRAL,
+        "ZB-000123",
+        "jinan",
+    );
+    return_at(
+        &mut h,
+        shanghai(2026, 10, 9, 10, 0),
+        ZB_CENTRAL,
+        "ZB-000123",
+    );
+    for item in ["ZB-000900", "ZB-000901"] {
+        checkout(
+            &mut h,
+            shanghai(2026, 11, 3, 10, 0),
+            ZB_CENTRAL,
+            item,
+            "jinan",
+        );
+    }
+    for item in ["ZB-000900", "ZB-000901"] {
+        declare_lost(&mut h, shanghai(2026, 11, 20, 10, 0), ZB_CENTRAL, item);
+    }
+    // Another Jinan patron: the first is blocked by the unpaid debts.
+    h.run(
+        shanghai(2026, 12, 1, 10, 0),
+        Some(ZB_CENTRAL),
+        Command::Checkout {
+            item: "ZB-000123".into(),
+            patron: card("jinan", "0002"),
+        },
+    );
+    h
+}
+
+/// The positions of the ItemDeclaredLost events in `h`.
+pub fn lost_positions(h: &History) -> Vec<u64> {
+    h.events()
+        .iter()
+        .filter(|e| matches!(e.payload, Payload::ItemDeclaredLost(_)))
+        .map(|e| e.position.get())
+        .collect()
+}

@@ -1,7 +1,8 @@
 //! Authentication: a tower layer in front of every service on the listener. It proves the
-//! request's credential, and leaves the [`Authenticated`] caller in the request's extensions for the services
-//! to check their acts against; a request without a working credential is answered
-//! UNAUTHENTICATED here and reaches no service. Health and reflection stay open.
+//! request's credential and leaves the [`Authenticated`] caller in the request's extensions,
+//! for the services to check their acts against; a request without a working credential is
+//! answered UNAUTHENTICATED here and reaches no service. Health, reflection and KurrentDB's
+//! discovery services stay open (`OPEN_PREFIXES`).
 //!
 //! Credentials: `authorization: Bearer <token>` (readnet's clients), or `authorization: Basic
 //! base64(name:token)` (KurrentDB's clients: `kurrentdb://name:token@host:port`).

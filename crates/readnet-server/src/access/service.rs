@@ -42,10 +42,16 @@ impl AccessService {
         let (owner, new) = (principal.clone(), token.clone());
         blocking(move || tokens.insert(&owner, &new)).await?;
         let outcome = self.commands.submit(request, command).await;
-        // A token whose event was not recorded (refused, or a retry of an earlier call) is
-        // dropped again; one that was stays, and so do the hashes of tokens it replaced or that
-        // a revocation ended: the log refuses those, and their hashes let the refusal say why.
-        if !matches!(&outcome, Ok(receipt) if !receipt.duplicate) {
+        // A token whose event was surely not recorded (refused, or a retry of an earlier call)
+        // is dropped again. One that was, or may have been (the store out of reach: the log
+        // decides, and an unrecorded hash is inert), stays; so do the hashes of tokens it
+        // replaced or that a revocation ended: the log refuses those, and their hashes let the
+        // refusal say why.
+        let not_recorded = match &outcome {
+            Ok(receipt) => receipt.duplicate,
+            Err(status) => status.code() != tonic::Code::Unavailable,
+        };
+        if not_recorded {
             let tokens = Arc::clone(&self.tokens);
             let id = token.id.clone();
             blocking(move || tokens.remove(&id)).await?;

@@ -81,7 +81,8 @@ impl Actor {
             Some("system") => Channel::System,
             Some(other) => {
                 return Err(ServerError::invalid(format!(
-                    "{CHANNEL_HEADER}: {other:?} is not one of desk, kiosk, booth, app, system"
+                    "{CHANNEL_HEADER}: {} is not one of desk, kiosk, booth, app, system",
+                    quote(other)
                 )));
             }
         };
@@ -100,7 +101,8 @@ fn code(value: &str, field: &str, what: &str) -> Result<String, ServerError> {
     }
     if value.len() > 64 || !value.chars().all(is_code_char) {
         return Err(ServerError::invalid(format!(
-            "{field}: {value:?} is not a valid {what} (1-64 ASCII letters, digits, '-', '_', '.')"
+            "{field}: {} is not a valid {what} (1-64 ASCII letters, digits, '-', '_', '.')",
+            quote(value)
         )));
     }
     Ok(value.to_owned())
@@ -128,7 +130,8 @@ pub fn city_code(value: &str, field: &str) -> Result<CityCode, ServerError> {
     }
     if !ok {
         return Err(ServerError::invalid(format!(
-            "{field}: {value:?} is not a valid city code (lowercase letters, digits, '-')"
+            "{field}: {} is not a valid city code (lowercase letters, digits, '-')",
+            quote(value)
         )));
     }
     Ok(value.into())
@@ -139,7 +142,7 @@ pub fn uuid(value: &str, field: &str) -> Result<Uuid, ServerError> {
         return Err(ServerError::invalid(format!("{field}: a UUID is required")));
     }
     Uuid::parse_str(value)
-        .map_err(|_| ServerError::invalid(format!("{field}: {value:?} is not a UUID")))
+        .map_err(|_| ServerError::invalid(format!("{field}: {} is not a UUID", quote(value))))
 }
 
 pub fn optional_uuid(value: &str, field: &str) -> Result<Option<Uuid>, ServerError> {
@@ -216,14 +219,47 @@ fn non_negative(value: i64, field: &str) -> Result<Fen, ServerError> {
     Ok(Fen(value))
 }
 
-/// A free-text field: at most `max` characters.
+/// A free-text field (a name, a title, a reason): at most `max` characters, and none that
+/// would change how it reads where it is printed: control characters (C0, C1, DEL) and the
+/// bidirectional overrides and isolates that can make a title display as something else.
 fn text(value: &str, field: &str, max: usize) -> Result<String, ServerError> {
     if value.chars().count() > max {
         return Err(ServerError::invalid(format!(
             "{field}: longer than {max} characters"
         )));
     }
+    if let Some((at, c)) = value.chars().enumerate().find(|(_, c)| hidden(*c)) {
+        return Err(ServerError::invalid(format!(
+            "{field}: character {} is U+{:04X}, a control or bidirectional-formatting \
+             character, which names and titles may not hold",
+            at + 1,
+            u32::from(c)
+        )));
+    }
     Ok(value.trim().to_owned())
+}
+
+/// A character that changes how text displays without being seen itself.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// A client's value as an error message quotes it: at most its first 32 characters, so that a
+/// megabyte of bad input does not come back in the answer.
+fn quote(value: &str) -> String {
+    const SHOWN: usize = 32;
+    match value.char_indices().nth(SHOWN) {
+        None => format!("{value:?}"),
+        Some((end, _)) => format!(
+            "{:?}… ({} characters)",
+            &value[..end],
+            value.chars().count()
+        ),
+    }
 }
 
 fn enum_field<E: TryFrom<i32>>(value: i32, field: &str) -> Result<E, ServerError> {
@@ -632,6 +668,32 @@ mod tests {
                 Scope::Libraries(libraries.iter().map(|l| LibraryCode::from(*l)).collect());
         }
         caller
+    }
+
+    #[test]
+    fn names_and_titles_refuse_control_and_bidi_characters_naming_the_position() {
+        assert_eq!(text("  边城 ", "title", 512).unwrap(), "边城");
+        let bidi = text("abc\u{202E}fdp.exe", "title", 512)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            bidi,
+            "title: character 4 is U+202E, a control or bidirectional-formatting character, \
+             which names and titles may not hold"
+        );
+        for bad in ["a\0b", "a\u{1b}[31mred", "x\u{85}", "\u{2066}x", "a\u{7f}"] {
+            let error = text(bad, "name", 128).unwrap_err().to_string();
+            assert!(error.starts_with("name: character"), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_bad_value_is_quoted_by_a_short_prefix_only() {
+        let long = "x".repeat(1_000_000);
+        let error = item_code(&long, "item").unwrap_err().to_string();
+        assert!(error.len() < 200, "{} bytes", error.len());
+        assert!(error.contains("(1000000 characters)"), "{error}");
+        assert_eq!(quote("JN CENTRAL"), "\"JN CENTRAL\"");
     }
 
     #[test]

@@ -149,6 +149,34 @@ async fn malformed_input_gets_invalid_argument_naming_the_field_and_the_server_k
         "item.title",
         "no title",
     );
+    let mut disguised = catalogue(Some(100));
+    disguised.title = "新书\u{202E}txt.exe".to_owned();
+    let message = invalid_field(
+        circulation.catalogue_item(desk.request(disguised)).await,
+        "title",
+        "a title with a bidi override",
+    );
+    assert!(message.contains("U+202E"), "{message}");
+    let mut escaped = catalogue(Some(100));
+    escaped.author = "\u{1b}[31m鲁迅".to_owned();
+    invalid_field(
+        circulation.catalogue_item(desk.request(escaped)).await,
+        "author",
+        "an author with an escape sequence",
+    );
+    let huge = "X".repeat(100_000);
+    let message = invalid_field(
+        circulation
+            .checkout(desk.request(checkout(&huge, patron())))
+            .await,
+        "item",
+        "a 100,000-character item id",
+    );
+    assert!(
+        message.len() < 300,
+        "the answer quotes a short prefix: {} bytes",
+        message.len()
+    );
 
     // occurred_at
     let at = |seconds: i64, nanos: i32| {

@@ -195,12 +195,10 @@ impl Grant {
         (self.role.to_pb(), city, libraries)
     }
 
-    /// The grant of a recorded event's fields (the events were checked when decided).
-    pub fn from_recorded(role: i32, city: &str, libraries: &[String]) -> Self {
-        let role = pb::Role::try_from(role)
-            .ok()
-            .and_then(Role::from_pb)
-            .unwrap_or(Role::Auditor);
+    /// The grant of a recorded event's fields (the events were checked when decided); `None`
+    /// for a role this version does not know, which no grant may be read as.
+    pub fn from_recorded(role: i32, city: &str, libraries: &[String]) -> Option<Self> {
+        let role = pb::Role::try_from(role).ok().and_then(Role::from_pb)?;
         let scope = match role.scope_kind() {
             ScopeKind::Network => Scope::Network,
             ScopeKind::City => Scope::City(city.into()),
@@ -208,7 +206,7 @@ impl Grant {
                 Scope::Libraries(libraries.iter().map(|l| l.as_str().into()).collect())
             }
         };
-        Self { role, scope }
+        Some(Self { role, scope })
     }
 }
 

@@ -502,13 +502,14 @@ impl Ledger {
             }
             Payload::PrincipalAdded(e) => {
                 let name = PrincipalName::from(e.principal.as_str());
+                let grant = recorded_grant(payload, e.role, &e.city, &e.libraries);
                 self.network
                     .presuppose(payload, !self.network.principals.contains_key(&name));
                 self.network.principals.insert(
                     name.clone(),
                     Principal {
                         name,
-                        grant: Grant::from_recorded(e.role, &e.city, &e.libraries),
+                        grant,
                         granted_by: (!e.granted_by.is_empty())
                             .then(|| e.granted_by.as_str().into()),
                         revoked: false,
@@ -518,8 +519,9 @@ impl Ledger {
                 self.network.version += 1;
             }
             Payload::PrincipalChanged(e) => {
+                let grant = recorded_grant(payload, e.role, &e.city, &e.libraries);
                 let principal = self.network.live_principal_mut(payload, &e.principal);
-                principal.grant = Grant::from_recorded(e.role, &e.city, &e.libraries);
+                principal.grant = grant;
                 principal.granted_by =
                     (!e.granted_by.is_empty()).then(|| e.granted_by.as_str().into());
                 self.network.version += 1;
@@ -712,6 +714,14 @@ fn broken(event: &Payload, found: &str) -> ! {
         "{} cannot follow the ledger's state: {found}; event {event:?}",
         codec::event_type(event)
     )
+}
+
+/// The grant an access event records. A role this version does not know is never read as some
+/// other role's rights: the event is refused like any other the state rules out.
+#[track_caller]
+fn recorded_grant(event: &Payload, role: i32, city: &str, libraries: &[String]) -> Grant {
+    Grant::from_recorded(role, city, libraries)
+        .unwrap_or_else(|| broken(event, &format!("role {role} is not one this version knows")))
 }
 
 /// Microseconds since the epoch to a UTC instant (saturating at chrono's range).

@@ -540,3 +540,13 @@ fn every_act_names_at_least_one_role_and_network_admin_may_do_all() {
     let names: BTreeSet<_> = Role::ALL.iter().map(|r| r.as_str()).collect();
     assert_eq!(names.len(), Role::ALL.len(), "role names are distinct");
 }
+
+#[test]
+#[should_panic(expected = "role 99 is not one this version knows")]
+fn a_recorded_grant_of_an_unknown_role_is_never_read_as_another_roles_rights() {
+    given([Payload::PrincipalAdded(pb::PrincipalAdded {
+        principal: "from-the-future".into(),
+        role: 99,
+        ..Default::default()
+    })]);
+}

@@ -2,8 +2,10 @@
 //! projection from the first event and prints digests and statements; `readnet export` writes
 //! events as JSON Lines and statements as JSON or CSV.
 //!
-//! The data directory is opened like the server opens it, so these run while the server is
-//! stopped (its lock refuses a second opener) or on a copy of the directory.
+//! The log is opened read-only ([`EmbeddedStore::open_read_only`]): nothing in the data
+//! directory is written, renamed or deleted, so these run on a read-only copy or mount, and
+//! beside a running server (they then see the log as it was when they opened it). A log whose
+//! acknowledged events are missing or damaged is refused here as the server refuses it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use readnet_availability::Availability;
 use readnet_domain::StreamId;
-use readnet_projection::{Projection, Snapshots, digest, replay};
+use readnet_projection::{Projection, Snapshots, digest, replay, vouched};
 use readnet_server::PatronView;
 use readnet_server::projections::AllProjections;
 use readnet_settlement::{Period, Settlement, Statement};
@@ -99,14 +101,9 @@ async fn open(data: &Path) -> anyhow::Result<EmbeddedStore> {
             log.display()
         );
     }
-    EmbeddedStore::open(&log, EmbeddedOptions::default())
+    EmbeddedStore::open_read_only(&log, EmbeddedOptions::default())
         .await
-        .with_context(|| {
-            format!(
-                "opening the log in {} (is `readnet serve` running on it?)",
-                log.display()
-            )
-        })
+        .with_context(|| format!("opening the log in {} read-only", log.display()))
 }
 
 fn progress(length: u64, what: &str) -> ProgressBar {
@@ -264,10 +261,21 @@ async fn check_one<P: Projection>(
     store: &EmbeddedStore,
     snapshots: &Snapshots,
 ) -> anyhow::Result<Compared> {
-    let Some((version, position, saved)) = snapshots.read_raw(P::NAME)? else {
-        println!("{:<13} no saved snapshot (nothing to compare)", P::NAME);
-        return Ok(Compared::NothingSaved);
+    let saved = match snapshots.read_checked(P::NAME) {
+        Ok(Some(saved)) => saved,
+        Ok(None) => {
+            println!("{:<13} no saved snapshot (nothing to compare)", P::NAME);
+            return Ok(Compared::NothingSaved);
+        }
+        Err(refused) => {
+            println!(
+                "{:<13} DIFFERS: the saved snapshot is refused: {refused}",
+                P::NAME
+            );
+            return Ok(Compared::Differs);
+        }
     };
+    let (version, position) = (saved.version, saved.position);
     if version != P::VERSION {
         println!(
             "{:<13} DIFFERS: saved by fold version {version}, this build folds version {}",
@@ -276,6 +284,14 @@ async fn check_one<P: Projection>(
         );
         return Ok(Compared::Differs);
     }
+    if let Err(reason) = vouched(store, position, saved.event_id).await {
+        println!(
+            "{:<13} DIFFERS: the saved snapshot is not of this log: {reason}",
+            P::NAME
+        );
+        return Ok(Compared::Differs);
+    }
+    let saved: Value = serde_json::from_slice(&saved.state)?;
     let bar = progress(position.get(), P::NAME);
     let replayed: P = replay(store, Some(position), |p| bar.set_position(p.get())).await?;
     bar.finish_and_clear();

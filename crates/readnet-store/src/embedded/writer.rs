@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::Shared;
+use super::acknowledged::{Mark, Marker};
 use super::checkpoint;
 use super::index::{Entry, Index, SegmentHandle};
 use super::index_file;
@@ -79,6 +80,8 @@ pub(crate) struct Writer {
     /// The head the index checkpoint on disk describes, if known: a close with nothing
     /// appended since need not write it again.
     checkpoint_head: Option<u64>,
+    /// Where each synced batch is recorded before it is acknowledged.
+    marker: Marker,
 }
 
 /// One append waiting in a batch for the sync, with what it will be told.
@@ -104,6 +107,7 @@ impl Writer {
         active: Option<(PathBuf, u64, u64)>,
         indexed_len: u64,
         checkpoint_head: Option<u64>,
+        marker: Marker,
     ) -> io::Result<Writer> {
         let active = match active {
             Some((path, first_position, len)) => Some(ActiveSegment {
@@ -131,6 +135,7 @@ impl Writer {
             buf: Vec::new(),
             indexers: Vec::new(),
             checkpoint_head,
+            marker,
         })
     }
 
@@ -139,6 +144,11 @@ impl Writer {
     /// checkpoint: the next open then reads one file and scans nothing. Failure only costs that
     /// open time.
     fn write_index_files(&mut self) {
+        if self.poisoned.is_none()
+            && let Err(e) = self.marker.sync()
+        {
+            tracing::warn!(file = %self.marker.path().display(), error = %e, "the acknowledged head was not synced at close");
+        }
         if let Some(active) = &self.active
             && self.poisoned.is_none()
             && active.len > active.indexed_len
@@ -344,6 +354,12 @@ impl Writer {
         self.last_sync = syncing.elapsed();
         let base = active.len;
         active.len += batch_len;
+        // Recorded before anything is acknowledged: from now on the log must reach this far.
+        self.marker.record(Mark {
+            head: staged.first_position + staged.records.len() as u64 - 1,
+            segment: active.first_position,
+            end: active.len,
+        })?;
 
         let mut index = self.shared.write_index();
         if let Some(segment) = new_segment {
@@ -655,6 +671,15 @@ mod tests {
             None,
             0,
             None,
+            Marker::open(
+                dir.path(),
+                Mark {
+                    head: 0,
+                    segment: 0,
+                    end: 0,
+                },
+            )
+            .unwrap(),
         )
         .unwrap();
         // A read-only handle: the write fails as a full or failing disk would.

@@ -5,6 +5,7 @@ mod common;
 mod concurrency;
 mod corruption;
 mod crash;
+mod damage;
 mod idempotency;
 mod index_files;
 mod lock;

@@ -208,6 +208,13 @@ fn refuse(index_dir: &Path, reason: &str) -> io::Result<Loaded> {
     Ok(Loaded::Refused)
 }
 
+/// The head the checkpoint at `path` names in its header (not checked further), if it is one.
+pub(crate) fn header_head(path: &Path) -> Option<u64> {
+    let mut header = [0u8; 16];
+    File::open(path).ok()?.read_exact(&mut header).ok()?;
+    (&header[..8] == MAGIC).then(|| u64::from_le_bytes(header[8..].try_into().expect("8 bytes")))
+}
+
 /// Deletes the checkpoint (it failed a check, or the log no longer ends where it says).
 pub(crate) fn remove(index_dir: &Path) -> io::Result<()> {
     remove_durably(index_dir, &index_dir.join(CHECKPOINT_FILE))

@@ -20,6 +20,7 @@ mod index;
 mod index_file;
 mod record;
 mod recovery;
+mod salvage;
 mod subscription;
 mod witness;
 mod writer;
@@ -41,6 +42,8 @@ use crate::{
     AllFrom, AppendResult, Direction, EventStore, Position, RecordedEvent, Revision, StoreError,
     StreamFrom, StreamWrite, Subscription,
 };
+pub use salvage::{Examination, Repaired, Salvaged, SegmentReport, examine, repair, salvage};
+
 use acknowledged::{Mark, Marker};
 use index::{Index, ReadPlan};
 use index_file::INDEX_DIR;

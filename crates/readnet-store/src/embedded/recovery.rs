@@ -383,7 +383,7 @@ fn open_segment(
 
 /// The segment files, in log order. A `.seg` file whose name is not a position fails the
 /// open rather than being skipped: its events would silently go missing.
-fn list_segments(segments_dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
+pub(crate) fn list_segments(segments_dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
     let mut segments = Vec::new();
     let entries = match fs::read_dir(segments_dir) {
         Ok(entries) => entries,

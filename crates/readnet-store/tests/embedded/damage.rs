@@ -285,3 +285,128 @@ async fn a_read_only_open_changes_nothing_and_refuses_appends() {
     assert_eq!(reader.head_position(), Position::new(219));
     assert_eq!(read_everything(&reader).await.len(), 219);
 }
+
+/// 60 events in segments of about 300 bytes (two or three events each), closed.
+async fn sixty_in_small_segments(dir: &Path) -> Vec<readnet_store::RecordedEvent> {
+    let small = readnet_store::embedded::EmbeddedOptions {
+        segment_size_bytes: 300,
+        ..options()
+    };
+    let store = EmbeddedStore::open(dir, small).await.unwrap();
+    for i in 0..60 {
+        store
+            .append("s", StreamState::Any, vec![event(&format!("{i:0>40}"))])
+            .await
+            .unwrap();
+    }
+    let all = read_everything(&store).await;
+    store.close().await;
+    all
+}
+
+#[tokio::test]
+async fn salvage_reads_past_mid_log_damage_and_repair_truncates_before_it() {
+    use readnet_store::embedded::{examine, repair, salvage};
+    let dir = tempfile::tempdir().unwrap();
+    let all = sixty_in_small_segments(dir.path()).await;
+    let files = segments(dir.path());
+    assert!(files.len() > 10, "{} segments", files.len());
+    // Damage the second record of a segment in the middle of the log.
+    let middle = &files[files.len() / 2];
+    let offsets = record_offsets(middle);
+    flip_byte(middle, offsets[1] + 8 + 12);
+    let damage = refused_unchanged(dir.path()).await;
+    assert_eq!((&damage.path, damage.offset), (middle, offsets[1]));
+    let lost = damage.intact_through + 1;
+
+    // Doctor: the segment's damaged bytes, and the verdict.
+    let examination = examine(dir.path()).unwrap();
+    let report = examination
+        .segments
+        .iter()
+        .find(|s| &s.path == middle)
+        .unwrap();
+    assert_eq!(report.damaged.len(), 1);
+    assert_eq!(*report.damaged[0].0.start(), offsets[1]);
+    assert_eq!(examination.verdict.as_ref().unwrap_err(), &damage);
+    assert_eq!(examination.acknowledged, Ok(Some(60)));
+
+    // Salvage: every other event, exactly as written, and the one position missing.
+    let before = state(dir.path());
+    let mut salvaged = Vec::new();
+    let summary = salvage(dir.path(), |event| {
+        salvaged.push(event);
+        Ok(())
+    })
+    .unwrap();
+    assert!(before == state(dir.path()), "salvage changed a file");
+    assert_eq!(summary.missing, vec![lost..=lost]);
+    assert_eq!(summary.events, 59);
+    let expected: Vec<_> = all
+        .iter()
+        .filter(|e| e.position.get() != lost)
+        .cloned()
+        .collect();
+    assert_eq!(salvaged, expected);
+
+    // Repair: only with the position the log is intact through.
+    match repair(dir.path(), damage.intact_through + 3) {
+        Err(StoreError::InvalidArgument(reason)) => {
+            assert!(reason.contains("intact through"), "{reason}")
+        }
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+    let repaired = repair(dir.path(), damage.intact_through).unwrap();
+    assert_eq!(repaired.head, damage.intact_through);
+    assert!(repaired.moved_to.is_dir());
+    assert!(std::fs::read_dir(&repaired.moved_to).unwrap().count() >= 2);
+    let log = std::fs::read_to_string(dir.path().join("repairs.log")).unwrap();
+    assert!(
+        log.contains(&format!("kept positions 1..={}", damage.intact_through)),
+        "{log}"
+    );
+
+    // The store opens at the kept head and goes on.
+    let store = open(dir.path()).await;
+    assert_eq!(store.head_position(), Position::new(damage.intact_through));
+    assert_eq!(
+        read_everything(&store).await,
+        all[..damage.intact_through as usize]
+    );
+    store
+        .append("s", StreamState::Any, vec![event("after the repair")])
+        .await
+        .unwrap();
+    drop(store);
+    let store = open(dir.path()).await;
+    assert_eq!(store.head_position(), Position::new(lost));
+    drop(store);
+    match repair(dir.path(), lost) {
+        Err(StoreError::InvalidArgument(reason)) => {
+            assert!(reason.contains("not damaged"), "{reason}")
+        }
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn salvage_of_a_halved_log_names_the_acknowledged_positions_it_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    acknowledged_218(dir.path(), false).await;
+    let segment = segments(dir.path()).pop().unwrap();
+    let len = std::fs::metadata(&segment).unwrap().len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap();
+    file.set_len(len / 2).unwrap();
+    let damage = damaged(dir.path()).await;
+    let mut count = 0;
+    let summary = readnet_store::embedded::salvage(dir.path(), |_| {
+        count += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(count, damage.intact_through);
+    assert_eq!(summary.missing, vec![damage.intact_through + 1..=218]);
+}

@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod client;
 mod demo;
+mod doctor;
 mod output;
 mod serve;
 mod tls;
@@ -77,6 +78,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Replay(args) => audit::replay_command(args).await,
         Command::Export(command) => audit::export_command(command).await,
+        Command::Doctor(args) => doctor::doctor_command(args).await,
+        Command::Repair(args) => doctor::repair_command(args).await,
         Command::Principal(command) => done(cli::principal::run(command).await),
         Command::Write(command) => done(cli::write::run(command).await),
         Command::Read(command) => done(cli::read::run(command).await),

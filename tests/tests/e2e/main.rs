@@ -7,6 +7,7 @@ mod access;
 mod audit;
 mod circulation;
 mod concurrency;
+mod damage;
 mod durability;
 mod idempotency;
 mod kurrentdb;

@@ -15,7 +15,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use tonic::Status;
 
 use crate::tls::{ClientTls, ServerTlsFiles};
-use crate::{audit, output};
+use crate::{audit, doctor, output};
 
 /// The public-library network ledger: server, staff commands and a demo.
 #[derive(Debug, Parser)]
@@ -40,6 +40,12 @@ pub enum Command {
     /// Export events (JSON Lines) or settlement statements (JSON, CSV), offline.
     #[command(subcommand)]
     Export(audit::ExportCommand),
+    /// Report the state of a data directory's log, index files, checkpoint and snapshots, and
+    /// whether the server starts on it; exit 1 when the log is damaged. Changes nothing.
+    Doctor(doctor::DoctorArgs),
+    /// Truncate a damaged log after its last intact append (server stopped); what is cut is
+    /// moved aside and the repair logged. Without --keep-through, print the plan.
+    Repair(doctor::RepairArgs),
     /// Principals (who may call the server) and their tokens.
     #[command(subcommand)]
     Principal(principal::PrincipalCommand),

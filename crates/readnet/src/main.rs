@@ -4,6 +4,7 @@
 //! to the server, `output` prints, `demo` holds the story. Here: logging, dispatch, exit codes.
 
 mod audit;
+mod backup;
 mod cli;
 mod client;
 mod demo;
@@ -78,6 +79,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Replay(args) => audit::replay_command(args).await,
         Command::Export(command) => audit::export_command(command).await,
+        Command::Backup(args) => backup::backup_command(args).await,
+        Command::Restore(args) => backup::restore_command(args).await,
         Command::Doctor(args) => doctor::doctor_command(args).await,
         Command::Repair(args) => doctor::repair_command(args).await,
         Command::Principal(command) => done(cli::principal::run(command).await),

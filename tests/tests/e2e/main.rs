@@ -5,6 +5,7 @@
 
 mod access;
 mod audit;
+mod backup;
 mod circulation;
 mod concurrency;
 mod damage;

@@ -16,6 +16,7 @@
 
 mod acknowledged;
 mod checkpoint;
+mod copy;
 mod index;
 mod index_file;
 mod record;
@@ -42,6 +43,7 @@ use crate::{
     AllFrom, AppendResult, Direction, EventStore, Position, RecordedEvent, Revision, StoreError,
     StreamFrom, StreamWrite, Subscription,
 };
+pub use copy::{LogCut, cut};
 pub use salvage::{Examination, Repaired, Salvaged, SegmentReport, examine, repair, salvage};
 
 use acknowledged::{Mark, Marker};

@@ -85,7 +85,34 @@ pub struct EmbeddedOptions {
     /// The time stamped on committed events (`recorded_at_us`), microseconds since the Unix
     /// epoch. Default: the system clock.
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// Called before each write and sync the store makes to its files, for fault-injection
+    /// tests: an error returned here is taken as that step's I/O error (the step is not done).
+    /// Default: none.
+    pub faults: Option<FaultHook>,
 }
+
+/// One write or sync of the store's files, as a [`FaultHook`] sees it, in the order an append
+/// makes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IoStep {
+    /// Creating a new segment file (the batch would not fit the last one).
+    CreateSegment,
+    /// Syncing the segments directory, so that the new file's name lasts.
+    SyncSegmentsDir,
+    /// Writing a batch's records to the segment.
+    WriteRecords,
+    /// fdatasync of the segment after the write: once it returns, the batch is durable.
+    SyncRecords,
+    /// Recording the new acknowledged head (before anything is acknowledged).
+    RecordAcknowledged,
+    /// Writing a segment's index file (a cache).
+    WriteIndexFile,
+    /// Writing the index checkpoint at close (a cache).
+    WriteCheckpoint,
+}
+
+/// See [`EmbeddedOptions::faults`].
+pub type FaultHook = Arc<dyn Fn(IoStep) -> std::io::Result<()> + Send + Sync>;
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
@@ -95,6 +122,7 @@ impl Default for EmbeddedOptions {
             max_commit_delay: Duration::from_micros(200),
             subscription_buffer: 1024,
             clock: Arc::new(system_clock_us),
+            faults: None,
         }
     }
 }
@@ -106,6 +134,7 @@ impl fmt::Debug for EmbeddedOptions {
             .field("max_batch_events", &self.max_batch_events)
             .field("max_commit_delay", &self.max_commit_delay)
             .field("subscription_buffer", &self.subscription_buffer)
+            .field("faults", &self.faults.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -351,6 +380,7 @@ fn open_dir(dir: PathBuf, options: EmbeddedOptions) -> Result<Opened, StoreError
         recovered.last_indexed_len,
         recovered.checkpoint_head,
         marker,
+        options.faults,
     )?;
     Ok((lock, shared, Some(writer), head_rx, from_checkpoint))
 }

@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use super::Shared;
 use super::acknowledged::{Mark, Marker};
 use super::checkpoint;
 use super::index::{Entry, Index, SegmentHandle};
 use super::index_file;
 use super::record::{RecordBody, encode_frame};
 use super::recovery::{segment_path, sync_dir};
+use super::{FaultHook, IoStep, Shared};
 use crate::{
     AppendResult, ContentType, CurrentRevision, Position, Revision, StoreError, StreamState,
     StreamWrite,
@@ -82,6 +82,8 @@ pub(crate) struct Writer {
     checkpoint_head: Option<u64>,
     /// Where each synced batch is recorded before it is acknowledged.
     marker: Marker,
+    /// Fault injection (tests): asked before each write and sync.
+    faults: Option<FaultHook>,
 }
 
 /// One append waiting in a batch for the sync, with what it will be told.
@@ -108,6 +110,7 @@ impl Writer {
         indexed_len: u64,
         checkpoint_head: Option<u64>,
         marker: Marker,
+        faults: Option<FaultHook>,
     ) -> io::Result<Writer> {
         let active = match active {
             Some((path, first_position, len)) => Some(ActiveSegment {
@@ -136,7 +139,16 @@ impl Writer {
             indexers: Vec::new(),
             checkpoint_head,
             marker,
+            faults,
         })
+    }
+
+    /// Asks the fault hook, if any, whether `step` may happen.
+    fn step(&self, step: IoStep) -> io::Result<()> {
+        match &self.faults {
+            Some(hook) => hook(step),
+            None => Ok(()),
+        }
     }
 
     /// Writes the index file of the active segment as far as it is synced (unless one already
@@ -153,7 +165,11 @@ impl Writer {
             && self.poisoned.is_none()
             && active.len > active.indexed_len
         {
-            let written = index_file::summarise(&active.path, active.first_position, active.len)
+            let written = self
+                .step(IoStep::WriteIndexFile)
+                .and_then(|()| {
+                    index_file::summarise(&active.path, active.first_position, active.len)
+                })
                 .and_then(|summary| index_file::write(&self.index_dir, &summary));
             if let Err(e) = written {
                 tracing::warn!(segment = %active.path.display(), error = %e, "no index file written");
@@ -173,7 +189,10 @@ impl Writer {
             return;
         }
         let started = Instant::now();
-        match checkpoint::write(&self.index_dir, &index) {
+        match self
+            .step(IoStep::WriteCheckpoint)
+            .and_then(|()| checkpoint::write(&self.index_dir, &index))
+        {
             Ok(written) => tracing::debug!(
                 head,
                 written,
@@ -191,10 +210,13 @@ impl Writer {
         let (path, first_position, len) =
             (finished.path.clone(), finished.first_position, finished.len);
         let index_dir = self.index_dir.clone();
+        let faults = self.faults.clone();
         let spawned = std::thread::Builder::new()
             .name("readnet-store-indexer".into())
             .spawn(move || {
-                let written = index_file::summarise(&path, first_position, len)
+                let written = faults
+                    .map_or(Ok(()), |hook| hook(IoStep::WriteIndexFile))
+                    .and_then(|()| index_file::summarise(&path, first_position, len))
                     .and_then(|summary| index_file::write(&index_dir, &summary));
                 if let Err(e) = written {
                     tracing::warn!(segment = %path.display(), error = %e, "no index file written");
@@ -321,6 +343,7 @@ impl Writer {
             let path = segment_path(&self.segments_dir, staged.first_position);
             // A leftover index file of this name (from a segment that was cut away) must never
             // be taken for the new segment's.
+            self.step(IoStep::CreateSegment)?;
             index_file::remove(&self.index_dir, staged.first_position)?;
             let file = OpenOptions::new()
                 .write(true)
@@ -328,6 +351,7 @@ impl Writer {
                 .open(&path)?;
             // The new file's directory entry must be durable before anything in it is
             // acknowledged.
+            self.step(IoStep::SyncSegmentsDir)?;
             sync_dir(&self.segments_dir)?;
             let reader = File::open(&path)?;
             new_segment = Some(Arc::new(SegmentHandle {
@@ -347,19 +371,24 @@ impl Writer {
                 self.index_in_background(&finished);
             }
         }
-        let active = self.active.as_mut().expect("a segment is open");
+        self.step(IoStep::WriteRecords)?;
+        let active = self.active.as_ref().expect("a segment is open");
         active.file.write_all_at(&self.buf, active.len)?;
+        self.step(IoStep::SyncRecords)?;
         let syncing = Instant::now();
         active.file.sync_data()?;
         self.last_sync = syncing.elapsed();
+        let active = self.active.as_mut().expect("a segment is open");
         let base = active.len;
         active.len += batch_len;
-        // Recorded before anything is acknowledged: from now on the log must reach this far.
-        self.marker.record(Mark {
+        let mark = Mark {
             head: staged.first_position + staged.records.len() as u64 - 1,
             segment: active.first_position,
             end: active.len,
-        })?;
+        };
+        // Recorded before anything is acknowledged: from now on the log must reach this far.
+        self.step(IoStep::RecordAcknowledged)?;
+        self.marker.record(mark)?;
 
         let mut index = self.shared.write_index();
         if let Some(segment) = new_segment {
@@ -680,6 +709,7 @@ mod tests {
                 },
             )
             .unwrap(),
+            None,
         )
         .unwrap();
         // A read-only handle: the write fails as a full or failing disk would.

@@ -6,6 +6,7 @@ mod concurrency;
 mod corruption;
 mod crash;
 mod damage;
+mod faults;
 mod idempotency;
 mod index_files;
 mod lock;

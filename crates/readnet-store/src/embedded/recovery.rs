@@ -143,6 +143,13 @@ pub(crate) fn recover(dir: &Path, mode: Mode) -> Result<Recovered, StoreError> {
         });
         for (i, (first_position, path)) in segments.iter().enumerate() {
             let is_last = i + 1 == segments.len();
+            let tears = match &acknowledged {
+                _ if !is_last => Tears::Never,
+                Reading::Mark(mark) if mark.segment == *first_position => Tears::After(mark.end),
+                // A segment started after the last acknowledged append: none of it was.
+                Reading::Mark(mark) if mark.segment < *first_position => Tears::After(0),
+                _ => Tears::AtTheEnd,
+            };
             let prepared = prepared.recv().expect("one prepared segment per segment")?;
             if prepared.stale {
                 stale.push(*first_position);
@@ -150,7 +157,7 @@ pub(crate) fn recover(dir: &Path, mode: Mode) -> Result<Recovered, StoreError> {
             let (len, indexed, torn) = open_segment(
                 path,
                 *first_position,
-                is_last,
+                tears,
                 prepared,
                 &mut index,
                 &mut summaries,
@@ -342,7 +349,7 @@ fn prepare(path: &Path, first_position: u64, index_dir: &Path) -> Result<Prepare
 fn open_segment(
     path: &Path,
     first_position: u64,
-    is_last: bool,
+    tears: Tears,
     prepared: Prepared,
     index: &mut Index,
     summaries: &mut Vec<SegmentSummary>,
@@ -361,8 +368,8 @@ fn open_segment(
     let segment = index.segments.len() as u32;
     let Some(summary) = summary else {
         let mut builder = SummaryBuilder::new(first_position);
-        let (len, tail) = scan_segment(path, file, 0, is_last, index, Some(&mut builder))?;
-        if !is_last && !builder.is_empty() {
+        let (len, tail) = scan_segment(path, file, 0, tears, index, Some(&mut builder))?;
+        if tears == Tears::Never && !builder.is_empty() {
             summaries.push(builder.finish());
         }
         return Ok((len, 0, tail));
@@ -377,7 +384,7 @@ fn open_segment(
             .or_default()
             .extend(positions.iter().copied());
     }
-    let (len, tail) = scan_segment(path, file, summary.covered_len, is_last, index, None)?;
+    let (len, tail) = scan_segment(path, file, summary.covered_len, tears, index, None)?;
     Ok((len, summary.covered_len, tail))
 }
 
@@ -411,6 +418,20 @@ pub(crate) fn list_segments(segments_dir: &Path) -> Result<Vec<(u64, PathBuf)>, 
     Ok(segments)
 }
 
+/// Where bad bytes in a segment may be an unfinished write rather than damage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tears {
+    /// Nowhere: a segment before the last was finished before the next was started.
+    Never,
+    /// In the last segment, at its very end only (a torn last record, a zero-filled tail, an
+    /// append without its end): when no acknowledged end is known for it.
+    AtTheEnd,
+    /// In the last segment, anywhere from this byte on: the end of the last acknowledged
+    /// append. Nothing after it was acknowledged, so pages of the unfinished batch that reached
+    /// the disk out of order (a hole with data after it) are torn too.
+    After(u64),
+}
+
 /// A verified record of an append whose end has not been seen yet.
 struct Scanned {
     offset: u64,
@@ -428,7 +449,7 @@ fn scan_segment(
     path: &Path,
     file: File,
     start: u64,
-    is_last: bool,
+    tears: Tears,
     index: &mut Index,
     mut builder: Option<&mut SummaryBuilder>,
 ) -> Result<(u64, Option<Tail>), StoreError> {
@@ -439,6 +460,15 @@ fn scan_segment(
     };
     let file_len = file.metadata()?.len();
     let segment = index.segments.len() as u32;
+    let is_last = tears != Tears::Never;
+    // Bad bytes at `at` are past the acknowledged end: an unfinished write, whatever follows.
+    let unfinished = |at: u64| match tears {
+        Tears::After(end) => at >= end,
+        Tears::Never | Tears::AtTheEnd => false,
+    };
+    let past_the_end = |reason: String| {
+        format!("{reason}, after the end of the last acknowledged append: an unfinished write")
+    };
 
     let mut reader = BufReader::with_capacity(1024 * 1024, &file);
     std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(start))?;
@@ -478,6 +508,12 @@ fn scan_segment(
                     format!("a lone header of implausible length {}", header.body_len),
                 ));
             }
+            if unfinished(offset) {
+                break Some((
+                    offset,
+                    past_the_end(format!("implausible record length {}", header.body_len)),
+                ));
+            }
             return Err(corrupt(
                 offset,
                 format!("implausible record length {}", header.body_len),
@@ -500,11 +536,31 @@ fn scan_segment(
             if is_last && (frame_end == file_len || all_zero(&file, frame_end, file_len)?) {
                 break Some((offset, "CRC mismatch in the last record".into()));
             }
+            if unfinished(offset) {
+                break Some((offset, past_the_end("CRC mismatch".into())));
+            }
             return Err(corrupt(offset, "CRC mismatch".into()));
         }
-        let head = RecordHead::decode(body.as_slice())
-            .map_err(|e| corrupt(offset, format!("undecodable record body: {e}")))?;
+        let head = match RecordHead::decode(body.as_slice()) {
+            Ok(head) => head,
+            Err(e) if unfinished(offset) => {
+                break Some((
+                    offset,
+                    past_the_end(format!("undecodable record body: {e}")),
+                ));
+            }
+            Err(e) => return Err(corrupt(offset, format!("undecodable record body: {e}"))),
+        };
         let expected = index.head() + pending.len() as u64 + 1;
+        if head.position != expected && unfinished(offset) {
+            break Some((
+                offset,
+                past_the_end(format!(
+                    "record holds position {}, expected {expected}",
+                    head.position
+                )),
+            ));
+        }
         if head.position != expected {
             return Err(corrupt(
                 offset,

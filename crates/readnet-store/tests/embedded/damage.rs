@@ -213,6 +213,56 @@ async fn a_torn_write_after_the_acknowledged_head_is_still_cut_off() {
 }
 
 #[tokio::test]
+async fn pages_of_an_unacknowledged_batch_out_of_order_are_a_torn_write() {
+    for close in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        acknowledged_218(dir.path(), close).await;
+        let segment = segments(dir.path()).pop().unwrap();
+        let len = std::fs::metadata(&segment).unwrap().len();
+        // After a power cut: the batch's later pages reached the disk, its first did not (a
+        // hole of zeros with data after it), all after the last acknowledged append.
+        let mut tail = vec![0u8; 4096];
+        tail.extend_from_slice(&crate::common::noise(11, 700));
+        crate::common::append_bytes(&segment, &tail);
+        let store = open(dir.path()).await;
+        assert_eq!(store.head_position(), Position::new(218), "close: {close}");
+        assert_eq!(read_everything(&store).await.len(), 218);
+        store.close().await;
+        assert_eq!(std::fs::metadata(&segment).unwrap().len(), len);
+        let kept_aside = std::fs::read_dir(segment.parent().unwrap())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".torn-")
+            })
+            .count();
+        assert_eq!(kept_aside, 1, "the cut bytes are kept beside the segment");
+    }
+}
+
+#[tokio::test]
+async fn the_same_hole_before_the_acknowledged_head_is_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    acknowledged_218(dir.path(), false).await;
+    let segment = segments(dir.path()).pop().unwrap();
+    let offsets = record_offsets(&segment);
+    // Zeros over the last acknowledged record's header: bad bytes with data after them, before
+    // the acknowledged end.
+    let at = offsets[offsets.len() - 1];
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &[0u8; 8], at).unwrap();
+    crate::common::append_bytes(&segment, &crate::common::noise(5, 300));
+    let damage = refused_unchanged(dir.path()).await;
+    assert_eq!(damage.intact_through, 217);
+}
+
+#[tokio::test]
 async fn a_log_from_before_the_acknowledged_head_opens_and_gains_one() {
     let dir = tempfile::tempdir().unwrap();
     acknowledged_218(dir.path(), false).await;

@@ -21,7 +21,10 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use clap::Args;
 use readnet_availability::Availability;
+use readnet_domain::access::Act;
 use readnet_projection::{Projection, digest, replay};
+use readnet_proto::v1::backup_service_server::BackupService;
+use readnet_proto::v1::{BackupRequest, BackupResponse};
 use readnet_server::projections::AllProjections;
 use readnet_settlement::Settlement;
 use readnet_statistics::Statistics;
@@ -29,6 +32,10 @@ use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore, cut};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tonic::{Request, Response, Status};
+
+use crate::cli::TOKEN_ENV;
+use crate::tls::ClientTls;
 
 /// The manifest's file name in a backup directory.
 pub const MANIFEST: &str = "backup.json";
@@ -39,9 +46,20 @@ const BESIDE_THE_LOG: [&str; 3] = ["patron.key", "tokens.json", "admin.token"];
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// The data directory to back up (as given to `readnet serve`); the server may be running.
-    #[arg(long, value_name = "DIR", default_value = "./readnet-data")]
-    data: PathBuf,
+    /// The data directory to back up (as given to `readnet serve`), on this machine; the server
+    /// may be running.
+    #[arg(long, value_name = "DIR", required_unless_present = "server")]
+    data: Option<PathBuf>,
+    /// Back up a running server over gRPC instead (as a network-admin: the token from
+    /// --token-file or READNET_TOKEN).
+    #[arg(long, value_name = "URL", conflicts_with = "data")]
+    server: Option<String>,
+    /// A file holding a network-admin's token (with --server).
+    #[arg(long, value_name = "FILE", requires = "server")]
+    token_file: Option<PathBuf>,
+    /// TLS for an https:// --server.
+    #[command(flatten)]
+    tls: ClientTls,
     /// Where to write the backup: a new or empty directory.
     #[arg(value_name = "BACKUP")]
     out: PathBuf,
@@ -230,23 +248,44 @@ async fn replayed_digests(data: &Path) -> anyhow::Result<(u64, Vec<(String, Stri
     ))
 }
 
+/// Where a backup's files come from.
+enum Origin<'a> {
+    /// The data directory, read here.
+    Local(&'a Path),
+    /// A server's `BackupService`.
+    Remote(Box<tonic::Streaming<BackupResponse>>),
+}
+
 /// `readnet backup`.
 pub async fn backup_command(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     empty_directory(&args.out)?;
-    let (head, sources) = sources(&args.data)?;
-    let mut files = Vec::new();
-    let mut total = 0u64;
-    for source in sources {
-        let to = args.out.join(&source.name);
-        let (bytes, sha256) = copy_file(&source.path, &to, source.len)?;
-        total += bytes;
-        files.push(ManifestFile {
-            name: source.name,
-            bytes,
-            sha256,
-        });
-    }
+    let (from, (head, files)) = match (&args.data, &args.server) {
+        (Some(data), _) => (
+            data.display().to_string(),
+            copy_files(Origin::Local(data), &args.out).await?,
+        ),
+        (None, Some(server)) => {
+            let token = match &args.token_file {
+                Some(file) => Some(
+                    fs::read_to_string(file)
+                        .with_context(|| format!("cannot read the token file {}", file.display()))?
+                        .trim()
+                        .to_owned(),
+                ),
+                None => std::env::var(TOKEN_ENV).ok().map(|t| t.trim().to_owned()),
+            };
+            let client =
+                crate::client::Client::connect(server, token.as_deref(), &args.tls).await?;
+            let stream = client.backup().backup(BackupRequest {}).await?.into_inner();
+            (
+                server.clone(),
+                copy_files(Origin::Remote(Box::new(stream)), &args.out).await?,
+            )
+        }
+        (None, None) => bail!("give --data DIR or --server URL"),
+    };
+    let total: u64 = files.iter().map(|f| f.bytes).sum();
     fs::create_dir_all(args.out.join("log"))?;
     sync_tree(&args.out)?;
     // The copy is checked as a restore would check it, before it is called a backup.
@@ -273,8 +312,7 @@ pub async fn backup_command(args: BackupArgs) -> anyhow::Result<ExitCode> {
     file.sync_all()?;
     File::open(&args.out)?.sync_all()?;
     println!(
-        "backed up {} through position {head}: {} file(s), {total} bytes, in {:.1} s",
-        args.data.display(),
+        "backed up {from} through position {head}: {} file(s), {total} bytes, in {:.1} s",
         manifest.files.len(),
         started.elapsed().as_secs_f64()
     );
@@ -282,6 +320,214 @@ pub async fn backup_command(args: BackupArgs) -> anyhow::Result<ExitCode> {
         println!("{name:<13} {digest}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes every file of the copy into `out`, synced; the head and each file's length and
+/// SHA-256.
+async fn copy_files(origin: Origin<'_>, out: &Path) -> anyhow::Result<(u64, Vec<ManifestFile>)> {
+    match origin {
+        Origin::Local(data) => {
+            let (head, sources) = sources(data)?;
+            let mut files = Vec::new();
+            for source in sources {
+                let (bytes, sha256) = copy_file(&source.path, &out.join(&source.name), source.len)?;
+                files.push(ManifestFile {
+                    name: source.name,
+                    bytes,
+                    sha256,
+                });
+            }
+            Ok((head, files))
+        }
+        Origin::Remote(mut stream) => {
+            let first = stream
+                .message()
+                .await?
+                .context("the server sent no backup")?;
+            let head = first.head;
+            let mut files = Vec::new();
+            let mut current: Option<Receiving> = None;
+            let mut next = Some(first);
+            while let Some(message) = next {
+                if !message.file_name.is_empty() {
+                    if let Some(done) = current.take() {
+                        files.push(done.finish()?);
+                    }
+                    current = Some(Receiving::start(
+                        out,
+                        message.file_name,
+                        message.file_bytes,
+                    )?);
+                }
+                if !message.data.is_empty() {
+                    current
+                        .as_mut()
+                        .context("the server sent bytes before naming their file")?
+                        .write(&message.data)?;
+                }
+                next = stream.message().await?;
+            }
+            if let Some(done) = current.take() {
+                files.push(done.finish()?);
+            }
+            Ok((head, files))
+        }
+    }
+}
+
+/// A file arriving from a server.
+struct Receiving {
+    name: String,
+    expected: u64,
+    received: u64,
+    file: File,
+    hash: Sha256,
+}
+
+impl Receiving {
+    fn start(out: &Path, name: String, expected: u64) -> anyhow::Result<Receiving> {
+        // Names come from the server: relative, `/`-separated, never leaving the backup.
+        let relative = Path::new(&name);
+        if name.is_empty()
+            || relative.is_absolute()
+            || relative
+                .components()
+                .any(|c| !matches!(c, std::path::Component::Normal(_)))
+        {
+            bail!("the server named a file {name:?}, which is not a path inside a backup");
+        }
+        let path = out.join(relative);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Receiving {
+            name,
+            expected,
+            received: 0,
+            file,
+            hash: Sha256::new(),
+        })
+    }
+
+    fn write(&mut self, data: &[u8]) -> anyhow::Result<()> {
+        self.file.write_all(data)?;
+        self.hash.update(data);
+        self.received += data.len() as u64;
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<ManifestFile> {
+        if self.received != self.expected {
+            bail!(
+                "{}: the server announced {} bytes and sent {}",
+                self.name,
+                self.expected,
+                self.received
+            );
+        }
+        self.file.sync_all()?;
+        Ok(ManifestFile {
+            name: self.name,
+            bytes: self.received,
+            sha256: hex::encode(self.hash.finalize()),
+        })
+    }
+}
+
+/// How many bytes of a file one `BackupResponse` carries at most.
+const CHUNK: usize = 1 << 20;
+
+/// The gRPC `BackupService` of `readnet serve`: the copy `readnet backup --data` makes,
+/// streamed. `data_dir` is `None` when the events are in KurrentDB.
+pub struct BackupServer {
+    pub data_dir: Option<PathBuf>,
+}
+
+#[tonic::async_trait]
+impl BackupService for BackupServer {
+    type BackupStream = tokio_stream::wrappers::ReceiverStream<Result<BackupResponse, Status>>;
+
+    async fn backup(
+        &self,
+        request: Request<BackupRequest>,
+    ) -> Result<Response<Self::BackupStream>, Status> {
+        readnet_projection::access::authorize(&request, Act::Backup, &[])?;
+        let Some(data) = self.data_dir.clone() else {
+            return Err(Status::failed_precondition(
+                "this server keeps its events in KurrentDB: back the cluster up with its own \
+                 tools, and the data directory's patron.key and tokens.json beside it",
+            ));
+        };
+        let (head, sources) = tokio::task::spawn_blocking(move || sources(&data))
+            .await
+            .map_err(|e| Status::internal(format!("the backup stopped: {e}")))?
+            .map_err(|e| Status::data_loss(format!("{e:#}")))?;
+        tracing::info!(head, files = sources.len(), "backup streamed to a client");
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            if let Err(status) = stream_files(head, &sources, &tx) {
+                let _ = tx.blocking_send(Err(status));
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
+    }
+}
+
+/// Sends `sources` in order, each announced and then in chunks; stops when the client is gone.
+// A handler's own error type: tonic's Status, whatever its size.
+#[allow(clippy::result_large_err)]
+fn stream_files(
+    head: u64,
+    sources: &[Source],
+    tx: &tokio::sync::mpsc::Sender<Result<BackupResponse, Status>>,
+) -> Result<(), Status> {
+    let read_error = |path: &Path, e: std::io::Error| {
+        Status::internal(format!("reading {}: {e}", path.display()))
+    };
+    let send = |message: BackupResponse| tx.blocking_send(Ok(message)).is_ok();
+    if !send(BackupResponse {
+        head,
+        ..Default::default()
+    }) {
+        return Ok(());
+    }
+    let mut buffer = vec![0u8; CHUNK];
+    for source in sources {
+        let file = File::open(&source.path).map_err(|e| read_error(&source.path, e))?;
+        let len = match source.len {
+            Some(len) => len,
+            None => file
+                .metadata()
+                .map_err(|e| read_error(&source.path, e))?
+                .len(),
+        };
+        if !send(BackupResponse {
+            file_name: source.name.clone(),
+            file_bytes: len,
+            ..Default::default()
+        }) {
+            return Ok(());
+        }
+        let mut reader = file.take(len);
+        loop {
+            let n = reader
+                .read(&mut buffer)
+                .map_err(|e| read_error(&source.path, e))?;
+            if n == 0 {
+                break;
+            }
+            if !send(BackupResponse {
+                data: buffer[..n].to_vec(),
+                ..Default::default()
+            }) {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `readnet restore`: exit 1, naming what, when the backup does not check out.

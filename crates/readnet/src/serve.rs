@@ -13,6 +13,7 @@ use anyhow::Context;
 use readnet_domain::{Clock, PatronKey, SystemClock};
 use readnet_kurrentdb_endpoint::KurrentDbEndpoint;
 use readnet_projection::Snapshots;
+use readnet_proto::v1::backup_service_server::BackupServiceServer;
 use readnet_server::Access;
 use readnet_server::access::tokens::TokenStore;
 use readnet_store::EventStore;
@@ -20,6 +21,7 @@ use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 #[cfg(feature = "kurrentdb")]
 use readnet_store::kurrentdb::{KurrentDbOptions, KurrentDbStore};
 
+use crate::backup::BackupServer;
 use crate::tls::ServerTlsFiles;
 
 /// How to run the server: on the embedded store in `data_dir`, or on KurrentDB.
@@ -117,7 +119,12 @@ pub async fn serve(
         key,
         clock,
         snapshots,
-        routes: kurrentdb.routes(),
+        // Backups of the data directory beside the log (none when the events are in KurrentDB).
+        routes: kurrentdb
+            .routes()
+            .add_service(BackupServiceServer::new(BackupServer {
+                data_dir: config.store.is_none().then(|| config.data_dir.clone()),
+            })),
         access,
         tls,
     };

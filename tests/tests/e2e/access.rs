@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use readnet_e2e::v1::{
     self, access_service_client::AccessServiceClient,
     availability_service_client::AvailabilityServiceClient,
-    settlement_service_client::SettlementServiceClient,
+    backup_service_client::BackupServiceClient, settlement_service_client::SettlementServiceClient,
     statistics_service_client::StatisticsServiceClient,
 };
 use readnet_e2e::*;
@@ -595,6 +595,11 @@ async fn call(
                 period: "2026-01".to_owned(),
                 ..Default::default()
             })
+            .await
+            .map(drop),
+        // The whole data directory would stream: the status is known once the stream opens.
+        "readnet.v1.BackupService/Backup" => BackupServiceClient::new(channel)
+            .backup(v1::BackupRequest {})
             .await
             .map(drop),
         "event_store.client.streams.Streams/Read" => StreamsClient::new(channel)

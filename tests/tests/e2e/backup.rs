@@ -38,16 +38,22 @@ async fn a_backup_of_a_ledger_being_written_is_a_checked_prefix_and_restores() {
 
     // A desk keeps cataloguing while the backup runs.
     let stop = Arc::new(AtomicBool::new(false));
+    // Commands acknowledged, and the last position a receipt named.
     let written = Arc::new(AtomicU64::new(0));
+    let acknowledged = Arc::new(AtomicU64::new(0));
     let writer = {
-        let (desk, stop, written) = (fixture.net.at(JN_CENTRAL), stop.clone(), written.clone());
+        let (desk, stop) = (fixture.net.at(JN_CENTRAL), stop.clone());
+        let (written, acknowledged) = (written.clone(), acknowledged.clone());
         tokio::spawn(async move {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
-                desk.catalogue(&format!("JN-B{n:06}"), JN_CENTRAL)
+                let receipt = desk
+                    .catalogue(&format!("JN-B{n:06}"), JN_CENTRAL)
                     .await
                     .expect("CatalogueItem during the backup");
+                let last = *receipt_positions(&receipt).last().unwrap();
+                acknowledged.store(last, Ordering::Relaxed);
                 written.store(n, Ordering::Relaxed);
             }
         })
@@ -55,7 +61,7 @@ async fn a_backup_of_a_ledger_being_written_is_a_checked_prefix_and_restores() {
     while written.load(Ordering::Relaxed) < 20 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let head_before = fixture.net.head_position().await;
+    let head_before = acknowledged.load(Ordering::Relaxed);
     let backed_up = {
         let (data, backup) = (data.clone(), backup.clone());
         tokio::task::spawn_blocking(move || {
@@ -155,4 +161,70 @@ async fn a_backup_of_a_ledger_being_written_is_a_checked_prefix_and_restores() {
         "{}",
         text(&refused.stderr)
     );
+}
+
+#[tokio::test]
+async fn a_backup_over_grpc_is_the_local_one_and_is_for_network_admins_only() {
+    let mut fixture = network_jinan_zibo().await;
+    let data = fixture.server.data_dir().to_path_buf();
+    let scratch = tempfile::tempdir().unwrap();
+    let (remote, local) = (scratch.path().join("remote"), scratch.path().join("local"));
+    let url = fixture.server.url();
+    let admin_token = data.join("admin.token");
+
+    // A desk may not: the copy holds the network secret.
+    let token = fixture
+        .net
+        .add_principal(
+            "backup-desk",
+            v1::Grant {
+                role: v1::Role::Desk as i32,
+                libraries: vec![JN_CENTRAL.to_owned()],
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("AddPrincipal");
+    let desk_token = scratch.path().join("desk.token");
+    std::fs::write(&desk_token, token).unwrap();
+    let refused = readnet(&[
+        "backup",
+        "--server",
+        &url,
+        "--token-file",
+        path(&desk_token),
+        path(&remote),
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused.stderr).contains("PERMISSION_DENIED"),
+        "{}",
+        text(&refused.stderr)
+    );
+    assert!(
+        std::fs::read_dir(&remote).unwrap().next().is_none(),
+        "a refused backup writes nothing"
+    );
+
+    let over_grpc = readnet(&[
+        "backup",
+        "--server",
+        &url,
+        "--token-file",
+        path(&admin_token),
+        path(&remote),
+    ]);
+    assert!(over_grpc.status.success(), "{}", text(&over_grpc.stderr));
+    let head = fixture.net.head_position().await;
+    fixture.server.kill_hard();
+    let here = readnet(&["backup", "--data", path(&data), path(&local)]);
+    assert!(here.status.success(), "{}", text(&here.stderr));
+
+    // Nothing was written in between: the same files, byte for byte, and the same digests.
+    let (remote_manifest, local_manifest) = (manifest(&remote), manifest(&local));
+    assert_eq!(remote_manifest["head"].as_u64(), Some(head));
+    assert_eq!(remote_manifest["files"], local_manifest["files"]);
+    assert_eq!(remote_manifest["digests"], local_manifest["digests"]);
+    let check = readnet(&["restore", "--check", path(&remote)]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
 }

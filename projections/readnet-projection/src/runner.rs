@@ -196,7 +196,7 @@ pub async fn follow<P: Projection>(
         };
         match message {
             Some(SubscriptionMessage::Event(event)) => {
-                if StreamId::is_ledger_stream(&event.stream) {
+                if StreamId::holds_facts(&event.stream) {
                     batch.push(readnet_ledger::envelope::decode(&event)?);
                 } else {
                     passed = event.position;
@@ -217,8 +217,8 @@ pub async fn follow<P: Projection>(
             writer.apply(&batch);
             batch.clear();
         }
-        // Events that are not the ledger's move the position once everything before them is
-        // applied; the state itself only records the last ledger event.
+        // Events that are not facts (refusals, other writers' streams) move the position once
+        // everything before them is applied; the state itself only records the last fact.
         if batch.is_empty() && passed > writer.snapshot_position() {
             writer.pass(passed);
         }
@@ -264,11 +264,11 @@ pub async fn replay<P: Projection>(
         let Some(end) = page.last().map(|e| e.position) else {
             break;
         };
-        let ledger_events = page
+        let facts = page
             .iter()
             .take_while(|e| e.position <= last)
-            .filter(|e| StreamId::is_ledger_stream(&e.stream));
-        for event in ledger_events {
+            .filter(|e| StreamId::holds_facts(&e.stream));
+        for event in facts {
             state.apply(&readnet_ledger::envelope::decode(event)?);
         }
         progress(end.min(last));

@@ -69,7 +69,8 @@ impl EndpointError {
             Self::LedgerStream { .. } | Self::SystemStream { .. } => Code::FailedPrecondition,
             Self::Unsupported { .. } => Code::Unimplemented,
             Self::Store(StoreError::InvalidArgument(_)) => Code::InvalidArgument,
-            Self::Store(StoreError::Corrupt { .. }) => Code::DataLoss,
+            Self::Store(StoreError::Corrupt { .. } | StoreError::Damaged(_)) => Code::DataLoss,
+            Self::Store(StoreError::ReadOnly) => Code::FailedPrecondition,
             // Settled in band by the callers; reaching here means a store broke its contract.
             // A conflict on a stream other than the one appended to: a networked store's fence
             // (another writer got in first). Nothing was written; the append can be retried.

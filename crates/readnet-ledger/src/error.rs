@@ -88,7 +88,9 @@ impl LedgerError {
             }
             Self::Store(StoreError::IdempotencyMismatch { .. }) => Failure::AlreadyExists,
             Self::Store(StoreError::InvalidArgument(_)) => Failure::InvalidArgument,
-            Self::Store(StoreError::Corrupt { .. }) | Self::Unreadable(_) => Failure::DataLoss,
+            Self::Store(StoreError::Corrupt { .. } | StoreError::Damaged(_))
+            | Self::Unreadable(_) => Failure::DataLoss,
+            Self::Store(StoreError::ReadOnly) => Failure::FailedPrecondition,
             Self::Store(_) | Self::Unavailable(_) | Self::ShuttingDown => Failure::Unavailable,
         }
     }

@@ -86,9 +86,9 @@ pub async fn serve_on(
         access,
         tls,
     } = served;
-    let availability = start_projection::<Availability>(&store, &snapshots);
-    let settlement = start_projection::<Settlement>(&store, &snapshots);
-    let statistics = start_projection::<Statistics>(&store, &snapshots);
+    let availability = start_projection::<Availability>(&store, &snapshots).await;
+    let settlement = start_projection::<Settlement>(&store, &snapshots).await;
+    let statistics = start_projection::<Statistics>(&store, &snapshots).await;
     let bus = CommandBus::start_with(Arc::clone(&store), refusal_window).await?;
     if let Some(token_file) = &access.first_admin_token_file {
         access::ensure_first_admin(&bus, &access.tokens, &key, clock.as_ref(), token_file).await?;
@@ -194,11 +194,11 @@ pub async fn serve_on(
 }
 
 /// Loads a projection's snapshot and follows the log from there in a task of its own.
-fn start_projection<P: Projection>(
+async fn start_projection<P: Projection>(
     store: &Arc<dyn EventStore>,
     snapshots: &Snapshots,
 ) -> Handle<P> {
-    let (writer, handle) = shared(snapshots.load::<P>(store.head_position()));
+    let (writer, handle) = shared(snapshots.load::<P>(store.as_ref()).await);
     let (store, snapshots) = (Arc::clone(store), snapshots.clone());
     tokio::spawn(async move {
         match follow(store, writer, snapshots, SnapshotPolicy::default()).await {

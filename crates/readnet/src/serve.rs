@@ -82,6 +82,9 @@ pub async fn serve(
     let store_clock = Arc::clone(&clock);
     let store_clock: Arc<dyn Fn() -> i64 + Send + Sync> =
         Arc::new(move || store_clock.now().timestamp_micros());
+    if config.store.is_none() {
+        refuse_a_lost_log(&config.data_dir)?;
+    }
     let store = open_store(&config, store_clock).await?;
     let key_file = config
         .patron_key_file
@@ -126,6 +129,32 @@ pub async fn serve(
         .map(|_| {
             tracing::info!(%addr, "stopped");
         })
+}
+
+/// A data directory that has held a ledger (its patron key, tokens or snapshots are there) but
+/// has no `log/` lost its log: starting a new, empty ledger there would hide that.
+fn refuse_a_lost_log(data_dir: &Path) -> anyhow::Result<()> {
+    let log = data_dir.join("log");
+    if log.exists() {
+        return Ok(());
+    }
+    let witnesses = ["patron.key", "projections"]
+        .iter()
+        .map(|name| data_dir.join(name))
+        .filter(|path| path.exists())
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>();
+    if witnesses.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} is missing, but {} show(s) that this data directory has held a ledger: the log was \
+         moved or deleted. Restore it from a backup (`readnet restore`); to start a new ledger \
+         here on purpose, create the empty directory {}",
+        log.display(),
+        witnesses.join(" and "),
+        log.display()
+    )
 }
 
 /// The store the configuration names: the embedded log in `<data>/log`, or a KurrentDB cluster.

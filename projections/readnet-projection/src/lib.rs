@@ -27,7 +27,10 @@ pub use readnet_domain::Payload;
 pub use readnet_domain::pb;
 pub use readnet_ledger::envelope::{DecodeError, ProjectedEvent};
 pub use readnet_store::{Position, Revision};
-pub use runner::{RunnerError, SnapshotPolicy, Snapshots, follow, replay};
+pub use runner::{
+    RunnerError, SavedSnapshot, SnapshotPolicy, SnapshotRefused, Snapshots, event_id_at, follow,
+    replay, vouched,
+};
 pub use title::title_key;
 
 /// A read model folded from the log.

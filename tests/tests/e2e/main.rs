@@ -5,8 +5,10 @@
 
 mod access;
 mod audit;
+mod backup;
 mod circulation;
 mod concurrency;
+mod damage;
 mod durability;
 mod idempotency;
 mod kurrentdb;

@@ -14,15 +14,11 @@ use crate::common::{
     segments,
 };
 
-/// Opens `dir` expecting `Corrupt`; returns its path, offset and reason.
+/// Opens `dir` expecting `Damaged`; returns its path, offset and reason.
 async fn open_corrupt(dir: &Path) -> (std::path::PathBuf, u64, String) {
     match EmbeddedStore::open(dir, options()).await {
-        Err(StoreError::Corrupt {
-            path,
-            offset,
-            reason,
-        }) => (path, offset, reason),
-        other => panic!("expected Corrupt, got {other:?}"),
+        Err(StoreError::Damaged(damage)) => (damage.path, damage.offset, damage.reason),
+        other => panic!("expected Damaged, got {other:?}"),
     }
 }
 

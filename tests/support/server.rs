@@ -81,6 +81,8 @@ pub struct TestServer {
     addr: SocketAddr,
     data_dir: PathBuf,
     tls: Option<ServeTls>,
+    /// More `readnet serve` flags, kept across restarts.
+    flags: Vec<String>,
     stderr: Arc<Mutex<Vec<u8>>>,
 }
 
@@ -94,16 +96,26 @@ impl TestServer {
     /// Starts `readnet serve --data <data_dir> --listen <listen>`: the same port again after a
     /// kill, for clients that reconnect to the address they know.
     pub fn start_at(data_dir: &Path, listen: SocketAddr) -> TestServer {
-        TestServer::launch(data_dir, listen, None)
+        TestServer::launch(data_dir, listen, None, Vec::new())
     }
 
     /// Starts `readnet serve` over TLS (`--tls-cert`, `--tls-key`, and `--client-ca` if given)
     /// on 127.0.0.1 and a free port; [`TestServer::url`] is then `https://localhost:<port>`.
     pub fn start_tls(data_dir: &Path, tls: ServeTls) -> TestServer {
-        TestServer::launch(data_dir, SocketAddr::from(([127, 0, 0, 1], 0)), Some(tls))
+        TestServer::launch(
+            data_dir,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            Some(tls),
+            Vec::new(),
+        )
     }
 
-    fn launch(data_dir: &Path, listen: SocketAddr, tls: Option<ServeTls>) -> TestServer {
+    fn launch(
+        data_dir: &Path,
+        listen: SocketAddr,
+        tls: Option<ServeTls>,
+        flags: Vec<String>,
+    ) -> TestServer {
         let binary = readnet_binary();
         let mut command = Command::new(binary);
         command
@@ -122,6 +134,7 @@ impl TestServer {
                 command.arg("--client-ca").arg(client_ca);
             }
         }
+        command.args(&flags);
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -165,6 +178,7 @@ impl TestServer {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.to_owned(),
             tls,
+            flags,
             stderr,
         };
         match address.recv_timeout(WAIT) {
@@ -253,11 +267,19 @@ impl TestServer {
 
     /// Kills the server hard and starts a new one on the same data directory.
     pub fn crash_and_restart(&mut self) {
+        let flags = self.flags.clone();
+        self.restart_with(&flags);
+    }
+
+    /// Kills the server hard and starts a new one on the same data directory with more
+    /// `readnet serve` flags (`flags` replace those of the last start).
+    pub fn restart_with(&mut self, flags: &[impl AsRef<str>]) {
         self.kill_hard();
         *self = TestServer::launch(
             &self.data_dir.clone(),
             SocketAddr::from(([127, 0, 0, 1], 0)),
             self.tls.clone(),
+            flags.iter().map(|f| f.as_ref().to_owned()).collect(),
         );
     }
 }

@@ -86,6 +86,7 @@ pub async fn checkouts_grpc(
         store: Arc::clone(&store) as Arc<dyn EventStore>,
         key: PatronKey::new(&secret),
         clock,
+        refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
         snapshots: Snapshots::new(dir.join("projections")),
         routes: tonic::service::Routes::default(),
         access,

@@ -23,9 +23,9 @@ pub(crate) enum EndpointError {
     },
     /// An append to a stream readnet's own commands write.
     #[error(
-        "stream {stream}: ledger streams (network, settlement, item-…, patron-…) are written only \
-         by readnet's commands (CirculationService, NetworkAdminService), so every event passes \
-         the rules; append to another stream name"
+        "stream {stream}: ledger streams (network, settlement, item-…, patron-…, refusal-…) are \
+         written only by readnet's commands (CirculationService, NetworkAdminService), so every \
+         event passes the rules; append to another stream name"
     )]
     LedgerStream { stream: String },
     /// An append to a `$`-prefixed stream.

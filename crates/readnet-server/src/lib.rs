@@ -48,16 +48,20 @@ pub use access::Access;
 use access::{AccessService, AuthLayer, Authenticator};
 pub use convert::{PatronView, recorded_event};
 pub use error::ServerError;
+pub use readnet_ledger::REFUSAL_RETRY_WINDOW;
 pub use services::{Commands, LedgerService};
 
-/// What the listener serves from: the store, the network secret, the clock, where projection
-/// snapshots are kept, routes served beside readnet's (the binary's KurrentDB endpoint;
-/// `Routes::default()` for none), how callers are authenticated, and the listener's TLS (`None`:
-/// plaintext HTTP/2).
+/// What the listener serves from: the store, the network secret, the clock, how long refusals
+/// are repeated to retries, where projection snapshots are kept, routes served beside readnet's
+/// (the binary's KurrentDB endpoint; `Routes::default()` for none), how callers are
+/// authenticated, and the listener's TLS (`None`: plaintext HTTP/2).
 pub struct Served {
     pub store: Arc<dyn EventStore>,
     pub key: PatronKey,
     pub clock: Arc<dyn Clock>,
+    /// How long a refused command's retries get its refusal (ADR 0010): usually
+    /// [`readnet_ledger::REFUSAL_RETRY_WINDOW`].
+    pub refusal_window: chrono::TimeDelta,
     pub snapshots: Snapshots,
     pub routes: Routes,
     pub access: Access,
@@ -76,6 +80,7 @@ pub async fn serve_on(
         store,
         key,
         clock,
+        refusal_window,
         snapshots,
         routes,
         access,
@@ -84,7 +89,7 @@ pub async fn serve_on(
     let availability = start_projection::<Availability>(&store, &snapshots).await;
     let settlement = start_projection::<Settlement>(&store, &snapshots).await;
     let statistics = start_projection::<Statistics>(&store, &snapshots).await;
-    let bus = CommandBus::start(Arc::clone(&store)).await?;
+    let bus = CommandBus::start_with(Arc::clone(&store), refusal_window).await?;
     if let Some(token_file) = &access.first_admin_token_file {
         access::ensure_first_admin(&bus, &access.tokens, &key, clock.as_ref(), token_file).await?;
     }

@@ -97,6 +97,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         patron_key_file: args.patron_key_file,
         insecure: args.insecure,
+        refusal_window: chrono::TimeDelta::seconds(args.refusal_window_secs),
     };
     serve::serve(config, shutdown_signal()).await
 }

@@ -43,6 +43,8 @@ pub struct ServeConfig {
     pub insecure: bool,
     /// Serve over TLS (and with a client CA, mutual TLS); `None`: plaintext HTTP/2.
     pub tls: Option<ServerTlsFiles>,
+    /// How long a refused command's retries get its refusal (ADR 0010).
+    pub refusal_window: chrono::TimeDelta,
 }
 
 /// Where the token hashes are kept: beside the data, never in the log.
@@ -118,6 +120,7 @@ pub async fn serve(
         store,
         key,
         clock,
+        refusal_window: config.refusal_window,
         snapshots,
         // Backups of the data directory beside the log (none when the events are in KurrentDB).
         routes: kurrentdb

@@ -43,7 +43,8 @@ pub trait Projection:
     /// version is thrown away and the projection rebuilt from the first event.
     const VERSION: u32;
 
-    /// Folds one event. Events arrive in position order, each exactly once.
+    /// Folds one event. Events arrive in position order, each exactly once: every event of a
+    /// stream that holds facts ([`readnet_domain::StreamId::holds_facts`]), never a refusal.
     fn apply(&mut self, event: &ProjectedEvent);
 
     /// The position of the last event applied ([`Position::START`] before any).

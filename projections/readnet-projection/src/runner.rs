@@ -314,7 +314,7 @@ pub async fn follow<P: Projection>(
         };
         match message {
             Some(SubscriptionMessage::Event(event)) => {
-                if StreamId::is_ledger_stream(&event.stream) {
+                if StreamId::holds_facts(&event.stream) {
                     batch.push(readnet_ledger::envelope::decode(&event)?);
                 } else {
                     passed = event.position;
@@ -335,8 +335,8 @@ pub async fn follow<P: Projection>(
             writer.apply(&batch);
             batch.clear();
         }
-        // Events that are not the ledger's move the position once everything before them is
-        // applied; the state itself only records the last ledger event.
+        // Events that are not facts (refusals, other writers' streams) move the position once
+        // everything before them is applied; the state itself only records the last fact.
         if batch.is_empty() && passed > writer.snapshot_position() {
             writer.pass(passed);
         }
@@ -347,8 +347,11 @@ pub async fn follow<P: Projection>(
         if due {
             let (state, to) = (Arc::clone(&writer.state), snapshots.clone());
             let started = Instant::now();
-            // The state cannot move past `position` meanwhile: only this task applies to it.
-            let event_id = event_id_at(store.as_ref(), position).await?;
+            // The state cannot move meanwhile: only this task applies to it. The snapshot names
+            // the state's own position, the last fact applied, and so that event's id, not the
+            // id of a refusal or another writer's event passed over after it.
+            let applied = writer.state.read().expect("projection lock").position();
+            let event_id = event_id_at(store.as_ref(), applied).await?;
             match tokio::task::spawn_blocking(move || to.save_locked(&state, event_id)).await {
                 Ok(Ok(())) => tracing::debug!(
                     projection = P::NAME,
@@ -384,11 +387,11 @@ pub async fn replay<P: Projection>(
         let Some(end) = page.last().map(|e| e.position) else {
             break;
         };
-        let ledger_events = page
+        let facts = page
             .iter()
             .take_while(|e| e.position <= last)
-            .filter(|e| StreamId::is_ledger_stream(&e.stream));
-        for event in ledger_events {
+            .filter(|e| StreamId::holds_facts(&e.stream));
+        for event in facts {
             state.apply(&readnet_ledger::envelope::decode(event)?);
         }
         progress(end.min(last));

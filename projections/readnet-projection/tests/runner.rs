@@ -173,6 +173,58 @@ async fn a_runner_saves_its_state_by_itself_when_the_log_goes_quiet() {
     assert_eq!(saved.positions, (1..=5).collect::<Vec<_>>());
 }
 
+#[tokio::test]
+async fn a_snapshot_saved_after_events_passed_over_is_used_on_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(
+        EmbeddedStore::open(dir.path().join("log"), EmbeddedOptions::default())
+            .await
+            .unwrap(),
+    );
+    let snapshots = Snapshots::new(dir.path().join("projections"));
+    append_closures(store.as_ref(), 5).await;
+    // Two events that are not facts follow the last fact: a refusal, another writer's event.
+    for stream in [format!("refusal-{}", Uuid::new_v4()), "orders-1".to_owned()] {
+        store
+            .append(
+                &stream,
+                StreamState::NoStream,
+                vec![EventData {
+                    event_id: Uuid::new_v4(),
+                    event_type: "Other".into(),
+                    content_type: Default::default(),
+                    metadata: Default::default(),
+                    data: Default::default(),
+                }],
+            )
+            .await
+            .unwrap();
+    }
+    let (writer, handle) = shared(Seen::default());
+    let policy = SnapshotPolicy {
+        every_events: 1_000,
+        every: Duration::from_millis(50),
+    };
+    let runner = tokio::spawn(follow(
+        Arc::clone(&store),
+        writer,
+        snapshots.clone(),
+        policy,
+    ));
+    wait_for(&handle, 7).await;
+    // The snapshot holds the state at the last fact, and the log vouches for it.
+    let mut saved = snapshots.load::<Seen>(store.as_ref()).await;
+    for _ in 0..100 {
+        if saved.position() == Position::new(5) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        saved = snapshots.load::<Seen>(store.as_ref()).await;
+    }
+    runner.abort();
+    assert_eq!(saved.positions, (1..=5).collect::<Vec<_>>());
+}
+
 /// A store of `events` closures in `dir`.
 async fn log_of(dir: &std::path::Path, events: usize) -> EmbeddedStore {
     let store = EmbeddedStore::open(dir, EmbeddedOptions::default())

@@ -13,6 +13,7 @@ mod durability;
 mod idempotency;
 mod kurrentdb;
 mod projections;
+mod refusals;
 mod service;
 mod store_conformance;
 mod subscription;

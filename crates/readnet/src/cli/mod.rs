@@ -91,7 +91,23 @@ pub struct ServeArgs {
     /// Mutual TLS: refuse clients without a certificate this CA (PEM) signed; with --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub client_ca: Option<PathBuf>,
+    /// How long, in seconds, a retry of a refused command id gets the original refusal
+    /// (default a week; at most 366 days). A retry after it is refused as late
+    /// (FAILED_PRECONDITION) and never decided again.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        allow_negative_numbers = true,
+        default_value_t = REFUSAL_WINDOW_DEFAULT_SECS,
+        value_parser = clap::value_parser!(i64).range(1..=REFUSAL_WINDOW_MAX_SECS)
+    )]
+    pub refusal_window_secs: i64,
 }
+
+/// `--refusal-window-secs` unless given: the ledger's own default.
+const REFUSAL_WINDOW_DEFAULT_SECS: i64 = readnet_server::REFUSAL_RETRY_WINDOW.num_seconds();
+/// The longest refusal window `serve` takes: a year and a day.
+const REFUSAL_WINDOW_MAX_SECS: i64 = 366 * 24 * 60 * 60;
 
 impl ServeArgs {
     /// The listener's TLS files, if a certificate was given.

@@ -302,6 +302,14 @@ pub enum Act {
     PayLostItem,
     WaiveLostItemDebt,
     Withdraw,
+    /// Mark a library as a delivery point or a distribution centre.
+    SetLibraryRoles,
+    PlaceHold,
+    CancelHold,
+    /// End the holds whose time is up (the sweep).
+    ExpireHolds,
+    /// A library's pick list, a patron's holds and their queue positions.
+    ReadHolds,
     /// Add, change or revoke a principal, or issue it a token.
     ManagePrincipals,
     ListPrincipals,
@@ -336,7 +344,11 @@ impl Act {
             | Act::CloseLibrary
             | Act::SetReturnPolicy
             | Act::SetPatronTier
+            | Act::SetLibraryRoles
             | Act::ManagePrincipals => &[NetworkAdmin, CityAdmin],
+            Act::PlaceHold | Act::CancelHold => &[NetworkAdmin, Desk, Kiosk],
+            Act::ExpireHolds => &[NetworkAdmin],
+            Act::ReadHolds => &[NetworkAdmin, CityAdmin, Desk, Kiosk, Auditor],
             // A booth's machine scans the books a shipment brings in or takes away.
             Act::DispatchTransfer | Act::ReceiveTransfer => &[NetworkAdmin, Desk, Booth],
             Act::CatalogueItem
@@ -381,6 +393,11 @@ impl Act {
             Act::PayLostItem => "PayLostItem",
             Act::WaiveLostItemDebt => "WaiveLostItemDebt",
             Act::Withdraw => "Withdraw",
+            Act::SetLibraryRoles => "SetLibraryRoles",
+            Act::PlaceHold => "PlaceHold",
+            Act::CancelHold => "CancelHold",
+            Act::ExpireHolds => "ExpireHolds",
+            Act::ReadHolds => "read holds and pick lists",
             Act::ManagePrincipals => "manage principals",
             Act::ListPrincipals => "list principals",
             Act::Backup => "back up the data directory",
@@ -517,6 +534,10 @@ pub fn command_act(command: &Command) -> Act {
         Command::PayLostItem { .. } => Act::PayLostItem,
         Command::WaiveLostItemDebt { .. } => Act::WaiveLostItemDebt,
         Command::Withdraw { .. } => Act::Withdraw,
+        Command::SetLibraryRoles { .. } => Act::SetLibraryRoles,
+        Command::PlaceHold { .. } => Act::PlaceHold,
+        Command::CancelHold { .. } => Act::CancelHold,
+        Command::ExpireHolds => Act::ExpireHolds,
         Command::AddPrincipal { .. }
         | Command::ChangePrincipal { .. }
         | Command::RevokePrincipal { .. }
@@ -556,7 +577,9 @@ pub fn authorize(
     };
     match command {
         Command::RegisterLibrary { city, .. } => targets.push(Target::City(city.clone())),
-        Command::CloseLibrary { library, .. } | Command::SetReturnPolicy { library, .. }
+        Command::CloseLibrary { library, .. }
+        | Command::SetReturnPolicy { library, .. }
+        | Command::SetLibraryRoles { library, .. }
             if network.libraries.contains_key(library) =>
         {
             targets.push(Target::Library(library.clone()));
@@ -565,6 +588,15 @@ pub fn authorize(
         Command::CatalogueItem { owner_library, .. } => {
             targets.push(Target::Library(owner_library.clone()));
         }
+        // Staff cancel holds picked up at their libraries; a holder cancels with their card.
+        Command::CancelHold {
+            hold, patron: None, ..
+        } => targets.extend(
+            ledger
+                .holds
+                .get(hold)
+                .map(|h| Target::Library(h.pickup_library.clone())),
+        ),
         Command::DeclareLost { item }
         | Command::WaiveLostItemDebt { item, .. }
         | Command::Withdraw { item, .. } => targets.extend(item_owner(item)),

@@ -135,6 +135,13 @@ payload_codec!(
     PrincipalRevoked,
     TokenIssued,
     CommandRefused,
+    LibraryRolesSet,
+    HoldPlaced,
+    HoldAssigned,
+    HoldReady,
+    HoldFilled,
+    HoldReleased,
+    HoldEnded,
 );
 
 /// Decodes a stored payload of `event_type` written at `schema_version`, upcasting it to the

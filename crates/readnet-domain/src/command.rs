@@ -26,6 +26,18 @@ pub struct NewBook {
     pub price_fen: Option<Fen>,
 }
 
+/// What a hold asks for: any copy of a title, or one item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldTarget {
+    /// A title: its ISBN, else its title and author (see [`crate::title::title_key`]).
+    Title {
+        isbn: String,
+        title: String,
+        author: String,
+    },
+    Item(ItemCode),
+}
+
 /// What a command is about, already checked for form by the edge (ids well formed, amounts
 /// non-negative). The rules are checked by [`crate::decide`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +119,25 @@ pub enum Command {
         item: ItemCode,
         reason: String,
     },
+    SetLibraryRoles {
+        library: LibraryCode,
+        delivery_point: bool,
+        distribution_centre: bool,
+    },
+    PlaceHold {
+        patron: PatronRef,
+        target: HoldTarget,
+        pickup_library: LibraryCode,
+    },
+    /// Cancels a hold: by its holder (their card), or by staff at a desk (no card).
+    CancelHold {
+        hold: u64,
+        patron: Option<PatronRef>,
+        note: String,
+    },
+    /// Ends the holds whose time is up at the command's `occurred_at`: waiting holds past their
+    /// expiry, ready holds past their pickup deadline.
+    ExpireHolds,
     AddPrincipal {
         principal: PrincipalName,
         grant: Grant,
@@ -148,6 +179,10 @@ impl Command {
             Command::PayLostItem { .. } => "PayLostItem",
             Command::WaiveLostItemDebt { .. } => "WaiveLostItemDebt",
             Command::Withdraw { .. } => "Withdraw",
+            Command::SetLibraryRoles { .. } => "SetLibraryRoles",
+            Command::PlaceHold { .. } => "PlaceHold",
+            Command::CancelHold { .. } => "CancelHold",
+            Command::ExpireHolds => "ExpireHolds",
             Command::AddPrincipal { .. } => "AddPrincipal",
             Command::ChangePrincipal { .. } => "ChangePrincipal",
             Command::RevokePrincipal { .. } => "RevokePrincipal",

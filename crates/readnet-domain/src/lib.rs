@@ -17,6 +17,7 @@ mod command;
 mod decide;
 mod ids;
 pub mod money;
+pub mod title;
 mod patron_key;
 mod policy;
 mod refusal;
@@ -26,18 +27,21 @@ mod stream;
 
 pub use access::{Act, Authority, Caller, Grant, Principal, Role, Scope, TokenGrant};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use command::{Command, CommandContext, NewBook, PatronRef};
+pub use command::{Command, CommandContext, HoldTarget, NewBook, PatronRef};
 pub use decide::{decide, valid_principal_name};
 pub use ids::{CityCode, ItemCode, LibraryCode, PatronId, PrincipalName, TokenId};
 pub use money::{Fen, MAX_PAYMENT_FEN, MAX_PRICE_FEN, MAX_TARIFF_FEN};
 pub use patron_key::PatronKey;
 pub use policy::{
-    BLOCK_AFTER_OVERDUE_DAYS, LOAN_PERIOD_DAYS, MAX_RENEWALS, default_tariff_fen, due_at,
-    loan_limit,
+    BLOCK_AFTER_OVERDUE_DAYS, HOLD_EXPIRY_DAYS, HOLD_PICKUP_DAYS, LOAN_PERIOD_DAYS,
+    MAX_EXPIRIES_PER_SWEEP, MAX_OPEN_HOLDS, MAX_RENEWALS, default_tariff_fen, due_at,
+    end_of_local_day_after, loan_limit,
 };
 pub use refusal::{MAX_REFUSAL_MESSAGE_BYTES, Refusal};
 pub use rejection::{DeskWork, NotPermitted, Rejection, RejectionKind, Whereabouts};
-pub use state::{City, Item, ItemStatus, Ledger, Library, LostDebt, Network, Patron, Tariff};
+pub use state::{
+    City, Hold, HoldState, Item, ItemStatus, Ledger, Library, LostDebt, Network, Patron, Tariff,
+};
 pub use stream::StreamId;
 
 /// The protobuf event and enum types the domain records.

@@ -13,6 +13,16 @@ pub const MAX_RENEWALS: u32 = 2;
 /// A patron is blocked while an item of theirs is overdue by more than this many days.
 pub const BLOCK_AFTER_OVERDUE_DAYS: i64 = 30;
 
+/// A patron may have at most this many open holds (waiting, on their way or ready).
+pub const MAX_OPEN_HOLDS: usize = 5;
+/// A hold no copy was found for expires at the end of this many days after it was placed
+/// (local time at its pickup library).
+pub const HOLD_EXPIRY_DAYS: u64 = 90;
+/// A ready hold waits on the hold shelf until the end of this many days after it was ready.
+pub const HOLD_PICKUP_DAYS: u64 = 7;
+/// One `ExpireHolds` ends at most this many holds; a sweep repeats it until none is due.
+pub const MAX_EXPIRIES_PER_SWEEP: usize = 256;
+
 /// The most items a patron of `tier` may have on loan at once.
 pub fn loan_limit(tier: CreditTier) -> usize {
     match tier {
@@ -25,10 +35,16 @@ pub fn loan_limit(tier: CreditTier) -> usize {
 /// The due instant of a loan (or renewal) made at `at` in time zone `tz`: the last microsecond
 /// of the day `LOAN_PERIOD_DAYS` days later, local time.
 pub fn due_at(at: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
+    end_of_local_day_after(at, tz, LOAN_PERIOD_DAYS)
+}
+
+/// The last microsecond of the local day `days` days after `at`'s local day in `tz` (saturating
+/// at the end of chrono's range).
+pub fn end_of_local_day_after(at: DateTime<Utc>, tz: Tz, days: u64) -> DateTime<Utc> {
     let local_day = at.with_timezone(&tz).date_naive();
-    let day_after_due = local_day
-        .checked_add_days(Days::new(LOAN_PERIOD_DAYS + 1))
-        .expect("date within chrono's range");
+    let Some(day_after_due) = local_day.checked_add_days(Days::new(days + 1)) else {
+        return DateTime::<Utc>::MAX_UTC;
+    };
     // Midnight exists in every zone readnet serves (China has no DST); `earliest` keeps the
     // arithmetic total for zones where it might not.
     let midnight = tz

@@ -345,6 +345,75 @@ pub enum Rejection {
         item: ItemCode,
         whereabouts: Whereabouts,
     },
+
+    // ---- holds (ADR 0013) ----
+    #[error("a hold names a title (isbn, or title and author) or an item")]
+    HoldTargetRequired,
+    #[error("title {title_key}: no copy of it is catalogued in the network")]
+    TitleNotCatalogued { title_key: String },
+    #[error(
+        "item {item} cannot be held: {whereabouts} (rule: a hold is placed on an item the network still has)"
+    )]
+    ItemNotHoldable {
+        item: ItemCode,
+        whereabouts: Whereabouts,
+    },
+    #[error(
+        "pickup_library: {library} is not a pickup point (rule: holds are picked up at an open central, general or branch library, or at one marked as a delivery point; never at a booth)"
+    )]
+    NotAPickupPoint { library: LibraryCode },
+    #[error(
+        "card {card} has {open} open holds, the most a patron may have (rule: at most {limit} open holds per patron)"
+    )]
+    HoldLimitReached {
+        card: String,
+        open: usize,
+        limit: usize,
+    },
+    #[error(
+        "card {card} already has item {item} of this title on loan (rule: no hold on an item the patron already has)"
+    )]
+    AlreadyHasItem { card: String, item: ItemCode },
+    #[error("card {card} already has hold {hold} for this (rule: one open hold per title or item)")]
+    HoldAlreadyPlaced { card: String, hold: u64 },
+    #[error("hold {hold} is not open (never placed, or filled, cancelled or expired)")]
+    HoldNotFound { hold: u64 },
+    #[error("hold {hold} is another patron's: only its holder's card or staff may cancel it")]
+    NotTheHolder { hold: u64 },
+    #[error(
+        "card: cancelling hold {hold} without the holder's card is staff work, at a desk (channel {})",
+        channel_word(*channel)
+    )]
+    HolderCardRequired { hold: u64, channel: Channel },
+    #[error(
+        "item {item} is set aside for hold {hold} (pickup at {pickup}): only the holder may check it out (rule: a held copy is lent to its holder only)"
+    )]
+    HeldForAnother {
+        item: ItemCode,
+        hold: u64,
+        pickup: LibraryCode,
+    },
+    #[error(
+        "item {item}: a hold transfer needs a hold behind it, and no hold has this copy (rule: no hold transfer without a hold)"
+    )]
+    HoldTransferWithoutHold { item: ItemCode },
+    #[error(
+        "item {item} is set aside for hold {hold}: it travels only as a hold transfer (reason hold)"
+    )]
+    HeldItemOnlyHoldTransfer { item: ItemCode, hold: u64 },
+    #[error(
+        "to_library: item {item} travels for hold {hold} to {pickup}{}, not to {to} (rule: a hold leg goes to the pickup library or through the city's distribution centre)",
+        centre.as_ref().map(|c| format!(" or through {c}")).unwrap_or_default()
+    )]
+    HoldLegNotOnRoute {
+        item: ItemCode,
+        hold: u64,
+        to: LibraryCode,
+        pickup: LibraryCode,
+        centre: Option<LibraryCode>,
+    },
+    #[error("no hold is due to expire at {at}")]
+    NoHoldDue { at: DateTime<Utc> },
 }
 
 impl Rejection {
@@ -411,7 +480,21 @@ impl Rejection {
             | Rejection::LostItemNotOnLoan { .. }
             | Rejection::NoLostItemDebt { .. }
             | Rejection::PaymentExceedsDebt { .. }
-            | Rejection::NotWithdrawable { .. } => FailedPrecondition,
+            | Rejection::NotWithdrawable { .. }
+            | Rejection::ItemNotHoldable { .. }
+            | Rejection::NotAPickupPoint { .. }
+            | Rejection::HoldLimitReached { .. }
+            | Rejection::AlreadyHasItem { .. }
+            | Rejection::HoldAlreadyPlaced { .. }
+            | Rejection::NotTheHolder { .. }
+            | Rejection::HolderCardRequired { .. }
+            | Rejection::HeldForAnother { .. }
+            | Rejection::HoldTransferWithoutHold { .. }
+            | Rejection::HeldItemOnlyHoldTransfer { .. }
+            | Rejection::HoldLegNotOnRoute { .. }
+            | Rejection::NoHoldDue { .. } => FailedPrecondition,
+            Rejection::HoldTargetRequired => InvalidArgument,
+            Rejection::TitleNotCatalogued { .. } | Rejection::HoldNotFound { .. } => NotFound,
         }
     }
 
@@ -477,6 +560,21 @@ impl Rejection {
             Rejection::PaymentTooHigh { .. } => "PaymentTooHigh",
             Rejection::PaymentExceedsDebt { .. } => "PaymentExceedsDebt",
             Rejection::NotWithdrawable { .. } => "NotWithdrawable",
+            Rejection::HoldTargetRequired => "HoldTargetRequired",
+            Rejection::TitleNotCatalogued { .. } => "TitleNotCatalogued",
+            Rejection::ItemNotHoldable { .. } => "ItemNotHoldable",
+            Rejection::NotAPickupPoint { .. } => "NotAPickupPoint",
+            Rejection::HoldLimitReached { .. } => "HoldLimitReached",
+            Rejection::AlreadyHasItem { .. } => "AlreadyHasItem",
+            Rejection::HoldAlreadyPlaced { .. } => "HoldAlreadyPlaced",
+            Rejection::HoldNotFound { .. } => "HoldNotFound",
+            Rejection::NotTheHolder { .. } => "NotTheHolder",
+            Rejection::HolderCardRequired { .. } => "HolderCardRequired",
+            Rejection::HeldForAnother { .. } => "HeldForAnother",
+            Rejection::HoldTransferWithoutHold { .. } => "HoldTransferWithoutHold",
+            Rejection::HeldItemOnlyHoldTransfer { .. } => "HeldItemOnlyHoldTransfer",
+            Rejection::HoldLegNotOnRoute { .. } => "HoldLegNotOnRoute",
+            Rejection::NoHoldDue { .. } => "NoHoldDue",
         }
     }
 
@@ -485,8 +583,12 @@ impl Rejection {
     /// never give the command (an auditor's checkout) writes nothing to the log by asking; its
     /// retries are decided again, and refused the same way until an administrator changes its
     /// role.
+    ///
+    /// A sweep that finds no hold due (`NoHoldDue`) is not recorded either: it changed nothing,
+    /// and a periodic sweep would otherwise fill the log with its "nothing to do".
     pub fn is_recorded(&self) -> bool {
         !matches!(self, Rejection::NotPermitted(denied) if denied.why == Denial::Role)
+            && !matches!(self, Rejection::NoHoldDue { .. })
     }
 }
 

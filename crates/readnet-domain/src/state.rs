@@ -34,11 +34,28 @@ pub struct Library {
     pub closed: bool,
     /// The return policy for the items this library owns.
     pub return_policy: ReturnPolicy,
+    /// Marked as a pickup point for holds although its tier has no desk (ADR 0013).
+    pub delivery_point: bool,
+    /// The hub its city's hold shipments go through (ADR 0013).
+    pub distribution_centre: bool,
 }
 
 impl Library {
     pub fn is_booth(&self) -> bool {
         self.tier == LibraryTier::Booth
+    }
+
+    /// Whether holds may be picked up here: an open library with a desk (central, general,
+    /// branch), or one marked as a delivery point (a service point, a self-service library).
+    /// Never a booth.
+    pub fn is_pickup_point(&self) -> bool {
+        !self.closed
+            && !self.is_booth()
+            && (self.delivery_point
+                || matches!(
+                    self.tier,
+                    LibraryTier::Central | LibraryTier::General | LibraryTier::Branch
+                ))
     }
 }
 
@@ -84,6 +101,14 @@ impl Network {
 
     pub fn library_city(&self, library: &str) -> Option<&CityCode> {
         self.libraries.get(library).map(|l| &l.city)
+    }
+
+    /// The open distribution centre of `city`, if it has one (the lowest code, if several).
+    pub fn distribution_centre(&self, city: &CityCode) -> Option<&Library> {
+        self.libraries
+            .values()
+            .filter(|l| l.distribution_centre && !l.closed && &l.city == city)
+            .min_by(|a, b| a.code.cmp(&b.code))
     }
 
     /// Panics unless `holds`: the network's state is one `event` can follow.
@@ -173,9 +198,13 @@ pub struct Item {
     pub title: String,
     pub author: String,
     pub owner_library: LibraryCode,
+    /// The title's key (`crate::title::title_key`): copies with one key fill one title's holds.
+    pub title_key: String,
     pub price_fen: Option<Fen>,
     pub acquisition: Acquisition,
     pub status: ItemStatus,
+    /// The hold this copy is set aside for (on a pick list, travelling, or ready), if any.
+    pub hold: Option<u64>,
     /// Unsettled lost-item debts, oldest first. A debt survives the item turning up again, so a
     /// found item lent and lost again can carry a second borrower's debt beside the first.
     pub lost_debts: Vec<LostDebt>,
@@ -202,9 +231,11 @@ impl Item {
             title: e.title.clone(),
             author: e.author.clone(),
             owner_library: e.owner_library.as_str().into(),
+            title_key: crate::title::title_key(&e.isbn, &e.title, &e.author),
             price_fen: e.price_fen.map(Fen),
             acquisition: Acquisition::try_from(e.acquisition).unwrap_or_default(),
             status,
+            hold: None,
             lost_debts: Vec::new(),
             version: 1,
         }
@@ -301,9 +332,50 @@ impl Item {
                 } else {
                     ItemStatus::OnShelf {
                         library: e.to_library.as_str().into(),
-                        homebound: false,
+                        homebound: e.homebound,
                     }
                 };
+            }
+            Payload::HoldAssigned(e) => {
+                if self.hold.is_some() {
+                    self.broken(payload);
+                }
+                self.presuppose(
+                    payload,
+                    |s| matches!(s, ItemStatus::OnShelf { library, .. } if library == &e.library),
+                );
+                // A copy set aside for a hold travels to its holder, not home.
+                self.status = ItemStatus::OnShelf {
+                    library: e.library.as_str().into(),
+                    homebound: false,
+                };
+                self.hold = Some(e.hold);
+            }
+            Payload::HoldReady(e) => {
+                if self.hold != Some(e.hold) {
+                    self.broken(payload);
+                }
+                self.presuppose(payload, |s| {
+                    matches!(s, ItemStatus::OnShelf { library, .. } if library == &e.pickup_library)
+                });
+            }
+            Payload::HoldFilled(e) => {
+                if self.hold != Some(e.hold) {
+                    self.broken(payload);
+                }
+                self.presuppose(payload, |s| matches!(s, ItemStatus::OnShelf { .. }));
+                self.hold = None;
+            }
+            Payload::HoldReleased(e) => {
+                if self.hold != Some(e.hold) {
+                    self.broken(payload);
+                }
+                self.hold = None;
+                if e.homebound
+                    && let ItemStatus::OnShelf { homebound, .. } = &mut self.status
+                {
+                    *homebound = true;
+                }
             }
             Payload::BoothSwapped(e) => {
                 self.presuppose(
@@ -349,6 +421,9 @@ impl Item {
                 self.lost_debts.remove(index);
             }
             Payload::ItemWithdrawn(_) => {
+                if self.hold.is_some() {
+                    self.broken(payload);
+                }
                 self.presuppose(payload, |s| {
                     matches!(
                         s,
@@ -372,6 +447,9 @@ impl Item {
             | Payload::PrincipalChanged(_)
             | Payload::PrincipalRevoked(_)
             | Payload::TokenIssued(_)
+            | Payload::LibraryRolesSet(_)
+            | Payload::HoldPlaced(_)
+            | Payload::HoldEnded(_)
             | Payload::CommandRefused(_) => self.broken(payload),
         }
         self.version += 1;
@@ -389,11 +467,12 @@ impl Item {
     #[track_caller]
     fn broken(&self, event: &Payload) -> ! {
         panic!(
-            "{} cannot follow the state of item {} (version {}): status {:?}, lost-item debts {:?}; event {event:?}",
+            "{} cannot follow the state of item {} (version {}): status {:?}, hold {:?}, lost-item debts {:?}; event {event:?}",
             codec::event_type(event),
             self.item,
             self.version,
             self.status,
+            self.hold,
             self.lost_debts,
         )
     }
@@ -409,8 +488,50 @@ pub struct Patron {
     pub loans: BTreeSet<ItemCode>,
     /// Items declared lost whose debt is not settled.
     pub unsettled_lost: BTreeSet<ItemCode>,
+    /// The patron's open holds (waiting, set aside, ready), by number.
+    pub holds: BTreeSet<u64>,
     /// Events in the patron's stream.
     pub version: u64,
+}
+
+/// Where an open hold stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldState {
+    /// Waiting for a copy, in its title's queue.
+    Queued,
+    /// A copy is set aside for it: on a pick list, or travelling to the pickup library.
+    Assigned { item: ItemCode },
+    /// The copy is on the hold shelf at the pickup library until `pickup_by`.
+    Ready {
+        item: ItemCode,
+        pickup_by: DateTime<Utc>,
+    },
+}
+
+/// An open hold: its `HoldPlaced` and the item events about it folded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// The network-wide number, in the order placed: the queue order.
+    pub number: u64,
+    pub patron_id: PatronId,
+    /// The title asked for (for an item hold, the item's title).
+    pub title_key: String,
+    /// The one item asked for, for an item hold.
+    pub item: Option<ItemCode>,
+    pub pickup_library: LibraryCode,
+    /// While waiting for a copy, it expires at this instant.
+    pub expires_at: DateTime<Utc>,
+    pub state: HoldState,
+}
+
+impl Hold {
+    /// Whether `item` can fill this hold.
+    pub fn wants(&self, item: &Item) -> bool {
+        match &self.item {
+            Some(wanted) => wanted == &item.item,
+            None => self.title_key == item.title_key,
+        }
+    }
 }
 
 /// Everything the rules need: the network, every item, every patron.
@@ -419,6 +540,10 @@ pub struct Ledger {
     pub network: Network,
     pub items: HashMap<ItemCode, Item>,
     pub patrons: HashMap<PatronId, Patron>,
+    /// Open holds by number (a `BTreeMap`: iteration is queue order).
+    pub holds: BTreeMap<u64, Hold>,
+    /// The highest hold number placed so far.
+    pub last_hold: u64,
     /// Events in the `settlement` stream.
     pub settlement_version: u64,
 }
@@ -492,6 +617,8 @@ impl Ledger {
                         parent: (!e.parent.is_empty()).then(|| e.parent.as_str().into()),
                         closed: false,
                         return_policy: ReturnPolicy::ReturnHome,
+                        delivery_point: false,
+                        distribution_centre: false,
                     },
                 );
                 self.network.version += 1;
@@ -549,6 +676,82 @@ impl Ledger {
                     ReturnPolicy::try_from(e.policy).unwrap_or_default();
                 self.network.version += 1;
             }
+            Payload::LibraryRolesSet(e) => {
+                let library = self.network.library_mut(payload, &e.library);
+                library.delivery_point = e.delivery_point;
+                library.distribution_centre = e.distribution_centre;
+                self.network.version += 1;
+            }
+            Payload::HoldPlaced(e) => {
+                if e.hold <= self.last_hold {
+                    broken(
+                        payload,
+                        &format!("hold {} is not after hold {}", e.hold, self.last_hold),
+                    );
+                }
+                let patron = self.patron_mut(payload, &e.patron_id);
+                patron.holds.insert(e.hold);
+                patron.version += 1;
+                self.last_hold = e.hold;
+                self.holds.insert(
+                    e.hold,
+                    Hold {
+                        number: e.hold,
+                        patron_id: e.patron_id.as_str().into(),
+                        title_key: e.title_key.clone(),
+                        item: (!e.item.is_empty()).then(|| e.item.as_str().into()),
+                        pickup_library: e.pickup_library.as_str().into(),
+                        expires_at: from_us(e.expires_at_us),
+                        state: HoldState::Queued,
+                    },
+                );
+            }
+            Payload::HoldEnded(e) => {
+                match self.holds.get(&e.hold) {
+                    Some(h) if h.state == HoldState::Queued && h.patron_id == e.patron_id => {}
+                    found => broken(payload, &format!("hold {} is {found:?}", e.hold)),
+                }
+                self.holds.remove(&e.hold);
+                let patron = self.patron_mut(payload, &e.patron_id);
+                patron.holds.remove(&e.hold);
+                patron.version += 1;
+            }
+            Payload::HoldAssigned(e) => {
+                self.item_mut(&e.item, payload);
+                self.hold_mut(payload, e.hold, |s| *s == HoldState::Queued).state =
+                    HoldState::Assigned {
+                        item: e.item.as_str().into(),
+                    };
+            }
+            Payload::HoldReady(e) => {
+                self.item_mut(&e.item, payload);
+                self.hold_mut(
+                    payload,
+                    e.hold,
+                    |s| matches!(s, HoldState::Assigned { item } if item == &e.item),
+                )
+                .state = HoldState::Ready {
+                    item: e.item.as_str().into(),
+                    pickup_by: from_us(e.pickup_by_us),
+                };
+            }
+            Payload::HoldFilled(e) => {
+                self.item_mut(&e.item, payload);
+                self.hold_mut(payload, e.hold, |s| match s {
+                    HoldState::Assigned { item } | HoldState::Ready { item, .. } => item == &e.item,
+                    HoldState::Queued => false,
+                });
+                self.holds.remove(&e.hold);
+                self.patron_mut(payload, &e.patron_id).holds.remove(&e.hold);
+            }
+            Payload::HoldReleased(e) => {
+                self.item_mut(&e.item, payload);
+                self.hold_mut(payload, e.hold, |s| match s {
+                    HoldState::Assigned { item } | HoldState::Ready { item, .. } => item == &e.item,
+                    HoldState::Queued => false,
+                })
+                .state = HoldState::Queued;
+            }
             Payload::TariffSet(e) => {
                 self.network.tariffs.push(Tariff {
                     kind: ChargeKind::try_from(e.kind).unwrap_or_default(),
@@ -573,6 +776,7 @@ impl Ledger {
                         tier: CreditTier::try_from(e.tier).unwrap_or_default(),
                         loans: BTreeSet::new(),
                         unsettled_lost: BTreeSet::new(),
+                        holds: BTreeSet::new(),
                         version: 1,
                     },
                 );
@@ -708,6 +912,20 @@ impl Ledger {
         };
         item.apply(payload);
         item
+    }
+
+    /// An open hold whose state `presupposed` accepts, for an event about it.
+    fn hold_mut(
+        &mut self,
+        payload: &Payload,
+        hold: u64,
+        presupposed: impl FnOnce(&HoldState) -> bool,
+    ) -> &mut Hold {
+        match self.holds.get_mut(&hold) {
+            Some(h) if presupposed(&h.state) => h,
+            Some(h) => broken(payload, &format!("hold {hold} is {:?}", h.state)),
+            None => broken(payload, &format!("hold {hold} is not open")),
+        }
     }
 
     fn patron_mut(&mut self, payload: &Payload, patron_id: &str) -> &mut Patron {

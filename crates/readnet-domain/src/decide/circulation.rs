@@ -86,12 +86,34 @@ impl Decider<'_> {
                 });
             }
         }
+        // A copy set aside for a hold is lent to its holder only, wherever it is.
+        let filled = match item.hold.and_then(|n| self.ledger.holds.get(&n)) {
+            Some(hold) if hold.patron_id == patron_ref.patron_id => Some(hold),
+            Some(hold) => {
+                return Err(Rejection::HeldForAnother {
+                    item: code.to_owned(),
+                    hold: hold.number,
+                    pickup: hold.pickup_library.clone(),
+                });
+            }
+            None => None,
+        };
         let (patron, enrol) = self.patron_or_enrol(patron_ref)?;
         if let Some(patron) = patron {
             self.check_not_blocked(patron, &patron_ref.masked_card)?;
             self.check_below_limit(patron, &patron_ref.masked_card)?;
         }
         let mut events: Vec<NewEvent> = enrol.into_iter().collect();
+        if let Some(hold) = filled {
+            events.push(item_event(
+                code,
+                Payload::HoldFilled(pb::HoldFilled {
+                    hold: hold.number,
+                    item: code.clone().into(),
+                    patron_id: hold.patron_id.clone().into(),
+                }),
+            ));
+        }
         events.push(self.loan_event(item, patron_ref, library));
         Ok(events)
     }
@@ -155,12 +177,15 @@ impl Decider<'_> {
             }
         };
         let owner = self.library(&item.owner_library, "owner_library")?;
-        let homebound = if library.code == owner.code {
+        // The first hold in queue order that this copy fills traps it here: it is set aside
+        // for that hold instead of going home.
+        let trapped = self.trap(item, &library.code);
+        let homebound = if library.code == owner.code || trapped.is_some() {
             false
         } else {
             !(library.city == owner.city && owner.return_policy == ReturnPolicy::FloatInCity)
         };
-        Ok(vec![item_event(
+        let mut events = vec![item_event(
             code,
             Payload::ItemReturned(pb::ItemReturned {
                 item: code.clone().into(),
@@ -170,6 +195,8 @@ impl Decider<'_> {
                 homebound,
                 was_lost,
             }),
-        )])
+        )];
+        events.extend(trapped.into_iter().flatten());
+        Ok(events)
     }
 }

@@ -109,12 +109,27 @@ impl<'a> Decider<'a> {
                 });
             }
         }
-        Ok(vec![item_event(
+        // A copy set aside for a hold leaves it: the hold goes back to its place in the queue
+        // and is given the nearest other copy on a shelf, if there is one.
+        let held = item.hold.and_then(|n| self.ledger.holds.get(&n));
+        let mut events = Vec::new();
+        if let Some(hold) = held {
+            let none = std::collections::BTreeSet::new();
+            events.extend(self.release(item, hold, true, &none, &mut none.clone()));
+        }
+        events.push(item_event(
             code,
             Payload::ItemWithdrawn(pb::ItemWithdrawn {
                 item: code.clone().into(),
                 reason: reason.to_owned(),
             }),
-        )])
+        ));
+        if let Some(hold) = held {
+            let this = std::collections::BTreeSet::from([code.clone()]);
+            if let Some((other, at)) = self.nearest_copy(hold, &this) {
+                events.extend(self.reassign(hold, other, at));
+            }
+        }
+        Ok(events)
     }
 }

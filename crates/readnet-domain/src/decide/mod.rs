@@ -16,6 +16,7 @@ use crate::{
 mod booth;
 mod catalogue;
 mod circulation;
+mod holds;
 mod lost;
 mod network;
 mod patron_driven;
@@ -81,6 +82,18 @@ pub fn decide(
         Command::PayLostItem { item, amount_fen } => d.pay_lost(item, *amount_fen),
         Command::WaiveLostItemDebt { item, reason } => d.waive_lost(item, reason),
         Command::Withdraw { item, reason } => d.withdraw(item, reason),
+        Command::SetLibraryRoles {
+            library,
+            delivery_point,
+            distribution_centre,
+        } => d.set_library_roles(library, *delivery_point, *distribution_centre),
+        Command::PlaceHold {
+            patron,
+            target,
+            pickup_library,
+        } => d.place_hold(patron, target, pickup_library),
+        Command::CancelHold { hold, patron, note } => d.cancel_hold(*hold, patron.as_ref(), note),
+        Command::ExpireHolds => d.expire_holds(),
         Command::AddPrincipal {
             principal,
             grant,

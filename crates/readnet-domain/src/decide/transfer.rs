@@ -53,6 +53,33 @@ impl Decider<'_> {
                 owner: item.owner_library.clone(),
             });
         }
+        let hold = match (item.hold.and_then(|n| self.ledger.holds.get(&n)), reason) {
+            (None, TransferReason::Hold) => {
+                return Err(Rejection::HoldTransferWithoutHold {
+                    item: code.to_owned(),
+                });
+            }
+            (None, _) => 0,
+            (Some(hold), TransferReason::Hold) => {
+                let centre = self.hold_centre(from);
+                if destination.code != hold.pickup_library && Some(&destination.code) != centre {
+                    return Err(Rejection::HoldLegNotOnRoute {
+                        item: code.to_owned(),
+                        hold: hold.number,
+                        to: to.to_owned(),
+                        pickup: hold.pickup_library.clone(),
+                        centre: centre.cloned(),
+                    });
+                }
+                hold.number
+            }
+            (Some(hold), _) => {
+                return Err(Rejection::HeldItemOnlyHoldTransfer {
+                    item: code.to_owned(),
+                    hold: hold.number,
+                });
+            }
+        };
         Ok(vec![item_event(
             code,
             Payload::TransferDispatched(pb::TransferDispatched {
@@ -61,6 +88,7 @@ impl Decider<'_> {
                 to_library: destination.code.clone().into(),
                 reason: reason as i32,
                 owner_library: item.owner_library.clone().into(),
+                hold,
             }),
         )])
     }
@@ -68,7 +96,7 @@ impl Decider<'_> {
     pub(super) fn receive(&self, code: &ItemCode) -> Result<Vec<NewEvent>, Rejection> {
         let at = self.acting_library_even_closed()?;
         let item = self.item(code)?;
-        let ItemStatus::InTransit { from, to, .. } = &item.status else {
+        let ItemStatus::InTransit { from, to, reason } = &item.status else {
             return Err(Rejection::ItemNotInTransit {
                 item: code.to_owned(),
                 whereabouts: self.whereabouts(item),
@@ -81,14 +109,34 @@ impl Decider<'_> {
                 library: at.code.clone(),
             });
         }
-        Ok(vec![item_event(
+        // A copy travelling for a hold is ready when it reaches the pickup library, and waits
+        // for its next leg elsewhere (a distribution centre). A copy with no hold may be
+        // trapped for one here; one whose hold ended on the way goes home if it is away.
+        let mut after = Vec::new();
+        let mut homebound = false;
+        match item.hold.and_then(|n| self.ledger.holds.get(&n)) {
+            Some(hold) if hold.pickup_library == at.code => after.push(self.ready(hold, code)),
+            Some(_) => {}
+            None if at.is_booth() => {}
+            None => match self.trap(item, &at.code) {
+                Some(events) => after = events,
+                None => {
+                    homebound =
+                        *reason == TransferReason::Hold && self.homebound_at(item, &at.code);
+                }
+            },
+        }
+        let mut events = vec![item_event(
             code,
             Payload::TransferReceived(pb::TransferReceived {
                 item: code.clone().into(),
                 from_library: from.clone().into(),
                 to_library: to.clone().into(),
                 in_booth: at.is_booth(),
+                homebound,
             }),
-        )])
+        )];
+        events.extend(after);
+        Ok(events)
     }
 }

@@ -22,7 +22,14 @@ fn subject(payload: &Payload) -> StreamId {
         | Payload::PrincipalAdded(_)
         | Payload::PrincipalChanged(_)
         | Payload::PrincipalRevoked(_)
-        | Payload::TokenIssued(_) => StreamId::Network,
+        | Payload::TokenIssued(_)
+        | Payload::LibraryRolesSet(_) => StreamId::Network,
+        Payload::HoldPlaced(e) => patron(&e.patron_id),
+        Payload::HoldEnded(e) => patron(&e.patron_id),
+        Payload::HoldAssigned(e) => item(&e.item),
+        Payload::HoldReady(e) => item(&e.item),
+        Payload::HoldFilled(e) => item(&e.item),
+        Payload::HoldReleased(e) => item(&e.item),
         Payload::PatronEnrolled(e) => patron(&e.patron_id),
         Payload::PatronTierChanged(e) => patron(&e.patron_id),
         Payload::ItemCatalogued(e) => item(&e.item),

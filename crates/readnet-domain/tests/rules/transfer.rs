@@ -31,6 +31,7 @@ fn dispatched(
             to_library: to.into(),
             reason: reason as i32,
             owner_library: owner.into(),
+            hold: 0,
         }),
     )]
 }
@@ -43,6 +44,7 @@ fn received(item: &str, from: &str, to: &str, in_booth: bool) -> Vec<readnet_dom
             from_library: from.into(),
             to_library: to.into(),
             in_booth,
+            homebound: false,
         }),
     )]
 }

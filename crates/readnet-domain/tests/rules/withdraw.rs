@@ -70,7 +70,7 @@ fn withdraw_while_in_transit_is_refused() {
         .after(
             t0(),
             Some("JN-CENTRAL"),
-            dispatch("JN-000002", "ZB-CENTRAL", TransferReason::Hold),
+            dispatch("JN-000002", "ZB-CENTRAL", TransferReason::Rebalance),
         )
         .when_at(t0(), None, withdraw("JN-000002"))
         .then_rejected(Rejection::NotWithdrawable {

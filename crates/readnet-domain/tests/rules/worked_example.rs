@@ -66,6 +66,7 @@ fn jinan_patron_borrows_in_zibo_returns_in_jinan_and_the_book_goes_home() {
                 to_library: "ZB-CENTRAL".into(),
                 reason: TransferReason::Repatriation as i32,
                 owner_library: "ZB-CENTRAL".into(),
+                hold: 0,
             }),
         )]);
 
@@ -79,6 +80,7 @@ fn jinan_patron_borrows_in_zibo_returns_in_jinan_and_the_book_goes_home() {
                 from_library: "JN-LIXIA-03".into(),
                 to_library: "ZB-CENTRAL".into(),
                 in_booth: false,
+                homebound: false,
             }),
         )]);
     assert_eq!(

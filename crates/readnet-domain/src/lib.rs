@@ -17,13 +17,13 @@ mod command;
 mod decide;
 mod ids;
 pub mod money;
-pub mod title;
 mod patron_key;
 mod policy;
 mod refusal;
 mod rejection;
 mod state;
 mod stream;
+pub mod title;
 
 pub use access::{Act, Authority, Caller, Grant, Principal, Role, Scope, TokenGrant};
 pub use clock::{Clock, ManualClock, SystemClock};

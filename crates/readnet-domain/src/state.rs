@@ -718,10 +718,10 @@ impl Ledger {
             }
             Payload::HoldAssigned(e) => {
                 self.item_mut(&e.item, payload);
-                self.hold_mut(payload, e.hold, |s| *s == HoldState::Queued).state =
-                    HoldState::Assigned {
-                        item: e.item.as_str().into(),
-                    };
+                self.hold_mut(payload, e.hold, |s| *s == HoldState::Queued)
+                    .state = HoldState::Assigned {
+                    item: e.item.as_str().into(),
+                };
             }
             Payload::HoldReady(e) => {
                 self.item_mut(&e.item, payload);

@@ -104,10 +104,13 @@ impl Decider<'_> {
             // A blocked patron, or one at their loan limit, may still queue: the rules of
             // checkout apply when the copy is picked up.
             let has = patron.loans.iter().find(|code| {
-                self.ledger.items.get(*code).is_some_and(|i| match &wanted_item {
-                    Some(wanted) => wanted == &i.item,
-                    None => i.title_key == key,
-                })
+                self.ledger
+                    .items
+                    .get(*code)
+                    .is_some_and(|i| match &wanted_item {
+                        Some(wanted) => wanted == &i.item,
+                        None => i.title_key == key,
+                    })
             });
             if let Some(item) = has {
                 return Err(Rejection::AlreadyHasItem {
@@ -310,12 +313,7 @@ impl Decider<'_> {
     }
 
     /// The first waiting hold, in queue order, that `item` can fill.
-    fn next_hold(
-        &self,
-        item: &Item,
-        skip: &BTreeSet<u64>,
-        taken: &BTreeSet<u64>,
-    ) -> Option<&Hold> {
+    fn next_hold(&self, item: &Item, skip: &BTreeSet<u64>, taken: &BTreeSet<u64>) -> Option<&Hold> {
         self.ledger.holds.values().find(|h| {
             h.state == HoldState::Queued
                 && h.wants(item)
@@ -413,9 +411,8 @@ impl Decider<'_> {
         }
         let owner = self.network().libraries.get(&item.owner_library);
         let here = self.network().library_city(at.as_str());
-        !owner.is_some_and(|o| {
-            o.return_policy == ReturnPolicy::FloatInCity && Some(&o.city) == here
-        })
+        !owner
+            .is_some_and(|o| o.return_policy == ReturnPolicy::FloatInCity && Some(&o.city) == here)
     }
 
     /// Where a hold's copy at `from` may go next: its pickup library, or the distribution

@@ -6,6 +6,7 @@ mod access;
 mod booth;
 mod catalogue;
 mod checkout;
+mod holds;
 mod invariants;
 mod lost;
 mod network;

@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "readnet/v1/network.proto",
         "readnet/v1/access.proto",
         "readnet/v1/circulation.proto",
+        "readnet/v1/holds.proto",
         "readnet/v1/ledger.proto",
         "readnet/v1/availability.proto",
         "readnet/v1/statistics.proto",

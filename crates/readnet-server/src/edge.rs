@@ -5,8 +5,8 @@
 use chrono::{DateTime, TimeZone, Utc};
 use readnet_domain::pb::{self, Channel};
 use readnet_domain::{
-    CityCode, Command, Fen, Grant, ItemCode, LibraryCode, NewBook, PatronKey, PatronRef,
-    PrincipalName, Role, Scope,
+    CityCode, Command, Fen, Grant, HoldTarget, ItemCode, LibraryCode, NewBook, PatronKey,
+    PatronRef, PrincipalName, Role, Scope,
 };
 use readnet_projection::access::Authenticated;
 use readnet_proto::Timestamp;
@@ -525,6 +525,73 @@ command_request!(WithdrawRequest, "Withdraw", |r, key, at| {
         reason: text(&r.reason, "reason", 512)?,
     }
 });
+
+command_request!(PlaceHoldRequest, "PlaceHold", |r, key, at| {
+    Command::PlaceHold {
+        patron: patron(r.card.as_ref(), "card", key)?,
+        target: hold_target(r.wanted.as_ref())?,
+        pickup_library: library_code(&r.pickup_library, "pickup_library")?,
+    }
+});
+
+command_request!(CancelHoldRequest, "CancelHold", |r, key, at| {
+    Command::CancelHold {
+        hold: hold_number(r.hold, "hold")?,
+        patron: r
+            .card
+            .as_ref()
+            .map(|card| patron(Some(card), "card", key))
+            .transpose()?,
+        note: text(&r.note, "note", 512)?,
+    }
+});
+
+// A sweep decides from its `occurred_at`: it happens now, never backdated.
+command_request!(ExpireHoldsRequest, "ExpireHolds", backdated: false, |r, key, at| {
+    Command::ExpireHolds
+});
+
+command_request!(SetLibraryRolesRequest, "SetLibraryRoles", |r, key, at| {
+    Command::SetLibraryRoles {
+        library: library_code(&r.library, "library")?,
+        delivery_point: r.delivery_point,
+        distribution_centre: r.distribution_centre,
+    }
+});
+
+/// What a hold asks for: one item, or a title by ISBN or by title (and author); not both.
+fn hold_target(wanted: Option<&pb::HoldWanted>) -> Result<HoldTarget, ServerError> {
+    let w = wanted.ok_or_else(|| {
+        ServerError::invalid("wanted: a title (isbn, or title and author) or an item is required")
+    })?;
+    let isbn = text(&w.isbn, "wanted.isbn", 32)?;
+    let title = text(&w.title, "wanted.title", 512)?;
+    let author = text(&w.author, "wanted.author", 256)?;
+    let names_title = !isbn.trim().is_empty() || !title.trim().is_empty();
+    match (w.item.is_empty(), names_title) {
+        (false, false) => Ok(HoldTarget::Item(item_code(&w.item, "wanted.item")?)),
+        (true, true) => Ok(HoldTarget::Title {
+            isbn,
+            title,
+            author,
+        }),
+        (false, true) => Err(ServerError::invalid(
+            "wanted: name a title or an item, not both",
+        )),
+        (true, false) => Err(ServerError::invalid(
+            "wanted: a title (isbn, or title and author) or an item is required",
+        )),
+    }
+}
+
+fn hold_number(value: u64, field: &str) -> Result<u64, ServerError> {
+    if value == 0 {
+        return Err(ServerError::invalid(format!(
+            "{field}: a hold number is required"
+        )));
+    }
+    Ok(value)
+}
 
 /// A grant as a request carries it: a role, and a city or libraries.
 pub fn grant(grant: Option<&pb::Grant>, field: &str) -> Result<Grant, ServerError> {

@@ -27,7 +27,7 @@ use anyhow::Context as _;
 use readnet_availability::{Availability, AvailabilityService};
 use readnet_domain::pb::{
     access_service_server::AccessServiceServer,
-    circulation_service_server::CirculationServiceServer,
+    circulation_service_server::CirculationServiceServer, hold_service_server::HoldServiceServer,
     ledger_service_server::LedgerServiceServer,
     network_admin_service_server::NetworkAdminServiceServer,
 };
@@ -121,6 +121,9 @@ pub async fn serve_on(
         .set_serving::<CirculationServiceServer<Commands>>()
         .await;
     health_reporter
+        .set_serving::<HoldServiceServer<Commands>>()
+        .await;
+    health_reporter
         .set_serving::<LedgerServiceServer<LedgerService>>()
         .await;
     // While the store takes no appends (out of reach, or for good after a failure), the command
@@ -135,12 +138,16 @@ pub async fn serve_on(
                 reporter
                     .set_serving::<CirculationServiceServer<Commands>>()
                     .await;
+                reporter.set_serving::<HoldServiceServer<Commands>>().await;
             } else {
                 reporter
                     .set_not_serving::<NetworkAdminServiceServer<Commands>>()
                     .await;
                 reporter
                     .set_not_serving::<CirculationServiceServer<Commands>>()
+                    .await;
+                reporter
+                    .set_not_serving::<HoldServiceServer<Commands>>()
                     .await;
             }
         }
@@ -181,7 +188,8 @@ pub async fn serve_on(
         )))
         .add_service(AccessServiceServer::new(access_service))
         .add_service(NetworkAdminServiceServer::new(commands.clone()))
-        .add_service(CirculationServiceServer::new(commands))
+        .add_service(CirculationServiceServer::new(commands.clone()))
+        .add_service(HoldServiceServer::new(commands))
         .add_service(LedgerServiceServer::new(ledger))
         // Small answers must leave at once: without TCP_NODELAY a response waits for the
         // client's delayed ACK (~40 ms on Linux).

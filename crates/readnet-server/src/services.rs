@@ -6,7 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use readnet_domain::pb::{
-    self, circulation_service_server, ledger_service_server, network_admin_service_server,
+    self, circulation_service_server, hold_service_server, ledger_service_server,
+    network_admin_service_server,
 };
 use readnet_domain::{Caller, Clock, Command, CommandContext, PatronKey, StreamId};
 use readnet_ledger::Receipt;
@@ -135,6 +136,59 @@ command_service!(circulation_service_server::CirculationService {
     waive_lost_item_debt(WaiveLostItemDebtRequest) -> WaiveLostItemDebtResponse,
     withdraw(WithdrawRequest) -> WithdrawResponse,
 });
+
+#[tonic::async_trait]
+impl hold_service_server::HoldService for Commands {
+    async fn place_hold(
+        &self,
+        request: Request<pb::PlaceHoldRequest>,
+    ) -> Result<Response<pb::PlaceHoldResponse>, Status> {
+        let receipt = self.run(request).await?;
+        // The hold's number is in its HoldPlaced, which every accepted PlaceHold records.
+        let hold = receipt
+            .events
+            .iter()
+            .find_map(|e| match e.event.as_ref()?.payload.as_ref()? {
+                pb::event::Payload::HoldPlaced(placed) => Some(placed.hold),
+                _ => None,
+            })
+            .unwrap_or_default();
+        Ok(Response::new(pb::PlaceHoldResponse {
+            receipt: Some(receipt),
+            hold,
+        }))
+    }
+
+    async fn cancel_hold(
+        &self,
+        request: Request<pb::CancelHoldRequest>,
+    ) -> Result<Response<pb::CancelHoldResponse>, Status> {
+        let receipt = self.run(request).await?;
+        Ok(Response::new(pb::CancelHoldResponse {
+            receipt: Some(receipt),
+        }))
+    }
+
+    async fn expire_holds(
+        &self,
+        request: Request<pb::ExpireHoldsRequest>,
+    ) -> Result<Response<pb::ExpireHoldsResponse>, Status> {
+        let receipt = self.run(request).await?;
+        Ok(Response::new(pb::ExpireHoldsResponse {
+            receipt: Some(receipt),
+        }))
+    }
+
+    async fn set_library_roles(
+        &self,
+        request: Request<pb::SetLibraryRolesRequest>,
+    ) -> Result<Response<pb::SetLibraryRolesResponse>, Status> {
+        let receipt = self.run(request).await?;
+        Ok(Response::new(pb::SetLibraryRolesResponse {
+            receipt: Some(receipt),
+        }))
+    }
+}
 
 /// The read side of the log.
 #[derive(Clone)]

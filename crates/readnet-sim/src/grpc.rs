@@ -430,6 +430,14 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
                 "the simulator does not manage principals",
             ));
         }
+        Command::SetLibraryRoles { .. }
+        | Command::PlaceHold { .. }
+        | Command::CancelHold { .. }
+        | Command::ExpireHolds => {
+            return Err(tonic::Status::invalid_argument(
+                "the simulator does not generate holds yet",
+            ));
+        }
     }
     Ok(())
 }

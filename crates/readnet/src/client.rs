@@ -5,8 +5,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use readnet_proto::v1::{
     self, Card, Channel as ProtoChannel, CommandReceipt,
-    access_service_client::AccessServiceClient, backup_service_client::BackupServiceClient,
-    circulation_service_client::CirculationServiceClient,
+    access_service_client::AccessServiceClient,
+    availability_service_client::AvailabilityServiceClient,
+    backup_service_client::BackupServiceClient,
+    circulation_service_client::CirculationServiceClient, hold_service_client::HoldServiceClient,
     ledger_service_client::LedgerServiceClient,
     network_admin_service_client::NetworkAdminServiceClient,
 };
@@ -130,6 +132,10 @@ pub enum Call {
     PayLost(v1::PayLostItemRequest),
     WaiveLost(v1::WaiveLostItemDebtRequest),
     Withdraw(v1::WithdrawRequest),
+    PlaceHold(v1::PlaceHoldRequest),
+    CancelHold(v1::CancelHoldRequest),
+    ExpireHolds(v1::ExpireHoldsRequest),
+    SetLibraryRoles(v1::SetLibraryRolesRequest),
 }
 
 /// The fields every command request starts with.
@@ -174,6 +180,10 @@ impl Call {
             Call::PayLost(r) => fields!(r),
             Call::WaiveLost(r) => fields!(r),
             Call::Withdraw(r) => fields!(r),
+            Call::PlaceHold(r) => fields!(r),
+            Call::CancelHold(r) => fields!(r),
+            Call::ExpireHolds(r) => fields!(r),
+            Call::SetLibraryRoles(r) => fields!(r),
         };
         *command_id = envelope.command_id;
         *occurred_at = envelope.occurred_at;
@@ -241,6 +251,17 @@ impl Client {
         )
     }
 
+    /// The availability read model (pick lists and holds among it).
+    pub fn availability(&self) -> AvailabilityServiceClient<Authed> {
+        AvailabilityServiceClient::with_interceptor(
+            self.channel.clone(),
+            Headers {
+                authorization: self.authorization.clone(),
+                ..Headers::default()
+            },
+        )
+    }
+
     /// Backups of the data directory.
     pub fn backup(&self) -> BackupServiceClient<Authed> {
         BackupServiceClient::with_interceptor(
@@ -277,6 +298,13 @@ impl Client {
         ))
     }
 
+    fn holds(&self, actor: &Actor) -> anyhow::Result<HoldServiceClient<Authed>> {
+        Ok(HoldServiceClient::with_interceptor(
+            self.channel.clone(),
+            self.headers(actor)?,
+        ))
+    }
+
     /// Sends one command as `actor`. A refusal comes back as the server's [`Status`] inside the
     /// error, so callers can tell it from a local failure with `downcast_ref`.
     pub async fn send(&self, actor: &Actor, call: Call) -> anyhow::Result<CommandReceipt> {
@@ -305,6 +333,10 @@ impl Client {
             Call::PayLost(r) => receipt!(self.circulation(actor)?, pay_lost_item, r),
             Call::WaiveLost(r) => receipt!(self.circulation(actor)?, waive_lost_item_debt, r),
             Call::Withdraw(r) => receipt!(self.circulation(actor)?, withdraw, r),
+            Call::PlaceHold(r) => receipt!(self.holds(actor)?, place_hold, r),
+            Call::CancelHold(r) => receipt!(self.holds(actor)?, cancel_hold, r),
+            Call::ExpireHolds(r) => receipt!(self.holds(actor)?, expire_holds, r),
+            Call::SetLibraryRoles(r) => receipt!(self.holds(actor)?, set_library_roles, r),
         };
         receipt.context("the server's answer holds no command receipt")
     }

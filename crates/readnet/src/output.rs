@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Local, Utc};
 use readnet_proto::Timestamp;
+use readnet_proto::v1;
 use readnet_proto::v1::{
     CommandReceipt, Event, ItemState, ItemStatus, RecordedEvent, event::Payload,
 };
@@ -168,17 +169,25 @@ pub fn facts(event: &Event) -> String {
             };
             format!("{} at {}{homebound}{was_lost}", e.item, e.library)
         }
-        Payload::TransferDispatched(e) => format!(
-            "{} {} → {} ({})",
-            e.item,
-            e.from_library,
-            e.to_library,
-            word(e.reason().as_str_name(), "TRANSFER_REASON_")
-        ),
+        Payload::TransferDispatched(e) => {
+            let hold = if e.hold == 0 {
+                String::new()
+            } else {
+                format!(" {}", e.hold)
+            };
+            format!(
+                "{} {} → {} ({}{hold})",
+                e.item,
+                e.from_library,
+                e.to_library,
+                word(e.reason().as_str_name(), "TRANSFER_REASON_")
+            )
+        }
         Payload::TransferReceived(e) => {
             let booth = if e.in_booth { ", in the booth" } else { "" };
+            let homebound = if e.homebound { ", homebound" } else { "" };
             format!(
-                "{} at {} from {}{booth}",
+                "{} at {} from {}{booth}{homebound}",
                 e.item, e.to_library, e.from_library
             )
         }
@@ -212,6 +221,63 @@ pub fn facts(event: &Event) -> String {
             )
         }
         Payload::ItemWithdrawn(e) => format!("{}: {}", e.item, e.reason),
+        Payload::LibraryRolesSet(e) => format!(
+            "{}: delivery point {}, distribution centre {}",
+            e.library,
+            yes_no(e.delivery_point),
+            yes_no(e.distribution_centre)
+        ),
+        Payload::HoldPlaced(e) => {
+            let wanted = if e.item.is_empty() {
+                format!("《{}》 {} {}", e.title, e.author, e.isbn)
+            } else {
+                e.item.clone()
+            };
+            format!(
+                "hold {} by patron {} on {}, pickup at {}, expires {}",
+                e.hold,
+                patron(&e.patron_id),
+                wanted.trim(),
+                e.pickup_library,
+                local_date_us(e.expires_at_us)
+            )
+        }
+        Payload::HoldAssigned(e) => format!(
+            "{} at {} {} hold {} (pickup at {})",
+            e.item,
+            e.library,
+            if e.trapped {
+                "trapped for"
+            } else {
+                "to pull for"
+            },
+            e.hold,
+            e.pickup_library
+        ),
+        Payload::HoldReady(e) => format!(
+            "{} ready for hold {} at {}, pick up by {}",
+            e.item,
+            e.hold,
+            e.pickup_library,
+            local_date_us(e.pickup_by_us)
+        ),
+        Payload::HoldFilled(e) => format!("{} fills hold {}", e.item, e.hold),
+        Payload::HoldReleased(e) => {
+            let then = if e.requeued {
+                ", the hold waits again"
+            } else if e.homebound {
+                ", homebound"
+            } else {
+                ""
+            };
+            format!("{} released from hold {}{then}", e.item, e.hold)
+        }
+        Payload::HoldEnded(e) => format!(
+            "hold {} of patron {} ended: {}",
+            e.hold,
+            patron(&e.patron_id),
+            word(e.reason().as_str_name(), "HOLD_END_REASON_")
+        ),
         Payload::SettlementPeriodClosed(e) => {
             format!(
                 "period {} closed through position {}",
@@ -409,10 +475,11 @@ pub fn payload_json(event: &Event) -> Value {
         Payload::TransferDispatched(e) => json!({
             "item": e.item, "from_library": e.from_library, "to_library": e.to_library,
             "reason": word(e.reason().as_str_name(), "TRANSFER_REASON_"), "owner_library": e.owner_library,
+            "hold": e.hold,
         }),
         Payload::TransferReceived(e) => json!({
             "item": e.item, "from_library": e.from_library, "to_library": e.to_library,
-            "in_booth": e.in_booth,
+            "in_booth": e.in_booth, "homebound": e.homebound,
         }),
         Payload::BoothSwapped(e) => json!({
             "booth": e.booth, "patron_id": e.patron_id, "item_taken": e.item_taken,
@@ -429,6 +496,34 @@ pub fn payload_json(event: &Event) -> Value {
             json!({ "item": e.item, "patron_id": e.patron_id, "reason": e.reason })
         }
         Payload::ItemWithdrawn(e) => json!({ "item": e.item, "reason": e.reason }),
+        Payload::LibraryRolesSet(e) => json!({
+            "library": e.library, "delivery_point": e.delivery_point,
+            "distribution_centre": e.distribution_centre,
+        }),
+        Payload::HoldPlaced(e) => json!({
+            "hold": e.hold, "patron_id": e.patron_id, "patron_home_city": e.patron_home_city,
+            "title_key": e.title_key, "isbn": e.isbn, "title": e.title, "author": e.author,
+            "item": e.item, "pickup_library": e.pickup_library, "expires_at_us": e.expires_at_us,
+        }),
+        Payload::HoldAssigned(e) => json!({
+            "hold": e.hold, "item": e.item, "patron_id": e.patron_id, "library": e.library,
+            "pickup_library": e.pickup_library, "trapped": e.trapped,
+        }),
+        Payload::HoldReady(e) => json!({
+            "hold": e.hold, "item": e.item, "patron_id": e.patron_id,
+            "pickup_library": e.pickup_library, "pickup_by_us": e.pickup_by_us,
+        }),
+        Payload::HoldFilled(e) => {
+            json!({ "hold": e.hold, "item": e.item, "patron_id": e.patron_id })
+        }
+        Payload::HoldReleased(e) => json!({
+            "hold": e.hold, "item": e.item, "patron_id": e.patron_id,
+            "requeued": e.requeued, "homebound": e.homebound,
+        }),
+        Payload::HoldEnded(e) => json!({
+            "hold": e.hold, "patron_id": e.patron_id,
+            "reason": word(e.reason().as_str_name(), "HOLD_END_REASON_"), "note": e.note,
+        }),
         Payload::SettlementPeriodClosed(e) => {
             json!({ "period": e.period, "through_position": e.through_position })
         }
@@ -622,4 +717,91 @@ mod tests {
         assert_eq!(value["error"]["code"], "FAILED_PRECONDITION");
         assert_eq!(value["error"]["message"], "item ZB-0001 is on loan");
     }
+}
+
+fn yes_no(yes: bool) -> &'static str {
+    if yes { "yes" } else { "no" }
+}
+
+/// A pick list as lines: one per copy to pull, then the position it reflects.
+pub fn pick_list_lines(list: &v1::PickListResponse) -> Vec<String> {
+    let mut lines: Vec<String> = list
+        .entries
+        .iter()
+        .map(|e| {
+            let trapped = if e.trapped {
+                ", trapped at a return"
+            } else {
+                ""
+            };
+            format!(
+                "hold {}: {} 《{}》 {} → {} (pickup at {}){trapped}",
+                e.hold, e.item, e.title, e.author, e.next_library, e.pickup_library
+            )
+        })
+        .collect();
+    lines.push(format!(
+        "{}: {} to pull, as of position {}",
+        list.library,
+        list.entries.len(),
+        list.applied_position
+    ));
+    lines
+}
+
+/// A pick list as JSON.
+pub fn pick_list_json(list: &v1::PickListResponse) -> Value {
+    json!({
+        "library": list.library,
+        "entries": list.entries.iter().map(|e| json!({
+            "hold": e.hold, "item": e.item, "title_key": e.title_key, "isbn": e.isbn,
+            "title": e.title, "author": e.author, "pickup_library": e.pickup_library,
+            "next_library": e.next_library, "trapped": e.trapped,
+        })).collect::<Vec<_>>(),
+        "applied_position": list.applied_position,
+    })
+}
+
+/// One hold in a line: its phase, and its queue position while it waits.
+pub fn hold_line(h: &v1::GetHoldResponse) -> String {
+    let phase = match h.phase() {
+        v1::HoldPhase::Waiting => format!(
+            "waiting, {} of {} in the queue, expires {}",
+            h.queue_position,
+            h.queue_length,
+            local_date_us(h.expires_at_us)
+        ),
+        v1::HoldPhase::ToPull => format!("{} to pull at {}", h.item, h.item_library),
+        v1::HoldPhase::InTransit => format!("{} on its way, at or to {}", h.item, h.item_library),
+        v1::HoldPhase::Ready => format!(
+            "{} ready on the hold shelf until {}",
+            h.item,
+            local_date_us(h.pickup_by_us)
+        ),
+        v1::HoldPhase::Unspecified => "unknown".to_owned(),
+    };
+    format!(
+        "hold {} for {} at {}: {phase} (position {})",
+        h.hold,
+        if h.item_asked.is_empty() {
+            &h.title_key
+        } else {
+            &h.item_asked
+        },
+        h.pickup_library,
+        h.applied_position
+    )
+}
+
+/// One hold as JSON.
+pub fn hold_json(h: &v1::GetHoldResponse) -> Value {
+    json!({
+        "hold": h.hold, "title_key": h.title_key, "item_asked": h.item_asked,
+        "pickup_library": h.pickup_library,
+        "phase": word(h.phase().as_str_name(), "HOLD_PHASE_"),
+        "queue_position": h.queue_position, "queue_length": h.queue_length,
+        "item": h.item, "item_library": h.item_library,
+        "expires_at_us": h.expires_at_us, "pickup_by_us": h.pickup_by_us,
+        "applied_position": h.applied_position,
+    })
 }

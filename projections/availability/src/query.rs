@@ -9,7 +9,7 @@ use readnet_projection::title::{is_isbn_shaped, isbn_key, normalise_isbn, text_k
 use readnet_projection::{LibraryView, Projection};
 
 use crate::error::AvailabilityError;
-use crate::state::{Availability, Counts, ItemRecord, Place, TitleRecord};
+use crate::state::{Availability, Counts, HoldPhase, ItemRecord, Place, TitleRecord};
 
 /// Rows a page holds when the request does not say.
 pub const DEFAULT_PAGE: usize = 100;
@@ -98,6 +98,7 @@ fn shelf_counts(c: Counts) -> pb::ShelfCounts {
         on_loan: c.on_loan,
         in_transit_to: c.in_transit_to,
         in_booth: c.in_booth,
+        held: c.held,
     }
 }
 
@@ -134,7 +135,9 @@ pub fn item_state(item: &str, r: &ItemRecord) -> pb::ItemState {
         ..Default::default()
     };
     match &r.place {
-        Place::OnShelf { library, homebound } => {
+        Place::OnShelf {
+            library, homebound, ..
+        } => {
             state.library = library.as_str().to_owned();
             state.homebound = *homebound;
         }
@@ -159,6 +162,110 @@ pub fn item_state(item: &str, r: &ItemRecord) -> pb::ItemState {
 }
 
 impl Availability {
+    /// A library's pick list: the copies on its shelves set aside for holds that are not ready
+    /// here, oldest hold first, each with its next leg. NOT_FOUND for an unknown library.
+    pub fn pick_list(&self, library: &str) -> Result<pb::PickListResponse, AvailabilityError> {
+        let view = self.registered(library, "library")?;
+        let centre = self
+            .network()
+            .distribution_centre(view.city.as_str())
+            .filter(|c| c.as_str() != library);
+        let entries = self
+            .holds()
+            .filter_map(|(hold, h)| {
+                let HoldPhase::Assigned { item, trapped } = &h.phase else {
+                    return None;
+                };
+                let record = self.item(item.as_str())?;
+                match &record.place {
+                    Place::OnShelf { library: at, .. } if at.as_str() == library => {}
+                    _ => return None,
+                }
+                let next = centre.unwrap_or(&h.pickup_library);
+                Some(pb::PickListEntry {
+                    hold,
+                    item: item.as_str().to_owned(),
+                    title_key: record.title_key.clone(),
+                    isbn: record.isbn.clone(),
+                    title: record.title.clone(),
+                    author: record.author.clone(),
+                    pickup_library: h.pickup_library.as_str().to_owned(),
+                    next_library: next.as_str().to_owned(),
+                    trapped: *trapped,
+                })
+            })
+            .collect();
+        Ok(pb::PickListResponse {
+            library: library.to_owned(),
+            entries,
+            applied_position: self.position().get(),
+        })
+    }
+
+    /// One open hold. NOT_FOUND for a hold that is not open (never placed, or filled, cancelled
+    /// or expired).
+    pub fn get_hold(&self, hold: u64) -> Result<pb::GetHoldResponse, AvailabilityError> {
+        let h = self.hold(hold).ok_or_else(|| {
+            AvailabilityError::not_found(format!(
+                "hold: hold {hold} is not open (never placed, or filled, cancelled or expired)"
+            ))
+        })?;
+        let mut answer = pb::GetHoldResponse {
+            hold,
+            title_key: h.title_key.clone(),
+            item_asked: h
+                .item
+                .as_ref()
+                .map(|i| i.as_str().to_owned())
+                .unwrap_or_default(),
+            pickup_library: h.pickup_library.as_str().to_owned(),
+            queue_length: u32::try_from(self.queue_length(&h.title_key)).unwrap_or(u32::MAX),
+            applied_position: self.position().get(),
+            ..Default::default()
+        };
+        let phase = match &h.phase {
+            HoldPhase::Waiting => {
+                answer.queue_position = self
+                    .queue_position(hold)
+                    .map_or(0, |p| u32::try_from(p).unwrap_or(u32::MAX));
+                answer.expires_at_us = h.expires_at_us;
+                pb::HoldPhase::Waiting
+            }
+            HoldPhase::Assigned { item, .. } => {
+                answer.item = item.as_str().to_owned();
+                match self.item(item.as_str()).map(|r| &r.place) {
+                    Some(Place::InTransit { to, .. }) => {
+                        answer.item_library = to.as_str().to_owned();
+                        pb::HoldPhase::InTransit
+                    }
+                    Some(Place::OnShelf { library, .. }) => {
+                        answer.item_library = library.as_str().to_owned();
+                        // Received at a distribution centre: still on its way.
+                        if self
+                            .network()
+                            .libraries
+                            .get(library.as_str())
+                            .is_some_and(|l| l.distribution_centre)
+                        {
+                            pb::HoldPhase::InTransit
+                        } else {
+                            pb::HoldPhase::ToPull
+                        }
+                    }
+                    _ => pb::HoldPhase::ToPull,
+                }
+            }
+            HoldPhase::Ready { item, pickup_by_us } => {
+                answer.item = item.as_str().to_owned();
+                answer.item_library = h.pickup_library.as_str().to_owned();
+                answer.pickup_by_us = *pickup_by_us;
+                pb::HoldPhase::Ready
+            }
+        };
+        answer.phase = phase as i32;
+        Ok(answer)
+    }
+
     fn registered(&self, library: &str, field: &str) -> Result<&LibraryView, AvailabilityError> {
         self.network().libraries.get(library).ok_or_else(|| {
             AvailabilityError::not_found(format!("{field}: library {library} is not registered"))

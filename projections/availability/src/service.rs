@@ -1,7 +1,8 @@
 //! The gRPC `AvailabilityService`: thin handlers that check fields, wait for `min_position`
 //! and ask the state.
 
-use readnet_domain::access::Act;
+use readnet_domain::LibraryCode;
+use readnet_domain::access::{Act, Target};
 use readnet_projection::access;
 use std::time::Duration;
 
@@ -62,6 +63,8 @@ reflects!(
     pb::FindTitleResponse,
     pb::LibraryShelfResponse,
     pb::BoothStockResponse,
+    pb::PickListResponse,
+    pb::GetHoldResponse,
 );
 
 /// A field that must not be empty; `what` says what it holds, for the message.
@@ -145,5 +148,35 @@ impl availability_service_server::AvailabilityService for AvailabilityService {
             s.booth_stock(booth, &r.after_item, max)
         })
         .await
+    }
+
+    async fn pick_list(
+        &self,
+        request: Request<pb::PickListRequest>,
+    ) -> Result<Response<pb::PickListResponse>, Status> {
+        let library = required(&request.get_ref().library, "library", "a library code")?.to_owned();
+        access::authorize(
+            &request,
+            Act::ReadHolds,
+            &[Target::Library(LibraryCode::from(library.as_str()))],
+        )?;
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        self.answer(r.min_position, wait, |s| s.pick_list(&library))
+            .await
+    }
+
+    async fn get_hold(
+        &self,
+        request: Request<pb::GetHoldRequest>,
+    ) -> Result<Response<pb::GetHoldResponse>, Status> {
+        access::authorize(&request, Act::ReadHolds, &[])?;
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        if r.hold == 0 {
+            return Err(AvailabilityError::invalid("hold: a hold number is required").into());
+        }
+        self.answer(r.min_position, wait, |s| s.get_hold(r.hold))
+            .await
     }
 }

@@ -4,7 +4,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use readnet_domain::{Fen, ItemCode, LibraryCode, StreamId};
-use readnet_projection::canonical::{FastMap, sorted_map};
+use readnet_projection::canonical::{FastMap, is_false, is_zero, sorted_map};
 use readnet_projection::pb::{self, ItemStatus};
 use readnet_projection::title::{text_key, title_key};
 use readnet_projection::{NetworkView, Payload, Position, ProjectedEvent, Projection, Revision};
@@ -19,6 +19,10 @@ pub enum Place {
         library: LibraryCode,
         /// Returned away from its owner: not lent again before it is home.
         homebound: bool,
+        /// Set aside for a hold: on the library's pick list, or on its hold shelf (encoded only
+        /// when true, so logs without holds keep their digests).
+        #[serde(default, skip_serializing_if = "is_false")]
+        held: bool,
     },
     OnLoan {
         /// The lending library.
@@ -43,7 +47,7 @@ pub enum Place {
 /// Which count of a library an item in a place adds to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Slot {
-    Shelf { homebound: bool },
+    Shelf { homebound: bool, held: bool },
     Loan,
     TransitTo,
     Booth,
@@ -67,10 +71,15 @@ impl Place {
     /// nowhere to be had (lost, withdrawn, exchanged out).
     fn slot(&self) -> Option<(&str, Slot)> {
         match self {
-            Place::OnShelf { library, homebound } => Some((
+            Place::OnShelf {
+                library,
+                homebound,
+                held,
+            } => Some((
                 library.as_str(),
                 Slot::Shelf {
                     homebound: *homebound,
+                    held: *held,
                 },
             )),
             Place::OnLoan { library, .. } => Some((library.as_str(), Slot::Loan)),
@@ -89,6 +98,9 @@ pub struct Counts {
     pub on_shelf: u32,
     /// Of `on_shelf`: waiting to travel home, not lent here.
     pub homebound: u32,
+    /// Of `on_shelf`: set aside for a hold (to pull, or on the hold shelf), not lent to others.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub held: u32,
     /// On loan from the library.
     pub on_loan: u32,
     /// In transit towards the library.
@@ -100,7 +112,9 @@ pub struct Counts {
 impl Counts {
     /// Copies on the shelf that can be lent now.
     pub fn lendable(&self) -> u32 {
-        self.on_shelf.saturating_sub(self.homebound)
+        self.on_shelf
+            .saturating_sub(self.homebound)
+            .saturating_sub(self.held)
     }
 
     pub fn is_zero(&self) -> bool {
@@ -121,10 +135,13 @@ impl Counts {
             }
         };
         match slot {
-            Slot::Shelf { homebound } => {
+            Slot::Shelf { homebound, held } => {
                 step(&mut self.on_shelf);
                 if homebound {
                     step(&mut self.homebound);
+                }
+                if held {
+                    step(&mut self.held);
                 }
             }
             Slot::Loan => step(&mut self.on_loan),
@@ -132,14 +149,15 @@ impl Counts {
             Slot::Booth => step(&mut self.in_booth),
         }
         debug_assert!(
-            self.homebound <= self.on_shelf,
-            "homebound copies are on the shelf"
+            self.homebound + self.held <= self.on_shelf,
+            "homebound and held copies are on the shelf, and none is both"
         );
     }
 
     fn at_least(&self, part: &Counts) -> bool {
         self.on_shelf >= part.on_shelf
             && self.homebound >= part.homebound
+            && self.held >= part.held
             && self.on_loan >= part.on_loan
             && self.in_transit_to >= part.in_transit_to
             && self.in_booth >= part.in_booth
@@ -209,6 +227,9 @@ pub struct ItemRecord {
     /// See [`crate::title`].
     pub title_key: String,
     pub place: Place,
+    /// The hold the copy is set aside for, if any (encoded only when set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<u64>,
     /// The item stream's revision and the `$all` position of its last event.
     pub revision: Revision,
     pub position: Position,
@@ -255,6 +276,35 @@ pub struct Availability {
     #[serde(serialize_with = "sorted_map")]
     by_text: FastMap<String, BTreeSet<String>>,
     statuses: StatusCounts,
+    /// Open holds by number (ADR 0013); encoded only when there are any.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    holds: BTreeMap<u64, HoldRecord>,
+    /// Title key → the numbers of the holds waiting for a copy of it: the queue, in order.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    queues: BTreeMap<String, BTreeSet<u64>>,
+}
+
+/// Where an open hold stands, as availability tells it (who placed it is the ledger's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum HoldPhase {
+    /// In its title's queue, waiting for a copy.
+    Waiting,
+    /// A copy is set aside for it: on a pick list, or on its way; `trapped` at a return.
+    Assigned { item: ItemCode, trapped: bool },
+    /// On the hold shelf at the pickup library until `pickup_by_us`.
+    Ready { item: ItemCode, pickup_by_us: i64 },
+}
+
+/// An open hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldRecord {
+    pub title_key: String,
+    /// The one item asked for, for an item hold.
+    pub item: Option<ItemCode>,
+    pub pickup_library: LibraryCode,
+    pub expires_at_us: i64,
+    pub phase: HoldPhase,
 }
 
 /// What an item's record remembers of the last event in its stream. An event usually moves
@@ -331,6 +381,7 @@ impl Projection for Availability {
                 Place::OnShelf {
                     library: LibraryCode::from(e.library.clone()),
                     homebound: e.homebound,
+                    held: false,
                 },
                 &stamp,
             ),
@@ -344,6 +395,10 @@ impl Projection for Availability {
                 &stamp,
             ),
             Payload::TransferReceived(e) => {
+                let held = self
+                    .items
+                    .get(e.item.as_str())
+                    .is_some_and(|r| r.hold.is_some());
                 let place = if e.in_booth {
                     Place::InBooth {
                         booth: LibraryCode::from(e.to_library.clone()),
@@ -351,10 +406,60 @@ impl Projection for Availability {
                 } else {
                     Place::OnShelf {
                         library: LibraryCode::from(e.to_library.clone()),
-                        homebound: false,
+                        homebound: e.homebound,
+                        held,
                     }
                 };
                 self.move_item(&e.item, place, &stamp)
+            }
+            Payload::HoldPlaced(e) => {
+                self.holds.insert(
+                    e.hold,
+                    HoldRecord {
+                        title_key: e.title_key.clone(),
+                        item: (!e.item.is_empty()).then(|| ItemCode::from(e.item.as_str())),
+                        pickup_library: LibraryCode::from(e.pickup_library.as_str()),
+                        expires_at_us: e.expires_at_us,
+                        phase: HoldPhase::Waiting,
+                    },
+                );
+                self.queues
+                    .entry(e.title_key.clone())
+                    .or_default()
+                    .insert(e.hold);
+                false
+            }
+            Payload::HoldAssigned(e) => {
+                self.set_phase(
+                    e.hold,
+                    HoldPhase::Assigned {
+                        item: ItemCode::from(e.item.as_str()),
+                        trapped: e.trapped,
+                    },
+                );
+                self.set_held(&e.item, Some(e.hold), None, &stamp)
+            }
+            Payload::HoldReady(e) => {
+                self.set_phase(
+                    e.hold,
+                    HoldPhase::Ready {
+                        item: ItemCode::from(e.item.as_str()),
+                        pickup_by_us: e.pickup_by_us,
+                    },
+                );
+                false
+            }
+            Payload::HoldFilled(e) => {
+                self.end_hold(e.hold);
+                self.set_held(&e.item, None, None, &stamp)
+            }
+            Payload::HoldReleased(e) => {
+                self.set_phase(e.hold, HoldPhase::Waiting);
+                self.set_held(&e.item, None, Some(e.homebound), &stamp)
+            }
+            Payload::HoldEnded(e) => {
+                self.end_hold(e.hold);
+                false
             }
             // The deposited book arrives by its own ItemCatalogued, in the same append.
             Payload::BoothSwapped(e) => self.move_item(&e.item_taken, Place::ExchangedOut, &stamp),
@@ -461,6 +566,31 @@ impl Availability {
         self.statuses
     }
 
+    /// One open hold.
+    pub fn hold(&self, hold: u64) -> Option<&HoldRecord> {
+        self.holds.get(&hold)
+    }
+
+    /// Every open hold, by number.
+    pub fn holds(&self) -> impl Iterator<Item = (u64, &HoldRecord)> {
+        self.holds.iter().map(|(n, r)| (*n, r))
+    }
+
+    /// A waiting hold's place in its title's queue (1: next to be served); `None` for a hold
+    /// that is not waiting.
+    pub fn queue_position(&self, hold: u64) -> Option<usize> {
+        let record = self.holds.get(&hold)?;
+        let queue = self.queues.get(&record.title_key)?;
+        queue
+            .contains(&hold)
+            .then(|| queue.range(..hold).count() + 1)
+    }
+
+    /// How many holds wait for a copy of a title.
+    pub fn queue_length(&self, title_key: &str) -> usize {
+        self.queues.get(title_key).map_or(0, BTreeSet::len)
+    }
+
     pub(crate) fn booth_set(&self, booth: &str) -> Option<&BTreeSet<ItemCode>> {
         self.booths.get(booth)
     }
@@ -482,6 +612,7 @@ impl Availability {
             Place::OnShelf {
                 library: LibraryCode::from(e.placed_at.clone()),
                 homebound: false,
+                held: false,
             }
         };
         // A copy written exactly as the title's first copy has that copy's text key, which is
@@ -526,10 +657,73 @@ impl Availability {
             acquisition: e.acquisition,
             title_key: key,
             place,
+            hold: None,
             revision: Revision::FIRST,
             position: Position::START,
         });
         stamp.mark(&e.item, record)
+    }
+
+    /// Moves an open hold to `phase`, in or out of its title's queue.
+    fn set_phase(&mut self, hold: u64, phase: HoldPhase) {
+        let Some(record) = self.holds.get_mut(&hold) else {
+            return;
+        };
+        let queue = self.queues.entry(record.title_key.clone()).or_default();
+        if phase == HoldPhase::Waiting {
+            queue.insert(hold);
+        } else {
+            queue.remove(&hold);
+        }
+        if queue.is_empty() {
+            self.queues.remove(&record.title_key);
+        }
+        record.phase = phase;
+    }
+
+    /// Forgets a hold that was filled or ended.
+    fn end_hold(&mut self, hold: u64) {
+        if let Some(record) = self.holds.remove(&hold)
+            && let Some(queue) = self.queues.get_mut(&record.title_key)
+        {
+            queue.remove(&hold);
+            if queue.is_empty() {
+                self.queues.remove(&record.title_key);
+            }
+        }
+    }
+
+    /// Sets (or clears) the hold a copy is set aside for, moving its shelf count between held
+    /// and lendable; `homebound`, if given, is the copy's homebound flag from now on.
+    fn set_held(
+        &mut self,
+        item: &str,
+        hold: Option<u64>,
+        homebound: Option<bool>,
+        stamp: &Stamp<'_>,
+    ) -> bool {
+        let Some(record) = self.items.get_mut(item) else {
+            return false;
+        };
+        record.hold = hold;
+        let to = match &record.place {
+            Place::OnShelf {
+                library,
+                homebound: was,
+                ..
+            } => Place::OnShelf {
+                library: library.clone(),
+                // A copy set aside travels to its holder, not home.
+                homebound: if hold.is_some() {
+                    false
+                } else {
+                    homebound.unwrap_or(*was)
+                },
+                held: hold.is_some(),
+            },
+            _ => return stamp.mark(item, record),
+        };
+        self.move_item(item, to, stamp)
     }
 
     /// Moves a known item to a new place, moving its count with it; whether the stream's item

@@ -83,3 +83,14 @@ mod tests {
         );
     }
 }
+
+/// For `skip_serializing_if`: a field added later is left out of the encoding while it has its
+/// zero value, so that the states (and digests) of logs that never set it stay as they were.
+pub fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// As [`is_false`], for counts.
+pub fn is_zero(value: &u32) -> bool {
+    *value == 0
+}

@@ -29,6 +29,13 @@ pub struct LibraryView {
     pub closed: bool,
     /// `ReturnPolicy` as its protobuf number.
     pub return_policy: i32,
+    /// Marked as a pickup point for holds (ADR 0013). Left out of the encoding while false,
+    /// so that the digests of logs without holds stay what they were.
+    #[serde(default, skip_serializing_if = "crate::canonical::is_false")]
+    pub delivery_point: bool,
+    /// The hub its city's hold shipments go through (ADR 0013); encoded only when true.
+    #[serde(default, skip_serializing_if = "crate::canonical::is_false")]
+    pub distribution_centre: bool,
 }
 
 impl LibraryView {
@@ -105,6 +112,8 @@ impl NetworkView {
                             .then(|| LibraryCode::from(e.parent.as_str())),
                         closed: false,
                         return_policy: ReturnPolicy::ReturnHome as i32,
+                        delivery_point: false,
+                        distribution_centre: false,
                     },
                 );
             }
@@ -116,6 +125,12 @@ impl NetworkView {
             Payload::ReturnPolicySet(e) => {
                 if let Some(library) = self.libraries.get_mut(e.library.as_str()) {
                     library.return_policy = e.policy;
+                }
+            }
+            Payload::LibraryRolesSet(e) => {
+                if let Some(library) = self.libraries.get_mut(e.library.as_str()) {
+                    library.delivery_point = e.delivery_point;
+                    library.distribution_centre = e.distribution_centre;
                 }
             }
             Payload::TariffSet(e) => self.tariffs.push(TariffView {
@@ -141,6 +156,15 @@ impl NetworkView {
             .iter()
             .map(|(code, library)| (code.clone(), self.city_time_zone(library.city.as_str())))
             .collect();
+    }
+
+    /// The open distribution centre of a city (the lowest code, if several): the domain's
+    /// `Network::distribution_centre`.
+    pub fn distribution_centre(&self, city: &str) -> Option<&LibraryCode> {
+        self.libraries
+            .iter()
+            .find(|(_, l)| l.distribution_centre && !l.closed && l.city.as_str() == city)
+            .map(|(code, _)| code)
     }
 
     /// The city of a library (empty if unknown).

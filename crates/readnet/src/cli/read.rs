@@ -1,4 +1,5 @@
-//! The read subcommands: one item's state, one stream, the whole log, and a live subscription.
+//! The read subcommands: one item's state, one stream, the whole log, a live subscription, a
+//! library's pick list and one hold.
 
 use clap::Subcommand;
 use readnet_proto::v1::{self, ReadDirection, subscribe_all_response::Message};
@@ -39,6 +40,27 @@ pub enum ReadCommand {
         backwards: bool,
         #[arg(long, value_name = "N", default_value_t = 100)]
         max_count: u32,
+        #[command(flatten)]
+        server: ServerOpts,
+    },
+    /// A library's pick list: copies on its shelves set aside for holds, with where each goes
+    /// next (dispatch it with reason hold).
+    PickList {
+        /// The library's code, e.g. JN-LIXIA-03.
+        library: String,
+        /// Answer as of at least this position (a receipt's).
+        #[arg(long, value_name = "N")]
+        min_position: Option<u64>,
+        #[command(flatten)]
+        server: ServerOpts,
+    },
+    /// One open hold: its phase and, while waiting, its place in its title's queue.
+    Hold {
+        /// The hold's number.
+        hold: u64,
+        /// Answer as of at least this position (a receipt's).
+        #[arg(long, value_name = "N")]
+        min_position: Option<u64>,
         #[command(flatten)]
         server: ServerOpts,
     },
@@ -121,6 +143,47 @@ pub async fn run(command: ReadCommand) -> anyhow::Result<()> {
                 .map_err(|e| reported(server.json, e.into()))?
                 .into_inner();
             print_read(&response.events, response.head_position, server.json);
+        }
+        ReadCommand::PickList {
+            library,
+            min_position,
+            server,
+        } => {
+            let client = server.connect().await?;
+            let response = client
+                .availability()
+                .pick_list(v1::PickListRequest {
+                    library,
+                    min_position,
+                })
+                .await
+                .map_err(|e| reported(server.json, e.into()))?
+                .into_inner();
+            if server.json {
+                println!("{}", output::pick_list_json(&response));
+            } else {
+                output::pick_list_lines(&response)
+                    .iter()
+                    .for_each(|line| println!("{line}"));
+            }
+        }
+        ReadCommand::Hold {
+            hold,
+            min_position,
+            server,
+        } => {
+            let client = server.connect().await?;
+            let response = client
+                .availability()
+                .get_hold(v1::GetHoldRequest { hold, min_position })
+                .await
+                .map_err(|e| reported(server.json, e.into()))?
+                .into_inner();
+            if server.json {
+                println!("{}", output::hold_json(&response));
+            } else {
+                println!("{}", output::hold_line(&response));
+            }
         }
         ReadCommand::Subscribe {
             after_position,

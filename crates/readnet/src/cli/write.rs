@@ -301,12 +301,122 @@ pub enum WriteCommand {
         #[command(flatten)]
         opts: CommandOpts,
     },
+    /// Place a hold on a title (--isbn, or --title and --author) or on one --item, for pickup
+    /// at a library or a delivery point. Any channel: desk, kiosk or app (--channel app).
+    PlaceHold {
+        /// The patron's card: issuing city and card number, e.g. zibo:370303000001.
+        #[arg(long, value_name = "CITY:NUMBER", value_parser = client::parse_card)]
+        card: Card,
+        /// The title's ISBN.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        isbn: String,
+        /// The title, when there is no ISBN.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        title: String,
+        /// The author, with --title.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        author: String,
+        /// One item instead of any copy of a title.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        item: String,
+        /// Where the patron picks it up.
+        #[arg(long, value_name = "CODE")]
+        pickup: String,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Cancel a hold: with the holder's --card, or without one by staff at a desk.
+    CancelHold {
+        /// The hold's number (PlaceHold's answer).
+        hold: u64,
+        /// The holder's card; leave it out for a cancellation by staff.
+        #[arg(long, value_name = "CITY:NUMBER", value_parser = client::parse_card)]
+        card: Option<Card>,
+        /// Why, for a cancellation by staff.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        note: String,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// The sweep: end the holds whose time is up now (unfilled past their expiry, ready and not
+    /// picked up by their deadline). Refused, and nothing written, when none is due.
+    ExpireHolds {
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Mark a library as a delivery point (a pickup point without a desk) and/or its city's
+    /// distribution centre; leaving a flag out clears it.
+    SetLibraryRoles {
+        /// The library's code, e.g. ZB-READING-01.
+        code: String,
+        /// Holds may be picked up here.
+        #[arg(long)]
+        delivery_point: bool,
+        /// Hold shipments of its city go through it.
+        #[arg(long)]
+        distribution_centre: bool,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
 }
 
 impl WriteCommand {
     /// Splits a command into its options and the request to send.
     pub fn into_request(self) -> (CommandOpts, Call) {
         let (opts, call) = match self {
+            Self::PlaceHold {
+                card,
+                isbn,
+                title,
+                author,
+                item,
+                pickup,
+                opts,
+            } => {
+                let r = v1::PlaceHoldRequest {
+                    card: Some(card),
+                    wanted: Some(v1::HoldWanted {
+                        isbn,
+                        title,
+                        author,
+                        item,
+                    }),
+                    pickup_library: pickup,
+                    ..Default::default()
+                };
+                (opts, Call::PlaceHold(r))
+            }
+            Self::CancelHold {
+                hold,
+                card,
+                note,
+                opts,
+            } => {
+                let r = v1::CancelHoldRequest {
+                    hold,
+                    card,
+                    note,
+                    ..Default::default()
+                };
+                (opts, Call::CancelHold(r))
+            }
+            Self::ExpireHolds { opts } => {
+                (opts, Call::ExpireHolds(v1::ExpireHoldsRequest::default()))
+            }
+            Self::SetLibraryRoles {
+                code,
+                delivery_point,
+                distribution_centre,
+                opts,
+            } => {
+                let r = v1::SetLibraryRolesRequest {
+                    library: code,
+                    delivery_point,
+                    distribution_centre,
+                    ..Default::default()
+                };
+                (opts, Call::SetLibraryRoles(r))
+            }
             Self::JoinCity {
                 city,
                 name,

@@ -9,7 +9,7 @@ use readnet_proto::v1::{
     self, Acquisition, BookDescription, Card, CommandReceipt, CreditTier, ItemState, LibraryTier,
     ReadDirection, RecordedEvent, ReturnPolicy, TransferReason,
     access_service_client::AccessServiceClient,
-    circulation_service_client::CirculationServiceClient,
+    circulation_service_client::CirculationServiceClient, hold_service_client::HoldServiceClient,
     ledger_service_client::LedgerServiceClient,
     network_admin_service_client::NetworkAdminServiceClient,
 };
@@ -86,6 +86,10 @@ command_responses!(
     PayLostItemResponse,
     WaiveLostItemDebtResponse,
     WithdrawResponse,
+    PlaceHoldResponse,
+    CancelHoldResponse,
+    ExpireHoldsResponse,
+    SetLibraryRolesResponse,
 );
 
 command_requests!(
@@ -107,6 +111,10 @@ command_requests!(
     PayLostItemRequest,
     WaiveLostItemDebtRequest,
     WithdrawRequest,
+    PlaceHoldRequest,
+    CancelHoldRequest,
+    ExpireHoldsRequest,
+    SetLibraryRolesRequest,
     AddPrincipalRequest,
     ChangePrincipalRequest,
     RevokePrincipalRequest,
@@ -373,6 +381,47 @@ impl Desk {
 
     pub fn circulation(&self) -> CirculationServiceClient<AuthChannel> {
         self.net.circulation.clone()
+    }
+
+    pub fn holds(&self) -> HoldServiceClient<AuthChannel> {
+        HoldServiceClient::new(self.net.channel.clone())
+    }
+
+    /// Places a title hold (by ISBN) for `card`, to be picked up at `pickup`.
+    pub async fn place_hold(
+        &self,
+        card: Card,
+        isbn: &str,
+        pickup: &str,
+    ) -> Result<v1::PlaceHoldResponse, Status> {
+        let request = self.request(v1::PlaceHoldRequest {
+            card: Some(card),
+            wanted: Some(v1::HoldWanted {
+                isbn: isbn.to_owned(),
+                ..Default::default()
+            }),
+            pickup_library: pickup.to_owned(),
+            ..Default::default()
+        });
+        self.holds()
+            .place_hold(request)
+            .await
+            .map(tonic::Response::into_inner)
+    }
+
+    pub async fn set_library_roles(
+        &self,
+        library: &str,
+        delivery_point: bool,
+        distribution_centre: bool,
+    ) -> Answer {
+        let request = self.request(v1::SetLibraryRolesRequest {
+            library: library.to_owned(),
+            delivery_point,
+            distribution_centre,
+            ..Default::default()
+        });
+        into_receipt(self.holds().set_library_roles(request).await)
     }
 
     // ---- network administration ----

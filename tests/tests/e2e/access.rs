@@ -158,6 +158,11 @@ fn matrix() -> BTreeMap<&'static str, Vec<&'static str>> {
         .collect()
 }
 
+/// A card number no other call of the test uses (each patron has at most 5 open holds).
+fn unique_card() -> String {
+    format!("9{}", &Uuid::new_v4().as_u128().to_string()[..15])
+}
+
 fn unique(what: &str) -> String {
     format!("{what}-{}", &Uuid::new_v4().simple().to_string()[..8]).to_ascii_uppercase()
 }
@@ -378,6 +383,81 @@ async fn call(
                     .map(drop),
             }
         }
+        "readnet.v1.HoldService/PlaceHold" => at
+            .holds()
+            .place_hold(at.request(v1::PlaceHoldRequest {
+                card: Some(readnet_e2e::card(place.city, &unique_card())),
+                wanted: Some(v1::HoldWanted {
+                    item: unique("NOPE"),
+                    ..Default::default()
+                }),
+                pickup_library: place.library.to_owned(),
+                ..Default::default()
+            }))
+            .await
+            .map(drop),
+        "readnet.v1.HoldService/CancelHold" => at
+            .holds()
+            .cancel_hold(at.request(v1::CancelHoldRequest {
+                hold: u64::MAX,
+                card: card(),
+                ..Default::default()
+            }))
+            .await
+            .map(drop),
+        "readnet.v1.HoldService/CancelHold(staff)" => {
+            // A hold picked up at the place's library (a booth is none: JN-CENTRAL then), placed
+            // for the call on an item catalogued there.
+            let pickup = if place.library == JN_BOOTH {
+                JN_CENTRAL
+            } else {
+                place.library
+            };
+            let item = unique("HELD");
+            let pickup_desk = admin_net.at(pickup);
+            pickup_desk
+                .catalogue(&item, pickup)
+                .await
+                .expect("an item to hold");
+            let placed = pickup_desk
+                .holds()
+                .place_hold(pickup_desk.request(v1::PlaceHoldRequest {
+                    card: Some(readnet_e2e::card(place.city, &unique_card())),
+                    wanted: Some(v1::HoldWanted {
+                        item,
+                        ..Default::default()
+                    }),
+                    pickup_library: pickup.to_owned(),
+                    ..Default::default()
+                }))
+                .await
+                .expect("a hold to cancel")
+                .into_inner();
+            *head = admin_net.head_position().await;
+            at.holds()
+                .cancel_hold(at.request(v1::CancelHoldRequest {
+                    hold: placed.hold,
+                    note: "matrix".to_owned(),
+                    ..Default::default()
+                }))
+                .await
+                .map(drop)
+        }
+        "readnet.v1.HoldService/ExpireHolds" => plain
+            .holds()
+            .expire_holds(plain.request(v1::ExpireHoldsRequest::default()))
+            .await
+            .map(drop),
+        "readnet.v1.HoldService/SetLibraryRoles" => plain
+            .holds()
+            .set_library_roles(plain.request(v1::SetLibraryRolesRequest {
+                library: place.library.to_owned(),
+                // JN-24H stays the delivery point the test made it.
+                delivery_point: place.library == JN_24H,
+                ..Default::default()
+            }))
+            .await
+            .map(drop),
         "readnet.v1.AccessService/AddPrincipal" => plain
             .access()
             .add_principal(plain.request(v1::AddPrincipalRequest {
@@ -502,6 +582,20 @@ async fn call(
             .booth_stock(v1::BoothStockRequest {
                 booth: JN_BOOTH.to_owned(),
                 ..Default::default()
+            })
+            .await
+            .map(drop),
+        "readnet.v1.AvailabilityService/PickList" => AvailabilityServiceClient::new(channel)
+            .pick_list(v1::PickListRequest {
+                library: place.library.to_owned(),
+                min_position: None,
+            })
+            .await
+            .map(drop),
+        "readnet.v1.AvailabilityService/GetHold" => AvailabilityServiceClient::new(channel)
+            .get_hold(v1::GetHoldRequest {
+                hold: 1,
+                min_position: None,
             })
             .await
             .map(drop),
@@ -690,6 +784,12 @@ async fn every_rpc_answers_every_role_as_the_matrix_says_and_a_refusal_writes_at
         .register_library(JN_24H, JINAN, v1::LibraryTier::SelfService, JN_CENTRAL)
         .await
         .expect("RegisterLibrary JN-24H");
+    // Holds may be picked up at the 24-hour library (the kiosk's).
+    admin
+        .system()
+        .set_library_roles(JN_24H, true, false)
+        .await
+        .expect("SetLibraryRoles JN-24H");
     let callers = callers(&admin).await;
     assert_eq!(callers.iter().map(|c| c.role).collect::<Vec<_>>(), ROLES);
     let revoked_name = "matrix-revoked";

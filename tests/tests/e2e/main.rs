@@ -10,6 +10,7 @@ mod circulation;
 mod concurrency;
 mod damage;
 mod durability;
+mod holds;
 mod idempotency;
 mod kurrentdb;
 mod projections;

@@ -1146,6 +1146,10 @@ mod tests {
             Call::PayLost(r) => &r.command_id,
             Call::WaiveLost(r) => &r.command_id,
             Call::Withdraw(r) => &r.command_id,
+            Call::PlaceHold(r) => &r.command_id,
+            Call::CancelHold(r) => &r.command_id,
+            Call::ExpireHolds(r) => &r.command_id,
+            Call::SetLibraryRoles(r) => &r.command_id,
         }
     }
 }

@@ -610,6 +610,93 @@ pub fn item_json(item: &ItemState) -> Value {
     })
 }
 
+fn yes_no(yes: bool) -> &'static str {
+    if yes { "yes" } else { "no" }
+}
+
+/// A pick list as lines: one per copy to pull, then the position it reflects.
+pub fn pick_list_lines(list: &v1::PickListResponse) -> Vec<String> {
+    let mut lines: Vec<String> = list
+        .entries
+        .iter()
+        .map(|e| {
+            let trapped = if e.trapped {
+                ", trapped at a return"
+            } else {
+                ""
+            };
+            format!(
+                "hold {}: {} 《{}》 {} → {} (pickup at {}){trapped}",
+                e.hold, e.item, e.title, e.author, e.next_library, e.pickup_library
+            )
+        })
+        .collect();
+    lines.push(format!(
+        "{}: {} to pull, as of position {}",
+        list.library,
+        list.entries.len(),
+        list.applied_position
+    ));
+    lines
+}
+
+/// A pick list as JSON.
+pub fn pick_list_json(list: &v1::PickListResponse) -> Value {
+    json!({
+        "library": list.library,
+        "entries": list.entries.iter().map(|e| json!({
+            "hold": e.hold, "item": e.item, "title_key": e.title_key, "isbn": e.isbn,
+            "title": e.title, "author": e.author, "pickup_library": e.pickup_library,
+            "next_library": e.next_library, "trapped": e.trapped,
+        })).collect::<Vec<_>>(),
+        "applied_position": list.applied_position,
+    })
+}
+
+/// One hold in a line: its phase, and its queue position while it waits.
+pub fn hold_line(h: &v1::GetHoldResponse) -> String {
+    let phase = match h.phase() {
+        v1::HoldPhase::Waiting => format!(
+            "waiting, {} of {} in the queue, expires {}",
+            h.queue_position,
+            h.queue_length,
+            local_date_us(h.expires_at_us)
+        ),
+        v1::HoldPhase::ToPull => format!("{} to pull at {}", h.item, h.item_library),
+        v1::HoldPhase::InTransit => format!("{} on its way, at or to {}", h.item, h.item_library),
+        v1::HoldPhase::Ready => format!(
+            "{} ready on the hold shelf until {}",
+            h.item,
+            local_date_us(h.pickup_by_us)
+        ),
+        v1::HoldPhase::Unspecified => "unknown".to_owned(),
+    };
+    format!(
+        "hold {} for {} at {}: {phase} (position {})",
+        h.hold,
+        if h.item_asked.is_empty() {
+            &h.title_key
+        } else {
+            &h.item_asked
+        },
+        h.pickup_library,
+        h.applied_position
+    )
+}
+
+/// One hold as JSON.
+pub fn hold_json(h: &v1::GetHoldResponse) -> Value {
+    json!({
+        "hold": h.hold, "title_key": h.title_key, "item_asked": h.item_asked,
+        "pickup_library": h.pickup_library,
+        "phase": word(h.phase().as_str_name(), "HOLD_PHASE_"),
+        "queue_position": h.queue_position, "queue_length": h.queue_length,
+        "item": h.item, "item_library": h.item_library,
+        "expires_at_us": h.expires_at_us, "pickup_by_us": h.pickup_by_us,
+        "applied_position": h.applied_position,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -717,91 +804,4 @@ mod tests {
         assert_eq!(value["error"]["code"], "FAILED_PRECONDITION");
         assert_eq!(value["error"]["message"], "item ZB-0001 is on loan");
     }
-}
-
-fn yes_no(yes: bool) -> &'static str {
-    if yes { "yes" } else { "no" }
-}
-
-/// A pick list as lines: one per copy to pull, then the position it reflects.
-pub fn pick_list_lines(list: &v1::PickListResponse) -> Vec<String> {
-    let mut lines: Vec<String> = list
-        .entries
-        .iter()
-        .map(|e| {
-            let trapped = if e.trapped {
-                ", trapped at a return"
-            } else {
-                ""
-            };
-            format!(
-                "hold {}: {} 《{}》 {} → {} (pickup at {}){trapped}",
-                e.hold, e.item, e.title, e.author, e.next_library, e.pickup_library
-            )
-        })
-        .collect();
-    lines.push(format!(
-        "{}: {} to pull, as of position {}",
-        list.library,
-        list.entries.len(),
-        list.applied_position
-    ));
-    lines
-}
-
-/// A pick list as JSON.
-pub fn pick_list_json(list: &v1::PickListResponse) -> Value {
-    json!({
-        "library": list.library,
-        "entries": list.entries.iter().map(|e| json!({
-            "hold": e.hold, "item": e.item, "title_key": e.title_key, "isbn": e.isbn,
-            "title": e.title, "author": e.author, "pickup_library": e.pickup_library,
-            "next_library": e.next_library, "trapped": e.trapped,
-        })).collect::<Vec<_>>(),
-        "applied_position": list.applied_position,
-    })
-}
-
-/// One hold in a line: its phase, and its queue position while it waits.
-pub fn hold_line(h: &v1::GetHoldResponse) -> String {
-    let phase = match h.phase() {
-        v1::HoldPhase::Waiting => format!(
-            "waiting, {} of {} in the queue, expires {}",
-            h.queue_position,
-            h.queue_length,
-            local_date_us(h.expires_at_us)
-        ),
-        v1::HoldPhase::ToPull => format!("{} to pull at {}", h.item, h.item_library),
-        v1::HoldPhase::InTransit => format!("{} on its way, at or to {}", h.item, h.item_library),
-        v1::HoldPhase::Ready => format!(
-            "{} ready on the hold shelf until {}",
-            h.item,
-            local_date_us(h.pickup_by_us)
-        ),
-        v1::HoldPhase::Unspecified => "unknown".to_owned(),
-    };
-    format!(
-        "hold {} for {} at {}: {phase} (position {})",
-        h.hold,
-        if h.item_asked.is_empty() {
-            &h.title_key
-        } else {
-            &h.item_asked
-        },
-        h.pickup_library,
-        h.applied_position
-    )
-}
-
-/// One hold as JSON.
-pub fn hold_json(h: &v1::GetHoldResponse) -> Value {
-    json!({
-        "hold": h.hold, "title_key": h.title_key, "item_asked": h.item_asked,
-        "pickup_library": h.pickup_library,
-        "phase": word(h.phase().as_str_name(), "HOLD_PHASE_"),
-        "queue_position": h.queue_position, "queue_length": h.queue_length,
-        "item": h.item, "item_library": h.item_library,
-        "expires_at_us": h.expires_at_us, "pickup_by_us": h.pickup_by_us,
-        "applied_position": h.applied_position,
-    })
 }

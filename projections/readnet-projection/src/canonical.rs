@@ -44,6 +44,17 @@ where
     serializer.collect_seq(values)
 }
 
+/// For `skip_serializing_if`: a field added later is left out of the encoding while it has its
+/// zero value, so that the states (and digests) of logs that never set it stay as they were.
+pub fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// As [`is_false`], for counts.
+pub fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
@@ -82,15 +93,4 @@ mod tests {
             serde_json::to_string(&ordered).unwrap()
         );
     }
-}
-
-/// For `skip_serializing_if`: a field added later is left out of the encoding while it has its
-/// zero value, so that the states (and digests) of logs that never set it stay as they were.
-pub fn is_false(value: &bool) -> bool {
-    !*value
-}
-
-/// As [`is_false`], for counts.
-pub fn is_zero(value: &u32) -> bool {
-    *value == 0
 }

@@ -19,7 +19,8 @@ fn cataloguing_puts_a_copy_on_its_owners_shelf() {
         item.place,
         Place::OnShelf {
             library: "JN-CENTRAL".into(),
-            homebound: false
+            homebound: false,
+            held: false,
         }
     );
     assert_eq!(item.title_key, SANTI_KEY);
@@ -133,7 +134,8 @@ fn a_return_at_the_owner_puts_the_copy_back_on_its_shelf() {
         state.item("JN-0001").unwrap().place,
         Place::OnShelf {
             library: "JN-CENTRAL".into(),
-            homebound: false
+            homebound: false,
+            held: false,
         }
     );
     assert_eq!(state.counts(SANTI_KEY, "JN-CENTRAL"), counts(1, 0, 0, 0, 0));
@@ -151,7 +153,8 @@ fn a_return_in_another_city_leaves_a_homebound_copy_on_that_shelf() {
         state.item("ZB-0001").unwrap().place,
         Place::OnShelf {
             library: "JN-CENTRAL".into(),
-            homebound: true
+            homebound: true,
+            held: false,
         }
     );
     let at_jinan = state.counts(SANTI_KEY, "JN-CENTRAL");
@@ -175,7 +178,8 @@ fn a_floating_item_returned_in_its_owners_city_stays_where_returned() {
         state.item("LX-0001").unwrap().place,
         Place::OnShelf {
             library: "JN-CENTRAL".into(),
-            homebound: false
+            homebound: false,
+            held: false,
         }
     );
     assert_eq!(state.counts(SANTI_KEY, "JN-CENTRAL").lendable(), 1);

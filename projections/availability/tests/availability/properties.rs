@@ -495,8 +495,9 @@ fn assert_places_agree(state: &Availability, ledger: &Ledger) {
                 Place::OnShelf {
                     library: l,
                     homebound: h,
+                    held,
                 },
-            ) => library == l && homebound == h,
+            ) => library == l && homebound == h && *held == item.hold.is_some(),
             (
                 ItemStatus::OnLoan {
                     library,

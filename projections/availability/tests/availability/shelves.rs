@@ -13,6 +13,7 @@ fn shelf_counts(c: readnet_availability::Counts) -> pb::ShelfCounts {
         on_loan: c.on_loan,
         in_transit_to: c.in_transit_to,
         in_booth: c.in_booth,
+        held: c.held,
     }
 }
 

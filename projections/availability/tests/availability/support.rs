@@ -177,5 +177,6 @@ pub fn counts(
         on_loan,
         in_transit_to,
         in_booth,
+        held: 0,
     }
 }

@@ -112,7 +112,31 @@ impl PatronView {
             Some(P::ItemDeclaredLost(e)) => &mut e.patron_id,
             Some(P::LostItemPaid(e)) => &mut e.patron_id,
             Some(P::LostItemDebtWaived(e)) => &mut e.patron_id,
-            _ => return event,
+            Some(P::HoldPlaced(e)) => &mut e.patron_id,
+            Some(P::HoldAssigned(e)) => &mut e.patron_id,
+            Some(P::HoldReady(e)) => &mut e.patron_id,
+            Some(P::HoldFilled(e)) => &mut e.patron_id,
+            Some(P::HoldReleased(e)) => &mut e.patron_id,
+            Some(P::HoldEnded(e)) => &mut e.patron_id,
+            // Named one by one, so that a new event with a patron id cannot pass unnoticed.
+            Some(
+                P::CityJoined(_)
+                | P::LibraryRegistered(_)
+                | P::LibraryClosed(_)
+                | P::ReturnPolicySet(_)
+                | P::LibraryRolesSet(_)
+                | P::TariffSet(_)
+                | P::ItemCatalogued(_)
+                | P::TransferDispatched(_)
+                | P::TransferReceived(_)
+                | P::ItemWithdrawn(_)
+                | P::SettlementPeriodClosed(_)
+                | P::PrincipalAdded(_)
+                | P::PrincipalChanged(_)
+                | P::PrincipalRevoked(_)
+                | P::TokenIssued(_),
+            )
+            | None => return event,
         };
         *patron_id = self.patron(patron_id);
         event
@@ -208,4 +232,32 @@ pub fn item_state(events: &[RecordedEvent]) -> Result<Option<pb::ItemState>, Ser
         ItemStatus::ExchangedOut => state.status = S::ExchangedOut as i32,
     }
     Ok(Some(state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hold_events_show_no_patron_id_to_a_reader_who_may_not_see_patrons() {
+        let placed = pb::RecordedEvent {
+            stream: format!("{}abc123", StreamId::PATRON_PREFIX),
+            event: Some(pb::Event {
+                payload: Some(readnet_domain::Payload::HoldPlaced(pb::HoldPlaced {
+                    hold: 1,
+                    patron_id: "abc123".to_owned(),
+                    ..Default::default()
+                })),
+            }),
+            ..Default::default()
+        };
+        let seen = PatronView::Hidden.event(placed.clone());
+        assert_eq!(seen.stream, StreamId::PATRON_PREFIX);
+        let Some(readnet_domain::Payload::HoldPlaced(e)) = seen.event.and_then(|e| e.payload)
+        else {
+            panic!("still a HoldPlaced")
+        };
+        assert!(e.patron_id.is_empty(), "{e:?}");
+        assert_eq!(PatronView::Full.event(placed.clone()), placed);
+    }
 }

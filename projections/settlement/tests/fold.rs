@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use readnet_domain::pb::{ChargeKind as PbKind, TransferReason};
-use readnet_domain::{Command, Fen};
+use readnet_domain::{Command, Fen, HoldTarget};
 use readnet_ledger::history::card;
 use readnet_projection::Projection;
 use readnet_projection::{Position, Revision};
@@ -307,6 +307,16 @@ fn a_hold_transfer_is_owed_by_the_destination_city_to_the_dispatching_city() {
         "JN-1",
         JN_CENTRAL,
         None,
+    );
+    // A Zibo reader's hold on it, for pickup at the Zibo branch: a hold leg needs one.
+    h.run(
+        shanghai(2026, 11, 5, 8, 0),
+        None,
+        Command::PlaceHold {
+            patron: card("zibo", "0003"),
+            target: HoldTarget::Item("JN-1".into()),
+            pickup_library: ZB_BRANCH.into(),
+        },
     );
     dispatch(
         &mut h,

@@ -113,7 +113,8 @@ fn command(h: &History, action: &Action) -> Option<(String, Command)> {
                     (true, _) | (false, 0) => {
                         (item(i).owner_library.clone(), TransferReason::Repatriation)
                     }
-                    (false, 1) => (LIBRARIES[to].into(), TransferReason::Hold),
+                    // A hold leg needs a hold behind it (ADR 0013); a rebalance is charged
+                    // alike, to the destination's city.
                     (false, _) => (LIBRARIES[to].into(), TransferReason::Rebalance),
                 };
                 Some((

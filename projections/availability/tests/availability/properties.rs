@@ -231,7 +231,7 @@ fn run(steps: &[Step]) -> Net {
             Step::Dispatch {
                 item: i,
                 to,
-                reason,
+                reason: _,
             } => {
                 let Some(item) = pick(i, |i| {
                     matches!(
@@ -250,10 +250,8 @@ fn run(steps: &[Step]) -> Net {
                         record.owner_library.to_string(),
                         TransferReason::Repatriation,
                     ),
-                    _ => (
-                        library(to),
-                        [TransferReason::Hold, TransferReason::Rebalance][reason % 2],
-                    ),
+                    // A hold leg needs a hold behind it (ADR 0013).
+                    _ => (library(to), TransferReason::Rebalance),
                 };
                 (
                     Some(from),

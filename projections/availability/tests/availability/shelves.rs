@@ -32,7 +32,7 @@ fn zibo_central() -> Net {
     net.checkout("ZB-CENTRAL", "S-1", li_wei());
     net.checkout("JN-CENTRAL", "W-1", wang_fang());
     net.return_at("ZB-CENTRAL", "W-1");
-    net.dispatch("JN-CENTRAL", "P-1", "ZB-CENTRAL", TransferReason::Hold);
+    net.dispatch("JN-CENTRAL", "P-1", "ZB-CENTRAL", TransferReason::Rebalance);
     net
 }
 

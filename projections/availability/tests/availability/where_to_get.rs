@@ -122,7 +122,12 @@ fn copies_on_loan_in_transit_or_homebound_are_not_offered() {
     net.checkout("ZB-CENTRAL", "S-1", wang_fang());
     net.checkout("ZB-CENTRAL", "S-2", li_wei());
     net.return_at("JN-CENTRAL", "S-2");
-    net.dispatch("ZB-CENTRAL", "S-3", "ZB-ZHOUCUN-07", TransferReason::Hold);
+    net.dispatch(
+        "ZB-CENTRAL",
+        "S-3",
+        "ZB-ZHOUCUN-07",
+        TransferReason::Rebalance,
+    );
     let state = net.fold();
 
     let answer = state

@@ -12,14 +12,15 @@ fn a_cross_city_loan_counts_at_the_lending_library_by_transaction_and_at_the_own
  {
     let mut h = network();
     catalogue(&mut h, t0(), ZB_CENTRAL, book("ZB-1", "", "Rickshaw Boy"));
-    // Zibo sends the book to Jinan for a hold; Li Wei (a Jinan card) borrows it there.
+    // Zibo sends the book to Jinan (a rebalance: a hold leg needs a hold, ADR 0013); Li Wei (a
+    // Jinan card) borrows it there.
     transfer(
         &mut h,
         t0(),
         ZB_CENTRAL,
         JN_CENTRAL,
         "ZB-1",
-        TransferReason::Hold,
+        TransferReason::Rebalance,
     );
     checkout(&mut h, t0() + minutes(120), JN_CENTRAL, "ZB-1", li_wei());
     let s = fold(h.events());

@@ -183,7 +183,7 @@ fn top_titles_count_loans_in_the_lending_city_and_month() {
         ZB_CENTRAL,
         JN_CENTRAL,
         "ZB-1",
-        TransferReason::Hold,
+        TransferReason::Rebalance,
     );
     checkout(&mut h, t0() + minutes(120), JN_CENTRAL, "ZB-1", li_wei());
     let s = fold(h.events());

@@ -158,15 +158,11 @@ fn history(steps: &[Step]) -> (History, DateTime<Utc>) {
                 };
                 let (to, reason) = if homebound {
                     (item.owner_library.clone(), TransferReason::Repatriation)
-                } else if b % 2 == 0 {
+                } else {
+                    // A hold leg needs a hold behind it (ADR 0013): the others rebalance.
                     (
                         LibraryCode::from(pick(&LIBRARIES, b).expect("libraries")),
                         TransferReason::Rebalance,
-                    )
-                } else {
-                    (
-                        LibraryCode::from(pick(&LIBRARIES, b).expect("libraries")),
-                        TransferReason::Hold,
                     )
                 };
                 let from = LIBRARIES.into_iter().find(|l| from == *l);

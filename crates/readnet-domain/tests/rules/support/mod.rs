@@ -234,7 +234,39 @@ fn apply_checked(mut scenario: Scenario, events: Vec<NewEvent>) -> Scenario {
         scenario.ledger,
         "applying events one at a time must equal replaying the history"
     );
+    assert_holds_agree(&scenario.ledger);
     scenario
+}
+
+/// A copy is set aside for at most one hold, and an open hold has at most one copy: the item's
+/// `hold` and the hold's state name each other; a patron's open holds are the ledger's.
+#[track_caller]
+fn assert_holds_agree(ledger: &Ledger) {
+    use readnet_domain::HoldState;
+    for (code, item) in &ledger.items {
+        if let Some(n) = item.hold {
+            let state = ledger.holds.get(&n).map(|h| &h.state);
+            assert!(
+                matches!(state, Some(HoldState::Assigned { item } | HoldState::Ready { item, .. }) if item == code),
+                "item {code} is set aside for hold {n}, whose state is {state:?}"
+            );
+        }
+    }
+    for (n, hold) in &ledger.holds {
+        if let HoldState::Assigned { item } | HoldState::Ready { item, .. } = &hold.state {
+            assert_eq!(ledger.items[item].hold, Some(*n), "hold {n}'s copy {item}");
+        }
+        assert!(
+            ledger.patrons[&hold.patron_id].holds.contains(n),
+            "hold {n} is among its patron's holds"
+        );
+    }
+    let open: usize = ledger.patrons.values().map(|p| p.holds.len()).sum();
+    assert_eq!(
+        open,
+        ledger.holds.len(),
+        "every patron's open holds are open"
+    );
 }
 
 /// A card of `city` numbered `number`: its patron id under the test secret, and its masked form.

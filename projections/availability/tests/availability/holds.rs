@@ -1,0 +1,134 @@
+//! Holds as availability shows them (ADR 0013): copies set aside are `held`, pick lists name the
+//! copies to pull and their next leg, a waiting hold knows its place in its title's queue.
+
+use readnet_availability::Availability;
+use readnet_domain::pb::{self, TransferReason};
+use readnet_domain::{Command, HoldTarget, PatronRef};
+use readnet_ledger::history::card;
+use readnet_projection::Projection;
+
+use crate::support::*;
+
+fn hold_on_santi(net: &mut Net, patron: PatronRef, pickup: &str) {
+    net.system(Command::PlaceHold {
+        patron,
+        target: HoldTarget::Title {
+            isbn: SANTI_ISBN.into(),
+            title: String::new(),
+            author: String::new(),
+        },
+        pickup_library: pickup.into(),
+    });
+}
+
+/// One 《三体》 on the shelf at JN-CENTRAL; Wang Fang wants it at ZB-ZHOUCUN-07, then Li Wei and
+/// a third reader queue for it at ZB-CENTRAL.
+fn three_readers_one_copy() -> Net {
+    let mut net = Net::new();
+    net.catalogue("JN-CENTRAL", santi("S-1"));
+    hold_on_santi(&mut net, wang_fang(), "ZB-ZHOUCUN-07");
+    hold_on_santi(&mut net, li_wei(), "ZB-CENTRAL");
+    hold_on_santi(&mut net, card("taian", "370902000001"), "ZB-CENTRAL");
+    net
+}
+
+#[test]
+fn a_copy_set_aside_is_held_and_on_its_librarys_pick_list() {
+    let net = three_readers_one_copy();
+    let state = net.fold();
+    let at = state.counts(SANTI_KEY, "JN-CENTRAL");
+    assert_eq!((at.on_shelf, at.held, at.lendable()), (1, 1, 0));
+    let picks = state.pick_list("JN-CENTRAL").unwrap();
+    let entries: Vec<_> = picks
+        .entries
+        .iter()
+        .map(|e| (e.hold, e.item.as_str(), e.next_library.as_str()))
+        .collect();
+    assert_eq!(entries, [(1, "S-1", "ZB-ZHOUCUN-07")]);
+    assert!(state.pick_list("ZB-CENTRAL").unwrap().entries.is_empty());
+}
+
+#[test]
+fn the_pick_list_sends_a_copy_through_its_citys_distribution_centre() {
+    let mut net = Net::new();
+    net.system(Command::SetLibraryRoles {
+        library: "JN-LIXIA-01".into(),
+        delivery_point: false,
+        distribution_centre: true,
+    });
+    net.catalogue("JN-CENTRAL", santi("S-1"));
+    hold_on_santi(&mut net, wang_fang(), "ZB-ZHOUCUN-07");
+    let state = net.fold();
+    assert_eq!(
+        state.pick_list("JN-CENTRAL").unwrap().entries[0].next_library,
+        "JN-LIXIA-01"
+    );
+}
+
+#[test]
+fn waiting_holds_know_their_place_in_the_queue() {
+    let net = three_readers_one_copy();
+    let state = net.fold();
+    let first = state.get_hold(1).unwrap();
+    assert_eq!(first.phase(), pb::HoldPhase::ToPull);
+    let second = state.get_hold(2).unwrap();
+    assert_eq!(second.phase(), pb::HoldPhase::Waiting);
+    assert_eq!((second.queue_position, second.queue_length), (1, 2));
+    let third = state.get_hold(3).unwrap();
+    assert_eq!((third.queue_position, third.queue_length), (2, 2));
+    assert!(state.get_hold(4).is_err(), "no hold 4");
+}
+
+#[test]
+fn a_copy_travels_is_ready_and_is_lent_to_its_holder_and_the_queue_moves_up() {
+    let mut net = three_readers_one_copy();
+    net.dispatch("JN-CENTRAL", "S-1", "ZB-ZHOUCUN-07", TransferReason::Hold);
+    let state = net.fold();
+    assert_eq!(state.get_hold(1).unwrap().phase(), pb::HoldPhase::InTransit);
+    assert_eq!(state.counts(SANTI_KEY, "ZB-ZHOUCUN-07").in_transit_to, 1);
+
+    net.receive("ZB-ZHOUCUN-07", "S-1");
+    let state = net.fold();
+    let ready = state.get_hold(1).unwrap();
+    assert_eq!(ready.phase(), pb::HoldPhase::Ready);
+    assert!(ready.pickup_by_us > 0);
+    let there = state.counts(SANTI_KEY, "ZB-ZHOUCUN-07");
+    assert_eq!((there.on_shelf, there.held, there.lendable()), (1, 1, 0));
+
+    net.checkout("ZB-ZHOUCUN-07", "S-1", wang_fang());
+    let state = net.fold();
+    assert!(state.get_hold(1).is_err(), "filled");
+    assert_eq!(state.counts(SANTI_KEY, "ZB-ZHOUCUN-07").held, 0);
+
+    // Returned at ZB-CENTRAL, it is trapped for Li Wei, whose pickup is there: ready at once.
+    net.return_at("ZB-CENTRAL", "S-1");
+    let state = net.fold();
+    assert_eq!(state.get_hold(2).unwrap().phase(), pb::HoldPhase::Ready);
+    let third = state.get_hold(3).unwrap();
+    assert_eq!((third.queue_position, third.queue_length), (1, 1));
+}
+
+#[test]
+fn a_log_without_holds_keeps_its_encoding() {
+    let mut net = Net::new();
+    net.catalogue("JN-CENTRAL", santi("S-1"));
+    let state = net.fold();
+    let encoded = serde_json::to_string(&state).unwrap();
+    for field in [
+        "held",
+        "hold",
+        "queues",
+        "delivery_point",
+        "distribution_centre",
+    ] {
+        assert!(
+            !encoded.contains(&format!("\"{field}\"")),
+            "{field} is in {encoded}"
+        );
+    }
+    assert_eq!(
+        Availability::VERSION,
+        1,
+        "old snapshots stay readable: no new version"
+    );
+}

@@ -698,6 +698,36 @@ mod tests {
     }
 
     #[test]
+    fn a_hold_names_a_title_or_an_item_not_both_nor_neither() {
+        let wanted = |isbn: &str, title: &str, item: &str| pb::HoldWanted {
+            isbn: isbn.to_owned(),
+            title: title.to_owned(),
+            item: item.to_owned(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            hold_target(Some(&wanted("9787532734029", "", ""))),
+            Ok(HoldTarget::Title { .. })
+        ));
+        assert!(matches!(
+            hold_target(Some(&wanted("", "边城", ""))),
+            Ok(HoldTarget::Title { .. })
+        ));
+        assert!(matches!(
+            hold_target(Some(&wanted("", "", "JN-1"))),
+            Ok(HoldTarget::Item(_))
+        ));
+        for bad in [wanted("978", "", "JN-1"), wanted("", "", "")] {
+            let err = hold_target(Some(&bad)).unwrap_err().to_string();
+            assert!(err.starts_with("wanted:"), "{err}");
+        }
+        let err = hold_target(None).unwrap_err().to_string();
+        assert!(err.starts_with("wanted:"), "{err}");
+        let err = hold_number(0, "hold").unwrap_err().to_string();
+        assert!(err.starts_with("hold:"), "{err}");
+    }
+
+    #[test]
     fn cards_are_hashed_and_masked() {
         let key = PatronKey::new(b"k");
         let card = pb::Card {

@@ -755,4 +755,58 @@ mod tests {
         assert_eq!(request.price_fen, Some(3950));
         assert_eq!(request.acquisition(), Acquisition::Purchase);
     }
+
+    #[test]
+    fn place_hold_names_a_title_or_an_item_and_a_pickup_point() {
+        let cli = parse(&[
+            "place-hold",
+            "--card",
+            "zibo:370303199202023456",
+            "--isbn",
+            "9787532734029",
+            "--pickup",
+            "ZB-READING-01",
+            "--channel",
+            "app",
+        ])
+        .unwrap();
+        let Command::Write(command) = cli.command else {
+            panic!("not a write")
+        };
+        let (opts, call) = command.into_request();
+        assert_eq!(opts.actor().channel, v1::Channel::App);
+        let Call::PlaceHold(request) = call else {
+            panic!("not place-hold")
+        };
+        let wanted = request.wanted.unwrap();
+        assert_eq!(
+            (wanted.isbn.as_str(), wanted.item.as_str()),
+            ("9787532734029", "")
+        );
+        assert_eq!(request.pickup_library, "ZB-READING-01");
+        assert_eq!(request.card.unwrap().city, "zibo");
+    }
+
+    #[test]
+    fn cancel_hold_without_a_card_is_staffs() {
+        let cli = parse(&[
+            "cancel-hold",
+            "7",
+            "--note",
+            "damaged",
+            "--library",
+            "ZB-CENTRAL",
+        ])
+        .unwrap();
+        let Command::Write(command) = cli.command else {
+            panic!("not a write")
+        };
+        let Call::CancelHold(request) = command.into_request().1 else {
+            panic!("not cancel-hold")
+        };
+        assert_eq!(
+            (request.hold, request.card, request.note.as_str()),
+            (7, None, "damaged")
+        );
+    }
 }

@@ -109,14 +109,7 @@ struct Source {
 /// Everything to copy from `data`: the log's cut first, so that the files beside it are at
 /// least as new as the log they go with.
 fn sources(data: &Path) -> anyhow::Result<(u64, Vec<Source>)> {
-    let log = data.join("log");
-    if !log.is_dir() {
-        bail!(
-            "no ledger in {}: {} does not exist",
-            data.display(),
-            log.display()
-        );
-    }
+    let log = crate::audit::ledger_log(data)?;
     let cut = cut(&log).with_context(|| format!("finding what to copy of {}", log.display()))?;
     let mut sources = Vec::new();
     for (path, len) in cut.segments {

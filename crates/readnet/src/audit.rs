@@ -96,7 +96,9 @@ pub struct ExportStatementsArgs {
     out: Option<PathBuf>,
 }
 
-async fn open(data: &Path) -> anyhow::Result<EmbeddedStore> {
+/// The embedded store's directory in the data directory `data`; an error naming both when it
+/// does not exist.
+pub fn ledger_log(data: &Path) -> anyhow::Result<PathBuf> {
     let log = data.join("log");
     if !log.is_dir() {
         bail!(
@@ -105,6 +107,11 @@ async fn open(data: &Path) -> anyhow::Result<EmbeddedStore> {
             log.display()
         );
     }
+    Ok(log)
+}
+
+async fn open(data: &Path) -> anyhow::Result<EmbeddedStore> {
+    let log = ledger_log(data)?;
     EmbeddedStore::open_read_only(&log, EmbeddedOptions::default())
         .await
         .with_context(|| format!("opening the log in {} read-only", log.display()))
@@ -422,14 +429,7 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
 /// `export events --salvage`: the store's own frame walk, not an open store, so that damage
 /// anywhere stops nothing but the records it covers.
 fn export_salvaged(args: &ExportEventsArgs, patrons: &PatronView) -> anyhow::Result<ExitCode> {
-    let log = args.data.join("log");
-    if !log.is_dir() {
-        bail!(
-            "no ledger in {}: {} does not exist",
-            args.data.display(),
-            log.display()
-        );
-    }
+    let log = ledger_log(&args.data)?;
     let (from, through) = (args.from, args.through.unwrap_or(u64::MAX));
     let mut out = output(&args.out)?;
     let mut undecodable = 0u64;

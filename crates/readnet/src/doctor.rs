@@ -192,14 +192,7 @@ async fn snapshot_verdict(
 
 /// `readnet repair`: exit 0 after a repair, 2 when only the plan was printed.
 pub async fn repair_command(args: RepairArgs) -> anyhow::Result<ExitCode> {
-    let log = log_dir(&args.data)?;
-    if !log.is_dir() {
-        bail!(
-            "no log in {}: {} does not exist",
-            args.data.display(),
-            log.display()
-        );
-    }
+    let log = crate::audit::ledger_log(&args.data)?;
     let Some(keep_through) = args.keep_through else {
         let examination = examine(&log).with_context(|| format!("examining {}", log.display()))?;
         match examination.verdict {

@@ -56,7 +56,6 @@ enum Step {
     Dispatch {
         item: usize,
         to: usize,
-        reason: usize,
     },
     Receive {
         item: usize,
@@ -95,7 +94,7 @@ fn step() -> impl Strategy<Value = Step> {
         5 => (n(), n()).prop_map(|(item, patron)| Step::Checkout { item, patron }),
         1 => n().prop_map(|item| Step::Renew { item }),
         4 => (n(), n()).prop_map(|(item, library)| Step::Return { item, library }),
-        3 => (n(), n(), n()).prop_map(|(item, to, reason)| Step::Dispatch { item, to, reason }),
+        3 => (n(), n()).prop_map(|(item, to)| Step::Dispatch { item, to }),
         3 => n().prop_map(|item| Step::Receive { item }),
         2 => (n(), n(), n()).prop_map(|(item, patron, title)| Step::Swap { item, patron, title }),
         1 => (n(), n(), n()).prop_map(|(library, patron, title)| Step::PatronDriven {
@@ -228,11 +227,7 @@ fn run(steps: &[Step]) -> Net {
                 };
                 (Some(at), Command::Return { item: item.into() })
             }
-            Step::Dispatch {
-                item: i,
-                to,
-                reason: _,
-            } => {
+            Step::Dispatch { item: i, to } => {
                 let Some(item) = pick(i, |i| {
                     matches!(
                         i.status,
@@ -599,7 +594,6 @@ fn the_step_generator_reaches_every_item_event() {
             5 => Step::Dispatch {
                 item: i * 3,
                 to: i / 5,
-                reason: i,
             },
             6 => Step::Receive { item: i * 11 },
             7 => Step::Swap {

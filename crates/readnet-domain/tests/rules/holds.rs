@@ -652,3 +652,52 @@ fn a_refusal_to_sweep_with_nothing_due_is_not_recorded() {
         "a sweep that finds nothing writes nothing"
     );
 }
+
+#[test]
+fn a_copy_arriving_home_is_trapped_for_a_waiting_hold() {
+    // Lent in Jinan, returned in Zibo: homebound; a Jinan reader waits for the title meanwhile.
+    let s = given(network())
+        .and([biancheng("JN-BC-1", "JN-LIXIA-03")])
+        .after(t0(), Some("JN-LIXIA-03"), checkout("JN-BC-1", &wang_fang()))
+        .after(t0() + days(3), Some("ZB-CENTRAL"), give_back("JN-BC-1"))
+        .after(t0() + days(3), None, title_hold(&li_wei(), "JN-CENTRAL"));
+    assert_eq!(
+        state(&s, 1),
+        Some(HoldState::Queued),
+        "a homebound copy is not pulled"
+    );
+    let s = s
+        .after(
+            t0() + days(3),
+            Some("ZB-CENTRAL"),
+            dispatch("JN-BC-1", "JN-LIXIA-03", TransferReason::Repatriation),
+        )
+        .after(t0() + days(5), Some("JN-LIXIA-03"), receive("JN-BC-1"));
+    assert_eq!(state(&s, 1), assigned("JN-BC-1"));
+    // On JN-LIXIA-03's pick list now: it goes on as a hold transfer to JN-CENTRAL.
+    s.when_at(
+        t0() + days(5),
+        Some("JN-LIXIA-03"),
+        dispatch("JN-BC-1", "JN-CENTRAL", TransferReason::Hold),
+    )
+    .then_accepted();
+}
+
+#[test]
+fn a_copy_in_a_booth_is_never_set_aside() {
+    let s = given(network())
+        .and([Payload::ItemCatalogued(pb::ItemCatalogued {
+            item: "JN-B-BC".into(),
+            isbn: ISBN.into(),
+            title: "边城".into(),
+            author: "沈从文".into(),
+            owner_library: "JN-BOOTH-01".into(),
+            price_fen: None,
+            acquisition: pb::Acquisition::BoothDeposit as i32,
+            placed_at: "JN-BOOTH-01".into(),
+            in_booth: true,
+        })])
+        .after(t0(), None, title_hold(&wang_fang(), "JN-LIXIA-03"));
+    assert_eq!(state(&s, 1), Some(HoldState::Queued));
+    assert_eq!(s.ledger().items["JN-B-BC"].hold, None);
+}

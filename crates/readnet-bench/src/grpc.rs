@@ -91,6 +91,7 @@ pub async fn checkouts_grpc(
         routes: tonic::service::Routes::default(),
         access,
         tls: None,
+        hold_sweep: None,
     };
     let server = tokio::spawn(readnet_server::serve_on(listener, served, async {
         let _ = stopped.await;

@@ -19,6 +19,7 @@ pub mod edge;
 mod error;
 pub mod projections;
 mod services;
+mod sweep;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -68,6 +69,9 @@ pub struct Served {
     /// The server's certificate and key, and with a client CA, mutual TLS. The binary reads
     /// the files and has installed the process's rustls crypto provider.
     pub tls: Option<ServerTlsConfig>,
+    /// How often the server sends `ExpireHolds` itself (ADR 0013); `None`: never (an operator
+    /// sends it).
+    pub hold_sweep: Option<std::time::Duration>,
 }
 
 /// Serves the readnet services on a bound listener over any store until `shutdown`.
@@ -85,6 +89,7 @@ pub async fn serve_on(
         routes,
         access,
         tls,
+        hold_sweep,
     } = served;
     let availability = start_projection::<Availability>(&store, &snapshots).await;
     let settlement = start_projection::<Settlement>(&store, &snapshots).await;
@@ -104,6 +109,14 @@ pub async fn serve_on(
         key: key.clone(),
         clock: Arc::clone(&clock),
     };
+    if let Some(every) = hold_sweep {
+        tokio::spawn(sweep::sweep_holds(
+            bus.clone(),
+            key.clone(),
+            Arc::clone(&clock),
+            every,
+        ));
+    }
     let access_service = AccessService {
         commands: commands.clone(),
         tokens: Arc::clone(&access.tokens),

@@ -45,6 +45,8 @@ pub struct ServeConfig {
     pub tls: Option<ServerTlsFiles>,
     /// How long a refused command's retries get its refusal (ADR 0010).
     pub refusal_window: chrono::TimeDelta,
+    /// How often the server ends the holds whose time is up (ADR 0013); `None`: never.
+    pub hold_sweep: Option<std::time::Duration>,
 }
 
 /// Where the token hashes are kept: beside the data, never in the log.
@@ -130,6 +132,7 @@ pub async fn serve(
             })),
         access,
         tls,
+        hold_sweep: config.hold_sweep,
     };
     readnet_server::serve_on(listener, served, shutdown)
         .await

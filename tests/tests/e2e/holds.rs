@@ -238,3 +238,55 @@ async fn a_zibo_readers_hold_on_a_jinan_copy_travels_through_the_centre_to_their
         ]
     );
 }
+
+#[tokio::test]
+async fn the_server_ends_a_hold_whose_time_is_up_by_its_own_sweep() {
+    let mut fixture = network_jinan_zibo().await;
+    fixture.restart_with(&["--hold-sweep-secs", "1"]).await;
+    let net = &fixture.net;
+    let desk = net.at(JN_CENTRAL);
+    accepted(
+        desk.checkout(JN_BOOKS[0], card(JINAN, "370102199001011234"))
+            .await,
+        "a loan, so that no copy is to be had",
+    );
+    // Placed at a kiosk that was offline for 100 days: it expired unfilled 10 days ago.
+    let placed = accepted(
+        desk.holds()
+            .place_hold(desk.request(v1::PlaceHoldRequest {
+                occurred_at: Some(timestamp(chrono::Utc::now() - chrono::Duration::days(100))),
+                card: Some(card(ZIBO, "370303199202023456")),
+                wanted: Some(v1::HoldWanted {
+                    item: JN_BOOKS[0].to_owned(),
+                    ..Default::default()
+                }),
+                pickup_library: ZB_CENTRAL.to_owned(),
+                ..Default::default()
+            }))
+            .await,
+        "PlaceHold",
+    )
+    .into_inner();
+    let deadline = std::time::Instant::now() + WAIT;
+    let ended = loop {
+        let log = net
+            .read_all_from(placed.receipt.as_ref().unwrap().position)
+            .await;
+        if let Some(ended) = log.iter().find(|e| e.event_type == "HoldEnded") {
+            break ended.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sweep ended the hold: {log:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let v1::event::Payload::HoldEnded(e) = payload_of(&ended) else {
+        panic!("a HoldEnded")
+    };
+    assert_eq!(
+        (e.hold, e.reason()),
+        (placed.hold, v1::HoldEndReason::ExpiredUnfilled)
+    );
+    assert!(ended.principal.is_empty(), "the server's own act");
+}

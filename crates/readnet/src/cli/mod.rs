@@ -102,6 +102,11 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(i64).range(1..=REFUSAL_WINDOW_MAX_SECS)
     )]
     pub refusal_window_secs: i64,
+    /// How often, in seconds, the server ends the holds whose time is up (unfilled after 90
+    /// days, not picked up after 7), by its own ExpireHolds; 0: never (send `readnet
+    /// expire-holds` instead).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub hold_sweep_secs: u64,
 }
 
 /// `--refusal-window-secs` unless given: the ledger's own default.

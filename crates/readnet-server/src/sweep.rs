@@ -1,0 +1,63 @@
+//! The hold sweep (ADR 0013): the server itself sends `ExpireHolds` every interval, as of its
+//! injected clock, and again while a sweep ends holds (one ends at most
+//! `MAX_EXPIRIES_PER_SWEEP`). A sweep with nothing due is refused without being recorded, so an
+//! idle network's log does not grow.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use readnet_domain::pb::Channel;
+use readnet_domain::{Caller, Clock, Command, CommandContext, PatronKey, Rejection};
+use readnet_ledger::{CommandBus, LedgerError, Submission};
+use uuid::Uuid;
+
+/// Most `ExpireHolds` one tick sends: a bound on the work of one tick; what is left waits for
+/// the next.
+const MAX_SWEEPS_PER_TICK: usize = 64;
+
+/// Runs the sweep every `every`, for as long as the bus takes commands.
+pub async fn sweep_holds(bus: CommandBus, key: PatronKey, clock: Arc<dyn Clock>, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        for _ in 0..MAX_SWEEPS_PER_TICK {
+            match sweep_once(&bus, &key, clock.as_ref()).await {
+                Ok(events) => tracing::info!(events, "hold sweep ended holds"),
+                Err(LedgerError::Rejected(Rejection::NoHoldDue { .. })) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "hold sweep failed; trying again next time");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// One `ExpireHolds` as the server's own command (channel system), now by the server's clock;
+/// how many events it wrote.
+async fn sweep_once(
+    bus: &CommandBus,
+    key: &PatronKey,
+    clock: &dyn Clock,
+) -> Result<usize, LedgerError> {
+    let now = clock.now();
+    let ctx = CommandContext {
+        occurred_at: now,
+        acting_library: None,
+        channel: Channel::System,
+        caller: Caller::Server,
+    };
+    let digest = readnet_ledger::digest(key, "ExpireHolds", &ctx, &[]);
+    let receipt = bus
+        .submit(Submission {
+            command_id: Uuid::new_v4(),
+            correlation_id: None,
+            digest,
+            command: Command::ExpireHolds,
+            ctx,
+            received_at: now,
+        })
+        .await?;
+    Ok(receipt.events.len())
+}

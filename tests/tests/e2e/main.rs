@@ -18,4 +18,5 @@ mod service;
 mod store_conformance;
 mod subscription;
 mod tls;
+mod tree;
 mod validation;

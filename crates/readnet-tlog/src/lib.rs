@@ -11,15 +11,19 @@
 //! - [`proof`]: building inclusion and consistency proofs from any [`NodeSource`], and verifying
 //!   them with nothing but the hashes (RFC 9162, 2.1.3.2 and 2.1.4.2).
 //!
+//! - [`note`]: signed tree heads (checkpoints) in the C2SP signed-note format, Ed25519.
+//!
 //! Nothing here reads a clock or does I/O.
 
 pub mod hash;
 pub mod leaf;
+pub mod note;
 pub mod proof;
 pub mod tree;
 
 pub use hash::{EMPTY_ROOT, Hash, leaf_hash, node_hash};
 pub use leaf::{LEAF_FORMAT, leaf_bytes};
+pub use note::{Checkpoint, NoteError, NoteSigner, NoteVerifier};
 pub use proof::{
     ProofError, consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
 };

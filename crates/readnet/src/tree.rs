@@ -31,17 +31,16 @@ pub struct TreeArgs {
     since: Option<u64>,
 }
 
-fn hex(hash: &Hash) -> String {
+pub fn hex(hash: &Hash) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `readnet tree`.
-pub async fn tree_command(args: TreeArgs) -> anyhow::Result<ExitCode> {
-    let store = crate::audit::open(&args.data).await?;
+/// The tree of the first `size` events of `store` (all of them when `None`).
+pub async fn build(store: &dyn EventStore, size: Option<u64>) -> anyhow::Result<Levels> {
     let head = store.head_position().get();
-    let size = args.size.unwrap_or(head);
+    let size = size.unwrap_or(head);
     if size > head {
-        bail!("--size {size}: the log holds {head} events");
+        bail!("the log holds {head} events, not {size}");
     }
     let mut tree = Levels::new();
     let mut bytes = Vec::new();
@@ -60,6 +59,14 @@ pub async fn tree_command(args: TreeArgs) -> anyhow::Result<ExitCode> {
         }
         next = last.next();
     }
+    Ok(tree)
+}
+
+/// `readnet tree`.
+pub async fn tree_command(args: TreeArgs) -> anyhow::Result<ExitCode> {
+    let store = crate::audit::open(&args.data).await?;
+    let tree = build(&store, args.size).await?;
+    let size = tree.size();
     let mut out = std::io::stdout().lock();
     writeln!(out, "tree size {size}")?;
     writeln!(out, "root {}", hex(&tree.root(size)?))?;

@@ -110,7 +110,8 @@ pub fn ledger_log(data: &Path) -> anyhow::Result<PathBuf> {
     Ok(log)
 }
 
-async fn open(data: &Path) -> anyhow::Result<EmbeddedStore> {
+/// The log in `data`, opened read-only.
+pub async fn open(data: &Path) -> anyhow::Result<EmbeddedStore> {
     let log = ledger_log(data)?;
     EmbeddedStore::open_read_only(&log, EmbeddedOptions::default())
         .await

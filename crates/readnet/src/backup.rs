@@ -5,7 +5,8 @@
 //! the segment being written up to the end of its last acknowledged append. Writes go on while
 //! the copy runs; what they add after the cut is not in the backup. The network secret
 //! (`patron.key`), the token hashes (`tokens.json`), the first administrator's token
-//! (`admin.token`) and the projection snapshots are copied as they are.
+//! (`admin.token`), the checkpoint signing key (`checkpoint.key`) and the projection snapshots are
+//! copied as they are.
 //!
 //! A backup is finished when its manifest, `backup.json`, is written, last: every file with its
 //! length and SHA-256, the head, and the digests of every projection replayed from the copied
@@ -42,7 +43,7 @@ pub const MANIFEST: &str = "backup.json";
 /// The manifest's format.
 const FORMAT: u32 = 1;
 /// The data directory's files besides the log and the snapshots.
-const BESIDE_THE_LOG: [&str; 3] = ["patron.key", "tokens.json", "admin.token"];
+const BESIDE_THE_LOG: [&str; 4] = ["patron.key", "tokens.json", "admin.token", "checkpoint.key"];
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {

@@ -12,6 +12,8 @@ mod doctor;
 mod output;
 mod serve;
 mod tls;
+mod tree;
+mod verify;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -81,6 +83,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Export(command) => audit::export_command(command).await,
         Command::Backup(args) => backup::backup_command(args).await,
         Command::Restore(args) => backup::restore_command(args).await,
+        Command::Tree(args) => tree::tree_command(args).await,
+        Command::Checkpoint(args) => verify::checkpoint_command(args).await,
+        Command::Verify(args) => verify::verify_command(args).await,
         Command::Doctor(args) => doctor::doctor_command(args).await,
         Command::Repair(args) => doctor::repair_command(args).await,
         Command::Principal(command) => done(cli::principal::run(command).await),

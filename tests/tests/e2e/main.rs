@@ -19,4 +19,5 @@ mod service;
 mod store_conformance;
 mod subscription;
 mod tls;
+mod tree;
 mod validation;

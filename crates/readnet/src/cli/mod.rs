@@ -15,7 +15,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use tonic::Status;
 
 use crate::tls::{ClientTls, ServerTlsFiles};
-use crate::{audit, backup, doctor, output};
+use crate::{audit, backup, doctor, output, tree, verify};
 
 /// The public-library network ledger: server, staff commands and a demo.
 #[derive(Debug, Parser)]
@@ -40,6 +40,15 @@ pub enum Command {
     /// Export events (JSON Lines) or settlement statements (JSON, CSV), offline.
     #[command(subcommand)]
     Export(audit::ExportCommand),
+    /// The log as a Merkle tree (RFC 6962), offline: its size and root, and proofs of inclusion
+    /// and consistency for auditors to check.
+    Tree(tree::TreeArgs),
+    /// Sign the head of the log (size and root) with the data directory's checkpoint key, as a
+    /// C2SP signed note; --public-key prints the key auditors verify with.
+    Checkpoint(verify::CheckpointArgs),
+    /// Check a signed checkpoint against a log, trusting only the public key; exit 0 verified,
+    /// 1 tampered, 2 could not check.
+    Verify(verify::VerifyArgs),
     /// Copy a data directory, the server running or not, into a new directory: the log through
     /// its acknowledged head, the keys, tokens and snapshots, and a manifest checked by replay.
     Backup(backup::BackupArgs),

@@ -1,0 +1,104 @@
+//! `readnet tree`, offline and read-only: the log as a Merkle tree (RFC 6962; `readnet-tlog`).
+//! Prints the tree head (size and root) of the whole log or of a prefix, and on request the
+//! inclusion proof of one event and the consistency proof from an older tree head, so that an
+//! auditor holding a head can check them with any RFC 6962 verifier.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::Args;
+use readnet_store::{AllFrom, Direction, EventStore, Position};
+use readnet_tlog::{Hash, Levels, consistency_proof, inclusion_proof, leaf_bytes, leaf_hash};
+
+/// Events read per page.
+const PAGE: usize = 4096;
+
+#[derive(Debug, Args)]
+pub struct TreeArgs {
+    /// The data directory (as given to `readnet serve`).
+    #[arg(long, value_name = "DIR", default_value = "./readnet-data")]
+    data: PathBuf,
+    /// The tree of the first SIZE events (default: the whole log).
+    #[arg(long, value_name = "SIZE")]
+    size: Option<u64>,
+    /// Also print the inclusion proof of the event at this position (its leaf is position − 1).
+    #[arg(long, value_name = "POSITION")]
+    prove: Option<u64>,
+    /// Also print the consistency proof from the tree of the first OLD events.
+    #[arg(long, value_name = "OLD")]
+    since: Option<u64>,
+}
+
+pub fn hex(hash: &Hash) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The tree of the first `size` events of `store` (all of them when `None`).
+pub async fn build(store: &dyn EventStore, size: Option<u64>) -> anyhow::Result<Levels> {
+    let head = store.head_position().get();
+    let size = size.unwrap_or(head);
+    if size > head {
+        bail!("the log holds {head} events, not {size}");
+    }
+    let mut tree = Levels::new();
+    let mut bytes = Vec::new();
+    let mut next = Position::FIRST;
+    while tree.size() < size {
+        let page = store
+            .read_all(AllFrom::Position(next), Direction::Forwards, PAGE)
+            .await?;
+        let Some(last) = page.last().map(|e| e.position) else {
+            break;
+        };
+        for event in page.iter().take((size - tree.size()) as usize) {
+            bytes.clear();
+            leaf_bytes(event, &mut bytes);
+            tree.push(leaf_hash(&bytes));
+        }
+        next = last.next();
+    }
+    Ok(tree)
+}
+
+/// `readnet tree`.
+pub async fn tree_command(args: TreeArgs) -> anyhow::Result<ExitCode> {
+    let store = crate::audit::open(&args.data).await?;
+    let tree = build(&store, args.size).await?;
+    let size = tree.size();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "tree size {size}")?;
+    writeln!(out, "root {}", hex(&tree.root(size)?))?;
+    if let Some(position) = args.prove {
+        if position == 0 || position > size {
+            bail!("--prove {position}: a position of the tree is 1..={size}");
+        }
+        let proof = inclusion_proof(&tree, position - 1, size)?;
+        writeln!(
+            out,
+            "inclusion of position {position} (leaf {}) in {size}: {} hash(es)",
+            position - 1,
+            proof.len()
+        )?;
+        for hash in &proof {
+            writeln!(out, "  {}", hex(hash))?;
+        }
+    }
+    if let Some(old) = args.since {
+        if old > size {
+            bail!("--since {old}: older than the tree of {size} means at most {size}");
+        }
+        let proof = consistency_proof(&tree, old, size)?;
+        writeln!(
+            out,
+            "consistency {old} -> {size}: old root {}, {} hash(es)",
+            hex(&tree.root(old)?),
+            proof.len()
+        )?;
+        for hash in &proof {
+            writeln!(out, "  {}", hex(hash))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,286 @@
+//! `readnet tree` on a real server's log: the head it prints is the root of the events as the
+//! store hands them out, and its proofs verify with nothing but that head.
+
+use std::path::Path;
+use std::process::Command;
+
+use readnet_e2e::*;
+use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use readnet_store::{AllFrom, Direction, EventStore};
+use readnet_tlog::{Hash, Levels, leaf_bytes, leaf_hash, verify_consistency, verify_inclusion};
+
+fn tree(data: &Path, args: &[&str]) -> String {
+    let output = Command::new(readnet_binary())
+        .arg("tree")
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("readnet runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert!(output.status.success(), "{stdout}{stderr}");
+    stdout
+}
+
+fn hash(text: &str) -> Hash {
+    hex::decode(text.trim()).unwrap().try_into().unwrap()
+}
+
+/// The hash after `prefix` on its line.
+fn after(output: &str, prefix: &str) -> Hash {
+    let line = output
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("{prefix:?} in\n{output}"));
+    hash(line.split(',').next().unwrap())
+}
+
+/// The indented hashes after the line starting with `heading`.
+fn proof_after(output: &str, heading: &str) -> Vec<Hash> {
+    output
+        .lines()
+        .skip_while(|l| !l.starts_with(heading))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(hash)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_printed_head_is_the_logs_root_and_its_proofs_verify() {
+    let mut fixture = Fixture::start().await;
+    let (ok, stdout, stderr) = crate::service::play_demo(&fixture.server).await;
+    assert!(ok, "the demo ran\n{stdout}\n{stderr}");
+    let data = fixture.server.data_dir().to_path_buf();
+    fixture.server.kill_hard();
+
+    let events = {
+        let store = EmbeddedStore::open_read_only(data.join("log"), EmbeddedOptions::default())
+            .await
+            .unwrap();
+        store
+            .read_all(AllFrom::Start, Direction::Forwards, usize::MAX)
+            .await
+            .unwrap()
+    };
+    let size = events.len() as u64;
+    assert!(size > 40, "the demo wrote {size} events");
+    let leaves: Vec<Hash> = events
+        .iter()
+        .map(|e| {
+            let mut bytes = Vec::new();
+            leaf_bytes(e, &mut bytes);
+            leaf_hash(&bytes)
+        })
+        .collect();
+    // The head, computed here independently of the command.
+    let mut expected = Levels::new();
+    for leaf in &leaves {
+        expected.push(*leaf);
+    }
+
+    let (position, old) = (17, size / 2);
+    let whole = tree(
+        &data,
+        &[
+            "--prove",
+            &position.to_string(),
+            "--since",
+            &old.to_string(),
+        ],
+    );
+    assert!(whole.starts_with(&format!("tree size {size}\n")), "{whole}");
+    let root = after(&whole, "root ");
+    assert_eq!(root, expected.root(size).unwrap());
+
+    let inclusion = proof_after(&whole, &format!("inclusion of position {position}"));
+    assert!(!inclusion.is_empty());
+    verify_inclusion(
+        position - 1,
+        size,
+        &leaves[position as usize - 1],
+        &inclusion,
+        &root,
+    )
+    .unwrap();
+    // The proof is of that event and no other.
+    assert!(
+        verify_inclusion(
+            position - 1,
+            size,
+            &leaves[position as usize],
+            &inclusion,
+            &root
+        )
+        .is_err()
+    );
+
+    // An auditor who kept the head of the first `old` events checks that the log only grew.
+    let older = tree(&data, &["--size", &old.to_string()]);
+    let old_root = after(&older, "root ");
+    assert_eq!(
+        after(&whole, &format!("consistency {old} -> {size}: old root ")),
+        old_root
+    );
+    let consistency = proof_after(&whole, &format!("consistency {old} -> {size}"));
+    verify_consistency(old, size, &old_root, &root, &consistency).unwrap();
+    let mut bent = consistency.clone();
+    bent[0][0] ^= 1;
+    assert!(verify_consistency(old, size, &old_root, &root, &bent).is_err());
+}
+
+fn readnet(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(readnet_binary())
+        .args(args)
+        .output()
+        .expect("readnet runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A log of `n` events in `dir/log`; event 5's data is `five`.
+async fn log_of(dir: &Path, n: u32, five: &str) {
+    let store = EmbeddedStore::open(dir.join("log"), EmbeddedOptions::default())
+        .await
+        .unwrap();
+    for i in 1..=n {
+        let data = if i == 5 {
+            five.to_owned()
+        } else {
+            format!("event {i}")
+        };
+        store
+            .append(
+                &format!("s-{}", i % 3),
+                readnet_store::StreamState::Any,
+                vec![readnet_store::EventData {
+                    event_id: uuid::Uuid::from_u128(u128::from(i)),
+                    event_type: "Tested".into(),
+                    content_type: readnet_store::ContentType::Binary,
+                    metadata: Vec::new().into(),
+                    data: data.into_bytes().into(),
+                }],
+            )
+            .await
+            .unwrap();
+    }
+    store.close().await;
+}
+
+#[tokio::test]
+async fn verify_trusts_only_the_public_key_and_catches_a_rewritten_past() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (honest, forked) = (scratch.path().join("honest"), scratch.path().join("forked"));
+    let state = scratch.path().join("seen.checkpoint");
+    log_of(&honest, 10, "event 5").await;
+
+    let (code, key, stderr) = readnet(&[
+        "checkpoint",
+        "--data",
+        path(&honest),
+        "--origin",
+        "readnet.test/audit",
+        "--public-key",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let key = key.trim().to_owned();
+    assert!(key.starts_with("readnet.test/audit+"), "{key}");
+    let (code, note, stderr) = readnet(&["checkpoint", "--data", path(&honest)]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(note.starts_with("readnet.test/audit\n10\n"), "{note}");
+    let checkpoint = scratch.path().join("honest.checkpoint");
+    std::fs::write(&checkpoint, &note).unwrap();
+
+    let verify = |checkpoint: &Path, data: &Path| {
+        readnet(&[
+            "verify",
+            "--key",
+            &key,
+            "--checkpoint",
+            path(checkpoint),
+            "--data",
+            path(data),
+            "--state",
+            path(&state),
+        ])
+    };
+    let (code, out, _) = verify(&checkpoint, &honest);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.starts_with("VERIFIED: readnet.test/audit signs 10 events"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), note);
+
+    // A checkpoint whose size was edited: its signature no longer holds.
+    let edited = scratch.path().join("edited.checkpoint");
+    std::fs::write(&edited, note.replacen("\n10\n", "\n9\n", 1)).unwrap();
+    let (code, out, _) = verify(&edited, &honest);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.starts_with("TAMPERED:") && out.contains("does not verify"),
+        "{out}"
+    );
+
+    // The operator rewrites event 5, appends two more and signs the new history with the same
+    // key: self-consistent, and caught because the auditor remembers the old head.
+    log_of(&forked, 12, "event 5, rewritten").await;
+    std::fs::copy(honest.join("checkpoint.key"), forked.join("checkpoint.key")).unwrap();
+    let (_, forked_note, _) = readnet(&["checkpoint", "--data", path(&forked)]);
+    let forked_checkpoint = scratch.path().join("forked.checkpoint");
+    std::fs::write(&forked_checkpoint, &forked_note).unwrap();
+    let (code, out, _) = verify(&forked_checkpoint, &forked);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("TAMPERED: the history changed: the first 10 events"),
+        "{out}"
+    );
+    // An auditor without the memory is shown a consistent (forked) log: that is what the state is for.
+    let (code, out, _) = readnet(&[
+        "verify",
+        "--key",
+        &key,
+        "--checkpoint",
+        path(&forked_checkpoint),
+        "--data",
+        path(&forked),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    // The honest checkpoint against the forked log: the root differs.
+    let (code, out, _) = readnet(&[
+        "verify",
+        "--key",
+        &key,
+        "--checkpoint",
+        path(&checkpoint),
+        "--data",
+        path(&forked),
+    ]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("the first 10 events of the log have root"),
+        "{out}"
+    );
+    // A missing log: could not check.
+    let (code, out, _) = readnet(&[
+        "verify",
+        "--key",
+        &key,
+        "--checkpoint",
+        path(&checkpoint),
+        "--data",
+        path(&scratch.path().join("nowhere")),
+    ]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.starts_with("COULD NOT CHECK:"), "{out}");
+}

@@ -359,13 +359,14 @@ impl Decider<'_> {
             .map(|(i, library, _)| (i, library))
     }
 
-    /// [`Self::assign`] for a hold that lost its copy (withdrawn) and is given another.
-    pub(super) fn reassign(&self, hold: &Hold, item: &Item, at: &LibraryCode) -> Vec<NewEvent> {
-        self.assign(hold, item, at, false)
-    }
-
     /// `HoldAssigned`, and `HoldReady` when the copy is at the pickup library already.
-    fn assign(&self, hold: &Hold, item: &Item, at: &LibraryCode, trapped: bool) -> Vec<NewEvent> {
+    pub(super) fn assign(
+        &self,
+        hold: &Hold,
+        item: &Item,
+        at: &LibraryCode,
+        trapped: bool,
+    ) -> Vec<NewEvent> {
         let mut events = vec![item_event(
             &item.item,
             Payload::HoldAssigned(pb::HoldAssigned {
@@ -415,8 +416,8 @@ impl Decider<'_> {
             .is_some_and(|o| o.return_policy == ReturnPolicy::FloatInCity && Some(&o.city) == here)
     }
 
-    /// Where a hold's copy at `from` may go next: its pickup library, or the distribution
-    /// centre of `from`'s city (when it has one, and the copy is not there already).
+    /// The distribution centre a hold's copy at `from` may go through: the open centre of
+    /// `from`'s city, unless the copy is there already. (Its other next leg is the pickup.)
     pub(super) fn hold_centre(&self, from: &Library) -> Option<&LibraryCode> {
         self.network()
             .distribution_centre(&from.city)

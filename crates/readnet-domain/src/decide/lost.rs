@@ -127,7 +127,7 @@ impl<'a> Decider<'a> {
         if let Some(hold) = held {
             let this = std::collections::BTreeSet::from([code.clone()]);
             if let Some((other, at)) = self.nearest_copy(hold, &this) {
-                events.extend(self.reassign(hold, other, at));
+                events.extend(self.assign(hold, other, at, false));
             }
         }
         Ok(events)

@@ -57,7 +57,7 @@ pub(crate) fn push_bounded(
     bytes: &mut u64,
     event: EventData,
 ) -> Result<(), EndpointError> {
-    let total = *bytes + event_size(&event);
+    let total = *bytes + event_size(stream, &event);
     if total > MAX_APPEND_BYTES {
         return Err(EndpointError::AppendTooLarge {
             stream: stream.to_owned(),
@@ -249,8 +249,7 @@ pub(crate) async fn batch_append(
         let Some(batch) = open.remove(&correlation_id) else {
             continue;
         };
-        let bytes: u64 = batch.events.iter().map(event_size).sum();
-        buffered_bytes = buffered_bytes.saturating_sub(bytes);
+        buffered_bytes = buffered_bytes.saturating_sub(batch.bytes);
         let events = outcome.map(|_| batch.events);
         let options = batch.options;
         let response = answer(store, correlation_id, options, events).await;
@@ -264,6 +263,8 @@ pub(crate) async fn batch_append(
 struct Batch {
     options: Option<batch_append_req::Options>,
     events: Vec<EventData>,
+    /// What the events count towards the maximum append size.
+    bytes: u64,
 }
 
 impl Batch {
@@ -293,7 +294,9 @@ impl Batch {
                 message.custom_metadata,
                 message.data,
             )?;
+            let before = *buffered_bytes;
             push_bounded(&stream, &mut self.events, buffered_bytes, event)?;
+            self.bytes += *buffered_bytes - before;
         }
         Ok(request.is_final)
     }

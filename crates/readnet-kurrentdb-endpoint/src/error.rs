@@ -37,7 +37,8 @@ pub(crate) enum EndpointError {
     /// The events of one append add up to more than KurrentDB's default maximum append size.
     #[error(
         "maximum append size of {MAX_APPEND_BYTES} bytes exceeded: the events of this append to \
-         {stream} carry more; split it into several appends"
+         {stream} carry more (each event counts its data, custom metadata and type, and the \
+         stream name, which is stored with every event); split it into several appends"
     )]
     AppendTooLarge { stream: String },
     /// A KurrentDB feature readnet's endpoint does not offer.
@@ -50,6 +51,18 @@ pub(crate) enum EndpointError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// Quotes a value from a request in an error message: at most [`QUOTED_CHARS`] characters of
+/// it, so that a huge field never makes a huge status message.
+pub(crate) fn quote(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        None => format!("{value:?}"),
+        Some((end, _)) => format!("{:?}… ({} bytes)", &value[..end], value.len()),
+    }
+}
+
+/// How many characters of a value an error message quotes.
+const QUOTED_CHARS: usize = 32;
 
 impl EndpointError {
     pub(crate) fn invalid(message: impl Into<String>) -> Self {

@@ -230,6 +230,14 @@ impl Reader {
         }
     }
 
+    /// Whether the request's filter (if any) passes `event`.
+    fn passes(&self, event: &RecordedEvent) -> Result<bool, Stop> {
+        match &self.request.filter {
+            None => Ok(true),
+            Some(filter) => Ok(filter.matches(event)?),
+        }
+    }
+
     async fn send(&self, content: Content) -> Result<(), Stop> {
         self.tx
             .send(Ok(ReadResp {
@@ -333,12 +341,7 @@ impl Reader {
                 Target::All => last.position.get(),
             };
             for event in page {
-                if self
-                    .request
-                    .filter
-                    .as_ref()
-                    .is_none_or(|f| f.matches(&event))
-                {
+                if self.passes(&event)? {
                     self.send_event(event).await?;
                     remaining -= 1;
                     if remaining == 0 {
@@ -391,7 +394,7 @@ impl Reader {
                     scanned += 1;
                     let position = event.position.get();
                     let filter = self.request.filter.as_ref();
-                    if filter.is_none_or(|f| f.matches(&event)) {
+                    if self.passes(&event)? {
                         self.send_event(event).await?;
                     }
                     if let Some(filter) = filter

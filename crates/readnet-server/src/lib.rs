@@ -17,6 +17,7 @@ pub mod access;
 mod convert;
 pub mod edge;
 mod error;
+pub mod limits;
 pub mod projections;
 mod services;
 
@@ -158,6 +159,7 @@ pub async fn serve_on(
             .context("the TLS certificate, key or client CA is not usable")?;
     }
     server
+        .layer(limits::RequestStatusLayer)
         .layer(AuthLayer(authenticator))
         .add_routes(routes)
         .add_service(health_service)

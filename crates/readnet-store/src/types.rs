@@ -199,6 +199,11 @@ pub struct EventData {
     pub data: Bytes,
 }
 
+/// The longest stream name a store takes, in bytes (UTF-8). Every record repeats its stream's
+/// name, so the name is paid for once per event; 1 KiB leaves room for any name a KurrentDB
+/// client builds (category, id, suffixes) while keeping that repetition small.
+pub const MAX_STREAM_NAME_BYTES: usize = 1024;
+
 /// One stream's part of an append.
 #[derive(Debug, Clone)]
 pub struct StreamWrite {

@@ -10,6 +10,7 @@ mod concurrency;
 mod durability;
 mod idempotency;
 mod kurrentdb;
+mod limits;
 mod projections;
 mod service;
 mod store_conformance;

@@ -36,8 +36,8 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{
-    AllFrom, AppendResult, Direction, EventStore, Position, RecordedEvent, Revision, StoreError,
-    StreamFrom, StreamWrite, Subscription,
+    AllFrom, AppendResult, Direction, EventStore, MAX_STREAM_NAME_BYTES, Position, RecordedEvent,
+    Revision, StoreError, StreamFrom, StreamWrite, Subscription,
 };
 use index::{Index, ReadPlan};
 use index_file::INDEX_DIR;
@@ -349,6 +349,12 @@ fn check_writes(writes: &[StreamWrite]) -> Result<(), StoreError> {
     for write in writes {
         if write.stream.is_empty() {
             return invalid("empty stream name".into());
+        }
+        if write.stream.len() > MAX_STREAM_NAME_BYTES {
+            return invalid(format!(
+                "stream name of {} bytes: at most {MAX_STREAM_NAME_BYTES}",
+                write.stream.len()
+            ));
         }
         if !streams.insert(write.stream.as_str()) {
             return invalid(format!(

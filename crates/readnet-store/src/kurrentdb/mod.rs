@@ -657,6 +657,13 @@ fn check_writes(writes: &[StreamWrite], journal: &str) -> Result<(), StoreError>
                 write.stream
             ));
         }
+        if write.stream.len() > crate::MAX_STREAM_NAME_BYTES {
+            return invalid(format!(
+                "stream name of {} bytes: at most {}",
+                write.stream.len(),
+                crate::MAX_STREAM_NAME_BYTES
+            ));
+        }
         if writes[..i].iter().any(|w| w.stream == write.stream) {
             return invalid(format!(
                 "stream {} appears twice in one append",

@@ -81,6 +81,8 @@ pub struct TestServer {
     addr: SocketAddr,
     data_dir: PathBuf,
     tls: Option<ServeTls>,
+    /// Further `readnet serve` flags, kept for a restart.
+    args: Vec<String>,
     stderr: Arc<Mutex<Vec<u8>>>,
 }
 
@@ -94,24 +96,71 @@ impl TestServer {
     /// Starts `readnet serve --data <data_dir> --listen <listen>`: the same port again after a
     /// kill, for clients that reconnect to the address they know.
     pub fn start_at(data_dir: &Path, listen: SocketAddr) -> TestServer {
-        TestServer::launch(data_dir, listen, None)
+        TestServer::launch(data_dir, listen, None, Vec::new())
+    }
+
+    /// Starts `readnet serve` with further flags (bounds set low for a test, say).
+    pub fn start_with_args(data_dir: &Path, args: &[&str]) -> TestServer {
+        let args = args.iter().map(|a| a.to_string()).collect();
+        TestServer::launch(data_dir, SocketAddr::from(([127, 0, 0, 1], 0)), None, args)
+    }
+
+    /// Starts `readnet serve` allowed at most `files` open file descriptors (`prlimit`).
+    pub fn start_with_fd_limit(data_dir: &Path, files: u32) -> TestServer {
+        let prefix = vec![format!("--nofile={files}:{files}")];
+        TestServer::launch_with(
+            data_dir,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            None,
+            Vec::new(),
+            Some(prefix),
+        )
     }
 
     /// Starts `readnet serve` over TLS (`--tls-cert`, `--tls-key`, and `--client-ca` if given)
     /// on 127.0.0.1 and a free port; [`TestServer::url`] is then `https://localhost:<port>`.
     pub fn start_tls(data_dir: &Path, tls: ServeTls) -> TestServer {
-        TestServer::launch(data_dir, SocketAddr::from(([127, 0, 0, 1], 0)), Some(tls))
+        TestServer::launch(
+            data_dir,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            Some(tls),
+            Vec::new(),
+        )
     }
 
-    fn launch(data_dir: &Path, listen: SocketAddr, tls: Option<ServeTls>) -> TestServer {
+    fn launch(
+        data_dir: &Path,
+        listen: SocketAddr,
+        tls: Option<ServeTls>,
+        args: Vec<String>,
+    ) -> TestServer {
+        TestServer::launch_with(data_dir, listen, tls, args, None)
+    }
+
+    /// `launch`, under `prlimit` with `prlimit_args` if given.
+    fn launch_with(
+        data_dir: &Path,
+        listen: SocketAddr,
+        tls: Option<ServeTls>,
+        args: Vec<String>,
+        prlimit_args: Option<Vec<String>>,
+    ) -> TestServer {
         let binary = readnet_binary();
-        let mut command = Command::new(binary);
+        let mut command = match &prlimit_args {
+            None => Command::new(binary),
+            Some(prlimit_args) => {
+                let mut command = Command::new("prlimit");
+                command.args(prlimit_args).arg(binary);
+                command
+            }
+        };
         command
             .arg("serve")
             .arg("--data")
             .arg(data_dir)
             .arg("--listen")
-            .arg(listen.to_string());
+            .arg(listen.to_string())
+            .args(&args);
         if let Some(tls) = &tls {
             command
                 .arg("--tls-cert")
@@ -165,6 +214,7 @@ impl TestServer {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.to_owned(),
             tls,
+            args,
             stderr,
         };
         match address.recv_timeout(WAIT) {
@@ -238,6 +288,23 @@ impl TestServer {
         &self.data_dir
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server runs").id()
+    }
+
+    /// The server's resident memory (`VmRSS` in `/proc/<pid>/status`), in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the server's /proc status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line");
+        kib * 1024
+    }
+
     /// What the server wrote on stderr so far (its logs).
     pub fn stderr_text(&self) -> String {
         String::from_utf8_lossy(&self.stderr.lock().expect("stderr buffer")).into_owned()
@@ -258,6 +325,7 @@ impl TestServer {
             &self.data_dir.clone(),
             SocketAddr::from(([127, 0, 0, 1], 0)),
             self.tls.clone(),
+            self.args.clone(),
         );
     }
 }

@@ -90,6 +90,7 @@ pub async fn checkouts_grpc(
         routes: tonic::service::Routes::default(),
         access,
         tls: None,
+        limits: readnet_server::Limits::default(),
     };
     let server = tokio::spawn(readnet_server::serve_on(listener, served, async {
         let _ = stopped.await;

@@ -41,6 +41,17 @@ pub(crate) enum EndpointError {
          stream name, which is stored with every event); split it into several appends"
     )]
     AppendTooLarge { stream: String },
+    /// The client took no response for the stall timeout while the responses held for it were
+    /// at their bound: the call is cut off so that it holds no more of the server's memory.
+    #[error(
+        "cut off for reading too slowly: the client took no response for {waited_ms} ms while \
+         the responses held for it were at their bound ({max_bytes} bytes); {last_sent}"
+    )]
+    TooSlow {
+        waited_ms: u128,
+        max_bytes: usize,
+        last_sent: String,
+    },
     /// A KurrentDB feature readnet's endpoint does not offer.
     #[error("readnet's KurrentDB endpoint does not support {feature}: {why}")]
     Unsupported {
@@ -81,6 +92,8 @@ impl EndpointError {
             // Rust (`Error::Grpc`) and the Python (`FailedPreconditionError`) clients.
             Self::LedgerStream { .. } | Self::SystemStream { .. } => Code::FailedPrecondition,
             Self::Unsupported { .. } => Code::Unimplemented,
+            // The server's resource (memory held for the client) ran out; the client may resume.
+            Self::TooSlow { .. } => Code::ResourceExhausted,
             Self::Store(StoreError::InvalidArgument(_)) => Code::InvalidArgument,
             Self::Store(StoreError::Corrupt { .. }) => Code::DataLoss,
             // Settled in band by the callers; reaching here means a store broke its contract.

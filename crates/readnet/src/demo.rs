@@ -806,6 +806,7 @@ pub async fn run(
         patron_key_file: None,
         insecure: false,
         tls: None,
+        limits: readnet_server::Limits::default(),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(crate::serve::serve(config, async {

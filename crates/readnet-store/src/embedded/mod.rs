@@ -35,9 +35,10 @@ use async_trait::async_trait;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::bounded::Bounds;
 use crate::{
     AllFrom, AppendResult, Direction, EventStore, MAX_STREAM_NAME_BYTES, Position, RecordedEvent,
-    Revision, StoreError, StreamFrom, StreamWrite, Subscription,
+    Revision, SUBSCRIPTION_BOUNDS, StoreError, StreamFrom, StreamWrite, Subscription,
 };
 use index::{Index, ReadPlan};
 use index_file::INDEX_DIR;
@@ -72,8 +73,9 @@ pub struct EmbeddedOptions {
     /// never longer than the last sync took. Zero: sync whatever is waiting at once.
     /// Default 200 µs; a lone appender never waits (its recent batches held one append).
     pub max_commit_delay: Duration,
-    /// Capacity of each subscription's channel, in messages. Default 1024.
-    pub subscription_buffer: usize,
+    /// What each subscription's channel holds at most, in messages and in bytes of events.
+    /// Default [`SUBSCRIPTION_BOUNDS`] (1024 messages, 256 KiB).
+    pub subscription_buffer: Bounds,
     /// The time stamped on committed events (`recorded_at_us`), microseconds since the Unix
     /// epoch. Default: the system clock.
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
@@ -85,7 +87,7 @@ impl Default for EmbeddedOptions {
             segment_size_bytes: DEFAULT_SEGMENT_SIZE_BYTES,
             max_batch_events: 4096,
             max_commit_delay: Duration::from_micros(200),
-            subscription_buffer: 1024,
+            subscription_buffer: SUBSCRIPTION_BOUNDS,
             clock: Arc::new(system_clock_us),
         }
     }
@@ -138,7 +140,7 @@ pub struct EmbeddedStore {
     head: watch::Receiver<u64>,
     writer: Option<JoinHandle<()>>,
     runtime: Handle,
-    subscription_buffer: usize,
+    subscription_buffer: Bounds,
     /// Held (locked) while this store may write to the directory.
     lock: Mutex<Option<File>>,
     from_checkpoint: bool,
@@ -166,7 +168,8 @@ impl EmbeddedStore {
     ) -> Result<EmbeddedStore, StoreError> {
         if options.segment_size_bytes == 0
             || options.max_batch_events == 0
-            || options.subscription_buffer == 0
+            || options.subscription_buffer.messages == 0
+            || options.subscription_buffer.bytes == 0
         {
             return Err(StoreError::InvalidArgument(format!(
                 "segment size, batch bound and subscription buffer must be positive: {options:?}"
@@ -441,13 +444,13 @@ impl EventStore for EmbeddedStore {
     }
 
     fn subscribe_all(&self, checkpoint: Position) -> Subscription {
-        let (tx, rx) = mpsc::channel(self.subscription_buffer);
+        let (tx, subscription) = crate::subscription(self.subscription_buffer);
         self.runtime.spawn(subscription::run(
             Arc::clone(&self.shared),
             self.head.clone(),
             checkpoint,
             tx,
         ));
-        Subscription::new(rx)
+        subscription
     }
 }

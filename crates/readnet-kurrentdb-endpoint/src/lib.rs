@@ -16,6 +16,7 @@
 mod append;
 mod convert;
 mod error;
+mod fair;
 mod filter;
 mod read;
 mod unsupported;
@@ -74,6 +75,8 @@ pub struct KurrentDbEndpoint {
     listen: SocketAddr,
     /// What a read or subscription holds for its client, and when a stalled client is cut off.
     delivery: Delivery,
+    /// The principals' turns at the store's write path.
+    share: Arc<fair::WriteShare>,
 }
 
 impl KurrentDbEndpoint {
@@ -83,7 +86,15 @@ impl KurrentDbEndpoint {
             clock,
             listen,
             delivery: Delivery::default(),
+            share: Arc::new(fair::WriteShare::new(fair::MAX_BYTES_IN_FLIGHT)),
         }
+    }
+
+    /// How many bytes of the endpoint's appends may be in the store at once (default 1 MiB;
+    /// one larger append goes alone). `u64::MAX` turns the sharing off, for measurements.
+    pub fn with_write_share_bytes(mut self, max_bytes_in_flight: u64) -> Self {
+        self.share = Arc::new(fair::WriteShare::new(max_bytes_in_flight));
+        self
     }
 
     /// How reads and subscriptions hold responses for a slow client, and when they cut it off
@@ -140,6 +151,7 @@ impl Streams for KurrentDbEndpoint {
         request: Request<Streaming<AppendReq>>,
     ) -> Result<Response<AppendResp>, Status> {
         authorize(&request, Act::WriteForeignStreams)?;
+        let principal = principal(&request);
         let mut messages = request.into_inner();
         let options = match messages.message().await?.and_then(|m| m.content) {
             Some(append_req::Content::Options(options)) => options,
@@ -168,7 +180,15 @@ impl Streams for KurrentDbEndpoint {
                 }
             }
         }
-        let outcome = append::write(self.store.as_ref(), &stream, expected, events).await?;
+        let outcome = append::write(
+            self.store.as_ref(),
+            &self.share,
+            &principal,
+            &stream,
+            expected,
+            events,
+        )
+        .await?;
         Ok(Response::new(append::append_resp(outcome)))
     }
 
@@ -198,12 +218,26 @@ impl Streams for KurrentDbEndpoint {
         request: Request<Streaming<BatchAppendReq>>,
     ) -> Result<Response<Self::BatchAppendStream>, Status> {
         authorize(&request, Act::WriteForeignStreams)?;
+        let principal = principal(&request);
         let requests = request.into_inner();
         let (tx, rx) = mpsc::channel(BATCH_RESPONSES);
         let store = Arc::clone(&self.store);
-        tokio::spawn(async move { append::batch_append(store.as_ref(), requests, tx).await });
+        let share = Arc::clone(&self.share);
+        tokio::spawn(async move {
+            append::batch_append(store.as_ref(), &share, &principal, requests, tx).await
+        });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
+}
+
+/// The caller's principal name, whose turn an append waits for (empty when the listener runs
+/// without authentication: every caller shares one turn).
+fn principal<T>(request: &Request<T>) -> String {
+    request
+        .extensions()
+        .get::<Authenticated>()
+        .map(|caller| caller.authority.principal.as_str().to_owned())
+        .unwrap_or_default()
 }
 
 /// Checks the caller the listener's authentication layer proved against `act`, and answers a

@@ -61,6 +61,13 @@ impl Fixture {
         self.server.crash_and_restart();
         self.net = Net::connect(&self.server.url(), Some(&self.server.admin_token())).await;
     }
+
+    /// SIGKILL, then a new server on the same data directory with more `readnet serve` flags,
+    /// and new clients.
+    pub async fn restart_with(&mut self, flags: &[&str]) {
+        self.server.restart_with(flags);
+        self.net = Net::connect(&self.server.url(), Some(&self.server.admin_token())).await;
+    }
 }
 
 /// A server with the Jinan–Zibo network set up: cities jinan and zibo; libraries JN-CENTRAL

@@ -81,8 +81,8 @@ pub struct TestServer {
     addr: SocketAddr,
     data_dir: PathBuf,
     tls: Option<ServeTls>,
-    /// Further `readnet serve` flags, kept for a restart.
-    args: Vec<String>,
+    /// More `readnet serve` flags, kept across restarts.
+    flags: Vec<String>,
     stderr: Arc<Mutex<Vec<u8>>>,
 }
 
@@ -99,10 +99,10 @@ impl TestServer {
         TestServer::launch(data_dir, listen, None, Vec::new())
     }
 
-    /// Starts `readnet serve` with further flags (bounds set low for a test, say).
-    pub fn start_with_args(data_dir: &Path, args: &[&str]) -> TestServer {
-        let args = args.iter().map(|a| a.to_string()).collect();
-        TestServer::launch(data_dir, SocketAddr::from(([127, 0, 0, 1], 0)), None, args)
+    /// Starts `readnet serve` with more flags (bounds set low for a test, say).
+    pub fn start_with_args(data_dir: &Path, flags: &[&str]) -> TestServer {
+        let flags = flags.iter().map(|f| f.to_string()).collect();
+        TestServer::launch(data_dir, SocketAddr::from(([127, 0, 0, 1], 0)), None, flags)
     }
 
     /// Starts `readnet serve` allowed at most `files` open file descriptors (`prlimit`).
@@ -132,9 +132,9 @@ impl TestServer {
         data_dir: &Path,
         listen: SocketAddr,
         tls: Option<ServeTls>,
-        args: Vec<String>,
+        flags: Vec<String>,
     ) -> TestServer {
-        TestServer::launch_with(data_dir, listen, tls, args, None)
+        TestServer::launch_with(data_dir, listen, tls, flags, None)
     }
 
     /// `launch`, under `prlimit` with `prlimit_args` if given.
@@ -142,7 +142,7 @@ impl TestServer {
         data_dir: &Path,
         listen: SocketAddr,
         tls: Option<ServeTls>,
-        args: Vec<String>,
+        flags: Vec<String>,
         prlimit_args: Option<Vec<String>>,
     ) -> TestServer {
         let binary = readnet_binary();
@@ -159,8 +159,7 @@ impl TestServer {
             .arg("--data")
             .arg(data_dir)
             .arg("--listen")
-            .arg(listen.to_string())
-            .args(&args);
+            .arg(listen.to_string());
         if let Some(tls) = &tls {
             command
                 .arg("--tls-cert")
@@ -171,6 +170,7 @@ impl TestServer {
                 command.arg("--client-ca").arg(client_ca);
             }
         }
+        command.args(&flags);
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -214,7 +214,7 @@ impl TestServer {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.to_owned(),
             tls,
-            args,
+            flags,
             stderr,
         };
         match address.recv_timeout(WAIT) {
@@ -320,12 +320,19 @@ impl TestServer {
 
     /// Kills the server hard and starts a new one on the same data directory.
     pub fn crash_and_restart(&mut self) {
+        let flags = self.flags.clone();
+        self.restart_with(&flags);
+    }
+
+    /// Kills the server hard and starts a new one on the same data directory with more
+    /// `readnet serve` flags (`flags` replace those of the last start).
+    pub fn restart_with(&mut self, flags: &[impl AsRef<str>]) {
         self.kill_hard();
         *self = TestServer::launch(
             &self.data_dir.clone(),
             SocketAddr::from(([127, 0, 0, 1], 0)),
             self.tls.clone(),
-            self.args.clone(),
+            flags.iter().map(|f| f.as_ref().to_owned()).collect(),
         );
     }
 }

@@ -106,6 +106,7 @@ pub(crate) async fn checkouts_beside(
         store: Arc::clone(&store) as Arc<dyn EventStore>,
         key: PatronKey::new(&secret),
         clock,
+        refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
         snapshots: Snapshots::new(dir.join("projections")),
         routes,
         access,

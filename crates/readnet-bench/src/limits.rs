@@ -304,6 +304,7 @@ async fn stalled_subscribers(
         store: Arc::clone(&store) as Arc<dyn EventStore>,
         key: PatronKey::new(&[7; 32]),
         clock: Arc::new(SystemClock),
+        refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
         snapshots: Snapshots::new(dir.join("projections")),
         routes: endpoint.routes(),
         access: Access::off(tokens),

@@ -320,6 +320,8 @@ pub enum Act {
     ReadRawLog,
     /// Append to, delete or tombstone a stream that is not the ledger's (KurrentDB protocol).
     WriteForeignStreams,
+    /// Copy the data directory (the log, the network secret, the token hashes).
+    Backup,
 }
 
 impl Act {
@@ -327,7 +329,9 @@ impl Act {
     pub fn roles(self) -> &'static [Role] {
         use Role::*;
         match self {
-            Act::JoinCity | Act::SetTariff | Act::WriteForeignStreams => &[NetworkAdmin],
+            Act::JoinCity | Act::SetTariff | Act::WriteForeignStreams | Act::Backup => {
+                &[NetworkAdmin]
+            }
             Act::RegisterLibrary
             | Act::CloseLibrary
             | Act::SetReturnPolicy
@@ -379,6 +383,7 @@ impl Act {
             Act::Withdraw => "Withdraw",
             Act::ManagePrincipals => "manage principals",
             Act::ListPrincipals => "list principals",
+            Act::Backup => "back up the data directory",
             Act::ClosePeriod => "close a settlement period",
             Act::ReadStatements => "read settlement statements",
             Act::ReadCatalogue => "read the catalogue",

@@ -68,6 +68,10 @@ pub enum CodecError {
     },
     #[error("event type {event_type} has no upcaster from schema version {version}")]
     NoUpcaster { event_type: String, version: u32 },
+    /// A number this build has no meaning for: an enum value it does not know, a time out of
+    /// range.
+    #[error("{what} is {value}, which this build cannot read")]
+    UnknownValue { what: String, value: i64 },
     #[error("{what} does not decode: {source}")]
     Decode {
         what: String,
@@ -130,6 +134,7 @@ payload_codec!(
     PrincipalChanged,
     PrincipalRevoked,
     TokenIssued,
+    CommandRefused,
 );
 
 /// Decodes a stored payload of `event_type` written at `schema_version`, upcasting it to the

@@ -3,6 +3,7 @@
 //! - [`decide`]: given the [`Ledger`] state and a [`Command`], the events to record or a
 //!   [`Rejection`] naming the rule.
 //! - [`Ledger::apply`] (evolve): fold one event into the state.
+//! - [`Refusal`]: a refused command as the ledger records it, so that a retry is refused alike.
 //! - [`codec`]: events to and from the bytes the store keeps, with the place to upcast old
 //!   schema versions.
 //!
@@ -18,6 +19,7 @@ mod ids;
 pub mod money;
 mod patron_key;
 mod policy;
+mod refusal;
 mod rejection;
 mod state;
 mod stream;
@@ -33,6 +35,7 @@ pub use policy::{
     BLOCK_AFTER_OVERDUE_DAYS, LOAN_PERIOD_DAYS, MAX_RENEWALS, default_tariff_fen, due_at,
     loan_limit,
 };
+pub use refusal::{MAX_REFUSAL_MESSAGE_BYTES, Refusal};
 pub use rejection::{DeskWork, NotPermitted, Rejection, RejectionKind, Whereabouts};
 pub use state::{City, Item, ItemStatus, Ledger, Library, LostDebt, Network, Patron, Tariff};
 pub use stream::StreamId;

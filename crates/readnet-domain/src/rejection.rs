@@ -414,6 +414,80 @@ impl Rejection {
             | Rejection::NotWithdrawable { .. } => FailedPrecondition,
         }
     }
+
+    /// The rule's name, as a recorded refusal keeps it (`CommandRefused.rule`): the variant's
+    /// name, e.g. `ItemNotOnShelf`. Part of the log's contract: a rule keeps its name.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Rejection::NotPermitted(_) => "NotPermitted",
+            Rejection::ChannelNotPermitted { .. } => "ChannelNotPermitted",
+            Rejection::InvalidPrincipalName { .. } => "InvalidPrincipalName",
+            Rejection::PrincipalExists { .. } => "PrincipalExists",
+            Rejection::PrincipalNotFound { .. } => "PrincipalNotFound",
+            Rejection::PrincipalIsRevoked { .. } => "PrincipalIsRevoked",
+            Rejection::InvalidGrant { .. } => "InvalidGrant",
+            Rejection::LastNetworkAdmin { .. } => "LastNetworkAdmin",
+            Rejection::TokenExpiryNotInFuture { .. } => "TokenExpiryNotInFuture",
+            Rejection::ActingLibraryMissing => "ActingLibraryMissing",
+            Rejection::LibraryNotRegistered { .. } => "LibraryNotRegistered",
+            Rejection::LibraryClosed { .. } => "LibraryClosed",
+            Rejection::BoothIsNotADesk { .. } => "BoothIsNotADesk",
+            Rejection::NotABooth { .. } => "NotABooth",
+            Rejection::CityAlreadyJoined { .. } => "CityAlreadyJoined",
+            Rejection::UnknownTimeZone { .. } => "UnknownTimeZone",
+            Rejection::LibraryTierRequired => "LibraryTierRequired",
+            Rejection::LibraryAlreadyRegistered { .. } => "LibraryAlreadyRegistered",
+            Rejection::CityNotJoined { .. } => "CityNotJoined",
+            Rejection::ReturnPolicyRequired => "ReturnPolicyRequired",
+            Rejection::ChargeKindRequired => "ChargeKindRequired",
+            Rejection::NegativeTariff { .. } => "NegativeTariff",
+            Rejection::TariffTooHigh { .. } => "TariffTooHigh",
+            Rejection::TariffInThePast { .. } => "TariffInThePast",
+            Rejection::CreditTierRequired => "CreditTierRequired",
+            Rejection::CardCityNotMember { .. } => "CardCityNotMember",
+            Rejection::PatronNotEnrolled { .. } => "PatronNotEnrolled",
+            Rejection::PatronBlockedLost { .. } => "PatronBlockedLost",
+            Rejection::PatronBlockedOverdue { .. } => "PatronBlockedOverdue",
+            Rejection::LoanLimitReached { .. } => "LoanLimitReached",
+            Rejection::ItemNotCatalogued { .. } => "ItemNotCatalogued",
+            Rejection::ItemAlreadyCatalogued { .. } => "ItemAlreadyCatalogued",
+            Rejection::TitleRequired { .. } => "TitleRequired",
+            Rejection::NegativePrice { .. } => "NegativePrice",
+            Rejection::PriceTooHigh { .. } => "PriceTooHigh",
+            Rejection::AcquisitionRequired => "AcquisitionRequired",
+            Rejection::AcquisitionHasItsOwnCommand { .. } => "AcquisitionHasItsOwnCommand",
+            Rejection::ItemNotOnShelf { .. } => "ItemNotOnShelf",
+            Rejection::HomeboundNotLent { .. } => "HomeboundNotLent",
+            Rejection::ItemNotOnLoan { .. } => "ItemNotOnLoan",
+            Rejection::NotTheBorrower { .. } => "NotTheBorrower",
+            Rejection::RenewalLimitReached { .. } => "RenewalLimitReached",
+            Rejection::TransferReasonRequired => "TransferReasonRequired",
+            Rejection::ItemNotAtLibrary { .. } => "ItemNotAtLibrary",
+            Rejection::TransferToItself { .. } => "TransferToItself",
+            Rejection::RepatriationNotToOwner { .. } => "RepatriationNotToOwner",
+            Rejection::HomeboundOnlyRepatriation { .. } => "HomeboundOnlyRepatriation",
+            Rejection::ItemNotInTransit { .. } => "ItemNotInTransit",
+            Rejection::InTransitElsewhere { .. } => "InTransitElsewhere",
+            Rejection::ItemNotInBooth { .. } => "ItemNotInBooth",
+            Rejection::DepositIsTakenItem { .. } => "DepositIsTakenItem",
+            Rejection::PurchasePriceRequired { .. } => "PurchasePriceRequired",
+            Rejection::LostItemNotOnLoan { .. } => "LostItemNotOnLoan",
+            Rejection::NoLostItemDebt { .. } => "NoLostItemDebt",
+            Rejection::PaymentNotPositive { .. } => "PaymentNotPositive",
+            Rejection::PaymentTooHigh { .. } => "PaymentTooHigh",
+            Rejection::PaymentExceedsDebt { .. } => "PaymentExceedsDebt",
+            Rejection::NotWithdrawable { .. } => "NotWithdrawable",
+        }
+    }
+
+    /// Whether a retry of the refused command id is answered with this refusal again, because
+    /// the ledger records it (ADR 0010): every refusal but a role's. A principal whose role may
+    /// never give the command (an auditor's checkout) writes nothing to the log by asking; its
+    /// retries are decided again, and refused the same way until an administrator changes its
+    /// role.
+    pub fn is_recorded(&self) -> bool {
+        !matches!(self, Rejection::NotPermitted(denied) if denied.why == Denial::Role)
+    }
 }
 
 /// An act refused to a principal: who, with which grant, what, for what, and why.

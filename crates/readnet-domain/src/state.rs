@@ -371,7 +371,8 @@ impl Item {
             | Payload::PrincipalAdded(_)
             | Payload::PrincipalChanged(_)
             | Payload::PrincipalRevoked(_)
-            | Payload::TokenIssued(_) => self.broken(payload),
+            | Payload::TokenIssued(_)
+            | Payload::CommandRefused(_) => self.broken(payload),
         }
         self.version += 1;
     }
@@ -432,13 +433,16 @@ impl Ledger {
         ledger
     }
 
-    /// How many events `stream` has (0: the stream does not exist).
+    /// How many events `stream` has (0: the stream does not exist). A refusal's stream is not
+    /// the state's (a refusal changes nothing): 0, what the command bus expects when it writes
+    /// one, once.
     pub fn stream_version(&self, stream: &StreamId) -> u64 {
         match stream {
             StreamId::Network => self.network.version,
             StreamId::Item(item) => self.items.get(item.as_str()).map_or(0, |i| i.version),
             StreamId::Patron(patron) => self.patrons.get(patron.as_str()).map_or(0, |p| p.version),
             StreamId::Settlement => self.settlement_version,
+            StreamId::Refusal(_) => 0,
         }
     }
 
@@ -669,6 +673,8 @@ impl Ledger {
             // Settlement is the settlement projection's business; circulation rules only count
             // the stream's events.
             Payload::SettlementPeriodClosed(_) => self.settlement_version += 1,
+            // A refused command changed nothing; its record is for retries and auditors.
+            Payload::CommandRefused(_) => {}
         }
     }
 
@@ -680,10 +686,14 @@ impl Ledger {
     ///
     /// As [`Ledger::apply`], and if the state's version of `stream` after the event is not
     /// `revision + 1` (the event is in another stream than its payload says, or the state
-    /// missed events).
+    /// missed events). A refusal's stream must hold exactly one event, its `CommandRefused`.
     pub fn apply_recorded(&mut self, stream: &StreamId, revision: u64, payload: &Payload) {
         self.apply(payload);
-        let version = self.stream_version(stream);
+        let version = match stream {
+            // Not counted by the state: the stream is as long as its refusal, if it is one.
+            StreamId::Refusal(_) => u64::from(matches!(payload, Payload::CommandRefused(_))),
+            _ => self.stream_version(stream),
+        };
         assert_eq!(
             version,
             revision + 1,

@@ -11,6 +11,9 @@ pub enum StreamId {
     Patron(String),
     /// Closed settlement periods: `settlement`.
     Settlement,
+    /// The refusal of one command: `refusal-<command id>`, holding its one `CommandRefused`
+    /// (ADR 0010). Not a fact about the network: the projections pass over it.
+    Refusal(String),
 }
 
 impl StreamId {
@@ -18,6 +21,7 @@ impl StreamId {
     pub const SETTLEMENT: &'static str = "settlement";
     pub const ITEM_PREFIX: &'static str = "item-";
     pub const PATRON_PREFIX: &'static str = "patron-";
+    pub const REFUSAL_PREFIX: &'static str = "refusal-";
 
     /// The stream's name in the store.
     pub fn name(&self) -> String {
@@ -35,6 +39,10 @@ impl StreamId {
                 .or_else(|| {
                     name.strip_prefix(Self::PATRON_PREFIX)
                         .map(|patron| StreamId::Patron(patron.to_owned()))
+                })
+                .or_else(|| {
+                    name.strip_prefix(Self::REFUSAL_PREFIX)
+                        .map(|command| StreamId::Refusal(command.to_owned()))
                 }),
         }
     }
@@ -47,6 +55,14 @@ impl StreamId {
             || name == Self::SETTLEMENT
             || name.starts_with(Self::ITEM_PREFIX)
             || name.starts_with(Self::PATRON_PREFIX)
+            || name.starts_with(Self::REFUSAL_PREFIX)
+    }
+
+    /// Whether a stream of this name holds facts about the network: every ledger stream but a
+    /// refusal's. The projections fold these and pass over the rest, so a refused command
+    /// changes no read model (ADR 0010).
+    pub fn holds_facts(name: &str) -> bool {
+        Self::is_ledger_stream(name) && !name.starts_with(Self::REFUSAL_PREFIX)
     }
 }
 
@@ -57,6 +73,7 @@ impl fmt::Display for StreamId {
             StreamId::Item(item) => write!(f, "{}{item}", Self::ITEM_PREFIX),
             StreamId::Patron(patron) => write!(f, "{}{patron}", Self::PATRON_PREFIX),
             StreamId::Settlement => f.write_str(Self::SETTLEMENT),
+            StreamId::Refusal(command) => write!(f, "{}{command}", Self::REFUSAL_PREFIX),
         }
     }
 }

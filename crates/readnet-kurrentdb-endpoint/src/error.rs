@@ -23,9 +23,9 @@ pub(crate) enum EndpointError {
     },
     /// An append to a stream readnet's own commands write.
     #[error(
-        "stream {stream}: ledger streams (network, settlement, item-…, patron-…) are written only \
-         by readnet's commands (CirculationService, NetworkAdminService), so every event passes \
-         the rules; append to another stream name"
+        "stream {stream}: ledger streams (network, settlement, item-…, patron-…, refusal-…) are \
+         written only by readnet's commands (CirculationService, NetworkAdminService), so every \
+         event passes the rules; append to another stream name"
     )]
     LedgerStream { stream: String },
     /// An append to a `$`-prefixed stream.
@@ -95,7 +95,8 @@ impl EndpointError {
             // The server's resource (memory held for the client) ran out; the client may resume.
             Self::TooSlow { .. } => Code::ResourceExhausted,
             Self::Store(StoreError::InvalidArgument(_)) => Code::InvalidArgument,
-            Self::Store(StoreError::Corrupt { .. }) => Code::DataLoss,
+            Self::Store(StoreError::Corrupt { .. } | StoreError::Damaged(_)) => Code::DataLoss,
+            Self::Store(StoreError::ReadOnly) => Code::FailedPrecondition,
             // Settled in band by the callers; reaching here means a store broke its contract.
             // A conflict on a stream other than the one appended to: a networked store's fence
             // (another writer got in first). Nothing was written; the append can be retried.

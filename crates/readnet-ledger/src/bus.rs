@@ -12,15 +12,25 @@
 //! projection's statement) queue with the commands and are staged the same way, after the bus
 //! has checked that their stream is still as their decision saw it. Nothing else appends ledger
 //! streams (ADR 0008).
+//!
+//! A command id has one outcome. An accepted command's is its events; a refused one's is its
+//! refusal, recorded as a `CommandRefused` in the stream `refusal-<command id>` and staged in the
+//! batch like an acceptance's events, in decision order (ADR 0010). A retry with the same request
+//! is answered from the log with that outcome, whatever the state has become since: an
+//! acceptance's receipt at any time, a refusal within its retry window
+//! ([`REFUSAL_RETRY_WINDOW`] unless the bus is started with another). A refused command's retry
+//! after the window is refused as late and never decided again. The same id with another request
+//! is refused as a reuse.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use readnet_domain::access::AccessView;
 use readnet_domain::pb::Channel;
 use readnet_domain::{
-    Command, CommandContext, Ledger, LibraryCode, NewEvent, PatronKey, Payload, StreamId, decide,
+    Command, CommandContext, Ledger, LibraryCode, NewEvent, PatronKey, Payload, Refusal, StreamId,
+    decide,
 };
 use readnet_store::{
     AllFrom, CurrentRevision, Direction, EventData, EventStore, Position, RecordedEvent, Revision,
@@ -29,7 +39,7 @@ use readnet_store::{
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use crate::envelope::{self, Envelope};
+use crate::envelope::{self, DecodeError, Envelope};
 use crate::error::LedgerError;
 
 /// The most commands decided and appended as one batch.
@@ -38,6 +48,11 @@ const MAX_BATCH_COMMANDS: usize = 512;
 const QUEUE_CAPACITY: usize = 4096;
 /// Page size when rebuilding state from the log.
 const LOAD_PAGE_EVENTS: usize = 4096;
+
+/// How long a refused command's retries are answered with its refusal, from the moment it was
+/// refused, by the server's clock: a week, so that a kiosk resending after a lost answer, a
+/// night or a holiday's closure still hears what its first send was told (ADR 0010).
+pub const REFUSAL_RETRY_WINDOW: TimeDelta = TimeDelta::days(7);
 
 // A full batch must fit in the queue that feeds it, or the decider could wait on senders that
 // wait on it.
@@ -52,6 +67,9 @@ pub struct Submission {
     pub digest: [u8; 32],
     pub command: Command,
     pub ctx: CommandContext,
+    /// When the server took the request, by its clock (not the desk's `ctx.occurred_at`, which a
+    /// client may backdate): a refusal records it, and a retry's window is measured on it.
+    pub received_at: DateTime<Utc>,
 }
 
 /// What a command wrote.
@@ -107,6 +125,14 @@ impl Work {
         }
     }
 
+    /// When the server took the work, by its clock.
+    fn received_at(&self) -> DateTime<Utc> {
+        match self {
+            Work::Command(s) => s.received_at,
+            Work::Decided(d) => d.occurred_at,
+        }
+    }
+
     /// The envelope of the work's `index`-th event.
     fn envelope(&self, index: usize) -> Envelope<'_> {
         match self {
@@ -154,6 +180,8 @@ struct CommandRecord {
     first_position: Position,
     count: u32,
     digest: [u8; 32],
+    /// When the command was refused, if it was: its one event is its `CommandRefused`.
+    refused_at: Option<DateTime<Utc>>,
 }
 
 /// The handle the services use to run commands.
@@ -165,8 +193,25 @@ pub struct CommandBus {
 }
 
 impl CommandBus {
-    /// Rebuilds the state from the store's log and starts the decider task.
+    /// Rebuilds the state from the store's log and starts the decider task, answering retries
+    /// of refused commands for [`REFUSAL_RETRY_WINDOW`].
     pub async fn start(store: Arc<dyn EventStore>) -> Result<Self, LedgerError> {
+        Self::start_with(store, REFUSAL_RETRY_WINDOW).await
+    }
+
+    /// [`CommandBus::start`], answering retries of refused commands with their refusal for
+    /// `refusal_window` after each refusal.
+    ///
+    /// # Panics
+    /// If `refusal_window` is not positive.
+    pub async fn start_with(
+        store: Arc<dyn EventStore>,
+        refusal_window: TimeDelta,
+    ) -> Result<Self, LedgerError> {
+        assert!(
+            refusal_window > TimeDelta::zero(),
+            "a refusal's retry window is positive"
+        );
         let model = WriteModel::load(store.as_ref()).await?;
         tracing::info!(
             events = store.head_position().get(),
@@ -180,6 +225,7 @@ impl CommandBus {
             watch::channel(Arc::new(AccessView::of(&model.ledger.network)));
         let decider = Decider {
             published_network_version: model.ledger.network.version,
+            refusal_window,
             store,
             model,
             writable,
@@ -270,10 +316,22 @@ impl WriteModel {
                     .ledger
                     .apply_recorded(&stream, event.revision.get(), &decoded.payload);
                 if let Some(command_id) = decoded.command_id {
+                    let refused_at = match &decoded.payload {
+                        Payload::CommandRefused(refused) => Some(
+                            Refusal::from_event(refused)
+                                .map_err(|source| DecodeError {
+                                    position: event.position,
+                                    source,
+                                })?
+                                .refused_at,
+                        ),
+                        _ => None,
+                    };
                     let record = model.commands.entry(command_id).or_insert(CommandRecord {
                         first_position: event.position,
                         count: 0,
                         digest: NO_DIGEST,
+                        refused_at,
                     });
                     record.count += 1;
                     if let Some(digest) = digest {
@@ -310,23 +368,27 @@ impl WriteModel {
     }
 }
 
-/// A command accepted in the current batch.
-struct Accepted {
+/// A command decided in the current batch whose outcome the batch records: accepted (its
+/// events) or refused (its `CommandRefused`).
+struct Recorded {
     job: Job,
     event_count: usize,
-    /// Later submissions of the same command id in this batch: they get the same receipt.
+    /// What the caller is told once the batch is committed, if the command was refused.
+    refusal: Option<Refusal>,
+    /// Later submissions of the same command id in this batch: they get the same outcome.
     followers: Vec<Job>,
 }
 
-/// One batch: what was accepted, what it writes, and the answers that wait for its commit.
+/// One batch: what was decided, what it writes, and the answers that wait for its commit.
 #[derive(Default)]
 struct Batch {
-    accepted: Vec<Accepted>,
-    accepted_ids: HashMap<Uuid, usize>,
+    recorded: Vec<Recorded>,
+    recorded_ids: HashMap<Uuid, usize>,
     writes: Vec<StreamWrite>,
     touched: HashSet<StreamId>,
-    /// Refusals decided after the batch's first acceptance may rest on it: they are sent only
-    /// once it is committed (and turned into the batch's failure if it is not).
+    /// Answers that record nothing (a role's refusal, a reused id) decided after the batch's
+    /// first recorded decision may rest on it: they are sent only once it is committed (and
+    /// turned into the batch's failure if it is not).
     held: Vec<(Reply, LedgerError)>,
 }
 
@@ -334,7 +396,7 @@ type Reply = oneshot::Sender<Result<Receipt, LedgerError>>;
 
 impl Batch {
     fn refuse(&mut self, reply: Reply, error: LedgerError) {
-        if self.accepted.is_empty() {
+        if self.recorded.is_empty() {
             let _ = reply.send(Err(error));
         } else {
             self.held.push((reply, error));
@@ -351,6 +413,8 @@ struct Decider {
     /// The access view of the recorded state, and the network version it was made from.
     access: watch::Sender<Arc<AccessView>>,
     published_network_version: u64,
+    /// How long a refused command's retries are answered with its refusal.
+    refusal_window: TimeDelta,
     /// Why appends are impossible, once they are.
     failed: Option<String>,
     /// Set when a networked store became unreachable during an append: whether that batch was
@@ -398,11 +462,11 @@ impl Decider {
         while let Some(job) = pending.pop_front() {
             let id = job.work.command_id();
             if let Some(record) = self.model.commands.get(&id).copied() {
-                answer_duplicate(&self.store, record, job);
+                answer_duplicate(&self.store, record, self.refusal_window, job);
                 continue;
             }
-            if let Some(&first) = batch.accepted_ids.get(&id) {
-                let first = &mut batch.accepted[first];
+            if let Some(&first) = batch.recorded_ids.get(&id) {
+                let first = &mut batch.recorded[first];
                 if first.job.work.digest() == job.work.digest() {
                     first.followers.push(job);
                 } else {
@@ -411,21 +475,34 @@ impl Decider {
                 continue;
             }
             let decision = match &job.work {
-                Work::Command(s) => {
-                    decide(&self.model.ledger, &s.command, &s.ctx).map_err(LedgerError::from)
-                }
+                Work::Command(s) => match decide(&self.model.ledger, &s.command, &s.ctx) {
+                    Ok(events) => Ok((events, None)),
+                    // Recorded like an acceptance, in the same atomic append and in decision
+                    // order: it is answered only once written, and its position follows
+                    // exactly the events its decision saw.
+                    Err(rejection) if rejection.is_recorded() => {
+                        let refusal = Refusal::of(&s.command, &rejection, s.received_at);
+                        let event = NewEvent {
+                            stream: StreamId::Refusal(id.to_string()),
+                            payload: Payload::CommandRefused(refusal.to_event()),
+                        };
+                        Ok((vec![event], Some(refusal)))
+                    }
+                    Err(rejection) => Err(LedgerError::from(rejection)),
+                },
                 Work::Decided(d) => self.model.expectation_holds(d).map(|()| {
-                    vec![NewEvent {
+                    let event = NewEvent {
                         stream: d.stream.clone(),
                         payload: d.payload.clone(),
-                    }]
+                    };
+                    (vec![event], None)
                 }),
             };
             match decision {
-                Ok(events) => {
+                Ok((events, refusal)) => {
                     debug_assert!(
                         !events.is_empty(),
-                        "an accepted command records at least one event"
+                        "a recorded decision records at least one event"
                     );
                     // A batch writes each stream once (one expectation per stream): a command
                     // touching a stream already in the batch starts the next batch, decided
@@ -443,17 +520,18 @@ impl Decider {
                         &events,
                         &mut batch.writes,
                     );
-                    batch.accepted_ids.insert(id, batch.accepted.len());
-                    batch.accepted.push(Accepted {
+                    batch.recorded_ids.insert(id, batch.recorded.len());
+                    batch.recorded.push(Recorded {
                         job,
                         event_count: events.len(),
+                        refusal,
                         followers: Vec::new(),
                     });
-                    if batch.accepted.len() == MAX_BATCH_COMMANDS {
+                    if batch.recorded.len() == MAX_BATCH_COMMANDS {
                         break;
                     }
                 }
-                Err(refusal) => batch.refuse(job.reply, refusal),
+                Err(unrecorded) => batch.refuse(job.reply, unrecorded),
             }
         }
         batch
@@ -461,47 +539,57 @@ impl Decider {
 
     /// Appends the batch and answers every command in it.
     async fn commit_batch(&mut self, batch: Batch) {
-        if batch.accepted.is_empty() {
+        if batch.recorded.is_empty() {
             debug_assert!(
                 batch.held.is_empty(),
-                "only refusals after an acceptance are held"
+                "only answers after a recorded decision are held"
             );
             return;
         }
-        let total_events: usize = batch.accepted.iter().map(|a| a.event_count).sum();
+        let total_events: usize = batch.recorded.iter().map(|a| a.event_count).sum();
         match commit(self.store.as_ref(), batch.writes, total_events).await {
             Ok(mut recorded) => {
                 self.publish_access();
                 let mut rest = recorded.drain(..);
-                for a in batch.accepted {
-                    let events: Vec<RecordedEvent> = rest.by_ref().take(a.event_count).collect();
+                for r in batch.recorded {
+                    let events: Vec<RecordedEvent> = rest.by_ref().take(r.event_count).collect();
                     self.model.commands.insert(
-                        a.job.work.command_id(),
+                        r.job.work.command_id(),
                         CommandRecord {
                             first_position: events[0].position,
-                            count: a.event_count as u32,
-                            digest: a.job.work.digest(),
+                            count: r.event_count as u32,
+                            digest: r.job.work.digest(),
+                            refused_at: r.refusal.as_ref().map(|refusal| refusal.refused_at),
                         },
                     );
+                    if let Some(refusal) = r.refusal {
+                        for follower in r.followers {
+                            let _ = follower
+                                .reply
+                                .send(Err(LedgerError::Refused(refusal.clone())));
+                        }
+                        let _ = r.job.reply.send(Err(LedgerError::Refused(refusal)));
+                        continue;
+                    }
                     let receipt = Receipt {
-                        command_id: a.job.work.command_id(),
+                        command_id: r.job.work.command_id(),
                         duplicate: false,
                         events,
                     };
-                    for follower in a.followers {
+                    for follower in r.followers {
                         let _ = follower.reply.send(Ok(Receipt {
                             duplicate: true,
                             ..receipt.clone()
                         }));
                     }
-                    let _ = a.job.reply.send(Ok(receipt));
+                    let _ = r.job.reply.send(Ok(receipt));
                 }
                 for (reply, error) in batch.held {
                     let _ = reply.send(Err(error));
                 }
             }
             Err(error) => {
-                tracing::error!(%error, commands = batch.accepted.len(), "batch append failed");
+                tracing::error!(%error, commands = batch.recorded.len(), "batch append failed");
                 let failure = match &error {
                     LedgerError::Store(StoreError::WrongExpectedVersion { .. }) => {
                         LedgerError::Aborted(format!(
@@ -519,9 +607,9 @@ impl Decider {
                     )),
                 };
                 let replies = batch
-                    .accepted
+                    .recorded
                     .into_iter()
-                    .flat_map(|a| std::iter::once(a.job).chain(a.followers))
+                    .flat_map(|r| std::iter::once(r.job).chain(r.followers))
                     .map(|job| job.reply)
                     .chain(batch.held.into_iter().map(|(reply, _)| reply));
                 for reply in replies {
@@ -602,11 +690,30 @@ fn reused(command_id: Uuid) -> LedgerError {
     }
 }
 
-/// Answers a retry of a command already recorded, from the log, off the decider's task.
-fn answer_duplicate(store: &Arc<dyn EventStore>, record: CommandRecord, job: Job) {
+/// Answers a retry of a command already recorded, from the log, off the decider's task: the
+/// original receipt, or the original refusal within its window (after it, a late retry).
+fn answer_duplicate(
+    store: &Arc<dyn EventStore>,
+    record: CommandRecord,
+    refusal_window: TimeDelta,
+    job: Job,
+) {
     if record.digest != job.work.digest() {
         let _ = job.reply.send(Err(reused(job.work.command_id())));
         return;
+    }
+    if let Some(refused_at) = record.refused_at {
+        let retried_at = job.work.received_at();
+        let window_ended_at = refused_at + refusal_window;
+        if retried_at > window_ended_at {
+            let _ = job.reply.send(Err(LedgerError::RetryAfterRefusalWindow {
+                command_id: job.work.command_id().to_string(),
+                refused_at,
+                window_ended_at,
+                retried_at,
+            }));
+            return;
+        }
     }
     let store = Arc::clone(store);
     tokio::spawn(async move {
@@ -618,13 +725,41 @@ fn answer_duplicate(store: &Arc<dyn EventStore>, record: CommandRecord, job: Job
             )
             .await
             .map_err(LedgerError::from)
-            .map(|events| Receipt {
-                command_id: job.work.command_id(),
-                duplicate: true,
-                events,
+            .and_then(|events| {
+                if record.refused_at.is_some() {
+                    return Err(recorded_refusal(&events));
+                }
+                Ok(Receipt {
+                    command_id: job.work.command_id(),
+                    duplicate: true,
+                    events,
+                })
             });
         let _ = job.reply.send(result);
     });
+}
+
+/// The refusal a refused command's one event records, as its first answer said it.
+fn recorded_refusal(events: &[RecordedEvent]) -> LedgerError {
+    let event = events.first().expect("a refused command has its event");
+    let refused = envelope::decode(event).and_then(|decoded| match decoded.payload {
+        Payload::CommandRefused(refused) => {
+            Refusal::from_event(&refused).map_err(|source| DecodeError {
+                position: event.position,
+                source,
+            })
+        }
+        // Positions never change what they hold: the decider read a CommandRefused here.
+        other => unreachable!(
+            "position {} held a CommandRefused when the decider loaded the log; it now holds {}",
+            event.position,
+            readnet_domain::codec::event_type(&other)
+        ),
+    });
+    match refused {
+        Ok(refusal) => LedgerError::Refused(refusal),
+        Err(unreadable) => LedgerError::Unreadable(unreadable),
+    }
 }
 
 /// Encodes a command's events into writes (consecutive events of one stream share a write, whose

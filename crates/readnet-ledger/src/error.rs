@@ -1,4 +1,5 @@
-use readnet_domain::{Rejection, RejectionKind};
+use chrono::{DateTime, SecondsFormat, Utc};
+use readnet_domain::{Refusal, Rejection, RejectionKind};
 use readnet_store::StoreError;
 
 use crate::envelope::DecodeError;
@@ -6,14 +7,35 @@ use crate::envelope::DecodeError;
 /// Why the ledger did not record a command. The gRPC edge maps it to a status in one place.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    /// A rule of the domain refused the command.
+    /// A rule of the domain refused the command, and the refusal is not recorded (a role's: see
+    /// [`Rejection::is_recorded`]).
     #[error(transparent)]
     Rejected(#[from] Rejection),
+    /// A rule of the domain refused the command, and the log records the refusal: this answer,
+    /// word for word, is every retry's (ADR 0010).
+    #[error("{0}")]
+    Refused(Refusal),
     /// The command id was used before for a different request.
     #[error(
         "command_id {command_id} was already used for a different request; a retry must repeat the request exactly"
     )]
     CommandIdReused { command_id: String },
+    /// A retry of a refused command came after its refusal's retry window (ADR 0010): it is
+    /// not decided again, so a command id once refused never records anything else.
+    #[error(
+        "command_id {command_id}: the command was refused at {}, and a retry gets that refusal \
+         only until {} (the refusal's retry window); this retry came at {}, so it is not \
+         decided: send the request with a new command_id to have it decided now",
+        refused_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        window_ended_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        retried_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+    )]
+    RetryAfterRefusalWindow {
+        command_id: String,
+        refused_at: DateTime<Utc>,
+        window_ended_at: DateTime<Utc>,
+        retried_at: DateTime<Utc>,
+    },
     /// The store refused or failed an append or a read.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -57,20 +79,18 @@ impl LedgerError {
     /// The kind of failure, for the edges' one mapping each.
     pub fn failure(&self) -> Failure {
         match self {
-            Self::Rejected(r) => match r.kind() {
-                RejectionKind::InvalidArgument => Failure::InvalidArgument,
-                RejectionKind::FailedPrecondition => Failure::FailedPrecondition,
-                RejectionKind::NotFound => Failure::NotFound,
-                RejectionKind::AlreadyExists => Failure::AlreadyExists,
-                RejectionKind::PermissionDenied => Failure::PermissionDenied,
-            },
+            Self::Rejected(r) => rejection_failure(r.kind()),
+            Self::Refused(r) => rejection_failure(r.kind),
             Self::CommandIdReused { .. } => Failure::AlreadyExists,
+            Self::RetryAfterRefusalWindow { .. } => Failure::FailedPrecondition,
             Self::Store(StoreError::WrongExpectedVersion { .. }) | Self::Aborted(_) => {
                 Failure::Aborted
             }
             Self::Store(StoreError::IdempotencyMismatch { .. }) => Failure::AlreadyExists,
             Self::Store(StoreError::InvalidArgument(_)) => Failure::InvalidArgument,
-            Self::Store(StoreError::Corrupt { .. }) | Self::Unreadable(_) => Failure::DataLoss,
+            Self::Store(StoreError::Corrupt { .. } | StoreError::Damaged(_))
+            | Self::Unreadable(_) => Failure::DataLoss,
+            Self::Store(StoreError::ReadOnly) => Failure::FailedPrecondition,
             Self::Store(_) | Self::Unavailable(_) | Self::ShuttingDown => Failure::Unavailable,
         }
     }
@@ -81,5 +101,15 @@ impl LedgerError {
             Self::Aborted(m) => Self::Aborted(m.clone()),
             other => Self::Unavailable(other.to_string()),
         }
+    }
+}
+
+fn rejection_failure(kind: RejectionKind) -> Failure {
+    match kind {
+        RejectionKind::InvalidArgument => Failure::InvalidArgument,
+        RejectionKind::FailedPrecondition => Failure::FailedPrecondition,
+        RejectionKind::NotFound => Failure::NotFound,
+        RejectionKind::AlreadyExists => Failure::AlreadyExists,
+        RejectionKind::PermissionDenied => Failure::PermissionDenied,
     }
 }

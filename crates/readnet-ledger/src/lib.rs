@@ -18,6 +18,6 @@ mod error;
 pub mod history;
 pub mod import;
 
-pub use bus::{CommandBus, Decided, Receipt, Submission, digest};
+pub use bus::{CommandBus, Decided, REFUSAL_RETRY_WINDOW, Receipt, Submission, digest};
 pub use envelope::{DecodeError, ProjectedEvent};
 pub use error::{Failure, LedgerError};

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use readnet_domain::pb::{Acquisition, Channel, LibraryTier};
 use readnet_domain::{
-    Caller, Command, CommandContext, Fen, LibraryCode, NewBook, PatronKey, PatronRef,
+    Authority, Caller, Command, CommandContext, Fen, Grant, LibraryCode, NewBook, PatronKey,
+    PatronRef, Refusal, RejectionKind, Role,
 };
-use readnet_ledger::{CommandBus, LedgerError, Submission, digest};
+use readnet_ledger::envelope::event_id;
+use readnet_ledger::{CommandBus, Failure, LedgerError, REFUSAL_RETRY_WINDOW, Submission, digest};
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use readnet_store::{
     AllFrom, AppendResult, Direction, EventStore, Position, RecordedEvent, Revision, StoreError,
@@ -50,7 +52,13 @@ fn submission_with_id(command_id: Uuid, command: Command, library: Option<&str>)
         ),
         command,
         ctx,
+        received_at: received_at(),
     }
+}
+
+/// When the server takes the test's requests, by its clock: a minute after the desk's time.
+fn received_at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 2, 1, 0).unwrap()
 }
 
 fn patron(number: &str) -> PatronRef {
@@ -474,4 +482,354 @@ async fn receipts_hold_exactly_the_events_the_store_recorded() {
         "two catalogues, an enrolment and a loan"
     );
     assert_eq!(from_receipts, stored);
+}
+
+fn give_back(item: &str) -> Command {
+    Command::Return { item: item.into() }
+}
+
+#[track_caller]
+fn refusal(answer: Result<readnet_ledger::Receipt, LedgerError>) -> Refusal {
+    match answer {
+        Err(LedgerError::Refused(refusal)) => refusal,
+        other => panic!("expected a recorded refusal, got {other:?}"),
+    }
+}
+
+/// JN-1 catalogued and lent to patron 0001.
+async fn item_on_loan(bus: &CommandBus) {
+    set_up(bus).await;
+    bus.submit(submission(book("JN-1"), None)).await.unwrap();
+    bus.submit(submission(checkout("JN-1", "0001"), Some("JN-CENTRAL")))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_command_retried_after_the_state_changed_gets_the_same_refusal_and_writes_nothing()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let bus = CommandBus::start(Arc::clone(&store)).await.unwrap();
+    item_on_loan(&bus).await;
+    let head = store.head_position();
+
+    // Given JN-1 on loan, when patron 0002 asks for it (sent twice at once, as a kiosk might),
+    // then both sends get one refusal, recorded once.
+    let id = Uuid::new_v4();
+    let send = || submission_with_id(id, checkout("JN-1", "0002"), Some("JN-CENTRAL"));
+    let (first, twin) = tokio::join!(bus.submit(send()), bus.submit(send()));
+    let first = refusal(first);
+    assert_eq!(refusal(twin), first);
+    assert_eq!(first.kind, RejectionKind::FailedPrecondition);
+    assert_eq!(first.rule, "ItemNotOnShelf");
+    assert_eq!(first.command, "Checkout");
+    assert!(
+        first
+            .message
+            .starts_with("item JN-1 is not on the shelf at JN-CENTRAL: it is on loan"),
+        "{}",
+        first.message
+    );
+    assert_eq!(store.head_position(), head.next(), "one refusal recorded");
+    let recorded = all_events(store.as_ref()).await.pop().unwrap();
+    assert_eq!(recorded.stream, format!("refusal-{id}"));
+    assert_eq!(recorded.event_type, "CommandRefused");
+    assert_eq!(recorded.event_id, event_id(id, 0));
+    let head = store.head_position();
+
+    // When the item comes back, a retry of the refused id is still refused, word for word, and
+    // writes nothing; the same request under a new id is decided afresh and lent.
+    bus.submit(submission(give_back("JN-1"), Some("JN-CENTRAL")))
+        .await
+        .unwrap();
+    let head_after_return = store.head_position();
+    assert_eq!(head_after_return, head.next());
+    let retry = bus.submit(send()).await;
+    assert_eq!(
+        refusal(retry),
+        first,
+        "the original outcome, code and message"
+    );
+    assert_eq!(
+        store.head_position(),
+        head_after_return,
+        "a retry writes nothing"
+    );
+
+    // The same id with another request is a reuse, not a retry.
+    let reuse = bus
+        .submit(submission_with_id(
+            id,
+            checkout("JN-1", "0003"),
+            Some("JN-CENTRAL"),
+        ))
+        .await;
+    assert!(
+        matches!(reuse, Err(LedgerError::CommandIdReused { .. })),
+        "{reuse:?}"
+    );
+
+    let lent = bus
+        .submit(submission(checkout("JN-1", "0002"), Some("JN-CENTRAL")))
+        .await
+        .expect("a new command id is decided on the state as it is now");
+    assert_eq!(lent.events.last().unwrap().event_type, "ItemLoaned");
+}
+
+#[tokio::test]
+async fn a_refusal_survives_reopening_the_ledger_on_the_same_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = Uuid::new_v4();
+    let send = || submission_with_id(id, checkout("JN-1", "0002"), Some("JN-CENTRAL"));
+    let first = {
+        let store = Arc::new(
+            EmbeddedStore::open(dir.path(), EmbeddedOptions::default())
+                .await
+                .unwrap(),
+        );
+        let bus = CommandBus::start(store.clone()).await.unwrap();
+        item_on_loan(&bus).await;
+        let first = refusal(bus.submit(send()).await);
+        bus.submit(submission(give_back("JN-1"), Some("JN-CENTRAL")))
+            .await
+            .unwrap();
+        store.close().await;
+        first
+    };
+
+    // A new decider, rebuilt from the log alone: the item is on the shelf now, and the retry
+    // still gets the refusal the first decider recorded.
+    let store = open(dir.path()).await;
+    let bus = CommandBus::start(Arc::clone(&store)).await.unwrap();
+    let head = store.head_position();
+    assert_eq!(refusal(bus.submit(send()).await), first);
+    assert_eq!(store.head_position(), head, "a retry writes nothing");
+    bus.submit(submission(checkout("JN-1", "0002"), Some("JN-CENTRAL")))
+        .await
+        .expect("the item is on the shelf");
+}
+
+#[tokio::test]
+async fn a_refusal_is_recorded_in_decision_order_among_the_acceptances_of_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let bus = CommandBus::start(Arc::clone(&store)).await.unwrap();
+    item_on_loan(&bus).await;
+    let head = store.head_position();
+    // One batch: the checkout is decided first (on loan: refused), then the return.
+    let id = Uuid::new_v4();
+    let (refused, returned) = tokio::join!(
+        bus.submit(submission_with_id(
+            id,
+            checkout("JN-1", "0002"),
+            Some("JN-CENTRAL")
+        )),
+        bus.submit(submission(give_back("JN-1"), Some("JN-CENTRAL"))),
+    );
+    let refused = refusal(refused);
+    assert!(refused.message.contains("on loan"), "{}", refused.message);
+    let returned = returned.unwrap();
+    let written: Vec<_> = all_events(store.as_ref())
+        .await
+        .into_iter()
+        .filter(|e| e.position > head)
+        .map(|e| (e.position, e.stream, e.event_type))
+        .collect();
+    assert_eq!(
+        written,
+        [
+            (
+                head.next(),
+                format!("refusal-{id}"),
+                "CommandRefused".to_owned()
+            ),
+            (
+                returned.events[0].position,
+                "item-JN-1".to_owned(),
+                "ItemReturned".to_owned()
+            ),
+        ],
+        "the refusal comes before the return it did not see"
+    );
+    assert_eq!(returned.events[0].position, head.next().next());
+}
+
+#[tokio::test]
+async fn a_refusal_resting_on_a_batch_that_is_not_written_is_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    // Appends 0 and 1 set the network up; append 2, the batch below, meets another writer.
+    let store = FailingStore::wrapping(open(dir.path()).await, 2, another_writer);
+    let bus = CommandBus::start(store.clone()).await.unwrap();
+    set_up(&bus).await;
+    // One batch: the second cataloguing of JN-1 is refused only because of the first.
+    let second = Uuid::new_v4();
+    let (a, b) = tokio::join!(
+        bus.submit(submission(book("JN-1"), None)),
+        bus.submit(submission_with_id(second, book("JN-1"), None)),
+    );
+    assert!(matches!(a, Err(LedgerError::Aborted(_))), "{a:?}");
+    assert!(matches!(b, Err(LedgerError::Aborted(_))), "{b:?}");
+    assert_eq!(store.head_position(), Position::new(2), "nothing written");
+    // Neither outcome was recorded: the retry of the second is decided afresh, and accepted.
+    let retry = bus
+        .submit(submission_with_id(second, book("JN-1"), None))
+        .await
+        .expect("JN-1 was never catalogued");
+    assert!(!retry.duplicate);
+}
+
+#[tokio::test]
+async fn a_role_denial_is_answered_but_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let bus = CommandBus::start(Arc::clone(&store)).await.unwrap();
+    item_on_loan(&bus).await;
+    let head = store.head_position();
+    let auditor = Caller::Principal(Arc::new(Authority {
+        principal: "auditor".into(),
+        grant: Grant::network(Role::Auditor),
+    }));
+    let mut asked = submission(give_back("JN-1"), Some("JN-CENTRAL"));
+    asked.ctx.caller = auditor;
+    let answer = bus.submit(asked).await;
+    let Err(LedgerError::Rejected(rejection)) = answer else {
+        panic!("{answer:?}");
+    };
+    assert_eq!(rejection.kind(), RejectionKind::PermissionDenied);
+    assert_eq!(
+        store.head_position(),
+        head,
+        "a principal that may never give the command writes nothing by asking"
+    );
+}
+
+/// `submission` taken by the server at `at` instead of [`received_at`].
+fn received(mut submission: Submission, at: DateTime<Utc>) -> Submission {
+    submission.received_at = at;
+    submission
+}
+
+#[tokio::test]
+async fn a_refusal_is_repeated_to_retries_for_its_window_and_a_later_retry_is_refused_as_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let window = TimeDelta::hours(1);
+    let bus = CommandBus::start_with(Arc::clone(&store), window)
+        .await
+        .unwrap();
+    item_on_loan(&bus).await;
+    let id = Uuid::new_v4();
+    let send = |at| {
+        received(
+            submission_with_id(id, checkout("JN-1", "0002"), Some("JN-CENTRAL")),
+            at,
+        )
+    };
+    let first = refusal(bus.submit(send(received_at())).await);
+    assert_eq!(
+        first.refused_at,
+        received_at(),
+        "the server's clock, not the desk's"
+    );
+    bus.submit(submission(give_back("JN-1"), Some("JN-CENTRAL")))
+        .await
+        .unwrap();
+    let head = store.head_position();
+
+    // The last instant of the window still gets the refusal.
+    let last = received_at() + window;
+    assert_eq!(refusal(bus.submit(send(last)).await), first);
+
+    // Later, the retry is refused as late, names the id and the window, and is not decided:
+    // the item is on the shelf, and still no loan is written.
+    let late = last + TimeDelta::microseconds(1);
+    let answer = bus.submit(send(late)).await;
+    let Err(error @ LedgerError::RetryAfterRefusalWindow { .. }) = answer else {
+        panic!("expected a late retry, got {answer:?}");
+    };
+    assert_eq!(error.failure(), Failure::FailedPrecondition);
+    let message = error.to_string();
+    for part in [
+        format!("command_id {id}"),
+        "refused at 2026-11-20T02:01:00Z".to_owned(),
+        "only until 2026-11-20T03:01:00Z".to_owned(),
+        "new command_id".to_owned(),
+    ] {
+        assert!(message.contains(&part), "{message:?} does not say {part:?}");
+    }
+    assert_eq!(store.head_position(), head, "a late retry writes nothing");
+
+    // Another request under the id is still a reuse, late or not.
+    let reuse = bus
+        .submit(received(
+            submission_with_id(id, checkout("JN-1", "0003"), Some("JN-CENTRAL")),
+            late,
+        ))
+        .await;
+    assert!(
+        matches!(reuse, Err(LedgerError::CommandIdReused { .. })),
+        "{reuse:?}"
+    );
+
+    // A decider rebuilt from the log measures the window from the recorded refusal alike.
+    drop(bus);
+    let bus = CommandBus::start_with(Arc::clone(&store), window)
+        .await
+        .unwrap();
+    assert_eq!(refusal(bus.submit(send(last)).await), first);
+    assert!(matches!(
+        bus.submit(send(late)).await,
+        Err(LedgerError::RetryAfterRefusalWindow { .. })
+    ));
+    assert_eq!(store.head_position(), head);
+}
+
+#[tokio::test]
+async fn by_default_a_refusal_is_repeated_for_a_week() {
+    assert_eq!(REFUSAL_RETRY_WINDOW, TimeDelta::days(7));
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let bus = CommandBus::start(Arc::clone(&store)).await.unwrap();
+    item_on_loan(&bus).await;
+    let id = Uuid::new_v4();
+    let send = |at| {
+        received(
+            submission_with_id(id, checkout("JN-1", "0002"), Some("JN-CENTRAL")),
+            at,
+        )
+    };
+    let first = refusal(bus.submit(send(received_at())).await);
+    let six_days_on = received_at() + TimeDelta::days(6);
+    assert_eq!(refusal(bus.submit(send(six_days_on)).await), first);
+    let eight_days_on = received_at() + TimeDelta::days(8);
+    assert!(matches!(
+        bus.submit(send(eight_days_on)).await,
+        Err(LedgerError::RetryAfterRefusalWindow { .. })
+    ));
+}
+
+#[tokio::test]
+async fn an_accepted_command_is_answered_with_its_receipt_after_any_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let bus = CommandBus::start_with(Arc::clone(&store), TimeDelta::seconds(1))
+        .await
+        .unwrap();
+    set_up(&bus).await;
+    let id = Uuid::new_v4();
+    let first = bus
+        .submit(submission_with_id(id, book("JN-1"), None))
+        .await
+        .unwrap();
+    let a_year_on = received_at() + TimeDelta::days(365);
+    let retry = bus
+        .submit(received(
+            submission_with_id(id, book("JN-1"), None),
+            a_year_on,
+        ))
+        .await
+        .expect("the window is a refusal's: an acceptance's events are in the log for good");
+    assert!(retry.duplicate);
+    assert_eq!(retry.events, first.events);
 }

@@ -88,7 +88,8 @@ impl PatronView {
     }
 
     /// An event as this reader may see it: every patron id (in the payload and in a patron
-    /// stream's name) replaced by what [`PatronView::patron`] gives.
+    /// stream's name) replaced by what [`PatronView::patron`] gives, and a refusal's message
+    /// left out (it may name a masked card, which no pseudonym stands for).
     pub fn event(&self, mut event: pb::RecordedEvent) -> pb::RecordedEvent {
         if matches!(self, PatronView::Full) {
             return event;
@@ -98,6 +99,10 @@ impl PatronView {
         }
         use readnet_domain::Payload as P;
         let patron_id = match event.event.as_mut().and_then(|e| e.payload.as_mut()) {
+            Some(P::CommandRefused(e)) => {
+                e.message.clear();
+                return event;
+            }
             Some(P::PatronEnrolled(e)) => &mut e.patron_id,
             Some(P::PatronTierChanged(e)) => &mut e.patron_id,
             Some(P::ItemLoaned(e)) => &mut e.patron_id,

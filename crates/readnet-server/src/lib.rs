@@ -50,16 +50,20 @@ use access::{AccessService, AuthLayer, Authenticator};
 pub use convert::{PatronView, recorded_event};
 pub use error::ServerError;
 pub use limits::Limits;
+pub use readnet_ledger::REFUSAL_RETRY_WINDOW;
 pub use services::{Commands, LedgerService};
 
-/// What the listener serves from: the store, the network secret, the clock, where projection
-/// snapshots are kept, routes served beside readnet's (the binary's KurrentDB endpoint;
-/// `Routes::default()` for none), how callers are authenticated, and the listener's TLS (`None`:
-/// plaintext HTTP/2).
+/// What the listener serves from: the store, the network secret, the clock, how long refusals
+/// are repeated to retries, where projection snapshots are kept, routes served beside readnet's
+/// (the binary's KurrentDB endpoint; `Routes::default()` for none), how callers are
+/// authenticated, and the listener's TLS (`None`: plaintext HTTP/2).
 pub struct Served {
     pub store: Arc<dyn EventStore>,
     pub key: PatronKey,
     pub clock: Arc<dyn Clock>,
+    /// How long a refused command's retries get its refusal (ADR 0010): usually
+    /// [`readnet_ledger::REFUSAL_RETRY_WINDOW`].
+    pub refusal_window: chrono::TimeDelta,
     pub snapshots: Snapshots,
     pub routes: Routes,
     pub access: Access,
@@ -80,16 +84,17 @@ pub async fn serve_on(
         store,
         key,
         clock,
+        refusal_window,
         snapshots,
         routes,
         access,
         tls,
         limits,
     } = served;
-    let availability = start_projection::<Availability>(&store, &snapshots);
-    let settlement = start_projection::<Settlement>(&store, &snapshots);
-    let statistics = start_projection::<Statistics>(&store, &snapshots);
-    let bus = CommandBus::start(Arc::clone(&store)).await?;
+    let availability = start_projection::<Availability>(&store, &snapshots).await;
+    let settlement = start_projection::<Settlement>(&store, &snapshots).await;
+    let statistics = start_projection::<Statistics>(&store, &snapshots).await;
+    let bus = CommandBus::start_with(Arc::clone(&store), refusal_window).await?;
     if let Some(token_file) = &access.first_admin_token_file {
         access::ensure_first_admin(&bus, &access.tokens, &key, clock.as_ref(), token_file).await?;
     }
@@ -195,11 +200,11 @@ pub async fn serve_on(
 }
 
 /// Loads a projection's snapshot and follows the log from there in a task of its own.
-fn start_projection<P: Projection>(
+async fn start_projection<P: Projection>(
     store: &Arc<dyn EventStore>,
     snapshots: &Snapshots,
 ) -> Handle<P> {
-    let (writer, handle) = shared(snapshots.load::<P>(store.head_position()));
+    let (writer, handle) = shared(snapshots.load::<P>(store.as_ref()).await);
     let (store, snapshots) = (Arc::clone(store), snapshots.clone());
     tokio::spawn(async move {
         match follow(store, writer, snapshots, SnapshotPolicy::default()).await {

@@ -101,6 +101,7 @@ impl Commands {
                 digest,
                 command,
                 ctx,
+                received_at: now,
             })
             .await
             .map_err(ServerError::from)?;
@@ -278,8 +279,8 @@ impl ledger_service_server::LedgerService for LedgerService {
         }
         if !StreamId::is_ledger_stream(&r.stream) {
             return Err(ServerError::invalid(format!(
-                "stream: {:?} is not a ledger stream (network, settlement, item-…, patron-…); \
-                 read other streams through the KurrentDB Streams API on the same port",
+                "stream: {:?} is not a ledger stream (network, settlement, item-…, patron-…, \
+                 refusal-…); read other streams through the KurrentDB Streams API on the same port",
                 r.stream
             ))
             .into());

@@ -26,6 +26,12 @@ pub enum StoreError {
         offset: u64,
         reason: String,
     },
+    /// Opening found acknowledged events missing or damaged; nothing was changed.
+    #[error("{0}")]
+    Damaged(Box<Damage>),
+    /// The store was opened read-only ([`crate::embedded::EmbeddedStore::open_read_only`]).
+    #[error("the store is open read-only: nothing can be appended")]
+    ReadOnly,
     /// Another process holds the data directory for writing.
     #[error("data directory {path} is locked by another process")]
     Locked { path: PathBuf },
@@ -55,4 +61,50 @@ pub enum StoreError {
     /// An I/O error.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Where and how a log is damaged, found when it was opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// The file where the log stops being readable (a segment, or the segments directory when
+    /// segment files are missing).
+    pub path: PathBuf,
+    /// The byte offset in `path`.
+    pub offset: u64,
+    pub reason: String,
+    /// Every position up to this one is intact (0: none is).
+    pub intact_through: u64,
+    /// The last position a witness (the acknowledged head, an index file, the checkpoint) says
+    /// was written, and that witness, when one says more than the log holds.
+    pub witnessed: Option<(u64, PathBuf)>,
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the log is damaged: {} at byte {}: {}. The log is intact through position {}; ",
+            self.path.display(),
+            self.offset,
+            self.reason,
+            self.intact_through
+        )?;
+        match &self.witnessed {
+            Some((head, witness)) => write!(
+                f,
+                "{} shows that positions up to {head} were written, so positions {}..={head} are \
+                 missing or damaged. ",
+                witness.display(),
+                self.intact_through + 1
+            )?,
+            None => write!(f, "what follows cannot be read. ")?,
+        }
+        write!(
+            f,
+            "Nothing was changed. `readnet doctor` reports the damage, `readnet export events \
+             --salvage` exports every intact event, and `readnet repair` truncates the log after \
+             position {} (what follows is then lost unless restored from a backup).",
+            self.intact_through
+        )
+    }
 }

@@ -20,7 +20,7 @@ mod error;
 pub mod kurrentdb;
 mod types;
 
-pub use error::StoreError;
+pub use error::{Damage, StoreError};
 pub use types::*;
 
 use async_trait::async_trait;

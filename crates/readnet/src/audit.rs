@@ -2,8 +2,10 @@
 //! projection from the first event and prints digests and statements; `readnet export` writes
 //! events as JSON Lines and statements as JSON or CSV.
 //!
-//! The data directory is opened like the server opens it, so these run while the server is
-//! stopped (its lock refuses a second opener) or on a copy of the directory.
+//! The log is opened read-only ([`EmbeddedStore::open_read_only`]): nothing in the data
+//! directory is written, renamed or deleted, so these run on a read-only copy or mount, and
+//! beside a running server (they then see the log as it was when they opened it). A log whose
+//! acknowledged events are missing or damaged is refused here as the server refuses it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,12 +16,12 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use readnet_availability::Availability;
 use readnet_domain::StreamId;
-use readnet_projection::{Projection, Snapshots, digest, replay};
+use readnet_projection::{Projection, Snapshots, digest, replay, vouched};
 use readnet_server::PatronView;
 use readnet_server::projections::AllProjections;
 use readnet_settlement::{Period, Settlement, Statement};
 use readnet_statistics::Statistics;
-use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore, salvage};
 use readnet_store::{AllFrom, Direction, EventStore, Position};
 use serde_json::Value;
 
@@ -69,6 +71,10 @@ pub struct ExportEventsArgs {
     /// The network secret, for --for-analyst [default: DIR/patron.key].
     #[arg(long, value_name = "FILE", requires = "for_analyst")]
     patron_key_file: Option<PathBuf>,
+    /// Read a damaged log: export every event that passes its checksum, past any damage, and
+    /// name the missing positions on stderr (exit 1 when any are missing).
+    #[arg(long)]
+    salvage: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -90,7 +96,9 @@ pub struct ExportStatementsArgs {
     out: Option<PathBuf>,
 }
 
-async fn open(data: &Path) -> anyhow::Result<EmbeddedStore> {
+/// The embedded store's directory in the data directory `data`; an error naming both when it
+/// does not exist.
+pub fn ledger_log(data: &Path) -> anyhow::Result<PathBuf> {
     let log = data.join("log");
     if !log.is_dir() {
         bail!(
@@ -99,14 +107,14 @@ async fn open(data: &Path) -> anyhow::Result<EmbeddedStore> {
             log.display()
         );
     }
-    EmbeddedStore::open(&log, EmbeddedOptions::default())
+    Ok(log)
+}
+
+async fn open(data: &Path) -> anyhow::Result<EmbeddedStore> {
+    let log = ledger_log(data)?;
+    EmbeddedStore::open_read_only(&log, EmbeddedOptions::default())
         .await
-        .with_context(|| {
-            format!(
-                "opening the log in {} (is `readnet serve` running on it?)",
-                log.display()
-            )
-        })
+        .with_context(|| format!("opening the log in {} read-only", log.display()))
 }
 
 fn progress(length: u64, what: &str) -> ProgressBar {
@@ -264,10 +272,21 @@ async fn check_one<P: Projection>(
     store: &EmbeddedStore,
     snapshots: &Snapshots,
 ) -> anyhow::Result<Compared> {
-    let Some((version, position, saved)) = snapshots.read_raw(P::NAME)? else {
-        println!("{:<13} no saved snapshot (nothing to compare)", P::NAME);
-        return Ok(Compared::NothingSaved);
+    let saved = match snapshots.read_checked(P::NAME) {
+        Ok(Some(saved)) => saved,
+        Ok(None) => {
+            println!("{:<13} no saved snapshot (nothing to compare)", P::NAME);
+            return Ok(Compared::NothingSaved);
+        }
+        Err(refused) => {
+            println!(
+                "{:<13} DIFFERS: the saved snapshot is refused: {refused}",
+                P::NAME
+            );
+            return Ok(Compared::Differs);
+        }
     };
+    let (version, position) = (saved.version, saved.position);
     if version != P::VERSION {
         println!(
             "{:<13} DIFFERS: saved by fold version {version}, this build folds version {}",
@@ -276,6 +295,14 @@ async fn check_one<P: Projection>(
         );
         return Ok(Compared::Differs);
     }
+    if let Err(reason) = vouched(store, position, saved.event_id).await {
+        println!(
+            "{:<13} DIFFERS: the saved snapshot is not of this log: {reason}",
+            P::NAME
+        );
+        return Ok(Compared::Differs);
+    }
+    let saved: Value = serde_json::from_slice(&saved.state)?;
     let bar = progress(position.get(), P::NAME);
     let replayed: P = replay(store, Some(position), |p| bar.set_position(p.get())).await?;
     bar.finish_and_clear();
@@ -365,6 +392,9 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
+    if args.salvage {
+        return export_salvaged(&args, &patrons);
+    }
     let store = open(&args.data).await?;
     let through = through(args.through, &store);
     let from = Position::new(args.from).max(Position::FIRST);
@@ -394,6 +424,62 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
     out.flush()?;
     bar.finish_and_clear();
     Ok(ExitCode::SUCCESS)
+}
+
+/// `export events --salvage`: the store's own frame walk, not an open store, so that damage
+/// anywhere stops nothing but the records it covers.
+fn export_salvaged(args: &ExportEventsArgs, patrons: &PatronView) -> anyhow::Result<ExitCode> {
+    let log = ledger_log(&args.data)?;
+    let (from, through) = (args.from, args.through.unwrap_or(u64::MAX));
+    let mut out = output(&args.out)?;
+    let mut undecodable = 0u64;
+    let salvaged = salvage(&log, |event| {
+        let position = event.position.get();
+        if position < from || position > through || !StreamId::is_ledger_stream(&event.stream) {
+            return Ok(());
+        }
+        match readnet_server::recorded_event(&event) {
+            Ok(recorded) => {
+                let recorded = patrons.event(recorded);
+                serde_json::to_writer(&mut out, &crate::output::event_json(&recorded))?;
+                out.write_all(b"\n")
+            }
+            // Passed its checksum but is not a ledger event this build reads: named, not dropped.
+            Err(error) => {
+                undecodable += 1;
+                eprintln!("position {position}: not exported: {error}");
+                Ok(())
+            }
+        }
+    })
+    .with_context(|| format!("salvaging the log in {}", log.display()))?;
+    out.flush()?;
+    for (path, bytes) in &salvaged.damaged {
+        eprintln!(
+            "damaged: {} bytes {}..={}",
+            path.display(),
+            bytes.start(),
+            bytes.end()
+        );
+    }
+    let missing: Vec<_> = salvaged
+        .missing
+        .iter()
+        .filter(|range| *range.end() >= from && *range.start() <= through)
+        .collect();
+    for range in &missing {
+        eprintln!("missing: positions {}..={}", range.start(), range.end());
+    }
+    eprintln!(
+        "salvaged {} intact event(s); {} range(s) of positions missing",
+        salvaged.events,
+        missing.len()
+    );
+    Ok(if missing.is_empty() && undecodable == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn export_statements(args: ExportStatementsArgs) -> anyhow::Result<ExitCode> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use readnet_proto::v1::{
     self, Card, Channel as ProtoChannel, CommandReceipt,
-    access_service_client::AccessServiceClient,
+    access_service_client::AccessServiceClient, backup_service_client::BackupServiceClient,
     circulation_service_client::CirculationServiceClient,
     ledger_service_client::LedgerServiceClient,
     network_admin_service_client::NetworkAdminServiceClient,
@@ -233,6 +233,17 @@ impl Client {
     /// The ledger's read side.
     pub fn ledger(&self) -> LedgerServiceClient<Authed> {
         LedgerServiceClient::with_interceptor(
+            self.channel.clone(),
+            Headers {
+                authorization: self.authorization.clone(),
+                ..Headers::default()
+            },
+        )
+    }
+
+    /// Backups of the data directory.
+    pub fn backup(&self) -> BackupServiceClient<Authed> {
+        BackupServiceClient::with_interceptor(
             self.channel.clone(),
             Headers {
                 authorization: self.authorization.clone(),

@@ -807,6 +807,7 @@ pub async fn run(
         insecure: false,
         tls: None,
         limits: readnet_server::Limits::default(),
+        refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(crate::serve::serve(config, async {

@@ -4,9 +4,11 @@
 //! to the server, `output` prints, `demo` holds the story. Here: logging, dispatch, exit codes.
 
 mod audit;
+mod backup;
 mod cli;
 mod client;
 mod demo;
+mod doctor;
 mod output;
 mod serve;
 mod tls;
@@ -77,6 +79,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Replay(args) => audit::replay_command(args).await,
         Command::Export(command) => audit::export_command(command).await,
+        Command::Backup(args) => backup::backup_command(args).await,
+        Command::Restore(args) => backup::restore_command(args).await,
+        Command::Doctor(args) => doctor::doctor_command(args).await,
+        Command::Repair(args) => doctor::repair_command(args).await,
         Command::Principal(command) => done(cli::principal::run(command).await),
         Command::Write(command) => done(cli::write::run(command).await),
         Command::Read(command) => done(cli::read::run(command).await),
@@ -92,6 +98,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         patron_key_file: args.patron_key_file,
         insecure: args.insecure,
+        refusal_window: chrono::TimeDelta::seconds(args.refusal_window_secs),
     };
     serve::serve(config, shutdown_signal()).await
 }

@@ -247,6 +247,13 @@ pub fn facts(event: &Event) -> String {
                 format!(", expires at {} us", e.expires_at_us)
             }
         ),
+        Payload::CommandRefused(e) => format!(
+            "{} refused ({}, {}): {}",
+            e.command,
+            e.rule,
+            word(e.kind().as_str_name(), "REFUSAL_KIND_"),
+            e.message
+        ),
     }
 }
 
@@ -439,6 +446,10 @@ pub fn payload_json(event: &Event) -> Value {
         Payload::TokenIssued(e) => json!({
             "principal": e.principal, "token_id": e.token_id,
             "expires_at_us": e.expires_at_us, "issued_by": e.issued_by,
+        }),
+        Payload::CommandRefused(e) => json!({
+            "command": e.command, "rule": e.rule,
+            "kind": word(e.kind().as_str_name(), "REFUSAL_KIND_"), "message": e.message,
         }),
     }
 }

@@ -13,6 +13,7 @@ use anyhow::Context;
 use readnet_domain::{Clock, PatronKey, SystemClock};
 use readnet_kurrentdb_endpoint::KurrentDbEndpoint;
 use readnet_projection::Snapshots;
+use readnet_proto::v1::backup_service_server::BackupServiceServer;
 use readnet_server::access::tokens::TokenStore;
 use readnet_server::{Access, Limits};
 use readnet_store::EventStore;
@@ -20,6 +21,7 @@ use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 #[cfg(feature = "kurrentdb")]
 use readnet_store::kurrentdb::{KurrentDbOptions, KurrentDbStore};
 
+use crate::backup::BackupServer;
 use crate::tls::ServerTlsFiles;
 
 /// How to run the server: on the embedded store in `data_dir`, or on KurrentDB.
@@ -43,6 +45,8 @@ pub struct ServeConfig {
     pub tls: Option<ServerTlsFiles>,
     /// The listener's bounds (connections, timeouts, slow subscribers).
     pub limits: Limits,
+    /// How long a refused command's retries get its refusal (ADR 0010).
+    pub refusal_window: chrono::TimeDelta,
 }
 
 /// Where the token hashes are kept: beside the data, never in the log.
@@ -82,6 +86,9 @@ pub async fn serve(
     let store_clock = Arc::clone(&clock);
     let store_clock: Arc<dyn Fn() -> i64 + Send + Sync> =
         Arc::new(move || store_clock.now().timestamp_micros());
+    if config.store.is_none() {
+        refuse_a_lost_log(&config.data_dir)?;
+    }
     let store = open_store(&config, store_clock).await?;
     let key_file = config
         .patron_key_file
@@ -116,8 +123,14 @@ pub async fn serve(
         store,
         key,
         clock,
+        refusal_window: config.refusal_window,
         snapshots,
-        routes: kurrentdb.routes(),
+        // Backups of the data directory beside the log (none when the events are in KurrentDB).
+        routes: kurrentdb
+            .routes()
+            .add_service(BackupServiceServer::new(BackupServer {
+                data_dir: config.store.is_none().then(|| config.data_dir.clone()),
+            })),
         access,
         tls,
         limits: config.limits,
@@ -127,6 +140,32 @@ pub async fn serve(
         .map(|_| {
             tracing::info!(%addr, "stopped");
         })
+}
+
+/// A data directory that has held a ledger (its patron key, tokens or snapshots are there) but
+/// has no `log/` lost its log: starting a new, empty ledger there would hide that.
+fn refuse_a_lost_log(data_dir: &Path) -> anyhow::Result<()> {
+    let log = data_dir.join("log");
+    if log.exists() {
+        return Ok(());
+    }
+    let witnesses = ["patron.key", "projections"]
+        .iter()
+        .map(|name| data_dir.join(name))
+        .filter(|path| path.exists())
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>();
+    if witnesses.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} is missing, but {} show(s) that this data directory has held a ledger: the log was \
+         moved or deleted. Restore it from a backup (`readnet restore`); to start a new ledger \
+         here on purpose, create the empty directory {}",
+        log.display(),
+        witnesses.join(" and "),
+        log.display()
+    )
 }
 
 /// The store the configuration names: the embedded log in `<data>/log`, or a KurrentDB cluster.

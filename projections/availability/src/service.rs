@@ -25,17 +25,44 @@ impl AvailabilityService {
     }
 
     /// Runs `query` on the state once it has applied `min_position` (the request's number).
-    async fn answer<R>(
+    /// The answer's `applied_position` is the position it reflects: past the state's own when
+    /// the last events read were passed over (refusals, other writers' streams), so that it is
+    /// never below a `min_position` the wait reached.
+    async fn answer<R: Reflects>(
         &self,
         min_position: Option<u64>,
         wait: Duration,
         query: impl FnOnce(&Availability) -> Result<R, AvailabilityError>,
     ) -> Result<Response<R>, Status> {
         let min_position = min_position.map(Position::new);
-        let (answer, _) = self.handle.read(min_position, wait, query).await?;
-        Ok(Response::new(answer?))
+        let (answer, position) = self.handle.read(min_position, wait, query).await?;
+        let mut answer = answer?;
+        answer.reflects(position);
+        Ok(Response::new(answer))
     }
 }
+
+/// An answer that names the log position it reflects.
+trait Reflects {
+    fn reflects(&mut self, position: Position);
+}
+
+macro_rules! reflects {
+    ($($response:ty),* $(,)?) => {
+        $(impl Reflects for $response {
+            fn reflects(&mut self, position: Position) {
+                self.applied_position = position.get();
+            }
+        })*
+    };
+}
+
+reflects!(
+    pb::AvailabilityServiceGetItemResponse,
+    pb::FindTitleResponse,
+    pb::LibraryShelfResponse,
+    pb::BoothStockResponse,
+);
 
 /// A field that must not be empty; `what` says what it holds, for the message.
 fn required<'a>(value: &'a str, field: &str, what: &str) -> Result<&'a str, AvailabilityError> {

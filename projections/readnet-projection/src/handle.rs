@@ -71,8 +71,9 @@ impl<P: Projection> Writer<P> {
     }
 
     /// Publishes that the log has been read through `position` although the events after the
-    /// last one applied were not the ledger's (see [`readnet_domain::StreamId::is_ledger_stream`]):
-    /// the state is unchanged, and queries waiting for those positions are answered.
+    /// last one applied were not facts (see [`readnet_domain::StreamId::holds_facts`]: refusals,
+    /// other writers' streams): the state is unchanged, and queries waiting for those positions
+    /// are answered.
     pub fn pass(&self, position: Position) {
         self.applied.send_if_modified(|applied| {
             let moved = position > *applied;
@@ -81,7 +82,7 @@ impl<P: Projection> Writer<P> {
         });
     }
 
-    /// The position of the last event read: applied, or passed over as not the ledger's.
+    /// The position of the last event read: applied, or passed over as not a fact.
     pub fn snapshot_position(&self) -> Position {
         *self.applied.borrow()
     }
@@ -142,7 +143,7 @@ impl<P: Projection> Handle<P> {
             }
         }
         // Read before the lock: the state already holds everything through it. It can be past
-        // the state's own position when the last events were not the ledger's.
+        // the state's own position when the last events were not facts.
         let reached = self.position();
         let state = self.read_lock();
         Ok((query(&state), state.position().max(reached)))

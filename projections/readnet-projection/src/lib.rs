@@ -27,7 +27,10 @@ pub use readnet_domain::Payload;
 pub use readnet_domain::pb;
 pub use readnet_ledger::envelope::{DecodeError, ProjectedEvent};
 pub use readnet_store::{Position, Revision};
-pub use runner::{RunnerError, SnapshotPolicy, Snapshots, follow, replay};
+pub use runner::{
+    RunnerError, SavedSnapshot, SnapshotPolicy, SnapshotRefused, Snapshots, event_id_at, follow,
+    replay, vouched,
+};
 pub use title::title_key;
 
 /// A read model folded from the log.
@@ -40,7 +43,8 @@ pub trait Projection:
     /// version is thrown away and the projection rebuilt from the first event.
     const VERSION: u32;
 
-    /// Folds one event. Events arrive in position order, each exactly once.
+    /// Folds one event. Events arrive in position order, each exactly once: every event of a
+    /// stream that holds facts ([`readnet_domain::StreamId::holds_facts`]), never a refusal.
     fn apply(&mut self, event: &ProjectedEvent);
 
     /// The position of the last event applied ([`Position::START`] before any).

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{DecodeError, ProjectedEvent, Projection, Writer};
 use futures::StreamExt as _;
+use sha2::Digest as _;
 
 /// Events applied under one lock at most.
 const APPLY_BATCH: usize = 1024;
@@ -33,16 +34,31 @@ impl Default for SnapshotPolicy {
     }
 }
 
-/// A projection's state as saved: which projection, which version, which position.
-#[derive(Serialize, Deserialize)]
-struct Snapshot<P> {
+/// A snapshot file's first line: which projection, which fold version, which position, the
+/// log event at that position, and the digest of the state that follows.
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    format: u32,
     name: String,
     version: u32,
     position: Position,
-    state: P,
+    /// The id of the event at `position` (absent at position 0): the snapshot is of this log,
+    /// not of another that reached the same length.
+    event_id: Option<uuid::Uuid>,
+    /// SHA-256 of the state's bytes, hex.
+    sha256: String,
 }
 
+/// The snapshot format this build writes and reads.
+const FORMAT: u32 = 2;
+
 /// Where a projection's snapshots live: `<dir>/<name>.json`.
+///
+/// A file is a header line (JSON, [`Header`]) and the state (JSON). A snapshot is used only if
+/// its header is of this format, projection and fold version, its position is in the log and
+/// the log's event there has the id the header names, and the state's bytes have the digest the
+/// header gives: a file damaged or edited on disk, or left from another log, is rebuilt from the
+/// log, never served.
 #[derive(Debug, Clone)]
 pub struct Snapshots {
     dir: PathBuf,
@@ -59,6 +75,29 @@ pub enum RunnerError {
     Ended,
 }
 
+/// A snapshot file read and checked against itself (not yet against the log).
+#[derive(Debug)]
+pub struct SavedSnapshot {
+    pub version: u32,
+    pub position: Position,
+    pub event_id: Option<uuid::Uuid>,
+    /// The state's JSON.
+    pub state: Vec<u8>,
+}
+
+/// Why a saved snapshot is not used.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotRefused {
+    #[error("unreadable: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("not a snapshot of format {FORMAT}: {0}")]
+    Format(String),
+    #[error(
+        "the state's digest is {actual}, the header says {expected}: the file was damaged or edited"
+    )]
+    Digest { expected: String, actual: String },
+}
+
 impl Snapshots {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
@@ -68,40 +107,45 @@ impl Snapshots {
         self.dir.join(format!("{name}.json"))
     }
 
-    /// The saved state of `P`, if there is one of this version at or below `head`; otherwise a
-    /// fresh state (the projection is rebuilt from the first event), with the reason logged.
-    pub fn load<P: Projection>(&self, head: Position) -> P {
+    /// The saved state of `P`, if there is one of this version that `store`'s log vouches for
+    /// (see [`Snapshots`]); otherwise a fresh state (the projection is rebuilt from the first
+    /// event), with the reason logged.
+    pub async fn load<P: Projection>(&self, store: &dyn EventStore) -> P {
         let path = self.path(P::NAME);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return P::default(),
+        let saved = match self.read_checked(P::NAME) {
+            Ok(Some(saved)) => saved,
+            Ok(None) => return P::default(),
             Err(e) => {
-                tracing::warn!(projection = P::NAME, path = %path.display(), error = %e, "snapshot unreadable; rebuilding");
+                tracing::warn!(projection = P::NAME, path = %path.display(), reason = %e, "snapshot refused; rebuilding from the first event");
                 return P::default();
             }
         };
-        match serde_json::from_slice::<Snapshot<P>>(&bytes) {
-            Ok(s)
-                if s.name == P::NAME
-                    && s.version == P::VERSION
-                    && s.position <= head
-                    && s.state.position() == s.position =>
-            {
+        if saved.version != P::VERSION {
+            tracing::info!(
+                projection = P::NAME,
+                saved_version = saved.version,
+                version = P::VERSION,
+                "snapshot is of another fold version; rebuilding from the first event"
+            );
+            return P::default();
+        }
+        if let Err(reason) = vouched(store, saved.position, saved.event_id).await {
+            tracing::warn!(projection = P::NAME, path = %path.display(), position = saved.position.get(), reason = %reason, "snapshot is not of this log; rebuilding from the first event");
+            return P::default();
+        }
+        match serde_json::from_slice::<P>(&saved.state) {
+            Ok(state) if state.position() == saved.position => {
                 tracing::info!(
                     projection = P::NAME,
-                    position = s.position.get(),
+                    position = saved.position.get(),
                     "snapshot loaded"
                 );
-                s.state
+                state
             }
-            Ok(s) => {
-                tracing::info!(
+            Ok(_) => {
+                tracing::warn!(
                     projection = P::NAME,
-                    saved_version = s.version,
-                    version = P::VERSION,
-                    saved_position = s.position.get(),
-                    head = head.get(),
-                    "snapshot is of another version or ahead of the log; rebuilding from the first event"
+                    "snapshot state is not at its header's position; rebuilding"
                 );
                 P::default()
             }
@@ -112,32 +156,60 @@ impl Snapshots {
         }
     }
 
-    /// The saved state of `P` as it is on disk, if any, whatever its version (for `replay --check`).
-    pub fn read_raw(
-        &self,
-        name: &str,
-    ) -> std::io::Result<Option<(u32, Position, serde_json::Value)>> {
-        match std::fs::read(self.path(name)) {
-            Ok(bytes) => {
-                let s: Snapshot<serde_json::Value> = serde_json::from_slice(&bytes)
-                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-                Ok(Some((s.version, s.position, s.state)))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+    /// The saved snapshot of `name` as it is on disk, if any, whatever its version, with its
+    /// digest checked (for `replay --check` and `readnet doctor`).
+    pub fn read_checked(&self, name: &str) -> Result<Option<SavedSnapshot>, SnapshotRefused> {
+        let bytes = match std::fs::read(self.path(name)) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let newline = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| SnapshotRefused::Format("no header line".into()))?;
+        let header: Header = serde_json::from_slice(&bytes[..newline])
+            .map_err(|e| SnapshotRefused::Format(format!("header: {e}")))?;
+        if header.format != FORMAT || header.name != name {
+            return Err(SnapshotRefused::Format(format!(
+                "format {} of {}",
+                header.format, header.name
+            )));
         }
+        let state = bytes[newline + 1..].to_vec();
+        let actual = hex::encode(sha2::Sha256::digest(&state));
+        if actual != header.sha256 {
+            return Err(SnapshotRefused::Digest {
+                expected: header.sha256,
+                actual,
+            });
+        }
+        Ok(Some(SavedSnapshot {
+            version: header.version,
+            position: header.position,
+            event_id: header.event_id,
+            state,
+        }))
     }
 
     /// Saves a state atomically: a temporary file, synced, renamed over the old one, and the
-    /// directory synced.
-    pub fn save<P: Projection>(&self, state: &P) -> std::io::Result<()> {
-        self.write(P::NAME, &encode(state)?)
+    /// directory synced. `event_id` is the id of the log's event at the state's position.
+    pub fn save<P: Projection>(
+        &self,
+        state: &P,
+        event_id: Option<uuid::Uuid>,
+    ) -> std::io::Result<()> {
+        self.write(P::NAME, &encode(state, event_id)?)
     }
 
     /// Saves the state behind a lock: encoded under the read lock (no copy of the state), written
     /// after it is released.
-    fn save_locked<P: Projection>(&self, state: &RwLock<P>) -> std::io::Result<()> {
-        let bytes = encode(&*state.read().expect("projection lock"))?;
+    fn save_locked<P: Projection>(
+        &self,
+        state: &RwLock<P>,
+        event_id: Option<uuid::Uuid>,
+    ) -> std::io::Result<()> {
+        let bytes = encode(&*state.read().expect("projection lock"), event_id)?;
         self.write(P::NAME, &bytes)
     }
 
@@ -156,14 +228,60 @@ impl Snapshots {
     }
 }
 
-fn encode<P: Projection>(state: &P) -> std::io::Result<Vec<u8>> {
-    serde_json::to_vec(&Snapshot {
+/// The id of the log's event at `position` (none at position 0).
+pub async fn event_id_at(
+    store: &dyn EventStore,
+    position: Position,
+) -> Result<Option<uuid::Uuid>, readnet_store::StoreError> {
+    if position == Position::START {
+        return Ok(None);
+    }
+    let page = store
+        .read_all(AllFrom::Position(position), Direction::Forwards, 1)
+        .await?;
+    Ok(page
+        .first()
+        .filter(|e| e.position == position)
+        .map(|e| e.event_id))
+}
+
+/// Whether the log holds `event_id` at `position`; the reason when it does not.
+pub async fn vouched(
+    store: &dyn EventStore,
+    position: Position,
+    event_id: Option<uuid::Uuid>,
+) -> Result<(), String> {
+    if position > store.head_position() {
+        return Err(format!(
+            "it is at position {position}, the log ends at {}",
+            store.head_position()
+        ));
+    }
+    match event_id_at(store, position).await {
+        Ok(found) if found == event_id => Ok(()),
+        Ok(found) => Err(format!(
+            "the log's event at position {position} is {found:?}, the snapshot names {event_id:?}"
+        )),
+        Err(e) => Err(format!(
+            "the log cannot be read at position {position}: {e}"
+        )),
+    }
+}
+
+fn encode<P: Projection>(state: &P, event_id: Option<uuid::Uuid>) -> std::io::Result<Vec<u8>> {
+    let body = serde_json::to_vec(state).map_err(std::io::Error::other)?;
+    let header = Header {
+        format: FORMAT,
         name: P::NAME.to_owned(),
         version: P::VERSION,
         position: state.position(),
-        state,
-    })
-    .map_err(std::io::Error::other)
+        event_id,
+        sha256: hex::encode(sha2::Sha256::digest(&body)),
+    };
+    let mut bytes = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
+    bytes.push(b'\n');
+    bytes.extend_from_slice(&body);
+    Ok(bytes)
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -196,7 +314,7 @@ pub async fn follow<P: Projection>(
         };
         match message {
             Some(SubscriptionMessage::Event(event)) => {
-                if StreamId::is_ledger_stream(&event.stream) {
+                if StreamId::holds_facts(&event.stream) {
                     batch.push(readnet_ledger::envelope::decode(&event)?);
                 } else {
                     passed = event.position;
@@ -217,8 +335,8 @@ pub async fn follow<P: Projection>(
             writer.apply(&batch);
             batch.clear();
         }
-        // Events that are not the ledger's move the position once everything before them is
-        // applied; the state itself only records the last ledger event.
+        // Events that are not facts (refusals, other writers' streams) move the position once
+        // everything before them is applied; the state itself only records the last fact.
         if batch.is_empty() && passed > writer.snapshot_position() {
             writer.pass(passed);
         }
@@ -229,7 +347,12 @@ pub async fn follow<P: Projection>(
         if due {
             let (state, to) = (Arc::clone(&writer.state), snapshots.clone());
             let started = Instant::now();
-            match tokio::task::spawn_blocking(move || to.save_locked(&state)).await {
+            // The state cannot move meanwhile: only this task applies to it. The snapshot names
+            // the state's own position, the last fact applied, and so that event's id, not the
+            // id of a refusal or another writer's event passed over after it.
+            let applied = writer.state.read().expect("projection lock").position();
+            let event_id = event_id_at(store.as_ref(), applied).await?;
+            match tokio::task::spawn_blocking(move || to.save_locked(&state, event_id)).await {
                 Ok(Ok(())) => tracing::debug!(
                     projection = P::NAME,
                     position = position.get(),
@@ -264,11 +387,11 @@ pub async fn replay<P: Projection>(
         let Some(end) = page.last().map(|e| e.position) else {
             break;
         };
-        let ledger_events = page
+        let facts = page
             .iter()
             .take_while(|e| e.position <= last)
-            .filter(|e| StreamId::is_ledger_stream(&e.stream));
-        for event in ledger_events {
+            .filter(|e| StreamId::holds_facts(&e.stream));
+        for event in facts {
             state.apply(&readnet_ledger::envelope::decode(event)?);
         }
         progress(end.min(last));

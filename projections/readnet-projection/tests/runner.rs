@@ -7,8 +7,8 @@ use chrono::{TimeZone, Utc};
 use readnet_domain::pb;
 use readnet_ledger::envelope::{Envelope, encode};
 use readnet_projection::{
-    Payload, Position, ProjectedEvent, Projection, SnapshotPolicy, Snapshots, follow, replay,
-    shared,
+    Payload, Position, ProjectedEvent, Projection, SnapshotPolicy, Snapshots, event_id_at, follow,
+    replay, shared,
 };
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use readnet_store::{EventData, EventStore, StreamState};
@@ -95,7 +95,7 @@ async fn a_restarted_projection_resumes_from_its_snapshot_without_gap_or_repeat(
     let snapshots = Snapshots::new(dir.path().join("projections"));
     append_closures(store.as_ref(), 30).await;
 
-    let (writer, handle) = shared(snapshots.load::<Seen>(store.head_position()));
+    let (writer, handle) = shared(snapshots.load::<Seen>(store.as_ref()).await);
     let first = tokio::spawn(follow(
         Arc::clone(&store),
         writer,
@@ -109,10 +109,11 @@ async fn a_restarted_projection_resumes_from_its_snapshot_without_gap_or_repeat(
         .read(None, Duration::ZERO, Seen::clone)
         .await
         .unwrap();
-    snapshots.save(&state).unwrap();
+    let event_id = event_id_at(store.as_ref(), state.position()).await.unwrap();
+    snapshots.save(&state, event_id).unwrap();
 
     append_closures(store.as_ref(), 20).await;
-    let resumed = snapshots.load::<Seen>(store.head_position());
+    let resumed = snapshots.load::<Seen>(store.as_ref()).await;
     assert_eq!(
         resumed.position(),
         Position::new(30),
@@ -160,37 +161,132 @@ async fn a_runner_saves_its_state_by_itself_when_the_log_goes_quiet() {
     ));
     wait_for(&handle, 5).await;
     // No event comes after the fifth: the save must come from the runner's own timer.
-    let mut saved = snapshots.load::<Seen>(store.head_position());
+    let mut saved = snapshots.load::<Seen>(store.as_ref()).await;
     for _ in 0..100 {
         if saved.position() == Position::new(5) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        saved = snapshots.load::<Seen>(store.head_position());
+        saved = snapshots.load::<Seen>(store.as_ref()).await;
     }
     runner.abort();
     assert_eq!(saved.positions, (1..=5).collect::<Vec<_>>());
 }
 
 #[tokio::test]
+async fn a_snapshot_saved_after_events_passed_over_is_used_on_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn EventStore> = Arc::new(
+        EmbeddedStore::open(dir.path().join("log"), EmbeddedOptions::default())
+            .await
+            .unwrap(),
+    );
+    let snapshots = Snapshots::new(dir.path().join("projections"));
+    append_closures(store.as_ref(), 5).await;
+    // Two events that are not facts follow the last fact: a refusal, another writer's event.
+    for stream in [format!("refusal-{}", Uuid::new_v4()), "orders-1".to_owned()] {
+        store
+            .append(
+                &stream,
+                StreamState::NoStream,
+                vec![EventData {
+                    event_id: Uuid::new_v4(),
+                    event_type: "Other".into(),
+                    content_type: Default::default(),
+                    metadata: Default::default(),
+                    data: Default::default(),
+                }],
+            )
+            .await
+            .unwrap();
+    }
+    let (writer, handle) = shared(Seen::default());
+    let policy = SnapshotPolicy {
+        every_events: 1_000,
+        every: Duration::from_millis(50),
+    };
+    let runner = tokio::spawn(follow(
+        Arc::clone(&store),
+        writer,
+        snapshots.clone(),
+        policy,
+    ));
+    wait_for(&handle, 7).await;
+    // The snapshot holds the state at the last fact, and the log vouches for it.
+    let mut saved = snapshots.load::<Seen>(store.as_ref()).await;
+    for _ in 0..100 {
+        if saved.position() == Position::new(5) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        saved = snapshots.load::<Seen>(store.as_ref()).await;
+    }
+    runner.abort();
+    assert_eq!(saved.positions, (1..=5).collect::<Vec<_>>());
+}
+
+/// A store of `events` closures in `dir`.
+async fn log_of(dir: &std::path::Path, events: usize) -> EmbeddedStore {
+    let store = EmbeddedStore::open(dir, EmbeddedOptions::default())
+        .await
+        .unwrap();
+    append_closures(&store, events).await;
+    store
+}
+
+#[tokio::test]
 async fn a_snapshot_of_another_version_or_ahead_of_the_log_is_rebuilt_from_zero() {
     let dir = tempfile::tempdir().unwrap();
-    let snapshots = Snapshots::new(dir.path());
+    let snapshots = Snapshots::new(dir.path().join("projections"));
+    let store = log_of(&dir.path().join("log"), 3).await;
     let state = Seen {
         positions: vec![1, 2, 3],
     };
-    snapshots.save(&state).unwrap();
-    assert_eq!(snapshots.load::<Seen>(Position::new(3)), state);
+    let event_id = event_id_at(&store, Position::new(3)).await.unwrap();
+    snapshots.save(&state, event_id).unwrap();
+    assert_eq!(snapshots.load::<Seen>(&store).await, state);
     assert_eq!(
-        snapshots.load::<SeenV2>(Position::new(3)),
+        snapshots.load::<SeenV2>(&store).await,
         SeenV2::default(),
         "a new version rebuilds"
     );
+    let shorter = log_of(&dir.path().join("shorter"), 2).await;
     assert_eq!(
-        snapshots.load::<Seen>(Position::new(2)),
+        snapshots.load::<Seen>(&shorter).await,
         Seen::default(),
         "a snapshot ahead of the log is not trusted"
     );
+}
+
+#[tokio::test]
+async fn a_snapshot_edited_on_disk_or_of_another_log_is_rebuilt_from_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshots = Snapshots::new(dir.path().join("projections"));
+    let store = log_of(&dir.path().join("log"), 3).await;
+    let state = Seen {
+        positions: vec![1, 2, 3],
+    };
+    let event_id = event_id_at(&store, Position::new(3)).await.unwrap();
+    snapshots.save(&state, event_id).unwrap();
+    assert_eq!(snapshots.load::<Seen>(&store).await, state);
+
+    // Another log of the same length: its third event is another event.
+    let other = log_of(&dir.path().join("other"), 3).await;
+    assert_eq!(snapshots.load::<Seen>(&other).await, Seen::default());
+
+    // The state edited on disk (a position changed, the JSON still valid).
+    let path = dir.path().join("projections/seen.json");
+    let bytes = std::fs::read(&path).unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    let (header, body) = text.split_once('\n').unwrap();
+    let edited = body.replacen('2', "7", 1);
+    assert_ne!(edited, body);
+    std::fs::write(&path, format!("{header}\n{edited}")).unwrap();
+    assert!(matches!(
+        snapshots.read_checked("seen"),
+        Err(readnet_projection::SnapshotRefused::Digest { .. })
+    ));
+    assert_eq!(snapshots.load::<Seen>(&store).await, Seen::default());
 }
 
 #[tokio::test]

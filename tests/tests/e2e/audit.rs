@@ -10,10 +10,11 @@ use readnet_e2e::*;
 use readnet_ledger::history::{History, card};
 use readnet_ledger::import::append_history;
 use readnet_projection::Payload;
-use readnet_projection::{Snapshots, replay};
+use readnet_projection::{Snapshots, event_id_at, replay};
 use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use serde_json::Value;
+use sha2::Digest as _;
 
 fn readnet(args: &[&str], data: &Path) -> Output {
     Command::new(readnet_binary())
@@ -72,8 +73,11 @@ async fn replay_is_deterministic_checks_snapshots_and_export_writes_every_event(
             .await
             .expect("the log opens once the server is gone");
         let state: Availability = replay(&store, None, |_| {}).await.expect("replay");
+        let event_id = event_id_at(&store, store.head_position())
+            .await
+            .expect("the head event");
         Snapshots::new(data.join("projections"))
-            .save(&state)
+            .save(&state, event_id)
             .expect("snapshot saved");
         store.head_position()
     };
@@ -85,13 +89,30 @@ async fn replay_is_deterministic_checks_snapshots_and_export_writes_every_event(
         text(&check.stderr)
     );
     assert!(text(&check.stdout).contains(&format!("availability  equal at position {head}")));
+    // Tampered with: first naively (the header's digest no longer fits), then with the digest
+    // recomputed, so that only the replay can tell.
     let path = data.join("projections/availability.json");
-    let mut snapshot: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert!(
-        tamper(&mut snapshot["state"]),
-        "the state holds a number to change"
+    let saved = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
+    let (header, body) = saved.split_once('\n').unwrap();
+    let mut state: Value = serde_json::from_str(body).unwrap();
+    assert!(tamper(&mut state), "the state holds a number to change");
+    let body = serde_json::to_vec(&state).unwrap();
+    std::fs::write(&path, [header.as_bytes(), b"\n", &body].concat()).unwrap();
+    let check = readnet(&["replay", "--check"], &data);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "a refused snapshot fails the check"
     );
-    std::fs::write(&path, serde_json::to_vec(&snapshot).unwrap()).unwrap();
+    assert!(
+        text(&check.stdout).contains("availability  DIFFERS: the saved snapshot is refused"),
+        "{}",
+        text(&check.stdout)
+    );
+    let mut header: Value = serde_json::from_str(header).unwrap();
+    header["sha256"] = Value::String(hex::encode(sha2::Sha256::digest(&body)));
+    let header = serde_json::to_vec(&header).unwrap();
+    std::fs::write(&path, [&header[..], b"\n", &body].concat()).unwrap();
     let check = readnet(&["replay", "--check"], &data);
     assert_eq!(check.status.code(), Some(1), "a difference fails the check");
     assert!(

@@ -87,17 +87,26 @@ async fn fifty_concurrent_checkouts_of_one_item_from_different_desks_exactly_one
         .filter(|e| e.event_type == "ItemLoaned")
         .count();
     assert_eq!(loans, 1, "the item's stream has exactly one ItemLoaned");
-    // The refused checkouts wrote nothing, not even an enrolment.
+    // The refused checkouts wrote nothing but their refusals (ADR 0010), not even an enrolment.
     let written = net.read_all_from(head_before + 1).await;
+    let (refusals, facts): (Vec<_>, Vec<_>) = written
+        .iter()
+        .partition(|e| e.event_type == "CommandRefused");
     assert_eq!(
-        written
+        facts
             .iter()
             .map(|e| e.event_type.as_str())
             .collect::<Vec<_>>(),
         ["PatronEnrolled", "ItemLoaned"],
-        "only the winner's events were written"
+        "only the winner's facts were written"
     );
-    assert_eq!(net.head_position().await, head_before + 2);
+    assert_eq!(refusals.len(), 49, "one refusal per losing checkout");
+    assert!(
+        refusals
+            .iter()
+            .all(|e| e.stream == format!("refusal-{}", e.command_id))
+    );
+    assert_eq!(net.head_position().await, head_before + 2 + 49);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,13 +5,16 @@
 
 mod access;
 mod audit;
+mod backup;
 mod circulation;
 mod concurrency;
+mod damage;
 mod durability;
 mod idempotency;
 mod kurrentdb;
 mod limits;
 mod projections;
+mod refusals;
 mod service;
 mod store_conformance;
 mod subscription;

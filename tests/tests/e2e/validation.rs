@@ -1,5 +1,5 @@
 //! Malformed requests are refused at the edge with INVALID_ARGUMENT naming the field; refusals
-//! write nothing and the server keeps serving.
+//! write nothing but the rules' recorded refusals, and the server keeps serving.
 
 use chrono::{TimeZone, Utc};
 use readnet_e2e::v1::{
@@ -374,11 +374,17 @@ async fn malformed_input_gets_invalid_argument_naming_the_field_and_the_server_k
         "GetItem of no item",
     );
 
-    assert_eq!(
-        net.head_position().await,
-        head,
-        "refused requests write nothing"
+    // A request malformed at the edge writes nothing; one the rules refuse (a required value
+    // missing, an amount out of bounds) writes only its refusal, for retries (ADR 0010).
+    let written = net.read_all_from(head + 1).await;
+    assert!(
+        written.iter().all(|e| matches!(
+            payload_of(e),
+            Payload::CommandRefused(r) if r.kind() == v1::RefusalKind::InvalidArgument
+        )),
+        "refused requests write nothing but their refusals: {written:?}"
     );
+    assert_eq!(net.head_position().await, head + written.len() as u64);
 
     // The server keeps serving: a valid command succeeds.
     let receipt = accepted(

@@ -550,3 +550,56 @@ fn a_recorded_grant_of_an_unknown_role_is_never_read_as_another_roles_rights() {
         ..Default::default()
     })]);
 }
+
+#[test]
+fn every_refusal_is_recorded_but_a_role_denial() {
+    let desk = desk_of(&["JN-CENTRAL"]);
+    let role = given(network_jinan_zibo())
+        .when_by(
+            &desk,
+            t0(),
+            Some("JN-CENTRAL"),
+            Channel::Desk,
+            Command::CloseLibrary {
+                library: "JN-CENTRAL".into(),
+                reason: "none".into(),
+            },
+        )
+        .then_refused(RejectionKind::PermissionDenied, "only network-admin");
+    assert_eq!(refused_for(&role).0, Denial::Role);
+    assert!(
+        !role.is_recorded(),
+        "a role that may never give the command writes nothing by asking"
+    );
+    let scope = given(network_jinan_zibo())
+        .when_by(
+            &desk,
+            t0(),
+            Some("ZB-CENTRAL"),
+            Channel::Desk,
+            checkout("ZB-000123", &li_wei()),
+        )
+        .then_refused(RejectionKind::PermissionDenied, "outside its scope");
+    assert!(scope.is_recorded());
+    let kiosk = authority("kiosk-lixia", Role::Kiosk, libraries(&["JN-LIXIA-03"]));
+    let channel = given(network_jinan_zibo())
+        .when_by(
+            &kiosk,
+            t0(),
+            Some("JN-LIXIA-03"),
+            Channel::Desk,
+            checkout("JN-000003", &li_wei()),
+        )
+        .then_refused(RejectionKind::PermissionDenied, "on the desk channel");
+    assert!(channel.is_recorded());
+    let rule = given(network_jinan_zibo())
+        .after(t0(), Some("JN-CENTRAL"), checkout("JN-000002", &li_wei()))
+        .when_at(
+            t0(),
+            Some("JN-CENTRAL"),
+            checkout("JN-000002", &wang_fang()),
+        )
+        .then_refused(RejectionKind::FailedPrecondition, "is not on the shelf");
+    assert_eq!(rule.rule(), "ItemNotOnShelf");
+    assert!(rule.is_recorded());
+}

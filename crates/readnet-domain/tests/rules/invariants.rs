@@ -145,3 +145,48 @@ fn an_event_read_back_from_another_stream_than_its_own_is_not_folded() {
         &city_joined("jinan", "济南", "Asia/Shanghai"),
     );
 }
+
+fn refused() -> Payload {
+    Payload::CommandRefused(readnet_domain::pb::CommandRefused {
+        command: "Checkout".into(),
+        rule: "ItemNotOnShelf".into(),
+        kind: readnet_domain::pb::RefusalKind::FailedPrecondition as i32,
+        message: "item JN-000002 is not on the shelf at JN-CENTRAL: it is withdrawn".into(),
+        refused_at_us: 1_795_140_000_000_000,
+    })
+}
+
+#[test]
+fn a_refusal_read_back_changes_no_state() {
+    let mut ledger = Ledger::from_events(&network_jinan_zibo());
+    let before = ledger.clone();
+    ledger.apply_recorded(&StreamId::Refusal("c-1".into()), 0, &refused());
+    assert_eq!(ledger, before);
+    assert_eq!(ledger.stream_version(&StreamId::Refusal("c-1".into())), 0);
+}
+
+#[test]
+#[should_panic(expected = "CommandRefused recorded at revision 1 of stream refusal-c-1")]
+fn a_refusal_stream_holds_one_event() {
+    let mut ledger = Ledger::default();
+    ledger.apply_recorded(&StreamId::Refusal("c-1".into()), 1, &refused());
+}
+
+#[test]
+#[should_panic(expected = "CommandRefused recorded at revision 1 of stream item-JN-000002")]
+fn a_refusal_in_a_stream_of_facts_is_not_folded() {
+    // The item is catalogued: its stream's next event is at revision 1.
+    let mut ledger = Ledger::from_events(&network_jinan_zibo());
+    ledger.apply_recorded(&StreamId::Item("JN-000002".into()), 1, &refused());
+}
+
+#[test]
+#[should_panic(expected = "CityJoined recorded at revision 0 of stream refusal-c-1")]
+fn a_fact_in_a_refusal_stream_is_not_folded() {
+    let mut ledger = Ledger::default();
+    ledger.apply_recorded(
+        &StreamId::Refusal("c-1".into()),
+        0,
+        &city_joined("jinan", "济南", "Asia/Shanghai"),
+    );
+}

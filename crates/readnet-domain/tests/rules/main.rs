@@ -11,6 +11,7 @@ mod lost;
 mod network;
 mod patron_driven;
 mod properties;
+mod refusals;
 mod renew;
 mod replay;
 mod returns;

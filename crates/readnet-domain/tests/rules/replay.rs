@@ -37,6 +37,7 @@ fn subject(payload: &Payload) -> StreamId {
         Payload::LostItemDebtWaived(e) => item(&e.item),
         Payload::ItemWithdrawn(e) => item(&e.item),
         Payload::SettlementPeriodClosed(_) => StreamId::Settlement,
+        Payload::CommandRefused(_) => unreachable!("the command bus records refusals, not decide"),
     }
 }
 
@@ -172,4 +173,22 @@ fn stream_names_are_network_item_and_patron_prefixed() {
     assert_eq!(StreamId::Network.name(), "network");
     assert_eq!(StreamId::Item("ZB-000123".into()).name(), "item-ZB-000123");
     assert_eq!(StreamId::Patron("ab12".into()).name(), "patron-ab12");
+}
+
+#[test]
+fn a_refusal_stream_is_the_ledgers_but_holds_no_facts() {
+    let name = StreamId::Refusal("6f1c0e2a-0000-4000-8000-000000000001".into()).name();
+    assert_eq!(name, "refusal-6f1c0e2a-0000-4000-8000-000000000001");
+    assert_eq!(
+        StreamId::parse(&name),
+        Some(StreamId::Refusal(
+            "6f1c0e2a-0000-4000-8000-000000000001".into()
+        ))
+    );
+    assert!(StreamId::is_ledger_stream(&name));
+    assert!(!StreamId::holds_facts(&name));
+    for facts in ["network", "settlement", "item-ZB-000123", "patron-ab12"] {
+        assert!(StreamId::holds_facts(facts), "{facts}");
+    }
+    assert!(!StreamId::holds_facts("orders-1"), "not a ledger stream");
 }

@@ -43,8 +43,9 @@ pub async fn ensure_first_admin(
     tokens::write_private(token_file, format!("{}\n", token.token).as_bytes())
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", token_file.display()))?;
     tokens.insert(&name, &token)?;
+    let now = clock.now();
     let ctx = CommandContext {
-        occurred_at: clock.now(),
+        occurred_at: now,
         acting_library: None,
         channel: Channel::System,
         caller: Caller::Server,
@@ -64,6 +65,7 @@ pub async fn ensure_first_admin(
         digest,
         command,
         ctx,
+        received_at: now,
     })
     .await?;
     tracing::info!(

@@ -114,15 +114,26 @@ impl Header {
     }
 }
 
+/// What [`load`] found.
+pub(crate) enum Loaded {
+    /// The checkpoint describes the log exactly: its index.
+    Index(Index),
+    /// There is no checkpoint, or it describes an earlier state of the log (kept for the next
+    /// close to replace).
+    None,
+    /// It failed a check (with a warning): the caller deletes it once the open has succeeded
+    /// (until then it may be the witness that the log is damaged).
+    Refused,
+}
+
 /// Loads the checkpoint if it describes exactly `segments` (first position, path), checks it
-/// against them, and builds the log's index from it. `None`: there is no checkpoint, or it
-/// describes an earlier state of the log (kept for the next close to replace), or it failed a
-/// check (deleted with a warning); the caller then opens from the segments.
-pub(crate) fn load(index_dir: &Path, segments: &[(u64, PathBuf)]) -> io::Result<Option<Index>> {
+/// against them, and builds the log's index from it. Otherwise the caller opens from the
+/// segments.
+pub(crate) fn load(index_dir: &Path, segments: &[(u64, PathBuf)]) -> io::Result<Loaded> {
     let path = index_dir.join(CHECKPOINT_FILE);
     let mut file = match File::open(&path) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::None),
         Err(e) => return Err(e),
     };
     // The segment table says whether the checkpoint can fit the log at all: read it first, so
@@ -145,7 +156,7 @@ pub(crate) fn load(index_dir: &Path, segments: &[(u64, PathBuf)]) -> io::Result<
     };
     if !fits {
         tracing::debug!(checkpoint = %path.display(), "the index checkpoint does not describe the log as it is; opening from the segments");
-        return Ok(None);
+        return Ok(Loaded::None);
     }
     let mut bytes = Vec::with_capacity(file.metadata()?.len() as usize);
     bytes.extend_from_slice(&head);
@@ -181,21 +192,32 @@ pub(crate) fn load(index_dir: &Path, segments: &[(u64, PathBuf)]) -> io::Result<
     }) {
         Ok(mut index) => {
             index.segments = segment_handles;
-            Ok(Some(index))
+            Ok(Loaded::Index(index))
         }
         Err(reason) => refuse(index_dir, &reason),
     }
 }
 
-/// Deletes a checkpoint that must not be used, with a warning giving the reason.
-fn refuse(index_dir: &Path, reason: &str) -> io::Result<Option<Index>> {
+/// Ignores a checkpoint that must not be used, with a warning giving the reason.
+fn refuse(index_dir: &Path, reason: &str) -> io::Result<Loaded> {
     tracing::warn!(
         checkpoint = %index_dir.join(CHECKPOINT_FILE).display(),
         reason = %reason,
         "ignoring the index checkpoint and opening from the segments"
     );
-    remove_durably(index_dir, &index_dir.join(CHECKPOINT_FILE))?;
-    Ok(None)
+    Ok(Loaded::Refused)
+}
+
+/// The head the checkpoint at `path` names in its header (not checked further), if it is one.
+pub(crate) fn header_head(path: &Path) -> Option<u64> {
+    let mut header = [0u8; 16];
+    File::open(path).ok()?.read_exact(&mut header).ok()?;
+    (&header[..8] == MAGIC).then(|| u64::from_le_bytes(header[8..].try_into().expect("8 bytes")))
+}
+
+/// Deletes the checkpoint (it failed a check, or the log no longer ends where it says).
+pub(crate) fn remove(index_dir: &Path) -> io::Result<()> {
+    remove_durably(index_dir, &index_dir.join(CHECKPOINT_FILE))
 }
 
 /// The first position of the segment after `span` (one past the head for the last).

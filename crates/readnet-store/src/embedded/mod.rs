@@ -14,12 +14,16 @@
 //! segments) maps positions to record locations and streams to positions; readers look up there
 //! under a short read lock and read the records with positional reads outside it.
 
+mod acknowledged;
 mod checkpoint;
+mod copy;
 mod index;
 mod index_file;
 mod record;
 mod recovery;
+mod salvage;
 mod subscription;
+mod witness;
 mod writer;
 
 use std::collections::HashSet;
@@ -40,10 +44,14 @@ use crate::{
     AllFrom, AppendResult, Direction, EventStore, MAX_STREAM_NAME_BYTES, Position, RecordedEvent,
     Revision, SUBSCRIPTION_BOUNDS, StoreError, StreamFrom, StreamWrite, Subscription,
 };
+pub use copy::{LogCut, cut};
+pub use salvage::{Examination, Repaired, Salvaged, SegmentReport, examine, repair, salvage};
+
+use acknowledged::{Mark, Marker};
 use index::{Index, ReadPlan};
 use index_file::INDEX_DIR;
 use record::{BODY_OVERHEAD_BOUND, MAX_BODY_LEN};
-use recovery::{SEGMENTS_DIR, recover, sync_dir};
+use recovery::{Mode, SEGMENTS_DIR, recover, sync_dir};
 use writer::{Command, Writer};
 
 /// The name of the lock file in the data directory.
@@ -79,7 +87,34 @@ pub struct EmbeddedOptions {
     /// The time stamped on committed events (`recorded_at_us`), microseconds since the Unix
     /// epoch. Default: the system clock.
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// Called before each write and sync the store makes to its files, for fault-injection
+    /// tests: an error returned here is taken as that step's I/O error (the step is not done).
+    /// Default: none.
+    pub faults: Option<FaultHook>,
 }
+
+/// One write or sync of the store's files, as a [`FaultHook`] sees it, in the order an append
+/// makes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IoStep {
+    /// Creating a new segment file (the batch would not fit the last one).
+    CreateSegment,
+    /// Syncing the segments directory, so that the new file's name lasts.
+    SyncSegmentsDir,
+    /// Writing a batch's records to the segment.
+    WriteRecords,
+    /// fdatasync of the segment after the write: once it returns, the batch is durable.
+    SyncRecords,
+    /// Recording the new acknowledged head (before anything is acknowledged).
+    RecordAcknowledged,
+    /// Writing a segment's index file (a cache).
+    WriteIndexFile,
+    /// Writing the index checkpoint at close (a cache).
+    WriteCheckpoint,
+}
+
+/// See [`EmbeddedOptions::faults`].
+pub type FaultHook = Arc<dyn Fn(IoStep) -> std::io::Result<()> + Send + Sync>;
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
@@ -89,6 +124,7 @@ impl Default for EmbeddedOptions {
             max_commit_delay: Duration::from_micros(200),
             subscription_buffer: SUBSCRIPTION_BOUNDS,
             clock: Arc::new(system_clock_us),
+            faults: None,
         }
     }
 }
@@ -100,6 +136,7 @@ impl fmt::Debug for EmbeddedOptions {
             .field("max_batch_events", &self.max_batch_events)
             .field("max_commit_delay", &self.max_commit_delay)
             .field("subscription_buffer", &self.subscription_buffer)
+            .field("faults", &self.faults.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -135,8 +172,10 @@ impl Shared {
 /// appends still queued then fail with [`StoreError::Closed`].
 pub struct EmbeddedStore {
     shared: Arc<Shared>,
-    /// `None` once dropping: the writer stops when the last sender is gone.
+    /// `None` once dropping (the writer stops when the last sender is gone), and for a
+    /// read-only store, which has no writer.
     commands: Option<mpsc::Sender<Command>>,
+    read_only: bool,
     head: watch::Receiver<u64>,
     writer: Option<JoinHandle<()>>,
     runtime: Handle,
@@ -180,6 +219,7 @@ impl EmbeddedStore {
         let subscription_buffer = options.subscription_buffer;
         let (lock, shared, writer, head, from_checkpoint) =
             run_blocking(move || open_dir(dir, options)).await?;
+        let writer = writer.expect("a writable open has a writer");
         let (commands, receiver) = mpsc::channel(REQUEST_QUEUE);
         let writer = std::thread::Builder::new()
             .name("readnet-store-writer".into())
@@ -192,11 +232,54 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             shared,
             commands: Some(commands),
+            read_only: false,
             head,
             writer: Some(writer),
             runtime,
             subscription_buffer,
             lock: Mutex::new(Some(lock)),
+            from_checkpoint,
+        })
+    }
+
+    /// Opens the store in `dir` for reading only, as an auditor must: nothing in the directory
+    /// is created, written, renamed or deleted, and no lock is taken, so it works on a read-only
+    /// copy or mount, and beside a server appending to the same directory (it then sees the log
+    /// as it was when opened). A torn tail is left in place and not read; damage and missing
+    /// acknowledged events fail the open exactly as [`open`](Self::open) does. Appends fail with
+    /// [`StoreError::ReadOnly`]; subscriptions end once they have delivered the log.
+    pub async fn open_read_only(
+        dir: impl AsRef<Path>,
+        options: EmbeddedOptions,
+    ) -> Result<EmbeddedStore, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.is_dir() {
+            return Err(StoreError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no event store in {}: not a directory", dir.display()),
+            )));
+        }
+        let recovered = run_blocking(move || recover(&dir, Mode::Read)).await?;
+        let head = recovered.index.head();
+        let from_checkpoint = recovered.checkpoint_head.is_some();
+        let shared = Arc::new(Shared {
+            index: RwLock::new(recovered.index),
+            head: AtomicU64::new(head),
+        });
+        // No sender: subscriptions see a store that will not grow.
+        let (_, head_rx) = watch::channel(head);
+        Ok(EmbeddedStore {
+            shared,
+            commands: None,
+            read_only: true,
+            head: head_rx,
+            writer: None,
+            runtime: Handle::current(),
+            subscription_buffer: Bounds {
+                messages: options.subscription_buffer.messages.max(1),
+                bytes: options.subscription_buffer.bytes.max(1),
+            },
+            lock: Mutex::new(None),
             from_checkpoint,
         })
     }
@@ -224,6 +307,9 @@ impl EmbeddedStore {
     }
 
     fn commands(&self) -> Result<&mpsc::Sender<Command>, StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
         self.commands.as_ref().ok_or(StoreError::Closed)
     }
 
@@ -237,7 +323,13 @@ impl EmbeddedStore {
 
 /// What opening a directory yields: its lock, the recovered index, a writer for it, and
 /// whether the index came from the checkpoint.
-type Opened = (File, Arc<Shared>, Writer, watch::Receiver<u64>, bool);
+type Opened = (
+    File,
+    Arc<Shared>,
+    Option<Writer>,
+    watch::Receiver<u64>,
+    bool,
+);
 
 /// The blocking part of [`EmbeddedStore::open`].
 fn open_dir(dir: PathBuf, options: EmbeddedOptions) -> Result<Opened, StoreError> {
@@ -259,8 +351,14 @@ fn open_dir(dir: PathBuf, options: EmbeddedOptions) -> Result<Opened, StoreError
         fs::create_dir(&index_dir)?;
         sync_dir(&dir)?;
     }
-    let recovered = recover(&segments_dir, &index_dir)?;
+    let recovered = recover(&dir, Mode::Write)?;
     let head = recovered.index.head();
+    // From now on the log must reach this far.
+    let (segment, end) = recovered
+        .last_segment
+        .as_ref()
+        .map_or((0, 0), |(_, first, len)| (*first, *len));
+    let marker = Marker::open(&dir, Mark { head, segment, end })?;
     let from_checkpoint = recovered.checkpoint_head.is_some();
     tracing::debug!(
         from_checkpoint,
@@ -287,8 +385,10 @@ fn open_dir(dir: PathBuf, options: EmbeddedOptions) -> Result<Opened, StoreError
         recovered.last_segment,
         recovered.last_indexed_len,
         recovered.checkpoint_head,
+        marker,
+        options.faults,
     )?;
-    Ok((lock, shared, writer, head_rx, from_checkpoint))
+    Ok((lock, shared, Some(writer), head_rx, from_checkpoint))
 }
 
 /// How long a held lock is waited for before the directory counts as in use.

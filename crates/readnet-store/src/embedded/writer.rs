@@ -17,12 +17,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use super::Shared;
+use super::acknowledged::{Mark, Marker};
 use super::checkpoint;
 use super::index::{Entry, Index, SegmentHandle};
 use super::index_file;
 use super::record::{RecordBody, encode_frame};
 use super::recovery::{segment_path, sync_dir};
+use super::{FaultHook, IoStep, Shared};
 use crate::{
     AppendResult, ContentType, CurrentRevision, Position, Revision, StoreError, StreamState,
     StreamWrite,
@@ -79,6 +80,10 @@ pub(crate) struct Writer {
     /// The head the index checkpoint on disk describes, if known: a close with nothing
     /// appended since need not write it again.
     checkpoint_head: Option<u64>,
+    /// Where each synced batch is recorded before it is acknowledged.
+    marker: Marker,
+    /// Fault injection (tests): asked before each write and sync.
+    faults: Option<FaultHook>,
 }
 
 /// One append waiting in a batch for the sync, with what it will be told.
@@ -104,6 +109,8 @@ impl Writer {
         active: Option<(PathBuf, u64, u64)>,
         indexed_len: u64,
         checkpoint_head: Option<u64>,
+        marker: Marker,
+        faults: Option<FaultHook>,
     ) -> io::Result<Writer> {
         let active = match active {
             Some((path, first_position, len)) => Some(ActiveSegment {
@@ -131,7 +138,17 @@ impl Writer {
             buf: Vec::new(),
             indexers: Vec::new(),
             checkpoint_head,
+            marker,
+            faults,
         })
+    }
+
+    /// Asks the fault hook, if any, whether `step` may happen.
+    fn step(&self, step: IoStep) -> io::Result<()> {
+        match &self.faults {
+            Some(hook) => hook(step),
+            None => Ok(()),
+        }
     }
 
     /// Writes the index file of the active segment as far as it is synced (unless one already
@@ -139,11 +156,20 @@ impl Writer {
     /// checkpoint: the next open then reads one file and scans nothing. Failure only costs that
     /// open time.
     fn write_index_files(&mut self) {
+        if self.poisoned.is_none()
+            && let Err(e) = self.marker.sync()
+        {
+            tracing::warn!(file = %self.marker.path().display(), error = %e, "the acknowledged head was not synced at close");
+        }
         if let Some(active) = &self.active
             && self.poisoned.is_none()
             && active.len > active.indexed_len
         {
-            let written = index_file::summarise(&active.path, active.first_position, active.len)
+            let written = self
+                .step(IoStep::WriteIndexFile)
+                .and_then(|()| {
+                    index_file::summarise(&active.path, active.first_position, active.len)
+                })
                 .and_then(|summary| index_file::write(&self.index_dir, &summary));
             if let Err(e) = written {
                 tracing::warn!(segment = %active.path.display(), error = %e, "no index file written");
@@ -163,7 +189,10 @@ impl Writer {
             return;
         }
         let started = Instant::now();
-        match checkpoint::write(&self.index_dir, &index) {
+        match self
+            .step(IoStep::WriteCheckpoint)
+            .and_then(|()| checkpoint::write(&self.index_dir, &index))
+        {
             Ok(written) => tracing::debug!(
                 head,
                 written,
@@ -181,10 +210,13 @@ impl Writer {
         let (path, first_position, len) =
             (finished.path.clone(), finished.first_position, finished.len);
         let index_dir = self.index_dir.clone();
+        let faults = self.faults.clone();
         let spawned = std::thread::Builder::new()
             .name("readnet-store-indexer".into())
             .spawn(move || {
-                let written = index_file::summarise(&path, first_position, len)
+                let written = faults
+                    .map_or(Ok(()), |hook| hook(IoStep::WriteIndexFile))
+                    .and_then(|()| index_file::summarise(&path, first_position, len))
                     .and_then(|summary| index_file::write(&index_dir, &summary));
                 if let Err(e) = written {
                     tracing::warn!(segment = %path.display(), error = %e, "no index file written");
@@ -311,6 +343,7 @@ impl Writer {
             let path = segment_path(&self.segments_dir, staged.first_position);
             // A leftover index file of this name (from a segment that was cut away) must never
             // be taken for the new segment's.
+            self.step(IoStep::CreateSegment)?;
             index_file::remove(&self.index_dir, staged.first_position)?;
             let file = OpenOptions::new()
                 .write(true)
@@ -318,6 +351,7 @@ impl Writer {
                 .open(&path)?;
             // The new file's directory entry must be durable before anything in it is
             // acknowledged.
+            self.step(IoStep::SyncSegmentsDir)?;
             sync_dir(&self.segments_dir)?;
             let reader = File::open(&path)?;
             new_segment = Some(Arc::new(SegmentHandle {
@@ -337,13 +371,24 @@ impl Writer {
                 self.index_in_background(&finished);
             }
         }
-        let active = self.active.as_mut().expect("a segment is open");
+        self.step(IoStep::WriteRecords)?;
+        let active = self.active.as_ref().expect("a segment is open");
         active.file.write_all_at(&self.buf, active.len)?;
+        self.step(IoStep::SyncRecords)?;
         let syncing = Instant::now();
         active.file.sync_data()?;
         self.last_sync = syncing.elapsed();
+        let active = self.active.as_mut().expect("a segment is open");
         let base = active.len;
         active.len += batch_len;
+        let mark = Mark {
+            head: staged.first_position + staged.records.len() as u64 - 1,
+            segment: active.first_position,
+            end: active.len,
+        };
+        // Recorded before anything is acknowledged: from now on the log must reach this far.
+        self.step(IoStep::RecordAcknowledged)?;
+        self.marker.record(mark)?;
 
         let mut index = self.shared.write_index();
         if let Some(segment) = new_segment {
@@ -654,6 +699,16 @@ mod tests {
             head,
             None,
             0,
+            None,
+            Marker::open(
+                dir.path(),
+                Mark {
+                    head: 0,
+                    segment: 0,
+                    end: 0,
+                },
+            )
+            .unwrap(),
             None,
         )
         .unwrap();

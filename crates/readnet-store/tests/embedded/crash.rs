@@ -206,16 +206,41 @@ async fn a_zero_filled_tail_is_truncated_on_open() {
 
 #[tokio::test]
 async fn an_append_cut_short_is_dropped_whole_on_open() {
+    // The directory as it stood before the last append (three events acknowledged), with the
+    // segment as a crash during that append left it: two of its three records written.
+    let before = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (all, segment, _) = six_events(dir.path()).await;
+    let store = open(before.path()).await;
+    for event in &all[..3] {
+        store
+            .append(
+                &event.stream,
+                StreamState::Any,
+                vec![readnet_store::EventData {
+                    event_id: event.event_id,
+                    event_type: event.event_type.clone(),
+                    content_type: event.content_type,
+                    metadata: event.metadata.clone(),
+                    data: event.data.clone(),
+                }],
+            )
+            .await
+            .unwrap();
+    }
+    drop(store);
     // Keep two of the last append's three records: valid records, but the append's end is
     // missing, so none of it may appear.
     let offsets = crate::common::record_offsets(&segment);
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&segment)
-        .unwrap();
-    file.set_len(offsets[5]).unwrap();
-    drop(file);
-    assert_recovers(dir.path(), &all[..3], &segment, offsets[3]).await;
+    let mut cut = std::fs::read(&segment).unwrap();
+    cut.truncate(offsets[5] as usize);
+    let torn = segments(before.path()).pop().unwrap();
+    std::fs::write(&torn, &cut).unwrap();
+    let store = open(before.path()).await;
+    let recovered = read_everything(&store).await;
+    assert_eq!(recovered.len(), 3);
+    for (got, want) in recovered.iter().zip(&all[..3]) {
+        assert_eq!((got.event_id, &got.data), (want.event_id, &want.data));
+    }
+    assert_eq!(std::fs::metadata(&torn).unwrap().len(), offsets[3]);
 }

@@ -91,7 +91,8 @@ async fn given_a_damaged_index_file_when_opening_then_it_is_ignored_and_the_segm
 }
 
 #[tokio::test]
-async fn given_an_index_file_whose_last_record_is_gone_when_opening_then_it_is_not_trusted() {
+async fn given_an_index_file_whose_last_record_is_gone_when_opening_then_the_log_is_refused_as_damaged()
+ {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
     for i in 0..6 {
@@ -111,14 +112,15 @@ async fn given_an_index_file_whose_last_record_is_gone_when_opening_then_it_is_n
         .unwrap();
     file.set_len(offsets[4]).unwrap();
 
-    let store = open(dir.path()).await;
-    let events = read_everything(&store).await;
-    assert_eq!(
-        events.len(),
-        4,
-        "the four whole appends left, not the index file's six"
-    );
-    assert_eq!(store.head_position(), Position::new(4));
+    // The scan finds the four whole appends left, not the index file's six; six were
+    // acknowledged, so the open is refused as damage, not served short.
+    match readnet_store::embedded::EmbeddedStore::open(dir.path(), options()).await {
+        Err(StoreError::Damaged(damage)) => {
+            assert_eq!(damage.intact_through, 4);
+            assert_eq!(damage.witnessed.unwrap().0, 6);
+        }
+        other => panic!("expected Damaged, got {:?}", other.map(|_| ())),
+    }
 }
 
 #[tokio::test]
@@ -153,8 +155,11 @@ async fn given_a_damaged_last_record_of_an_earlier_segment_when_opening_then_ope
     // The index file's check of its last record fails, so the segment is scanned, and a bad
     // record in a finished segment cannot be a torn write.
     match readnet_store::embedded::EmbeddedStore::open(dir.path(), small_segments()).await {
-        Err(StoreError::Corrupt { path, offset, .. }) => assert_eq!((path, offset), (first, last)),
-        other => panic!("expected Corrupt, got {other:?}"),
+        Err(StoreError::Damaged(damage)) => {
+            assert_eq!((damage.path, damage.offset), (first, last));
+            assert_eq!(damage.witnessed.unwrap().0, 30);
+        }
+        other => panic!("expected Damaged, got {other:?}"),
     }
 }
 
@@ -297,10 +302,11 @@ async fn given_a_checkpoint_whose_segment_was_rewritten_with_the_same_length_the
     std::fs::write(&last, &swapped).unwrap();
 
     // The checkpoint is refused, and so is the segment's index file; the scan finds the
-    // records out of sequence.
+    // records out of sequence. The open changes nothing: the checkpoint stays, a witness of
+    // how far the log reached.
     match readnet_store::embedded::EmbeddedStore::open(dir.path(), small_segments()).await {
-        Err(StoreError::Corrupt { path, .. }) => assert_eq!(path, last),
-        other => panic!("expected Corrupt, got {:?}", other.map(|_| ())),
+        Err(StoreError::Damaged(damage)) => assert_eq!(damage.path, last),
+        other => panic!("expected Damaged, got {:?}", other.map(|_| ())),
     }
-    assert!(!checkpoint(dir.path()).exists());
+    assert!(checkpoint(dir.path()).exists());
 }

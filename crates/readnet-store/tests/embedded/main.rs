@@ -5,6 +5,8 @@ mod common;
 mod concurrency;
 mod corruption;
 mod crash;
+mod damage;
+mod faults;
 mod idempotency;
 mod index_files;
 mod lock;

@@ -18,7 +18,7 @@ use readnet_store::bounded::Delivery;
 use tonic::Status;
 
 use crate::tls::{ClientTls, ServerTlsFiles};
-use crate::{audit, output};
+use crate::{audit, backup, doctor, output};
 
 /// The public-library network ledger: server, staff commands and a demo.
 #[derive(Debug, Parser)]
@@ -43,6 +43,18 @@ pub enum Command {
     /// Export events (JSON Lines) or settlement statements (JSON, CSV), offline.
     #[command(subcommand)]
     Export(audit::ExportCommand),
+    /// Copy a data directory, the server running or not, into a new directory: the log through
+    /// its acknowledged head, the keys, tokens and snapshots, and a manifest checked by replay.
+    Backup(backup::BackupArgs),
+    /// Check a backup (every file's SHA-256 and a replay of its log) and restore it into a new
+    /// data directory.
+    Restore(backup::RestoreArgs),
+    /// Report the state of a data directory's log, index files, checkpoint and snapshots, and
+    /// whether the server starts on it; exit 1 when the log is damaged. Changes nothing.
+    Doctor(doctor::DoctorArgs),
+    /// Truncate a damaged log after its last intact append (server stopped); what is cut is
+    /// moved aside and the repair logged. Without --keep-through, print the plan.
+    Repair(doctor::RepairArgs),
     /// Principals (who may call the server) and their tokens.
     #[command(subcommand)]
     Principal(principal::PrincipalCommand),
@@ -94,11 +106,27 @@ pub struct ServeArgs {
     /// Cut off a subscription or read whose client took nothing for MS while its buffer was full.
     #[arg(long, value_name = "MS", default_value_t = millis(Limits::default().delivery.stall_timeout))]
     pub stalled_client_timeout_ms: u64,
+    /// How long, in seconds, a retry of a refused command id gets the original refusal
+    /// (default a week; at most 366 days). A retry after it is refused as late
+    /// (FAILED_PRECONDITION) and never decided again.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        allow_negative_numbers = true,
+        default_value_t = REFUSAL_WINDOW_DEFAULT_SECS,
+        value_parser = clap::value_parser!(i64).range(1..=REFUSAL_WINDOW_MAX_SECS)
+    )]
+    pub refusal_window_secs: i64,
 }
 
 fn millis(duration: Duration) -> u64 {
     duration.as_millis() as u64
 }
+
+/// `--refusal-window-secs` unless given: the ledger's own default.
+const REFUSAL_WINDOW_DEFAULT_SECS: i64 = readnet_server::REFUSAL_RETRY_WINDOW.num_seconds();
+/// The longest refusal window `serve` takes: a year and a day.
+const REFUSAL_WINDOW_MAX_SECS: i64 = 366 * 24 * 60 * 60;
 
 impl ServeArgs {
     /// The listener's bounds: the defaults, with what the flags set.

@@ -97,6 +97,27 @@ async fn every_query_answers_with_the_position_it_reflects() {
 }
 
 #[tokio::test]
+async fn an_answer_reflects_positions_passed_over_after_the_last_fact() {
+    let mut net = Net::new();
+    net.catalogue("JN-CENTRAL", santi("JN-0001"));
+    let (writer, handle) = shared(Availability::default());
+    writer.apply(net.history.events());
+    let last_fact = net.history.events().last().unwrap().position;
+    // Two events that are not facts (refusals, another writer's stream) follow.
+    let passed = last_fact.next().next();
+    writer.pass(passed);
+    let answer = AvailabilityService::new(handle)
+        .get_item(authed(pb::AvailabilityServiceGetItemRequest {
+            item: "JN-0001".into(),
+            min_position: Some(passed.get()),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.applied_position, passed.get());
+}
+
+#[tokio::test]
 async fn a_position_that_does_not_come_within_the_deadline_is_deadline_exceeded() {
     let (_writer, handle) = shared(Availability::default());
     let service = AvailabilityService::new(handle);

@@ -12,6 +12,7 @@ mod damage;
 mod durability;
 mod idempotency;
 mod kurrentdb;
+mod limits;
 mod projections;
 mod refusals;
 mod service;

@@ -38,11 +38,16 @@ pub struct Fixture {
 impl Fixture {
     /// A server on an empty data directory: no network yet.
     pub async fn start() -> Fixture {
+        Fixture::start_with_args(&[]).await
+    }
+
+    /// [`Fixture::start`] with further `readnet serve` flags.
+    pub async fn start_with_args(args: &[&str]) -> Fixture {
         let dir = tempfile::Builder::new()
             .prefix("readnet-e2e-")
             .tempdir()
             .expect("a temporary directory");
-        let server = TestServer::start(&dir.path().join("data"));
+        let server = TestServer::start_with_args(&dir.path().join("data"), args);
         let net = Net::connect(&server.url(), Some(&server.admin_token())).await;
         Fixture {
             server,

@@ -99,6 +99,24 @@ impl TestServer {
         TestServer::launch(data_dir, listen, None, Vec::new())
     }
 
+    /// Starts `readnet serve` with more flags (bounds set low for a test, say).
+    pub fn start_with_args(data_dir: &Path, flags: &[&str]) -> TestServer {
+        let flags = flags.iter().map(|f| f.to_string()).collect();
+        TestServer::launch(data_dir, SocketAddr::from(([127, 0, 0, 1], 0)), None, flags)
+    }
+
+    /// Starts `readnet serve` allowed at most `files` open file descriptors (`prlimit`).
+    pub fn start_with_fd_limit(data_dir: &Path, files: u32) -> TestServer {
+        let prefix = vec![format!("--nofile={files}:{files}")];
+        TestServer::launch_with(
+            data_dir,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            None,
+            Vec::new(),
+            Some(prefix),
+        )
+    }
+
     /// Starts `readnet serve` over TLS (`--tls-cert`, `--tls-key`, and `--client-ca` if given)
     /// on 127.0.0.1 and a free port; [`TestServer::url`] is then `https://localhost:<port>`.
     pub fn start_tls(data_dir: &Path, tls: ServeTls) -> TestServer {
@@ -116,8 +134,26 @@ impl TestServer {
         tls: Option<ServeTls>,
         flags: Vec<String>,
     ) -> TestServer {
+        TestServer::launch_with(data_dir, listen, tls, flags, None)
+    }
+
+    /// `launch`, under `prlimit` with `prlimit_args` if given.
+    fn launch_with(
+        data_dir: &Path,
+        listen: SocketAddr,
+        tls: Option<ServeTls>,
+        flags: Vec<String>,
+        prlimit_args: Option<Vec<String>>,
+    ) -> TestServer {
         let binary = readnet_binary();
-        let mut command = Command::new(binary);
+        let mut command = match &prlimit_args {
+            None => Command::new(binary),
+            Some(prlimit_args) => {
+                let mut command = Command::new("prlimit");
+                command.args(prlimit_args).arg(binary);
+                command
+            }
+        };
         command
             .arg("serve")
             .arg("--data")
@@ -250,6 +286,23 @@ impl TestServer {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the server runs").id()
+    }
+
+    /// The server's resident memory (`VmRSS` in `/proc/<pid>/status`), in bytes.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("the server's /proc status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line");
+        kib * 1024
     }
 
     /// What the server wrote on stderr so far (its logs).

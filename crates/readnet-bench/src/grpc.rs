@@ -62,6 +62,21 @@ pub async fn checkouts_grpc(
     count: usize,
     authenticated: bool,
 ) -> Result<GrpcCheckouts, BenchError> {
+    Ok(checkouts_beside(dir, clients, count, authenticated, None)
+        .await?
+        .0)
+}
+
+/// [`checkouts_grpc`] with the KurrentDB endpoint on the listener and, with `neighbour`, its
+/// appenders writing large appends through it for as long as the checkouts run; also returns
+/// how many appends the neighbour made meanwhile.
+pub(crate) async fn checkouts_beside(
+    dir: &Path,
+    clients: usize,
+    count: usize,
+    authenticated: bool,
+    neighbour: Option<crate::limits::Neighbour>,
+) -> Result<(GrpcCheckouts, u64), BenchError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let store_clock = Arc::clone(&clock);
     let options = EmbeddedOptions {
@@ -70,7 +85,12 @@ pub async fn checkouts_grpc(
     };
     let store = Arc::new(EmbeddedStore::open(dir.join("log"), options).await?);
     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
+    let url = format!("http://{addr}");
+    let routes = match &neighbour {
+        None => tonic::service::Routes::default(),
+        Some(neighbour) => neighbour.routes(Arc::clone(&store) as Arc<dyn EventStore>, addr),
+    };
     let secret: [u8; 32] = rand::random();
     let tokens = Arc::new(
         TokenStore::open(dir.join("tokens.json")).map_err(|e| BenchError::Server(e.to_string()))?,
@@ -88,27 +108,32 @@ pub async fn checkouts_grpc(
         clock,
         refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
         snapshots: Snapshots::new(dir.join("projections")),
-        routes: tonic::service::Routes::default(),
+        routes,
         access,
         tls: None,
         hold_sweep: None,
+        limits: readnet_server::Limits::default(),
     };
     let server = tokio::spawn(readnet_server::serve_on(listener, served, async {
         let _ = stopped.await;
     }));
     let admin_token = authenticated.then_some(admin_token_file);
-    let measured = measure(&url, clients, count, admin_token.as_deref()).await;
+    let measured = measure(&url, clients, count, admin_token.as_deref(), neighbour).await;
     let _ = stop.send(());
     let served = server.await;
     store.close().await;
     served
         .map_err(|e| BenchError::Server(e.to_string()))?
         .map_err(|e| BenchError::Server(format!("{e:#}")))?;
-    Ok(GrpcCheckouts {
-        clients,
-        authenticated,
-        latency: measured?,
-    })
+    let (latency, appends) = measured?;
+    Ok((
+        GrpcCheckouts {
+            clients,
+            authenticated,
+            latency,
+        },
+        appends,
+    ))
 }
 
 /// A connection and the credential its calls carry.
@@ -148,7 +173,8 @@ async fn measure(
     clients: usize,
     count: usize,
     admin_token_file: Option<&Path>,
-) -> Result<Latency, BenchError> {
+    neighbour: Option<crate::limits::Neighbour>,
+) -> Result<(Latency, u64), BenchError> {
     let admin = Conn {
         channel: connect(url).await?,
         authorization: match admin_token_file {
@@ -171,8 +197,16 @@ async fn measure(
     )
     .await?;
     debug_assert_eq!(catalogued.len(), count);
+    let appending = match neighbour {
+        Some(neighbour) => Some(neighbour.start(connect(url).await?).await?),
+        None => None,
+    };
     let (elapsed, latencies) = run(url, &desk, clients, &items, checkout).await?;
-    Ok(Latency::from_samples(latencies, elapsed))
+    let appends = match appending {
+        Some(appending) => appending.stop().await?,
+        None => 0,
+    };
+    Ok((Latency::from_samples(latencies, elapsed), appends))
 }
 
 /// The first administrator's token, once the server has written it.
@@ -212,7 +246,7 @@ async fn add_desk(admin: &Conn) -> Result<String, BenchError> {
         .token)
 }
 
-async fn connect(url: &str) -> Result<Channel, BenchError> {
+pub(crate) async fn connect(url: &str) -> Result<Channel, BenchError> {
     Endpoint::from_shared(url.to_owned())
         .map_err(|e| BenchError::Grpc(e.to_string()))?
         .timeout(CALL_TIMEOUT)

@@ -11,6 +11,7 @@ mod embedded;
 mod error;
 mod fsync;
 mod grpc;
+mod limits;
 mod replay;
 mod report;
 mod sqlite;
@@ -23,6 +24,7 @@ pub use embedded::{
 pub use error::BenchError;
 pub use fsync::fsync_floor;
 pub use grpc::{GrpcCheckouts, checkouts_grpc};
+pub use limits::{LimitsReport, Neighbour, NeighbourRow, StalledRow, limits_side_by_side};
 pub use replay::{ReplayPass, ReplayRate, replay_rate};
 pub use report::{Ratio, Report};
 pub use sqlite::{SqliteAppend, sqlite_append};

@@ -30,6 +30,10 @@ struct BenchArgs {
     /// Only the gRPC checkouts, with authentication off and on side by side.
     #[arg(long)]
     grpc_only: bool,
+    /// Only the bounds of ADR 0011: 300 stalled subscribers with the bounds and without, and
+    /// checkouts (8 clients) alone and beside a neighbour's large appends.
+    #[arg(long)]
+    limits_only: bool,
 }
 
 #[tokio::main]
@@ -55,6 +59,14 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
             temporary.path().to_path_buf()
         }
     };
+    if args.limits_only {
+        let (subscribers, checkouts) = if args.quick { (10, 200) } else { (300, 4000) };
+        let report = readnet_bench::limits_side_by_side(&dir, subscribers, 8, checkouts)
+            .await
+            .with_context(|| format!("benchmark in {}", dir.display()))?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     if args.grpc_only {
         let rows = readnet_bench::grpc_side_by_side(&dir, &counts)
             .await
@@ -94,6 +106,7 @@ mod tests {
             json: true,
             dir: Some(dir.path().join("bench")),
             grpc_only: false,
+            limits_only: false,
         };
         run(args).await.unwrap();
         assert!(dir.path().join("bench/open/segments").is_dir());

@@ -1,6 +1,7 @@
 //! `Streams.Append` and `Streams.BatchAppend`: writes to streams readnet does not own.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use readnet_domain::StreamId;
 use readnet_proto::kurrentdb::google::rpc;
@@ -18,6 +19,7 @@ use tonic::Status;
 use super::MAX_APPEND_BYTES;
 use super::convert::{event_data, event_size, stream_identifier};
 use super::error::EndpointError;
+use super::fair::WriteShare;
 
 /// How an append ended, in KurrentDB's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +59,7 @@ pub(crate) fn push_bounded(
     bytes: &mut u64,
     event: EventData,
 ) -> Result<(), EndpointError> {
-    let total = *bytes + event_size(&event);
+    let total = *bytes + event_size(stream, &event);
     if total > MAX_APPEND_BYTES {
         return Err(EndpointError::AppendTooLarge {
             stream: stream.to_owned(),
@@ -73,6 +75,8 @@ pub(crate) fn push_bounded(
 /// KurrentDB also reports as a wrong expected version), is an outcome, not an error.
 pub(crate) async fn write(
     store: &dyn EventStore,
+    share: &Arc<WriteShare>,
+    principal: &str,
     stream: &str,
     expected: StreamState,
     events: Vec<EventData>,
@@ -98,7 +102,12 @@ pub(crate) async fn write(
             }
         });
     }
-    match store.append(stream, expected, events).await {
+    let bytes = events.iter().map(|e| event_size(stream, e)).sum();
+    let turn = share.turn(principal, bytes).await;
+    let started = std::time::Instant::now();
+    let appended = store.append(stream, expected, events).await;
+    turn.release_after(started.elapsed());
+    match appended {
         Ok(result) => Ok(Outcome::Written {
             current_revision: Some(result.next_expected_revision),
             position: Some(result.position),
@@ -212,6 +221,8 @@ pub(crate) fn append_resp(outcome: Outcome) -> AppendResp {
 /// events across the call's open batches stay under the maximum append size.
 pub(crate) async fn batch_append(
     store: &dyn EventStore,
+    share: &Arc<WriteShare>,
+    principal: &str,
     mut requests: tonic::Streaming<BatchAppendReq>,
     tx: mpsc::Sender<Result<BatchAppendResp, Status>>,
 ) {
@@ -249,11 +260,10 @@ pub(crate) async fn batch_append(
         let Some(batch) = open.remove(&correlation_id) else {
             continue;
         };
-        let bytes: u64 = batch.events.iter().map(event_size).sum();
-        buffered_bytes = buffered_bytes.saturating_sub(bytes);
+        buffered_bytes = buffered_bytes.saturating_sub(batch.bytes);
         let events = outcome.map(|_| batch.events);
         let options = batch.options;
-        let response = answer(store, correlation_id, options, events).await;
+        let response = answer(store, share, principal, correlation_id, options, events).await;
         if tx.send(Ok(response)).await.is_err() {
             return;
         }
@@ -264,6 +274,8 @@ pub(crate) async fn batch_append(
 struct Batch {
     options: Option<batch_append_req::Options>,
     events: Vec<EventData>,
+    /// What the events count towards the maximum append size.
+    bytes: u64,
 }
 
 impl Batch {
@@ -293,7 +305,9 @@ impl Batch {
                 message.custom_metadata,
                 message.data,
             )?;
+            let before = *buffered_bytes;
             push_bounded(&stream, &mut self.events, buffered_bytes, event)?;
+            self.bytes += *buffered_bytes - before;
         }
         Ok(request.is_final)
     }
@@ -301,6 +315,8 @@ impl Batch {
 
 async fn answer(
     store: &dyn EventStore,
+    share: &Arc<WriteShare>,
+    principal: &str,
     correlation_id: uuid::Uuid,
     options: Option<batch_append_req::Options>,
     events: Result<Vec<EventData>, EndpointError>,
@@ -324,7 +340,7 @@ async fn answer(
             Some(In::Any(())) | None => StreamState::Any,
             Some(In::StreamExists(())) => StreamState::StreamExists,
         };
-        write(store, &stream, expected, events).await
+        write(store, share, principal, &stream, expected, events).await
     }
     .await;
     let result = match result {

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use readnet_proto::kurrentdb::shared::{self, StreamIdentifier};
 use readnet_proto::kurrentdb::streams::read_resp::read_event;
-use readnet_store::{ContentType, EventData, RecordedEvent, Revision};
+use readnet_store::{ContentType, EventData, MAX_STREAM_NAME_BYTES, RecordedEvent, Revision};
 
-use super::error::EndpointError;
+use super::error::{EndpointError, quote};
 
 /// The event type of a KurrentDB link event; its data is `"<revision>@<stream>"`.
 pub(crate) const LINK_EVENT_TYPE: &str = "$>";
@@ -22,6 +22,13 @@ pub(crate) fn stream_name(
     if bytes.is_empty() {
         return Err(EndpointError::invalid(format!(
             "{field}: a stream name is required"
+        )));
+    }
+    if bytes.len() > MAX_STREAM_NAME_BYTES {
+        return Err(EndpointError::invalid(format!(
+            "{field}: the stream name {} is {} bytes long; at most {MAX_STREAM_NAME_BYTES}",
+            quote(&String::from_utf8_lossy(&bytes)),
+            bytes.len()
         )));
     }
     String::from_utf8(bytes)
@@ -43,7 +50,7 @@ pub(crate) fn event_id(id: Option<shared::Uuid>) -> Result<uuid::Uuid, EndpointE
         )),
         Some(shared::uuid::Value::String(text)) => text
             .parse()
-            .map_err(|_| EndpointError::invalid(format!("id: {text:?} is not a UUID"))),
+            .map_err(|_| EndpointError::invalid(format!("id: {} is not a UUID", quote(&text)))),
         None => Err(EndpointError::invalid(
             "id: every proposed message needs an event id (structured or string UUID)",
         )),
@@ -101,9 +108,10 @@ pub(crate) fn event_data(
     })
 }
 
-/// The bytes an event adds to an append, for the maximum append size.
-pub(crate) fn event_size(event: &EventData) -> u64 {
-    (event.data.len() + event.metadata.len() + event.event_type.len()) as u64
+/// The bytes an event adds to an append to `stream`, for the maximum append size: its data,
+/// custom metadata and type, and the stream name, which the store writes again in every record.
+pub(crate) fn event_size(stream: &str, event: &EventData) -> u64 {
+    (event.data.len() + event.metadata.len() + event.event_type.len() + stream.len()) as u64
 }
 
 /// A stored event as KurrentDB sends it. `created` is in 100 ns ticks since the Unix epoch.
@@ -170,6 +178,55 @@ mod tests {
             metadata: vec![].into(),
             data: data.to_vec().into(),
         }
+    }
+
+    #[test]
+    fn a_stream_name_over_the_cap_is_refused_naming_the_field_and_the_cap() {
+        let name = "n".repeat(MAX_STREAM_NAME_BYTES);
+        assert_eq!(
+            stream_name(Some(stream_identifier(&name)), "options.stream_identifier").unwrap(),
+            name
+        );
+        let long = "n".repeat(64 * 1024);
+        let error = stream_name(Some(stream_identifier(&long)), "options.stream_identifier")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("options.stream_identifier: the stream name \"nnn"),
+            "{error}"
+        );
+        assert!(
+            error.ends_with("is 65536 bytes long; at most 1024"),
+            "{error}"
+        );
+        assert!(error.len() < 200, "the name is not quoted whole: {error}");
+    }
+
+    #[test]
+    fn an_append_counts_the_stream_name_once_per_event() {
+        let stream = "n".repeat(MAX_STREAM_NAME_BYTES);
+        let (mut events, mut bytes) = (Vec::new(), 0u64);
+        let empty = || EventData {
+            event_id: uuid::Uuid::new_v4(),
+            event_type: "t".into(),
+            content_type: ContentType::Binary,
+            metadata: vec![].into(),
+            data: vec![].into(),
+        };
+        for _ in 0..500 {
+            crate::append::push_bounded(&stream, &mut events, &mut bytes, empty()).unwrap();
+        }
+        assert_eq!(bytes, 500 * (MAX_STREAM_NAME_BYTES as u64 + 1));
+        // Empty events to a long name reach the maximum append size too.
+        let per_event = MAX_STREAM_NAME_BYTES as u64 + 1;
+        let fit = crate::MAX_APPEND_BYTES / per_event;
+        let (mut events, mut bytes) = (Vec::new(), 0u64);
+        for _ in 0..fit {
+            crate::append::push_bounded(&stream, &mut events, &mut bytes, empty()).unwrap();
+        }
+        let error =
+            crate::append::push_bounded(&stream, &mut events, &mut bytes, empty()).unwrap_err();
+        assert!(matches!(error, EndpointError::AppendTooLarge { .. }));
     }
 
     #[test]

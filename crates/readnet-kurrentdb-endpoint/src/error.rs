@@ -37,9 +37,21 @@ pub(crate) enum EndpointError {
     /// The events of one append add up to more than KurrentDB's default maximum append size.
     #[error(
         "maximum append size of {MAX_APPEND_BYTES} bytes exceeded: the events of this append to \
-         {stream} carry more; split it into several appends"
+         {stream} carry more (each event counts its data, custom metadata and type, and the \
+         stream name, which is stored with every event); split it into several appends"
     )]
     AppendTooLarge { stream: String },
+    /// The client took no response for the stall timeout while the responses held for it were
+    /// at their bound: the call is cut off so that it holds no more of the server's memory.
+    #[error(
+        "cut off for reading too slowly: the client took no response for {waited_ms} ms while \
+         the responses held for it were at their bound ({max_bytes} bytes); {last_sent}"
+    )]
+    TooSlow {
+        waited_ms: u128,
+        max_bytes: usize,
+        last_sent: String,
+    },
     /// A KurrentDB feature readnet's endpoint does not offer.
     #[error("readnet's KurrentDB endpoint does not support {feature}: {why}")]
     Unsupported {
@@ -50,6 +62,18 @@ pub(crate) enum EndpointError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// Quotes a value from a request in an error message: at most [`QUOTED_CHARS`] characters of
+/// it, so that a huge field never makes a huge status message.
+pub(crate) fn quote(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        None => format!("{value:?}"),
+        Some((end, _)) => format!("{:?}… ({} bytes)", &value[..end], value.len()),
+    }
+}
+
+/// How many characters of a value an error message quotes.
+const QUOTED_CHARS: usize = 32;
 
 impl EndpointError {
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
@@ -68,6 +92,8 @@ impl EndpointError {
             // Rust (`Error::Grpc`) and the Python (`FailedPreconditionError`) clients.
             Self::LedgerStream { .. } | Self::SystemStream { .. } => Code::FailedPrecondition,
             Self::Unsupported { .. } => Code::Unimplemented,
+            // The server's resource (memory held for the client) ran out; the client may resume.
+            Self::TooSlow { .. } => Code::ResourceExhausted,
             Self::Store(StoreError::InvalidArgument(_)) => Code::InvalidArgument,
             Self::Store(StoreError::Corrupt { .. } | StoreError::Damaged(_)) => Code::DataLoss,
             Self::Store(StoreError::ReadOnly) => Code::FailedPrecondition,

@@ -16,6 +16,7 @@
 mod append;
 mod convert;
 mod error;
+mod fair;
 mod filter;
 mod read;
 mod unsupported;
@@ -37,9 +38,10 @@ use readnet_proto::kurrentdb::shared::Empty;
 use readnet_proto::kurrentdb::streams::streams_server::{Streams, StreamsServer};
 use readnet_proto::kurrentdb::streams::{
     AppendReq, AppendResp, BatchAppendReq, BatchAppendResp, DeleteReq, DeleteResp, ReadReq,
-    ReadResp, TombstoneReq, TombstoneResp, append_req,
+    TombstoneReq, TombstoneResp, append_req,
 };
 use readnet_store::EventStore;
+use readnet_store::bounded::Delivery;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::MetadataValue;
@@ -49,12 +51,15 @@ pub use unsupported::unsupported_routes;
 
 use error::EndpointError;
 
-/// KurrentDB's default maximum append size: the events of one append (data, custom metadata and
-/// type) may add up to this many bytes.
+/// KurrentDB's default maximum append size: the events of one append (data, custom metadata, type
+/// and the stream name, once per event) may add up to this many bytes.
 pub(crate) const MAX_APPEND_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Room above [`MAX_APPEND_BYTES`] for one message's own fields (ids, metadata maps, options).
 const MESSAGE_FRAMING_SLACK_BYTES: usize = 1024 * 1024;
+
+/// A batch append's responses held for a client that does not read them (one per batch, small).
+const BATCH_RESPONSES: usize = 32;
 
 /// The server version reported to clients: the KurrentDB protocol level these protos match
 /// (subscriptions report caught-up), not readnet's own version. The Rust client reads only its
@@ -68,6 +73,10 @@ pub struct KurrentDbEndpoint {
     clock: Arc<dyn Clock>,
     /// The listener's address, advertised by gossip when a call's own address is unknown.
     listen: SocketAddr,
+    /// What a read or subscription holds for its client, and when a stalled client is cut off.
+    delivery: Delivery,
+    /// The principals' turns at the store's write path.
+    share: Arc<fair::WriteShare>,
 }
 
 impl KurrentDbEndpoint {
@@ -76,7 +85,23 @@ impl KurrentDbEndpoint {
             store,
             clock,
             listen,
+            delivery: Delivery::default(),
+            share: Arc::new(fair::WriteShare::new(fair::MAX_BYTES_IN_FLIGHT)),
         }
+    }
+
+    /// How many bytes of the endpoint's appends may be in the store at once (default 1 MiB;
+    /// one larger append goes alone). `u64::MAX` turns the sharing off, for measurements.
+    pub fn with_write_share_bytes(mut self, max_bytes_in_flight: u64) -> Self {
+        self.share = Arc::new(fair::WriteShare::new(max_bytes_in_flight));
+        self
+    }
+
+    /// How reads and subscriptions hold responses for a slow client, and when they cut it off
+    /// (default [`Delivery::default`]: 32 responses, 256 KiB, 30 s).
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
+        self
     }
 
     pub fn streams(&self) -> StreamsServer<Self> {
@@ -106,14 +131,19 @@ impl KurrentDbEndpoint {
 
 #[tonic::async_trait]
 impl Streams for KurrentDbEndpoint {
-    type ReadStream = ReceiverStream<Result<ReadResp, Status>>;
+    type ReadStream = read::Responses;
     type BatchAppendStream = ReceiverStream<Result<BatchAppendResp, Status>>;
 
     async fn read(&self, request: Request<ReadReq>) -> Result<Response<Self::ReadStream>, Status> {
         authorize(&request, Act::ReadRawLog)?;
         let request = read::ReadRequest::parse(request.into_inner())?;
-        let responses = read::start(Arc::clone(&self.store), Arc::clone(&self.clock), request);
-        Ok(Response::new(ReceiverStream::new(responses)))
+        let responses = read::start(
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+            request,
+            self.delivery,
+        );
+        Ok(Response::new(responses))
     }
 
     async fn append(
@@ -121,6 +151,7 @@ impl Streams for KurrentDbEndpoint {
         request: Request<Streaming<AppendReq>>,
     ) -> Result<Response<AppendResp>, Status> {
         authorize(&request, Act::WriteForeignStreams)?;
+        let principal = principal(&request);
         let mut messages = request.into_inner();
         let options = match messages.message().await?.and_then(|m| m.content) {
             Some(append_req::Content::Options(options)) => options,
@@ -149,7 +180,15 @@ impl Streams for KurrentDbEndpoint {
                 }
             }
         }
-        let outcome = append::write(self.store.as_ref(), &stream, expected, events).await?;
+        let outcome = append::write(
+            self.store.as_ref(),
+            &self.share,
+            &principal,
+            &stream,
+            expected,
+            events,
+        )
+        .await?;
         Ok(Response::new(append::append_resp(outcome)))
     }
 
@@ -179,12 +218,26 @@ impl Streams for KurrentDbEndpoint {
         request: Request<Streaming<BatchAppendReq>>,
     ) -> Result<Response<Self::BatchAppendStream>, Status> {
         authorize(&request, Act::WriteForeignStreams)?;
+        let principal = principal(&request);
         let requests = request.into_inner();
-        let (tx, rx) = mpsc::channel(read::CHANNEL_CAPACITY);
+        let (tx, rx) = mpsc::channel(BATCH_RESPONSES);
         let store = Arc::clone(&self.store);
-        tokio::spawn(async move { append::batch_append(store.as_ref(), requests, tx).await });
+        let share = Arc::clone(&self.share);
+        tokio::spawn(async move {
+            append::batch_append(store.as_ref(), &share, &principal, requests, tx).await
+        });
         Ok(Response::new(ReceiverStream::new(rx)))
     }
+}
+
+/// The caller's principal name, whose turn an append waits for (empty when the listener runs
+/// without authentication: every caller shares one turn).
+fn principal<T>(request: &Request<T>) -> String {
+    request
+        .extensions()
+        .get::<Authenticated>()
+        .map(|caller| caller.authority.principal.as_str().to_owned())
+        .unwrap_or_default()
 }
 
 /// Checks the caller the listener's authentication layer proved against `act`, and answers a

@@ -13,11 +13,11 @@ use readnet_proto::kurrentdb::streams::read_req::options::{
 };
 use readnet_proto::kurrentdb::streams::read_resp::{self, Content, read_event};
 use readnet_proto::kurrentdb::streams::{ReadReq, ReadResp};
+use readnet_store::bounded::{self, Delivery, SendError};
 use readnet_store::{
     AllFrom, Direction, EventStore, Position, RecordedEvent, Revision, StoreError, StreamFrom,
     SubscriptionMessage,
 };
-use tokio::sync::mpsc;
 use tonic::Status;
 
 use super::convert::{link_target, recorded_event, stream_identifier, timestamp};
@@ -27,9 +27,6 @@ use futures::StreamExt as _;
 
 /// Events fetched from the store per read while paging.
 const PAGE: usize = 256;
-/// Responses buffered per call: a slow reader holds at most this many in server memory, and the
-/// reading task waits (the store's subscription is pulled, so writers never wait on it).
-pub(crate) const CHANNEL_CAPACITY: usize = 32;
 
 /// A parsed `ReadReq`.
 #[derive(Debug)]
@@ -141,28 +138,36 @@ impl ReadRequest {
     }
 }
 
-/// Starts serving `request` in a task of its own; responses arrive on the returned channel.
-/// The task ends when the read is done, on an error (sent as the last item), or when the client
-/// goes away.
+/// The responses of one call, as the server holds them for the client.
+pub(crate) type Responses = bounded::Receiver<Result<ReadResp, Status>>;
+
+/// Starts serving `request` in a task of its own; responses arrive on the returned channel,
+/// which holds at most `delivery.bounds` for the client. The task ends when the read is done, on
+/// an error (sent as the last item), when the client goes away, or when the client takes no
+/// response for `delivery.stall_timeout` (cut off, naming the last event it was sent).
 pub(crate) fn start(
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
     request: ReadRequest,
-) -> mpsc::Receiver<Result<ReadResp, Status>> {
-    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    delivery: Delivery,
+) -> Responses {
+    let (tx, rx) = bounded::channel(delivery.bounds);
     tokio::spawn(async move {
         let reader = Reader {
             store,
             clock,
             request,
             tx: tx.clone(),
+            delivery,
+            last_sent: std::sync::Mutex::new(None),
         };
         let outcome = tokio::select! {
             outcome = reader.run() => outcome,
             () = tx.closed() => Err(Stop::Gone),
         };
         if let Err(Stop::Failed(error)) = outcome {
-            let _ = tx.send(Err(error.into())).await;
+            // Past whatever waits in the channel: a stalled client gets it once it reads on.
+            tx.finish(Err(error.into()));
         }
     });
     rx
@@ -218,7 +223,10 @@ struct Reader {
     store: Arc<dyn EventStore>,
     clock: Arc<dyn Clock>,
     request: ReadRequest,
-    tx: mpsc::Sender<Result<ReadResp, Status>>,
+    tx: bounded::Sender<Result<ReadResp, Status>>,
+    delivery: Delivery,
+    /// The position, stream and revision of the last event handed to the client's channel.
+    last_sent: std::sync::Mutex<Option<(u64, String, u64)>>,
 }
 
 impl Reader {
@@ -230,13 +238,41 @@ impl Reader {
         }
     }
 
+    /// Whether the request's filter (if any) passes `event`.
+    fn passes(&self, event: &RecordedEvent) -> Result<bool, Stop> {
+        match &self.request.filter {
+            None => Ok(true),
+            Some(filter) => Ok(filter.matches(event)?),
+        }
+    }
+
     async fn send(&self, content: Content) -> Result<(), Stop> {
-        self.tx
-            .send(Ok(ReadResp {
-                content: Some(content),
-            }))
-            .await
-            .map_err(|_| Stop::Gone)
+        let response = ReadResp {
+            content: Some(content),
+        };
+        let bytes = prost::Message::encoded_len(&response);
+        let stall = self.delivery.stall_timeout;
+        match self.tx.send_within(Ok(response), bytes, stall).await {
+            Ok(()) => Ok(()),
+            Err(SendError::Closed) => Err(Stop::Gone),
+            Err(SendError::Stalled(waited)) => Err(Stop::Failed(EndpointError::TooSlow {
+                waited_ms: waited.as_millis(),
+                max_bytes: self.delivery.bounds.bytes,
+                last_sent: self.last_sent(),
+            })),
+        }
+    }
+
+    /// The last event the client was sent, as a cut-off call names it.
+    fn last_sent(&self) -> String {
+        match &*self.last_sent.lock().expect("the lock is not poisoned") {
+            None => "it was sent no event; resubscribe from where it started".to_owned(),
+            Some((position, stream, revision)) => format!(
+                "the last event it was sent is at position {position} (revision {revision} of \
+                 {}); resubscribe (or read on) from there",
+                super::error::quote(stream)
+            ),
+        }
     }
 
     /// Sends an event; with `resolve_links`, a link goes out as `link` with its target as
@@ -259,6 +295,11 @@ impl Reader {
             ),
             _ => None,
         };
+        let sent = (
+            event.position.get(),
+            event.stream.clone(),
+            event.revision.get(),
+        );
         let (event, link) = match target {
             Some(target) => (
                 target.map(|t| recorded_event(&t, structured)),
@@ -271,7 +312,9 @@ impl Reader {
             link,
             position,
         }))
-        .await
+        .await?;
+        *self.last_sent.lock().expect("the lock is not poisoned") = Some(sent);
+        Ok(())
     }
 
     /// A read of at most `count` events, paged from the store.
@@ -333,12 +376,7 @@ impl Reader {
                 Target::All => last.position.get(),
             };
             for event in page {
-                if self
-                    .request
-                    .filter
-                    .as_ref()
-                    .is_none_or(|f| f.matches(&event))
-                {
+                if self.passes(&event)? {
                     self.send_event(event).await?;
                     remaining -= 1;
                     if remaining == 0 {
@@ -391,7 +429,7 @@ impl Reader {
                     scanned += 1;
                     let position = event.position.get();
                     let filter = self.request.filter.as_ref();
-                    if filter.is_none_or(|f| f.matches(&event)) {
+                    if self.passes(&event)? {
                         self.send_event(event).await?;
                     }
                     if let Some(filter) = filter
@@ -466,5 +504,139 @@ impl Reader {
             }
         }
         Err(StoreError::Closed.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures::StreamExt as _;
+    use readnet_proto::kurrentdb::shared::Empty;
+    use readnet_proto::kurrentdb::streams::read_req::Options;
+    use readnet_proto::kurrentdb::streams::read_req::options::{AllOptions, SubscriptionOptions};
+    use readnet_store::bounded::Bounds;
+    use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+    use readnet_store::{ContentType, EventData, StreamState};
+    use tonic::Code;
+
+    use super::*;
+
+    const EVENT_BYTES: usize = 64 * 1024;
+
+    /// A store holding `n` events of [`EVENT_BYTES`] in stream `big`.
+    async fn store_of_large_events(dir: &std::path::Path, n: usize) -> Arc<dyn EventStore> {
+        let store = EmbeddedStore::open(dir, EmbeddedOptions::default())
+            .await
+            .unwrap();
+        for _ in 0..n {
+            let event = EventData {
+                event_id: uuid::Uuid::new_v4(),
+                event_type: "Blob".into(),
+                content_type: ContentType::Binary,
+                metadata: bytes::Bytes::new(),
+                data: vec![7; EVENT_BYTES].into(),
+            };
+            store
+                .append("big", StreamState::Any, vec![event])
+                .await
+                .unwrap();
+        }
+        Arc::new(store)
+    }
+
+    fn subscribe_to_all_from_the_start() -> ReadRequest {
+        ReadRequest::parse(ReadReq {
+            options: Some(Options {
+                stream_option: Some(StreamOption::All(AllOptions {
+                    all_option: Some(AllOption::Start(Empty {})),
+                })),
+                count_option: Some(CountOption::Subscription(SubscriptionOptions {})),
+                ..Default::default()
+            }),
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_stops_taking_is_cut_off_naming_where_to_resume() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_of_large_events(dir.path(), 64).await;
+        let delivery = Delivery {
+            bounds: Bounds {
+                messages: 32,
+                bytes: 4 * EVENT_BYTES,
+            },
+            stall_timeout: Duration::from_millis(200),
+        };
+        let clock = Arc::new(readnet_domain::SystemClock);
+        let mut responses = start(store, clock, subscribe_to_all_from_the_start(), delivery);
+        // The client stalls past the timeout.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let mut positions = Vec::new();
+        let status = loop {
+            match tokio::time::timeout(Duration::from_secs(5), responses.next()).await {
+                Ok(Some(Ok(ReadResp {
+                    content: Some(Content::Event(event)),
+                }))) => match event.position {
+                    Some(read_event::Position::CommitPosition(p)) => positions.push(p),
+                    other => panic!("{other:?}"),
+                },
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(status))) => break status,
+                other => panic!("the call ends with a status, not {other:?}"),
+            }
+        };
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        // Only what the bound holds was waiting (the confirmation takes a little of it).
+        assert!(
+            !positions.is_empty() && positions.len() <= 4,
+            "{positions:?}"
+        );
+        assert_eq!(positions, (1..=positions.len() as u64).collect::<Vec<_>>());
+        let last = positions.last().unwrap();
+        assert!(
+            status.message().contains(&format!(
+                "the last event it was sent is at position {last} (revision {} of \"big\")",
+                last - 1
+            )),
+            "{}",
+            status.message()
+        );
+        assert!(
+            status.message().starts_with(
+                "cut off for reading too slowly: the client took no response for 200 ms"
+            ),
+            "{}",
+            status.message()
+        );
+        assert_eq!(responses.next().await.map(|r| r.is_ok()), None);
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_keeps_taking_is_never_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_of_large_events(dir.path(), 64).await;
+        let delivery = Delivery {
+            bounds: Bounds {
+                messages: 32,
+                bytes: 2 * EVENT_BYTES,
+            },
+            stall_timeout: Duration::from_millis(200),
+        };
+        let clock = Arc::new(readnet_domain::SystemClock);
+        let mut responses = start(store, clock, subscribe_to_all_from_the_start(), delivery);
+        let mut events = 0;
+        while events < 64 {
+            // Slower than the store, faster than the stall timeout.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            match responses.next().await {
+                Some(Ok(ReadResp {
+                    content: Some(Content::Event(_)),
+                })) => events += 1,
+                Some(Ok(_)) => {}
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

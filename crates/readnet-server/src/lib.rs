@@ -17,6 +17,7 @@ pub mod access;
 mod convert;
 pub mod edge;
 mod error;
+pub mod limits;
 pub mod projections;
 mod services;
 mod sweep;
@@ -49,6 +50,7 @@ pub use access::Access;
 use access::{AccessService, AuthLayer, Authenticator};
 pub use convert::{PatronView, recorded_event};
 pub use error::ServerError;
+pub use limits::Limits;
 pub use readnet_ledger::REFUSAL_RETRY_WINDOW;
 pub use services::{Commands, LedgerService};
 
@@ -72,6 +74,8 @@ pub struct Served {
     /// How often the server sends `ExpireHolds` itself (ADR 0013); `None`: never (an operator
     /// sends it).
     pub hold_sweep: Option<std::time::Duration>,
+    /// The listener's bounds: connections, timeouts, what a slow subscriber may hold.
+    pub limits: Limits,
 }
 
 /// Serves the readnet services on a bound listener over any store until `shutdown`.
@@ -90,6 +94,7 @@ pub async fn serve_on(
         access,
         tls,
         hold_sweep,
+        limits,
     } = served;
     let availability = start_projection::<Availability>(&store, &snapshots).await;
     let settlement = start_projection::<Settlement>(&store, &snapshots).await;
@@ -124,6 +129,7 @@ pub async fn serve_on(
     let ledger = LedgerService {
         store: Arc::clone(&store),
         key,
+        delivery: limits.delivery,
     };
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -176,13 +182,18 @@ pub async fn serve_on(
 
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
-    let mut server = tonic::transport::Server::builder();
+    let mut server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+        .max_concurrent_streams(limits.max_calls_per_connection);
     if let Some(tls) = tls {
         server = server
             .tls_config(tls)
             .context("the TLS certificate, key or client CA is not usable")?;
     }
     server
+        .layer(limits::OpenCallsLayer)
+        .layer(limits::RequestStatusLayer)
         .layer(AuthLayer(authenticator))
         .add_routes(routes)
         .add_service(health_service)
@@ -204,12 +215,7 @@ pub async fn serve_on(
         .add_service(CirculationServiceServer::new(commands.clone()))
         .add_service(HoldServiceServer::new(commands))
         .add_service(LedgerServiceServer::new(ledger))
-        // Small answers must leave at once: without TCP_NODELAY a response waits for the
-        // client's delayed ACK (~40 ms on Linux).
-        .serve_with_incoming_shutdown(
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(limits::incoming(listener, limits), shutdown)
         .await?;
     Ok(())
 }

@@ -15,8 +15,6 @@ use readnet_projection::access;
 use readnet_store::{
     AllFrom, Direction, EventStore, Position, Revision, StreamFrom, SubscriptionMessage,
 };
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::convert::{self, PatronView};
@@ -25,12 +23,29 @@ use crate::error::ServerError;
 use futures::StreamExt as _;
 use readnet_domain::access::Act;
 use readnet_ledger::{CommandBus, Submission};
+use readnet_store::bounded::{self, Delivery, SendError};
+
+/// The status of a subscription cut off because its client took nothing for `waited`: where
+/// to subscribe again from.
+fn too_slow(
+    waited: std::time::Duration,
+    delivery: Delivery,
+    last_sent: Option<Position>,
+    after: u64,
+) -> Status {
+    let after = last_sent.map_or(after, Position::get);
+    Status::resource_exhausted(format!(
+        "cut off for reading too slowly: the client took no response for {} ms while the \
+         responses held for it were at their bound ({} bytes); subscribe again with \
+         after_position {after}, the last event it was sent",
+        waited.as_millis(),
+        delivery.bounds.bytes
+    ))
+}
 
 /// Most events one read returns.
 const MAX_READ_COUNT: u32 = 1000;
 const DEFAULT_READ_COUNT: u32 = 100;
-/// Events buffered per subscriber between the store and the gRPC stream.
-const SUBSCRIBER_BUFFER: usize = 256;
 
 /// What the command services share.
 #[derive(Clone)]
@@ -196,6 +211,8 @@ pub struct LedgerService {
     pub store: Arc<dyn EventStore>,
     /// The network secret: analytics readers' patron pseudonyms are keyed by it.
     pub key: PatronKey,
+    /// What a subscription holds for its client, and when a stalled client is cut off.
+    pub delivery: Delivery,
 }
 
 impl LedgerService {
@@ -361,8 +378,10 @@ impl ledger_service_server::LedgerService for LedgerService {
         let patrons = self.patron_view(&request, Act::ReadLog)?;
         let after = request.into_inner().after_position;
         let mut subscription = self.store.subscribe_all(Position::new(after));
-        let (sender, receiver) = mpsc::channel(SUBSCRIBER_BUFFER);
+        let delivery = self.delivery;
+        let (sender, receiver) = bounded::channel(delivery.bounds);
         tokio::spawn(async move {
+            let mut last_sent = None;
             loop {
                 // A client that goes away while nothing is written must still end the
                 // subscription, so wait for either.
@@ -371,37 +390,56 @@ impl ledger_service_server::LedgerService for LedgerService {
                     () = sender.closed() => break,
                 };
                 let Some(message) = message else { break };
-                let out = match message {
+                let (out, position) = match message {
                     Ok(SubscriptionMessage::Event(event))
                         if !StreamId::is_ledger_stream(&event.stream) =>
                     {
                         continue;
                     }
-                    Ok(SubscriptionMessage::Event(event)) => convert::recorded_event(&event)
-                        .map(|e| pb::SubscribeAllResponse {
-                            message: Some(pb::subscribe_all_response::Message::Event(
-                                patrons.event(e),
-                            )),
-                        })
-                        .map_err(Status::from),
-                    Ok(SubscriptionMessage::CaughtUp { position }) => {
+                    Ok(SubscriptionMessage::Event(event)) => (
+                        convert::recorded_event(&event)
+                            .map(|e| pb::SubscribeAllResponse {
+                                message: Some(pb::subscribe_all_response::Message::Event(
+                                    patrons.event(e),
+                                )),
+                            })
+                            .map_err(Status::from),
+                        Some(event.position),
+                    ),
+                    Ok(SubscriptionMessage::CaughtUp { position }) => (
                         Ok(pb::SubscribeAllResponse {
                             message: Some(pb::subscribe_all_response::Message::CaughtUp(
                                 pb::CaughtUp {
                                     position: position.get(),
                                 },
                             )),
-                        })
-                    }
-                    Err(error) => Err(Status::from(ServerError::from(error))),
+                        }),
+                        None,
+                    ),
+                    Err(error) => (Err(Status::from(ServerError::from(error))), None),
                 };
-                let failed = out.is_err();
-                if sender.send(out).await.is_err() || failed {
-                    break;
+                let out = match out {
+                    Ok(response) => response,
+                    Err(status) => {
+                        sender.finish(Err(status));
+                        break;
+                    }
+                };
+                let bytes = prost::Message::encoded_len(&out);
+                match sender
+                    .send_within(Ok(out), bytes, delivery.stall_timeout)
+                    .await
+                {
+                    Ok(()) => last_sent = position.or(last_sent),
+                    Err(SendError::Closed) => break,
+                    Err(SendError::Stalled(waited)) => {
+                        sender.finish(Err(too_slow(waited, delivery, last_sent, after)));
+                        break;
+                    }
                 }
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+        Ok(Response::new(Box::pin(receiver)))
     }
 
     async fn get_item(

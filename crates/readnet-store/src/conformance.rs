@@ -537,6 +537,14 @@ pub async fn malformed_appends_are_refused_as_invalid_arguments(store: Arc<dyn E
             "an empty stream name",
             vec![write("", StreamState::Any, events(&["a"]))],
         ),
+        (
+            "a stream name over the cap",
+            vec![write(
+                &"n".repeat(crate::MAX_STREAM_NAME_BYTES + 1),
+                StreamState::Any,
+                events(&["a"]),
+            )],
+        ),
     ];
     for (what, writes) in cases {
         match store.append_multi(writes).await {

@@ -10,6 +10,7 @@
 //! [`kurrentdb::KurrentDbStore`] keeps the events in a KurrentDB cluster (one journal stream,
 //! link events per stream; `docs/adr/0006-kurrentdb-backend.md`).
 
+pub mod bounded;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "embedded")]

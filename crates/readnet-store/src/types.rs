@@ -4,7 +4,6 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::Stream;
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -199,6 +198,11 @@ pub struct EventData {
     pub data: Bytes,
 }
 
+/// The longest stream name a store takes, in bytes (UTF-8). Every record repeats its stream's
+/// name, so the name is paid for once per event; 1 KiB leaves room for any name a KurrentDB
+/// client builds (category, id, suffixes) while keeping that repetition small.
+pub const MAX_STREAM_NAME_BYTES: usize = 1024;
+
 /// One stream's part of an append.
 #[derive(Debug, Clone)]
 pub struct StreamWrite {
@@ -296,16 +300,62 @@ pub enum SubscriptionMessage {
 }
 
 /// A catch-up subscription to `$all`, a [`Stream`] of messages that ends when the store closes.
-/// Delivery is pulled from the log through a bounded channel: a slow subscriber holds at most the
-/// channel's capacity in memory and never stalls writers.
+/// Delivery is pulled from the log through a channel bounded in messages and in bytes
+/// ([`crate::bounded`]): a slow subscriber holds at most [`SUBSCRIPTION_BOUNDS`] in memory (or
+/// one larger event) and never stalls writers.
 pub struct Subscription {
-    receiver: mpsc::Receiver<Result<SubscriptionMessage, StoreError>>,
+    receiver: crate::bounded::Receiver<Result<SubscriptionMessage, StoreError>>,
 }
 
-impl Subscription {
-    /// Wraps the receiving end of a subscription's channel (for store implementations).
-    pub fn new(receiver: mpsc::Receiver<Result<SubscriptionMessage, StoreError>>) -> Self {
-        Self { receiver }
+/// What a subscription's channel holds at most, unless a store's options say otherwise: 1024
+/// messages and 256 KiB of events. A pulled subscription loses nothing by a small buffer (it
+/// reads the log again), while 300 stalled subscribers with a buffer of 1024 events of 16 MiB
+/// each could hold 5 TB.
+pub const SUBSCRIPTION_BOUNDS: crate::bounded::Bounds = crate::bounded::Bounds {
+    messages: 1024,
+    bytes: 256 * 1024,
+};
+
+/// The sending half of a subscription, for store implementations: see [`subscription`].
+pub struct SubscriptionSender {
+    sender: crate::bounded::Sender<Result<SubscriptionMessage, StoreError>>,
+}
+
+/// A subscription's channel (for store implementations), bounded by `bounds`.
+pub fn subscription(bounds: crate::bounded::Bounds) -> (SubscriptionSender, Subscription) {
+    let (sender, receiver) = crate::bounded::channel(bounds);
+    (SubscriptionSender { sender }, Subscription { receiver })
+}
+
+impl SubscriptionSender {
+    /// Sends a message once the channel has room for it; `Err` when the subscriber is gone.
+    pub async fn send(
+        &self,
+        message: Result<SubscriptionMessage, StoreError>,
+    ) -> Result<(), crate::bounded::SendError> {
+        let bytes = match &message {
+            Ok(SubscriptionMessage::Event(event)) => event.buffered_bytes(),
+            Ok(SubscriptionMessage::CaughtUp { .. }) | Err(_) => 0,
+        };
+        self.sender.send(message, bytes).await
+    }
+
+    /// Completes once the subscriber is gone.
+    pub async fn closed(&self) {
+        self.sender.closed().await;
+    }
+}
+
+impl RecordedEvent {
+    /// What the event counts for in a buffer bounded in bytes: its payloads, names and a fixed
+    /// allowance for the rest of the struct.
+    pub fn buffered_bytes(&self) -> usize {
+        const FIXED_BYTES: usize = 128;
+        self.data.len()
+            + self.metadata.len()
+            + self.event_type.len()
+            + self.stream.len()
+            + FIXED_BYTES
     }
 }
 
@@ -313,7 +363,7 @@ impl Stream for Subscription {
     type Item = Result<SubscriptionMessage, StoreError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.receiver.poll_recv(cx)
+        Pin::new(&mut self.receiver).poll_next(cx)
     }
 }
 

@@ -806,6 +806,7 @@ pub async fn run(
         patron_key_file: None,
         insecure: false,
         tls: None,
+        limits: readnet_server::Limits::default(),
         refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
         hold_sweep: None,
     };

@@ -97,6 +97,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = serve::ServeConfig {
         tls: args.tls(),
+        limits: args.limits(),
         data_dir: args.data,
         store: args.store,
         listen: args.listen,

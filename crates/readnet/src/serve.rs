@@ -14,8 +14,8 @@ use readnet_domain::{Clock, PatronKey, SystemClock};
 use readnet_kurrentdb_endpoint::KurrentDbEndpoint;
 use readnet_projection::Snapshots;
 use readnet_proto::v1::backup_service_server::BackupServiceServer;
-use readnet_server::Access;
 use readnet_server::access::tokens::TokenStore;
+use readnet_server::{Access, Limits};
 use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 #[cfg(feature = "kurrentdb")]
@@ -43,6 +43,8 @@ pub struct ServeConfig {
     pub insecure: bool,
     /// Serve over TLS (and with a client CA, mutual TLS); `None`: plaintext HTTP/2.
     pub tls: Option<ServerTlsFiles>,
+    /// The listener's bounds (connections, timeouts, slow subscribers).
+    pub limits: Limits,
     /// How long a refused command's retries get its refusal (ADR 0010).
     pub refusal_window: chrono::TimeDelta,
     /// How often the server ends the holds whose time is up (ADR 0013); `None`: never.
@@ -117,7 +119,8 @@ pub async fn serve(
     }
     let snapshots = Snapshots::new(config.data_dir.join("projections"));
     // KurrentDB clients and tools reach the same log on the same listener.
-    let kurrentdb = KurrentDbEndpoint::new(Arc::clone(&store), Arc::clone(&clock), addr);
+    let kurrentdb = KurrentDbEndpoint::new(Arc::clone(&store), Arc::clone(&clock), addr)
+        .with_delivery(config.limits.delivery);
     let served = readnet_server::Served {
         store,
         key,
@@ -133,6 +136,7 @@ pub async fn serve(
         access,
         tls,
         hold_sweep: config.hold_sweep,
+        limits: config.limits,
     };
     readnet_server::serve_on(listener, served, shutdown)
         .await

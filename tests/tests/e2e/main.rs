@@ -13,6 +13,7 @@ mod durability;
 mod holds;
 mod idempotency;
 mod kurrentdb;
+mod limits;
 mod projections;
 mod refusals;
 mod service;

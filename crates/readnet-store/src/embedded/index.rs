@@ -270,6 +270,22 @@ pub(crate) struct ReadPlan {
 const MAX_SPAN: u64 = 1024 * 1024;
 
 impl ReadPlan {
+    /// Keeps the first records that add up to at most `max_bytes` (the first one always) and
+    /// returns how many it kept.
+    pub(crate) fn keep_bytes(&mut self, max_bytes: u64) -> usize {
+        let mut total = 0;
+        let kept = self
+            .items
+            .iter()
+            .position(|item| {
+                total += u64::from(item.len);
+                total > max_bytes
+            })
+            .map_or(self.items.len(), |over| over.max(1));
+        self.items.truncate(kept);
+        kept
+    }
+
     fn push(&mut self, index: &Index, position: u64) {
         let entry = index.entry(position);
         if self.last_segment != Some(entry.segment) {

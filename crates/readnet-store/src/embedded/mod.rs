@@ -39,9 +39,10 @@ use async_trait::async_trait;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::bounded::Bounds;
 use crate::{
-    AllFrom, AppendResult, Direction, EventStore, Position, RecordedEvent, Revision, StoreError,
-    StreamFrom, StreamWrite, Subscription,
+    AllFrom, AppendResult, Direction, EventStore, MAX_STREAM_NAME_BYTES, Position, RecordedEvent,
+    Revision, SUBSCRIPTION_BOUNDS, StoreError, StreamFrom, StreamWrite, Subscription,
 };
 pub use copy::{LogCut, cut};
 pub use salvage::{Examination, Repaired, Salvaged, SegmentReport, examine, repair, salvage};
@@ -80,8 +81,9 @@ pub struct EmbeddedOptions {
     /// never longer than the last sync took. Zero: sync whatever is waiting at once.
     /// Default 200 µs; a lone appender never waits (its recent batches held one append).
     pub max_commit_delay: Duration,
-    /// Capacity of each subscription's channel, in messages. Default 1024.
-    pub subscription_buffer: usize,
+    /// What each subscription's channel holds at most, in messages and in bytes of events.
+    /// Default [`SUBSCRIPTION_BOUNDS`] (1024 messages, 256 KiB).
+    pub subscription_buffer: Bounds,
     /// The time stamped on committed events (`recorded_at_us`), microseconds since the Unix
     /// epoch. Default: the system clock.
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
@@ -120,7 +122,7 @@ impl Default for EmbeddedOptions {
             segment_size_bytes: DEFAULT_SEGMENT_SIZE_BYTES,
             max_batch_events: 4096,
             max_commit_delay: Duration::from_micros(200),
-            subscription_buffer: 1024,
+            subscription_buffer: SUBSCRIPTION_BOUNDS,
             clock: Arc::new(system_clock_us),
             faults: None,
         }
@@ -177,7 +179,7 @@ pub struct EmbeddedStore {
     head: watch::Receiver<u64>,
     writer: Option<JoinHandle<()>>,
     runtime: Handle,
-    subscription_buffer: usize,
+    subscription_buffer: Bounds,
     /// Held (locked) while this store may write to the directory.
     lock: Mutex<Option<File>>,
     from_checkpoint: bool,
@@ -205,7 +207,8 @@ impl EmbeddedStore {
     ) -> Result<EmbeddedStore, StoreError> {
         if options.segment_size_bytes == 0
             || options.max_batch_events == 0
-            || options.subscription_buffer == 0
+            || options.subscription_buffer.messages == 0
+            || options.subscription_buffer.bytes == 0
         {
             return Err(StoreError::InvalidArgument(format!(
                 "segment size, batch bound and subscription buffer must be positive: {options:?}"
@@ -272,7 +275,10 @@ impl EmbeddedStore {
             head: head_rx,
             writer: None,
             runtime: Handle::current(),
-            subscription_buffer: options.subscription_buffer.max(1),
+            subscription_buffer: Bounds {
+                messages: options.subscription_buffer.messages.max(1),
+                bytes: options.subscription_buffer.bytes.max(1),
+            },
             lock: Mutex::new(None),
             from_checkpoint,
         })
@@ -447,6 +453,12 @@ fn check_writes(writes: &[StreamWrite]) -> Result<(), StoreError> {
         if write.stream.is_empty() {
             return invalid("empty stream name".into());
         }
+        if write.stream.len() > MAX_STREAM_NAME_BYTES {
+            return invalid(format!(
+                "stream name of {} bytes: at most {MAX_STREAM_NAME_BYTES}",
+                write.stream.len()
+            ));
+        }
         if !streams.insert(write.stream.as_str()) {
             return invalid(format!(
                 "stream {} appears twice in one append",
@@ -532,13 +544,13 @@ impl EventStore for EmbeddedStore {
     }
 
     fn subscribe_all(&self, checkpoint: Position) -> Subscription {
-        let (tx, rx) = mpsc::channel(self.subscription_buffer);
+        let (tx, subscription) = crate::subscription(self.subscription_buffer);
         self.runtime.spawn(subscription::run(
             Arc::clone(&self.shared),
             self.head.clone(),
             checkpoint,
             tx,
         ));
-        Subscription::new(rx)
+        subscription
     }
 }

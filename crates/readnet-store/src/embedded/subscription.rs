@@ -3,17 +3,21 @@
 //! A subscription never holds events the writer hands it: it always reads the log, a page at a
 //! time, from the position after the last one it delivered, up to the committed head. Catching
 //! up and following live are the same loop, so the hand-over has no gap and no duplicate, and a
-//! slow subscriber only delays its own reads (its channel is bounded).
+//! slow subscriber only delays its own reads. What one subscription holds is bounded in bytes:
+//! a page read from the log (at most [`PAGE`] events and [`PAGE_BYTES`] of records, or one
+//! larger record) and its channel ([`crate::bounded`]).
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::{Shared, run_blocking};
-use crate::{AllFrom, Direction, Position, StoreError, SubscriptionMessage};
+use crate::{AllFrom, Direction, Position, SubscriptionMessage, SubscriptionSender};
 
-/// Events read from the log per read.
+/// Events read from the log per read, at most.
 const PAGE: usize = 256;
+/// Bytes of records read from the log per read, at most (one larger record is read alone).
+const PAGE_BYTES: u64 = 256 * 1024;
 
 /// Delivers `$all` after `checkpoint` into `tx` until the receiver is dropped or the store
 /// closes (after delivering everything committed before it closed).
@@ -21,7 +25,7 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     mut head: watch::Receiver<u64>,
     checkpoint: Position,
-    tx: mpsc::Sender<Result<SubscriptionMessage, StoreError>>,
+    tx: SubscriptionSender,
 ) {
     let mut next = checkpoint.next();
     let mut caught_up = false;
@@ -30,10 +34,11 @@ pub(crate) async fn run(
         let target = Position::new(*head.borrow_and_update());
         while next <= target {
             let count = target.events_since(next).saturating_add(1).min(PAGE as u64) as usize;
-            let plan =
+            let mut plan =
                 shared
                     .read_index()
                     .plan_all(AllFrom::Position(next), Direction::Forwards, count);
+            let count = plan.keep_bytes(PAGE_BYTES);
             let events = match run_blocking(move || plan.execute()).await {
                 Ok(events) => events,
                 Err(e) => {

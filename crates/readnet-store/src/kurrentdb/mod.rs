@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use kurrentdb::{
     AppendToStreamOptions, Client, ClientSettings, ReadStreamOptions, ResolvedEvent, StreamPosition,
 };
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, watch};
 use uuid::Uuid;
 
 use crate::{
@@ -67,8 +67,9 @@ pub struct KurrentDbOptions {
     pub journal_stream: String,
     /// See [`Fence`]. Default [`Fence::Journal`].
     pub fence: Fence,
-    /// Capacity of each subscription's channel, in messages. Default 1024.
-    pub subscription_buffer: usize,
+    /// What each subscription's channel holds at most, in messages and in bytes of events.
+    /// Default [`crate::SUBSCRIPTION_BOUNDS`] (1024 messages, 256 KiB).
+    pub subscription_buffer: crate::bounded::Bounds,
     /// The time stamped on committed events (`recorded_at_us`), microseconds since the Unix
     /// epoch. Default: the system clock.
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
@@ -79,7 +80,7 @@ impl Default for KurrentDbOptions {
         KurrentDbOptions {
             journal_stream: DEFAULT_JOURNAL.to_owned(),
             fence: Fence::default(),
-            subscription_buffer: 1024,
+            subscription_buffer: crate::SUBSCRIPTION_BOUNDS,
             clock: Arc::new(|| {
                 let since_epoch = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -200,7 +201,7 @@ impl KurrentDbStore {
                 options.journal_stream
             )));
         }
-        if options.subscription_buffer == 0 {
+        if options.subscription_buffer.messages == 0 || options.subscription_buffer.bytes == 0 {
             return Err(StoreError::InvalidArgument(
                 "the subscription buffer must be positive".into(),
             ));
@@ -657,6 +658,13 @@ fn check_writes(writes: &[StreamWrite], journal: &str) -> Result<(), StoreError>
                 write.stream
             ));
         }
+        if write.stream.len() > crate::MAX_STREAM_NAME_BYTES {
+            return invalid(format!(
+                "stream name of {} bytes: at most {}",
+                write.stream.len(),
+                crate::MAX_STREAM_NAME_BYTES
+            ));
+        }
         if writes[..i].iter().any(|w| w.stream == write.stream) {
             return invalid(format!(
                 "stream {} appears twice in one append",
@@ -875,14 +883,14 @@ impl EventStore for KurrentDbStore {
     }
 
     fn subscribe_all(&self, checkpoint: Position) -> Subscription {
-        let (tx, rx) = mpsc::channel(self.inner.options.subscription_buffer);
+        let (tx, subscription) = crate::subscription(self.inner.options.subscription_buffer);
         tokio::spawn(subscription::run(
             Arc::clone(&self.inner),
             checkpoint,
             tx,
             self.closed.subscribe(),
         ));
-        Subscription::new(rx)
+        subscription
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kurrentdb::{StreamPosition, SubscribeToStreamOptions};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use super::{Deadline, Inner, RECONNECT_MAX, RECONNECT_MIN, envelope};
 use crate::{Position, StoreError, SubscriptionMessage};
@@ -19,7 +19,7 @@ use crate::{Position, StoreError, SubscriptionMessage};
 /// Journal events read per page while catching up.
 const PAGE: usize = 512;
 
-type Sender = mpsc::Sender<Result<SubscriptionMessage, StoreError>>;
+type Sender = crate::SubscriptionSender;
 
 /// Why a delivery loop stopped.
 enum Stop {

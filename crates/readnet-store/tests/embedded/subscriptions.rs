@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use readnet_store::bounded::Bounds;
 use readnet_store::embedded::EmbeddedOptions;
 use readnet_store::{EventStore, Position, Revision, StreamState, SubscriptionMessage};
 
@@ -36,7 +37,10 @@ async fn a_subscriber_from_zero_sees_every_position_once_in_order_through_catch_
         open_with(
             dir.path(),
             EmbeddedOptions {
-                subscription_buffer: 32,
+                subscription_buffer: Bounds {
+                    messages: 32,
+                    bytes: 1 << 20,
+                },
                 ..options()
             },
         )
@@ -144,7 +148,10 @@ async fn a_subscriber_that_never_reads_does_not_hold_up_appends() {
     let store = open_with(
         dir.path(),
         EmbeddedOptions {
-            subscription_buffer: 4,
+            subscription_buffer: Bounds {
+                messages: 4,
+                bytes: 1 << 20,
+            },
             ..options()
         },
     )
@@ -178,4 +185,78 @@ async fn a_subscription_ends_after_the_store_closes() {
         }
     }
     assert_eq!(positions, [1, 2, 3]);
+}
+
+/// `n` events of `bytes` bytes each, appended to stream `big` in appends of 16.
+async fn append_large(store: &impl EventStore, n: usize, bytes: usize) {
+    let data = "x".repeat(bytes);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(16) {
+        let events = chunk.iter().map(|_| event(&data)).collect();
+        store.append("big", StreamState::Any, events).await.unwrap();
+    }
+}
+
+/// Waits until the process's buffered bytes stop changing, and returns them.
+async fn settled_buffered_bytes() -> u64 {
+    let mut last = u64::MAX;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = readnet_store::bounded::buffered_bytes();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+// nextest runs each test in a process of its own, so the process-wide gauge is this test's.
+#[tokio::test]
+async fn stalled_subscribers_over_large_events_hold_at_most_their_byte_bound_each() {
+    const EVENT_BYTES: usize = 64 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    append_large(&store, 256, EVENT_BYTES).await; // 16 MiB of events.
+    let before = readnet_store::bounded::buffered_bytes();
+    let mut stalled: Vec<_> = (0..20)
+        .map(|_| store.subscribe_all(Position::START))
+        .collect();
+    let held = settled_buffered_bytes().await - before;
+    let bound = readnet_store::SUBSCRIPTION_BOUNDS.bytes as u64;
+    // Each holds its channel's bound, not the 16 MiB it is behind.
+    assert!(held <= 20 * bound, "{held} bytes held by 20 subscribers");
+    // Data and metadata (`event` repeats the data there) make an event count twice its data.
+    assert!(
+        held >= 20 * 2 * EVENT_BYTES as u64,
+        "each holds an event at least: {held}"
+    );
+    // A stalled subscriber loses nothing: it reads on from where it stopped.
+    let mut expected = 1;
+    while expected <= 256 {
+        if let SubscriptionMessage::Event(e) = next(&mut stalled[0]).await {
+            assert_eq!(e.position, Position::new(expected));
+            expected += 1;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_event_larger_than_the_byte_bound_is_delivered_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let bound = readnet_store::SUBSCRIPTION_BOUNDS.bytes;
+    append_large(&store, 3, 4 * bound).await;
+    let mut sub = store.subscribe_all(Position::START);
+    let held = settled_buffered_bytes().await;
+    // Data and metadata (`event` repeats the data there): 8 bounds an event.
+    assert!(held >= 8 * bound as u64, "one event waits: {held}");
+    assert!(held < 16 * bound as u64, "only one waits: {held}");
+    for position in 1..=3 {
+        match next(&mut sub).await {
+            SubscriptionMessage::Event(e) => {
+                assert_eq!(e.position, Position::new(position));
+                assert_eq!(e.data.len(), 4 * bound);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }

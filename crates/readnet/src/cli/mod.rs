@@ -9,9 +9,12 @@ pub mod write;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{ArgAction, Args, Parser, Subcommand};
+use readnet_server::Limits;
+use readnet_store::bounded::Delivery;
 use tonic::Status;
 
 use crate::tls::{ClientTls, ServerTlsFiles};
@@ -100,6 +103,18 @@ pub struct ServeArgs {
     /// Mutual TLS: refuse clients without a certificate this CA (PEM) signed; with --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub client_ca: Option<PathBuf>,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// Close a connection that has not finished its handshakes and first call within MS.
+    #[arg(long, value_name = "MS", default_value_t = millis(Limits::default().handshake_timeout))]
+    pub handshake_timeout_ms: u64,
+    /// Close a connection with no open call for MS.
+    #[arg(long, value_name = "MS", default_value_t = millis(Limits::default().idle_timeout))]
+    pub idle_timeout_ms: u64,
+    /// Cut off a subscription or read whose client took nothing for MS while its buffer was full.
+    #[arg(long, value_name = "MS", default_value_t = millis(Limits::default().delivery.stall_timeout))]
+    pub stalled_client_timeout_ms: u64,
     /// How long, in seconds, a retry of a refused command id gets the original refusal
     /// (default a week; at most 366 days). A retry after it is refused as late
     /// (FAILED_PRECONDITION) and never decided again.
@@ -118,12 +133,31 @@ pub struct ServeArgs {
     pub hold_sweep_secs: u64,
 }
 
+fn millis(duration: Duration) -> u64 {
+    duration.as_millis() as u64
+}
+
 /// `--refusal-window-secs` unless given: the ledger's own default.
 const REFUSAL_WINDOW_DEFAULT_SECS: i64 = readnet_server::REFUSAL_RETRY_WINDOW.num_seconds();
 /// The longest refusal window `serve` takes: a year and a day.
 const REFUSAL_WINDOW_MAX_SECS: i64 = 366 * 24 * 60 * 60;
 
 impl ServeArgs {
+    /// The listener's bounds: the defaults, with what the flags set.
+    pub fn limits(&self) -> Limits {
+        let defaults = Limits::default();
+        Limits {
+            max_connections: self.max_connections,
+            handshake_timeout: Duration::from_millis(self.handshake_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            delivery: Delivery {
+                stall_timeout: Duration::from_millis(self.stalled_client_timeout_ms),
+                ..defaults.delivery
+            },
+            ..defaults
+        }
+    }
+
     /// The listener's TLS files, if a certificate was given.
     pub fn tls(&self) -> Option<ServerTlsFiles> {
         match (&self.tls_cert, &self.tls_key) {

@@ -11,6 +11,7 @@
 //! - [`proof`]: building inclusion and consistency proofs from any [`NodeSource`], and verifying
 //!   them with nothing but the hashes (RFC 9162, 2.1.3.2 and 2.1.4.2).
 //!
+//! - [`tiles`]: the tree as C2SP tlog-tiles (256 hashes a tile), and nodes read back from them.
 //! - [`note`]: signed tree heads (checkpoints) in the C2SP signed-note format, Ed25519.
 //!
 //! Nothing here reads a clock or does I/O.
@@ -19,6 +20,7 @@ pub mod hash;
 pub mod leaf;
 pub mod note;
 pub mod proof;
+pub mod tiles;
 pub mod tree;
 
 pub use hash::{EMPTY_ROOT, Hash, leaf_hash, node_hash};
@@ -27,4 +29,5 @@ pub use note::{Checkpoint, NoteError, NoteSigner, NoteVerifier};
 pub use proof::{
     ProofError, consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
 };
+pub use tiles::{TILE_HEIGHT, TILE_WIDTH, TileId, TileReader, tile_bytes, tiles_of};
 pub use tree::{Levels, NodeSource, TreeError, subtree_root};

@@ -10,7 +10,10 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::Args;
 use readnet_store::{AllFrom, Direction, EventStore, Position};
-use readnet_tlog::{Hash, Levels, consistency_proof, inclusion_proof, leaf_bytes, leaf_hash};
+use readnet_tlog::{
+    Hash, Levels, TILE_WIDTH, consistency_proof, inclusion_proof, leaf_bytes, leaf_hash,
+    tile_bytes, tiles_of,
+};
 
 /// Events read per page.
 const PAGE: usize = 4096;
@@ -29,6 +32,10 @@ pub struct TreeArgs {
     /// Also print the consistency proof from the tree of the first OLD events.
     #[arg(long, value_name = "OLD")]
     since: Option<u64>,
+    /// Write the tree's tiles (C2SP tlog-tiles: `DIR/tile/...`) for a static file server or
+    /// mirror. Tiles already there are checked: a full tile never changes.
+    #[arg(long, value_name = "DIR")]
+    tiles: Option<PathBuf>,
 }
 
 pub fn hex(hash: &Hash) -> String {
@@ -70,6 +77,14 @@ pub async fn tree_command(args: TreeArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "tree size {size}")?;
     writeln!(out, "root {}", hex(&tree.root(size)?))?;
+    if let Some(dir) = &args.tiles {
+        let (written, kept) = write_tiles(&tree, size, dir)?;
+        writeln!(
+            out,
+            "tiles in {}: {written} written, {kept} already there and equal",
+            dir.display()
+        )?;
+    }
     if let Some(position) = args.prove {
         if position == 0 || position > size {
             bail!("--prove {position}: a position of the tree is 1..={size}");
@@ -101,4 +116,35 @@ pub async fn tree_command(args: TreeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the tiles of the tree of `size` leaves under `dir`; a full tile already there must
+/// hold the same bytes (it never changes), or the log was rewritten. Returns (written, kept).
+fn write_tiles(tree: &Levels, size: u64, dir: &std::path::Path) -> anyhow::Result<(u64, u64)> {
+    let (mut written, mut kept) = (0, 0);
+    for tile in tiles_of(size) {
+        let path = dir.join(tile.path());
+        let bytes = tile_bytes(tree, tile)?;
+        if tile.width == TILE_WIDTH
+            && let Ok(existing) = std::fs::read(&path)
+        {
+            if existing != bytes {
+                bail!(
+                    "{} holds other hashes than this log's: a full tile never changes, so the \
+                     log these tiles were made from is not this one",
+                    path.display()
+                );
+            }
+            kept += 1;
+            continue;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::rename(&tmp, &path)?;
+        written += 1;
+    }
+    Ok((written, kept))
 }

@@ -284,3 +284,47 @@ async fn verify_trusts_only_the_public_key_and_catches_a_rewritten_past() {
     assert_eq!(code, Some(2), "{out}");
     assert!(out.starts_with("COULD NOT CHECK:"), "{out}");
 }
+
+#[tokio::test]
+async fn tiles_written_for_a_mirror_give_the_same_root_and_refuse_another_past() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (log, forked, out) = (
+        scratch.path().join("log-a"),
+        scratch.path().join("log-b"),
+        scratch.path().join("mirror"),
+    );
+    log_of(&log, 600, "event 5").await;
+    let printed = tree(&log, &["--tiles", path(&out)]);
+    assert!(
+        printed.contains("tiles in") && printed.contains(": 4 written, 0 already there"),
+        "{printed}"
+    );
+    for tile in [
+        "tile/0/000",
+        "tile/0/001",
+        "tile/0/002.p/88",
+        "tile/1/000.p/2",
+    ] {
+        assert!(out.join(tile).is_file(), "{tile}");
+    }
+    let root = after(&printed, "root ");
+    let tiles = readnet_tlog::TileReader::new(600, |tile: &readnet_tlog::TileId| {
+        std::fs::read(out.join(tile.path())).map_err(|e| e.to_string())
+    });
+    assert_eq!(readnet_tlog::subtree_root(&tiles, 0, 600).unwrap(), root);
+    // Again: the full tiles are there and equal.
+    let again = tree(&log, &["--tiles", path(&out)]);
+    assert!(
+        again.contains(": 2 written, 2 already there and equal"),
+        "{again}"
+    );
+    // Another past: refused at the first full tile that differs.
+    log_of(&forked, 600, "event 5, rewritten").await;
+    let output = Command::new(readnet_binary())
+        .args(["tree", "--tiles", path(&out), "--data", path(&forked)])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("tile/0/000 holds other hashes"), "{stderr}");
+}

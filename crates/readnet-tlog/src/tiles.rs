@@ -1,0 +1,227 @@
+//! The tree as tiles, in the C2SP tlog-tiles layout, so that proofs for a tree of any size cost
+//! O(log n) reads of 8 KiB and bounded memory, and any static file server or mirror can serve
+//! and archive them.
+//!
+//! A tile of level `L` holds, in order, up to 256 hashes of tree level `8·L`: tile `N` those with
+//! indices `256·N ..`. Level-0 tiles hold leaf hashes. A tile is full (256 hashes) or, at the
+//! right edge of a level, partial. Its path is `tile/<L>/<N>` for a full tile and
+//! `tile/<L>/<N>.p/<W>` for a partial one of `W` hashes, with `N` written in groups of three
+//! digits, all but the last prefixed with `x`: 1234067 is `x001/x234/067`.
+//!
+//! Building tiles and reading nodes from them are here; where the bytes are kept is the
+//! caller's (the `fetch` of a [`TileReader`]).
+
+use crate::hash::{Hash, node_hash};
+use crate::tree::{NodeSource, TreeError};
+
+/// Tree levels a tile spans.
+pub const TILE_HEIGHT: u32 = 8;
+/// Hashes in a full tile.
+pub const TILE_WIDTH: u64 = 1 << TILE_HEIGHT;
+
+/// One tile: its level, its index in the level and how many hashes it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TileId {
+    pub level: u32,
+    pub index: u64,
+    pub width: u64,
+}
+
+impl TileId {
+    /// Its path, `tile/<L>/<N>[.p/<W>]`.
+    pub fn path(&self) -> String {
+        let mut groups = Vec::new();
+        let mut n = self.index;
+        loop {
+            groups.push(n % 1000);
+            n /= 1000;
+            if n == 0 {
+                break;
+            }
+        }
+        let digits: Vec<String> = groups
+            .iter()
+            .rev()
+            .enumerate()
+            .map(|(i, g)| {
+                if i + 1 < groups.len() {
+                    format!("x{g:03}")
+                } else {
+                    format!("{g:03}")
+                }
+            })
+            .collect();
+        let mut path = format!("tile/{}/{}", self.level, digits.join("/"));
+        if self.width < TILE_WIDTH {
+            path.push_str(&format!(".p/{}", self.width));
+        }
+        path
+    }
+
+    /// The tile of `size` leaves' tree holding hash `index` of tree level `8·level`.
+    fn holding(level: u32, index: u64, size: u64) -> TileId {
+        let count = nodes_at(level * TILE_HEIGHT, size);
+        let tile = index / TILE_WIDTH;
+        TileId {
+            level,
+            index: tile,
+            width: (count - tile * TILE_WIDTH).min(TILE_WIDTH),
+        }
+    }
+}
+
+/// Whole subtrees at tree level `level` in a tree of `size` leaves.
+fn nodes_at(level: u32, size: u64) -> u64 {
+    if level >= 64 { 0 } else { size >> level }
+}
+
+/// Every tile of the tree of `size` leaves, level by level, each level's partial tile last.
+pub fn tiles_of(size: u64) -> Vec<TileId> {
+    let mut tiles = Vec::new();
+    let mut level = 0;
+    loop {
+        let count = nodes_at(level * TILE_HEIGHT, size);
+        if count == 0 {
+            break;
+        }
+        for index in 0..count.div_ceil(TILE_WIDTH) {
+            tiles.push(TileId {
+                level,
+                index,
+                width: (count - index * TILE_WIDTH).min(TILE_WIDTH),
+            });
+        }
+        level += 1;
+    }
+    tiles
+}
+
+/// A tile's bytes: its hashes, in order, from `source`.
+pub fn tile_bytes(source: &dyn NodeSource, tile: TileId) -> Result<Vec<u8>, TreeError> {
+    let mut bytes = Vec::with_capacity(tile.width as usize * 32);
+    for i in 0..tile.width {
+        bytes.extend_from_slice(
+            &source.node(tile.level * TILE_HEIGHT, tile.index * TILE_WIDTH + i)?,
+        );
+    }
+    Ok(bytes)
+}
+
+/// Node hashes of the tree of `size` leaves, read from its tiles through `fetch` (one tile per
+/// node).
+pub struct TileReader<F> {
+    size: u64,
+    fetch: F,
+}
+
+impl<F> TileReader<F>
+where
+    F: Fn(&TileId) -> Result<Vec<u8>, String>,
+{
+    pub fn new(size: u64, fetch: F) -> TileReader<F> {
+        TileReader { size, fetch }
+    }
+}
+
+impl<F> NodeSource for TileReader<F>
+where
+    F: Fn(&TileId) -> Result<Vec<u8>, String>,
+{
+    fn node(&self, level: u32, index: u64) -> Result<Hash, TreeError> {
+        let missing = TreeError::Missing {
+            level,
+            index,
+            size: self.size,
+        };
+        if index >= nodes_at(level, self.size) {
+            return Err(missing);
+        }
+        // The node's descendants at the tile's level: 2^rest consecutive hashes of one tile.
+        let (tile_level, rest) = (level / TILE_HEIGHT, level % TILE_HEIGHT);
+        let first = index << rest;
+        let tile = TileId::holding(tile_level, first, self.size);
+        let bytes = (self.fetch)(&tile).map_err(TreeError::Source)?;
+        if bytes.len() as u64 != tile.width * 32 {
+            return Err(TreeError::Source(format!(
+                "{} holds {} bytes, not {} hashes",
+                tile.path(),
+                bytes.len(),
+                tile.width
+            )));
+        }
+        let start = (first % TILE_WIDTH) as usize;
+        let mut hashes: Vec<Hash> = bytes[start * 32..(start + (1 << rest)) * 32]
+            .chunks_exact(32)
+            .map(|c| c.try_into().expect("32 bytes"))
+            .collect();
+        while hashes.len() > 1 {
+            hashes = hashes
+                .chunks_exact(2)
+                .map(|p| node_hash(&p[0], &p[1]))
+                .collect();
+        }
+        Ok(hashes[0])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_the_layouts() {
+        let tile = |level, index, width| {
+            TileId {
+                level,
+                index,
+                width,
+            }
+            .path()
+        };
+        assert_eq!(tile(0, 0, 256), "tile/0/000");
+        assert_eq!(tile(0, 1_234_067, 256), "tile/0/x001/x234/067");
+        assert_eq!(tile(1, 5, 17), "tile/1/005.p/17");
+        assert_eq!(tile(2, 1000, 256), "tile/2/x001/000");
+    }
+
+    #[test]
+    fn the_tiles_of_a_tree() {
+        assert!(tiles_of(0).is_empty());
+        let tiles = tiles_of(70_000);
+        // Level 0: 273 full tiles and one of 112 leaves; level 1: 273 nodes of 256 leaves, a full
+        // tile and one of 17; level 2: one node of 65,536 leaves.
+        assert_eq!(tiles.len(), 277);
+        assert_eq!(
+            tiles[273],
+            TileId {
+                level: 0,
+                index: 273,
+                width: 112
+            }
+        );
+        assert_eq!(
+            tiles[274],
+            TileId {
+                level: 1,
+                index: 0,
+                width: 256
+            }
+        );
+        assert_eq!(
+            tiles[275],
+            TileId {
+                level: 1,
+                index: 1,
+                width: 17
+            }
+        );
+        assert_eq!(
+            tiles[276],
+            TileId {
+                level: 2,
+                index: 0,
+                width: 1
+            }
+        );
+    }
+}

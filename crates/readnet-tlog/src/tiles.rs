@@ -164,6 +164,125 @@ where
     }
 }
 
+/// Builds a tree's tiles as its leaves arrive, in bounded memory: only each level's unfinished
+/// tile is kept (at most 256 hashes a level, 8 KiB), and every tile is handed to the caller the
+/// moment it is full. The root of the tree so far comes from the unfinished tiles alone.
+#[derive(Debug, Clone, Default)]
+pub struct TileBuilder {
+    size: u64,
+    /// Per tile level, the hashes of the tile not yet full.
+    open: Vec<Vec<Hash>>,
+}
+
+impl TileBuilder {
+    pub fn new() -> TileBuilder {
+        TileBuilder::default()
+    }
+
+    /// Leaves added so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Adds a leaf hash; `full` gets each tile it completes (a leaf completes at most one a
+    /// level), lowest level first.
+    pub fn push(&mut self, leaf: Hash, mut full: impl FnMut(TileId, &[Hash])) {
+        self.size += 1;
+        let mut hash = leaf;
+        let mut level = 0usize;
+        loop {
+            if self.open.len() == level {
+                self.open.push(Vec::with_capacity(TILE_WIDTH as usize));
+            }
+            let tile = &mut self.open[level];
+            tile.push(hash);
+            if tile.len() < TILE_WIDTH as usize {
+                return;
+            }
+            let index = nodes_at(level as u32 * TILE_HEIGHT, self.size) / TILE_WIDTH - 1;
+            full(
+                TileId {
+                    level: level as u32,
+                    index,
+                    width: TILE_WIDTH,
+                },
+                tile,
+            );
+            hash = reduce(tile);
+            tile.clear();
+            level += 1;
+        }
+    }
+
+    /// The partial tile of `level` as it is now, if that level has one.
+    pub fn partial(&self, level: u32) -> Option<(TileId, &[Hash])> {
+        let tile = self.open.get(level as usize)?;
+        if tile.is_empty() {
+            return None;
+        }
+        let count = nodes_at(level * TILE_HEIGHT, self.size);
+        Some((
+            TileId {
+                level,
+                index: count / TILE_WIDTH,
+                width: tile.len() as u64,
+            },
+            tile,
+        ))
+    }
+
+    /// The root of the tree so far.
+    pub fn root(&self) -> Hash {
+        // The unfinished tiles, top level first, are the tree's right edge: each is a run of
+        // whole subtrees of its level, left to right.
+        match self.size {
+            0 => crate::EMPTY_ROOT,
+            size => crate::subtree_root(self, 0, size).expect("the right edge is in memory"),
+        }
+    }
+}
+
+/// The root of a full tile's 256 hashes.
+fn reduce(hashes: &[Hash]) -> Hash {
+    let mut level: Vec<Hash> = hashes.to_vec();
+    while level.len() > 1 {
+        level = level
+            .chunks_exact(2)
+            .map(|p| node_hash(&p[0], &p[1]))
+            .collect();
+    }
+    level[0]
+}
+
+/// Serves the nodes of the right edge, the only ones a root needs; others are missing.
+impl NodeSource for TileBuilder {
+    fn node(&self, level: u32, index: u64) -> Result<Hash, TreeError> {
+        let missing = TreeError::Missing {
+            level,
+            index,
+            size: self.size,
+        };
+        let (tile_level, rest) = (level / TILE_HEIGHT, level % TILE_HEIGHT);
+        let first = index << rest;
+        let Some((tile, hashes)) = self.partial(tile_level) else {
+            return Err(missing);
+        };
+        let start = tile.index * TILE_WIDTH;
+        if first < start || first + (1 << rest) > start + tile.width {
+            return Err(missing);
+        }
+        let offset = (first - start) as usize;
+        let mut run: Vec<Hash> = hashes[offset..offset + (1 << rest)].to_vec();
+        while run.len() > 1 {
+            run = run
+                .chunks_exact(2)
+                .map(|p| node_hash(&p[0], &p[1]))
+                .collect();
+        }
+        Ok(run[0])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

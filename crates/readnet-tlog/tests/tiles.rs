@@ -71,3 +71,47 @@ fn a_tile_of_the_wrong_length_is_an_error_not_a_hash() {
     });
     assert!(inclusion_proof(&tiles, 3, 300).is_err());
 }
+
+#[test]
+fn a_builder_emits_the_full_tiles_and_knows_the_root_from_its_right_edge() {
+    let mut tree = Levels::new();
+    let mut builder = readnet_tlog::TileBuilder::new();
+    let mut emitted: HashMap<String, Vec<u8>> = HashMap::new();
+    for i in 0u64..70_001 {
+        let leaf = leaf_hash(&i.to_be_bytes());
+        tree.push(leaf);
+        builder.push(leaf, |tile, hashes| {
+            let bytes: Vec<u8> = hashes.iter().flatten().copied().collect();
+            assert!(
+                emitted.insert(tile.path(), bytes).is_none(),
+                "{} twice",
+                tile.path()
+            );
+        });
+        // The root from the right edge alone, at sizes around every tile boundary.
+        if i < 600 || i % 4_099 == 0 || (i + 1) % 65_536 < 3 {
+            assert_eq!(builder.root(), tree.root(i + 1).unwrap(), "size {}", i + 1);
+        }
+    }
+    assert_eq!(builder.root(), tree.root(70_001).unwrap());
+    // Every full tile, and only those, was handed over, each as the whole tree has it.
+    let full: Vec<_> = tiles_of(70_001)
+        .into_iter()
+        .filter(|t| t.width == 256)
+        .collect();
+    assert_eq!(emitted.len(), full.len());
+    for tile in full {
+        assert_eq!(
+            emitted[&tile.path()],
+            tile_bytes(&tree, tile).unwrap(),
+            "{}",
+            tile.path()
+        );
+    }
+    // The partial tiles it holds are the tree's.
+    for level in 0..3 {
+        let (tile, hashes) = builder.partial(level).unwrap();
+        let bytes: Vec<u8> = hashes.iter().flatten().copied().collect();
+        assert_eq!(bytes, tile_bytes(&tree, tile).unwrap(), "{}", tile.path());
+    }
+}

@@ -11,8 +11,8 @@ use anyhow::bail;
 use clap::Args;
 use readnet_store::{AllFrom, Direction, EventStore, Position};
 use readnet_tlog::{
-    Hash, Levels, TILE_WIDTH, consistency_proof, inclusion_proof, leaf_bytes, leaf_hash,
-    tile_bytes, tiles_of,
+    Hash, Levels, TILE_WIDTH, TileBuilder, consistency_proof, inclusion_proof, leaf_bytes,
+    leaf_hash, tile_bytes, tiles_of,
 };
 
 /// Events read per page.
@@ -42,31 +42,69 @@ pub fn hex(hash: &Hash) -> String {
     hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The tree of the first `size` events of `store` (all of them when `None`).
-pub async fn build(store: &dyn EventStore, size: Option<u64>) -> anyhow::Result<Levels> {
+/// Hands the leaf hash of each of the first `size` events of `store` to `each`, in order.
+async fn leaves(
+    store: &dyn EventStore,
+    size: u64,
+    mut each: impl FnMut(Hash),
+) -> anyhow::Result<()> {
     let head = store.head_position().get();
-    let size = size.unwrap_or(head);
     if size > head {
         bail!("the log holds {head} events, not {size}");
     }
-    let mut tree = Levels::new();
-    let mut bytes = Vec::new();
-    let mut next = Position::FIRST;
-    while tree.size() < size {
+    let (mut done, mut bytes, mut next) = (0u64, Vec::new(), Position::FIRST);
+    while done < size {
         let page = store
             .read_all(AllFrom::Position(next), Direction::Forwards, PAGE)
             .await?;
         let Some(last) = page.last().map(|e| e.position) else {
-            break;
+            bail!("the log ended at {done} events, short of {size}");
         };
-        for event in page.iter().take((size - tree.size()) as usize) {
+        for event in page.iter().take((size - done) as usize) {
             bytes.clear();
             leaf_bytes(event, &mut bytes);
-            tree.push(leaf_hash(&bytes));
+            each(leaf_hash(&bytes));
+            done += 1;
         }
         next = last.next();
     }
+    Ok(())
+}
+
+/// The tree of the first `size` events of `store` (all of them when `None`), every node in
+/// memory: for proofs.
+pub async fn build(store: &dyn EventStore, size: Option<u64>) -> anyhow::Result<Levels> {
+    let mut tree = Levels::new();
+    let size = size.unwrap_or(store.head_position().get());
+    leaves(store, size, |leaf| tree.push(leaf)).await?;
     Ok(tree)
+}
+
+/// The root of the first `size` events of `store` (all of them when `None`) and that size, in
+/// bounded memory (the tree's right edge only).
+pub async fn root(store: &dyn EventStore, size: Option<u64>) -> anyhow::Result<(u64, Hash)> {
+    let size = size.unwrap_or(store.head_position().get());
+    let (root, _) = roots(store, size, None).await?;
+    Ok((size, root))
+}
+
+/// The roots of the first `size` events and, on the way, of the first `earlier` (at most
+/// `size`), in one pass and bounded memory.
+pub async fn roots(
+    store: &dyn EventStore,
+    size: u64,
+    earlier: Option<u64>,
+) -> anyhow::Result<(Hash, Option<Hash>)> {
+    let mut edge = TileBuilder::new();
+    let mut seen = earlier.filter(|&e| e == 0).map(|_| edge.root());
+    leaves(store, size, |leaf| {
+        edge.push(leaf, |_, _| {});
+        if Some(edge.size()) == earlier {
+            seen = Some(edge.root());
+        }
+    })
+    .await?;
+    Ok((edge.root(), seen))
 }
 
 /// `readnet tree`.

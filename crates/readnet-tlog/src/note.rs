@@ -252,6 +252,11 @@ impl NoteVerifier {
         })
     }
 
+    /// The key's name: the origin of the log whose checkpoints it signs.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The body of `note` if this key signed it. Signatures by other keys are passed over.
     pub fn open<'n>(&self, note: &'n str) -> Result<&'n str, NoteError> {
         let Some(split) = note.rfind("\n\n") else {

@@ -381,19 +381,24 @@ struct Receiving {
     hash: Sha256,
 }
 
+/// A file name from a server or a manifest: relative, `/`-separated, never leaving the
+/// directory it is joined to.
+fn inside(name: &str) -> anyhow::Result<&Path> {
+    let relative = Path::new(name);
+    if name.is_empty()
+        || relative.is_absolute()
+        || relative
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        bail!("the file name {name:?} is not a path inside a backup");
+    }
+    Ok(relative)
+}
+
 impl Receiving {
     fn start(out: &Path, name: String, expected: u64) -> anyhow::Result<Receiving> {
-        // Names come from the server: relative, `/`-separated, never leaving the backup.
-        let relative = Path::new(&name);
-        if name.is_empty()
-            || relative.is_absolute()
-            || relative
-                .components()
-                .any(|c| !matches!(c, std::path::Component::Normal(_)))
-        {
-            bail!("the server named a file {name:?}, which is not a path inside a backup");
-        }
-        let path = out.join(relative);
+        let path = out.join(inside(&name).context("from the server")?);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent)?;
         }
@@ -544,7 +549,9 @@ pub async fn restore_command(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     }
     let mut problems = Vec::new();
     for file in &manifest.files {
-        let path = args.backup.join(&file.name);
+        let path = args
+            .backup
+            .join(inside(&file.name).context("in the manifest")?);
         match sha256_of(&path) {
             Ok((bytes, sha256)) if bytes == file.bytes && sha256 == file.sha256 => {}
             Ok((bytes, sha256)) => problems.push(format!(
@@ -562,6 +569,14 @@ pub async fn restore_command(args: RestoreArgs) -> anyhow::Result<ExitCode> {
             problems.push(format!(
                 "the log ends at position {head}; the manifest says {}",
                 manifest.head
+            ));
+        }
+        let names = |d: &[(String, String)]| d.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        if names(&manifest.digests) != names(&digests) {
+            problems.push(format!(
+                "the manifest records digests of {:?}; a replay gives {:?}",
+                names(&manifest.digests),
+                names(&digests)
             ));
         }
         for ((name, recorded), (_, replayed)) in manifest.digests.iter().zip(&digests) {

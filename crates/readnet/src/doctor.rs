@@ -84,6 +84,20 @@ pub async fn doctor_command(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         };
         println!("  {name:<13} {verdict}");
     }
+    // The open trusts index files over the parts they cover: damage there is found by the
+    // frame walk above and by the read that meets it, not by the open. It is damage all the same.
+    let hidden: Vec<String> = hidden_damage(&examination);
+    if let (Ok(_), false) = (&examination.verdict, hidden.is_empty()) {
+        println!(
+            "verdict         DAMAGED: {}. The server opens this log because its index files \
+             cover these bytes, but reading those records fails. Move {} aside (index files \
+             are caches) and run `readnet doctor` again to see the positions affected, then \
+             `readnet repair`",
+            hidden.join("; "),
+            log.join("index").display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     match &examination.verdict {
         Ok((head, 0)) => {
             println!("verdict         OK: the log opens with head {head}");
@@ -106,6 +120,28 @@ pub async fn doctor_command(args: DoctorArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Damaged byte ranges the open did not see: anywhere but an unfinished write at the very end
+/// of the last segment.
+fn hidden_damage(examination: &Examination) -> Vec<String> {
+    let torn = examination.verdict.as_ref().map_or(0, |(_, torn)| *torn);
+    let last = examination.segments.len().saturating_sub(1);
+    let mut hidden = Vec::new();
+    for (i, segment) in examination.segments.iter().enumerate() {
+        for (range, reason) in &segment.damaged {
+            let in_torn_tail = i == last && *range.start() >= segment.len - torn;
+            if !in_torn_tail {
+                hidden.push(format!(
+                    "{} bytes {}..={}: {reason}",
+                    segment.path.display(),
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+    }
+    hidden
 }
 
 fn print_examination(examination: &Examination) {

@@ -135,6 +135,14 @@ async fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
     let note = std::fs::read_to_string(&args.checkpoint)
         .with_context(|| format!("reading {}", args.checkpoint.display()))?;
     let checkpoint = match verifier.open_checkpoint(&note) {
+        Ok(checkpoint) if checkpoint.origin != verifier.name() => {
+            return Ok(Verdict::Tampered(format!(
+                "{}: the checkpoint names the log {:?}, but the key is {:?}'s",
+                args.checkpoint.display(),
+                checkpoint.origin,
+                verifier.name()
+            )));
+        }
         Ok(checkpoint) => checkpoint,
         Err(error @ (NoteError::BadSignature(_) | NoteError::Unsigned(_))) => {
             return Ok(Verdict::Tampered(format!(
@@ -204,9 +212,7 @@ async fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
         }
     }
     if let Some(path) = &args.state {
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, &note).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        remember(path, &note).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(Verdict::Verified(format!(
         "{} signs {} events with root {}, and the log in {} has exactly that root{}",
@@ -222,4 +228,20 @@ async fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
             None => String::new(),
         }
     )))
+}
+
+/// Replaces the state file with `note`, durably: written whole, synced, renamed, directory
+/// synced (an empty state after a power cut would read as tampering).
+fn remember(path: &Path, note: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(note.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
 }

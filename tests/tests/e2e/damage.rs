@@ -269,3 +269,50 @@ async fn a_data_directory_that_lost_its_log_is_not_a_new_ledger() {
     let doctor = readnet(&["doctor"], &data);
     assert!(doctor.status.success(), "{}", text(&doctor.stdout));
 }
+
+#[tokio::test]
+async fn damage_inside_a_part_index_files_cover_is_damage_for_doctor_too() {
+    use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+    use readnet_store::{EventStore, StreamState};
+    let scratch = tempfile::tempdir().unwrap();
+    let data = scratch.path().join("data");
+    {
+        // Closed cleanly: index files and the index checkpoint cover the whole log.
+        let store = EmbeddedStore::open(data.join("log"), EmbeddedOptions::default())
+            .await
+            .unwrap();
+        for i in 0..50u32 {
+            store
+                .append(
+                    "s",
+                    StreamState::Any,
+                    vec![readnet_store::EventData {
+                        event_id: uuid::Uuid::from_u128(u128::from(i) + 1),
+                        event_type: "Tested".into(),
+                        content_type: readnet_store::ContentType::Binary,
+                        metadata: Vec::new().into(),
+                        data: format!("{i:0>60}").into_bytes().into(),
+                    }],
+                )
+                .await
+                .unwrap();
+        }
+        store.close().await;
+    }
+    let segment = files(&data)
+        .into_keys()
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let doctor = readnet(&["doctor"], &data);
+    let report = text(&doctor.stdout);
+    assert_eq!(doctor.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains("verdict         DAMAGED") && report.contains("index files"),
+        "{report}"
+    );
+}

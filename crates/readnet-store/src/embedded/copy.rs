@@ -27,8 +27,11 @@ pub struct LogCut {
 /// writer. A log without an acknowledged record (written by an older version, or whose record
 /// cannot be read) is cut where a read-only open would end it.
 pub fn cut(dir: &Path) -> Result<LogCut, StoreError> {
+    // The mark first: segments listed after it include the one it names, even if the writer
+    // starts a new segment in between.
+    let reading = acknowledged::read(dir)?;
     let segments = recovery::list_segments(&dir.join(SEGMENTS_DIR))?;
-    let mark = match acknowledged::read(dir)? {
+    let mark = match reading {
         Reading::Mark(mark) => mark,
         Reading::Absent | Reading::Unreadable(_) => return cut_by_recovery(dir, segments),
     };

@@ -194,8 +194,15 @@ pub fn salvage(
                 }
             }
             Walked::Bad { range, .. } => {
-                // The append in progress lost its end here: what was read of it is intact.
-                hand(&mut pending, &mut salvaged);
+                // The append in progress lost its end here: what was read of it is intact, and
+                // handed over if it was acknowledged (an unfinished append never was).
+                if pending
+                    .last()
+                    .is_some_and(|e| e.position.get() <= acknowledged)
+                {
+                    hand(&mut pending, &mut salvaged);
+                }
+                pending.clear();
                 salvaged.damaged.push((path.clone(), range));
             }
         });
@@ -279,10 +286,24 @@ pub fn repair(dir: &Path, keep_through: u64) -> Result<Repaired, StoreError> {
             }
         }
     }
+    if cut_segment.is_none() && keep_through > 0 {
+        return Err(StoreError::InvalidArgument(format!(
+            "no intact append ends at position {keep_through} in a walk of the segments from \
+             their start: the damage lies before it. Move `{}` aside (index files are caches) \
+             so that the open scans every segment, and run `readnet doctor` again",
+            index_dir.display()
+        )));
+    }
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let moved_to = dir.join(format!("damaged-{stamp}"));
+    // A second repair within the same second gets a directory of its own.
+    let mut moved_to = dir.join(format!("damaged-{stamp}"));
+    let mut n = 1;
+    while moved_to.exists() {
+        n += 1;
+        moved_to = dir.join(format!("damaged-{stamp}-{n}"));
+    }
     fs::create_dir(&moved_to)?;
     let mut moved = Vec::new();
     for (first, path) in &segments {
@@ -309,6 +330,23 @@ pub fn repair(dir: &Path, keep_through: u64) -> Result<Repaired, StoreError> {
             }
         }
         index_file::remove(&index_dir, *first)?;
+    }
+    // Index files of segments that are gone (deleted, not moved) still claim their positions:
+    // every one that starts after what is kept goes too.
+    if let Ok(entries) = fs::read_dir(&index_dir) {
+        for entry in entries {
+            let path = entry?.path();
+            let first = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| s.parse::<u64>().ok());
+            if path.extension().and_then(|e| e.to_str()) == Some("idx")
+                && first.is_some_and(|first| first > keep_through || cut_segment.is_none())
+            {
+                fs::remove_file(&path)?;
+            }
+        }
+        sync_dir(&index_dir)?;
     }
     sync_dir(&moved_to)?;
     sync_dir(&segments_dir)?;

@@ -177,6 +177,12 @@ async fn deleting_every_segment_is_damage_not_a_new_ledger() {
     let (head, witness) = damage.witnessed.unwrap();
     assert_eq!(head, 218);
     assert_eq!(witness.extension().unwrap(), "idx");
+
+    // A repair that keeps nothing takes the orphaned index files with it: the store opens.
+    readnet_store::embedded::repair(dir.path(), 0).unwrap();
+    assert!(crate::common::index_files(dir.path()).is_empty());
+    let store = open(dir.path()).await;
+    assert_eq!(store.head_position(), Position::new(0));
 }
 
 #[tokio::test]

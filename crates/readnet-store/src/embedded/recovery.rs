@@ -109,7 +109,19 @@ pub(crate) fn recover(dir: &Path, mode: Mode) -> Result<Recovered, StoreError> {
             file_len: len,
             reason: "the log ends here".into(),
         };
-        check_witnesses(dir, &index_dir, &acknowledged, index.head(), &end)?;
+        let scanned = (mode == Mode::Read).then(|| witness::Scanned {
+            last_first: *first_position,
+            last_path: path.clone(),
+            last_len: len,
+        });
+        check_witnesses(
+            dir,
+            &index_dir,
+            &acknowledged,
+            index.head(),
+            &end,
+            scanned.as_ref(),
+        )?;
         return Ok(Recovered {
             last_indexed_len: index_file::covered_len(&index_dir, *first_position),
             last_segment: Some((path.clone(), *first_position, len)),
@@ -180,7 +192,7 @@ pub(crate) fn recover(dir: &Path, mode: Mode) -> Result<Recovered, StoreError> {
             return Err(error);
         };
         // Damage before the last segment's tail: never a torn write.
-        let witnessed = witness::claim_beyond(dir, &index_dir, &acknowledged, index.head())?;
+        let witnessed = witness::claim_beyond(dir, &index_dir, &acknowledged, index.head(), None)?;
         return Err(StoreError::Damaged(Box::new(Damage {
             path,
             offset,
@@ -214,7 +226,26 @@ pub(crate) fn recover(dir: &Path, mode: Mode) -> Result<Recovered, StoreError> {
             reason: t.reason.clone(),
         },
     );
-    check_witnesses(dir, &index_dir, &acknowledged, index.head(), &end)?;
+    let scanned = match (&last_segment, mode) {
+        (Some((path, first, _)), Mode::Read) => Some(witness::Scanned {
+            last_first: *first,
+            last_path: path.clone(),
+            // What the scan read of it, torn tail included: growth past it is the writer's.
+            last_len: tail.as_ref().map_or_else(
+                || last_segment.as_ref().map_or(0, |(_, _, len)| *len),
+                |t| t.file_len,
+            ),
+        }),
+        _ => None,
+    };
+    check_witnesses(
+        dir,
+        &index_dir,
+        &acknowledged,
+        index.head(),
+        &end,
+        scanned.as_ref(),
+    )?;
     match mode {
         Mode::Write => {
             if let Some(tail) = &tail {
@@ -257,8 +288,9 @@ fn check_witnesses(
     acknowledged: &Reading,
     head: u64,
     end: &Tail,
+    scanned: Option<&witness::Scanned>,
 ) -> Result<(), StoreError> {
-    match witness::claim_beyond(dir, index_dir, acknowledged, head)? {
+    match witness::claim_beyond(dir, index_dir, acknowledged, head, scanned)? {
         None => Ok(()),
         Some(claim) => Err(StoreError::Damaged(Box::new(Damage {
             path: end.path.clone(),
@@ -280,7 +312,14 @@ fn cut_tail(tail: &Tail) -> Result<(), StoreError> {
         reason,
         ..
     } = tail;
-    let torn = path.with_extension(format!("torn-{kept}"));
+    // A tail cut at the same offset before (a second crash in the same unfinished append) is
+    // kept too: the new one gets a name of its own.
+    let mut torn = path.with_extension(format!("torn-{kept}"));
+    let mut n = 1;
+    while torn.exists() {
+        n += 1;
+        torn = path.with_extension(format!("torn-{kept}-{n}"));
+    }
     let mut dropped = Vec::with_capacity((file_len - kept) as usize);
     {
         use std::io::{Seek, SeekFrom};
@@ -290,8 +329,7 @@ fn cut_tail(tail: &Tail) -> Result<(), StoreError> {
     }
     let mut keep = OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .open(&torn)?;
     std::io::Write::write_all(&mut keep, &dropped)?;
     keep.sync_all()?;

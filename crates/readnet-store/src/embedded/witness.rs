@@ -24,13 +24,41 @@ pub(crate) struct Claim {
     pub source: PathBuf,
 }
 
+/// What a read-only open scanned: the last segment it listed (its first position and path) and
+/// the length it read of it. A writer may go on appending beside a read-only open; an index
+/// file or checkpoint it writes meanwhile claims what the scan could not see, and is no
+/// evidence of damage.
+#[derive(Debug, Clone)]
+pub(crate) struct Scanned {
+    pub last_first: u64,
+    pub last_path: PathBuf,
+    pub last_len: u64,
+}
+
+impl Scanned {
+    /// Whether the log grew since the scan: the last segment is longer, or a later one exists.
+    fn grew(&self, index_first: Option<u64>) -> bool {
+        let longer = fs::metadata(&self.last_path).is_ok_and(|m| m.len() > self.last_len);
+        let later = index_first.is_some_and(|first| {
+            first > self.last_first
+                && self
+                    .last_path
+                    .parent()
+                    .is_some_and(|dir| super::recovery::segment_path(dir, first).exists())
+        });
+        longer || later
+    }
+}
+
 /// The strongest claim of the store in `dir` that its log reached past `recovered_head`, if
-/// any witness makes one.
+/// any witness makes one. With `scanned` (a read-only open), index files and the checkpoint of
+/// a log that grew since the scan are passed over.
 pub(crate) fn claim_beyond(
     dir: &Path,
     index_dir: &Path,
     acknowledged: &Reading,
     recovered_head: u64,
+    scanned: Option<&Scanned>,
 ) -> io::Result<Option<Claim>> {
     let mut best: Option<Claim> = None;
     let mut consider = |head: u64, source: PathBuf| {
@@ -55,8 +83,13 @@ pub(crate) fn claim_beyond(
         } else {
             None
         };
+        let index_first = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.parse::<u64>().ok());
         if let Some(head) = claimed
             && head > recovered_head
+            && !scanned.is_some_and(|s| s.grew(index_first))
             && whole_crc_holds(&path)?
         {
             consider(head, path);
@@ -122,4 +155,32 @@ fn whole_crc_holds(path: &Path) -> io::Result<bool> {
     let mut stored = [0u8; 4];
     file.read_exact(&mut stored)?;
     Ok(crc == u32::from_le_bytes(stored))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::recovery::segment_path;
+
+    #[test]
+    fn a_log_grows_past_a_scan_by_a_longer_last_segment_or_a_later_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let last = segment_path(dir.path(), 101);
+        fs::write(&last, [0u8; 40]).unwrap();
+        let scanned = Scanned {
+            last_first: 101,
+            last_path: last.clone(),
+            last_len: 40,
+        };
+        assert!(!scanned.grew(Some(101)), "as scanned");
+        assert!(!scanned.grew(Some(7)), "an earlier segment's index file");
+        assert!(
+            !scanned.grew(Some(150)),
+            "an index file of a segment that does not exist is evidence, not growth"
+        );
+        fs::write(segment_path(dir.path(), 150), [0u8; 8]).unwrap();
+        assert!(scanned.grew(Some(150)), "a segment started after the scan");
+        fs::write(&last, [0u8; 60]).unwrap();
+        assert!(scanned.grew(Some(101)), "the last segment grew");
+    }
 }

@@ -91,7 +91,7 @@ pub async fn serve(
     if config.store.is_none() {
         refuse_a_lost_log(&config.data_dir)?;
     }
-    let store = open_store(&config, store_clock).await?;
+    let (store, embedded) = open_store(&config, store_clock).await?;
     let key_file = config
         .patron_key_file
         .clone()
@@ -138,11 +138,16 @@ pub async fn serve(
         hold_sweep: config.hold_sweep,
         limits: config.limits,
     };
-    readnet_server::serve_on(listener, served, shutdown)
-        .await
-        .map(|_| {
-            tracing::info!(%addr, "stopped");
-        })
+    let served = readnet_server::serve_on(listener, served, shutdown).await;
+    // Tasks that still hold the store may outlive the server by a moment: the embedded log is
+    // closed here (its index files and checkpoint written, its lock released) before serve
+    // returns, not whenever the last of them lets go.
+    if let Some(embedded) = embedded {
+        embedded.close().await;
+    }
+    served.map(|_| {
+        tracing::info!(%addr, "stopped");
+    })
 }
 
 /// A data directory that has held a ledger (its patron key, tokens or snapshots are there) but
@@ -171,36 +176,45 @@ fn refuse_a_lost_log(data_dir: &Path) -> anyhow::Result<()> {
     )
 }
 
-/// The store the configuration names: the embedded log in `<data>/log`, or a KurrentDB cluster.
+/// The store the configuration names: the embedded log in `<data>/log` (also returned as
+/// itself, to be closed at shutdown), or a KurrentDB cluster.
 async fn open_store(
     config: &ServeConfig,
     store_clock: Arc<dyn Fn() -> i64 + Send + Sync>,
-) -> anyhow::Result<Arc<dyn EventStore>> {
+) -> anyhow::Result<(Arc<dyn EventStore>, Option<Arc<EmbeddedStore>>)> {
     Ok(match &config.store {
-        None => Arc::new(
-            EmbeddedStore::open(
-                config.data_dir.join("log"),
-                EmbeddedOptions {
-                    clock: store_clock,
-                    ..EmbeddedOptions::default()
-                },
-            )
-            .await
-            .with_context(|| format!("opening the event store in {}", config.data_dir.display()))?,
-        ),
+        None => {
+            let embedded = Arc::new(
+                EmbeddedStore::open(
+                    config.data_dir.join("log"),
+                    EmbeddedOptions {
+                        clock: store_clock,
+                        ..EmbeddedOptions::default()
+                    },
+                )
+                .await
+                .with_context(|| {
+                    format!("opening the event store in {}", config.data_dir.display())
+                })?,
+            );
+            (Arc::clone(&embedded) as Arc<dyn EventStore>, Some(embedded))
+        }
         // The journal fence (the default) keeps cross-stream rules with several servers on one
         // cluster: see docs/adr/0006-kurrentdb-backend.md.
         #[cfg(feature = "kurrentdb")]
-        Some(url) => Arc::new(
-            KurrentDbStore::connect(
-                url,
-                KurrentDbOptions {
-                    clock: store_clock,
-                    ..KurrentDbOptions::default()
-                },
-            )
-            .await
-            .context("connecting to the KurrentDB event store")?,
+        Some(url) => (
+            Arc::new(
+                KurrentDbStore::connect(
+                    url,
+                    KurrentDbOptions {
+                        clock: store_clock,
+                        ..KurrentDbOptions::default()
+                    },
+                )
+                .await
+                .context("connecting to the KurrentDB event store")?,
+            ),
+            None,
         ),
         #[cfg(not(feature = "kurrentdb"))]
         Some(_) => anyhow::bail!(

@@ -150,17 +150,11 @@ where
             )));
         }
         let start = (first % TILE_WIDTH) as usize;
-        let mut hashes: Vec<Hash> = bytes[start * 32..(start + (1 << rest)) * 32]
+        let hashes: Vec<Hash> = bytes[start * 32..(start + (1 << rest)) * 32]
             .chunks_exact(32)
             .map(|c| c.try_into().expect("32 bytes"))
             .collect();
-        while hashes.len() > 1 {
-            hashes = hashes
-                .chunks_exact(2)
-                .map(|p| node_hash(&p[0], &p[1]))
-                .collect();
-        }
-        Ok(hashes[0])
+        Ok(reduce(&hashes))
     }
 }
 
@@ -242,7 +236,7 @@ impl TileBuilder {
     }
 }
 
-/// The root of a full tile's 256 hashes.
+/// The root of a whole subtree from its hashes at one level (a power of two of them).
 fn reduce(hashes: &[Hash]) -> Hash {
     let mut level: Vec<Hash> = hashes.to_vec();
     while level.len() > 1 {
@@ -272,14 +266,7 @@ impl NodeSource for TileBuilder {
             return Err(missing);
         }
         let offset = (first - start) as usize;
-        let mut run: Vec<Hash> = hashes[offset..offset + (1 << rest)].to_vec();
-        while run.len() > 1 {
-            run = run
-                .chunks_exact(2)
-                .map(|p| node_hash(&p[0], &p[1]))
-                .collect();
-        }
-        Ok(run[0])
+        Ok(reduce(&hashes[offset..offset + (1 << rest)]))
     }
 }
 

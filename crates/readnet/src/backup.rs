@@ -187,18 +187,7 @@ fn copy_file(from: &Path, to: &Path, len: Option<u64>) -> anyhow::Result<(u64, S
         fs::create_dir_all(parent)?;
     }
     let mut out = File::create(to).with_context(|| format!("creating {}", to.display()))?;
-    let mut hash = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut copied = 0u64;
-    loop {
-        let n = reader.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&buffer[..n]);
-        out.write_all(&buffer[..n])?;
-        copied += n as u64;
-    }
+    let (copied, sha256) = pump(&mut reader, Some(&mut out))?;
     if let Some(len) = len
         && copied != len
     {
@@ -208,7 +197,7 @@ fn copy_file(from: &Path, to: &Path, len: Option<u64>) -> anyhow::Result<(u64, S
         );
     }
     out.sync_all()?;
-    Ok((copied, hex::encode(hash.finalize())))
+    Ok((copied, sha256))
 }
 
 /// Syncs `dir` and every directory under it, so that the names of the files in them last.
@@ -625,16 +614,24 @@ pub async fn restore_command(args: RestoreArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn sha256_of(path: &Path) -> std::io::Result<(u64, String)> {
-    let mut file = File::open(path)?;
+    pump(&mut File::open(path)?, None)
+}
+
+/// Reads `reader` to its end, writing what it reads to `out` if given: the bytes read and
+/// their SHA-256 in hex.
+fn pump(reader: &mut dyn Read, mut out: Option<&mut File>) -> std::io::Result<(u64, String)> {
     let mut hash = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     let mut bytes = 0u64;
     loop {
-        let n = file.read(&mut buffer)?;
+        let n = reader.read(&mut buffer)?;
         if n == 0 {
             return Ok((bytes, hex::encode(hash.finalize())));
         }
         hash.update(&buffer[..n]);
+        if let Some(out) = out.as_mut() {
+            out.write_all(&buffer[..n])?;
+        }
         bytes += n as u64;
     }
 }

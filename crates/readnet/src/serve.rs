@@ -247,28 +247,33 @@ fn load_or_create_key(path: &Path, events_in_log: u64) -> anyhow::Result<PatronK
             path.display()
         ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
             let secret: [u8; 32] = rand::random();
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
+            create_secret_file(path, &secret)
                 .with_context(|| format!("creating patron key {}", path.display()))?;
-            file.write_all(&secret)?;
-            file.sync_all()?;
-            // The key must outlive a power cut as surely as the first event does.
-            let dir = path
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            std::fs::File::open(dir)?.sync_all()?;
             tracing::info!(path = %path.display(), "created a new patron key");
             Ok(PatronKey::new(&secret))
         }
         Err(e) => Err(e).with_context(|| format!("reading patron key {}", path.display())),
     }
+}
+
+/// Writes a new secret file (it must not exist): owner-only (0600), synced, and its directory
+/// synced, so that the secret outlives a power cut as surely as the events it goes with.
+pub fn create_secret_file(path: &Path, secret: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(secret)?;
+    file.sync_all()?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use anyhow::bail;
 use clap::Args;
 use readnet_store::{AllFrom, Direction, EventStore, Position};
 use readnet_tlog::{
-    Hash, Levels, TILE_WIDTH, TileBuilder, consistency_proof, inclusion_proof, leaf_bytes,
+    Hash, Levels, TILE_WIDTH, TileBuilder, TileId, consistency_proof, inclusion_proof, leaf_bytes,
     leaf_hash, tile_bytes, tiles_of,
 };
 
@@ -38,8 +38,9 @@ pub struct TreeArgs {
     tiles: Option<PathBuf>,
 }
 
+/// A hash in lower-case hex, as the command prints it.
 pub fn hex(hash: &Hash) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    ::hex::encode(hash)
 }
 
 /// Hands the leaf hash of each of the first `size` events of `store` to `each`, in order.
@@ -107,22 +108,59 @@ pub async fn roots(
     Ok((edge.root(), seen))
 }
 
-/// `readnet tree`.
+/// `readnet tree`. Without proofs, the tree is built in bounded memory (its right edge, full
+/// tiles written as they complete); proofs need every node, kept in memory.
 pub async fn tree_command(args: TreeArgs) -> anyhow::Result<ExitCode> {
     let store = crate::audit::open(&args.data).await?;
-    let tree = build(&store, args.size).await?;
-    let size = tree.size();
+    let size = args.size.unwrap_or(store.head_position().get());
+    let mut sink = args.tiles.as_deref().map(TileSink::new);
+    let (root, tree) = if args.prove.is_none() && args.since.is_none() {
+        let mut edge = TileBuilder::new();
+        let mut failed = None;
+        leaves(&store, size, |leaf| {
+            edge.push(leaf, |tile, hashes| {
+                if let Some(sink) = sink.as_mut().filter(|_| failed.is_none()) {
+                    failed = sink.put(tile, &hashes.concat()).err();
+                }
+            })
+        })
+        .await?;
+        if let Some(error) = failed {
+            return Err(error);
+        }
+        if let Some(sink) = sink.as_mut() {
+            // At most one partial tile a level; 8 levels of 256 cover 2^64 leaves.
+            for level in 0..8 {
+                if let Some((tile, hashes)) = edge.partial(level) {
+                    sink.put(tile, &hashes.concat())?;
+                }
+            }
+        }
+        (edge.root(), None)
+    } else {
+        let tree = build(&store, Some(size)).await?;
+        if let Some(sink) = sink.as_mut() {
+            for tile in tiles_of(size) {
+                sink.put(tile, &tile_bytes(&tree, tile)?)?;
+            }
+        }
+        (tree.root(size)?, Some(tree))
+    };
     let mut out = std::io::stdout().lock();
     writeln!(out, "tree size {size}")?;
-    writeln!(out, "root {}", hex(&tree.root(size)?))?;
-    if let Some(dir) = &args.tiles {
-        let (written, kept) = write_tiles(&tree, size, dir)?;
+    writeln!(out, "root {}", hex(&root))?;
+    if let Some(sink) = &sink {
         writeln!(
             out,
-            "tiles in {}: {written} written, {kept} already there and equal",
-            dir.display()
+            "tiles in {}: {} written, {} already there and equal",
+            sink.dir.display(),
+            sink.written,
+            sink.kept
         )?;
     }
+    let Some(tree) = tree else {
+        return Ok(ExitCode::SUCCESS);
+    };
     if let Some(position) = args.prove {
         if position == 0 || position > size {
             bail!("--prove {position}: a position of the tree is 1..={size}");
@@ -156,13 +194,25 @@ pub async fn tree_command(args: TreeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the tiles of the tree of `size` leaves under `dir`; a full tile already there must
-/// hold the same bytes (it never changes), or the log was rewritten. Returns (written, kept).
-fn write_tiles(tree: &Levels, size: u64, dir: &std::path::Path) -> anyhow::Result<(u64, u64)> {
-    let (mut written, mut kept) = (0, 0);
-    for tile in tiles_of(size) {
-        let path = dir.join(tile.path());
-        let bytes = tile_bytes(tree, tile)?;
+/// Where `--tiles` writes: a full tile already there must hold the same bytes (it never
+/// changes), or the log these tiles were made from is not this one.
+struct TileSink<'d> {
+    dir: &'d std::path::Path,
+    written: u64,
+    kept: u64,
+}
+
+impl<'d> TileSink<'d> {
+    fn new(dir: &'d std::path::Path) -> Self {
+        TileSink {
+            dir,
+            written: 0,
+            kept: 0,
+        }
+    }
+
+    fn put(&mut self, tile: TileId, bytes: &[u8]) -> anyhow::Result<()> {
+        let path = self.dir.join(tile.path());
         if tile.width == TILE_WIDTH
             && let Ok(existing) = std::fs::read(&path)
         {
@@ -173,16 +223,16 @@ fn write_tiles(tree: &Levels, size: u64, dir: &std::path::Path) -> anyhow::Resul
                     path.display()
                 );
             }
-            kept += 1;
-            continue;
+            self.kept += 1;
+            return Ok(());
         }
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
         let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, &bytes)?;
+        std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)?;
-        written += 1;
+        self.written += 1;
+        Ok(())
     }
-    Ok((written, kept))
 }

@@ -54,24 +54,14 @@ pub struct VerifyArgs {
 
 /// The directory's signer, created (0600, synced) when it has none.
 fn signer(data: &Path, origin: &str) -> anyhow::Result<NoteSigner> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let path = data.join(CHECKPOINT_KEY);
     match std::fs::read_to_string(&path) {
         Ok(text) => NoteSigner::from_text(&text)
             .with_context(|| format!("reading the checkpoint key {}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let signer = NoteSigner::new(origin, rand::random())?;
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
+            crate::serve::create_secret_file(&path, format!("{}\n", signer.to_text()).as_bytes())
                 .with_context(|| format!("creating the checkpoint key {}", path.display()))?;
-            file.write_all(signer.to_text().as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            std::fs::File::open(data)?.sync_all()?;
             eprintln!(
                 "created the checkpoint key {}; its public key: {}",
                 path.display(),

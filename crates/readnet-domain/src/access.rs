@@ -304,6 +304,12 @@ pub enum Act {
     Withdraw,
     /// Mark a library as a delivery point or a distribution centre.
     SetLibraryRoles,
+    /// Correct the library tree: move, rename, change a tier.
+    CorrectLibrary,
+    /// Set a library's or a city's calendar.
+    SetCalendar,
+    /// Close a library for a while, or open it again.
+    CloseTemporarily,
     PlaceHold,
     CancelHold,
     /// End the holds whose time is up (the sweep).
@@ -345,6 +351,9 @@ impl Act {
             | Act::SetReturnPolicy
             | Act::SetPatronTier
             | Act::SetLibraryRoles
+            | Act::CorrectLibrary
+            | Act::SetCalendar
+            | Act::CloseTemporarily
             | Act::ManagePrincipals => &[NetworkAdmin, CityAdmin],
             Act::PlaceHold | Act::CancelHold => &[NetworkAdmin, Desk, Kiosk],
             Act::ExpireHolds => &[NetworkAdmin],
@@ -394,6 +403,9 @@ impl Act {
             Act::WaiveLostItemDebt => "WaiveLostItemDebt",
             Act::Withdraw => "Withdraw",
             Act::SetLibraryRoles => "SetLibraryRoles",
+            Act::CorrectLibrary => "correct the library tree",
+            Act::SetCalendar => "SetCalendar",
+            Act::CloseTemporarily => "close a library temporarily or reopen it",
             Act::PlaceHold => "PlaceHold",
             Act::CancelHold => "CancelHold",
             Act::ExpireHolds => "ExpireHolds",
@@ -535,6 +547,13 @@ pub fn command_act(command: &Command) -> Act {
         Command::WaiveLostItemDebt { .. } => Act::WaiveLostItemDebt,
         Command::Withdraw { .. } => Act::Withdraw,
         Command::SetLibraryRoles { .. } => Act::SetLibraryRoles,
+        Command::MoveLibrary { .. }
+        | Command::RenameLibrary { .. }
+        | Command::ChangeLibraryTier { .. } => Act::CorrectLibrary,
+        Command::SetCalendar { .. } => Act::SetCalendar,
+        Command::CloseLibraryTemporarily { .. } | Command::ReopenLibrary { .. } => {
+            Act::CloseTemporarily
+        }
         Command::PlaceHold { .. } => Act::PlaceHold,
         Command::CancelHold { .. } => Act::CancelHold,
         Command::ExpireHolds => Act::ExpireHolds,
@@ -580,10 +599,29 @@ pub fn authorize(
         Command::CloseLibrary { library, .. }
         | Command::SetReturnPolicy { library, .. }
         | Command::SetLibraryRoles { library, .. }
-            if network.libraries.contains_key(library) =>
-        {
+        | Command::RenameLibrary { library, .. }
+        | Command::ChangeLibraryTier { library, .. }
+        | Command::CloseLibraryTemporarily { library, .. }
+        | Command::ReopenLibrary { library }
+        | Command::SetCalendar {
+            library: Some(library),
+            ..
+        } if network.libraries.contains_key(library) => {
             targets.push(Target::Library(library.clone()));
         }
+        // A move needs the scope over the library and over its new parent.
+        Command::MoveLibrary { library, parent } => {
+            for code in std::iter::once(library).chain(parent) {
+                if network.libraries.contains_key(code) {
+                    targets.push(Target::Library(code.clone()));
+                }
+            }
+        }
+        Command::SetCalendar {
+            city: Some(city),
+            library: None,
+            ..
+        } => targets.push(Target::City(city.clone())),
         Command::SetPatronTier { patron, .. } => targets.push(Target::City(patron.city.clone())),
         Command::CatalogueItem { owner_library, .. } => {
             targets.push(Target::Library(owner_library.clone()));

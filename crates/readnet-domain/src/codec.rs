@@ -142,6 +142,13 @@ payload_codec!(
     HoldFilled,
     HoldReleased,
     HoldEnded,
+    LibraryMoved,
+    LibraryRenamed,
+    LibraryTierChanged,
+    CalendarSet,
+    LibraryClosedTemporarily,
+    LibraryReopened,
+    LoanExtended,
 );
 
 /// Decodes a stored payload of `event_type` written at `schema_version`, upcasting it to the

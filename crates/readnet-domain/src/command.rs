@@ -1,6 +1,7 @@
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::access::{Caller, Grant, TokenGrant};
+use crate::calendar::OpeningHours;
 use crate::ids::{CityCode, ItemCode, LibraryCode, PatronId, PrincipalName};
 use crate::money::Fen;
 use crate::pb::{
@@ -138,6 +139,37 @@ pub enum Command {
     /// Ends the holds whose time is up at the command's `occurred_at`: waiting holds past their
     /// expiry, ready holds past their pickup deadline.
     ExpireHolds,
+    /// Puts a library under another parent of its city (`None`: it stands alone).
+    MoveLibrary {
+        library: LibraryCode,
+        parent: Option<LibraryCode>,
+    },
+    RenameLibrary {
+        library: LibraryCode,
+        name: String,
+    },
+    ChangeLibraryTier {
+        library: LibraryCode,
+        tier: LibraryTier,
+    },
+    /// Sets a library's own calendar, or (`library` `None`) its city's default.
+    SetCalendar {
+        city: Option<CityCode>,
+        library: Option<LibraryCode>,
+        week: [OpeningHours; 7],
+        closed_dates: Vec<NaiveDate>,
+    },
+    /// Closes a library from `from` (a local date; `None`: at once) through `until`.
+    CloseLibraryTemporarily {
+        library: LibraryCode,
+        reason: String,
+        from: Option<NaiveDate>,
+        until: NaiveDate,
+    },
+    /// Ends a library's temporary closure now.
+    ReopenLibrary {
+        library: LibraryCode,
+    },
     AddPrincipal {
         principal: PrincipalName,
         grant: Grant,
@@ -183,6 +215,12 @@ impl Command {
             Command::PlaceHold { .. } => "PlaceHold",
             Command::CancelHold { .. } => "CancelHold",
             Command::ExpireHolds => "ExpireHolds",
+            Command::MoveLibrary { .. } => "MoveLibrary",
+            Command::RenameLibrary { .. } => "RenameLibrary",
+            Command::ChangeLibraryTier { .. } => "ChangeLibraryTier",
+            Command::SetCalendar { .. } => "SetCalendar",
+            Command::CloseLibraryTemporarily { .. } => "CloseLibraryTemporarily",
+            Command::ReopenLibrary { .. } => "ReopenLibrary",
             Command::AddPrincipal { .. } => "AddPrincipal",
             Command::ChangePrincipal { .. } => "ChangePrincipal",
             Command::RevokePrincipal { .. } => "RevokePrincipal",

@@ -11,7 +11,8 @@ use crate::access::{Act, Denial, Grant, Target, roles_text};
 use crate::ids::{CityCode, ItemCode, LibraryCode, PrincipalName};
 use crate::money::Fen;
 use crate::pb::Channel;
-use crate::pb::{Acquisition, CreditTier};
+use crate::calendar::ClosedWhy;
+use crate::pb::{Acquisition, CreditTier, LibraryTier};
 
 /// Which kind of "no" a rejection is; the server maps it to a gRPC status code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -346,6 +347,121 @@ pub enum Rejection {
         whereabouts: Whereabouts,
     },
 
+    // ---- the library tree (docs/rules.md) ----
+    #[error(
+        "library {library}: city {city} has its central library already, {central} (rule: one central library per city)"
+    )]
+    SecondCentralLibrary {
+        library: LibraryCode,
+        city: CityCode,
+        central: LibraryCode,
+    },
+    #[error(
+        "parent: {parent} is in city {parent_city}, {library} in {city} (rule: a library's parent is in its own city)"
+    )]
+    ParentInOtherCity {
+        library: LibraryCode,
+        city: CityCode,
+        parent: LibraryCode,
+        parent_city: CityCode,
+    },
+    #[error(
+        "parent: a {} library cannot be under {parent}, a {} library (rule: {})",
+        tier_name(*tier),
+        tier_name(*parent_tier),
+        parent_rule(*tier)
+    )]
+    ParentTierNotAllowed {
+        library: LibraryCode,
+        tier: LibraryTier,
+        parent: LibraryCode,
+        parent_tier: LibraryTier,
+    },
+    #[error("parent: {parent} is {library} itself or below it (rule: the library tree has no cycles)")]
+    TreeCycle {
+        library: LibraryCode,
+        parent: LibraryCode,
+    },
+    #[error(
+        "tier: {library} cannot become a {} library: {child}, a {} library, is under it (rule: {})",
+        tier_name(*tier),
+        tier_name(*child_tier),
+        parent_rule(*child_tier)
+    )]
+    ChildTierNotAllowed {
+        library: LibraryCode,
+        tier: LibraryTier,
+        child: LibraryCode,
+        child_tier: LibraryTier,
+    },
+    #[error("{library}: {what} is already {value}; nothing to change")]
+    LibraryUnchanged {
+        library: LibraryCode,
+        what: &'static str,
+        value: String,
+    },
+    #[error("name: a library's name is required")]
+    LibraryNameRequired,
+
+    // ---- calendars and closures (docs/rules.md) ----
+    #[error("city or library: a calendar is a city's default (city) or a library's own (library)")]
+    CalendarOwnerRequired,
+    #[error(
+        "week: {weekday}'s opening hours {open_minute}-{close_minute} are not minutes 0-1440 with the opening first (equal: closed that day)"
+    )]
+    OpeningHoursInvalid {
+        weekday: &'static str,
+        open_minute: u32,
+        close_minute: u32,
+    },
+    #[error("until_date: {until} is before the closure's first day {from}")]
+    ClosureEndsBeforeItStarts { from: NaiveDate, until: NaiveDate },
+    #[error("from_date: {from} is in the past (today is {today} at {library}); a closure starts today or later")]
+    ClosureInThePast {
+        library: LibraryCode,
+        from: NaiveDate,
+        today: NaiveDate,
+    },
+    #[error("library {library} is not closed temporarily, and no closure of it is planned")]
+    NotClosedTemporarily { library: LibraryCode },
+    #[error(
+        "library {library} is closed {}: no {work} until it opens again{}",
+        closed_text(why),
+        next_open.map(|t| format!(" at {}", t.format("%Y-%m-%d %H:%M %Z"))).unwrap_or_else(|| " (no opening within a year)".into())
+    )]
+    ClosedNow {
+        library: LibraryCode,
+        work: DeskWork,
+        why: ClosedWhy,
+        next_open: Option<DateTime<chrono_tz::Tz>>,
+    },
+
+    // ---- honest time (docs/rules.md) ----
+    #[error(
+        "occurred_at: {} is before {what} {name} {verb} ({}); nothing of it happens before that",
+        occurred_at.to_rfc3339(),
+        since.to_rfc3339()
+    )]
+    BeforeItExisted {
+        what: &'static str,
+        name: String,
+        verb: &'static str,
+        since: DateTime<Utc>,
+        occurred_at: DateTime<Utc>,
+    },
+
+    // ---- small rules ----
+    #[error("{field}: {isbn:?} is not a valid ISBN: {why} (rule: ISBN-10 and ISBN-13 check digits are checked)")]
+    InvalidIsbn {
+        field: &'static str,
+        isbn: String,
+        why: &'static str,
+    },
+    #[error(
+        "item {item} is due {due_date} already: a renewal now would not move its due date (rule: a renewal that changes nothing is not recorded)"
+    )]
+    RenewalChangesNothing { item: ItemCode, due_date: NaiveDate },
+
     // ---- holds (ADR 0013) ----
     #[error("a hold names a title (isbn, or title and author) or an item")]
     HoldTargetRequired,
@@ -445,7 +561,23 @@ impl Rejection {
             | Rejection::PaymentTooHigh { .. }
             | Rejection::InvalidPrincipalName { .. }
             | Rejection::InvalidGrant { .. }
-            | Rejection::TokenExpiryNotInFuture { .. } => InvalidArgument,
+            | Rejection::TokenExpiryNotInFuture { .. }
+            | Rejection::LibraryNameRequired
+            | Rejection::CalendarOwnerRequired
+            | Rejection::OpeningHoursInvalid { .. }
+            | Rejection::ClosureEndsBeforeItStarts { .. }
+            | Rejection::ClosureInThePast { .. }
+            | Rejection::BeforeItExisted { .. }
+            | Rejection::InvalidIsbn { .. } => InvalidArgument,
+            Rejection::SecondCentralLibrary { .. }
+            | Rejection::ParentInOtherCity { .. }
+            | Rejection::ParentTierNotAllowed { .. }
+            | Rejection::TreeCycle { .. }
+            | Rejection::ChildTierNotAllowed { .. }
+            | Rejection::LibraryUnchanged { .. }
+            | Rejection::NotClosedTemporarily { .. }
+            | Rejection::ClosedNow { .. }
+            | Rejection::RenewalChangesNothing { .. } => FailedPrecondition,
             Rejection::NotPermitted(_) | Rejection::ChannelNotPermitted { .. } => PermissionDenied,
             Rejection::PrincipalNotFound { .. } => NotFound,
             Rejection::PrincipalExists { .. } => AlreadyExists,
@@ -575,6 +707,22 @@ impl Rejection {
             Rejection::HeldItemOnlyHoldTransfer { .. } => "HeldItemOnlyHoldTransfer",
             Rejection::HoldLegNotOnRoute { .. } => "HoldLegNotOnRoute",
             Rejection::NoHoldDue { .. } => "NoHoldDue",
+            Rejection::SecondCentralLibrary { .. } => "SecondCentralLibrary",
+            Rejection::ParentInOtherCity { .. } => "ParentInOtherCity",
+            Rejection::ParentTierNotAllowed { .. } => "ParentTierNotAllowed",
+            Rejection::TreeCycle { .. } => "TreeCycle",
+            Rejection::ChildTierNotAllowed { .. } => "ChildTierNotAllowed",
+            Rejection::LibraryUnchanged { .. } => "LibraryUnchanged",
+            Rejection::LibraryNameRequired => "LibraryNameRequired",
+            Rejection::CalendarOwnerRequired => "CalendarOwnerRequired",
+            Rejection::OpeningHoursInvalid { .. } => "OpeningHoursInvalid",
+            Rejection::ClosureEndsBeforeItStarts { .. } => "ClosureEndsBeforeItStarts",
+            Rejection::ClosureInThePast { .. } => "ClosureInThePast",
+            Rejection::NotClosedTemporarily { .. } => "NotClosedTemporarily",
+            Rejection::ClosedNow { .. } => "ClosedNow",
+            Rejection::BeforeItExisted { .. } => "BeforeItExisted",
+            Rejection::InvalidIsbn { .. } => "InvalidIsbn",
+            Rejection::RenewalChangesNothing { .. } => "RenewalChangesNothing",
         }
     }
 
@@ -640,5 +788,42 @@ fn tier_word(tier: CreditTier) -> &'static str {
         CreditTier::Restricted => "restricted",
         CreditTier::Trusted => "trusted",
         CreditTier::Standard | CreditTier::Unspecified => "standard",
+    }
+}
+
+/// A library tier as messages name it.
+pub(crate) fn tier_name(tier: LibraryTier) -> &'static str {
+    match tier {
+        LibraryTier::Unspecified => "unspecified",
+        LibraryTier::Central => "central",
+        LibraryTier::General => "general",
+        LibraryTier::Branch => "branch",
+        LibraryTier::ServicePoint => "service point",
+        LibraryTier::SelfService => "24-hour",
+        LibraryTier::Booth => "booth",
+    }
+}
+
+/// Which parents a tier may have, as the tree rule says it.
+fn parent_rule(tier: LibraryTier) -> &'static str {
+    match tier {
+        LibraryTier::Central => "a central library has no parent",
+        LibraryTier::General => "a general library is under its city's central library",
+        LibraryTier::Branch => "a branch is under a general or the central library",
+        LibraryTier::ServicePoint => {
+            "a service point is under a branch, a general or the central library"
+        }
+        LibraryTier::SelfService | LibraryTier::Booth | LibraryTier::Unspecified => {
+            "24-hour libraries and booths are under any library but a 24-hour library or a booth"
+        }
+    }
+}
+
+fn closed_text(why: &ClosedWhy) -> String {
+    match why {
+        ClosedWhy::ClosedDay { date } => format!("on {date} (a closed day of its calendar)"),
+        ClosedWhy::Closure { reason, last_day } => {
+            format!("temporarily through {last_day} ({reason})")
+        }
     }
 }

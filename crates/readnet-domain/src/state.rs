@@ -6,6 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::access::{Grant, Principal, TokenGrant};
+use crate::calendar::{Calendar, Closure, OpeningHours};
 use crate::ids::{CityCode, ItemCode, LibraryCode, PatronId, PrincipalName};
 use crate::money::Fen;
 use crate::pb::{
@@ -21,6 +22,11 @@ pub struct City {
     pub code: CityCode,
     pub name: String,
     pub time_zone: Tz,
+    /// The default calendar of its libraries (week and public holidays), if one is set.
+    pub calendar: Option<Calendar>,
+    /// When it joined, if the state was told (`Ledger::apply_at`): nothing happens in the city
+    /// before.
+    pub joined_at: Option<DateTime<Utc>>,
 }
 
 /// A library of the network.
@@ -38,6 +44,12 @@ pub struct Library {
     pub delivery_point: bool,
     /// The hub its city's hold shipments go through (ADR 0013).
     pub distribution_centre: bool,
+    /// Its own calendar, if one is set (else its city's; see `calendar::LibraryCalendar`).
+    pub calendar: Option<Calendar>,
+    /// Every temporary closure, in the order recorded (ended early ones end where they ended).
+    pub closures: Vec<Closure>,
+    /// When it was registered, if the state was told (`Ledger::apply_at`).
+    pub registered_at: Option<DateTime<Utc>>,
 }
 
 impl Library {
@@ -208,6 +220,8 @@ pub struct Item {
     /// Unsettled lost-item debts, oldest first. A debt survives the item turning up again, so a
     /// found item lent and lost again can carry a second borrower's debt beside the first.
     pub lost_debts: Vec<LostDebt>,
+    /// When it was catalogued, if the state was told (`Ledger::apply_at`).
+    pub catalogued_at: Option<DateTime<Utc>>,
     /// Events in the item's stream.
     pub version: u64,
 }
@@ -237,6 +251,7 @@ impl Item {
             status,
             hold: None,
             lost_debts: Vec::new(),
+            catalogued_at: None,
             version: 1,
         }
     }
@@ -293,6 +308,14 @@ impl Item {
                 {
                     *due_at = from_us(e.due_at_us);
                     *renewals = e.renewal_count;
+                }
+            }
+            Payload::LoanExtended(e) => {
+                self.presuppose(payload, |s| {
+                    matches!(s, ItemStatus::OnLoan { patron_id, library, .. } if patron_id == &e.patron_id && library == &e.library)
+                });
+                if let ItemStatus::OnLoan { due_at, .. } = &mut self.status {
+                    *due_at = from_us(e.due_at_us);
                 }
             }
             Payload::ItemReturned(e) => {
@@ -450,6 +473,12 @@ impl Item {
             | Payload::LibraryRolesSet(_)
             | Payload::HoldPlaced(_)
             | Payload::HoldEnded(_)
+            | Payload::LibraryMoved(_)
+            | Payload::LibraryRenamed(_)
+            | Payload::LibraryTierChanged(_)
+            | Payload::CalendarSet(_)
+            | Payload::LibraryClosedTemporarily(_)
+            | Payload::LibraryReopened(_)
             | Payload::CommandRefused(_) => self.broken(payload),
         }
         self.version += 1;
@@ -593,6 +622,8 @@ impl Ledger {
                         code,
                         name: e.name.clone(),
                         time_zone,
+                        calendar: None,
+                        joined_at: None,
                     },
                 );
                 self.network.version += 1;
@@ -619,6 +650,9 @@ impl Ledger {
                         return_policy: ReturnPolicy::ReturnHome,
                         delivery_point: false,
                         distribution_centre: false,
+                        calendar: None,
+                        closures: Vec::new(),
+                        registered_at: None,
                     },
                 );
                 self.network.version += 1;
@@ -670,6 +704,68 @@ impl Ledger {
                     expires_at: (e.expires_at_us != 0).then(|| from_us(e.expires_at_us)),
                 });
                 self.network.version += 1;
+            }
+            Payload::LibraryMoved(e) => {
+                let network = &self.network;
+                network.presuppose(
+                    payload,
+                    e.parent.is_empty() || network.libraries.contains_key(e.parent.as_str()),
+                );
+                self.network.library_mut(payload, &e.library).parent =
+                    (!e.parent.is_empty()).then(|| e.parent.as_str().into());
+                self.network.version += 1;
+            }
+            Payload::LibraryRenamed(e) => {
+                self.network.library_mut(payload, &e.library).name = e.name.clone();
+                self.network.version += 1;
+            }
+            Payload::LibraryTierChanged(e) => {
+                self.network.library_mut(payload, &e.library).tier =
+                    LibraryTier::try_from(e.tier).unwrap_or_default();
+                self.network.version += 1;
+            }
+            Payload::CalendarSet(e) => {
+                let calendar = recorded_calendar(e);
+                if e.library.is_empty() {
+                    let Some(city) = self.network.cities.get_mut(e.city.as_str()) else {
+                        broken(payload, &format!("city {} has not joined", e.city))
+                    };
+                    city.calendar = Some(calendar);
+                } else {
+                    self.network.library_mut(payload, &e.library).calendar = Some(calendar);
+                }
+                self.network.version += 1;
+            }
+            Payload::LibraryClosedTemporarily(e) => {
+                self.network
+                    .library_mut(payload, &e.library)
+                    .closures
+                    .push(Closure {
+                        reason: e.reason.clone(),
+                        from: from_us(e.from_us),
+                        until: from_us(e.until_us),
+                    });
+                self.network.version += 1;
+            }
+            Payload::LibraryReopened(e) => {
+                let at = from_us(e.at_us);
+                let library = self.network.library_mut(payload, &e.library);
+                let mut ended = false;
+                for closure in library.closures.iter_mut().filter(|c| c.until > at) {
+                    // A closure under way ends now; one planned for later is called off.
+                    closure.until = at.max(closure.from);
+                    if closure.from > at {
+                        closure.from = at;
+                    }
+                    ended = true;
+                }
+                if !ended {
+                    broken(payload, &format!("library {} has no closure to end", e.library));
+                }
+                self.network.version += 1;
+            }
+            Payload::LoanExtended(e) => {
+                self.item_mut(&e.item, payload);
             }
             Payload::ReturnPolicySet(e) => {
                 self.network.library_mut(payload, &e.library).return_policy =
@@ -882,6 +978,48 @@ impl Ledger {
         }
     }
 
+    /// [`Ledger::apply`], telling the state when the event happened (its `occurred_at`): a
+    /// city's joining, a library's registration and an item's cataloguing are remembered, so
+    /// that nothing is dated before them (docs/rules.md, "Honest time").
+    pub fn apply_at(&mut self, payload: &Payload, occurred_at: DateTime<Utc>) {
+        self.apply(payload);
+        self.note_time(payload, occurred_at);
+    }
+
+    /// [`Ledger::apply_recorded`], telling the state when the event happened (see
+    /// [`Ledger::apply_at`]).
+    pub fn apply_recorded_at(
+        &mut self,
+        stream: &StreamId,
+        revision: u64,
+        payload: &Payload,
+        occurred_at: DateTime<Utc>,
+    ) {
+        self.apply_recorded(stream, revision, payload);
+        self.note_time(payload, occurred_at);
+    }
+
+    fn note_time(&mut self, payload: &Payload, occurred_at: DateTime<Utc>) {
+        match payload {
+            Payload::CityJoined(e) => {
+                if let Some(city) = self.network.cities.get_mut(e.city.as_str()) {
+                    city.joined_at = Some(occurred_at);
+                }
+            }
+            Payload::LibraryRegistered(e) => {
+                if let Some(library) = self.network.libraries.get_mut(e.library.as_str()) {
+                    library.registered_at = Some(occurred_at);
+                }
+            }
+            Payload::ItemCatalogued(e) => {
+                if let Some(item) = self.items.get_mut(e.item.as_str()) {
+                    item.catalogued_at = Some(occurred_at);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// [`Ledger::apply`] for an event read back from the store, checking that it lands at the
     /// `revision` the store gave it: stream versions in the state count each stream's events,
     /// so they are dense from 0 like the store's revisions.
@@ -950,6 +1088,26 @@ fn broken(event: &Payload, found: &str) -> ! {
 fn recorded_grant(event: &Payload, role: i32, city: &str, libraries: &[String]) -> Grant {
     Grant::from_recorded(role, city, libraries)
         .unwrap_or_else(|| broken(event, &format!("role {role} is not one this version knows")))
+}
+
+/// A recorded calendar. Hours out of range and unreadable dates were never recorded by
+/// `decide`; they are read as open all day and passed over, so a query never panics on them.
+fn recorded_calendar(e: &crate::pb::CalendarSet) -> Calendar {
+    let mut week = [OpeningHours::ALL_DAY; 7];
+    for (slot, hours) in week.iter_mut().zip(&e.week) {
+        *slot = OpeningHours {
+            open_minute: hours.open_minute.min(crate::calendar::MINUTES_PER_DAY),
+            close_minute: hours.close_minute.min(crate::calendar::MINUTES_PER_DAY),
+        };
+    }
+    Calendar {
+        week,
+        closed_dates: e
+            .closed_dates
+            .iter()
+            .filter_map(|d| d.parse().ok())
+            .collect(),
+    }
 }
 
 /// Microseconds since the epoch to a UTC instant (saturating at chrono's range).

@@ -312,9 +312,12 @@ impl WriteModel {
                 .filter_map(|e| StreamId::parse(&e.stream).map(|stream| (stream, e)))
             {
                 let (decoded, digest) = envelope::decode_with_digest(event)?;
-                model
-                    .ledger
-                    .apply_recorded(&stream, event.revision.get(), &decoded.payload);
+                model.ledger.apply_recorded_at(
+                    &stream,
+                    event.revision.get(),
+                    &decoded.payload,
+                    decoded.occurred_at,
+                );
                 if let Some(command_id) = decoded.command_id {
                     let refused_at = match &decoded.payload {
                         Payload::CommandRefused(refused) => Some(
@@ -786,7 +789,7 @@ fn stage(ledger: &mut Ledger, work: &Work, events: &[NewEvent], writes: &mut Vec
                 events: vec![data],
             });
         }
-        ledger.apply(&event.payload);
+        ledger.apply_at(&event.payload, work.envelope(index).occurred_at);
         previous_stream = Some(&event.stream);
     }
 }

@@ -64,7 +64,7 @@ impl History {
             let stream = event.stream.name();
             let revision = self.versions.entry(stream.clone()).or_default();
             self.ledger
-                .apply_recorded(&event.stream, *revision, &event.payload);
+                .apply_recorded_at(&event.stream, *revision, &event.payload, occurred_at);
             self.events.push(ProjectedEvent {
                 position: Position::new(self.drained + self.events.len() as u64 + 1),
                 stream,
@@ -109,7 +109,7 @@ impl History {
         stream: &str,
         payload: readnet_domain::Payload,
     ) -> &ProjectedEvent {
-        self.ledger.apply(&payload);
+        self.ledger.apply_at(&payload, at);
         let revision = self.versions.entry(stream.to_owned()).or_default();
         self.events.push(ProjectedEvent {
             position: Position::new(self.drained + self.events.len() as u64 + 1),

@@ -4,7 +4,7 @@ use super::{Decider, item_event, local_date, to_us};
 use crate::ids::ItemCode;
 use crate::money::Fen;
 use crate::pb::{self, ReturnPolicy};
-use crate::policy::{BLOCK_AFTER_OVERDUE_DAYS, MAX_RENEWALS, due_at, loan_limit};
+use crate::policy::{BLOCK_AFTER_OVERDUE_DAYS, MAX_RENEWALS, loan_limit};
 use crate::rejection::DeskWork;
 use crate::state::{ItemStatus, Patron};
 use crate::{NewEvent, PatronRef, Payload, Rejection};
@@ -25,11 +25,20 @@ impl Decider<'_> {
             });
         }
         let limit = chrono::Duration::days(BLOCK_AFTER_OVERDUE_DAYS);
+        let now = self.ctx.occurred_at;
         for code in &patron.loans {
             if let Some(ItemStatus::OnLoan {
                 due_at, library, ..
             }) = self.ledger.items.get(code).map(|i| &i.status)
-                && self.ctx.occurred_at > *due_at + limit
+                && now > *due_at + limit
+                // The overdue clock stands still while the lending library is closed for a
+                // while: nobody is blocked by a closure.
+                && now
+                    - self
+                        .network()
+                        .calendar(library.as_str())
+                        .map_or_else(chrono::Duration::zero, |c| c.closed_between(*due_at, now))
+                    > *due_at + limit
             {
                 return Err(Rejection::PatronBlockedOverdue {
                     card: card.to_owned(),
@@ -128,7 +137,7 @@ impl Decider<'_> {
             patron_id,
             library,
             renewals,
-            ..
+            due_at: current_due,
         } = &item.status
         else {
             return Err(Rejection::ItemNotOnLoan {
@@ -151,13 +160,20 @@ impl Decider<'_> {
         if let Some(patron) = self.ledger.patrons.get(patron_id) {
             self.check_not_blocked(patron, &patron_ref.masked_card)?;
         }
-        let tz = self.network().library_time_zone(library.as_str());
+        let due_at = self.due_at(library);
+        if due_at <= *current_due {
+            let tz = self.network().library_time_zone(library.as_str());
+            return Err(Rejection::RenewalChangesNothing {
+                item: code.to_owned(),
+                due_date: local_date(*current_due, tz),
+            });
+        }
         Ok(vec![item_event(
             code,
             Payload::ItemRenewed(pb::ItemRenewed {
                 item: code.clone().into(),
                 patron_id: patron_id.clone().into(),
-                due_at_us: to_us(due_at(self.ctx.occurred_at, tz)),
+                due_at_us: to_us(due_at),
                 renewal_count: renewals + 1,
             }),
         )])

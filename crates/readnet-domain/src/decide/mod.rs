@@ -14,6 +14,7 @@ use crate::{
 };
 
 mod booth;
+mod calendar;
 mod catalogue;
 mod circulation;
 mod holds;
@@ -21,6 +22,7 @@ mod lost;
 mod network;
 mod patron_driven;
 mod principals;
+mod time;
 
 pub use principals::valid_principal_name;
 mod transfer;
@@ -37,6 +39,7 @@ pub fn decide(
 ) -> Result<Vec<NewEvent>, Rejection> {
     crate::access::authorize(ledger, command, ctx)?;
     let d = Decider { ledger, ctx };
+    d.check_not_before_existence(command)?;
     match command {
         Command::JoinCity {
             city,
@@ -94,6 +97,22 @@ pub fn decide(
         } => d.place_hold(patron, target, pickup_library),
         Command::CancelHold { hold, patron, note } => d.cancel_hold(*hold, patron.as_ref(), note),
         Command::ExpireHolds => d.expire_holds(),
+        Command::MoveLibrary { library, parent } => d.move_library(library, parent.as_ref()),
+        Command::RenameLibrary { library, name } => d.rename_library(library, name),
+        Command::ChangeLibraryTier { library, tier } => d.change_library_tier(library, *tier),
+        Command::SetCalendar {
+            city,
+            library,
+            week,
+            closed_dates,
+        } => d.set_calendar(city.as_ref(), library.as_ref(), week, closed_dates),
+        Command::CloseLibraryTemporarily {
+            library,
+            reason,
+            from,
+            until,
+        } => d.close_temporarily(library, reason, *from, *until),
+        Command::ReopenLibrary { library } => d.reopen(library),
         Command::AddPrincipal {
             principal,
             grant,
@@ -189,7 +208,8 @@ impl<'a> Decider<'a> {
             .ok_or(Rejection::ActingLibraryMissing)
     }
 
-    /// An acting library that lends and takes returns: open and not a booth.
+    /// An acting library that lends and takes returns: open (not closed for good, not on a
+    /// closed day or in a temporary closure) and not a booth.
     fn desk_library(&self, work: DeskWork) -> Result<&'a Library, Rejection> {
         let library = self.acting_library()?;
         if library.is_booth() {
@@ -198,6 +218,7 @@ impl<'a> Decider<'a> {
                 work,
             });
         }
+        self.check_open_now(library, work)?;
         Ok(library)
     }
 
@@ -221,6 +242,20 @@ impl<'a> Decider<'a> {
         }
         if book.title.trim().is_empty() {
             return Err(Rejection::TitleRequired { field });
+        }
+        // A typo in an ISBN would make a title of its own; an empty ISBN keys by title.
+        if !book.isbn.trim().is_empty()
+            && let Err(why) = crate::calendar::check_isbn(book.isbn.trim())
+        {
+            return Err(Rejection::InvalidIsbn {
+                field: match field {
+                    "deposit" => "deposit.isbn",
+                    "book" => "book.isbn",
+                    _ => "isbn",
+                },
+                isbn: book.isbn.clone(),
+                why,
+            });
         }
         if let Some(price_fen) = book.price_fen.filter(|p| p.is_negative()) {
             return Err(Rejection::NegativePrice { field, price_fen });
@@ -294,15 +329,24 @@ impl<'a> Decider<'a> {
         }
     }
 
+    /// The due date of a loan or renewal made now at `library`: 30 days on, moved to the end
+    /// of the library's next open day if it falls on a closed one.
+    fn due_at(&self, library: &LibraryCode) -> DateTime<Utc> {
+        let tz = self.network().library_time_zone(library.as_str());
+        let due = due_at(self.ctx.occurred_at, tz);
+        self.network()
+            .calendar(library.as_str())
+            .map_or(due, |calendar| calendar.due_on_open_day(due))
+    }
+
     fn loan_event(&self, item: &Item, patron: &PatronRef, library: &Library) -> NewEvent {
-        let tz = self.network().library_time_zone(library.code.as_str());
         item_event(
             &item.item,
             Payload::ItemLoaned(pb::ItemLoaned {
                 item: item.item.clone().into(),
                 patron_id: patron.patron_id.clone().into(),
                 library: library.code.clone().into(),
-                due_at_us: to_us(due_at(self.ctx.occurred_at, tz)),
+                due_at_us: to_us(self.due_at(&library.code)),
                 patron_home_city: self
                     .ledger
                     .patrons

@@ -23,7 +23,14 @@ fn subject(payload: &Payload) -> StreamId {
         | Payload::PrincipalChanged(_)
         | Payload::PrincipalRevoked(_)
         | Payload::TokenIssued(_)
-        | Payload::LibraryRolesSet(_) => StreamId::Network,
+        | Payload::LibraryRolesSet(_)
+        | Payload::LibraryMoved(_)
+        | Payload::LibraryRenamed(_)
+        | Payload::LibraryTierChanged(_)
+        | Payload::CalendarSet(_)
+        | Payload::LibraryClosedTemporarily(_)
+        | Payload::LibraryReopened(_) => StreamId::Network,
+        Payload::LoanExtended(e) => item(&e.item),
         Payload::HoldPlaced(e) => patron(&e.patron_id),
         Payload::HoldEnded(e) => patron(&e.patron_id),
         Payload::HoldAssigned(e) => item(&e.item),

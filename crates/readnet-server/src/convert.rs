@@ -118,6 +118,7 @@ impl PatronView {
             Some(P::HoldFilled(e)) => &mut e.patron_id,
             Some(P::HoldReleased(e)) => &mut e.patron_id,
             Some(P::HoldEnded(e)) => &mut e.patron_id,
+            Some(P::LoanExtended(e)) => &mut e.patron_id,
             // Named one by one, so that a new event with a patron id cannot pass unnoticed.
             Some(
                 P::CityJoined(_)
@@ -125,6 +126,12 @@ impl PatronView {
                 | P::LibraryClosed(_)
                 | P::ReturnPolicySet(_)
                 | P::LibraryRolesSet(_)
+                | P::LibraryMoved(_)
+                | P::LibraryRenamed(_)
+                | P::LibraryTierChanged(_)
+                | P::CalendarSet(_)
+                | P::LibraryClosedTemporarily(_)
+                | P::LibraryReopened(_)
                 | P::TariffSet(_)
                 | P::ItemCatalogued(_)
                 | P::TransferDispatched(_)

@@ -559,6 +559,112 @@ command_request!(SetLibraryRolesRequest, "SetLibraryRoles", |r, key, at| {
     }
 });
 
+command_request!(MoveLibraryRequest, "MoveLibrary", |r, key, at| {
+    Command::MoveLibrary {
+        library: library_code(&r.library, "library")?,
+        parent: (!r.parent.is_empty())
+            .then(|| library_code(&r.parent, "parent"))
+            .transpose()?,
+    }
+});
+
+command_request!(RenameLibraryRequest, "RenameLibrary", |r, key, at| {
+    Command::RenameLibrary {
+        library: library_code(&r.library, "library")?,
+        name: text(&r.name, "name", 128)?,
+    }
+});
+
+command_request!(ChangeLibraryTierRequest, "ChangeLibraryTier", |r, key, at| {
+    Command::ChangeLibraryTier {
+        library: library_code(&r.library, "library")?,
+        tier: enum_field(r.tier, "tier")?,
+    }
+});
+
+command_request!(SetCalendarRequest, "SetCalendar", |r, key, at| {
+    Command::SetCalendar {
+        city: (!r.city.is_empty())
+            .then(|| city_code(&r.city, "city"))
+            .transpose()?,
+        library: (!r.library.is_empty())
+            .then(|| library_code(&r.library, "library"))
+            .transpose()?,
+        week: week(&r.week)?,
+        closed_dates: bounded_dates(&r.closed_dates, "closed_dates")?,
+    }
+});
+
+command_request!(
+    CloseLibraryTemporarilyRequest,
+    "CloseLibraryTemporarily",
+    |r, key, at| Command::CloseLibraryTemporarily {
+        library: library_code(&r.library, "library")?,
+        reason: text(&r.reason, "reason", 512)?,
+        from: (!r.from_date.is_empty())
+            .then(|| date(&r.from_date, "from_date"))
+            .transpose()?,
+        until: date(&r.until_date, "until_date")?,
+    }
+);
+
+// Reopening happens now: the closure ends at the server's time, never earlier.
+command_request!(ReopenLibraryRequest, "ReopenLibrary", backdated: false, |r, key, at| {
+    Command::ReopenLibrary {
+        library: library_code(&r.library, "library")?,
+    }
+});
+
+/// Most closed dates one calendar lists (a city's holidays for some years).
+pub const MAX_CLOSED_DATES: usize = 1024;
+
+/// A local date, `YYYY-MM-DD`.
+fn date(value: &str, field: &str) -> Result<chrono::NaiveDate, ServerError> {
+    if value.is_empty() {
+        return Err(ServerError::invalid(format!(
+            "{field}: a date (YYYY-MM-DD) is required"
+        )));
+    }
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| {
+        ServerError::invalid(format!(
+            "{field}: {} is not a date (YYYY-MM-DD)",
+            quote(value)
+        ))
+    })
+}
+
+fn bounded_dates(values: &[String], field: &str) -> Result<Vec<chrono::NaiveDate>, ServerError> {
+    if values.len() > MAX_CLOSED_DATES {
+        return Err(ServerError::invalid(format!(
+            "{field}: {} dates; at most {MAX_CLOSED_DATES}",
+            values.len()
+        )));
+    }
+    values.iter().map(|d| date(d, field)).collect()
+}
+
+/// A calendar's week: 7 days' hours, Monday first; none given: open all day every day.
+fn week(hours: &[pb::OpeningHours]) -> Result<[readnet_domain::OpeningHours; 7], ServerError> {
+    let mut week = [readnet_domain::OpeningHours::ALL_DAY; 7];
+    match hours.len() {
+        0 => {}
+        7 => {
+            for (slot, h) in week.iter_mut().zip(hours) {
+                *slot = readnet_domain::OpeningHours {
+                    open_minute: h.open_minute,
+                    close_minute: h.close_minute,
+                };
+            }
+        }
+        n => {
+            return Err(ServerError::invalid(format!(
+                "week: {n} days of opening hours; a week is 7, Monday first (or none: open all day)"
+            )));
+        }
+    }
+    Ok(week)
+}
+
 /// What a hold asks for: one item, or a title by ISBN or by title (and author); not both.
 fn hold_target(wanted: Option<&pb::HoldWanted>) -> Result<HoldTarget, ServerError> {
     let w = wanted.ok_or_else(|| {

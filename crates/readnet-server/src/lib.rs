@@ -52,6 +52,10 @@ pub use convert::{PatronView, recorded_event};
 pub use error::ServerError;
 pub use limits::Limits;
 pub use readnet_ledger::REFUSAL_RETRY_WINDOW;
+
+/// How far before the server's now a command may be dated unless configured: 30 days, time for
+/// an offline kiosk to come back, not for a history to be written after the fact.
+pub const DEFAULT_MAX_BACKDATE: chrono::TimeDelta = chrono::TimeDelta::days(30);
 pub use services::{Commands, LedgerService};
 
 /// What the listener serves from: the store, the network secret, the clock, how long refusals
@@ -65,6 +69,8 @@ pub struct Served {
     /// How long a refused command's retries get its refusal (ADR 0010): usually
     /// [`readnet_ledger::REFUSAL_RETRY_WINDOW`].
     pub refusal_window: chrono::TimeDelta,
+    /// How far before now a command may be dated ([`DEFAULT_MAX_BACKDATE`] unless configured).
+    pub max_backdate: chrono::TimeDelta,
     pub snapshots: Snapshots,
     pub routes: Routes,
     pub access: Access,
@@ -89,6 +95,7 @@ pub async fn serve_on(
         key,
         clock,
         refusal_window,
+        max_backdate,
         snapshots,
         routes,
         access,
@@ -113,6 +120,7 @@ pub async fn serve_on(
         bus: bus.clone(),
         key: key.clone(),
         clock: Arc::clone(&clock),
+        max_backdate,
     };
     if let Some(every) = hold_sweep {
         tokio::spawn(sweep::sweep_holds(

@@ -53,6 +53,9 @@ pub struct Commands {
     pub bus: CommandBus,
     pub key: PatronKey,
     pub clock: Arc<dyn Clock>,
+    /// How far before the server's now a command may be dated (an offline kiosk syncing
+    /// late): docs/rules.md, "Honest time".
+    pub max_backdate: chrono::TimeDelta,
 }
 
 impl Commands {
@@ -78,6 +81,16 @@ impl Commands {
         let correlation_id = edge::optional_uuid(header.correlation_id, "correlation_id")?;
         let now = self.clock.now();
         let occurred_at = edge::timestamp(header.occurred_at, "occurred_at", now)?.unwrap_or(now);
+        if R::MAY_BE_BACKDATED && occurred_at < now - self.max_backdate {
+            return Err(ServerError::invalid(format!(
+                "occurred_at: {} is more than {} hours before now ({}); a command may be dated \
+                 at most that far back (an offline kiosk syncing late; --max-backdate-hours)",
+                occurred_at.to_rfc3339(),
+                self.max_backdate.num_hours(),
+                now.to_rfc3339()
+            ))
+            .into());
+        }
         if !R::MAY_BE_BACKDATED && occurred_at < now - edge::MAX_FUTURE_SKEW {
             return Err(ServerError::invalid(format!(
                 "occurred_at: {} is in the past; {} happens now (at most 5 minutes of clock skew)",
@@ -135,6 +148,12 @@ command_service!(network_admin_service_server::NetworkAdminService {
     set_return_policy(SetReturnPolicyRequest) -> SetReturnPolicyResponse,
     set_tariff(SetTariffRequest) -> SetTariffResponse,
     set_patron_tier(SetPatronTierRequest) -> SetPatronTierResponse,
+    move_library(MoveLibraryRequest) -> MoveLibraryResponse,
+    rename_library(RenameLibraryRequest) -> RenameLibraryResponse,
+    change_library_tier(ChangeLibraryTierRequest) -> ChangeLibraryTierResponse,
+    set_calendar(SetCalendarRequest) -> SetCalendarResponse,
+    close_library_temporarily(CloseLibraryTemporarilyRequest) -> CloseLibraryTemporarilyResponse,
+    reopen_library(ReopenLibraryRequest) -> ReopenLibraryResponse,
 });
 
 command_service!(circulation_service_server::CirculationService {

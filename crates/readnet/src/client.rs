@@ -136,6 +136,12 @@ pub enum Call {
     CancelHold(v1::CancelHoldRequest),
     ExpireHolds(v1::ExpireHoldsRequest),
     SetLibraryRoles(v1::SetLibraryRolesRequest),
+    MoveLibrary(v1::MoveLibraryRequest),
+    RenameLibrary(v1::RenameLibraryRequest),
+    ChangeLibraryTier(v1::ChangeLibraryTierRequest),
+    SetCalendar(v1::SetCalendarRequest),
+    CloseTemporarily(v1::CloseLibraryTemporarilyRequest),
+    Reopen(v1::ReopenLibraryRequest),
 }
 
 /// The fields every command request starts with.
@@ -184,6 +190,12 @@ impl Call {
             Call::CancelHold(r) => fields!(r),
             Call::ExpireHolds(r) => fields!(r),
             Call::SetLibraryRoles(r) => fields!(r),
+            Call::MoveLibrary(r) => fields!(r),
+            Call::RenameLibrary(r) => fields!(r),
+            Call::ChangeLibraryTier(r) => fields!(r),
+            Call::SetCalendar(r) => fields!(r),
+            Call::CloseTemporarily(r) => fields!(r),
+            Call::Reopen(r) => fields!(r),
         };
         *command_id = envelope.command_id;
         *occurred_at = envelope.occurred_at;
@@ -337,6 +349,12 @@ impl Client {
             Call::CancelHold(r) => receipt!(self.holds(actor)?, cancel_hold, r),
             Call::ExpireHolds(r) => receipt!(self.holds(actor)?, expire_holds, r),
             Call::SetLibraryRoles(r) => receipt!(self.holds(actor)?, set_library_roles, r),
+            Call::MoveLibrary(r) => receipt!(self.admin(actor)?, move_library, r),
+            Call::RenameLibrary(r) => receipt!(self.admin(actor)?, rename_library, r),
+            Call::ChangeLibraryTier(r) => receipt!(self.admin(actor)?, change_library_tier, r),
+            Call::SetCalendar(r) => receipt!(self.admin(actor)?, set_calendar, r),
+            Call::CloseTemporarily(r) => receipt!(self.admin(actor)?, close_library_temporarily, r),
+            Call::Reopen(r) => receipt!(self.admin(actor)?, reopen_library, r),
         };
         receipt.context("the server's answer holds no command receipt")
     }

@@ -808,6 +808,7 @@ pub async fn run(
         tls: None,
         limits: readnet_server::Limits::default(),
         refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
+        max_backdate: readnet_server::DEFAULT_MAX_BACKDATE,
         hold_sweep: None,
     };
     let (stop, stopped) = oneshot::channel::<()>();
@@ -1152,6 +1153,12 @@ mod tests {
             Call::CancelHold(r) => &r.command_id,
             Call::ExpireHolds(r) => &r.command_id,
             Call::SetLibraryRoles(r) => &r.command_id,
+            Call::MoveLibrary(r) => &r.command_id,
+            Call::RenameLibrary(r) => &r.command_id,
+            Call::ChangeLibraryTier(r) => &r.command_id,
+            Call::SetCalendar(r) => &r.command_id,
+            Call::CloseTemporarily(r) => &r.command_id,
+            Call::Reopen(r) => &r.command_id,
         }
     }
 }

@@ -104,6 +104,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         patron_key_file: args.patron_key_file,
         insecure: args.insecure,
         refusal_window: chrono::TimeDelta::seconds(args.refusal_window_secs),
+        max_backdate: chrono::TimeDelta::hours(args.max_backdate_hours),
         hold_sweep: (args.hold_sweep_secs > 0)
             .then(|| std::time::Duration::from_secs(args.hold_sweep_secs)),
     };

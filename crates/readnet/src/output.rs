@@ -221,6 +221,40 @@ pub fn facts(event: &Event) -> String {
             )
         }
         Payload::ItemWithdrawn(e) => format!("{}: {}", e.item, e.reason),
+        Payload::LibraryMoved(e) => {
+            let to = |p: &str| if p.is_empty() { "no parent".to_owned() } else { p.to_owned() };
+            format!("{}: under {} (was {})", e.library, to(&e.parent), to(&e.previous_parent))
+        }
+        Payload::LibraryRenamed(e) => format!("{}: {}", e.library, e.name),
+        Payload::LibraryTierChanged(e) => {
+            format!("{}: {}", e.library, word(e.tier().as_str_name(), "LIBRARY_TIER_"))
+        }
+        Payload::CalendarSet(e) => {
+            let whose = if e.library.is_empty() {
+                format!("{} (city default)", e.city)
+            } else {
+                e.library.clone()
+            };
+            let closed_weekdays = e.week.iter().filter(|h| h.open_minute >= h.close_minute).count();
+            format!(
+                "{whose}: {closed_weekdays} closed weekday(s), {} closed date(s)",
+                e.closed_dates.len()
+            )
+        }
+        Payload::LibraryClosedTemporarily(e) => format!(
+            "{}: closed through {} ({})",
+            e.library,
+            local_date_us(e.until_us),
+            e.reason
+        ),
+        Payload::LibraryReopened(e) => format!("{}: open again", e.library),
+        Payload::LoanExtended(e) => format!(
+            "{}: due {} instead of {} ({} closed)",
+            e.item,
+            local_date_us(e.due_at_us),
+            local_date_us(e.previous_due_at_us),
+            e.library
+        ),
         Payload::LibraryRolesSet(e) => format!(
             "{}: delivery point {}, distribution centre {}",
             e.library,
@@ -496,6 +530,26 @@ pub fn payload_json(event: &Event) -> Value {
             json!({ "item": e.item, "patron_id": e.patron_id, "reason": e.reason })
         }
         Payload::ItemWithdrawn(e) => json!({ "item": e.item, "reason": e.reason }),
+        Payload::LibraryMoved(e) => json!({
+            "library": e.library, "parent": e.parent, "previous_parent": e.previous_parent,
+        }),
+        Payload::LibraryRenamed(e) => json!({ "library": e.library, "name": e.name }),
+        Payload::LibraryTierChanged(e) => json!({
+            "library": e.library, "tier": word(e.tier().as_str_name(), "LIBRARY_TIER_"),
+        }),
+        Payload::CalendarSet(e) => json!({
+            "city": e.city, "library": e.library,
+            "week": e.week.iter().map(|h| json!([h.open_minute, h.close_minute])).collect::<Vec<_>>(),
+            "closed_dates": e.closed_dates,
+        }),
+        Payload::LibraryClosedTemporarily(e) => json!({
+            "library": e.library, "reason": e.reason, "from_us": e.from_us, "until_us": e.until_us,
+        }),
+        Payload::LibraryReopened(e) => json!({ "library": e.library, "at_us": e.at_us }),
+        Payload::LoanExtended(e) => json!({
+            "item": e.item, "patron_id": e.patron_id, "library": e.library,
+            "previous_due_at_us": e.previous_due_at_us, "due_at_us": e.due_at_us,
+        }),
         Payload::LibraryRolesSet(e) => json!({
             "library": e.library, "delivery_point": e.delivery_point,
             "distribution_centre": e.distribution_centre,

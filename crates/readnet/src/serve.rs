@@ -47,6 +47,8 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// How long a refused command's retries get its refusal (ADR 0010).
     pub refusal_window: chrono::TimeDelta,
+    /// How far before now a command may be dated (docs/rules.md, "Honest time").
+    pub max_backdate: chrono::TimeDelta,
     /// How often the server ends the holds whose time is up (ADR 0013); `None`: never.
     pub hold_sweep: Option<std::time::Duration>,
 }
@@ -126,6 +128,7 @@ pub async fn serve(
         key,
         clock,
         refusal_window: config.refusal_window,
+        max_backdate: config.max_backdate,
         snapshots,
         // Backups of the data directory beside the log (none when the events are in KurrentDB).
         routes: kurrentdb

@@ -361,6 +361,15 @@ impl Projection for Availability {
                 },
                 &stamp,
             ),
+            Payload::LoanExtended(e) => match self.items.get_mut(e.item.as_str()) {
+                Some(record) => {
+                    if let Place::OnLoan { due_at_us, .. } = &mut record.place {
+                        *due_at_us = e.due_at_us;
+                    }
+                    stamp.mark(&e.item, record)
+                }
+                None => false,
+            },
             Payload::ItemRenewed(e) => match self.items.get_mut(e.item.as_str()) {
                 Some(record) => {
                     if let Place::OnLoan {

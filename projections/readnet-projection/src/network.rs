@@ -133,6 +133,22 @@ impl NetworkView {
                     library.distribution_centre = e.distribution_centre;
                 }
             }
+            Payload::LibraryMoved(e) => {
+                if let Some(library) = self.libraries.get_mut(e.library.as_str()) {
+                    library.parent =
+                        (!e.parent.is_empty()).then(|| LibraryCode::from(e.parent.as_str()));
+                }
+            }
+            Payload::LibraryRenamed(e) => {
+                if let Some(library) = self.libraries.get_mut(e.library.as_str()) {
+                    library.name = e.name.clone();
+                }
+            }
+            Payload::LibraryTierChanged(e) => {
+                if let Some(library) = self.libraries.get_mut(e.library.as_str()) {
+                    library.tier = e.tier;
+                }
+            }
             Payload::TariffSet(e) => self.tariffs.push(TariffView {
                 kind: e.kind,
                 amount_fen: Fen(e.amount_fen),

@@ -435,6 +435,28 @@ impl Statistics {
         self.touch(By::OwningLibrary, &e.owner_library, at, count);
     }
 
+    /// A loan's due date moved by a closure of its lending library: no renewal, but the
+    /// lender's overdue figure may change.
+    fn extended(&mut self, event: &ProjectedEvent, e: &readnet_projection::pb::LoanExtended) {
+        let Some(old) = self.end_loan(&e.item) else {
+            return;
+        };
+        let extended = Loan {
+            due_us: e.due_at_us,
+            ..old
+        };
+        self.open_loans.open(&extended);
+        if let Some(facts) = self.items.get_mut(e.item.as_str()) {
+            facts.loan = Some(extended.clone());
+        }
+        self.touch(
+            By::TransactionLibrary,
+            extended.lender.as_str(),
+            event.occurred_at,
+            |_| {},
+        );
+    }
+
     fn renewed(&mut self, event: &ProjectedEvent, e: &readnet_projection::pb::ItemRenewed) {
         let at = event.occurred_at;
         let loan = self.end_loan(&e.item).map(|old| {
@@ -578,6 +600,7 @@ impl Projection for Statistics {
             }
             Payload::ItemLoaned(e) => self.loaned(event, e),
             Payload::ItemRenewed(e) => self.renewed(event, e),
+            Payload::LoanExtended(e) => self.extended(event, e),
             Payload::ItemReturned(e) => self.returned(event, e),
             Payload::ItemDeclaredLost(e) => self.declared_lost(event, &e.item),
             Payload::TransferDispatched(e) => {

@@ -126,6 +126,15 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(i64).range(1..=REFUSAL_WINDOW_MAX_SECS)
     )]
     pub refusal_window_secs: i64,
+    /// How far back, in hours, a command may be dated (an offline kiosk syncing late; default
+    /// 30 days, at most 10 years). Earlier is INVALID_ARGUMENT naming occurred_at.
+    #[arg(
+        long,
+        value_name = "HOURS",
+        default_value_t = readnet_server::DEFAULT_MAX_BACKDATE.num_hours(),
+        value_parser = clap::value_parser!(i64).range(0..=10 * 366 * 24)
+    )]
+    pub max_backdate_hours: i64,
     /// How often, in seconds, the server ends the holds whose time is up (unfilled after 90
     /// days, not picked up after 7), by its own ExpireHolds; 0: never (send `readnet
     /// expire-holds` instead).

@@ -89,6 +89,75 @@ pub enum WriteCommand {
         #[command(flatten)]
         opts: CommandOpts,
     },
+    /// Put a library under another parent of its city (leave --parent out: it stands alone);
+    /// the tier rules are checked again.
+    MoveLibrary {
+        /// The library's code, e.g. TL-TONGGUAN-B02.
+        code: String,
+        /// The new parent library.
+        #[arg(long, value_name = "CODE")]
+        parent: Option<String>,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Correct or change a library's name; its code stays.
+    RenameLibrary {
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Correct or change a library's tier; the tier rules are checked again.
+    ChangeLibraryTier {
+        code: String,
+        #[arg(long, value_enum)]
+        tier: TierArg,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Set a library's own calendar (--library) or its city's default (--city): opening hours
+    /// and closed days (a city's public holidays).
+    SetCalendar {
+        /// The city whose default calendar this is.
+        #[arg(long, required_unless_present = "library")]
+        city: Option<String>,
+        /// The library whose own calendar this is.
+        #[arg(long)]
+        library: Option<String>,
+        /// Seven days' hours, Monday first, comma-separated: HH:MM-HH:MM or `closed`, e.g.
+        /// `closed,09:00-21:00,09:00-21:00,09:00-21:00,09:00-21:00,09:00-17:00,09:00-17:00`.
+        /// Left out: open all day every day.
+        #[arg(long, value_parser = parse_week)]
+        week: Option<Week>,
+        /// A closed date (YYYY-MM-DD), e.g. a public holiday; repeat for more.
+        #[arg(long = "closed-date", value_name = "DATE")]
+        closed_dates: Vec<String>,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Close a library for a while (renovation, an epidemic): its loans due in that time are
+    /// extended and their overdue clock stops.
+    CloseTemporarily {
+        code: String,
+        /// Why it closes.
+        #[arg(long)]
+        reason: String,
+        /// The first closed day (YYYY-MM-DD); left out: at once.
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// The last closed day (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        until: String,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// End a library's temporary closure now.
+    Reopen {
+        code: String,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
     /// A library closes.
     CloseLibrary {
         /// The library's code, e.g. JN-LIXIA-03.
@@ -450,6 +519,69 @@ impl WriteCommand {
                 };
                 (opts, Call::RegisterLibrary(r))
             }
+            Self::MoveLibrary { code, parent, opts } => {
+                let r = v1::MoveLibraryRequest {
+                    library: code,
+                    parent: parent.unwrap_or_default(),
+                    ..Default::default()
+                };
+                (opts, Call::MoveLibrary(r))
+            }
+            Self::RenameLibrary { code, name, opts } => {
+                let r = v1::RenameLibraryRequest {
+                    library: code,
+                    name,
+                    ..Default::default()
+                };
+                (opts, Call::RenameLibrary(r))
+            }
+            Self::ChangeLibraryTier { code, tier, opts } => {
+                let r = v1::ChangeLibraryTierRequest {
+                    library: code,
+                    tier: LibraryTier::from(tier).into(),
+                    ..Default::default()
+                };
+                (opts, Call::ChangeLibraryTier(r))
+            }
+            Self::SetCalendar {
+                city,
+                library,
+                week,
+                closed_dates,
+                opts,
+            } => {
+                let r = v1::SetCalendarRequest {
+                    city: city.unwrap_or_default(),
+                    library: library.unwrap_or_default(),
+                    week: week.map(|w| w.0).unwrap_or_default(),
+                    closed_dates,
+                    ..Default::default()
+                };
+                (opts, Call::SetCalendar(r))
+            }
+            Self::CloseTemporarily {
+                code,
+                reason,
+                from,
+                until,
+                opts,
+            } => {
+                let r = v1::CloseLibraryTemporarilyRequest {
+                    library: code,
+                    reason,
+                    from_date: from.unwrap_or_default(),
+                    until_date: until,
+                    ..Default::default()
+                };
+                (opts, Call::CloseTemporarily(r))
+            }
+            Self::Reopen { code, opts } => {
+                let r = v1::ReopenLibraryRequest {
+                    library: code,
+                    ..Default::default()
+                };
+                (opts, Call::Reopen(r))
+            }
             Self::CloseLibrary { code, reason, opts } => {
                 let r = v1::CloseLibraryRequest {
                     library: code,
@@ -809,4 +941,47 @@ mod tests {
             (7, None, "damaged")
         );
     }
+}
+
+/// A week of opening hours as `--week` gives it.
+#[derive(Debug, Clone)]
+pub struct Week(Vec<v1::OpeningHours>);
+
+/// Seven comma-separated days, Monday first: `HH:MM-HH:MM` or `closed`.
+fn parse_week(value: &str) -> Result<Week, String> {
+    let minute = |t: &str| -> Result<u32, String> {
+        let (h, m) = t
+            .split_once(':')
+            .ok_or_else(|| format!("{t:?} is not HH:MM"))?;
+        let (h, m): (u32, u32) = (
+            h.parse().map_err(|_| format!("{t:?} is not HH:MM"))?,
+            m.parse().map_err(|_| format!("{t:?} is not HH:MM"))?,
+        );
+        if h > 24 || m > 59 || (h == 24 && m > 0) {
+            return Err(format!("{t:?} is not a time of day"));
+        }
+        Ok(h * 60 + m)
+    };
+    let days: Vec<&str> = value.split(',').map(str::trim).collect();
+    if days.len() != 7 {
+        return Err(format!(
+            "{} days given; a week is 7, Monday first",
+            days.len()
+        ));
+    }
+    days.into_iter()
+        .map(|day| {
+            if day == "closed" {
+                return Ok(v1::OpeningHours::default());
+            }
+            let (open, close) = day
+                .split_once('-')
+                .ok_or_else(|| format!("{day:?} is not HH:MM-HH:MM or closed"))?;
+            Ok(v1::OpeningHours {
+                open_minute: minute(open)?,
+                close_minute: minute(close)?,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()
+        .map(Week)
 }

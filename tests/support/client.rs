@@ -90,6 +90,12 @@ command_responses!(
     CancelHoldResponse,
     ExpireHoldsResponse,
     SetLibraryRolesResponse,
+    MoveLibraryResponse,
+    RenameLibraryResponse,
+    ChangeLibraryTierResponse,
+    SetCalendarResponse,
+    CloseLibraryTemporarilyResponse,
+    ReopenLibraryResponse,
 );
 
 command_requests!(
@@ -115,6 +121,12 @@ command_requests!(
     CancelHoldRequest,
     ExpireHoldsRequest,
     SetLibraryRolesRequest,
+    MoveLibraryRequest,
+    RenameLibraryRequest,
+    ChangeLibraryTierRequest,
+    SetCalendarRequest,
+    CloseLibraryTemporarilyRequest,
+    ReopenLibraryRequest,
     AddPrincipalRequest,
     ChangePrincipalRequest,
     RevokePrincipalRequest,

@@ -35,11 +35,23 @@ pub(crate) fn sample_cdf(cdf: &[f64], u: f64) -> usize {
     cdf.partition_point(|&c| c < u).min(cdf.len() - 1)
 }
 
+/// The ISBN-13 of simulated title `title`: 978, nine digits of the title number, and its check
+/// digit (the ledger refuses a wrong one).
+pub(crate) fn isbn13(title: u32) -> String {
+    let body = format!("978{:09}", title % 1_000_000_000);
+    let sum: u32 = body
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
 /// The description of a copy of `title`, as cataloguing or a deposit records it.
 pub(crate) fn book(item: &str, title: u32) -> NewBook {
     NewBook {
         item: item.into(),
-        isbn: format!("978{:010}", title),
+        isbn: isbn13(title),
         title: format!("Title {title}"),
         author: format!("Author {}", title % 5_000),
         price_fen: Some(Fen(2_000 + (title as i64 * 37) % 8_000)),

@@ -430,6 +430,16 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
                 "the simulator does not manage principals",
             ));
         }
+        Command::MoveLibrary { .. }
+        | Command::RenameLibrary { .. }
+        | Command::ChangeLibraryTier { .. }
+        | Command::SetCalendar { .. }
+        | Command::CloseLibraryTemporarily { .. }
+        | Command::ReopenLibrary { .. } => {
+            return Err(tonic::Status::invalid_argument(
+                "the simulator does not correct the tree or set calendars and closures yet",
+            ));
+        }
         Command::SetLibraryRoles { .. }
         | Command::PlaceHold { .. }
         | Command::CancelHold { .. }

@@ -259,6 +259,105 @@ async fn call(
             }))
             .await
             .map(drop),
+        "readnet.v1.NetworkAdminService/MoveLibrary" => {
+            let library = unique("L");
+            admin_net
+                .system()
+                .register_library(&library, place.city, v1::LibraryTier::SelfService, "")
+                .await
+                .expect("a library to move");
+            *head = admin_net.head_position().await;
+            plain
+                .admin()
+                .move_library(plain.request(v1::MoveLibraryRequest {
+                    library,
+                    parent: place.library.to_owned(),
+                    ..Default::default()
+                }))
+                .await
+                .map(drop)
+        }
+        "readnet.v1.NetworkAdminService/RenameLibrary" => plain
+            .admin()
+            .rename_library(plain.request(v1::RenameLibraryRequest {
+                library: place.library.to_owned(),
+                name: unique("名"),
+                ..Default::default()
+            }))
+            .await
+            .map(drop),
+        "readnet.v1.NetworkAdminService/ChangeLibraryTier" => {
+            let library = unique("L");
+            admin_net
+                .system()
+                .register_library(&library, place.city, v1::LibraryTier::Branch, "")
+                .await
+                .expect("a library to change");
+            *head = admin_net.head_position().await;
+            plain
+                .admin()
+                .change_library_tier(plain.request(v1::ChangeLibraryTierRequest {
+                    library,
+                    tier: v1::LibraryTier::ServicePoint as i32,
+                    ..Default::default()
+                }))
+                .await
+                .map(drop)
+        }
+        "readnet.v1.NetworkAdminService/SetCalendar" => plain
+            .admin()
+            .set_calendar(plain.request(v1::SetCalendarRequest {
+                library: place.library.to_owned(),
+                ..Default::default()
+            }))
+            .await
+            .map(drop),
+        "readnet.v1.NetworkAdminService/CloseLibraryTemporarily" => {
+            let library = unique("L");
+            admin_net
+                .system()
+                .register_library(&library, place.city, v1::LibraryTier::Branch, "")
+                .await
+                .expect("a library to close");
+            *head = admin_net.head_position().await;
+            plain
+                .admin()
+                .close_library_temporarily(plain.request(v1::CloseLibraryTemporarilyRequest {
+                    library,
+                    reason: "matrix".to_owned(),
+                    until_date: "2099-01-01".to_owned(),
+                    ..Default::default()
+                }))
+                .await
+                .map(drop)
+        }
+        "readnet.v1.NetworkAdminService/ReopenLibrary" => {
+            let library = unique("L");
+            let system = admin_net.system();
+            system
+                .register_library(&library, place.city, v1::LibraryTier::Branch, "")
+                .await
+                .expect("a library to reopen");
+            system
+                .admin()
+                .close_library_temporarily(system.request(v1::CloseLibraryTemporarilyRequest {
+                    library: library.clone(),
+                    reason: "matrix".to_owned(),
+                    until_date: "2099-01-01".to_owned(),
+                    ..Default::default()
+                }))
+                .await
+                .expect("a closure to end");
+            *head = admin_net.head_position().await;
+            plain
+                .admin()
+                .reopen_library(plain.request(v1::ReopenLibraryRequest {
+                    library,
+                    ..Default::default()
+                }))
+                .await
+                .map(drop)
+        }
         "readnet.v1.CirculationService/CatalogueItem" => at
             .circulation()
             .catalogue_item(at.request(v1::CatalogueItemRequest {

@@ -509,10 +509,33 @@ fn set_patron_tier_records_the_change_in_the_patrons_stream() {
 }
 
 #[test]
-fn set_tier_of_a_card_never_used_is_not_found() {
-    given(network_jinan_zibo())
-        .when_at(t0(), None, set_tier(&li_wei(), CreditTier::Trusted))
-        .then_rejected_saying(RejectionKind::NotFound, Rejection::PatronNotEnrolled { card: "jinan:****1234".into() }, "card jinan:****1234 has not been used yet: a patron is enrolled by their first checkout");
+fn set_tier_of_a_card_never_used_enrols_the_patron_with_that_tier() {
+    let patron = li_wei();
+    let after = given(network_jinan_zibo())
+        .when_at(t0(), None, set_tier(&patron, CreditTier::Restricted))
+        .then_events(vec![patron_event(
+            &patron,
+            Payload::PatronEnrolled(pb::PatronEnrolled {
+                patron_id: patron.patron_id.clone().into(),
+                home_city: "jinan".into(),
+                tier: CreditTier::Restricted as i32,
+            }),
+        )]);
+    assert_eq!(after.patron(&patron).tier, CreditTier::Restricted);
+    // The first checkout finds the patron enrolled: no second enrolment, the tier's limit.
+    after
+        .when_at(t0(), Some("JN-CENTRAL"), checkout("JN-000001", &patron))
+        .then_events(vec![item_event(
+            "JN-000001",
+            Payload::ItemLoaned(pb::ItemLoaned {
+                item: "JN-000001".into(),
+                patron_id: patron.patron_id.clone().into(),
+                library: "JN-CENTRAL".into(),
+                due_at_us: us(shanghai(2026, 4, 1, 23, 59, 59) + chrono::Duration::microseconds(999_999)),
+                patron_home_city: "jinan".into(),
+                owner_library: "JN-CENTRAL".into(),
+            }),
+        )]);
 }
 
 #[test]

@@ -15,6 +15,8 @@ use readnet_domain::{
 #[derive(Debug, Clone)]
 pub struct Scenario {
     history: Vec<Payload>,
+    /// When each event of `history` happened, where the state was told (`and_at`).
+    times: Vec<Option<DateTime<Utc>>>,
     ledger: Ledger,
 }
 
@@ -22,6 +24,7 @@ pub struct Scenario {
 pub fn given(history: impl IntoIterator<Item = Payload>) -> Scenario {
     Scenario {
         history: Vec::new(),
+        times: Vec::new(),
         ledger: Ledger::default(),
     }
     .and(history)
@@ -47,6 +50,18 @@ impl Scenario {
         for payload in more {
             self.ledger.apply(&payload);
             self.history.push(payload);
+            self.times.push(None);
+        }
+        self
+    }
+
+    /// More recorded events, each known to have happened at `at` (what the server's state is
+    /// told when it reads them back).
+    pub fn and_at(mut self, at: DateTime<Utc>, more: impl IntoIterator<Item = Payload>) -> Self {
+        for payload in more {
+            self.ledger.apply_at(&payload, at);
+            self.history.push(payload);
+            self.times.push(Some(at));
         }
         self
     }
@@ -229,8 +244,15 @@ fn apply_checked(mut scenario: Scenario, events: Vec<NewEvent>) -> Scenario {
             event.payload
         );
     }
+    let mut replayed = Ledger::default();
+    for (payload, at) in scenario.history.iter().zip(&scenario.times) {
+        match at {
+            Some(at) => replayed.apply_at(payload, *at),
+            None => replayed.apply(payload),
+        }
+    }
     assert_eq!(
-        Ledger::from_events(&scenario.history),
+        replayed,
         scenario.ledger,
         "applying events one at a time must equal replaying the history"
     );

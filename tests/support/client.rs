@@ -39,6 +39,7 @@ pub fn card(city: &str, number: &str) -> Card {
 /// A command request: it carries a command id.
 pub trait CommandRequest: prost::Message + Clone + Send + 'static {
     fn command_id_mut(&mut self) -> &mut String;
+    fn occurred_at_mut(&mut self) -> &mut Option<prost_types::Timestamp>;
 }
 
 macro_rules! command_requests {
@@ -46,6 +47,9 @@ macro_rules! command_requests {
         $(impl CommandRequest for v1::$request {
             fn command_id_mut(&mut self) -> &mut String {
                 &mut self.command_id
+            }
+            fn occurred_at_mut(&mut self) -> &mut Option<prost_types::Timestamp> {
+                &mut self.occurred_at
             }
         })*
     };
@@ -249,6 +253,7 @@ impl Net {
             net: self.clone(),
             library: library.map(str::to_owned),
             channel: channel.map(str::to_owned),
+            dated: None,
         }
     }
 
@@ -357,15 +362,29 @@ pub struct Desk {
     net: Net,
     pub library: Option<String>,
     pub channel: Option<String>,
+    /// The `occurred_at` of its requests that give none (`None`: the server's now).
+    pub dated: Option<DateTime<Utc>>,
 }
 
 type Answer = Result<CommandReceipt, Status>;
 
 impl Desk {
+    /// The same desk, its requests dated `at` unless they say otherwise (an offline kiosk, or a
+    /// network set up before the story starts).
+    pub fn dated(mut self, at: DateTime<Utc>) -> Desk {
+        self.dated = Some(at);
+        self
+    }
+
     /// The request with this desk's metadata, and a fresh command id if it has none.
     pub fn request<T: CommandRequest>(&self, mut message: T) -> Request<T> {
         if message.command_id_mut().is_empty() {
             *message.command_id_mut() = Uuid::new_v4().to_string();
+        }
+        if let Some(at) = self.dated
+            && message.occurred_at_mut().is_none()
+        {
+            *message.occurred_at_mut() = Some(crate::timestamp(at));
         }
         self.request_as_is(message)
     }

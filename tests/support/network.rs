@@ -70,13 +70,22 @@ impl Fixture {
     }
 }
 
-/// A server with the Jinan–Zibo network set up: cities jinan and zibo; libraries JN-CENTRAL
+/// How long before "now" the stories' network was set up: long enough for their loans "70 days
+/// ago" (nothing is dated before the library or item it is about existed).
+pub const SET_UP_BEFORE: chrono::Duration = chrono::Duration::days(200);
+
+/// The `readnet serve` flags of the stories' server: commands may be dated back a year (the
+/// default is 30 days), so that the network can be set up [`SET_UP_BEFORE`] now.
+pub const STORY_FLAGS: &[&str] = &["--max-backdate-hours", "8784"];
+
+/// A server with the Jinan–Zibo network set up [`SET_UP_BEFORE`] now: cities jinan and zibo; libraries JN-CENTRAL
 /// (central), JN-LIXIA-03 (branch), JN-BOOTH-01 (booth), ZB-CENTRAL (central), ZB-ZHOUCUN-07
 /// (branch); return policy return_home everywhere (the default); the books of [`JN_BOOKS`],
 /// [`ZB_BOOKS`] and [`ZHOUCUN_BOOKS`] on their owners' shelves.
 pub async fn network_jinan_zibo() -> Fixture {
-    let fixture = Fixture::start().await;
-    let system = fixture.net.system();
+    let fixture = Fixture::start_with_args(STORY_FLAGS).await;
+    let set_up_at = chrono::Utc::now() - SET_UP_BEFORE;
+    let system = fixture.net.system().dated(set_up_at);
     system
         .join_city(JINAN, "济南")
         .await
@@ -99,7 +108,7 @@ pub async fn network_jinan_zibo() -> Fixture {
         (&ZB_BOOKS[..], ZB_CENTRAL),
         (&ZHOUCUN_BOOKS[..], ZB_ZHOUCUN),
     ] {
-        let desk = fixture.net.at(owner);
+        let desk = fixture.net.at(owner).dated(set_up_at);
         for item in books {
             desk.catalogue(item, owner)
                 .await

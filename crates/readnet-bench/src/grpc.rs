@@ -107,6 +107,7 @@ pub(crate) async fn checkouts_beside(
         key: PatronKey::new(&secret),
         clock,
         refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
+        max_backdate: readnet_server::DEFAULT_MAX_BACKDATE,
         snapshots: Snapshots::new(dir.join("projections")),
         routes,
         access,

@@ -305,6 +305,7 @@ async fn stalled_subscribers(
         key: PatronKey::new(&[7; 32]),
         clock: Arc::new(SystemClock),
         refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
+        max_backdate: readnet_server::DEFAULT_MAX_BACKDATE,
         snapshots: Snapshots::new(dir.join("projections")),
         routes: endpoint.routes(),
         access: Access::off(tokens),

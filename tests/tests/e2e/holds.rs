@@ -242,7 +242,9 @@ async fn a_zibo_readers_hold_on_a_jinan_copy_travels_through_the_centre_to_their
 #[tokio::test]
 async fn the_server_ends_a_hold_whose_time_is_up_by_its_own_sweep() {
     let mut fixture = network_jinan_zibo().await;
-    fixture.restart_with(&["--hold-sweep-secs", "1"]).await;
+    fixture
+        .restart_with(&[STORY_FLAGS, &["--hold-sweep-secs", "1"]].concat())
+        .await;
     let net = &fixture.net;
     let desk = net.at(JN_CENTRAL);
     accepted(

@@ -14,6 +14,7 @@ mod holds;
 mod idempotency;
 mod kurrentdb;
 mod limits;
+mod network;
 mod projections;
 mod refusals;
 mod service;

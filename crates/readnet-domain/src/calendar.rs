@@ -219,9 +219,10 @@ impl Network {
 }
 
 /// Whether an ISBN's check digit is right: ISBN-10 (mod 11, `X` for 10) or ISBN-13 (EAN-13),
-/// hyphens and spaces ignored. `Err` says what is wrong with it.
+/// read as title keys read it (`title::normalise_isbn`: an `ISBN` label, hyphens and white
+/// space dropped, full-width digits folded). `Err` says what is wrong with it.
 pub fn check_isbn(isbn: &str) -> Result<(), &'static str> {
-    let chars: Vec<char> = isbn.chars().filter(|c| *c != '-' && *c != ' ').collect();
+    let chars: Vec<char> = crate::title::normalise_isbn(isbn).chars().collect();
     match chars.len() {
         10 => {
             let mut sum = 0u32;
@@ -259,5 +260,6 @@ mod tests {
         assert!(check_isbn("0306406153").is_err());
         assert!(check_isbn("080442957X").is_ok());
         assert!(check_isbn("97870200022").is_err());
+        assert!(check_isbn("ISBN 978-7-5366-9293-0").is_ok());
     }
 }

@@ -7,6 +7,7 @@ use readnet_proto::v1::{
     self, Card, Channel as ProtoChannel, CommandReceipt,
     access_service_client::AccessServiceClient,
     availability_service_client::AvailabilityServiceClient,
+    statistics_service_client::StatisticsServiceClient,
     backup_service_client::BackupServiceClient,
     circulation_service_client::CirculationServiceClient, hold_service_client::HoldServiceClient,
     ledger_service_client::LedgerServiceClient,
@@ -266,6 +267,17 @@ impl Client {
     /// The availability read model (pick lists and holds among it).
     pub fn availability(&self) -> AvailabilityServiceClient<Authed> {
         AvailabilityServiceClient::with_interceptor(
+            self.channel.clone(),
+            Headers {
+                authorization: self.authorization.clone(),
+                ..Headers::default()
+            },
+        )
+    }
+
+    /// The statistics projection's queries.
+    pub fn statistics(&self) -> StatisticsServiceClient<Authed> {
+        StatisticsServiceClient::with_interceptor(
             self.channel.clone(),
             Headers {
                 authorization: self.authorization.clone(),

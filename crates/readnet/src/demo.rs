@@ -520,10 +520,10 @@ impl Story {
                 Expect::Accepted,
             ),
             step(
-                "Back home, they renew it at the 24-hour kiosk JN-QUANCHENG-24H",
+                "Back home the same day, they try to renew it at the 24-hour kiosk JN-QUANCHENG-24H: a renewal that would not move the due date is refused",
                 Actor::at("JN-QUANCHENG-24H", Channel::Kiosk),
                 self.send(Call::Renew(renew)),
-                Expect::Accepted,
+                Expect::Refused(&[Code::FailedPrecondition]),
             ),
             step(
                 "They return it at the Jinan branch JN-LIXIA-03: it must travel home to Zibo",

@@ -859,3 +859,45 @@ mod tests {
         assert_eq!(value["error"]["message"], "item ZB-0001 is on loan");
     }
 }
+
+/// A subtree as lines: its libraries indented by depth, then one line per day with figures.
+pub fn subtree_lines(response: &v1::SubtreeDaysResponse) -> Vec<String> {
+    let mut lines: Vec<String> = response
+        .libraries
+        .iter()
+        .map(|l| {
+            format!(
+                "{}{} {} ({}{})",
+                "  ".repeat(l.depth as usize),
+                l.library,
+                l.name,
+                word(l.tier().as_str_name(), "LIBRARY_TIER_"),
+                if l.closed { ", closed" } else { "" }
+            )
+        })
+        .collect();
+    lines.extend(response.days.iter().map(|d| {
+        format!(
+            "{}: loans {}, returns {}, renewals {}, on loan {}, overdue {}",
+            d.day, d.loans, d.returns, d.renewals, d.on_loan_at_day_end, d.overdue_at_day_end
+        )
+    }));
+    lines
+}
+
+/// A subtree as JSON.
+pub fn subtree_json(response: &v1::SubtreeDaysResponse) -> Value {
+    json!({
+        "applied_position": response.applied_position,
+        "library": response.library,
+        "libraries": response.libraries.iter().map(|l| json!({
+            "library": l.library, "name": l.name,
+            "tier": word(l.tier().as_str_name(), "LIBRARY_TIER_"),
+            "parent": l.parent, "depth": l.depth, "closed": l.closed,
+        })).collect::<Vec<_>>(),
+        "days": response.days.iter().map(|d| json!({
+            "day": d.day, "loans": d.loans, "returns": d.returns, "renewals": d.renewals,
+            "on_loan_at_day_end": d.on_loan_at_day_end, "overdue_at_day_end": d.overdue_at_day_end,
+        })).collect::<Vec<_>>(),
+    })
+}

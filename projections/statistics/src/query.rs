@@ -172,6 +172,78 @@ pub fn city_days(
     Ok(sum_days(libraries, range))
 }
 
+/// A library of a subtree, in depth-first order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubtreeLibrary {
+    pub library: String,
+    pub name: String,
+    /// `LibraryTier` as its protobuf number.
+    pub tier: i32,
+    pub parent: Option<String>,
+    pub depth: u32,
+    pub closed: bool,
+}
+
+/// The libraries of `root`'s subtree, depth first with children by code, each once (a cycle an
+/// old log may hold ends where it comes back).
+pub fn subtree(state: &Statistics, root: &str) -> Result<Vec<SubtreeLibrary>, StatisticsError> {
+    known_library(state, root)?;
+    let libraries = &state.network.libraries;
+    let mut children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (code, library) in libraries {
+        if let Some(parent) = &library.parent {
+            children
+                .entry(parent.as_str())
+                .or_default()
+                .push(code.as_str());
+        }
+    }
+    for list in children.values_mut() {
+        list.sort_unstable();
+    }
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![(root, 0u32)];
+    let mut out = Vec::new();
+    while let Some((code, depth)) = stack.pop() {
+        if !seen.insert(code) {
+            continue;
+        }
+        let Some(library) = libraries.get(code) else {
+            continue;
+        };
+        out.push(SubtreeLibrary {
+            library: code.to_owned(),
+            name: library.name.clone(),
+            tier: library.tier,
+            parent: (depth > 0)
+                .then(|| library.parent.as_ref().map(|p| p.as_str().to_owned()))
+                .flatten(),
+            depth,
+            closed: library.closed,
+        });
+        for child in children.get(code).into_iter().flatten().rev() {
+            stack.push((child, depth + 1));
+        }
+    }
+    Ok(out)
+}
+
+/// The days of `root`'s subtree in `range`: the sums of its libraries' rows.
+pub fn subtree_days(
+    state: &Statistics,
+    root: &str,
+    range: &DayRange,
+    by: By,
+) -> Result<(Vec<SubtreeLibrary>, Vec<DayFigures>), StatisticsError> {
+    let libraries = subtree(state, root)?;
+    let days = days_of(state, by);
+    let figures = sum_days(
+        libraries.iter().filter_map(|l| days.get(l.library.as_str())),
+        range,
+    );
+    Ok((libraries, figures))
+}
+
 /// The network's days in `range`: the sums of every library's rows, each library's day being
 /// its own city's local day.
 pub fn network_days(state: &Statistics, range: &DayRange, by: By) -> Vec<DayFigures> {

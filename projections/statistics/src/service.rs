@@ -222,6 +222,41 @@ impl statistics_service_server::StatisticsService for StatisticsService {
         }))
     }
 
+    async fn subtree_days(
+        &self,
+        request: Request<pb::SubtreeDaysRequest>,
+    ) -> Result<Response<pb::SubtreeDaysResponse>, Status> {
+        // A subtree is a part of its city's network: the city's statistics, aimed at its root.
+        let root = Target::Library(request.get_ref().library.as_str().into());
+        access::authorize(&request, Act::ReadCityStatistics, &[root])?;
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let range = DayRange::parse(&r.from_day, &r.to_day)?;
+        let view = by(r.by)?;
+        let ((libraries, figures), applied_position) = self
+            .read(r.min_position, wait, |s| {
+                query::subtree_days(s, &r.library, &range, view)
+            })
+            .await?;
+        Ok(Response::new(pb::SubtreeDaysResponse {
+            applied_position,
+            library: r.library,
+            by: r.by,
+            libraries: libraries
+                .into_iter()
+                .map(|l| pb::SubtreeLibrary {
+                    library: l.library,
+                    name: l.name,
+                    tier: l.tier,
+                    parent: l.parent.unwrap_or_default(),
+                    depth: l.depth,
+                    closed: l.closed,
+                })
+                .collect(),
+            days: days(figures),
+        }))
+    }
+
     async fn network_days(
         &self,
         request: Request<pb::NetworkDaysRequest>,

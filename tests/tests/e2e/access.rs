@@ -716,6 +716,15 @@ async fn call(
             })
             .await
             .map(drop),
+        "readnet.v1.StatisticsService/SubtreeDays" => StatisticsServiceClient::new(channel)
+            .subtree_days(v1::SubtreeDaysRequest {
+                library: place.library.to_owned(),
+                from_day: "2026-12-01".to_owned(),
+                to_day: "2026-12-02".to_owned(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
         "readnet.v1.StatisticsService/NetworkDays" => StatisticsServiceClient::new(channel)
             .network_days(v1::NetworkDaysRequest {
                 from_day: "2026-12-01".to_owned(),

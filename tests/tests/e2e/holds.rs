@@ -11,7 +11,7 @@ use readnet_e2e::*;
 use tonic::Code;
 
 /// 边城 (沈从文): one copy in the network, on the shelf of JN-LIXIA-03.
-const ISBN: &str = "9787532734029";
+const ISBN: &str = "9787532734023";
 const COPY: &str = "JN-BC-0001";
 const JN_DC: &str = "JN-DC";
 const ZB_READING: &str = "ZB-READING-01";

@@ -54,6 +54,23 @@ pub enum ReadCommand {
         #[command(flatten)]
         server: ServerOpts,
     },
+    /// A library's subtree (e.g. a county's 总馆 network): its libraries as a tree, and the sums
+    /// of their days (by transaction library) from --from to --to.
+    Subtree {
+        /// The subtree's root, e.g. TL-TONGGUAN-G01.
+        library: String,
+        /// First local day (YYYY-MM-DD).
+        #[arg(long, value_name = "DAY")]
+        from: String,
+        /// Last local day (YYYY-MM-DD), at most 366 days after --from.
+        #[arg(long, value_name = "DAY")]
+        to: String,
+        /// Answer as of at least this position (a receipt's).
+        #[arg(long, value_name = "N")]
+        min_position: Option<u64>,
+        #[command(flatten)]
+        server: ServerOpts,
+    },
     /// One open hold: its phase and, while waiting, its place in its title's queue.
     Hold {
         /// The hold's number.
@@ -163,6 +180,34 @@ pub async fn run(command: ReadCommand) -> anyhow::Result<()> {
                 println!("{}", output::pick_list_json(&response));
             } else {
                 output::pick_list_lines(&response)
+                    .iter()
+                    .for_each(|line| println!("{line}"));
+            }
+        }
+        ReadCommand::Subtree {
+            library,
+            from,
+            to,
+            min_position,
+            server,
+        } => {
+            let client = server.connect().await?;
+            let response = client
+                .statistics()
+                .subtree_days(v1::SubtreeDaysRequest {
+                    min_position,
+                    library,
+                    from_day: from,
+                    to_day: to,
+                    by: v1::StatisticsBy::TransactionLibrary.into(),
+                })
+                .await
+                .map_err(|e| reported(server.json, e.into()))?
+                .into_inner();
+            if server.json {
+                println!("{}", output::subtree_json(&response));
+            } else {
+                output::subtree_lines(&response)
                     .iter()
                     .for_each(|line| println!("{line}"));
             }

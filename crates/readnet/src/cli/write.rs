@@ -116,15 +116,15 @@ pub enum WriteCommand {
         #[command(flatten)]
         opts: CommandOpts,
     },
-    /// Set a library's own calendar (--library) or its city's default (--city): opening hours
-    /// and closed days (a city's public holidays).
+    /// Set a library's own calendar (--for-library) or its city's default (--city): opening
+    /// hours and closed days (a city's public holidays).
     SetCalendar {
         /// The city whose default calendar this is.
-        #[arg(long, required_unless_present = "library")]
+        #[arg(long, required_unless_present = "for_library")]
         city: Option<String>,
         /// The library whose own calendar this is.
-        #[arg(long)]
-        library: Option<String>,
+        #[arg(long, value_name = "CODE")]
+        for_library: Option<String>,
         /// Seven days' hours, Monday first, comma-separated: HH:MM-HH:MM or `closed`, e.g.
         /// `closed,09:00-21:00,09:00-21:00,09:00-21:00,09:00-21:00,09:00-17:00,09:00-17:00`.
         /// Left out: open all day every day.
@@ -545,14 +545,14 @@ impl WriteCommand {
             }
             Self::SetCalendar {
                 city,
-                library,
+                for_library,
                 week,
                 closed_dates,
                 opts,
             } => {
                 let r = v1::SetCalendarRequest {
                     city: city.unwrap_or_default(),
-                    library: library.unwrap_or_default(),
+                    library: for_library.unwrap_or_default(),
                     week: week.map(|w| w.0).unwrap_or_default(),
                     closed_dates,
                     ..Default::default()

@@ -70,16 +70,16 @@ fn lend_titles(books: &[(&str, &str, &str)]) -> History {
 fn top_titles_rank_by_loans_and_break_ties_by_title_key() {
     let h = lend_titles(&[
         // Two copies of one ISBN, written two ways, one lent at the branch: 2 loans.
-        ("A-1", "978-7-5063-0001-2", "Teahouse"),
-        ("L-2", "9787506300012", "Teahouse (2nd printing)"),
+        ("A-1", "978-7-5063-0001-8", "Teahouse"),
+        ("L-2", "9787506300018", "Teahouse (2nd printing)"),
         // Two titles without ISBN, keyed by title and author (normalised): 2 loans and 1 loan.
         ("B-1", "", "Rickshaw Boy"),
         ("B-2", "", "Rickshaw Boy"),
         ("C-1", "", "Cat Country"),
         // Another ISBN with 2 loans: ties with the first, and "isbn:..." keys sort before
         // "text:..." keys.
-        ("D-1", "9787020000011", "Four Generations"),
-        ("D-2", "9787020000011", "Four Generations"),
+        ("D-1", "9787020000012", "Four Generations"),
+        ("D-2", "9787020000012", "Four Generations"),
     ]);
     let s = fold(h.events());
     let ranked: Vec<_> = top_titles(&s, "jinan", "2026-03", 0)
@@ -91,11 +91,11 @@ fn top_titles_rank_by_loans_and_break_ties_by_title_key() {
         ranked,
         [
             (
-                "isbn:9787020000011".to_owned(),
+                "isbn:9787020000012".to_owned(),
                 "Four Generations".to_owned(),
                 2
             ),
-            ("isbn:9787506300012".to_owned(), "Teahouse".to_owned(), 2),
+            ("isbn:9787506300018".to_owned(), "Teahouse".to_owned(), 2),
             (
                 r#"text:["rickshaw boy","lao she"]"#.to_owned(),
                 "Rickshaw Boy".to_owned(),
@@ -113,7 +113,7 @@ fn top_titles_rank_by_loans_and_break_ties_by_title_key() {
         .into_iter()
         .map(|t| t.title_key)
         .collect();
-    assert_eq!(top_two, ["isbn:9787020000011", "isbn:9787506300012"]);
+    assert_eq!(top_two, ["isbn:9787020000012", "isbn:9787506300018"]);
     // Folding the same history again ranks the same way.
     assert_eq!(
         top_titles(&fold(h.events()), "jinan", "2026-03", 0),
@@ -174,7 +174,7 @@ fn top_titles_count_loans_in_the_lending_city_and_month() {
         &mut h,
         t0(),
         ZB_CENTRAL,
-        book("ZB-1", "9787020000011", "Four Generations"),
+        book("ZB-1", "9787020000012", "Four Generations"),
     );
     // A Zibo book lent in Jinan counts for Jinan.
     transfer(

@@ -48,7 +48,7 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-const ISBNS: [&str; 4] = ["9787020000011", "978-7-02-000001-1", "", "9787506300012"];
+const ISBNS: [&str; 4] = ["9787020000012", "978-7-02-000001-2", "", "9787506300018"];
 
 fn new_book(n: usize) -> NewBook {
     book(

@@ -26,7 +26,7 @@ fn lent_and_returned() -> (History, usize) {
         &mut h,
         t0(),
         ZB_CENTRAL,
-        book("ZB-1", "9787020000011", "Four Generations"),
+        book("ZB-1", "9787020000012", "Four Generations"),
     );
     catalogue(&mut h, t0(), ZB_CENTRAL, book("ZB-2", "", "Teahouse"));
     let setup = h.events().len();
@@ -352,7 +352,7 @@ async fn every_query_answers_with_the_position_it_reflects() {
             titles.titles[0].title_key.as_str(),
             titles.titles[0].loans
         ),
-        (1, "isbn:9787020000011", 1)
+        (1, "isbn:9787020000012", 1)
     );
 
     let snapshot = service

@@ -214,7 +214,10 @@ impl Network {
     /// The calendar of a registered library.
     pub fn calendar(&self, library: &str) -> Option<LibraryCalendar<'_>> {
         let library = self.libraries.get(library)?;
-        Some(LibraryCalendar::new(library, self.cities.get(&library.city)))
+        Some(LibraryCalendar::new(
+            library,
+            self.cities.get(&library.city),
+        ))
     }
 }
 
@@ -229,11 +232,17 @@ pub fn check_isbn(isbn: &str) -> Result<(), &'static str> {
             for (i, c) in chars.iter().enumerate() {
                 let value = match (c, i) {
                     ('X' | 'x', 9) => 10,
-                    (c, _) => c.to_digit(10).ok_or("an ISBN-10 is nine digits and a check digit (0-9 or X)")?,
+                    (c, _) => c
+                        .to_digit(10)
+                        .ok_or("an ISBN-10 is nine digits and a check digit (0-9 or X)")?,
                 };
                 sum += value * (10 - i as u32);
             }
-            if sum % 11 == 0 { Ok(()) } else { Err("its ISBN-10 check digit is wrong") }
+            if sum.is_multiple_of(11) {
+                Ok(())
+            } else {
+                Err("its ISBN-10 check digit is wrong")
+            }
         }
         13 => {
             let mut sum = 0u32;
@@ -241,7 +250,11 @@ pub fn check_isbn(isbn: &str) -> Result<(), &'static str> {
                 let digit = c.to_digit(10).ok_or("an ISBN-13 is 13 digits")?;
                 sum += digit * if i % 2 == 0 { 1 } else { 3 };
             }
-            if sum % 10 == 0 { Ok(()) } else { Err("its ISBN-13 check digit is wrong") }
+            if sum.is_multiple_of(10) {
+                Ok(())
+            } else {
+                Err("its ISBN-13 check digit is wrong")
+            }
         }
         _ => Err("an ISBN has 10 or 13 digits (hyphens and spaces aside)"),
     }

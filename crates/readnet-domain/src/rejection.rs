@@ -8,10 +8,10 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::access::{Act, Denial, Grant, Target, roles_text};
+use crate::calendar::ClosedWhy;
 use crate::ids::{CityCode, ItemCode, LibraryCode, PrincipalName};
 use crate::money::Fen;
 use crate::pb::Channel;
-use crate::calendar::ClosedWhy;
 use crate::pb::{Acquisition, CreditTier, LibraryTier};
 
 /// Which kind of "no" a rejection is; the server maps it to a gRPC status code.
@@ -377,7 +377,9 @@ pub enum Rejection {
         parent: LibraryCode,
         parent_tier: LibraryTier,
     },
-    #[error("parent: {parent} is {library} itself or below it (rule: the library tree has no cycles)")]
+    #[error(
+        "parent: {parent} is {library} itself or below it (rule: the library tree has no cycles)"
+    )]
     TreeCycle {
         library: LibraryCode,
         parent: LibraryCode,
@@ -416,7 +418,9 @@ pub enum Rejection {
     },
     #[error("until_date: {until} is before the closure's first day {from}")]
     ClosureEndsBeforeItStarts { from: NaiveDate, until: NaiveDate },
-    #[error("from_date: {from} is in the past (today is {today} at {library}); a closure starts today or later")]
+    #[error(
+        "from_date: {from} is in the past (today is {today} at {library}); a closure starts today or later"
+    )]
     ClosureInThePast {
         library: LibraryCode,
         from: NaiveDate,
@@ -451,7 +455,9 @@ pub enum Rejection {
     },
 
     // ---- small rules ----
-    #[error("{field}: {isbn:?} is not a valid ISBN: {why} (rule: ISBN-10 and ISBN-13 check digits are checked)")]
+    #[error(
+        "{field}: {isbn:?} is not a valid ISBN: {why} (rule: ISBN-10 and ISBN-13 check digits are checked)"
+    )]
     InvalidIsbn {
         field: &'static str,
         isbn: String,

@@ -760,7 +760,10 @@ impl Ledger {
                     ended = true;
                 }
                 if !ended {
-                    broken(payload, &format!("library {} has no closure to end", e.library));
+                    broken(
+                        payload,
+                        &format!("library {} has no closure to end", e.library),
+                    );
                 }
                 self.network.version += 1;
             }

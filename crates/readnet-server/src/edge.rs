@@ -575,12 +575,16 @@ command_request!(RenameLibraryRequest, "RenameLibrary", |r, key, at| {
     }
 });
 
-command_request!(ChangeLibraryTierRequest, "ChangeLibraryTier", |r, key, at| {
-    Command::ChangeLibraryTier {
-        library: library_code(&r.library, "library")?,
-        tier: enum_field(r.tier, "tier")?,
+command_request!(
+    ChangeLibraryTierRequest,
+    "ChangeLibraryTier",
+    |r, key, at| {
+        Command::ChangeLibraryTier {
+            library: library_code(&r.library, "library")?,
+            tier: enum_field(r.tier, "tier")?,
+        }
     }
-});
+);
 
 command_request!(SetCalendarRequest, "SetCalendar", |r, key, at| {
     Command::SetCalendar {

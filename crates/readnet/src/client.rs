@@ -7,11 +7,11 @@ use readnet_proto::v1::{
     self, Card, Channel as ProtoChannel, CommandReceipt,
     access_service_client::AccessServiceClient,
     availability_service_client::AvailabilityServiceClient,
-    statistics_service_client::StatisticsServiceClient,
     backup_service_client::BackupServiceClient,
     circulation_service_client::CirculationServiceClient, hold_service_client::HoldServiceClient,
     ledger_service_client::LedgerServiceClient,
     network_admin_service_client::NetworkAdminServiceClient,
+    statistics_service_client::StatisticsServiceClient,
 };
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
 use tonic::service::Interceptor;

@@ -222,12 +222,27 @@ pub fn facts(event: &Event) -> String {
         }
         Payload::ItemWithdrawn(e) => format!("{}: {}", e.item, e.reason),
         Payload::LibraryMoved(e) => {
-            let to = |p: &str| if p.is_empty() { "no parent".to_owned() } else { p.to_owned() };
-            format!("{}: under {} (was {})", e.library, to(&e.parent), to(&e.previous_parent))
+            let to = |p: &str| {
+                if p.is_empty() {
+                    "no parent".to_owned()
+                } else {
+                    p.to_owned()
+                }
+            };
+            format!(
+                "{}: under {} (was {})",
+                e.library,
+                to(&e.parent),
+                to(&e.previous_parent)
+            )
         }
         Payload::LibraryRenamed(e) => format!("{}: {}", e.library, e.name),
         Payload::LibraryTierChanged(e) => {
-            format!("{}: {}", e.library, word(e.tier().as_str_name(), "LIBRARY_TIER_"))
+            format!(
+                "{}: {}",
+                e.library,
+                word(e.tier().as_str_name(), "LIBRARY_TIER_")
+            )
         }
         Payload::CalendarSet(e) => {
             let whose = if e.library.is_empty() {
@@ -235,7 +250,11 @@ pub fn facts(event: &Event) -> String {
             } else {
                 e.library.clone()
             };
-            let closed_weekdays = e.week.iter().filter(|h| h.open_minute >= h.close_minute).count();
+            let closed_weekdays = e
+                .week
+                .iter()
+                .filter(|h| h.open_minute >= h.close_minute)
+                .count();
             format!(
                 "{whose}: {closed_weekdays} closed weekday(s), {} closed date(s)",
                 e.closed_dates.len()
@@ -751,6 +770,48 @@ pub fn hold_json(h: &v1::GetHoldResponse) -> Value {
     })
 }
 
+/// A subtree as lines: its libraries indented by depth, then one line per day with figures.
+pub fn subtree_lines(response: &v1::SubtreeDaysResponse) -> Vec<String> {
+    let mut lines: Vec<String> = response
+        .libraries
+        .iter()
+        .map(|l| {
+            format!(
+                "{}{} {} ({}{})",
+                "  ".repeat(l.depth as usize),
+                l.library,
+                l.name,
+                word(l.tier().as_str_name(), "LIBRARY_TIER_"),
+                if l.closed { ", closed" } else { "" }
+            )
+        })
+        .collect();
+    lines.extend(response.days.iter().map(|d| {
+        format!(
+            "{}: loans {}, returns {}, renewals {}, on loan {}, overdue {}",
+            d.day, d.loans, d.returns, d.renewals, d.on_loan_at_day_end, d.overdue_at_day_end
+        )
+    }));
+    lines
+}
+
+/// A subtree as JSON.
+pub fn subtree_json(response: &v1::SubtreeDaysResponse) -> Value {
+    json!({
+        "applied_position": response.applied_position,
+        "library": response.library,
+        "libraries": response.libraries.iter().map(|l| json!({
+            "library": l.library, "name": l.name,
+            "tier": word(l.tier().as_str_name(), "LIBRARY_TIER_"),
+            "parent": l.parent, "depth": l.depth, "closed": l.closed,
+        })).collect::<Vec<_>>(),
+        "days": response.days.iter().map(|d| json!({
+            "day": d.day, "loans": d.loans, "returns": d.returns, "renewals": d.renewals,
+            "on_loan_at_day_end": d.on_loan_at_day_end, "overdue_at_day_end": d.overdue_at_day_end,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -858,46 +919,4 @@ mod tests {
         assert_eq!(value["error"]["code"], "FAILED_PRECONDITION");
         assert_eq!(value["error"]["message"], "item ZB-0001 is on loan");
     }
-}
-
-/// A subtree as lines: its libraries indented by depth, then one line per day with figures.
-pub fn subtree_lines(response: &v1::SubtreeDaysResponse) -> Vec<String> {
-    let mut lines: Vec<String> = response
-        .libraries
-        .iter()
-        .map(|l| {
-            format!(
-                "{}{} {} ({}{})",
-                "  ".repeat(l.depth as usize),
-                l.library,
-                l.name,
-                word(l.tier().as_str_name(), "LIBRARY_TIER_"),
-                if l.closed { ", closed" } else { "" }
-            )
-        })
-        .collect();
-    lines.extend(response.days.iter().map(|d| {
-        format!(
-            "{}: loans {}, returns {}, renewals {}, on loan {}, overdue {}",
-            d.day, d.loans, d.returns, d.renewals, d.on_loan_at_day_end, d.overdue_at_day_end
-        )
-    }));
-    lines
-}
-
-/// A subtree as JSON.
-pub fn subtree_json(response: &v1::SubtreeDaysResponse) -> Value {
-    json!({
-        "applied_position": response.applied_position,
-        "library": response.library,
-        "libraries": response.libraries.iter().map(|l| json!({
-            "library": l.library, "name": l.name,
-            "tier": word(l.tier().as_str_name(), "LIBRARY_TIER_"),
-            "parent": l.parent, "depth": l.depth, "closed": l.closed,
-        })).collect::<Vec<_>>(),
-        "days": response.days.iter().map(|d| json!({
-            "day": d.day, "loans": d.loans, "returns": d.returns, "renewals": d.renewals,
-            "on_loan_at_day_end": d.on_loan_at_day_end, "overdue_at_day_end": d.overdue_at_day_end,
-        })).collect::<Vec<_>>(),
-    })
 }

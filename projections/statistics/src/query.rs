@@ -238,7 +238,9 @@ pub fn subtree_days(
     let libraries = subtree(state, root)?;
     let days = days_of(state, by);
     let figures = sum_days(
-        libraries.iter().filter_map(|l| days.get(l.library.as_str())),
+        libraries
+            .iter()
+            .filter_map(|l| days.get(l.library.as_str())),
         range,
     );
     Ok((libraries, figures))

@@ -609,7 +609,10 @@ async fn only_the_borrower_renews_at_most_twice_each_time_thirty_days_from_the_r
     );
     // Five days ago (a kiosk syncing late), then now: a renewal must move the due date.
     for (count, desk) in [
-        (1, desk.clone().dated(Utc::now() - chrono::Duration::days(5))),
+        (
+            1,
+            desk.clone().dated(Utc::now() - chrono::Duration::days(5)),
+        ),
         (2, desk.clone()),
     ] {
         let renewed = accepted(

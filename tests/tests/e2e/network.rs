@@ -64,17 +64,34 @@ async fn tongling_four_tiers_a_branch_moved_and_a_weeks_closure_that_shifts_due_
     let net = &fixture.net;
     let set_up_at = Utc::now() - SET_UP_BEFORE;
     let system = net.system().dated(set_up_at);
-    accepted(system.join_city(TONGLING, "铜陵").await, "JoinCity tongling");
+    accepted(
+        system.join_city(TONGLING, "铜陵").await,
+        "JoinCity tongling",
+    );
     accepted(system.join_city(JINAN, "济南").await, "JoinCity jinan");
     register(&system, JN_CENTRAL, JINAN, LibraryTier::Central, "").await;
     // 中心馆, two 总馆 (county and district), 分馆, a village 服务点, a 24-hour library, a booth.
     register(&system, TL_CENTRAL, TONGLING, LibraryTier::Central, "").await;
-    register(&system, TL_TONGGUAN, TONGLING, LibraryTier::General, TL_CENTRAL).await;
+    register(
+        &system,
+        TL_TONGGUAN,
+        TONGLING,
+        LibraryTier::General,
+        TL_CENTRAL,
+    )
+    .await;
     register(&system, TL_YIAN, TONGLING, LibraryTier::General, TL_CENTRAL).await;
     register(&system, TL_B01, TONGLING, LibraryTier::Branch, TL_TONGGUAN).await;
     register(&system, TL_B02, TONGLING, LibraryTier::Branch, TL_TONGGUAN).await;
     register(&system, TL_SP, TONGLING, LibraryTier::ServicePoint, TL_B01).await;
-    register(&system, TL_24H, TONGLING, LibraryTier::SelfService, TL_CENTRAL).await;
+    register(
+        &system,
+        TL_24H,
+        TONGLING,
+        LibraryTier::SelfService,
+        TL_CENTRAL,
+    )
+    .await;
     register(&system, TL_BOOTH, TONGLING, LibraryTier::Booth, TL_YIAN).await;
 
     // What the new user could do before: refused now, each naming its rule.
@@ -121,7 +138,11 @@ async fn tongling_four_tiers_a_branch_moved_and_a_weeks_closure_that_shifts_due_
     .expect("a receipt");
     let e = payload!(moved.events[0], LibraryMoved);
     assert_eq!(
-        (e.library.as_str(), e.parent.as_str(), e.previous_parent.as_str()),
+        (
+            e.library.as_str(),
+            e.parent.as_str(),
+            e.previous_parent.as_str()
+        ),
         (TL_B02, TL_YIAN, TL_TONGGUAN)
     );
     refused(
@@ -179,7 +200,9 @@ async fn tongling_four_tiers_a_branch_moved_and_a_weeks_closure_that_shifts_due_
     );
     let reader = card(TONGLING, "340702199001011234");
     accepted(
-        net.at(TL_CENTRAL).checkout("TL-C-0001", reader.clone()).await,
+        net.at(TL_CENTRAL)
+            .checkout("TL-C-0001", reader.clone())
+            .await,
         "a loan at the central library",
     );
     assert_eq!(
@@ -251,7 +274,9 @@ async fn tongling_four_tiers_a_branch_moved_and_a_weeks_closure_that_shifts_due_
     );
     // Nobody is blocked: the neighbour borrows at the central library and returns there.
     accepted(
-        net.at(TL_CENTRAL).checkout("TL-C-0002", neighbour.clone()).await,
+        net.at(TL_CENTRAL)
+            .checkout("TL-C-0002", neighbour.clone())
+            .await,
         "the neighbour borrows elsewhere",
     );
     accepted(
@@ -289,7 +314,10 @@ async fn commands_dated_too_far_back_or_before_what_they_name_existed_are_refuse
         "RegisterLibrary",
     );
     let desk = fixture.net.at(JN_CENTRAL);
-    accepted(desk.catalogue(JN_BOOKS[0], JN_CENTRAL).await, "CatalogueItem");
+    accepted(
+        desk.catalogue(JN_BOOKS[0], JN_CENTRAL).await,
+        "CatalogueItem",
+    );
     let reader = card(JINAN, "370102199001011234");
     invalid_field(
         desk.checkout_at(
@@ -384,22 +412,43 @@ async fn the_cli_corrects_the_tree_sets_calendars_and_closes_a_library_for_a_whi
         .to_owned();
     let server = ["--server", url.as_str(), "--data", data.as_str()];
     let run = |args: &[&str]| cli(&[args, &server[..]].concat());
-    run(&["register-library", "JN-LIXIA-SP1", "--name", "姚家服务点", "--city", JINAN, "--tier", "service-point"]);
+    run(&[
+        "register-library",
+        "JN-LIXIA-SP1",
+        "--name",
+        "姚家服务点",
+        "--city",
+        JINAN,
+        "--tier",
+        "service-point",
+    ]);
     let moved = run(&["move-library", "JN-LIXIA-SP1", "--parent", JN_LIXIA]);
     assert!(moved.contains("LibraryMoved"), "{moved}");
     run(&["rename-library", "JN-LIXIA-SP1", "--name", "姚家街道服务点"]);
     // A branch is not under a branch; a 24-hour library may be.
     let refused_tier = std::process::Command::new(readnet_binary())
-        .args([&["change-library-tier", "JN-LIXIA-SP1", "--tier", "branch"][..], &server[..]].concat())
+        .args(
+            [
+                &["change-library-tier", "JN-LIXIA-SP1", "--tier", "branch"][..],
+                &server[..],
+            ]
+            .concat(),
+        )
         .output()
         .expect("readnet runs");
     assert!(!refused_tier.status.success());
     assert!(
-        String::from_utf8_lossy(&refused_tier.stderr).contains("a branch is under a general or the central library"),
+        String::from_utf8_lossy(&refused_tier.stderr)
+            .contains("a branch is under a general or the central library"),
         "{}",
         String::from_utf8_lossy(&refused_tier.stderr)
     );
-    run(&["change-library-tier", "JN-LIXIA-SP1", "--tier", "self-service"]);
+    run(&[
+        "change-library-tier",
+        "JN-LIXIA-SP1",
+        "--tier",
+        "self-service",
+    ]);
     run(&[
         "set-calendar",
         "--city",

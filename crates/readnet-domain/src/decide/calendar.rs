@@ -24,7 +24,11 @@ const WEEKDAYS: [&str; 7] = [
 impl Decider<'_> {
     /// Loans and returns happen while the library is open: not on a closed day of its
     /// calendar, not during a temporary closure. The refusal says when it opens again.
-    pub(super) fn check_open_now(&self, library: &Library, work: DeskWork) -> Result<(), Rejection> {
+    pub(super) fn check_open_now(
+        &self,
+        library: &Library,
+        work: DeskWork,
+    ) -> Result<(), Rejection> {
         let Some(calendar) = self.network().calendar(library.code.as_str()) else {
             return Ok(());
         };
@@ -119,8 +123,7 @@ impl Decider<'_> {
             from: if from_date == today {
                 now
             } else {
-                calendar
-                    .end_of_day(from_date.pred_opt().unwrap_or(from_date))
+                calendar.end_of_day(from_date.pred_opt().unwrap_or(from_date))
                     + chrono::Duration::microseconds(1)
             },
             until: calendar.end_of_day(until),

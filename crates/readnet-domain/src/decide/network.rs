@@ -167,15 +167,17 @@ impl Decider<'_> {
             }
         }
         self.check_tree(code, library.tier, &library.city, parent_library)?;
-        Ok(vec![network_event(Payload::LibraryMoved(pb::LibraryMoved {
-            library: code.clone().into(),
-            parent: parent.map(|p| p.as_str().to_owned()).unwrap_or_default(),
-            previous_parent: library
-                .parent
-                .as_ref()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default(),
-        }))])
+        Ok(vec![network_event(Payload::LibraryMoved(
+            pb::LibraryMoved {
+                library: code.clone().into(),
+                parent: parent.map(|p| p.as_str().to_owned()).unwrap_or_default(),
+                previous_parent: library
+                    .parent
+                    .as_ref()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_default(),
+            },
+        ))])
     }
 
     pub(super) fn rename_library(

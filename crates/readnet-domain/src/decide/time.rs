@@ -79,18 +79,36 @@ impl Decider<'_> {
         let network = self.network();
         for code in items {
             if let Some(item) = self.ledger.items.get(code) {
-                check(at, "item", code.as_str(), "was catalogued", item.catalogued_at)?;
+                check(
+                    at,
+                    "item",
+                    code.as_str(),
+                    "was catalogued",
+                    item.catalogued_at,
+                )?;
             }
         }
         for code in libraries {
             if let Some(library) = network.libraries.get(code) {
-                check(at, "library", code.as_str(), "was registered", library.registered_at)?;
+                check(
+                    at,
+                    "library",
+                    code.as_str(),
+                    "was registered",
+                    library.registered_at,
+                )?;
                 cities.push(&library.city);
             }
         }
         for code in cities {
             if let Some(city) = network.cities.get(code) {
-                check(at, "city", code.as_str(), "joined the network", city.joined_at)?;
+                check(
+                    at,
+                    "city",
+                    code.as_str(),
+                    "joined the network",
+                    city.joined_at,
+                )?;
             }
         }
         Ok(())

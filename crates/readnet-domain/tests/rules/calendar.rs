@@ -31,7 +31,11 @@ fn city_calendar(city: &str, holidays: &[(i32, u32, u32)]) -> Command {
     }
 }
 
-fn close_for_a_while(library: &str, from: Option<(i32, u32, u32)>, until: (i32, u32, u32)) -> Command {
+fn close_for_a_while(
+    library: &str,
+    from: Option<(i32, u32, u32)>,
+    until: (i32, u32, u32),
+) -> Command {
     Command::CloseLibraryTemporarily {
         library: library.into(),
         reason: "疫情期间闭馆".into(),
@@ -60,14 +64,26 @@ fn tuesday() -> DateTime<Utc> {
 fn a_due_date_on_a_closed_day_moves_to_the_next_open_day() {
     // Lent on Tuesday 3 March: due Thursday 2 April, a holiday, as is Friday 3 April (清明).
     let after = given(network_jinan_zibo())
-        .after(t0(), None, city_calendar("jinan", &[(2026, 4, 2), (2026, 4, 3)]))
-        .when_at(tuesday(), Some("JN-CENTRAL"), checkout("JN-000001", &li_wei()))
+        .after(
+            t0(),
+            None,
+            city_calendar("jinan", &[(2026, 4, 2), (2026, 4, 3)]),
+        )
+        .when_at(
+            tuesday(),
+            Some("JN-CENTRAL"),
+            checkout("JN-000001", &li_wei()),
+        )
         .then_accepted();
     assert_eq!(due_of(&after, "JN-000001"), end_of(2026, 4, 4));
     // A Monday is closed every week: lent on Saturday 7 March, due Monday 6 April, so Tuesday.
     let after = given(network_jinan_zibo())
         .after(t0(), None, city_calendar("jinan", &[]))
-        .when_at(t0() + Duration::days(5), Some("JN-CENTRAL"), checkout("JN-000001", &li_wei()))
+        .when_at(
+            t0() + Duration::days(5),
+            Some("JN-CENTRAL"),
+            checkout("JN-000001", &li_wei()),
+        )
         .then_accepted();
     assert_eq!(due_of(&after, "JN-000001"), end_of(2026, 4, 7));
 }
@@ -75,7 +91,12 @@ fn a_due_date_on_a_closed_day_moves_to_the_next_open_day() {
 #[test]
 fn a_24_hour_library_keeps_no_closed_day_of_its_city() {
     let after = given(network_jinan_zibo())
-        .and([library_registered("JN-24H", "jinan", LibraryTier::SelfService, Some("JN-CENTRAL"))])
+        .and([library_registered(
+            "JN-24H",
+            "jinan",
+            LibraryTier::SelfService,
+            Some("JN-CENTRAL"),
+        )])
         .and([catalogued("JN-24-0001", "JN-24H", Some(2000))])
         .after(t0(), None, city_calendar("jinan", &[(2026, 4, 1)]))
         // Monday 2 March, closed for the city's libraries, open for the 24-hour one.
@@ -115,28 +136,45 @@ fn a_desk_on_a_closed_day_refuses_loans_and_returns_with_its_next_opening() {
         );
     // Lent in Zibo, returned at a closed Jinan desk: refused, with the time it opens.
     closed_monday
-        .after(t0() - Duration::days(3), Some("ZB-CENTRAL"), checkout("ZB-000123", &li_wei()))
+        .after(
+            t0() - Duration::days(3),
+            Some("ZB-CENTRAL"),
+            checkout("ZB-000123", &li_wei()),
+        )
         .when_at(t0(), Some("JN-LIXIA-03"), give_back("ZB-000123"))
-        .then_refused(RejectionKind::FailedPrecondition, "no returns until it opens again at 2026-03-03 09:00 CST");
+        .then_refused(
+            RejectionKind::FailedPrecondition,
+            "no returns until it opens again at 2026-03-03 09:00 CST",
+        );
 }
 
 #[test]
 fn a_closure_extends_the_loans_due_while_it_lasts() {
     let lent = given(network_jinan_zibo())
         .after(t0(), Some("JN-CENTRAL"), checkout("JN-000001", &li_wei()))
-        .after(t0() + Duration::days(20), Some("JN-CENTRAL"), checkout("JN-000002", &wang_fang()));
+        .after(
+            t0() + Duration::days(20),
+            Some("JN-CENTRAL"),
+            checkout("JN-000002", &wang_fang()),
+        );
     // Due 1 April and 21 April; closed from 28 March through 5 April: the first moves.
     let at = shanghai(2026, 3, 28, 8, 0, 0);
     let after = lent
         .clone()
-        .when_at(at, None, close_for_a_while("JN-CENTRAL", None, (2026, 4, 5)))
+        .when_at(
+            at,
+            None,
+            close_for_a_while("JN-CENTRAL", None, (2026, 4, 5)),
+        )
         .then_events(vec![
-            network_event(Payload::LibraryClosedTemporarily(pb::LibraryClosedTemporarily {
-                library: "JN-CENTRAL".into(),
-                reason: "疫情期间闭馆".into(),
-                from_us: us(at),
-                until_us: us(end_of(2026, 4, 5)),
-            })),
+            network_event(Payload::LibraryClosedTemporarily(
+                pb::LibraryClosedTemporarily {
+                    library: "JN-CENTRAL".into(),
+                    reason: "疫情期间闭馆".into(),
+                    from_us: us(at),
+                    until_us: us(end_of(2026, 4, 5)),
+                },
+            )),
             item_event(
                 "JN-000001",
                 Payload::LoanExtended(pb::LoanExtended {
@@ -164,7 +202,11 @@ fn a_planned_closure_moves_the_due_dates_of_later_loans() {
     // Closed 30 March to 3 April, declared on 2 March: a loan of 2 March, due 1 April, is due
     // on 4 April; so is one lent the next day.
     let after = given(network_jinan_zibo())
-        .after(t0(), None, close_for_a_while("JN-CENTRAL", Some((2026, 3, 30)), (2026, 4, 3)))
+        .after(
+            t0(),
+            None,
+            close_for_a_while("JN-CENTRAL", Some((2026, 3, 30)), (2026, 4, 3)),
+        )
         .when_at(t0(), Some("JN-CENTRAL"), checkout("JN-000001", &li_wei()))
         .then_accepted();
     assert_eq!(due_of(&after, "JN-000001"), end_of(2026, 4, 4));
@@ -174,8 +216,11 @@ fn a_planned_closure_moves_the_due_dates_of_later_loans() {
 fn a_closure_pauses_the_overdue_clock_so_nobody_is_blocked_by_it() {
     // Lent 2 March, due 1 April. Closed from 5 April through 4 May (30 days). On 6 May the
     // book is 35 days late by the calendar, but only 5 of them while the library was open.
-    let lent = given(network_jinan_zibo())
-        .after(t0(), Some("JN-CENTRAL"), checkout("JN-000001", &li_wei()));
+    let lent = given(network_jinan_zibo()).after(
+        t0(),
+        Some("JN-CENTRAL"),
+        checkout("JN-000001", &li_wei()),
+    );
     let may_6 = shanghai(2026, 5, 6, 10, 0, 0);
     lent.clone()
         .when_at(may_6, Some("ZB-CENTRAL"), checkout("ZB-000123", &li_wei()))
@@ -203,7 +248,11 @@ fn closures_that_start_in_the_past_or_end_before_they_start_are_refused() {
             "from_date: 2026-03-01 is in the past (today is 2026-03-02 at JN-CENTRAL); a closure starts today or later",
         );
     given(network_jinan_zibo())
-        .when_at(t0(), None, close_for_a_while("JN-CENTRAL", Some((2026, 3, 9)), (2026, 3, 5)))
+        .when_at(
+            t0(),
+            None,
+            close_for_a_while("JN-CENTRAL", Some((2026, 3, 9)), (2026, 3, 5)),
+        )
         .then_rejected(Rejection::ClosureEndsBeforeItStarts {
             from: date(2026, 3, 9),
             until: date(2026, 3, 5),
@@ -212,24 +261,47 @@ fn closures_that_start_in_the_past_or_end_before_they_start_are_refused() {
 
 #[test]
 fn reopening_ends_a_closure_and_the_desk_works_again() {
-    let closed = given(network_jinan_zibo())
-        .after(t0(), None, close_for_a_while("JN-CENTRAL", None, (2026, 3, 31)));
+    let closed = given(network_jinan_zibo()).after(
+        t0(),
+        None,
+        close_for_a_while("JN-CENTRAL", None, (2026, 3, 31)),
+    );
     let at = t0() + Duration::days(3);
     let reopened = closed
-        .when_at(at, None, Command::ReopenLibrary { library: "JN-CENTRAL".into() })
-        .then_events(vec![network_event(Payload::LibraryReopened(pb::LibraryReopened {
-            library: "JN-CENTRAL".into(),
-            at_us: us(at),
-        }))]);
+        .when_at(
+            at,
+            None,
+            Command::ReopenLibrary {
+                library: "JN-CENTRAL".into(),
+            },
+        )
+        .then_events(vec![network_event(Payload::LibraryReopened(
+            pb::LibraryReopened {
+                library: "JN-CENTRAL".into(),
+                at_us: us(at),
+            },
+        ))]);
     reopened
         .clone()
-        .when_at(at + Duration::hours(1), Some("JN-CENTRAL"), checkout("JN-000001", &li_wei()))
+        .when_at(
+            at + Duration::hours(1),
+            Some("JN-CENTRAL"),
+            checkout("JN-000001", &li_wei()),
+        )
         .then_accepted();
     reopened
-        .when_at(at, None, Command::ReopenLibrary { library: "JN-CENTRAL".into() })
+        .when_at(
+            at,
+            None,
+            Command::ReopenLibrary {
+                library: "JN-CENTRAL".into(),
+            },
+        )
         .then_rejected_saying(
             RejectionKind::FailedPrecondition,
-            Rejection::NotClosedTemporarily { library: "JN-CENTRAL".into() },
+            Rejection::NotClosedTemporarily {
+                library: "JN-CENTRAL".into(),
+            },
             "library JN-CENTRAL is not closed temporarily, and no closure of it is planned",
         );
 }
@@ -266,7 +338,11 @@ fn opening_hours_must_be_a_span_of_the_day() {
 #[test]
 fn a_city_calendar_is_recorded_with_sorted_dates() {
     given(network_jinan_zibo())
-        .when_at(t0(), None, city_calendar("zibo", &[(2026, 10, 2), (2026, 10, 1), (2026, 10, 2)]))
+        .when_at(
+            t0(),
+            None,
+            city_calendar("zibo", &[(2026, 10, 2), (2026, 10, 1), (2026, 10, 2)]),
+        )
         .then_events(vec![network_event(Payload::CalendarSet(pb::CalendarSet {
             city: "zibo".into(),
             library: String::new(),

@@ -15,8 +15,10 @@ fn network_joined_a_month_ago() -> crate::support::Scenario {
 #[test]
 fn a_loan_dated_before_its_item_was_catalogued_is_refused() {
     let catalogued_at = t0() - Duration::minutes(5);
-    let scenario = network_joined_a_month_ago()
-        .and_at(catalogued_at, [catalogued("JN-NEW-0001", "JN-CENTRAL", Some(2000))]);
+    let scenario = network_joined_a_month_ago().and_at(
+        catalogued_at,
+        [catalogued("JN-NEW-0001", "JN-CENTRAL", Some(2000))],
+    );
     let long_ago = shanghai(2015, 6, 1, 10, 0, 0);
     scenario
         .clone()
@@ -34,7 +36,11 @@ fn a_loan_dated_before_its_item_was_catalogued_is_refused() {
         );
     // A kiosk's loan synced late, but after the cataloguing, is fine.
     scenario
-        .when_at(t0() - Duration::minutes(1), Some("JN-CENTRAL"), checkout("JN-NEW-0001", &li_wei()))
+        .when_at(
+            t0() - Duration::minutes(1),
+            Some("JN-CENTRAL"),
+            checkout("JN-NEW-0001", &li_wei()),
+        )
         .then_accepted();
 }
 
@@ -43,8 +49,15 @@ fn nothing_happens_at_a_library_before_it_was_registered_or_in_a_city_before_it_
     let scenario = network_joined_a_month_ago();
     scenario
         .clone()
-        .when_at(t0() - Duration::days(31), Some("JN-CENTRAL"), checkout("JN-000001", &li_wei()))
-        .then_refused(RejectionKind::InvalidArgument, "before item JN-000001 was catalogued");
+        .when_at(
+            t0() - Duration::days(31),
+            Some("JN-CENTRAL"),
+            checkout("JN-000001", &li_wei()),
+        )
+        .then_refused(
+            RejectionKind::InvalidArgument,
+            "before item JN-000001 was catalogued",
+        );
     scenario
         .clone()
         .when_at(
@@ -58,7 +71,10 @@ fn nothing_happens_at_a_library_before_it_was_registered_or_in_a_city_before_it_
                 parent: None,
             },
         )
-        .then_refused(RejectionKind::InvalidArgument, "before city jinan joined the network");
+        .then_refused(
+            RejectionKind::InvalidArgument,
+            "before city jinan joined the network",
+        );
     scenario
         .when_at(
             t0() - Duration::days(31),
@@ -68,13 +84,20 @@ fn nothing_happens_at_a_library_before_it_was_registered_or_in_a_city_before_it_
                 policy: readnet_domain::pb::ReturnPolicy::FloatInCity,
             },
         )
-        .then_refused(RejectionKind::InvalidArgument, "before library JN-CENTRAL was registered");
+        .then_refused(
+            RejectionKind::InvalidArgument,
+            "before library JN-CENTRAL was registered",
+        );
 }
 
 #[test]
 fn events_folded_without_their_time_are_not_checked() {
     // A state built from payloads alone (a test, an old tool) knows no times: nothing to check.
     given(network_jinan_zibo())
-        .when_at(shanghai(2015, 6, 1, 10, 0, 0), Some("JN-CENTRAL"), checkout("JN-000001", &li_wei()))
+        .when_at(
+            shanghai(2015, 6, 1, 10, 0, 0),
+            Some("JN-CENTRAL"),
+            checkout("JN-000001", &li_wei()),
+        )
         .then_accepted();
 }

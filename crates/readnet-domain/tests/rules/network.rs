@@ -531,7 +531,9 @@ fn set_tier_of_a_card_never_used_enrols_the_patron_with_that_tier() {
                 item: "JN-000001".into(),
                 patron_id: patron.patron_id.clone().into(),
                 library: "JN-CENTRAL".into(),
-                due_at_us: us(shanghai(2026, 4, 1, 23, 59, 59) + chrono::Duration::microseconds(999_999)),
+                due_at_us: us(
+                    shanghai(2026, 4, 1, 23, 59, 59) + chrono::Duration::microseconds(999_999)
+                ),
                 patron_home_city: "jinan".into(),
                 owner_library: "JN-CENTRAL".into(),
             }),

@@ -32,11 +32,25 @@ fn an_isbn_with_a_wrong_check_digit_is_refused() {
             "isbn: \"9787020024758\" is not a valid ISBN: its ISBN-13 check digit is wrong (rule: ISBN-10 and ISBN-13 check digits are checked)",
         );
     given(network_jinan_zibo())
-        .when_at(t0(), Some("JN-CENTRAL"), catalogue_isbn("JN-100001", "7-02-002475-X"))
-        .then_refused(RejectionKind::InvalidArgument, "its ISBN-10 check digit is wrong");
+        .when_at(
+            t0(),
+            Some("JN-CENTRAL"),
+            catalogue_isbn("JN-100001", "7-02-002475-X"),
+        )
+        .then_refused(
+            RejectionKind::InvalidArgument,
+            "its ISBN-10 check digit is wrong",
+        );
     given(network_jinan_zibo())
-        .when_at(t0(), Some("JN-CENTRAL"), catalogue_isbn("JN-100001", "97870200247"))
-        .then_refused(RejectionKind::InvalidArgument, "an ISBN has 10 or 13 digits");
+        .when_at(
+            t0(),
+            Some("JN-CENTRAL"),
+            catalogue_isbn("JN-100001", "97870200247"),
+        )
+        .then_refused(
+            RejectionKind::InvalidArgument,
+            "an ISBN has 10 or 13 digits",
+        );
 }
 
 #[test]
@@ -62,13 +76,19 @@ fn a_deposit_and_a_bookstore_purchase_have_their_isbns_checked_too() {
                 },
             },
         )
-        .then_refused(RejectionKind::InvalidArgument, "book.isbn: \"9787020024750\" is not a valid ISBN");
+        .then_refused(
+            RejectionKind::InvalidArgument,
+            "book.isbn: \"9787020024750\" is not a valid ISBN",
+        );
 }
 
 #[test]
 fn a_renewal_on_the_day_of_the_loan_changes_nothing_and_is_refused() {
-    let lent = given(network_jinan_zibo())
-        .after(t0(), Some("JN-CENTRAL"), checkout("JN-000001", &li_wei()));
+    let lent = given(network_jinan_zibo()).after(
+        t0(),
+        Some("JN-CENTRAL"),
+        checkout("JN-000001", &li_wei()),
+    );
     lent.clone()
         .when_at(t0() + Duration::hours(3), Some("JN-CENTRAL"), renew("JN-000001", &li_wei()))
         .then_rejected_saying(
@@ -79,6 +99,10 @@ fn a_renewal_on_the_day_of_the_loan_changes_nothing_and_is_refused() {
             },
             "item JN-000001 is due 2026-04-01 already: a renewal now would not move its due date (rule: a renewal that changes nothing is not recorded)",
         );
-    lent.when_at(t0() + Duration::days(1), Some("JN-CENTRAL"), renew("JN-000001", &li_wei()))
-        .then_accepted();
+    lent.when_at(
+        t0() + Duration::days(1),
+        Some("JN-CENTRAL"),
+        renew("JN-000001", &li_wei()),
+    )
+    .then_accepted();
 }

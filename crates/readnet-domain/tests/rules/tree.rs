@@ -97,19 +97,65 @@ fn a_parent_in_another_city_is_refused() {
 #[test]
 fn every_tier_finds_its_place_in_the_tree() {
     given(network_jinan_zibo())
-        .after(t0(), None, register("JN-G01", "jinan", LibraryTier::General, Some("JN-CENTRAL")))
-        .after(t0(), None, register("JN-G01-B01", "jinan", LibraryTier::Branch, Some("JN-G01")))
-        .after(t0(), None, register("JN-G01-SP1", "jinan", LibraryTier::ServicePoint, Some("JN-G01-B01")))
-        .after(t0(), None, register("JN-24H-01", "jinan", LibraryTier::SelfService, Some("JN-G01-SP1")))
-        .after(t0(), None, register("JN-BOOTH-02", "jinan", LibraryTier::Booth, Some("JN-G01")))
-        .when_at(t0(), None, register("JN-24H-02", "jinan", LibraryTier::SelfService, Some("JN-24H-01")))
-        .then_refused(RejectionKind::FailedPrecondition, "24-hour libraries and booths are under any library but");
+        .after(
+            t0(),
+            None,
+            register("JN-G01", "jinan", LibraryTier::General, Some("JN-CENTRAL")),
+        )
+        .after(
+            t0(),
+            None,
+            register("JN-G01-B01", "jinan", LibraryTier::Branch, Some("JN-G01")),
+        )
+        .after(
+            t0(),
+            None,
+            register(
+                "JN-G01-SP1",
+                "jinan",
+                LibraryTier::ServicePoint,
+                Some("JN-G01-B01"),
+            ),
+        )
+        .after(
+            t0(),
+            None,
+            register(
+                "JN-24H-01",
+                "jinan",
+                LibraryTier::SelfService,
+                Some("JN-G01-SP1"),
+            ),
+        )
+        .after(
+            t0(),
+            None,
+            register("JN-BOOTH-02", "jinan", LibraryTier::Booth, Some("JN-G01")),
+        )
+        .when_at(
+            t0(),
+            None,
+            register(
+                "JN-24H-02",
+                "jinan",
+                LibraryTier::SelfService,
+                Some("JN-24H-01"),
+            ),
+        )
+        .then_refused(
+            RejectionKind::FailedPrecondition,
+            "24-hour libraries and booths are under any library but",
+        );
 }
 
 #[test]
 fn a_general_library_is_under_the_central_library_only() {
     given(network_jinan_zibo())
-        .when_at(t0(), None, register("JN-G02", "jinan", LibraryTier::General, Some("JN-LIXIA-03")))
+        .when_at(
+            t0(),
+            None,
+            register("JN-G02", "jinan", LibraryTier::General, Some("JN-LIXIA-03")),
+        )
         .then_refused(
             RejectionKind::FailedPrecondition,
             "a general library is under its city's central library",
@@ -119,13 +165,19 @@ fn a_general_library_is_under_the_central_library_only() {
 #[test]
 fn moving_a_library_records_its_new_and_old_parent() {
     let after = given(network_jinan_zibo())
-        .after(t0(), None, register("JN-G01", "jinan", LibraryTier::General, Some("JN-CENTRAL")))
+        .after(
+            t0(),
+            None,
+            register("JN-G01", "jinan", LibraryTier::General, Some("JN-CENTRAL")),
+        )
         .when_at(t0(), None, move_to("JN-BOOTH-01", Some("JN-G01")))
-        .then_events(vec![network_event(Payload::LibraryMoved(pb::LibraryMoved {
-            library: "JN-BOOTH-01".into(),
-            parent: "JN-G01".into(),
-            previous_parent: "JN-LIXIA-03".into(),
-        }))]);
+        .then_events(vec![network_event(Payload::LibraryMoved(
+            pb::LibraryMoved {
+                library: "JN-BOOTH-01".into(),
+                parent: "JN-G01".into(),
+                previous_parent: "JN-LIXIA-03".into(),
+            },
+        ))]);
     assert_eq!(
         after.ledger().network.libraries["JN-BOOTH-01"].parent,
         Some("JN-G01".into())
@@ -135,9 +187,26 @@ fn moving_a_library_records_its_new_and_old_parent() {
 #[test]
 fn a_move_under_its_own_subtree_is_a_cycle() {
     given(network_jinan_zibo())
-        .after(t0(), None, register("JN-G01", "jinan", LibraryTier::General, Some("JN-CENTRAL")))
-        .after(t0(), None, register("JN-G01-B01", "jinan", LibraryTier::Branch, Some("JN-G01")))
-        .after(t0(), None, register("JN-G01-SP1", "jinan", LibraryTier::ServicePoint, Some("JN-G01-B01")))
+        .after(
+            t0(),
+            None,
+            register("JN-G01", "jinan", LibraryTier::General, Some("JN-CENTRAL")),
+        )
+        .after(
+            t0(),
+            None,
+            register("JN-G01-B01", "jinan", LibraryTier::Branch, Some("JN-G01")),
+        )
+        .after(
+            t0(),
+            None,
+            register(
+                "JN-G01-SP1",
+                "jinan",
+                LibraryTier::ServicePoint,
+                Some("JN-G01-B01"),
+            ),
+        )
         .when_at(t0(), None, move_to("JN-G01-B01", Some("JN-G01-SP1")))
         .then_rejected(Rejection::TreeCycle {
             library: "JN-G01-B01".into(),
@@ -164,7 +233,10 @@ fn a_move_to_the_same_parent_changes_nothing_and_is_refused() {
 fn a_move_to_another_city_is_refused() {
     given(network_jinan_zibo())
         .when_at(t0(), None, move_to("JN-LIXIA-03", Some("ZB-CENTRAL")))
-        .then_refused(RejectionKind::FailedPrecondition, "rule: a library's parent is in its own city");
+        .then_refused(
+            RejectionKind::FailedPrecondition,
+            "rule: a library's parent is in its own city",
+        );
 }
 
 #[test]
@@ -178,11 +250,16 @@ fn renaming_records_the_new_name() {
                 name: "历下区图书馆".into(),
             },
         )
-        .then_events(vec![network_event(Payload::LibraryRenamed(pb::LibraryRenamed {
-            library: "JN-LIXIA-03".into(),
-            name: "历下区图书馆".into(),
-        }))]);
-    assert_eq!(after.ledger().network.libraries["JN-LIXIA-03"].name, "历下区图书馆");
+        .then_events(vec![network_event(Payload::LibraryRenamed(
+            pb::LibraryRenamed {
+                library: "JN-LIXIA-03".into(),
+                name: "历下区图书馆".into(),
+            },
+        ))]);
+    assert_eq!(
+        after.ledger().network.libraries["JN-LIXIA-03"].name,
+        "历下区图书馆"
+    );
 }
 
 #[test]
@@ -211,12 +288,26 @@ fn a_tier_change_is_checked_against_parent_and_children() {
             parent_tier: LibraryTier::Branch,
         });
     given(network_jinan_zibo())
-        .and([library_registered("JN-X", "jinan", LibraryTier::SelfService, Some("JN-CENTRAL"))])
-        .and([library_registered("JN-Y", "jinan", LibraryTier::Booth, Some("JN-X"))])
+        .and([library_registered(
+            "JN-X",
+            "jinan",
+            LibraryTier::SelfService,
+            Some("JN-CENTRAL"),
+        )])
+        .and([library_registered(
+            "JN-Y",
+            "jinan",
+            LibraryTier::Booth,
+            Some("JN-X"),
+        )])
         .when_at(t0(), None, change_tier("JN-X", LibraryTier::ServicePoint))
         .then_accepted();
     given(network_jinan_zibo())
-        .when_at(t0(), None, change_tier("JN-LIXIA-03", LibraryTier::SelfService))
+        .when_at(
+            t0(),
+            None,
+            change_tier("JN-LIXIA-03", LibraryTier::SelfService),
+        )
         .then_rejected(Rejection::ChildTierNotAllowed {
             library: "JN-LIXIA-03".into(),
             tier: LibraryTier::SelfService,
@@ -229,7 +320,10 @@ fn a_tier_change_is_checked_against_parent_and_children() {
 fn a_central_library_cannot_become_a_second_one_by_tier_change() {
     given(network_jinan_zibo())
         .when_at(t0(), None, change_tier("JN-LIXIA-03", LibraryTier::Central))
-        .then_refused(RejectionKind::FailedPrecondition, "one central library per city");
+        .then_refused(
+            RejectionKind::FailedPrecondition,
+            "one central library per city",
+        );
 }
 
 #[test]
@@ -237,7 +331,12 @@ fn old_registrations_that_break_the_tree_rules_still_replay() {
     // Recorded before the rules: two central libraries in a city, a branch under a booth in
     // another city. Folding them is fine; only new commands are checked.
     let after = given(network_jinan_zibo()).and([
-        library_registered("JN-CENTRAL-OLD", "jinan", LibraryTier::Central, Some("JN-BOOTH-01")),
+        library_registered(
+            "JN-CENTRAL-OLD",
+            "jinan",
+            LibraryTier::Central,
+            Some("JN-BOOTH-01"),
+        ),
         library_registered("ZB-ODD", "zibo", LibraryTier::Branch, Some("JN-BOOTH-01")),
     ]);
     assert_eq!(after.ledger().network.libraries.len(), 7);

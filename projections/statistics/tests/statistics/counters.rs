@@ -141,7 +141,10 @@ fn renewals_count_where_renewed_or_at_the_lender_when_renewed_in_the_app() {
     h.run(tomorrow_at, Some(JN_LIXIA), renew());
     h.run(tomorrow_at + chrono::Duration::days(1), None, renew());
     let s = fold(h.events());
-    let (first, second) = (day(tomorrow_at), day(tomorrow_at + chrono::Duration::days(1)));
+    let (first, second) = (
+        day(tomorrow_at),
+        day(tomorrow_at + chrono::Duration::days(1)),
+    );
     assert_eq!(
         row(&s, JN_LIXIA, &first, TransactionLibrary)
             .counters
@@ -157,7 +160,9 @@ fn renewals_count_where_renewed_or_at_the_lender_when_renewed_in_the_app() {
     );
     assert_eq!(
         row(&s, JN_CENTRAL, &first, OwningLibrary).counters.renewals
-            + row(&s, JN_CENTRAL, &second, OwningLibrary).counters.renewals,
+            + row(&s, JN_CENTRAL, &second, OwningLibrary)
+                .counters
+                .renewals,
         2
     );
 }

@@ -252,8 +252,7 @@ fn apply_checked(mut scenario: Scenario, events: Vec<NewEvent>) -> Scenario {
         }
     }
     assert_eq!(
-        replayed,
-        scenario.ledger,
+        replayed, scenario.ledger,
         "applying events one at a time must equal replaying the history"
     );
     assert_holds_agree(&scenario.ledger);

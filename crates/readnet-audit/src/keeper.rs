@@ -364,7 +364,7 @@ async fn sign_every(shared: Weak<Shared>, every: Duration) {
 impl Tree {
     fn publish(&self, builder: &TileBuilder, closes: &mut Vec<(String, u64)>) {
         *self.shared.edge.write().expect("edge lock") = Arc::new(Edge::of(builder));
-        self.shared.size.send_replace(builder.size());
+        // A period's checkpoint is kept before readers learn the size that passed its close.
         for (period, through) in closes.drain(..) {
             match self.sign_period(&period, through) {
                 Ok(true) => tracing::info!(%period, through, "a closed period's checkpoint signed"),
@@ -374,6 +374,7 @@ impl Tree {
                 }
             }
         }
+        self.shared.size.send_replace(builder.size());
     }
 
     /// Events in the tree so far.

@@ -810,6 +810,7 @@ pub async fn run(
         refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
         max_backdate: readnet_server::DEFAULT_MAX_BACKDATE,
         hold_sweep: None,
+        checkpoint_every: None,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(crate::serve::serve(config, async {

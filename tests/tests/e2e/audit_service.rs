@@ -82,6 +82,7 @@ async fn start(dir: &Path, now: DateTime<Utc>) -> InProcess {
         key: PatronKey::new(&[3; 32]),
         clock: Arc::new(clock.clone()),
         refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
+        max_backdate: readnet_server::DEFAULT_MAX_BACKDATE,
         snapshots: Snapshots::new(dir.join("projections")),
         routes: tonic::service::Routes::default(),
         access: Access::tokens(tokens, Some(token_file.clone())),

@@ -68,6 +68,7 @@ fn is_network(command: &Command) -> bool {
             | Command::CloseLibrary { .. }
             | Command::SetReturnPolicy { .. }
             | Command::SetTariff { .. }
+            | Command::CloseLibraryTemporarily { .. }
     )
 }
 
@@ -430,14 +431,27 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
                 "the simulator does not manage principals",
             ));
         }
+        Command::CloseLibraryTemporarily {
+            library: code,
+            reason,
+            from,
+            until,
+        } => {
+            n.close_library_temporarily(request!(envelope!(CloseLibraryTemporarilyRequest {
+                library: code.into(),
+                reason: reason,
+                from_date: from.map(|d| d.to_string()).unwrap_or_default(),
+                until_date: until.to_string()
+            })))
+            .await?;
+        }
         Command::MoveLibrary { .. }
         | Command::RenameLibrary { .. }
         | Command::ChangeLibraryTier { .. }
         | Command::SetCalendar { .. }
-        | Command::CloseLibraryTemporarily { .. }
         | Command::ReopenLibrary { .. } => {
             return Err(tonic::Status::invalid_argument(
-                "the simulator does not correct the tree or set calendars and closures yet",
+                "the simulator does not correct the tree or set calendars yet",
             ));
         }
         Command::SetLibraryRoles { .. }

@@ -42,7 +42,7 @@ struct SimulateArgs {
     )]
     data: Option<PathBuf>,
     /// gRPC mode: send the commands to this server (a fresh one: the network is set up first).
-    /// The simulated days end at today's midnight (UTC+8), so no occurred_at is in the future.
+    /// The simulated days end at today's midnight (UTC+8), so no occurred_at is in the future; a server refuses commands dated more than its `--max-backdate-hours` back (30 days by default): start it with a bound covering the days simulated.
     #[arg(long, value_name = "URL")]
     server: Option<String>,
     /// gRPC mode: a network-admin's token (the server's `<data>/admin.token`), as
@@ -141,6 +141,10 @@ fn print_stats(stats: &Stats) {
         stats.lost_paid,
         stats.tier_changes,
         stats.late_synced
+    );
+    println!(
+        "temporary closures {}, returns put off until the library opened {}",
+        stats.closures, stats.returns_put_off
     );
     println!(
         "commands refused by the rules while generating {} {:?}, checkouts finding no copy {}",

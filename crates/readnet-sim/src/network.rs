@@ -8,6 +8,7 @@ use readnet_domain::pb::{LibraryTier, ReturnPolicy};
 use readnet_domain::{Command, LibraryCode};
 
 use crate::Simulator;
+use crate::rhythm::{CLOSURE_DAYS, time};
 
 /// A library of the simulated network.
 #[derive(Debug, Clone)]
@@ -152,6 +153,34 @@ impl Simulator {
                     },
                 );
             }
+        }
+    }
+
+    /// A branch closes for [`CLOSURE_DAYS`] days from now. Not while the kiosk is offline: a
+    /// loan it extends could have later events the kiosk still holds back.
+    pub(crate) fn close_for_a_while(&mut self, at: i64, library: usize) {
+        if self.kiosk_offline {
+            return;
+        }
+        let code = self.libs[library].code.clone();
+        let Some(until) = self
+            .history
+            .ledger()
+            .network
+            .calendar(code.as_str())
+            .map(|c| c.local_date(time(at)))
+            .and_then(|today| today.checked_add_days(chrono::Days::new(CLOSURE_DAYS - 1)))
+        else {
+            return;
+        };
+        let command = Command::CloseLibraryTemporarily {
+            library: code,
+            reason: "renovation".into(),
+            from: None,
+            until,
+        };
+        if self.exec(at, None, command, None, 0, &[]) {
+            self.stats.closures += 1;
         }
     }
 

@@ -14,6 +14,10 @@ use crate::schedule::Action;
 pub(crate) const UTC_OFFSET_HOURS: i64 = 8;
 pub(crate) const MICROS_PER_HOUR: i64 = 3_600_000_000;
 pub(crate) const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;
+/// A branch closes for a while once in this many days.
+pub(crate) const CLOSURE_EVERY_DAYS: i64 = 28;
+/// How many days a simulated closure lasts.
+pub(crate) const CLOSURE_DAYS: u64 = 3;
 
 /// Local hour weights of a staffed library (open 9:00–21:00) and of a 24-hour one.
 const STAFFED: [f64; 24] = [
@@ -147,6 +151,17 @@ impl Simulator {
             let booth = self.booths[b] as u32;
             let at = midnight + 11 * MICROS_PER_HOUR + self.rng.random_range(0..MICROS_PER_HOUR);
             self.push(at, Action::Restock { booth });
+        }
+        // A branch closes for a few days every four weeks (renovation, an event): its loans due
+        // then are extended, and its desk refuses loans and returns until it opens again.
+        if day % CLOSURE_EVERY_DAYS == 2 {
+            let branches: Vec<usize> = (0..self.libs.len())
+                .filter(|&l| self.libs[l].tier == LibraryTier::Branch)
+                .collect();
+            if !branches.is_empty() {
+                let library = branches[self.rng.random_range(0..branches.len())] as u32;
+                self.push(midnight + 7 * MICROS_PER_HOUR, Action::Close { library });
+            }
         }
         self.push(midnight + 19 * MICROS_PER_HOUR, Action::KioskOffline);
         let sync = midnight + 26 * MICROS_PER_HOUR + self.rng.random_range(0..2 * MICROS_PER_HOUR);

@@ -28,4 +28,8 @@ pub struct Stats {
     pub late_synced: u64,
     /// Checkouts that found no copy of the wanted title on the shelf.
     pub no_copy: u64,
+    /// Temporary closures of a branch.
+    pub closures: u64,
+    /// Returns put off because the library was closed (the patron came back when it opened).
+    pub returns_put_off: u64,
 }

@@ -79,6 +79,7 @@ fn a_small_run_has_every_kind_of_activity() {
         "LostItemPaid",
         "PatronEnrolled",
         "PatronTierChanged",
+        "LibraryClosedTemporarily",
     ] {
         assert!(kinds.contains(kind), "no {kind} in {kinds:?}: {stats:?}");
     }
@@ -88,6 +89,7 @@ fn a_small_run_has_every_kind_of_activity() {
         "{stats:?}"
     );
     assert!(stats.loans > 2_000, "{stats:?}");
+    assert!(stats.closures > 0, "{stats:?}");
     // The offline kiosk's steps come out after steps that happened later.
     let mut latest = steps[0].occurred_at;
     let mut late = 0;

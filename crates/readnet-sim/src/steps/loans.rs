@@ -163,6 +163,29 @@ impl Simulator {
             return;
         };
         let late = time(at) > *due_at;
+        let opens = self
+            .history
+            .ledger()
+            .network
+            .calendar(self.libs[library].code.as_str())
+            .filter(|c| c.closed_at(time(at)).is_some())
+            .map(|c| c.next_opening(time(at)));
+        if let Some(opens) = opens {
+            // Closed: the patron comes back once it has opened again.
+            if let Some(opens) = opens {
+                let later = opens.timestamp_micros()
+                    + self.rng.random_range(MICROS_PER_HOUR..8 * MICROS_PER_HOUR);
+                self.stats.returns_put_off += 1;
+                self.push(
+                    later,
+                    Action::Return {
+                        item,
+                        library: library as u32,
+                    },
+                );
+            }
+            return;
+        }
         let code = self.items[item as usize].code.clone();
         let command = Command::Return { item: code.clone() };
         if !self.exec(at, Some(library), command, None, u64::from(item), &[item]) {

@@ -599,9 +599,11 @@ command_request!(SetCalendarRequest, "SetCalendar", |r, key, at| {
     }
 });
 
+// A closure is decided now: it starts today or later by the server's clock, never in the past.
 command_request!(
     CloseLibraryTemporarilyRequest,
     "CloseLibraryTemporarily",
+    backdated: false,
     |r, key, at| Command::CloseLibraryTemporarily {
         library: library_code(&r.library, "library")?,
         reason: text(&r.reason, "reason", 512)?,

@@ -55,7 +55,10 @@ pub enum AccountHoldPhase {
         expires_at: DateTime<Utc>,
     },
     /// A copy is set aside, still on the shelf at `library` (on its pick list).
-    ToPull { item: ItemCode, library: LibraryCode },
+    ToPull {
+        item: ItemCode,
+        library: LibraryCode,
+    },
     /// The copy set aside travels towards `to`.
     InTransit { item: ItemCode, to: LibraryCode },
     /// On the hold shelf at the pickup library until `pickup_by`.
@@ -126,8 +129,10 @@ impl Ledger {
             });
         }
         let limit = chrono::Duration::days(BLOCK_AFTER_OVERDUE_DAYS);
-        patron.loans.iter().find_map(|code| {
-            match self.items.get(code).map(|i| &i.status) {
+        patron
+            .loans
+            .iter()
+            .find_map(|code| match self.items.get(code).map(|i| &i.status) {
                 Some(ItemStatus::OnLoan {
                     due_at, library, ..
                 }) if at > *due_at + limit => Some(Block::Overdue {
@@ -137,8 +142,7 @@ impl Ledger {
                         .date_naive(),
                 }),
                 _ => None,
-            }
-        })
+            })
     }
 
     /// The account of `patron_id` at `at`; `None` for a card never used (no patron enrolled).
@@ -223,9 +227,10 @@ impl Ledger {
         let phase = match &hold.state {
             HoldState::Queued => {
                 // The title's queue: its holds still waiting for a copy, in the order placed.
-                let mut queue = self.holds.values().filter(|h| {
-                    h.state == HoldState::Queued && h.title_key == hold.title_key
-                });
+                let mut queue = self
+                    .holds
+                    .values()
+                    .filter(|h| h.state == HoldState::Queued && h.title_key == hold.title_key);
                 let ahead = queue.by_ref().take_while(|h| h.number < number).count();
                 AccountHoldPhase::Waiting {
                     position: ahead + 1,

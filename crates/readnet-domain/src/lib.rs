@@ -26,10 +26,8 @@ mod state;
 mod stream;
 pub mod title;
 
-pub use account::{
-    Account, AccountDebt, AccountHold, AccountHoldPhase, AccountLoan, Block,
-};
 pub use access::{Act, Authority, Caller, Grant, Principal, Role, Scope, TokenGrant};
+pub use account::{Account, AccountDebt, AccountHold, AccountHoldPhase, AccountLoan, Block};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, CommandContext, HoldTarget, NewBook, PatronRef};
 pub use decide::{decide, valid_principal_name};

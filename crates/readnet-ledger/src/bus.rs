@@ -450,11 +450,7 @@ struct Decider {
     stale: Option<String>,
 }
 
-async fn run(
-    mut decider: Decider,
-    mut jobs: mpsc::Receiver<Job>,
-    mut reads: mpsc::Receiver<Read>,
-) {
+async fn run(mut decider: Decider, mut jobs: mpsc::Receiver<Job>, mut reads: mpsc::Receiver<Read>) {
     let mut pending: VecDeque<Job> = VecDeque::with_capacity(MAX_BATCH_COMMANDS);
     let mut reads_open = true;
     loop {

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use readnet_domain::access::{Act, Target};
 use readnet_domain::pb::{self, account_service_server};
 use readnet_domain::{
-    Account, AccountHoldPhase, BLOCK_AFTER_OVERDUE_DAYS, Block, Clock, PatronKey,
-    PatronRef, Rejection,
+    Account, AccountHoldPhase, BLOCK_AFTER_OVERDUE_DAYS, Block, Clock, PatronKey, PatronRef,
+    Rejection,
 };
 use readnet_ledger::CommandBus;
 use readnet_projection::access;

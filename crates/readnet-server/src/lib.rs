@@ -49,8 +49,8 @@ use tonic::service::Routes;
 use tonic::transport::ServerTlsConfig;
 
 pub use access::Access;
-pub use account::AccountService;
 use access::{AccessService, AuthLayer, Authenticator};
+pub use account::AccountService;
 pub use convert::{PatronView, recorded_event};
 pub use error::ServerError;
 pub use limits::Limits;

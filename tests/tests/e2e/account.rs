@@ -10,7 +10,11 @@ use tonic::Code;
 
 const JN_24H: &str = "JN-24H";
 
-async fn account(desk: &Desk, channel: &AuthChannel, card: v1::Card) -> Result<v1::GetAccountResponse, tonic::Status> {
+async fn account(
+    desk: &Desk,
+    channel: &AuthChannel,
+    card: v1::Card,
+) -> Result<v1::GetAccountResponse, tonic::Status> {
     AccountServiceClient::new(channel.clone())
         .get_account(desk.request_as_is(v1::GetAccountRequest { card: Some(card) }))
         .await
@@ -26,7 +30,10 @@ async fn an_account_shows_loans_overdue_holds_debts_and_the_block_a_checkout_is_
     let reader_card = || card(JINAN, reader);
 
     // A loan today, and one made 65 days ago (an offline kiosk syncing late): due 35 days ago.
-    accepted(desk.checkout(JN_BOOKS[0], reader_card()).await, "checkout today");
+    accepted(
+        desk.checkout(JN_BOOKS[0], reader_card()).await,
+        "checkout today",
+    );
     accepted(desk.renew(JN_BOOKS[0], reader_card()).await, "renewal");
     accepted(
         desk.checkout_at(JN_BOOKS[1], reader_card(), Utc::now() - Duration::days(65))
@@ -99,7 +106,10 @@ async fn an_account_shows_loans_overdue_holds_debts_and_the_block_a_checkout_is_
     // A lost book: a debt that blocks until paid; a part payment lowers it.
     let loser = card(ZIBO, "370302000000005678");
     let zibo = net.at(ZB_CENTRAL);
-    accepted(zibo.checkout(ZB_BOOKS[0], loser.clone()).await, "zibo checkout");
+    accepted(
+        zibo.checkout(ZB_BOOKS[0], loser.clone()).await,
+        "zibo checkout",
+    );
     accepted(zibo.declare_lost(ZB_BOOKS[0]).await, "declared lost");
     accepted(zibo.pay_lost_item(ZB_BOOKS[0], 1000).await, "part payment");
     let owing = account(&desk, &net.channel, loser.clone())
@@ -138,8 +148,16 @@ async fn an_account_shows_loans_overdue_holds_debts_and_the_block_a_checkout_is_
         .await
         .expect("the kiosk reads the account at its library");
     assert_eq!(at_home, answer);
-    let away = account(&kiosk.acting(Some(ZB_CENTRAL), None), &kiosk.channel, reader_card()).await;
-    assert_eq!(away.expect_err("out of scope").code(), Code::PermissionDenied);
+    let away = account(
+        &kiosk.acting(Some(ZB_CENTRAL), None),
+        &kiosk.channel,
+        reader_card(),
+    )
+    .await;
+    assert_eq!(
+        away.expect_err("out of scope").code(),
+        Code::PermissionDenied
+    );
 }
 
 #[tokio::test]
@@ -147,7 +165,8 @@ async fn the_cli_prints_an_account_as_json_with_the_card_masked() {
     let fixture = network_jinan_zibo().await;
     let desk = fixture.net.at(JN_CENTRAL);
     accepted(
-        desk.checkout(JN_BOOKS[0], card(JINAN, "370102199001011234")).await,
+        desk.checkout(JN_BOOKS[0], card(JINAN, "370102199001011234"))
+            .await,
         "checkout",
     );
     let output = std::process::Command::new(readnet_binary())

@@ -91,9 +91,7 @@ struct Raw {
 impl Raw {
     fn connect(addr: SocketAddr) -> Raw {
         let stream = TcpStream::connect(addr).expect("connect to the SIP2 listener");
-        stream
-            .set_read_timeout(Some(WAIT))
-            .expect("a read timeout");
+        stream.set_read_timeout(Some(WAIT)).expect("a read timeout");
         Raw {
             stream,
             sequence: 0,
@@ -247,7 +245,11 @@ async fn the_sip2_client_logs_in_reads_a_patron_and_an_item_checks_out_checks_in
     assert_eq!(field(status, "AE"), Some("jinan:****1234"), "{status}");
     let information = raw_answer(&out, "64");
     // One charged item, listed because the summary asked for charged items.
-    assert_eq!(&information[45..49], "0001", "charged items count: {information}");
+    assert_eq!(
+        &information[45..49],
+        "0001",
+        "charged items count: {information}"
+    );
     assert_eq!(field(information, "AU"), Some(item), "{information}");
     let checkin = raw_answer(&out, "10");
     assert!(checkin.starts_with("101"), "accepted: {checkin}");
@@ -262,7 +264,10 @@ async fn the_sip2_client_logs_in_reads_a_patron_and_an_item_checks_out_checks_in
     assert_eq!(loaned.principal, KIOSK);
     assert_eq!(loaned.acting_library, JN_24H);
     assert!(events.iter().any(|e| e.event_type == "ItemReturned"));
-    assert_eq!(fixture.net.item(item).await.status(), v1::ItemStatus::OnShelf);
+    assert_eq!(
+        fixture.net.item(item).await.status(),
+        v1::ItemStatus::OnShelf
+    );
     let log = fixture.server.stderr_text();
     assert!(!log.contains(READER), "the card number reached the logs");
 
@@ -309,7 +314,10 @@ async fn every_message_is_answered_with_a_checksum_and_a_resent_checkout_writes_
     let mut kiosk = Raw::connect(addr);
     let status = kiosk.call("9900302.00");
     assert!(status.starts_with("98Y"), "{status}");
-    assert_eq!(kiosk.login(&token, ""), format!("941AY2AZ{}", checksum("941AY2AZ")));
+    assert_eq!(
+        kiosk.login(&token, ""),
+        format!("941AY2AZ{}", checksum("941AY2AZ"))
+    );
     let status = kiosk.call("9900302.00");
     assert_eq!(field(&status, "AO"), Some(JN_24H));
     assert_eq!(field(&status, "BX"), Some("YYYNYYYYYYYNNYYY"));
@@ -318,13 +326,20 @@ async fn every_message_is_answered_with_a_checksum_and_a_resent_checkout_writes_
     let date = now();
     // Checkout, and its resend after a lost answer: the same frame, sequence number included,
     // on a new connection.
-    let checkout = Raw::frame(&format!("11YN{date}{date}AOJN-24H|AA{READER}|AB{item}|AC|"), 7);
+    let checkout = Raw::frame(
+        &format!("11YN{date}{date}AOJN-24H|AA{READER}|AB{item}|AC|"),
+        7,
+    );
     let first = kiosk.send_framed(&checkout);
     assert!(first.starts_with("121"), "{first}");
     let mut again = Raw::connect(addr);
     again.login(&token, "");
     let second = again.send_framed(&checkout);
-    assert_eq!(field(&second, "BK"), field(&first, "BK"), "the same command");
+    assert_eq!(
+        field(&second, "BK"),
+        field(&first, "BK"),
+        "the same command"
+    );
     assert!(second.starts_with("121"), "the original outcome: {second}");
     let loans = fixture
         .net
@@ -338,7 +353,10 @@ async fn every_message_is_answered_with_a_checksum_and_a_resent_checkout_writes_
     // since the book is out.
     let anew = kiosk.call(&format!("11YN{date}{date}AOJN-24H|AA{READER}|AB{item}|AC|"));
     assert!(anew.starts_with("120"), "{anew}");
-    assert!(field(&anew, "AF").unwrap().contains("not on the shelf"), "{anew}");
+    assert!(
+        field(&anew, "AF").unwrap().contains("not on the shelf"),
+        "{anew}"
+    );
     // 97: the last answer again.
     assert_eq!(kiosk.call("97"), anew);
 
@@ -346,8 +364,16 @@ async fn every_message_is_answered_with_a_checksum_and_a_resent_checkout_writes_
     assert!(patron.starts_with("24"), "{patron}");
     assert_eq!(field(&patron, "BL"), Some("Y"));
     let information = kiosk.call(&format!("63000{date}  Y       AOJN-24H|AA{READER}|"));
-    assert_eq!(field(&information, "AT"), None, "nothing overdue: {information}");
-    assert_eq!(&information[45..49], "0001", "charged items count: {information}");
+    assert_eq!(
+        field(&information, "AT"),
+        None,
+        "nothing overdue: {information}"
+    );
+    assert_eq!(
+        &information[45..49],
+        "0001",
+        "charged items count: {information}"
+    );
     let renewed = kiosk.call(&format!("29NN{date}{date}AOJN-24H|AA{READER}|AB{item}|"));
     assert!(renewed.starts_with("301Y"), "{renewed}");
     let all = kiosk.call(&format!("65{date}AOJN-24H|AA{READER}|"));
@@ -369,10 +395,17 @@ async fn every_message_is_answered_with_a_checksum_and_a_resent_checkout_writes_
 
     // A book of JN-CENTRAL returned at the kiosk goes home: alert 04, destination JN-CENTRAL.
     accepted(
-        fixture.net.at(JN_CENTRAL).checkout(JN_BOOKS[0], card(JINAN, READER)).await,
+        fixture
+            .net
+            .at(JN_CENTRAL)
+            .checkout(JN_BOOKS[0], card(JINAN, READER))
+            .await,
         "checkout at JN-CENTRAL",
     );
-    let home = kiosk.call(&format!("09N{date}{date}APJN-24H|AOJN-24H|AB{}|AC|", JN_BOOKS[0]));
+    let home = kiosk.call(&format!(
+        "09N{date}{date}APJN-24H|AOJN-24H|AB{}|AC|",
+        JN_BOOKS[0]
+    ));
     assert_eq!(field(&home, "CV"), Some("04"), "{home}");
     assert_eq!(field(&home, "CT"), Some(JN_CENTRAL), "{home}");
 
@@ -409,7 +442,10 @@ async fn a_kiosk_acts_only_at_its_library_and_a_malformed_frame_closes_only_its_
         JN_BOOKS[0]
     ));
     assert!(refused.starts_with("120"), "{refused}");
-    assert!(field(&refused, "AF").unwrap().contains("JN-24H"), "{refused}");
+    assert!(
+        field(&refused, "AF").unwrap().contains("JN-24H"),
+        "{refused}"
+    );
     let elsewhere = kiosk.call(&format!(
         "09N{date}{date}APJN-CENTRAL|AOJN-24H|AB{}|AC|",
         KIOSK_BOOKS[0]
@@ -425,19 +461,34 @@ async fn a_kiosk_acts_only_at_its_library_and_a_malformed_frame_closes_only_its_
         assert!(guesser.login("rnt1.0000.wrong", "").starts_with("940"));
     }
     guesser.send_raw(format!("{}\r", Raw::frame(&format!("9300CN{KIOSK}|COwrong|"), 3)).as_bytes());
-    assert!(guesser.read_answer().is_none(), "closed after three failed logins");
+    assert!(
+        guesser.read_answer().is_none(),
+        "closed after three failed logins"
+    );
     // Before a login, nothing but status and login.
     let mut anonymous = Raw::connect(addr);
-    anonymous.send_raw(format!("{}\r", Raw::frame(&format!("17{date}AB{}|", KIOSK_BOOKS[0]), 1)).as_bytes());
+    anonymous.send_raw(
+        format!(
+            "{}\r",
+            Raw::frame(&format!("17{date}AB{}|", KIOSK_BOOKS[0]), 1)
+        )
+        .as_bytes(),
+    );
     assert!(anonymous.read_answer().is_none());
 
     // Binary, overlong and unknown frames each close their own session only.
     let mut binary = Raw::connect(addr);
     binary.send_raw(b"11\x00\xff\xfe garbage\r");
-    assert!(binary.read_answer().is_none(), "binary input closes the session");
+    assert!(
+        binary.read_answer().is_none(),
+        "binary input closes the session"
+    );
     let mut overlong = Raw::connect(addr);
     overlong.send_raw(&vec![b'A'; 5000]);
-    assert!(overlong.read_answer().is_none(), "an overlong frame closes the session");
+    assert!(
+        overlong.read_answer().is_none(),
+        "an overlong frame closes the session"
+    );
     let mut unknown = Raw::connect(addr);
     unknown.send_raw(b"ZZnonsense\r");
     assert!(unknown.read_answer().is_none());
@@ -449,7 +500,10 @@ async fn a_kiosk_acts_only_at_its_library_and_a_malformed_frame_closes_only_its_
     let still = kiosk.call("9900302.00");
     assert!(still.starts_with("98Y"), "{still}");
     let log = fixture.server.stderr_text();
-    assert!(log.contains("malformed frame"), "the reason is logged:\n{log}");
+    assert!(
+        log.contains("malformed frame"),
+        "the reason is logged:\n{log}"
+    );
     assert!(!log.contains(&token), "the token never reaches the logs");
     // Idle sessions end by themselves; the listener keeps serving.
     let mut later = Raw::connect(addr);

@@ -32,7 +32,9 @@ pub enum FrameError {
     TooShort(usize),
     #[error("message type {0:?} is not a SIP2 message")]
     UnknownType(String),
-    #[error("message {code}: its fixed fields need {needed} ASCII characters, the frame has {found}")]
+    #[error(
+        "message {code}: its fixed fields need {needed} ASCII characters, the frame has {found}"
+    )]
     FixedFields {
         code: &'static str,
         needed: usize,
@@ -81,8 +83,8 @@ pub fn parse(raw: &[u8]) -> Result<Frame, FrameError> {
         return Err(FrameError::TooShort(body.len()));
     }
     let code = &body[..2];
-    let spec = spec::Message::from_code(code)
-        .ok_or_else(|| FrameError::UnknownType(code.to_owned()))?;
+    let spec =
+        spec::Message::from_code(code).ok_or_else(|| FrameError::UnknownType(code.to_owned()))?;
     let needed: usize = spec.fixed_fields.iter().map(|f| f.length).sum();
     let rest = &body[2..];
     if rest.len() < needed || !rest.as_bytes()[..needed].is_ascii() {
@@ -158,7 +160,12 @@ pub fn clean(value: &str) -> String {
 ///
 /// # Panics
 /// If the fixed fields do not fit the message's spec: the server builds them, so that is a bug.
-pub fn build(code: &str, fixed: &[&str], fields: &[(&str, &str)], sequence: Option<char>) -> String {
+pub fn build(
+    code: &str,
+    fixed: &[&str],
+    fields: &[(&str, &str)],
+    sequence: Option<char>,
+) -> String {
     let cleaned: Vec<(String, String)> = fields
         .iter()
         .map(|(code, value)| ((*code).to_owned(), clean(value)))
@@ -207,5 +214,227 @@ mod tests {
         assert_eq!(frame.sequence, Some('2'));
         assert_eq!(frame.message.spec().code, "09");
         assert_eq!(frame.message.get_field_value("AB"), Some("CheckInBook"));
+    }
+
+    const DATE: &str = "20261207    083000";
+
+    /// A request as a kiosk frames it, with `AY`/`AZ`.
+    fn framed(body: &str, sequence: char) -> String {
+        let head = format!("{body}AY{sequence}AZ");
+        format!("{head}{}", checksum(head.as_bytes()))
+    }
+
+    #[test]
+    fn every_request_the_server_takes_parses_with_its_fields() {
+        let requests = [
+            (
+                "93",
+                "9300CNkiosk-24h|COrnt1.a.b|CPJN-24H|",
+                "CN",
+                "kiosk-24h",
+            ),
+            ("99", "9900302.00", "", ""),
+            (
+                "23",
+                &format!("23000{DATE}AOJN-24H|AA370102|AC|AD|") as &str,
+                "AA",
+                "370102",
+            ),
+            (
+                "63",
+                &format!("63000{DATE}Y         AOJN-24H|AAjinan:1|BP1|BQ5|"),
+                "AA",
+                "jinan:1",
+            ),
+            ("17", &format!("17{DATE}AOJN-24H|ABK-1|"), "AB", "K-1"),
+            (
+                "11",
+                &format!("11YN{DATE}{DATE}AOJN-24H|AA1|ABK-1|AC|"),
+                "AB",
+                "K-1",
+            ),
+            (
+                "09",
+                &format!("09N{DATE}{DATE}APJN-24H|AOJN-24H|ABK-1|AC|"),
+                "AP",
+                "JN-24H",
+            ),
+            (
+                "29",
+                &format!("29NN{DATE}{DATE}AOJN-24H|AA1|ABK-1|"),
+                "AB",
+                "K-1",
+            ),
+            ("65", &format!("65{DATE}AOJN-24H|AA1|"), "AA", "1"),
+            (
+                "37",
+                &format!("37{DATE}0100CNYBV25.00|AOJN-24H|AA1|CGK-1|"),
+                "BV",
+                "25.00",
+            ),
+            (
+                "15",
+                &format!("15+{DATE}BSJN-24H|AOJN-24H|AA1|ABK-1|"),
+                "BS",
+                "JN-24H",
+            ),
+            ("35", &format!("35{DATE}AOJN-24H|AA1|"), "AA", "1"),
+            ("97", "97", "", ""),
+        ];
+        for (code, body, field, value) in requests {
+            for sequence in ['0', '9'] {
+                let frame = parse(framed(body, sequence).as_bytes())
+                    .unwrap_or_else(|e| panic!("{code}: {e}"));
+                assert_eq!(frame.message.spec().code, code);
+                assert_eq!(frame.sequence, Some(sequence), "{code}");
+                assert_eq!(frame.body, body, "{code}: the body without its trailer");
+                if !field.is_empty() {
+                    assert_eq!(frame.message.get_field_value(field), Some(value), "{code}");
+                }
+            }
+            // Without error detection: no trailer at all, and AY alone.
+            let bare = parse(body.as_bytes()).unwrap_or_else(|e| panic!("{code}: {e}"));
+            assert_eq!((bare.sequence, bare.body.as_str()), (None, body));
+            let numbered = parse(format!("{body}AY4").as_bytes()).expect("AY alone");
+            assert_eq!(numbered.sequence, Some('4'), "{code}");
+        }
+    }
+
+    #[test]
+    fn every_answer_the_server_builds_parses_back_with_a_valid_trailer() {
+        // Code, fixed fields, fields.
+        type Answer<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>);
+        let answers: [Answer; 12] = [
+            ("94", vec!["1"], vec![]),
+            (
+                "98",
+                vec!["Y", "Y", "Y", "Y", "N", "N", "100", "003", DATE, "2.00"],
+                vec![("AO", "JN-24H"), ("BX", "YYYNYYYYYYYNNYYY")],
+            ),
+            ("24", vec!["              ", "000", DATE], vec![("BL", "Y")]),
+            (
+                "64",
+                vec![
+                    "              ",
+                    "000",
+                    DATE,
+                    "0000",
+                    "0001",
+                    "0002",
+                    "0000",
+                    "0000",
+                    "0001",
+                ],
+                vec![("AU", "K-1"), ("AU", "K-2"), ("AT", "K-2")],
+            ),
+            (
+                "18",
+                vec!["03", "00", "01", DATE],
+                vec![("AB", "K-1"), ("AJ", "呐喊")],
+            ),
+            ("12", vec!["1", "N", "U", "Y", DATE], vec![("AH", DATE)]),
+            (
+                "10",
+                vec!["1", "N", "U", "Y", DATE],
+                vec![("CV", "04"), ("CT", "JN-CENTRAL")],
+            ),
+            ("30", vec!["1", "Y", "U", "U", DATE], vec![("AH", DATE)]),
+            ("66", vec!["1", "0001", "0000", DATE], vec![("BM", "K-1")]),
+            ("38", vec!["Y", DATE], vec![("AF", "paid CNY 10.00")]),
+            ("16", vec!["1", "N", DATE], vec![("BR", "2")]),
+            ("36", vec!["Y", DATE], vec![("AA", "1")]),
+        ];
+        for (code, fixed, fields) in answers {
+            let text = build(code, &fixed, &fields, Some('7'));
+            let at = text.rfind("AZ").expect("a checksum");
+            assert_eq!(
+                &text[at + 2..],
+                checksum(&text.as_bytes()[..at + 2]),
+                "{code}"
+            );
+            assert!(
+                text[..at].ends_with("AY7"),
+                "{code}: AY echoes the request: {text}"
+            );
+            // What a client reads: the trailer verified, the fields as built.
+            let frame = parse(text.as_bytes()).unwrap_or_else(|e| panic!("{code}: {e}: {text}"));
+            assert_eq!(frame.message.spec().code, code);
+            let values: Vec<&str> = frame
+                .message
+                .fixed_fields()
+                .iter()
+                .map(|f| f.value())
+                .collect();
+            assert_eq!(values, fixed, "{code}");
+            for (field, value) in &fields {
+                assert!(
+                    frame
+                        .message
+                        .fields()
+                        .iter()
+                        .any(|f| f.code() == *field && f.value() == *value),
+                    "{code}: {field}{value} in {text}"
+                );
+            }
+        }
+        // 96 is not in the crate's tables (a server's message, which its client never reads).
+        let resend = request_resend();
+        assert_eq!(&resend[4..], checksum(b"96AZ"));
+    }
+
+    #[test]
+    fn values_cannot_break_a_frame() {
+        let text = build("36", &["Y", DATE], &[("AF", "a|b\rc\nd")], None);
+        assert!(!text.contains('\r') && !text.contains('\n'), "{text}");
+        assert!(text.contains("AFab c d|"), "{text}");
+        assert!(text.ends_with(&format!("AY0AZ{}", &text[text.len() - 4..])));
+    }
+
+    #[test]
+    fn malformed_frames_are_refused_with_a_reason() {
+        let overlong = vec![b'9'; MAX_FRAME_BYTES + 1];
+        assert_eq!(parse(&overlong).unwrap_err(), FrameError::TooLong);
+        assert_eq!(parse(b"99\xff\xfe").unwrap_err(), FrameError::NotUtf8);
+        assert!(matches!(
+            parse(b"99\x00302.00").unwrap_err(),
+            FrameError::Control(0, 2)
+        ));
+        assert!(matches!(parse(b"9").unwrap_err(), FrameError::TooShort(1)));
+        assert!(matches!(
+            parse(b"ZZabc").unwrap_err(),
+            FrameError::UnknownType(_)
+        ));
+        assert!(matches!(
+            parse(b"1100").unwrap_err(),
+            FrameError::FixedFields { code: "11", .. }
+        ));
+        // Multi-byte characters where the crate slices bytes: refused, never a panic.
+        assert!(matches!(
+            parse("23€€€€€€€€€€".as_bytes()).unwrap_err(),
+            FrameError::FixedFields { .. }
+        ));
+        assert!(matches!(
+            parse(format!("17{DATE}€X|").as_bytes()).unwrap_err(),
+            FrameError::FieldCode { .. }
+        ));
+        let mut damaged = framed("9900302.00", '1');
+        damaged.replace_range(2..3, "1");
+        assert!(matches!(
+            parse(damaged.as_bytes()).unwrap_err(),
+            FrameError::Checksum { .. }
+        ));
+        assert!(matches!(
+            parse(b"9900302.00AYxAZ0000").unwrap_err(),
+            FrameError::Checksum { .. } | FrameError::Sequence(_)
+        ));
+        // UTF-8 in free text is fine (titles, names).
+        let chinese = framed(&format!("17{DATE}AB呐喊|"), '3');
+        assert_eq!(
+            parse(chinese.as_bytes())
+                .unwrap()
+                .message
+                .get_field_value("AB"),
+            Some("呐喊")
+        );
     }
 }

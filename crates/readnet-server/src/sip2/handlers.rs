@@ -168,27 +168,27 @@ impl Session {
                 login.library_name.clone(),
                 login.time_zone,
             ),
-            None => (String::new(), "readnet".to_owned(), chrono_tz::Asia::Shanghai),
+            None => (
+                String::new(),
+                "readnet".to_owned(),
+                chrono_tz::Asia::Shanghai,
+            ),
         };
         codec::build(
             "98",
             &[
-                "Y",     // on-line
-                "Y",     // checkin ok
-                "Y",     // checkout ok
-                "Y",     // renewal policy: renewals allowed
-                "N",     // status update ok
-                "N",     // offline ok: the ledger decides every loan
-                "100",   // timeout period, tenths of a second
-                "003",   // retries allowed
+                "Y",   // on-line
+                "Y",   // checkin ok
+                "Y",   // checkout ok
+                "Y",   // renewal policy: renewals allowed
+                "N",   // status update ok
+                "N",   // offline ok: the ledger decides every loan
+                "100", // timeout period, tenths of a second
+                "003", // retries allowed
                 &sip_date(now, tz),
                 "2.00",
             ],
-            &[
-                ("AO", &library),
-                ("AM", &name),
-                ("BX", SUPPORTED_MESSAGES),
-            ],
+            &[("AO", &library), ("AM", &name), ("BX", SUPPORTED_MESSAGES)],
             frame.sequence,
         )
     }
@@ -309,7 +309,11 @@ struct ItemView {
 
 impl Ctx<'_> {
     fn field(&self, code: &str) -> &str {
-        self.frame.message.get_field_value(code).unwrap_or("").trim()
+        self.frame
+            .message
+            .get_field_value(code)
+            .unwrap_or("")
+            .trim()
     }
 
     fn fixed(&self, index: usize) -> &str {
@@ -341,7 +345,10 @@ impl Ctx<'_> {
         if let Ok(library) = self.login.library.as_str().parse() {
             metadata.insert(LIBRARY_HEADER, library);
         }
-        metadata.insert(CHANNEL_HEADER, tonic::metadata::MetadataValue::from_static("kiosk"));
+        metadata.insert(
+            CHANNEL_HEADER,
+            tonic::metadata::MetadataValue::from_static("kiosk"),
+        );
         request
     }
 
@@ -532,7 +539,11 @@ impl Ctx<'_> {
             .map(|d| format!("{} {} {} lost item", d.item, CURRENCY, yuan(d.owed_fen)))
             .collect();
         let start = self.field("BP").parse::<usize>().unwrap_or(1).max(1);
-        let end = self.field("BQ").parse::<usize>().unwrap_or(usize::MAX).max(start);
+        let end = self
+            .field("BQ")
+            .parse::<usize>()
+            .unwrap_or(usize::MAX)
+            .max(start);
         let range = |list: &[String]| -> Vec<String> {
             list.iter()
                 .skip(start - 1)
@@ -615,7 +626,14 @@ impl Ctx<'_> {
             (ItemStatus::OnShelf { library, .. }, Some((ready, pickup))) => {
                 place = library.to_string();
                 if pickup == library {
-                    ("08", if *ready { "on the hold shelf" } else { "held for a patron here" })
+                    (
+                        "08",
+                        if *ready {
+                            "on the hold shelf"
+                        } else {
+                            "held for a patron here"
+                        },
+                    )
                 } else {
                     destination = pickup.to_string();
                     ("10", "held for a patron elsewhere")
@@ -749,17 +767,15 @@ impl Ctx<'_> {
             CirculationService::r#return(&self.sip2.commands, request).await
         };
         let view = self.item(&item).await.ok().flatten();
-        let (title, owner) = view
-            .map(|v| (v.title, v.owner))
-            .unwrap_or_default();
+        let (title, owner) = view.map(|v| (v.title, v.owner)).unwrap_or_default();
         let here = self.login.library.as_str();
         let (ok, alert, destination, words) = match outcome {
             Ok(response) => {
                 let payloads: Vec<&Payload> =
                     receipt_payloads(response.get_ref().receipt.as_ref()).collect();
-                let ready_here = payloads.iter().any(
-                    |p| matches!(p, Payload::HoldReady(e) if e.pickup_library == here),
-                );
+                let ready_here = payloads
+                    .iter()
+                    .any(|p| matches!(p, Payload::HoldReady(e) if e.pickup_library == here));
                 let trapped = payloads.iter().find_map(|p| match p {
                     Payload::HoldAssigned(e) => Some(e.pickup_library.clone()),
                     _ => None,
@@ -768,7 +784,12 @@ impl Ctx<'_> {
                     .iter()
                     .any(|p| matches!(p, Payload::ItemReturned(e) if e.homebound));
                 if ready_here {
-                    (true, "01", String::new(), "hold for a patron: put it on the hold shelf".to_owned())
+                    (
+                        true,
+                        "01",
+                        String::new(),
+                        "hold for a patron: put it on the hold shelf".to_owned(),
+                    )
                 } else if let Some(pickup) = trapped {
                     let words = format!("hold for a patron at {pickup}: send it to {pickup}");
                     (true, "02", pickup, words)
@@ -962,7 +983,10 @@ impl Ctx<'_> {
             // Kiosks and test clients send what they were built with (USD, blanks); the
             // amount is in the network's money whatever this field says (as Koha and
             // Evergreen treat it).
-            tracing::info!(currency, "SIP2 fee paid names another currency; taken as CNY");
+            tracing::info!(
+                currency,
+                "SIP2 fee paid names another currency; taken as CNY"
+            );
         }
         let patron = self.patron().await;
         if !patron.valid {
@@ -1071,8 +1095,8 @@ impl Ctx<'_> {
             .await
             .map_err(|status| status.message().to_owned())?
             .into_inner();
-        let ready = receipt_payloads(response.receipt.as_ref())
-            .any(|p| matches!(p, Payload::HoldReady(_)));
+        let ready =
+            receipt_payloads(response.receipt.as_ref()).any(|p| matches!(p, Payload::HoldReady(_)));
         let position = self
             .patron()
             .await
@@ -1082,7 +1106,10 @@ impl Ctx<'_> {
             .map(|h| h.queue_position.to_string())
             .unwrap_or_default();
         let words = if ready {
-            format!("hold {}: ready on the hold shelf at {pickup}", response.hold)
+            format!(
+                "hold {}: ready on the hold shelf at {pickup}",
+                response.hold
+            )
         } else if position.is_empty() {
             format!("hold {}: a copy is on its way to {pickup}", response.hold)
         } else {
@@ -1122,7 +1149,11 @@ impl Ctx<'_> {
         HoldService::cancel_hold(&self.sip2.commands, request)
             .await
             .map_err(|status| status.message().to_owned())?;
-        Ok((false, String::new(), format!("hold {} cancelled", hold.hold)))
+        Ok((
+            false,
+            String::new(),
+            format!("hold {} cancelled", hold.hold),
+        ))
     }
 
     /// 35 → 36: nothing to close on the ledger's side; the kiosk forgets the patron.
@@ -1211,7 +1242,12 @@ pub fn yuan(fen: i64) -> String {
 
 /// A SIP2 amount (`25`, `25.5`, `25.00`) in fen; no floats, at most two decimals.
 pub fn fen(amount: &str) -> Result<i64, String> {
-    let bad = || format!("BV: {} is not an amount in yuan (e.g. 25.00)", quote(amount));
+    let bad = || {
+        format!(
+            "BV: {} is not an amount in yuan (e.g. 25.00)",
+            quote(amount)
+        )
+    };
     let (whole, cents) = match amount.split_once('.') {
         Some((whole, cents)) => (whole, cents),
         None => (amount, ""),

@@ -30,9 +30,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
+use crate::AccountService;
 use crate::access::Authenticator;
 use crate::services::Commands;
-use crate::AccountService;
 use codec::FrameError;
 
 /// How long a repeated request still counts as a resend of the last one (a kiosk resends
@@ -107,11 +107,9 @@ impl Sip2 {
     /// new one.
     fn command_id(&self, principal: &PrincipalName, frame: &codec::Frame) -> (Uuid, bool) {
         let sequence = frame.sequence.map(String::from).unwrap_or_default();
-        let digest = self.key.mac(&[
-            b"sip2-request",
-            frame.body.as_bytes(),
-            sequence.as_bytes(),
-        ]);
+        let digest = self
+            .key
+            .mac(&[b"sip2-request", frame.body.as_bytes(), sequence.as_bytes()]);
         let now = self.clock.now();
         let mut last = self
             .last_requests

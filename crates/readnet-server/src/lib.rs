@@ -15,6 +15,7 @@
 
 pub mod access;
 mod account;
+mod audit;
 mod convert;
 pub mod edge;
 mod error;
@@ -40,6 +41,7 @@ use readnet_ledger::CommandBus;
 use readnet_projection::{
     Handle, Projection, RunnerError, SnapshotPolicy, Snapshots, follow, shared,
 };
+use readnet_proto::v1::audit_service_server::AuditServiceServer;
 use readnet_proto::v1::availability_service_server::AvailabilityServiceServer;
 use readnet_proto::v1::statistics_service_server::StatisticsServiceServer;
 use readnet_settlement::{Settlement, SettlementService};
@@ -81,6 +83,9 @@ pub struct Served {
     pub limits: Limits,
     /// A SIP2 listener for self-check kiosks, beside gRPC (`None`: no SIP2).
     pub sip2: Option<sip2::Sip2Listener>,
+    /// The log's tree as the keeper keeps it (`readnet-audit`): served as `AuditService`;
+    /// `None`: the service is not served.
+    pub tree: Option<readnet_audit::Tree>,
 }
 
 /// Serves the readnet services on a bound listener over any store until `shutdown`.
@@ -101,6 +106,7 @@ pub async fn serve_on(
         hold_sweep,
         limits,
         sip2,
+        tree,
     } = served;
     let availability = start_projection::<Availability>(&store, &snapshots).await;
     let settlement = start_projection::<Settlement>(&store, &snapshots).await;
@@ -228,6 +234,13 @@ pub async fn serve_on(
         .add_service(AvailabilityServiceServer::new(AvailabilityService::new(
             availability,
         )))
+        .add_optional_service(tree.map(|tree| {
+            AuditServiceServer::new(audit::AuditService::new(
+                tree,
+                Arc::clone(&store),
+                settlement.clone(),
+            ))
+        }))
         .add_service(
             SettlementService::new(settlement, Arc::clone(&store), bus, Arc::clone(&clock))
                 .into_server(),

@@ -803,6 +803,7 @@ pub async fn run(
         data_dir,
         store: None,
         listen,
+        http_listen: None,
         patron_key_file: None,
         insecure: false,
         tls: None,
@@ -810,6 +811,7 @@ pub async fn run(
         refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
         hold_sweep: None,
         sip2: None,
+        checkpoint_every: None,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let mut server = tokio::spawn(crate::serve::serve(config, async {

@@ -35,6 +35,8 @@ pub struct ServeConfig {
     pub store: Option<String>,
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Where to serve the log's tree as static files over HTTP (`http.rs`); `None`: nowhere.
+    pub http_listen: Option<SocketAddr>,
     /// The network secret for patron ids (HMAC key). `None`: read `<data_dir>/patron.key`,
     /// creating it with random bytes on first start.
     pub patron_key_file: Option<PathBuf>,
@@ -49,6 +51,9 @@ pub struct ServeConfig {
     pub refusal_window: chrono::TimeDelta,
     /// How often the server ends the holds whose time is up (ADR 0013); `None`: never.
     pub hold_sweep: Option<std::time::Duration>,
+    /// How often a checkpoint of the log's tree is signed while the log grows; `None`: only on
+    /// demand and at period closes.
+    pub checkpoint_every: Option<std::time::Duration>,
     /// A SIP2 listener for self-check kiosks; `None`: no SIP2.
     pub sip2: Option<Sip2Config>,
 }
@@ -152,9 +157,45 @@ pub async fn serve(
         }
     }
     let snapshots = Snapshots::new(config.data_dir.join("projections"));
+    // The log's Merkle tree, kept beside the log in DATA/tlog and signed with DATA/checkpoint.key.
+    let tree = readnet_audit::keep(
+        Arc::clone(&store),
+        readnet_audit::TreeOptions {
+            dir: config.data_dir.join("tlog"),
+            signer: crate::verify::signer(&config.data_dir, "readnet")?,
+            every: config.checkpoint_every,
+            clock: Arc::clone(&clock),
+        },
+    )
+    .await
+    .context("keeping the log's tree in tlog/")?;
     // KurrentDB clients and tools reach the same log on the same listener.
     let kurrentdb = KurrentDbEndpoint::new(Arc::clone(&store), Arc::clone(&clock), addr)
         .with_delivery(config.limits.delivery);
+    // One shutdown for both listeners.
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let stopping = Arc::new(stopping);
+    let on_signal = Arc::clone(&stopping);
+    tokio::spawn(async move {
+        shutdown.await;
+        on_signal.send_replace(true);
+    });
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|&stop| stop).await;
+    };
+    let http = match config.http_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding --http-listen {address}"))?;
+            let bound = listener.local_addr()?;
+            println!("readnet http listening on {bound}");
+            let server = axum::serve(listener, crate::http::router(tree.clone()))
+                .with_graceful_shutdown(stopped(stop.clone()));
+            Some(tokio::spawn(async move { server.await }))
+        }
+        None => None,
+    };
     let served = readnet_server::Served {
         store,
         key,
@@ -172,8 +213,18 @@ pub async fn serve(
         hold_sweep: config.hold_sweep,
         limits: config.limits,
         sip2,
+        tree: Some(tree),
     };
-    let served = readnet_server::serve_on(listener, served, shutdown).await;
+    let served = readnet_server::serve_on(listener, served, stopped(stop)).await;
+    // The gRPC listener may also stop on an error: the HTTP one stops with it.
+    stopping.send_replace(true);
+    if let Some(http) = http {
+        match http.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP listener failed"),
+            Err(e) => tracing::warn!(error = %e, "the HTTP listener's task failed"),
+        }
+    }
     // Tasks that still hold the store may outlive the server by a moment: the embedded log is
     // closed here (its index files and checkpoint written, its lock released) before serve
     // returns, not whenever the last of them lets go.

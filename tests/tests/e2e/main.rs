@@ -6,6 +6,7 @@
 mod access;
 mod account;
 mod audit;
+mod audit_service;
 mod backup;
 mod circulation;
 mod concurrency;

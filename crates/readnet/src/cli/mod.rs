@@ -88,6 +88,10 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
+    /// Also serve HTTP/1.1 and HTTP/2 on ADDR: the log's tree as static files (C2SP tlog-tiles:
+    /// /tlog/checkpoint, /tlog/tile/..., /tlog/periods/YYYY-MM), public by design.
+    #[arg(long, value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
     /// The network secret for patron ids (default: DIR/patron.key, created on first start).
     #[arg(long, value_name = "FILE")]
     pub patron_key_file: Option<PathBuf>,
@@ -143,6 +147,11 @@ pub struct ServeArgs {
     /// Close a SIP2 session with no request for MS.
     #[arg(long, value_name = "MS", default_value_t = millis(Sip2Limits::default().idle_timeout))]
     pub sip2_idle_timeout_ms: u64,
+    /// How often, in seconds, the server signs a checkpoint of the log's Merkle tree while the
+    /// log grows (kept in DIR/tlog, served by AuditService); 0: only on demand and at period
+    /// closes. The key is DIR/checkpoint.key, created on first use.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub checkpoint_secs: u64,
 }
 
 fn millis(duration: Duration) -> u64 {

@@ -46,7 +46,14 @@ fn sip2_client() -> Option<PathBuf> {
 /// The Jinan–Zibo network with a 24-hour self-service library, its kiosk principal and three
 /// books of its own; the server serves SIP2. Returns the kiosk's token.
 async fn kiosk_network() -> (Fixture, String) {
-    let fixture = network_jinan_zibo_with(&["--sip2-listen", "127.0.0.1:0"]).await;
+    kiosk_network_with(&[]).await
+}
+
+/// [`kiosk_network`] with more `readnet serve` flags.
+async fn kiosk_network_with(flags: &[&str]) -> (Fixture, String) {
+    let mut args = vec!["--sip2-listen", "127.0.0.1:0"];
+    args.extend_from_slice(flags);
+    let fixture = network_jinan_zibo_with(&args).await;
     let net = fixture.net.clone();
     net.system()
         .register_library(JN_24H, JINAN, v1::LibraryTier::SelfService, JN_CENTRAL)
@@ -505,8 +512,30 @@ async fn a_kiosk_acts_only_at_its_library_and_a_malformed_frame_closes_only_its_
         "the reason is logged:\n{log}"
     );
     assert!(!log.contains(&token), "the token never reaches the logs");
-    // Idle sessions end by themselves; the listener keeps serving.
+    // The listener keeps serving new sessions.
     let mut later = Raw::connect(addr);
     assert!(later.call("9900302.00").starts_with("98Y"));
-    std::thread::sleep(Duration::from_millis(10));
+}
+
+#[tokio::test]
+async fn sessions_are_bounded_and_an_idle_session_is_closed() {
+    let (fixture, token) =
+        kiosk_network_with(&["--sip2-max-sessions", "2", "--sip2-idle-timeout-ms", "1500"]).await;
+    let addr = fixture.server.sip2_addr();
+    let mut first = Raw::connect(addr);
+    assert!(first.login(&token, "").starts_with("941"));
+    let mut second = Raw::connect(addr);
+    assert!(second.call("9900302.00").starts_with("98Y"));
+    // A third connection while two sessions are open is closed at once.
+    let mut third = Raw::connect(addr);
+    third.send_raw(format!("{}\r", Raw::frame("9900302.00", 1)).as_bytes());
+    assert!(third.read_answer().is_none(), "beyond --sip2-max-sessions");
+    // Idle past the timeout, both sessions end; then new ones are served.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(first.read_answer().is_none(), "an idle session is closed");
+    assert!(second.read_answer().is_none());
+    let mut fresh = Raw::connect(addr);
+    assert!(fresh.call("9900302.00").starts_with("98Y"));
+    let log = fixture.server.stderr_text();
+    assert!(log.contains("as many sessions as it serves"), "{log}");
 }

@@ -810,6 +810,7 @@ pub async fn run(
         limits: readnet_server::Limits::default(),
         refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
         hold_sweep: None,
+        sip2: None,
         checkpoint_every: None,
     };
     let (stop, stopped) = oneshot::channel::<()>();

@@ -83,7 +83,13 @@ pub const STORY_FLAGS: &[&str] = &["--max-backdate-hours", "8784"];
 /// (branch); return policy return_home everywhere (the default); the books of [`JN_BOOKS`],
 /// [`ZB_BOOKS`] and [`ZHOUCUN_BOOKS`] on their owners' shelves.
 pub async fn network_jinan_zibo() -> Fixture {
-    let fixture = Fixture::start_with_args(STORY_FLAGS).await;
+    network_jinan_zibo_with(&[]).await
+}
+
+/// [`network_jinan_zibo`] on a server started with more `readnet serve` flags (beside
+/// [`STORY_FLAGS`]).
+pub async fn network_jinan_zibo_with(args: &[&str]) -> Fixture {
+    let fixture = Fixture::start_with_args(&[STORY_FLAGS, args].concat()).await;
     let set_up_at = chrono::Utc::now() - SET_UP_BEFORE;
     let system = fixture.net.system().dated(set_up_at);
     system

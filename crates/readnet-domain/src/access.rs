@@ -316,6 +316,8 @@ pub enum Act {
     ExpireHolds,
     /// A library's pick list, a patron's holds and their queue positions.
     ReadHolds,
+    /// A patron's account by card: loans, holds, debts, block. Asked where the card is shown.
+    ReadAccount,
     /// Add, change or revoke a principal, or issue it a token.
     ManagePrincipals,
     ListPrincipals,
@@ -361,12 +363,15 @@ impl Act {
             Act::PlaceHold | Act::CancelHold => &[NetworkAdmin, Desk, Kiosk],
             Act::ExpireHolds => &[NetworkAdmin],
             Act::ReadHolds => &[NetworkAdmin, CityAdmin, Desk, Kiosk, Auditor],
+            // The roles that serve a patron holding their card (a booth only swaps books).
+            Act::ReadAccount => &[NetworkAdmin, CityAdmin, Desk, Kiosk],
+            // A self-check kiosk takes payments for lost items (SIP2 fee paid), as a desk does.
+            Act::PayLostItem => &[NetworkAdmin, Desk, Kiosk],
             // A booth's machine scans the books a shipment brings in or takes away.
             Act::DispatchTransfer | Act::ReceiveTransfer => &[NetworkAdmin, Desk, Booth],
             Act::CatalogueItem
             | Act::PatronDrivenAcquisition
             | Act::DeclareLost
-            | Act::PayLostItem
             | Act::WaiveLostItemDebt
             | Act::Withdraw => &[NetworkAdmin, Desk],
             Act::Checkout | Act::Renew | Act::Return => &[NetworkAdmin, Desk, Kiosk],
@@ -414,6 +419,7 @@ impl Act {
             Act::CancelHold => "CancelHold",
             Act::ExpireHolds => "ExpireHolds",
             Act::ReadHolds => "read holds and pick lists",
+            Act::ReadAccount => "read a patron's account",
             Act::ManagePrincipals => "manage principals",
             Act::ListPrincipals => "list principals",
             Act::Backup => "back up the data directory",

@@ -11,6 +11,7 @@
 //! takes it from an injected [`Clock`]).
 
 pub mod access;
+mod account;
 pub mod calendar;
 mod clock;
 pub mod codec;
@@ -27,6 +28,7 @@ mod stream;
 pub mod title;
 
 pub use access::{Act, Authority, Caller, Grant, Principal, Role, Scope, TokenGrant};
+pub use account::{Account, AccountDebt, AccountHold, AccountHoldPhase, AccountLoan, Block};
 pub use calendar::{Calendar, ClosedWhy, Closure, LibraryCalendar, OpeningHours, check_isbn};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, CommandContext, HoldTarget, NewBook, PatronRef};

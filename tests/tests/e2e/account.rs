@@ -29,10 +29,12 @@ async fn an_account_shows_loans_overdue_holds_debts_and_the_block_a_checkout_is_
     let reader = "370102199001011234";
     let reader_card = || card(JINAN, reader);
 
-    // A loan today, and one made 65 days ago (an offline kiosk syncing late): due 35 days ago.
+    // A loan two days ago renewed today (a renewal the day of the loan would change nothing),
+    // and one made 65 days ago (an offline kiosk syncing late): due 35 days ago.
     accepted(
-        desk.checkout(JN_BOOKS[0], reader_card()).await,
-        "checkout today",
+        desk.checkout_at(JN_BOOKS[0], reader_card(), Utc::now() - Duration::days(2))
+            .await,
+        "checkout two days ago",
     );
     accepted(desk.renew(JN_BOOKS[0], reader_card()).await, "renewal");
     accepted(

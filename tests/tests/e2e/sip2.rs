@@ -381,10 +381,20 @@ async fn every_message_is_answered_with_a_checksum_and_a_resent_checkout_writes_
         "0001",
         "charged items count: {information}"
     );
+    // A renewal the day of the loan would not move the due date: refused, nothing recorded.
     let renewed = kiosk.call(&format!("29NN{date}{date}AOJN-24H|AA{READER}|AB{item}|"));
-    assert!(renewed.starts_with("301Y"), "{renewed}");
+    assert!(renewed.starts_with("300N"), "{renewed}");
+    assert!(
+        field(&renewed, "AF")
+            .unwrap()
+            .contains("would not move its due date"),
+        "{renewed}"
+    );
     let all = kiosk.call(&format!("65{date}AOJN-24H|AA{READER}|"));
-    assert!(all.starts_with("661000100"), "one loan, renewed: {all}");
+    assert!(
+        all.starts_with("66100000001"),
+        "one loan, not renewed: {all}"
+    );
     let info = kiosk.call(&format!("17{date}AOJN-24H|AB{item}|"));
     assert!(info.starts_with("1804"), "charged: {info}");
     assert!(field(&info, "AH").is_some(), "{info}");

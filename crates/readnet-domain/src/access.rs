@@ -310,6 +310,9 @@ pub enum Act {
     ExpireHolds,
     /// A library's pick list, a patron's holds and their queue positions.
     ReadHolds,
+    /// A library's staff work lists: copies to send home, in transit, the hold shelf, overdue
+    /// loans.
+    ReadWorkLists,
     /// Add, change or revoke a principal, or issue it a token.
     ManagePrincipals,
     ListPrincipals,
@@ -349,6 +352,7 @@ impl Act {
             Act::PlaceHold | Act::CancelHold => &[NetworkAdmin, Desk, Kiosk],
             Act::ExpireHolds => &[NetworkAdmin],
             Act::ReadHolds => &[NetworkAdmin, CityAdmin, Desk, Kiosk, Auditor],
+            Act::ReadWorkLists => &[NetworkAdmin, CityAdmin, Desk, Auditor],
             // A booth's machine scans the books a shipment brings in or takes away.
             Act::DispatchTransfer | Act::ReceiveTransfer => &[NetworkAdmin, Desk, Booth],
             Act::CatalogueItem
@@ -398,6 +402,7 @@ impl Act {
             Act::CancelHold => "CancelHold",
             Act::ExpireHolds => "ExpireHolds",
             Act::ReadHolds => "read holds and pick lists",
+            Act::ReadWorkLists => "read a library's work lists",
             Act::ManagePrincipals => "manage principals",
             Act::ListPrincipals => "list principals",
             Act::Backup => "back up the data directory",

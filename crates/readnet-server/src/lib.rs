@@ -201,6 +201,7 @@ pub async fn serve_on(
         .add_service(reflection_alpha)
         .add_service(AvailabilityServiceServer::new(AvailabilityService::new(
             availability,
+            Arc::clone(&clock),
         )))
         .add_service(
             SettlementService::new(settlement, Arc::clone(&store), bus, Arc::clone(&clock))

@@ -282,6 +282,26 @@ pub struct Availability {
     /// Title key → the numbers of the holds waiting for a copy of it: the queue, in order.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     queues: BTreeMap<String, BTreeSet<u64>>,
+    /// Pickup library → the holds that ended while their copy was on its hold shelf, by
+    /// number, for the shelf's work list; kept [`CLEARED_KEPT_DAYS`] after the latest one
+    /// there. Encoded only when there are any.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    shelf_cleared: BTreeMap<LibraryCode, BTreeMap<u64, ClearedHold>>,
+}
+
+/// How long a hold that ended on the hold shelf stays on the shelf's work list, counted back
+/// from the latest one to end at that library: enough to cover "today" in any time zone.
+pub const CLEARED_KEPT_DAYS: i64 = 2;
+
+/// A hold that ended (not picked up, or cancelled) while its copy was ready on the hold shelf:
+/// the copy must come off the shelf.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearedHold {
+    pub item: ItemCode,
+    /// `HoldEndReason` as its protobuf number (0 until the hold's `HoldEnded` is folded).
+    pub reason: i32,
+    /// When the copy was released (the hold's end, in the same append).
+    pub ended_at_us: i64,
 }
 
 /// Where an open hold stands, as availability tells it (who placed it is the ledger's).
@@ -454,10 +474,21 @@ impl Projection for Availability {
                 self.set_held(&e.item, None, None, &stamp)
             }
             Payload::HoldReleased(e) => {
+                if !e.requeued {
+                    self.clear_from_shelf(e.hold, event.occurred_at.timestamp_micros());
+                }
                 self.set_phase(e.hold, HoldPhase::Waiting);
                 self.set_held(&e.item, None, Some(e.homebound), &stamp)
             }
             Payload::HoldEnded(e) => {
+                if let Some(cleared) = self
+                    .holds
+                    .get(&e.hold)
+                    .and_then(|h| self.shelf_cleared.get_mut(&h.pickup_library))
+                    .and_then(|at| at.get_mut(&e.hold))
+                {
+                    cleared.reason = e.reason;
+                }
                 self.end_hold(e.hold);
                 false
             }
@@ -589,6 +620,41 @@ impl Availability {
     /// How many holds wait for a copy of a title.
     pub fn queue_length(&self, title_key: &str) -> usize {
         self.queues.get(title_key).map_or(0, BTreeSet::len)
+    }
+
+    /// The holds that ended on a library's hold shelf lately (see [`CLEARED_KEPT_DAYS`]), by
+    /// number.
+    pub fn shelf_cleared(&self, library: &str) -> impl Iterator<Item = (u64, &ClearedHold)> {
+        self.shelf_cleared
+            .get(library)
+            .into_iter()
+            .flatten()
+            .map(|(n, c)| (*n, c))
+    }
+
+    /// Puts a ready hold's copy on its pickup library's list of copies to take off the hold
+    /// shelf, as the hold ends at `at_us`, and forgets that library's entries older than
+    /// [`CLEARED_KEPT_DAYS`] before it. A hold that was not ready is not on a hold shelf.
+    fn clear_from_shelf(&mut self, hold: u64, at_us: i64) {
+        let Some(HoldRecord {
+            pickup_library,
+            phase: HoldPhase::Ready { item, .. },
+            ..
+        }) = self.holds.get(&hold)
+        else {
+            return;
+        };
+        let cleared = self.shelf_cleared.entry(pickup_library.clone()).or_default();
+        let horizon = at_us.saturating_sub(CLEARED_KEPT_DAYS * 86_400_000_000);
+        cleared.retain(|_, c| c.ended_at_us >= horizon);
+        cleared.insert(
+            hold,
+            ClearedHold {
+                item: item.clone(),
+                reason: 0,
+                ended_at_us: at_us,
+            },
+        );
     }
 
     pub(crate) fn booth_set(&self, booth: &str) -> Option<&BTreeSet<ItemCode>> {

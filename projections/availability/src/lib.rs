@@ -36,6 +36,6 @@ pub use error::AvailabilityError;
 pub use query::{ShelfListing, TitleQuery, item_state};
 pub use service::AvailabilityService;
 pub use state::{
-    Availability, CLEARED_KEPT_DAYS, ClearedHold, Counts, HoldPhase, HoldRecord, ItemRecord, LibraryRecord, Place, StatusCounts,
-    TitleRecord,
+    Availability, CLEARED_KEPT_DAYS, ClearedHold, Counts, HoldPhase, HoldRecord, ItemRecord,
+    LibraryRecord, Place, StatusCounts, TitleRecord,
 };

@@ -644,7 +644,10 @@ impl Availability {
         else {
             return;
         };
-        let cleared = self.shelf_cleared.entry(pickup_library.clone()).or_default();
+        let cleared = self
+            .shelf_cleared
+            .entry(pickup_library.clone())
+            .or_default();
         let horizon = at_us.saturating_sub(CLEARED_KEPT_DAYS * 86_400_000_000);
         cleared.retain(|_, c| c.ended_at_us >= horizon);
         cleared.insert(

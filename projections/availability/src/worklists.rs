@@ -45,7 +45,10 @@ fn page_by_item<'a, T>(
     let mut next = String::new();
     if page.len() > max {
         page.truncate(max);
-        next = page.last().map(|(id, _)| (*id).to_owned()).unwrap_or_default();
+        next = page
+            .last()
+            .map(|(id, _)| (*id).to_owned())
+            .unwrap_or_default();
     }
     (page, next)
 }
@@ -222,7 +225,13 @@ impl Availability {
                     next_pickup_library: next
                         .map(|(_, h)| h.pickup_library.as_str().to_owned())
                         .unwrap_or_default(),
-                    homebound: matches!(record.place, Place::OnShelf { homebound: true, .. }),
+                    homebound: matches!(
+                        record.place,
+                        Place::OnShelf {
+                            homebound: true,
+                            ..
+                        }
+                    ),
                 })
             })
             .collect();

@@ -592,6 +592,35 @@ async fn call(
             })
             .await
             .map(drop),
+        "readnet.v1.AvailabilityService/HomeboundList" => AvailabilityServiceClient::new(channel)
+            .homebound_list(v1::HomeboundListRequest {
+                library: place.library.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "readnet.v1.AvailabilityService/TransitList" => AvailabilityServiceClient::new(channel)
+            .transit_list(v1::TransitListRequest {
+                library: place.library.to_owned(),
+                direction: v1::TransitDirection::To as i32,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "readnet.v1.AvailabilityService/HoldShelf" => AvailabilityServiceClient::new(channel)
+            .hold_shelf(v1::HoldShelfRequest {
+                library: place.library.to_owned(),
+                min_position: None,
+            })
+            .await
+            .map(drop),
+        "readnet.v1.AvailabilityService/OverdueLoans" => AvailabilityServiceClient::new(channel)
+            .overdue_loans(v1::OverdueLoansRequest {
+                library: place.library.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
         "readnet.v1.AvailabilityService/GetHold" => AvailabilityServiceClient::new(channel)
             .get_hold(v1::GetHoldRequest {
                 hold: 1,

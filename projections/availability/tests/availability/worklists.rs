@@ -43,26 +43,56 @@ fn copies_returned_away_from_their_owner_are_on_the_send_home_list_with_their_ow
     let rows: Vec<_> = list
         .entries
         .iter()
-        .map(|e| (e.copy.as_ref().unwrap().item.as_str(), e.next_library.as_str()))
+        .map(|e| {
+            (
+                e.copy.as_ref().unwrap().item.as_str(),
+                e.next_library.as_str(),
+            )
+        })
         .collect();
     assert_eq!(rows, [("ZB-1", "ZB-CENTRAL"), ("ZB-2", "ZB-CENTRAL")]);
-    assert!(state.homebound_list("ZB-CENTRAL", "", 100).unwrap().entries.is_empty());
+    assert!(
+        state
+            .homebound_list("ZB-CENTRAL", "", 100)
+            .unwrap()
+            .entries
+            .is_empty()
+    );
 
     let first = state.homebound_list("JN-CENTRAL", "", 1).unwrap();
-    assert_eq!(items(first.entries.iter().filter_map(|e| e.copy.as_ref())), ["ZB-1"]);
+    assert_eq!(
+        items(first.entries.iter().filter_map(|e| e.copy.as_ref())),
+        ["ZB-1"]
+    );
     assert_eq!(first.next_item, "ZB-1");
-    let second = state.homebound_list("JN-CENTRAL", &first.next_item, 1).unwrap();
-    assert_eq!(items(second.entries.iter().filter_map(|e| e.copy.as_ref())), ["ZB-2"]);
+    let second = state
+        .homebound_list("JN-CENTRAL", &first.next_item, 1)
+        .unwrap();
+    assert_eq!(
+        items(second.entries.iter().filter_map(|e| e.copy.as_ref())),
+        ["ZB-2"]
+    );
     assert_eq!(second.next_item, "", "the last page says nothing follows");
 
     // Sent home: off the list, on the van's lists.
-    net.dispatch("JN-CENTRAL", "ZB-1", "ZB-CENTRAL", TransferReason::Repatriation);
+    net.dispatch(
+        "JN-CENTRAL",
+        "ZB-1",
+        "ZB-CENTRAL",
+        TransferReason::Repatriation,
+    );
     let state = net.fold();
-    assert_eq!(state.homebound_list("JN-CENTRAL", "", 100).unwrap().total, 1);
+    assert_eq!(
+        state.homebound_list("JN-CENTRAL", "", 100).unwrap().total,
+        1
+    );
     let from = state
         .transit_list("JN-CENTRAL", TransitDirection::From, "", 100)
         .unwrap();
-    assert_eq!(items(from.entries.iter().filter_map(|e| e.copy.as_ref())), ["ZB-1"]);
+    assert_eq!(
+        items(from.entries.iter().filter_map(|e| e.copy.as_ref())),
+        ["ZB-1"]
+    );
     assert_eq!(from.entries[0].reason, TransferReason::Repatriation as i32);
     assert_eq!(from.entries[0].hold, 0);
 }
@@ -81,7 +111,12 @@ fn a_hold_leg_is_in_transit_from_its_origin_and_to_its_destination_naming_its_ho
     assert_eq!(to.total, 1);
     let e = &to.entries[0];
     assert_eq!(
-        (e.from_library.as_str(), e.to_library.as_str(), e.hold, e.pickup_library.as_str()),
+        (
+            e.from_library.as_str(),
+            e.to_library.as_str(),
+            e.hold,
+            e.pickup_library.as_str()
+        ),
         ("JN-CENTRAL", "ZB-ZHOUCUN-07", 1, "ZB-ZHOUCUN-07")
     );
     assert_eq!(e.reason, TransferReason::Hold as i32);
@@ -121,7 +156,13 @@ fn the_hold_shelf_lists_ready_copies_and_today_the_ones_not_picked_up() {
     let ready: Vec<_> = shelf
         .ready
         .iter()
-        .map(|r| (r.hold, r.copy.as_ref().unwrap().item.as_str(), r.past_pickup_by))
+        .map(|r| {
+            (
+                r.hold,
+                r.copy.as_ref().unwrap().item.as_str(),
+                r.past_pickup_by,
+            )
+        })
         .collect();
     assert_eq!(ready, [(1, "S-1", false)]);
     assert!(shelf.cleared_today.is_empty());
@@ -137,15 +178,34 @@ fn the_hold_shelf_lists_ready_copies_and_today_the_ones_not_picked_up() {
     let cleared: Vec<_> = shelf
         .cleared_today
         .iter()
-        .map(|c| (c.hold, c.copy.as_ref().unwrap().item.as_str(), c.reason(), c.next_hold))
+        .map(|c| {
+            (
+                c.hold,
+                c.copy.as_ref().unwrap().item.as_str(),
+                c.reason(),
+                c.next_hold,
+            )
+        })
         .collect();
     assert_eq!(cleared, [(1, "S-1", HoldEndReason::NotPickedUp, 2)]);
     assert_eq!(shelf.cleared_today[0].next_pickup_library, "ZB-CENTRAL");
 
     // The next day it is no longer news; another library's shelf never had it.
     let tomorrow = net.at + Duration::days(1);
-    assert!(state.hold_shelf("ZB-CENTRAL", tomorrow).unwrap().cleared_today.is_empty());
-    assert!(state.hold_shelf("JN-CENTRAL", net.at).unwrap().cleared_today.is_empty());
+    assert!(
+        state
+            .hold_shelf("ZB-CENTRAL", tomorrow)
+            .unwrap()
+            .cleared_today
+            .is_empty()
+    );
+    assert!(
+        state
+            .hold_shelf("JN-CENTRAL", net.at)
+            .unwrap()
+            .cleared_today
+            .is_empty()
+    );
 }
 
 #[test]
@@ -183,7 +243,13 @@ fn overdue_loans_are_listed_longest_overdue_first_and_paged() {
     net.checkout("JN-CENTRAL", "S-1", wang_fang());
     net.checkout("JN-CENTRAL", "S-3", card("taian", "370902000001"));
     let state = net.fold();
-    assert_eq!(state.overdue_loans("JN-CENTRAL", net.at, "", 100).unwrap().total, 0);
+    assert_eq!(
+        state
+            .overdue_loans("JN-CENTRAL", net.at, "", 100)
+            .unwrap()
+            .total,
+        0
+    );
 
     // 40 days after the first loan: all three are overdue, S-2 the longest.
     let now = t0() + Duration::days(40);
@@ -194,7 +260,13 @@ fn overdue_loans_are_listed_longest_overdue_first_and_paged() {
         .map(|l| (l.copy.as_ref().unwrap().item.as_str(), l.days_overdue))
         .collect();
     assert_eq!(rows, [("S-2", 9), ("S-1", 7), ("S-3", 7)]);
-    assert!(state.overdue_loans("ZB-CENTRAL", now, "", 100).unwrap().loans.is_empty());
+    assert!(
+        state
+            .overdue_loans("ZB-CENTRAL", now, "", 100)
+            .unwrap()
+            .loans
+            .is_empty()
+    );
 
     let first = state.overdue_loans("JN-CENTRAL", now, "", 2).unwrap();
     assert_eq!(first.total, 3);

@@ -669,6 +669,24 @@ async fn call(
             })
             .await
             .map(drop),
+        "readnet.v1.StatisticsService/HoldStatistics"
+        | "readnet.v1.StatisticsService/HoldStatistics(city)" => {
+            let (library, city) = if rpc.ends_with("(city)") {
+                (String::new(), place.city.to_owned())
+            } else {
+                (place.library.to_owned(), String::new())
+            };
+            StatisticsServiceClient::new(channel)
+                .hold_statistics(v1::HoldStatisticsRequest {
+                    library,
+                    city,
+                    from_day: "2026-12-01".to_owned(),
+                    to_day: "2026-12-02".to_owned(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop)
+        }
         "readnet.v1.StatisticsService/Monitor" | "readnet.v1.StatisticsService/Monitor(all)" => {
             let library = if rpc.ends_with("(all)") {
                 String::new()

@@ -656,12 +656,19 @@ pub fn pick_list_json(list: &v1::PickListResponse) -> Value {
 /// One hold in a line: its phase, and its queue position while it waits.
 pub fn hold_line(h: &v1::GetHoldResponse) -> String {
     let phase = match h.phase() {
-        v1::HoldPhase::Waiting => format!(
-            "waiting, {} of {} in the queue, expires {}",
-            h.queue_position,
-            h.queue_length,
-            local_date_us(h.expires_at_us)
-        ),
+        v1::HoldPhase::Waiting => {
+            let eta = if h.eta_us == 0 {
+                String::new()
+            } else {
+                format!(", a copy expected back by {}", local_date_us(h.eta_us))
+            };
+            format!(
+                "waiting, {} of {} in the queue{eta}, expires {}",
+                h.queue_position,
+                h.queue_length,
+                local_date_us(h.expires_at_us)
+            )
+        }
         v1::HoldPhase::ToPull => format!("{} to pull at {}", h.item, h.item_library),
         v1::HoldPhase::InTransit => format!("{} on its way, at or to {}", h.item, h.item_library),
         v1::HoldPhase::Ready => format!(
@@ -693,7 +700,7 @@ pub fn hold_json(h: &v1::GetHoldResponse) -> Value {
         "queue_position": h.queue_position, "queue_length": h.queue_length,
         "item": h.item, "item_library": h.item_library,
         "expires_at_us": h.expires_at_us, "pickup_by_us": h.pickup_by_us,
-        "applied_position": h.applied_position,
+        "eta_us": h.eta_us, "applied_position": h.applied_position,
     })
 }
 

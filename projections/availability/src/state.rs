@@ -67,6 +67,14 @@ impl Place {
         }
     }
 
+    /// When a copy on loan is due back; `None` for a copy not on loan.
+    pub fn due_at_us(&self) -> Option<i64> {
+        match self {
+            Place::OnLoan { due_at_us, .. } => Some(*due_at_us),
+            _ => None,
+        }
+    }
+
     /// The library whose counts the item is in, and which count; none for items that are
     /// nowhere to be had (lost, withdrawn, exchanged out).
     fn slot(&self) -> Option<(&str, Slot)> {
@@ -245,6 +253,41 @@ pub struct TitleRecord {
     pub network: Counts,
     /// Libraries with at least one copy counted; no all-zero entries.
     pub libraries: BTreeMap<LibraryCode, Counts>,
+    /// Due instant (µs since the epoch) → copies on loan due then: when copies come back, for
+    /// a title's expected wait (the ETA). No zero entries; encoded only when there are any.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub loans_due_us: BTreeMap<i64, u32>,
+}
+
+impl TitleRecord {
+    fn loan_due(&mut self, due_us: i64, delta: Delta) {
+        match delta {
+            Delta::Add => *self.loans_due_us.entry(due_us).or_default() += 1,
+            Delta::Remove => {
+                if let Some(n) = self.loans_due_us.get_mut(&due_us) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.loans_due_us.remove(&due_us);
+                    }
+                } else {
+                    debug_assert!(
+                        false,
+                        "a loan comes back with the due date it went out with"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The `n`th earliest due instant of the copies on loan (1: the first back), if so many
+    /// are on loan.
+    pub fn nth_due_us(&self, n: usize) -> Option<i64> {
+        let mut seen = 0usize;
+        self.loans_due_us.iter().find_map(|(due, count)| {
+            seen += *count as usize;
+            (n >= 1 && seen >= n).then_some(*due)
+        })
+    }
 }
 
 /// One library's copies of every title.
@@ -361,7 +404,9 @@ struct Tallies<'a> {
 
 impl Projection for Availability {
     const NAME: &'static str = "availability";
-    const VERSION: u32 = 1;
+    /// 2: each title keeps the due dates of its copies on loan (for the ETA of a hold); a
+    /// state of version 1 has none, so it is rebuilt.
+    const VERSION: u32 = 2;
 
     fn apply(&mut self, event: &ProjectedEvent) {
         self.network.apply(&event.payload);
@@ -389,6 +434,10 @@ impl Projection for Availability {
                         ..
                     } = &mut record.place
                     {
+                        if let Some(title) = self.titles.get_mut(&record.title_key) {
+                            title.loan_due(*due_at_us, Delta::Remove);
+                            title.loan_due(e.due_at_us, Delta::Add);
+                        }
                         *due_at_us = e.due_at_us;
                         *renewals = e.renewal_count;
                     }
@@ -811,6 +860,19 @@ impl Availability {
             booths: &mut self.booths,
         };
         tallies.shift(&record.title_key, item, &from, &record.place);
+        let (was_due, is_due) = (from.due_at_us(), record.place.due_at_us());
+        if was_due.is_some() || is_due.is_some() {
+            let title = self
+                .titles
+                .get_mut(&record.title_key)
+                .expect("an item's title is recorded when it is catalogued");
+            if let Some(due) = was_due {
+                title.loan_due(due, Delta::Remove);
+            }
+            if let Some(due) = is_due {
+                title.loan_due(due, Delta::Add);
+            }
+        }
         stamped
     }
 }

@@ -19,6 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "readnet/v1/statistics.proto",
         "readnet/v1/settlement.proto",
         "readnet/v1/backup.proto",
+        "readnet/v1/audit.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

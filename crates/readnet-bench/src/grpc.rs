@@ -113,6 +113,7 @@ pub(crate) async fn checkouts_beside(
         tls: None,
         hold_sweep: None,
         limits: readnet_server::Limits::default(),
+        tree: None,
     };
     let server = tokio::spawn(readnet_server::serve_on(listener, served, async {
         let _ = stopped.await;

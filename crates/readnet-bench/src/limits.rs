@@ -314,6 +314,7 @@ async fn stalled_subscribers(
             delivery,
             ..readnet_server::Limits::default()
         },
+        tree: None,
     };
     let server = tokio::spawn(readnet_server::serve_on(listener, served, async {
         let _ = stopped.await;

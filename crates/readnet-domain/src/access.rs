@@ -333,6 +333,9 @@ pub enum Act {
     WriteForeignStreams,
     /// Copy the data directory (the log, the network secret, the token hashes).
     Backup,
+    /// The log's Merkle tree: checkpoints (signed on demand too), inclusion and consistency
+    /// proofs, statement lines proven down to their events.
+    Audit,
 }
 
 impl Act {
@@ -373,6 +376,7 @@ impl Act {
             Act::ReadCityStatistics => &[NetworkAdmin, CityAdmin, Auditor, Analytics],
             Act::ReadLog => &[NetworkAdmin, Auditor, Analytics],
             Act::ReadPatronStream | Act::ReadRawLog => &[NetworkAdmin, Auditor],
+            Act::Audit => &[NetworkAdmin, SettlementClerk, Auditor],
         }
     }
 
@@ -416,6 +420,7 @@ impl Act {
             Act::ReadPatronStream => "read a patron's stream",
             Act::ReadRawLog => "read the store through the KurrentDB protocol",
             Act::WriteForeignStreams => "write streams through the KurrentDB protocol",
+            Act::Audit => "audit the log's tree",
         }
     }
 }

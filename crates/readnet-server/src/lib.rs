@@ -14,6 +14,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod access;
+mod audit;
 mod convert;
 pub mod edge;
 mod error;
@@ -38,6 +39,7 @@ use readnet_ledger::CommandBus;
 use readnet_projection::{
     Handle, Projection, RunnerError, SnapshotPolicy, Snapshots, follow, shared,
 };
+use readnet_proto::v1::audit_service_server::AuditServiceServer;
 use readnet_proto::v1::availability_service_server::AvailabilityServiceServer;
 use readnet_proto::v1::statistics_service_server::StatisticsServiceServer;
 use readnet_settlement::{Settlement, SettlementService};
@@ -76,6 +78,9 @@ pub struct Served {
     pub hold_sweep: Option<std::time::Duration>,
     /// The listener's bounds: connections, timeouts, what a slow subscriber may hold.
     pub limits: Limits,
+    /// The log's tree as the keeper keeps it (`readnet-audit`): served as `AuditService`;
+    /// `None`: the service is not served.
+    pub tree: Option<readnet_audit::Tree>,
 }
 
 /// Serves the readnet services on a bound listener over any store until `shutdown`.
@@ -95,6 +100,7 @@ pub async fn serve_on(
         tls,
         hold_sweep,
         limits,
+        tree,
     } = served;
     let availability = start_projection::<Availability>(&store, &snapshots).await;
     let settlement = start_projection::<Settlement>(&store, &snapshots).await;
@@ -203,6 +209,13 @@ pub async fn serve_on(
             availability,
             Arc::clone(&clock),
         )))
+        .add_optional_service(tree.map(|tree| {
+            AuditServiceServer::new(audit::AuditService::new(
+                tree,
+                Arc::clone(&store),
+                settlement.clone(),
+            ))
+        }))
         .add_service(
             SettlementService::new(settlement, Arc::clone(&store), bus, Arc::clone(&clock))
                 .into_server(),

@@ -29,5 +29,7 @@ pub use note::{Checkpoint, NoteError, NoteSigner, NoteVerifier};
 pub use proof::{
     ProofError, consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,
 };
-pub use tiles::{TILE_HEIGHT, TILE_WIDTH, TileBuilder, TileId, TileReader, tile_bytes, tiles_of};
+pub use tiles::{
+    TILE_HEIGHT, TILE_WIDTH, TileBuilder, TileId, TileReader, tile_bytes, tile_root, tiles_of,
+};
 pub use tree::{Levels, NodeSource, TreeError, subtree_root};

@@ -173,6 +173,37 @@ impl TileBuilder {
         TileBuilder::default()
     }
 
+    /// Resumes the tree of `size` leaves from each tile level's unfinished tile (`open[L]`: the
+    /// hashes of tree level `8·L` not yet in a full tile, as [`TileBuilder::partial`] gives them),
+    /// for example read back from full tiles after a restart. Refused when a level holds the
+    /// wrong number of hashes for `size`.
+    pub fn resume(size: u64, mut open: Vec<Vec<Hash>>) -> Result<TileBuilder, TreeError> {
+        while open.last().is_some_and(Vec::is_empty) {
+            open.pop();
+        }
+        let levels = (0..).take_while(|&l: &u32| nodes_at(l * TILE_HEIGHT, size) > 0);
+        for level in levels.clone() {
+            let expected = nodes_at(level * TILE_HEIGHT, size) % TILE_WIDTH;
+            let actual = open.get(level as usize).map_or(0, |t| t.len() as u64);
+            if expected != actual {
+                return Err(TreeError::Source(format!(
+                    "a tree of {size} leaves has {expected} hashes in its unfinished tile of \
+                     level {level}, not {actual}"
+                )));
+            }
+        }
+        if open.len() > levels.count() {
+            return Err(TreeError::Source(format!(
+                "a tree of {size} leaves has no tile level {}",
+                open.len() - 1
+            )));
+        }
+        for tile in &mut open {
+            tile.reserve(TILE_WIDTH as usize - tile.len());
+        }
+        Ok(TileBuilder { size, open })
+    }
+
     /// Leaves added so far.
     pub fn size(&self) -> u64 {
         self.size
@@ -236,6 +267,11 @@ impl TileBuilder {
     }
 }
 
+/// The root of a full tile's subtree: the hash it contributes to the tile level above.
+pub fn tile_root(hashes: &[Hash]) -> Hash {
+    reduce(hashes)
+}
+
 /// The root of a whole subtree from its hashes at one level (a power of two of them).
 fn reduce(hashes: &[Hash]) -> Hash {
     let mut level: Vec<Hash> = hashes.to_vec();
@@ -288,6 +324,30 @@ mod tests {
         assert_eq!(tile(0, 1_234_067, 256), "tile/0/x001/x234/067");
         assert_eq!(tile(1, 5, 17), "tile/1/005.p/17");
         assert_eq!(tile(2, 1000, 256), "tile/2/x001/000");
+    }
+
+    #[test]
+    fn a_builder_resumed_from_its_unfinished_tiles_goes_on_as_the_original() {
+        let leaf = |i: u64| crate::leaf_hash(&i.to_be_bytes());
+        let mut original = TileBuilder::new();
+        for i in 0..70_000 {
+            original.push(leaf(i), |_, _| {});
+        }
+        let open: Vec<Vec<Hash>> = (0..4)
+            .map(|l| original.partial(l).map_or(Vec::new(), |(_, h)| h.to_vec()))
+            .collect();
+        let mut resumed = TileBuilder::resume(70_000, open.clone()).unwrap();
+        assert_eq!(resumed.root(), original.root());
+        for i in 70_000..70_600 {
+            original.push(leaf(i), |_, _| {});
+            resumed.push(leaf(i), |_, _| {});
+        }
+        assert_eq!(resumed.root(), original.root());
+        // The wrong number of hashes at any level is refused.
+        let mut short = open.clone();
+        short[1].pop();
+        assert!(TileBuilder::resume(70_000, short).is_err());
+        assert!(TileBuilder::resume(70_001, open).is_err());
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub struct ServeConfig {
     pub refusal_window: chrono::TimeDelta,
     /// How often the server ends the holds whose time is up (ADR 0013); `None`: never.
     pub hold_sweep: Option<std::time::Duration>,
+    /// How often a checkpoint of the log's tree is signed while the log grows; `None`: only on
+    /// demand and at period closes.
+    pub checkpoint_every: Option<std::time::Duration>,
 }
 
 /// Where the token hashes are kept: beside the data, never in the log.
@@ -118,6 +121,18 @@ pub async fn serve(
         }
     }
     let snapshots = Snapshots::new(config.data_dir.join("projections"));
+    // The log's Merkle tree, kept beside the log in DATA/tlog and signed with DATA/checkpoint.key.
+    let tree = readnet_audit::keep(
+        Arc::clone(&store),
+        readnet_audit::TreeOptions {
+            dir: config.data_dir.join("tlog"),
+            signer: crate::verify::signer(&config.data_dir, "readnet")?,
+            every: config.checkpoint_every,
+            clock: Arc::clone(&clock),
+        },
+    )
+    .await
+    .context("keeping the log's tree in tlog/")?;
     // KurrentDB clients and tools reach the same log on the same listener.
     let kurrentdb = KurrentDbEndpoint::new(Arc::clone(&store), Arc::clone(&clock), addr)
         .with_delivery(config.limits.delivery);
@@ -137,6 +152,7 @@ pub async fn serve(
         tls,
         hold_sweep: config.hold_sweep,
         limits: config.limits,
+        tree: Some(tree),
     };
     let served = readnet_server::serve_on(listener, served, shutdown).await;
     // Tasks that still hold the store may outlive the server by a moment: the embedded log is

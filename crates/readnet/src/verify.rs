@@ -53,7 +53,7 @@ pub struct VerifyArgs {
 }
 
 /// The directory's signer, created (0600, synced) when it has none.
-fn signer(data: &Path, origin: &str) -> anyhow::Result<NoteSigner> {
+pub fn signer(data: &Path, origin: &str) -> anyhow::Result<NoteSigner> {
     let path = data.join(CHECKPOINT_KEY);
     match std::fs::read_to_string(&path) {
         Ok(text) => NoteSigner::from_text(&text)

@@ -19,6 +19,9 @@ pub enum SettlementError {
     /// A filter names something the network does not have.
     #[error("{0}")]
     NotFound(String),
+    /// What is asked for needs a state the ledger is not in (a period not yet closed).
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// The ledger refused or failed to record the close.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -34,6 +37,7 @@ impl From<SettlementError> for Status {
             | SettlementError::Refused(CloseRefusal::InvalidPeriod(_)) => Code::InvalidArgument,
             SettlementError::Refused(_) => Code::FailedPrecondition,
             SettlementError::NotFound(_) => Code::NotFound,
+            SettlementError::FailedPrecondition(_) => Code::FailedPrecondition,
             // The log holds amounts no statement can sum: no retry helps; an operator must.
             SettlementError::Statement(_) => Code::DataLoss,
             SettlementError::Aborted(_) => Code::Aborted,

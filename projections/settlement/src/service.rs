@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::{
     Charge, ChargeKind, CloseDecision, Period, PeriodClose, Settlement, SettlementError, Statement,
-    StatementStatus,
+    StatementLine, StatementStatus,
 };
 
 /// The namespace of close event ids: the event closing period P has id
@@ -208,18 +208,7 @@ pub fn statement_to_pb(statement: &Statement, applied_position: u64) -> pb::Stat
             StatementStatus::Provisional => pb::StatementStatus::Provisional,
             StatementStatus::Final => pb::StatementStatus::Final,
         } as i32,
-        lines: statement
-            .lines
-            .iter()
-            .map(|l| pb::StatementLine {
-                debtor_city: l.debtor.as_str().to_owned(),
-                creditor_city: l.creditor.as_str().to_owned(),
-                kind: l.kind.to_pb() as i32,
-                count: l.count,
-                amount_fen: l.amount_fen.get(),
-                adjustment_of: l.adjustment_of.map(|p| p.to_string()).unwrap_or_default(),
-            })
-            .collect(),
+        lines: statement.lines.iter().map(line_to_pb).collect(),
         nets: statement
             .nets
             .iter()
@@ -237,6 +226,21 @@ pub fn statement_to_pb(statement: &Statement, applied_position: u64) -> pb::Stat
     }
 }
 
+/// A statement line as the API hands it out.
+pub fn line_to_pb(line: &StatementLine) -> pb::StatementLine {
+    pb::StatementLine {
+        debtor_city: line.debtor.as_str().to_owned(),
+        creditor_city: line.creditor.as_str().to_owned(),
+        kind: line.kind.to_pb() as i32,
+        count: line.count,
+        amount_fen: line.amount_fen.get(),
+        adjustment_of: line
+            .adjustment_of
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+    }
+}
+
 /// A charge as the API hands it out.
 pub fn charge_to_pb(charge: &Charge) -> pb::SettlementCharge {
     pb::SettlementCharge {
@@ -251,6 +255,81 @@ pub fn charge_to_pb(charge: &Charge) -> pb::SettlementCharge {
         original_period: charge.original_period.to_string(),
         adjustment: charge.adjustment,
     }
+}
+
+/// One page of a closed period's statement line, for auditors: the close, the line as the final
+/// statement has it, the line's charges after `request.after_position`, and whether more follow.
+pub fn line_page(
+    state: &Settlement,
+    request: &pb::ProveStatementLineRequest,
+) -> Result<
+    (
+        PeriodClose,
+        pb::StatementLine,
+        Vec<pb::SettlementCharge>,
+        bool,
+    ),
+    SettlementError,
+> {
+    let period = period_field(&request.period, "period")?;
+    for (value, field) in [
+        (&request.debtor_city, "debtor_city"),
+        (&request.creditor_city, "creditor_city"),
+        (&request.original_period, "original_period"),
+    ] {
+        if value.is_empty() {
+            return Err(SettlementError::InvalidArgument(format!(
+                "{field}: a statement line names it"
+            )));
+        }
+    }
+    if request.kind == pb::ChargeKind::Unspecified as i32 {
+        return Err(SettlementError::InvalidArgument(
+            "kind: a statement line names it (loan, return, shipping, lost)".to_owned(),
+        ));
+    }
+    let filter = ChargeFilter::from_request(&pb::ListChargesRequest {
+        period: request.period.clone(),
+        debtor_city: request.debtor_city.clone(),
+        creditor_city: request.creditor_city.clone(),
+        kind: request.kind,
+        original_period: request.original_period.clone(),
+        min_position: None,
+        after_position: request.after_position,
+        page_size: request.page_size,
+    })?;
+    let close = state
+        .closes()
+        .find(|c| c.period == period)
+        .cloned()
+        .ok_or_else(|| {
+            SettlementError::FailedPrecondition(format!(
+                "period: {period} is not closed; an open period's statement may still change"
+            ))
+        })?;
+    let adjustment_of = filter.original_period.filter(|&p| p != period);
+    let statement = state.statement(period)?;
+    let line = statement
+        .lines
+        .iter()
+        .find(|l| {
+            l.debtor.as_str() == request.debtor_city
+                && l.creditor.as_str() == request.creditor_city
+                && Some(l.kind) == filter.kind
+                && l.adjustment_of == adjustment_of
+        })
+        .ok_or_else(|| {
+            SettlementError::NotFound(format!(
+                "the {period} statement has no line of {} owing {} for {:?} charges{}",
+                request.debtor_city,
+                request.creditor_city,
+                filter.kind.expect("checked above"),
+                adjustment_of.map_or(String::new(), |p| format!(" of {p}"))
+            ))
+        })?;
+    let line = line_to_pb(line);
+    let (charges, next) = filter.page(state)?;
+    Ok((close, line, charges, next != 0))
 }
 
 /// ListCharges' filters, checked.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use readnet_e2e::v1::{
-    self, access_service_client::AccessServiceClient,
+    self, access_service_client::AccessServiceClient, audit_service_client::AuditServiceClient,
     availability_service_client::AvailabilityServiceClient,
     backup_service_client::BackupServiceClient, settlement_service_client::SettlementServiceClient,
     statistics_service_client::StatisticsServiceClient,
@@ -741,6 +741,35 @@ async fn call(
         // The whole data directory would stream: the status is known once the stream opens.
         "readnet.v1.BackupService/Backup" => BackupServiceClient::new(channel)
             .backup(v1::BackupRequest {})
+            .await
+            .map(drop),
+        "readnet.v1.AuditService/GetCheckpoint" => AuditServiceClient::new(channel)
+            .get_checkpoint(v1::GetCheckpointRequest::default())
+            .await
+            .map(drop),
+        "readnet.v1.AuditService/SignCheckpoint" => AuditServiceClient::new(channel)
+            .sign_checkpoint(v1::SignCheckpointRequest {})
+            .await
+            .map(drop),
+        "readnet.v1.AuditService/ProveInclusion" => AuditServiceClient::new(channel)
+            .prove_inclusion(v1::ProveInclusionRequest {
+                position: 1,
+                tree_size: 1,
+            })
+            .await
+            .map(drop),
+        "readnet.v1.AuditService/ProveConsistency" => AuditServiceClient::new(channel)
+            .prove_consistency(v1::ProveConsistencyRequest {
+                old_size: 1,
+                new_size: 1,
+            })
+            .await
+            .map(drop),
+        "readnet.v1.AuditService/ProveStatementLine" => AuditServiceClient::new(channel)
+            .prove_statement_line(v1::ProveStatementLineRequest {
+                period: "2026-01".to_owned(),
+                ..Default::default()
+            })
             .await
             .map(drop),
         "event_store.client.streams.Streams/Read" => StreamsClient::new(channel)

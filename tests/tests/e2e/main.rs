@@ -5,6 +5,7 @@
 
 mod access;
 mod audit;
+mod audit_service;
 mod backup;
 mod circulation;
 mod concurrency;

@@ -1,0 +1,112 @@
+//! The tree's full tiles in the data directory (`tlog/tile/...`, the C2SP tlog-tiles layout), and
+//! finding where the kept tree ends after a restart.
+//!
+//! A full tile never changes, so it is written once, to a temporary name and renamed. Tiles are
+//! derived from the log: they are not synced, and what a crash or a power cut leaves unwritten or
+//! short is found at the next start and made again from the log. A tile file whose length is not
+//! 256 hashes is never read as hashes.
+
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use readnet_tlog::{Hash, TILE_HEIGHT, TILE_WIDTH, TileId};
+
+/// Bytes of a full tile.
+pub const FULL_TILE_BYTES: usize = TILE_WIDTH as usize * 32;
+
+/// Where the full tiles are kept.
+#[derive(Debug, Clone)]
+pub struct TileDir {
+    root: PathBuf,
+}
+
+impl TileDir {
+    /// Tiles under `root` (`root/tile/<L>/<N>`).
+    pub fn new(root: impl Into<PathBuf>) -> TileDir {
+        TileDir { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, level: u32, index: u64) -> PathBuf {
+        self.root.join(full(level, index).path())
+    }
+
+    /// A full tile's bytes; `None` when it is not there or not whole.
+    pub fn read(&self, level: u32, index: u64) -> std::io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.path(level, index)) {
+            Ok(bytes) if bytes.len() == FULL_TILE_BYTES => Ok(Some(bytes)),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes a full tile (temporary name, then renamed into place).
+    pub fn write(&self, level: u32, index: u64, hashes: &[Hash]) -> std::io::Result<()> {
+        debug_assert_eq!(hashes.len(), TILE_WIDTH as usize);
+        let path = self.path(level, index);
+        let dir = path.parent().expect("a tile path has a parent");
+        std::fs::create_dir_all(dir)?;
+        let temporary = path.with_extension("tmp");
+        std::fs::write(&temporary, hashes.concat())?;
+        std::fs::rename(&temporary, &path)
+    }
+
+    /// How many full tiles level `level` holds: they are written in order, so the first one
+    /// missing (or short) ends them. Found with O(log n) lookups.
+    pub fn count(&self, level: u32) -> std::io::Result<u64> {
+        let present = |index: u64| -> std::io::Result<bool> {
+            Ok(self.read_len(level, index)? == Some(FULL_TILE_BYTES as u64))
+        };
+        if !present(0)? {
+            return Ok(0);
+        }
+        // `lo` is present, `hi` is not.
+        let (mut lo, mut hi) = (0u64, 1u64);
+        while present(hi)? {
+            lo = hi;
+            hi = hi
+                .checked_mul(2)
+                .ok_or_else(|| std::io::Error::other("too many tiles"))?;
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if present(mid)? {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(hi)
+    }
+
+    fn read_len(&self, level: u32, index: u64) -> std::io::Result<Option<u64>> {
+        match std::fs::metadata(self.path(level, index)) {
+            Ok(meta) => Ok(Some(meta.len())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The full tile `index` of tile level `level`.
+pub fn full(level: u32, index: u64) -> TileId {
+    TileId {
+        level,
+        index,
+        width: TILE_WIDTH,
+    }
+}
+
+/// Full tiles of tile level `level` in a tree of `size` leaves.
+pub fn full_tiles(level: u32, size: u64) -> u64 {
+    let shift = level * TILE_HEIGHT;
+    if shift >= 64 {
+        0
+    } else {
+        (size >> shift) / TILE_WIDTH
+    }
+}

@@ -1,0 +1,381 @@
+//! AuditService end to end, over gRPC, with the server's clock injected so a month can end and
+//! close: an auditor holding only the log's public key checks the November line "Jinan owes
+//! Zibo" down to its loan events, and that a later checkpoint extends the period's.
+//!
+//! The server runs in this process (the same `serve_on` and keeper `readnet serve` runs) because
+//! only there can its clock be moved to the next month.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeZone, Utc};
+use readnet_domain::{Clock, PatronKey};
+use readnet_e2e::v1::{
+    self, ChargeKind, audit_service_client::AuditServiceClient,
+    settlement_service_client::SettlementServiceClient,
+};
+use readnet_e2e::*;
+use readnet_projection::Snapshots;
+use readnet_server::Access;
+use readnet_server::access::tokens::TokenStore;
+use readnet_store::EventStore;
+use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use readnet_tlog::{
+    Hash, NoteSigner, NoteVerifier, leaf_hash, verify_consistency, verify_inclusion,
+};
+use tokio::sync::oneshot;
+use tonic::Code;
+
+/// A clock the test moves.
+#[derive(Clone)]
+struct Movable(Arc<Mutex<DateTime<Utc>>>);
+
+impl Clock for Movable {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl Movable {
+    fn set(&self, to: DateTime<Utc>) {
+        *self.0.lock().unwrap() = to;
+    }
+}
+
+struct InProcess {
+    net: Net,
+    clock: Movable,
+    verifier: NoteVerifier,
+    stop: Option<oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    store: Arc<EmbeddedStore>,
+}
+
+async fn start(dir: &Path, now: DateTime<Utc>) -> InProcess {
+    let clock = Movable(Arc::new(Mutex::new(now)));
+    let store_clock = clock.clone();
+    let options = EmbeddedOptions {
+        clock: Arc::new(move || store_clock.now().timestamp_micros()),
+        ..EmbeddedOptions::default()
+    };
+    let store = Arc::new(EmbeddedStore::open(dir.join("log"), options).await.unwrap());
+    let signer = NoteSigner::new("readnet.test", [9; 32]).unwrap();
+    let verifier = NoteVerifier::from_text(&signer.verifier_text()).unwrap();
+    let tree = readnet_audit::keep(
+        Arc::clone(&store) as Arc<dyn EventStore>,
+        readnet_audit::TreeOptions {
+            dir: dir.join("tlog"),
+            signer,
+            every: None,
+            clock: Arc::new(clock.clone()),
+        },
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let tokens = Arc::new(TokenStore::open(dir.join("tokens.json")).unwrap());
+    let token_file = dir.join("admin.token");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = readnet_server::Served {
+        store: Arc::clone(&store) as Arc<dyn EventStore>,
+        key: PatronKey::new(&[3; 32]),
+        clock: Arc::new(clock.clone()),
+        refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
+        snapshots: Snapshots::new(dir.join("projections")),
+        routes: tonic::service::Routes::default(),
+        access: Access::tokens(tokens, Some(token_file.clone())),
+        tls: None,
+        hold_sweep: None,
+        limits: readnet_server::Limits::default(),
+        tree: Some(tree),
+    };
+    let server = tokio::spawn(readnet_server::serve_on(listener, served, async {
+        let _ = stopped.await;
+    }));
+    let token = loop {
+        match std::fs::read_to_string(&token_file) {
+            Ok(token) if !token.trim().is_empty() => break token.trim().to_owned(),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    };
+    InProcess {
+        net: Net::connect(&url, Some(&token)).await,
+        clock,
+        verifier,
+        stop: Some(stop),
+        server,
+        store,
+    }
+}
+
+fn hash(bytes: &[u8]) -> Hash {
+    bytes.try_into().expect("32 bytes")
+}
+
+fn hashes(proof: &[Vec<u8>]) -> Vec<Hash> {
+    proof.iter().map(|h| hash(h)).collect()
+}
+
+fn shanghai(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+    chrono_tz::Asia::Shanghai
+        .with_ymd_and_hms(y, m, d, h, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_proves_a_closed_statement_line_down_to_its_loans() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start(dir.path(), shanghai(2026, 11, 10, 9)).await;
+    let net = &server.net;
+
+    // November: two Jinan readers borrow Zibo's books, a Zibo reader borrows Jinan's.
+    let system = net.system();
+    system.join_city(JINAN, "济南").await.unwrap();
+    system.join_city(ZIBO, "淄博").await.unwrap();
+    for (library, city) in [(JN_CENTRAL, JINAN), (ZB_CENTRAL, ZIBO)] {
+        system
+            .register_library(library, city, v1::LibraryTier::Central, "")
+            .await
+            .unwrap();
+    }
+    for (books, owner) in [(&JN_BOOKS[..], JN_CENTRAL), (&ZB_BOOKS[..], ZB_CENTRAL)] {
+        for item in books {
+            net.at(owner).catalogue(item, owner).await.unwrap();
+        }
+    }
+    let zb_desk = net.at(ZB_CENTRAL);
+    zb_desk
+        .checkout(ZB_BOOKS[0], card(JINAN, "370102199001011234"))
+        .await
+        .unwrap();
+    zb_desk
+        .checkout(ZB_BOOKS[1], card(JINAN, "370102199202022345"))
+        .await
+        .unwrap();
+    net.at(JN_CENTRAL)
+        .checkout(JN_BOOKS[0], card(ZIBO, "370302198803033456"))
+        .await
+        .unwrap();
+
+    // An auditor's first checkpoint, taken in November.
+    let mut audit = AuditServiceClient::new(net.channel.clone());
+    let early = audit
+        .sign_checkpoint(v1::SignCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .checkpoint
+        .unwrap();
+    let early_head = server.verifier.open_checkpoint(&early.note).unwrap();
+    assert_eq!(early_head.size, net.head_position().await);
+
+    // An open period has no proven lines.
+    let open = audit
+        .prove_statement_line(v1::ProveStatementLineRequest {
+            period: "2026-11".to_owned(),
+            debtor_city: JINAN.to_owned(),
+            creditor_city: ZIBO.to_owned(),
+            kind: ChargeKind::Loan as i32,
+            original_period: "2026-11".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(open.code(), Code::FailedPrecondition, "{open:?}");
+    assert!(open.message().contains("not closed"), "{}", open.message());
+
+    // December: November is closed.
+    server.clock.set(shanghai(2026, 12, 2, 10));
+    let close = SettlementServiceClient::new(net.channel.clone())
+        .close_period(v1::ClosePeriodRequest {
+            command_id: uuid::Uuid::new_v4().to_string(),
+            period: "2026-11".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .close
+        .unwrap();
+
+    let line_request = v1::ProveStatementLineRequest {
+        period: "2026-11".to_owned(),
+        debtor_city: JINAN.to_owned(),
+        creditor_city: ZIBO.to_owned(),
+        kind: ChargeKind::Loan as i32,
+        original_period: "2026-11".to_owned(),
+        page_size: 1,
+        ..Default::default()
+    };
+    // One charge a page: the auditor pages through the line.
+    let mut proven = Vec::new();
+    let mut request = line_request.clone();
+    let (checkpoint, line) = loop {
+        let page = audit
+            .prove_statement_line(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        proven.extend(page.charges);
+        if !page.more {
+            break (page.checkpoint.unwrap(), page.line.unwrap());
+        }
+        request.after_position = proven.last().unwrap().charge.as_ref().unwrap().position;
+    };
+
+    // What the auditor checks, trusting only the public key.
+    let head = server.verifier.open_checkpoint(&checkpoint.note).unwrap();
+    assert_eq!(head.size, close.through_position);
+    assert_eq!((line.count, line.amount_fen), (2, 200));
+    assert_eq!(proven.len() as u64, line.count);
+    let mut sum = 0;
+    for p in &proven {
+        let charge = p.charge.as_ref().unwrap();
+        verify_inclusion(
+            charge.position - 1,
+            head.size,
+            &leaf_hash(&p.leaf),
+            &hashes(&p.proof),
+            &head.root,
+        )
+        .unwrap();
+        // The leaf is the loan itself: its record names the event and the item.
+        let text = String::from_utf8_lossy(&p.leaf);
+        assert!(text.contains("ItemLoaned"), "{text}");
+        assert!(text.contains(&charge.item), "{text}");
+        assert_eq!(
+            u64::from_be_bytes(p.leaf[1..9].try_into().unwrap()),
+            charge.position
+        );
+        sum += charge.amount_fen;
+        // A leaf changed by one bit is not in the tree.
+        let mut forged = p.leaf.clone();
+        *forged.last_mut().unwrap() ^= 1;
+        assert!(
+            verify_inclusion(
+                charge.position - 1,
+                head.size,
+                &leaf_hash(&forged),
+                &hashes(&p.proof),
+                &head.root
+            )
+            .is_err()
+        );
+    }
+    assert_eq!(sum, line.amount_fen);
+
+    // The period's checkpoint is kept and served as such; it extends the auditor's November one.
+    let kept = audit
+        .get_checkpoint(v1::GetCheckpointRequest {
+            period: "2026-11".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .checkpoint
+        .unwrap();
+    assert_eq!(kept.note, checkpoint.note);
+    let consistency = audit
+        .prove_consistency(v1::ProveConsistencyRequest {
+            old_size: early_head.size,
+            new_size: head.size,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    verify_consistency(
+        early_head.size,
+        head.size,
+        &early_head.root,
+        &head.root,
+        &hashes(&consistency.proof),
+    )
+    .unwrap();
+
+    // Any event's inclusion in the latest checkpoint.
+    let latest = audit
+        .sign_checkpoint(v1::SignCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .checkpoint
+        .unwrap();
+    let latest_head = server.verifier.open_checkpoint(&latest.note).unwrap();
+    assert_eq!(latest_head.size, net.head_position().await);
+    assert_eq!(
+        latest_head.time,
+        Some(shanghai(2026, 12, 2, 10).timestamp())
+    );
+    let inclusion = audit
+        .prove_inclusion(v1::ProveInclusionRequest {
+            position: 1,
+            tree_size: latest_head.size,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    verify_inclusion(
+        0,
+        latest_head.size,
+        &leaf_hash(&inclusion.leaf),
+        &hashes(&inclusion.proof),
+        &latest_head.root,
+    )
+    .unwrap();
+
+    // Bad requests name the field.
+    for (request, field) in [
+        (
+            v1::ProveInclusionRequest {
+                position: 0,
+                tree_size: 1,
+            },
+            "position",
+        ),
+        (
+            v1::ProveInclusionRequest {
+                position: 5,
+                tree_size: 4,
+            },
+            "tree_size",
+        ),
+    ] {
+        let refused = audit.prove_inclusion(request).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+        assert!(
+            refused.message().starts_with(field),
+            "{}",
+            refused.message()
+        );
+    }
+    let mut beyond = tonic::Request::new(v1::ProveInclusionRequest {
+        position: 1,
+        tree_size: latest_head.size + 100,
+    });
+    beyond.set_timeout(std::time::Duration::from_millis(500));
+    let refused = audit.prove_inclusion(beyond).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+    let refused = audit
+        .prove_statement_line(v1::ProveStatementLineRequest {
+            creditor_city: JINAN.to_owned(),
+            debtor_city: ZIBO.to_owned(),
+            kind: ChargeKind::Shipping as i32,
+            ..line_request.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound, "{refused:?}");
+    let refused = audit
+        .get_checkpoint(v1::GetCheckpointRequest {
+            period: "2026-10".to_owned(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound, "{refused:?}");
+
+    let _ = server.stop.take().unwrap().send(());
+    server.server.await.unwrap().unwrap();
+    server.store.close().await;
+}

@@ -310,6 +310,10 @@ pub enum Act {
     ExpireHolds,
     /// A library's pick list, a patron's holds and their queue positions.
     ReadHolds,
+    /// Write the server's clock into the log.
+    TickClock,
+    /// Take notices as a gateway and acknowledge them (patron ids included).
+    Notices,
     /// A library's staff work lists: copies to send home, in transit, the hold shelf, overdue
     /// loans.
     ReadWorkLists,
@@ -353,7 +357,7 @@ impl Act {
             | Act::SetLibraryRoles
             | Act::ManagePrincipals => &[NetworkAdmin, CityAdmin],
             Act::PlaceHold | Act::CancelHold => &[NetworkAdmin, Desk, Kiosk],
-            Act::ExpireHolds => &[NetworkAdmin],
+            Act::ExpireHolds | Act::TickClock | Act::Notices => &[NetworkAdmin],
             Act::ReadHolds => &[NetworkAdmin, CityAdmin, Desk, Kiosk, Auditor],
             Act::ReadWorkLists => &[NetworkAdmin, CityAdmin, Desk, Auditor],
             // A booth's machine scans the books a shipment brings in or takes away.
@@ -405,6 +409,8 @@ impl Act {
             Act::PlaceHold => "PlaceHold",
             Act::CancelHold => "CancelHold",
             Act::ExpireHolds => "ExpireHolds",
+            Act::TickClock => "TickClock",
+            Act::Notices => "take and acknowledge notices",
             Act::ReadHolds => "read holds and pick lists",
             Act::ReadWorkLists => "read a library's work lists",
             Act::ManagePrincipals => "manage principals",
@@ -548,6 +554,8 @@ pub fn command_act(command: &Command) -> Act {
         Command::PlaceHold { .. } => Act::PlaceHold,
         Command::CancelHold { .. } => Act::CancelHold,
         Command::ExpireHolds => Act::ExpireHolds,
+        Command::TickClock => Act::TickClock,
+        Command::AcknowledgeNotices { .. } => Act::Notices,
         Command::AddPrincipal { .. }
         | Command::ChangePrincipal { .. }
         | Command::RevokePrincipal { .. }

@@ -142,6 +142,8 @@ payload_codec!(
     HoldFilled,
     HoldReleased,
     HoldEnded,
+    ClockTicked,
+    NoticesAcknowledged,
 );
 
 /// Decodes a stored payload of `event_type` written at `schema_version`, upcasting it to the

@@ -138,6 +138,14 @@ pub enum Command {
     /// Ends the holds whose time is up at the command's `occurred_at`: waiting holds past their
     /// expiry, ready holds past their pickup deadline.
     ExpireHolds,
+    /// Writes the server's clock into the log, for the notices that depend on time (ADR 0016):
+    /// as of the command's `occurred_at`, which must be later than the last tick.
+    TickClock,
+    /// A notice gateway has delivered every notice up to `through_sequence`.
+    AcknowledgeNotices {
+        gateway: String,
+        through_sequence: u64,
+    },
     AddPrincipal {
         principal: PrincipalName,
         grant: Grant,
@@ -183,6 +191,8 @@ impl Command {
             Command::PlaceHold { .. } => "PlaceHold",
             Command::CancelHold { .. } => "CancelHold",
             Command::ExpireHolds => "ExpireHolds",
+            Command::TickClock => "TickClock",
+            Command::AcknowledgeNotices { .. } => "AcknowledgeNotices",
             Command::AddPrincipal { .. } => "AddPrincipal",
             Command::ChangePrincipal { .. } => "ChangePrincipal",
             Command::RevokePrincipal { .. } => "RevokePrincipal",

@@ -19,6 +19,7 @@ mod circulation;
 mod holds;
 mod lost;
 mod network;
+mod notices;
 mod patron_driven;
 mod principals;
 
@@ -94,6 +95,11 @@ pub fn decide(
         } => d.place_hold(patron, target, pickup_library),
         Command::CancelHold { hold, patron, note } => d.cancel_hold(*hold, patron.as_ref(), note),
         Command::ExpireHolds => d.expire_holds(),
+        Command::TickClock => d.tick_clock(),
+        Command::AcknowledgeNotices {
+            gateway,
+            through_sequence,
+        } => d.acknowledge_notices(gateway, *through_sequence),
         Command::AddPrincipal {
             principal,
             grant,

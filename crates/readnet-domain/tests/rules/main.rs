@@ -10,6 +10,7 @@ mod holds;
 mod invariants;
 mod lost;
 mod network;
+mod notices;
 mod patron_driven;
 mod properties;
 mod refusals;

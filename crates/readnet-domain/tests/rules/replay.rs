@@ -23,7 +23,9 @@ fn subject(payload: &Payload) -> StreamId {
         | Payload::PrincipalChanged(_)
         | Payload::PrincipalRevoked(_)
         | Payload::TokenIssued(_)
-        | Payload::LibraryRolesSet(_) => StreamId::Network,
+        | Payload::LibraryRolesSet(_)
+        | Payload::ClockTicked(_)
+        | Payload::NoticesAcknowledged(_) => StreamId::Network,
         Payload::HoldPlaced(e) => patron(&e.patron_id),
         Payload::HoldEnded(e) => patron(&e.patron_id),
         Payload::HoldAssigned(e) => item(&e.item),

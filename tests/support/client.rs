@@ -114,6 +114,7 @@ command_requests!(
     PlaceHoldRequest,
     CancelHoldRequest,
     ExpireHoldsRequest,
+    AcknowledgeNoticesRequest,
     SetLibraryRolesRequest,
     AddPrincipalRequest,
     ChangePrincipalRequest,

@@ -809,6 +809,7 @@ pub async fn run(
         limits: readnet_server::Limits::default(),
         refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
         hold_sweep: None,
+        notice_tick: None,
         checkpoint_every: None,
     };
     let (stop, stopped) = oneshot::channel::<()>();

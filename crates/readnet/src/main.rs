@@ -106,6 +106,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         refusal_window: chrono::TimeDelta::seconds(args.refusal_window_secs),
         hold_sweep: (args.hold_sweep_secs > 0)
             .then(|| std::time::Duration::from_secs(args.hold_sweep_secs)),
+        notice_tick: (args.notice_tick_secs > 0)
+            .then(|| std::time::Duration::from_secs(args.notice_tick_secs)),
         checkpoint_every: (args.checkpoint_secs > 0)
             .then(|| std::time::Duration::from_secs(args.checkpoint_secs)),
     };

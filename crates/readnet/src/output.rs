@@ -278,6 +278,11 @@ pub fn facts(event: &Event) -> String {
             patron(&e.patron_id),
             word(e.reason().as_str_name(), "HOLD_END_REASON_")
         ),
+        Payload::ClockTicked(e) => format!("the clock ticked: {}", local_time_us(e.at_us)),
+        Payload::NoticesAcknowledged(e) => format!(
+            "gateway {} took the notices through {}",
+            e.gateway, e.through_sequence
+        ),
         Payload::SettlementPeriodClosed(e) => {
             format!(
                 "period {} closed through position {}",
@@ -523,6 +528,10 @@ pub fn payload_json(event: &Event) -> Value {
         Payload::HoldEnded(e) => json!({
             "hold": e.hold, "patron_id": e.patron_id,
             "reason": word(e.reason().as_str_name(), "HOLD_END_REASON_"), "note": e.note,
+        }),
+        Payload::ClockTicked(e) => json!({ "at_us": e.at_us }),
+        Payload::NoticesAcknowledged(e) => json!({
+            "gateway": e.gateway, "through_sequence": e.through_sequence,
         }),
         Payload::SettlementPeriodClosed(e) => {
             json!({ "period": e.period, "through_position": e.through_position })

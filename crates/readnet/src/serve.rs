@@ -49,6 +49,9 @@ pub struct ServeConfig {
     pub refusal_window: chrono::TimeDelta,
     /// How often the server ends the holds whose time is up (ADR 0013); `None`: never.
     pub hold_sweep: Option<std::time::Duration>,
+    /// How often the server writes its clock into the log for the notices (ADR 0016); `None`:
+    /// never.
+    pub notice_tick: Option<std::time::Duration>,
     /// How often a checkpoint of the log's tree is signed while the log grows; `None`: only on
     /// demand and at period closes.
     pub checkpoint_every: Option<std::time::Duration>,
@@ -151,6 +154,7 @@ pub async fn serve(
         access,
         tls,
         hold_sweep: config.hold_sweep,
+        notice_tick: config.notice_tick,
         limits: config.limits,
         tree: Some(tree),
     };

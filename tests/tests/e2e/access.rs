@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use readnet_e2e::v1::{
     self, access_service_client::AccessServiceClient, audit_service_client::AuditServiceClient,
     availability_service_client::AvailabilityServiceClient,
-    backup_service_client::BackupServiceClient, settlement_service_client::SettlementServiceClient,
+    backup_service_client::BackupServiceClient, notice_service_client::NoticeServiceClient,
+    settlement_service_client::SettlementServiceClient,
     statistics_service_client::StatisticsServiceClient,
 };
 use readnet_e2e::*;
@@ -446,6 +447,19 @@ async fn call(
         "readnet.v1.HoldService/ExpireHolds" => plain
             .holds()
             .expire_holds(plain.request(v1::ExpireHoldsRequest::default()))
+            .await
+            .map(drop),
+        "readnet.v1.NoticeService/SubscribeNotices" => NoticeServiceClient::new(channel)
+            .subscribe_notices(v1::SubscribeNoticesRequest {
+                gateway: "wechat".to_owned(),
+            })
+            .await
+            .map(drop),
+        "readnet.v1.NoticeService/AcknowledgeNotices" => NoticeServiceClient::new(channel)
+            .acknowledge_notices(plain.request(v1::AcknowledgeNoticesRequest {
+                gateway: "wechat".to_owned(),
+                ..Default::default()
+            }))
             .await
             .map(drop),
         "readnet.v1.HoldService/SetLibraryRoles" => plain

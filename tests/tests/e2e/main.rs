@@ -15,6 +15,7 @@ mod holds;
 mod idempotency;
 mod kurrentdb;
 mod limits;
+mod notices;
 mod projections;
 mod refusals;
 mod service;

@@ -131,6 +131,11 @@ pub struct ServeArgs {
     /// expire-holds` instead).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub hold_sweep_secs: u64,
+    /// How often, in seconds, the server writes its clock into the log (TickClock), from which
+    /// the notices that depend on time are derived (due soon, overdue, a block coming, a hold
+    /// expiring); 0: never (an operator sends it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub notice_tick_secs: u64,
     /// How often, in seconds, the server signs a checkpoint of the log's Merkle tree while the
     /// log grows (kept in DIR/tlog, served by AuditService); 0: only on demand and at period
     /// closes. The key is DIR/checkpoint.key, created on first use.

@@ -412,6 +412,7 @@ impl Tree {
         })
     }
 
+    #[allow(clippy::type_complexity)]
     fn source(
         &self,
         size: u64,

@@ -76,6 +76,8 @@ reflects!(
 );
 
 /// The library a work list is asked for, checked to be in the caller's scope.
+// tonic's `Status` is what the access check answers with, as every handler does.
+#[allow(clippy::result_large_err)]
 fn work_list_library<T>(request: &Request<T>, library: &str) -> Result<String, Status> {
     let library = required(library, "library", "a library code")?.to_owned();
     access::authorize(

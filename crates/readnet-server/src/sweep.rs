@@ -36,9 +36,12 @@ pub async fn sweep_holds(bus: CommandBus, key: PatronKey, clock: Arc<dyn Clock>,
 }
 
 /// Writes the server's clock into the log every `every` (`TickClock`, ADR 0016), for the notices
-/// that depend on time, for as long as the bus takes commands.
+/// that depend on time, for as long as the bus takes commands; the first one `every` after the
+/// start.
 pub async fn tick_clock(bus: CommandBus, key: PatronKey, clock: Arc<dyn Clock>, every: Duration) {
-    let mut ticker = tokio::time::interval(every);
+    // The first tick one interval after the start: a server that starts (or restarts) writes
+    // nothing at once.
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;

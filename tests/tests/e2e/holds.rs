@@ -175,6 +175,23 @@ async fn a_zibo_readers_hold_on_a_jinan_copy_travels_through_the_centre_to_their
         })
         .collect();
     assert_eq!(legs, [(Some(COPY), JN_LIXIA, hold, ZB_READING)]);
+    // The same manifest from the sending side, through the CLI.
+    let outbound = cli_json(&fixture, &["transit", JN_LIXIA, "--from"]);
+    assert_eq!(outbound["direction"], "from");
+    assert_eq!(outbound["total"], 1);
+    assert_eq!(outbound["entries"][0]["copy"]["item"], COPY);
+    assert_eq!(outbound["entries"][0]["to_library"], JN_DC);
+    assert_eq!(outbound["entries"][0]["reason"], "hold");
+    let overdue = cli_json(&fixture, &["overdue", JN_CENTRAL]);
+    assert_eq!(
+        (
+            overdue["total"].as_u64(),
+            overdue["loans"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0))
+    );
+    let homebound = cli_json(&fixture, &["homebound", JN_LIXIA]);
+    assert_eq!(homebound["total"], 0);
     accepted(net.at(JN_DC).receive(COPY).await, "received at the centre");
     let at_centre = accepted(
         net.at(JN_DC)

@@ -12,6 +12,8 @@ use crate::WAIT;
 
 /// What the server prints on stdout once its listener is bound.
 const LISTENING: &str = "readnet listening on ";
+/// What it prints once its HTTP listener (`--http-listen`) is bound.
+const HTTP_LISTENING: &str = "readnet http listening on ";
 
 /// The `readnet` binary of this build, built by `cargo build -p readnet --bin readnet` the first
 /// time a test of this process asks for it (cheap when it is up to date), so that `cargo test`
@@ -84,6 +86,8 @@ pub struct TestServer {
     /// More `readnet serve` flags, kept across restarts.
     flags: Vec<String>,
     stderr: Arc<Mutex<Vec<u8>>>,
+    /// Where the HTTP listener is, once the server has said.
+    http: Arc<Mutex<Option<String>>>,
 }
 
 impl TestServer {
@@ -197,10 +201,15 @@ impl TestServer {
         // Read stdout until the listening line, then keep draining it.
         let stdout = child.stdout.take().expect("piped stdout");
         let (found, address) = mpsc::channel();
+        let http = Arc::new(Mutex::new(None));
+        let http_found = Arc::clone(&http);
         thread::spawn(move || {
             let mut found = Some(found);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix(HTTP_LISTENING) {
+                    *http_found.lock().expect("http address") = Some(rest.trim().to_owned());
+                }
                 if let Some(rest) = line.strip_prefix(LISTENING)
                     && let Some(found) = found.take()
                 {
@@ -216,6 +225,7 @@ impl TestServer {
             tls,
             flags,
             stderr,
+            http,
         };
         match address.recv_timeout(WAIT) {
             Ok(text) => server.addr = text.parse().unwrap_or_else(|e| {
@@ -264,6 +274,22 @@ impl TestServer {
                 std::time::Instant::now() < deadline,
                 "{} did not appear within {WAIT:?}\nserver stderr:\n{}",
                 file.display(),
+                self.stderr_text()
+            );
+            thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Where its HTTP listener is (started with `--http-listen`), once it has said.
+    pub fn http_addr(&self) -> SocketAddr {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(text) = self.http.lock().expect("http address").clone() {
+                return text.parse().expect("an address");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "readnet serve did not print {HTTP_LISTENING:?} within {WAIT:?}\nserver stderr:\n{}",
                 self.stderr_text()
             );
             thread::sleep(std::time::Duration::from_millis(20));

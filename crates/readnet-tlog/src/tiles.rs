@@ -58,6 +58,50 @@ impl TileId {
         path
     }
 
+    /// The tile a path names (what [`TileId::path`] writes; `None` for anything else, so a
+    /// server can take paths from the network). Only canonical paths are read: no other
+    /// spelling of the same tile.
+    pub fn from_path(path: &str) -> Option<TileId> {
+        let rest = path.strip_prefix("tile/")?;
+        let (level, rest) = rest.split_once('/')?;
+        // Eight tile levels of eight tree levels cover every tree of up to 2^64 leaves.
+        let level = match level.as_bytes() {
+            [digit @ b'0'..=b'7'] => u32::from(digit - b'0'),
+            _ => return None,
+        };
+        let (index, width) = match rest.split_once(".p/") {
+            Some((index, width)) => {
+                let width: u64 = width.parse().ok()?;
+                if width == 0 || width >= TILE_WIDTH {
+                    return None;
+                }
+                (index, width)
+            }
+            None => (rest, TILE_WIDTH),
+        };
+        let groups: Vec<&str> = index.split('/').collect();
+        let mut n: u64 = 0;
+        for (i, group) in groups.iter().enumerate() {
+            let digits = if i + 1 < groups.len() {
+                group.strip_prefix('x')?
+            } else {
+                group
+            };
+            if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            n = n
+                .checked_mul(1000)?
+                .checked_add(digits.parse::<u64>().ok()?)?;
+        }
+        let tile = TileId {
+            level,
+            index: n,
+            width,
+        };
+        (tile.path() == path).then_some(tile)
+    }
+
     /// The tile of `size` leaves' tree holding hash `index` of tree level `8·level`.
     fn holding(level: u32, index: u64, size: u64) -> TileId {
         let count = nodes_at(level * TILE_HEIGHT, size);
@@ -348,6 +392,51 @@ mod tests {
         short[1].pop();
         assert!(TileBuilder::resume(70_000, short).is_err());
         assert!(TileBuilder::resume(70_001, open).is_err());
+    }
+
+    #[test]
+    fn paths_are_read_back_and_nothing_else_is() {
+        for tile in [
+            TileId {
+                level: 0,
+                index: 0,
+                width: 256,
+            },
+            TileId {
+                level: 0,
+                index: 1_234_067,
+                width: 256,
+            },
+            TileId {
+                level: 1,
+                index: 5,
+                width: 17,
+            },
+            TileId {
+                level: 3,
+                index: 1000,
+                width: 1,
+            },
+        ] {
+            assert_eq!(TileId::from_path(&tile.path()), Some(tile));
+        }
+        for bad in [
+            "tile/0/1",
+            "tile/0/001/002",
+            "tile/0/x001/x002",
+            "tile/0/x000/001",
+            "tile/00/001",
+            "tile/8/001",
+            "tile/0/001.p/0",
+            "tile/0/001.p/256",
+            "tile/0/001.p/017",
+            "tile/0/../001",
+            "tile/entries/001",
+            "checkpoint",
+            "tile/0/001/",
+        ] {
+            assert_eq!(TileId::from_path(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -803,6 +803,7 @@ pub async fn run(
         data_dir,
         store: None,
         listen,
+        http_listen: None,
         patron_key_file: None,
         insecure: false,
         tls: None,

@@ -9,6 +9,7 @@ mod cli;
 mod client;
 mod demo;
 mod doctor;
+mod http;
 mod output;
 mod serve;
 mod tls;
@@ -101,6 +102,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data,
         store: args.store,
         listen: args.listen,
+        http_listen: args.http_listen,
         patron_key_file: args.patron_key_file,
         insecure: args.insecure,
         refusal_window: chrono::TimeDelta::seconds(args.refusal_window_secs),

@@ -35,6 +35,8 @@ pub struct ServeConfig {
     pub store: Option<String>,
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Where to serve the log's tree as static files over HTTP (`http.rs`); `None`: nowhere.
+    pub http_listen: Option<SocketAddr>,
     /// The network secret for patron ids (HMAC key). `None`: read `<data_dir>/patron.key`,
     /// creating it with random bytes on first start.
     pub patron_key_file: Option<PathBuf>,
@@ -139,6 +141,30 @@ pub async fn serve(
     // KurrentDB clients and tools reach the same log on the same listener.
     let kurrentdb = KurrentDbEndpoint::new(Arc::clone(&store), Arc::clone(&clock), addr)
         .with_delivery(config.limits.delivery);
+    // One shutdown for both listeners.
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let stopping = Arc::new(stopping);
+    let on_signal = Arc::clone(&stopping);
+    tokio::spawn(async move {
+        shutdown.await;
+        on_signal.send_replace(true);
+    });
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|&stop| stop).await;
+    };
+    let http = match config.http_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding --http-listen {address}"))?;
+            let bound = listener.local_addr()?;
+            println!("readnet http listening on {bound}");
+            let server = axum::serve(listener, crate::http::router(tree.clone()))
+                .with_graceful_shutdown(stopped(stop.clone()));
+            Some(tokio::spawn(async move { server.await }))
+        }
+        None => None,
+    };
     let served = readnet_server::Served {
         store,
         key,
@@ -158,7 +184,16 @@ pub async fn serve(
         limits: config.limits,
         tree: Some(tree),
     };
-    let served = readnet_server::serve_on(listener, served, shutdown).await;
+    let served = readnet_server::serve_on(listener, served, stopped(stop)).await;
+    // The gRPC listener may also stop on an error: the HTTP one stops with it.
+    stopping.send_replace(true);
+    if let Some(http) = http {
+        match http.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP listener failed"),
+            Err(e) => tracing::warn!(error = %e, "the HTTP listener's task failed"),
+        }
+    }
     // Tasks that still hold the store may outlive the server by a moment: the embedded log is
     // closed here (its index files and checkpoint written, its lock released) before serve
     // returns, not whenever the last of them lets go.

@@ -328,3 +328,132 @@ async fn tiles_written_for_a_mirror_give_the_same_root_and_refuse_another_past()
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("tile/0/000 holds other hashes"), "{stderr}");
 }
+
+/// `GET path` over plain HTTP/1.1: the status and the body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: mirror\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header");
+    let head = String::from_utf8_lossy(&response[..end]).into_owned();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    (status, response[end + 4..].to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_keeps_the_tree_and_a_mirror_checks_its_tiles_across_a_crash() {
+    use readnet_e2e::v1::{self, audit_service_client::AuditServiceClient};
+    use readnet_tlog::{NoteVerifier, TileReader, subtree_root};
+
+    let mut fixture = Fixture::start_with_args(&["--http-listen", "127.0.0.1:0"]).await;
+    let (ok, stdout, stderr) = crate::service::play_demo(&fixture.server).await;
+    assert!(ok, "the demo ran\n{stdout}\n{stderr}");
+    let data = fixture.server.data_dir().to_path_buf();
+    let (code, key, stderr) = readnet(&["checkpoint", "--data", path(&data), "--public-key"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let verifier = NoteVerifier::from_text(key.trim()).unwrap();
+
+    let signed = AuditServiceClient::new(fixture.net.channel.clone())
+        .sign_checkpoint(v1::SignCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .checkpoint
+        .unwrap();
+    let http = fixture.server.http_addr();
+    let (status, note) = http_get(http, "/tlog/checkpoint").await;
+    assert_eq!(status, 200);
+    let note = String::from_utf8(note).unwrap();
+    assert_eq!(note, signed.note);
+    let head = verifier.open_checkpoint(&note).unwrap();
+    assert_eq!(head.size, fixture.net.head_position().await);
+
+    // A mirror rebuilds the root from the tiles it fetches, one tile per node.
+    let fetch_tiles = |http: std::net::SocketAddr, size: u64| {
+        let handle = tokio::runtime::Handle::current();
+        TileReader::new(size, move |tile: &readnet_tlog::TileId| {
+            let path = format!("/tlog/{}", tile.path());
+            let (status, body) =
+                tokio::task::block_in_place(|| handle.block_on(http_get(http, &path)));
+            if status == 200 {
+                Ok(body)
+            } else {
+                Err(format!("{path}: {status}"))
+            }
+        })
+    };
+    assert_eq!(
+        subtree_root(&fetch_tiles(http, head.size), 0, head.size).unwrap(),
+        head.root
+    );
+    // Paths that are not tiles, and tiles the tree has not reached, are not found.
+    for bad in [
+        "/tlog/tile/0/1".to_owned(),
+        "/tlog/tile/9/000".to_owned(),
+        format!("/tlog/tile/0/000.p/{}", head.size + 1),
+        "/tlog/periods/2026-13x".to_owned(),
+        "/tlog/periods/2026-11".to_owned(),
+    ] {
+        assert_eq!(http_get(http, &bad).await.0, 404, "{bad}");
+    }
+
+    // kill -9: the checkpoint is still served, and the next one extends it.
+    fixture.crash_and_restart().await;
+    let http = fixture.server.http_addr();
+    let (status, again) = http_get(http, "/tlog/checkpoint").await;
+    assert_eq!((status, String::from_utf8(again).unwrap()), (200, note));
+    let desk = fixture.net.at("ZB-CENTRAL");
+    desk.catalogue("ZB-AFTER-CRASH", "ZB-CENTRAL")
+        .await
+        .unwrap();
+    let mut audit = AuditServiceClient::new(fixture.net.channel.clone());
+    let newer = audit
+        .sign_checkpoint(v1::SignCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .checkpoint
+        .unwrap();
+    let newer_head = verifier.open_checkpoint(&newer.note).unwrap();
+    assert_eq!(newer_head.size, head.size + 1);
+    let proof: Vec<Hash> = audit
+        .prove_consistency(v1::ProveConsistencyRequest {
+            old_size: head.size,
+            new_size: newer_head.size,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .proof
+        .iter()
+        .map(|h| h.as_slice().try_into().unwrap())
+        .collect();
+    verify_consistency(
+        head.size,
+        newer_head.size,
+        &head.root,
+        &newer_head.root,
+        &proof,
+    )
+    .unwrap();
+    assert_eq!(
+        subtree_root(&fetch_tiles(http, newer_head.size), 0, newer_head.size).unwrap(),
+        newer_head.root
+    );
+}

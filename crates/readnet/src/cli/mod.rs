@@ -87,6 +87,10 @@ pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
+    /// Also serve HTTP/1.1 and HTTP/2 on ADDR: the log's tree as static files (C2SP tlog-tiles:
+    /// /tlog/checkpoint, /tlog/tile/..., /tlog/periods/YYYY-MM), public by design.
+    #[arg(long, value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
     /// The network secret for patron ids (default: DIR/patron.key, created on first start).
     #[arg(long, value_name = "FILE")]
     pub patron_key_file: Option<PathBuf>,

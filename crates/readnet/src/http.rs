@@ -1,0 +1,89 @@
+//! The HTTP listener beside gRPC (`readnet serve --http-listen ADDR`): the log's tree as static
+//! files, in the C2SP tlog-tiles layout, for any HTTP client, mirror or archive.
+//!
+//! - `GET /tlog/checkpoint`: the latest signed checkpoint.
+//! - `GET /tlog/tile/<L>/<N>[.p/<W>]`: a tile of hashes (full tiles never change and are cached
+//!   for ever; a partial one exists while the tree has reached it).
+//! - `GET /tlog/periods/<YYYY-MM>`: the checkpoint of a closed settlement period.
+//!
+//! Everything here is public by design, as Certificate Transparency logs are: hashes and signed
+//! tree heads, no event data. What a client fetches is checked by it, against the log's public
+//! key and the hashes, not trusted because of where it came from.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use readnet_audit::Tree;
+use readnet_tlog::TileId;
+
+/// The routes, over the tree the server keeps.
+pub fn router(tree: Tree) -> Router {
+    Router::new()
+        .route("/tlog/checkpoint", get(checkpoint))
+        .route("/tlog/periods/{period}", get(period))
+        .route("/tlog/{*path}", get(tile))
+        .with_state(tree)
+}
+
+fn note(text: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        text,
+    )
+        .into_response()
+}
+
+fn missing(what: String) -> Response {
+    (StatusCode::NOT_FOUND, what).into_response()
+}
+
+async fn checkpoint(State(tree): State<Tree>) -> Response {
+    match tree.latest() {
+        Some(signed) => note(signed.note),
+        None => missing("no checkpoint has been signed yet\n".to_owned()),
+    }
+}
+
+async fn period(State(tree): State<Tree>, Path(period): Path<String>) -> Response {
+    let valid = period.len() == 7
+        && period.as_bytes()[4] == b'-'
+        && period
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| i == 4 || b.is_ascii_digit());
+    if !valid {
+        return missing(format!("{period:?} is not a period (YYYY-MM)\n"));
+    }
+    match tree.period(&period) {
+        Ok(Some(signed)) => note(signed.note),
+        Ok(None) => missing(format!("period {period} has no checkpoint\n")),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn tile(State(tree): State<Tree>, Path(path): Path<String>) -> Response {
+    let Some(tile) = TileId::from_path(&path) else {
+        return missing(format!("/tlog/{path} is not a tile path\n"));
+    };
+    match tree.tile(&tile) {
+        Ok(Some(bytes)) => {
+            // A full tile never changes; a partial one is a prefix of what it will be, also
+            // unchanging at its width.
+            (
+                [
+                    (header::CONTENT_TYPE, "application/octet-stream"),
+                    (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+                ],
+                bytes,
+            )
+                .into_response()
+        }
+        Ok(None) => missing(format!("the tree has not reached /tlog/{path}\n")),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}

@@ -752,8 +752,13 @@ pub fn homebound_lines(list: &v1::HomeboundListResponse) -> Vec<String> {
         .entries
         .iter()
         .map(|e| {
+            let via = if e.via_centre.is_empty() {
+                String::new()
+            } else {
+                format!(", or through {}", e.via_centre)
+            };
             format!(
-                "{} → {} (repatriation)",
+                "{} → {} (repatriation{via})",
                 work_copy_line(e.copy.as_ref()),
                 e.next_library
             )
@@ -777,6 +782,7 @@ pub fn homebound_json(list: &v1::HomeboundListResponse) -> Value {
         "library": list.library, "total": list.total,
         "entries": list.entries.iter().map(|e| json!({
             "copy": work_copy_json(e.copy.as_ref()), "next_library": e.next_library,
+            "via_centre": e.via_centre,
         })).collect::<Vec<_>>(),
         "next_item": list.next_item, "applied_position": list.applied_position,
     })

@@ -93,7 +93,8 @@ impl OverdueToken {
 
 impl Availability {
     /// A library's homebound copies, by item id, after `after_item`, each with its next leg
-    /// (its owner). NOT_FOUND for an unknown library.
+    /// (its owner) and the city's distribution centre it may go through. NOT_FOUND for an
+    /// unknown library.
     pub fn homebound_list(
         &self,
         library: &str,
@@ -101,6 +102,12 @@ impl Availability {
         max_items: usize,
     ) -> Result<pb::HomeboundListResponse, AvailabilityError> {
         self.known_library(library)?;
+        let network = self.network();
+        let centre = network
+            .distribution_centre(network.city_of(library))
+            .filter(|c| c.as_str() != library)
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default();
         let rows: Vec<(&str, &ItemRecord)> = self
             .items()
             .filter(|(_, r)| {
@@ -118,6 +125,12 @@ impl Availability {
                 .map(|(id, r)| pb::HomeboundEntry {
                     copy: Some(copy(id, r)),
                     next_library: r.owner_library.as_str().to_owned(),
+                    // Not for a copy whose owner is the centre itself.
+                    via_centre: if r.owner_library.as_str() == centre {
+                        String::new()
+                    } else {
+                        centre.clone()
+                    },
                 })
                 .collect(),
             next_item,

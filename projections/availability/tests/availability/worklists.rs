@@ -51,6 +51,10 @@ fn copies_returned_away_from_their_owner_are_on_the_send_home_list_with_their_ow
         })
         .collect();
     assert_eq!(rows, [("ZB-1", "ZB-CENTRAL"), ("ZB-2", "ZB-CENTRAL")]);
+    assert_eq!(
+        list.entries[0].via_centre, "",
+        "Jinan has no distribution centre yet"
+    );
     assert!(
         state
             .homebound_list("ZB-CENTRAL", "", 100)
@@ -230,6 +234,15 @@ fn a_ready_copy_cancelled_away_from_its_owner_is_cleared_to_go_home() {
     );
     let home = state.homebound_list("ZB-ZHOUCUN-07", "", 100).unwrap();
     assert_eq!(home.entries[0].next_library, "JN-CENTRAL");
+
+    // Once Zibo has a distribution centre, the copy may go home through it.
+    net.system(Command::SetLibraryRoles {
+        library: "ZB-CENTRAL".into(),
+        delivery_point: false,
+        distribution_centre: true,
+    });
+    let home = net.fold().homebound_list("ZB-ZHOUCUN-07", "", 100).unwrap();
+    assert_eq!(home.entries[0].via_centre, "ZB-CENTRAL");
 }
 
 #[test]

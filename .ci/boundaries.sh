@@ -19,6 +19,7 @@ rules=(
   "readnet-notices||kurrentdb|readnet-server|readnet-kurrentdb-endpoint|readnet-availability|readnet-statistics|readnet-settlement"
   "readnet-kurrentdb-endpoint||kurrentdb|readnet-ledger|readnet-projection|readnet-server|readnet-availability|readnet-statistics|readnet-settlement"
   "readnet-tlog||tonic|kurrentdb|readnet-domain|readnet-proto|readnet-ledger|readnet-projection|readnet-server"
+  "readnet-audit||tonic|kurrentdb|readnet-projection|readnet-server|readnet-availability|readnet-statistics|readnet-settlement"
   "readnet-server||kurrentdb|readnet-kurrentdb-endpoint|readnet-sim|readnet-bench|rusqlite|libsqlite3-sys"
   "readnet||readnet-sim|readnet-bench|rusqlite|libsqlite3-sys"
   "readnet|--no-default-features|kurrentdb|readnet-sim|readnet-bench|rusqlite|libsqlite3-sys"

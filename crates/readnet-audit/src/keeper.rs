@@ -412,6 +412,7 @@ impl Tree {
         })
     }
 
+    // The reader's closure type has no name a type alias could give it.
     #[allow(clippy::type_complexity)]
     fn source(
         &self,

@@ -44,6 +44,65 @@ pub fn leaf_bytes(event: &RecordedEvent, out: &mut Vec<u8>) {
     put(out, &event.data);
 }
 
+/// Reads back the record a leaf's bytes encode (format 1): what an auditor who was handed the
+/// bytes with a proof learns of the event. `None` for bytes that are not exactly one record of
+/// a known format (so the same bytes cannot be read two ways).
+pub fn parse_leaf(bytes: &[u8]) -> Option<RecordedEvent> {
+    let mut r = Reader(bytes);
+    if r.take(1)? != [LEAF_FORMAT] {
+        return None;
+    }
+    let position = r.u64()?;
+    let stream = String::from_utf8(r.field()?.to_vec()).ok()?;
+    let revision = r.u64()?;
+    let event_id = uuid::Uuid::from_slice(r.take(16)?).ok()?;
+    let recorded_at_us = i64::from_be_bytes(r.take(8)?.try_into().ok()?);
+    let event_type = String::from_utf8(r.field()?.to_vec()).ok()?;
+    let content_type = match r.take(1)? {
+        [0] => ContentType::Binary,
+        [1] => ContentType::Json,
+        _ => return None,
+    };
+    let metadata = bytes::Bytes::copy_from_slice(r.field()?);
+    let data = bytes::Bytes::copy_from_slice(r.field()?);
+    if !r.0.is_empty() || position == 0 {
+        return None;
+    }
+    Some(RecordedEvent {
+        stream,
+        revision: readnet_store::Revision::new(revision),
+        position: readnet_store::Position::new(position),
+        event_id,
+        event_type,
+        content_type,
+        recorded_at_us,
+        metadata,
+        data,
+    })
+}
+
+struct Reader<'b>(&'b [u8]);
+
+impl<'b> Reader<'b> {
+    fn take(&mut self, n: usize) -> Option<&'b [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    fn field(&mut self) -> Option<&'b [u8]> {
+        let len = u32::from_be_bytes(self.take(4)?.try_into().ok()?);
+        self.take(len as usize)
+    }
+}
+
 fn put(out: &mut Vec<u8>, bytes: &[u8]) {
     // The store bounds records far below 4 GiB; a longer field could not have been stored.
     let len = u32::try_from(bytes.len()).expect("a stored field is shorter than 4 GiB");
@@ -114,6 +173,22 @@ mod tests {
         d.metadata = bytes::Bytes::from_static(b"x");
         d.data = bytes::Bytes::from_static(b"y");
         assert_ne!(bytes_of(&c), bytes_of(&d));
+    }
+
+    #[test]
+    fn a_leaf_reads_back_as_its_record_and_nothing_else_does() {
+        let bytes = bytes_of(&event());
+        assert_eq!(parse_leaf(&bytes), Some(event()));
+        // Short, long or of another format: not a record.
+        for cut in 0..bytes.len() {
+            assert_eq!(parse_leaf(&bytes[..cut]), None, "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(parse_leaf(&longer), None);
+        let mut other = bytes.clone();
+        other[0] = 2;
+        assert_eq!(parse_leaf(&other), None);
     }
 
     #[test]

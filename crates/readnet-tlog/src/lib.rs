@@ -24,7 +24,7 @@ pub mod tiles;
 pub mod tree;
 
 pub use hash::{EMPTY_ROOT, Hash, leaf_hash, node_hash};
-pub use leaf::{LEAF_FORMAT, leaf_bytes};
+pub use leaf::{LEAF_FORMAT, leaf_bytes, parse_leaf};
 pub use note::{Checkpoint, NoteError, NoteSigner, NoteVerifier};
 pub use proof::{
     ProofError, consistency_proof, inclusion_proof, verify_consistency, verify_inclusion,

@@ -43,7 +43,15 @@ pub const MANIFEST: &str = "backup.json";
 /// The manifest's format.
 const FORMAT: u32 = 1;
 /// The data directory's files besides the log and the snapshots.
-const BESIDE_THE_LOG: [&str; 4] = ["patron.key", "tokens.json", "admin.token", "checkpoint.key"];
+const BESIDE_THE_LOG: [&str; 6] = [
+    "patron.key",
+    "tokens.json",
+    "admin.token",
+    "checkpoint.key",
+    // The signed checkpoints (the tiles are made again from the log).
+    "tlog/checkpoint",
+    "tlog/checkpoints",
+];
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
@@ -133,15 +141,23 @@ fn sources(data: &Path) -> anyhow::Result<(u64, Vec<Source>)> {
             });
         }
     }
-    let projections = data.join("projections");
-    if projections.is_dir() {
-        let mut snapshots: Vec<PathBuf> = fs::read_dir(&projections)?
+    // Saved snapshots, not a save in progress; closed periods' checkpoints.
+    let snapshot = |p: &Path| p.extension().is_some_and(|e| e == "json");
+    let period = |p: &Path| p.extension().is_none();
+    for (dir, keep) in [
+        ("projections", &snapshot as &dyn Fn(&Path) -> bool),
+        ("tlog/periods", &period),
+    ] {
+        let dir = data.join(dir);
+        if !dir.is_dir() {
+            continue;
+        }
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)?
             .map(|entry| entry.map(|e| e.path()))
             .collect::<Result<_, _>>()?;
-        // Only saved snapshots, not a save in progress.
-        snapshots.retain(|p| p.extension().is_some_and(|e| e == "json"));
-        snapshots.sort();
-        for path in snapshots {
+        files.retain(|p| keep(p));
+        files.sort();
+        for path in files {
             let relative = path.strip_prefix(data).expect("inside the data directory");
             sources.push(Source {
                 name: slash_name(relative),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use readnet_proto::v1::{
     self, Card, Channel as ProtoChannel, CommandReceipt,
-    access_service_client::AccessServiceClient,
+    access_service_client::AccessServiceClient, audit_service_client::AuditServiceClient,
     availability_service_client::AvailabilityServiceClient,
     backup_service_client::BackupServiceClient,
     circulation_service_client::CirculationServiceClient, hold_service_client::HoldServiceClient,
@@ -243,6 +243,17 @@ impl Client {
     /// The ledger's read side.
     pub fn ledger(&self) -> LedgerServiceClient<Authed> {
         LedgerServiceClient::with_interceptor(
+            self.channel.clone(),
+            Headers {
+                authorization: self.authorization.clone(),
+                ..Headers::default()
+            },
+        )
+    }
+
+    /// The log's tree: checkpoints and proofs.
+    pub fn audit(&self) -> AuditServiceClient<Authed> {
+        AuditServiceClient::with_interceptor(
             self.channel.clone(),
             Headers {
                 authorization: self.authorization.clone(),

@@ -11,6 +11,7 @@ mod demo;
 mod doctor;
 mod http;
 mod output;
+mod prove;
 mod serve;
 mod tls;
 mod tree;
@@ -87,6 +88,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Tree(args) => tree::tree_command(args).await,
         Command::Checkpoint(args) => verify::checkpoint_command(args).await,
         Command::Verify(args) => verify::verify_command(args).await,
+        Command::ProveLine(args) => prove::prove_line_command(args).await,
         Command::Doctor(args) => doctor::doctor_command(args).await,
         Command::Repair(args) => doctor::repair_command(args).await,
         Command::Principal(command) => done(cli::principal::run(command).await),

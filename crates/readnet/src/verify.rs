@@ -92,55 +92,74 @@ pub async fn checkpoint_command(args: CheckpointArgs) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `verify` concluded.
-enum Verdict {
+/// What a check concluded (`verify`, `prove-line`).
+pub(crate) enum Verdict {
     Verified(String),
     Tampered(String),
 }
 
 /// `readnet verify`.
 pub async fn verify_command(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    match verify(&args).await {
+    Ok(report(verify(&args).await))
+}
+
+/// Prints a check's verdict; its exit code: 0 verified, 1 tampered, 2 could not check.
+pub(crate) fn report(verdict: anyhow::Result<Verdict>) -> ExitCode {
+    match verdict {
         Ok(Verdict::Verified(what)) => {
             println!("VERIFIED: {what}");
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
         Ok(Verdict::Tampered(what)) => {
             println!("TAMPERED: {what}");
-            Ok(ExitCode::FAILURE)
+            ExitCode::FAILURE
         }
         Err(error) => {
             println!("COULD NOT CHECK: {error:#}");
-            Ok(ExitCode::from(2))
+            ExitCode::from(2)
         }
     }
 }
 
-async fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
-    let key = match std::fs::read_to_string(&args.key) {
+/// A public key given on the command line, or the file holding it.
+pub(crate) fn read_key(key: &str) -> anyhow::Result<String> {
+    Ok(match std::fs::read_to_string(key) {
         Ok(text) => text,
-        Err(_) => args.key.clone(),
-    };
-    let verifier = NoteVerifier::from_text(&key).context("the public key")?;
-    let note = std::fs::read_to_string(&args.checkpoint)
-        .with_context(|| format!("reading {}", args.checkpoint.display()))?;
-    let checkpoint = match verifier.open_checkpoint(&note) {
+        Err(_) => key.to_owned(),
+    })
+}
+
+/// The checkpoint in `note`, or why it is not to be trusted: a bad or missing signature, or a
+/// log name other than the key's (tampered); a note that cannot be read is not checked.
+pub(crate) fn opened_checkpoint(
+    verifier: &NoteVerifier,
+    note: &str,
+    what: &str,
+) -> anyhow::Result<Result<Checkpoint, Verdict>> {
+    match verifier.open_checkpoint(note) {
         Ok(checkpoint) if checkpoint.origin != verifier.name() => {
-            return Ok(Verdict::Tampered(format!(
-                "{}: the checkpoint names the log {:?}, but the key is {:?}'s",
-                args.checkpoint.display(),
+            Ok(Err(Verdict::Tampered(format!(
+                "{what}: it names the log {:?}, but the key is {:?}'s",
                 checkpoint.origin,
                 verifier.name()
-            )));
+            ))))
         }
-        Ok(checkpoint) => checkpoint,
+        Ok(checkpoint) => Ok(Ok(checkpoint)),
         Err(error @ (NoteError::BadSignature(_) | NoteError::Unsigned(_))) => {
-            return Ok(Verdict::Tampered(format!(
-                "{}: {error}",
-                args.checkpoint.display()
-            )));
+            Ok(Err(Verdict::Tampered(format!("{what}: {error}"))))
         }
-        Err(error) => return Err(error).context("the checkpoint"),
+        Err(error) => Err(error).context(what.to_owned()),
+    }
+}
+
+async fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
+    let verifier = NoteVerifier::from_text(&read_key(&args.key)?).context("the public key")?;
+    let note = std::fs::read_to_string(&args.checkpoint)
+        .with_context(|| format!("reading {}", args.checkpoint.display()))?;
+    let what = format!("{}: the checkpoint", args.checkpoint.display());
+    let checkpoint = match opened_checkpoint(&verifier, &note, &what)? {
+        Ok(checkpoint) => checkpoint,
+        Err(verdict) => return Ok(verdict),
     };
     let previous = match &args.state {
         Some(path) if path.exists() => {
@@ -222,7 +241,7 @@ async fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
 
 /// Replaces the state file with `note`, durably: written whole, synced, renamed, directory
 /// synced (an empty state after a power cut would read as tampering).
-fn remember(path: &Path, note: &str) -> std::io::Result<()> {
+pub(crate) fn remember(path: &Path, note: &str) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut file = std::fs::File::create(&tmp)?;

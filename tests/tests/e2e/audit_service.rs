@@ -44,6 +44,8 @@ impl Movable {
 
 struct InProcess {
     net: Net,
+    url: String,
+    verifier_text: String,
     clock: Movable,
     verifier: NoteVerifier,
     stop: Option<oneshot::Sender<()>>,
@@ -60,7 +62,8 @@ async fn start(dir: &Path, now: DateTime<Utc>) -> InProcess {
     };
     let store = Arc::new(EmbeddedStore::open(dir.join("log"), options).await.unwrap());
     let signer = NoteSigner::new("readnet.test", [9; 32]).unwrap();
-    let verifier = NoteVerifier::from_text(&signer.verifier_text()).unwrap();
+    let verifier_text = signer.verifier_text();
+    let verifier = NoteVerifier::from_text(&verifier_text).unwrap();
     let tree = readnet_audit::keep(
         Arc::clone(&store) as Arc<dyn EventStore>,
         readnet_audit::TreeOptions {
@@ -102,6 +105,8 @@ async fn start(dir: &Path, now: DateTime<Utc>) -> InProcess {
     };
     InProcess {
         net: Net::connect(&url, Some(&token)).await,
+        url,
+        verifier_text,
         clock,
         verifier,
         stop: Some(stop),
@@ -375,6 +380,60 @@ async fn an_auditor_proves_a_closed_statement_line_down_to_its_loans() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::NotFound, "{refused:?}");
+
+    // The auditor's command does all of the above itself, trusting only the public key.
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("accepted.checkpoint");
+    std::fs::write(&state, &early.note).unwrap();
+    let prove_line = |state: &Path| {
+        let output = std::process::Command::new(readnet_binary())
+            .args([
+                "prove-line",
+                "2026-11",
+                "--debtor",
+                JINAN,
+                "--creditor",
+                ZIBO,
+            ])
+            .args(["--kind", "loan", "--key", &server.verifier_text])
+            .args(["--server", &server.url, "--data"])
+            .arg(dir.path())
+            .arg("--state")
+            .arg(state)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    };
+    let (code, stdout) = prove_line(&state);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("VERIFIED: 2026-11"), "{stdout}");
+    assert!(stdout.contains("200 fen for 2 loan charge(s)"), "{stdout}");
+    assert_eq!(stdout.matches("ItemLoaned of ZB-").count(), 2, "{stdout}");
+    // The period ends where the auditor's November checkpoint did: the one accepted before is
+    // kept (a newer one would replace it).
+    assert_eq!(head.size, early_head.size);
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), early.note);
+    // An auditor who accepted another November history (same key, same size, another root) is
+    // told the server's is not the one they saw.
+    let forked = readnet_tlog::Checkpoint {
+        root: [7; 32],
+        ..early_head.clone()
+    };
+    let signer = NoteSigner::new("readnet.test", [9; 32]).unwrap();
+    std::fs::write(&state, signer.sign(&forked.body())).unwrap();
+    let (code, stdout) = prove_line(&state);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("TAMPERED") && stdout.contains("not of one history"),
+        "{stdout}"
+    );
 
     let _ = server.stop.take().unwrap().send(());
     server.server.await.unwrap().unwrap();

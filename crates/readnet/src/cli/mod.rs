@@ -52,6 +52,10 @@ pub enum Command {
     /// Check a signed checkpoint against a log, trusting only the public key; exit 0 verified,
     /// 1 tampered, 2 could not check.
     Verify(verify::VerifyArgs),
+    /// Check one line of a closed settlement statement down to its events, against the
+    /// period's signed checkpoint, trusting only the public key; exit 0 verified, 1 tampered,
+    /// 2 could not check.
+    ProveLine(crate::prove::ProveLineArgs),
     /// Copy a data directory, the server running or not, into a new directory: the log through
     /// its acknowledged head, the keys, tokens and snapshots, and a manifest checked by replay.
     Backup(backup::BackupArgs),

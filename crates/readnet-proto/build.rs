@@ -20,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "readnet/v1/notices.proto",
         "readnet/v1/settlement.proto",
         "readnet/v1/backup.proto",
+        "readnet/v1/account.proto",
         "readnet/v1/audit.proto",
     ];
     for file in &files {

@@ -75,7 +75,12 @@ impl Fixture {
 /// (branch); return policy return_home everywhere (the default); the books of [`JN_BOOKS`],
 /// [`ZB_BOOKS`] and [`ZHOUCUN_BOOKS`] on their owners' shelves.
 pub async fn network_jinan_zibo() -> Fixture {
-    let fixture = Fixture::start().await;
+    network_jinan_zibo_with(&[]).await
+}
+
+/// [`network_jinan_zibo`] on a server started with more `readnet serve` flags.
+pub async fn network_jinan_zibo_with(args: &[&str]) -> Fixture {
+    let fixture = Fixture::start_with_args(args).await;
     let system = fixture.net.system();
     system
         .join_city(JINAN, "济南")

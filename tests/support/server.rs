@@ -12,6 +12,8 @@ use crate::WAIT;
 
 /// What the server prints on stdout once its listener is bound.
 const LISTENING: &str = "readnet listening on ";
+/// Printed before [`LISTENING`] when the server also serves SIP2 (`--sip2-listen`).
+const SIP2_LISTENING: &str = "readnet sip2 listening on ";
 /// What it prints once its HTTP listener (`--http-listen`) is bound.
 const HTTP_LISTENING: &str = "readnet http listening on ";
 
@@ -81,6 +83,8 @@ pub struct ServeTls {
 pub struct TestServer {
     child: Option<Child>,
     addr: SocketAddr,
+    /// The SIP2 listener's address, when started with `--sip2-listen`.
+    sip2_addr: Option<SocketAddr>,
     data_dir: PathBuf,
     tls: Option<ServeTls>,
     /// More `readnet serve` flags, kept across restarts.
@@ -201,12 +205,16 @@ impl TestServer {
         // Read stdout until the listening line, then keep draining it.
         let stdout = child.stdout.take().expect("piped stdout");
         let (found, address) = mpsc::channel();
+        let (sip2_found, sip2_address) = mpsc::channel();
         let http = Arc::new(Mutex::new(None));
         let http_found = Arc::clone(&http);
         thread::spawn(move || {
             let mut found = Some(found);
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix(SIP2_LISTENING) {
+                    let _ = sip2_found.send(rest.trim().to_owned());
+                }
                 if let Some(rest) = line.strip_prefix(HTTP_LISTENING) {
                     *http_found.lock().expect("http address") = Some(rest.trim().to_owned());
                 }
@@ -221,6 +229,7 @@ impl TestServer {
         let mut server = TestServer {
             child: Some(child),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            sip2_addr: None,
             data_dir: data_dir.to_owned(),
             tls,
             flags,
@@ -256,7 +265,18 @@ impl TestServer {
                 );
             }
         }
+        // Printed before the gRPC line: there by now if the server serves SIP2.
+        server.sip2_addr = sip2_address
+            .try_recv()
+            .ok()
+            .and_then(|text| text.parse().ok());
         server
+    }
+
+    /// The SIP2 listener's address; panics unless the server was started with `--sip2-listen`.
+    pub fn sip2_addr(&self) -> SocketAddr {
+        self.sip2_addr
+            .expect("the server was started with --sip2-listen and printed its address")
     }
 
     /// The token of the network-admin `admin` the server created on its new data directory

@@ -114,6 +114,7 @@ pub(crate) async fn checkouts_beside(
         hold_sweep: None,
         notice_tick: None,
         limits: readnet_server::Limits::default(),
+        sip2: None,
         tree: None,
     };
     let server = tokio::spawn(readnet_server::serve_on(listener, served, async {

@@ -315,6 +315,7 @@ async fn stalled_subscribers(
             delivery,
             ..readnet_server::Limits::default()
         },
+        sip2: None,
         tree: None,
     };
     let server = tokio::spawn(readnet_server::serve_on(listener, served, async {

@@ -317,6 +317,8 @@ pub enum Act {
     /// A library's staff work lists: copies to send home, in transit, the hold shelf, overdue
     /// loans.
     ReadWorkLists,
+    /// A patron's account by card: loans, holds, debts, block. Asked where the card is shown.
+    ReadAccount,
     /// Add, change or revoke a principal, or issue it a token.
     ManagePrincipals,
     ListPrincipals,
@@ -360,12 +362,15 @@ impl Act {
             Act::ExpireHolds | Act::TickClock | Act::Notices => &[NetworkAdmin],
             Act::ReadHolds => &[NetworkAdmin, CityAdmin, Desk, Kiosk, Auditor],
             Act::ReadWorkLists => &[NetworkAdmin, CityAdmin, Desk, Auditor],
+            // The roles that serve a patron holding their card (a booth only swaps books).
+            Act::ReadAccount => &[NetworkAdmin, CityAdmin, Desk, Kiosk],
+            // A self-check kiosk takes payments for lost items (SIP2 fee paid), as a desk does.
+            Act::PayLostItem => &[NetworkAdmin, Desk, Kiosk],
             // A booth's machine scans the books a shipment brings in or takes away.
             Act::DispatchTransfer | Act::ReceiveTransfer => &[NetworkAdmin, Desk, Booth],
             Act::CatalogueItem
             | Act::PatronDrivenAcquisition
             | Act::DeclareLost
-            | Act::PayLostItem
             | Act::WaiveLostItemDebt
             | Act::Withdraw => &[NetworkAdmin, Desk],
             Act::Checkout | Act::Renew | Act::Return => &[NetworkAdmin, Desk, Kiosk],
@@ -413,6 +418,7 @@ impl Act {
             Act::Notices => "take and acknowledge notices",
             Act::ReadHolds => "read holds and pick lists",
             Act::ReadWorkLists => "read a library's work lists",
+            Act::ReadAccount => "read a patron's account",
             Act::ManagePrincipals => "manage principals",
             Act::ListPrincipals => "list principals",
             Act::Backup => "back up the data directory",

@@ -11,6 +11,7 @@
 //! takes it from an injected [`Clock`]).
 
 pub mod access;
+mod account;
 mod clock;
 pub mod codec;
 mod command;
@@ -26,6 +27,7 @@ mod stream;
 pub mod title;
 
 pub use access::{Act, Authority, Caller, Grant, Principal, Role, Scope, TokenGrant};
+pub use account::{Account, AccountDebt, AccountHold, AccountHoldPhase, AccountLoan, Block};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, CommandContext, HoldTarget, NewBook, PatronRef};
 pub use decide::{decide, valid_principal_name};

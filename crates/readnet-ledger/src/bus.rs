@@ -46,6 +46,8 @@ use crate::error::LedgerError;
 const MAX_BATCH_COMMANDS: usize = 512;
 /// Commands waiting for the decider; senders wait when it is full.
 const QUEUE_CAPACITY: usize = 4096;
+/// Reads of the decider's state waiting to be answered; readers wait when it is full.
+const READ_QUEUE_CAPACITY: usize = 1024;
 /// Page size when rebuilding state from the log.
 const LOAD_PAGE_EVENTS: usize = 4096;
 
@@ -174,6 +176,11 @@ struct Job {
     reply: Reply,
 }
 
+/// A read of the decider's state, answered between batches: the state then is the one every
+/// acknowledged command left (no decided-but-unwritten event is in it), or the reason there is
+/// none to read.
+type Read = Box<dyn FnOnce(Result<&Ledger, LedgerError>) + Send>;
+
 /// Where a command's events are in `$all`.
 #[derive(Debug, Clone, Copy)]
 struct CommandRecord {
@@ -188,6 +195,7 @@ struct CommandRecord {
 #[derive(Clone)]
 pub struct CommandBus {
     queue: mpsc::Sender<Job>,
+    reads: mpsc::Sender<Read>,
     writable: watch::Receiver<bool>,
     access: watch::Receiver<Arc<AccessView>>,
 }
@@ -220,6 +228,7 @@ impl CommandBus {
             "state rebuilt from the log"
         );
         let (queue, jobs) = mpsc::channel(QUEUE_CAPACITY);
+        let (reads, read_jobs) = mpsc::channel(READ_QUEUE_CAPACITY);
         let (writable, writable_watch) = watch::channel(true);
         let (access, access_watch) =
             watch::channel(Arc::new(AccessView::of(&model.ledger.network)));
@@ -233,9 +242,10 @@ impl CommandBus {
             failed: None,
             stale: None,
         };
-        tokio::spawn(run(decider, jobs));
+        tokio::spawn(run(decider, jobs, read_jobs));
         Ok(Self {
             queue,
+            reads,
             writable: writable_watch,
             access: access_watch,
         })
@@ -272,6 +282,24 @@ impl CommandBus {
             "only settlement closes are decided outside the domain"
         );
         self.send(Work::Decided(decided)).await
+    }
+
+    /// Runs `query` on the state commands are decided on, between two batches: it sees every
+    /// command acknowledged before the call and nothing decided but not yet written. For small
+    /// answers (a patron's account): the decider waits while it runs.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Ledger) -> T + Send + 'static,
+    ) -> Result<T, LedgerError> {
+        let (reply, answer) = oneshot::channel();
+        let read: Read = Box::new(move |ledger| {
+            let _ = reply.send(ledger.map(query));
+        });
+        self.reads
+            .send(read)
+            .await
+            .map_err(|_| LedgerError::ShuttingDown)?;
+        answer.await.map_err(|_| LedgerError::ShuttingDown)?
     }
 
     async fn send(&self, work: Work) -> Result<Receipt, LedgerError> {
@@ -422,15 +450,34 @@ struct Decider {
     stale: Option<String>,
 }
 
-async fn run(mut decider: Decider, mut jobs: mpsc::Receiver<Job>) {
+async fn run(mut decider: Decider, mut jobs: mpsc::Receiver<Job>, mut reads: mpsc::Receiver<Read>) {
     let mut pending: VecDeque<Job> = VecDeque::with_capacity(MAX_BATCH_COMMANDS);
+    let mut reads_open = true;
     loop {
+        // Reads that arrived during the last batch see its outcome, before the next one starts.
+        for _ in 0..READ_QUEUE_CAPACITY {
+            match reads.try_recv() {
+                Ok(read) => decider.answer(read),
+                Err(_) => break,
+            }
+        }
         if pending.is_empty() {
             let mut arrived = Vec::with_capacity(MAX_BATCH_COMMANDS);
-            if jobs.recv_many(&mut arrived, MAX_BATCH_COMMANDS).await == 0 {
-                return;
+            tokio::select! {
+                count = jobs.recv_many(&mut arrived, MAX_BATCH_COMMANDS) => {
+                    if count == 0 {
+                        return;
+                    }
+                    pending.extend(arrived);
+                }
+                read = reads.recv(), if reads_open => {
+                    match read {
+                        Some(read) => decider.answer(read),
+                        None => reads_open = false,
+                    }
+                    continue;
+                }
             }
-            pending.extend(arrived);
         }
         while pending.len() < MAX_BATCH_COMMANDS {
             match jobs.try_recv() {
@@ -455,6 +502,15 @@ async fn run(mut decider: Decider, mut jobs: mpsc::Receiver<Job>) {
 }
 
 impl Decider {
+    /// Answers a read with the state as the last batch left it, unless there is no state to
+    /// trust (the store failed, or an append's outcome is unknown).
+    fn answer(&self, read: Read) {
+        match self.failed.as_ref().or(self.stale.as_ref()) {
+            Some(reason) => read(Err(LedgerError::Unavailable(reason.clone()))),
+            None => read(Ok(&self.model.ledger)),
+        }
+    }
+
     /// Decides waiting commands until the batch is full or a command touches a stream the
     /// batch already writes (that one waits for the next batch).
     fn decide_batch(&mut self, pending: &mut VecDeque<Job>) -> Batch {

@@ -15,6 +15,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod access;
+mod account;
 mod audit;
 mod convert;
 pub mod edge;
@@ -22,6 +23,7 @@ mod error;
 pub mod limits;
 pub mod projections;
 mod services;
+pub mod sip2;
 mod sweep;
 
 use std::future::Future;
@@ -30,7 +32,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use readnet_availability::{Availability, AvailabilityService};
 use readnet_domain::pb::{
-    access_service_server::AccessServiceServer,
+    access_service_server::AccessServiceServer, account_service_server::AccountServiceServer,
     circulation_service_server::CirculationServiceServer, hold_service_server::HoldServiceServer,
     ledger_service_server::LedgerServiceServer,
     network_admin_service_server::NetworkAdminServiceServer,
@@ -53,6 +55,7 @@ use tonic::transport::ServerTlsConfig;
 
 pub use access::Access;
 use access::{AccessService, AuthLayer, Authenticator};
+pub use account::AccountService;
 pub use convert::{PatronView, recorded_event};
 pub use error::ServerError;
 pub use limits::Limits;
@@ -84,6 +87,8 @@ pub struct Served {
     pub notice_tick: Option<std::time::Duration>,
     /// The listener's bounds: connections, timeouts, what a slow subscriber may hold.
     pub limits: Limits,
+    /// A SIP2 listener for self-check kiosks, beside gRPC (`None`: no SIP2).
+    pub sip2: Option<sip2::Sip2Listener>,
     /// The log's tree as the keeper keeps it (`readnet-audit`): served as `AuditService`;
     /// `None`: the service is not served.
     pub tree: Option<readnet_audit::Tree>,
@@ -107,6 +112,7 @@ pub async fn serve_on(
         hold_sweep,
         notice_tick,
         limits,
+        sip2,
         tree,
     } = served;
     let availability = start_projection::<Availability>(&store, &snapshots).await;
@@ -149,6 +155,26 @@ pub async fn serve_on(
         notices,
         store: Arc::clone(&store),
     };
+    let account_service = AccountService {
+        bus: bus.clone(),
+        key: key.clone(),
+        clock: Arc::clone(&clock),
+    };
+    // SIP2 kiosks reach the same handlers, caller checks and command bus as gRPC clients.
+    let sip2_task = sip2.map(|sip2::Sip2Listener { listener, limits }| {
+        let authenticator = Authenticator::new(
+            access.authentication.clone(),
+            bus.access(),
+            Arc::clone(&clock),
+        );
+        let edge = sip2::Sip2::new(
+            commands.clone(),
+            account_service.clone(),
+            authenticator,
+            limits,
+        );
+        tokio::spawn(sip2::serve(listener, Arc::new(edge)))
+    });
     let access_service = AccessService {
         commands: commands.clone(),
         tokens: Arc::clone(&access.tokens),
@@ -218,7 +244,7 @@ pub async fn serve_on(
             .tls_config(tls)
             .context("the TLS certificate, key or client CA is not usable")?;
     }
-    server
+    let served = server
         .layer(limits::OpenCallsLayer)
         .layer(limits::RequestStatusLayer)
         .layer(AuthLayer(authenticator))
@@ -246,13 +272,18 @@ pub async fn serve_on(
             Arc::clone(&clock),
         )))
         .add_service(AccessServiceServer::new(access_service))
+        .add_service(AccountServiceServer::new(account_service))
         .add_service(NetworkAdminServiceServer::new(commands.clone()))
         .add_service(CirculationServiceServer::new(commands.clone()))
         .add_service(HoldServiceServer::new(commands))
         .add_service(NoticeServiceServer::new(notice_service))
         .add_service(LedgerServiceServer::new(ledger))
         .serve_with_incoming_shutdown(limits::incoming(listener, limits), shutdown)
-        .await?;
+        .await;
+    if let Some(task) = sip2_task {
+        task.abort();
+    }
+    served?;
     Ok(())
 }
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use readnet_proto::v1::{
     self, Card, Channel as ProtoChannel, CommandReceipt,
-    access_service_client::AccessServiceClient, audit_service_client::AuditServiceClient,
+    access_service_client::AccessServiceClient, account_service_client::AccountServiceClient,
+    audit_service_client::AuditServiceClient,
     availability_service_client::AvailabilityServiceClient,
     backup_service_client::BackupServiceClient,
     circulation_service_client::CirculationServiceClient, hold_service_client::HoldServiceClient,
@@ -271,6 +272,14 @@ impl Client {
                 ..Headers::default()
             },
         )
+    }
+
+    /// Patrons' accounts, asked as `actor` (where the card is shown).
+    pub fn account(&self, actor: &Actor) -> anyhow::Result<AccountServiceClient<Authed>> {
+        Ok(AccountServiceClient::with_interceptor(
+            self.channel.clone(),
+            self.headers(actor)?,
+        ))
     }
 
     /// Backups of the data directory.

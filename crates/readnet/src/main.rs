@@ -112,6 +112,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .then(|| std::time::Duration::from_secs(args.hold_sweep_secs)),
         notice_tick: (args.notice_tick_secs > 0)
             .then(|| std::time::Duration::from_secs(args.notice_tick_secs)),
+        sip2: args.sip2_listen.map(|listen| serve::Sip2Config {
+            listen,
+            limits: readnet_server::sip2::Sip2Limits {
+                max_sessions: args.sip2_max_sessions.max(1),
+                idle_timeout: std::time::Duration::from_millis(args.sip2_idle_timeout_ms.max(1)),
+            },
+        }),
         checkpoint_every: (args.checkpoint_secs > 0)
             .then(|| std::time::Duration::from_secs(args.checkpoint_secs)),
     };

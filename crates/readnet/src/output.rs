@@ -949,6 +949,99 @@ pub fn overdue_json(list: &v1::OverdueLoansResponse) -> Value {
     })
 }
 
+/// A patron's account in lines: the block first, then loans, holds and debts.
+pub fn account_lines(a: &v1::GetAccountResponse) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{}: {} of {} on loan, {} overdue, {} holds, owes {} fen{}",
+        a.masked_card,
+        a.loans.len(),
+        a.loan_limit,
+        a.overdue_count,
+        a.holds.len(),
+        a.owed_fen,
+        if a.blocked { ", BLOCKED" } else { "" }
+    )];
+    if a.blocked {
+        lines.push(format!("blocked: {}", a.block_message));
+    }
+    for l in &a.loans {
+        let overdue = if l.days_overdue > 0 {
+            format!(", OVERDUE by {} days", l.days_overdue)
+        } else {
+            String::new()
+        };
+        lines.push(format!(
+            "loan {} 《{}》 from {}, due {}, {} renewals left{overdue}",
+            l.item, l.title, l.library, l.due_date, l.renewals_left
+        ));
+    }
+    for h in &a.holds {
+        let what = if h.title.is_empty() {
+            h.title_key.clone()
+        } else {
+            format!("《{}》", h.title)
+        };
+        let phase = match h.phase() {
+            v1::HoldPhase::Waiting => format!(
+                "waiting, {} of {} in the queue, expires {}",
+                h.queue_position,
+                h.queue_length,
+                local_date_us(h.expires_at_us)
+            ),
+            v1::HoldPhase::ToPull => format!("{} to pull at {}", h.item, h.item_library),
+            v1::HoldPhase::InTransit => format!("{} on its way to {}", h.item, h.item_library),
+            v1::HoldPhase::Ready => format!(
+                "{} ready on the hold shelf until {}",
+                h.item,
+                local_date_us(h.pickup_by_us)
+            ),
+            v1::HoldPhase::Unspecified => "unknown".to_owned(),
+        };
+        lines.push(format!(
+            "hold {} {what} for pickup at {}: {phase}",
+            h.hold, h.pickup_library
+        ));
+    }
+    for d in &a.debts {
+        lines.push(format!(
+            "debt {} 《{}》: {} fen for a lost item",
+            d.item, d.title, d.owed_fen
+        ));
+    }
+    lines
+}
+
+/// A patron's account as JSON (the card masked, as the server answers it).
+pub fn account_json(a: &v1::GetAccountResponse) -> Value {
+    json!({
+        "masked_card": a.masked_card,
+        "tier": word(a.tier().as_str_name(), "CREDIT_TIER_"),
+        "loan_limit": a.loan_limit,
+        "loans": a.loans.iter().map(|l| json!({
+            "item": l.item, "title": l.title, "author": l.author, "library": l.library,
+            "due_at_us": l.due_at_us, "due_date": l.due_date, "renewals_left": l.renewals_left,
+            "days_overdue": l.days_overdue, "overdue": l.days_overdue > 0,
+        })).collect::<Vec<_>>(),
+        "overdue_count": a.overdue_count,
+        "holds": a.holds.iter().map(|h| json!({
+            "hold": h.hold, "title_key": h.title_key, "title": h.title,
+            "item_asked": h.item_asked, "pickup_library": h.pickup_library,
+            "phase": word(h.phase().as_str_name(), "HOLD_PHASE_"),
+            "queue_position": h.queue_position, "queue_length": h.queue_length,
+            "item": h.item, "item_library": h.item_library,
+            "expires_at_us": h.expires_at_us, "pickup_by_us": h.pickup_by_us,
+        })).collect::<Vec<_>>(),
+        "debts": a.debts.iter().map(|d| json!({
+            "item": d.item, "title": d.title, "owed_fen": d.owed_fen,
+        })).collect::<Vec<_>>(),
+        "owed_fen": a.owed_fen,
+        "blocked": a.blocked,
+        "block_reason": word(a.block_reason().as_str_name(), "BLOCK_REASON_"),
+        "block_item": a.block_item,
+        "block_message": a.block_message,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,15 @@ pub struct ServeConfig {
     /// How often a checkpoint of the log's tree is signed while the log grows; `None`: only on
     /// demand and at period closes.
     pub checkpoint_every: Option<std::time::Duration>,
+    /// A SIP2 listener for self-check kiosks; `None`: no SIP2.
+    pub sip2: Option<Sip2Config>,
+}
+
+/// Where SIP2 is served and its bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Sip2Config {
+    pub listen: SocketAddr,
+    pub limits: readnet_server::sip2::Sip2Limits,
 }
 
 /// Where the token hashes are kept: beside the data, never in the log.
@@ -88,6 +97,17 @@ pub async fn serve(
             config.listen
         );
     }
+    if let Some(sip2) = &config.sip2
+        && !sip2.listen.ip().is_loopback()
+        && !config.insecure
+    {
+        anyhow::bail!(
+            "--sip2-listen {}: SIP2 here is plain TCP, and a kiosk's login sends its token in the \
+             clear; keep it on loopback behind a TLS tunnel, or give --insecure for a closed \
+             library network",
+            sip2.listen
+        );
+    }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let tokens = TokenStore::open(tokens_file(&config.data_dir))?;
@@ -110,6 +130,20 @@ pub async fn serve(
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let sip2 = match config.sip2 {
+        Some(sip2) => {
+            let listener = tokio::net::TcpListener::bind(sip2.listen)
+                .await
+                .with_context(|| format!("binding --sip2-listen {}", sip2.listen))?;
+            // Printed before the gRPC line, which scripts and tests wait for last.
+            println!("readnet sip2 listening on {}", listener.local_addr()?);
+            Some(readnet_server::sip2::Sip2Listener {
+                listener,
+                limits: sip2.limits,
+            })
+        }
+        None => None,
+    };
     // Scripts and tests wait for this line to learn the port (with --listen …:0).
     println!("readnet listening on {addr}");
     if let Some(files) = &config.tls {
@@ -182,6 +216,7 @@ pub async fn serve(
         hold_sweep: config.hold_sweep,
         notice_tick: config.notice_tick,
         limits: config.limits,
+        sip2,
         tree: Some(tree),
     };
     let served = readnet_server::serve_on(listener, served, stopped(stop)).await;

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use readnet_e2e::v1::{
-    self, access_service_client::AccessServiceClient, audit_service_client::AuditServiceClient,
+    self, access_service_client::AccessServiceClient, account_service_client::AccountServiceClient,
+    audit_service_client::AuditServiceClient,
     availability_service_client::AvailabilityServiceClient,
     backup_service_client::BackupServiceClient, notice_service_client::NoticeServiceClient,
     settlement_service_client::SettlementServiceClient,
@@ -633,6 +634,10 @@ async fn call(
                 library: place.library.to_owned(),
                 ..Default::default()
             })
+            .await
+            .map(drop),
+        "readnet.v1.AccountService/GetAccount" => AccountServiceClient::new(channel)
+            .get_account(at.request_as_is(v1::GetAccountRequest { card: card() }))
             .await
             .map(drop),
         "readnet.v1.AvailabilityService/GetHold" => AvailabilityServiceClient::new(channel)

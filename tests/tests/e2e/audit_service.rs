@@ -93,6 +93,7 @@ async fn start(dir: &Path, now: DateTime<Utc>) -> InProcess {
         notice_tick: None,
         limits: readnet_server::Limits::default(),
         tree: Some(tree),
+        sip2: None,
     };
     let server = tokio::spawn(readnet_server::serve_on(listener, served, async {
         let _ = stopped.await;

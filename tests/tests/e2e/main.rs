@@ -4,6 +4,7 @@
 //! Each test starts its own server (see `readnet_e2e::Fixture`), so tests run in parallel.
 
 mod access;
+mod account;
 mod audit;
 mod audit_service;
 mod backup;
@@ -19,6 +20,7 @@ mod notices;
 mod projections;
 mod refusals;
 mod service;
+mod sip2;
 mod store_conformance;
 mod subscription;
 mod tls;

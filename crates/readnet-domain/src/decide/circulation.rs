@@ -1,8 +1,8 @@
 //! Circulation: checkout, renewal, return, and the checks a borrower must pass.
 
-use super::{Decider, item_event, local_date, to_us};
+use super::{Decider, item_event, to_us};
+use crate::account::Block;
 use crate::ids::ItemCode;
-use crate::money::Fen;
 use crate::pb::{self, ReturnPolicy};
 use crate::policy::{BLOCK_AFTER_OVERDUE_DAYS, MAX_RENEWALS, due_at, loan_limit};
 use crate::rejection::DeskWork;
@@ -10,39 +10,23 @@ use crate::state::{ItemStatus, Patron};
 use crate::{NewEvent, PatronRef, Payload, Rejection};
 
 impl Decider<'_> {
-    /// Blocked: an item overdue by more than 30 days, or a lost item not settled.
+    /// Blocked: an item overdue by more than 30 days, or a lost item not settled
+    /// ([`crate::Ledger::block`], which the patron's account shows too).
     pub(super) fn check_not_blocked(&self, patron: &Patron, card: &str) -> Result<(), Rejection> {
-        if let Some(item) = patron.unsettled_lost.iter().next() {
-            let owed_fen = self
-                .ledger
-                .items
-                .get(item)
-                .map_or(Fen::ZERO, |i| i.owed_by(patron.patron_id.as_str()));
-            return Err(Rejection::PatronBlockedLost {
+        match self.ledger.block(patron, self.ctx.occurred_at) {
+            None => Ok(()),
+            Some(Block::LostUnpaid { item, owed_fen }) => Err(Rejection::PatronBlockedLost {
                 card: card.to_owned(),
-                item: item.clone(),
+                item,
                 owed_fen,
-            });
+            }),
+            Some(Block::Overdue { item, due_date }) => Err(Rejection::PatronBlockedOverdue {
+                card: card.to_owned(),
+                item,
+                due_date,
+                days: BLOCK_AFTER_OVERDUE_DAYS,
+            }),
         }
-        let limit = chrono::Duration::days(BLOCK_AFTER_OVERDUE_DAYS);
-        for code in &patron.loans {
-            if let Some(ItemStatus::OnLoan {
-                due_at, library, ..
-            }) = self.ledger.items.get(code).map(|i| &i.status)
-                && self.ctx.occurred_at > *due_at + limit
-            {
-                return Err(Rejection::PatronBlockedOverdue {
-                    card: card.to_owned(),
-                    item: code.clone(),
-                    due_date: local_date(
-                        *due_at,
-                        self.network().library_time_zone(library.as_str()),
-                    ),
-                    days: BLOCK_AFTER_OVERDUE_DAYS,
-                });
-            }
-        }
-        Ok(())
     }
 
     /// Below the loan limit of the patron's credit tier.

@@ -3,6 +3,7 @@
 mod support;
 
 mod access;
+mod account;
 mod booth;
 mod catalogue;
 mod checkout;

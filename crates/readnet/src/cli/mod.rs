@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use readnet_server::Limits;
+use readnet_server::sip2::Sip2Limits;
 use readnet_store::bounded::Delivery;
 use tonic::Status;
 
@@ -144,6 +145,17 @@ pub struct ServeArgs {
     /// expiring); 0: never (an operator sends it).
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     pub notice_tick_secs: u64,
+    /// Also serve SIP2 (self-check kiosks) on this address: kiosks log in with a kiosk's (or
+    /// desk's) principal name and token. Off unless given. Plain TCP: keep it on the library's
+    /// own network (no TLS on this listener yet).
+    #[arg(long, value_name = "ADDR")]
+    pub sip2_listen: Option<SocketAddr>,
+    /// SIP2 sessions served at once; a connection beyond them is closed (logged).
+    #[arg(long, value_name = "N", default_value_t = Sip2Limits::default().max_sessions)]
+    pub sip2_max_sessions: usize,
+    /// Close a SIP2 session with no request for MS.
+    #[arg(long, value_name = "MS", default_value_t = millis(Sip2Limits::default().idle_timeout))]
+    pub sip2_idle_timeout_ms: u64,
     /// How often, in seconds, the server signs a checkpoint of the log's Merkle tree while the
     /// log grows (kept in DIR/tlog, served by AuditService); 0: only on demand and at period
     /// closes. The key is DIR/checkpoint.key, created on first use.

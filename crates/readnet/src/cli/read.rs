@@ -1,11 +1,12 @@
 //! The read subcommands: one item's state, one stream, the whole log, a live subscription, a
-//! library's work lists (pick list, copies to send home, in transit, hold shelf, overdue loans)
-//! and one hold.
+//! library's work lists (pick list, copies to send home, in transit, hold shelf, overdue loans),
+//! one hold and a patron's account.
 
 use clap::Subcommand;
 use readnet_proto::v1::{self, ReadDirection, subscribe_all_response::Message};
 
 use crate::cli::{ServerOpts, reported};
+use crate::client;
 use crate::output;
 
 /// Commands that read the ledger.
@@ -109,6 +110,20 @@ pub enum ReadCommand {
         /// Answer as of at least this position (a receipt's).
         #[arg(long, value_name = "N")]
         min_position: Option<u64>,
+        #[command(flatten)]
+        server: ServerOpts,
+    },
+    /// A patron's account by card: loans with due dates and renewals left, overdue loans,
+    /// holds with their phase and queue position, lost-item debts, and whether and why the
+    /// patron is blocked.
+    Account {
+        /// The patron's card: issuing city and card number, e.g. jinan:370102000001.
+        #[arg(long, value_name = "CITY:NUMBER", value_parser = client::parse_card)]
+        card: v1::Card,
+        /// Where the card is shown: the acting library (a desk or kiosk principal over one
+        /// library acts at its own without it).
+        #[arg(long, value_name = "CODE")]
+        library: Option<String>,
         #[command(flatten)]
         server: ServerOpts,
     },
@@ -358,6 +373,30 @@ pub async fn run(command: ReadCommand) -> anyhow::Result<()> {
                 || output::overdue_json(&response),
                 || output::overdue_lines(&response),
             );
+        }
+        ReadCommand::Account {
+            card,
+            library,
+            server,
+        } => {
+            let client = server.connect().await?;
+            let actor = client::Actor {
+                library,
+                channel: v1::Channel::Unspecified,
+            };
+            let response = client
+                .account(&actor)?
+                .get_account(v1::GetAccountRequest { card: Some(card) })
+                .await
+                .map_err(|e| reported(server.json, e.into()))?
+                .into_inner();
+            if server.json {
+                println!("{}", output::account_json(&response));
+            } else {
+                output::account_lines(&response)
+                    .iter()
+                    .for_each(|line| println!("{line}"));
+            }
         }
         ReadCommand::Subscribe {
             after_position,

@@ -16,6 +16,7 @@ rules=(
   "readnet-availability||kurrentdb|readnet-server|readnet-kurrentdb-endpoint|readnet-statistics|readnet-settlement"
   "readnet-statistics||kurrentdb|readnet-server|readnet-kurrentdb-endpoint|readnet-availability|readnet-settlement"
   "readnet-settlement||kurrentdb|readnet-server|readnet-kurrentdb-endpoint|readnet-availability|readnet-statistics"
+  "readnet-notices||kurrentdb|readnet-server|readnet-kurrentdb-endpoint|readnet-availability|readnet-statistics|readnet-settlement"
   "readnet-kurrentdb-endpoint||kurrentdb|readnet-ledger|readnet-projection|readnet-server|readnet-availability|readnet-statistics|readnet-settlement"
   "readnet-tlog||tonic|kurrentdb|readnet-domain|readnet-proto|readnet-ledger|readnet-projection|readnet-server"
   "readnet-audit||tonic|kurrentdb|readnet-projection|readnet-server|readnet-availability|readnet-statistics|readnet-settlement"

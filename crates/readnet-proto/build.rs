@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "readnet/v1/ledger.proto",
         "readnet/v1/availability.proto",
         "readnet/v1/statistics.proto",
+        "readnet/v1/notices.proto",
         "readnet/v1/settlement.proto",
         "readnet/v1/backup.proto",
         "readnet/v1/account.proto",

@@ -124,6 +124,7 @@ command_requests!(
     PlaceHoldRequest,
     CancelHoldRequest,
     ExpireHoldsRequest,
+    AcknowledgeNoticesRequest,
     SetLibraryRolesRequest,
     MoveLibraryRequest,
     RenameLibraryRequest,

@@ -113,6 +113,7 @@ pub(crate) async fn checkouts_beside(
         access,
         tls: None,
         hold_sweep: None,
+        notice_tick: None,
         limits: readnet_server::Limits::default(),
         sip2: None,
         tree: None,

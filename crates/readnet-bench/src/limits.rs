@@ -311,6 +311,7 @@ async fn stalled_subscribers(
         access: Access::off(tokens),
         tls: None,
         hold_sweep: None,
+        notice_tick: None,
         limits: readnet_server::Limits {
             delivery,
             ..readnet_server::Limits::default()

@@ -316,6 +316,13 @@ pub enum Act {
     ExpireHolds,
     /// A library's pick list, a patron's holds and their queue positions.
     ReadHolds,
+    /// Write the server's clock into the log.
+    TickClock,
+    /// Take notices as a gateway and acknowledge them (patron ids included).
+    Notices,
+    /// A library's staff work lists: copies to send home, in transit, the hold shelf, overdue
+    /// loans.
+    ReadWorkLists,
     /// A patron's account by card: loans, holds, debts, block. Asked where the card is shown.
     ReadAccount,
     /// Add, change or revoke a principal, or issue it a token.
@@ -361,8 +368,9 @@ impl Act {
             | Act::CloseTemporarily
             | Act::ManagePrincipals => &[NetworkAdmin, CityAdmin],
             Act::PlaceHold | Act::CancelHold => &[NetworkAdmin, Desk, Kiosk],
-            Act::ExpireHolds => &[NetworkAdmin],
+            Act::ExpireHolds | Act::TickClock | Act::Notices => &[NetworkAdmin],
             Act::ReadHolds => &[NetworkAdmin, CityAdmin, Desk, Kiosk, Auditor],
+            Act::ReadWorkLists => &[NetworkAdmin, CityAdmin, Desk, Auditor],
             // The roles that serve a patron holding their card (a booth only swaps books).
             Act::ReadAccount => &[NetworkAdmin, CityAdmin, Desk, Kiosk],
             // A self-check kiosk takes payments for lost items (SIP2 fee paid), as a desk does.
@@ -418,7 +426,10 @@ impl Act {
             Act::PlaceHold => "PlaceHold",
             Act::CancelHold => "CancelHold",
             Act::ExpireHolds => "ExpireHolds",
+            Act::TickClock => "TickClock",
+            Act::Notices => "take and acknowledge notices",
             Act::ReadHolds => "read holds and pick lists",
+            Act::ReadWorkLists => "read a library's work lists",
             Act::ReadAccount => "read a patron's account",
             Act::ManagePrincipals => "manage principals",
             Act::ListPrincipals => "list principals",
@@ -568,6 +579,8 @@ pub fn command_act(command: &Command) -> Act {
         Command::PlaceHold { .. } => Act::PlaceHold,
         Command::CancelHold { .. } => Act::CancelHold,
         Command::ExpireHolds => Act::ExpireHolds,
+        Command::TickClock => Act::TickClock,
+        Command::AcknowledgeNotices { .. } => Act::Notices,
         Command::AddPrincipal { .. }
         | Command::ChangePrincipal { .. }
         | Command::RevokePrincipal { .. }

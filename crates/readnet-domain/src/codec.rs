@@ -149,6 +149,8 @@ payload_codec!(
     LibraryClosedTemporarily,
     LibraryReopened,
     LoanExtended,
+    ClockTicked,
+    NoticesAcknowledged,
 );
 
 /// Decodes a stored payload of `event_type` written at `schema_version`, upcasting it to the

@@ -170,6 +170,14 @@ pub enum Command {
     ReopenLibrary {
         library: LibraryCode,
     },
+    /// Writes the server's clock into the log, for the notices that depend on time (ADR 0016):
+    /// as of the command's `occurred_at`, which must be later than the last tick.
+    TickClock,
+    /// A notice gateway has delivered every notice up to `through_sequence`.
+    AcknowledgeNotices {
+        gateway: String,
+        through_sequence: u64,
+    },
     AddPrincipal {
         principal: PrincipalName,
         grant: Grant,
@@ -221,6 +229,8 @@ impl Command {
             Command::SetCalendar { .. } => "SetCalendar",
             Command::CloseLibraryTemporarily { .. } => "CloseLibraryTemporarily",
             Command::ReopenLibrary { .. } => "ReopenLibrary",
+            Command::TickClock => "TickClock",
+            Command::AcknowledgeNotices { .. } => "AcknowledgeNotices",
             Command::AddPrincipal { .. } => "AddPrincipal",
             Command::ChangePrincipal { .. } => "ChangePrincipal",
             Command::RevokePrincipal { .. } => "RevokePrincipal",

@@ -536,6 +536,23 @@ pub enum Rejection {
     },
     #[error("no hold is due to expire at {at}")]
     NoHoldDue { at: DateTime<Utc> },
+    #[error("the clock ticked at {last} already, not before {at}")]
+    ClockNotLater {
+        at: DateTime<Utc>,
+        last: DateTime<Utc>,
+    },
+    #[error(
+        "gateway: {gateway:?} is not a gateway name (lower-case letters, digits and hyphens, 1 to 64)"
+    )]
+    BadGatewayName { gateway: String },
+    #[error(
+        "through_sequence: gateway {gateway} acknowledged notices through {acked} already, not back to {through_sequence} (rule: a gateway's checkpoint only moves forward)"
+    )]
+    NoticeAckBackwards {
+        gateway: String,
+        through_sequence: u64,
+        acked: u64,
+    },
 }
 
 impl Rejection {
@@ -630,8 +647,10 @@ impl Rejection {
             | Rejection::HoldTransferWithoutHold { .. }
             | Rejection::HeldItemOnlyHoldTransfer { .. }
             | Rejection::HoldLegNotOnRoute { .. }
-            | Rejection::NoHoldDue { .. } => FailedPrecondition,
-            Rejection::HoldTargetRequired => InvalidArgument,
+            | Rejection::NoHoldDue { .. }
+            | Rejection::ClockNotLater { .. }
+            | Rejection::NoticeAckBackwards { .. } => FailedPrecondition,
+            Rejection::HoldTargetRequired | Rejection::BadGatewayName { .. } => InvalidArgument,
             Rejection::TitleNotCatalogued { .. } | Rejection::HoldNotFound { .. } => NotFound,
         }
     }
@@ -729,6 +748,9 @@ impl Rejection {
             Rejection::BeforeItExisted { .. } => "BeforeItExisted",
             Rejection::InvalidIsbn { .. } => "InvalidIsbn",
             Rejection::RenewalChangesNothing { .. } => "RenewalChangesNothing",
+            Rejection::ClockNotLater { .. } => "ClockNotLater",
+            Rejection::BadGatewayName { .. } => "BadGatewayName",
+            Rejection::NoticeAckBackwards { .. } => "NoticeAckBackwards",
         }
     }
 
@@ -738,11 +760,15 @@ impl Rejection {
     /// retries are decided again, and refused the same way until an administrator changes its
     /// role.
     ///
-    /// A sweep that finds no hold due (`NoHoldDue`) is not recorded either: it changed nothing,
+    /// A sweep that finds no hold due (`NoHoldDue`), and a clock tick that is not later than
+    /// the last (`ClockNotLater`), are not recorded either: it changed nothing,
     /// and a periodic sweep would otherwise fill the log with its "nothing to do".
     pub fn is_recorded(&self) -> bool {
         !matches!(self, Rejection::NotPermitted(denied) if denied.why == Denial::Role)
-            && !matches!(self, Rejection::NoHoldDue { .. })
+            && !matches!(
+                self,
+                Rejection::NoHoldDue { .. } | Rejection::ClockNotLater { .. }
+            )
     }
 }
 

@@ -90,6 +90,10 @@ pub struct Network {
     pub principals: BTreeMap<PrincipalName, Principal>,
     /// Events in the `network` stream.
     pub version: u64,
+    /// The server's last clock tick written to the log (ADR 0016).
+    pub last_tick: Option<DateTime<Utc>>,
+    /// Notice gateway → the sequence it has acknowledged through.
+    pub notice_acks: BTreeMap<String, u64>,
 }
 
 impl Network {
@@ -479,6 +483,8 @@ impl Item {
             | Payload::CalendarSet(_)
             | Payload::LibraryClosedTemporarily(_)
             | Payload::LibraryReopened(_)
+            | Payload::ClockTicked(_)
+            | Payload::NoticesAcknowledged(_)
             | Payload::CommandRefused(_) => self.broken(payload),
         }
         self.version += 1;
@@ -773,6 +779,32 @@ impl Ledger {
             Payload::ReturnPolicySet(e) => {
                 self.network.library_mut(payload, &e.library).return_policy =
                     ReturnPolicy::try_from(e.policy).unwrap_or_default();
+                self.network.version += 1;
+            }
+            Payload::ClockTicked(e) => {
+                let at = from_us(e.at_us);
+                if self.network.last_tick.is_some_and(|last| last >= at) {
+                    broken(
+                        payload,
+                        &format!("the clock ticked last at {:?}", self.network.last_tick),
+                    );
+                }
+                self.network.last_tick = Some(at);
+                self.network.version += 1;
+            }
+            Payload::NoticesAcknowledged(e) => {
+                let acked = self
+                    .network
+                    .notice_acks
+                    .entry(e.gateway.clone())
+                    .or_default();
+                if *acked > e.through_sequence {
+                    broken(
+                        payload,
+                        &format!("gateway {} acknowledged {} already", e.gateway, acked),
+                    );
+                }
+                *acked = e.through_sequence;
                 self.network.version += 1;
             }
             Payload::LibraryRolesSet(e) => {

@@ -141,7 +141,9 @@ impl PatronView {
                 | P::PrincipalAdded(_)
                 | P::PrincipalChanged(_)
                 | P::PrincipalRevoked(_)
-                | P::TokenIssued(_),
+                | P::TokenIssued(_)
+                | P::ClockTicked(_)
+                | P::NoticesAcknowledged(_),
             )
             | None => return event,
         };

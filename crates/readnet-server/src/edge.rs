@@ -551,6 +551,14 @@ command_request!(ExpireHoldsRequest, "ExpireHolds", backdated: false, |r, key, a
     Command::ExpireHolds
 });
 
+// A gateway's checkpoint moves when it says so: never backdated.
+command_request!(AcknowledgeNoticesRequest, "AcknowledgeNotices", backdated: false, |r, key, at| {
+    Command::AcknowledgeNotices {
+        gateway: r.gateway.clone(),
+        through_sequence: r.through_sequence,
+    }
+});
+
 command_request!(SetLibraryRolesRequest, "SetLibraryRoles", |r, key, at| {
     Command::SetLibraryRoles {
         library: library_code(&r.library, "library")?,

@@ -1,5 +1,6 @@
-//! readnet's gRPC edge: NetworkAdminService, CirculationService and LedgerService, the
-//! projections' AvailabilityService, StatisticsService and SettlementService, health and
+//! readnet's gRPC edge: NetworkAdminService, CirculationService, HoldService, LedgerService and
+//! NoticeService, the projections' AvailabilityService, StatisticsService and SettlementService,
+//! health and
 //! reflection, on one listener, over an [`readnet_store::EventStore`].
 //!
 //! The data path of a command: a service handler checks the request at the edge ([`edge`]),
@@ -38,11 +39,13 @@ use readnet_domain::pb::{
 };
 use readnet_domain::{Clock, PatronKey};
 use readnet_ledger::CommandBus;
+use readnet_notices::Notices;
 use readnet_projection::{
     Handle, Projection, RunnerError, SnapshotPolicy, Snapshots, follow, shared,
 };
 use readnet_proto::v1::audit_service_server::AuditServiceServer;
 use readnet_proto::v1::availability_service_server::AvailabilityServiceServer;
+use readnet_proto::v1::notice_service_server::NoticeServiceServer;
 use readnet_proto::v1::statistics_service_server::StatisticsServiceServer;
 use readnet_settlement::{Settlement, SettlementService};
 use readnet_statistics::{Statistics, service::StatisticsService};
@@ -85,6 +88,9 @@ pub struct Served {
     /// How often the server sends `ExpireHolds` itself (ADR 0013); `None`: never (an operator
     /// sends it).
     pub hold_sweep: Option<std::time::Duration>,
+    /// How often the server writes its clock into the log (`TickClock`, ADR 0016) for the
+    /// notices that depend on time; `None`: never (an operator sends it).
+    pub notice_tick: Option<std::time::Duration>,
     /// The listener's bounds: connections, timeouts, what a slow subscriber may hold.
     pub limits: Limits,
     /// A SIP2 listener for self-check kiosks, beside gRPC (`None`: no SIP2).
@@ -111,6 +117,7 @@ pub async fn serve_on(
         access,
         tls,
         hold_sweep,
+        notice_tick,
         limits,
         sip2,
         tree,
@@ -118,6 +125,7 @@ pub async fn serve_on(
     let availability = start_projection::<Availability>(&store, &snapshots).await;
     let settlement = start_projection::<Settlement>(&store, &snapshots).await;
     let statistics = start_projection::<Statistics>(&store, &snapshots).await;
+    let notices = start_projection::<Notices>(&store, &snapshots).await;
     let bus = CommandBus::start_with(Arc::clone(&store), refusal_window).await?;
     if let Some(token_file) = &access.first_admin_token_file {
         access::ensure_first_admin(&bus, &access.tokens, &key, clock.as_ref(), token_file).await?;
@@ -142,6 +150,19 @@ pub async fn serve_on(
             every,
         ));
     }
+    if let Some(every) = notice_tick {
+        tokio::spawn(sweep::tick_clock(
+            bus.clone(),
+            key.clone(),
+            Arc::clone(&clock),
+            every,
+        ));
+    }
+    let notice_service = services::NoticeService {
+        commands: commands.clone(),
+        notices,
+        store: Arc::clone(&store),
+    };
     let account_service = AccountService {
         bus: bus.clone(),
         key: key.clone(),
@@ -241,6 +262,7 @@ pub async fn serve_on(
         .add_service(reflection_alpha)
         .add_service(AvailabilityServiceServer::new(AvailabilityService::new(
             availability,
+            Arc::clone(&clock),
         )))
         .add_optional_service(tree.map(|tree| {
             AuditServiceServer::new(audit::AuditService::new(
@@ -262,6 +284,7 @@ pub async fn serve_on(
         .add_service(NetworkAdminServiceServer::new(commands.clone()))
         .add_service(CirculationServiceServer::new(commands.clone()))
         .add_service(HoldServiceServer::new(commands))
+        .add_service(NoticeServiceServer::new(notice_service))
         .add_service(LedgerServiceServer::new(ledger))
         .serve_with_incoming_shutdown(limits::incoming(listener, limits), shutdown)
         .await;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use futures::Stream;
 use readnet_domain::pb::{
     self, circulation_service_server, hold_service_server, ledger_service_server,
-    network_admin_service_server,
+    network_admin_service_server, notice_service_server,
 };
 use readnet_domain::{Caller, Clock, Command, CommandContext, PatronKey, StreamId};
 use readnet_ledger::Receipt;
@@ -23,7 +23,10 @@ use crate::error::ServerError;
 use futures::StreamExt as _;
 use readnet_domain::access::Act;
 use readnet_ledger::{CommandBus, Submission};
+use readnet_notices::Notices;
+use readnet_projection::Handle;
 use readnet_store::bounded::{self, Delivery, SendError};
+use tokio_stream::wrappers::ReceiverStream;
 
 /// The status of a subscription cut off because its client took nothing for `waited`: where
 /// to subscribe again from.
@@ -514,5 +517,43 @@ mod tests {
         assert_eq!(stream_from(None, backwards), StreamFrom::End);
         assert_eq!(all_from(None, backwards), AllFrom::End);
         assert!(read_direction(7).is_err());
+    }
+}
+
+/// The notices feed (ADR 0016): gateways follow the notices projection and acknowledge what
+/// they delivered, as a command.
+#[derive(Clone)]
+pub struct NoticeService {
+    pub commands: Commands,
+    pub notices: Handle<Notices>,
+    /// For the log's head: a subscription reads the gateway's checkpoint once the projection
+    /// has applied it.
+    pub store: Arc<dyn EventStore>,
+}
+
+#[tonic::async_trait]
+impl notice_service_server::NoticeService for NoticeService {
+    type SubscribeNoticesStream = ReceiverStream<Result<pb::SubscribeNoticesResponse, Status>>;
+
+    async fn subscribe_notices(
+        &self,
+        request: Request<pb::SubscribeNoticesRequest>,
+    ) -> Result<Response<Self::SubscribeNoticesStream>, Status> {
+        readnet_projection::access::authorize(&request, Act::Notices, &[])?;
+        let wait = readnet_projection::wait_budget(request.metadata());
+        let gateway = request.into_inner().gateway;
+        let head = self.store.head_position();
+        let stream = readnet_notices::follow(self.notices.clone(), gateway, head, wait).await?;
+        Ok(Response::new(stream))
+    }
+
+    async fn acknowledge_notices(
+        &self,
+        request: Request<pb::AcknowledgeNoticesRequest>,
+    ) -> Result<Response<pb::AcknowledgeNoticesResponse>, Status> {
+        let receipt = self.commands.run(request).await?;
+        Ok(Response::new(pb::AcknowledgeNoticesResponse {
+            receipt: Some(receipt),
+        }))
     }
 }

@@ -1,7 +1,8 @@
-//! The hold sweep (ADR 0013): the server itself sends `ExpireHolds` every interval, as of its
-//! injected clock, and again while a sweep ends holds (one ends at most
-//! `MAX_EXPIRIES_PER_SWEEP`). A sweep with nothing due is refused without being recorded, so an
-//! idle network's log does not grow.
+//! The server's own periodic commands. The hold sweep (ADR 0013): the server itself sends
+//! `ExpireHolds` every interval, as of its injected clock, and again while a sweep ends holds
+//! (one ends at most `MAX_EXPIRIES_PER_SWEEP`). A sweep with nothing due is refused without
+//! being recorded, so an idle network's log does not grow. The clock tick (ADR 0016):
+//! `TickClock` every interval, so that the notices that depend on time are derived from the log.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,12 +35,40 @@ pub async fn sweep_holds(bus: CommandBus, key: PatronKey, clock: Arc<dyn Clock>,
     }
 }
 
+/// Writes the server's clock into the log every `every` (`TickClock`, ADR 0016), for the notices
+/// that depend on time, for as long as the bus takes commands; the first one `every` after the
+/// start.
+pub async fn tick_clock(bus: CommandBus, key: PatronKey, clock: Arc<dyn Clock>, every: Duration) {
+    // The first tick one interval after the start: a server that starts (or restarts) writes
+    // nothing at once.
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match own_command(&bus, &key, clock.as_ref(), Command::TickClock).await {
+            Ok(_) | Err(LedgerError::Rejected(Rejection::ClockNotLater { .. })) => {}
+            Err(error) => tracing::warn!(%error, "clock tick failed; trying again next time"),
+        }
+    }
+}
+
 /// One `ExpireHolds` as the server's own command (channel system), now by the server's clock;
 /// how many events it wrote.
 async fn sweep_once(
     bus: &CommandBus,
     key: &PatronKey,
     clock: &dyn Clock,
+) -> Result<usize, LedgerError> {
+    own_command(bus, key, clock, Command::ExpireHolds).await
+}
+
+/// `command` as the server's own (channel system, no principal), now by the server's clock;
+/// how many events it wrote.
+async fn own_command(
+    bus: &CommandBus,
+    key: &PatronKey,
+    clock: &dyn Clock,
+    command: Command,
 ) -> Result<usize, LedgerError> {
     let now = clock.now();
     let ctx = CommandContext {
@@ -48,13 +77,13 @@ async fn sweep_once(
         channel: Channel::System,
         caller: Caller::Server,
     };
-    let digest = readnet_ledger::digest(key, "ExpireHolds", &ctx, &[]);
+    let digest = readnet_ledger::digest(key, command.name(), &ctx, &[]);
     let receipt = bus
         .submit(Submission {
             command_id: Uuid::new_v4(),
             correlation_id: None,
             digest,
-            command: Command::ExpireHolds,
+            command,
             ctx,
             received_at: now,
         })

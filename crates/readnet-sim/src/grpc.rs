@@ -457,7 +457,9 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
         Command::SetLibraryRoles { .. }
         | Command::PlaceHold { .. }
         | Command::CancelHold { .. }
-        | Command::ExpireHolds => {
+        | Command::ExpireHolds
+        | Command::TickClock
+        | Command::AcknowledgeNotices { .. } => {
             return Err(tonic::Status::invalid_argument(
                 "the simulator does not generate holds yet",
             ));

@@ -811,6 +811,7 @@ pub async fn run(
         refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
         max_backdate: readnet_server::DEFAULT_MAX_BACKDATE,
         hold_sweep: None,
+        notice_tick: None,
         sip2: None,
         checkpoint_every: None,
     };

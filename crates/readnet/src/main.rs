@@ -111,6 +111,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_backdate: chrono::TimeDelta::hours(args.max_backdate_hours),
         hold_sweep: (args.hold_sweep_secs > 0)
             .then(|| std::time::Duration::from_secs(args.hold_sweep_secs)),
+        notice_tick: (args.notice_tick_secs > 0)
+            .then(|| std::time::Duration::from_secs(args.notice_tick_secs)),
         sip2: args.sip2_listen.map(|listen| serve::Sip2Config {
             listen,
             limits: readnet_server::sip2::Sip2Limits {

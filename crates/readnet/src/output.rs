@@ -331,6 +331,11 @@ pub fn facts(event: &Event) -> String {
             patron(&e.patron_id),
             word(e.reason().as_str_name(), "HOLD_END_REASON_")
         ),
+        Payload::ClockTicked(e) => format!("the clock ticked: {}", local_time_us(e.at_us)),
+        Payload::NoticesAcknowledged(e) => format!(
+            "gateway {} took the notices through {}",
+            e.gateway, e.through_sequence
+        ),
         Payload::SettlementPeriodClosed(e) => {
             format!(
                 "period {} closed through position {}",
@@ -597,6 +602,10 @@ pub fn payload_json(event: &Event) -> Value {
             "hold": e.hold, "patron_id": e.patron_id,
             "reason": word(e.reason().as_str_name(), "HOLD_END_REASON_"), "note": e.note,
         }),
+        Payload::ClockTicked(e) => json!({ "at_us": e.at_us }),
+        Payload::NoticesAcknowledged(e) => json!({
+            "gateway": e.gateway, "through_sequence": e.through_sequence,
+        }),
         Payload::SettlementPeriodClosed(e) => {
             json!({ "period": e.period, "through_position": e.through_position })
         }
@@ -729,12 +738,19 @@ pub fn pick_list_json(list: &v1::PickListResponse) -> Value {
 /// One hold in a line: its phase, and its queue position while it waits.
 pub fn hold_line(h: &v1::GetHoldResponse) -> String {
     let phase = match h.phase() {
-        v1::HoldPhase::Waiting => format!(
-            "waiting, {} of {} in the queue, expires {}",
-            h.queue_position,
-            h.queue_length,
-            local_date_us(h.expires_at_us)
-        ),
+        v1::HoldPhase::Waiting => {
+            let eta = if h.eta_us == 0 {
+                String::new()
+            } else {
+                format!(", a copy expected back by {}", local_date_us(h.eta_us))
+            };
+            format!(
+                "waiting, {} of {} in the queue{eta}, expires {}",
+                h.queue_position,
+                h.queue_length,
+                local_date_us(h.expires_at_us)
+            )
+        }
         v1::HoldPhase::ToPull => format!("{} to pull at {}", h.item, h.item_library),
         v1::HoldPhase::InTransit => format!("{} on its way, at or to {}", h.item, h.item_library),
         v1::HoldPhase::Ready => format!(
@@ -766,7 +782,243 @@ pub fn hold_json(h: &v1::GetHoldResponse) -> Value {
         "queue_position": h.queue_position, "queue_length": h.queue_length,
         "item": h.item, "item_library": h.item_library,
         "expires_at_us": h.expires_at_us, "pickup_by_us": h.pickup_by_us,
-        "applied_position": h.applied_position,
+        "eta_us": h.eta_us, "applied_position": h.applied_position,
+    })
+}
+
+/// A copy on a work list as JSON fields.
+fn work_copy_json(c: Option<&v1::WorkListCopy>) -> Value {
+    let c = c.cloned().unwrap_or_default();
+    json!({
+        "item": c.item, "title_key": c.title_key, "isbn": c.isbn, "title": c.title,
+        "author": c.author, "owner_library": c.owner_library,
+    })
+}
+
+/// A copy on a work list in a line: its id and title.
+fn work_copy_line(c: Option<&v1::WorkListCopy>) -> String {
+    c.map(|c| format!("{} 《{}》 {}", c.item, c.title, c.author))
+        .unwrap_or_default()
+}
+
+/// The last line of a paged work list: how many in all, and how to go on.
+fn page_footer(
+    library: &str,
+    what: &str,
+    shown: usize,
+    total: u32,
+    next: &str,
+    flag: &str,
+    position: u64,
+) -> String {
+    let more = if next.is_empty() {
+        String::new()
+    } else {
+        format!("; more with {flag} {next}")
+    };
+    format!("{library}: {shown} of {total} {what}{more}, as of position {position}")
+}
+
+/// Copies to send home as lines.
+pub fn homebound_lines(list: &v1::HomeboundListResponse) -> Vec<String> {
+    let mut lines: Vec<String> = list
+        .entries
+        .iter()
+        .map(|e| {
+            let via = if e.via_centre.is_empty() {
+                String::new()
+            } else {
+                format!(", or through {}", e.via_centre)
+            };
+            format!(
+                "{} → {} (repatriation{via})",
+                work_copy_line(e.copy.as_ref()),
+                e.next_library
+            )
+        })
+        .collect();
+    lines.push(page_footer(
+        &list.library,
+        "to send home",
+        list.entries.len(),
+        list.total,
+        &list.next_item,
+        "--after-item",
+        list.applied_position,
+    ));
+    lines
+}
+
+/// Copies to send home as JSON.
+pub fn homebound_json(list: &v1::HomeboundListResponse) -> Value {
+    json!({
+        "library": list.library, "total": list.total,
+        "entries": list.entries.iter().map(|e| json!({
+            "copy": work_copy_json(e.copy.as_ref()), "next_library": e.next_library,
+            "via_centre": e.via_centre,
+        })).collect::<Vec<_>>(),
+        "next_item": list.next_item, "applied_position": list.applied_position,
+    })
+}
+
+/// Copies in transit as lines.
+pub fn transit_lines(list: &v1::TransitListResponse) -> Vec<String> {
+    let mut lines: Vec<String> = list
+        .entries
+        .iter()
+        .map(|e| {
+            let hold = if e.hold == 0 {
+                String::new()
+            } else {
+                format!(", hold {} (pickup at {})", e.hold, e.pickup_library)
+            };
+            format!(
+                "{}: {} → {} ({}){hold}",
+                work_copy_line(e.copy.as_ref()),
+                e.from_library,
+                e.to_library,
+                word(e.reason().as_str_name(), "TRANSFER_REASON_"),
+            )
+        })
+        .collect();
+    let what = match list.direction() {
+        v1::TransitDirection::From => "in transit from here",
+        _ => "in transit to here",
+    };
+    lines.push(page_footer(
+        &list.library,
+        what,
+        list.entries.len(),
+        list.total,
+        &list.next_item,
+        "--after-item",
+        list.applied_position,
+    ));
+    lines
+}
+
+/// Copies in transit as JSON.
+pub fn transit_json(list: &v1::TransitListResponse) -> Value {
+    json!({
+        "library": list.library,
+        "direction": word(list.direction().as_str_name(), "TRANSIT_DIRECTION_"),
+        "total": list.total,
+        "entries": list.entries.iter().map(|e| json!({
+            "copy": work_copy_json(e.copy.as_ref()), "from_library": e.from_library,
+            "to_library": e.to_library,
+            "reason": word(e.reason().as_str_name(), "TRANSFER_REASON_"),
+            "hold": e.hold, "pickup_library": e.pickup_library,
+        })).collect::<Vec<_>>(),
+        "next_item": list.next_item, "applied_position": list.applied_position,
+    })
+}
+
+/// Where a copy taken off the hold shelf goes now.
+fn cleared_next(c: &v1::HoldShelfCleared) -> String {
+    if c.next_hold != 0 {
+        format!(
+            "set aside for hold {} (pickup at {})",
+            c.next_hold, c.next_pickup_library
+        )
+    } else if c.homebound {
+        "send home".to_owned()
+    } else {
+        "back to the open shelves".to_owned()
+    }
+}
+
+/// A hold shelf as lines: the copies ready, then those to take off it today.
+pub fn hold_shelf_lines(shelf: &v1::HoldShelfResponse) -> Vec<String> {
+    let mut lines: Vec<String> = shelf
+        .ready
+        .iter()
+        .map(|r| {
+            let past = if r.past_pickup_by {
+                ", not picked up in time"
+            } else {
+                ""
+            };
+            format!(
+                "ready, hold {}: {} until {}{past}",
+                r.hold,
+                work_copy_line(r.copy.as_ref()),
+                local_date_us(r.pickup_by_us)
+            )
+        })
+        .collect();
+    lines.extend(shelf.cleared_today.iter().map(|c| {
+        format!(
+            "take off, hold {} {}: {}: {}",
+            c.hold,
+            word(c.reason().as_str_name(), "HOLD_END_REASON_").replace('_', " "),
+            work_copy_line(c.copy.as_ref()),
+            cleared_next(c)
+        )
+    }));
+    lines.push(format!(
+        "{}: {} ready, {} to take off today, as of position {}",
+        shelf.library,
+        shelf.ready.len(),
+        shelf.cleared_today.len(),
+        shelf.applied_position
+    ));
+    lines
+}
+
+/// A hold shelf as JSON.
+pub fn hold_shelf_json(shelf: &v1::HoldShelfResponse) -> Value {
+    json!({
+        "library": shelf.library,
+        "ready": shelf.ready.iter().map(|r| json!({
+            "hold": r.hold, "copy": work_copy_json(r.copy.as_ref()),
+            "pickup_by_us": r.pickup_by_us, "past_pickup_by": r.past_pickup_by,
+        })).collect::<Vec<_>>(),
+        "cleared_today": shelf.cleared_today.iter().map(|c| json!({
+            "hold": c.hold, "copy": work_copy_json(c.copy.as_ref()),
+            "reason": word(c.reason().as_str_name(), "HOLD_END_REASON_"),
+            "ended_at_us": c.ended_at_us, "next_hold": c.next_hold,
+            "next_pickup_library": c.next_pickup_library, "homebound": c.homebound,
+        })).collect::<Vec<_>>(),
+        "applied_position": shelf.applied_position,
+    })
+}
+
+/// Overdue loans as lines.
+pub fn overdue_lines(list: &v1::OverdueLoansResponse) -> Vec<String> {
+    let mut lines: Vec<String> = list
+        .loans
+        .iter()
+        .map(|l| {
+            format!(
+                "{}: due {}, {} days overdue, renewed {} times",
+                work_copy_line(l.copy.as_ref()),
+                local_date_us(l.due_at_us),
+                l.days_overdue,
+                l.renewal_count
+            )
+        })
+        .collect();
+    lines.push(page_footer(
+        &list.library,
+        "overdue",
+        list.loans.len(),
+        list.total,
+        &list.next_page_token,
+        "--page-token",
+        list.applied_position,
+    ));
+    lines
+}
+
+/// Overdue loans as JSON.
+pub fn overdue_json(list: &v1::OverdueLoansResponse) -> Value {
+    json!({
+        "library": list.library, "total": list.total,
+        "loans": list.loans.iter().map(|l| json!({
+            "copy": work_copy_json(l.copy.as_ref()), "due_at_us": l.due_at_us,
+            "days_overdue": l.days_overdue, "renewal_count": l.renewal_count,
+        })).collect::<Vec<_>>(),
+        "next_page_token": list.next_page_token, "applied_position": list.applied_position,
     })
 }
 

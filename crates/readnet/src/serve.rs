@@ -53,6 +53,9 @@ pub struct ServeConfig {
     pub max_backdate: chrono::TimeDelta,
     /// How often the server ends the holds whose time is up (ADR 0013); `None`: never.
     pub hold_sweep: Option<std::time::Duration>,
+    /// How often the server writes its clock into the log for the notices (ADR 0016); `None`:
+    /// never.
+    pub notice_tick: Option<std::time::Duration>,
     /// How often a checkpoint of the log's tree is signed while the log grows; `None`: only on
     /// demand and at period closes.
     pub checkpoint_every: Option<std::time::Duration>,
@@ -214,6 +217,7 @@ pub async fn serve(
         access,
         tls,
         hold_sweep: config.hold_sweep,
+        notice_tick: config.notice_tick,
         limits: config.limits,
         sip2,
         tree: Some(tree),

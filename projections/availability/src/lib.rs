@@ -9,7 +9,12 @@
 //! - the items in each booth;
 //! - open holds (ADR 0013): each hold's phase (waiting, set aside, ready) and each title's
 //!   queue of waiting holds, for the pick lists (`PickList`) and a hold's queue position
-//!   (`GetHold`). Who placed a hold is not kept, as with loans.
+//!   (`GetHold`). Who placed a hold is not kept, as with loans;
+//! - the holds that ended while their copy was on a hold shelf, for a few days, so that the
+//!   shelf's work list says which copies to take off it.
+//!
+//! A library's staff work lists (`worklists`: copies to send home, in transit, the hold shelf,
+//! overdue loans) are queries of the same state.
 //!
 //! The queries ([`query`]) are pure functions of the state that answer with the API's messages;
 //! [`AvailabilityService`] serves them over gRPC with read-your-writes waits.
@@ -25,11 +30,12 @@ pub mod query;
 mod service;
 mod state;
 pub mod title;
+mod worklists;
 
 pub use error::AvailabilityError;
 pub use query::{ShelfListing, TitleQuery, item_state};
 pub use service::AvailabilityService;
 pub use state::{
-    Availability, Counts, HoldPhase, HoldRecord, ItemRecord, LibraryRecord, Place, StatusCounts,
-    TitleRecord,
+    Availability, CLEARED_KEPT_DAYS, ClearedHold, Counts, HoldPhase, HoldRecord, ItemRecord,
+    LibraryRecord, Place, StatusCounts, TitleRecord,
 };

@@ -102,13 +102,49 @@ fn shelf_counts(c: Counts) -> pb::ShelfCounts {
     }
 }
 
-fn summary(key: &str, t: &TitleRecord) -> pb::TitleSummary {
-    pb::TitleSummary {
-        title_key: key.to_owned(),
-        isbn: t.isbn.clone(),
-        title: t.title.clone(),
-        author: t.author.clone(),
-        network: Some(shelf_counts(t.network)),
+/// When a copy of `t` is expected to come free for the `place`th hold in line (1: the next):
+/// now if that many copies are lendable, else the due date of the copy on loan that would
+/// come back for it, taking loans back on their due dates; `None` when no copy is left for it.
+fn eta(t: &TitleRecord, place: usize) -> Eta {
+    let lendable = t.network.lendable() as usize;
+    if place <= lendable {
+        return Eta::Now;
+    }
+    t.nth_due_us(place - lendable).map_or(Eta::Unknown, Eta::At)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Eta {
+    Now,
+    At(i64),
+    Unknown,
+}
+
+impl Eta {
+    fn us(self) -> i64 {
+        match self {
+            Eta::At(us) => us,
+            Eta::Now | Eta::Unknown => 0,
+        }
+    }
+}
+
+impl Availability {
+    /// A title as catalogued, with its network counts, its queue and its ETA for a hold placed
+    /// now.
+    fn summary(&self, key: &str, t: &TitleRecord) -> pb::TitleSummary {
+        let queue_length = self.queue_length(key);
+        let eta = eta(t, queue_length + 1);
+        pb::TitleSummary {
+            title_key: key.to_owned(),
+            isbn: t.isbn.clone(),
+            title: t.title.clone(),
+            author: t.author.clone(),
+            network: Some(shelf_counts(t.network)),
+            queue_length: u32::try_from(queue_length).unwrap_or(u32::MAX),
+            available_now: eta == Eta::Now,
+            eta_us: eta.us(),
+        }
     }
 }
 
@@ -225,9 +261,12 @@ impl Availability {
         };
         let phase = match &h.phase {
             HoldPhase::Waiting => {
-                answer.queue_position = self
-                    .queue_position(hold)
-                    .map_or(0, |p| u32::try_from(p).unwrap_or(u32::MAX));
+                let place = self.queue_position(hold);
+                answer.queue_position = place.map_or(0, |p| u32::try_from(p).unwrap_or(u32::MAX));
+                answer.eta_us = match (place, self.title(&h.title_key)) {
+                    (Some(place), Some(t)) => eta(t, place).us(),
+                    _ => 0,
+                };
                 answer.expires_at_us = h.expires_at_us;
                 pb::HoldPhase::Waiting
             }
@@ -364,7 +403,7 @@ impl Availability {
         let truncated = libraries.len() > max_libraries;
         libraries.truncate(max_libraries);
         Ok(pb::FindTitleResponse {
-            titles: titles.iter().map(|(k, t)| summary(k, t)).collect(),
+            titles: titles.iter().map(|(k, t)| self.summary(k, t)).collect(),
             libraries,
             truncated,
             applied_position: self.position().get(),
@@ -379,7 +418,7 @@ impl Availability {
     ) -> Result<pb::LibraryShelfResponse, AvailabilityError> {
         let view = self.registered(library, "library")?;
         let row = |key: &str, t: &TitleRecord| pb::ShelfTitle {
-            title: Some(summary(key, t)),
+            title: Some(self.summary(key, t)),
             counts: Some(shelf_counts(
                 t.libraries.get(library).copied().unwrap_or_default(),
             )),

@@ -1,9 +1,10 @@
 //! The gRPC `AvailabilityService`: thin handlers that check fields, wait for `min_position`
 //! and ask the state.
 
-use readnet_domain::LibraryCode;
 use readnet_domain::access::{Act, Target};
+use readnet_domain::{Clock, LibraryCode};
 use readnet_projection::access;
+use std::sync::Arc;
 use std::time::Duration;
 
 use readnet_projection::{Handle, Position, wait_budget};
@@ -18,11 +19,14 @@ use crate::state::Availability;
 #[derive(Clone)]
 pub struct AvailabilityService {
     handle: Handle<Availability>,
+    clock: Arc<dyn Clock>,
 }
 
 impl AvailabilityService {
-    pub fn new(handle: Handle<Availability>) -> Self {
-        Self { handle }
+    /// Serves `handle`'s state; "now" for the work lists that depend on it (the hold shelf's
+    /// day, overdue loans) comes from `clock`.
+    pub fn new(handle: Handle<Availability>, clock: Arc<dyn Clock>) -> Self {
+        Self { handle, clock }
     }
 
     /// Runs `query` on the state once it has applied `min_position` (the request's number).
@@ -65,7 +69,24 @@ reflects!(
     pb::BoothStockResponse,
     pb::PickListResponse,
     pb::GetHoldResponse,
+    pb::HomeboundListResponse,
+    pb::TransitListResponse,
+    pb::HoldShelfResponse,
+    pb::OverdueLoansResponse,
 );
+
+/// The library a work list is asked for, checked to be in the caller's scope.
+// tonic's `Status` is what the access check answers with, as every handler does.
+#[allow(clippy::result_large_err)]
+fn work_list_library<T>(request: &Request<T>, library: &str) -> Result<String, Status> {
+    let library = required(library, "library", "a library code")?.to_owned();
+    access::authorize(
+        request,
+        Act::ReadWorkLists,
+        &[Target::Library(LibraryCode::from(library.as_str()))],
+    )?;
+    Ok(library)
+}
 
 /// A field that must not be empty; `what` says what it holds, for the message.
 fn required<'a>(value: &'a str, field: &str, what: &str) -> Result<&'a str, AvailabilityError> {
@@ -178,5 +199,70 @@ impl availability_service_server::AvailabilityService for AvailabilityService {
         }
         self.answer(r.min_position, wait, |s| s.get_hold(r.hold))
             .await
+    }
+
+    async fn homebound_list(
+        &self,
+        request: Request<pb::HomeboundListRequest>,
+    ) -> Result<Response<pb::HomeboundListResponse>, Status> {
+        let library = work_list_library(&request, &request.get_ref().library)?;
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let max = page_size(r.max_items);
+        self.answer(r.min_position, wait, |s| {
+            s.homebound_list(&library, &r.after_item, max)
+        })
+        .await
+    }
+
+    async fn transit_list(
+        &self,
+        request: Request<pb::TransitListRequest>,
+    ) -> Result<Response<pb::TransitListResponse>, Status> {
+        let library = work_list_library(&request, &request.get_ref().library)?;
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let direction = match pb::TransitDirection::try_from(r.direction) {
+            Ok(d) if d != pb::TransitDirection::Unspecified => d,
+            _ => {
+                return Err(AvailabilityError::invalid(format!(
+                    "direction: {} is not TRANSIT_DIRECTION_TO or TRANSIT_DIRECTION_FROM",
+                    r.direction
+                ))
+                .into());
+            }
+        };
+        let max = page_size(r.max_items);
+        self.answer(r.min_position, wait, |s| {
+            s.transit_list(&library, direction, &r.after_item, max)
+        })
+        .await
+    }
+
+    async fn hold_shelf(
+        &self,
+        request: Request<pb::HoldShelfRequest>,
+    ) -> Result<Response<pb::HoldShelfResponse>, Status> {
+        let library = work_list_library(&request, &request.get_ref().library)?;
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let now = self.clock.now();
+        self.answer(r.min_position, wait, |s| s.hold_shelf(&library, now))
+            .await
+    }
+
+    async fn overdue_loans(
+        &self,
+        request: Request<pb::OverdueLoansRequest>,
+    ) -> Result<Response<pb::OverdueLoansResponse>, Status> {
+        let library = work_list_library(&request, &request.get_ref().library)?;
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let max = page_size(r.max_items);
+        let now = self.clock.now();
+        self.answer(r.min_position, wait, |s| {
+            s.overdue_loans(&library, now, &r.page_token, max)
+        })
+        .await
     }
 }

@@ -67,6 +67,14 @@ impl Place {
         }
     }
 
+    /// When a copy on loan is due back; `None` for a copy not on loan.
+    pub fn due_at_us(&self) -> Option<i64> {
+        match self {
+            Place::OnLoan { due_at_us, .. } => Some(*due_at_us),
+            _ => None,
+        }
+    }
+
     /// The library whose counts the item is in, and which count; none for items that are
     /// nowhere to be had (lost, withdrawn, exchanged out).
     fn slot(&self) -> Option<(&str, Slot)> {
@@ -245,6 +253,41 @@ pub struct TitleRecord {
     pub network: Counts,
     /// Libraries with at least one copy counted; no all-zero entries.
     pub libraries: BTreeMap<LibraryCode, Counts>,
+    /// Due instant (µs since the epoch) → copies on loan due then: when copies come back, for
+    /// a title's expected wait (the ETA). No zero entries; encoded only when there are any.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub loans_due_us: BTreeMap<i64, u32>,
+}
+
+impl TitleRecord {
+    fn loan_due(&mut self, due_us: i64, delta: Delta) {
+        match delta {
+            Delta::Add => *self.loans_due_us.entry(due_us).or_default() += 1,
+            Delta::Remove => {
+                if let Some(n) = self.loans_due_us.get_mut(&due_us) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.loans_due_us.remove(&due_us);
+                    }
+                } else {
+                    debug_assert!(
+                        false,
+                        "a loan comes back with the due date it went out with"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The `n`th earliest due instant of the copies on loan (1: the first back), if so many
+    /// are on loan.
+    pub fn nth_due_us(&self, n: usize) -> Option<i64> {
+        let mut seen = 0usize;
+        self.loans_due_us.iter().find_map(|(due, count)| {
+            seen += *count as usize;
+            (n >= 1 && seen >= n).then_some(*due)
+        })
+    }
 }
 
 /// One library's copies of every title.
@@ -282,6 +325,26 @@ pub struct Availability {
     /// Title key → the numbers of the holds waiting for a copy of it: the queue, in order.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     queues: BTreeMap<String, BTreeSet<u64>>,
+    /// Pickup library → the holds that ended while their copy was on its hold shelf, by
+    /// number, for the shelf's work list; kept [`CLEARED_KEPT_DAYS`] after the latest one
+    /// there. Encoded only when there are any.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    shelf_cleared: BTreeMap<LibraryCode, BTreeMap<u64, ClearedHold>>,
+}
+
+/// How long a hold that ended on the hold shelf stays on the shelf's work list, counted back
+/// from the latest one to end at that library: enough to cover "today" in any time zone.
+pub const CLEARED_KEPT_DAYS: i64 = 2;
+
+/// A hold that ended (not picked up, or cancelled) while its copy was ready on the hold shelf:
+/// the copy must come off the shelf.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearedHold {
+    pub item: ItemCode,
+    /// `HoldEndReason` as its protobuf number (0 until the hold's `HoldEnded` is folded).
+    pub reason: i32,
+    /// When the copy was released (the hold's end, in the same append).
+    pub ended_at_us: i64,
 }
 
 /// Where an open hold stands, as availability tells it (who placed it is the ledger's).
@@ -341,7 +404,9 @@ struct Tallies<'a> {
 
 impl Projection for Availability {
     const NAME: &'static str = "availability";
-    const VERSION: u32 = 1;
+    /// 2: each title keeps the due dates of its copies on loan (for the ETA of a hold); a
+    /// state of version 1 has none, so it is rebuilt.
+    const VERSION: u32 = 2;
 
     fn apply(&mut self, event: &ProjectedEvent) {
         self.network.apply(&event.payload);
@@ -378,6 +443,10 @@ impl Projection for Availability {
                         ..
                     } = &mut record.place
                     {
+                        if let Some(title) = self.titles.get_mut(&record.title_key) {
+                            title.loan_due(*due_at_us, Delta::Remove);
+                            title.loan_due(e.due_at_us, Delta::Add);
+                        }
                         *due_at_us = e.due_at_us;
                         *renewals = e.renewal_count;
                     }
@@ -463,10 +532,21 @@ impl Projection for Availability {
                 self.set_held(&e.item, None, None, &stamp)
             }
             Payload::HoldReleased(e) => {
+                if !e.requeued {
+                    self.clear_from_shelf(e.hold, event.occurred_at.timestamp_micros());
+                }
                 self.set_phase(e.hold, HoldPhase::Waiting);
                 self.set_held(&e.item, None, Some(e.homebound), &stamp)
             }
             Payload::HoldEnded(e) => {
+                if let Some(cleared) = self
+                    .holds
+                    .get(&e.hold)
+                    .and_then(|h| self.shelf_cleared.get_mut(&h.pickup_library))
+                    .and_then(|at| at.get_mut(&e.hold))
+                {
+                    cleared.reason = e.reason;
+                }
                 self.end_hold(e.hold);
                 false
             }
@@ -598,6 +678,44 @@ impl Availability {
     /// How many holds wait for a copy of a title.
     pub fn queue_length(&self, title_key: &str) -> usize {
         self.queues.get(title_key).map_or(0, BTreeSet::len)
+    }
+
+    /// The holds that ended on a library's hold shelf lately (see [`CLEARED_KEPT_DAYS`]), by
+    /// number.
+    pub fn shelf_cleared(&self, library: &str) -> impl Iterator<Item = (u64, &ClearedHold)> {
+        self.shelf_cleared
+            .get(library)
+            .into_iter()
+            .flatten()
+            .map(|(n, c)| (*n, c))
+    }
+
+    /// Puts a ready hold's copy on its pickup library's list of copies to take off the hold
+    /// shelf, as the hold ends at `at_us`, and forgets that library's entries older than
+    /// [`CLEARED_KEPT_DAYS`] before it. A hold that was not ready is not on a hold shelf.
+    fn clear_from_shelf(&mut self, hold: u64, at_us: i64) {
+        let Some(HoldRecord {
+            pickup_library,
+            phase: HoldPhase::Ready { item, .. },
+            ..
+        }) = self.holds.get(&hold)
+        else {
+            return;
+        };
+        let cleared = self
+            .shelf_cleared
+            .entry(pickup_library.clone())
+            .or_default();
+        let horizon = at_us.saturating_sub(CLEARED_KEPT_DAYS * 86_400_000_000);
+        cleared.retain(|_, c| c.ended_at_us >= horizon);
+        cleared.insert(
+            hold,
+            ClearedHold {
+                item: item.clone(),
+                reason: 0,
+                ended_at_us: at_us,
+            },
+        );
     }
 
     pub(crate) fn booth_set(&self, booth: &str) -> Option<&BTreeSet<ItemCode>> {
@@ -751,6 +869,19 @@ impl Availability {
             booths: &mut self.booths,
         };
         tallies.shift(&record.title_key, item, &from, &record.place);
+        let (was_due, is_due) = (from.due_at_us(), record.place.due_at_us());
+        if was_due.is_some() || is_due.is_some() {
+            let title = self
+                .titles
+                .get_mut(&record.title_key)
+                .expect("an item's title is recorded when it is catalogued");
+            if let Some(due) = was_due {
+                title.loan_due(due, Delta::Remove);
+            }
+            if let Some(due) = is_due {
+                title.loan_due(due, Delta::Add);
+            }
+        }
         stamped
     }
 }

@@ -329,6 +329,65 @@ pub struct Statistics {
     pub(crate) title_loans: BTreeMap<CityCode, BTreeMap<String, TitleCounts>>,
     /// Acting library → its recent activity.
     pub(crate) activity: BTreeMap<LibraryCode, Activity>,
+    /// Open holds (ADR 0013): their pickup library and when they were placed, for the fill
+    /// time. Encoded only when there are any, so logs without holds keep their digests.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    open_holds: BTreeMap<u64, OpenHold>,
+    /// Pickup library → local day → its holds' figures. Encoded only when there are any.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) hold_days: BTreeMap<LibraryCode, BTreeMap<String, HoldDay>>,
+}
+
+/// An open hold, as the statistics need it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct OpenHold {
+    pickup: LibraryCode,
+    placed_at_us: i64,
+}
+
+/// The holds of one pickup library on one local day: placed that day, and filled or ended
+/// unfilled that day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct HoldDay {
+    pub placed: u64,
+    pub filled: u64,
+    pub expired_unfilled: u64,
+    pub not_picked_up: u64,
+    /// By the holder or by staff.
+    pub cancelled: u64,
+    /// Fill time (placing to the holder's checkout) in whole minutes → holds filled that day
+    /// that took it: a histogram, so days and libraries add up and percentiles come out exact
+    /// to the minute.
+    pub fill_minutes: BTreeMap<u64, u64>,
+}
+
+impl HoldDay {
+    /// Adds `other` into `self`.
+    pub(crate) fn add(&mut self, other: &HoldDay) {
+        self.placed += other.placed;
+        self.filled += other.filled;
+        self.expired_unfilled += other.expired_unfilled;
+        self.not_picked_up += other.not_picked_up;
+        self.cancelled += other.cancelled;
+        for (minutes, n) in &other.fill_minutes {
+            *self.fill_minutes.entry(*minutes).or_default() += n;
+        }
+    }
+
+    /// The nearest-rank `percent`th percentile of the fill times, in minutes (the smallest time
+    /// that at least `percent`% of the fills took at most); `None` without fills.
+    pub(crate) fn fill_percentile(&self, percent: u64) -> Option<u64> {
+        let total: u64 = self.fill_minutes.values().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = (total * percent).div_ceil(100).max(1);
+        let mut seen = 0;
+        self.fill_minutes.iter().find_map(|(minutes, n)| {
+            seen += n;
+            (seen >= rank).then_some(*minutes)
+        })
+    }
 }
 
 /// The last microsecond of local day `date` in `tz`, µs since the epoch.
@@ -559,6 +618,55 @@ impl Statistics {
         }
     }
 
+    /// Counts one hold figure at its pickup library's local day of `at`.
+    fn hold_day(&mut self, pickup: &str, at: DateTime<Utc>, change: impl FnOnce(&mut HoldDay)) {
+        let date = at
+            .with_timezone(&self.network.library_time_zone(pickup))
+            .date_naive();
+        let days = entry_mut(&mut self.hold_days, pickup);
+        change(entry_mut(days, day_key(date).as_str()));
+    }
+
+    fn hold_placed(&mut self, at: DateTime<Utc>, e: &readnet_projection::pb::HoldPlaced) {
+        self.open_holds.insert(
+            e.hold,
+            OpenHold {
+                pickup: LibraryCode::from(e.pickup_library.as_str()),
+                placed_at_us: at.timestamp_micros(),
+            },
+        );
+        self.hold_day(&e.pickup_library, at, |day| day.placed += 1);
+    }
+
+    fn hold_filled(&mut self, at: DateTime<Utc>, hold: u64) {
+        let Some(open) = self.open_holds.remove(&hold) else {
+            return;
+        };
+        // An offline desk's clock may run behind the placing: no negative fill times.
+        let minutes =
+            u64::try_from((at.timestamp_micros() - open.placed_at_us) / 60_000_000).unwrap_or(0);
+        self.hold_day(open.pickup.as_str(), at, |day| {
+            day.filled += 1;
+            *day.fill_minutes.entry(minutes).or_default() += 1;
+        });
+    }
+
+    fn hold_ended(&mut self, at: DateTime<Utc>, e: &readnet_projection::pb::HoldEnded) {
+        use readnet_projection::pb::HoldEndReason;
+        let Some(open) = self.open_holds.remove(&e.hold) else {
+            return;
+        };
+        let reason = HoldEndReason::try_from(e.reason).unwrap_or(HoldEndReason::Unspecified);
+        self.hold_day(open.pickup.as_str(), at, |day| match reason {
+            HoldEndReason::ExpiredUnfilled => day.expired_unfilled += 1,
+            HoldEndReason::NotPickedUp => day.not_picked_up += 1,
+            HoldEndReason::CancelledByPatron | HoldEndReason::CancelledByStaff => {
+                day.cancelled += 1;
+            }
+            HoldEndReason::Unspecified => {}
+        });
+    }
+
     fn owner_of(&self, item: &str) -> LibraryCode {
         self.items
             .get(item)
@@ -576,8 +684,10 @@ fn insert_patron(row: &mut LibraryDay, patron_id: &str) {
 impl Projection for Statistics {
     const NAME: &'static str = "statistics";
     /// 2: shared title keys (ISBN-10 as ISBN-13, normalised text keys); last activity as the
-    /// latest `occurred_at` and latest `recorded_at`.
-    const VERSION: u32 = 2;
+    /// latest `occurred_at` and latest `recorded_at`. 3: holds per pickup library and day
+    /// (a state of version 2 never counted the holds already in the log, so it is rebuilt; a log
+    /// without holds keeps its digest).
+    const VERSION: u32 = 3;
 
     fn apply(&mut self, event: &ProjectedEvent) {
         debug_assert!(
@@ -629,6 +739,9 @@ impl Projection for Statistics {
                 self.end_loan(&e.item);
                 self.items.remove(e.item.as_str());
             }
+            Payload::HoldPlaced(e) => self.hold_placed(at, e),
+            Payload::HoldFilled(e) => self.hold_filled(at, e.hold),
+            Payload::HoldEnded(e) => self.hold_ended(at, e),
             _ => {}
         }
         self.position = event.position;
@@ -715,6 +828,25 @@ mod tests {
             assert_eq!(day_key(date).as_str(), date.format("%Y-%m-%d").to_string());
             assert_eq!(month_key(date).as_str(), date.format("%Y-%m").to_string());
         }
+    }
+
+    #[test]
+    fn fill_time_percentiles_are_nearest_rank_over_the_histogram() {
+        let mut day = HoldDay::default();
+        assert_eq!(day.fill_percentile(50), None);
+        // Ten fills: 1..=10 minutes.
+        for minutes in 1..=10 {
+            day.fill_minutes.insert(minutes, 1);
+        }
+        assert_eq!(day.fill_percentile(50), Some(5));
+        assert_eq!(day.fill_percentile(90), Some(9));
+        assert_eq!(day.fill_percentile(100), Some(10));
+        let mut other = HoldDay::default();
+        other.fill_minutes.insert(1, 10);
+        day.add(&other);
+        // Eleven of twenty took a minute.
+        assert_eq!(day.fill_percentile(50), Some(1));
+        assert_eq!(day.fill_percentile(90), Some(8));
     }
 
     #[test]

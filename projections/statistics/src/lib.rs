@@ -27,8 +27,9 @@ pub mod service;
 
 pub use fold::{By, Counters, LAST_HOUR_SECONDS, Statistics};
 pub use query::{
-    DayFigures, DayRange, FlowCell, LibraryMonitor, MonitorSnapshot, TitleLoans, city_days,
-    flow_matrix, library_days, monitor, network_days, top_titles,
+    DayFigures, DayRange, FlowCell, HoldFigures, HoldScope, LibraryMonitor, MonitorSnapshot,
+    TitleLoans, city_days, flow_matrix, hold_statistics, library_days, monitor, network_days,
+    top_titles,
 };
 /// The key a title's loans are counted under: the one availability uses.
 pub use readnet_projection::title::title_key;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use readnet_domain::PatronId;
 
 use crate::StatisticsError;
-use crate::fold::{By, Counters, DaysByLibrary, LibraryDay, Statistics};
+use crate::fold::{By, Counters, DaysByLibrary, HoldDay, LibraryDay, Statistics};
 
 /// The longest day range one query may ask for, in days (both ends included).
 pub const MAX_DAY_RANGE_DAYS: i64 = 366;
@@ -250,6 +250,69 @@ pub fn subtree_days(
 /// its own city's local day.
 pub fn network_days(state: &Statistics, range: &DayRange, by: By) -> Vec<DayFigures> {
     sum_days(days_of(state, by).values(), range)
+}
+
+/// The holds of a pickup library, or of a city's libraries, over a range of days.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HoldFigures {
+    pub placed: u64,
+    pub filled: u64,
+    pub expired_unfilled: u64,
+    pub not_picked_up: u64,
+    pub cancelled: u64,
+    /// Nearest-rank median and 90th percentile of the fill times in the range, in minutes;
+    /// `None` when no hold was filled.
+    pub fill_minutes_median: Option<u64>,
+    pub fill_minutes_p90: Option<u64>,
+}
+
+/// Where hold figures are asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldScope<'a> {
+    Library(&'a str),
+    City(&'a str),
+}
+
+/// The holds picked up at a library (or at a city's libraries) over `range`: each figure on
+/// the pickup library's local day of the event that made it.
+pub fn hold_statistics(
+    state: &Statistics,
+    scope: HoldScope<'_>,
+    range: &DayRange,
+) -> Result<HoldFigures, StatisticsError> {
+    let libraries: Vec<&str> = match scope {
+        HoldScope::Library(library) => {
+            known_library(state, library)?;
+            vec![library]
+        }
+        HoldScope::City(city) => {
+            known_city(state, city)?;
+            state
+                .network
+                .libraries
+                .iter()
+                .filter(|(_, l)| l.city == city)
+                .map(|(code, _)| code.as_str())
+                .collect()
+        }
+    };
+    let (from, to) = range.keys();
+    let bounds = (Bound::Included(from.as_str()), Bound::Included(to.as_str()));
+    let mut sum = HoldDay::default();
+    for days in libraries.iter().filter_map(|l| state.hold_days.get(*l)) {
+        for (_, day) in days.range::<str, _>(bounds) {
+            sum.add(day);
+        }
+    }
+    Ok(HoldFigures {
+        placed: sum.placed,
+        filled: sum.filled,
+        expired_unfilled: sum.expired_unfilled,
+        not_picked_up: sum.not_picked_up,
+        cancelled: sum.cancelled,
+        fill_minutes_median: sum.fill_percentile(50),
+        fill_minutes_p90: sum.fill_percentile(90),
+    })
 }
 
 /// One cell of the return-flow matrix.

@@ -436,4 +436,57 @@ impl statistics_service_server::StatisticsService for StatisticsService {
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
+
+    async fn hold_statistics(
+        &self,
+        request: Request<pb::HoldStatisticsRequest>,
+    ) -> Result<Response<pb::HoldStatisticsResponse>, Status> {
+        let r = request.get_ref();
+        let (act, target) = match (r.library.trim().is_empty(), r.city.trim().is_empty()) {
+            (false, true) => (
+                Act::ReadLibraryStatistics,
+                Target::Library(r.library.as_str().into()),
+            ),
+            (true, false) => (
+                Act::ReadCityStatistics,
+                Target::City(r.city.as_str().into()),
+            ),
+            (false, false) => {
+                return Err(
+                    StatisticsError::invalid("city: give a library or a city, not both").into(),
+                );
+            }
+            (true, true) => {
+                return Err(
+                    StatisticsError::invalid("library: a library or a city is required").into(),
+                );
+            }
+        };
+        access::authorize(&request, act, &[target])?;
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let range = DayRange::parse(&r.from_day, &r.to_day)?;
+        let scope = if r.library.trim().is_empty() {
+            query::HoldScope::City(&r.city)
+        } else {
+            query::HoldScope::Library(&r.library)
+        };
+        let (figures, applied_position) = self
+            .read(r.min_position, wait, |s| {
+                query::hold_statistics(s, scope, &range)
+            })
+            .await?;
+        Ok(Response::new(pb::HoldStatisticsResponse {
+            applied_position,
+            library: r.library.clone(),
+            city: r.city.clone(),
+            placed: figures.placed,
+            filled: figures.filled,
+            expired_unfilled: figures.expired_unfilled,
+            not_picked_up: figures.not_picked_up,
+            cancelled: figures.cancelled,
+            fill_minutes_median: figures.fill_minutes_median.unwrap_or(0),
+            fill_minutes_p90: figures.fill_minutes_p90.unwrap_or(0),
+        }))
+    }
 }

@@ -8,7 +8,8 @@ use readnet_e2e::v1::{
     self, access_service_client::AccessServiceClient, account_service_client::AccountServiceClient,
     audit_service_client::AuditServiceClient,
     availability_service_client::AvailabilityServiceClient,
-    backup_service_client::BackupServiceClient, settlement_service_client::SettlementServiceClient,
+    backup_service_client::BackupServiceClient, notice_service_client::NoticeServiceClient,
+    settlement_service_client::SettlementServiceClient,
     statistics_service_client::StatisticsServiceClient,
 };
 use readnet_e2e::*;
@@ -548,6 +549,19 @@ async fn call(
             .expire_holds(plain.request(v1::ExpireHoldsRequest::default()))
             .await
             .map(drop),
+        "readnet.v1.NoticeService/SubscribeNotices" => NoticeServiceClient::new(channel)
+            .subscribe_notices(v1::SubscribeNoticesRequest {
+                gateway: "wechat".to_owned(),
+            })
+            .await
+            .map(drop),
+        "readnet.v1.NoticeService/AcknowledgeNotices" => NoticeServiceClient::new(channel)
+            .acknowledge_notices(plain.request(v1::AcknowledgeNoticesRequest {
+                gateway: "wechat".to_owned(),
+                ..Default::default()
+            }))
+            .await
+            .map(drop),
         "readnet.v1.HoldService/SetLibraryRoles" => plain
             .holds()
             .set_library_roles(plain.request(v1::SetLibraryRolesRequest {
@@ -692,6 +706,35 @@ async fn call(
             })
             .await
             .map(drop),
+        "readnet.v1.AvailabilityService/HomeboundList" => AvailabilityServiceClient::new(channel)
+            .homebound_list(v1::HomeboundListRequest {
+                library: place.library.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "readnet.v1.AvailabilityService/TransitList" => AvailabilityServiceClient::new(channel)
+            .transit_list(v1::TransitListRequest {
+                library: place.library.to_owned(),
+                direction: v1::TransitDirection::To as i32,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "readnet.v1.AvailabilityService/HoldShelf" => AvailabilityServiceClient::new(channel)
+            .hold_shelf(v1::HoldShelfRequest {
+                library: place.library.to_owned(),
+                min_position: None,
+            })
+            .await
+            .map(drop),
+        "readnet.v1.AvailabilityService/OverdueLoans" => AvailabilityServiceClient::new(channel)
+            .overdue_loans(v1::OverdueLoansRequest {
+                library: place.library.to_owned(),
+                ..Default::default()
+            })
+            .await
+            .map(drop),
         "readnet.v1.AccountService/GetAccount" => AccountServiceClient::new(channel)
             .get_account(at.request_as_is(v1::GetAccountRequest { card: card() }))
             .await
@@ -753,6 +796,24 @@ async fn call(
             })
             .await
             .map(drop),
+        "readnet.v1.StatisticsService/HoldStatistics"
+        | "readnet.v1.StatisticsService/HoldStatistics(city)" => {
+            let (library, city) = if rpc.ends_with("(city)") {
+                (String::new(), place.city.to_owned())
+            } else {
+                (place.library.to_owned(), String::new())
+            };
+            StatisticsServiceClient::new(channel)
+                .hold_statistics(v1::HoldStatisticsRequest {
+                    library,
+                    city,
+                    from_day: "2026-12-01".to_owned(),
+                    to_day: "2026-12-02".to_owned(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop)
+        }
         "readnet.v1.StatisticsService/Monitor" | "readnet.v1.StatisticsService/Monitor(all)" => {
             let library = if rpc.ends_with("(all)") {
                 String::new()

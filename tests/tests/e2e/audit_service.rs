@@ -91,6 +91,7 @@ async fn start(dir: &Path, now: DateTime<Utc>) -> InProcess {
         access: Access::tokens(tokens, Some(token_file.clone())),
         tls: None,
         hold_sweep: None,
+        notice_tick: None,
         limits: readnet_server::Limits::default(),
         tree: Some(tree),
         sip2: None,

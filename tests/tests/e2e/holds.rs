@@ -4,7 +4,8 @@
 
 use readnet_e2e::v1::{
     self, ChargeKind, GetHoldRequest, GetStatementRequest, HoldPhase, LibraryShelfRequest,
-    PickListRequest, TransferReason, availability_service_client::AvailabilityServiceClient,
+    PickListRequest, TransferReason, TransitDirection, TransitListRequest,
+    availability_service_client::AvailabilityServiceClient,
     settlement_service_client::SettlementServiceClient,
 };
 use readnet_e2e::*;
@@ -15,6 +16,24 @@ const ISBN: &str = "9787532734023";
 const COPY: &str = "JN-BC-0001";
 const JN_DC: &str = "JN-DC";
 const ZB_READING: &str = "ZB-READING-01";
+
+/// Runs a `readnet` read subcommand against the fixture's server with `--json`, as its
+/// network-admin, and parses what it prints.
+fn cli_json(fixture: &Fixture, args: &[&str]) -> serde_json::Value {
+    let data = fixture.server.data_dir().to_str().expect("a UTF-8 path");
+    let url = fixture.server.url();
+    let output = std::process::Command::new(readnet_binary())
+        .args(args)
+        .args(["--server", &url, "--data", data, "--json"])
+        .output()
+        .expect("readnet runs");
+    assert!(
+        output.status.success(),
+        "readnet {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON object")
+}
 
 #[tokio::test]
 async fn a_zibo_readers_hold_on_a_jinan_copy_travels_through_the_centre_to_their_reading_point() {
@@ -132,6 +151,47 @@ async fn a_zibo_readers_hold_on_a_jinan_copy_travels_through_the_centre_to_their
         lixia.dispatch(COPY, JN_DC, TransferReason::Hold).await,
         "dispatch to the centre",
     );
+    // The van's manifest at the centre names the copy and its hold.
+    let inbound = availability
+        .clone()
+        .transit_list(TransitListRequest {
+            library: JN_DC.to_owned(),
+            direction: TransitDirection::To as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("TransitList")
+        .into_inner();
+    let legs: Vec<_> = inbound
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                e.copy.as_ref().map(|c| c.item.as_str()),
+                e.from_library.as_str(),
+                e.hold,
+                e.pickup_library.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(legs, [(Some(COPY), JN_LIXIA, hold, ZB_READING)]);
+    // The same manifest from the sending side, through the CLI.
+    let outbound = cli_json(&fixture, &["transit", JN_LIXIA, "--from"]);
+    assert_eq!(outbound["direction"], "from");
+    assert_eq!(outbound["total"], 1);
+    assert_eq!(outbound["entries"][0]["copy"]["item"], COPY);
+    assert_eq!(outbound["entries"][0]["to_library"], JN_DC);
+    assert_eq!(outbound["entries"][0]["reason"], "hold");
+    let overdue = cli_json(&fixture, &["overdue", JN_CENTRAL]);
+    assert_eq!(
+        (
+            overdue["total"].as_u64(),
+            overdue["loans"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0))
+    );
+    let homebound = cli_json(&fixture, &["homebound", JN_LIXIA]);
+    assert_eq!(homebound["total"], 0);
     accepted(net.at(JN_DC).receive(COPY).await, "received at the centre");
     let at_centre = accepted(
         net.at(JN_DC)
@@ -180,6 +240,20 @@ async fn a_zibo_readers_hold_on_a_jinan_copy_travels_through_the_centre_to_their
         .totals
         .expect("totals");
     assert_eq!((shelf.on_shelf, shelf.held), (1, 1), "on the hold shelf");
+    // The reading point's hold shelf work list, through the CLI as a desk script reads it.
+    let hold_shelf = cli_json(
+        &fixture,
+        &[
+            "hold-shelf",
+            ZB_READING,
+            "--min-position",
+            &arrived.position.to_string(),
+        ],
+    );
+    assert_eq!(hold_shelf["ready"][0]["hold"], hold);
+    assert_eq!(hold_shelf["ready"][0]["copy"]["item"], COPY);
+    assert_eq!(hold_shelf["ready"][0]["past_pickup_by"], false);
+    assert_eq!(hold_shelf["cleared_today"], serde_json::json!([]));
 
     // Another reader may not take it; the holder does.
     let desk = net.at(ZB_READING);

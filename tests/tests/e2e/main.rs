@@ -17,6 +17,7 @@ mod idempotency;
 mod kurrentdb;
 mod limits;
 mod network;
+mod notices;
 mod projections;
 mod refusals;
 mod service;

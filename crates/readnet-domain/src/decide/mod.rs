@@ -20,6 +20,7 @@ mod circulation;
 mod holds;
 mod lost;
 mod network;
+mod notices;
 mod patron_driven;
 mod principals;
 mod time;
@@ -113,6 +114,11 @@ pub fn decide(
             until,
         } => d.close_temporarily(library, reason, *from, *until),
         Command::ReopenLibrary { library } => d.reopen(library),
+        Command::TickClock => d.tick_clock(),
+        Command::AcknowledgeNotices {
+            gateway,
+            through_sequence,
+        } => d.acknowledge_notices(gateway, *through_sequence),
         Command::AddPrincipal {
             principal,
             grant,

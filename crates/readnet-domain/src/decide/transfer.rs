@@ -41,7 +41,13 @@ impl Decider<'_> {
                 library: to.to_owned(),
             });
         }
-        if reason == TransferReason::Repatriation && destination.code != item.owner_library {
+        // A homebound copy may go home through its city's distribution centre (ADR 0013): the
+        // centre's van takes it on from there.
+        let via_centre = homebound && Some(&destination.code) == self.hold_centre(from);
+        if reason == TransferReason::Repatriation
+            && destination.code != item.owner_library
+            && !via_centre
+        {
             return Err(Rejection::RepatriationNotToOwner {
                 owner: item.owner_library.clone(),
                 to: to.to_owned(),
@@ -121,8 +127,11 @@ impl Decider<'_> {
             None => match self.trap(item, &at.code) {
                 Some(events) => after = events,
                 None => {
+                    // A hold leg whose hold ended on the way, or a copy going home through a
+                    // distribution centre: still away from home.
                     homebound =
-                        *reason == TransferReason::Hold && self.homebound_at(item, &at.code);
+                        matches!(reason, TransferReason::Hold | TransferReason::Repatriation)
+                            && self.homebound_at(item, &at.code);
                 }
             },
         }

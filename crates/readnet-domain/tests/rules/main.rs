@@ -13,6 +13,7 @@ mod honest_time;
 mod invariants;
 mod lost;
 mod network;
+mod notices;
 mod patron_driven;
 mod properties;
 mod refusals;

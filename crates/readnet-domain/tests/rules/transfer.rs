@@ -445,3 +445,82 @@ fn an_item_in_a_booth_can_be_dispatched_from_the_booth() {
             "JN-BOOTH-01",
         ));
 }
+
+/// ZB-000123 homebound at JN-LIXIA-03, and JN-DC Jinan's distribution centre.
+fn homebound_with_a_jinan_centre() -> Scenario {
+    given(network_jinan_zibo())
+        .and([
+            library_registered(
+                "JN-DC",
+                "jinan",
+                readnet_domain::pb::LibraryTier::General,
+                None,
+            ),
+            Payload::LibraryRolesSet(pb::LibraryRolesSet {
+                library: "JN-DC".into(),
+                delivery_point: false,
+                distribution_centre: true,
+            }),
+        ])
+        .after(t0(), Some("ZB-CENTRAL"), checkout("ZB-000123", &li_wei()))
+        .after(t0() + days(5), Some("JN-LIXIA-03"), give_back("ZB-000123"))
+}
+
+#[test]
+fn a_homebound_copy_goes_home_through_its_citys_distribution_centre() {
+    let at_centre = homebound_with_a_jinan_centre()
+        .after(
+            t0() + days(5),
+            Some("JN-LIXIA-03"),
+            dispatch("ZB-000123", "JN-DC", Repatriation),
+        )
+        .after(t0() + days(6), Some("JN-DC"), receive("ZB-000123"));
+    assert_eq!(
+        at_centre.ledger().items["ZB-000123"].status,
+        ItemStatus::OnShelf {
+            library: "JN-DC".into(),
+            homebound: true,
+        },
+        "still away from home at the centre"
+    );
+    // The centre sends it on home; elsewhere than home it may not go.
+    at_centre
+        .clone()
+        .when_at(
+            t0() + days(6),
+            Some("JN-DC"),
+            dispatch("ZB-000123", "ZB-ZHOUCUN-07", Repatriation),
+        )
+        .then_rejected(Rejection::RepatriationNotToOwner {
+            owner: "ZB-CENTRAL".into(),
+            to: "ZB-ZHOUCUN-07".into(),
+        });
+    at_centre
+        .when_at(
+            t0() + days(6),
+            Some("JN-DC"),
+            dispatch("ZB-000123", "ZB-CENTRAL", Repatriation),
+        )
+        .then_events(dispatched(
+            "ZB-000123",
+            "JN-DC",
+            "ZB-CENTRAL",
+            Repatriation,
+            "ZB-CENTRAL",
+        ));
+}
+
+#[test]
+fn only_a_homebound_copy_goes_to_the_centre_as_a_repatriation() {
+    // JN-000001 is at home: a repatriation can only be a no-op to its owner, never the centre.
+    homebound_with_a_jinan_centre()
+        .when_at(
+            t0() + days(5),
+            Some("JN-CENTRAL"),
+            dispatch("JN-000001", "JN-DC", Repatriation),
+        )
+        .then_rejected(Rejection::RepatriationNotToOwner {
+            owner: "JN-CENTRAL".into(),
+            to: "JN-DC".into(),
+        });
+}

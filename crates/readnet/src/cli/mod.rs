@@ -149,6 +149,11 @@ pub struct ServeArgs {
     /// expire-holds` instead).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub hold_sweep_secs: u64,
+    /// How often, in seconds, the server writes its clock into the log (TickClock), from which
+    /// the notices that depend on time are derived (due soon, overdue, a block coming, a hold
+    /// expiring); 0: never (an operator sends it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub notice_tick_secs: u64,
     /// Also serve SIP2 (self-check kiosks) on this address: kiosks log in with a kiosk's (or
     /// desk's) principal name and token. Off unless given. Plain TCP: keep it on the library's
     /// own network (no TLS on this listener yet).

@@ -1,5 +1,6 @@
 //! The read subcommands: one item's state, one stream, the whole log, a live subscription, a
-//! library's pick list, one hold and a patron's account.
+//! library's work lists (pick list, copies to send home, in transit, hold shelf, overdue loans),
+//! one hold and a patron's account.
 
 use clap::Subcommand;
 use readnet_proto::v1::{self, ReadDirection, subscribe_all_response::Message};
@@ -82,6 +83,53 @@ pub enum ReadCommand {
         #[command(flatten)]
         server: ServerOpts,
     },
+    /// A library's copies to send home (homebound), each with its owner.
+    Homebound {
+        /// The library's code, e.g. JN-LIXIA-03.
+        library: String,
+        #[command(flatten)]
+        page: ItemPage,
+        #[command(flatten)]
+        server: ServerOpts,
+    },
+    /// The copies in transit towards a library (--to, the default) or from it (--from).
+    Transit {
+        /// The library's code, e.g. JN-DC.
+        library: String,
+        /// Dispatched from the library, not yet received.
+        #[arg(long)]
+        from: bool,
+        #[command(flatten)]
+        page: ItemPage,
+        #[command(flatten)]
+        server: ServerOpts,
+    },
+    /// A library's hold shelf: copies ready for their holders, and those to take off it today.
+    HoldShelf {
+        /// The library's code, e.g. ZB-READING-01.
+        library: String,
+        /// Answer as of at least this position (a receipt's).
+        #[arg(long, value_name = "N")]
+        min_position: Option<u64>,
+        #[command(flatten)]
+        server: ServerOpts,
+    },
+    /// The loans from a library that are overdue now, the longest overdue first.
+    Overdue {
+        /// The library's code, e.g. JN-CENTRAL.
+        library: String,
+        /// Go on from a previous page (its last line names the token).
+        #[arg(long, value_name = "TOKEN", default_value = "")]
+        page_token: String,
+        /// At most this many loans (0: 100; the server caps it at 1000).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        max_items: u32,
+        /// Answer as of at least this position (a receipt's).
+        #[arg(long, value_name = "N")]
+        min_position: Option<u64>,
+        #[command(flatten)]
+        server: ServerOpts,
+    },
     /// A patron's account by card: loans with due dates and renewals left, overdue loans,
     /// holds with their phase and queue position, lost-item debts, and whether and why the
     /// patron is blocked.
@@ -107,6 +155,33 @@ pub enum ReadCommand {
         #[command(flatten)]
         server: ServerOpts,
     },
+}
+
+/// A page of a work list listed by item id.
+#[derive(Debug, clap::Args)]
+pub struct ItemPage {
+    /// Go on after this item id (a previous page's last line names it).
+    #[arg(long, value_name = "ITEM", default_value = "")]
+    after_item: String,
+    /// At most this many copies (0: 100; the server caps it at 1000).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    max_items: u32,
+    /// Answer as of at least this position (a receipt's).
+    #[arg(long, value_name = "N")]
+    min_position: Option<u64>,
+}
+
+/// Prints a work list: JSON, or its lines.
+fn print_list(
+    json: bool,
+    as_json: impl FnOnce() -> serde_json::Value,
+    lines: impl FnOnce() -> Vec<String>,
+) {
+    if json {
+        println!("{}", as_json());
+    } else {
+        lines().iter().for_each(|line| println!("{line}"));
+    }
 }
 
 /// The protobuf direction `--backwards` asks for.
@@ -244,6 +319,105 @@ pub async fn run(command: ReadCommand) -> anyhow::Result<()> {
             } else {
                 println!("{}", output::hold_line(&response));
             }
+        }
+        ReadCommand::Homebound {
+            library,
+            page,
+            server,
+        } => {
+            let client = server.connect().await?;
+            let response = client
+                .availability()
+                .homebound_list(v1::HomeboundListRequest {
+                    library,
+                    min_position: page.min_position,
+                    max_items: page.max_items,
+                    after_item: page.after_item,
+                })
+                .await
+                .map_err(|e| reported(server.json, e.into()))?
+                .into_inner();
+            print_list(
+                server.json,
+                || output::homebound_json(&response),
+                || output::homebound_lines(&response),
+            );
+        }
+        ReadCommand::Transit {
+            library,
+            from,
+            page,
+            server,
+        } => {
+            let direction = if from {
+                v1::TransitDirection::From
+            } else {
+                v1::TransitDirection::To
+            };
+            let client = server.connect().await?;
+            let response = client
+                .availability()
+                .transit_list(v1::TransitListRequest {
+                    library,
+                    direction: direction.into(),
+                    min_position: page.min_position,
+                    max_items: page.max_items,
+                    after_item: page.after_item,
+                })
+                .await
+                .map_err(|e| reported(server.json, e.into()))?
+                .into_inner();
+            print_list(
+                server.json,
+                || output::transit_json(&response),
+                || output::transit_lines(&response),
+            );
+        }
+        ReadCommand::HoldShelf {
+            library,
+            min_position,
+            server,
+        } => {
+            let client = server.connect().await?;
+            let response = client
+                .availability()
+                .hold_shelf(v1::HoldShelfRequest {
+                    library,
+                    min_position,
+                })
+                .await
+                .map_err(|e| reported(server.json, e.into()))?
+                .into_inner();
+            print_list(
+                server.json,
+                || output::hold_shelf_json(&response),
+                || output::hold_shelf_lines(&response),
+            );
+        }
+        ReadCommand::Overdue {
+            library,
+            page_token,
+            max_items,
+            min_position,
+            server,
+        } => {
+            let client = server.connect().await?;
+            let response = client
+                .availability()
+                .overdue_loans(v1::OverdueLoansRequest {
+                    library,
+                    min_position,
+                    max_items,
+                    page_token,
+                })
+                .await
+                .map_err(|e| reported(server.json, e.into()))?
+                .into_inner();
+            print_list(
+                server.json,
+                || output::overdue_json(&response),
+                || output::overdue_lines(&response),
+            );
         }
         ReadCommand::Account {
             card,

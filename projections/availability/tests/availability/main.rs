@@ -7,3 +7,4 @@ mod service;
 mod shelves;
 mod support;
 mod where_to_get;
+mod worklists;

@@ -27,7 +27,7 @@ async fn a_query_ahead_of_the_projection_waits_until_it_has_applied_that_positio
 
     let (writer, handle) = shared(Availability::default());
     writer.apply(&events[..before_loan]);
-    let service = AvailabilityService::new(handle);
+    let service = AvailabilityService::new(handle, clock_at(t0()));
     let query = tokio::spawn(async move {
         service
             .get_item(authed(pb::AvailabilityServiceGetItemRequest {
@@ -55,7 +55,7 @@ async fn every_query_answers_with_the_position_it_reflects() {
     let (writer, handle) = shared(Availability::default());
     writer.apply(net.history.events());
     let head = net.history.events().len() as u64;
-    let service = AvailabilityService::new(handle);
+    let service = AvailabilityService::new(handle, clock_at(t0()));
 
     let found = service
         .find_title(authed(pb::FindTitleRequest {
@@ -106,7 +106,7 @@ async fn an_answer_reflects_positions_passed_over_after_the_last_fact() {
     // Two events that are not facts (refusals, another writer's stream) follow.
     let passed = last_fact.next().next();
     writer.pass(passed);
-    let answer = AvailabilityService::new(handle)
+    let answer = AvailabilityService::new(handle, clock_at(t0()))
         .get_item(authed(pb::AvailabilityServiceGetItemRequest {
             item: "JN-0001".into(),
             min_position: Some(passed.get()),
@@ -120,7 +120,7 @@ async fn an_answer_reflects_positions_passed_over_after_the_last_fact() {
 #[tokio::test]
 async fn a_position_that_does_not_come_within_the_deadline_is_deadline_exceeded() {
     let (_writer, handle) = shared(Availability::default());
-    let service = AvailabilityService::new(handle);
+    let service = AvailabilityService::new(handle, clock_at(t0()));
     let mut request = authed(pb::AvailabilityServiceGetItemRequest {
         item: "JN-0001".into(),
         min_position: Some(7),
@@ -143,7 +143,7 @@ async fn unknown_items_and_libraries_are_not_found_and_bad_fields_invalid_by_nam
     net.catalogue("JN-CENTRAL", santi("JN-0001"));
     let (writer, handle) = shared(Availability::default());
     writer.apply(net.history.events());
-    let service = AvailabilityService::new(handle);
+    let service = AvailabilityService::new(handle, clock_at(t0()));
 
     let unknown_item = service
         .get_item(authed(pb::AvailabilityServiceGetItemRequest {

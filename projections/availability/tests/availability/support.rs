@@ -180,3 +180,8 @@ pub fn counts(
         held: 0,
     }
 }
+
+/// A clock standing still at `now`, for the services' "now".
+pub fn clock_at(now: DateTime<Utc>) -> std::sync::Arc<dyn readnet_domain::Clock> {
+    std::sync::Arc::new(readnet_domain::ManualClock::new(now))
+}

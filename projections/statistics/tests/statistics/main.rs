@@ -4,6 +4,7 @@
 mod counters;
 mod days;
 mod flows;
+mod holds;
 mod monitor;
 mod properties;
 mod service;

@@ -113,6 +113,17 @@ impl TestServer {
         TestServer::launch(data_dir, SocketAddr::from(([127, 0, 0, 1], 0)), None, flags)
     }
 
+    /// [`TestServer::start_tls`] with more `readnet serve` flags.
+    pub fn start_tls_with_args(data_dir: &Path, tls: ServeTls, flags: &[&str]) -> TestServer {
+        let flags = flags.iter().map(|f| f.to_string()).collect();
+        TestServer::launch(
+            data_dir,
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            Some(tls),
+            flags,
+        )
+    }
+
     /// Starts `readnet serve` allowed at most `files` open file descriptors (`prlimit`).
     pub fn start_with_fd_limit(data_dir: &Path, files: u32) -> TestServer {
         let prefix = vec![format!("--nofile={files}:{files}")];

@@ -169,20 +169,26 @@ pub async fn serve_on(
         clock: Arc::clone(&clock),
     };
     // SIP2 kiosks reach the same handlers, caller checks and command bus as gRPC clients.
-    let sip2_task = sip2.map(|sip2::Sip2Listener { listener, limits }| {
-        let authenticator = Authenticator::new(
-            access.authentication.clone(),
-            bus.access(),
-            Arc::clone(&clock),
-        );
-        let edge = sip2::Sip2::new(
-            commands.clone(),
-            account_service.clone(),
-            authenticator,
-            limits,
-        );
-        tokio::spawn(sip2::serve(listener, Arc::new(edge)))
-    });
+    let sip2_task = sip2.map(
+        |sip2::Sip2Listener {
+             listener,
+             limits,
+             tls,
+         }| {
+            let authenticator = Authenticator::new(
+                access.authentication.clone(),
+                bus.access(),
+                Arc::clone(&clock),
+            );
+            let edge = sip2::Sip2::new(
+                commands.clone(),
+                account_service.clone(),
+                authenticator,
+                limits,
+            );
+            tokio::spawn(sip2::serve(listener, tls, Arc::new(edge)))
+        },
+    );
     let access_service = AccessService {
         commands: commands.clone(),
         tokens: Arc::clone(&access.tokens),

@@ -99,14 +99,20 @@ pub async fn serve(
             config.listen
         );
     }
+    // SIP2 takes the listener's certificate: TLS on both, or on neither.
+    let sip2_tls = match (&config.sip2, &config.tls) {
+        (Some(_), Some(files)) => Some(files.rustls_config()?),
+        _ => None,
+    };
     if let Some(sip2) = &config.sip2
+        && sip2_tls.is_none()
         && !sip2.listen.ip().is_loopback()
         && !config.insecure
     {
         anyhow::bail!(
-            "--sip2-listen {}: SIP2 here is plain TCP, and a kiosk's login sends its token in the \
-             clear; keep it on loopback behind a TLS tunnel, or give --insecure for a closed \
-             library network",
+            "--sip2-listen {}: without --tls-cert SIP2 is plain TCP, and a kiosk's login sends \
+             its token in the clear; give the listener a certificate, keep SIP2 on loopback \
+             behind a TLS tunnel, or give --insecure for a closed library network",
             sip2.listen
         );
     }
@@ -142,6 +148,7 @@ pub async fn serve(
             Some(readnet_server::sip2::Sip2Listener {
                 listener,
                 limits: sip2.limits,
+                tls: sip2_tls,
             })
         }
         None => None,

@@ -57,6 +57,46 @@ impl ServerTlsFiles {
     }
 }
 
+impl ServerTlsFiles {
+    /// The same certificate, key and client CA as a rustls configuration, for the listeners
+    /// that are not tonic's (SIP2).
+    pub fn rustls_config(&self) -> anyhow::Result<std::sync::Arc<rustls::ServerConfig>> {
+        install_crypto_provider();
+        let chain = CertificateDer::pem_slice_iter(&read_certificates(&self.cert, "--tls-cert")?)
+            .collect::<Result<Vec<_>, _>>()
+            .context("--tls-cert")?;
+        let key = PrivateKeyDer::from_pem_slice(&read_key(&self.key, "--tls-key")?)
+            .context("--tls-key")?;
+        let builder = rustls::ServerConfig::builder();
+        let builder = match &self.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(client_ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for ca in
+                    CertificateDer::pem_slice_iter(&read_certificates(client_ca, "--client-ca")?)
+                {
+                    roots
+                        .add(ca.context("--client-ca")?)
+                        .with_context(|| format!("--client-ca {}", client_ca.display()))?;
+                }
+                let verifier =
+                    rustls::server::WebPkiClientVerifier::builder(std::sync::Arc::new(roots))
+                        .build()
+                        .with_context(|| format!("--client-ca {}", client_ca.display()))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let config = builder.with_single_cert(chain, key).with_context(|| {
+            format!(
+                "--tls-cert {} and --tls-key {}: not a usable certificate and key",
+                self.cert.display(),
+                self.key.display()
+            )
+        })?;
+        Ok(std::sync::Arc::new(config))
+    }
+}
+
 /// How a client reaches an `https://` server: whom it trusts and which certificate it shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 pub struct ClientTls {

@@ -375,3 +375,118 @@ async fn the_official_kurrentdb_client_connects_over_tls_with_credentials_and_is
     }
     assert_eq!(count, 1, "the refused append wrote nothing");
 }
+
+/// One SIP2 answer read from `stream` (up to its `\r`), or why there is none.
+fn sip2_answer(stream: &mut impl std::io::Read) -> Result<String, String> {
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        match stream.read(&mut byte) {
+            Ok(0) => return Err("the server closed the connection".to_owned()),
+            Ok(_) if byte[0] == b'\r' => return Ok(String::from_utf8_lossy(&answer).into_owned()),
+            Ok(_) => answer.push(byte[0]),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_speaks_sip2_over_tls_with_the_listeners_certificate_and_plain_tcp_gets_nothing() {
+    use std::io::Write as _;
+    use std::sync::Arc;
+
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_tls_with_args(
+        &dir.path().join("data"),
+        pki.serve(false),
+        &["--sip2-listen", "127.0.0.1:0"],
+    );
+    let net = admin(&server, pki.trusting()).await;
+    let system = net.system();
+    system.join_city(JINAN, "济南").await.unwrap();
+    system
+        .register_library(
+            JN_CENTRAL,
+            JINAN,
+            readnet_proto::v1::LibraryTier::Central,
+            "",
+        )
+        .await
+        .unwrap();
+    net.at(JN_CENTRAL)
+        .catalogue("JN-TLS-0001", JN_CENTRAL)
+        .await
+        .unwrap();
+    let token = net
+        .add_principal(
+            "kiosk-tls",
+            readnet_proto::v1::Grant {
+                role: readnet_proto::v1::Role::Kiosk as i32,
+                libraries: vec![JN_CENTRAL.to_owned()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    // A kiosk that trusts the network's CA, over TLS from the first byte.
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject as _;
+    for ca in rustls::pki_types::CertificateDer::pem_slice_iter(pki.ca.as_bytes()) {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connection =
+        rustls::ClientConnection::new(Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+    let tcp = std::net::TcpStream::connect(server.sip2_addr()).unwrap();
+    tcp.set_read_timeout(Some(WAIT)).unwrap();
+    let mut kiosk = rustls::StreamOwned::new(connection, tcp);
+    let date = chrono::Utc::now().format("%Y%m%d    %H%M%S").to_string();
+    let card = "370102199001011234";
+    let answers = tokio::task::spawn_blocking(move || {
+        let mut call = |request: String| {
+            kiosk.write_all(format!("{request}\r").as_bytes()).unwrap();
+            kiosk.flush().unwrap();
+            sip2_answer(&mut kiosk).unwrap()
+        };
+        let login = call(format!("9300CNkiosk-tls|CO{token}|CPJN-CENTRAL|"));
+        let checkout = call(format!(
+            "11YN{date}{date}AOJN-CENTRAL|AA{card}|ABJN-TLS-0001|AC|"
+        ));
+        (login, checkout)
+    })
+    .await
+    .unwrap();
+    assert!(answers.0.starts_with("941"), "login: {}", answers.0);
+    assert!(answers.1.starts_with("121"), "checkout: {}", answers.1);
+    // The loan is the ledger's, made through the kiosk.
+    let item = net.item("JN-TLS-0001").await;
+    assert_eq!(
+        item.status(),
+        readnet_proto::v1::ItemStatus::OnLoan,
+        "{item:?}"
+    );
+    assert!(item.due_at.is_some(), "{item:?}");
+
+    // A kiosk speaking plain SIP2 to the TLS port gets no SIP2 answer, and the server goes on.
+    let mut plain = std::net::TcpStream::connect(server.sip2_addr()).unwrap();
+    plain.set_read_timeout(Some(WAIT)).unwrap();
+    plain
+        .write_all(b"9300CNkiosk-tls|COwhatever|CPJN-CENTRAL|\r")
+        .unwrap();
+    let answer = sip2_answer(&mut plain);
+    assert!(
+        answer.as_ref().is_err() || !answer.as_ref().unwrap().starts_with("94"),
+        "{answer:?}"
+    );
+    net.at(JN_CENTRAL)
+        .catalogue("JN-TLS-0002", JN_CENTRAL)
+        .await
+        .expect("the server still serves");
+}

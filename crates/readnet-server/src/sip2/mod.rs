@@ -13,6 +13,11 @@
 //!
 //! Bounds: [`Sip2Limits`]: sessions at once, idle time, and [`codec::MAX_FRAME_BYTES`] a frame.
 //! A malformed frame closes its session only, with the reason logged.
+//!
+//! TLS: with the listener's certificate (the gRPC listener's, `--tls-cert`/`--tls-key`, and its
+//! client CA for mutual TLS), every session is TLS from its first byte, as SIP2 over TLS is run
+//! by Koha's and Evergreen's servers; a handshake that fails or takes longer than
+//! [`TLS_HANDSHAKE_TIMEOUT`] closes the connection, logged.
 
 pub mod codec;
 mod handlers;
@@ -25,9 +30,11 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use readnet_domain::{Clock, PatronKey, PrincipalName};
 use readnet_ledger::CommandBus;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::ServerConfig;
 use uuid::Uuid;
 
 use crate::AccountService;
@@ -57,10 +64,15 @@ impl Default for Sip2Limits {
     }
 }
 
-/// A bound SIP2 listener and its bounds, for [`crate::serve_on`].
+/// How long a TLS client may take to finish its handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A bound SIP2 listener, its bounds and its TLS, for [`crate::serve_on`].
 pub struct Sip2Listener {
     pub listener: TcpListener,
     pub limits: Sip2Limits,
+    /// `None`: plain TCP.
+    pub tls: Option<Arc<ServerConfig>>,
 }
 
 /// What the SIP2 edge serves from: the same services the gRPC listener has.
@@ -134,8 +146,9 @@ impl Sip2 {
     }
 }
 
-/// Accepts SIP2 sessions until the task is dropped.
-pub async fn serve(listener: TcpListener, sip2: Arc<Sip2>) {
+/// Accepts SIP2 sessions (over TLS with `tls`) until the task is dropped.
+pub async fn serve(listener: TcpListener, tls: Option<Arc<ServerConfig>>, sip2: Arc<Sip2>) {
+    let acceptor = tls.map(TlsAcceptor::from);
     let sessions = Arc::new(Semaphore::new(sip2.limits.max_sessions));
     let mut backoff = Duration::from_millis(10);
     loop {
@@ -161,9 +174,31 @@ pub async fn serve(listener: TcpListener, sip2: Arc<Sip2>) {
             continue;
         };
         let sip2 = Arc::clone(&sip2);
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            match session(&sip2, stream, peer).await {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::warn!(%peer, %error, "SIP2 connection closed");
+                return;
+            }
+            let ended = match acceptor {
+                None => session(&sip2, stream, peer).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(stream)) => session(&sip2, stream, peer).await,
+                        Ok(Err(error)) => {
+                            tracing::warn!(%peer, %error, "SIP2 TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::warn!(%peer, "SIP2 TLS handshake took too long");
+                            return;
+                        }
+                    }
+                }
+            };
+            match ended {
                 Ok(end) => tracing::info!(%peer, "SIP2 session ended: {end}"),
                 Err(reason) => tracing::warn!(%peer, %reason, "SIP2 session closed"),
             }
@@ -197,9 +232,12 @@ pub(crate) enum Fault {
     Protocol(String),
 }
 
-async fn session(sip2: &Sip2, stream: TcpStream, peer: SocketAddr) -> Result<End, Fault> {
-    stream.set_nodelay(true)?;
-    let (reader, mut writer) = stream.into_split();
+async fn session(
+    sip2: &Sip2,
+    stream: impl AsyncRead + AsyncWrite + Unpin,
+    peer: SocketAddr,
+) -> Result<End, Fault> {
+    let (reader, mut writer) = tokio::io::split(stream);
     let mut reader = BufReader::new(reader);
     let mut state = handlers::Session::default();
     let mut frame = Vec::new();
@@ -228,8 +266,11 @@ async fn session(sip2: &Sip2, stream: TcpStream, peer: SocketAddr) -> Result<End
             }
             Err(error) => return Err(error.into()),
         };
-        writer.write_all(answer.as_bytes()).await?;
-        writer.write_all(&[codec::TERMINATOR]).await?;
+        let mut bytes = answer.into_bytes();
+        bytes.push(codec::TERMINATOR);
+        writer.write_all(&bytes).await?;
+        // Over TLS the record leaves when flushed; over TCP this does nothing.
+        writer.flush().await?;
     }
 }
 

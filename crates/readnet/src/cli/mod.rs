@@ -155,8 +155,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     pub notice_tick_secs: u64,
     /// Also serve SIP2 (self-check kiosks) on this address: kiosks log in with a kiosk's (or
-    /// desk's) principal name and token. Off unless given. Plain TCP: keep it on the library's
-    /// own network (no TLS on this listener yet).
+    /// desk's) principal name and token. Off unless given. Over TLS with the listener's
+    /// certificate (--tls-cert, --tls-key, --client-ca); without one, plain TCP.
     #[arg(long, value_name = "ADDR")]
     pub sip2_listen: Option<SocketAddr>,
     /// SIP2 sessions served at once; a connection beyond them is closed (logged).

@@ -33,7 +33,10 @@ fn network() -> History {
             time_zone: String::new(),
         },
     );
-    for library in ["JN-CENTRAL", "JN-LIXIA"] {
+    for (library, tier, parent) in [
+        ("JN-CENTRAL", LibraryTier::Central, None),
+        ("JN-LIXIA", LibraryTier::Branch, Some("JN-CENTRAL".into())),
+    ] {
         h.run(
             t0(),
             None,
@@ -41,8 +44,8 @@ fn network() -> History {
                 library: library.into(),
                 name: library.into(),
                 city: "jinan".into(),
-                tier: LibraryTier::Central,
-                parent: None,
+                tier,
+                parent,
             },
         );
     }
@@ -52,7 +55,7 @@ fn network() -> History {
         Command::CatalogueItem {
             book: NewBook {
                 item: "BC-1".into(),
-                isbn: "9787532734029".into(),
+                isbn: "9787532734023".into(),
                 title: "边城".into(),
                 author: "沈从文".into(),
                 price_fen: Some(Fen(2500)),
@@ -87,7 +90,7 @@ fn hold(h: &mut History, at: DateTime<Utc>, patron: PatronRef, pickup: &str) {
         Command::PlaceHold {
             patron,
             target: readnet_domain::HoldTarget::Title {
-                isbn: "9787532734029".into(),
+                isbn: "9787532734023".into(),
                 title: String::new(),
                 author: String::new(),
             },

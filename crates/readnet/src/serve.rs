@@ -153,6 +153,17 @@ pub async fn serve(
         }
         None => None,
     };
+    let http_listener = match config.http_listen {
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding --http-listen {address}"))?;
+            // Printed before the gRPC line, which scripts and tests wait for last.
+            println!("readnet http listening on {}", listener.local_addr()?);
+            Some(listener)
+        }
+        None => None,
+    };
     // Scripts and tests wait for this line to learn the port (with --listen …:0).
     println!("readnet listening on {addr}");
     if let Some(files) = &config.tls {
@@ -195,19 +206,11 @@ pub async fn serve(
     let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|&stop| stop).await;
     };
-    let http = match config.http_listen {
-        Some(address) => {
-            let listener = tokio::net::TcpListener::bind(address)
-                .await
-                .with_context(|| format!("binding --http-listen {address}"))?;
-            let bound = listener.local_addr()?;
-            println!("readnet http listening on {bound}");
-            let server = axum::serve(listener, crate::http::router(tree.clone()))
-                .with_graceful_shutdown(stopped(stop.clone()));
-            Some(tokio::spawn(async move { server.await }))
-        }
-        None => None,
-    };
+    let http = http_listener.map(|listener| {
+        let server = axum::serve(listener, crate::http::router(tree.clone()))
+            .with_graceful_shutdown(stopped(stop.clone()));
+        tokio::spawn(async move { server.await })
+    });
     let served = readnet_server::Served {
         store,
         key,

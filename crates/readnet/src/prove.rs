@@ -267,13 +267,13 @@ async fn prove_line(args: &ProveLineArgs) -> anyhow::Result<Verdict> {
         }
     }
     Ok(Verdict::Verified(format!(
-        "{} {}: {} owes {} {} fen for {count} {} charge(s); each event is in the tree of {} \
+        "{}{}: {} owes {} {} fen for {count} {} charge(s); each event is in the tree of {} \
          events (root {}) that {} signed for the period{extends}",
         args.period,
         if line.adjustment_of.is_empty() {
             String::new()
         } else {
-            format!("(adjustment of {})", line.adjustment_of)
+            format!(" (adjustment of {})", line.adjustment_of)
         },
         args.debtor,
         args.creditor,

@@ -147,7 +147,7 @@ async fn a_zibo_readers_hold_on_a_jinan_copy_travels_through_the_centre_to_their
     );
 
     // Leg one: Lixia → the centre (same city); leg two: the centre → the reading point.
-    accepted(
+    let to_centre = accepted(
         lixia.dispatch(COPY, JN_DC, TransferReason::Hold).await,
         "dispatch to the centre",
     );
@@ -157,6 +157,7 @@ async fn a_zibo_readers_hold_on_a_jinan_copy_travels_through_the_centre_to_their
         .transit_list(TransitListRequest {
             library: JN_DC.to_owned(),
             direction: TransitDirection::To as i32,
+            min_position: Some(to_centre.position),
             ..Default::default()
         })
         .await

@@ -314,6 +314,14 @@ pub enum Act {
     CancelHold,
     /// End the holds whose time is up (the sweep).
     ExpireHolds,
+    /// Set a library's acquisition budget or policy, register its partner bookstores.
+    ManageAcquisitions,
+    /// License an e-resource to a library or the network.
+    LicenseEResource,
+    /// Lend an e-resource to a patron, or take it back early.
+    BorrowDigital,
+    /// End the digital loans whose time is up (the sweep).
+    ExpireDigitalLoans,
     /// A library's pick list, a patron's holds and their queue positions.
     ReadHolds,
     /// Write the server's clock into the log.
@@ -366,7 +374,11 @@ impl Act {
             | Act::CorrectLibrary
             | Act::SetCalendar
             | Act::CloseTemporarily
+            | Act::ManageAcquisitions
+            | Act::LicenseEResource
             | Act::ManagePrincipals => &[NetworkAdmin, CityAdmin],
+            Act::BorrowDigital => &[NetworkAdmin, Desk, Kiosk],
+            Act::ExpireDigitalLoans => &[NetworkAdmin],
             Act::PlaceHold | Act::CancelHold => &[NetworkAdmin, Desk, Kiosk],
             Act::ExpireHolds | Act::TickClock | Act::Notices => &[NetworkAdmin],
             Act::ReadHolds => &[NetworkAdmin, CityAdmin, Desk, Kiosk, Auditor],
@@ -426,6 +438,10 @@ impl Act {
             Act::PlaceHold => "PlaceHold",
             Act::CancelHold => "CancelHold",
             Act::ExpireHolds => "ExpireHolds",
+            Act::ManageAcquisitions => "manage acquisition budgets, policies and bookstores",
+            Act::LicenseEResource => "LicenseEResource",
+            Act::BorrowDigital => "lend e-resources",
+            Act::ExpireDigitalLoans => "ExpireDigitalLoans",
             Act::TickClock => "TickClock",
             Act::Notices => "take and acknowledge notices",
             Act::ReadHolds => "read holds and pick lists",
@@ -579,6 +595,12 @@ pub fn command_act(command: &Command) -> Act {
         Command::PlaceHold { .. } => Act::PlaceHold,
         Command::CancelHold { .. } => Act::CancelHold,
         Command::ExpireHolds => Act::ExpireHolds,
+        Command::SetAcquisitionBudget { .. }
+        | Command::SetAcquisitionPolicy { .. }
+        | Command::RegisterBookstore { .. } => Act::ManageAcquisitions,
+        Command::LicenseEResource { .. } => Act::LicenseEResource,
+        Command::BorrowDigital { .. } | Command::ReturnDigital { .. } => Act::BorrowDigital,
+        Command::ExpireDigitalLoans => Act::ExpireDigitalLoans,
         Command::TickClock => Act::TickClock,
         Command::AcknowledgeNotices { .. } => Act::Notices,
         Command::AddPrincipal { .. }
@@ -627,6 +649,13 @@ pub fn authorize(
         | Command::ChangeLibraryTier { library, .. }
         | Command::CloseLibraryTemporarily { library, .. }
         | Command::ReopenLibrary { library }
+        | Command::SetAcquisitionBudget { library, .. }
+        | Command::SetAcquisitionPolicy { library, .. }
+        | Command::RegisterBookstore { library, .. }
+        | Command::LicenseEResource {
+            owner_library: Some(library),
+            ..
+        }
         | Command::SetCalendar {
             library: Some(library),
             ..
@@ -675,6 +704,25 @@ pub fn authorize(
         _ => {}
     }
     authorize_act(authority, act, &targets, network)?;
+    // The network's own e-resources are the network's administrators' to license.
+    if matches!(
+        command,
+        Command::LicenseEResource {
+            owner_library: None,
+            ..
+        }
+    ) && authority.grant.scope != Scope::Network
+    {
+        return Err(Rejection::NotPermitted(Box::new(
+            crate::rejection::NotPermitted {
+                principal: authority.principal.clone(),
+                grant: authority.grant.clone(),
+                act,
+                target: None,
+                why: Denial::Scope,
+            },
+        )));
+    }
     let own_channel = match authority.role() {
         Role::Kiosk => Some(Channel::Kiosk),
         Role::Booth => Some(Channel::Booth),

@@ -151,6 +151,13 @@ payload_codec!(
     LoanExtended,
     ClockTicked,
     NoticesAcknowledged,
+    AcquisitionBudgetSet,
+    AcquisitionPolicySet,
+    BookstorePartnerRegistered,
+    PatronDrivenPurchaseRecorded,
+    EResourceLicensed,
+    DigitalLoaned,
+    DigitalLoanEnded,
 );
 
 /// Decodes a stored payload of `event_type` written at `schema_version`, upcasting it to the

@@ -5,7 +5,8 @@ use crate::calendar::OpeningHours;
 use crate::ids::{CityCode, ItemCode, LibraryCode, PatronId, PrincipalName};
 use crate::money::Fen;
 use crate::pb::{
-    Acquisition, Channel, ChargeKind, CreditTier, LibraryTier, ReturnPolicy, TransferReason,
+    Acquisition, Channel, ChargeKind, CreditTier, EResourceKind, LibraryTier, ReturnPolicy,
+    TransferReason,
 };
 
 /// A patron as a command names them: the card's issuing city, the patron id (the keyed hash of
@@ -104,6 +105,8 @@ pub enum Command {
     PatronDrivenAcquisition {
         patron: PatronRef,
         book: NewBook,
+        /// The partner bookstore it was bought at.
+        bookstore: Option<String>,
     },
     DeclareLost {
         item: ItemCode,
@@ -178,6 +181,48 @@ pub enum Command {
         gateway: String,
         through_sequence: u64,
     },
+    /// Sets a library's acquisition budget for a budget year and its patron-driven share
+    /// (`None`: the default 20 %).
+    SetAcquisitionBudget {
+        library: LibraryCode,
+        year: i32,
+        budget_fen: Fen,
+        patron_driven_share_bp: Option<u32>,
+    },
+    /// Sets a library's price cap and per-reader monthly quota for patron-driven purchases.
+    SetAcquisitionPolicy {
+        library: LibraryCode,
+        max_item_price_fen: Fen,
+        monthly_quota_per_reader: u32,
+    },
+    /// Registers a bookstore as a partner of a library.
+    RegisterBookstore {
+        library: LibraryCode,
+        bookstore: String,
+        name: String,
+    },
+    /// Licenses an e-resource to a library (`owner_library`) or the whole network (`None`).
+    LicenseEResource {
+        resource: String,
+        title: String,
+        kind: EResourceKind,
+        owner_library: Option<LibraryCode>,
+        shared: bool,
+        licences: u32,
+        loan_days: u32,
+    },
+    /// Lends an e-resource to a patron, through the acting library.
+    BorrowDigital {
+        resource: String,
+        patron: PatronRef,
+    },
+    /// Gives a digital loan back before its expiry.
+    ReturnDigital {
+        resource: String,
+        patron: PatronRef,
+    },
+    /// Ends the digital loans whose time is up at the command's `occurred_at`.
+    ExpireDigitalLoans,
     AddPrincipal {
         principal: PrincipalName,
         grant: Grant,
@@ -231,6 +276,13 @@ impl Command {
             Command::ReopenLibrary { .. } => "ReopenLibrary",
             Command::TickClock => "TickClock",
             Command::AcknowledgeNotices { .. } => "AcknowledgeNotices",
+            Command::SetAcquisitionBudget { .. } => "SetAcquisitionBudget",
+            Command::SetAcquisitionPolicy { .. } => "SetAcquisitionPolicy",
+            Command::RegisterBookstore { .. } => "RegisterBookstore",
+            Command::LicenseEResource { .. } => "LicenseEResource",
+            Command::BorrowDigital { .. } => "BorrowDigital",
+            Command::ReturnDigital { .. } => "ReturnDigital",
+            Command::ExpireDigitalLoans => "ExpireDigitalLoans",
             Command::AddPrincipal { .. } => "AddPrincipal",
             Command::ChangePrincipal { .. } => "ChangePrincipal",
             Command::RevokePrincipal { .. } => "RevokePrincipal",

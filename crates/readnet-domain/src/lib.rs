@@ -34,17 +34,21 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, CommandContext, HoldTarget, NewBook, PatronRef};
 pub use decide::{decide, valid_principal_name};
 pub use ids::{CityCode, ItemCode, LibraryCode, PatronId, PrincipalName, TokenId};
-pub use money::{Fen, MAX_PAYMENT_FEN, MAX_PRICE_FEN, MAX_TARIFF_FEN};
+pub use money::{Fen, MAX_BUDGET_FEN, MAX_PAYMENT_FEN, MAX_PRICE_FEN, MAX_TARIFF_FEN};
 pub use patron_key::PatronKey;
 pub use policy::{
-    BLOCK_AFTER_OVERDUE_DAYS, HOLD_EXPIRY_DAYS, HOLD_PICKUP_DAYS, LOAN_PERIOD_DAYS,
+    BASIS_POINTS, BLOCK_AFTER_OVERDUE_DAYS, DEFAULT_DIGITAL_LOAN_DAYS,
+    DEFAULT_MAX_PATRON_DRIVEN_PRICE_FEN, DEFAULT_MONTHLY_PATRON_DRIVEN_QUOTA,
+    DEFAULT_PATRON_DRIVEN_SHARE_BP, HOLD_EXPIRY_DAYS, MAX_DIGITAL_EXPIRIES_PER_SWEEP,
+    MAX_DIGITAL_LOAN_DAYS, MAX_LICENCES, HOLD_PICKUP_DAYS, LOAN_PERIOD_DAYS,
     MAX_EXPIRIES_PER_SWEEP, MAX_OPEN_HOLDS, MAX_RENEWALS, default_tariff_fen, due_at,
     end_of_local_day_after, loan_limit,
 };
 pub use refusal::{MAX_REFUSAL_MESSAGE_BYTES, Refusal};
 pub use rejection::{DeskWork, NotPermitted, Rejection, RejectionKind, Whereabouts};
 pub use state::{
-    City, Hold, HoldState, Item, ItemStatus, Ledger, Library, LostDebt, Network, Patron, Tariff,
+    AcquisitionPolicy, BudgetYear, City, EResource, Hold, HoldState, Item, ItemStatus, Ledger,
+    Library, LostDebt, Network, Patron, Tariff,
 };
 pub use stream::StreamId;
 

@@ -16,6 +16,11 @@ pub const MAX_TARIFF_FEN: Fen = Fen(100_000);
 /// which is the item's price or the lost tariff, both at most [`MAX_PRICE_FEN`].
 pub const MAX_PAYMENT_FEN: Fen = MAX_PRICE_FEN;
 
+/// The most a library's acquisition budget for one year may be: 10,000,000,000 fen (100 million
+/// yuan), far above any city library's book budget, and far from `i64::MAX` however many years
+/// or libraries are summed.
+pub const MAX_BUDGET_FEN: Fen = Fen(10_000_000_000);
+
 /// An amount of money in fen. Arithmetic is checked: an overflow is a `None` to handle, never a
 /// wrapped amount, so there is no `Add` or `Sub`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]

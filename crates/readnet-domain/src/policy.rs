@@ -23,6 +23,26 @@ pub const HOLD_PICKUP_DAYS: u64 = 7;
 /// One `ExpireHolds` ends at most this many holds; a sweep repeats it until none is due.
 pub const MAX_EXPIRIES_PER_SWEEP: usize = 256;
 
+/// The share of a library's acquisition budget for patron-driven acquisition (你读书我买单) when
+/// a budget is set without one: 20 %, in basis points.
+pub const DEFAULT_PATRON_DRIVEN_SHARE_BP: u32 = 2000;
+/// Basis points in a whole.
+pub const BASIS_POINTS: u32 = 10_000;
+/// The most one patron-driven book may cost where a library has set no policy: 20,000 fen
+/// (200 yuan).
+pub const DEFAULT_MAX_PATRON_DRIVEN_PRICE_FEN: Fen = Fen(20_000);
+/// How many patron-driven books one reader may have bought at one library in a calendar month
+/// where the library has set no policy.
+pub const DEFAULT_MONTHLY_PATRON_DRIVEN_QUOTA: u32 = 5;
+/// How long a digital loan lasts when its resource's licence says nothing.
+pub const DEFAULT_DIGITAL_LOAN_DAYS: u32 = 14;
+/// The longest a digital loan may last.
+pub const MAX_DIGITAL_LOAN_DAYS: u32 = 366;
+/// The most concurrent licences or seats a resource may have.
+pub const MAX_LICENCES: u32 = 100_000;
+/// One `ExpireDigitalLoans` ends at most this many loans; a sweep repeats it until none is due.
+pub const MAX_DIGITAL_EXPIRIES_PER_SWEEP: usize = 256;
+
 /// The most items a patron of `tier` may have on loan at once.
 pub fn loan_limit(tier: CreditTier) -> usize {
     match tier {
@@ -60,6 +80,8 @@ pub fn default_tariff_fen(kind: ChargeKind) -> Fen {
         ChargeKind::Loan => 100,
         ChargeKind::Return => 50,
         ChargeKind::Shipping => 800,
+        // Cross-city use of shared e-resources is free unless the network sets a tariff.
+        ChargeKind::Digital => 0,
         ChargeKind::Lost | ChargeKind::Unspecified => 3000,
     })
 }

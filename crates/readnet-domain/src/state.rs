@@ -10,8 +10,8 @@ use crate::calendar::{Calendar, Closure, OpeningHours};
 use crate::ids::{CityCode, ItemCode, LibraryCode, PatronId, PrincipalName};
 use crate::money::Fen;
 use crate::pb::{
-    Acquisition, ChargeKind, CreditTier, LibraryTier, LostItemDebtWaived, LostItemPaid,
-    ReturnPolicy, TransferReason,
+    Acquisition, ChargeKind, CreditTier, EResourceKind, LibraryTier, LostItemDebtWaived,
+    LostItemPaid, ReturnPolicy, TransferReason,
 };
 use crate::policy::default_tariff_fen;
 use crate::{Payload, StreamId, codec};
@@ -79,6 +79,60 @@ pub struct Tariff {
     pub effective_from: DateTime<Utc>,
 }
 
+/// A library's budget year (ADR 0019): the budget set for it, if any, and what its
+/// patron-driven purchases have cost so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BudgetYear {
+    /// The budget and its patron-driven share in basis points, once set.
+    pub budget: Option<(Fen, u32)>,
+    pub patron_driven_spent_fen: Fen,
+}
+
+impl BudgetYear {
+    /// The patron-driven share in fen (rounded down), if a budget is set.
+    pub fn patron_driven_share_fen(&self) -> Option<Fen> {
+        self.budget.map(|(budget, bp)| {
+            Fen(i64::try_from(
+                i128::from(budget.get()) * i128::from(bp) / i128::from(crate::policy::BASIS_POINTS),
+            )
+            .unwrap_or(i64::MAX))
+        })
+    }
+}
+
+/// A library's rules for patron-driven purchases (ADR 0019).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcquisitionPolicy {
+    pub max_item_price_fen: Fen,
+    pub monthly_quota_per_reader: u32,
+}
+
+impl Default for AcquisitionPolicy {
+    fn default() -> Self {
+        Self {
+            max_item_price_fen: crate::policy::DEFAULT_MAX_PATRON_DRIVEN_PRICE_FEN,
+            monthly_quota_per_reader: crate::policy::DEFAULT_MONTHLY_PATRON_DRIVEN_QUOTA,
+        }
+    }
+}
+
+/// A licensed e-resource and its loans now (ADR 0019).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EResource {
+    pub code: String,
+    pub title: String,
+    pub kind: EResourceKind,
+    /// `None`: the whole network owns it.
+    pub owner_library: Option<LibraryCode>,
+    /// Lent to readers of every member city.
+    pub shared: bool,
+    /// Concurrent loans it allows; `None`: no limit (open access).
+    pub licences: Option<u32>,
+    pub loan_days: u32,
+    /// Open digital loans: patron → expiry.
+    pub loans: BTreeMap<PatronId, DateTime<Utc>>,
+}
+
 /// The network's shape: the `network` stream folded.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Network {
@@ -94,6 +148,14 @@ pub struct Network {
     pub last_tick: Option<DateTime<Utc>>,
     /// Notice gateway → the sequence it has acknowledged through.
     pub notice_acks: BTreeMap<String, u64>,
+    /// Acquisition budgets by library and budget year (ADR 0019).
+    pub budgets: BTreeMap<(LibraryCode, i32), BudgetYear>,
+    /// Libraries' patron-driven purchase rules; a library without one has the defaults.
+    pub acquisition_policies: HashMap<LibraryCode, AcquisitionPolicy>,
+    /// Each library's partner bookstores: code → name.
+    pub bookstores: HashMap<LibraryCode, BTreeMap<String, String>>,
+    /// Licensed e-resources by code.
+    pub eresources: BTreeMap<String, EResource>,
 }
 
 impl Network {
@@ -105,6 +167,22 @@ impl Network {
             // Later-set tariffs win ties on effective date: max_by_key keeps the last maximum.
             .max_by_key(|t| t.effective_from)
             .map_or_else(|| default_tariff_fen(kind), |t| t.amount_fen)
+    }
+
+    /// A library's patron-driven purchase rules (the defaults unless it set its own).
+    pub fn acquisition_policy(&self, library: &str) -> AcquisitionPolicy {
+        self.acquisition_policies
+            .get(library)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Whether a budget was ever set for `library`, for any year: from then on, a year without
+    /// one has no patron-driven share.
+    pub fn has_budgets(&self, library: &LibraryCode) -> bool {
+        self.budgets
+            .range((library.clone(), i32::MIN)..=(library.clone(), i32::MAX))
+            .any(|(_, year)| year.budget.is_some())
     }
 
     /// The time zone of a library's city (Asia/Shanghai if unknown).
@@ -404,6 +482,12 @@ impl Item {
                     *homebound = true;
                 }
             }
+            Payload::PatronDrivenPurchaseRecorded(e) => {
+                self.presuppose(
+                    payload,
+                    |s| matches!(s, ItemStatus::OnShelf { library, .. } if library == &e.library),
+                );
+            }
             Payload::BoothSwapped(e) => {
                 self.presuppose(
                     payload,
@@ -485,6 +569,12 @@ impl Item {
             | Payload::LibraryReopened(_)
             | Payload::ClockTicked(_)
             | Payload::NoticesAcknowledged(_)
+            | Payload::AcquisitionBudgetSet(_)
+            | Payload::AcquisitionPolicySet(_)
+            | Payload::BookstorePartnerRegistered(_)
+            | Payload::EResourceLicensed(_)
+            | Payload::DigitalLoaned(_)
+            | Payload::DigitalLoanEnded(_)
             | Payload::CommandRefused(_) => self.broken(payload),
         }
         self.version += 1;
@@ -525,6 +615,10 @@ pub struct Patron {
     pub unsettled_lost: BTreeSet<ItemCode>,
     /// The patron's open holds (waiting, set aside, ready), by number.
     pub holds: BTreeSet<u64>,
+    /// Patron-driven books bought for them, by library and month (`YYYY-MM`, local).
+    pub patron_driven_by_month: BTreeMap<(LibraryCode, String), u32>,
+    /// Open digital loans: resource → expiry.
+    pub digital_loans: BTreeMap<String, DateTime<Utc>>,
     /// Events in the patron's stream.
     pub version: u64,
 }
@@ -807,6 +901,132 @@ impl Ledger {
                 *acked = e.through_sequence;
                 self.network.version += 1;
             }
+            Payload::AcquisitionBudgetSet(e) => {
+                self.network.library_mut(payload, &e.library);
+                let year = i32::try_from(e.year).unwrap_or(i32::MAX);
+                self.network
+                    .budgets
+                    .entry((e.library.as_str().into(), year))
+                    .or_default()
+                    .budget = Some((Fen(e.budget_fen), e.patron_driven_share_bp));
+                self.network.version += 1;
+            }
+            Payload::AcquisitionPolicySet(e) => {
+                self.network.library_mut(payload, &e.library);
+                self.network.acquisition_policies.insert(
+                    e.library.as_str().into(),
+                    AcquisitionPolicy {
+                        max_item_price_fen: Fen(e.max_item_price_fen),
+                        monthly_quota_per_reader: e.monthly_quota_per_reader,
+                    },
+                );
+                self.network.version += 1;
+            }
+            Payload::BookstorePartnerRegistered(e) => {
+                self.network.library_mut(payload, &e.library);
+                let partners = self
+                    .network
+                    .bookstores
+                    .entry(e.library.as_str().into())
+                    .or_default();
+                if partners
+                    .insert(e.bookstore.clone(), e.name.clone())
+                    .is_some()
+                {
+                    broken(
+                        payload,
+                        &format!("bookstore {} is a partner already", e.bookstore),
+                    );
+                }
+                self.network.version += 1;
+            }
+            Payload::EResourceLicensed(e) => {
+                self.network.presuppose(
+                    payload,
+                    !self.network.eresources.contains_key(&e.resource)
+                        && (e.owner_library.is_empty()
+                            || self
+                                .network
+                                .libraries
+                                .contains_key(e.owner_library.as_str())),
+                );
+                let kind = EResourceKind::try_from(e.kind).unwrap_or_default();
+                self.network.eresources.insert(
+                    e.resource.clone(),
+                    EResource {
+                        code: e.resource.clone(),
+                        title: e.title.clone(),
+                        kind,
+                        owner_library: (!e.owner_library.is_empty())
+                            .then(|| e.owner_library.as_str().into()),
+                        shared: e.shared || e.owner_library.is_empty(),
+                        licences: (kind != EResourceKind::OpenAccess).then_some(e.licences),
+                        loan_days: e.loan_days,
+                        loans: BTreeMap::new(),
+                    },
+                );
+                self.network.version += 1;
+            }
+            Payload::PatronDrivenPurchaseRecorded(e) => {
+                self.item_mut(&e.item, payload);
+                let year = i32::try_from(e.budget_year).unwrap_or(i32::MAX);
+                let spent = &mut self
+                    .network
+                    .budgets
+                    .entry((e.library.as_str().into(), year))
+                    .or_default()
+                    .patron_driven_spent_fen;
+                *spent = spent.checked_add(Fen(e.price_fen)).unwrap_or(Fen(i64::MAX));
+                let patron = self.patron_mut(payload, &e.patron_id);
+                *patron
+                    .patron_driven_by_month
+                    .entry((e.library.as_str().into(), e.month.clone()))
+                    .or_default() += 1;
+            }
+            Payload::DigitalLoaned(e) => {
+                let expires_at = from_us(e.expires_at_us);
+                let Some(resource) = self.network.eresources.get_mut(&e.resource) else {
+                    broken(payload, &format!("e-resource {} is not licensed", e.resource))
+                };
+                let full = resource
+                    .licences
+                    .is_some_and(|n| resource.loans.len() >= n as usize);
+                if full
+                    || resource
+                        .loans
+                        .insert(e.patron_id.as_str().into(), expires_at)
+                        .is_some()
+                {
+                    broken(
+                        payload,
+                        &format!(
+                            "e-resource {} has {} loans of {:?} licences, the patron's among them or none free",
+                            e.resource,
+                            resource.loans.len(),
+                            resource.licences
+                        ),
+                    );
+                }
+                let patron = self.patron_mut(payload, &e.patron_id);
+                patron.digital_loans.insert(e.resource.clone(), expires_at);
+                patron.version += 1;
+            }
+            Payload::DigitalLoanEnded(e) => {
+                let open = self
+                    .network
+                    .eresources
+                    .get_mut(&e.resource)
+                    .and_then(|r| r.loans.remove(e.patron_id.as_str()));
+                if open.is_none() {
+                    broken(
+                        payload,
+                        &format!("the patron has no loan of e-resource {}", e.resource),
+                    );
+                }
+                let patron = self.patron_mut(payload, &e.patron_id);
+                patron.digital_loans.remove(&e.resource);
+                patron.version += 1;
+            }
             Payload::LibraryRolesSet(e) => {
                 let library = self.network.library_mut(payload, &e.library);
                 library.delivery_point = e.delivery_point;
@@ -908,6 +1128,8 @@ impl Ledger {
                         loans: BTreeSet::new(),
                         unsettled_lost: BTreeSet::new(),
                         holds: BTreeSet::new(),
+                        patron_driven_by_month: BTreeMap::new(),
+                        digital_loans: BTreeMap::new(),
                         version: 1,
                     },
                 );

@@ -13,10 +13,12 @@ use crate::{
     Command, CommandContext, Ledger, NewBook, NewEvent, PatronRef, Payload, Rejection, StreamId,
 };
 
+mod acquisitions;
 mod booth;
 mod calendar;
 mod catalogue;
 mod circulation;
+mod digital;
 mod holds;
 mod lost;
 mod network;
@@ -81,7 +83,11 @@ pub fn decide(
             patron,
             deposit,
         } => d.booth_swap(take_item, patron, deposit),
-        Command::PatronDrivenAcquisition { patron, book } => d.patron_driven(patron, book),
+        Command::PatronDrivenAcquisition {
+            patron,
+            book,
+            bookstore,
+        } => d.patron_driven(patron, book, bookstore.as_deref()),
         Command::DeclareLost { item } => d.declare_lost(item),
         Command::PayLostItem { item, amount_fen } => d.pay_lost(item, *amount_fen),
         Command::WaiveLostItemDebt { item, reason } => d.waive_lost(item, reason),
@@ -119,6 +125,42 @@ pub fn decide(
             gateway,
             through_sequence,
         } => d.acknowledge_notices(gateway, *through_sequence),
+        Command::SetAcquisitionBudget {
+            library,
+            year,
+            budget_fen,
+            patron_driven_share_bp,
+        } => d.set_acquisition_budget(library, *year, *budget_fen, *patron_driven_share_bp),
+        Command::SetAcquisitionPolicy {
+            library,
+            max_item_price_fen,
+            monthly_quota_per_reader,
+        } => d.set_acquisition_policy(library, *max_item_price_fen, *monthly_quota_per_reader),
+        Command::RegisterBookstore {
+            library,
+            bookstore,
+            name,
+        } => d.register_bookstore(library, bookstore, name),
+        Command::LicenseEResource {
+            resource,
+            title,
+            kind,
+            owner_library,
+            shared,
+            licences,
+            loan_days,
+        } => d.license_eresource(
+            resource,
+            title,
+            *kind,
+            owner_library.as_ref(),
+            *shared,
+            *licences,
+            *loan_days,
+        ),
+        Command::BorrowDigital { resource, patron } => d.borrow_digital(resource, patron),
+        Command::ReturnDigital { resource, patron } => d.return_digital(resource, patron),
+        Command::ExpireDigitalLoans => d.expire_digital_loans(),
         Command::AddPrincipal {
             principal,
             grant,

@@ -65,7 +65,14 @@ impl Decider<'_> {
             | Command::RenameLibrary { library, .. }
             | Command::ChangeLibraryTier { library, .. }
             | Command::CloseLibraryTemporarily { library, .. }
-            | Command::ReopenLibrary { library } => libraries.push(library),
+            | Command::ReopenLibrary { library }
+            | Command::SetAcquisitionBudget { library, .. }
+            | Command::SetAcquisitionPolicy { library, .. }
+            | Command::RegisterBookstore { library, .. } => libraries.push(library),
+            Command::LicenseEResource { owner_library, .. } => libraries.extend(owner_library),
+            Command::BorrowDigital { patron, .. } | Command::ReturnDigital { patron, .. } => {
+                cities.push(&patron.city);
+            }
             Command::MoveLibrary { library, parent } => {
                 libraries.push(library);
                 libraries.extend(parent);

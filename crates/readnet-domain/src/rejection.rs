@@ -322,28 +322,74 @@ pub enum Rejection {
     PurchasePriceRequired { price_fen: Option<Fen> },
 
     // ---- acquisition budgets and digital lending (ADR 0019) ----
-    #[error("bookstore: library {library} buys patron-driven books from its partner bookstores ({partners}): name the one this book was bought at")]
-    BookstoreRequired { library: LibraryCode, partners: String },
-    #[error("bookstore: {bookstore} is not a partner bookstore of library {library} (rule: patron-driven books are bought at the library's partners; RegisterBookstore)")]
-    BookstoreNotPartner { library: LibraryCode, bookstore: String },
+    #[error(
+        "bookstore: library {library} buys patron-driven books from its partner bookstores ({partners}): name the one this book was bought at"
+    )]
+    BookstoreRequired {
+        library: LibraryCode,
+        partners: String,
+    },
+    #[error(
+        "bookstore: {bookstore} is not a partner bookstore of library {library} (rule: patron-driven books are bought at the library's partners; RegisterBookstore)"
+    )]
+    BookstoreNotPartner {
+        library: LibraryCode,
+        bookstore: String,
+    },
     #[error("bookstore: {bookstore} is a partner of library {library} already")]
-    BookstoreAlreadyPartner { library: LibraryCode, bookstore: String },
-    #[error("book.price_fen: {price_fen} fen is above library {library}'s cap of {max_fen} fen for one patron-driven book (rule: per-item price cap)")]
-    PurchaseAboveCap { library: LibraryCode, price_fen: Fen, max_fen: Fen },
-    #[error("card {card} has had {bought} patron-driven books bought at library {library} in {month}, its quota for a reader in a month is {quota} (rule: per-reader monthly quota)")]
-    PurchaseQuotaReached { card: String, library: LibraryCode, month: String, bought: u32, quota: u32 },
-    #[error("library {library}'s patron-driven share for {year} is {share_fen} fen, {spent_fen} fen of it spent: a book of {price_fen} fen does not fit (rule: patron-driven purchases stop when the share is spent)")]
-    PatronDrivenShareSpent { library: LibraryCode, year: i32, share_fen: Fen, spent_fen: Fen, price_fen: Fen },
-    #[error("library {library} has no acquisition budget for {year}, so no patron-driven share to spend (rule: once a library has budgets, each year needs one; SetAcquisitionBudget)")]
+    BookstoreAlreadyPartner {
+        library: LibraryCode,
+        bookstore: String,
+    },
+    #[error(
+        "book.price_fen: {price_fen} fen is above library {library}'s cap of {max_fen} fen for one patron-driven book (rule: per-item price cap)"
+    )]
+    PurchaseAboveCap {
+        library: LibraryCode,
+        price_fen: Fen,
+        max_fen: Fen,
+    },
+    #[error(
+        "card {card} has had {bought} patron-driven books bought at library {library} in {month}, its quota for a reader in a month is {quota} (rule: per-reader monthly quota)"
+    )]
+    PurchaseQuotaReached {
+        card: String,
+        library: LibraryCode,
+        month: String,
+        bought: u32,
+        quota: u32,
+    },
+    #[error(
+        "library {library}'s patron-driven share for {year} is {share_fen} fen, {spent_fen} fen of it spent: a book of {price_fen} fen does not fit (rule: patron-driven purchases stop when the share is spent)"
+    )]
+    PatronDrivenShareSpent {
+        library: LibraryCode,
+        year: i32,
+        share_fen: Fen,
+        spent_fen: Fen,
+        price_fen: Fen,
+    },
+    #[error(
+        "library {library} has no acquisition budget for {year}, so no patron-driven share to spend (rule: once a library has budgets, each year needs one; SetAcquisitionBudget)"
+    )]
     NoAcquisitionBudget { library: LibraryCode, year: i32 },
     #[error("year: {year} is not a budget year readnet takes (2000 to 2100)")]
     BudgetYearOutOfRange { year: i32 },
     #[error("budget_fen: {budget_fen} is not a budget: from 0 to {max_fen} fen")]
     BudgetOutOfRange { budget_fen: Fen, max_fen: Fen },
-    #[error("patron_driven_share_bp: {share_bp} is not a share: from 0 to 10000 basis points (2000: 20 %)")]
+    #[error(
+        "patron_driven_share_bp: {share_bp} is not a share: from 0 to 10000 basis points (2000: 20 %)"
+    )]
     ShareOutOfRange { share_bp: u32 },
-    #[error("library {library} has spent {spent_fen} fen on patron-driven books in {year} already; a patron-driven share of {share_fen} fen would be below it")]
-    BudgetBelowSpend { library: LibraryCode, year: i32, share_fen: Fen, spent_fen: Fen },
+    #[error(
+        "library {library} has spent {spent_fen} fen on patron-driven books in {year} already; a patron-driven share of {share_fen} fen would be below it"
+    )]
+    BudgetBelowSpend {
+        library: LibraryCode,
+        year: i32,
+        share_fen: Fen,
+        spent_fen: Fen,
+    },
     #[error("{field}: {why}")]
     AcquisitionPolicyInvalid { field: &'static str, why: String },
     #[error("resource: e-resource {resource} is licensed already")]
@@ -352,12 +398,27 @@ pub enum Rejection {
     EResourceNotLicensed { resource: String },
     #[error("{field}: {why}")]
     EResourceInvalid { field: &'static str, why: String },
-    #[error("e-resource {resource} is library {owner}'s and not shared with the network: it is lent to readers of {owner_city} only, not to card {card}")]
-    EResourceNotShared { resource: String, owner: LibraryCode, owner_city: CityCode, card: String },
+    #[error(
+        "e-resource {resource} is library {owner}'s and not shared with the network: it is lent to readers of {owner_city} only, not to card {card}"
+    )]
+    EResourceNotShared {
+        resource: String,
+        owner: LibraryCode,
+        owner_city: CityCode,
+        card: String,
+    },
     #[error("e-resource {resource} has all its {licences} licences on loan; the first comes free at {} (rule: digital loans count against the licence)", next_free.to_rfc3339())]
-    NoLicenceFree { resource: String, licences: u32, next_free: DateTime<Utc> },
+    NoLicenceFree {
+        resource: String,
+        licences: u32,
+        next_free: DateTime<Utc>,
+    },
     #[error("card {card} has e-resource {resource} on loan already, until {}", expires_at.to_rfc3339())]
-    DigitalLoanExists { card: String, resource: String, expires_at: DateTime<Utc> },
+    DigitalLoanExists {
+        card: String,
+        resource: String,
+        expires_at: DateTime<Utc>,
+    },
     #[error("card {card} has no loan of e-resource {resource} to give back")]
     NoDigitalLoan { card: String, resource: String },
     #[error("no digital loan is due to end at {at}")]
@@ -710,8 +771,9 @@ impl Rejection {
             | Rejection::NoDigitalLoan { .. }
             | Rejection::NoDigitalLoanDue { .. } => FailedPrecondition,
             Rejection::EResourceNotLicensed { .. } => NotFound,
-            Rejection::BookstoreAlreadyPartner { .. }
-            | Rejection::EResourceExists { .. } => AlreadyExists,
+            Rejection::BookstoreAlreadyPartner { .. } | Rejection::EResourceExists { .. } => {
+                AlreadyExists
+            }
             Rejection::HoldTargetRequired | Rejection::BadGatewayName { .. } => InvalidArgument,
             Rejection::TitleNotCatalogued { .. } | Rejection::HoldNotFound { .. } => NotFound,
         }

@@ -986,7 +986,10 @@ impl Ledger {
             Payload::DigitalLoaned(e) => {
                 let expires_at = from_us(e.expires_at_us);
                 let Some(resource) = self.network.eresources.get_mut(&e.resource) else {
-                    broken(payload, &format!("e-resource {} is not licensed", e.resource))
+                    broken(
+                        payload,
+                        &format!("e-resource {} is not licensed", e.resource),
+                    )
                 };
                 let full = resource
                     .licences

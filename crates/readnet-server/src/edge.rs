@@ -493,6 +493,9 @@ command_request!(
         Command::PatronDrivenAcquisition {
             patron: patron(r.card.as_ref(), "card", key)?,
             book: book(r.book.as_ref(), "book")?,
+            bookstore: (!r.bookstore.is_empty())
+                .then(|| text(&r.bookstore, "bookstore", 64))
+                .transpose()?,
         }
     }
 );

@@ -340,6 +340,7 @@ fn a_patron_driven_acquisition_for_a_patron_of_another_city_is_a_cross_city_loan
         shanghai(2026, 11, 5, 9, 0),
         Some(ZB_CENTRAL),
         Command::PatronDrivenAcquisition {
+            bookstore: None,
             patron: card("jinan", "0002"),
             book: book("ZB-NEW-1", Some(4200)),
         },

@@ -7,8 +7,7 @@ use super::{Decider, network_event, patron_event, to_us};
 use crate::ids::PatronId;
 use crate::pb::{self, DigitalLoanEndReason, EResourceKind};
 use crate::policy::{
-    DEFAULT_DIGITAL_LOAN_DAYS, MAX_DIGITAL_EXPIRIES_PER_SWEEP, MAX_DIGITAL_LOAN_DAYS,
-    MAX_LICENCES,
+    DEFAULT_DIGITAL_LOAN_DAYS, MAX_DIGITAL_EXPIRIES_PER_SWEEP, MAX_DIGITAL_LOAN_DAYS, MAX_LICENCES,
 };
 use crate::state::EResource;
 use crate::{LibraryCode, NewEvent, PatronRef, Payload, Rejection};
@@ -16,7 +15,12 @@ use crate::{LibraryCode, NewEvent, PatronRef, Payload, Rejection};
 /// The longest e-resource code.
 const MAX_RESOURCE_CODE_LEN: usize = 64;
 
-fn ended(resource: &str, patron_id: &PatronId, reason: DigitalLoanEndReason, at: DateTime<Utc>) -> NewEvent {
+fn ended(
+    resource: &str,
+    patron_id: &PatronId,
+    reason: DigitalLoanEndReason,
+    at: DateTime<Utc>,
+) -> NewEvent {
     patron_event(
         patron_id,
         Payload::DigitalLoanEnded(pb::DigitalLoanEnded {
@@ -55,7 +59,10 @@ impl Decider<'_> {
             ));
         }
         if title.trim().is_empty() {
-            return Err(invalid("title", "an e-resource's title is required".to_owned()));
+            return Err(invalid(
+                "title",
+                "an e-resource's title is required".to_owned(),
+            ));
         }
         if kind == EResourceKind::Unspecified {
             return Err(invalid(
@@ -79,7 +86,9 @@ impl Decider<'_> {
             days => {
                 return Err(invalid(
                     "loan_days",
-                    format!("{days} days is longer than a digital loan may last ({MAX_DIGITAL_LOAN_DAYS})"),
+                    format!(
+                        "{days} days is longer than a digital loan may last ({MAX_DIGITAL_LOAN_DAYS})"
+                    ),
                 ));
             }
         };
@@ -230,7 +239,9 @@ impl Decider<'_> {
         Ok(due
             .into_iter()
             .take(MAX_DIGITAL_EXPIRIES_PER_SWEEP)
-            .map(|(at, resource, patron)| ended(resource, patron, DigitalLoanEndReason::Expired, at))
+            .map(|(at, resource, patron)| {
+                ended(resource, patron, DigitalLoanEndReason::Expired, at)
+            })
             .collect())
     }
 }

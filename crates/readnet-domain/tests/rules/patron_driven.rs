@@ -12,6 +12,7 @@ use crate::support::*;
 
 fn bought(patron: &PatronRef, book: NewBook) -> Command {
     Command::PatronDrivenAcquisition {
+        bookstore: None,
         patron: patron.clone(),
         book,
     }
@@ -31,6 +32,18 @@ fn catalogued_and_lent(patron: &PatronRef) -> Vec<readnet_domain::NewEvent> {
                 acquisition: Acquisition::PatronDriven as i32,
                 placed_at: "JN-LIXIA-03".into(),
                 in_booth: false,
+            }),
+        ),
+        item_event(
+            "JN-P-0001",
+            Payload::PatronDrivenPurchaseRecorded(pb::PatronDrivenPurchaseRecorded {
+                item: "JN-P-0001".into(),
+                library: "JN-LIXIA-03".into(),
+                bookstore: String::new(),
+                patron_id: patron.patron_id.clone().into(),
+                price_fen: 3600,
+                budget_year: 2026,
+                month: "2026-03".into(),
             }),
         ),
         item_event(
@@ -77,7 +90,7 @@ fn first_acquisition_enrols_catalogues_for_the_library_and_lends_to_the_patron()
     );
     assert_eq!(after.ledger().items["JN-P-0001"].price_fen, Some(Fen(3600)));
     assert_eq!(after.loans(&patron), ["JN-P-0001"]);
-    assert_eq!(after.version(&StreamId::Item("JN-P-0001".into())), 2);
+    assert_eq!(after.version(&StreamId::Item("JN-P-0001".into())), 3);
 }
 
 #[test]

@@ -88,6 +88,7 @@ fn random_command(
         17 => {
             *bought += 1;
             Command::PatronDrivenAcquisition {
+                bookstore: None,
                 patron,
                 book: NewBook {
                     item: format!("P-{bought:03}").into(),
@@ -312,6 +313,7 @@ fn random_histories_keep_loans_consistent_and_within_limits() {
         "LostItemPaid",
         "LostItemDebtWaived",
         "ItemWithdrawn",
+        "PatronDrivenPurchaseRecorded",
     ]
     .into();
     assert_eq!(explored.event_types, every_item_and_patron_event);

@@ -29,7 +29,14 @@ fn subject(payload: &Payload) -> StreamId {
         | Payload::LibraryTierChanged(_)
         | Payload::CalendarSet(_)
         | Payload::LibraryClosedTemporarily(_)
-        | Payload::LibraryReopened(_) => StreamId::Network,
+        | Payload::LibraryReopened(_)
+        | Payload::AcquisitionBudgetSet(_)
+        | Payload::AcquisitionPolicySet(_)
+        | Payload::BookstorePartnerRegistered(_)
+        | Payload::EResourceLicensed(_) => StreamId::Network,
+        Payload::PatronDrivenPurchaseRecorded(e) => item(&e.item),
+        Payload::DigitalLoaned(e) => patron(&e.patron_id),
+        Payload::DigitalLoanEnded(e) => patron(&e.patron_id),
         Payload::LoanExtended(e) => item(&e.item),
         Payload::ClockTicked(_) | Payload::NoticesAcknowledged(_) => StreamId::Network,
         Payload::HoldPlaced(e) => patron(&e.patron_id),
@@ -102,6 +109,7 @@ fn busy_month() -> Vec<(i64, Option<&'static str>, Command)> {
             12,
             Some("ZB-ZHOUCUN-07"),
             Command::PatronDrivenAcquisition {
+                bookstore: None,
                 patron: card("zibo", "370303200101014321"),
                 book: NewBook {
                     item: "ZB-P-0001".into(),

@@ -69,6 +69,7 @@ fn a_deposit_and_a_bookstore_purchase_have_their_isbns_checked_too() {
             t0(),
             Some("JN-CENTRAL"),
             Command::PatronDrivenAcquisition {
+                bookstore: None,
                 patron: li_wei(),
                 book: NewBook {
                     isbn: "9787020024750".into(),

@@ -327,6 +327,7 @@ fn a_patron_driven_acquisition_is_on_loan_at_once_and_joins_the_shelf_when_retur
     net.by(
         "JN-LIXIA-01",
         Command::PatronDrivenAcquisition {
+            bookstore: None,
             patron: li_wei(),
             book: santi("LX-P-0001"),
         },

@@ -293,6 +293,7 @@ fn run(steps: &[Step]) -> Net {
                 (
                     Some(library(l)),
                     Command::PatronDrivenAcquisition {
+                        bookstore: None,
                         patron: patrons[patron % patrons.len()].clone(),
                         book: new_book(next_id, title),
                     },

@@ -254,6 +254,7 @@ fn a_patron_driven_acquisition_counts_an_acquisition_and_a_loan() {
         t0(),
         Some(JN_LIXIA),
         Command::PatronDrivenAcquisition {
+            bookstore: None,
             patron: li_wei(),
             book: NewBook {
                 price_fen: Some(Fen(3900)),

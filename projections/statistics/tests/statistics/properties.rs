@@ -203,6 +203,7 @@ fn history(steps: &[Step]) -> (History, DateTime<Utc>) {
             Step::Acquire(a, b) => (
                 pick(&DESKS, a),
                 Command::PatronDrivenAcquisition {
+                    bookstore: None,
                     patron: pick(&patrons, b).expect("patrons"),
                     book: new_item(),
                 },

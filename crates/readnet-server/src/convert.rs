@@ -119,6 +119,9 @@ impl PatronView {
             Some(P::HoldReleased(e)) => &mut e.patron_id,
             Some(P::HoldEnded(e)) => &mut e.patron_id,
             Some(P::LoanExtended(e)) => &mut e.patron_id,
+            Some(P::PatronDrivenPurchaseRecorded(e)) => &mut e.patron_id,
+            Some(P::DigitalLoaned(e)) => &mut e.patron_id,
+            Some(P::DigitalLoanEnded(e)) => &mut e.patron_id,
             // Named one by one, so that a new event with a patron id cannot pass unnoticed.
             Some(
                 P::CityJoined(_)
@@ -143,7 +146,11 @@ impl PatronView {
                 | P::PrincipalRevoked(_)
                 | P::TokenIssued(_)
                 | P::ClockTicked(_)
-                | P::NoticesAcknowledged(_),
+                | P::NoticesAcknowledged(_)
+                | P::AcquisitionBudgetSet(_)
+                | P::AcquisitionPolicySet(_)
+                | P::BookstorePartnerRegistered(_)
+                | P::EResourceLicensed(_),
             )
             | None => return event,
         };

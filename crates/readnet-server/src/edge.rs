@@ -632,6 +632,64 @@ command_request!(ReopenLibraryRequest, "ReopenLibrary", backdated: false, |r, ke
     }
 });
 
+command_request!(SetAcquisitionBudgetRequest, "SetAcquisitionBudget", |r, key, at| {
+    Command::SetAcquisitionBudget {
+        library: library_code(&r.library, "library")?,
+        year: i32::try_from(r.year).unwrap_or(i32::MAX),
+        budget_fen: Fen(r.budget_fen),
+        patron_driven_share_bp: r.patron_driven_share_bp,
+    }
+});
+
+command_request!(SetAcquisitionPolicyRequest, "SetAcquisitionPolicy", |r, key, at| {
+    Command::SetAcquisitionPolicy {
+        library: library_code(&r.library, "library")?,
+        max_item_price_fen: Fen(r.max_item_price_fen),
+        monthly_quota_per_reader: r.monthly_quota_per_reader,
+    }
+});
+
+command_request!(RegisterBookstoreRequest, "RegisterBookstore", |r, key, at| {
+    Command::RegisterBookstore {
+        library: library_code(&r.library, "library")?,
+        bookstore: text(&r.bookstore, "bookstore", 64)?,
+        name: text(&r.name, "name", 128)?,
+    }
+});
+
+command_request!(LicenseEResourceRequest, "LicenseEResource", |r, key, at| {
+    Command::LicenseEResource {
+        resource: text(&r.resource, "resource", 64)?,
+        title: text(&r.title, "title", 512)?,
+        kind: enum_field(r.kind, "kind")?,
+        owner_library: (!r.owner_library.is_empty())
+            .then(|| library_code(&r.owner_library, "owner_library"))
+            .transpose()?,
+        shared: r.shared,
+        licences: r.licences,
+        loan_days: r.loan_days,
+    }
+});
+
+command_request!(BorrowDigitalRequest, "BorrowDigital", |r, key, at| {
+    Command::BorrowDigital {
+        resource: text(&r.resource, "resource", 64)?,
+        patron: patron(r.card.as_ref(), "card", key)?,
+    }
+});
+
+command_request!(ReturnDigitalRequest, "ReturnDigital", |r, key, at| {
+    Command::ReturnDigital {
+        resource: text(&r.resource, "resource", 64)?,
+        patron: patron(r.card.as_ref(), "card", key)?,
+    }
+});
+
+// The sweep ends what is due now, by the server's clock: never backdated.
+command_request!(ExpireDigitalLoansRequest, "ExpireDigitalLoans", backdated: false, |r, key, at| {
+    Command::ExpireDigitalLoans
+});
+
 /// Most closed dates one calendar lists (a city's holidays for some years).
 pub const MAX_CLOSED_DATES: usize = 1024;
 

@@ -157,6 +157,10 @@ command_service!(network_admin_service_server::NetworkAdminService {
     set_calendar(SetCalendarRequest) -> SetCalendarResponse,
     close_library_temporarily(CloseLibraryTemporarilyRequest) -> CloseLibraryTemporarilyResponse,
     reopen_library(ReopenLibraryRequest) -> ReopenLibraryResponse,
+    set_acquisition_budget(SetAcquisitionBudgetRequest) -> SetAcquisitionBudgetResponse,
+    set_acquisition_policy(SetAcquisitionPolicyRequest) -> SetAcquisitionPolicyResponse,
+    register_bookstore(RegisterBookstoreRequest) -> RegisterBookstoreResponse,
+    license_e_resource(LicenseEResourceRequest) -> LicenseEResourceResponse,
 });
 
 command_service!(circulation_service_server::CirculationService {
@@ -172,6 +176,9 @@ command_service!(circulation_service_server::CirculationService {
     pay_lost_item(PayLostItemRequest) -> PayLostItemResponse,
     waive_lost_item_debt(WaiveLostItemDebtRequest) -> WaiveLostItemDebtResponse,
     withdraw(WithdrawRequest) -> WithdrawResponse,
+    borrow_digital(BorrowDigitalRequest) -> BorrowDigitalResponse,
+    return_digital(ReturnDigitalRequest) -> ReturnDigitalResponse,
+    expire_digital_loans(ExpireDigitalLoansRequest) -> ExpireDigitalLoansResponse,
 });
 
 #[tonic::async_trait]

@@ -1,7 +1,8 @@
 //! The server's own periodic commands. The hold sweep (ADR 0013): the server itself sends
 //! `ExpireHolds` every interval, as of its injected clock, and again while a sweep ends holds
 //! (one ends at most `MAX_EXPIRIES_PER_SWEEP`). A sweep with nothing due is refused without
-//! being recorded, so an idle network's log does not grow. The clock tick (ADR 0016):
+//! being recorded, so an idle network's log does not grow. The same tick sends
+//! `ExpireDigitalLoans`, which returns the digital loans whose time is up (ADR 0019). The clock tick (ADR 0016):
 //! `TickClock` every interval, so that the notices that depend on time are derived from the log.
 
 use std::sync::Arc;
@@ -28,6 +29,17 @@ pub async fn sweep_holds(bus: CommandBus, key: PatronKey, clock: Arc<dyn Clock>,
                 Err(LedgerError::Rejected(Rejection::NoHoldDue { .. })) => break,
                 Err(error) => {
                     tracing::warn!(%error, "hold sweep failed; trying again next time");
+                    break;
+                }
+            }
+        }
+        // Digital loans whose time is up are returned by the same sweep (ADR 0019).
+        for _ in 0..MAX_SWEEPS_PER_TICK {
+            match own_command(&bus, &key, clock.as_ref(), Command::ExpireDigitalLoans).await {
+                Ok(events) => tracing::info!(events, "sweep ended digital loans"),
+                Err(LedgerError::Rejected(Rejection::NoDigitalLoanDue { .. })) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "digital loan sweep failed; trying again next time");
                     break;
                 }
             }

@@ -39,7 +39,7 @@ pub struct ProveLineArgs {
     #[arg(long, value_name = "CITY")]
     creditor: String,
     /// The charges' kind: loan, return, shipping or lost.
-    #[arg(long, value_name = "KIND", value_parser = ["loan", "return", "shipping", "lost"])]
+    #[arg(long, value_name = "KIND", value_parser = ["loan", "return", "shipping", "lost", "digital"])]
     kind: String,
     /// For an adjustment line, the closed period its events occurred in (default: PERIOD, the
     /// regular line).
@@ -61,6 +61,7 @@ fn kind_of(name: &str) -> ChargeKind {
         "loan" => ChargeKind::Loan,
         "return" => ChargeKind::Return,
         "shipping" => ChargeKind::Shipping,
+        "digital" => ChargeKind::Digital,
         _ => ChargeKind::Lost,
     }
 }
@@ -72,6 +73,7 @@ fn charge_source(kind: ChargeKind, item: &str, payload: &Payload) -> bool {
         (ChargeKind::Return, Payload::ItemReturned(e)) => e.item == item,
         (ChargeKind::Shipping, Payload::TransferDispatched(e)) => e.item == item,
         (ChargeKind::Lost, Payload::ItemDeclaredLost(e)) => e.item == item,
+        (ChargeKind::Digital, Payload::DigitalLoaned(e)) => e.resource == item,
         _ => false,
     }
 }

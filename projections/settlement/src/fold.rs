@@ -23,6 +23,9 @@ pub enum ChargeKind {
     Shipping,
     /// An item declared lost while lent to a patron from another city than the owner's.
     Lost,
+    /// A digital loan of a library's shared e-resource by a patron of another city (ADR 0019);
+    /// the charge's `item` is the resource's code.
+    Digital,
 }
 
 impl ChargeKind {
@@ -33,16 +36,18 @@ impl ChargeKind {
             ChargeKind::Return => pb::ChargeKind::Return,
             ChargeKind::Shipping => pb::ChargeKind::Shipping,
             ChargeKind::Lost => pb::ChargeKind::Lost,
+            ChargeKind::Digital => pb::ChargeKind::Digital,
         }
     }
 
-    /// The name statements and messages use: `loan`, `return`, `shipping`, `lost`.
+    /// The name statements and messages use: `loan`, `return`, `shipping`, `lost`, `digital`.
     pub fn as_str(self) -> &'static str {
         match self {
             ChargeKind::Loan => "loan",
             ChargeKind::Return => "return",
             ChargeKind::Shipping => "shipping",
             ChargeKind::Lost => "lost",
+            ChargeKind::Digital => "digital",
         }
     }
 
@@ -54,6 +59,7 @@ impl ChargeKind {
             pb::ChargeKind::Return => Some(ChargeKind::Return),
             pb::ChargeKind::Shipping => Some(ChargeKind::Shipping),
             pb::ChargeKind::Lost => Some(ChargeKind::Lost),
+            pb::ChargeKind::Digital => Some(ChargeKind::Digital),
         }
     }
 }
@@ -266,6 +272,14 @@ impl Settlement {
                 network.city_of(&e.owner_library),
                 // The event carries the price, or the lost tariff when the price is unknown.
                 Fen(e.debt_fen),
+            ),
+            // The network's own resources belong to no city: their use is charged to nobody.
+            Payload::DigitalLoaned(e) if !e.owner_library.is_empty() => (
+                &e.resource,
+                ChargeKind::Digital,
+                e.patron_home_city.as_str(),
+                network.city_of(&e.owner_library),
+                tariff(ChargeKind::Digital),
             ),
             _ => return None,
         };

@@ -54,6 +54,23 @@ pub struct Counters {
     pub booth_swaps: u64,
     pub patron_driven_acquisitions: u64,
     pub enrolments: u64,
+    /// Digital loans (ADR 0019), and those to a patron of another city than the resource
+    /// owner's. Encoded only when not zero, so logs without them keep their digests.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub digital_loans: u64,
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub cross_city_digital_loans: u64,
+    /// What patron-driven books cost, in fen.
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub patron_driven_spent_fen: i64,
+}
+
+fn is_zero_u64(value: &u64) -> bool {
+    *value == 0
+}
+
+fn is_zero_i64(value: &i64) -> bool {
+    *value == 0
 }
 
 impl Counters {
@@ -70,6 +87,11 @@ impl Counters {
         self.booth_swaps += other.booth_swaps;
         self.patron_driven_acquisitions += other.patron_driven_acquisitions;
         self.enrolments += other.enrolments;
+        self.digital_loans += other.digital_loans;
+        self.cross_city_digital_loans += other.cross_city_digital_loans;
+        self.patron_driven_spent_fen = self
+            .patron_driven_spent_fen
+            .saturating_add(other.patron_driven_spent_fen);
     }
 }
 
@@ -336,6 +358,22 @@ pub struct Statistics {
     /// Pickup library → local day → its holds' figures. Encoded only when there are any.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) hold_days: BTreeMap<LibraryCode, BTreeMap<String, HoldDay>>,
+    /// Library → budget year → its budget and spending (ADR 0019). Encoded only when there
+    /// are any.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) budgets: BTreeMap<LibraryCode, BTreeMap<u32, BudgetRecord>>,
+}
+
+/// One library's budget year: the budget set for it, if any, and what was spent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BudgetRecord {
+    pub budget_fen: Option<i64>,
+    pub patron_driven_share_bp: u32,
+    pub patron_driven_spent_fen: i64,
+    pub patron_driven_books: u64,
+    /// Books bought (acquisition purchase, with a price) catalogued in the year.
+    pub purchases_spent_fen: i64,
+    pub purchased_books: u64,
 }
 
 /// An open hold, as the statistics need it.
@@ -601,6 +639,17 @@ impl Statistics {
                 loan: None,
             },
         );
+        if e.acquisition == Acquisition::Purchase as i32
+            && let Some(price_fen) = e.price_fen
+        {
+            let year = event
+                .occurred_at
+                .with_timezone(&self.network.library_time_zone(&e.owner_library))
+                .year();
+            let record = self.budget_mut(&e.owner_library, u32::try_from(year).unwrap_or(0));
+            record.purchases_spent_fen = record.purchases_spent_fen.saturating_add(price_fen);
+            record.purchased_books += 1;
+        }
         if e.acquisition == Acquisition::PatronDriven as i32 {
             let count = |row: &mut LibraryDay| row.counters.patron_driven_acquisitions += 1;
             self.touch(
@@ -616,6 +665,44 @@ impl Statistics {
                 count,
             );
         }
+    }
+
+    fn budget_mut(&mut self, library: &str, year: u32) -> &mut BudgetRecord {
+        self.budgets
+            .entry(LibraryCode::from(library))
+            .or_default()
+            .entry(year)
+            .or_default()
+    }
+
+    fn purchase_recorded(
+        &mut self,
+        event: &ProjectedEvent,
+        e: &readnet_projection::pb::PatronDrivenPurchaseRecorded,
+    ) {
+        let record = self.budget_mut(&e.library, e.budget_year);
+        record.patron_driven_spent_fen = record.patron_driven_spent_fen.saturating_add(e.price_fen);
+        record.patron_driven_books += 1;
+        for by in By::BOTH {
+            self.touch(by, &e.library, event.occurred_at, |row| {
+                row.counters.patron_driven_spent_fen =
+                    row.counters.patron_driven_spent_fen.saturating_add(e.price_fen);
+            });
+        }
+    }
+
+    fn digital_loaned(&mut self, event: &ProjectedEvent, e: &readnet_projection::pb::DigitalLoaned) {
+        let cross_city = !e.owner_library.is_empty()
+            && self.network.city_of(&e.owner_library) != e.patron_home_city.as_str();
+        let count = |row: &mut LibraryDay| {
+            row.counters.digital_loans += 1;
+            if cross_city {
+                row.counters.cross_city_digital_loans += 1;
+            }
+            insert_patron(row, &e.patron_id);
+        };
+        self.touch(By::TransactionLibrary, &e.library, event.occurred_at, count);
+        self.touch(By::OwningLibrary, &e.owner_library, event.occurred_at, count);
     }
 
     /// Counts one hold figure at its pickup library's local day of `at`.
@@ -686,8 +773,10 @@ impl Projection for Statistics {
     /// 2: shared title keys (ISBN-10 as ISBN-13, normalised text keys); last activity as the
     /// latest `occurred_at` and latest `recorded_at`. 3: holds per pickup library and day
     /// (a state of version 2 never counted the holds already in the log, so it is rebuilt; a log
-    /// without holds keeps its digest).
-    const VERSION: u32 = 3;
+    /// without holds keeps its digest). 4: acquisition budgets and spending per library and
+    /// year, digital loans (ADR 0019): a state of version 3 never summed the purchases already
+    /// in the log, so it is rebuilt.
+    const VERSION: u32 = 4;
 
     fn apply(&mut self, event: &ProjectedEvent) {
         debug_assert!(
@@ -742,6 +831,13 @@ impl Projection for Statistics {
             Payload::HoldPlaced(e) => self.hold_placed(at, e),
             Payload::HoldFilled(e) => self.hold_filled(at, e.hold),
             Payload::HoldEnded(e) => self.hold_ended(at, e),
+            Payload::AcquisitionBudgetSet(e) => {
+                let record = self.budget_mut(&e.library, e.year);
+                record.budget_fen = Some(e.budget_fen);
+                record.patron_driven_share_bp = e.patron_driven_share_bp;
+            }
+            Payload::PatronDrivenPurchaseRecorded(e) => self.purchase_recorded(event, e),
+            Payload::DigitalLoaned(e) => self.digital_loaned(event, e),
             _ => {}
         }
         self.position = event.position;

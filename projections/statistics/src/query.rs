@@ -478,3 +478,126 @@ pub fn monitor(
         libraries,
     })
 }
+
+/// Whose acquisition budgets are asked for.
+#[derive(Debug, Clone, Copy)]
+pub enum BudgetScope<'a> {
+    Library(&'a str),
+    City(&'a str),
+    Network,
+}
+
+/// One library's budget year, or a sum of them (ADR 0019). Money in fen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BudgetFigures {
+    /// Empty for a sum.
+    pub library: String,
+    /// Empty for the network's sum.
+    pub city: String,
+    pub budget_set: bool,
+    pub budget_fen: i64,
+    /// A library's share in basis points; 0 in a sum.
+    pub patron_driven_share_bp: u32,
+    pub patron_driven_share_fen: i64,
+    pub patron_driven_spent_fen: i64,
+    pub patron_driven_books: u64,
+    pub purchases_spent_fen: i64,
+    pub purchased_books: u64,
+}
+
+impl BudgetFigures {
+    /// Purchases and patron-driven books together.
+    pub fn spent_fen(&self) -> i64 {
+        self.purchases_spent_fen
+            .saturating_add(self.patron_driven_spent_fen)
+    }
+
+    /// The budget less what was spent (negative: overspent).
+    pub fn remaining_fen(&self) -> i64 {
+        self.budget_fen.saturating_sub(self.spent_fen())
+    }
+
+    /// The patron-driven share less what it spent.
+    pub fn patron_driven_remaining_fen(&self) -> i64 {
+        self.patron_driven_share_fen
+            .saturating_sub(self.patron_driven_spent_fen)
+    }
+
+    /// Adds a library's figures into a sum.
+    fn add(&mut self, other: &BudgetFigures) {
+        self.budget_set |= other.budget_set;
+        self.budget_fen = self.budget_fen.saturating_add(other.budget_fen);
+        self.patron_driven_share_fen = self
+            .patron_driven_share_fen
+            .saturating_add(other.patron_driven_share_fen);
+        self.patron_driven_spent_fen = self
+            .patron_driven_spent_fen
+            .saturating_add(other.patron_driven_spent_fen);
+        self.patron_driven_books += other.patron_driven_books;
+        self.purchases_spent_fen = self
+            .purchases_spent_fen
+            .saturating_add(other.purchases_spent_fen);
+        self.purchased_books += other.purchased_books;
+    }
+}
+
+/// The budgets of `year`: each library of the scope that has a budget or spent anything in the
+/// year (by code), their sums per city (by code), and the sum of all.
+pub fn acquisition_budgets(
+    state: &Statistics,
+    year: u32,
+    scope: BudgetScope<'_>,
+) -> Result<(Vec<BudgetFigures>, Vec<BudgetFigures>, BudgetFigures), StatisticsError> {
+    match scope {
+        BudgetScope::Library(library) => known_library(state, library)?,
+        BudgetScope::City(city) => known_city(state, city)?,
+        BudgetScope::Network => {}
+    }
+    let mut libraries = Vec::new();
+    for (code, years) in &state.budgets {
+        let city = state.network.city_of(code.as_str());
+        let wanted = match scope {
+            BudgetScope::Library(library) => code.as_str() == library,
+            BudgetScope::City(wanted) => city == wanted,
+            BudgetScope::Network => true,
+        };
+        let Some(record) = years.get(&year).filter(|_| wanted) else {
+            continue;
+        };
+        let share_fen = record.budget_fen.map_or(0, |budget| {
+            i64::try_from(
+                i128::from(budget) * i128::from(record.patron_driven_share_bp)
+                    / i128::from(readnet_domain::BASIS_POINTS),
+            )
+            .unwrap_or(i64::MAX)
+        });
+        libraries.push(BudgetFigures {
+            library: code.to_string(),
+            city: city.to_owned(),
+            budget_set: record.budget_fen.is_some(),
+            budget_fen: record.budget_fen.unwrap_or(0),
+            patron_driven_share_bp: record.patron_driven_share_bp,
+            patron_driven_share_fen: share_fen,
+            patron_driven_spent_fen: record.patron_driven_spent_fen,
+            patron_driven_books: record.patron_driven_books,
+            purchases_spent_fen: record.purchases_spent_fen,
+            purchased_books: record.purchased_books,
+        });
+    }
+    let mut cities: BTreeMap<String, BudgetFigures> = BTreeMap::new();
+    let mut total = BudgetFigures::default();
+    for figures in &libraries {
+        let city = cities
+            .entry(figures.city.clone())
+            .or_insert_with(|| BudgetFigures {
+                city: figures.city.clone(),
+                ..BudgetFigures::default()
+            });
+        city.add(figures);
+        total.add(figures);
+    }
+    if let BudgetScope::City(city) = scope {
+        total.city = city.to_owned();
+    }
+    Ok((libraries, cities.into_values().collect(), total))
+}

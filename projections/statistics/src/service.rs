@@ -113,6 +113,27 @@ fn day(figures: DayFigures) -> pb::StatisticsDay {
         active_patrons: figures.active_patrons,
         on_loan_at_day_end: figures.on_loan_at_day_end,
         overdue_at_day_end: figures.overdue_at_day_end,
+        digital_loans: c.digital_loans,
+        cross_city_digital_loans: c.cross_city_digital_loans,
+        patron_driven_spent_fen: c.patron_driven_spent_fen,
+    }
+}
+
+fn budget(figures: &query::BudgetFigures) -> pb::AcquisitionBudget {
+    pb::AcquisitionBudget {
+        library: figures.library.clone(),
+        city: figures.city.clone(),
+        budget_set: figures.budget_set,
+        budget_fen: figures.budget_fen,
+        patron_driven_share_bp: figures.patron_driven_share_bp,
+        patron_driven_share_fen: figures.patron_driven_share_fen,
+        patron_driven_spent_fen: figures.patron_driven_spent_fen,
+        patron_driven_remaining_fen: figures.patron_driven_remaining_fen(),
+        patron_driven_books: figures.patron_driven_books,
+        purchases_spent_fen: figures.purchases_spent_fen,
+        purchased_books: figures.purchased_books,
+        spent_fen: figures.spent_fen(),
+        remaining_fen: figures.remaining_fen(),
     }
 }
 
@@ -487,6 +508,60 @@ impl statistics_service_server::StatisticsService for StatisticsService {
             cancelled: figures.cancelled,
             fill_minutes_median: figures.fill_minutes_median.unwrap_or(0),
             fill_minutes_p90: figures.fill_minutes_p90.unwrap_or(0),
+        }))
+    }
+
+    async fn acquisition_budgets(
+        &self,
+        request: Request<pb::AcquisitionBudgetsRequest>,
+    ) -> Result<Response<pb::AcquisitionBudgetsResponse>, Status> {
+        let r = request.get_ref();
+        let (library, city) = (r.library.trim(), r.city.trim());
+        match (library.is_empty(), city.is_empty()) {
+            (false, true) => {
+                access::authorize(
+                    &request,
+                    Act::ReadLibraryStatistics,
+                    &[Target::Library(library.into())],
+                )?;
+            }
+            (true, false) => {
+                access::authorize(&request, Act::ReadCityStatistics, &[Target::City(city.into())])?;
+            }
+            (true, true) => {
+                access::authorize(&request, Act::ReadNetworkStatistics, &[])?;
+            }
+            (false, false) => {
+                return Err(
+                    StatisticsError::invalid("city: give a library or a city, not both").into(),
+                );
+            }
+        }
+        if !(2000..=2100).contains(&r.year) {
+            return Err(StatisticsError::invalid(format!(
+                "year: {} is not a budget year (2000 to 2100)",
+                r.year
+            ))
+            .into());
+        }
+        let wait = wait_budget(request.metadata());
+        let r = request.into_inner();
+        let scope = match (r.library.trim(), r.city.trim()) {
+            ("", "") => query::BudgetScope::Network,
+            ("", city) => query::BudgetScope::City(city),
+            (library, _) => query::BudgetScope::Library(library),
+        };
+        let ((libraries, cities, total), applied_position) = self
+            .read(r.min_position, wait, |s| {
+                query::acquisition_budgets(s, r.year, scope)
+            })
+            .await?;
+        Ok(Response::new(pb::AcquisitionBudgetsResponse {
+            applied_position,
+            year: r.year,
+            libraries: libraries.iter().map(budget).collect(),
+            cities: cities.iter().map(budget).collect(),
+            total: Some(budget(&total)),
         }))
     }
 }

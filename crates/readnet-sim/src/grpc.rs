@@ -389,12 +389,91 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
             })))
             .await?;
         }
-        Command::PatronDrivenAcquisition { book: b, .. } => {
+        Command::PatronDrivenAcquisition {
+            book: b, bookstore, ..
+        } => {
             c.patron_driven_acquisition(request!(envelope!(PatronDrivenAcquisitionRequest {
                 card: card,
                 book: Some(book(&b)),
+                bookstore: bookstore.unwrap_or_default(),
             })))
             .await?;
+        }
+        Command::SetAcquisitionBudget {
+            library: code,
+            year,
+            budget_fen,
+            patron_driven_share_bp,
+        } => {
+            n.set_acquisition_budget(request!(envelope!(SetAcquisitionBudgetRequest {
+                library: code.into(),
+                year: u32::try_from(year).unwrap_or_default(),
+                budget_fen: budget_fen.get(),
+                patron_driven_share_bp: patron_driven_share_bp,
+            })))
+            .await?;
+        }
+        Command::SetAcquisitionPolicy {
+            library: code,
+            max_item_price_fen,
+            monthly_quota_per_reader,
+        } => {
+            n.set_acquisition_policy(request!(envelope!(SetAcquisitionPolicyRequest {
+                library: code.into(),
+                max_item_price_fen: max_item_price_fen.get(),
+                monthly_quota_per_reader: monthly_quota_per_reader,
+            })))
+            .await?;
+        }
+        Command::RegisterBookstore {
+            library: code,
+            bookstore,
+            name,
+        } => {
+            n.register_bookstore(request!(envelope!(RegisterBookstoreRequest {
+                library: code.into(),
+                bookstore: bookstore,
+                name: name,
+            })))
+            .await?;
+        }
+        Command::LicenseEResource {
+            resource,
+            title,
+            kind,
+            owner_library,
+            shared,
+            licences,
+            loan_days,
+        } => {
+            n.license_e_resource(request!(envelope!(LicenseEResourceRequest {
+                resource: resource,
+                title: title,
+                kind: kind as i32,
+                owner_library: owner_library.map(String::from).unwrap_or_default(),
+                shared: shared,
+                licences: licences,
+                loan_days: loan_days,
+            })))
+            .await?;
+        }
+        Command::BorrowDigital { resource, .. } => {
+            c.borrow_digital(request!(envelope!(BorrowDigitalRequest {
+                card: card,
+                resource: resource,
+            })))
+            .await?;
+        }
+        Command::ReturnDigital { resource, .. } => {
+            c.return_digital(request!(envelope!(ReturnDigitalRequest {
+                card: card,
+                resource: resource,
+            })))
+            .await?;
+        }
+        Command::ExpireDigitalLoans => {
+            c.expire_digital_loans(request!(envelope!(ExpireDigitalLoansRequest {})))
+                .await?;
         }
         Command::DeclareLost { item } => {
             c.declare_lost(request!(envelope!(DeclareLostRequest {

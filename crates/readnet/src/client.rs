@@ -144,6 +144,13 @@ pub enum Call {
     SetCalendar(v1::SetCalendarRequest),
     CloseTemporarily(v1::CloseLibraryTemporarilyRequest),
     Reopen(v1::ReopenLibraryRequest),
+    SetBudget(v1::SetAcquisitionBudgetRequest),
+    SetAcquisitionPolicy(v1::SetAcquisitionPolicyRequest),
+    RegisterBookstore(v1::RegisterBookstoreRequest),
+    LicenseEResource(v1::LicenseEResourceRequest),
+    BorrowDigital(v1::BorrowDigitalRequest),
+    ReturnDigital(v1::ReturnDigitalRequest),
+    ExpireDigitalLoans(v1::ExpireDigitalLoansRequest),
 }
 
 /// The fields every command request starts with.
@@ -198,6 +205,13 @@ impl Call {
             Call::SetCalendar(r) => fields!(r),
             Call::CloseTemporarily(r) => fields!(r),
             Call::Reopen(r) => fields!(r),
+            Call::SetBudget(r) => fields!(r),
+            Call::SetAcquisitionPolicy(r) => fields!(r),
+            Call::RegisterBookstore(r) => fields!(r),
+            Call::LicenseEResource(r) => fields!(r),
+            Call::BorrowDigital(r) => fields!(r),
+            Call::ReturnDigital(r) => fields!(r),
+            Call::ExpireDigitalLoans(r) => fields!(r),
         };
         *command_id = envelope.command_id;
         *occurred_at = envelope.occurred_at;
@@ -387,6 +401,17 @@ impl Client {
             Call::SetCalendar(r) => receipt!(self.admin(actor)?, set_calendar, r),
             Call::CloseTemporarily(r) => receipt!(self.admin(actor)?, close_library_temporarily, r),
             Call::Reopen(r) => receipt!(self.admin(actor)?, reopen_library, r),
+            Call::SetBudget(r) => receipt!(self.admin(actor)?, set_acquisition_budget, r),
+            Call::SetAcquisitionPolicy(r) => {
+                receipt!(self.admin(actor)?, set_acquisition_policy, r)
+            }
+            Call::RegisterBookstore(r) => receipt!(self.admin(actor)?, register_bookstore, r),
+            Call::LicenseEResource(r) => receipt!(self.admin(actor)?, license_e_resource, r),
+            Call::BorrowDigital(r) => receipt!(self.circulation(actor)?, borrow_digital, r),
+            Call::ReturnDigital(r) => receipt!(self.circulation(actor)?, return_digital, r),
+            Call::ExpireDigitalLoans(r) => {
+                receipt!(self.circulation(actor)?, expire_digital_loans, r)
+            }
         };
         receipt.context("the server's answer holds no command receipt")
     }

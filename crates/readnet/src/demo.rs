@@ -1163,6 +1163,13 @@ mod tests {
             Call::SetCalendar(r) => &r.command_id,
             Call::CloseTemporarily(r) => &r.command_id,
             Call::Reopen(r) => &r.command_id,
+            Call::SetBudget(r) => &r.command_id,
+            Call::SetAcquisitionPolicy(r) => &r.command_id,
+            Call::RegisterBookstore(r) => &r.command_id,
+            Call::LicenseEResource(r) => &r.command_id,
+            Call::BorrowDigital(r) => &r.command_id,
+            Call::ReturnDigital(r) => &r.command_id,
+            Call::ExpireDigitalLoans(r) => &r.command_id,
         }
     }
 }

@@ -267,6 +267,49 @@ pub fn facts(event: &Event) -> String {
             e.reason
         ),
         Payload::LibraryReopened(e) => format!("{}: open again", e.library),
+        Payload::AcquisitionBudgetSet(e) => format!(
+            "{}: acquisition budget {} {} fen, patron-driven share {} bp",
+            e.library, e.year, e.budget_fen, e.patron_driven_share_bp
+        ),
+        Payload::AcquisitionPolicySet(e) => format!(
+            "{}: patron-driven books at most {} fen, {} per reader a month",
+            e.library, e.max_item_price_fen, e.monthly_quota_per_reader
+        ),
+        Payload::BookstorePartnerRegistered(e) => {
+            format!("{}: partner bookstore {} ({})", e.library, e.bookstore, e.name)
+        }
+        Payload::PatronDrivenPurchaseRecorded(e) => format!(
+            "{}: bought for patron {} at {} for {} fen, {} budget ({})",
+            e.item,
+            e.patron_id,
+            if e.bookstore.is_empty() { "-" } else { e.bookstore.as_str() },
+            e.price_fen,
+            e.library,
+            e.month
+        ),
+        Payload::EResourceLicensed(e) => format!(
+            "e-resource {} 《{}》 ({}), {}{}, {} licence(s), {} day loans",
+            e.resource,
+            e.title,
+            word(e.kind().as_str_name(), "E_RESOURCE_KIND_"),
+            if e.owner_library.is_empty() { "the network's" } else { e.owner_library.as_str() },
+            if e.shared { ", shared" } else { "" },
+            e.licences,
+            e.loan_days
+        ),
+        Payload::DigitalLoaned(e) => format!(
+            "e-resource {} lent to patron {} through {} until {}",
+            e.resource,
+            e.patron_id,
+            e.library,
+            local_date_us(e.expires_at_us)
+        ),
+        Payload::DigitalLoanEnded(e) => format!(
+            "e-resource {} back from patron {} ({})",
+            e.resource,
+            e.patron_id,
+            word(e.reason().as_str_name(), "DIGITAL_LOAN_END_REASON_")
+        ),
         Payload::LoanExtended(e) => format!(
             "{}: due {} instead of {} ({} closed)",
             e.item,
@@ -570,6 +613,37 @@ pub fn payload_json(event: &Event) -> Value {
             "library": e.library, "reason": e.reason, "from_us": e.from_us, "until_us": e.until_us,
         }),
         Payload::LibraryReopened(e) => json!({ "library": e.library, "at_us": e.at_us }),
+        Payload::AcquisitionBudgetSet(e) => json!({
+            "library": e.library, "year": e.year, "budget_fen": e.budget_fen,
+            "patron_driven_share_bp": e.patron_driven_share_bp,
+        }),
+        Payload::AcquisitionPolicySet(e) => json!({
+            "library": e.library, "max_item_price_fen": e.max_item_price_fen,
+            "monthly_quota_per_reader": e.monthly_quota_per_reader,
+        }),
+        Payload::BookstorePartnerRegistered(e) => json!({
+            "library": e.library, "bookstore": e.bookstore, "name": e.name,
+        }),
+        Payload::PatronDrivenPurchaseRecorded(e) => json!({
+            "item": e.item, "library": e.library, "bookstore": e.bookstore,
+            "patron_id": e.patron_id, "price_fen": e.price_fen, "budget_year": e.budget_year,
+            "month": e.month,
+        }),
+        Payload::EResourceLicensed(e) => json!({
+            "resource": e.resource, "title": e.title,
+            "kind": word(e.kind().as_str_name(), "E_RESOURCE_KIND_"),
+            "owner_library": e.owner_library, "shared": e.shared, "licences": e.licences,
+            "loan_days": e.loan_days,
+        }),
+        Payload::DigitalLoaned(e) => json!({
+            "resource": e.resource, "patron_id": e.patron_id,
+            "patron_home_city": e.patron_home_city, "owner_library": e.owner_library,
+            "library": e.library, "expires_at_us": e.expires_at_us,
+        }),
+        Payload::DigitalLoanEnded(e) => json!({
+            "resource": e.resource, "patron_id": e.patron_id,
+            "reason": word(e.reason().as_str_name(), "DIGITAL_LOAN_END_REASON_"), "at_us": e.at_us,
+        }),
         Payload::LoanExtended(e) => json!({
             "item": e.item, "patron_id": e.patron_id, "library": e.library,
             "previous_due_at_us": e.previous_due_at_us, "due_at_us": e.due_at_us,
@@ -1061,6 +1135,60 @@ pub fn subtree_json(response: &v1::SubtreeDaysResponse) -> Value {
             "day": d.day, "loans": d.loans, "returns": d.returns, "renewals": d.renewals,
             "on_loan_at_day_end": d.on_loan_at_day_end, "overdue_at_day_end": d.overdue_at_day_end,
         })).collect::<Vec<_>>(),
+    })
+}
+
+fn budget_line(b: &v1::AcquisitionBudget) -> String {
+    let whose = match (b.library.as_str(), b.city.as_str()) {
+        ("", "") => "network".to_owned(),
+        ("", city) => format!("city {city}"),
+        (library, _) => library.to_owned(),
+    };
+    format!(
+        "{whose}: budget {}{} fen, spent {} ({} purchases, {} patron-driven), remaining {}; patron-driven share {} fen, spent {} on {} book(s), remaining {}",
+        b.budget_fen,
+        if b.budget_set { "" } else { " (none set)" },
+        b.spent_fen,
+        b.purchases_spent_fen,
+        b.patron_driven_spent_fen,
+        b.remaining_fen,
+        b.patron_driven_share_fen,
+        b.patron_driven_spent_fen,
+        b.patron_driven_books,
+        b.patron_driven_remaining_fen
+    )
+}
+
+/// A year's budgets as lines: each library, each city, then the total.
+pub fn budgets_lines(response: &v1::AcquisitionBudgetsResponse) -> Vec<String> {
+    let mut lines = vec![format!("budget year {}", response.year)];
+    lines.extend(response.libraries.iter().map(budget_line));
+    lines.extend(response.cities.iter().map(budget_line));
+    lines.extend(response.total.iter().map(budget_line));
+    lines
+}
+
+fn budget_json(b: &v1::AcquisitionBudget) -> Value {
+    json!({
+        "library": b.library, "city": b.city, "budget_set": b.budget_set,
+        "budget_fen": b.budget_fen, "patron_driven_share_bp": b.patron_driven_share_bp,
+        "patron_driven_share_fen": b.patron_driven_share_fen,
+        "patron_driven_spent_fen": b.patron_driven_spent_fen,
+        "patron_driven_remaining_fen": b.patron_driven_remaining_fen,
+        "patron_driven_books": b.patron_driven_books,
+        "purchases_spent_fen": b.purchases_spent_fen, "purchased_books": b.purchased_books,
+        "spent_fen": b.spent_fen, "remaining_fen": b.remaining_fen,
+    })
+}
+
+/// A year's budgets as JSON.
+pub fn budgets_json(response: &v1::AcquisitionBudgetsResponse) -> Value {
+    json!({
+        "applied_position": response.applied_position,
+        "year": response.year,
+        "libraries": response.libraries.iter().map(budget_json).collect::<Vec<_>>(),
+        "cities": response.cities.iter().map(budget_json).collect::<Vec<_>>(),
+        "total": response.total.as_ref().map(budget_json),
     })
 }
 

@@ -111,6 +111,7 @@ pub enum ChargeKindArg {
     Return,
     Shipping,
     Lost,
+    Digital,
 }
 
 impl From<ChargeKindArg> for ChargeKind {
@@ -120,6 +121,25 @@ impl From<ChargeKindArg> for ChargeKind {
             ChargeKindArg::Return => Self::Return,
             ChargeKindArg::Shipping => Self::Shipping,
             ChargeKindArg::Lost => Self::Lost,
+            ChargeKindArg::Digital => Self::Digital,
+        }
+    }
+}
+
+/// What kind of e-resource a licence is for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum EResourceKindArg {
+    Ebook,
+    Database,
+    OpenAccess,
+}
+
+impl From<EResourceKindArg> for readnet_proto::v1::EResourceKind {
+    fn from(arg: EResourceKindArg) -> Self {
+        match arg {
+            EResourceKindArg::Ebook => Self::Ebook,
+            EResourceKindArg::Database => Self::Database,
+            EResourceKindArg::OpenAccess => Self::OpenAccess,
         }
     }
 }

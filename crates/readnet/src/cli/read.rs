@@ -73,6 +73,24 @@ pub enum ReadCommand {
         #[command(flatten)]
         server: ServerOpts,
     },
+    /// Acquisition budgets of a year (ADR 0019): per library, per city and in all, the budget,
+    /// the patron-driven share, what was spent and what remains (fen).
+    Budgets {
+        /// The budget year.
+        #[arg(long)]
+        year: u32,
+        /// One library.
+        #[arg(long, value_name = "CODE", conflicts_with = "city")]
+        library: Option<String>,
+        /// Every library of a city.
+        #[arg(long)]
+        city: Option<String>,
+        /// Answer as of at least this position (a receipt's).
+        #[arg(long, value_name = "N")]
+        min_position: Option<u64>,
+        #[command(flatten)]
+        server: ServerOpts,
+    },
     /// One open hold: its phase and, while waiting, its place in its title's queue.
     Hold {
         /// The hold's number.
@@ -298,6 +316,33 @@ pub async fn run(command: ReadCommand) -> anyhow::Result<()> {
                 println!("{}", output::subtree_json(&response));
             } else {
                 output::subtree_lines(&response)
+                    .iter()
+                    .for_each(|line| println!("{line}"));
+            }
+        }
+        ReadCommand::Budgets {
+            year,
+            library,
+            city,
+            min_position,
+            server,
+        } => {
+            let client = server.connect().await?;
+            let response = client
+                .statistics()
+                .acquisition_budgets(v1::AcquisitionBudgetsRequest {
+                    min_position,
+                    year,
+                    library: library.unwrap_or_default(),
+                    city: city.unwrap_or_default(),
+                })
+                .await
+                .map_err(|e| reported(server.json, e.into()))?
+                .into_inner();
+            if server.json {
+                println!("{}", output::budgets_json(&response));
+            } else {
+                output::budgets_lines(&response)
                     .iter()
                     .for_each(|line| println!("{line}"));
             }

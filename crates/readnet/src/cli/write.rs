@@ -9,7 +9,8 @@ use readnet_proto::v1::{
 use uuid::Uuid;
 
 use crate::cli::args::{
-    AcquisitionArg, ChannelArg, ChargeKindArg, CreditTierArg, PolicyArg, ReasonArg, TierArg,
+    AcquisitionArg, ChannelArg, ChargeKindArg, CreditTierArg, EResourceKindArg, PolicyArg,
+    ReasonArg, TierArg,
 };
 use crate::cli::{ServerOpts, reported};
 use crate::client::{self, Actor, Call, Envelope};
@@ -330,6 +331,96 @@ pub enum WriteCommand {
         /// What the library paid the bookstore.
         #[arg(long, value_name = "N")]
         price_fen: i64,
+        /// The partner bookstore it was bought at (required once the library has partners).
+        #[arg(long, value_name = "CODE", default_value = "", hide_default_value = true)]
+        bookstore: String,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Set a library's acquisition budget for a year and its patron-driven share (你读书我买单).
+    SetBudget {
+        /// The library's code.
+        code: String,
+        /// The budget year (a calendar year, the library's local time).
+        #[arg(long)]
+        year: u32,
+        /// The year's acquisition budget, in fen.
+        #[arg(long, value_name = "N")]
+        budget_fen: i64,
+        /// The patron-driven share in basis points (2000: 20 %); left out: 20 %.
+        #[arg(long, value_name = "BP")]
+        patron_driven_share_bp: Option<u32>,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Set a library's price cap and per-reader monthly quota for patron-driven books.
+    SetAcquisitionPolicy {
+        code: String,
+        /// The most one patron-driven book may cost, in fen.
+        #[arg(long, value_name = "N")]
+        max_item_price_fen: i64,
+        /// How many patron-driven books one reader may have bought in a month.
+        #[arg(long, value_name = "N")]
+        monthly_quota: u32,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Register a bookstore as a partner of a library.
+    RegisterBookstore {
+        /// The library's code.
+        code: String,
+        /// The bookstore's code, e.g. XINHUA-TL-01.
+        #[arg(long)]
+        bookstore: String,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// License an e-resource (an e-book, a database, open access) to a library or the network.
+    LicenseEresource {
+        /// The resource's code, e.g. EB-SANTI.
+        resource: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long, value_enum)]
+        kind: EResourceKindArg,
+        /// The owning library; left out: the whole network owns it.
+        #[arg(long, value_name = "CODE", default_value = "", hide_default_value = true)]
+        owner: String,
+        /// Lent to readers of every member city (a library's resource).
+        #[arg(long)]
+        shared: bool,
+        /// Concurrent licences or seats.
+        #[arg(long, default_value_t = 1)]
+        licences: u32,
+        /// Days a loan lasts; 0: 14.
+        #[arg(long, default_value_t = 0)]
+        loan_days: u32,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Lend an e-resource to a patron (against its licences, not the patron's limit).
+    BorrowDigital {
+        /// The resource's code.
+        resource: String,
+        #[arg(long, value_name = "CITY:NUMBER", value_parser = client::parse_card)]
+        card: Card,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// Give a digital loan back before its expiry.
+    ReturnDigital {
+        resource: String,
+        #[arg(long, value_name = "CITY:NUMBER", value_parser = client::parse_card)]
+        card: Card,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
+    /// End the digital loans whose time is up (the server does it itself every
+    /// --hold-sweep-secs).
+    ExpireDigitalLoans {
         #[command(flatten)]
         opts: CommandOpts,
     },
@@ -721,6 +812,7 @@ impl WriteCommand {
                 author,
                 isbn,
                 price_fen,
+                bookstore,
                 opts,
             } => {
                 let book = v1::BookDescription {
@@ -733,10 +825,105 @@ impl WriteCommand {
                 let r = v1::PatronDrivenAcquisitionRequest {
                     card: Some(card),
                     book: Some(book),
+                    bookstore,
                     ..Default::default()
                 };
                 (opts, Call::Acquire(r))
             }
+            Self::SetBudget {
+                code,
+                year,
+                budget_fen,
+                patron_driven_share_bp,
+                opts,
+            } => (
+                opts,
+                Call::SetBudget(v1::SetAcquisitionBudgetRequest {
+                    library: code,
+                    year,
+                    budget_fen,
+                    patron_driven_share_bp,
+                    ..Default::default()
+                }),
+            ),
+            Self::SetAcquisitionPolicy {
+                code,
+                max_item_price_fen,
+                monthly_quota,
+                opts,
+            } => (
+                opts,
+                Call::SetAcquisitionPolicy(v1::SetAcquisitionPolicyRequest {
+                    library: code,
+                    max_item_price_fen,
+                    monthly_quota_per_reader: monthly_quota,
+                    ..Default::default()
+                }),
+            ),
+            Self::RegisterBookstore {
+                code,
+                bookstore,
+                name,
+                opts,
+            } => (
+                opts,
+                Call::RegisterBookstore(v1::RegisterBookstoreRequest {
+                    library: code,
+                    bookstore,
+                    name,
+                    ..Default::default()
+                }),
+            ),
+            Self::LicenseEresource {
+                resource,
+                title,
+                kind,
+                owner,
+                shared,
+                licences,
+                loan_days,
+                opts,
+            } => (
+                opts,
+                Call::LicenseEResource(v1::LicenseEResourceRequest {
+                    resource,
+                    title,
+                    kind: v1::EResourceKind::from(kind).into(),
+                    owner_library: owner,
+                    shared,
+                    licences,
+                    loan_days,
+                    ..Default::default()
+                }),
+            ),
+            Self::BorrowDigital {
+                resource,
+                card,
+                opts,
+            } => (
+                opts,
+                Call::BorrowDigital(v1::BorrowDigitalRequest {
+                    resource,
+                    card: Some(card),
+                    ..Default::default()
+                }),
+            ),
+            Self::ReturnDigital {
+                resource,
+                card,
+                opts,
+            } => (
+                opts,
+                Call::ReturnDigital(v1::ReturnDigitalRequest {
+                    resource,
+                    card: Some(card),
+                    ..Default::default()
+                }),
+            ),
+            Self::ExpireDigitalLoans { opts } => (
+                opts,
+                Call::ExpireDigitalLoans(v1::ExpireDigitalLoansRequest::default()),
+            ),
             Self::DeclareLost { item, opts } => (
                 opts,
                 Call::DeclareLost(v1::DeclareLostRequest {

@@ -100,6 +100,13 @@ command_responses!(
     SetCalendarResponse,
     CloseLibraryTemporarilyResponse,
     ReopenLibraryResponse,
+    SetAcquisitionBudgetResponse,
+    SetAcquisitionPolicyResponse,
+    RegisterBookstoreResponse,
+    LicenseEResourceResponse,
+    BorrowDigitalResponse,
+    ReturnDigitalResponse,
+    ExpireDigitalLoansResponse,
 );
 
 command_requests!(
@@ -132,6 +139,13 @@ command_requests!(
     SetCalendarRequest,
     CloseLibraryTemporarilyRequest,
     ReopenLibraryRequest,
+    SetAcquisitionBudgetRequest,
+    SetAcquisitionPolicyRequest,
+    RegisterBookstoreRequest,
+    LicenseEResourceRequest,
+    BorrowDigitalRequest,
+    ReturnDigitalRequest,
+    ExpireDigitalLoansRequest,
     AddPrincipalRequest,
     ChangePrincipalRequest,
     RevokePrincipalRequest,
@@ -609,6 +623,32 @@ impl Desk {
             ..Default::default()
         });
         into_receipt(self.circulation().patron_driven_acquisition(request).await)
+    }
+
+    /// A patron-driven purchase at a partner bookstore.
+    pub async fn patron_driven_at(
+        &self,
+        card: Card,
+        book: BookDescription,
+        bookstore: &str,
+    ) -> Answer {
+        let request = self.request(v1::PatronDrivenAcquisitionRequest {
+            card: Some(card),
+            book: Some(book),
+            bookstore: bookstore.to_owned(),
+            ..Default::default()
+        });
+        into_receipt(self.circulation().patron_driven_acquisition(request).await)
+    }
+
+    /// A digital loan of `resource` through this desk's library.
+    pub async fn borrow_digital(&self, resource: &str, card: Card) -> Answer {
+        let request = self.request(v1::BorrowDigitalRequest {
+            card: Some(card),
+            resource: resource.to_owned(),
+            ..Default::default()
+        });
+        into_receipt(self.circulation().borrow_digital(request).await)
     }
 }
 

@@ -632,30 +632,42 @@ command_request!(ReopenLibraryRequest, "ReopenLibrary", backdated: false, |r, ke
     }
 });
 
-command_request!(SetAcquisitionBudgetRequest, "SetAcquisitionBudget", |r, key, at| {
-    Command::SetAcquisitionBudget {
-        library: library_code(&r.library, "library")?,
-        year: i32::try_from(r.year).unwrap_or(i32::MAX),
-        budget_fen: Fen(r.budget_fen),
-        patron_driven_share_bp: r.patron_driven_share_bp,
+command_request!(
+    SetAcquisitionBudgetRequest,
+    "SetAcquisitionBudget",
+    |r, key, at| {
+        Command::SetAcquisitionBudget {
+            library: library_code(&r.library, "library")?,
+            year: i32::try_from(r.year).unwrap_or(i32::MAX),
+            budget_fen: Fen(r.budget_fen),
+            patron_driven_share_bp: r.patron_driven_share_bp,
+        }
     }
-});
+);
 
-command_request!(SetAcquisitionPolicyRequest, "SetAcquisitionPolicy", |r, key, at| {
-    Command::SetAcquisitionPolicy {
-        library: library_code(&r.library, "library")?,
-        max_item_price_fen: Fen(r.max_item_price_fen),
-        monthly_quota_per_reader: r.monthly_quota_per_reader,
+command_request!(
+    SetAcquisitionPolicyRequest,
+    "SetAcquisitionPolicy",
+    |r, key, at| {
+        Command::SetAcquisitionPolicy {
+            library: library_code(&r.library, "library")?,
+            max_item_price_fen: Fen(r.max_item_price_fen),
+            monthly_quota_per_reader: r.monthly_quota_per_reader,
+        }
     }
-});
+);
 
-command_request!(RegisterBookstoreRequest, "RegisterBookstore", |r, key, at| {
-    Command::RegisterBookstore {
-        library: library_code(&r.library, "library")?,
-        bookstore: text(&r.bookstore, "bookstore", 64)?,
-        name: text(&r.name, "name", 128)?,
+command_request!(
+    RegisterBookstoreRequest,
+    "RegisterBookstore",
+    |r, key, at| {
+        Command::RegisterBookstore {
+            library: library_code(&r.library, "library")?,
+            bookstore: text(&r.bookstore, "bookstore", 64)?,
+            name: text(&r.name, "name", 128)?,
+        }
     }
-});
+);
 
 command_request!(LicenseEResourceRequest, "LicenseEResource", |r, key, at| {
     Command::LicenseEResource {

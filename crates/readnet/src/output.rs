@@ -276,13 +276,20 @@ pub fn facts(event: &Event) -> String {
             e.library, e.max_item_price_fen, e.monthly_quota_per_reader
         ),
         Payload::BookstorePartnerRegistered(e) => {
-            format!("{}: partner bookstore {} ({})", e.library, e.bookstore, e.name)
+            format!(
+                "{}: partner bookstore {} ({})",
+                e.library, e.bookstore, e.name
+            )
         }
         Payload::PatronDrivenPurchaseRecorded(e) => format!(
             "{}: bought for patron {} at {} for {} fen, {} budget ({})",
             e.item,
             e.patron_id,
-            if e.bookstore.is_empty() { "-" } else { e.bookstore.as_str() },
+            if e.bookstore.is_empty() {
+                "-"
+            } else {
+                e.bookstore.as_str()
+            },
             e.price_fen,
             e.library,
             e.month
@@ -292,7 +299,11 @@ pub fn facts(event: &Event) -> String {
             e.resource,
             e.title,
             word(e.kind().as_str_name(), "E_RESOURCE_KIND_"),
-            if e.owner_library.is_empty() { "the network's" } else { e.owner_library.as_str() },
+            if e.owner_library.is_empty() {
+                "the network's"
+            } else {
+                e.owner_library.as_str()
+            },
             if e.shared { ", shared" } else { "" },
             e.licences,
             e.loan_days

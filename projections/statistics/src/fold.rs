@@ -685,13 +685,19 @@ impl Statistics {
         record.patron_driven_books += 1;
         for by in By::BOTH {
             self.touch(by, &e.library, event.occurred_at, |row| {
-                row.counters.patron_driven_spent_fen =
-                    row.counters.patron_driven_spent_fen.saturating_add(e.price_fen);
+                row.counters.patron_driven_spent_fen = row
+                    .counters
+                    .patron_driven_spent_fen
+                    .saturating_add(e.price_fen);
             });
         }
     }
 
-    fn digital_loaned(&mut self, event: &ProjectedEvent, e: &readnet_projection::pb::DigitalLoaned) {
+    fn digital_loaned(
+        &mut self,
+        event: &ProjectedEvent,
+        e: &readnet_projection::pb::DigitalLoaned,
+    ) {
         let cross_city = !e.owner_library.is_empty()
             && self.network.city_of(&e.owner_library) != e.patron_home_city.as_str();
         let count = |row: &mut LibraryDay| {
@@ -702,7 +708,12 @@ impl Statistics {
             insert_patron(row, &e.patron_id);
         };
         self.touch(By::TransactionLibrary, &e.library, event.occurred_at, count);
-        self.touch(By::OwningLibrary, &e.owner_library, event.occurred_at, count);
+        self.touch(
+            By::OwningLibrary,
+            &e.owner_library,
+            event.occurred_at,
+            count,
+        );
     }
 
     /// Counts one hold figure at its pickup library's local day of `at`.

@@ -526,7 +526,11 @@ impl statistics_service_server::StatisticsService for StatisticsService {
                 )?;
             }
             (true, false) => {
-                access::authorize(&request, Act::ReadCityStatistics, &[Target::City(city.into())])?;
+                access::authorize(
+                    &request,
+                    Act::ReadCityStatistics,
+                    &[Target::City(city.into())],
+                )?;
             }
             (true, true) => {
                 access::authorize(&request, Act::ReadNetworkStatistics, &[])?;

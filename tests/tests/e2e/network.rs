@@ -484,3 +484,334 @@ async fn the_cli_corrects_the_tree_sets_calendars_and_closes_a_library_for_a_whi
         .expect("a LibraryRenamed");
     assert_eq!(renamed, "姚家街道服务点");
 }
+
+/// A book the Tongling readers pick at the bookstore (no ISBN: keyed by title and author).
+fn bookstore_book(item: &str, title: &str, price_fen: i64) -> v1::BookDescription {
+    v1::BookDescription {
+        item: item.to_owned(),
+        title: title.to_owned(),
+        author: "佚名".to_owned(),
+        isbn: String::new(),
+        price_fen: Some(price_fen),
+    }
+}
+
+#[tokio::test]
+async fn tongling_buys_for_its_readers_until_the_twenty_percent_share_is_spent_and_lends_an_ebook_with_two_licences_across_cities()
+ {
+    // The server's own sweep every second returns digital loans whose time is up.
+    let fixture = network_jinan_zibo_with(&["--hold-sweep-secs", "1"]).await;
+    let net = &fixture.net;
+    let set_up_at = Utc::now() - SET_UP_BEFORE;
+    let system = net.system().dated(set_up_at);
+    accepted(
+        system.join_city(TONGLING, "铜陵").await,
+        "JoinCity tongling",
+    );
+    register(&system, TL_CENTRAL, TONGLING, LibraryTier::Central, "").await;
+    let admin = net.system();
+    let year = u32::try_from(chrono::Datelike::year(&today())).expect("a year");
+
+    // 你读书我买单: 1,000 yuan for the year, 20 % of it (200 yuan) for the readers' picks, at
+    // most 150 yuan a book, bought at the partner Xinhua bookstore.
+    let budget = accepted(
+        admin
+            .admin()
+            .set_acquisition_budget(admin.request(v1::SetAcquisitionBudgetRequest {
+                library: TL_CENTRAL.to_owned(),
+                year,
+                budget_fen: 100_000,
+                ..Default::default()
+            }))
+            .await,
+        "SetAcquisitionBudget",
+    )
+    .into_inner()
+    .receipt
+    .expect("a receipt");
+    assert_eq!(
+        payload!(budget.events[0], AcquisitionBudgetSet).patron_driven_share_bp,
+        2000
+    );
+    accepted(
+        admin
+            .admin()
+            .set_acquisition_policy(admin.request(v1::SetAcquisitionPolicyRequest {
+                library: TL_CENTRAL.to_owned(),
+                max_item_price_fen: 15_000,
+                monthly_quota_per_reader: 3,
+                ..Default::default()
+            }))
+            .await,
+        "SetAcquisitionPolicy",
+    );
+    accepted(
+        admin
+            .admin()
+            .register_bookstore(admin.request(v1::RegisterBookstoreRequest {
+                library: TL_CENTRAL.to_owned(),
+                bookstore: "XINHUA-TL-01".to_owned(),
+                name: "铜陵新华书店".to_owned(),
+                ..Default::default()
+            }))
+            .await,
+        "RegisterBookstore",
+    );
+    let desk = net.at(TL_CENTRAL);
+    let reader = |n: &str| card(TONGLING, &format!("3407021990010{n}"));
+    invalid_field(
+        desk.patron_driven(reader("10001"), bookstore_book("TL-P-0001", "活着", 3000))
+            .await,
+        "bookstore",
+        "a purchase that names no bookstore",
+    );
+    refused(
+        desk.patron_driven_at(
+            reader("10001"),
+            bookstore_book("TL-P-0001", "全宋词", 16_000),
+            "XINHUA-TL-01",
+        )
+        .await,
+        Code::FailedPrecondition,
+        "cap of 15000 fen",
+        "a book above the cap",
+    );
+    let bought = accepted(
+        desk.patron_driven_at(
+            reader("10001"),
+            bookstore_book("TL-P-0001", "平凡的世界", 12_000),
+            "XINHUA-TL-01",
+        )
+        .await,
+        "the first reader's pick",
+    );
+    assert_eq!(
+        event_types(&bought),
+        [
+            "PatronEnrolled",
+            "ItemCatalogued",
+            "PatronDrivenPurchaseRecorded",
+            "ItemLoaned"
+        ]
+    );
+    let purchase = payload!(bought.events[2], PatronDrivenPurchaseRecorded);
+    assert_eq!(
+        (
+            purchase.bookstore.as_str(),
+            purchase.price_fen,
+            purchase.budget_year
+        ),
+        ("XINHUA-TL-01", 12_000, year)
+    );
+    accepted(
+        desk.patron_driven_at(
+            reader("10002"),
+            bookstore_book("TL-P-0002", "长安的荔枝", 7000),
+            "XINHUA-TL-01",
+        )
+        .await,
+        "the second reader's pick",
+    );
+    // 190 of the 200 yuan are spent: a 15-yuan book does not fit.
+    refused(
+        desk.patron_driven_at(
+            reader("10003"),
+            bookstore_book("TL-P-0003", "边城", 1500),
+            "XINHUA-TL-01",
+        )
+        .await,
+        Code::FailedPrecondition,
+        &format!(
+            "library {TL_CENTRAL}'s patron-driven share for {year} is 20000 fen, 19000 fen of it spent: a book of 1500 fen does not fit"
+        ),
+        "a pick once the share is spent",
+    );
+    let last = accepted(
+        desk.patron_driven_at(
+            reader("10003"),
+            bookstore_book("TL-P-0003", "边城", 1000),
+            "XINHUA-TL-01",
+        )
+        .await,
+        "a 10-yuan pick that still fits",
+    );
+
+    // The budget, spend and what remains, per library and city, as the statistics fold them.
+    let budgets = v1::statistics_service_client::StatisticsServiceClient::new(net.channel.clone())
+        .acquisition_budgets(v1::AcquisitionBudgetsRequest {
+            min_position: Some(*receipt_positions(&last).last().expect("a position")),
+            year,
+            city: TONGLING.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("AcquisitionBudgets")
+        .into_inner();
+    let central = &budgets.libraries[0];
+    assert_eq!(budgets.libraries.len(), 1);
+    assert_eq!(
+        (
+            central.library.as_str(),
+            central.budget_fen,
+            central.patron_driven_share_fen,
+            central.patron_driven_spent_fen,
+            central.patron_driven_remaining_fen,
+            central.patron_driven_books,
+            central.remaining_fen,
+        ),
+        (TL_CENTRAL, 100_000, 20_000, 20_000, 0, 3, 80_000)
+    );
+    let total = budgets.total.expect("a total");
+    assert_eq!((total.city.as_str(), total.spent_fen), (TONGLING, 20_000));
+
+    // An e-book with 2 concurrent licences, Tongling's, shared with the network; the network
+    // charges 30 fen for each loan to another city's reader.
+    accepted(
+        system
+            .admin()
+            .license_e_resource(system.request(v1::LicenseEResourceRequest {
+                resource: "EB-TL-HUANGMEI".to_owned(),
+                title: "黄梅戏选".to_owned(),
+                kind: v1::EResourceKind::Ebook as i32,
+                owner_library: TL_CENTRAL.to_owned(),
+                shared: true,
+                licences: 2,
+                loan_days: 14,
+                ..Default::default()
+            }))
+            .await,
+        "LicenseEResource",
+    );
+    accepted(
+        admin
+            .admin()
+            .set_tariff(admin.request(v1::SetTariffRequest {
+                kind: v1::ChargeKind::Digital as i32,
+                amount_fen: 30,
+                ..Default::default()
+            }))
+            .await,
+        "SetTariff digital",
+    );
+    // A Tongling reader's loan from 14 days ago (less 15 seconds) ends in a moment.
+    let first_lent_at = Utc::now() - chrono::Duration::days(14) + chrono::Duration::seconds(15);
+    let first = accepted(
+        net.at(TL_CENTRAL)
+            .dated(first_lent_at)
+            .borrow_digital("EB-TL-HUANGMEI", reader("10001"))
+            .await,
+        "a Tongling reader's digital loan",
+    );
+    assert_eq!(event_types(&first), ["DigitalLoaned"]);
+    let jinan_reader = card(JINAN, "370102199001011234");
+    let second = accepted(
+        net.at(JN_CENTRAL)
+            .borrow_digital("EB-TL-HUANGMEI", jinan_reader)
+            .await,
+        "a Jinan reader's digital loan",
+    );
+    assert_eq!(event_types(&second), ["PatronEnrolled", "DigitalLoaned"]);
+    let zibo_reader = card(ZIBO, "370303199202023456");
+    refused(
+        net.at(ZB_CENTRAL)
+            .borrow_digital("EB-TL-HUANGMEI", zibo_reader.clone())
+            .await,
+        Code::FailedPrecondition,
+        "e-resource EB-TL-HUANGMEI has all its 2 licences on loan",
+        "a third reader while both licences are out",
+    );
+
+    // The server's sweep returns the first loan when its time is up, by itself.
+    let after = *receipt_positions(&second).last().expect("a position");
+    let deadline = std::time::Instant::now() + WAIT;
+    let ended = loop {
+        let found = net
+            .read_all_from(after)
+            .await
+            .into_iter()
+            .find_map(|e| match payload_of(&e) {
+                v1::event::Payload::DigitalLoanEnded(ended) => Some(ended.clone()),
+                _ => None,
+            });
+        if let Some(ended) = found {
+            break ended;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep returned no digital loan"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert_eq!(
+        (ended.resource.as_str(), ended.reason),
+        ("EB-TL-HUANGMEI", v1::DigitalLoanEndReason::Expired as i32)
+    );
+    let third = accepted(
+        net.at(ZB_CENTRAL)
+            .borrow_digital("EB-TL-HUANGMEI", zibo_reader)
+            .await,
+        "the Zibo reader once a licence is free",
+    );
+    assert_eq!(event_types(&third), ["PatronEnrolled", "DigitalLoaned"]);
+    let third_at = *receipt_positions(&third).last().expect("a position");
+
+    // Settlement charges the two cross-city digital loans; the statistics count them beside
+    // the physical loans (the three readers' picks).
+    let period = Utc::now()
+        .with_timezone(&Shanghai)
+        .format("%Y-%m")
+        .to_string();
+    let statement =
+        v1::settlement_service_client::SettlementServiceClient::new(net.channel.clone())
+            .get_statement(v1::GetStatementRequest {
+                period,
+                min_position: Some(third_at),
+            })
+            .await
+            .expect("GetStatement")
+            .into_inner()
+            .statement
+            .expect("a statement");
+    let mut digital: Vec<(String, String, u64, i64)> = statement
+        .lines
+        .iter()
+        .filter(|l| l.kind == v1::ChargeKind::Digital as i32)
+        .map(|l| {
+            (
+                l.debtor_city.clone(),
+                l.creditor_city.clone(),
+                l.count,
+                l.amount_fen,
+            )
+        })
+        .collect();
+    digital.sort();
+    assert_eq!(
+        digital,
+        [
+            (JINAN.to_owned(), TONGLING.to_owned(), 1, 30),
+            (ZIBO.to_owned(), TONGLING.to_owned(), 1, 30)
+        ]
+    );
+    let days = v1::statistics_service_client::StatisticsServiceClient::new(net.channel.clone())
+        .network_days(v1::NetworkDaysRequest {
+            min_position: Some(third_at),
+            from_day: day(0).to_string(),
+            to_day: day(0).to_string(),
+            by: v1::StatisticsBy::TransactionLibrary as i32,
+        })
+        .await
+        .expect("NetworkDays")
+        .into_inner()
+        .days;
+    assert_eq!(days.len(), 1, "{days:?}");
+    assert_eq!(
+        (
+            days[0].loans,
+            days[0].digital_loans,
+            days[0].cross_city_digital_loans,
+            days[0].patron_driven_spent_fen
+        ),
+        (3, 2, 2, 20_000)
+    );
+}

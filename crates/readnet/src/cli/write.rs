@@ -332,7 +332,12 @@ pub enum WriteCommand {
         #[arg(long, value_name = "N")]
         price_fen: i64,
         /// The partner bookstore it was bought at (required once the library has partners).
-        #[arg(long, value_name = "CODE", default_value = "", hide_default_value = true)]
+        #[arg(
+            long,
+            value_name = "CODE",
+            default_value = "",
+            hide_default_value = true
+        )]
         bookstore: String,
         #[command(flatten)]
         opts: CommandOpts,
@@ -387,7 +392,12 @@ pub enum WriteCommand {
         #[arg(long, value_enum)]
         kind: EResourceKindArg,
         /// The owning library; left out: the whole network owns it.
-        #[arg(long, value_name = "CODE", default_value = "", hide_default_value = true)]
+        #[arg(
+            long,
+            value_name = "CODE",
+            default_value = "",
+            hide_default_value = true
+        )]
         owner: String,
         /// Lent to readers of every member city (a library's resource).
         #[arg(long)]

@@ -316,8 +316,10 @@ pub enum Act {
     ExpireHolds,
     /// Set a library's acquisition budget or policy, register its partner bookstores.
     ManageAcquisitions,
-    /// License an e-resource to a library or the network.
+    /// License an e-resource to a library.
     LicenseEResource,
+    /// License an e-resource to the whole network.
+    LicenseNetworkEResource,
     /// Lend an e-resource to a patron, or take it back early.
     BorrowDigital,
     /// End the digital loans whose time is up (the sweep).
@@ -378,7 +380,7 @@ impl Act {
             | Act::LicenseEResource
             | Act::ManagePrincipals => &[NetworkAdmin, CityAdmin],
             Act::BorrowDigital => &[NetworkAdmin, Desk, Kiosk],
-            Act::ExpireDigitalLoans => &[NetworkAdmin],
+            Act::ExpireDigitalLoans | Act::LicenseNetworkEResource => &[NetworkAdmin],
             Act::PlaceHold | Act::CancelHold => &[NetworkAdmin, Desk, Kiosk],
             Act::ExpireHolds | Act::TickClock | Act::Notices => &[NetworkAdmin],
             Act::ReadHolds => &[NetworkAdmin, CityAdmin, Desk, Kiosk, Auditor],
@@ -440,6 +442,7 @@ impl Act {
             Act::ExpireHolds => "ExpireHolds",
             Act::ManageAcquisitions => "manage acquisition budgets, policies and bookstores",
             Act::LicenseEResource => "LicenseEResource",
+            Act::LicenseNetworkEResource => "license an e-resource to the whole network",
             Act::BorrowDigital => "lend e-resources",
             Act::ExpireDigitalLoans => "ExpireDigitalLoans",
             Act::TickClock => "TickClock",
@@ -598,6 +601,10 @@ pub fn command_act(command: &Command) -> Act {
         Command::SetAcquisitionBudget { .. }
         | Command::SetAcquisitionPolicy { .. }
         | Command::RegisterBookstore { .. } => Act::ManageAcquisitions,
+        Command::LicenseEResource {
+            owner_library: None,
+            ..
+        } => Act::LicenseNetworkEResource,
         Command::LicenseEResource { .. } => Act::LicenseEResource,
         Command::BorrowDigital { .. } | Command::ReturnDigital { .. } => Act::BorrowDigital,
         Command::ExpireDigitalLoans => Act::ExpireDigitalLoans,
@@ -704,25 +711,6 @@ pub fn authorize(
         _ => {}
     }
     authorize_act(authority, act, &targets, network)?;
-    // The network's own e-resources are the network's administrators' to license.
-    if matches!(
-        command,
-        Command::LicenseEResource {
-            owner_library: None,
-            ..
-        }
-    ) && authority.grant.scope != Scope::Network
-    {
-        return Err(Rejection::NotPermitted(Box::new(
-            crate::rejection::NotPermitted {
-                principal: authority.principal.clone(),
-                grant: authority.grant.clone(),
-                act,
-                target: None,
-                why: Denial::Scope,
-            },
-        )));
-    }
     let own_channel = match authority.role() {
         Role::Kiosk => Some(Channel::Kiosk),
         Role::Booth => Some(Channel::Booth),

@@ -360,6 +360,76 @@ async fn call(
                 .await
                 .map(drop)
         }
+        "readnet.v1.NetworkAdminService/SetAcquisitionBudget" => plain
+            .admin()
+            .set_acquisition_budget(plain.request(v1::SetAcquisitionBudgetRequest {
+                library: place.library.to_owned(),
+                year: 2099,
+                budget_fen: 100_000,
+                ..Default::default()
+            }))
+            .await
+            .map(drop),
+        "readnet.v1.NetworkAdminService/SetAcquisitionPolicy" => plain
+            .admin()
+            .set_acquisition_policy(plain.request(v1::SetAcquisitionPolicyRequest {
+                library: place.library.to_owned(),
+                max_item_price_fen: 20_000,
+                monthly_quota_per_reader: 5,
+                ..Default::default()
+            }))
+            .await
+            .map(drop),
+        "readnet.v1.NetworkAdminService/RegisterBookstore" => plain
+            .admin()
+            .register_bookstore(plain.request(v1::RegisterBookstoreRequest {
+                library: place.library.to_owned(),
+                bookstore: unique("BS"),
+                name: "新华书店".to_owned(),
+                ..Default::default()
+            }))
+            .await
+            .map(drop),
+        "readnet.v1.NetworkAdminService/LicenseEResource"
+        | "readnet.v1.NetworkAdminService/LicenseEResource(network)" => plain
+            .admin()
+            .license_e_resource(plain.request(v1::LicenseEResourceRequest {
+                resource: unique("EB"),
+                title: "三体".to_owned(),
+                kind: v1::EResourceKind::Ebook as i32,
+                owner_library: if rpc.ends_with("(network)") {
+                    String::new()
+                } else {
+                    place.library.to_owned()
+                },
+                licences: 2,
+                ..Default::default()
+            }))
+            .await
+            .map(drop),
+        "readnet.v1.CirculationService/BorrowDigital" => at
+            .circulation()
+            .borrow_digital(at.request(v1::BorrowDigitalRequest {
+                resource: unique("NOPE"),
+                card: card(),
+                ..Default::default()
+            }))
+            .await
+            .map(drop),
+        "readnet.v1.CirculationService/ReturnDigital" => at
+            .circulation()
+            .return_digital(at.request(v1::ReturnDigitalRequest {
+                resource: unique("NOPE"),
+                card: card(),
+                ..Default::default()
+            }))
+            .await
+            .map(drop),
+        "readnet.v1.CirculationService/ExpireDigitalLoans" => plain
+            .circulation()
+            .expire_digital_loans(plain.request(v1::ExpireDigitalLoansRequest::default()))
+            .await
+            .map(drop),
         "readnet.v1.CirculationService/CatalogueItem" => at
             .circulation()
             .catalogue_item(at.request(v1::CatalogueItemRequest {
@@ -809,6 +879,26 @@ async fn call(
                     city,
                     from_day: "2026-12-01".to_owned(),
                     to_day: "2026-12-02".to_owned(),
+                    ..Default::default()
+                })
+                .await
+                .map(drop)
+        }
+        "readnet.v1.StatisticsService/AcquisitionBudgets"
+        | "readnet.v1.StatisticsService/AcquisitionBudgets(city)"
+        | "readnet.v1.StatisticsService/AcquisitionBudgets(network)" => {
+            let (library, city) = if rpc.ends_with("(city)") {
+                (String::new(), place.city.to_owned())
+            } else if rpc.ends_with("(network)") {
+                (String::new(), String::new())
+            } else {
+                (place.library.to_owned(), String::new())
+            };
+            StatisticsServiceClient::new(channel)
+                .acquisition_budgets(v1::AcquisitionBudgetsRequest {
+                    library,
+                    city,
+                    year: 2026,
                     ..Default::default()
                 })
                 .await

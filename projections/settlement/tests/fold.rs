@@ -352,6 +352,64 @@ fn a_patron_driven_acquisition_for_a_patron_of_another_city_is_a_cross_city_loan
 }
 
 #[test]
+fn a_shared_ebook_lent_to_another_citys_reader_is_a_digital_charge_by_the_tariff() {
+    let mut h = network();
+    let licensed =
+        |h: &mut readnet_ledger::history::History, resource: &str, owner: Option<&str>| {
+            h.run(
+                shanghai(2026, 11, 1, 9, 0),
+                None,
+                Command::LicenseEResource {
+                    resource: resource.into(),
+                    title: "骆驼祥子".into(),
+                    kind: readnet_domain::pb::EResourceKind::Ebook,
+                    owner_library: owner.map(Into::into),
+                    shared: true,
+                    licences: 3,
+                    loan_days: 14,
+                },
+            );
+        };
+    licensed(&mut h, "EB-ZB", Some(ZB_CENTRAL));
+    licensed(&mut h, "EB-NET", None);
+    let borrow =
+        |h: &mut readnet_ledger::history::History, day: u32, resource: &str, number: &str| {
+            h.run(
+                shanghai(2026, 11, day, 9, 0),
+                Some(JN_CENTRAL),
+                Command::BorrowDigital {
+                    resource: resource.into(),
+                    patron: card("jinan", number),
+                },
+            );
+        };
+    // At the default tariff (0 fen) the use is counted at no cost; from the 10th, 50 fen.
+    borrow(&mut h, 3, "EB-ZB", "0001");
+    set_tariff(
+        &mut h,
+        shanghai(2026, 11, 9, 9, 0),
+        PbKind::Digital,
+        50,
+        shanghai(2026, 11, 10, 0, 0),
+    );
+    borrow(&mut h, 12, "EB-ZB", "0002");
+    // The network's own resource and a reader of the owner's city make no charge.
+    borrow(&mut h, 12, "EB-NET", "0003");
+    h.run(
+        shanghai(2026, 11, 12, 10, 0),
+        Some(ZB_CENTRAL),
+        Command::BorrowDigital {
+            resource: "EB-ZB".into(),
+            patron: card("zibo", "0004"),
+        },
+    );
+    assert_eq!(
+        fold(h.events()).statement(p("2026-11")).unwrap().lines,
+        [line("jinan", "zibo", ChargeKind::Digital, None, 2, 50)]
+    );
+}
+
+#[test]
 fn a_lost_item_costs_its_price_or_the_lost_tariff_when_unpriced() {
     let mut h = network();
     catalogue(

@@ -270,6 +270,7 @@ fn a_patron_driven_acquisition_counts_an_acquisition_and_a_loan() {
             Counters {
                 loans: 1,
                 patron_driven_acquisitions: 1,
+                patron_driven_spent_fen: 3900,
                 enrolments: 1,
                 ..Counters::default()
             },

@@ -1,6 +1,7 @@
 //! The statistics projection's tests: the fold's counters, local days, flows and top titles,
 //! the monitoring centre, properties over random histories, and the gRPC service.
 
+mod budgets;
 mod counters;
 mod days;
 mod flows;

@@ -315,6 +315,13 @@ fn totals_from_log(h: &History) -> Counters {
                 c.patron_driven_acquisitions += 1;
             }
             Payload::PatronEnrolled(_) => c.enrolments += 1,
+            Payload::PatronDrivenPurchaseRecorded(e) => c.patron_driven_spent_fen += e.price_fen,
+            Payload::DigitalLoaned(e) => {
+                c.digital_loans += 1;
+                c.cross_city_digital_loans += u64::from(
+                    !e.owner_library.is_empty() && e.patron_home_city != city(&e.owner_library),
+                );
+            }
             _ => {}
         }
     }

@@ -116,6 +116,8 @@ pub struct Simulator {
     locked_cards: HashSet<(String, String)>,
     next_deposit: u32,
     next_bought: u32,
+    /// The licensed e-resources' codes (ADR 0019).
+    eresources: Vec<String>,
     stats: Stats,
 }
 
@@ -155,6 +157,7 @@ impl Simulator {
             locked_cards: HashSet::new(),
             next_deposit: 0,
             next_bought: 0,
+            eresources: Vec::new(),
             stats: Stats::default(),
             scale,
         };

@@ -3,12 +3,18 @@
 
 use std::collections::HashMap;
 
-use chrono::Duration;
-use readnet_domain::pb::{LibraryTier, ReturnPolicy};
-use readnet_domain::{Command, LibraryCode};
+use chrono::{DateTime, Datelike, Duration, Utc};
+use rand::Rng;
+use readnet_domain::pb::{EResourceKind, LibraryTier, ReturnPolicy};
+use readnet_domain::{Command, Fen, LibraryCode};
 
 use crate::Simulator;
 use crate::rhythm::{CLOSURE_DAYS, time};
+
+/// The partner bookstore of a library: the patron-driven books it buys come from there.
+pub(crate) fn bookstore_of(library: &LibraryCode) -> String {
+    format!("XH-{library}")
+}
 
 /// A library of the simulated network.
 #[derive(Debug, Clone)]
@@ -153,6 +159,114 @@ impl Simulator {
                     },
                 );
             }
+            if lib.tier != LibraryTier::Booth {
+                self.set_up_acquisitions(at, &lib);
+            }
+        }
+        self.license_eresources(at);
+    }
+
+    /// A library's acquisition budget for the simulated years (the default 20 % share for
+    /// patron-driven books) and its partner bookstore (ADR 0019).
+    fn set_up_acquisitions(&mut self, at: DateTime<Utc>, lib: &Lib) {
+        let budget_fen = if lib.tier == LibraryTier::Central {
+            10_000_000
+        } else {
+            2_000_000
+        };
+        // Budget years are calendar years in the libraries' time (UTC+8, as the simulation's).
+        let local_year = |at: DateTime<Utc>| (at + Duration::hours(8)).year();
+        let first = local_year(at);
+        let last = local_year(self.start + Duration::days(i64::from(self.days)));
+        for year in first..=last {
+            self.exec_system(
+                at,
+                Command::SetAcquisitionBudget {
+                    library: lib.code.clone(),
+                    year,
+                    budget_fen: Fen(budget_fen),
+                    patron_driven_share_bp: None,
+                },
+            );
+        }
+        self.exec_system(
+            at,
+            Command::RegisterBookstore {
+                library: lib.code.clone(),
+                bookstore: bookstore_of(&lib.code),
+                name: format!("{} 新华书店", lib.code),
+            },
+        );
+    }
+
+    /// E-resources: each city's central library shares an e-book with the network (14-day
+    /// loans), and the network has an e-book of its own (7 days) and an open-access database
+    /// (a day's access).
+    fn license_eresources(&mut self, at: DateTime<Utc>) {
+        type Licence = (String, EResourceKind, Option<LibraryCode>, u32, u32);
+        let mut licences: Vec<Licence> = self
+            .libs
+            .iter()
+            .filter(|l| l.tier == LibraryTier::Central)
+            .map(|l| {
+                let resource = format!("EB-{}", l.code);
+                (resource, EResourceKind::Ebook, Some(l.code.clone()), 3, 14)
+            })
+            .collect();
+        licences.push(("EB-NETWORK".into(), EResourceKind::Ebook, None, 5, 7));
+        licences.push(("OA-GUJI".into(), EResourceKind::OpenAccess, None, 0, 1));
+        for (resource, kind, owner_library, licences, loan_days) in licences {
+            self.exec_system(
+                at,
+                Command::LicenseEResource {
+                    resource: resource.clone(),
+                    title: format!("{resource} 电子资源"),
+                    kind,
+                    owner_library,
+                    shared: true,
+                    licences,
+                    loan_days,
+                },
+            );
+            self.eresources.push(resource);
+        }
+    }
+
+    /// The sweep: the digital loans whose time is up end (the server's own ExpireDigitalLoans).
+    pub(crate) fn expire_digital_loans(&mut self, at: i64) {
+        let now = time(at);
+        loop {
+            let due = self
+                .history
+                .ledger()
+                .network
+                .eresources
+                .values()
+                .flat_map(|r| r.loans.values())
+                .filter(|expires| **expires <= now)
+                .count();
+            if due == 0 || !self.exec(at, None, Command::ExpireDigitalLoans, None, 0, &[]) {
+                return;
+            }
+            self.stats.digital_expired +=
+                due.min(readnet_domain::MAX_DIGITAL_EXPIRIES_PER_SWEEP) as u64;
+        }
+    }
+
+    /// A reader borrows an e-resource through `library` (never the kiosk, whose steps may be
+    /// held back: an expiry must not come out before its loan).
+    pub(crate) fn borrow_digital(&mut self, at: i64, library: usize, patron: u32) {
+        if library == self.kiosk || self.eresources.is_empty() {
+            return;
+        }
+        let resource = self.eresources[self.rng.random_range(0..self.eresources.len())].clone();
+        let (patron_ref, card) = self.patron(patron);
+        let command = Command::BorrowDigital {
+            resource,
+            patron: patron_ref,
+        };
+        if self.exec(at, Some(library), command, Some(card), 0, &[]) {
+            self.stats.digital_loans += 1;
         }
     }
 

@@ -102,8 +102,16 @@ impl Simulator {
                     let patron = self.pick_patron(c);
                     let acquire = self.libs[library].tier != LibraryTier::SelfService
                         && self.rng.random_bool(0.01);
+                    // A reader now and then borrows an e-book or opens a database through the
+                    // library instead (ADR 0019).
+                    let digital = !acquire && self.rng.random_bool(0.02);
                     let action = if acquire {
                         Action::Acquire {
+                            library: library as u32,
+                            patron,
+                        }
+                    } else if digital {
+                        Action::BorrowDigital {
                             library: library as u32,
                             patron,
                         }
@@ -163,6 +171,8 @@ impl Simulator {
                 self.push(midnight + 7 * MICROS_PER_HOUR, Action::Close { library });
             }
         }
+        // The server's sweep returns the digital loans whose time is up.
+        self.push(midnight + 3 * MICROS_PER_HOUR, Action::ExpireDigital);
         self.push(midnight + 19 * MICROS_PER_HOUR, Action::KioskOffline);
         let sync = midnight + 26 * MICROS_PER_HOUR + self.rng.random_range(0..2 * MICROS_PER_HOUR);
         self.push(sync, Action::KioskSync);

@@ -20,6 +20,8 @@ pub(crate) enum Action {
     Receive { item: u32 },
     Restock { booth: u32 },
     Close { library: u32 },
+    BorrowDigital { library: u32, patron: u32 },
+    ExpireDigital,
     SetTier { patron: u32, tier: u8 },
     KioskOffline,
     KioskSync,
@@ -43,6 +45,7 @@ impl Action {
         match self {
             Action::Checkout { patron, .. }
             | Action::Acquire { patron, .. }
+            | Action::BorrowDigital { patron, .. }
             | Action::Swap { patron, .. }
             | Action::SetTier { patron, .. } => Some(patron),
             _ => None,
@@ -86,6 +89,10 @@ impl Simulator {
             Action::Receive { item } => self.receive(at, item),
             Action::Restock { booth } => self.restock(at, booth as usize),
             Action::Close { library } => self.close_for_a_while(at, library as usize),
+            Action::BorrowDigital { library, patron } => {
+                self.borrow_digital(at, library as usize, patron);
+            }
+            Action::ExpireDigital => self.expire_digital_loans(at),
             Action::SetTier { patron, tier } => self.set_tier(at, patron, tier),
             Action::KioskOffline => self.kiosk_goes_offline(at),
             Action::KioskSync => self.kiosk_sync(),

@@ -32,4 +32,7 @@ pub struct Stats {
     pub closures: u64,
     /// Returns put off because the library was closed (the patron came back when it opened).
     pub returns_put_off: u64,
+    /// Digital loans (ADR 0019), and those the sweep ended at their expiry.
+    pub digital_loans: u64,
+    pub digital_expired: u64,
 }

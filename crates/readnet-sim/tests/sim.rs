@@ -80,6 +80,12 @@ fn a_small_run_has_every_kind_of_activity() {
         "PatronEnrolled",
         "PatronTierChanged",
         "LibraryClosedTemporarily",
+        "AcquisitionBudgetSet",
+        "BookstorePartnerRegistered",
+        "PatronDrivenPurchaseRecorded",
+        "EResourceLicensed",
+        "DigitalLoaned",
+        "DigitalLoanEnded",
     ] {
         assert!(kinds.contains(kind), "no {kind} in {kinds:?}: {stats:?}");
     }
@@ -90,6 +96,10 @@ fn a_small_run_has_every_kind_of_activity() {
     );
     assert!(stats.loans > 2_000, "{stats:?}");
     assert!(stats.closures > 0, "{stats:?}");
+    assert!(
+        stats.digital_loans > 0 && stats.digital_expired > 0,
+        "{stats:?}"
+    );
     // The offline kiosk's steps come out after steps that happened later.
     let mut latest = steps[0].occurred_at;
     let mut late = 0;

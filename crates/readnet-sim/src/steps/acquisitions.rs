@@ -12,7 +12,7 @@ impl Simulator {
         let title = sample_cdf(&self.demand_cdf, self.rng.random()) as u32;
         let code = format!("PD{:09}", self.next_bought);
         let command = Command::PatronDrivenAcquisition {
-            bookstore: None,
+            bookstore: Some(crate::network::bookstore_of(&self.libs[library].code)),
             patron: patron_ref,
             book: book(&code, title),
         };

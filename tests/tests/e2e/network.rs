@@ -663,6 +663,32 @@ async fn tongling_buys_for_its_readers_until_the_twenty_percent_share_is_spent_a
     );
     let total = budgets.total.expect("a total");
     assert_eq!((total.city.as_str(), total.spent_fen), (TONGLING, 20_000));
+    // The same through the CLI.
+    let url = fixture.server.url();
+    let data = fixture
+        .server
+        .data_dir()
+        .to_str()
+        .expect("a UTF-8 path")
+        .to_owned();
+    let year_arg = year.to_string();
+    let report = cli(&[
+        "budgets",
+        "--year",
+        &year_arg,
+        "--library",
+        TL_CENTRAL,
+        "--server",
+        &url,
+        "--data",
+        &data,
+    ]);
+    assert!(
+        report.contains(&format!(
+            "{TL_CENTRAL}: budget 100000 fen, spent 20000 (0 purchases, 20000 patron-driven), remaining 80000; patron-driven share 20000 fen, spent 20000 on 3 book(s), remaining 0"
+        )),
+        "{report}"
+    );
 
     // An e-book with 2 concurrent licences, Tongling's, shared with the network; the network
     // charges 30 fen for each loan to another city's reader.

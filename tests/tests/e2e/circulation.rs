@@ -523,7 +523,12 @@ async fn patron_driven_acquisition_catalogues_and_lends_at_once() {
     );
     assert_eq!(
         event_types(&receipt),
-        ["PatronEnrolled", "ItemCatalogued", "ItemLoaned"]
+        [
+            "PatronEnrolled",
+            "ItemCatalogued",
+            "PatronDrivenPurchaseRecorded",
+            "ItemLoaned"
+        ]
     );
     receipt_positions(&receipt);
     let patron_id = payload!(receipt.events[0], PatronEnrolled)
@@ -533,7 +538,12 @@ async fn patron_driven_acquisition_catalogues_and_lends_at_once() {
     assert_eq!(catalogued.acquisition, Acquisition::PatronDriven as i32);
     assert_eq!(catalogued.owner_library, JN_LIXIA);
     assert_eq!(catalogued.price_fen, Some(paid_fen));
-    let loaned = payload!(receipt.events[2], ItemLoaned);
+    let purchase = payload!(receipt.events[2], PatronDrivenPurchaseRecorded);
+    assert_eq!(
+        (purchase.price_fen, purchase.patron_id.as_str()),
+        (paid_fen, patron_id.as_str())
+    );
+    let loaned = payload!(receipt.events[3], ItemLoaned);
     assert_eq!(loaned.patron_id, patron_id);
     assert_eq!(loaned.library, JN_LIXIA);
 

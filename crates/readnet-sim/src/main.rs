@@ -147,6 +147,10 @@ fn print_stats(stats: &Stats) {
         stats.closures, stats.returns_put_off
     );
     println!(
+        "digital loans {}, ended at their expiry by the sweep {}",
+        stats.digital_loans, stats.digital_expired
+    );
+    println!(
         "commands refused by the rules while generating {} {:?}, checkouts finding no copy {}",
         stats.refused, stats.refused_by, stats.no_copy
     );

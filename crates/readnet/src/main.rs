@@ -10,6 +10,7 @@ mod client;
 mod demo;
 mod doctor;
 mod http;
+mod ops;
 mod output;
 mod prove;
 mod serve;
@@ -24,7 +25,7 @@ use clap::Parser as _;
 use tonic::Status;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command, ServeArgs};
+use crate::cli::{Cli, Command, LogFormat, ServeArgs};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -65,12 +66,20 @@ fn init_logging(cli: &Cli) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
         // Colour codes only where a person reads them, not in captured logs.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One JSON object a line, with the current span and its parents (a call's method and
+        // command id) on every line.
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
 }
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {

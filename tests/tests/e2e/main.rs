@@ -18,6 +18,7 @@ mod kurrentdb;
 mod limits;
 mod network;
 mod notices;
+mod operations;
 mod projections;
 mod refusals;
 mod service;

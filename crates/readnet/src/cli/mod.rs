@@ -28,8 +28,25 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG takes precedence.
     #[arg(short, long, action = ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// How log lines on stderr are written: text for people, json (one object a line, with the
+    /// span's fields such as a call's method and command id) for log collectors.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// What `readnet` is asked to do.

@@ -103,6 +103,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Principal(command) => done(cli::principal::run(command).await),
         Command::Write(command) => done(cli::write::run(command).await),
         Command::Read(command) => done(cli::read::run(command).await),
+        Command::Availability(command) => done(cli::models::availability(command).await),
+        Command::Stats(command) => done(cli::models::stats(command).await),
+        Command::Monitor(args) => done(cli::models::monitor(args).await),
+        Command::Statement(args) => done(cli::models::statement(args).await),
+        Command::ClosePeriod(args) => done(cli::models::close_period(args).await),
     }
 }
 

@@ -20,6 +20,7 @@ mod network;
 mod notices;
 mod operations;
 mod projections;
+mod read_models_cli;
 mod refusals;
 mod service;
 mod sip2;

@@ -3,6 +3,7 @@
 //! enum arguments take in [`args`]; `replay` and `export` are `audit`'s.
 
 pub mod args;
+pub mod models;
 pub mod principal;
 pub mod read;
 pub mod write;
@@ -89,6 +90,18 @@ pub enum Command {
     /// Principals (who may call the server) and their tokens.
     #[command(subcommand)]
     Principal(principal::PrincipalCommand),
+    /// Availability: an item, a title across the network, a library's shelf, a booth's stock.
+    #[command(subcommand)]
+    Availability(models::AvailabilityCommand),
+    /// Statistics: library, city and network days, cross-city flows, top titles, holds.
+    #[command(subcommand)]
+    Stats(models::StatsCommand),
+    /// The monitoring centre's view of every library (监测中心), live until Ctrl-C, or --once.
+    Monitor(models::MonitorArgs),
+    /// A settlement period's statement: who owes whom, by kind, and each city's net.
+    Statement(models::StatementArgs),
+    /// Close a settlement period: its statement becomes final (settlement clerks).
+    ClosePeriod(models::ClosePeriodArgs),
     #[command(flatten)]
     Write(write::WriteCommand),
     #[command(flatten)]

@@ -9,9 +9,11 @@ mod cli;
 mod client;
 mod demo;
 mod doctor;
+mod hourly;
 mod http;
 mod ops;
 mod output;
+mod parquet_out;
 mod prove;
 mod serve;
 mod tls;
@@ -92,6 +94,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Replay(args) => audit::replay_command(args).await,
         Command::Export(command) => audit::export_command(command).await,
+        Command::ExportHourly(args) => done(hourly::run(args).await),
         Command::Backup(args) => backup::backup_command(args).await,
         Command::Restore(args) => backup::restore_command(args).await,
         Command::Tree(args) => tree::tree_command(args).await,

@@ -13,6 +13,7 @@ mod concurrency;
 mod damage;
 mod durability;
 mod holds;
+mod hourly_export;
 mod idempotency;
 mod kurrentdb;
 mod limits;

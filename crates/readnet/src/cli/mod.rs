@@ -59,9 +59,12 @@ pub enum Command {
     Demo(DemoArgs),
     /// Fold every projection from the log, offline, and print digests and settlement statements.
     Replay(audit::ReplayArgs),
-    /// Export events (JSON Lines) or settlement statements (JSON, CSV), offline.
+    /// Export events (JSON Lines or Parquet) or settlement statements (JSON, CSV), offline.
     #[command(subcommand)]
     Export(audit::ExportCommand),
+    /// Follow a server's log into hourly Parquet partitions (OUT/date=…/hour=…/), resuming
+    /// from OUT/_checkpoint.json: a growing dataset for Spark, Trino or DuckDB.
+    ExportHourly(crate::hourly::HourlyArgs),
     /// The log as a Merkle tree (RFC 6962), offline: its size and root, and proofs of inclusion
     /// and consistency for auditors to check.
     Tree(tree::TreeArgs),

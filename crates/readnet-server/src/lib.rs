@@ -21,6 +21,7 @@ mod convert;
 pub mod edge;
 mod error;
 pub mod limits;
+pub mod measure;
 pub mod projections;
 mod services;
 pub mod sip2;
@@ -259,6 +260,7 @@ pub async fn serve_on(
             .context("the TLS certificate, key or client CA is not usable")?;
     }
     let served = server
+        .layer(measure::CallMetricsLayer)
         .layer(limits::OpenCallsLayer)
         .layer(limits::RequestStatusLayer)
         .layer(AuthLayer(authenticator))

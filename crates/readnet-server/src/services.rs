@@ -81,6 +81,9 @@ impl Commands {
         let request = request.into_inner();
         let header = request.header();
         let command_id = edge::uuid(header.command_id, "command_id")?;
+        // The call's span (gRPC or SIP2) carries the command id from here on.
+        tracing::Span::current().record("command_id", tracing::field::display(command_id));
+        tracing::debug!(command = R::NAME, "command received");
         let correlation_id = edge::optional_uuid(header.correlation_id, "correlation_id")?;
         let now = self.clock.now();
         let occurred_at = edge::timestamp(header.occurred_at, "occurred_at", now)?.unwrap_or(now);

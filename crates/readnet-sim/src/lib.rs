@@ -185,6 +185,19 @@ impl Simulator {
         (done, total)
     }
 
+    /// The phase (`network`, `catalogue`, `hours`) with its work done and in all: cataloguing
+    /// counts items, playing counts simulated hours, setting up the network is one step.
+    pub fn phase_progress(&self) -> (&'static str, u64, u64) {
+        let items: usize = self.scale.cities.iter().map(|c| c.items).sum();
+        let hours = u64::from(self.days) * 24;
+        match self.phase {
+            Phase::Network => ("network", 0, 1),
+            Phase::Catalogue(done) => ("catalogue", done as u64, items as u64),
+            Phase::Hour(h) => ("hours", u64::from(h), hours),
+            Phase::Done => ("hours", hours, hours),
+        }
+    }
+
     /// The simulated day being played, from 1 (0 while the network is set up).
     pub fn day(&self) -> u32 {
         match self.phase {

@@ -85,25 +85,43 @@ fn scale(arg: ScaleArg) -> Scale {
     }
 }
 
+/// A bar for the simulation's phases: set-up (the network, then the catalogue, counted in
+/// items) and play (counted in simulated hours), each named, with its own length and ETA.
 fn bar(sim: &Simulator) -> ProgressBar {
-    let bar = ProgressBar::new(sim.progress().1);
+    let (phase, done, total) = sim.phase_progress();
+    let bar = ProgressBar::new(total);
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} simulated hours ({eta})")
-            .expect("a valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix:>9} [{bar:40}] {pos}/{len} {msg} (elapsed {elapsed}, ETA {eta})",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
     );
+    bar.set_prefix(phase);
+    bar.set_position(done);
     bar
 }
 
+/// Moves the bar to where the simulation is; a new phase starts the bar again at its length.
 fn tick(bar: &ProgressBar, sim: &Simulator) {
-    bar.set_position(sim.progress().0);
+    let (phase, done, total) = sim.phase_progress();
+    if bar.prefix() != phase {
+        bar.set_prefix(phase);
+        bar.set_length(total);
+        bar.reset();
+    }
+    bar.set_position(done);
     let stats = sim.stats();
-    bar.set_message(format!(
-        "day {} · {} events · {} loans",
-        sim.day(),
-        stats.events,
-        stats.loans
-    ));
+    bar.set_message(match phase {
+        "network" => "setting up cities and libraries".to_owned(),
+        "catalogue" => format!("items catalogued · {} events", stats.events),
+        _ => format!(
+            "simulated hours · day {} · {} events · {} loans",
+            sim.day(),
+            stats.events,
+            stats.loans
+        ),
+    });
 }
 
 fn bytes_under(path: &Path) -> u64 {
@@ -241,9 +259,16 @@ async fn to_server(url: &str, args: &SimulateArgs) -> anyhow::Result<()> {
             .await?;
     let bar = bar(&sim);
     let started = Instant::now();
-    while let Some(chunk) = sim.next_chunk() {
-        for step in chunk {
+    loop {
+        let (phase, before, total) = sim.phase_progress();
+        let Some(chunk) = sim.next_chunk() else { break };
+        for (sent, step) in chunk.into_iter().enumerate() {
             driver.send(step).await?;
+            // A catalogue chunk is thousands of commands over the network: the bar moves
+            // within it (one command per item, near enough), not only after it.
+            if phase == "catalogue" && sent % 256 == 0 {
+                bar.set_position((before + sent as u64).min(total));
+            }
         }
         tick(&bar, &sim);
     }

@@ -20,6 +20,14 @@ use tokio::sync::{Semaphore, mpsc};
 /// Bytes waiting in every bounded channel of the process.
 static BUFFERED_BYTES: AtomicU64 = AtomicU64::new(0);
 
+/// Channels whose receiver is alive: live subscriptions of both backends, for operations.
+static OPEN_CHANNELS: AtomicU64 = AtomicU64::new(0);
+
+/// How many channels (live subscriptions) have a receiver, across the process.
+pub fn open_channels() -> u64 {
+    OPEN_CHANNELS.load(Ordering::Relaxed)
+}
+
 /// Bytes waiting in every bounded channel of the process: sent, not yet received.
 pub fn buffered_bytes() -> u64 {
     BUFFERED_BYTES.load(Ordering::Relaxed)
@@ -71,6 +79,7 @@ pub fn channel<T>(bounds: Bounds) -> (Sender<T>, Receiver<T>) {
     let budget = Arc::new(Semaphore::new(max_permits as usize));
     let last = Arc::new(Mutex::new(None));
     let (tx, rx) = mpsc::channel(bounds.messages);
+    OPEN_CHANNELS.fetch_add(1, Ordering::Relaxed);
     (
         Sender {
             tx,
@@ -230,6 +239,7 @@ impl<T> Stream for Receiver<T> {
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         // Wakes a sender waiting for room, and takes what waits out of the gauge.
+        OPEN_CHANNELS.fetch_sub(1, Ordering::Relaxed);
         self.budget.close();
         self.rx.close();
         while let Ok(entry) = self.rx.try_recv() {

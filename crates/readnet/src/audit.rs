@@ -75,7 +75,33 @@ pub struct ExportEventsArgs {
     /// name the missing positions on stderr (exit 1 when any are missing).
     #[arg(long)]
     salvage: bool,
+    /// JSON Lines, or one Parquet file (needs --out): a row per event, its payload's fields as
+    /// `data.<field>` columns (docs/analytics.md).
+    #[arg(long, value_enum, default_value = "jsonl")]
+    format: EventFormat,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EventFormat {
+    Jsonl,
+    Parquet,
+}
+
+/// The envelope columns of the events' Parquet file, first and in this order.
+pub(crate) const EVENT_COLUMNS: &[&str] = &[
+    "position",
+    "event_type",
+    "stream",
+    "revision",
+    "event_id",
+    "occurred_at",
+    "recorded_at",
+    "acting_library",
+    "channel",
+    "command_id",
+    "correlation_id",
+    "principal",
+];
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum StatementFormat {
@@ -394,14 +420,72 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if args.salvage {
+        anyhow::ensure!(
+            args.format == EventFormat::Jsonl,
+            "--salvage exports JSON Lines only: give --format jsonl"
+        );
         return export_salvaged(&args, &patrons);
     }
     let store = open(&args.data).await?;
     let through = through(args.through, &store);
     let from = Position::new(args.from).max(Position::FIRST);
+    match args.format {
+        EventFormat::Jsonl => {
+            let mut out = output(&args.out)?;
+            each_event(&store, from, through, &patrons, "exporting", |event| {
+                serde_json::to_writer(&mut out, &event)?;
+                Ok(out.write_all(b"\n")?)
+            })
+            .await?;
+            out.flush()?;
+        }
+        EventFormat::Parquet => {
+            let Some(path) = &args.out else {
+                bail!("--format parquet writes a file: give --out FILE.parquet");
+            };
+            // Two passes: the columns of every event first, so the file has one schema.
+            let mut schema = crate::parquet_out::SchemaBuilder::default();
+            each_event(
+                &store,
+                from,
+                through,
+                &patrons,
+                "reading columns",
+                |event| {
+                    schema.observe(&event);
+                    Ok(())
+                },
+            )
+            .await?;
+            let mut file =
+                crate::parquet_out::ParquetFile::create(path, schema.columns(EVENT_COLUMNS))?;
+            each_event(
+                &store,
+                from,
+                through,
+                &patrons,
+                "writing Parquet",
+                |event| file.push(&event),
+            )
+            .await?;
+            file.finish()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each ledger event from `from` through `through`, as its JSON export (patron ids as
+/// `patrons` shows them), with a progress bar.
+async fn each_event(
+    store: &EmbeddedStore,
+    from: Position,
+    through: Position,
+    patrons: &PatronView,
+    what: &str,
+    mut f: impl FnMut(serde_json::Value) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let before_from = from.previous().unwrap_or(Position::START);
-    let bar = progress(through.events_since(before_from), "exporting");
-    let mut out = output(&args.out)?;
+    let bar = progress(through.events_since(before_from), what);
     let mut next = from;
     while next <= through {
         let page = store
@@ -416,15 +500,13 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
             .filter(|e| StreamId::is_ledger_stream(&e.stream));
         for event in ledger_events {
             let recorded = patrons.event(readnet_server::recorded_event(event)?);
-            serde_json::to_writer(&mut out, &crate::output::event_json(&recorded))?;
-            out.write_all(b"\n")?;
+            f(crate::output::event_json(&recorded))?;
         }
         bar.set_position(end.min(through).events_since(from) + 1);
         next = end.next();
     }
-    out.flush()?;
     bar.finish_and_clear();
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// `export events --salvage`: the store's own frame walk, not an open store, so that damage

@@ -12,6 +12,7 @@ use readnet_proto::v1::{
     circulation_service_client::CirculationServiceClient, hold_service_client::HoldServiceClient,
     ledger_service_client::LedgerServiceClient,
     network_admin_service_client::NetworkAdminServiceClient,
+    settlement_service_client::SettlementServiceClient,
     statistics_service_client::StatisticsServiceClient,
 };
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
@@ -235,6 +236,9 @@ impl Client {
             .map(|t| MetadataValue::try_from(format!("Bearer {}", t.trim())))
             .transpose()
             .context("the token is not ASCII text")?;
+        // `host:port` is taken as the server it plainly names: https:// when TLS files are
+        // given, http:// otherwise.
+        let url = &with_scheme(url, tls);
         let mut endpoint = Endpoint::from_shared(url.to_owned())
             .with_context(|| format!("server address {url:?} is not a URL"))?
             .connect_timeout(Duration::from_secs(5));
@@ -293,6 +297,17 @@ impl Client {
     /// The availability read model (pick lists and holds among it).
     pub fn availability(&self) -> AvailabilityServiceClient<Authed> {
         AvailabilityServiceClient::with_interceptor(
+            self.channel.clone(),
+            Headers {
+                authorization: self.authorization.clone(),
+                ..Headers::default()
+            },
+        )
+    }
+
+    /// Settlement: statements, charges and closing a period.
+    pub fn settlement(&self) -> SettlementServiceClient<Authed> {
+        SettlementServiceClient::with_interceptor(
             self.channel.clone(),
             Headers {
                 authorization: self.authorization.clone(),
@@ -427,6 +442,18 @@ impl Client {
             .into_inner()
             .item
             .context("the server's answer holds no item state")
+    }
+}
+
+/// `url` with a scheme: as given when it has one, else `https://` when TLS files are given and
+/// `http://` otherwise.
+pub fn with_scheme(url: &str, tls: &ClientTls) -> String {
+    if url.contains("://") {
+        url.to_owned()
+    } else if tls.ca.is_some() || tls.cert.is_some() {
+        format!("https://{url}")
+    } else {
+        format!("http://{url}")
     }
 }
 

@@ -9,8 +9,11 @@ mod cli;
 mod client;
 mod demo;
 mod doctor;
+mod hourly;
 mod http;
+mod ops;
 mod output;
+mod parquet_out;
 mod prove;
 mod serve;
 mod tls;
@@ -24,7 +27,7 @@ use clap::Parser as _;
 use tonic::Status;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command, ServeArgs};
+use crate::cli::{Cli, Command, LogFormat, ServeArgs};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -65,12 +68,20 @@ fn init_logging(cli: &Cli) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
         // Colour codes only where a person reads them, not in captured logs.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        // One JSON object a line, with the current span and its parents (a call's method and
+        // command id) on every line.
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
+    }
 }
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -83,6 +94,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Replay(args) => audit::replay_command(args).await,
         Command::Export(command) => audit::export_command(command).await,
+        Command::ExportHourly(args) => done(hourly::run(args).await),
         Command::Backup(args) => backup::backup_command(args).await,
         Command::Restore(args) => backup::restore_command(args).await,
         Command::Tree(args) => tree::tree_command(args).await,
@@ -94,6 +106,11 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Principal(command) => done(cli::principal::run(command).await),
         Command::Write(command) => done(cli::write::run(command).await),
         Command::Read(command) => done(cli::read::run(command).await),
+        Command::Availability(command) => done(cli::models::availability(command).await),
+        Command::Stats(command) => done(cli::models::stats(command).await),
+        Command::Monitor(args) => done(cli::models::monitor(args).await),
+        Command::Statement(args) => done(cli::models::statement(args).await),
+        Command::ClosePeriod(args) => done(cli::models::close_period(args).await),
     }
 }
 

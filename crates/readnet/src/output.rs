@@ -35,10 +35,163 @@ pub fn code_name(code: Code) -> &'static str {
 
 /// `CODE: message`, the human form of a refusal.
 pub fn status_line(status: &Status) -> String {
-    format!("{}: {}", code_name(status.code()), status.message())
+    format!(
+        "{}: {}",
+        code_name(status.code()),
+        in_flags(status.message())
+    )
+}
+
+/// A server message in the command line's words: the request metadata the server names is
+/// what a flag sets (`x-readnet-library` is `--library`, `x-readnet-channel` is `--channel`).
+pub fn in_flags(message: &str) -> String {
+    match message.split_once(':') {
+        Some(("x-readnet-library", rest)) => {
+            format!("--library is missing or wrong (the acting library):{rest}")
+        }
+        Some(("x-readnet-channel", rest)) => format!("--channel:{rest}"),
+        _ => message.to_owned(),
+    }
 }
 
 /// The JSON form of a refusal.
+/// The protobuf descriptors of readnet's messages, decoded once.
+fn descriptors() -> &'static prost_reflect::DescriptorPool {
+    static POOL: std::sync::OnceLock<prost_reflect::DescriptorPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        prost_reflect::DescriptorPool::decode(readnet_proto::FILE_DESCRIPTOR_SET)
+            .expect("readnet-proto embeds a valid descriptor set")
+    })
+}
+
+/// `message` (of the protobuf type `name`) as protobuf's JSON mapping: field names as in the
+/// `.proto` files, enums by name, 64-bit numbers as numbers, every field present.
+pub fn proto_json<M: prost::Message>(name: &str, message: &M) -> anyhow::Result<Value> {
+    let descriptor = descriptors()
+        .get_message_by_name(name)
+        .ok_or_else(|| anyhow::anyhow!("no protobuf message {name}"))?;
+    let dynamic =
+        prost_reflect::DynamicMessage::decode(descriptor, message.encode_to_vec().as_slice())?;
+    let options = prost_reflect::SerializeOptions::new()
+        .use_proto_field_name(true)
+        .stringify_64_bit_integers(false)
+        .skip_default_fields(false);
+    Ok(dynamic.serialize_with_options(serde_json::value::Serializer, &options)?)
+}
+
+/// A JSON answer as text: its scalar fields as `name: value` lines, each nested message's
+/// fields prefixed with its name, and each list of messages as a table (a header line, then one
+/// line per entry, columns aligned).
+pub fn text_lines(value: &Value) -> Vec<String> {
+    let mut lines = Vec::new();
+    text_into(value, "", &mut lines);
+    lines
+}
+
+fn text_into(value: &Value, prefix: &str, lines: &mut Vec<String>) {
+    let Value::Object(fields) = value else {
+        lines.push(format!("{prefix}: {}", scalar(value)));
+        return;
+    };
+    for (name, field) in fields {
+        let name = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        match field {
+            Value::Object(_) => text_into(field, &name, lines),
+            Value::Array(items) if items.iter().any(Value::is_object) => {
+                lines.push(format!("{name} ({}):", items.len()));
+                lines.extend(table(items).into_iter().map(|line| format!("  {line}")));
+            }
+            Value::Array(items) => lines.push(format!(
+                "{name}: {}",
+                items.iter().map(scalar).collect::<Vec<_>>().join(", ")
+            )),
+            other => lines.push(format!("{name}: {}", scalar(other))),
+        }
+    }
+}
+
+/// Entries as aligned columns: one per field (nested fields flattened as `a.b`).
+fn table(items: &[Value]) -> Vec<String> {
+    let rows: Vec<Vec<(String, String)>> = items
+        .iter()
+        .map(|item| {
+            let mut cells = Vec::new();
+            flatten(item, "", &mut cells);
+            cells
+        })
+        .collect();
+    let mut columns: Vec<String> = Vec::new();
+    for row in &rows {
+        for (name, _) in row {
+            if !columns.contains(name) {
+                columns.push(name.clone());
+            }
+        }
+    }
+    let cell = |row: &[(String, String)], column: &str| {
+        row.iter()
+            .find(|(name, _)| name == column)
+            .map_or(String::new(), |(_, v)| v.clone())
+    };
+    let widths: Vec<usize> = columns
+        .iter()
+        .map(|column| {
+            rows.iter()
+                .map(|row| cell(row, column).chars().count())
+                .chain(std::iter::once(column.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(text, width)| {
+                let pad = width.saturating_sub(text.chars().count());
+                format!("{text}{}", " ".repeat(pad))
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut lines = vec![line(columns.clone())];
+    for row in &rows {
+        lines.push(line(columns.iter().map(|c| cell(row, c)).collect()));
+    }
+    lines
+}
+
+fn flatten(value: &Value, prefix: &str, into: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(fields) => {
+            for (name, field) in fields {
+                let name = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                flatten(field, &name, into);
+            }
+        }
+        Value::Array(items) => into.push((prefix.to_owned(), format!("[{} entries]", items.len()))),
+        other => into.push((prefix.to_owned(), scalar(other))),
+    }
+}
+
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 pub fn status_json(status: &Status) -> Value {
     json!({ "error": { "code": code_name(status.code()), "message": status.message() } })
 }

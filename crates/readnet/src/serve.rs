@@ -35,7 +35,8 @@ pub struct ServeConfig {
     pub store: Option<String>,
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
-    /// Where to serve the log's tree as static files over HTTP (`http.rs`); `None`: nowhere.
+    /// Where to serve the log's tree as static files and the metrics over HTTP (`http.rs`,
+    /// `ops.rs`); `None`: nowhere.
     pub http_listen: Option<SocketAddr>,
     /// The network secret for patron ids (HMAC key). `None`: read `<data_dir>/patron.key`,
     /// creating it with random bytes on first start.
@@ -116,6 +117,12 @@ pub async fn serve(
             sip2.listen
         );
     }
+    // Metrics are served on the HTTP listener: without one nothing is recorded. The recorder
+    // comes first, so that the store and the edges take their handles from it (ADR 0021).
+    let metrics = match config.http_listen {
+        Some(_) => Some(crate::ops::install_recorder().context("installing the metrics recorder")?),
+        None => None,
+    };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let tokens = TokenStore::open(tokens_file(&config.data_dir))?;
@@ -207,8 +214,15 @@ pub async fn serve(
         let _ = stop.wait_for(|&stop| stop).await;
     };
     let http = http_listener.map(|listener| {
-        let server = axum::serve(listener, crate::http::router(tree.clone()))
-            .with_graceful_shutdown(stopped(stop.clone()));
+        let mut routes = crate::http::router(tree.clone());
+        if let Some(handle) = metrics {
+            routes = routes.merge(crate::ops::router(crate::ops::Scrape {
+                handle,
+                store: Arc::clone(&store),
+                clock: Arc::clone(&clock),
+            }));
+        }
+        let server = axum::serve(listener, routes).with_graceful_shutdown(stopped(stop.clone()));
         tokio::spawn(async move { server.await })
     });
     let served = readnet_server::Served {

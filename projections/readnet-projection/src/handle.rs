@@ -70,6 +70,11 @@ impl<P: Projection> Writer<P> {
         self.applied.send_replace(last.position);
     }
 
+    /// A watch of the position published, for whoever reports how far the projection is.
+    pub fn watch_position(&self) -> watch::Receiver<Position> {
+        self.applied.subscribe()
+    }
+
     /// Publishes that the log has been read through `position` although the events after the
     /// last one applied were not facts (see [`readnet_domain::StreamId::holds_facts`]: refusals,
     /// other writers' streams): the state is unchanged, and queries waiting for those positions

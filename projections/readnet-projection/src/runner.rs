@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use readnet_domain::StreamId;
 use readnet_store::{AllFrom, Direction, EventStore, Position, SubscriptionMessage};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
 use crate::{DecodeError, ProjectedEvent, Projection, Writer};
 use futures::StreamExt as _;
@@ -288,6 +289,23 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// The projections following the log in this process, by name, with the position each has
+/// published: what operations compare with the log's head (projection lag, ADR 0021).
+static FOLLOWING: std::sync::Mutex<Vec<(&'static str, watch::Receiver<Position>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Each projection that [`follow`] is running in this process and the position it has read the
+/// log through, by name.
+pub fn following() -> Vec<(&'static str, Position)> {
+    let mut following = FOLLOWING.lock().expect("not poisoned");
+    // A stopped runner's writer is gone: its watch says so.
+    following.retain(|(_, position)| position.has_changed().is_ok());
+    following
+        .iter()
+        .map(|(name, position)| (*name, *position.borrow()))
+        .collect()
+}
+
 /// Follows the log for one projection until the store's subscription ends or an event cannot be
 /// read (it is never skipped). Saves snapshots as `policy` says.
 pub async fn follow<P: Projection>(
@@ -297,6 +315,11 @@ pub async fn follow<P: Projection>(
     policy: SnapshotPolicy,
 ) -> Result<(), RunnerError> {
     let start = writer.snapshot_position();
+    {
+        let mut following = FOLLOWING.lock().expect("not poisoned");
+        following.retain(|(name, _)| *name != P::NAME);
+        following.push((P::NAME, writer.watch_position()));
+    }
     let mut subscription = store.subscribe_all(start);
     let mut batch: Vec<ProjectedEvent> = Vec::with_capacity(APPLY_BATCH);
     let (mut saved_position, mut saved_at) = (start, Instant::now());

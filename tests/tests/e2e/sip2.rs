@@ -90,13 +90,13 @@ fn checksum(text: &str) -> String {
 }
 
 /// A raw SIP2 connection: frames with a sequence number and checksum, answers checked.
-struct Raw {
+pub(crate) struct Raw {
     stream: TcpStream,
     sequence: u8,
 }
 
 impl Raw {
-    fn connect(addr: SocketAddr) -> Raw {
+    pub(crate) fn connect(addr: SocketAddr) -> Raw {
         let stream = TcpStream::connect(addr).expect("connect to the SIP2 listener");
         stream.set_read_timeout(Some(WAIT)).expect("a read timeout");
         Raw {
@@ -116,7 +116,7 @@ impl Raw {
     }
 
     /// Sends `body` with the next sequence number; returns the answer, its trailer checked.
-    fn call(&mut self, body: &str) -> String {
+    pub(crate) fn call(&mut self, body: &str) -> String {
         self.sequence = (self.sequence + 1) % 10;
         let frame = Raw::frame(body, self.sequence);
         self.send_framed(&frame)

@@ -330,7 +330,7 @@ async fn tiles_written_for_a_mirror_give_the_same_root_and_refuse_another_past()
 }
 
 /// `GET path` over plain HTTP/1.1: the status and the body.
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, Vec<u8>) {
+pub(crate) async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, Vec<u8>) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream

@@ -144,8 +144,23 @@ pub struct Connection {
     deadline: Pin<Box<Sleep>>,
 }
 
+/// gRPC connections open in this process, for operations (ADR 0021).
+static OPEN_CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many connections the gRPC listener has open.
+pub fn open_connections() -> u64 {
+    OPEN_CONNECTIONS.load(Ordering::Relaxed)
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Connection {
     fn new(stream: TcpStream, permit: OwnedSemaphorePermit, limits: &Limits) -> Self {
+        OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         Self {
             stream,

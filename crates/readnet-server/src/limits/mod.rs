@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use readnet_store::bounded::Delivery;
 
-pub use connections::{Connection, OpenCallsLayer, incoming};
+pub use connections::{Connection, OpenCallsLayer, incoming, open_connections};
 pub use status::{MAX_STATUS_MESSAGE_BYTES, RequestStatus, RequestStatusLayer};
 
 /// The listener's bounds. [`Limits::default`] gives the numbers ADR 0011 chose.

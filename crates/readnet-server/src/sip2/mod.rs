@@ -24,6 +24,7 @@ mod handlers;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +36,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::AccountService;
@@ -177,6 +179,7 @@ pub async fn serve(listener: TcpListener, tls: Option<Arc<ServerConfig>>, sip2: 
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let _open = OpenSession::count();
             if let Err(error) = stream.set_nodelay(true) {
                 tracing::warn!(%peer, %error, "SIP2 connection closed");
                 return;
@@ -203,6 +206,30 @@ pub async fn serve(listener: TcpListener, tls: Option<Arc<ServerConfig>>, sip2: 
                 Err(reason) => tracing::warn!(%peer, %reason, "SIP2 session closed"),
             }
         });
+    }
+}
+
+/// SIP2 sessions open in this process, for operations (ADR 0021).
+static OPEN_SESSIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many SIP2 sessions (connections) are open.
+pub fn open_sessions() -> u64 {
+    OPEN_SESSIONS.load(Ordering::Relaxed)
+}
+
+/// One open session in [`OPEN_SESSIONS`], for as long as it lives.
+struct OpenSession;
+
+impl OpenSession {
+    fn count() -> Self {
+        OPEN_SESSIONS.fetch_add(1, Ordering::Relaxed);
+        OpenSession
+    }
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        OPEN_SESSIONS.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -255,10 +282,29 @@ async fn session(
             Ok(Err(fault)) => return Err(fault),
         }
         let answer = match codec::parse(&frame) {
-            Ok(request) => match state.answer(sip2, request, peer).await? {
-                Some(answer) => answer,
-                None => return Ok(End::ClientClosed),
-            },
+            Ok(request) => {
+                let code = request.message.spec().code;
+                let span =
+                    tracing::info_span!("sip2", message = code, command_id = tracing::field::Empty);
+                let answered = state.answer(sip2, request, peer).instrument(span).await;
+                // Counted by message and outcome (ADR 0021): answered, or the session closed
+                // for a fault.
+                let outcome = if answered.is_ok() {
+                    "answered"
+                } else {
+                    "fault"
+                };
+                metrics::counter!(
+                    "readnet_sip2_requests_total",
+                    "message" => code,
+                    "outcome" => outcome
+                )
+                .increment(1);
+                match answered? {
+                    Some(answer) => answer,
+                    None => return Ok(End::ClientClosed),
+                }
+            }
             // SIP2's error detection: a damaged frame is asked for again, not answered.
             Err(error @ FrameError::Checksum { .. }) => {
                 tracing::info!(%peer, %error, "SIP2 frame asked for again");

@@ -183,6 +183,9 @@ pub struct EmbeddedStore {
     /// Held (locked) while this store may write to the directory.
     lock: Mutex<Option<File>>,
     from_checkpoint: bool,
+    /// From an append's arrival to its acknowledgement (its wait for the batch, the write and
+    /// the sync), for operations (ADR 0021).
+    append_seconds: metrics::Histogram,
 }
 
 impl fmt::Debug for EmbeddedStore {
@@ -239,6 +242,7 @@ impl EmbeddedStore {
             subscription_buffer,
             lock: Mutex::new(Some(lock)),
             from_checkpoint,
+            append_seconds: metrics::histogram!("readnet_store_append_seconds"),
         })
     }
 
@@ -281,6 +285,7 @@ impl EmbeddedStore {
             },
             lock: Mutex::new(None),
             from_checkpoint,
+            append_seconds: metrics::histogram!("readnet_store_append_seconds"),
         })
     }
 
@@ -495,12 +500,15 @@ impl EventStore for EmbeddedStore {
         writes: Vec<StreamWrite>,
     ) -> Result<Vec<AppendResult>, StoreError> {
         check_writes(&writes)?;
+        let started = std::time::Instant::now();
         let (reply, result) = oneshot::channel();
         self.commands()?
             .send(Command::Append { writes, reply })
             .await
             .map_err(|_| StoreError::Closed)?;
-        result.await.map_err(|_| StoreError::Closed)?
+        let result = result.await.map_err(|_| StoreError::Closed)?;
+        self.append_seconds.record(started.elapsed().as_secs_f64());
+        result
     }
 
     async fn read_stream(

@@ -84,6 +84,26 @@ pub(crate) struct Writer {
     marker: Marker,
     /// Fault injection (tests): asked before each write and sync.
     faults: Option<FaultHook>,
+    /// Operations' measures of each commit (ADR 0021), registered once.
+    meters: CommitMeters,
+}
+
+/// What the writer measures per commit: handles taken once from the process's metrics recorder,
+/// so that a commit records numbers and formats no names.
+struct CommitMeters {
+    batch_events: metrics::Histogram,
+    batch_appends: metrics::Histogram,
+    fsync_seconds: metrics::Histogram,
+}
+
+impl CommitMeters {
+    fn new() -> Self {
+        Self {
+            batch_events: metrics::histogram!("readnet_store_commit_batch_events"),
+            batch_appends: metrics::histogram!("readnet_store_commit_batch_appends"),
+            fsync_seconds: metrics::histogram!("readnet_store_fsync_seconds"),
+        }
+    }
 }
 
 /// One append waiting in a batch for the sync, with what it will be told.
@@ -140,6 +160,7 @@ impl Writer {
             checkpoint_head,
             marker,
             faults,
+            meters: CommitMeters::new(),
         })
     }
 
@@ -277,6 +298,8 @@ impl Writer {
                 .len()
                 .max(self.recent_appends - self.recent_appends.div_ceil(8));
             if !batch.is_empty() {
+                self.meters.batch_appends.record(batch.len() as f64);
+                self.meters.batch_events.record(events_now as f64);
                 self.commit(&mut batch);
             }
             if close.is_some() {
@@ -378,6 +401,9 @@ impl Writer {
         let syncing = Instant::now();
         active.file.sync_data()?;
         self.last_sync = syncing.elapsed();
+        self.meters
+            .fsync_seconds
+            .record(self.last_sync.as_secs_f64());
         let active = self.active.as_mut().expect("a segment is open");
         let base = active.len;
         active.len += batch_len;

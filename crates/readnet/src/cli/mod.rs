@@ -3,6 +3,7 @@
 //! enum arguments take in [`args`]; `replay` and `export` are `audit`'s.
 
 pub mod args;
+pub mod models;
 pub mod principal;
 pub mod read;
 pub mod write;
@@ -28,8 +29,25 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG takes precedence.
     #[arg(short, long, action = ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// How log lines on stderr are written: text for people, json (one object a line, with the
+    /// span's fields such as a call's method and command id) for log collectors.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// What `readnet` is asked to do.
@@ -41,9 +59,12 @@ pub enum Command {
     Demo(DemoArgs),
     /// Fold every projection from the log, offline, and print digests and settlement statements.
     Replay(audit::ReplayArgs),
-    /// Export events (JSON Lines) or settlement statements (JSON, CSV), offline.
+    /// Export events (JSON Lines or Parquet) or settlement statements (JSON, CSV), offline.
     #[command(subcommand)]
     Export(audit::ExportCommand),
+    /// Follow a server's log into hourly Parquet partitions (OUT/date=…/hour=…/), resuming
+    /// from OUT/_checkpoint.json: a growing dataset for Spark, Trino or DuckDB.
+    ExportHourly(crate::hourly::HourlyArgs),
     /// The log as a Merkle tree (RFC 6962), offline: its size and root, and proofs of inclusion
     /// and consistency for auditors to check.
     Tree(tree::TreeArgs),
@@ -72,6 +93,18 @@ pub enum Command {
     /// Principals (who may call the server) and their tokens.
     #[command(subcommand)]
     Principal(principal::PrincipalCommand),
+    /// Availability: an item, a title across the network, a library's shelf, a booth's stock.
+    #[command(subcommand)]
+    Availability(models::AvailabilityCommand),
+    /// Statistics: library, city and network days, cross-city flows, top titles, holds.
+    #[command(subcommand)]
+    Stats(models::StatsCommand),
+    /// The monitoring centre's view of every library (监测中心), live until Ctrl-C, or --once.
+    Monitor(models::MonitorArgs),
+    /// A settlement period's statement: who owes whom, by kind, and each city's net.
+    Statement(models::StatementArgs),
+    /// Close a settlement period: its statement becomes final (settlement clerks).
+    ClosePeriod(models::ClosePeriodArgs),
     #[command(flatten)]
     Write(write::WriteCommand),
     #[command(flatten)]

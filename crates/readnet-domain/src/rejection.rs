@@ -229,6 +229,14 @@ pub enum Rejection {
         tier: CreditTier,
     },
 
+    /// A patron is forgotten only once nothing of theirs is open (ADR 0018).
+    #[error(
+        "patron {card} cannot be forgotten: {open} (rule: a patron with loans, open holds or debts is not forgotten)"
+    )]
+    PatronHasOpenBusiness { card: String, open: String },
+    #[error("reason: say why the patron is forgotten (request or retention)")]
+    ForgetReasonRequired,
+
     // ---- cataloguing ----
     #[error("item {item} is not catalogued")]
     ItemNotCatalogued { item: ItemCode },
@@ -571,6 +579,7 @@ impl Rejection {
             | Rejection::TariffTooHigh { .. }
             | Rejection::TariffInThePast { .. }
             | Rejection::CreditTierRequired
+            | Rejection::ForgetReasonRequired
             | Rejection::TitleRequired { .. }
             | Rejection::NegativePrice { .. }
             | Rejection::PriceTooHigh { .. }
@@ -620,6 +629,7 @@ impl Rejection {
             | Rejection::CardCityNotMember { .. }
             | Rejection::PatronBlockedLost { .. }
             | Rejection::PatronBlockedOverdue { .. }
+            | Rejection::PatronHasOpenBusiness { .. }
             | Rejection::LoanLimitReached { .. }
             | Rejection::ItemNotOnShelf { .. }
             | Rejection::HomeboundNotLent { .. }
@@ -688,6 +698,8 @@ impl Rejection {
             Rejection::PatronNotEnrolled { .. } => "PatronNotEnrolled",
             Rejection::PatronBlockedLost { .. } => "PatronBlockedLost",
             Rejection::PatronBlockedOverdue { .. } => "PatronBlockedOverdue",
+            Rejection::PatronHasOpenBusiness { .. } => "PatronHasOpenBusiness",
+            Rejection::ForgetReasonRequired => "ForgetReasonRequired",
             Rejection::LoanLimitReached { .. } => "LoanLimitReached",
             Rejection::ItemNotCatalogued { .. } => "ItemNotCatalogued",
             Rejection::ItemAlreadyCatalogued { .. } => "ItemAlreadyCatalogued",

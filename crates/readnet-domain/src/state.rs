@@ -469,6 +469,7 @@ impl Item {
             | Payload::TariffSet(_)
             | Payload::PatronEnrolled(_)
             | Payload::PatronTierChanged(_)
+            | Payload::PatronForgotten(_)
             | Payload::SettlementPeriodClosed(_)
             | Payload::PrincipalAdded(_)
             | Payload::PrincipalChanged(_)
@@ -581,6 +582,9 @@ pub struct Ledger {
     pub last_hold: u64,
     /// Events in the `settlement` stream.
     pub settlement_version: u64,
+    /// The stream versions of forgotten patrons: nothing else of them is kept. A card used again
+    /// enrols afresh at the next revision of the same stream.
+    pub forgotten_streams: HashMap<PatronId, u64>,
 }
 
 impl Ledger {
@@ -600,7 +604,15 @@ impl Ledger {
         match stream {
             StreamId::Network => self.network.version,
             StreamId::Item(item) => self.items.get(item.as_str()).map_or(0, |i| i.version),
-            StreamId::Patron(patron) => self.patrons.get(patron.as_str()).map_or(0, |p| p.version),
+            StreamId::Patron(patron) => self.patrons.get(patron.as_str()).map_or_else(
+                || {
+                    self.forgotten_streams
+                        .get(patron.as_str())
+                        .copied()
+                        .unwrap_or(0)
+                },
+                |p| p.version,
+            ),
             StreamId::Settlement => self.settlement_version,
             StreamId::Refusal(_) => 0,
         }
@@ -899,6 +911,7 @@ impl Ledger {
                     );
                 }
                 let patron_id = PatronId::from(e.patron_id.as_str());
+                let earlier = self.forgotten_streams.remove(&patron_id).unwrap_or(0);
                 self.patrons.insert(
                     patron_id.clone(),
                     Patron {
@@ -908,7 +921,7 @@ impl Ledger {
                         loans: BTreeSet::new(),
                         unsettled_lost: BTreeSet::new(),
                         holds: BTreeSet::new(),
-                        version: 1,
+                        version: earlier + 1,
                     },
                 );
             }
@@ -916,6 +929,27 @@ impl Ledger {
                 let patron = self.patron_mut(payload, &e.patron_id);
                 patron.tier = CreditTier::try_from(e.tier).unwrap_or_default();
                 patron.version += 1;
+            }
+            Payload::PatronForgotten(e) => {
+                let patron = self.patron_mut(payload, &e.patron_id);
+                if !patron.loans.is_empty()
+                    || !patron.holds.is_empty()
+                    || !patron.unsettled_lost.is_empty()
+                {
+                    broken(
+                        payload,
+                        &format!(
+                            "patron {} still has loans {:?}, holds {:?} or debts {:?}",
+                            e.patron_id, patron.loans, patron.holds, patron.unsettled_lost
+                        ),
+                    );
+                }
+                // Nothing of the patron stays in the state but their stream's version: a card
+                // used again enrols afresh.
+                let version = patron.version + 1;
+                self.patrons.remove(e.patron_id.as_str());
+                self.forgotten_streams
+                    .insert(PatronId::from(e.patron_id.as_str()), version);
             }
             Payload::ItemCatalogued(e) => {
                 if self.items.contains_key(e.item.as_str()) {

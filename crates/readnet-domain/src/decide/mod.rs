@@ -17,6 +17,7 @@ mod booth;
 mod calendar;
 mod catalogue;
 mod circulation;
+mod forget;
 mod holds;
 mod lost;
 mod network;
@@ -127,6 +128,7 @@ pub fn decide(
         Command::ChangePrincipal { principal, grant } => d.change_principal(principal, grant),
         Command::RevokePrincipal { principal, reason } => d.revoke_principal(principal, reason),
         Command::IssueToken { principal, token } => d.issue_token(principal, token),
+        Command::ForgetPatron { patron, reason } => d.forget_patron(patron, *reason),
     }
 }
 

@@ -8,6 +8,7 @@ mod booth;
 mod calendar;
 mod catalogue;
 mod checkout;
+mod forget;
 mod holds;
 mod honest_time;
 mod invariants;

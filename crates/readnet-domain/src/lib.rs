@@ -20,6 +20,7 @@ mod decide;
 mod ids;
 pub mod money;
 mod patron_key;
+pub mod personal;
 mod policy;
 mod refusal;
 mod rejection;

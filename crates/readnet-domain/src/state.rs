@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 
 use crate::access::{Grant, Principal, TokenGrant};
 use crate::calendar::{Calendar, Closure, OpeningHours};
+use crate::personal::FORGOTTEN_PATRON;
 use crate::ids::{CityCode, ItemCode, LibraryCode, PatronId, PrincipalName};
 use crate::money::Fen;
 use crate::pb::{
@@ -903,6 +904,12 @@ impl Ledger {
                 });
                 self.network.version += 1;
             }
+            // The events of every forgotten patron name one anonymous patron (ADR 0018): their
+            // enrolments and forgetting change nothing, their loans and holds add up, and all
+            // of them were closed when each was forgotten.
+            Payload::PatronEnrolled(e)
+                if e.patron_id == FORGOTTEN_PATRON && self.patrons.contains_key(FORGOTTEN_PATRON) => {}
+            Payload::PatronForgotten(e) if e.patron_id == FORGOTTEN_PATRON => {}
             Payload::PatronEnrolled(e) => {
                 if self.patrons.contains_key(e.patron_id.as_str()) {
                     broken(

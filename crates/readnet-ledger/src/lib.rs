@@ -14,6 +14,7 @@
 
 mod bus;
 pub mod envelope;
+pub mod keys;
 mod error;
 pub mod history;
 pub mod import;

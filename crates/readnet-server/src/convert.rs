@@ -97,57 +97,16 @@ impl PatronView {
         if let Some(patron) = event.stream.strip_prefix(StreamId::PATRON_PREFIX) {
             event.stream = format!("{}{}", StreamId::PATRON_PREFIX, self.patron(patron));
         }
-        use readnet_domain::Payload as P;
-        let patron_id = match event.event.as_mut().and_then(|e| e.payload.as_mut()) {
-            Some(P::CommandRefused(e)) => {
-                e.message.clear();
-                return event;
-            }
-            Some(P::PatronEnrolled(e)) => &mut e.patron_id,
-            Some(P::PatronTierChanged(e)) => &mut e.patron_id,
-            Some(P::ItemLoaned(e)) => &mut e.patron_id,
-            Some(P::ItemRenewed(e)) => &mut e.patron_id,
-            Some(P::ItemReturned(e)) => &mut e.patron_id,
-            Some(P::BoothSwapped(e)) => &mut e.patron_id,
-            Some(P::ItemDeclaredLost(e)) => &mut e.patron_id,
-            Some(P::LostItemPaid(e)) => &mut e.patron_id,
-            Some(P::LostItemDebtWaived(e)) => &mut e.patron_id,
-            Some(P::HoldPlaced(e)) => &mut e.patron_id,
-            Some(P::HoldAssigned(e)) => &mut e.patron_id,
-            Some(P::HoldReady(e)) => &mut e.patron_id,
-            Some(P::HoldFilled(e)) => &mut e.patron_id,
-            Some(P::HoldReleased(e)) => &mut e.patron_id,
-            Some(P::HoldEnded(e)) => &mut e.patron_id,
-            Some(P::LoanExtended(e)) => &mut e.patron_id,
-            // Named one by one, so that a new event with a patron id cannot pass unnoticed.
-            Some(
-                P::CityJoined(_)
-                | P::LibraryRegistered(_)
-                | P::LibraryClosed(_)
-                | P::ReturnPolicySet(_)
-                | P::LibraryRolesSet(_)
-                | P::LibraryMoved(_)
-                | P::LibraryRenamed(_)
-                | P::LibraryTierChanged(_)
-                | P::CalendarSet(_)
-                | P::LibraryClosedTemporarily(_)
-                | P::LibraryReopened(_)
-                | P::TariffSet(_)
-                | P::ItemCatalogued(_)
-                | P::TransferDispatched(_)
-                | P::TransferReceived(_)
-                | P::ItemWithdrawn(_)
-                | P::SettlementPeriodClosed(_)
-                | P::PrincipalAdded(_)
-                | P::PrincipalChanged(_)
-                | P::PrincipalRevoked(_)
-                | P::TokenIssued(_)
-                | P::ClockTicked(_)
-                | P::NoticesAcknowledged(_),
-            )
-            | None => return event,
+        let Some(payload) = event.event.as_mut().and_then(|e| e.payload.as_mut()) else {
+            return event;
         };
-        *patron_id = self.patron(patron_id);
+        if let readnet_domain::Payload::CommandRefused(e) = payload {
+            e.message.clear();
+            return event;
+        }
+        for patron_id in readnet_domain::personal::patron_ids_mut(payload) {
+            *patron_id = self.patron(patron_id);
+        }
         event
     }
 }

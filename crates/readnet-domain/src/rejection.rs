@@ -236,6 +236,11 @@ pub enum Rejection {
     PatronHasOpenBusiness { card: String, open: String },
     #[error("reason: say why the patron is forgotten (request or retention)")]
     ForgetReasonRequired,
+    /// Checked by the command bus, which knows how the log stores ids (ADR 0018).
+    #[error(
+        "patron {card} cannot be forgotten: their history was recorded before patron ids were sealed, in the clear (rule: a legacy log is cut over before its patrons can be forgotten, ADR 0018)"
+    )]
+    PatronRecordedInTheClear { card: String },
 
     // ---- cataloguing ----
     #[error("item {item} is not catalogued")]
@@ -630,6 +635,7 @@ impl Rejection {
             | Rejection::PatronBlockedLost { .. }
             | Rejection::PatronBlockedOverdue { .. }
             | Rejection::PatronHasOpenBusiness { .. }
+            | Rejection::PatronRecordedInTheClear { .. }
             | Rejection::LoanLimitReached { .. }
             | Rejection::ItemNotOnShelf { .. }
             | Rejection::HomeboundNotLent { .. }
@@ -700,6 +706,7 @@ impl Rejection {
             Rejection::PatronBlockedOverdue { .. } => "PatronBlockedOverdue",
             Rejection::PatronHasOpenBusiness { .. } => "PatronHasOpenBusiness",
             Rejection::ForgetReasonRequired => "ForgetReasonRequired",
+            Rejection::PatronRecordedInTheClear { .. } => "PatronRecordedInTheClear",
             Rejection::LoanLimitReached { .. } => "LoanLimitReached",
             Rejection::ItemNotCatalogued { .. } => "ItemNotCatalogued",
             Rejection::ItemAlreadyCatalogued { .. } => "ItemAlreadyCatalogued",

@@ -583,9 +583,6 @@ pub struct Ledger {
     pub last_hold: u64,
     /// Events in the `settlement` stream.
     pub settlement_version: u64,
-    /// The stream versions of forgotten patrons: nothing else of them is kept. A card used again
-    /// enrols afresh at the next revision of the same stream.
-    pub forgotten_streams: HashMap<PatronId, u64>,
 }
 
 impl Ledger {
@@ -605,15 +602,7 @@ impl Ledger {
         match stream {
             StreamId::Network => self.network.version,
             StreamId::Item(item) => self.items.get(item.as_str()).map_or(0, |i| i.version),
-            StreamId::Patron(patron) => self.patrons.get(patron.as_str()).map_or_else(
-                || {
-                    self.forgotten_streams
-                        .get(patron.as_str())
-                        .copied()
-                        .unwrap_or(0)
-                },
-                |p| p.version,
-            ),
+            StreamId::Patron(patron) => self.patrons.get(patron.as_str()).map_or(0, |p| p.version),
             StreamId::Settlement => self.settlement_version,
             StreamId::Refusal(_) => 0,
         }
@@ -918,7 +907,6 @@ impl Ledger {
                     );
                 }
                 let patron_id = PatronId::from(e.patron_id.as_str());
-                let earlier = self.forgotten_streams.remove(&patron_id).unwrap_or(0);
                 self.patrons.insert(
                     patron_id.clone(),
                     Patron {
@@ -928,7 +916,7 @@ impl Ledger {
                         loans: BTreeSet::new(),
                         unsettled_lost: BTreeSet::new(),
                         holds: BTreeSet::new(),
-                        version: earlier + 1,
+                        version: 1,
                     },
                 );
             }
@@ -951,12 +939,10 @@ impl Ledger {
                         ),
                     );
                 }
-                // Nothing of the patron stays in the state but their stream's version: a card
-                // used again enrols afresh.
-                let version = patron.version + 1;
+                // Nothing of the patron stays in the state, and their stream is closed: the
+                // ledger names a patron's stream after their key, so a card used again enrols
+                // afresh in a new stream (ADR 0018).
                 self.patrons.remove(e.patron_id.as_str());
-                self.forgotten_streams
-                    .insert(PatronId::from(e.patron_id.as_str()), version);
             }
             Payload::ItemCatalogued(e) => {
                 if self.items.contains_key(e.item.as_str()) {
@@ -1112,9 +1098,15 @@ impl Ledger {
             StreamId::Refusal(_) => u64::from(matches!(payload, Payload::CommandRefused(_))),
             _ => self.stream_version(stream),
         };
+        // Forgetting closes the patron's stream (ADR 0018).
+        let expected = if matches!(payload, Payload::PatronForgotten(_)) {
+            0
+        } else {
+            revision + 1
+        };
         assert_eq!(
             version,
-            revision + 1,
+            expected,
             "{} recorded at revision {revision} of stream {stream} leaves the stream at version {version}",
             codec::event_type(payload),
         );

@@ -15,6 +15,7 @@
 mod bus;
 pub mod envelope;
 pub mod keys;
+mod sealing;
 mod error;
 pub mod history;
 pub mod import;

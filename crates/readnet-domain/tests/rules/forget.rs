@@ -177,12 +177,17 @@ fn a_desk_may_not_forget_a_reader() {
 }
 
 #[test]
-fn forgetting_writes_the_patrons_stream_only() {
+fn forgetting_closes_the_patrons_stream() {
     let patron = li_wei();
     let before = li_wei_borrowed_and_returned();
     let version = before.version(&StreamId::Patron(patron.patron_id.clone().into()));
     assert_eq!(version, 1, "the enrolment");
-    before
+    let after = before
         .when_at(t0() + days(4), None, forget(&patron))
         .then_accepted();
+    assert_eq!(
+        after.version(&StreamId::Patron(patron.patron_id.clone().into())),
+        0,
+        "the stream is closed: the ledger names the next one after a new key"
+    );
 }

@@ -529,6 +529,10 @@ pub struct Patron {
     pub holds: BTreeSet<u64>,
     /// Events in the patron's stream.
     pub version: u64,
+    /// When they last borrowed, renewed, returned, swapped or placed a hold (or enrolled):
+    /// what the retention policy measures (ADR 0018). Known where the ledger applies events with
+    /// their `occurred_at`.
+    pub last_active_at: Option<DateTime<Utc>>,
 }
 
 /// Where an open hold stands.
@@ -917,6 +921,7 @@ impl Ledger {
                         unsettled_lost: BTreeSet::new(),
                         holds: BTreeSet::new(),
                         version: 1,
+                        last_active_at: None,
                     },
                 );
             }
@@ -1076,6 +1081,16 @@ impl Ledger {
             Payload::ItemCatalogued(e) => {
                 if let Some(item) = self.items.get_mut(e.item.as_str()) {
                     item.catalogued_at = Some(occurred_at);
+                }
+            }
+            Payload::PatronEnrolled(crate::pb::PatronEnrolled { patron_id, .. })
+            | Payload::ItemLoaned(crate::pb::ItemLoaned { patron_id, .. })
+            | Payload::ItemRenewed(crate::pb::ItemRenewed { patron_id, .. })
+            | Payload::ItemReturned(crate::pb::ItemReturned { patron_id, .. })
+            | Payload::BoothSwapped(crate::pb::BoothSwapped { patron_id, .. })
+            | Payload::HoldPlaced(crate::pb::HoldPlaced { patron_id, .. }) => {
+                if let Some(patron) = self.patrons.get_mut(patron_id.as_str()) {
+                    patron.last_active_at = patron.last_active_at.max(Some(occurred_at));
                 }
             }
             _ => {}

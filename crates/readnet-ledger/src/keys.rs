@@ -478,6 +478,22 @@ impl KeyStore {
     }
 }
 
+impl KeyStore {
+    /// Opens every sealed patron id of `payload` in place: a live patron's id, or
+    /// [`readnet_domain::personal::FORGOTTEN_PATRON`]. Plaintext ids stay as they are.
+    pub fn open_payload(&self, payload: &mut readnet_domain::Payload) -> Result<(), KeyStoreError> {
+        for id in readnet_domain::personal::patron_ids_mut(payload) {
+            if readnet_domain::personal::is_sealed(id) {
+                *id = match self.open_sealed(id)? {
+                    Opened::Patron(patron) => patron,
+                    Opened::Forgotten => readnet_domain::personal::FORGOTTEN_PATRON.to_owned(),
+                };
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Keys {
     fn insert(&mut self, patron: String, keys: PatronKeys) {
         self.by_kid.insert(keys.kid, patron.clone());

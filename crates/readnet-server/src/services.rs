@@ -151,6 +151,7 @@ command_service!(network_admin_service_server::NetworkAdminService {
     set_return_policy(SetReturnPolicyRequest) -> SetReturnPolicyResponse,
     set_tariff(SetTariffRequest) -> SetTariffResponse,
     set_patron_tier(SetPatronTierRequest) -> SetPatronTierResponse,
+    forget_patron(ForgetPatronRequest) -> ForgetPatronResponse,
     move_library(MoveLibraryRequest) -> MoveLibraryResponse,
     rename_library(RenameLibraryRequest) -> RenameLibraryResponse,
     change_library_tier(ChangeLibraryTierRequest) -> ChangeLibraryTierResponse,

@@ -70,3 +70,29 @@ fn list<T: AsRef<str>>(names: impl Iterator<Item = T>) -> String {
     }
     shown.join(", ")
 }
+
+/// The patrons the retention policy forgets as of now (ADR 0018): nothing open, and no activity
+/// since `inactive_since` (a patron whose activity the state never learnt the time of counts as
+/// active). At most `limit`, in patron id order, so that sweeps are repeatable.
+pub fn retention_candidates(
+    ledger: &crate::Ledger,
+    inactive_since: chrono::DateTime<chrono::Utc>,
+    limit: usize,
+) -> Vec<PatronRef> {
+    let mut due: Vec<&crate::Patron> = ledger
+        .patrons
+        .values()
+        .filter(|p| p.patron_id.as_str() != crate::personal::FORGOTTEN_PATRON)
+        .filter(|p| p.loans.is_empty() && p.holds.is_empty() && p.unsettled_lost.is_empty())
+        .filter(|p| p.last_active_at.is_some_and(|at| at < inactive_since))
+        .collect();
+    due.sort_by(|a, b| a.patron_id.cmp(&b.patron_id));
+    due.into_iter()
+        .take(limit)
+        .map(|p| PatronRef {
+            city: p.home_city.clone(),
+            patron_id: p.patron_id.clone(),
+            masked_card: format!("a patron of {}", p.home_city),
+        })
+        .collect()
+}

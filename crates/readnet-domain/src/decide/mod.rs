@@ -26,6 +26,7 @@ mod patron_driven;
 mod principals;
 mod time;
 
+pub use forget::retention_candidates;
 pub use principals::valid_principal_name;
 mod transfer;
 

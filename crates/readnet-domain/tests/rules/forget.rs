@@ -191,3 +191,34 @@ fn forgetting_closes_the_patrons_stream() {
         "the stream is closed: the ledger names the next one after a new key"
     );
 }
+
+#[test]
+fn the_retention_policy_picks_patrons_inactive_since_the_cut_off_with_nothing_open() {
+    use readnet_domain::retention_candidates;
+    // Li Wei was last active (enrolled) on day 3; Wang Fang has a book on loan.
+    let scenario = given(network_jinan_zibo())
+        .and_at(t0() + days(3), [enrolled(&li_wei(), CreditTier::Standard)])
+        .after(
+            t0() + days(10),
+            Some("ZB-ZHOUCUN-07"),
+            checkout("ZB-000124", &wang_fang()),
+        );
+    let ledger = scenario.ledger();
+    assert!(retention_candidates(ledger, t0() + days(3), 10).is_empty());
+    let due = retention_candidates(ledger, t0() + days(400), 10);
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(due[0].patron_id, li_wei().patron_id);
+    assert_eq!(due[0].masked_card, "a patron of jinan");
+    assert!(retention_candidates(ledger, t0() + days(400), 0).is_empty());
+    // What it picks, ForgetPatron accepts.
+    scenario
+        .when_at(
+            t0() + days(400),
+            None,
+            Command::ForgetPatron {
+                patron: due[0].clone(),
+                reason: ForgetReason::Retention,
+            },
+        )
+        .then_accepted();
+}

@@ -812,6 +812,7 @@ pub async fn run(
         max_backdate: readnet_server::DEFAULT_MAX_BACKDATE,
         hold_sweep: None,
         notice_tick: None,
+        retention: None,
         sip2: None,
         checkpoint_every: None,
     };

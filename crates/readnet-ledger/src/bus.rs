@@ -599,14 +599,20 @@ impl Decider {
                 continue;
             }
             let decision = match &job.work {
-                Work::Command(Submission {
-                    command: Command::ForgetPatron { patron, .. },
-                    ..
-                }) if self
-                    .model
-                    .sealing
-                    .as_ref()
-                    .is_none_or(|s| s.in_the_clear(patron.patron_id.as_str())) =>
+                // Forgetting destroys a key: a patron whose history is in the clear has none
+                // that would hide it (checked once the caller is known to be allowed).
+                Work::Command(
+                    s @ Submission {
+                        command: Command::ForgetPatron { patron, .. },
+                        ..
+                    },
+                ) if readnet_domain::access::authorize(&self.model.ledger, &s.command, &s.ctx)
+                    .is_ok()
+                    && self
+                        .model
+                        .sealing
+                        .as_ref()
+                        .is_none_or(|sealing| sealing.in_the_clear(patron.patron_id.as_str())) =>
                 {
                     Err(LedgerError::from(Rejection::PatronRecordedInTheClear {
                         card: patron.masked_card.clone(),

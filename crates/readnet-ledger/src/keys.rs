@@ -226,6 +226,17 @@ impl KeyStore {
     /// The key store of `data_dir`, which must exist. Finishes any forgetting a crash left
     /// half done (a key file beside its tombstone is removed).
     pub fn open(data_dir: &Path) -> Result<Arc<Self>, KeyStoreError> {
+        Self::open_with(data_dir, true)
+    }
+
+    /// The key store of `data_dir`, read without changing a file (for `readnet doctor` and
+    /// offline tools): a forgetting a crash left half done is reported by [`KeyStore::check`],
+    /// not finished.
+    pub fn open_read_only(data_dir: &Path) -> Result<Arc<Self>, KeyStoreError> {
+        Self::open_with(data_dir, false)
+    }
+
+    fn open_with(data_dir: &Path, finish: bool) -> Result<Arc<Self>, KeyStoreError> {
         let dir = data_dir.join(KEY_DIR);
         let index_path = dir.join(INDEX_FILE);
         if !index_path.exists() {
@@ -258,7 +269,7 @@ impl KeyStore {
                 let patron = field(&path, &body, "patron")?.to_owned();
                 let key = hex_bytes(&path, field(&path, &body, "key")?, "the key")?;
                 keys.insert(patron, PatronKeys { kid, key });
-            } else if name.ends_with(".tmp") {
+            } else if name.ends_with(".tmp") && finish {
                 // A write a crash cut short: never renamed, so never acknowledged.
                 fs::remove_file(&path).map_err(io("remove", &path))?;
             }
@@ -273,27 +284,27 @@ impl KeyStore {
             dir,
             keys: RwLock::new(keys),
         });
-        for (patron, kid) in half_forgotten {
-            tracing::warn!(kid = hex::encode(kid), "finishing a forgetting a crash interrupted");
-            store.destroy(&patron)?;
+        if finish {
+            for (patron, kid) in half_forgotten {
+                tracing::warn!(kid = hex::encode(kid), "finishing a forgetting a crash interrupted");
+                store.destroy(&patron)?;
+            }
         }
         Ok(store)
     }
 
-    /// Counts and checks every file (for `readnet doctor`): a damaged file is an error naming it.
-    pub fn check(data_dir: &Path) -> Result<KeyStoreSummary, KeyStoreError> {
-        let store = Self::open_read_only(data_dir)?;
-        let keys = store.keys.read().expect("key store lock");
-        Ok(KeyStoreSummary {
-            live: keys.by_patron.len(),
+    /// How many keys are live and how many destroyed (a key beside its tombstone, which the
+    /// next start destroys, counts as destroyed).
+    pub fn summary(&self) -> KeyStoreSummary {
+        let keys = self.keys.read().expect("key store lock");
+        KeyStoreSummary {
+            live: keys
+                .by_patron
+                .values()
+                .filter(|k| !keys.forgotten.contains(&k.kid))
+                .count(),
             forgotten: keys.forgotten.len(),
-        })
-    }
-
-    fn open_read_only(data_dir: &Path) -> Result<Arc<Self>, KeyStoreError> {
-        // Opening removes only leftovers no acknowledged event depends on; a read-only check
-        // reads the same files.
-        Self::open(data_dir)
+        }
     }
 
     /// The keys of a live patron.

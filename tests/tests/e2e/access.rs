@@ -261,6 +261,15 @@ async fn call(
             }))
             .await
             .map(drop),
+        "readnet.v1.NetworkAdminService/ForgetPatron" => plain
+            .admin()
+            .forget_patron(plain.request(v1::ForgetPatronRequest {
+                card: card(),
+                reason: v1::ForgetReason::Request as i32,
+                ..Default::default()
+            }))
+            .await
+            .map(drop),
         "readnet.v1.NetworkAdminService/MoveLibrary" => {
             let library = unique("L");
             admin_net

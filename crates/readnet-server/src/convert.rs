@@ -128,9 +128,18 @@ pub fn receipt(receipt: &Receipt) -> Result<pb::CommandReceipt, ServerError> {
 /// Folds an item's stream into its state. `None` if the stream does not start with a
 /// cataloguing (an item that does not exist).
 pub fn item_state(events: &[RecordedEvent]) -> Result<Option<pb::ItemState>, ServerError> {
+    // Sealed patron ids (ADR 0018) differ in every event, even for one patron: the fold reads
+    // each as one stand-in, and the state names the patron by the last event that named one.
+    const SEALED: &str = "sealed";
     let mut item: Option<Item> = None;
+    let mut last_sealed: Option<String> = None;
     for event in events {
-        let payload = envelope::decode(event)?.payload;
+        let mut payload = envelope::decode(event)?.payload;
+        for id in readnet_domain::personal::patron_ids_mut(&mut payload) {
+            if readnet_domain::personal::is_sealed(id) {
+                last_sealed = Some(std::mem::replace(id, SEALED.to_owned()));
+            }
+        }
         match (&mut item, &payload) {
             (None, Payload::ItemCatalogued(e)) => item = Some(Item::catalogued(e)),
             (Some(i), p) => i.apply(p),
@@ -198,6 +207,9 @@ pub fn item_state(events: &[RecordedEvent]) -> Result<Option<pb::ItemState>, Ser
         }
         ItemStatus::Withdrawn => state.status = S::Withdrawn as i32,
         ItemStatus::ExchangedOut => state.status = S::ExchangedOut as i32,
+    }
+    if state.patron_id == SEALED {
+        state.patron_id = last_sealed.unwrap_or_default();
     }
     Ok(Some(state))
 }

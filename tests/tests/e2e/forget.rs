@@ -1,0 +1,208 @@
+//! Forgetting a reader (ADR 0018) end to end: after the demo's story, ForgetPatron of its Jinan
+//! reader leaves every digest and every statement `readnet replay` prints as it was, the log's
+//! tree verifies across it with only the public key, and nothing lists that reader's loans or
+//! ties them to the card or to one another.
+
+use std::path::Path;
+use std::process::Command;
+
+use readnet_domain::PatronKey;
+use readnet_domain::personal::{activity_token, is_sealed, patron_ids_mut};
+use readnet_e2e::v1::{
+    self, account_service_client::AccountServiceClient, audit_service_client::AuditServiceClient,
+};
+use readnet_e2e::*;
+use tonic::Code;
+
+fn readnet(args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(readnet_binary())
+        .args(args)
+        .output()
+        .expect("readnet runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `readnet replay`'s report without its first line (the position it replayed through, which
+/// the PatronForgotten event moves on by one).
+fn replay_report(data: &Path) -> String {
+    let (code, out, err) = readnet(&["replay", "--data", path(data)]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (first, rest) = out.split_once('\n').unwrap();
+    assert!(first.starts_with("replayed through position"), "{out}");
+    rest.to_owned()
+}
+
+async fn sign_checkpoint(net: &Net) -> String {
+    AuditServiceClient::new(net.channel.clone())
+        .sign_checkpoint(v1::SignCheckpointRequest {})
+        .await
+        .expect("a checkpoint")
+        .into_inner()
+        .checkpoint
+        .expect("a checkpoint")
+        .note
+}
+
+fn forget_request(number: &str) -> v1::ForgetPatronRequest {
+    v1::ForgetPatronRequest {
+        card: Some(card("jinan", number)),
+        reason: v1::ForgetReason::Request as i32,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn forgetting_the_demos_jinan_reader_changes_no_digest_or_statement_and_unlinks_their_loans()
+{
+    let mut fixture = Fixture::start().await;
+    let (ok, stdout, stderr) = crate::service::play_demo(&fixture.server).await;
+    assert!(ok, "the demo ran\n{stdout}\n{stderr}");
+    let number = stdout
+        .split("the Jinan reader jinan ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_else(|| panic!("the demo names its Jinan reader's card\n{stdout}"))
+        .to_owned();
+    let data = fixture.server.data_dir().to_path_buf();
+    let secret = std::fs::read(data.join("patron.key")).unwrap();
+    let plain = PatronKey::new(&secret).patron_id("jinan", &number).to_string();
+
+    // The reader's loans, as the log holds them: sealed ids, none alike, none the card's id.
+    let events = fixture.net.read_all().await;
+    let mut sealed_ids = Vec::new();
+    for event in &events {
+        assert!(!event.stream.contains(&plain), "stream {}", event.stream);
+        let mut payload = event.event.clone().unwrap().payload.unwrap();
+        for id in patron_ids_mut(&mut payload) {
+            assert!(is_sealed(id), "event {} holds a plaintext id", event.position);
+            sealed_ids.push(id.clone());
+        }
+    }
+    let mut distinct = sealed_ids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), sealed_ids.len(), "no two sealed ids alike");
+
+    let (code, public_key, err) = readnet(&["checkpoint", "--data", path(&data), "--public-key"]);
+    assert_eq!(code, Some(0), "{err}");
+    let before_note = sign_checkpoint(&fixture.net).await;
+    let account = |net: &Net| {
+        let net = net.clone();
+        let number = number.clone();
+        async move {
+            AccountServiceClient::new(net.channel.clone())
+                .get_account(
+                    net.system()
+                        .request_as_is(v1::GetAccountRequest {
+                            card: Some(card("jinan", &number)),
+                        }),
+                )
+                .await
+        }
+    };
+    let shown = accepted(account(&fixture.net).await, "the reader's account before");
+    assert!(shown.into_inner().loans.is_empty(), "nothing on loan");
+
+    fixture.server.kill_hard();
+    let before = replay_report(&data);
+    assert!(before.contains("net jinan:"), "{before}");
+    fixture.crash_and_restart().await;
+
+    // A desk may not forget; the city's administrator (here the network's) may.
+    let desk = fixture.net.at("JN-CENTRAL");
+    refused(
+        desk.admin()
+            .forget_patron(desk.request(forget_request(&number)))
+            .await,
+        Code::PermissionDenied,
+        "ForgetPatron",
+        "a desk forgets a reader",
+    );
+    let system = fixture.net.system();
+    let receipt = accepted(
+        system
+            .admin()
+            .forget_patron(system.request(forget_request(&number)))
+            .await,
+        "ForgetPatron",
+    )
+    .into_inner()
+    .receipt
+    .unwrap();
+    let forgotten = only_event(&receipt, "PatronForgotten");
+    let Some(v1::event::Payload::PatronForgotten(event)) = forgotten.event.clone().unwrap().payload
+    else {
+        panic!("a PatronForgotten");
+    };
+    assert_eq!(event.city, "jinan");
+    assert!(is_sealed(&event.patron_id), "{}", event.patron_id);
+    assert!(!forgotten.stream.contains(&plain));
+
+    // Nothing answers for the card any more.
+    refused(
+        account(&fixture.net).await,
+        Code::NotFound,
+        "",
+        "the forgotten card's account",
+    );
+    refused(
+        system
+            .admin()
+            .forget_patron(system.request(forget_request(&number)))
+            .await,
+        Code::NotFound,
+        "has not been used yet",
+        "forgetting the card again",
+    );
+    let after_note = sign_checkpoint(&fixture.net).await;
+
+    // Over the raw log: the reader's events are still there, byte for byte (the tree commits to
+    // them), and no two of the sealed ids share anything but a day's token.
+    let now = fixture.net.read_all().await;
+    assert_eq!(now.len(), events.len() + 1);
+    for (old, new) in events.iter().zip(&now) {
+        assert_eq!(old, new, "event {} unchanged", old.position);
+    }
+    let tokens: std::collections::HashSet<&str> =
+        sealed_ids.iter().map(|id| activity_token(id)).collect();
+    assert!(tokens.len() > 1, "tokens differ between days and patrons");
+
+    fixture.server.kill_hard();
+    let after = replay_report(&data);
+    assert_eq!(before, after, "every digest and statement is unchanged");
+
+    // The tree: the checkpoint before and the one after both verify against the log, the
+    // second consistent with the first.
+    let scratch = tempfile::tempdir().unwrap();
+    let state = scratch.path().join("seen.checkpoint");
+    for (name, note) in [("before", &before_note), ("after", &after_note)] {
+        let file = scratch.path().join(format!("{name}.checkpoint"));
+        std::fs::write(&file, note).unwrap();
+        let (code, out, err) = readnet(&[
+            "verify",
+            "--key",
+            public_key.trim(),
+            "--checkpoint",
+            path(&file),
+            "--data",
+            path(&data),
+            "--state",
+            path(&state),
+        ]);
+        assert_eq!(code, Some(0), "{name}: {out}{err}");
+        assert!(out.starts_with("VERIFIED"), "{name}: {out}");
+    }
+
+    // The doctor finds the key store sound, with one patron forgotten.
+    let (code, out, err) = readnet(&["doctor", "--data", path(&data)]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(", 1 forgotten;"), "{out}");
+}

@@ -7,13 +7,13 @@ use chrono_tz::Tz;
 
 use crate::access::{Grant, Principal, TokenGrant};
 use crate::calendar::{Calendar, Closure, OpeningHours};
-use crate::personal::FORGOTTEN_PATRON;
 use crate::ids::{CityCode, ItemCode, LibraryCode, PatronId, PrincipalName};
 use crate::money::Fen;
 use crate::pb::{
     Acquisition, ChargeKind, CreditTier, LibraryTier, LostItemDebtWaived, LostItemPaid,
     ReturnPolicy, TransferReason,
 };
+use crate::personal::FORGOTTEN_PATRON;
 use crate::policy::default_tariff_fen;
 use crate::{Payload, StreamId, codec};
 
@@ -901,7 +901,8 @@ impl Ledger {
             // enrolments and forgetting change nothing, their loans and holds add up, and all
             // of them were closed when each was forgotten.
             Payload::PatronEnrolled(e)
-                if e.patron_id == FORGOTTEN_PATRON && self.patrons.contains_key(FORGOTTEN_PATRON) => {}
+                if e.patron_id == FORGOTTEN_PATRON
+                    && self.patrons.contains_key(FORGOTTEN_PATRON) => {}
             Payload::PatronForgotten(e) if e.patron_id == FORGOTTEN_PATRON => {}
             Payload::PatronEnrolled(e) => {
                 if self.patrons.contains_key(e.patron_id.as_str()) {

@@ -378,9 +378,9 @@ impl WriteModel {
                     }
                 };
                 match &loaded {
-                    Some(loaded) if !loaded.check_revision => model
-                        .ledger
-                        .apply_at(&decoded.payload, decoded.occurred_at),
+                    Some(loaded) if !loaded.check_revision => {
+                        model.ledger.apply_at(&decoded.payload, decoded.occurred_at)
+                    }
                     Some(loaded) => model.ledger.apply_recorded_at(
                         &loaded.stream,
                         event.revision.get(),
@@ -695,7 +695,10 @@ impl Decider {
         // A key is durable before the first event sealed under it is appended, and destroyed
         // only once the event recording its destruction is.
         let persisted = match self.model.sealing.as_ref() {
-            Some(sealing) => sealing.keys().persist(&batch.keys.new).map_err(LedgerError::from),
+            Some(sealing) => sealing
+                .keys()
+                .persist(&batch.keys.new)
+                .map_err(LedgerError::from),
             None => Ok(()),
         };
         let appended = match persisted {

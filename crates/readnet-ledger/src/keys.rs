@@ -57,7 +57,9 @@ pub enum KeyStoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("patron key store: {path} is damaged ({why}); restore the data directory's patron-keys/ from a backup")]
+    #[error(
+        "patron key store: {path} is damaged ({why}); restore the data directory's patron-keys/ from a backup"
+    )]
     Damaged { path: PathBuf, why: String },
     #[error(
         "patron key store: no key and no record of forgetting for key id {kid}: the key store is damaged or is not this log's; restore patron-keys/ from the backup taken with the log"
@@ -65,7 +67,9 @@ pub enum KeyStoreError {
     MissingKey { kid: String },
     #[error("a sealed patron id does not open: {0}")]
     Unreadable(String),
-    #[error("the log holds sealed patron ids, but the data directory has no patron key store ({0}); restore patron-keys/ from the backup taken with the log")]
+    #[error(
+        "the log holds sealed patron ids, but the data directory has no patron key store ({0}); restore patron-keys/ from the backup taken with the log"
+    )]
     NoKeyStore(PathBuf),
 }
 
@@ -141,7 +145,10 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
 
 /// The lines of a file with its check line appended.
 fn with_check(body: &str) -> String {
-    format!("{body}check {}\n", hex::encode(Sha256::digest(body.as_bytes())))
+    format!(
+        "{body}check {}\n",
+        hex::encode(Sha256::digest(body.as_bytes()))
+    )
 }
 
 /// The body of a file whose check line is right.
@@ -175,7 +182,11 @@ fn field<'a>(path: &Path, body: &'a str, name: &str) -> Result<&'a str, KeyStore
         })
 }
 
-fn hex_bytes<const N: usize>(path: &Path, text: &str, what: &str) -> Result<[u8; N], KeyStoreError> {
+fn hex_bytes<const N: usize>(
+    path: &Path,
+    text: &str,
+    what: &str,
+) -> Result<[u8; N], KeyStoreError> {
     hex::decode(text)
         .ok()
         .and_then(|b| <[u8; N]>::try_from(b).ok())
@@ -215,7 +226,10 @@ impl KeyStore {
         let dir = data_dir.join(KEY_DIR);
         if !dir.join(INDEX_FILE).exists() {
             fs::create_dir_all(&dir).map_err(io("create", &dir))?;
-            let body = format!("readnet key index 1\nkey {}\n", hex::encode(random::<KEY_BYTES>()));
+            let body = format!(
+                "readnet key index 1\nkey {}\n",
+                hex::encode(random::<KEY_BYTES>())
+            );
             write_whole(&dir.join(INDEX_FILE), with_check(&body).as_bytes())?;
             sync_dir(&dir)?;
             sync_dir(data_dir)?;
@@ -244,8 +258,11 @@ impl KeyStore {
         }
         let text = fs::read_to_string(&index_path).map_err(io("read", &index_path))?;
         let body = checked(&index_path, &text)?;
-        let index_key: [u8; KEY_BYTES] =
-            hex_bytes(&index_path, field(&index_path, &body, "key")?, "the index key")?;
+        let index_key: [u8; KEY_BYTES] = hex_bytes(
+            &index_path,
+            field(&index_path, &body, "key")?,
+            "the index key",
+        )?;
         let mut keys = Keys::default();
         let mut entries: Vec<_> = fs::read_dir(&dir)
             .map_err(io("list", &dir))?
@@ -286,7 +303,10 @@ impl KeyStore {
         });
         if finish {
             for (patron, kid) in half_forgotten {
-                tracing::warn!(kid = hex::encode(kid), "finishing a forgetting a crash interrupted");
+                tracing::warn!(
+                    kid = hex::encode(kid),
+                    "finishing a forgetting a crash interrupted"
+                );
                 store.destroy(&patron)?;
             }
         }
@@ -435,9 +455,7 @@ impl KeyStore {
         let rest = sealed
             .strip_prefix(SEALED_PREFIX)
             .ok_or_else(|| unreadable("no s1. prefix"))?;
-        let (token, blob) = rest
-            .split_once('.')
-            .ok_or_else(|| unreadable("no token"))?;
+        let (token, blob) = rest.split_once('.').ok_or_else(|| unreadable("no token"))?;
         let token = URL_SAFE_NO_PAD
             .decode(token)
             .map_err(|_| unreadable("the token is not base64url"))?;
@@ -460,7 +478,9 @@ impl KeyStore {
             )
             .ok()
             .and_then(|k| k.try_into().ok())
-            .ok_or_else(|| unreadable("its key id does not open with this key store's index key"))?;
+            .ok_or_else(|| {
+                unreadable("its key id does not open with this key store's index key")
+            })?;
         let keys = self.keys.read().expect("key store lock");
         let Some(patron) = keys.by_kid.get(&kid) else {
             if keys.forgotten.contains(&kid) {

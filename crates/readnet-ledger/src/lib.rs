@@ -14,11 +14,11 @@
 
 mod bus;
 pub mod envelope;
-pub mod keys;
-mod sealing;
 mod error;
 pub mod history;
 pub mod import;
+pub mod keys;
+mod sealing;
 
 pub use bus::{CommandBus, Decided, REFUSAL_RETRY_WINDOW, Receipt, Submission, digest};
 pub use envelope::{DecodeError, ProjectedEvent};

@@ -153,7 +153,11 @@ async fn stored_patron_ids(store: &dyn EventStore) -> Vec<String> {
     let mut ids = Vec::new();
     for event in all_events(store).await {
         let mut payload = envelope::decode(&event).unwrap().payload;
-        ids.extend(patron_ids_mut(&mut payload).into_iter().map(|id| id.clone()));
+        ids.extend(
+            patron_ids_mut(&mut payload)
+                .into_iter()
+                .map(|id| id.clone()),
+        );
     }
     ids
 }
@@ -196,7 +200,10 @@ async fn the_log_keeps_no_patron_id_and_no_two_events_share_one_and_a_restart_kn
     for event in all_events(store.as_ref()).await {
         assert!(!event.stream.contains(&plain), "stream {}", event.stream);
         assert!(
-            !event.data.windows(plain.len()).any(|w| w == plain.as_bytes()),
+            !event
+                .data
+                .windows(plain.len())
+                .any(|w| w == plain.as_bytes()),
             "event {} holds the plaintext id",
             event.position
         );
@@ -205,7 +212,10 @@ async fn the_log_keeps_no_patron_id_and_no_two_events_share_one_and_a_restart_kn
     store.close().await;
     let store = open_store(dir.path()).await;
     let bus = start(&store, dir.path(), true).await;
-    assert!(patron_known(&bus).await, "a restart opens the live patron's ids");
+    assert!(
+        patron_known(&bus).await,
+        "a restart opens the live patron's ids"
+    );
     let loans = {
         let id = li_wei().patron_id;
         bus.read(move |l| l.patrons[&id].loans.len()).await.unwrap()
@@ -232,12 +242,18 @@ async fn forgetting_destroys_the_key_and_a_restart_reads_the_patrons_events_as_a
     run(&bus, forget(), None, 5).await;
     assert!(!patron_known(&bus).await);
     let keys = KeyStore::open(dir.path()).unwrap();
-    assert!(keys.keys_of(li_wei().patron_id.as_str()).is_none(), "the key is gone");
+    assert!(
+        keys.keys_of(li_wei().patron_id.as_str()).is_none(),
+        "the key is gone"
+    );
 
     store.close().await;
     let store = open_store(dir.path()).await;
     let bus = start(&store, dir.path(), true).await;
-    assert!(!patron_known(&bus).await, "nothing links the card to its history");
+    assert!(
+        !patron_known(&bus).await,
+        "nothing links the card to its history"
+    );
     let anonymous = bus
         .read(|l| l.patrons.get(FORGOTTEN_PATRON).map(|p| p.loans.len()))
         .await
@@ -288,8 +304,7 @@ async fn a_key_made_durable_for_an_append_that_never_happened_is_harmless() {
 }
 
 #[tokio::test]
-async fn a_crash_between_patron_forgotten_and_the_keys_destruction_is_finished_at_the_next_start()
-{
+async fn a_crash_between_patron_forgotten_and_the_keys_destruction_is_finished_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path()).await;
     let bus = start(&store, dir.path(), true).await;
@@ -353,7 +368,9 @@ async fn a_log_with_sealed_ids_does_not_load_without_its_key_store() {
         .err()
         .expect("refused");
     assert!(
-        error.to_string().contains("no key and no record of forgetting"),
+        error
+            .to_string()
+            .contains("no key and no record of forgetting"),
         "{error}"
     );
 }
@@ -402,15 +419,30 @@ async fn a_legacy_log_with_plaintext_ids_goes_on_under_sealing_in_the_same_strea
     .await;
     let events = all_events(store.as_ref()).await;
     let last = envelope::decode(events.last().unwrap()).unwrap();
-    assert_eq!(last.stream, format!("patron-{plain}"), "the legacy stream goes on");
+    assert_eq!(
+        last.stream,
+        format!("patron-{plain}"),
+        "the legacy stream goes on"
+    );
     let mut payload = last.payload;
-    assert!(is_sealed(patron_ids_mut(&mut payload)[0]), "new events are sealed");
+    assert!(
+        is_sealed(patron_ids_mut(&mut payload)[0]),
+        "new events are sealed"
+    );
     let refused = bus
         .submit(submission(forget(), None, 4))
         .await
         .expect_err("a patron recorded in the clear is not forgotten");
-    assert_eq!(refused.failure(), readnet_ledger::Failure::FailedPrecondition);
-    assert!(refused.to_string().contains("recorded before patron ids were sealed"), "{refused}");
+    assert_eq!(
+        refused.failure(),
+        readnet_ledger::Failure::FailedPrecondition
+    );
+    assert!(
+        refused
+            .to_string()
+            .contains("recorded before patron ids were sealed"),
+        "{refused}"
+    );
     store.close().await;
     let store = open_store(dir.path()).await;
     let bus = start(&store, dir.path(), true).await;

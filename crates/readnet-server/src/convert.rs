@@ -2,6 +2,7 @@
 
 use readnet_domain::pb;
 use readnet_domain::{Fen, Item, ItemStatus, PatronKey, Payload, PrincipalName, Role, StreamId};
+use readnet_ledger::keys::KeyStore;
 use readnet_ledger::{Receipt, envelope};
 use readnet_store::RecordedEvent;
 use uuid::Uuid;
@@ -13,9 +14,25 @@ fn uuid_text(id: Option<Uuid>) -> String {
     id.map(|u| u.to_string()).unwrap_or_default()
 }
 
-/// A stored event with its envelope, as the API shows it.
+/// A stored event with its envelope, as the API shows it, its patron ids as stored (sealed).
 pub fn recorded_event(event: &RecordedEvent) -> Result<pb::RecordedEvent, ServerError> {
-    let decoded = envelope::decode(event)?;
+    recorded_event_opened(event, None)
+}
+
+/// [`recorded_event`], its sealed patron ids opened with `keys` (ADR 0018): a live patron's id,
+/// or the anonymous forgotten patron. What each reader then sees of it is [`PatronView`]'s.
+pub fn recorded_event_opened(
+    event: &RecordedEvent,
+    keys: Option<&KeyStore>,
+) -> Result<pb::RecordedEvent, ServerError> {
+    let mut decoded = envelope::decode(event)?;
+    if let Some(keys) = keys {
+        keys.open_payload(&mut decoded.payload)
+            .map_err(|e| ServerError::Unreadable {
+                position: event.position.get(),
+                reason: e.to_string(),
+            })?;
+    }
     Ok(pb::RecordedEvent {
         event_id: event.event_id.to_string(),
         event_type: event.event_type.clone(),
@@ -112,10 +129,18 @@ impl PatronView {
 }
 
 pub fn receipt(receipt: &Receipt) -> Result<pb::CommandReceipt, ServerError> {
+    receipt_opened(receipt, None)
+}
+
+/// [`receipt`], its events' sealed patron ids opened with `keys`.
+pub fn receipt_opened(
+    receipt: &Receipt,
+    keys: Option<&KeyStore>,
+) -> Result<pb::CommandReceipt, ServerError> {
     let events = receipt
         .events
         .iter()
-        .map(recorded_event)
+        .map(|e| recorded_event_opened(e, keys))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(pb::CommandReceipt {
         command_id: receipt.command_id.to_string(),
@@ -127,7 +152,10 @@ pub fn receipt(receipt: &Receipt) -> Result<pb::CommandReceipt, ServerError> {
 
 /// Folds an item's stream into its state. `None` if the stream does not start with a
 /// cataloguing (an item that does not exist).
-pub fn item_state(events: &[RecordedEvent]) -> Result<Option<pb::ItemState>, ServerError> {
+pub fn item_state(
+    events: &[RecordedEvent],
+    keys: Option<&KeyStore>,
+) -> Result<Option<pb::ItemState>, ServerError> {
     // Sealed patron ids (ADR 0018) differ in every event, even for one patron: the fold reads
     // each as one stand-in, and the state names the patron by the last event that named one.
     const SEALED: &str = "sealed";
@@ -135,6 +163,13 @@ pub fn item_state(events: &[RecordedEvent]) -> Result<Option<pb::ItemState>, Ser
     let mut last_sealed: Option<String> = None;
     for event in events {
         let mut payload = envelope::decode(event)?.payload;
+        if let Some(keys) = keys {
+            keys.open_payload(&mut payload)
+                .map_err(|e| ServerError::Unreadable {
+                    position: event.position.get(),
+                    reason: e.to_string(),
+                })?;
+        }
         for id in readnet_domain::personal::patron_ids_mut(&mut payload) {
             if readnet_domain::personal::is_sealed(id) {
                 last_sealed = Some(std::mem::replace(id, SEALED.to_owned()));

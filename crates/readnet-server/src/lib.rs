@@ -56,7 +56,7 @@ use tonic::transport::ServerTlsConfig;
 pub use access::Access;
 use access::{AccessService, AuthLayer, Authenticator};
 pub use account::AccountService;
-pub use convert::{PatronView, recorded_event};
+pub use convert::{PatronView, recorded_event, recorded_event_opened};
 pub use error::ServerError;
 pub use limits::Limits;
 pub use readnet_ledger::REFUSAL_RETRY_WINDOW;
@@ -143,7 +143,8 @@ pub async fn serve_on(
     // The notices address patrons: they read the ids opened. The digested projections read
     // the ids as stored, so auditors replay them without the keys (ADR 0018).
     let notices = start_projection_opened::<Notices>(&store, &snapshots, patron_keys.clone()).await;
-    let bus = CommandBus::start_sealed(Arc::clone(&store), refusal_window, patron_keys).await?;
+    let bus =
+        CommandBus::start_sealed(Arc::clone(&store), refusal_window, patron_keys.clone()).await?;
     if let Some(token_file) = &access.first_admin_token_file {
         access::ensure_first_admin(&bus, &access.tokens, &key, clock.as_ref(), token_file).await?;
     }
@@ -158,6 +159,7 @@ pub async fn serve_on(
         key: key.clone(),
         clock: Arc::clone(&clock),
         max_backdate,
+        keys: patron_keys.clone(),
     };
     if let Some(every) = hold_sweep {
         tokio::spawn(sweep::sweep_holds(
@@ -222,6 +224,7 @@ pub async fn serve_on(
         store: Arc::clone(&store),
         key,
         delivery: limits.delivery,
+        keys: patron_keys,
     };
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();

@@ -71,9 +71,9 @@ pub async fn forget_inactive(
     loop {
         ticker.tick().await;
         let now = clock.now();
-        let Some(cut_off) = now.checked_sub_months(chrono::Months::new(
-            12 * retention.inactive_years,
-        )) else {
+        let Some(cut_off) =
+            now.checked_sub_months(chrono::Months::new(12 * retention.inactive_years))
+        else {
             continue;
         };
         let skip = refused.clone();

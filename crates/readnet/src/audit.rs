@@ -393,6 +393,16 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
+    // An analyst's export is the operator's: live patrons' sealed ids are opened with the data
+    // directory's key store, so the pseudonyms are those the analyst reads over gRPC. A plain
+    // export, an auditor's, holds the ids as stored: sealed (ADR 0018).
+    let keys = match &args.for_analyst {
+        Some(_) if args.data.join(readnet_ledger::keys::KEY_DIR).is_dir() => Some(
+            readnet_ledger::keys::KeyStore::open_read_only(&args.data)
+                .context("opening the patron key store")?,
+        ),
+        _ => None,
+    };
     if args.salvage {
         return export_salvaged(&args, &patrons);
     }
@@ -415,7 +425,10 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
             .take_while(|e| e.position <= through)
             .filter(|e| StreamId::is_ledger_stream(&e.stream));
         for event in ledger_events {
-            let recorded = patrons.event(readnet_server::recorded_event(event)?);
+            let recorded = patrons.event(readnet_server::recorded_event_opened(
+                event,
+                keys.as_deref(),
+            )?);
             serde_json::to_writer(&mut out, &crate::output::event_json(&recorded))?;
             out.write_all(b"\n")?;
         }

@@ -146,7 +146,10 @@ fn sources(data: &Path) -> anyhow::Result<(u64, Vec<Source>)> {
     let period = |p: &Path| p.extension().is_none();
     // The patron key store (ADR 0018): keys and tombstones, not a write in progress. Copied
     // after the log's cut, so every key an event of the copy is sealed under is in it.
-    let patron_key = |p: &Path| p.extension().is_some_and(|e| e == "key" || e == "forgotten");
+    let patron_key = |p: &Path| {
+        p.extension()
+            .is_some_and(|e| e == "key" || e == "forgotten")
+    };
     for (dir, keep) in [
         ("projections", &snapshot as &dyn Fn(&Path) -> bool),
         ("tlog/periods", &period),

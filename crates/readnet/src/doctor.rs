@@ -268,10 +268,7 @@ pub async fn repair_command(args: RepairArgs) -> anyhow::Result<ExitCode> {
 /// Checks the patron key store (ADR 0018) against the log: every file reads and checks, and
 /// every sealed patron id in the log opens, to a live patron or one recorded as forgotten.
 /// Prints what it found; the damage, if any.
-async fn patron_keys(
-    data: &Path,
-    store: Option<&EmbeddedStore>,
-) -> anyhow::Result<Option<String>> {
+async fn patron_keys(data: &Path, store: Option<&EmbeddedStore>) -> anyhow::Result<Option<String>> {
     use readnet_domain::personal::{is_sealed, patron_ids_mut};
     use readnet_ledger::keys::{KEY_DIR, KeyStore, Opened};
     use readnet_store::{AllFrom, Direction, EventStore as _};

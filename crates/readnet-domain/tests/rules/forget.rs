@@ -3,8 +3,7 @@
 
 use readnet_domain::pb::{self, Channel, CreditTier, ForgetReason};
 use readnet_domain::{
-    Authority, Command, Grant, HoldTarget, PatronRef, Payload, RejectionKind, Role, Scope,
-    StreamId,
+    Authority, Command, Grant, HoldTarget, PatronRef, Payload, RejectionKind, Role, Scope, StreamId,
 };
 
 use crate::support::fixtures::*;
@@ -99,7 +98,11 @@ fn forgetting_a_patron_with_an_unpaid_lost_item_is_refused_until_it_is_paid() {
 #[test]
 fn forgetting_a_patron_with_an_open_hold_is_refused_naming_the_hold() {
     given(network_jinan_zibo())
-        .after(t0(), Some("ZB-CENTRAL"), checkout("ZB-000123", &wang_fang()))
+        .after(
+            t0(),
+            Some("ZB-CENTRAL"),
+            checkout("ZB-000123", &wang_fang()),
+        )
         .after(
             t0(),
             Some("JN-CENTRAL"),

@@ -195,7 +195,11 @@ async fn forgetting_the_demos_jinan_reader_changes_no_digest_or_statement_and_un
 
     // The reader's events are all still there, read now as a forgotten patron's.
     let now = fixture.net.read_all().await;
-    assert_eq!(now.len(), events.len() + 1);
+    assert_eq!(
+        now.len(),
+        events.len() + 2,
+        "PatronForgotten, and the second ForgetPatron's refusal"
+    );
     for event in &now {
         let mut payload = event.event.clone().unwrap().payload.unwrap();
         let ids = patron_ids_mut(&mut payload);
@@ -249,4 +253,22 @@ async fn forgetting_the_demos_jinan_reader_changes_no_digest_or_statement_and_un
     let (code, out, err) = readnet(&["doctor", "--data", path(&data)]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains(", 1 forgotten;"), "{out}");
+
+    // A backup carries the key store with the log, and restores to a directory the doctor
+    // finds the same.
+    let backup = scratch.path().join("backup");
+    let (code, out, err) = readnet(&["backup", "--data", path(&data), path(&backup)]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(backup.join("patron-keys/index.key").is_file());
+    let restored = scratch.path().join("restored");
+    let (code, out, err) = readnet(&["restore", path(&backup), "--data", path(&restored)]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, out, err) = readnet(&["doctor", "--data", path(&restored)]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(", 1 forgotten;"), "{out}");
+    // Without its key store the log's sealed ids are damage, not forgotten readers.
+    std::fs::remove_dir_all(restored.join("patron-keys")).unwrap();
+    let (code, out, _) = readnet(&["doctor", "--data", path(&restored)]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("patron keys     DAMAGED"), "{out}");
 }

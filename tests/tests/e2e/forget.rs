@@ -56,11 +56,11 @@ fn sealed_ids(export: &str, plain: &str) -> Vec<String> {
     let mut ids = Vec::new();
     for line in export.lines() {
         let event: serde_json::Value = serde_json::from_str(line).unwrap();
-        if let Some(id) = event["data"]["patron_id"].as_str() {
-            if !id.is_empty() {
-                assert!(is_sealed(id), "{line}");
-                ids.push(id.to_owned());
-            }
+        if let Some(id) = event["data"]["patron_id"].as_str()
+            && !id.is_empty()
+        {
+            assert!(is_sealed(id), "{line}");
+            ids.push(id.to_owned());
         }
     }
     ids

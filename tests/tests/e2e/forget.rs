@@ -30,14 +30,24 @@ fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// `readnet replay`'s report without its first line (the position it replayed through, which
-/// the PatronForgotten event moves on by one).
-fn replay_report(data: &Path) -> String {
-    let (code, out, err) = readnet(&["replay", "--data", path(data)]);
+/// `readnet replay`'s report (digests and statements), through `through` if given.
+fn replay_report(data: &Path, through: Option<u64>) -> String {
+    let through = through.map(|p| p.to_string());
+    let mut args = vec!["replay", "--data", path(data)];
+    if let Some(through) = &through {
+        args.extend(["--through", through]);
+    }
+    let (code, out, err) = readnet(&args);
     assert_eq!(code, Some(0), "{out}{err}");
-    let (first, rest) = out.split_once('\n').unwrap();
-    assert!(first.starts_with("replayed through position"), "{out}");
-    rest.to_owned()
+    assert!(out.starts_with("replayed through position"), "{out}");
+    out
+}
+
+/// Moves the data directory's key store aside (as an auditor's copy has none); where it went.
+fn scratch_keys(data: &Path) -> std::path::PathBuf {
+    let aside = data.join("patron-keys.aside");
+    std::fs::rename(data.join("patron-keys"), &aside).unwrap();
+    aside
 }
 
 /// `readnet export events`: the log as stored, one JSON line per event.
@@ -136,8 +146,14 @@ async fn forgetting_the_demos_jinan_reader_changes_no_digest_or_statement_and_un
     assert!(shown.into_inner().loans.is_empty(), "nothing on loan");
 
     fixture.server.kill_hard();
-    let before = replay_report(&data);
+    let before = replay_report(&data, None);
     assert!(before.contains("net jinan:"), "{before}");
+    let head: u64 = before
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("replayed through position "))
+        .and_then(|p| p.trim().parse().ok())
+        .expect("the head");
     // What the log stores, as an auditor's export shows it: every patron id sealed, none alike,
     // none the card's id.
     let exported_before = export(&data);
@@ -218,8 +234,18 @@ async fn forgetting_the_demos_jinan_reader_changes_no_digest_or_statement_and_un
     }
 
     fixture.server.kill_hard();
-    let after = replay_report(&data);
+    // The history the auditors replayed reads exactly as before: every digest and statement
+    // through the same position, byte for byte.
+    let after = replay_report(&data, Some(head));
     assert_eq!(before, after, "every digest and statement is unchanged");
+    // And the whole log, PatronForgotten included, replays to the same digests with the key
+    // store or without it: no projection an auditor replays reads an id opened.
+    let with_keys = replay_report(&data, None);
+    let aside = scratch_keys(&data);
+    let without_keys = replay_report(&data, None);
+    std::fs::rename(&aside, data.join("patron-keys")).unwrap();
+    assert_eq!(with_keys, without_keys, "the same digests without the keys");
+    assert!(with_keys.contains(&format!("replayed through position {}", head + 2)));
     let exported_after = export(&data);
     assert!(
         exported_after.starts_with(&exported_before),

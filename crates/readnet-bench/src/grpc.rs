@@ -117,6 +117,8 @@ pub(crate) async fn checkouts_beside(
         limits: readnet_server::Limits::default(),
         sip2: None,
         tree: None,
+        patron_keys: None,
+        retention: None,
     };
     let server = tokio::spawn(readnet_server::serve_on(listener, served, async {
         let _ = stopped.await;

@@ -318,6 +318,8 @@ async fn stalled_subscribers(
         },
         sip2: None,
         tree: None,
+        patron_keys: None,
+        retention: None,
     };
     let server = tokio::spawn(readnet_server::serve_on(listener, served, async {
         let _ = stopped.await;

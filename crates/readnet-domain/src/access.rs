@@ -358,6 +358,8 @@ pub enum Act {
     /// The log's Merkle tree: checkpoints (signed on demand too), inclusion and consistency
     /// proofs, statement lines proven down to their events.
     Audit,
+    /// Forget a patron: destroy the key their personal data is sealed under (ADR 0018).
+    ForgetPatron,
 }
 
 impl Act {
@@ -372,6 +374,7 @@ impl Act {
             | Act::CloseLibrary
             | Act::SetReturnPolicy
             | Act::SetPatronTier
+            | Act::ForgetPatron
             | Act::SetLibraryRoles
             | Act::CorrectLibrary
             | Act::SetCalendar
@@ -464,6 +467,7 @@ impl Act {
             Act::ReadRawLog => "read the store through the KurrentDB protocol",
             Act::WriteForeignStreams => "write streams through the KurrentDB protocol",
             Act::Audit => "audit the log's tree",
+            Act::ForgetPatron => "ForgetPatron",
         }
     }
 }
@@ -614,6 +618,7 @@ pub fn command_act(command: &Command) -> Act {
         | Command::ChangePrincipal { .. }
         | Command::RevokePrincipal { .. }
         | Command::IssueToken { .. } => Act::ManagePrincipals,
+        Command::ForgetPatron { .. } => Act::ForgetPatron,
     }
 }
 
@@ -682,7 +687,9 @@ pub fn authorize(
             library: None,
             ..
         } => targets.push(Target::City(city.clone())),
-        Command::SetPatronTier { patron, .. } => targets.push(Target::City(patron.city.clone())),
+        Command::SetPatronTier { patron, .. } | Command::ForgetPatron { patron, .. } => {
+            targets.push(Target::City(patron.city.clone()));
+        }
         Command::CatalogueItem { owner_library, .. } => {
             targets.push(Target::Library(owner_library.clone()));
         }

@@ -158,6 +158,7 @@ payload_codec!(
     EResourceLicensed,
     DigitalLoaned,
     DigitalLoanEnded,
+    PatronForgotten,
 );
 
 /// Decodes a stored payload of `event_type` written at `schema_version`, upcasting it to the

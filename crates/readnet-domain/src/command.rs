@@ -5,8 +5,8 @@ use crate::calendar::OpeningHours;
 use crate::ids::{CityCode, ItemCode, LibraryCode, PatronId, PrincipalName};
 use crate::money::Fen;
 use crate::pb::{
-    Acquisition, Channel, ChargeKind, CreditTier, EResourceKind, LibraryTier, ReturnPolicy,
-    TransferReason,
+    Acquisition, Channel, ChargeKind, CreditTier, EResourceKind, ForgetReason, LibraryTier,
+    ReturnPolicy, TransferReason,
 };
 
 /// A patron as a command names them: the card's issuing city, the patron id (the keyed hash of
@@ -240,6 +240,13 @@ pub enum Command {
         principal: PrincipalName,
         token: TokenGrant,
     },
+    /// Forgets a patron (crypto-shredding, ADR 0018): refused while they have loans, open holds
+    /// or debts. `reason` says who asked: the patron (at a desk, by card) or the retention
+    /// policy.
+    ForgetPatron {
+        patron: PatronRef,
+        reason: ForgetReason,
+    },
 }
 
 impl Command {
@@ -287,6 +294,7 @@ impl Command {
             Command::ChangePrincipal { .. } => "ChangePrincipal",
             Command::RevokePrincipal { .. } => "RevokePrincipal",
             Command::IssueToken { .. } => "IssueToken",
+            Command::ForgetPatron { .. } => "ForgetPatron",
         }
     }
 }

@@ -20,6 +20,7 @@ mod decide;
 mod ids;
 pub mod money;
 mod patron_key;
+pub mod personal;
 mod policy;
 mod refusal;
 mod rejection;
@@ -32,7 +33,7 @@ pub use account::{Account, AccountDebt, AccountHold, AccountHoldPhase, AccountLo
 pub use calendar::{Calendar, ClosedWhy, Closure, LibraryCalendar, OpeningHours, check_isbn};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command::{Command, CommandContext, HoldTarget, NewBook, PatronRef};
-pub use decide::{decide, valid_principal_name};
+pub use decide::{decide, retention_candidates, valid_principal_name};
 pub use ids::{CityCode, ItemCode, LibraryCode, PatronId, PrincipalName, TokenId};
 pub use money::{Fen, MAX_BUDGET_FEN, MAX_PAYMENT_FEN, MAX_PRICE_FEN, MAX_TARIFF_FEN};
 pub use patron_key::PatronKey;

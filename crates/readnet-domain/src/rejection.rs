@@ -229,6 +229,19 @@ pub enum Rejection {
         tier: CreditTier,
     },
 
+    /// A patron is forgotten only once nothing of theirs is open (ADR 0018).
+    #[error(
+        "patron {card} cannot be forgotten: {open} (rule: a patron with loans, open holds or debts is not forgotten)"
+    )]
+    PatronHasOpenBusiness { card: String, open: String },
+    #[error("reason: say why the patron is forgotten (request or retention)")]
+    ForgetReasonRequired,
+    /// Checked by the command bus, which knows how the log stores ids (ADR 0018).
+    #[error(
+        "patron {card} cannot be forgotten: their history was recorded before patron ids were sealed, in the clear (rule: a legacy log is cut over before its patrons can be forgotten, ADR 0018)"
+    )]
+    PatronRecordedInTheClear { card: String },
+
     // ---- cataloguing ----
     #[error("item {item} is not catalogued")]
     ItemNotCatalogued { item: ItemCode },
@@ -674,6 +687,7 @@ impl Rejection {
             | Rejection::TariffTooHigh { .. }
             | Rejection::TariffInThePast { .. }
             | Rejection::CreditTierRequired
+            | Rejection::ForgetReasonRequired
             | Rejection::TitleRequired { .. }
             | Rejection::NegativePrice { .. }
             | Rejection::PriceTooHigh { .. }
@@ -723,6 +737,8 @@ impl Rejection {
             | Rejection::CardCityNotMember { .. }
             | Rejection::PatronBlockedLost { .. }
             | Rejection::PatronBlockedOverdue { .. }
+            | Rejection::PatronHasOpenBusiness { .. }
+            | Rejection::PatronRecordedInTheClear { .. }
             | Rejection::LoanLimitReached { .. }
             | Rejection::ItemNotOnShelf { .. }
             | Rejection::HomeboundNotLent { .. }
@@ -812,6 +828,9 @@ impl Rejection {
             Rejection::PatronNotEnrolled { .. } => "PatronNotEnrolled",
             Rejection::PatronBlockedLost { .. } => "PatronBlockedLost",
             Rejection::PatronBlockedOverdue { .. } => "PatronBlockedOverdue",
+            Rejection::PatronHasOpenBusiness { .. } => "PatronHasOpenBusiness",
+            Rejection::ForgetReasonRequired => "ForgetReasonRequired",
+            Rejection::PatronRecordedInTheClear { .. } => "PatronRecordedInTheClear",
             Rejection::LoanLimitReached { .. } => "LoanLimitReached",
             Rejection::ItemNotCatalogued { .. } => "ItemNotCatalogued",
             Rejection::ItemAlreadyCatalogued { .. } => "ItemAlreadyCatalogued",

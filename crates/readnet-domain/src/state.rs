@@ -13,6 +13,7 @@ use crate::pb::{
     Acquisition, ChargeKind, CreditTier, EResourceKind, LibraryTier, LostItemDebtWaived,
     LostItemPaid, ReturnPolicy, TransferReason,
 };
+use crate::personal::FORGOTTEN_PATRON;
 use crate::policy::default_tariff_fen;
 use crate::{Payload, StreamId, codec};
 
@@ -131,6 +132,17 @@ pub struct EResource {
     pub loan_days: u32,
     /// Open digital loans: patron → expiry.
     pub loans: BTreeMap<PatronId, DateTime<Utc>>,
+    /// Open digital loans of forgotten patrons (ADR 0018). Their events all name one anonymous
+    /// patron, so they are counted, not keyed. A patron is forgotten only with no loan open, so
+    /// a state loaded to the end holds none; the count keeps the fold whole on the way there.
+    pub forgotten_loans: u32,
+}
+
+impl EResource {
+    /// Loans open now, a forgotten patron's included.
+    pub fn open_loans(&self) -> usize {
+        self.loans.len() + self.forgotten_loans as usize
+    }
 }
 
 /// The network's shape: the `network` stream folded.
@@ -553,6 +565,7 @@ impl Item {
             | Payload::TariffSet(_)
             | Payload::PatronEnrolled(_)
             | Payload::PatronTierChanged(_)
+            | Payload::PatronForgotten(_)
             | Payload::SettlementPeriodClosed(_)
             | Payload::PrincipalAdded(_)
             | Payload::PrincipalChanged(_)
@@ -621,6 +634,10 @@ pub struct Patron {
     pub digital_loans: BTreeMap<String, DateTime<Utc>>,
     /// Events in the patron's stream.
     pub version: u64,
+    /// When they last borrowed, renewed, returned, swapped or placed a hold (or enrolled):
+    /// what the retention policy measures (ADR 0018). Known where the ledger applies events with
+    /// their `occurred_at`.
+    pub last_active_at: Option<DateTime<Utc>>,
 }
 
 /// Where an open hold stands.
@@ -963,6 +980,7 @@ impl Ledger {
                         licences: (kind != EResourceKind::OpenAccess).then_some(e.licences),
                         loan_days: e.loan_days,
                         loans: BTreeMap::new(),
+                        forgotten_loans: 0,
                     },
                 );
                 self.network.version += 1;
@@ -993,19 +1011,23 @@ impl Ledger {
                 };
                 let full = resource
                     .licences
-                    .is_some_and(|n| resource.loans.len() >= n as usize);
-                if full
-                    || resource
+                    .is_some_and(|n| resource.open_loans() >= n as usize);
+                let taken = if e.patron_id == crate::personal::FORGOTTEN_PATRON {
+                    resource.forgotten_loans += 1;
+                    false
+                } else {
+                    resource
                         .loans
                         .insert(e.patron_id.as_str().into(), expires_at)
                         .is_some()
-                {
+                };
+                if full || taken {
                     broken(
                         payload,
                         &format!(
                             "e-resource {} has {} loans of {:?} licences, the patron's among them or none free",
                             e.resource,
-                            resource.loans.len(),
+                            resource.open_loans(),
                             resource.licences
                         ),
                     );
@@ -1015,19 +1037,31 @@ impl Ledger {
                 patron.version += 1;
             }
             Payload::DigitalLoanEnded(e) => {
-                let open = self
+                let forgotten = e.patron_id == crate::personal::FORGOTTEN_PATRON;
+                let ended = self
                     .network
                     .eresources
                     .get_mut(&e.resource)
-                    .and_then(|r| r.loans.remove(e.patron_id.as_str()));
-                if open.is_none() {
+                    .is_some_and(|r| {
+                        if forgotten {
+                            r.forgotten_loans
+                                .checked_sub(1)
+                                .map(|n| r.forgotten_loans = n)
+                                .is_some()
+                        } else {
+                            r.loans.remove(e.patron_id.as_str()).is_some()
+                        }
+                    });
+                if !ended {
                     broken(
                         payload,
                         &format!("the patron has no loan of e-resource {}", e.resource),
                     );
                 }
                 let patron = self.patron_mut(payload, &e.patron_id);
-                patron.digital_loans.remove(&e.resource);
+                if !forgotten {
+                    patron.digital_loans.remove(&e.resource);
+                }
                 patron.version += 1;
             }
             Payload::LibraryRolesSet(e) => {
@@ -1114,6 +1148,13 @@ impl Ledger {
                 });
                 self.network.version += 1;
             }
+            // The events of every forgotten patron name one anonymous patron (ADR 0018): their
+            // enrolments and forgetting change nothing, their loans and holds add up, and all
+            // of them were closed when each was forgotten.
+            Payload::PatronEnrolled(e)
+                if e.patron_id == FORGOTTEN_PATRON
+                    && self.patrons.contains_key(FORGOTTEN_PATRON) => {}
+            Payload::PatronForgotten(e) if e.patron_id == FORGOTTEN_PATRON => {}
             Payload::PatronEnrolled(e) => {
                 if self.patrons.contains_key(e.patron_id.as_str()) {
                     broken(
@@ -1134,6 +1175,7 @@ impl Ledger {
                         patron_driven_by_month: BTreeMap::new(),
                         digital_loans: BTreeMap::new(),
                         version: 1,
+                        last_active_at: None,
                     },
                 );
             }
@@ -1141,6 +1183,25 @@ impl Ledger {
                 let patron = self.patron_mut(payload, &e.patron_id);
                 patron.tier = CreditTier::try_from(e.tier).unwrap_or_default();
                 patron.version += 1;
+            }
+            Payload::PatronForgotten(e) => {
+                let patron = self.patron_mut(payload, &e.patron_id);
+                if !patron.loans.is_empty()
+                    || !patron.holds.is_empty()
+                    || !patron.unsettled_lost.is_empty()
+                {
+                    broken(
+                        payload,
+                        &format!(
+                            "patron {} still has loans {:?}, holds {:?} or debts {:?}",
+                            e.patron_id, patron.loans, patron.holds, patron.unsettled_lost
+                        ),
+                    );
+                }
+                // Nothing of the patron stays in the state, and their stream is closed: the
+                // ledger names a patron's stream after their key, so a card used again enrols
+                // afresh in a new stream (ADR 0018).
+                self.patrons.remove(e.patron_id.as_str());
             }
             Payload::ItemCatalogued(e) => {
                 if self.items.contains_key(e.item.as_str()) {
@@ -1276,6 +1337,16 @@ impl Ledger {
                     item.catalogued_at = Some(occurred_at);
                 }
             }
+            Payload::PatronEnrolled(crate::pb::PatronEnrolled { patron_id, .. })
+            | Payload::ItemLoaned(crate::pb::ItemLoaned { patron_id, .. })
+            | Payload::ItemRenewed(crate::pb::ItemRenewed { patron_id, .. })
+            | Payload::ItemReturned(crate::pb::ItemReturned { patron_id, .. })
+            | Payload::BoothSwapped(crate::pb::BoothSwapped { patron_id, .. })
+            | Payload::HoldPlaced(crate::pb::HoldPlaced { patron_id, .. }) => {
+                if let Some(patron) = self.patrons.get_mut(patron_id.as_str()) {
+                    patron.last_active_at = patron.last_active_at.max(Some(occurred_at));
+                }
+            }
             _ => {}
         }
     }
@@ -1296,9 +1367,15 @@ impl Ledger {
             StreamId::Refusal(_) => u64::from(matches!(payload, Payload::CommandRefused(_))),
             _ => self.stream_version(stream),
         };
+        // Forgetting closes the patron's stream (ADR 0018).
+        let expected = if matches!(payload, Payload::PatronForgotten(_)) {
+            0
+        } else {
+            revision + 1
+        };
         assert_eq!(
             version,
-            revision + 1,
+            expected,
             "{} recorded at revision {revision} of stream {stream} leaves the stream at version {version}",
             codec::event_type(payload),
         );

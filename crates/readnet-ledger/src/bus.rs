@@ -29,8 +29,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use readnet_domain::access::AccessView;
 use readnet_domain::pb::Channel;
 use readnet_domain::{
-    Command, CommandContext, Ledger, LibraryCode, NewEvent, PatronKey, Payload, Refusal, StreamId,
-    decide,
+    Command, CommandContext, Ledger, LibraryCode, NewEvent, PatronKey, Payload, Refusal, Rejection,
+    StreamId, decide,
 };
 use readnet_store::{
     AllFrom, CurrentRevision, Direction, EventData, EventStore, Position, RecordedEvent, Revision,
@@ -41,6 +41,8 @@ use uuid::Uuid;
 
 use crate::envelope::{self, DecodeError, Envelope};
 use crate::error::LedgerError;
+use crate::keys::KeyStore;
+use crate::sealing::{KeyWork, Sealing};
 
 /// The most commands decided and appended as one batch.
 const MAX_BATCH_COMMANDS: usize = 512;
@@ -216,11 +218,25 @@ impl CommandBus {
         store: Arc<dyn EventStore>,
         refusal_window: TimeDelta,
     ) -> Result<Self, LedgerError> {
+        Self::start_sealed(store, refusal_window, None).await
+    }
+
+    /// [`CommandBus::start_with`], sealing every patron id it records under the patrons' keys
+    /// in `keys` (ADR 0018). Without a key store, ids are recorded in the clear, and a log that
+    /// holds sealed ids does not load.
+    ///
+    /// # Panics
+    /// If `refusal_window` is not positive.
+    pub async fn start_sealed(
+        store: Arc<dyn EventStore>,
+        refusal_window: TimeDelta,
+        keys: Option<Arc<KeyStore>>,
+    ) -> Result<Self, LedgerError> {
         assert!(
             refusal_window > TimeDelta::zero(),
             "a refusal's retry window is positive"
         );
-        let model = WriteModel::load(store.as_ref()).await?;
+        let model = WriteModel::load(store.as_ref(), keys).await?;
         tracing::info!(
             events = store.head_position().get(),
             items = model.ledger.items.len(),
@@ -316,13 +332,18 @@ impl CommandBus {
 struct WriteModel {
     ledger: Ledger,
     commands: HashMap<Uuid, CommandRecord>,
+    sealing: Option<Sealing>,
 }
 
 impl WriteModel {
-    async fn load(store: &dyn EventStore) -> Result<Self, LedgerError> {
+    async fn load(
+        store: &dyn EventStore,
+        keys: Option<Arc<KeyStore>>,
+    ) -> Result<Self, LedgerError> {
         let mut model = WriteModel {
             ledger: Ledger::default(),
             commands: HashMap::new(),
+            sealing: keys.map(Sealing::new),
         };
         let mut next = Position::FIRST;
         loop {
@@ -339,13 +360,50 @@ impl WriteModel {
                 .iter()
                 .filter_map(|e| StreamId::parse(&e.stream).map(|stream| (stream, e)))
             {
-                let (decoded, digest) = envelope::decode_with_digest(event)?;
-                model.ledger.apply_recorded_at(
-                    &stream,
-                    event.revision.get(),
-                    &decoded.payload,
-                    decoded.occurred_at,
-                );
+                let (mut decoded, digest) = envelope::decode_with_digest(event)?;
+                let loaded = match model.sealing.as_mut() {
+                    Some(sealing) => Some(sealing.open(&stream, &mut decoded.payload)?),
+                    None => {
+                        if readnet_domain::personal::patron_ids_mut(&mut decoded.payload)
+                            .iter()
+                            .any(|id| readnet_domain::personal::is_sealed(id))
+                        {
+                            return Err(crate::keys::KeyStoreError::Unreadable(format!(
+                                "the event at position {} holds a sealed patron id, and the ledger was started without the data directory's patron key store",
+                                event.position
+                            ))
+                            .into());
+                        }
+                        None
+                    }
+                };
+                match &loaded {
+                    Some(loaded) if !loaded.check_revision => {
+                        model.ledger.apply_at(&decoded.payload, decoded.occurred_at)
+                    }
+                    Some(loaded) => model.ledger.apply_recorded_at(
+                        &loaded.stream,
+                        event.revision.get(),
+                        &decoded.payload,
+                        decoded.occurred_at,
+                    ),
+                    None => model.ledger.apply_recorded_at(
+                        &stream,
+                        event.revision.get(),
+                        &decoded.payload,
+                        decoded.occurred_at,
+                    ),
+                }
+                if let (Some(sealing), Some(patron)) = (
+                    model.sealing.as_ref(),
+                    loaded.and_then(|l| l.unfinished_forget),
+                ) {
+                    tracing::warn!(
+                        position = event.position.get(),
+                        "a patron was forgotten but their key was not destroyed (a crash came between): destroying it now"
+                    );
+                    sealing.keys().destroy(&patron)?;
+                }
                 if let Some(command_id) = decoded.command_id {
                     let refused_at = match &decoded.payload {
                         Payload::CommandRefused(refused) => Some(
@@ -376,6 +434,11 @@ impl WriteModel {
 }
 
 impl WriteModel {
+    /// The key store the model seals with, for a reload.
+    fn key_store(&self) -> Option<Arc<KeyStore>> {
+        self.sealing.as_ref().map(Sealing::key_store)
+    }
+
     /// Whether a decided event's stream is still as its decision saw it.
     fn expectation_holds(&self, decided: &Decided) -> Result<(), LedgerError> {
         let version = self.ledger.stream_version(&decided.stream);
@@ -421,6 +484,8 @@ struct Batch {
     /// first recorded decision may rest on it: they are sent only once it is committed (and
     /// turned into the batch's failure if it is not).
     held: Vec<(Reply, LedgerError)>,
+    /// Keys to make durable before the append, and to destroy after it (ADR 0018).
+    keys: KeyWork,
 }
 
 type Reply = oneshot::Sender<Result<Receipt, LedgerError>>;
@@ -534,6 +599,25 @@ impl Decider {
                 continue;
             }
             let decision = match &job.work {
+                // Forgetting destroys a key: a patron whose history is in the clear has none
+                // that would hide it (checked once the caller is known to be allowed).
+                Work::Command(
+                    s @ Submission {
+                        command: Command::ForgetPatron { patron, .. },
+                        ..
+                    },
+                ) if readnet_domain::access::authorize(&self.model.ledger, &s.command, &s.ctx)
+                    .is_ok()
+                    && self
+                        .model
+                        .sealing
+                        .as_ref()
+                        .is_none_or(|sealing| sealing.in_the_clear(patron.patron_id.as_str())) =>
+                {
+                    Err(LedgerError::from(Rejection::PatronRecordedInTheClear {
+                        card: patron.masked_card.clone(),
+                    }))
+                }
                 Work::Command(s) => match decide(&self.model.ledger, &s.command, &s.ctx) {
                     Ok(events) => Ok((events, None)),
                     // Recorded like an acceptance, in the same atomic append and in decision
@@ -575,9 +659,11 @@ impl Decider {
                         .extend(events.iter().map(|e| e.stream.clone()));
                     stage(
                         &mut self.model.ledger,
+                        self.model.sealing.as_ref(),
                         &job.work,
                         &events,
                         &mut batch.writes,
+                        &mut batch.keys,
                     );
                     batch.recorded_ids.insert(id, batch.recorded.len());
                     batch.recorded.push(Recorded {
@@ -606,7 +692,32 @@ impl Decider {
             return;
         }
         let total_events: usize = batch.recorded.iter().map(|a| a.event_count).sum();
-        match commit(self.store.as_ref(), batch.writes, total_events).await {
+        // A key is durable before the first event sealed under it is appended, and destroyed
+        // only once the event recording its destruction is.
+        let persisted = match self.model.sealing.as_ref() {
+            Some(sealing) => sealing
+                .keys()
+                .persist(&batch.keys.new)
+                .map_err(LedgerError::from),
+            None => Ok(()),
+        };
+        let appended = match persisted {
+            Ok(()) => commit(self.store.as_ref(), batch.writes, total_events).await,
+            Err(error) => Err(error),
+        };
+        let destroyed = match (&appended, self.model.sealing.as_mut()) {
+            (Ok(_), Some(sealing)) => sealing.forgotten(&batch.keys.forget),
+            _ => Ok(()),
+        };
+        if let Err(error) = destroyed {
+            // The events are recorded; the next start finishes the destruction from them.
+            tracing::error!(%error, "a forgotten patron's key could not be destroyed");
+            self.failed = Some(format!(
+                "the ledger stopped taking commands: a forgotten patron's key could not be destroyed ({error}); restart it once the cause is fixed, and the start destroys it"
+            ));
+            let _ = self.writable.send(false);
+        }
+        match appended {
             Ok(mut recorded) => {
                 self.publish_access();
                 let mut rest = recorded.drain(..);
@@ -707,7 +818,7 @@ impl Decider {
             error,
             LedgerError::Store(StoreError::WrongExpectedVersion { .. })
         ) {
-            match WriteModel::load(self.store.as_ref()).await {
+            match WriteModel::load(self.store.as_ref(), self.model.key_store()).await {
                 Ok(reloaded) => {
                     self.model = reloaded;
                     self.publish_access();
@@ -727,7 +838,7 @@ impl Decider {
     /// Rebuilds the state from the log after the store was out of reach; on success commands
     /// are taken again. Tried before each batch while the store stays out of reach.
     async fn reload(&mut self) {
-        match WriteModel::load(self.store.as_ref()).await {
+        match WriteModel::load(self.store.as_ref(), self.model.key_store()).await {
             Ok(reloaded) => {
                 tracing::info!(
                     events = self.store.head_position().get(),
@@ -823,10 +934,34 @@ fn recorded_refusal(events: &[RecordedEvent]) -> LedgerError {
 
 /// Encodes a command's events into writes (consecutive events of one stream share a write, whose
 /// expectation is the stream's version before them) and applies them to the state.
-fn stage(ledger: &mut Ledger, work: &Work, events: &[NewEvent], writes: &mut Vec<StreamWrite>) {
+fn stage(
+    ledger: &mut Ledger,
+    sealing: Option<&Sealing>,
+    work: &Work,
+    events: &[NewEvent],
+    writes: &mut Vec<StreamWrite>,
+    keys: &mut KeyWork,
+) {
     let mut previous_stream: Option<&StreamId> = None;
     for (index, event) in events.iter().enumerate() {
-        let data = envelope::encode(&work.envelope(index), work.event_id(index), &event.payload);
+        let envelope = work.envelope(index);
+        let (stream_name, data) = match sealing {
+            Some(sealing) => {
+                let (name, sealed) = sealing.seal(
+                    ledger,
+                    &event.stream,
+                    &event.payload,
+                    envelope.occurred_at,
+                    keys,
+                );
+                let data = envelope::encode(&envelope, work.event_id(index), &sealed);
+                (name, data)
+            }
+            None => (
+                event.stream.name(),
+                envelope::encode(&envelope, work.event_id(index), &event.payload),
+            ),
+        };
         if previous_stream == Some(&event.stream) {
             writes
                 .last_mut()
@@ -836,7 +971,7 @@ fn stage(ledger: &mut Ledger, work: &Work, events: &[NewEvent], writes: &mut Vec
         } else {
             let version = ledger.stream_version(&event.stream);
             writes.push(StreamWrite {
-                stream: event.stream.name(),
+                stream: stream_name,
                 expected: if version == 0 {
                     StreamState::NoStream
                 } else {

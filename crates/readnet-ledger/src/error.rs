@@ -51,6 +51,9 @@ pub enum LedgerError {
     /// The ledger is shutting down.
     #[error("the ledger is shutting down")]
     ShuttingDown,
+    /// The patron key store failed or does not fit the log (ADR 0018).
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyStoreError),
 }
 
 /// What kind of failure a [`LedgerError`] is, in the terms every edge maps from (a gRPC status
@@ -92,6 +95,8 @@ impl LedgerError {
             | Self::Unreadable(_) => Failure::DataLoss,
             Self::Store(StoreError::ReadOnly) => Failure::FailedPrecondition,
             Self::Store(_) | Self::Unavailable(_) | Self::ShuttingDown => Failure::Unavailable,
+            Self::Keys(crate::keys::KeyStoreError::Io { .. }) => Failure::Unavailable,
+            Self::Keys(_) => Failure::DataLoss,
         }
     }
 

@@ -17,6 +17,8 @@ pub mod envelope;
 mod error;
 pub mod history;
 pub mod import;
+pub mod keys;
+mod sealing;
 
 pub use bus::{CommandBus, Decided, REFUSAL_RETRY_WINDOW, Receipt, Submission, digest};
 pub use envelope::{DecodeError, ProjectedEvent};

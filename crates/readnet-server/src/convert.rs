@@ -2,6 +2,7 @@
 
 use readnet_domain::pb;
 use readnet_domain::{Fen, Item, ItemStatus, PatronKey, Payload, PrincipalName, Role, StreamId};
+use readnet_ledger::keys::KeyStore;
 use readnet_ledger::{Receipt, envelope};
 use readnet_store::RecordedEvent;
 use uuid::Uuid;
@@ -13,9 +14,25 @@ fn uuid_text(id: Option<Uuid>) -> String {
     id.map(|u| u.to_string()).unwrap_or_default()
 }
 
-/// A stored event with its envelope, as the API shows it.
+/// A stored event with its envelope, as the API shows it, its patron ids as stored (sealed).
 pub fn recorded_event(event: &RecordedEvent) -> Result<pb::RecordedEvent, ServerError> {
-    let decoded = envelope::decode(event)?;
+    recorded_event_opened(event, None)
+}
+
+/// [`recorded_event`], its sealed patron ids opened with `keys` (ADR 0018): a live patron's id,
+/// or the anonymous forgotten patron. What each reader then sees of it is [`PatronView`]'s.
+pub fn recorded_event_opened(
+    event: &RecordedEvent,
+    keys: Option<&KeyStore>,
+) -> Result<pb::RecordedEvent, ServerError> {
+    let mut decoded = envelope::decode(event)?;
+    if let Some(keys) = keys {
+        keys.open_payload(&mut decoded.payload)
+            .map_err(|e| ServerError::Unreadable {
+                position: event.position.get(),
+                reason: e.to_string(),
+            })?;
+    }
     Ok(pb::RecordedEvent {
         event_id: event.event_id.to_string(),
         event_type: event.event_type.clone(),
@@ -97,73 +114,33 @@ impl PatronView {
         if let Some(patron) = event.stream.strip_prefix(StreamId::PATRON_PREFIX) {
             event.stream = format!("{}{}", StreamId::PATRON_PREFIX, self.patron(patron));
         }
-        use readnet_domain::Payload as P;
-        let patron_id = match event.event.as_mut().and_then(|e| e.payload.as_mut()) {
-            Some(P::CommandRefused(e)) => {
-                e.message.clear();
-                return event;
-            }
-            Some(P::PatronEnrolled(e)) => &mut e.patron_id,
-            Some(P::PatronTierChanged(e)) => &mut e.patron_id,
-            Some(P::ItemLoaned(e)) => &mut e.patron_id,
-            Some(P::ItemRenewed(e)) => &mut e.patron_id,
-            Some(P::ItemReturned(e)) => &mut e.patron_id,
-            Some(P::BoothSwapped(e)) => &mut e.patron_id,
-            Some(P::ItemDeclaredLost(e)) => &mut e.patron_id,
-            Some(P::LostItemPaid(e)) => &mut e.patron_id,
-            Some(P::LostItemDebtWaived(e)) => &mut e.patron_id,
-            Some(P::HoldPlaced(e)) => &mut e.patron_id,
-            Some(P::HoldAssigned(e)) => &mut e.patron_id,
-            Some(P::HoldReady(e)) => &mut e.patron_id,
-            Some(P::HoldFilled(e)) => &mut e.patron_id,
-            Some(P::HoldReleased(e)) => &mut e.patron_id,
-            Some(P::HoldEnded(e)) => &mut e.patron_id,
-            Some(P::LoanExtended(e)) => &mut e.patron_id,
-            Some(P::PatronDrivenPurchaseRecorded(e)) => &mut e.patron_id,
-            Some(P::DigitalLoaned(e)) => &mut e.patron_id,
-            Some(P::DigitalLoanEnded(e)) => &mut e.patron_id,
-            // Named one by one, so that a new event with a patron id cannot pass unnoticed.
-            Some(
-                P::CityJoined(_)
-                | P::LibraryRegistered(_)
-                | P::LibraryClosed(_)
-                | P::ReturnPolicySet(_)
-                | P::LibraryRolesSet(_)
-                | P::LibraryMoved(_)
-                | P::LibraryRenamed(_)
-                | P::LibraryTierChanged(_)
-                | P::CalendarSet(_)
-                | P::LibraryClosedTemporarily(_)
-                | P::LibraryReopened(_)
-                | P::TariffSet(_)
-                | P::ItemCatalogued(_)
-                | P::TransferDispatched(_)
-                | P::TransferReceived(_)
-                | P::ItemWithdrawn(_)
-                | P::SettlementPeriodClosed(_)
-                | P::PrincipalAdded(_)
-                | P::PrincipalChanged(_)
-                | P::PrincipalRevoked(_)
-                | P::TokenIssued(_)
-                | P::ClockTicked(_)
-                | P::NoticesAcknowledged(_)
-                | P::AcquisitionBudgetSet(_)
-                | P::AcquisitionPolicySet(_)
-                | P::BookstorePartnerRegistered(_)
-                | P::EResourceLicensed(_),
-            )
-            | None => return event,
+        let Some(payload) = event.event.as_mut().and_then(|e| e.payload.as_mut()) else {
+            return event;
         };
-        *patron_id = self.patron(patron_id);
+        if let readnet_domain::Payload::CommandRefused(e) = payload {
+            e.message.clear();
+            return event;
+        }
+        for patron_id in readnet_domain::personal::patron_ids_mut(payload) {
+            *patron_id = self.patron(patron_id);
+        }
         event
     }
 }
 
 pub fn receipt(receipt: &Receipt) -> Result<pb::CommandReceipt, ServerError> {
+    receipt_opened(receipt, None)
+}
+
+/// [`receipt`], its events' sealed patron ids opened with `keys`.
+pub fn receipt_opened(
+    receipt: &Receipt,
+    keys: Option<&KeyStore>,
+) -> Result<pb::CommandReceipt, ServerError> {
     let events = receipt
         .events
         .iter()
-        .map(recorded_event)
+        .map(|e| recorded_event_opened(e, keys))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(pb::CommandReceipt {
         command_id: receipt.command_id.to_string(),
@@ -175,10 +152,29 @@ pub fn receipt(receipt: &Receipt) -> Result<pb::CommandReceipt, ServerError> {
 
 /// Folds an item's stream into its state. `None` if the stream does not start with a
 /// cataloguing (an item that does not exist).
-pub fn item_state(events: &[RecordedEvent]) -> Result<Option<pb::ItemState>, ServerError> {
+pub fn item_state(
+    events: &[RecordedEvent],
+    keys: Option<&KeyStore>,
+) -> Result<Option<pb::ItemState>, ServerError> {
+    // Sealed patron ids (ADR 0018) differ in every event, even for one patron: the fold reads
+    // each as one stand-in, and the state names the patron by the last event that named one.
+    const SEALED: &str = "sealed";
     let mut item: Option<Item> = None;
+    let mut last_sealed: Option<String> = None;
     for event in events {
-        let payload = envelope::decode(event)?.payload;
+        let mut payload = envelope::decode(event)?.payload;
+        if let Some(keys) = keys {
+            keys.open_payload(&mut payload)
+                .map_err(|e| ServerError::Unreadable {
+                    position: event.position.get(),
+                    reason: e.to_string(),
+                })?;
+        }
+        for id in readnet_domain::personal::patron_ids_mut(&mut payload) {
+            if readnet_domain::personal::is_sealed(id) {
+                last_sealed = Some(std::mem::replace(id, SEALED.to_owned()));
+            }
+        }
         match (&mut item, &payload) {
             (None, Payload::ItemCatalogued(e)) => item = Some(Item::catalogued(e)),
             (Some(i), p) => i.apply(p),
@@ -246,6 +242,9 @@ pub fn item_state(events: &[RecordedEvent]) -> Result<Option<pb::ItemState>, Ser
         }
         ItemStatus::Withdrawn => state.status = S::Withdrawn as i32,
         ItemStatus::ExchangedOut => state.status = S::ExchangedOut as i32,
+    }
+    if state.patron_id == SEALED {
+        state.patron_id = last_sealed.unwrap_or_default();
     }
     Ok(Some(state))
 }

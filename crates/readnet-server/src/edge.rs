@@ -431,6 +431,13 @@ command_request!(SetPatronTierRequest, "SetPatronTier", |r, key, at| {
     }
 });
 
+command_request!(ForgetPatronRequest, "ForgetPatron", |r, key, at| {
+    Command::ForgetPatron {
+        patron: patron(r.card.as_ref(), "card", key)?,
+        reason: enum_field(r.reason, "reason")?,
+    }
+});
+
 command_request!(CatalogueItemRequest, "CatalogueItem", |r, key, at| {
     Command::CatalogueItem {
         book: NewBook {

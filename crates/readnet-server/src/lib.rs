@@ -42,7 +42,7 @@ use readnet_domain::{Clock, PatronKey};
 use readnet_ledger::CommandBus;
 use readnet_notices::Notices;
 use readnet_projection::{
-    Handle, Projection, RunnerError, SnapshotPolicy, Snapshots, follow, shared,
+    Handle, Projection, RunnerError, SnapshotPolicy, Snapshots, follow_opened, shared,
 };
 use readnet_proto::v1::audit_service_server::AuditServiceServer;
 use readnet_proto::v1::availability_service_server::AvailabilityServiceServer;
@@ -57,7 +57,7 @@ use tonic::transport::ServerTlsConfig;
 pub use access::Access;
 use access::{AccessService, AuthLayer, Authenticator};
 pub use account::AccountService;
-pub use convert::{PatronView, recorded_event};
+pub use convert::{PatronView, recorded_event, recorded_event_opened};
 pub use error::ServerError;
 pub use limits::Limits;
 pub use readnet_ledger::REFUSAL_RETRY_WINDOW;
@@ -99,6 +99,19 @@ pub struct Served {
     /// The log's tree as the keeper keeps it (`readnet-audit`): served as `AuditService`;
     /// `None`: the service is not served.
     pub tree: Option<readnet_audit::Tree>,
+    /// The patron key store every patron id is sealed under (ADR 0018); `None`: ids are
+    /// recorded in the clear and ForgetPatron is refused.
+    pub patron_keys: Option<Arc<readnet_ledger::keys::KeyStore>>,
+    /// The retention policy's sweep; `None`: never.
+    pub retention: Option<Retention>,
+}
+
+/// The retention policy (ADR 0018): every `every`, the server forgets the patrons with nothing
+/// open and no activity for `inactive_years` years, by its own ForgetPatron commands.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub inactive_years: u32,
+    pub every: std::time::Duration,
 }
 
 /// Serves the readnet services on a bound listener over any store until `shutdown`.
@@ -122,12 +135,17 @@ pub async fn serve_on(
         limits,
         sip2,
         tree,
+        patron_keys,
+        retention,
     } = served;
     let availability = start_projection::<Availability>(&store, &snapshots).await;
     let settlement = start_projection::<Settlement>(&store, &snapshots).await;
     let statistics = start_projection::<Statistics>(&store, &snapshots).await;
-    let notices = start_projection::<Notices>(&store, &snapshots).await;
-    let bus = CommandBus::start_with(Arc::clone(&store), refusal_window).await?;
+    // The notices address patrons: they read the ids opened. The digested projections read
+    // the ids as stored, so auditors replay them without the keys (ADR 0018).
+    let notices = start_projection_opened::<Notices>(&store, &snapshots, patron_keys.clone()).await;
+    let bus =
+        CommandBus::start_sealed(Arc::clone(&store), refusal_window, patron_keys.clone()).await?;
     if let Some(token_file) = &access.first_admin_token_file {
         access::ensure_first_admin(&bus, &access.tokens, &key, clock.as_ref(), token_file).await?;
     }
@@ -142,6 +160,7 @@ pub async fn serve_on(
         key: key.clone(),
         clock: Arc::clone(&clock),
         max_backdate,
+        keys: patron_keys.clone(),
     };
     if let Some(every) = hold_sweep {
         tokio::spawn(sweep::sweep_holds(
@@ -149,6 +168,14 @@ pub async fn serve_on(
             key.clone(),
             Arc::clone(&clock),
             every,
+        ));
+    }
+    if let Some(retention) = retention {
+        tokio::spawn(sweep::forget_inactive(
+            bus.clone(),
+            key.clone(),
+            Arc::clone(&clock),
+            retention,
         ));
     }
     if let Some(every) = notice_tick {
@@ -198,6 +225,7 @@ pub async fn serve_on(
         store: Arc::clone(&store),
         key,
         delivery: limits.delivery,
+        keys: patron_keys,
     };
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -308,10 +336,19 @@ async fn start_projection<P: Projection>(
     store: &Arc<dyn EventStore>,
     snapshots: &Snapshots,
 ) -> Handle<P> {
+    start_projection_opened(store, snapshots, None).await
+}
+
+/// [`start_projection`], the projection reading patron ids opened with `keys`.
+async fn start_projection_opened<P: Projection>(
+    store: &Arc<dyn EventStore>,
+    snapshots: &Snapshots,
+    keys: Option<Arc<readnet_ledger::keys::KeyStore>>,
+) -> Handle<P> {
     let (writer, handle) = shared(snapshots.load::<P>(store.as_ref()).await);
     let (store, snapshots) = (Arc::clone(store), snapshots.clone());
     tokio::spawn(async move {
-        match follow(store, writer, snapshots, SnapshotPolicy::default()).await {
+        match follow_opened(store, writer, snapshots, SnapshotPolicy::default(), keys).await {
             // The store closed: the server is stopping.
             Err(RunnerError::Ended) | Ok(()) => tracing::info!(projection = P::NAME, "stopped"),
             Err(error) => {

@@ -11,6 +11,7 @@ use readnet_domain::pb::{
 };
 use readnet_domain::{Caller, Clock, Command, CommandContext, PatronKey, StreamId};
 use readnet_ledger::Receipt;
+use readnet_ledger::keys::KeyStore;
 use readnet_projection::access;
 use readnet_store::{
     AllFrom, Direction, EventStore, Position, Revision, StreamFrom, SubscriptionMessage,
@@ -59,13 +60,15 @@ pub struct Commands {
     /// How far before the server's now a command may be dated (an offline kiosk syncing
     /// late): docs/rules.md, "Honest time".
     pub max_backdate: chrono::TimeDelta,
+    /// The patron key store: receipts show live patrons' ids opened (ADR 0018).
+    pub keys: Option<Arc<KeyStore>>,
 }
 
 impl Commands {
     /// Validates a command request, runs it, and answers with its receipt.
     async fn run<R: ToCommand>(&self, request: Request<R>) -> Result<pb::CommandReceipt, Status> {
         let receipt = self.submit(request, R::to_command).await?;
-        Ok(convert::receipt(&receipt)?)
+        Ok(convert::receipt_opened(&receipt, self.keys.as_deref())?)
     }
 
     /// Checks a command request's header and metadata, builds its command with `command`, and
@@ -154,6 +157,7 @@ command_service!(network_admin_service_server::NetworkAdminService {
     set_return_policy(SetReturnPolicyRequest) -> SetReturnPolicyResponse,
     set_tariff(SetTariffRequest) -> SetTariffResponse,
     set_patron_tier(SetPatronTierRequest) -> SetPatronTierResponse,
+    forget_patron(ForgetPatronRequest) -> ForgetPatronResponse,
     move_library(MoveLibraryRequest) -> MoveLibraryResponse,
     rename_library(RenameLibraryRequest) -> RenameLibraryResponse,
     change_library_tier(ChangeLibraryTierRequest) -> ChangeLibraryTierResponse,
@@ -245,6 +249,9 @@ pub struct LedgerService {
     pub key: PatronKey,
     /// What a subscription holds for its client, and when a stalled client is cut off.
     pub delivery: Delivery,
+    /// The patron key store: events show live patrons' ids opened, before each reader's
+    /// [`PatronView`] (ADR 0018).
+    pub keys: Option<Arc<KeyStore>>,
 }
 
 impl LedgerService {
@@ -257,7 +264,9 @@ impl LedgerService {
     ) -> Result<(Vec<pb::RecordedEvent>, u64), ServerError> {
         let events = events
             .iter()
-            .map(|e| convert::recorded_event(e).map(|e| patrons.event(e)))
+            .map(|e| {
+                convert::recorded_event_opened(e, self.keys.as_deref()).map(|e| patrons.event(e))
+            })
             .collect::<Result<_, _>>()?;
         Ok((events, self.store.head_position().get()))
     }
@@ -411,6 +420,7 @@ impl ledger_service_server::LedgerService for LedgerService {
         let after = request.into_inner().after_position;
         let mut subscription = self.store.subscribe_all(Position::new(after));
         let delivery = self.delivery;
+        let keys = self.keys.clone();
         let (sender, receiver) = bounded::channel(delivery.bounds);
         tokio::spawn(async move {
             let mut last_sent = None;
@@ -429,7 +439,7 @@ impl ledger_service_server::LedgerService for LedgerService {
                         continue;
                     }
                     Ok(SubscriptionMessage::Event(event)) => (
-                        convert::recorded_event(&event)
+                        convert::recorded_event_opened(&event, keys.as_deref())
                             .map(|e| pb::SubscribeAllResponse {
                                 message: Some(pb::subscribe_all_response::Message::Event(
                                     patrons.event(e),
@@ -502,7 +512,7 @@ impl ledger_service_server::LedgerService for LedgerService {
                 break;
             }
         }
-        match convert::item_state(&events)? {
+        match convert::item_state(&events, self.keys.as_deref())? {
             Some(mut state) => {
                 state.patron_id = patrons.patron(&state.patron_id);
                 Ok(Response::new(pb::GetItemResponse { item: Some(state) }))

@@ -64,6 +64,68 @@ pub async fn tick_clock(bus: CommandBus, key: PatronKey, clock: Arc<dyn Clock>, 
     }
 }
 
+/// Most patrons one tick of the retention sweep forgets; the rest wait for the next tick.
+const MAX_FORGETS_PER_TICK: usize = 64;
+
+/// The retention policy (ADR 0018): every interval, forgets the patrons with nothing open and
+/// no activity for the policy's years, as of the server's clock, by its own ForgetPatron
+/// commands. A patron it may not forget (recorded in the clear before sealing) is not asked
+/// about again until the server restarts.
+pub async fn forget_inactive(
+    bus: CommandBus,
+    key: PatronKey,
+    clock: Arc<dyn Clock>,
+    retention: crate::Retention,
+) {
+    let mut ticker = tokio::time::interval(retention.every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut refused = std::collections::HashSet::new();
+    loop {
+        ticker.tick().await;
+        let now = clock.now();
+        let Some(cut_off) =
+            now.checked_sub_months(chrono::Months::new(12 * retention.inactive_years))
+        else {
+            continue;
+        };
+        let skip = refused.clone();
+        let due = bus
+            .read(move |ledger| {
+                readnet_domain::retention_candidates(
+                    ledger,
+                    cut_off,
+                    MAX_FORGETS_PER_TICK + skip.len(),
+                )
+                .into_iter()
+                .filter(|p| !skip.contains(&p.patron_id))
+                .take(MAX_FORGETS_PER_TICK)
+                .collect::<Vec<_>>()
+            })
+            .await;
+        let due = match due {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::warn!(%error, "retention sweep could not read the state");
+                continue;
+            }
+        };
+        for patron in due {
+            let id = patron.patron_id.clone();
+            let command = Command::ForgetPatron {
+                patron,
+                reason: readnet_domain::pb::ForgetReason::Retention,
+            };
+            match own_command(&bus, &key, clock.as_ref(), command).await {
+                Ok(_) => tracing::info!("retention policy forgot a patron"),
+                Err(error) => {
+                    tracing::warn!(%error, "retention policy could not forget a patron");
+                    refused.insert(id);
+                }
+            }
+        }
+    }
+}
+
 /// One `ExpireHolds` as the server's own command (channel system), now by the server's clock;
 /// how many events it wrote.
 async fn sweep_once(

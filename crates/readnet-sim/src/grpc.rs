@@ -315,6 +315,11 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
             })))
             .await?;
         }
+        Command::ForgetPatron { .. } => {
+            return Err(tonic::Status::unimplemented(
+                "the simulator forgets no patrons",
+            ));
+        }
         Command::SetTariff { .. } => {
             return Err(tonic::Status::unimplemented(
                 "the simulator sets no tariffs",

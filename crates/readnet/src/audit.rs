@@ -419,6 +419,16 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
+    // An analyst's export is the operator's: live patrons' sealed ids are opened with the data
+    // directory's key store, so the pseudonyms are those the analyst reads over gRPC. A plain
+    // export, an auditor's, holds the ids as stored: sealed (ADR 0018).
+    let keys = match &args.for_analyst {
+        Some(_) if args.data.join(readnet_ledger::keys::KEY_DIR).is_dir() => Some(
+            readnet_ledger::keys::KeyStore::open_read_only(&args.data)
+                .context("opening the patron key store")?,
+        ),
+        _ => None,
+    };
     if args.salvage {
         anyhow::ensure!(
             args.format == EventFormat::Jsonl,
@@ -432,10 +442,18 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
     match args.format {
         EventFormat::Jsonl => {
             let mut out = output(&args.out)?;
-            each_event(&store, from, through, &patrons, "exporting", |event| {
-                serde_json::to_writer(&mut out, &event)?;
-                Ok(out.write_all(b"\n")?)
-            })
+            each_event(
+                &store,
+                from,
+                through,
+                &patrons,
+                keys.as_deref(),
+                "exporting",
+                |event| {
+                    serde_json::to_writer(&mut out, &event)?;
+                    Ok(out.write_all(b"\n")?)
+                },
+            )
             .await?;
             out.flush()?;
         }
@@ -450,6 +468,7 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
                 from,
                 through,
                 &patrons,
+                keys.as_deref(),
                 "reading columns",
                 |event| {
                     schema.observe(&event);
@@ -464,6 +483,7 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
                 from,
                 through,
                 &patrons,
+                keys.as_deref(),
                 "writing Parquet",
                 |event| file.push(&event),
             )
@@ -481,6 +501,7 @@ async fn each_event(
     from: Position,
     through: Position,
     patrons: &PatronView,
+    keys: Option<&readnet_ledger::keys::KeyStore>,
     what: &str,
     mut f: impl FnMut(serde_json::Value) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
@@ -499,7 +520,7 @@ async fn each_event(
             .take_while(|e| e.position <= through)
             .filter(|e| StreamId::is_ledger_stream(&e.stream));
         for event in ledger_events {
-            let recorded = patrons.event(readnet_server::recorded_event(event)?);
+            let recorded = patrons.event(readnet_server::recorded_event_opened(event, keys)?);
             f(crate::output::event_json(&recorded))?;
         }
         bar.set_position(end.min(through).events_since(from) + 1);

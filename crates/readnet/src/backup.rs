@@ -5,8 +5,8 @@
 //! the segment being written up to the end of its last acknowledged append. Writes go on while
 //! the copy runs; what they add after the cut is not in the backup. The network secret
 //! (`patron.key`), the token hashes (`tokens.json`), the first administrator's token
-//! (`admin.token`), the checkpoint signing key (`checkpoint.key`) and the projection snapshots are
-//! copied as they are.
+//! (`admin.token`), the checkpoint signing key (`checkpoint.key`), the patron key store
+//! (`patron-keys/`, ADR 0018) and the projection snapshots are copied as they are.
 //!
 //! A backup is finished when its manifest, `backup.json`, is written, last: every file with its
 //! length and SHA-256, the head, and the digests of every projection replayed from the copied
@@ -144,9 +144,16 @@ fn sources(data: &Path) -> anyhow::Result<(u64, Vec<Source>)> {
     // Saved snapshots, not a save in progress; closed periods' checkpoints.
     let snapshot = |p: &Path| p.extension().is_some_and(|e| e == "json");
     let period = |p: &Path| p.extension().is_none();
+    // The patron key store (ADR 0018): keys and tombstones, not a write in progress. Copied
+    // after the log's cut, so every key an event of the copy is sealed under is in it.
+    let patron_key = |p: &Path| {
+        p.extension()
+            .is_some_and(|e| e == "key" || e == "forgotten")
+    };
     for (dir, keep) in [
         ("projections", &snapshot as &dyn Fn(&Path) -> bool),
         ("tlog/periods", &period),
+        (readnet_ledger::keys::KEY_DIR, &patron_key),
     ] {
         let dir = data.join(dir);
         if !dir.is_dir() {

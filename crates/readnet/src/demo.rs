@@ -812,6 +812,7 @@ pub async fn run(
         max_backdate: readnet_server::DEFAULT_MAX_BACKDATE,
         hold_sweep: None,
         notice_tick: None,
+        retention: None,
         sip2: None,
         checkpoint_every: None,
     };
@@ -875,6 +876,15 @@ fn free_port() -> anyhow::Result<u16> {
 async fn play(admin: &Client) -> anyhow::Result<()> {
     let story = Story::new();
     println!("readnet demo, run {}: a Jinan–Zibo story", story.tag);
+    // Made-up cards, new each run; printed so that a reader can be looked up or forgotten
+    // afterwards (ADR 0018).
+    let card = |c: Card| format!("{} {}", c.city, c.number);
+    println!(
+        "The story's cards: the Jinan reader {}, the Zibo reader {}, the other Jinan reader {}",
+        card(story.jinan_reader()),
+        card(story.zibo_reader()),
+        card(story.second_jinan_reader())
+    );
     let mut receipts: HashMap<String, CommandReceipt> = HashMap::new();
     let mut number = 0;
     let only_admin = Principals(HashMap::from([(Who::Admin, admin.clone())]));

@@ -75,6 +75,7 @@ pub async fn doctor_command(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         ),
         Err(_) => None,
     };
+    let keys_damage = patron_keys(&args.data, store.as_ref()).await?;
     println!("snapshots");
     for name in [Availability::NAME, Statistics::NAME, Settlement::NAME] {
         let verdict = match snapshots.read_checked(name) {
@@ -87,6 +88,10 @@ pub async fn doctor_command(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     // The open trusts index files over the parts they cover: damage there is found by the
     // frame walk above and by the read that meets it, not by the open. It is damage all the same.
     let hidden: Vec<String> = hidden_damage(&examination);
+    if let (Ok(_), Some(damage)) = (&examination.verdict, &keys_damage) {
+        println!("verdict         DAMAGED: {damage}");
+        return Ok(ExitCode::FAILURE);
+    }
     if let (Ok(_), false) = (&examination.verdict, hidden.is_empty()) {
         println!(
             "verdict         DAMAGED: {}. The server opens this log because its index files \
@@ -258,4 +263,75 @@ pub async fn repair_command(args: RepairArgs) -> anyhow::Result<ExitCode> {
         log.join("repairs.log").display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Checks the patron key store (ADR 0018) against the log: every file reads and checks, and
+/// every sealed patron id in the log opens, to a live patron or one recorded as forgotten.
+/// Prints what it found; the damage, if any.
+async fn patron_keys(data: &Path, store: Option<&EmbeddedStore>) -> anyhow::Result<Option<String>> {
+    use readnet_domain::personal::{is_sealed, patron_ids_mut};
+    use readnet_ledger::keys::{KEY_DIR, KeyStore, Opened};
+    use readnet_store::{AllFrom, Direction, EventStore as _};
+    let keys = if data.join(KEY_DIR).is_dir() {
+        match KeyStore::open_read_only(data) {
+            Ok(keys) => Some(keys),
+            Err(error) => {
+                println!("patron keys     REFUSED: {error}");
+                return Ok(Some(error.to_string()));
+            }
+        }
+    } else {
+        None
+    };
+    let (mut sealed, mut forgotten, mut missing) = (0u64, 0u64, None::<String>);
+    if let Some(store) = store {
+        let mut next = readnet_store::Position::FIRST;
+        'log: loop {
+            let page = store
+                .read_all(AllFrom::Position(next), Direction::Forwards, 4096)
+                .await?;
+            let Some(last) = page.last() else { break };
+            next = last.position.next();
+            for event in &page {
+                let Ok(mut decoded) = readnet_ledger::envelope::decode(event) else {
+                    continue;
+                };
+                for id in patron_ids_mut(&mut decoded.payload) {
+                    if !is_sealed(id) {
+                        continue;
+                    }
+                    sealed += 1;
+                    let opened = match &keys {
+                        Some(keys) => keys.open_sealed(id).map_err(|e| e.to_string()),
+                        None => Err(format!(
+                            "the log holds sealed patron ids but there is no {KEY_DIR}/; restore it from the backup taken with the log"
+                        )),
+                    };
+                    match opened {
+                        Ok(Opened::Patron(_)) => {}
+                        Ok(Opened::Forgotten) => forgotten += 1,
+                        Err(why) => {
+                            missing = Some(format!(
+                                "the patron id in the event at position {}: {why}",
+                                event.position
+                            ));
+                            break 'log;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    match (&keys, &missing) {
+        (_, Some(why)) => println!("patron keys     DAMAGED: {why}"),
+        (None, None) => println!("patron keys     absent (the log holds no sealed patron id)"),
+        (Some(keys), None) => {
+            let summary = keys.summary();
+            println!(
+                "patron keys     {} live, {} forgotten; {sealed} sealed patron ids in the log open ({forgotten} of forgotten patrons)",
+                summary.live, summary.forgotten
+            );
+        }
+    }
+    Ok(missing)
 }

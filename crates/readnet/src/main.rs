@@ -130,6 +130,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .then(|| std::time::Duration::from_secs(args.hold_sweep_secs)),
         notice_tick: (args.notice_tick_secs > 0)
             .then(|| std::time::Duration::from_secs(args.notice_tick_secs)),
+        retention: (args.forget_inactive_years > 0 && args.retention_sweep_secs > 0).then(|| {
+            readnet_server::Retention {
+                inactive_years: args.forget_inactive_years,
+                every: std::time::Duration::from_secs(args.retention_sweep_secs),
+            }
+        }),
         sip2: args.sip2_listen.map(|listen| serve::Sip2Config {
             listen,
             limits: readnet_server::sip2::Sip2Limits {

@@ -277,6 +277,11 @@ pub fn facts(event: &Event) -> String {
             e.home_city,
             word(e.tier().as_str_name(), "CREDIT_TIER_")
         ),
+        Payload::PatronForgotten(e) => format!(
+            "a patron of {} forgotten ({})",
+            e.city,
+            word(e.reason().as_str_name(), "FORGET_REASON_")
+        ),
         Payload::PatronTierChanged(e) => {
             format!(
                 "patron {} now {}",
@@ -719,6 +724,10 @@ pub fn payload_json(event: &Event) -> Value {
         }),
         Payload::PatronTierChanged(e) => json!({
             "patron_id": e.patron_id, "tier": word(e.tier().as_str_name(), "CREDIT_TIER_"),
+        }),
+        Payload::PatronForgotten(e) => json!({
+            "patron_id": e.patron_id, "city": e.city,
+            "reason": word(e.reason().as_str_name(), "FORGET_REASON_"),
         }),
         Payload::ItemCatalogued(e) => json!({
             "item": e.item, "isbn": e.isbn, "title": e.title, "author": e.author,

@@ -57,6 +57,8 @@ pub struct ServeConfig {
     /// How often the server writes its clock into the log for the notices (ADR 0016); `None`:
     /// never.
     pub notice_tick: Option<std::time::Duration>,
+    /// The retention policy's sweep (ADR 0018); `None`: patrons are forgotten only on request.
+    pub retention: Option<readnet_server::Retention>,
     /// How often a checkpoint of the log's tree is signed while the log grows; `None`: only on
     /// demand and at period closes.
     pub checkpoint_every: Option<std::time::Duration>,
@@ -135,6 +137,11 @@ pub async fn serve(
         refuse_a_lost_log(&config.data_dir)?;
     }
     let (store, embedded) = open_store(&config, store_clock).await?;
+    // The patron key store (ADR 0018) is in the data directory whichever backend keeps the
+    // events. A log that already holds events written without it (a legacy log) goes on under
+    // it: new events are sealed.
+    let patron_keys = readnet_ledger::keys::KeyStore::open_or_create(&config.data_dir)
+        .context("opening the patron key store")?;
     let key_file = config
         .patron_key_file
         .clone()
@@ -242,6 +249,8 @@ pub async fn serve(
         tls,
         hold_sweep: config.hold_sweep,
         notice_tick: config.notice_tick,
+        patron_keys: Some(patron_keys),
+        retention: config.retention,
         limits: config.limits,
         sip2,
         tree: Some(tree),

@@ -29,7 +29,7 @@ pub use readnet_ledger::envelope::{DecodeError, ProjectedEvent};
 pub use readnet_store::{Position, Revision};
 pub use runner::{
     RunnerError, SavedSnapshot, SnapshotPolicy, SnapshotRefused, Snapshots, event_id_at, follow,
-    replay, vouched,
+    follow_opened, replay, vouched,
 };
 pub use title::title_key;
 

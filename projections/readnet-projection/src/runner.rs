@@ -74,6 +74,8 @@ pub enum RunnerError {
     Store(#[from] readnet_store::StoreError),
     #[error("the log's subscription ended")]
     Ended,
+    #[error(transparent)]
+    Keys(#[from] readnet_ledger::keys::KeyStoreError),
 }
 
 /// A snapshot file read and checked against itself (not yet against the log).
@@ -314,6 +316,19 @@ pub async fn follow<P: Projection>(
     snapshots: Snapshots,
     policy: SnapshotPolicy,
 ) -> Result<(), RunnerError> {
+    follow_opened(store, writer, snapshots, policy, None).await
+}
+
+/// [`follow`], with every sealed patron id opened with `keys` before the projection sees it
+/// (ADR 0018): for a projection that addresses patrons (the notices), never for one whose
+/// digest auditors replay without the keys.
+pub async fn follow_opened<P: Projection>(
+    store: Arc<dyn EventStore>,
+    writer: Writer<P>,
+    snapshots: Snapshots,
+    policy: SnapshotPolicy,
+    keys: Option<Arc<readnet_ledger::keys::KeyStore>>,
+) -> Result<(), RunnerError> {
     let start = writer.snapshot_position();
     {
         let mut following = FOLLOWING.lock().expect("not poisoned");
@@ -338,7 +353,11 @@ pub async fn follow<P: Projection>(
         match message {
             Some(SubscriptionMessage::Event(event)) => {
                 if StreamId::holds_facts(&event.stream) {
-                    batch.push(readnet_ledger::envelope::decode(&event)?);
+                    let mut decoded = readnet_ledger::envelope::decode(&event)?;
+                    if let Some(keys) = &keys {
+                        keys.open_payload(&mut decoded.payload)?;
+                    }
+                    batch.push(decoded);
                 } else {
                     passed = event.position;
                 }

@@ -773,7 +773,11 @@ impl Statistics {
     }
 }
 
+/// Counts a patron among the row's distinct patrons by the part of their id that needs no key
+/// (ADR 0018): a sealed id's day token, a plaintext id itself. So the count, and the digest, are
+/// the same with the patron key store or without it, and after a patron is forgotten.
 fn insert_patron(row: &mut LibraryDay, patron_id: &str) {
+    let patron_id = readnet_domain::personal::activity_token(patron_id);
     if !patron_id.is_empty() && !row.patrons.contains(patron_id) {
         row.patrons.insert(PatronId::from(patron_id));
     }

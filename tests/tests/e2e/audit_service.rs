@@ -94,6 +94,8 @@ async fn start(dir: &Path, now: DateTime<Utc>) -> InProcess {
         notice_tick: None,
         limits: readnet_server::Limits::default(),
         tree: Some(tree),
+        patron_keys: None,
+        retention: None,
         sip2: None,
     };
     let server = tokio::spawn(readnet_server::serve_on(listener, served, async {

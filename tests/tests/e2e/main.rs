@@ -12,6 +12,7 @@ mod circulation;
 mod concurrency;
 mod damage;
 mod durability;
+mod forget;
 mod holds;
 mod hourly_export;
 mod idempotency;

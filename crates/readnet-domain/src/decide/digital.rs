@@ -170,7 +170,9 @@ impl Decider<'_> {
         }
         if let Some(licences) = resource.licences {
             let active = resource.loans.values().filter(|e| **e > now);
-            if active.clone().count() >= licences as usize {
+            // A forgotten reader's loans are counted, not keyed (none is open once a state is
+            // loaded to the end; see `EResource::forgotten_loans`).
+            if active.clone().count() + resource.forgotten_loans as usize >= licences as usize {
                 return Err(Rejection::NoLicenceFree {
                     resource: code.to_owned(),
                     licences,

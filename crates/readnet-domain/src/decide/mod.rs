@@ -19,6 +19,7 @@ mod calendar;
 mod catalogue;
 mod circulation;
 mod digital;
+mod forget;
 mod holds;
 mod lost;
 mod network;
@@ -27,6 +28,7 @@ mod patron_driven;
 mod principals;
 mod time;
 
+pub use forget::retention_candidates;
 pub use principals::valid_principal_name;
 mod transfer;
 
@@ -169,6 +171,7 @@ pub fn decide(
         Command::ChangePrincipal { principal, grant } => d.change_principal(principal, grant),
         Command::RevokePrincipal { principal, reason } => d.revoke_principal(principal, reason),
         Command::IssueToken { principal, token } => d.issue_token(principal, token),
+        Command::ForgetPatron { patron, reason } => d.forget_patron(patron, *reason),
     }
 }
 

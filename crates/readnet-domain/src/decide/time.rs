@@ -47,7 +47,8 @@ impl Decider<'_> {
             | Command::WaiveLostItemDebt { item, .. }
             | Command::Withdraw { item, .. } => items.push(item),
             Command::PatronDrivenAcquisition { patron, .. }
-            | Command::SetPatronTier { patron, .. } => cities.push(&patron.city),
+            | Command::SetPatronTier { patron, .. }
+            | Command::ForgetPatron { patron, .. } => cities.push(&patron.city),
             Command::PlaceHold {
                 patron,
                 target,

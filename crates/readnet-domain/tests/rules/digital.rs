@@ -299,3 +299,76 @@ fn licences_are_checked_when_licensed() {
     net.when_at(t0(), JN, borrow("EB-NONE", &li_wei()))
         .then_refused(RejectionKind::NotFound, "EB-NONE");
 }
+
+#[test]
+fn a_reader_with_a_digital_loan_open_is_not_forgotten() {
+    ebook_with_two_licences()
+        .after(t0(), JN, borrow("EB-SANTI", &li_wei()))
+        .when_at(
+            t0() + days(1),
+            None,
+            Command::ForgetPatron {
+                patron: li_wei(),
+                reason: pb::ForgetReason::Request,
+            },
+        )
+        .then_refused(
+            RejectionKind::FailedPrecondition,
+            "cannot be forgotten: 1 digital loan(s) (EB-SANTI)",
+        );
+}
+
+/// Once their keys are gone, forgotten readers' sealed ids all read as one anonymous patron
+/// (ADR 0018). Two of them may have had loans of one e-book at once: the state counts those
+/// loans instead of keying them, and the licences come free as they end.
+#[test]
+fn forgotten_readers_loans_of_one_resource_fold_and_free_their_licences() {
+    let forgotten = |payload: fn(pb::DigitalLoaned) -> Payload, at: i64| {
+        payload(pb::DigitalLoaned {
+            resource: "EB-SANTI".into(),
+            patron_id: readnet_domain::personal::FORGOTTEN_PATRON.into(),
+            patron_home_city: "jinan".into(),
+            owner_library: "JN-CENTRAL".into(),
+            library: "JN-CENTRAL".into(),
+            expires_at_us: at,
+        })
+    };
+    let ended = |at: i64| {
+        Payload::DigitalLoanEnded(pb::DigitalLoanEnded {
+            resource: "EB-SANTI".into(),
+            patron_id: readnet_domain::personal::FORGOTTEN_PATRON.into(),
+            reason: DigitalLoanEndReason::Expired as i32,
+            at_us: at,
+        })
+    };
+    let expiry = us(t0() + days(14));
+    let enrolled = || {
+        Payload::PatronEnrolled(pb::PatronEnrolled {
+            patron_id: readnet_domain::personal::FORGOTTEN_PATRON.into(),
+            home_city: "jinan".into(),
+            tier: pb::CreditTier::Standard as i32,
+        })
+    };
+    let both = ebook_with_two_licences().and([
+        enrolled(),
+        enrolled(),
+        forgotten(Payload::DigitalLoaned, expiry),
+        forgotten(Payload::DigitalLoaned, expiry),
+    ]);
+    let resource = &both.ledger().network.eresources["EB-SANTI"];
+    assert_eq!(resource.open_loans(), 2, "both licences are taken");
+    both.clone()
+        .when_at(t0() + days(1), JN, borrow("EB-SANTI", &a_third_reader()))
+        .then_refused(
+            RejectionKind::FailedPrecondition,
+            "has all its 2 licences on loan",
+        );
+    let freed = both.and([ended(expiry), ended(expiry)]);
+    assert_eq!(
+        freed.ledger().network.eresources["EB-SANTI"].open_loans(),
+        0
+    );
+    freed
+        .when_at(t0() + days(15), JN, borrow("EB-SANTI", &a_third_reader()))
+        .then_accepted();
+}

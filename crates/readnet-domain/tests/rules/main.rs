@@ -10,6 +10,7 @@ mod calendar;
 mod catalogue;
 mod checkout;
 mod digital;
+mod forget;
 mod holds;
 mod honest_time;
 mod invariants;

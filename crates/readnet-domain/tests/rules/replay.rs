@@ -47,6 +47,7 @@ fn subject(payload: &Payload) -> StreamId {
         Payload::HoldReleased(e) => item(&e.item),
         Payload::PatronEnrolled(e) => patron(&e.patron_id),
         Payload::PatronTierChanged(e) => patron(&e.patron_id),
+        Payload::PatronForgotten(e) => patron(&e.patron_id),
         Payload::ItemCatalogued(e) => item(&e.item),
         Payload::ItemLoaned(e) => item(&e.item),
         Payload::ItemRenewed(e) => item(&e.item),

@@ -187,6 +187,13 @@ pub struct ServeArgs {
     /// expiring); 0: never (an operator sends it).
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     pub notice_tick_secs: u64,
+    /// The retention policy (ADR 0018): forget patrons with nothing open and no activity for
+    /// this many years; 0: never (patrons are forgotten only by ForgetPatron).
+    #[arg(long, value_name = "YEARS", default_value_t = 0)]
+    pub forget_inactive_years: u32,
+    /// How often the retention policy's sweep runs (with --forget-inactive-years).
+    #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
+    pub retention_sweep_secs: u64,
     /// Also serve SIP2 (self-check kiosks) on this address: kiosks log in with a kiosk's (or
     /// desk's) principal name and token. Off unless given. Over TLS with the listener's
     /// certificate (--tls-cert, --tls-key, --client-ca); without one, plain TCP.

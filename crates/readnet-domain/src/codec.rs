@@ -151,6 +151,7 @@ payload_codec!(
     LoanExtended,
     ClockTicked,
     NoticesAcknowledged,
+    FootfallReported,
 );
 
 /// Decodes a stored payload of `event_type` written at `schema_version`, upcasting it to the

@@ -94,6 +94,8 @@ pub struct Network {
     pub last_tick: Option<DateTime<Utc>>,
     /// Notice gateway → the sequence it has acknowledged through.
     pub notice_acks: BTreeMap<String, u64>,
+    /// (library, gate) → the end of the last interval its gate counter reported (footfall).
+    pub footfall_through: BTreeMap<(LibraryCode, String), DateTime<Utc>>,
 }
 
 impl Network {
@@ -485,6 +487,7 @@ impl Item {
             | Payload::LibraryReopened(_)
             | Payload::ClockTicked(_)
             | Payload::NoticesAcknowledged(_)
+            | Payload::FootfallReported(_)
             | Payload::CommandRefused(_) => self.broken(payload),
         }
         self.version += 1;
@@ -805,6 +808,20 @@ impl Ledger {
                     );
                 }
                 *acked = e.through_sequence;
+                self.network.version += 1;
+            }
+            Payload::FootfallReported(e) => {
+                let from = from_us(e.from_us);
+                let key = (LibraryCode::from(e.library.as_str()), e.gate.clone());
+                if let Some(through) = self.network.footfall_through.get(&key)
+                    && *through > from
+                {
+                    broken(
+                        payload,
+                        &format!("gate {} reported through {through} already", e.gate),
+                    );
+                }
+                self.network.footfall_through.insert(key, from_us(e.to_us));
                 self.network.version += 1;
             }
             Payload::LibraryRolesSet(e) => {

@@ -143,7 +143,8 @@ impl PatronView {
                 | P::PrincipalRevoked(_)
                 | P::TokenIssued(_)
                 | P::ClockTicked(_)
-                | P::NoticesAcknowledged(_),
+                | P::NoticesAcknowledged(_)
+                | P::FootfallReported(_),
             )
             | None => return event,
         };

@@ -172,6 +172,7 @@ command_service!(circulation_service_server::CirculationService {
     pay_lost_item(PayLostItemRequest) -> PayLostItemResponse,
     waive_lost_item_debt(WaiveLostItemDebtRequest) -> WaiveLostItemDebtResponse,
     withdraw(WithdrawRequest) -> WithdrawResponse,
+    report_footfall(ReportFootfallRequest) -> ReportFootfallResponse,
 });
 
 #[tonic::async_trait]

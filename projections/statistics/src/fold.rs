@@ -8,7 +8,7 @@
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use readnet_domain::{CityCode, ItemCode, LibraryCode, PatronId};
 use readnet_projection::canonical::{FastMap, sorted_map};
@@ -54,6 +54,27 @@ pub struct Counters {
     pub booth_swaps: u64,
     pub patron_driven_acquisitions: u64,
     pub enrolments: u64,
+    /// Visits its gate counters reported for intervals that start that day (footfall).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub visits: u64,
+    /// Loans by local hour of the day (0 to 23).
+    #[serde(default, skip_serializing_if = "Hours::is_empty")]
+    pub loans_by_hour: Hours,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A count per local hour of a day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Hours(pub [u64; 24]);
+
+impl Hours {
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|&n| n == 0)
+    }
 }
 
 impl Counters {
@@ -70,6 +91,10 @@ impl Counters {
         self.booth_swaps += other.booth_swaps;
         self.patron_driven_acquisitions += other.patron_driven_acquisitions;
         self.enrolments += other.enrolments;
+        self.visits += other.visits;
+        for (hour, n) in self.loans_by_hour.0.iter_mut().zip(other.loans_by_hour.0) {
+            *hour += n;
+        }
     }
 }
 
@@ -154,6 +179,9 @@ struct ItemFacts {
     owner: LibraryCode,
     title_key: String,
     loan: Option<Loan>,
+    /// The library it was dispatched to, while it travels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    in_transit_to: Option<LibraryCode>,
 }
 
 /// How a title is shown: the first copy catalogued under its key.
@@ -177,7 +205,17 @@ pub(crate) struct Activity {
     /// `occurred_at` second → events, for the hour up to `latest_second`: at most
     /// [`LAST_HOUR_SECONDS`] entries however busy the library.
     pub(crate) events_by_second: BTreeMap<i64, u64>,
+    /// The gaps, in seconds, between its latest events that followed one another within
+    /// [`RHYTHM_GAP_LIMIT_SECONDS`] (a night or a closed day is not a gap in its rhythm): at
+    /// most [`RHYTHM_GAPS`], oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) gaps_s: Vec<u32>,
 }
+
+/// How many of a library's latest gaps between events its usual rhythm is taken from.
+pub const RHYTHM_GAPS: usize = 64;
+/// A gap longer than this (8 hours) is a pause between working days, not part of the rhythm.
+pub const RHYTHM_GAP_LIMIT_SECONDS: i64 = 8 * 3600;
 
 impl Activity {
     fn record(&mut self, occurred_at: DateTime<Utc>, recorded_at: DateTime<Utc>) {
@@ -185,6 +223,15 @@ impl Activity {
         self.last_occurred_at_us = self.last_occurred_at_us.max(occurred_at.timestamp_micros());
         self.last_recorded_at_us = self.last_recorded_at_us.max(recorded_at.timestamp_micros());
         let second = occurred_at.timestamp();
+        // Only events that move the clock forward make a gap: a burst in one second, or an
+        // offline kiosk's late events, say nothing about the rhythm.
+        let gap = second - self.latest_second;
+        if self.latest_second > 0 && gap > 0 && gap <= RHYTHM_GAP_LIMIT_SECONDS {
+            if self.gaps_s.len() == RHYTHM_GAPS {
+                self.gaps_s.remove(0);
+            }
+            self.gaps_s.push(gap as u32);
+        }
         self.latest_second = self.latest_second.max(second);
         let horizon = self.latest_second - LAST_HOUR_SECONDS;
         if second > horizon {
@@ -199,6 +246,18 @@ impl Activity {
             entry.remove();
         }
         debug_assert!(self.events_by_second.len() as i64 <= LAST_HOUR_SECONDS);
+    }
+
+    /// The library's usual gap between events, in seconds: the nearest-rank 90th percentile of
+    /// its latest gaps; `None` before it has any.
+    pub(crate) fn usual_gap_seconds(&self) -> Option<u64> {
+        let mut gaps = self.gaps_s.clone();
+        if gaps.is_empty() {
+            return None;
+        }
+        gaps.sort_unstable();
+        let rank = (gaps.len() * 90).div_ceil(100).max(1);
+        Some(u64::from(gaps[rank - 1]))
     }
 
     /// Events whose `occurred_at` second is within the hour ending at `now` (or later).
@@ -332,16 +391,19 @@ pub struct Statistics {
     /// Open holds (ADR 0013): their pickup library and when they were placed, for the fill
     /// time. Encoded only when there are any, so logs without holds keep their digests.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    open_holds: BTreeMap<u64, OpenHold>,
+    pub(crate) open_holds: BTreeMap<u64, OpenHold>,
     /// Pickup library → local day → its holds' figures. Encoded only when there are any.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) hold_days: BTreeMap<LibraryCode, BTreeMap<String, HoldDay>>,
+    /// Destination library → items dispatched to it and not yet received.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) in_transit_to: BTreeMap<LibraryCode, u64>,
 }
 
 /// An open hold, as the statistics need it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct OpenHold {
-    pickup: LibraryCode,
+pub(crate) struct OpenHold {
+    pub(crate) pickup: LibraryCode,
     placed_at_us: i64,
 }
 
@@ -450,6 +512,7 @@ impl Statistics {
                     owner: LibraryCode::from(e.owner_library.clone()),
                     title_key: String::new(),
                     loan: None,
+                    in_transit_to: None,
                 },
             );
         }
@@ -485,13 +548,22 @@ impl Statistics {
 
         let cross_city = !e.patron_home_city.is_empty()
             && e.patron_home_city != self.network.city_of(&e.owner_library);
-        let count = |row: &mut LibraryDay| {
-            row.counters.loans += 1;
-            row.counters.cross_city_loans += u64::from(cross_city);
-            insert_patron(row, &e.patron_id);
+        let lender_hour = at
+            .with_timezone(&self.network.library_time_zone(&e.library))
+            .hour() as usize;
+        let owner_hour = at
+            .with_timezone(&self.network.library_time_zone(&e.owner_library))
+            .hour() as usize;
+        let count = |hour: usize| {
+            move |row: &mut LibraryDay| {
+                row.counters.loans += 1;
+                row.counters.loans_by_hour.0[hour] += 1;
+                row.counters.cross_city_loans += u64::from(cross_city);
+                insert_patron(row, &e.patron_id);
+            }
         };
-        self.touch(By::TransactionLibrary, &e.library, at, count);
-        self.touch(By::OwningLibrary, &e.owner_library, at, count);
+        self.touch(By::TransactionLibrary, &e.library, at, count(lender_hour));
+        self.touch(By::OwningLibrary, &e.owner_library, at, count(owner_hour));
     }
 
     /// A loan's due date moved by a closure of its lending library: no renewal, but the
@@ -599,6 +671,7 @@ impl Statistics {
                 owner: LibraryCode::from(e.owner_library.clone()),
                 title_key: key,
                 loan: None,
+                in_transit_to: None,
             },
         );
         if e.acquisition == Acquisition::PatronDriven as i32 {
@@ -667,6 +740,33 @@ impl Statistics {
         });
     }
 
+    /// The item leaves the network or arrives: it is no longer travelling.
+    fn arrived(&mut self, item: &str) {
+        let Some(to) = self
+            .items
+            .get_mut(item)
+            .and_then(|facts| facts.in_transit_to.take())
+        else {
+            return;
+        };
+        if let Some(count) = self.in_transit_to.get_mut(to.as_str()) {
+            *count -= 1;
+            if *count == 0 {
+                self.in_transit_to.remove(to.as_str());
+            }
+        }
+    }
+
+    fn footfall(&mut self, at: DateTime<Utc>, e: &readnet_projection::pb::FootfallReported) {
+        let from = Utc
+            .timestamp_micros(e.from_us)
+            .single()
+            .unwrap_or(at);
+        for by in By::BOTH {
+            self.touch(by, &e.library, from, |row| row.counters.visits += e.visits);
+        }
+    }
+
     fn owner_of(&self, item: &str) -> LibraryCode {
         self.items
             .get(item)
@@ -686,8 +786,9 @@ impl Projection for Statistics {
     /// 2: shared title keys (ISBN-10 as ISBN-13, normalised text keys); last activity as the
     /// latest `occurred_at` and latest `recorded_at`. 3: holds per pickup library and day
     /// (a state of version 2 never counted the holds already in the log, so it is rebuilt; a log
-    /// without holds keeps its digest).
-    const VERSION: u32 = 3;
+    /// without holds keeps its digest). 4: the monitoring centre's numbers: footfall, loans by
+    /// hour, items in transit to each library, each library's usual rhythm.
+    const VERSION: u32 = 4;
 
     fn apply(&mut self, event: &ProjectedEvent) {
         debug_assert!(
@@ -714,11 +815,17 @@ impl Projection for Statistics {
             Payload::ItemReturned(e) => self.returned(event, e),
             Payload::ItemDeclaredLost(e) => self.declared_lost(event, &e.item),
             Payload::TransferDispatched(e) => {
+                self.arrived(&e.item);
+                if let Some(facts) = self.items.get_mut(e.item.as_str()) {
+                    facts.in_transit_to = Some(LibraryCode::from(e.to_library.as_str()));
+                    *entry_mut(&mut self.in_transit_to, &e.to_library) += 1;
+                }
                 let count = |row: &mut LibraryDay| row.counters.transfers_out += 1;
                 self.touch(By::TransactionLibrary, &e.from_library, at, count);
                 self.touch(By::OwningLibrary, &e.owner_library, at, count);
             }
             Payload::TransferReceived(e) => {
+                self.arrived(&e.item);
                 let owner = self.owner_of(&e.item);
                 let count = |row: &mut LibraryDay| row.counters.transfers_in += 1;
                 self.touch(By::TransactionLibrary, &e.to_library, at, count);
@@ -733,15 +840,18 @@ impl Projection for Statistics {
                 self.touch(By::TransactionLibrary, &e.booth, at, count);
                 self.touch(By::OwningLibrary, owner.as_str(), at, count);
                 // The taken book has left the network.
+                self.arrived(&e.item_taken);
                 self.items.remove(e.item_taken.as_str());
             }
             Payload::ItemWithdrawn(e) => {
                 self.end_loan(&e.item);
+                self.arrived(&e.item);
                 self.items.remove(e.item.as_str());
             }
             Payload::HoldPlaced(e) => self.hold_placed(at, e),
             Payload::HoldFilled(e) => self.hold_filled(at, e.hold),
             Payload::HoldEnded(e) => self.hold_ended(at, e),
+            Payload::FootfallReported(e) => self.footfall(at, e),
             _ => {}
         }
         self.position = event.position;

@@ -113,6 +113,12 @@ fn day(figures: DayFigures) -> pb::StatisticsDay {
         active_patrons: figures.active_patrons,
         on_loan_at_day_end: figures.on_loan_at_day_end,
         overdue_at_day_end: figures.overdue_at_day_end,
+        visits: c.visits,
+        loans_by_hour: if c.loans == 0 {
+            Vec::new()
+        } else {
+            c.loans_by_hour.0.to_vec()
+        },
     }
 }
 
@@ -139,6 +145,15 @@ fn snapshot(snapshot: MonitorSnapshot, applied_position: u64) -> pb::MonitorSnap
                 overdue: l.overdue,
                 owned_on_loan: l.owned_on_loan,
                 owned_overdue: l.owned_overdue,
+                tier: l.tier,
+                parent: l.parent,
+                today: l.today,
+                loans_today: l.loans_today,
+                returns_today: l.returns_today,
+                visits_today: l.visits_today,
+                in_transit: l.in_transit,
+                holds_waiting: l.holds_waiting,
+                usual_gap_seconds: l.usual_gap_seconds,
             })
             .collect(),
     }

@@ -20,6 +20,7 @@ mod circulation;
 mod holds;
 mod lost;
 mod network;
+mod footfall;
 mod notices;
 mod patron_driven;
 mod principals;
@@ -115,6 +116,12 @@ pub fn decide(
         } => d.close_temporarily(library, reason, *from, *until),
         Command::ReopenLibrary { library } => d.reopen(library),
         Command::TickClock => d.tick_clock(),
+        Command::ReportFootfall {
+            gate,
+            from,
+            to,
+            visits,
+        } => d.report_footfall(gate, *from, *to, *visits),
         Command::AcknowledgeNotices {
             gateway,
             through_sequence,

@@ -121,6 +121,7 @@ command_requests!(
     PayLostItemRequest,
     WaiveLostItemDebtRequest,
     WithdrawRequest,
+    ReportFootfallRequest,
     PlaceHoldRequest,
     CancelHoldRequest,
     ExpireHoldsRequest,

@@ -206,8 +206,12 @@ pub async fn serve(
     let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|&stop| stop).await;
     };
+    // The web console gets the read services once the listener runs them.
+    let console = readnet_console::ServicesSlot::default();
     let http = http_listener.map(|listener| {
-        let server = axum::serve(listener, crate::http::router(tree.clone()))
+        let routes = crate::http::router(tree.clone())
+            .merge(readnet_console::router(Arc::clone(&console), false));
+        let server = axum::serve(listener, routes)
             .with_graceful_shutdown(stopped(stop.clone()));
         tokio::spawn(async move { server.await })
     });
@@ -232,7 +236,11 @@ pub async fn serve(
         sip2,
         tree: Some(tree),
     };
-    let served = readnet_server::serve_on(listener, served, stopped(stop)).await;
+    let on_reads: readnet_server::reads::ReadServicesHook = Box::new(move |reads| {
+        let _ = console.set(reads);
+    });
+    let served =
+        readnet_server::serve_on_with(listener, served, Some(on_reads), stopped(stop)).await;
     // The gRPC listener may also stop on an error: the HTTP one stops with it.
     stopping.send_replace(true);
     if let Some(http) = http {

@@ -35,6 +35,7 @@ pub const WATCH_MIN_INTERVAL: Duration = Duration::from_secs(1);
 pub const WATCH_BUFFER: usize = 4;
 
 /// The statistics queries and the monitoring centre over gRPC.
+#[derive(Clone)]
 pub struct StatisticsService {
     handle: Handle<Statistics>,
     clock: Arc<dyn Clock>,

@@ -9,6 +9,7 @@ mod audit;
 mod audit_service;
 mod backup;
 mod circulation;
+mod console;
 mod concurrency;
 mod damage;
 mod durability;

@@ -1,0 +1,415 @@
+//! The web console in a real headless Chromium (Debian's `chromium` and `chromium-driver`,
+//! driven over WebDriver): log in, the monitoring centre against the gRPC Monitor answer, a
+//! checkout seen live without a reload, a chart and a settlement drill-down, and the pages a
+//! desk may and may not open. Screenshots go to `target/console-screenshots/`.
+//!
+//! Without chromium and chromedriver the tests print why and pass, unless
+//! `READNET_REQUIRE_BROWSER` is set (`.ci/run` sets it), when they fail.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use readnet_e2e::client::card;
+use readnet_e2e::network::*;
+use readnet_proto::v1;
+use readnet_proto::v1::settlement_service_client::SettlementServiceClient;
+use readnet_proto::v1::statistics_service_client::StatisticsServiceClient;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver and a headless Chromium session; dropping it ends both.
+struct Browser {
+    client: Option<Client>,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The browser, or `None` (with the reason printed) when this machine has none and the run
+/// does not require one.
+async fn browser() -> Option<Browser> {
+    let found = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !found {
+        if std::env::var_os("READNET_REQUIRE_BROWSER").is_some() {
+            panic!("READNET_REQUIRE_BROWSER is set but {CHROMIUM} or {CHROMEDRIVER} is missing");
+        }
+        eprintln!(
+            "skipped: no {CHROMIUM} and {CHROMEDRIVER} (apt-get install chromium chromium-driver; \
+             .ci/run installs them and sets READNET_REQUIRE_BROWSER=1)"
+        );
+        return None;
+    }
+    let port = {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        probe.local_addr().expect("an address").port()
+    };
+    let driver = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = tempfile::tempdir().expect("a profile directory");
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        }),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let client = loop {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => break client,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("cannot start a Chromium session through chromedriver: {e}"),
+        }
+    };
+    Some(Browser {
+        client: Some(client),
+        driver,
+        _profile: profile,
+    })
+}
+
+impl Browser {
+    fn client(&self) -> &Client {
+        self.client.as_ref().expect("a session")
+    }
+
+    async fn close(mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = client.close().await;
+        }
+    }
+
+    async fn login(&self, http: SocketAddr, token: &str) {
+        let c = self.client();
+        c.goto(&format!("http://{http}/console/login"))
+            .await
+            .expect("the login page");
+        c.find(Locator::Id("token"))
+            .await
+            .expect("the token field")
+            .send_keys(token)
+            .await
+            .expect("typing the token");
+        c.find(Locator::Id("login"))
+            .await
+            .expect("the login button")
+            .click()
+            .await
+            .expect("logging in");
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client()
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} on the page: {e}"))
+            .text()
+            .await
+            .expect("its text")
+    }
+
+    /// Waits (at most 20 s) until the element `css` has text `want`.
+    async fn wait_text(&self, css: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let now = self
+                .client()
+                .find(Locator::Css(css))
+                .await
+                .ok()
+                .map(|e| async move { e.text().await.unwrap_or_default() });
+            let text = match now {
+                Some(f) => f.await,
+                None => String::new(),
+            };
+            if text == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} shows {text:?}, not {want:?}, after 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let png = self.client().screenshot().await.expect("a screenshot");
+        let dir = screenshots();
+        std::fs::create_dir_all(&dir).expect("the screenshot directory");
+        std::fs::write(dir.join(name), png).expect("the screenshot");
+    }
+}
+
+fn screenshots() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/console-screenshots")
+        .to_path_buf()
+}
+
+fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: 0,
+    }
+}
+
+#[tokio::test]
+async fn the_monitoring_centre_shows_every_library_and_a_checkout_live() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let fixture = network_jinan_zibo_with(&["--http-listen", "127.0.0.1:0"]).await;
+    let http = fixture.server.http_addr();
+    let desk = fixture.net.at(JN_CENTRAL);
+    // A Zibo patron borrows in Jinan: a loan today and a cross-city charge.
+    desk.checkout(JN_BOOKS[0], card(ZIBO, "ZB-CARD-1"))
+        .await
+        .expect("Checkout");
+    // The gate of the central library reports a quarter of an hour of visits.
+    let now = chrono::Utc::now();
+    let footfall = fixture
+        .net
+        .circulation
+        .clone()
+        .report_footfall(desk.request(v1::ReportFootfallRequest {
+            gate: "main-door".into(),
+            interval_start: Some(timestamp(now - chrono::Duration::minutes(20))),
+            interval_end: Some(timestamp(now - chrono::Duration::minutes(5))),
+            visits: 37,
+            ..Default::default()
+        }))
+        .await
+        .expect("ReportFootfall")
+        .into_inner();
+    let position = footfall.receipt.expect("a receipt").position;
+    let monitor = StatisticsServiceClient::new(fixture.net.channel.clone())
+        .monitor(v1::MonitorRequest {
+            min_position: Some(position),
+            library: String::new(),
+        })
+        .await
+        .expect("Monitor")
+        .into_inner()
+        .snapshot
+        .expect("a snapshot");
+    assert_eq!(monitor.libraries.len(), 5);
+
+    browser.login(http, &fixture.server.admin_token()).await;
+    let c = browser.client();
+    c.wait()
+        .for_element(Locator::Id("centre"))
+        .await
+        .expect("the monitoring centre after logging in");
+    let rows = c
+        .find_all(Locator::Css("tr.library"))
+        .await
+        .expect("library rows");
+    assert_eq!(rows.len(), monitor.libraries.len(), "one row per library");
+    for l in &monitor.libraries {
+        for (key, value) in [
+            ("loans_today", l.loans_today),
+            ("returns_today", l.returns_today),
+            ("on_loan", l.on_loan),
+            ("overdue", l.overdue),
+            ("in_transit", l.in_transit),
+            ("holds_waiting", l.holds_waiting),
+            ("visits_today", l.visits_today),
+        ] {
+            let cell = format!("[data-cell=\"lib:{}:{key}\"]", l.library);
+            assert_eq!(
+                browser.text(&cell).await,
+                value.to_string(),
+                "{} {key} as Monitor says",
+                l.library
+            );
+        }
+    }
+    let central = monitor
+        .libraries
+        .iter()
+        .find(|l| l.library == JN_CENTRAL)
+        .expect("JN-CENTRAL");
+    assert_eq!((central.loans_today, central.visits_today), (1, 37));
+    // The page is live (its EventSource has delivered a snapshot) before the next checkout.
+    browser.wait_text("#live[data-live=\"1\"]", "实时").await;
+    browser.screenshot("monitoring-centre.png").await;
+
+    // A checkout over gRPC shows without a reload: the marker set now survives.
+    c.execute("window.readnetMarker = 42;", vec![])
+        .await
+        .expect("a marker");
+    desk.checkout(JN_BOOKS[1], card(JINAN, "JN-CARD-1"))
+        .await
+        .expect("Checkout");
+    browser
+        .wait_text(&format!("[data-cell=\"lib:{JN_CENTRAL}:loans_today\"]"), "2")
+        .await;
+    browser
+        .wait_text(&format!("[data-cell=\"city:{JINAN}:loans_today\"]"), "2")
+        .await;
+    let marker = c
+        .execute("return window.readnetMarker;", vec![])
+        .await
+        .expect("the marker");
+    assert_eq!(marker, serde_json::json!(42), "the page was not reloaded");
+    browser.screenshot("monitoring-centre-live.png").await;
+
+    // A chart.
+    c.goto(&format!("http://{http}/console/charts"))
+        .await
+        .expect("the charts");
+    c.wait()
+        .for_element(Locator::Css("#chart-hours[data-drawn=\"1\"] canvas"))
+        .await
+        .expect("the loans-per-hour chart drawn");
+    browser.screenshot("charts.png").await;
+
+    // The settlement overview and a line's charges.
+    let period = now
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m")
+        .to_string();
+    let statement = SettlementServiceClient::new(fixture.net.channel.clone())
+        .get_statement(v1::GetStatementRequest {
+            period: period.clone(),
+            min_position: Some(position),
+        })
+        .await
+        .expect("GetStatement")
+        .into_inner()
+        .statement
+        .expect("a statement");
+    let line = statement.lines.first().expect("the cross-city loan's line");
+    c.goto(&format!("http://{http}/console/settlement?period={period}"))
+        .await
+        .expect("the settlement page");
+    c.find(Locator::Css("a.drill"))
+        .await
+        .expect("a drill-down link")
+        .click()
+        .await
+        .expect("opening the charges");
+    c.wait()
+        .for_element(Locator::Id("charges"))
+        .await
+        .expect("the charge lines");
+    assert_eq!(
+        browser.text("#charge-count").await,
+        line.count.to_string(),
+        "as many charge lines as the statement line counts"
+    );
+    let yuan = format!("{}.{:02}", line.amount_fen / 100, line.amount_fen % 100);
+    assert_eq!(browser.text("#charge-total").await, yuan);
+    browser.screenshot("settlement-charges.png").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_desk_opens_its_pages_and_a_principal_without_rights_gets_403() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let fixture = network_jinan_zibo_with(&["--http-listen", "127.0.0.1:0"]).await;
+    let http = fixture.server.http_addr();
+    let grant = |role: v1::Role, libraries: &[&str]| v1::Grant {
+        role: role as i32,
+        city: String::new(),
+        libraries: libraries.iter().map(|l| (*l).to_owned()).collect(),
+    };
+    let desk_token = fixture
+        .net
+        .add_principal("desk-jn", grant(v1::Role::Desk, &[JN_CENTRAL]))
+        .await
+        .expect("a desk principal");
+    let booth_token = fixture
+        .net
+        .add_principal("booth-jn", grant(v1::Role::Booth, &[JN_BOOTH]))
+        .await
+        .expect("a booth principal");
+    fixture
+        .net
+        .at(JN_CENTRAL)
+        .checkout(JN_BOOKS[0], card(JINAN, "JN-CARD-9"))
+        .await
+        .expect("Checkout");
+
+    browser.login(http, &desk_token).await;
+    let c = browser.client();
+    c.wait()
+        .for_element(Locator::Id("centre"))
+        .await
+        .expect("the desk's monitoring centre");
+    let rows = c.find_all(Locator::Css("tr.library")).await.expect("rows");
+    assert_eq!(rows.len(), 1, "a desk sees its own library");
+    for (page, element) in [
+        (format!("/console/item?code={}", JN_BOOKS[0]), "item-status"),
+        ("/console/account".to_owned(), "account-lookup"),
+        (
+            format!("/console/worklists?library={JN_CENTRAL}"),
+            "count-overdue",
+        ),
+    ] {
+        c.goto(&format!("http://{http}{page}")).await.expect(&page);
+        c.find(Locator::Id(element))
+            .await
+            .unwrap_or_else(|e| panic!("{page} shows #{element} to a desk: {e}"));
+    }
+    assert_eq!(browser.text("#item-status").await.is_empty(), false);
+    // Network-wide pages are not a desk's: a clear 403 page naming the act.
+    for page in ["/console/charts", "/console/settlement"] {
+        c.goto(&format!("http://{http}{page}")).await.expect(page);
+        assert_eq!(browser.text("#message-title").await, "无权访问", "{page}");
+        assert!(
+            browser.text("#message").await.contains("desk-jn"),
+            "the refusal names the principal"
+        );
+    }
+    browser.screenshot("desk-403.png").await;
+    // Another library's work lists are refused too.
+    c.goto(&format!(
+        "http://{http}/console/worklists?library={ZB_CENTRAL}"
+    ))
+    .await
+    .expect("worklists");
+    assert_eq!(browser.text("#message-title").await, "无权访问");
+
+    // A booth may read none of the monitoring centre.
+    c.find(Locator::Id("logout")).await.ok();
+    c.delete_all_cookies().await.expect("cookies cleared");
+    browser.login(http, &booth_token).await;
+    c.wait()
+        .for_element(Locator::Id("message-title"))
+        .await
+        .expect("a refusal");
+    assert_eq!(browser.text("#message-title").await, "无权访问");
+    browser.close().await;
+}

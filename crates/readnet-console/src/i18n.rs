@@ -31,7 +31,11 @@ impl Lang {
 
     /// The label of `key`; the key itself if it has none.
     pub fn t(self, key: &'static str) -> &'static str {
-        let Some((zh, en)) = LABELS.iter().find(|(k, _, _)| *k == key).map(|l| (l.1, l.2)) else {
+        let Some((zh, en)) = LABELS
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|l| (l.1, l.2))
+        else {
             return key;
         };
         match self {
@@ -42,7 +46,11 @@ impl Lang {
 }
 
 const LABELS: &[(&str, &str, &str)] = &[
-    ("title", "readnet 总分馆监测中心", "readnet monitoring centre"),
+    (
+        "title",
+        "readnet 总分馆监测中心",
+        "readnet monitoring centre",
+    ),
     ("monitor", "监测中心", "Monitoring centre"),
     ("charts", "图表", "Charts"),
     ("settlement", "结算", "Settlement"),
@@ -68,7 +76,11 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("in_transit", "在途", "In transit"),
     ("holds_waiting", "待取预约", "Holds waiting"),
     ("visits_today", "今日人流量", "Footfall today"),
-    ("subtree_total", "总馆网络合计", "Network of the general library"),
+    (
+        "subtree_total",
+        "总馆网络合计",
+        "Network of the general library",
+    ),
     ("city_total", "城市合计", "City total"),
     ("network_total", "全网合计", "Whole network"),
     ("alerts", "告警", "Alerts"),
@@ -81,12 +93,28 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("not_found", "未找到", "Not found"),
     ("bad_request", "请求有误", "Bad request"),
     ("unavailable", "暂不可用", "Unavailable"),
-    ("loans_by_hour", "今日每小时借出 vs 上月同一星期几", "Loans per hour today vs the same weekday last month"),
+    (
+        "loans_by_hour",
+        "今日每小时借出 vs 上月同一星期几",
+        "Loans per hour today vs the same weekday last month",
+    ),
     ("today", "今日", "today"),
-    ("last_month_same_weekday", "上月同一星期几", "same weekday last month"),
-    ("flows", "跨城流向（所属城市 → 归还城市）", "Cross-city flows (owner city → return city)"),
+    (
+        "last_month_same_weekday",
+        "上月同一星期几",
+        "same weekday last month",
+    ),
+    (
+        "flows",
+        "跨城流向（所属城市 → 归还城市）",
+        "Cross-city flows (owner city → return city)",
+    ),
     ("top_titles", "热门图书", "Top titles"),
-    ("hold_fill", "预约满足时间（分钟）", "Hold fill times (minutes)"),
+    (
+        "hold_fill",
+        "预约满足时间（分钟）",
+        "Hold fill times (minutes)",
+    ),
     ("median", "中位数", "median"),
     ("p90", "90 分位", "90th percentile"),
     ("month", "月份", "Month"),
@@ -106,7 +134,11 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("item_code", "条码", "Item code"),
     ("where", "所在位置", "Where it is"),
     ("history", "流通历史", "History"),
-    ("history_denied", "此角色无权读取日志，不能显示历史。", "This role may not read the log: no history shown."),
+    (
+        "history_denied",
+        "此角色无权读取日志，不能显示历史。",
+        "This role may not read the log: no history shown.",
+    ),
     ("card", "读者证号", "Card number"),
     ("loans", "借阅", "Loans"),
     ("holds", "预约", "Holds"),

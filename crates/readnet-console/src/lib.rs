@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::extract::{Form, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -66,7 +66,10 @@ pub fn router(slot: ServicesSlot, secure: bool) -> Router {
         .route("/console/settlement", get(pages::settlement))
         .route("/console/settlement/charges", get(pages::charges))
         .route("/console/item", get(pages::item))
-        .route("/console/account", get(pages::account_form).post(pages::account))
+        .route(
+            "/console/account",
+            get(pages::account_form).post(pages::account),
+        )
         .route("/console/worklists", get(pages::worklists))
         .route("/console/static/{file}", get(static_file))
         .with_state(console)
@@ -182,8 +185,18 @@ pub(crate) async fn ctx(console: &Console, headers: &HeaderMap) -> Result<Ctx, R
 
 /// A state-changing request must come from a page of this console: its Origin (or Referer)
 /// names the host it was sent to. SameSite=Strict cookies and the form's token do the rest.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+/// The host a request was sent to: its `Host` header (HTTP/1.1) or its URI's authority
+/// (HTTP/2's `:authority`).
+fn host(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| uri.authority().map(|a| a.as_str().to_owned()))
+}
+
+fn same_origin(headers: &HeaderMap, uri: &Uri) -> bool {
+    let Some(host) = host(headers, uri) else {
         return false;
     };
     let origin = headers
@@ -196,7 +209,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
                 .strip_prefix("http://")
                 .or_else(|| origin.strip_prefix("https://"))
                 .unwrap_or("");
-            rest.split('/').next() == Some(host)
+            rest.split('/').next() == Some(host.as_str())
         }
         // Browsers send Origin on every POST; a client without one is not a browser page.
         None => false,
@@ -246,11 +259,14 @@ struct LoginForm {
 async fn login(
     State(console): State<Shared>,
     headers: HeaderMap,
+    uri: Uri,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let lang = lang(&headers);
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
-    if !same_origin(&headers) || expected.is_empty() || !session::same_secret(expected, &form.csrf)
+    if !same_origin(&headers, &uri)
+        || expected.is_empty()
+        || !session::same_secret(expected, &form.csrf)
     {
         return csrf_refused(lang);
     }
@@ -298,16 +314,22 @@ pub(crate) struct CsrfForm {
 async fn logout(
     State(console): State<Shared>,
     headers: HeaderMap,
+    uri: Uri,
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let lang = lang(&headers);
     let session = cookie(&headers, SESSION_COOKIE)
         .and_then(|id| console.sessions.get(id).map(|s| (id.to_owned(), s)));
     match session {
-        Some((id, s)) if same_origin(&headers) && session::same_secret(&s.csrf, &form.csrf) => {
+        Some((id, s))
+            if same_origin(&headers, &uri) && session::same_secret(&s.csrf, &form.csrf) =>
+        {
             console.sessions.end(&id);
             (
-                [(header::SET_COOKIE, console.set_cookie(SESSION_COOKIE, "", true, 0))],
+                [(
+                    header::SET_COOKIE,
+                    console.set_cookie(SESSION_COOKIE, "", true, 0),
+                )],
                 Redirect::to("/console/login"),
             )
                 .into_response()
@@ -318,8 +340,13 @@ async fn logout(
 }
 
 /// Checks a logged-in form's origin and CSRF token.
-pub(crate) fn check_form(ctx: &Ctx, headers: &HeaderMap, csrf: &str) -> Result<(), Response> {
-    if same_origin(headers) && session::same_secret(&ctx.session.csrf, csrf) {
+pub(crate) fn check_form(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    uri: &Uri,
+    csrf: &str,
+) -> Result<(), Response> {
+    if same_origin(headers, uri) && session::same_secret(&ctx.session.csrf, csrf) {
         Ok(())
     } else {
         Err(csrf_refused(ctx.lang))
@@ -413,9 +440,21 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
             "text/javascript; charset=utf-8",
             "public, max-age=31536000, immutable",
         ),
-        "echarts.LICENSE" => (ECHARTS_LICENSE, "text/plain; charset=utf-8", "public, max-age=31536000"),
-        "console.js" => (CONSOLE_JS, "text/javascript; charset=utf-8", "public, max-age=3600"),
-        "console.css" => (CONSOLE_CSS, "text/css; charset=utf-8", "public, max-age=3600"),
+        "echarts.LICENSE" => (
+            ECHARTS_LICENSE,
+            "text/plain; charset=utf-8",
+            "public, max-age=31536000",
+        ),
+        "console.js" => (
+            CONSOLE_JS,
+            "text/javascript; charset=utf-8",
+            "public, max-age=3600",
+        ),
+        "console.css" => (
+            CONSOLE_CSS,
+            "text/css; charset=utf-8",
+            "public, max-age=3600",
+        ),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     (
@@ -423,4 +462,137 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    /// The console before the server has handed it the services.
+    fn console(secure: bool) -> Router {
+        router(ServicesSlot::default(), secure)
+    }
+
+    async fn send(router: &Router, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
+        let response = router.clone().oneshot(request).await.expect("an answer");
+        let (parts, body) = response.into_parts();
+        let bytes = body.collect().await.expect("the body").to_bytes();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        )
+    }
+
+    fn login_post(cookie: Option<&str>, origin: Option<&str>, csrf: &str) -> Request<Body> {
+        let mut request = Request::post("/console/login")
+            .header(header::HOST, "console.example:8080")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, format!("{LOGIN_COOKIE}={cookie}"));
+        }
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        request
+            .body(Body::from(format!("token=t&csrf={csrf}")))
+            .expect("a request")
+    }
+
+    #[tokio::test]
+    async fn the_login_form_carries_the_value_of_its_strict_http_only_cookie() {
+        for secure in [false, true] {
+            let (status, headers, body) = send(
+                &console(secure),
+                Request::get("/console/login").body(Body::empty()).unwrap(),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK);
+            let cookie = headers[header::SET_COOKIE].to_str().unwrap();
+            assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+            assert_eq!(cookie.contains("; Secure"), secure);
+            let value = cookie
+                .strip_prefix(&format!("{LOGIN_COOKIE}="))
+                .and_then(|rest| rest.split(';').next())
+                .expect("the cookie's value");
+            assert_eq!(value.len(), 64);
+            assert!(body.contains(&format!("name=\"csrf\" value=\"{value}\"")));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_login_without_the_forms_token_or_from_another_origin_is_refused() {
+        let console = console(false);
+        let own = Some("http://console.example:8080");
+        let token = "a".repeat(64);
+        for (cookie, origin, csrf) in [
+            (None, own, token.as_str()),
+            (Some(token.as_str()), own, "b"),
+            (
+                Some(token.as_str()),
+                Some("http://evil.example"),
+                token.as_str(),
+            ),
+            (Some(token.as_str()), None, token.as_str()),
+        ] {
+            let (status, _, body) = send(&console, login_post(cookie, origin, csrf)).await;
+            assert_eq!(
+                status,
+                StatusCode::FORBIDDEN,
+                "{cookie:?} {origin:?} {csrf}"
+            );
+            assert!(body.contains("CSRF"), "{body}");
+        }
+        // The same form from the console itself passes the check (and finds the server still
+        // starting).
+        let (status, _, _) = send(&console, login_post(Some(&token), own, &token)).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        // Over HTTP/2 the host is the URI's authority, not a Host header.
+        let h2 = Request::post("http://console.example:8080/console/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, format!("{LOGIN_COOKIE}={token}"))
+            .header(header::ORIGIN, "https://console.example:8080")
+            .body(Body::from(format!("token=t&csrf={token}")))
+            .unwrap();
+        let (status, _, _) = send(&console, h2).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn pages_without_a_session_go_to_the_login_and_echarts_is_cached_for_a_year() {
+        let console = console(false);
+        let (status, headers, _) = send(
+            &console,
+            Request::get("/console/lang?to=en&back=//evil.example/")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert!(status.is_redirection());
+        assert_eq!(
+            headers[header::LOCATION],
+            "/console/",
+            "never an open redirect"
+        );
+        let (status, headers, body) = send(
+            &console,
+            Request::get("/console/static/echarts.min.js")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            headers[header::CACHE_CONTROL]
+                .to_str()
+                .unwrap()
+                .contains("max-age=31536000")
+        );
+        assert!(body.len() > 500_000, "the vendored release file");
+    }
 }

@@ -151,10 +151,7 @@ pub fn status(l: &pb::MonitoredLibrary, opening: Option<Opening>, now: DateTime<
 }
 
 /// Groups the libraries of `snapshots` (one per monitored scope) into the centre.
-pub fn centre(
-    snapshots: &[pb::MonitorSnapshot],
-    openings: &BTreeMap<String, Opening>,
-) -> Centre {
+pub fn centre(snapshots: &[pb::MonitorSnapshot], openings: &BTreeMap<String, Opening>) -> Centre {
     let as_of = snapshots
         .iter()
         .filter_map(|s| instant(&s.as_of))

@@ -101,7 +101,11 @@ pub(crate) fn login_page(lang: Lang, csrf: &str, expired: bool, error: Option<&s
 
 fn yuan(fen: i64) -> String {
     let sign = if fen < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", fen.unsigned_abs() / 100, fen.unsigned_abs() % 100)
+    format!(
+        "{sign}{}.{:02}",
+        fen.unsigned_abs() / 100,
+        fen.unsigned_abs() % 100
+    )
 }
 
 fn local(at: Option<chrono::DateTime<Utc>>) -> String {
@@ -119,7 +123,9 @@ fn local_us(us: i64) -> String {
 
 /// The WatchMonitor streams the caller's scope needs: the network's, or one per library.
 pub(crate) async fn watch(ctx: &Ctx) -> Result<Vec<Watch>, Status> {
-    let libraries = ctx.scoped_libraries().unwrap_or_else(|| vec![String::new()]);
+    let libraries = ctx
+        .scoped_libraries()
+        .unwrap_or_else(|| vec![String::new()]);
     let mut watches = Vec::with_capacity(libraries.len());
     for library in libraries {
         let stream = ctx
@@ -137,7 +143,9 @@ pub(crate) async fn watch(ctx: &Ctx) -> Result<Vec<Watch>, Status> {
 }
 
 async fn snapshots(ctx: &Ctx) -> Result<Vec<pb::MonitorSnapshot>, Status> {
-    let libraries = ctx.scoped_libraries().unwrap_or_else(|| vec![String::new()]);
+    let libraries = ctx
+        .scoped_libraries()
+        .unwrap_or_else(|| vec![String::new()]);
     let mut out = Vec::with_capacity(libraries.len());
     for library in libraries {
         let response = ctx
@@ -561,7 +569,14 @@ pub(crate) async fn item(
         }
     };
     if code.is_empty() {
-        return page(Some(&ctx), lang, "item", "/console/item", html! { h1 { (lang.t("item")) } (form) }).into_response();
+        return page(
+            Some(&ctx),
+            lang,
+            "item",
+            "/console/item",
+            html! { h1 { (lang.t("item")) } (form) },
+        )
+        .into_response();
     }
     let item = match ctx
         .services
@@ -616,7 +631,11 @@ pub(crate) async fn item(
     page(Some(&ctx), lang, "item", "/console/item", body).into_response()
 }
 
-fn account_page(ctx: &Ctx, city: &str, result: Option<Result<pb::GetAccountResponse, Status>>) -> Response {
+fn account_page(
+    ctx: &Ctx,
+    city: &str,
+    result: Option<Result<pb::GetAccountResponse, Status>>,
+) -> Response {
     let lang = ctx.lang;
     if let Some(Err(status)) = &result {
         return failure(lang, status);
@@ -664,13 +683,14 @@ pub(crate) struct AccountForm {
 pub(crate) async fn account(
     State(console): State<Shared>,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     Form(form): Form<AccountForm>,
 ) -> Response {
     let ctx = match ctx(&console, &headers).await {
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    if let Err(response) = crate::check_form(&ctx, &headers, &form.csrf) {
+    if let Err(response) = crate::check_form(&ctx, &headers, &uri, &form.csrf) {
         return response;
     }
     let result = ctx
@@ -714,32 +734,67 @@ pub(crate) async fn worklists(
         }
     };
     if library.is_empty() {
-        return page(Some(&ctx), lang, "worklists", "/console/worklists", html! { h1 { (lang.t("worklists")) } (form) }).into_response();
+        return page(
+            Some(&ctx),
+            lang,
+            "worklists",
+            "/console/worklists",
+            html! { h1 { (lang.t("worklists")) } (form) },
+        )
+        .into_response();
     }
     let a = &ctx.services.availability;
     let lists = async {
         let pick = a
-            .pick_list(ctx.request(pb::PickListRequest { library: library.clone(), min_position: None }))
+            .pick_list(ctx.request(pb::PickListRequest {
+                library: library.clone(),
+                min_position: None,
+            }))
             .await?
             .into_inner()
             .entries;
         let homebound = a
-            .homebound_list(ctx.request(pb::HomeboundListRequest { library: library.clone(), min_position: None, max_items: 1000, after_item: String::new() }))
+            .homebound_list(ctx.request(pb::HomeboundListRequest {
+                library: library.clone(),
+                min_position: None,
+                max_items: 1000,
+                after_item: String::new(),
+            }))
             .await?
             .into_inner()
             .entries;
         let transit = |direction: pb::TransitDirection| {
-            a.transit_list(ctx.request(pb::TransitListRequest { library: library.clone(), direction: direction as i32, min_position: None, max_items: 1000, after_item: String::new() }))
+            a.transit_list(ctx.request(pb::TransitListRequest {
+                library: library.clone(),
+                direction: direction as i32,
+                min_position: None,
+                max_items: 1000,
+                after_item: String::new(),
+            }))
         };
-        let transit_in = transit(pb::TransitDirection::To).await?.into_inner().entries;
-        let transit_out = transit(pb::TransitDirection::From).await?.into_inner().entries;
+        let transit_in = transit(pb::TransitDirection::To)
+            .await?
+            .into_inner()
+            .entries;
+        let transit_out = transit(pb::TransitDirection::From)
+            .await?
+            .into_inner()
+            .entries;
         let shelf = a
-            .hold_shelf(ctx.request(pb::HoldShelfRequest { library: library.clone(), min_position: None }))
+            .hold_shelf(ctx.request(pb::HoldShelfRequest {
+                library: library.clone(),
+                min_position: None,
+            }))
             .await?
             .into_inner()
             .ready;
         let overdue = a
-            .overdue_loans(ctx.request(pb::OverdueLoansRequest { library: library.clone(), min_position: None, max_items: 1000, page_token: String::new() }))
+            .overdue_loans(ctx.request(pb::OverdueLoansRequest {
+                library: library.clone(),
+                min_position: None,
+                max_items: 1000,
+                page_token: String::new(),
+            }))
             .await?
             .into_inner()
             .loans;
@@ -771,4 +826,3 @@ pub(crate) async fn worklists(
     };
     page(Some(&ctx), lang, "worklists", "/console/worklists", body).into_response()
 }
-

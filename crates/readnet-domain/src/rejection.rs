@@ -545,14 +545,15 @@ pub enum Rejection {
         "gateway: {gateway:?} is not a gateway name (lower-case letters, digits and hyphens, 1 to 64)"
     )]
     BadGatewayName { gateway: String },
-    #[error(
-        "gate: {gate:?} is not a gate name (lower-case letters, digits and hyphens, 1 to 64)"
-    )]
+    #[error("gate: {gate:?} is not a gate name (lower-case letters, digits and hyphens, 1 to 64)")]
     BadGateName { gate: String },
     #[error(
         "interval_end: {to} must be after interval_start {from}, at most a day later and not after the report"
     )]
-    BadFootfallInterval { from: DateTime<Utc>, to: DateTime<Utc> },
+    BadFootfallInterval {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
     #[error(
         "interval_start: gate {gate} of library {library} has reported through {reported_through} \
          already; an interval from {from} would count visits twice (a gate reports its intervals \

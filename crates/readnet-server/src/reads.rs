@@ -83,4 +83,3 @@ impl ReadServices {
 
 /// Where `serve_on_with` hands the read services once they are running.
 pub type ReadServicesHook = Box<dyn FnOnce(ReadServices) + Send>;
-

@@ -99,6 +99,31 @@ pub async fn serve(
             config.listen
         );
     }
+    // The HTTP listener takes it too (the console's login sends a token), without asking
+    // browsers for a client certificate; it speaks HTTP/2 and HTTP/1.1 by ALPN.
+    let http_tls = match (&config.http_listen, &config.tls) {
+        (Some(_), Some(files)) => {
+            let files = ServerTlsFiles {
+                client_ca: None,
+                ..files.clone()
+            };
+            let mut config = (*files.rustls_config()?).clone();
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            Some(Arc::new(config))
+        }
+        _ => None,
+    };
+    if let Some(http) = config.http_listen
+        && config.tls.is_none()
+        && !http.ip().is_loopback()
+        && !config.insecure
+    {
+        anyhow::bail!(
+            "--http-listen {http}: without --tls-cert the web console's login sends a token in \
+             the clear; give the listener a certificate, keep it on loopback behind a TLS proxy, \
+             or give --insecure to do it anyway"
+        );
+    }
     // SIP2 takes the listener's certificate: TLS on both, or on neither.
     let sip2_tls = match (&config.sip2, &config.tls) {
         (Some(_), Some(files)) => Some(files.rustls_config()?),
@@ -209,11 +234,24 @@ pub async fn serve(
     // The web console gets the read services once the listener runs them.
     let console = readnet_console::ServicesSlot::default();
     let http = http_listener.map(|listener| {
-        let routes = crate::http::router(tree.clone())
-            .merge(readnet_console::router(Arc::clone(&console), false));
-        let server = axum::serve(listener, routes)
-            .with_graceful_shutdown(stopped(stop.clone()));
-        tokio::spawn(async move { server.await })
+        let routes = crate::http::router(tree.clone()).merge(readnet_console::router(
+            Arc::clone(&console),
+            http_tls.is_some(),
+        ));
+        match http_tls.clone() {
+            Some(tls) => {
+                let server = crate::http::serve_tls(listener, routes, tls, stopped(stop.clone()));
+                tokio::spawn(async move {
+                    server.await;
+                    Ok(())
+                })
+            }
+            None => {
+                let server =
+                    axum::serve(listener, routes).with_graceful_shutdown(stopped(stop.clone()));
+                tokio::spawn(async move { server.await })
+            }
+        }
     });
     let served = readnet_server::Served {
         store,

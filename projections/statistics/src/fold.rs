@@ -758,10 +758,7 @@ impl Statistics {
     }
 
     fn footfall(&mut self, at: DateTime<Utc>, e: &readnet_projection::pb::FootfallReported) {
-        let from = Utc
-            .timestamp_micros(e.from_us)
-            .single()
-            .unwrap_or(at);
+        let from = Utc.timestamp_micros(e.from_us).single().unwrap_or(at);
         for by in By::BOTH {
             self.touch(by, &e.library, from, |row| row.counters.visits += e.visits);
         }

@@ -507,11 +507,7 @@ pub fn monitor(
                 returns_today: counters.returns,
                 visits_today: counters.visits,
                 today,
-                in_transit: state
-                    .in_transit_to
-                    .get(code.as_str())
-                    .copied()
-                    .unwrap_or(0),
+                in_transit: state.in_transit_to.get(code.as_str()).copied().unwrap_or(0),
                 holds_waiting: holds_waiting.get(code.as_str()).copied().unwrap_or(0),
                 usual_gap_seconds: activity.and_then(|a| a.usual_gap_seconds()),
             }

@@ -38,6 +38,11 @@ impl Drop for Browser {
 /// The browser, or `None` (with the reason printed) when this machine has none and the run
 /// does not require one.
 async fn browser() -> Option<Browser> {
+    browser_with(&[]).await
+}
+
+/// [`browser`] with more Chromium flags.
+async fn browser_with(flags: &[&str]) -> Option<Browser> {
     let found = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
     if !found {
         if std::env::var_os("READNET_REQUIRE_BROWSER").is_some() {
@@ -60,18 +65,27 @@ async fn browser() -> Option<Browser> {
         .spawn()
         .expect("chromedriver starts");
     let profile = tempfile::tempdir().expect("a profile directory");
+    let mut args: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+    ]
+    .into_iter()
+    .chain(flags.iter().copied())
+    .map(str::to_owned)
+    .collect();
+    args.push(format!("--user-data-dir={}", profile.path().display()));
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1280,1000",
-                format!("--user-data-dir={}", profile.path().display()),
-            ],
-        }),
+        serde_json::json!({ "binary": CHROMIUM, "args": args }),
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     let client = loop {
@@ -108,8 +122,12 @@ impl Browser {
     }
 
     async fn login(&self, http: SocketAddr, token: &str) {
+        self.login_at(&format!("http://{http}"), token).await;
+    }
+
+    async fn login_at(&self, origin: &str, token: &str) {
         let c = self.client();
-        c.goto(&format!("http://{http}/console/login"))
+        c.goto(&format!("{origin}/console/login"))
             .await
             .expect("the login page");
         c.find(Locator::Id("token"))
@@ -229,6 +247,12 @@ async fn the_monitoring_centre_shows_every_library_and_a_checkout_live() {
         .for_element(Locator::Id("centre"))
         .await
         .expect("the monitoring centre after logging in");
+    let session = session_cookie(&browser).await;
+    assert_eq!(
+        (session.0, session.1, session.2.as_str()),
+        (true, false, "Some(Strict)"),
+        "the session cookie over plain HTTP: HttpOnly, not Secure, SameSite=Strict"
+    );
     let rows = c
         .find_all(Locator::Css("tr.library"))
         .await
@@ -271,7 +295,10 @@ async fn the_monitoring_centre_shows_every_library_and_a_checkout_live() {
         .await
         .expect("Checkout");
     browser
-        .wait_text(&format!("[data-cell=\"lib:{JN_CENTRAL}:loans_today\"]"), "2")
+        .wait_text(
+            &format!("[data-cell=\"lib:{JN_CENTRAL}:loans_today\"]"),
+            "2",
+        )
         .await;
     browser
         .wait_text(&format!("[data-cell=\"city:{JINAN}:loans_today\"]"), "2")
@@ -417,5 +444,61 @@ async fn a_desk_opens_its_pages_and_a_principal_without_rights_gets_403() {
         .await
         .expect("a refusal");
     assert_eq!(browser.text("#message-title").await, "无权访问");
+    browser.close().await;
+}
+
+/// The session cookie's HttpOnly, Secure and SameSite attributes, as the browser keeps it.
+async fn session_cookie(browser: &Browser) -> (bool, bool, String) {
+    let cookies = browser
+        .client()
+        .get_all_cookies()
+        .await
+        .expect("the page's cookies");
+    let session = cookies
+        .iter()
+        .find(|c| c.name() == "readnet_session")
+        .unwrap_or_else(|| panic!("a session cookie among {cookies:?}"));
+    (
+        session.http_only().unwrap_or(false),
+        session.secure().unwrap_or(false),
+        format!("{:?}", session.same_site()),
+    )
+}
+
+#[tokio::test]
+async fn over_tls_the_console_is_served_with_a_secure_session_cookie() {
+    let Some(browser) = browser_with(&["--ignore-certificate-errors"]).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a directory");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("a certificate");
+    let (cert, key) = (dir.path().join("server.pem"), dir.path().join("server.key"));
+    std::fs::write(&cert, certified.cert.pem()).expect("the certificate");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("the key");
+    let server = readnet_e2e::server::TestServer::start_tls_with_args(
+        &dir.path().join("data"),
+        readnet_e2e::server::ServeTls {
+            cert,
+            key,
+            client_ca: None,
+        },
+        &["--http-listen", "127.0.0.1:0"],
+    );
+    let http = server.http_addr();
+    browser
+        .login_at(&format!("https://{http}"), &server.admin_token())
+        .await;
+    browser
+        .client()
+        .wait()
+        .for_element(Locator::Id("centre"))
+        .await
+        .expect("the monitoring centre over https");
+    browser.wait_text("#live[data-live=\"1\"]", "实时").await;
+    let (http_only, secure, same_site) = session_cookie(&browser).await;
+    assert!(http_only && secure, "HttpOnly and Secure over TLS");
+    assert_eq!(same_site, "Some(Strict)");
     browser.close().await;
 }

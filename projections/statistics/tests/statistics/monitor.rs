@@ -201,16 +201,28 @@ fn the_monitor_shows_todays_loans_returns_footfall_and_items_in_transit() {
     assert_eq!((lixia.visits_today, lixia.in_transit), (42, 1));
     assert_eq!(lixia.parent, JN_CENTRAL);
     // The day's row keeps the visits, and loans by local hour (10:10 and 10:30).
-    let figures = row(&s, JN_LIXIA, "2026-03-02", readnet_statistics::By::TransactionLibrary);
+    let figures = row(
+        &s,
+        JN_LIXIA,
+        "2026-03-02",
+        readnet_statistics::By::TransactionLibrary,
+    );
     assert_eq!(figures.counters.visits, 42);
-    let lent = row(&s, JN_CENTRAL, "2026-03-02", readnet_statistics::By::TransactionLibrary);
+    let lent = row(
+        &s,
+        JN_CENTRAL,
+        "2026-03-02",
+        readnet_statistics::By::TransactionLibrary,
+    );
     assert_eq!(lent.counters.loans_by_hour.0[10], 2);
     assert_eq!(lent.counters.loans_by_hour.0.iter().sum::<u64>(), 2);
     // Received: no longer in transit. The next day starts with no loans today.
     h.run(
         t0() + minutes(55),
         Some(JN_LIXIA),
-        Command::ReceiveTransfer { item: "JN-2".into() },
+        Command::ReceiveTransfer {
+            item: "JN-2".into(),
+        },
     );
     let s = fold(h.events());
     let tomorrow = monitor(&s, None, t0() + Duration::days(1)).unwrap();

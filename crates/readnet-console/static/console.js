@@ -72,6 +72,8 @@
     var el = document.getElementById(id);
     if (!el || !window.echarts) return;
     var c = echarts.init(el);
+    // Drawn at once: a chart that is still growing is not what the numbers say.
+    option.animation = false;
     c.setOption(option);
     window.addEventListener("resize", function () { c.resize(); });
     el.dataset.drawn = "1";

@@ -200,31 +200,42 @@ fn timestamp(at: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     }
 }
 
+/// The demo's 24-hour library, where the test's gate counter stands.
+const QUANCHENG_24H: &str = "JN-QUANCHENG-24H";
+
 #[tokio::test]
-async fn the_monitoring_centre_shows_every_library_and_a_checkout_live() {
+async fn the_monitoring_centre_shows_the_demos_network_and_a_checkout_live() {
     let Some(browser) = browser().await else {
         return;
     };
-    let fixture = network_jinan_zibo_with(&["--http-listen", "127.0.0.1:0"]).await;
+    let fixture =
+        readnet_e2e::network::Fixture::start_with_args(&["--http-listen", "127.0.0.1:0"]).await;
     let http = fixture.server.http_addr();
+    let (played, stdout, stderr) = crate::service::play_demo(&fixture.server).await;
+    assert!(played, "readnet demo failed:\n{stdout}\n{stderr}");
+    // A book of the central library for the live checkout, and the 24-hour library's gate
+    // reporting a quarter of an hour of visits.
     let desk = fixture.net.at(JN_CENTRAL);
-    // A Zibo patron borrows in Jinan: a loan today and a cross-city charge.
-    desk.checkout(JN_BOOKS[0], card(ZIBO, "370303000001"))
+    desk.catalogue("JN-CONSOLE-1", JN_CENTRAL)
         .await
-        .expect("Checkout");
-    // The gate of the central library reports a quarter of an hour of visits.
+        .expect("CatalogueItem");
     let now = chrono::Utc::now();
     let footfall = fixture
         .net
         .circulation
         .clone()
-        .report_footfall(desk.request(v1::ReportFootfallRequest {
-            gate: "main-door".into(),
-            interval_start: Some(timestamp(now - chrono::Duration::minutes(20))),
-            interval_end: Some(timestamp(now - chrono::Duration::minutes(5))),
-            visits: 37,
-            ..Default::default()
-        }))
+        .report_footfall(
+            fixture
+                .net
+                .at(QUANCHENG_24H)
+                .request(v1::ReportFootfallRequest {
+                    gate: "main-door".into(),
+                    interval_start: Some(timestamp(now - chrono::Duration::minutes(20))),
+                    interval_end: Some(timestamp(now - chrono::Duration::minutes(5))),
+                    visits: 37,
+                    ..Default::default()
+                }),
+        )
         .await
         .expect("ReportFootfall")
         .into_inner();
@@ -239,7 +250,7 @@ async fn the_monitoring_centre_shows_every_library_and_a_checkout_live() {
         .into_inner()
         .snapshot
         .expect("a snapshot");
-    assert_eq!(monitor.libraries.len(), 5);
+    assert_eq!(monitor.libraries.len(), 6, "the demo's libraries");
 
     browser.login(http, &fixture.server.admin_token()).await;
     let c = browser.client();
@@ -253,12 +264,17 @@ async fn the_monitoring_centre_shows_every_library_and_a_checkout_live() {
         (true, false, "Some(Strict)"),
         "the session cookie over plain HTTP: HttpOnly, not Secure, SameSite=Strict"
     );
+    // The page is live (its EventSource has delivered a snapshot): from here on the cells show
+    // the pushed snapshots, at or after the footfall's position.
+    browser.wait_text("#live[data-live=\"1\"]", "实时").await;
     let rows = c
         .find_all(Locator::Css("tr.library"))
         .await
         .expect("library rows");
     assert_eq!(rows.len(), monitor.libraries.len(), "one row per library");
+    let mut lent_today = 0;
     for l in &monitor.libraries {
+        lent_today += l.loans_today;
         for (key, value) in [
             ("loans_today", l.loans_today),
             ("returns_today", l.returns_today),
@@ -277,31 +293,44 @@ async fn the_monitoring_centre_shows_every_library_and_a_checkout_live() {
             );
         }
     }
+    assert!(lent_today > 0, "the demo lent books today");
+    assert_eq!(
+        browser.text("[data-cell=\"net:loans_today\"]").await,
+        lent_today.to_string(),
+        "the network's total"
+    );
+    let gate = monitor
+        .libraries
+        .iter()
+        .find(|l| l.library == QUANCHENG_24H)
+        .expect("the 24-hour library");
+    assert_eq!(gate.visits_today, 37);
+    assert_eq!(gate.parent, JN_CENTRAL, "grouped under the central library");
+    browser.screenshot("monitoring-centre.png").await;
+
+    // A checkout over gRPC shows without a reload: the marker set now survives.
     let central = monitor
         .libraries
         .iter()
         .find(|l| l.library == JN_CENTRAL)
         .expect("JN-CENTRAL");
-    assert_eq!((central.loans_today, central.visits_today), (1, 37));
-    // The page is live (its EventSource has delivered a snapshot) before the next checkout.
-    browser.wait_text("#live[data-live=\"1\"]", "实时").await;
-    browser.screenshot("monitoring-centre.png").await;
-
-    // A checkout over gRPC shows without a reload: the marker set now survives.
     c.execute("window.readnetMarker = 42;", vec![])
         .await
         .expect("a marker");
-    desk.checkout(JN_BOOKS[1], card(JINAN, "370102000001"))
+    desk.checkout("JN-CONSOLE-1", card(JINAN, "370102000001"))
         .await
         .expect("Checkout");
     browser
         .wait_text(
             &format!("[data-cell=\"lib:{JN_CENTRAL}:loans_today\"]"),
-            "2",
+            &(central.loans_today + 1).to_string(),
         )
         .await;
     browser
-        .wait_text(&format!("[data-cell=\"city:{JINAN}:loans_today\"]"), "2")
+        .wait_text(
+            "[data-cell=\"net:loans_today\"]",
+            &(lent_today + 1).to_string(),
+        )
         .await;
     let marker = c
         .execute("return window.readnetMarker;", vec![])
@@ -320,7 +349,7 @@ async fn the_monitoring_centre_shows_every_library_and_a_checkout_live() {
         .expect("the loans-per-hour chart drawn");
     browser.screenshot("charts.png").await;
 
-    // The settlement overview and a line's charges.
+    // The settlement overview and a line's charges: the demo's cross-city loans and returns.
     let period = now
         .with_timezone(&chrono_tz::Asia::Shanghai)
         .format("%Y-%m")
@@ -335,10 +364,15 @@ async fn the_monitoring_centre_shows_every_library_and_a_checkout_live() {
         .into_inner()
         .statement
         .expect("a statement");
-    let line = statement.lines.first().expect("the cross-city loan's line");
+    let line = statement.lines.first().expect("a statement line");
     c.goto(&format!("http://{http}/console/settlement?period={period}"))
         .await
         .expect("the settlement page");
+    c.wait()
+        .for_element(Locator::Css("#chart-nets[data-drawn=\"1\"] canvas"))
+        .await
+        .expect("the nets chart drawn");
+    browser.screenshot("settlement.png").await;
     c.find(Locator::Css("a.drill"))
         .await
         .expect("a drill-down link")
@@ -352,7 +386,7 @@ async fn the_monitoring_centre_shows_every_library_and_a_checkout_live() {
     assert_eq!(
         browser.text("#charge-count").await,
         line.count.to_string(),
-        "as many charge lines as the statement line counts"
+        "as many charge lines as the statement's first line counts"
     );
     let yuan = format!("{}.{:02}", line.amount_fen / 100, line.amount_fen % 100);
     assert_eq!(browser.text("#charge-total").await, yuan);

@@ -31,7 +31,9 @@ fn subject(payload: &Payload) -> StreamId {
         | Payload::LibraryClosedTemporarily(_)
         | Payload::LibraryReopened(_) => StreamId::Network,
         Payload::LoanExtended(e) => item(&e.item),
-        Payload::ClockTicked(_) | Payload::NoticesAcknowledged(_) => StreamId::Network,
+        Payload::ClockTicked(_)
+        | Payload::NoticesAcknowledged(_)
+        | Payload::FootfallReported(_) => StreamId::Network,
         Payload::HoldPlaced(e) => patron(&e.patron_id),
         Payload::HoldEnded(e) => patron(&e.patron_id),
         Payload::HoldAssigned(e) => item(&e.item),

@@ -57,7 +57,7 @@ pub struct Counters {
     /// Visits its gate counters reported for intervals that start that day (footfall).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub visits: u64,
-    /// Loans by local hour of the day (0 to 23).
+    /// Loans by the lending library's local hour (0 to 23), in both views.
     #[serde(default, skip_serializing_if = "Hours::is_empty")]
     pub loans_by_hour: Hours,
 }
@@ -548,22 +548,18 @@ impl Statistics {
 
         let cross_city = !e.patron_home_city.is_empty()
             && e.patron_home_city != self.network.city_of(&e.owner_library);
-        let lender_hour = at
+        // The hour at the desk that lent it, in both views, so that the views sum alike.
+        let hour = at
             .with_timezone(&self.network.library_time_zone(&e.library))
             .hour() as usize;
-        let owner_hour = at
-            .with_timezone(&self.network.library_time_zone(&e.owner_library))
-            .hour() as usize;
-        let count = |hour: usize| {
-            move |row: &mut LibraryDay| {
-                row.counters.loans += 1;
-                row.counters.loans_by_hour.0[hour] += 1;
-                row.counters.cross_city_loans += u64::from(cross_city);
-                insert_patron(row, &e.patron_id);
-            }
+        let count = |row: &mut LibraryDay| {
+            row.counters.loans += 1;
+            row.counters.loans_by_hour.0[hour] += 1;
+            row.counters.cross_city_loans += u64::from(cross_city);
+            insert_patron(row, &e.patron_id);
         };
-        self.touch(By::TransactionLibrary, &e.library, at, count(lender_hour));
-        self.touch(By::OwningLibrary, &e.owner_library, at, count(owner_hour));
+        self.touch(By::TransactionLibrary, &e.library, at, count);
+        self.touch(By::OwningLibrary, &e.owner_library, at, count);
     }
 
     /// A loan's due date moved by a closure of its lending library: no renewal, but the

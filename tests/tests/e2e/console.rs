@@ -432,6 +432,26 @@ async fn a_desk_opens_its_pages_and_a_principal_without_rights_gets_403() {
         .expect("the desk's monitoring centre");
     let rows = c.find_all(Locator::Css("tr.library")).await.expect("rows");
     assert_eq!(rows.len(), 1, "a desk sees its own library");
+    // On a phone, in English: the switch keeps the page, the labels change.
+    c.set_window_size(390, 844).await.expect("a phone's window");
+    c.find(Locator::Id("lang"))
+        .await
+        .expect("the language switch")
+        .click()
+        .await
+        .expect("switching");
+    browser.wait_text("main h1", "Monitoring centre").await;
+    browser.screenshot("desk-phone-english.png").await;
+    c.find(Locator::Id("lang"))
+        .await
+        .expect("the language switch")
+        .click()
+        .await
+        .expect("switching back");
+    browser.wait_text("main h1", "监测中心").await;
+    c.set_window_size(1280, 900)
+        .await
+        .expect("a desktop window");
     for (page, element) in [
         (format!("/console/item?code={}", JN_BOOKS[0]), "item-status"),
         ("/console/account".to_owned(), "account-lookup"),

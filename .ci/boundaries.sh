@@ -21,6 +21,7 @@ rules=(
   "readnet-tlog||tonic|kurrentdb|readnet-domain|readnet-proto|readnet-ledger|readnet-projection|readnet-server"
   "readnet-audit||tonic|kurrentdb|readnet-projection|readnet-server|readnet-availability|readnet-statistics|readnet-settlement"
   "readnet-server||kurrentdb|readnet-kurrentdb-endpoint|readnet-sim|readnet-bench|rusqlite|libsqlite3-sys"
+  "readnet-console||kurrentdb|readnet-kurrentdb-endpoint|readnet-sim|readnet-bench|rusqlite|libsqlite3-sys"
   "readnet||readnet-sim|readnet-bench|rusqlite|libsqlite3-sys"
   "readnet|--no-default-features|kurrentdb|readnet-sim|readnet-bench|rusqlite|libsqlite3-sys"
 )

@@ -130,6 +130,7 @@ command_requests!(
     PayLostItemRequest,
     WaiveLostItemDebtRequest,
     WithdrawRequest,
+    ReportFootfallRequest,
     PlaceHoldRequest,
     CancelHoldRequest,
     ExpireHoldsRequest,

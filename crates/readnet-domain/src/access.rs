@@ -328,6 +328,8 @@ pub enum Act {
     ReadHolds,
     /// Write the server's clock into the log.
     TickClock,
+    /// Report a gate counter's visits at a library (footfall).
+    ReportFootfall,
     /// Take notices as a gateway and acknowledge them (patron ids included).
     Notices,
     /// A library's staff work lists: copies to send home, in transit, the hold shelf, overdue
@@ -400,6 +402,8 @@ impl Act {
             | Act::WaiveLostItemDebt
             | Act::Withdraw => &[NetworkAdmin, Desk],
             Act::Checkout | Act::Renew | Act::Return => &[NetworkAdmin, Desk, Kiosk],
+            // A gate counter reports as its library's kiosk does (or a desk types it in).
+            Act::ReportFootfall => &[NetworkAdmin, Desk, Kiosk],
             Act::BoothSwap => &[NetworkAdmin, Booth],
             Act::ListPrincipals => &[NetworkAdmin, CityAdmin, Auditor],
             Act::ClosePeriod => &[NetworkAdmin, SettlementClerk],
@@ -449,6 +453,7 @@ impl Act {
             Act::BorrowDigital => "lend e-resources",
             Act::ExpireDigitalLoans => "ExpireDigitalLoans",
             Act::TickClock => "TickClock",
+            Act::ReportFootfall => "ReportFootfall",
             Act::Notices => "take and acknowledge notices",
             Act::ReadHolds => "read holds and pick lists",
             Act::ReadWorkLists => "read a library's work lists",
@@ -613,6 +618,7 @@ pub fn command_act(command: &Command) -> Act {
         Command::BorrowDigital { .. } | Command::ReturnDigital { .. } => Act::BorrowDigital,
         Command::ExpireDigitalLoans => Act::ExpireDigitalLoans,
         Command::TickClock => Act::TickClock,
+        Command::ReportFootfall { .. } => Act::ReportFootfall,
         Command::AcknowledgeNotices { .. } => Act::Notices,
         Command::AddPrincipal { .. }
         | Command::ChangePrincipal { .. }

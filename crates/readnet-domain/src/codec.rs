@@ -159,6 +159,7 @@ payload_codec!(
     DigitalLoaned,
     DigitalLoanEnded,
     PatronForgotten,
+    FootfallReported,
 );
 
 /// Decodes a stored payload of `event_type` written at `schema_version`, upcasting it to the

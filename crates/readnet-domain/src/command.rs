@@ -176,6 +176,13 @@ pub enum Command {
     /// Writes the server's clock into the log, for the notices that depend on time (ADR 0016):
     /// as of the command's `occurred_at`, which must be later than the last tick.
     TickClock,
+    /// A gate counter's visits at the acting library over `from`..`to` (footfall, 人流量).
+    ReportFootfall {
+        gate: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        visits: u64,
+    },
     /// A notice gateway has delivered every notice up to `through_sequence`.
     AcknowledgeNotices {
         gateway: String,
@@ -290,6 +297,7 @@ impl Command {
             Command::BorrowDigital { .. } => "BorrowDigital",
             Command::ReturnDigital { .. } => "ReturnDigital",
             Command::ExpireDigitalLoans => "ExpireDigitalLoans",
+            Command::ReportFootfall { .. } => "ReportFootfall",
             Command::AddPrincipal { .. } => "AddPrincipal",
             Command::ChangePrincipal { .. } => "ChangePrincipal",
             Command::RevokePrincipal { .. } => "RevokePrincipal",

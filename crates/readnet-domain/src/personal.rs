@@ -83,7 +83,8 @@ pub fn patron_ids_mut(payload: &mut Payload) -> Vec<&mut String> {
         | Payload::AcquisitionBudgetSet(_)
         | Payload::AcquisitionPolicySet(_)
         | Payload::BookstorePartnerRegistered(_)
-        | Payload::EResourceLicensed(_) => Vec::new(),
+        | Payload::EResourceLicensed(_)
+        | Payload::FootfallReported(_) => Vec::new(),
     }
 }
 

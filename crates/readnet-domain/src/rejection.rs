@@ -661,6 +661,26 @@ pub enum Rejection {
         "gateway: {gateway:?} is not a gateway name (lower-case letters, digits and hyphens, 1 to 64)"
     )]
     BadGatewayName { gateway: String },
+    #[error("gate: {gate:?} is not a gate name (lower-case letters, digits and hyphens, 1 to 64)")]
+    BadGateName { gate: String },
+    #[error(
+        "interval_end: {to} must be after interval_start {from}, at most a day later and not after the report"
+    )]
+    BadFootfallInterval {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    },
+    #[error(
+        "interval_start: gate {gate} of library {library} has reported through {reported_through} \
+         already; an interval from {from} would count visits twice (a gate reports its intervals \
+         in order, each once)"
+    )]
+    FootfallAlreadyReported {
+        library: LibraryCode,
+        gate: String,
+        from: DateTime<Utc>,
+        reported_through: DateTime<Utc>,
+    },
     #[error(
         "through_sequence: gateway {gateway} acknowledged notices through {acked} already, not back to {through_sequence} (rule: a gateway's checkpoint only moves forward)"
     )]
@@ -768,7 +788,8 @@ impl Rejection {
             | Rejection::HoldLegNotOnRoute { .. }
             | Rejection::NoHoldDue { .. }
             | Rejection::ClockNotLater { .. }
-            | Rejection::NoticeAckBackwards { .. } => FailedPrecondition,
+            | Rejection::NoticeAckBackwards { .. }
+            | Rejection::FootfallAlreadyReported { .. } => FailedPrecondition,
             Rejection::BookstoreRequired { .. }
             | Rejection::BudgetYearOutOfRange { .. }
             | Rejection::BudgetOutOfRange { .. }
@@ -790,7 +811,10 @@ impl Rejection {
             Rejection::BookstoreAlreadyPartner { .. } | Rejection::EResourceExists { .. } => {
                 AlreadyExists
             }
-            Rejection::HoldTargetRequired | Rejection::BadGatewayName { .. } => InvalidArgument,
+            Rejection::HoldTargetRequired
+            | Rejection::BadGatewayName { .. }
+            | Rejection::BadGateName { .. }
+            | Rejection::BadFootfallInterval { .. } => InvalidArgument,
             Rejection::TitleNotCatalogued { .. } | Rejection::HoldNotFound { .. } => NotFound,
         }
     }
@@ -914,6 +938,9 @@ impl Rejection {
             Rejection::DigitalLoanExists { .. } => "DigitalLoanExists",
             Rejection::NoDigitalLoan { .. } => "NoDigitalLoan",
             Rejection::NoDigitalLoanDue { .. } => "NoDigitalLoanDue",
+            Rejection::BadGateName { .. } => "BadGateName",
+            Rejection::BadFootfallInterval { .. } => "BadFootfallInterval",
+            Rejection::FootfallAlreadyReported { .. } => "FootfallAlreadyReported",
         }
     }
 

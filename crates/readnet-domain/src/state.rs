@@ -168,6 +168,8 @@ pub struct Network {
     pub bookstores: HashMap<LibraryCode, BTreeMap<String, String>>,
     /// Licensed e-resources by code.
     pub eresources: BTreeMap<String, EResource>,
+    /// (library, gate) → the end of the last interval its gate counter reported (footfall).
+    pub footfall_through: BTreeMap<(LibraryCode, String), DateTime<Utc>>,
 }
 
 impl Network {
@@ -588,6 +590,7 @@ impl Item {
             | Payload::EResourceLicensed(_)
             | Payload::DigitalLoaned(_)
             | Payload::DigitalLoanEnded(_)
+            | Payload::FootfallReported(_)
             | Payload::CommandRefused(_) => self.broken(payload),
         }
         self.version += 1;
@@ -1063,6 +1066,20 @@ impl Ledger {
                     patron.digital_loans.remove(&e.resource);
                 }
                 patron.version += 1;
+            }
+            Payload::FootfallReported(e) => {
+                let from = from_us(e.from_us);
+                let key = (LibraryCode::from(e.library.as_str()), e.gate.clone());
+                if let Some(through) = self.network.footfall_through.get(&key)
+                    && *through > from
+                {
+                    broken(
+                        payload,
+                        &format!("gate {} reported through {through} already", e.gate),
+                    );
+                }
+                self.network.footfall_through.insert(key, from_us(e.to_us));
+                self.network.version += 1;
             }
             Payload::LibraryRolesSet(e) => {
                 let library = self.network.library_mut(payload, &e.library);

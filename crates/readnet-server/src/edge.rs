@@ -569,6 +569,19 @@ command_request!(AcknowledgeNoticesRequest, "AcknowledgeNotices", backdated: fal
     }
 });
 
+command_request!(ReportFootfallRequest, "ReportFootfall", |r, key, at| {
+    let instant = |ts: Option<&Timestamp>, field: &str| match ts {
+        Some(ts) => valid_timestamp(ts, field),
+        None => Err(ServerError::invalid(format!("{field}: required"))),
+    };
+    Command::ReportFootfall {
+        gate: text(&r.gate, "gate", 64)?,
+        from: instant(r.interval_start.as_ref(), "interval_start")?,
+        to: instant(r.interval_end.as_ref(), "interval_end")?,
+        visits: r.visits,
+    }
+});
+
 command_request!(SetLibraryRolesRequest, "SetLibraryRoles", |r, key, at| {
     Command::SetLibraryRoles {
         library: library_code(&r.library, "library")?,

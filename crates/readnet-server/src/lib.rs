@@ -23,6 +23,7 @@ mod error;
 pub mod limits;
 pub mod measure;
 pub mod projections;
+pub mod reads;
 mod services;
 pub mod sip2;
 mod sweep;
@@ -118,6 +119,17 @@ pub struct Retention {
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     served: Served,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_on_with(listener, served, None, shutdown).await
+}
+
+/// [`serve_on`], handing the read services to `reads` once they run (the binary's web console
+/// calls them in process).
+pub async fn serve_on_with(
+    listener: tokio::net::TcpListener,
+    served: Served,
+    reads: Option<reads::ReadServicesHook>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let Served {
@@ -228,6 +240,31 @@ pub async fn serve_on(
         keys: patron_keys,
     };
 
+    let availability = AvailabilityService::new(availability, Arc::clone(&clock));
+    let statistics = StatisticsService::new(statistics, Arc::clone(&clock));
+    let settlement_service = SettlementService::new(
+        settlement.clone(),
+        Arc::clone(&store),
+        bus.clone(),
+        Arc::clone(&clock),
+    );
+    if let Some(hook) = reads {
+        hook(reads::ReadServices {
+            statistics: statistics.clone(),
+            availability: availability.clone(),
+            settlement: settlement_service.clone(),
+            account: account_service.clone(),
+            ledger: ledger.clone(),
+            clock: Arc::clone(&clock),
+            authenticator: Authenticator::new(
+                access.authentication.clone(),
+                bus.access(),
+                Arc::clone(&clock),
+            ),
+            bus: bus.clone(),
+        });
+    }
+
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<NetworkAdminServiceServer<Commands>>()
@@ -296,10 +333,7 @@ pub async fn serve_on(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(AvailabilityServiceServer::new(AvailabilityService::new(
-            availability,
-            Arc::clone(&clock),
-        )))
+        .add_service(AvailabilityServiceServer::new(availability))
         .add_optional_service(tree.map(|tree| {
             AuditServiceServer::new(audit::AuditService::new(
                 tree,
@@ -307,14 +341,8 @@ pub async fn serve_on(
                 settlement.clone(),
             ))
         }))
-        .add_service(
-            SettlementService::new(settlement, Arc::clone(&store), bus, Arc::clone(&clock))
-                .into_server(),
-        )
-        .add_service(StatisticsServiceServer::new(StatisticsService::new(
-            statistics,
-            Arc::clone(&clock),
-        )))
+        .add_service(settlement_service.into_server())
+        .add_service(StatisticsServiceServer::new(statistics))
         .add_service(AccessServiceServer::new(access_service))
         .add_service(AccountServiceServer::new(account_service))
         .add_service(NetworkAdminServiceServer::new(commands.clone()))

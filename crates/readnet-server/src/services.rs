@@ -186,6 +186,7 @@ command_service!(circulation_service_server::CirculationService {
     borrow_digital(BorrowDigitalRequest) -> BorrowDigitalResponse,
     return_digital(ReturnDigitalRequest) -> ReturnDigitalResponse,
     expire_digital_loans(ExpireDigitalLoansRequest) -> ExpireDigitalLoansResponse,
+    report_footfall(ReportFootfallRequest) -> ReportFootfallResponse,
 });
 
 #[tonic::async_trait]

@@ -543,6 +543,7 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
         | Command::CancelHold { .. }
         | Command::ExpireHolds
         | Command::TickClock
+        | Command::ReportFootfall { .. }
         | Command::AcknowledgeNotices { .. } => {
             return Err(tonic::Status::invalid_argument(
                 "the simulator does not generate holds yet",

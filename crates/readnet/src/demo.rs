@@ -24,6 +24,8 @@ use crate::tls::ClientTls;
 
 /// How long to wait for the in-process server to accept connections.
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(15);
+/// The visits the story's gate counter reports.
+pub const DEMO_VISITS: u64 = 128;
 
 /// A library of the story's network.
 struct Library {
@@ -753,6 +755,34 @@ impl Story {
         ]
     }
 
+    /// The 24-hour library's gate counter reports the last quarter of an hour before now: the
+    /// footfall the monitoring centre shows.
+    fn footfall(&self) -> Vec<Step> {
+        let now = chrono::Utc::now();
+        let at = |minutes_ago: i64| {
+            let instant = now - chrono::Duration::minutes(minutes_ago);
+            readnet_proto::Timestamp {
+                seconds: instant.timestamp(),
+                nanos: 0,
+            }
+        };
+        let report = v1::ReportFootfallRequest {
+            gate: format!("gate-{}", self.tag.to_ascii_lowercase()),
+            interval_start: Some(at(15)),
+            interval_end: Some(at(0)),
+            visits: DEMO_VISITS,
+            ..Default::default()
+        };
+        vec![step(
+            format!(
+                "The gate of the 24-hour library JN-QUANCHENG-24H counted {DEMO_VISITS} visits in the last quarter of an hour (人流量)"
+            ),
+            Actor::at("JN-QUANCHENG-24H", Channel::Kiosk),
+            self.send(Call::Footfall(report)),
+            Expect::Accepted,
+        )]
+    }
+
     /// The whole story, in order.
     fn steps(&self) -> Vec<Step> {
         let mut steps = self.catalogue();
@@ -762,6 +792,7 @@ impl Story {
         steps.extend(self.limit());
         steps.extend(self.booth());
         steps.extend(self.acquisition_and_loss());
+        steps.extend(self.footfall());
         steps.push(step(
             "Finally: where is the worked example's 《聊斋志异》?",
             Actor::network(),
@@ -1180,6 +1211,7 @@ mod tests {
             Call::BorrowDigital(r) => &r.command_id,
             Call::ReturnDigital(r) => &r.command_id,
             Call::ExpireDigitalLoans(r) => &r.command_id,
+            Call::Footfall(r) => &r.command_id,
         }
     }
 }

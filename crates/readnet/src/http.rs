@@ -9,6 +9,10 @@
 //! Everything here is public by design, as Certificate Transparency logs are: hashes and signed
 //! tree heads, no event data. What a client fetches is checked by it, against the log's public
 //! key and the hashes, not trusted because of where it came from.
+//!
+//! The web console (`readnet-console`) is merged beside these routes. With `--tls-cert` the
+//! listener serves TLS ([`serve_tls`]): the gRPC listener's certificate, HTTP/2 or HTTP/1.1 by
+//! ALPN, no client certificate asked (browsers log in with a token).
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -17,6 +21,71 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use readnet_audit::Tree;
 use readnet_tlog::TileId;
+
+/// How long a TLS handshake may take before the connection is closed.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Connections served at once over TLS; more wait in the listener's backlog.
+const MAX_TLS_CONNECTIONS: usize = 1024;
+
+/// Serves `routes` over TLS on `listener` until `shutdown`; connections still open then are
+/// closed (a console's event stream would otherwise hold the server).
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    routes: Router,
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::service::TowerToHyperService;
+
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_TLS_CONNECTIONS));
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = std::sync::Arc::clone(&slots).acquire_owned() => permit.expect("never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "HTTP accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(routes.clone());
+        connections.spawn(async move {
+            let _permit = permit;
+            let stream =
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "HTTP TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "HTTP TLS handshake took too long");
+                        return;
+                    }
+                };
+            let served = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .await;
+            if let Err(error) = served {
+                tracing::debug!(%peer, %error, "HTTP connection ended");
+            }
+        });
+        // Reap the finished ones so the set stays as large as the open connections.
+        while connections.try_join_next().is_some() {}
+    }
+    connections.shutdown().await;
+}
 
 /// The routes, over the tree the server keeps.
 pub fn router(tree: Tree) -> Router {

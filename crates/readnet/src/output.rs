@@ -544,6 +544,14 @@ pub fn facts(event: &Event) -> String {
             word(e.reason().as_str_name(), "HOLD_END_REASON_")
         ),
         Payload::ClockTicked(e) => format!("the clock ticked: {}", local_time_us(e.at_us)),
+        Payload::FootfallReported(e) => format!(
+            "{} gate {}: {} visits from {} to {}",
+            e.library,
+            e.gate,
+            e.visits,
+            local_time_us(e.from_us),
+            local_time_us(e.to_us)
+        ),
         Payload::NoticesAcknowledged(e) => format!(
             "gateway {} took the notices through {}",
             e.gateway, e.through_sequence
@@ -850,6 +858,10 @@ pub fn payload_json(event: &Event) -> Value {
             "reason": word(e.reason().as_str_name(), "HOLD_END_REASON_"), "note": e.note,
         }),
         Payload::ClockTicked(e) => json!({ "at_us": e.at_us }),
+        Payload::FootfallReported(e) => json!({
+            "library": e.library, "gate": e.gate, "from_us": e.from_us, "to_us": e.to_us,
+            "visits": e.visits,
+        }),
         Payload::NoticesAcknowledged(e) => json!({
             "gateway": e.gateway, "through_sequence": e.through_sequence,
         }),

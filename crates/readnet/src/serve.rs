@@ -102,6 +102,31 @@ pub async fn serve(
             config.listen
         );
     }
+    // The HTTP listener takes it too (the console's login sends a token), without asking
+    // browsers for a client certificate; it speaks HTTP/2 and HTTP/1.1 by ALPN.
+    let http_tls = match (&config.http_listen, &config.tls) {
+        (Some(_), Some(files)) => {
+            let files = ServerTlsFiles {
+                client_ca: None,
+                ..files.clone()
+            };
+            let mut config = (*files.rustls_config()?).clone();
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            Some(Arc::new(config))
+        }
+        _ => None,
+    };
+    if let Some(http) = config.http_listen
+        && config.tls.is_none()
+        && !http.ip().is_loopback()
+        && !config.insecure
+    {
+        anyhow::bail!(
+            "--http-listen {http}: without --tls-cert the web console's login sends a token in \
+             the clear; give the listener a certificate, keep it on loopback behind a TLS proxy, \
+             or give --insecure to do it anyway"
+        );
+    }
     // SIP2 takes the listener's certificate: TLS on both, or on neither.
     let sip2_tls = match (&config.sip2, &config.tls) {
         (Some(_), Some(files)) => Some(files.rustls_config()?),
@@ -220,8 +245,13 @@ pub async fn serve(
     let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|&stop| stop).await;
     };
+    // The web console gets the read services once the listener runs them.
+    let console = readnet_console::ServicesSlot::default();
     let http = http_listener.map(|listener| {
-        let mut routes = crate::http::router(tree.clone());
+        let mut routes = crate::http::router(tree.clone()).merge(readnet_console::router(
+            Arc::clone(&console),
+            http_tls.is_some(),
+        ));
         if let Some(handle) = metrics {
             routes = routes.merge(crate::ops::router(crate::ops::Scrape {
                 handle,
@@ -229,8 +259,20 @@ pub async fn serve(
                 clock: Arc::clone(&clock),
             }));
         }
-        let server = axum::serve(listener, routes).with_graceful_shutdown(stopped(stop.clone()));
-        tokio::spawn(async move { server.await })
+        match http_tls.clone() {
+            Some(tls) => {
+                let server = crate::http::serve_tls(listener, routes, tls, stopped(stop.clone()));
+                tokio::spawn(async move {
+                    server.await;
+                    Ok(())
+                })
+            }
+            None => {
+                let server =
+                    axum::serve(listener, routes).with_graceful_shutdown(stopped(stop.clone()));
+                tokio::spawn(async move { server.await })
+            }
+        }
     });
     let served = readnet_server::Served {
         store,
@@ -255,7 +297,11 @@ pub async fn serve(
         sip2,
         tree: Some(tree),
     };
-    let served = readnet_server::serve_on(listener, served, stopped(stop)).await;
+    let on_reads: readnet_server::reads::ReadServicesHook = Box::new(move |reads| {
+        let _ = console.set(reads);
+    });
+    let served =
+        readnet_server::serve_on_with(listener, served, Some(on_reads), stopped(stop)).await;
     // The gRPC listener may also stop on an error: the HTTP one stops with it.
     stopping.send_replace(true);
     if let Some(http) = http {

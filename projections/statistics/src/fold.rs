@@ -8,7 +8,7 @@
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use readnet_domain::{CityCode, ItemCode, LibraryCode, PatronId};
 use readnet_projection::canonical::{FastMap, sorted_map};
@@ -63,6 +63,12 @@ pub struct Counters {
     /// What patron-driven books cost, in fen.
     #[serde(default, skip_serializing_if = "is_zero_i64")]
     pub patron_driven_spent_fen: i64,
+    /// Visits its gate counters reported for intervals that start that day (footfall).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub visits: u64,
+    /// Loans by the lending library's local hour (0 to 23), in both views.
+    #[serde(default, skip_serializing_if = "Hours::is_empty")]
+    pub loans_by_hour: Hours,
 }
 
 fn is_zero_u64(value: &u64) -> bool {
@@ -71,6 +77,17 @@ fn is_zero_u64(value: &u64) -> bool {
 
 fn is_zero_i64(value: &i64) -> bool {
     *value == 0
+}
+
+/// A count per local hour of a day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Hours(pub [u64; 24]);
+
+impl Hours {
+    fn is_empty(&self) -> bool {
+        self.0.iter().all(|&n| n == 0)
+    }
 }
 
 impl Counters {
@@ -92,6 +109,10 @@ impl Counters {
         self.patron_driven_spent_fen = self
             .patron_driven_spent_fen
             .saturating_add(other.patron_driven_spent_fen);
+        self.visits += other.visits;
+        for (hour, n) in self.loans_by_hour.0.iter_mut().zip(other.loans_by_hour.0) {
+            *hour += n;
+        }
     }
 }
 
@@ -176,6 +197,9 @@ struct ItemFacts {
     owner: LibraryCode,
     title_key: String,
     loan: Option<Loan>,
+    /// The library it was dispatched to, while it travels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    in_transit_to: Option<LibraryCode>,
 }
 
 /// How a title is shown: the first copy catalogued under its key.
@@ -199,7 +223,17 @@ pub(crate) struct Activity {
     /// `occurred_at` second → events, for the hour up to `latest_second`: at most
     /// [`LAST_HOUR_SECONDS`] entries however busy the library.
     pub(crate) events_by_second: BTreeMap<i64, u64>,
+    /// The gaps, in seconds, between its latest events that followed one another within
+    /// [`RHYTHM_GAP_LIMIT_SECONDS`] (a night or a closed day is not a gap in its rhythm): at
+    /// most [`RHYTHM_GAPS`], oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) gaps_s: Vec<u32>,
 }
+
+/// How many of a library's latest gaps between events its usual rhythm is taken from.
+pub const RHYTHM_GAPS: usize = 64;
+/// A gap longer than this (8 hours) is a pause between working days, not part of the rhythm.
+pub const RHYTHM_GAP_LIMIT_SECONDS: i64 = 8 * 3600;
 
 impl Activity {
     fn record(&mut self, occurred_at: DateTime<Utc>, recorded_at: DateTime<Utc>) {
@@ -207,6 +241,15 @@ impl Activity {
         self.last_occurred_at_us = self.last_occurred_at_us.max(occurred_at.timestamp_micros());
         self.last_recorded_at_us = self.last_recorded_at_us.max(recorded_at.timestamp_micros());
         let second = occurred_at.timestamp();
+        // Only events that move the clock forward make a gap: a burst in one second, or an
+        // offline kiosk's late events, say nothing about the rhythm.
+        let gap = second - self.latest_second;
+        if self.latest_second > 0 && gap > 0 && gap <= RHYTHM_GAP_LIMIT_SECONDS {
+            if self.gaps_s.len() == RHYTHM_GAPS {
+                self.gaps_s.remove(0);
+            }
+            self.gaps_s.push(gap as u32);
+        }
         self.latest_second = self.latest_second.max(second);
         let horizon = self.latest_second - LAST_HOUR_SECONDS;
         if second > horizon {
@@ -221,6 +264,18 @@ impl Activity {
             entry.remove();
         }
         debug_assert!(self.events_by_second.len() as i64 <= LAST_HOUR_SECONDS);
+    }
+
+    /// The library's usual gap between events, in seconds: the nearest-rank 90th percentile of
+    /// its latest gaps; `None` before it has any.
+    pub(crate) fn usual_gap_seconds(&self) -> Option<u64> {
+        let mut gaps = self.gaps_s.clone();
+        if gaps.is_empty() {
+            return None;
+        }
+        gaps.sort_unstable();
+        let rank = (gaps.len() * 90).div_ceil(100).max(1);
+        Some(u64::from(gaps[rank - 1]))
     }
 
     /// Events whose `occurred_at` second is within the hour ending at `now` (or later).
@@ -354,10 +409,13 @@ pub struct Statistics {
     /// Open holds (ADR 0013): their pickup library and when they were placed, for the fill
     /// time. Encoded only when there are any, so logs without holds keep their digests.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    open_holds: BTreeMap<u64, OpenHold>,
+    pub(crate) open_holds: BTreeMap<u64, OpenHold>,
     /// Pickup library → local day → its holds' figures. Encoded only when there are any.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) hold_days: BTreeMap<LibraryCode, BTreeMap<String, HoldDay>>,
+    /// Destination library → items dispatched to it and not yet received.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) in_transit_to: BTreeMap<LibraryCode, u64>,
     /// Library → budget year → its budget and spending (ADR 0019). Encoded only when there
     /// are any.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -378,8 +436,8 @@ pub(crate) struct BudgetRecord {
 
 /// An open hold, as the statistics need it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct OpenHold {
-    pickup: LibraryCode,
+pub(crate) struct OpenHold {
+    pub(crate) pickup: LibraryCode,
     placed_at_us: i64,
 }
 
@@ -488,6 +546,7 @@ impl Statistics {
                     owner: LibraryCode::from(e.owner_library.clone()),
                     title_key: String::new(),
                     loan: None,
+                    in_transit_to: None,
                 },
             );
         }
@@ -523,8 +582,13 @@ impl Statistics {
 
         let cross_city = !e.patron_home_city.is_empty()
             && e.patron_home_city != self.network.city_of(&e.owner_library);
+        // The hour at the desk that lent it, in both views, so that the views sum alike.
+        let hour = at
+            .with_timezone(&self.network.library_time_zone(&e.library))
+            .hour() as usize;
         let count = |row: &mut LibraryDay| {
             row.counters.loans += 1;
+            row.counters.loans_by_hour.0[hour] += 1;
             row.counters.cross_city_loans += u64::from(cross_city);
             insert_patron(row, &e.patron_id);
         };
@@ -637,6 +701,7 @@ impl Statistics {
                 owner: LibraryCode::from(e.owner_library.clone()),
                 title_key: key,
                 loan: None,
+                in_transit_to: None,
             },
         );
         if e.acquisition == Acquisition::Purchase as i32
@@ -765,6 +830,30 @@ impl Statistics {
         });
     }
 
+    /// The item leaves the network or arrives: it is no longer travelling.
+    fn arrived(&mut self, item: &str) {
+        let Some(to) = self
+            .items
+            .get_mut(item)
+            .and_then(|facts| facts.in_transit_to.take())
+        else {
+            return;
+        };
+        if let Some(count) = self.in_transit_to.get_mut(to.as_str()) {
+            *count -= 1;
+            if *count == 0 {
+                self.in_transit_to.remove(to.as_str());
+            }
+        }
+    }
+
+    fn footfall(&mut self, at: DateTime<Utc>, e: &readnet_projection::pb::FootfallReported) {
+        let from = Utc.timestamp_micros(e.from_us).single().unwrap_or(at);
+        for by in By::BOTH {
+            self.touch(by, &e.library, from, |row| row.counters.visits += e.visits);
+        }
+    }
+
     fn owner_of(&self, item: &str) -> LibraryCode {
         self.items
             .get(item)
@@ -790,8 +879,9 @@ impl Projection for Statistics {
     /// (a state of version 2 never counted the holds already in the log, so it is rebuilt; a log
     /// without holds keeps its digest). 4: acquisition budgets and spending per library and
     /// year, digital loans (ADR 0019): a state of version 3 never summed the purchases already
-    /// in the log, so it is rebuilt.
-    const VERSION: u32 = 4;
+    /// in the log, so it is rebuilt. 5: the monitoring centre's numbers: footfall, loans by
+    /// hour, items in transit to each library, each library's usual rhythm.
+    const VERSION: u32 = 5;
 
     fn apply(&mut self, event: &ProjectedEvent) {
         debug_assert!(
@@ -818,11 +908,17 @@ impl Projection for Statistics {
             Payload::ItemReturned(e) => self.returned(event, e),
             Payload::ItemDeclaredLost(e) => self.declared_lost(event, &e.item),
             Payload::TransferDispatched(e) => {
+                self.arrived(&e.item);
+                if let Some(facts) = self.items.get_mut(e.item.as_str()) {
+                    facts.in_transit_to = Some(LibraryCode::from(e.to_library.as_str()));
+                    *entry_mut(&mut self.in_transit_to, &e.to_library) += 1;
+                }
                 let count = |row: &mut LibraryDay| row.counters.transfers_out += 1;
                 self.touch(By::TransactionLibrary, &e.from_library, at, count);
                 self.touch(By::OwningLibrary, &e.owner_library, at, count);
             }
             Payload::TransferReceived(e) => {
+                self.arrived(&e.item);
                 let owner = self.owner_of(&e.item);
                 let count = |row: &mut LibraryDay| row.counters.transfers_in += 1;
                 self.touch(By::TransactionLibrary, &e.to_library, at, count);
@@ -837,10 +933,12 @@ impl Projection for Statistics {
                 self.touch(By::TransactionLibrary, &e.booth, at, count);
                 self.touch(By::OwningLibrary, owner.as_str(), at, count);
                 // The taken book has left the network.
+                self.arrived(&e.item_taken);
                 self.items.remove(e.item_taken.as_str());
             }
             Payload::ItemWithdrawn(e) => {
                 self.end_loan(&e.item);
+                self.arrived(&e.item);
                 self.items.remove(e.item.as_str());
             }
             Payload::HoldPlaced(e) => self.hold_placed(at, e),
@@ -853,6 +951,7 @@ impl Projection for Statistics {
             }
             Payload::PatronDrivenPurchaseRecorded(e) => self.purchase_recorded(event, e),
             Payload::DigitalLoaned(e) => self.digital_loaned(event, e),
+            Payload::FootfallReported(e) => self.footfall(at, e),
             _ => {}
         }
         self.position = event.position;

@@ -25,7 +25,9 @@ mod fold;
 pub mod query;
 pub mod service;
 
-pub use fold::{By, Counters, LAST_HOUR_SECONDS, Statistics};
+pub use fold::{
+    By, Counters, Hours, LAST_HOUR_SECONDS, RHYTHM_GAP_LIMIT_SECONDS, RHYTHM_GAPS, Statistics,
+};
 pub use query::{
     DayFigures, DayRange, FlowCell, HoldFigures, HoldScope, LibraryMonitor, MonitorSnapshot,
     TitleLoans, city_days, flow_matrix, hold_statistics, library_days, monitor, network_days,

@@ -416,6 +416,21 @@ pub struct LibraryMonitor {
     /// Items it owns on loan now (wherever lent); of those, past due at `now`.
     pub owned_on_loan: u64,
     pub owned_overdue: u64,
+    /// Its tier (`LibraryTier` as a number) and parent library (empty: it stands alone).
+    pub tier: i32,
+    pub parent: String,
+    /// Its local day at `now`, and that day's loans, returns (where they happened) and visits.
+    pub today: String,
+    pub loans_today: u64,
+    pub returns_today: u64,
+    pub visits_today: u64,
+    /// Items dispatched to it and not yet received.
+    pub in_transit: u64,
+    /// Open holds to be picked up there (placed, not yet filled or ended).
+    pub holds_waiting: u64,
+    /// Its usual gap between events (see `Activity::usual_gap_seconds`); `None` before it has
+    /// a rhythm.
+    pub usual_gap_seconds: Option<u64>,
 }
 
 /// The monitoring centre at `now`.
@@ -449,6 +464,10 @@ pub fn monitor(
             .get(code)
             .map_or((0, 0), |o| (o.on_loan, o.overdue_at(now_us)))
     };
+    let mut holds_waiting: BTreeMap<&str, u64> = BTreeMap::new();
+    for hold in state.open_holds.values() {
+        *holds_waiting.entry(hold.pickup.as_str()).or_default() += 1;
+    }
     let libraries = state
         .network
         .libraries
@@ -456,6 +475,14 @@ pub fn monitor(
         .filter(|(code, _)| library.is_none_or(|l| l == code.as_str()))
         .map(|(code, view)| {
             let activity = state.activity.get(code.as_str());
+            let today = state.network.local_day(code.as_str(), now);
+            let counters = state
+                .days
+                .transaction
+                .get(code.as_str())
+                .and_then(|days| days.get(&today))
+                .map(|row| row.counters)
+                .unwrap_or_default();
             let (on_loan, overdue) = loans(By::TransactionLibrary, code.as_str());
             let (owned_on_loan, owned_overdue) = loans(By::OwningLibrary, code.as_str());
             LibraryMonitor {
@@ -470,6 +497,19 @@ pub fn monitor(
                 overdue,
                 owned_on_loan,
                 owned_overdue,
+                tier: view.tier,
+                parent: view
+                    .parent
+                    .as_ref()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_default(),
+                loans_today: counters.loans,
+                returns_today: counters.returns,
+                visits_today: counters.visits,
+                today,
+                in_transit: state.in_transit_to.get(code.as_str()).copied().unwrap_or(0),
+                holds_waiting: holds_waiting.get(code.as_str()).copied().unwrap_or(0),
+                usual_gap_seconds: activity.and_then(|a| a.usual_gap_seconds()),
             }
         })
         .collect();

@@ -35,6 +35,7 @@ pub const WATCH_MIN_INTERVAL: Duration = Duration::from_secs(1);
 pub const WATCH_BUFFER: usize = 4;
 
 /// The statistics queries and the monitoring centre over gRPC.
+#[derive(Clone)]
 pub struct StatisticsService {
     handle: Handle<Statistics>,
     clock: Arc<dyn Clock>,
@@ -113,6 +114,12 @@ fn day(figures: DayFigures) -> pb::StatisticsDay {
         active_patrons: figures.active_patrons,
         on_loan_at_day_end: figures.on_loan_at_day_end,
         overdue_at_day_end: figures.overdue_at_day_end,
+        visits: c.visits,
+        loans_by_hour: if c.loans == 0 {
+            Vec::new()
+        } else {
+            c.loans_by_hour.0.to_vec()
+        },
         digital_loans: c.digital_loans,
         cross_city_digital_loans: c.cross_city_digital_loans,
         patron_driven_spent_fen: c.patron_driven_spent_fen,
@@ -160,6 +167,15 @@ fn snapshot(snapshot: MonitorSnapshot, applied_position: u64) -> pb::MonitorSnap
                 overdue: l.overdue,
                 owned_on_loan: l.owned_on_loan,
                 owned_overdue: l.owned_overdue,
+                tier: l.tier,
+                parent: l.parent,
+                today: l.today,
+                loans_today: l.loans_today,
+                returns_today: l.returns_today,
+                visits_today: l.visits_today,
+                in_transit: l.in_transit,
+                holds_waiting: l.holds_waiting,
+                usual_gap_seconds: l.usual_gap_seconds,
             })
             .collect(),
     }

@@ -514,6 +514,23 @@ async fn call(
             }))
             .await
             .map(drop),
+        "readnet.v1.CirculationService/ReportFootfall" => {
+            let now = chrono::Utc::now();
+            let ts = |at: chrono::DateTime<chrono::Utc>| prost_types::Timestamp {
+                seconds: at.timestamp(),
+                nanos: 0,
+            };
+            at.circulation()
+                .report_footfall(at.request(v1::ReportFootfallRequest {
+                    gate: format!("gate-{}", uuid::Uuid::new_v4().simple()),
+                    interval_start: Some(ts(now - chrono::Duration::minutes(30))),
+                    interval_end: Some(ts(now - chrono::Duration::minutes(15))),
+                    visits: 3,
+                    ..Default::default()
+                }))
+                .await
+                .map(drop)
+        }
         "readnet.v1.CirculationService/PayLostItem" => at
             .circulation()
             .pay_lost_item(at.request(v1::PayLostItemRequest {

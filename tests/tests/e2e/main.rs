@@ -10,6 +10,7 @@ mod audit_service;
 mod backup;
 mod circulation;
 mod concurrency;
+mod console;
 mod damage;
 mod durability;
 mod forget;

@@ -19,6 +19,7 @@ mod calendar;
 mod catalogue;
 mod circulation;
 mod digital;
+mod footfall;
 mod forget;
 mod holds;
 mod lost;
@@ -123,6 +124,12 @@ pub fn decide(
         } => d.close_temporarily(library, reason, *from, *until),
         Command::ReopenLibrary { library } => d.reopen(library),
         Command::TickClock => d.tick_clock(),
+        Command::ReportFootfall {
+            gate,
+            from,
+            to,
+            visits,
+        } => d.report_footfall(gate, *from, *to, *visits),
         Command::AcknowledgeNotices {
             gateway,
             through_sequence,

@@ -38,7 +38,9 @@ fn subject(payload: &Payload) -> StreamId {
         Payload::DigitalLoaned(e) => patron(&e.patron_id),
         Payload::DigitalLoanEnded(e) => patron(&e.patron_id),
         Payload::LoanExtended(e) => item(&e.item),
-        Payload::ClockTicked(_) | Payload::NoticesAcknowledged(_) => StreamId::Network,
+        Payload::ClockTicked(_)
+        | Payload::NoticesAcknowledged(_)
+        | Payload::FootfallReported(_) => StreamId::Network,
         Payload::HoldPlaced(e) => patron(&e.patron_id),
         Payload::HoldEnded(e) => patron(&e.patron_id),
         Payload::HoldAssigned(e) => item(&e.item),

@@ -471,6 +471,25 @@ pub enum WriteCommand {
         #[command(flatten)]
         opts: CommandOpts,
     },
+    /// A gate counter's visits at the acting library over one interval (footfall, 人流量). With
+    /// --library and without --command-id the command id is derived from the library, gate
+    /// and interval start, so a resent report is recognised as the same one.
+    Footfall {
+        /// The gate's name within the library, e.g. main-door.
+        #[arg(long)]
+        gate: String,
+        /// The interval's start (RFC 3339).
+        #[arg(long, value_name = "RFC3339", value_parser = DateTime::parse_from_rfc3339)]
+        from: DateTime<FixedOffset>,
+        /// The interval's end (RFC 3339): past, at most a day after its start.
+        #[arg(long, value_name = "RFC3339", value_parser = DateTime::parse_from_rfc3339)]
+        to: DateTime<FixedOffset>,
+        /// The people counted coming in.
+        #[arg(long)]
+        visits: u64,
+        #[command(flatten)]
+        opts: CommandOpts,
+    },
     /// Place a hold on a title (--isbn, or --title and --author) or on one --item, for pickup
     /// at a library or a delivery point. Any channel: desk, kiosk or app (--channel app).
     PlaceHold {
@@ -960,6 +979,28 @@ impl WriteCommand {
                     ..Default::default()
                 };
                 (opts, Call::WaiveLost(r))
+            }
+            Self::Footfall {
+                gate,
+                from,
+                to,
+                visits,
+                mut opts,
+            } => {
+                if opts.command_id.is_none()
+                    && let Some(library) = &opts.library
+                {
+                    let name = format!("footfall/{library}/{gate}/{}", from.timestamp_micros());
+                    opts.command_id = Some(Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes()));
+                }
+                let r = v1::ReportFootfallRequest {
+                    gate,
+                    interval_start: Some(client::timestamp(from)),
+                    interval_end: Some(client::timestamp(to)),
+                    visits,
+                    ..Default::default()
+                };
+                (opts, Call::Footfall(r))
             }
             Self::Withdraw { item, reason, opts } => {
                 let r = v1::WithdrawRequest {

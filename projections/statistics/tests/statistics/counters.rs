@@ -272,6 +272,7 @@ fn a_patron_driven_acquisition_counts_an_acquisition_and_a_loan() {
                 patron_driven_acquisitions: 1,
                 patron_driven_spent_fen: 3900,
                 enrolments: 1,
+                loans_by_hour: lent_at_hour(10),
                 ..Counters::default()
             },
             "{by:?}"
@@ -398,4 +399,11 @@ fn an_item_declared_lost_is_no_longer_on_loan() {
             "{by:?}"
         );
     }
+}
+
+/// One loan, in the local hour `hour`.
+fn lent_at_hour(hour: usize) -> readnet_statistics::Hours {
+    let mut hours = readnet_statistics::Hours::default();
+    hours.0[hour] = 1;
+    hours
 }

@@ -1,5 +1,6 @@
 //! The monitoring centre, with "now" from a manual clock.
 
+use chrono::Duration;
 use readnet_domain::{Clock, Command, ManualClock};
 use readnet_statistics::{LibraryMonitor, StatisticsError, monitor};
 
@@ -155,4 +156,78 @@ fn a_monitor_of_an_unknown_library_is_not_found() {
         monitor(&s, None, t0()).unwrap().libraries.len(),
         LIBRARIES.len()
     );
+}
+
+#[test]
+fn the_monitor_shows_todays_loans_returns_footfall_and_items_in_transit() {
+    let mut h = network();
+    catalogue(&mut h, t0(), JN_CENTRAL, book("JN-1", "", "Teahouse"));
+    catalogue(&mut h, t0(), JN_CENTRAL, book("JN-2", "", "Camel Xiangzi"));
+    checkout(&mut h, t0() + minutes(10), JN_CENTRAL, "JN-1", li_wei());
+    return_at(&mut h, t0() + minutes(20), JN_CENTRAL, "JN-1");
+    checkout(&mut h, t0() + minutes(30), JN_CENTRAL, "JN-1", wang_fang());
+    h.run(
+        t0() + minutes(40),
+        Some(JN_CENTRAL),
+        Command::DispatchTransfer {
+            item: "JN-2".into(),
+            to_library: JN_LIXIA.into(),
+            reason: readnet_domain::pb::TransferReason::Rebalance,
+        },
+    );
+    // The gate of JN-LIXIA counts two quarters of an hour.
+    for (start, visits) in [(0, 12), (15, 30)] {
+        h.run(
+            t0() + minutes(45),
+            Some(JN_LIXIA),
+            Command::ReportFootfall {
+                gate: "main".into(),
+                from: t0() + minutes(start),
+                to: t0() + minutes(start + 15),
+                visits,
+            },
+        );
+    }
+    let s = fold(h.events());
+    let now = t0() + minutes(50);
+    let snapshot = monitor(&s, None, now).unwrap();
+    let central = library(&snapshot, JN_CENTRAL);
+    assert_eq!(
+        (central.loans_today, central.returns_today, central.on_loan),
+        (2, 1, 1)
+    );
+    assert_eq!(central.today, "2026-03-02");
+    let lixia = library(&snapshot, JN_LIXIA);
+    assert_eq!((lixia.visits_today, lixia.in_transit), (42, 1));
+    assert_eq!(lixia.parent, JN_CENTRAL);
+    // The day's row keeps the visits, and loans by local hour (10:10 and 10:30).
+    let figures = row(
+        &s,
+        JN_LIXIA,
+        "2026-03-02",
+        readnet_statistics::By::TransactionLibrary,
+    );
+    assert_eq!(figures.counters.visits, 42);
+    let lent = row(
+        &s,
+        JN_CENTRAL,
+        "2026-03-02",
+        readnet_statistics::By::TransactionLibrary,
+    );
+    assert_eq!(lent.counters.loans_by_hour.0[10], 2);
+    assert_eq!(lent.counters.loans_by_hour.0.iter().sum::<u64>(), 2);
+    // Received: no longer in transit. The next day starts with no loans today.
+    h.run(
+        t0() + minutes(55),
+        Some(JN_LIXIA),
+        Command::ReceiveTransfer {
+            item: "JN-2".into(),
+        },
+    );
+    let s = fold(h.events());
+    let tomorrow = monitor(&s, None, t0() + Duration::days(1)).unwrap();
+    assert_eq!(library(&tomorrow, JN_LIXIA).in_transit, 0);
+    assert_eq!(library(&tomorrow, JN_CENTRAL).loans_today, 0);
+    // JN-CENTRAL acted every ten minutes: that is its rhythm.
+    assert_eq!(library(&tomorrow, JN_CENTRAL).usual_gap_seconds, Some(600));
 }

@@ -293,13 +293,20 @@ fn total(rows: &[DayFigures]) -> Counters {
 
 /// What the log says the network-wide totals are, counting events directly.
 fn totals_from_log(h: &History) -> Counters {
-    let events: Vec<_> = h.events().iter().map(|e| &e.payload).collect();
     let city = |library: &str| city_of(library);
+    let local_hour = |library: &str, at: DateTime<Utc>| {
+        let tz = match city(library) {
+            "urumqi" => chrono_tz::Asia::Urumqi,
+            _ => chrono_tz::Asia::Shanghai,
+        };
+        chrono::Timelike::hour(&at.with_timezone(&tz)) as usize
+    };
     let mut c = Counters::default();
-    for payload in events {
-        match payload {
+    for event in h.events() {
+        match &event.payload {
             Payload::ItemLoaned(e) => {
                 c.loans += 1;
+                c.loans_by_hour.0[local_hour(&e.library, event.occurred_at)] += 1;
                 c.cross_city_loans += u64::from(e.patron_home_city != city(&e.owner_library));
             }
             Payload::ItemReturned(e) => {

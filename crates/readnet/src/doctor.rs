@@ -284,12 +284,24 @@ async fn patron_keys(data: &Path, store: Option<&EmbeddedStore>) -> anyhow::Resu
         None
     };
     let (mut sealed, mut forgotten, mut missing) = (0u64, 0u64, None::<String>);
+    // Where a damaged record stopped the walk: the log's own damage is reported below, by the
+    // frame walk; the keys are checked up to it.
+    let mut unread = None::<String>;
     if let Some(store) = store {
         let mut next = readnet_store::Position::FIRST;
         'log: loop {
-            let page = store
+            let page = match store
                 .read_all(AllFrom::Position(next), Direction::Forwards, 4096)
-                .await?;
+                .await
+            {
+                Ok(page) => page,
+                Err(error) => {
+                    unread = Some(format!(
+                        "checked only before position {next}, where the log cannot be read: {error}"
+                    ));
+                    break;
+                }
+            };
             let Some(last) = page.last() else { break };
             next = last.position.next();
             for event in &page {
@@ -332,6 +344,9 @@ async fn patron_keys(data: &Path, store: Option<&EmbeddedStore>) -> anyhow::Resu
                 summary.live, summary.forgotten
             );
         }
+    }
+    if let Some(unread) = unread {
+        println!("                {unread}");
     }
     Ok(missing)
 }

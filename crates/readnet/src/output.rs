@@ -8,30 +8,10 @@ use readnet_proto::v1::{
     CommandReceipt, Event, ItemState, ItemStatus, RecordedEvent, event::Payload,
 };
 use serde_json::{Value, json};
-use tonic::{Code, Status};
+use tonic::Status;
 
 /// The canonical gRPC name of a status code, as scripts and logs spell it.
-pub fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
-    }
-}
+pub use readnet_server::measure::code_name;
 
 /// `CODE: message`, the human form of a refusal.
 pub fn status_line(status: &Status) -> String {

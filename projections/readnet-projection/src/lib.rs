@@ -9,6 +9,7 @@
 pub mod access;
 pub mod canonical;
 pub mod handle;
+pub mod intern;
 mod network;
 pub mod runner;
 pub mod status;

@@ -695,9 +695,21 @@ pub struct Ledger {
     pub last_hold: u64,
     /// Events in the `settlement` stream.
     pub settlement_version: u64,
+    /// Every item ever catalogued, by title key, in cataloguing order: placing a hold and
+    /// targeting a copy look at a title's copies, not at every item of the network.
+    pub copies_by_title: HashMap<String, Vec<ItemCode>>,
 }
 
 impl Ledger {
+    /// The items of a title (by its key), whatever their status, in cataloguing order.
+    pub fn copies<'a>(&'a self, title_key: &str) -> impl Iterator<Item = &'a Item> + 'a {
+        self.copies_by_title
+            .get(title_key)
+            .into_iter()
+            .flatten()
+            .filter_map(|code| self.items.get(code))
+    }
+
     /// A ledger with `events` applied in order.
     pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Payload>) -> Self {
         let mut ledger = Ledger::default();
@@ -1235,6 +1247,10 @@ impl Ledger {
                     );
                 }
                 let item = Item::catalogued(e);
+                self.copies_by_title
+                    .entry(item.title_key.clone())
+                    .or_default()
+                    .push(item.item.clone());
                 self.items.insert(item.item.clone(), item);
             }
             Payload::ItemLoaned(e) => {

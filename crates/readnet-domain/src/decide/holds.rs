@@ -62,10 +62,10 @@ impl Decider<'_> {
                     return Err(Rejection::HoldTargetRequired);
                 }
                 let key = title_key(isbn, title, author);
-                let known = self.ledger.items.values().any(|i| {
-                    i.title_key == key
-                        && !matches!(i.status, ItemStatus::Withdrawn | ItemStatus::ExchangedOut)
-                });
+                let known = self
+                    .ledger
+                    .copies(&key)
+                    .any(|i| !matches!(i.status, ItemStatus::Withdrawn | ItemStatus::ExchangedOut));
                 if !known {
                     return Err(Rejection::TitleNotCatalogued { title_key: key });
                 }
@@ -333,8 +333,7 @@ impl Decider<'_> {
     ) -> Option<(&Item, &LibraryCode)> {
         let pickup_city = self.network().library_city(hold.pickup_library.as_str());
         self.ledger
-            .items
-            .values()
+            .copies(&hold.title_key)
             .filter(|i| i.hold.is_none() && hold.wants(i) && !excluded.contains(&i.item))
             .filter_map(|i| match &i.status {
                 ItemStatus::OnShelf {

@@ -15,9 +15,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use readnet_domain::pb::Channel as Via;
-use readnet_domain::{Command, Fen};
+use readnet_domain::{Command, Fen, HoldTarget};
 use readnet_proto::v1::{
     self, circulation_service_client::CirculationServiceClient,
+    hold_service_client::HoldServiceClient,
     network_admin_service_client::NetworkAdminServiceClient,
 };
 use tokio::sync::mpsc;
@@ -47,6 +48,7 @@ impl Report {
 struct Clients {
     network: NetworkAdminServiceClient<Channel>,
     circulation: CirculationServiceClient<Channel>,
+    holds: HoldServiceClient<Channel>,
     /// `Bearer <token>`: the principal the simulator acts as (a network-admin, acting at each
     /// step's library).
     authorization: Option<MetadataValue<tonic::metadata::Ascii>>,
@@ -107,7 +109,8 @@ impl Driver {
             .with_context(|| format!("cannot connect to readnet server at {url}"))?;
         let make = |channel: Channel| Clients {
             network: NetworkAdminServiceClient::new(channel.clone()),
-            circulation: CirculationServiceClient::new(channel),
+            circulation: CirculationServiceClient::new(channel.clone()),
+            holds: HoldServiceClient::new(channel),
             authorization: authorization.clone(),
         };
         let report = Arc::new(Mutex::new(Report::default()));
@@ -265,7 +268,11 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
             }
         };
     }
-    let (n, c) = (&mut clients.network, &mut clients.circulation);
+    let (n, c, h) = (
+        &mut clients.network,
+        &mut clients.circulation,
+        &mut clients.holds,
+    );
     match step.command {
         Command::JoinCity {
             city,
@@ -538,11 +545,59 @@ async fn send(clients: &mut Clients, step: Step) -> Result<(), tonic::Status> {
                 "the simulator does not correct the tree or set calendars yet",
             ));
         }
-        Command::SetLibraryRoles { .. }
-        | Command::PlaceHold { .. }
-        | Command::CancelHold { .. }
-        | Command::ExpireHolds
-        | Command::TickClock
+        Command::SetLibraryRoles {
+            library: code,
+            delivery_point,
+            distribution_centre,
+        } => {
+            h.set_library_roles(request!(envelope!(SetLibraryRolesRequest {
+                library: code.into(),
+                delivery_point: delivery_point,
+                distribution_centre: distribution_centre
+            })))
+            .await?;
+        }
+        Command::PlaceHold {
+            target,
+            pickup_library,
+            ..
+        } => {
+            let wanted = match target {
+                HoldTarget::Title {
+                    isbn,
+                    title,
+                    author,
+                } => v1::HoldWanted {
+                    isbn,
+                    title,
+                    author,
+                    item: String::new(),
+                },
+                HoldTarget::Item(item) => v1::HoldWanted {
+                    item: item.into(),
+                    ..Default::default()
+                },
+            };
+            h.place_hold(request!(envelope!(PlaceHoldRequest {
+                card: card.clone(),
+                wanted: Some(wanted),
+                pickup_library: pickup_library.into()
+            })))
+            .await?;
+        }
+        Command::CancelHold { hold, note, .. } => {
+            h.cancel_hold(request!(envelope!(CancelHoldRequest {
+                hold: hold,
+                card: card.clone(),
+                note: note
+            })))
+            .await?;
+        }
+        Command::ExpireHolds => {
+            h.expire_holds(request!(envelope!(ExpireHoldsRequest {})))
+                .await?;
+        }
+        Command::TickClock
         | Command::ReportFootfall { .. }
         | Command::AcknowledgeNotices { .. } => {
             return Err(tonic::Status::invalid_argument(

@@ -34,7 +34,7 @@ mod steps;
 pub mod store;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use rand::SeedableRng;
@@ -118,6 +118,10 @@ pub struct Simulator {
     next_bought: u32,
     /// The licensed e-resources' codes (ADR 0019).
     eresources: Vec<String>,
+    /// Copies set aside for a hold, with the hold each serves (ordered: the simulator walks it).
+    held: BTreeMap<u32, u64>,
+    /// Open holds the simulator placed: the reader and the title.
+    hold_patrons: BTreeMap<u64, (u32, u32)>,
     stats: Stats,
 }
 
@@ -158,6 +162,8 @@ impl Simulator {
             next_deposit: 0,
             next_bought: 0,
             eresources: Vec::new(),
+            held: BTreeMap::new(),
+            hold_patrons: BTreeMap::new(),
             stats: Stats::default(),
             scale,
         };
@@ -254,6 +260,31 @@ impl Simulator {
         key: u64,
         touched: &[u32],
     ) -> bool {
+        self.exec_via(at, library, None, command, card, key, touched)
+    }
+
+    /// The channel of a command at `library` (none: the network's own administration).
+    fn channel_at(&self, library: usize) -> Channel {
+        match self.libs[library].tier {
+            LibraryTier::SelfService => Channel::Kiosk,
+            LibraryTier::Booth => Channel::Booth,
+            _ => Channel::Desk,
+        }
+    }
+
+    /// [`Simulator::exec`] through `channel` (default: the library's own; an app's command
+    /// names the library it is for).
+    #[allow(clippy::too_many_arguments)]
+    fn exec_via(
+        &mut self,
+        at: i64,
+        library: Option<usize>,
+        channel: Option<Channel>,
+        command: Command,
+        card: Option<(String, String)>,
+        key: u64,
+        touched: &[u32],
+    ) -> bool {
         self.stats.commands += 1;
         let occurred_at = time(at);
         let code = library.map(|l| self.libs[l].code.clone());
@@ -272,12 +303,8 @@ impl Simulator {
             return false;
         }
         let mut events = self.history.drain();
-        let channel = match library.map(|l| self.libs[l].tier) {
-            None => Channel::System,
-            Some(LibraryTier::SelfService) => Channel::Kiosk,
-            Some(LibraryTier::Booth) => Channel::Booth,
-            Some(_) => Channel::Desk,
-        };
+        let channel =
+            channel.unwrap_or_else(|| library.map_or(Channel::System, |l| self.channel_at(l)));
         for event in &mut events {
             event.channel = channel;
         }

@@ -162,6 +162,23 @@ impl Simulator {
             if lib.tier != LibraryTier::Booth {
                 self.set_up_acquisitions(at, &lib);
             }
+            // Holds travel through the central library, the city's distribution centre (配送
+            // 中心); service points and 24-hour libraries are delivery points (ADR 0013).
+            let (centre, delivery) = match lib.tier {
+                LibraryTier::Central => (true, false),
+                LibraryTier::ServicePoint | LibraryTier::SelfService => (false, true),
+                _ => (false, false),
+            };
+            if centre || delivery {
+                self.exec_system(
+                    at,
+                    Command::SetLibraryRoles {
+                        library: lib.code.clone(),
+                        delivery_point: delivery,
+                        distribution_centre: centre,
+                    },
+                );
+            }
         }
         self.license_eresources(at);
     }

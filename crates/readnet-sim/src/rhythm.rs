@@ -173,6 +173,11 @@ impl Simulator {
         }
         // The server's sweep returns the digital loans whose time is up.
         self.push(midnight + 3 * MICROS_PER_HOUR, Action::ExpireDigital);
+        // And the holds whose time is up (ADR 0013).
+        self.push(
+            midnight + crate::steps::SWEEP_HOUR * MICROS_PER_HOUR,
+            Action::ExpireHolds,
+        );
         self.push(midnight + 19 * MICROS_PER_HOUR, Action::KioskOffline);
         let sync = midnight + 26 * MICROS_PER_HOUR + self.rng.random_range(0..2 * MICROS_PER_HOUR);
         self.push(sync, Action::KioskSync);

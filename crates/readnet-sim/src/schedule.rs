@@ -23,6 +23,10 @@ pub(crate) enum Action {
     BorrowDigital { library: u32, patron: u32 },
     ExpireDigital,
     SetTier { patron: u32, tier: u8 },
+    PullHold { item: u32 },
+    PickUp { hold: u64 },
+    CancelHold { hold: u64 },
+    ExpireHolds,
     KioskOffline,
     KioskSync,
 }
@@ -35,7 +39,8 @@ impl Action {
             | Action::ReportLost { item }
             | Action::PayLost { item }
             | Action::Repatriate { item }
-            | Action::Receive { item } => Some(item),
+            | Action::Receive { item }
+            | Action::PullHold { item } => Some(item),
             _ => None,
         }
     }
@@ -94,6 +99,10 @@ impl Simulator {
             }
             Action::ExpireDigital => self.expire_digital_loans(at),
             Action::SetTier { patron, tier } => self.set_tier(at, patron, tier),
+            Action::PullHold { item } => self.pull_hold(at, item),
+            Action::PickUp { hold } => self.pick_up(at, hold),
+            Action::CancelHold { hold } => self.cancel_hold(at, hold),
+            Action::ExpireHolds => self.expire_holds(at),
             Action::KioskOffline => self.kiosk_goes_offline(at),
             Action::KioskSync => self.kiosk_sync(),
         }

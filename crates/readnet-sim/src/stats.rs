@@ -35,4 +35,14 @@ pub struct Stats {
     /// Digital loans (ADR 0019), and those the sweep ended at their expiry.
     pub digital_loans: u64,
     pub digital_expired: u64,
+    /// Holds (ADR 0013): placed, on the hold shelf, picked up, cancelled by their readers,
+    /// ended by the sweep (expired unfilled or not picked up), legs shipped for them, and copies
+    /// set aside that the simulator could not find on its shelves (a bug if not zero).
+    pub holds_placed: u64,
+    pub holds_ready: u64,
+    pub holds_filled: u64,
+    pub holds_cancelled: u64,
+    pub holds_expired: u64,
+    pub hold_legs: u64,
+    pub holds_untracked: u64,
 }

@@ -19,7 +19,11 @@ use sha2::{Digest, Sha256};
 const DAYS: u32 = 7;
 
 fn run(seed: u64) -> (Vec<Step>, Stats) {
-    let mut sim = Simulator::new(Scale::small(), seed, Simulator::default_first_day(), DAYS);
+    run_days(seed, DAYS)
+}
+
+fn run_days(seed: u64, days: u32) -> (Vec<Step>, Stats) {
+    let mut sim = Simulator::new(Scale::small(), seed, Simulator::default_first_day(), days);
     let mut steps = Vec::new();
     while let Some(chunk) = sim.next_chunk() {
         steps.extend(chunk);
@@ -50,7 +54,7 @@ fn the_same_seed_gives_the_same_events_and_another_seed_others() {
 
 #[test]
 fn a_small_run_has_every_kind_of_activity() {
-    let (steps, stats) = run(7);
+    let (steps, stats) = run_days(7, 16);
     let mut kinds = BTreeSet::new();
     let mut returned_elsewhere = false;
     let mut repatriated = false;
@@ -110,6 +114,68 @@ fn a_small_run_has_every_kind_of_activity() {
         latest = latest.max(step.occurred_at);
     }
     assert!(late > 0 && stats.late_synced > 0, "{stats:?}");
+}
+
+#[test]
+fn a_small_run_serves_holds_pulled_trapped_and_shipped_through_the_distribution_centre() {
+    // Long enough for a copy to wait out its week on the hold shelf.
+    let (steps, stats) = run_days(7, 16);
+    let mut centres = BTreeSet::new();
+    let mut kinds = BTreeSet::new();
+    let (mut pulled, mut trapped, mut via_centre, mut from_centre) = (0, 0, 0, 0);
+    let mut ended = std::collections::BTreeMap::<i32, u64>::new();
+    for event in steps.iter().flat_map(|s| &s.events) {
+        kinds.insert(codec::event_type(&event.payload));
+        match &event.payload {
+            Payload::LibraryRolesSet(r) if r.distribution_centre => {
+                centres.insert(r.library.clone());
+            }
+            Payload::HoldAssigned(a) if a.trapped => trapped += 1,
+            Payload::HoldAssigned(_) => pulled += 1,
+            Payload::TransferDispatched(t) if t.reason == TransferReason::Hold as i32 => {
+                assert_ne!(t.hold, 0, "a hold leg names its hold: {t:?}");
+                via_centre += u64::from(centres.contains(&t.to_library));
+                from_centre += u64::from(centres.contains(&event.acting_library));
+            }
+            Payload::HoldEnded(e) => *ended.entry(e.reason).or_default() += 1,
+            _ => {}
+        }
+    }
+    for kind in [
+        "LibraryRolesSet",
+        "HoldPlaced",
+        "HoldAssigned",
+        "HoldReady",
+        "HoldFilled",
+        "HoldEnded",
+    ] {
+        assert!(kinds.contains(kind), "no {kind} in {kinds:?}: {stats:?}");
+    }
+    assert!(
+        pulled > 0 && trapped > 0,
+        "pulled {pulled}, trapped {trapped}"
+    );
+    assert!(
+        via_centre > 0 && from_centre > 0,
+        "legs to a centre {via_centre}, from one {from_centre}: {stats:?}"
+    );
+    assert_eq!(stats.holds_untracked, 0, "{stats:?}");
+    assert!(
+        stats.holds_filled > 0 && stats.holds_cancelled > 0,
+        "{stats:?}"
+    );
+    // Placed holds are a few per cent of loans, as in a network that offers them.
+    assert!(
+        stats.holds_placed * 100 > stats.loans && stats.holds_placed * 10 < stats.loans,
+        "{stats:?}"
+    );
+    use readnet_domain::pb::HoldEndReason;
+    for reason in [HoldEndReason::CancelledByPatron, HoldEndReason::NotPickedUp] {
+        assert!(
+            ended.contains_key(&(reason as i32)),
+            "no {reason:?} in {ended:?}: {stats:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -30,14 +30,23 @@ impl Simulator {
             return;
         }
         let mut found = None;
+        let mut wanted = None;
         for _ in 0..4 {
             let title = sample_cdf(&self.demand_cdf, self.rng.random()) as u32;
+            wanted.get_or_insert(title);
             if let Some(copies) = self.shelf[library].get_mut(&title)
                 && let Some(item) = copies.pop()
             {
                 found = Some(item);
                 break;
             }
+        }
+        if found.is_none()
+            && let Some(title) = wanted
+            && self.maybe_place_hold(at, library, patron, title)
+        {
+            // Asked for the title they came for, to be picked up here.
+            return;
         }
         // The wanted title is out: the patron takes something else from the shelf.
         let Some(item) = found.or_else(|| self.any_on_shelf(library)) else {
@@ -201,20 +210,7 @@ impl Simulator {
                 self.stats.returns_other_city += 1;
             }
         }
-        match self.status(item) {
-            Some(ItemStatus::OnShelf {
-                homebound: true, ..
-            }) => {
-                // The courier takes homebound items the next morning.
-                let when = self.start.timestamp_micros()
-                    + (self.day_of(at) + 1) * MICROS_PER_DAY
-                    + 9 * MICROS_PER_HOUR
-                    + self.rng.random_range(0..2 * MICROS_PER_HOUR);
-                self.push(when, Action::Repatriate { item });
-            }
-            Some(ItemStatus::OnShelf { .. }) => self.place(item, library),
-            _ => {}
-        }
+        self.came_free(at, item);
     }
 
     pub(crate) fn renew(&mut self, at: i64, item: u32) {
@@ -238,6 +234,19 @@ impl Simulator {
             &[item],
         ) {
             self.stats.renewals += 1;
+        }
+    }
+
+    /// A copy came free where it stands (returned, received): trapped for a hold, home with
+    /// the courier, or back on the shelf, as the rules decided.
+    pub(crate) fn came_free(&mut self, at: i64, item: u32) {
+        let code = &self.items[item as usize].code;
+        let Some(state) = self.history.ledger().items.get(code.as_str()) else {
+            return;
+        };
+        match (state.hold, state.status.clone()) {
+            (Some(hold), _) => self.follow_hold(at, hold, Some(item)),
+            (None, status) => self.freed(at, item, &status),
         }
     }
 }

@@ -3,8 +3,10 @@
 
 mod acquisitions;
 mod booths;
+mod holds;
 mod loans;
 mod losses;
 mod transfers;
 
+pub(crate) use holds::SWEEP_HOUR;
 pub(crate) use loans::Loan;

@@ -63,7 +63,7 @@ impl Simulator {
             item: self.items[item as usize].code.clone(),
         };
         if self.exec(at, Some(to), command, None, u64::from(item), &[item]) {
-            self.place(item, to);
+            self.came_free(at, item);
         }
     }
 }

@@ -164,7 +164,18 @@ const BOOKS: &[Book] = &[
         isbn: "9787530211953",
         price_fen: 2500,
     },
+    Book {
+        key: "JN-05",
+        owner: "JN-LIXIA-03",
+        title: "朝花夕拾",
+        author: "鲁迅",
+        isbn: HELD_ISBN,
+        price_fen: 1800,
+    },
 ];
+
+/// The title the holds story asks for: its only copy stands in a Jinan branch.
+const HELD_ISBN: &str = "9787020102457";
 
 /// What a step does.
 #[derive(Clone)]
@@ -366,6 +377,10 @@ impl Story {
 
     fn second_jinan_reader(&self) -> Card {
         self.card("jinan", "370105")
+    }
+
+    fn second_zibo_reader(&self) -> Card {
+        self.card("zibo", "370304")
     }
 
     /// Sends `call` as a new command of this run: a fresh command id, the run's correlation id.
@@ -755,6 +770,86 @@ impl Story {
         ]
     }
 
+    /// 网上借还 + 配送: a Zibo reader asks from the app for a title whose only copy is on a
+    /// Jinan branch's shelf, to be picked up at Zhoucun; the copy travels through Jinan's
+    /// distribution centre and only its holder may borrow it there (ADR 0013).
+    fn hold_delivered(&self) -> Vec<Step> {
+        let roles = v1::SetLibraryRolesRequest {
+            library: "JN-CENTRAL".to_owned(),
+            delivery_point: false,
+            distribution_centre: true,
+            ..Default::default()
+        };
+        let place = v1::PlaceHoldRequest {
+            card: Some(self.second_zibo_reader()),
+            wanted: Some(v1::HoldWanted {
+                isbn: HELD_ISBN.to_owned(),
+                ..Default::default()
+            }),
+            pickup_library: "ZB-ZHOUCUN-07".to_owned(),
+            ..Default::default()
+        };
+        vec![
+            step(
+                "JN-CENTRAL is Jinan's distribution centre (配送中心): held books leave Jinan through it",
+                Actor::network(),
+                self.send(Call::SetLibraryRoles(roles)),
+                Expect::Accepted,
+            ),
+            step(
+                "A Zibo reader asks in the app for 《朝花夕拾》, to pick up at ZB-ZHOUCUN-07; the only copy is on JN-LIXIA-03's shelf",
+                Actor {
+                    library: None,
+                    channel: Channel::App,
+                },
+                self.send(Call::PlaceHold(place)),
+                Expect::Accepted,
+            ),
+            step(
+                "A walk-in reader at JN-LIXIA-03 finds the copy, but it is set aside for the hold",
+                desk("JN-LIXIA-03"),
+                self.checkout("JN-05", self.second_jinan_reader()),
+                Expect::Refused(&[Code::FailedPrecondition]),
+            ),
+            step(
+                "JN-LIXIA-03 works its pick list: the copy goes to the distribution centre",
+                desk("JN-LIXIA-03"),
+                self.dispatch("JN-05", "JN-CENTRAL", TransferReason::Hold),
+                Expect::Accepted,
+            ),
+            step(
+                "The distribution centre receives it; it stays set aside, on the centre's pick list",
+                desk("JN-CENTRAL"),
+                self.receive("JN-05"),
+                Expect::Accepted,
+            ),
+            step(
+                "The van takes it on to ZB-ZHOUCUN-07 in Zibo",
+                desk("JN-CENTRAL"),
+                self.dispatch("JN-05", "ZB-ZHOUCUN-07", TransferReason::Hold),
+                Expect::Accepted,
+            ),
+            step(
+                "ZB-ZHOUCUN-07 receives it: on the hold shelf, ready for its reader",
+                desk("ZB-ZHOUCUN-07"),
+                self.receive("JN-05"),
+                Expect::Accepted,
+            ),
+            step(
+                "The Jinan reader, passing through Zhoucun, tries to borrow it: it waits for another reader",
+                desk("ZB-ZHOUCUN-07"),
+                self.checkout("JN-05", self.jinan_reader()),
+                Expect::Refused(&[Code::FailedPrecondition]),
+            ),
+            step(
+                "The Zibo reader picks it up and borrows it",
+                desk("ZB-ZHOUCUN-07"),
+                self.checkout("JN-05", self.second_zibo_reader()),
+                Expect::Accepted,
+            ),
+        ]
+    }
+
     /// The 24-hour library's gate counter reports the last quarter of an hour before now: the
     /// footfall the monitoring centre shows.
     fn footfall(&self) -> Vec<Step> {
@@ -792,6 +887,7 @@ impl Story {
         steps.extend(self.limit());
         steps.extend(self.booth());
         steps.extend(self.acquisition_and_loss());
+        steps.extend(self.hold_delivered());
         steps.extend(self.footfall());
         steps.push(step(
             "Finally: where is the worked example's 《聊斋志异》?",
@@ -1097,6 +1193,24 @@ fn highlights(receipt: &CommandReceipt) -> Vec<String> {
                 e.item_taken, e.item_deposited
             )),
             Payload::ItemDeclaredLost(e) => Some(format!("the borrower owes {} fen", e.debt_fen)),
+            Payload::HoldPlaced(e) => Some(format!("hold {} placed", e.hold)),
+            Payload::HoldAssigned(e) => Some(format!(
+                "hold {}: copy {} set aside at {}{}",
+                e.hold,
+                e.item,
+                e.library,
+                if e.trapped { " (trapped)" } else { "" }
+            )),
+            Payload::TransferDispatched(e) if e.hold != 0 => {
+                Some(format!("hold {}: on its way to {}", e.hold, e.to_library))
+            }
+            Payload::HoldReady(e) => Some(format!(
+                "hold {}: ready at {} until {}",
+                e.hold,
+                e.pickup_library,
+                output::local_date_us(e.pickup_by_us)
+            )),
+            Payload::HoldFilled(e) => Some(format!("hold {} filled", e.hold)),
             _ => None,
         })
         .collect()

@@ -57,7 +57,7 @@ async fn replay_is_deterministic_checks_snapshots_and_export_writes_every_event(
     assert_eq!(first.stdout, second.stdout);
     let report = text(&first.stdout);
     assert!(
-        report.contains("net jinan: +850 fen") && report.contains("net zibo: -850 fen"),
+        report.contains("net jinan: +1750 fen") && report.contains("net zibo: -1750 fen"),
         "{report}"
     );
     for projection in ["availability", "statistics", "settlement"] {

@@ -12,7 +12,7 @@ use readnet_proto::v1::{
     circulation_service_client::CirculationServiceClient, hold_service_client::HoldServiceClient,
     ledger_service_client::LedgerServiceClient,
     network_admin_service_client::NetworkAdminServiceClient,
-    settlement_service_client::SettlementServiceClient,
+    notice_service_client::NoticeServiceClient, settlement_service_client::SettlementServiceClient,
     statistics_service_client::StatisticsServiceClient,
 };
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
@@ -319,6 +319,16 @@ impl Client {
     }
 
     /// The statistics projection's queries.
+    pub fn notices(&self) -> NoticeServiceClient<Authed> {
+        NoticeServiceClient::with_interceptor(
+            self.channel.clone(),
+            Headers {
+                authorization: self.authorization.clone(),
+                ..Headers::default()
+            },
+        )
+    }
+
     pub fn statistics(&self) -> StatisticsServiceClient<Authed> {
         StatisticsServiceClient::with_interceptor(
             self.channel.clone(),

@@ -109,6 +109,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Availability(command) => done(cli::models::availability(command).await),
         Command::Stats(command) => done(cli::models::stats(command).await),
         Command::Monitor(args) => done(cli::models::monitor(args).await),
+        Command::Notices(args) => done(cli::models::notices(args).await),
         Command::Statement(args) => done(cli::models::statement(args).await),
         Command::ClosePeriod(args) => done(cli::models::close_period(args).await),
     }

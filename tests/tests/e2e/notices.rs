@@ -127,3 +127,75 @@ async fn a_hold_ready_notice_is_sent_once_and_not_again_after_a_crash_once_ackno
     assert_eq!(next(&mut sms).await.sequence, 1);
     assert_eq!(next(&mut sms).await.sequence, 2);
 }
+
+/// `readnet notices --gateway GATEWAY ARGS --json` against the fixture's server: the notices
+/// it printed, one JSON object a line.
+fn notices_cli(fixture: &Fixture, gateway: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let data = fixture.server.data_dir().to_str().expect("a UTF-8 path");
+    let output = std::process::Command::new(readnet_binary())
+        .args([
+            "notices",
+            "--gateway",
+            gateway,
+            "--json",
+            "--idle-secs",
+            "2",
+        ])
+        .args(args)
+        .args(["--server", &fixture.server.url(), "--data", data])
+        .output()
+        .expect("readnet notices runs");
+    assert!(
+        output.status.success(),
+        "readnet notices {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("UTF-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notices_command_prints_each_notice_once_it_acknowledged_and_again_one_it_did_not() {
+    let fixture = Fixture::start().await;
+    let (ok, stdout, stderr) = crate::service::play_demo(&fixture.server).await;
+    assert!(ok, "the demo ran\n{stdout}\n{stderr}");
+
+    // The demo's held copy was ready at Zhoucun: its reader is told, once.
+    let first = notices_cli(&fixture, "sms-cli", &[]);
+    let sequences: Vec<u64> = first
+        .iter()
+        .map(|n| {
+            let sequence = &n["sequence"];
+            sequence
+                .as_u64()
+                .or_else(|| sequence.as_str()?.parse().ok())
+                .unwrap_or_else(|| panic!("a sequence number in {n}"))
+        })
+        .collect();
+    assert_eq!(
+        sequences,
+        (1..=first.len() as u64).collect::<Vec<_>>(),
+        "dense from 1, in order: {first:?}"
+    );
+    let ready: Vec<_> = first
+        .iter()
+        .filter(|n| n["kind"] == "NOTICE_KIND_HOLD_READY")
+        .collect();
+    assert_eq!(ready.len(), 1, "{first:?}");
+    assert_eq!(ready[0]["library"], "ZB-ZHOUCUN-07");
+    // Acknowledged as printed: the next run has nothing to say.
+    assert_eq!(
+        notices_cli(&fixture, "sms-cli", &[]),
+        Vec::<serde_json::Value>::new()
+    );
+
+    // Another gateway keeps its own checkpoint; without acknowledging, it hears the same again.
+    let once = notices_cli(&fixture, "wechat-cli", &["--no-ack", "--limit", "1"]);
+    let again = notices_cli(&fixture, "wechat-cli", &["--no-ack", "--limit", "1"]);
+    assert_eq!(once.len(), 1);
+    assert_eq!(once, again, "not acknowledged: delivered again");
+    assert_eq!(once[0], first[0]);
+}

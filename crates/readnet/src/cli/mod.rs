@@ -101,6 +101,9 @@ pub enum Command {
     Stats(models::StatsCommand),
     /// The monitoring centre's view of every library (监测中心), live until Ctrl-C, or --once.
     Monitor(models::MonitorArgs),
+    /// Take notices to patrons as a gateway (due soon, overdue, hold ready, ...): print each and
+    /// acknowledge it once printed; the server keeps the gateway's checkpoint (ADR 0016).
+    Notices(models::NoticesArgs),
     /// A settlement period's statement: who owes whom, by kind, and each city's net.
     Statement(models::StatementArgs),
     /// Close a settlement period: its statement becomes final (settlement clerks).

@@ -228,6 +228,26 @@ pub struct MonitorArgs {
     server: ServerOpts,
 }
 
+/// `readnet notices`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct NoticesArgs {
+    /// The gateway's name: the server keeps its checkpoint (lower-case letters, digits and
+    /// hyphens).
+    #[arg(long, value_name = "NAME")]
+    gateway: String,
+    /// Stop after this many notices.
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
+    /// Stop when no notice has come for this many seconds (drain what is waiting, then exit).
+    #[arg(long, value_name = "SECONDS")]
+    idle_secs: Option<u64>,
+    /// Print without acknowledging: the next run gets the same notices again.
+    #[arg(long)]
+    no_ack: bool,
+    #[command(flatten)]
+    server: ServerOpts,
+}
+
 /// `readnet statement PERIOD`'s arguments.
 #[derive(Debug, clap::Args)]
 pub struct StatementArgs {
@@ -520,6 +540,97 @@ pub async fn monitor(args: MonitorArgs) -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
     }
+}
+
+/// Notices acknowledged at once, at most: a backlog is acknowledged in steps, not one command
+/// per notice.
+const ACK_BATCH: u64 = 256;
+/// A pause in the stream this long means the backlog is delivered: acknowledge what is printed.
+const ACK_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Runs `readnet notices`: a gateway on the command line (ADR 0016). Each notice is printed
+/// (a JSON object a line with --json) and, once stdout is flushed, acknowledged in batches, so
+/// a notice is delivered at least once: one printed but not yet acknowledged when the command
+/// stops comes again next time, one acknowledged never does.
+pub async fn notices(args: NoticesArgs) -> anyhow::Result<()> {
+    use std::io::Write as _;
+
+    let client = args.server.connect().await?;
+    let json = args.server.json;
+    let mut stream = client
+        .notices()
+        .subscribe_notices(v1::SubscribeNoticesRequest {
+            gateway: args.gateway.clone(),
+        })
+        .await
+        .map_err(|e| reported(json, e.into()))?
+        .into_inner();
+    let (mut printed, mut acknowledged, mut count) = (0u64, 0u64, 0u64);
+    let idle = args.idle_secs.map(std::time::Duration::from_secs);
+    let acknowledge = |through: u64| {
+        let mut notices = client.notices();
+        let gateway = args.gateway.clone();
+        async move {
+            notices
+                .acknowledge_notices(v1::AcknowledgeNoticesRequest {
+                    command_id: uuid::Uuid::new_v4().to_string(),
+                    gateway,
+                    through_sequence: through,
+                    ..Default::default()
+                })
+                .await
+        }
+    };
+    loop {
+        let wait = if printed > acknowledged && !args.no_ack {
+            ACK_PAUSE
+        } else {
+            idle.unwrap_or(std::time::Duration::MAX)
+        };
+        let next = tokio::select! {
+            next = tokio::time::timeout(wait, stream.message()) => next,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let notice = match next {
+            Ok(message) => match message.map_err(|e| reported(json, e.into()))? {
+                Some(response) => response.notice.unwrap_or_default(),
+                None => anyhow::bail!("the server ended the notices' stream"),
+            },
+            // Quiet: acknowledge what is printed, or stop when quiet for --idle-secs.
+            Err(_) if wait == ACK_PAUSE => {
+                std::io::stdout().flush()?;
+                acknowledge(printed)
+                    .await
+                    .map_err(|e| reported(json, e.into()))?;
+                acknowledged = printed;
+                continue;
+            }
+            Err(_) => break,
+        };
+        print(json, "readnet.v1.Notice", &notice)?;
+        if !json {
+            println!();
+        }
+        printed = notice.sequence;
+        count += 1;
+        if !args.no_ack && printed - acknowledged >= ACK_BATCH {
+            std::io::stdout().flush()?;
+            acknowledge(printed)
+                .await
+                .map_err(|e| reported(json, e.into()))?;
+            acknowledged = printed;
+        }
+        if args.limit.is_some_and(|limit| count >= limit) {
+            break;
+        }
+    }
+    if printed > acknowledged && !args.no_ack {
+        std::io::stdout().flush()?;
+        acknowledge(printed)
+            .await
+            .map_err(|e| reported(json, e.into()))?;
+    }
+    Ok(())
 }
 
 fn print_monitor(json: bool, snapshot: &v1::MonitorSnapshot) -> anyhow::Result<()> {

@@ -3,9 +3,9 @@
 
 use readnet_availability::Availability;
 use readnet_projection::{Pipeline, Position, RunnerError};
-use readnet_store::EventStore;
 use readnet_settlement::Settlement;
 use readnet_statistics::Statistics;
+use readnet_store::EventStore;
 
 /// Availability, statistics and settlement folded side by side, with their digests.
 #[derive(Debug)]

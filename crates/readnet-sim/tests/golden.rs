@@ -34,9 +34,7 @@ const GOLDEN: [&str; 3] = [
 async fn fixed_history(dir: &std::path::Path) -> EmbeddedStore {
     let ticks = Arc::new(AtomicI64::new(0));
     let options = EmbeddedOptions {
-        clock: Arc::new(move || {
-            1_800_000_000_000_000 + ticks.fetch_add(1_000, Ordering::Relaxed)
-        }),
+        clock: Arc::new(move || 1_800_000_000_000_000 + ticks.fetch_add(1_000, Ordering::Relaxed)),
         ..EmbeddedOptions::default()
     };
     let store = EmbeddedStore::open(dir, options).await.unwrap();

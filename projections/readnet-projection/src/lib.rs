@@ -27,11 +27,11 @@ pub use handle::{Handle, Writer, shared, wait_budget};
 pub use network::{
     CityView, LibraryView, NetworkView, SETTLEMENT_TIME_ZONE, TariffView, settlement_period,
 };
+pub use pipeline::{Batch, Folded, Folding, Pipeline};
 pub use readnet_domain::Payload;
 pub use readnet_domain::pb;
 pub use readnet_ledger::envelope::{DecodeError, ProjectedEvent};
 pub use readnet_store::{Position, Revision};
-pub use pipeline::{Batch, Folded, Folding, Pipeline};
 pub use runner::{
     RunnerError, SavedSnapshot, SnapshotPolicy, SnapshotRefused, Snapshots, event_id_at, follow,
     follow_opened, replay, vouched,
@@ -97,12 +97,8 @@ pub fn digest<P: Projection>(state: &P) -> String {
     hasher.update([0]);
     hasher.update(P::VERSION.to_le_bytes());
     let buffered = std::io::BufWriter::with_capacity(DIGEST_BUFFER_BYTES, hasher);
-    let buffered = postcard::to_io(state, buffered).unwrap_or_else(|e| {
-        panic!(
-            "the state of {} does not encode canonically: {e}",
-            P::NAME
-        )
-    });
+    let buffered = postcard::to_io(state, buffered)
+        .unwrap_or_else(|e| panic!("the state of {} does not encode canonically: {e}", P::NAME));
     let hasher = buffered
         .into_inner()
         .unwrap_or_else(|_| unreachable!("writing into a hasher cannot fail"));

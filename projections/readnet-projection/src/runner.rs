@@ -273,8 +273,8 @@ fn split(bytes: &[u8]) -> Result<(Header, &[u8]), SnapshotRefused> {
         return Err(format("the header's length is past the file's end"));
     }
     let (header, body) = rest.split_at(length as usize);
-    let header: Header = crate::decode_state(header)
-        .map_err(|e| SnapshotRefused::Format(format!("header: {e}")))?;
+    let header: Header =
+        crate::decode_state(header).map_err(|e| SnapshotRefused::Format(format!("header: {e}")))?;
     Ok((header, body))
 }
 
@@ -481,6 +481,9 @@ pub async fn replay<P: Projection>(
     let mut pipeline = crate::Pipeline::new();
     let folding = pipeline.fold::<P>();
     pipeline.run(store, through, progress).await?;
-    let folded = folding.finish().await.expect("the replay fed the fold through its end");
+    let folded = folding
+        .finish()
+        .await
+        .expect("the replay fed the fold through its end");
     Ok(folded.state)
 }

@@ -278,7 +278,11 @@ async fn a_snapshot_edited_on_disk_or_of_another_log_is_rebuilt_from_zero() {
     let path = dir.path().join("projections/seen.snapshot");
     let mut bytes = std::fs::read(&path).unwrap();
     let body = bytes.len() - 3;
-    assert_eq!(&bytes[body..], [1, 2, 3], "the body ends with the positions");
+    assert_eq!(
+        &bytes[body..],
+        [1, 2, 3],
+        "the body ends with the positions"
+    );
     bytes[body + 1] = 7;
     std::fs::write(&path, &bytes).unwrap();
     assert!(matches!(

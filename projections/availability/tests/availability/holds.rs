@@ -120,7 +120,10 @@ fn a_log_without_holds_round_trips_through_its_canonical_encoding() {
     let encoded = readnet_projection::encode_state(&state).unwrap();
     let decoded: Availability = readnet_projection::decode_state(&encoded).unwrap();
     assert_eq!(decoded, state);
-    assert_eq!(readnet_projection::digest(&decoded), readnet_projection::digest(&state));
+    assert_eq!(
+        readnet_projection::digest(&decoded),
+        readnet_projection::digest(&state)
+    );
     assert_eq!(Availability::VERSION, 2);
 }
 

@@ -135,6 +135,7 @@ fn a_log_without_holds_round_trips_through_its_canonical_encoding() {
     checkout(&mut h, t0(), JN_CENTRAL, "JN-1", li_wei());
     let state = fold(h.events());
     let encoded = readnet_projection::encode_state(&state).unwrap();
-    let decoded: readnet_statistics::Statistics = readnet_projection::decode_state(&encoded).unwrap();
+    let decoded: readnet_statistics::Statistics =
+        readnet_projection::decode_state(&encoded).unwrap();
     assert_eq!(decoded, state);
 }

@@ -142,7 +142,7 @@ fn sources(data: &Path) -> anyhow::Result<(u64, Vec<Source>)> {
         }
     }
     // Saved snapshots, not a save in progress; closed periods' checkpoints.
-    let snapshot = |p: &Path| p.extension().is_some_and(|e| e == "json");
+    let snapshot = |p: &Path| p.extension().is_some_and(|e| e == "snapshot");
     let period = |p: &Path| p.extension().is_none();
     // The patron key store (ADR 0018): keys and tombstones, not a write in progress. Copied
     // after the log's cut, so every key an event of the copy is sealed under is in it.

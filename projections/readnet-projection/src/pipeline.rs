@@ -52,6 +52,7 @@ pub struct Folded<P> {
 }
 
 impl Pipeline {
+    /// A pipeline with no projection yet.
     pub fn new() -> Self {
         Self::default()
     }

@@ -206,6 +206,10 @@ pub async fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     // The answer is out. Freeing the states (gigabytes of small allocations on a city's log)
     // would only delay the exit, by a sixth of the replay's time when measured: the process
     // ends now and the system takes the memory back whole.
+    #[expect(
+        clippy::mem_forget,
+        reason = "deliberate: the states are left to the exit"
+    )]
     std::mem::forget(folded);
     Ok(uncomputable_exit(uncomputable))
 }

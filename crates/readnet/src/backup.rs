@@ -247,6 +247,10 @@ async fn replayed_digests(data: &Path) -> anyhow::Result<(u64, Vec<(String, Stri
     let digests = folded.digests.clone();
     // Only the digests are wanted: the states are left to the process's exit, which follows
     // the check, rather than freed allocation by allocation (see `readnet replay`).
+    #[expect(
+        clippy::mem_forget,
+        reason = "deliberate: the states are left to the exit"
+    )]
     std::mem::forget(folded);
     Ok((
         head.get(),

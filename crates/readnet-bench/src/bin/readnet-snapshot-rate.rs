@@ -38,6 +38,10 @@ async fn main() {
     rate(&store, &snapshots, &folded.statistics).await;
     rate(&store, &snapshots, &folded.settlement).await;
     // The states are left to the process's exit (see `readnet replay`).
+    #[expect(
+        clippy::mem_forget,
+        reason = "deliberate: the states are left to the exit"
+    )]
     std::mem::forget(folded);
 }
 

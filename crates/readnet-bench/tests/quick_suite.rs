@@ -76,7 +76,7 @@ async fn quick_suite_measures_every_count_it_was_asked_for() {
             "availability",
             "statistics",
             "settlement",
-            "all three, one pass"
+            "all three, one pass, one thread each, with digests"
         ]
     );
     assert!(replay.passes.iter().all(|p| p.events_per_s > 0.0));

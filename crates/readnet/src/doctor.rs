@@ -223,10 +223,10 @@ async fn snapshot_verdict(
         return format!("{at}: another fold version, rebuilt from the log at start");
     }
     let Some(store) = store else {
-        return format!("{at}: digest holds; not checked against the damaged log");
+        return format!("{at}: checksum holds; not checked against the damaged log");
     };
     match vouched(store, saved.position, saved.event_id).await {
-        Ok(()) => format!("{at}: digest holds, the log vouches for it"),
+        Ok(()) => format!("{at}: checksum holds, the log vouches for it"),
         Err(reason) => format!("{at}: NOT OF THIS LOG, rebuilt from the log at start: {reason}"),
     }
 }

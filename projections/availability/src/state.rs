@@ -4,7 +4,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use readnet_domain::{Fen, ItemCode, LibraryCode, StreamId};
-use readnet_projection::canonical::{FastMap, is_false, is_zero, sorted_map};
+use readnet_projection::canonical::{FastMap, sorted_map};
 use readnet_projection::pb::{self, ItemStatus};
 use readnet_projection::title::{text_key, title_key};
 use readnet_projection::{NetworkView, Payload, Position, ProjectedEvent, Projection, Revision};
@@ -13,15 +13,13 @@ use serde::{Deserialize, Serialize};
 /// Where an item is: the domain's `ItemStatus`, as the projection keeps it. Who holds a loan is
 /// left out on purpose (see the crate docs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Place {
     OnShelf {
         library: LibraryCode,
         /// Returned away from its owner: not lent again before it is home.
         homebound: bool,
-        /// Set aside for a hold: on the library's pick list, or on its hold shelf (encoded only
-        /// when true, so logs without holds keep their digests).
-        #[serde(default, skip_serializing_if = "is_false")]
+        /// Set aside for a hold: on the library's pick list, or on its hold shelf.
         held: bool,
     },
     OnLoan {
@@ -107,7 +105,6 @@ pub struct Counts {
     /// Of `on_shelf`: waiting to travel home, not lent here.
     pub homebound: u32,
     /// Of `on_shelf`: set aside for a hold (to pull, or on the hold shelf), not lent to others.
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub held: u32,
     /// On loan from the library.
     pub on_loan: u32,
@@ -235,8 +232,7 @@ pub struct ItemRecord {
     /// See [`crate::title`].
     pub title_key: String,
     pub place: Place,
-    /// The hold the copy is set aside for, if any (encoded only when set).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The hold the copy is set aside for, if any.
     pub hold: Option<u64>,
     /// The item stream's revision and the `$all` position of its last event.
     pub revision: Revision,
@@ -254,8 +250,7 @@ pub struct TitleRecord {
     /// Libraries with at least one copy counted; no all-zero entries.
     pub libraries: BTreeMap<LibraryCode, Counts>,
     /// Due instant (µs since the epoch) → copies on loan due then: when copies come back, for
-    /// a title's expected wait (the ETA). No zero entries; encoded only when there are any.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// a title's expected wait (the ETA). No zero entries.
     pub loans_due_us: BTreeMap<i64, u32>,
 }
 
@@ -319,16 +314,13 @@ pub struct Availability {
     #[serde(serialize_with = "sorted_map")]
     by_text: FastMap<String, BTreeSet<String>>,
     statuses: StatusCounts,
-    /// Open holds by number (ADR 0013); encoded only when there are any.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Open holds by number (ADR 0013).
     holds: BTreeMap<u64, HoldRecord>,
     /// Title key → the numbers of the holds waiting for a copy of it: the queue, in order.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     queues: BTreeMap<String, BTreeSet<u64>>,
     /// Pickup library → the holds that ended while their copy was on its hold shelf, by
     /// number, for the shelf's work list; kept [`CLEARED_KEPT_DAYS`] after the latest one
-    /// there. Encoded only when there are any.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// there.
     shelf_cleared: BTreeMap<LibraryCode, BTreeMap<u64, ClearedHold>>,
 }
 
@@ -349,7 +341,7 @@ pub struct ClearedHold {
 
 /// Where an open hold stands, as availability tells it (who placed it is the ledger's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "phase", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum HoldPhase {
     /// In its title's queue, waiting for a copy.
     Waiting,

@@ -1,4 +1,11 @@
-//! Hash maps inside, ordered JSON outside.
+//! Hash maps inside, ordered maps in the canonical encoding.
+//!
+//! The canonical encoding of a state (ADR 0022) is the `postcard` 1.x wire format of its serde
+//! encoding: what snapshots hold and digests hash. The format is not self-describing, so a
+//! state's types must not use the serde attributes that need the decoder to look ahead or that
+//! make the fields written depend on the values: `skip_serializing_if`, internally tagged
+//! (`tag = "..."`) or `untagged` enums, `flatten`, or anything decoded with `deserialize_any`.
+//! Every field is always written, every enum is externally tagged (its variant's index).
 //!
 //! The big maps of a projection (items, titles) are looked up on every event; ordered maps pay a
 //! tree descent of string comparisons for each look-up, hash maps one hash and one comparison.
@@ -44,17 +51,6 @@ where
     serializer.collect_seq(values)
 }
 
-/// For `skip_serializing_if`: a field added later is left out of the encoding while it has its
-/// zero value, so that the states (and digests) of logs that never set it stay as they were.
-pub fn is_false(value: &bool) -> bool {
-    !*value
-}
-
-/// As [`is_false`], for counts.
-pub fn is_zero(value: &u32) -> bool {
-    *value == 0
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
@@ -69,7 +65,7 @@ mod tests {
         set: FastSet<String>,
     }
 
-    #[derive(Serialize)]
+    #[derive(Serialize, serde::Deserialize)]
     struct Ordered {
         map: BTreeMap<String, u32>,
         set: BTreeSet<String>,
@@ -88,6 +84,13 @@ mod tests {
             map: keys.iter().map(|k| (k.clone(), k.len() as u32)).collect(),
             set: keys.iter().cloned().collect(),
         };
+        let bytes = crate::encode_state(&hashed).unwrap();
+        assert_eq!(bytes, crate::encode_state(&ordered).unwrap());
+        // The maps' orders differ: the sort is what makes the bytes equal.
+        assert!(!hashed.map.keys().eq(ordered.map.keys()));
+        let decoded: Ordered = crate::decode_state(&bytes).unwrap();
+        assert_eq!((&decoded.map, &decoded.set), (&ordered.map, &ordered.set));
+        // The JSON export is that of the ordered maps too.
         assert_eq!(
             serde_json::to_string(&hashed).unwrap(),
             serde_json::to_string(&ordered).unwrap()

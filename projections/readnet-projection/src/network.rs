@@ -29,12 +29,9 @@ pub struct LibraryView {
     pub closed: bool,
     /// `ReturnPolicy` as its protobuf number.
     pub return_policy: i32,
-    /// Marked as a pickup point for holds (ADR 0013). Left out of the encoding while false,
-    /// so that the digests of logs without holds stay what they were.
-    #[serde(default, skip_serializing_if = "crate::canonical::is_false")]
+    /// Marked as a pickup point for holds (ADR 0013).
     pub delivery_point: bool,
-    /// The hub its city's hold shipments go through (ADR 0013); encoded only when true.
-    #[serde(default, skip_serializing_if = "crate::canonical::is_false")]
+    /// The hub its city's hold shipments go through (ADR 0013).
     pub distribution_centre: bool,
 }
 

@@ -11,7 +11,6 @@ use tokio::sync::watch;
 
 use crate::{DecodeError, ProjectedEvent, Projection, Writer};
 use futures::StreamExt as _;
-use sha2::Digest as _;
 
 /// Events applied under one lock at most.
 const APPLY_BATCH: usize = 1024;
@@ -35,8 +34,18 @@ impl Default for SnapshotPolicy {
     }
 }
 
-/// A snapshot file's first line: which projection, which fold version, which position, the
-/// log event at that position, and the digest of the state that follows.
+/// What a snapshot file begins with, whatever its format.
+const MAGIC: &[u8] = b"readnet-snapshot\0";
+
+/// The snapshot format this build writes and reads.
+const FORMAT: u32 = 3;
+
+/// The longest header read: a header is a name, a few numbers and an id.
+const HEADER_MAX_BYTES: u32 = 4096;
+
+/// A snapshot's header, after [`MAGIC`] and its own length (4 bytes, little-endian), in the
+/// canonical encoding: which projection, which fold version, which position, the log event at
+/// that position, and the length and CRC32C of the body that follows.
 #[derive(Debug, Serialize, Deserialize)]
 struct Header {
     format: u32,
@@ -46,20 +55,19 @@ struct Header {
     /// The id of the event at `position` (absent at position 0): the snapshot is of this log,
     /// not of another that reached the same length.
     event_id: Option<uuid::Uuid>,
-    /// SHA-256 of the state's bytes, hex.
-    sha256: String,
+    body_bytes: u64,
+    body_crc32c: u32,
 }
 
-/// The snapshot format this build writes and reads.
-const FORMAT: u32 = 2;
-
-/// Where a projection's snapshots live: `<dir>/<name>.json`.
+/// Where a projection's snapshots live: `<dir>/<name>.snapshot`.
 ///
-/// A file is a header line (JSON, [`Header`]) and the state (JSON). A snapshot is used only if
-/// its header is of this format, projection and fold version, its position is in the log and
-/// the log's event there has the id the header names, and the state's bytes have the digest the
-/// header gives: a file damaged or edited on disk, or left from another log, is rebuilt from the
-/// log, never served.
+/// A file is [`MAGIC`], a header ([`Header`]) and the body: the state's canonical encoding
+/// ([`crate::encode_state`]). A snapshot is used only if its header is of this format,
+/// projection and fold version, its position is in the log and the log's event there has the
+/// id the header names, the body has the length and CRC32C the header gives, and it decodes to a
+/// state at the header's position: a file torn, damaged or edited on disk, or left from another
+/// log, is rebuilt from the log, never served. Snapshots of earlier formats (`<name>.json`) are
+/// not read: the projection is rebuilt, and the old file removed when the new one is saved.
 #[derive(Debug, Clone)]
 pub struct Snapshots {
     dir: PathBuf,
@@ -84,7 +92,7 @@ pub struct SavedSnapshot {
     pub version: u32,
     pub position: Position,
     pub event_id: Option<uuid::Uuid>,
-    /// The state's JSON.
+    /// The state's canonical encoding ([`crate::decode_state`] reads it).
     pub state: Vec<u8>,
 }
 
@@ -96,9 +104,9 @@ pub enum SnapshotRefused {
     #[error("not a snapshot of format {FORMAT}: {0}")]
     Format(String),
     #[error(
-        "the state's digest is {actual}, the header says {expected}: the file was damaged or edited"
+        "the body's CRC32C is {actual:08x}, the header says {expected:08x}: the file was damaged or edited"
     )]
-    Digest { expected: String, actual: String },
+    Checksum { expected: u32, actual: u32 },
 }
 
 impl Snapshots {
@@ -107,6 +115,11 @@ impl Snapshots {
     }
 
     fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.snapshot"))
+    }
+
+    /// Where format 2 kept the snapshot (a JSON header line and JSON state).
+    fn json_path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.json"))
     }
 
@@ -117,7 +130,15 @@ impl Snapshots {
         let path = self.path(P::NAME);
         let saved = match self.read_checked(P::NAME) {
             Ok(Some(saved)) => saved,
-            Ok(None) => return P::default(),
+            Ok(None) => {
+                if self.json_path(P::NAME).exists() {
+                    tracing::info!(
+                        projection = P::NAME,
+                        "the snapshot is of format 2 (JSON), which this build does not read; rebuilding from the first event"
+                    );
+                }
+                return P::default();
+            }
             Err(e) => {
                 tracing::warn!(projection = P::NAME, path = %path.display(), reason = %e, "snapshot refused; rebuilding from the first event");
                 return P::default();
@@ -136,7 +157,7 @@ impl Snapshots {
             tracing::warn!(projection = P::NAME, path = %path.display(), position = saved.position.get(), reason = %reason, "snapshot is not of this log; rebuilding from the first event");
             return P::default();
         }
-        match serde_json::from_slice::<P>(&saved.state) {
+        match crate::decode_state::<P>(&saved.state) {
             Ok(state) if state.position() == saved.position => {
                 tracing::info!(
                     projection = P::NAME,
@@ -160,30 +181,31 @@ impl Snapshots {
     }
 
     /// The saved snapshot of `name` as it is on disk, if any, whatever its version, with its
-    /// digest checked (for `replay --check` and `readnet doctor`).
+    /// length and checksum checked (for `replay --check` and `readnet doctor`).
     pub fn read_checked(&self, name: &str) -> Result<Option<SavedSnapshot>, SnapshotRefused> {
         let bytes = match std::fs::read(self.path(name)) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let newline = bytes
-            .iter()
-            .position(|&b| b == b'\n')
-            .ok_or_else(|| SnapshotRefused::Format("no header line".into()))?;
-        let header: Header = serde_json::from_slice(&bytes[..newline])
-            .map_err(|e| SnapshotRefused::Format(format!("header: {e}")))?;
+        let (header, body) = split(&bytes)?;
         if header.format != FORMAT || header.name != name {
             return Err(SnapshotRefused::Format(format!(
                 "format {} of {}",
                 header.format, header.name
             )));
         }
-        let state = bytes[newline + 1..].to_vec();
-        let actual = hex::encode(sha2::Sha256::digest(&state));
-        if actual != header.sha256 {
-            return Err(SnapshotRefused::Digest {
-                expected: header.sha256,
+        if body.len() as u64 != header.body_bytes {
+            return Err(SnapshotRefused::Format(format!(
+                "the body holds {} bytes, the header says {}: the file is torn",
+                body.len(),
+                header.body_bytes
+            )));
+        }
+        let actual = crc32c::crc32c(body);
+        if actual != header.body_crc32c {
+            return Err(SnapshotRefused::Checksum {
+                expected: header.body_crc32c,
                 actual,
             });
         }
@@ -191,7 +213,7 @@ impl Snapshots {
             version: header.version,
             position: header.position,
             event_id: header.event_id,
-            state,
+            state: body.to_vec(),
         }))
     }
 
@@ -216,19 +238,44 @@ impl Snapshots {
         self.write(P::NAME, &bytes)
     }
 
-    fn write(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    fn write(&self, name: &str, encoded: &Encoded) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let path = self.path(name);
-        let temporary = path.with_extension("json.tmp");
+        let temporary = path.with_extension("snapshot.tmp");
         {
             use std::io::Write;
             let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(bytes)?;
+            file.write_all(&encoded.head)?;
+            file.write_all(&encoded.body)?;
             file.sync_all()?;
         }
         std::fs::rename(&temporary, &path)?;
+        // The format 2 file this one replaces, if any: never read again.
+        match std::fs::remove_file(self.json_path(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         sync_dir(&self.dir)
     }
+}
+
+/// A snapshot file's header and body, the header decoded (nothing checked yet).
+fn split(bytes: &[u8]) -> Result<(Header, &[u8]), SnapshotRefused> {
+    let format = |what: &str| SnapshotRefused::Format(what.to_owned());
+    let rest = bytes
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| format("it does not begin as a snapshot does"))?;
+    let (length, rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or_else(|| format("the header is torn"))?;
+    let length = u32::from_le_bytes(*length);
+    if length > HEADER_MAX_BYTES || length as usize > rest.len() {
+        return Err(format("the header's length is past the file's end"));
+    }
+    let (header, body) = rest.split_at(length as usize);
+    let header: Header =
+        crate::decode_state(header).map_err(|e| SnapshotRefused::Format(format!("header: {e}")))?;
+    Ok((header, body))
 }
 
 /// The id of the log's event at `position` (none at position 0).
@@ -271,20 +318,31 @@ pub async fn vouched(
     }
 }
 
-fn encode<P: Projection>(state: &P, event_id: Option<uuid::Uuid>) -> std::io::Result<Vec<u8>> {
-    let body = serde_json::to_vec(state).map_err(std::io::Error::other)?;
+fn encode<P: Projection>(state: &P, event_id: Option<uuid::Uuid>) -> std::io::Result<Encoded> {
+    let body = crate::encode_state(state).map_err(std::io::Error::other)?;
     let header = Header {
         format: FORMAT,
         name: P::NAME.to_owned(),
         version: P::VERSION,
         position: state.position(),
         event_id,
-        sha256: hex::encode(sha2::Sha256::digest(&body)),
+        body_bytes: body.len() as u64,
+        body_crc32c: crc32c::crc32c(&body),
     };
-    let mut bytes = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
-    bytes.push(b'\n');
-    bytes.extend_from_slice(&body);
-    Ok(bytes)
+    let header = crate::encode_state(&header).map_err(std::io::Error::other)?;
+    let length = u32::try_from(header.len()).expect("a header is a few bytes");
+    let mut head = Vec::with_capacity(MAGIC.len() + 4 + header.len());
+    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(&length.to_le_bytes());
+    head.extend_from_slice(&header);
+    Ok(Encoded { head, body })
+}
+
+/// A snapshot file's bytes: magic, header length and header, then the body (kept apart so that
+/// the body, the bulk, is never copied).
+struct Encoded {
+    head: Vec<u8>,
+    body: Vec<u8>,
 }
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
@@ -413,31 +471,19 @@ pub async fn follow_opened<P: Projection>(
 }
 
 /// Folds the whole log (through `through`, if given) into a fresh `P`, offline: what an auditor
-/// replays. `progress` is told each position applied.
+/// replays. The log is read and decoded here while `P` folds on a thread of its own
+/// ([`crate::Pipeline`]). `progress` is told each position decoded.
 pub async fn replay<P: Projection>(
     store: &dyn EventStore,
     through: Option<Position>,
-    mut progress: impl FnMut(Position),
+    progress: impl FnMut(Position),
 ) -> Result<P, RunnerError> {
-    let mut state = P::default();
-    let last = through.unwrap_or(Position::MAX).min(store.head_position());
-    let mut next = Position::FIRST;
-    while next <= last {
-        let page = store
-            .read_all(AllFrom::Position(next), Direction::Forwards, APPLY_BATCH)
-            .await?;
-        let Some(end) = page.last().map(|e| e.position) else {
-            break;
-        };
-        let facts = page
-            .iter()
-            .take_while(|e| e.position <= last)
-            .filter(|e| StreamId::holds_facts(&e.stream));
-        for event in facts {
-            state.apply(&readnet_ledger::envelope::decode(event)?);
-        }
-        progress(end.min(last));
-        next = end.next();
-    }
-    Ok(state)
+    let mut pipeline = crate::Pipeline::new();
+    let folding = pipeline.fold::<P>();
+    pipeline.run(store, through, progress).await?;
+    let folded = folding
+        .finish()
+        .await
+        .expect("the replay fed the fold through its end");
+    Ok(folded.state)
 }

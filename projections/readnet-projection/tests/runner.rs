@@ -274,19 +274,78 @@ async fn a_snapshot_edited_on_disk_or_of_another_log_is_rebuilt_from_zero() {
     let other = log_of(&dir.path().join("other"), 3).await;
     assert_eq!(snapshots.load::<Seen>(&other).await, Seen::default());
 
-    // The state edited on disk (a position changed, the JSON still valid).
-    let path = dir.path().join("projections/seen.json");
-    let bytes = std::fs::read(&path).unwrap();
-    let text = String::from_utf8(bytes).unwrap();
-    let (header, body) = text.split_once('\n').unwrap();
-    let edited = body.replacen('2', "7", 1);
-    assert_ne!(edited, body);
-    std::fs::write(&path, format!("{header}\n{edited}")).unwrap();
+    // The state edited on disk (a position changed, the encoding still valid).
+    let path = dir.path().join("projections/seen.snapshot");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let body = bytes.len() - 3;
+    assert_eq!(
+        &bytes[body..],
+        [1, 2, 3],
+        "the body ends with the positions"
+    );
+    bytes[body + 1] = 7;
+    std::fs::write(&path, &bytes).unwrap();
     assert!(matches!(
         snapshots.read_checked("seen"),
-        Err(readnet_projection::SnapshotRefused::Digest { .. })
+        Err(readnet_projection::SnapshotRefused::Checksum { .. })
     ));
     assert_eq!(snapshots.load::<Seen>(&store).await, Seen::default());
+}
+
+#[tokio::test]
+async fn a_torn_snapshot_is_rebuilt_from_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshots = Snapshots::new(dir.path().join("projections"));
+    let store = log_of(&dir.path().join("log"), 3).await;
+    let state = Seen {
+        positions: vec![1, 2, 3],
+    };
+    let event_id = event_id_at(&store, Position::new(3)).await.unwrap();
+    snapshots.save(&state, event_id).unwrap();
+    let path = dir.path().join("projections/seen.snapshot");
+    let whole = std::fs::read(&path).unwrap();
+    // Cut at every length, as a crash part-way through a write without the rename would.
+    for len in 0..whole.len() {
+        std::fs::write(&path, &whole[..len]).unwrap();
+        assert!(
+            snapshots.read_checked("seen").is_err(),
+            "{len} of {} bytes read as a snapshot",
+            whole.len()
+        );
+        assert_eq!(
+            snapshots.load::<Seen>(&store).await,
+            Seen::default(),
+            "{len} bytes"
+        );
+    }
+    // Bytes after the end are refused too: the header gives the body's length.
+    std::fs::write(&path, [&whole[..], &[0]].concat()).unwrap();
+    assert!(snapshots.read_checked("seen").is_err());
+    std::fs::write(&path, &whole).unwrap();
+    assert_eq!(snapshots.load::<Seen>(&store).await, state);
+}
+
+#[tokio::test]
+async fn a_json_snapshot_of_the_old_format_is_ignored_then_removed_by_the_next_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshots = Snapshots::new(dir.path().join("projections"));
+    let store = log_of(&dir.path().join("log"), 3).await;
+    let event_id = event_id_at(&store, Position::new(3)).await.unwrap();
+    let old = dir.path().join("projections/seen.json");
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    let header = serde_json::json!({
+        "format": 2, "name": "seen", "version": 1, "position": 3,
+        "event_id": event_id, "sha256": "00",
+    });
+    std::fs::write(&old, format!("{header}\n{{\"positions\":[1,2,3]}}")).unwrap();
+    assert!(snapshots.read_checked("seen").unwrap().is_none());
+    assert_eq!(snapshots.load::<Seen>(&store).await, Seen::default());
+    let state = Seen {
+        positions: vec![1, 2, 3],
+    };
+    snapshots.save(&state, event_id).unwrap();
+    assert!(!old.exists(), "the old file is removed once replaced");
+    assert_eq!(snapshots.load::<Seen>(&store).await, state);
 }
 
 #[tokio::test]
@@ -367,7 +426,7 @@ async fn a_snapshot_with_any_bit_flipped_loads_as_saved_or_is_rebuilt() {
     };
     let event_id = event_id_at(&store, Position::new(3)).await.unwrap();
     snapshots.save(&state, event_id).unwrap();
-    let path = dir.path().join("projections/seen.json");
+    let path = dir.path().join("projections/seen.snapshot");
     let pristine = std::fs::read(&path).unwrap();
     let (mut as_saved, mut rebuilt) = (0, 0);
     for i in 0..pristine.len() {
@@ -388,7 +447,7 @@ async fn a_snapshot_with_any_bit_flipped_loads_as_saved_or_is_rebuilt() {
             }
         }
     }
-    // A flip that leaves the meaning alone (a hex digit's case in the header, say) may load as
-    // saved; most are refused.
-    assert!(rebuilt > as_saved, "rebuilt {rebuilt}, as saved {as_saved}");
+    // Every byte is covered: the magic, the header (decoded and checked against the log) and
+    // the body (its CRC32C).
+    assert_eq!(as_saved, 0, "rebuilt {rebuilt}, as saved {as_saved}");
 }

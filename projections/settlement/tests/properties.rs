@@ -264,8 +264,10 @@ proptest! {
         let Run { history, .. } = run(&ops);
         let events = history.events();
         let at = (events.len() as f64 * cut) as usize;
-        let mut restored: Settlement =
-            serde_json::from_slice(&serde_json::to_vec(&fold(&events[..at])).unwrap()).unwrap();
+        let mut restored: Settlement = readnet_projection::decode_state(
+            &readnet_projection::encode_state(&fold(&events[..at])).unwrap(),
+        )
+        .unwrap();
         fold_into(&mut restored, events);
         let straight = fold(events);
         prop_assert_eq!(readnet_projection::digest(&restored), readnet_projection::digest(&straight));

@@ -55,40 +55,21 @@ pub struct Counters {
     pub patron_driven_acquisitions: u64,
     pub enrolments: u64,
     /// Digital loans (ADR 0019), and those to a patron of another city than the resource
-    /// owner's. Encoded only when not zero, so logs without them keep their digests.
-    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    /// owner's.
     pub digital_loans: u64,
-    #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub cross_city_digital_loans: u64,
     /// What patron-driven books cost, in fen.
-    #[serde(default, skip_serializing_if = "is_zero_i64")]
     pub patron_driven_spent_fen: i64,
     /// Visits its gate counters reported for intervals that start that day (footfall).
-    #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub visits: u64,
     /// Loans by the lending library's local hour (0 to 23), in both views.
-    #[serde(default, skip_serializing_if = "Hours::is_empty")]
     pub loans_by_hour: Hours,
-}
-
-fn is_zero_u64(value: &u64) -> bool {
-    *value == 0
-}
-
-fn is_zero_i64(value: &i64) -> bool {
-    *value == 0
 }
 
 /// A count per local hour of a day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Hours(pub [u64; 24]);
-
-impl Hours {
-    fn is_empty(&self) -> bool {
-        self.0.iter().all(|&n| n == 0)
-    }
-}
 
 impl Counters {
     /// Adds `other` into `self`.
@@ -198,7 +179,6 @@ struct ItemFacts {
     title_key: String,
     loan: Option<Loan>,
     /// The library it was dispatched to, while it travels.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     in_transit_to: Option<LibraryCode>,
 }
 
@@ -226,7 +206,6 @@ pub(crate) struct Activity {
     /// The gaps, in seconds, between its latest events that followed one another within
     /// [`RHYTHM_GAP_LIMIT_SECONDS`] (a night or a closed day is not a gap in its rhythm): at
     /// most [`RHYTHM_GAPS`], oldest first.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) gaps_s: Vec<u32>,
 }
 
@@ -407,18 +386,13 @@ pub struct Statistics {
     /// Acting library → its recent activity.
     pub(crate) activity: BTreeMap<LibraryCode, Activity>,
     /// Open holds (ADR 0013): their pickup library and when they were placed, for the fill
-    /// time. Encoded only when there are any, so logs without holds keep their digests.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// time.
     pub(crate) open_holds: BTreeMap<u64, OpenHold>,
-    /// Pickup library → local day → its holds' figures. Encoded only when there are any.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Pickup library → local day → its holds' figures.
     pub(crate) hold_days: BTreeMap<LibraryCode, BTreeMap<String, HoldDay>>,
     /// Destination library → items dispatched to it and not yet received.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) in_transit_to: BTreeMap<LibraryCode, u64>,
-    /// Library → budget year → its budget and spending (ADR 0019). Encoded only when there
-    /// are any.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Library → budget year → its budget and spending (ADR 0019).
     pub(crate) budgets: BTreeMap<LibraryCode, BTreeMap<u32, BudgetRecord>>,
 }
 

@@ -9,12 +9,11 @@ use readnet_domain::pb;
 use readnet_e2e::*;
 use readnet_ledger::history::{History, card};
 use readnet_ledger::import::append_history;
-use readnet_projection::Payload;
+use readnet_projection::{Payload, Projection};
 use readnet_projection::{Snapshots, event_id_at, replay};
 use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use serde_json::Value;
-use sha2::Digest as _;
 
 fn readnet(args: &[&str], data: &Path) -> Output {
     Command::new(readnet_binary())
@@ -36,7 +35,11 @@ fn tamper(value: &mut Value) -> bool {
             *value = Value::from(n.as_u64().unwrap() + 1);
             true
         }
-        Value::Object(map) => map.values_mut().any(tamper),
+        // Positions left alone: the state stays at the snapshot's position.
+        Value::Object(map) => map
+            .iter_mut()
+            .filter(|(key, _)| *key != "position")
+            .any(|(_, value)| tamper(value)),
         Value::Array(items) => items.iter_mut().any(tamper),
         _ => false,
     }
@@ -89,15 +92,13 @@ async fn replay_is_deterministic_checks_snapshots_and_export_writes_every_event(
         text(&check.stderr)
     );
     assert!(text(&check.stdout).contains(&format!("availability  equal at position {head}")));
-    // Tampered with: first naively (the header's digest no longer fits), then with the digest
-    // recomputed, so that only the replay can tell.
-    let path = data.join("projections/availability.json");
-    let saved = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
-    let (header, body) = saved.split_once('\n').unwrap();
-    let mut state: Value = serde_json::from_str(body).unwrap();
-    assert!(tamper(&mut state), "the state holds a number to change");
-    let body = serde_json::to_vec(&state).unwrap();
-    std::fs::write(&path, [header.as_bytes(), b"\n", &body].concat()).unwrap();
+    // Tampered with: first naively (the body's checksum no longer fits), then with the state
+    // re-encoded and saved properly, so that only the replay can tell.
+    let path = data.join("projections/availability.snapshot");
+    let saved = std::fs::read(&path).unwrap();
+    let mut damaged = saved.clone();
+    *damaged.last_mut().unwrap() ^= 1;
+    std::fs::write(&path, &damaged).unwrap();
     let check = readnet(&["replay", "--check"], &data);
     assert_eq!(
         check.status.code(),
@@ -109,10 +110,27 @@ async fn replay_is_deterministic_checks_snapshots_and_export_writes_every_event(
         "{}",
         text(&check.stdout)
     );
-    let mut header: Value = serde_json::from_str(header).unwrap();
-    header["sha256"] = Value::String(hex::encode(sha2::Sha256::digest(&body)));
-    let header = serde_json::to_vec(&header).unwrap();
-    std::fs::write(&path, [&header[..], b"\n", &body].concat()).unwrap();
+    std::fs::write(&path, &saved).unwrap();
+    let snapshots = Snapshots::new(data.join("projections"));
+    let state: Availability = readnet_projection::decode_state(
+        &snapshots
+            .read_checked("availability")
+            .unwrap()
+            .unwrap()
+            .state,
+    )
+    .unwrap();
+    let mut state = serde_json::to_value(&state).unwrap();
+    assert!(tamper(&mut state), "the state holds a number to change");
+    let state: Availability = serde_json::from_value(state).unwrap();
+    assert_eq!(state.position(), head, "the state is still at the head");
+    let store = EmbeddedStore::open(data.join("log"), EmbeddedOptions::default())
+        .await
+        .unwrap();
+    let event_id = event_id_at(&store, head).await.unwrap();
+    store.close().await;
+    drop(store);
+    snapshots.save(&state, event_id).unwrap();
     let check = readnet(&["replay", "--check"], &data);
     assert_eq!(check.status.code(), Some(1), "a difference fails the check");
     assert!(

@@ -45,7 +45,9 @@ use crate::{
     Revision, SUBSCRIPTION_BOUNDS, StoreError, StreamFrom, StreamWrite, Subscription,
 };
 pub use copy::{LogCut, cut};
-pub use salvage::{Examination, Repaired, Salvaged, SegmentReport, examine, repair, salvage};
+pub use salvage::{
+    Examination, Repaired, Salvaged, Scanned, SegmentReport, examine, repair, salvage, scan,
+};
 
 use acknowledged::{Mark, Marker};
 use index::{Index, ReadPlan};

@@ -133,6 +133,34 @@ pub fn examine(dir: &Path) -> Result<Examination, StoreError> {
     })
 }
 
+/// What [`scan`] read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Scanned {
+    pub segments: u64,
+    pub bytes: u64,
+    /// Records that passed their checksum.
+    pub intact_records: u64,
+    /// Byte ranges that held no intact record.
+    pub damaged_ranges: u64,
+}
+
+/// Reads every segment of the store in `dir` and walks its frames, checking each record's
+/// CRC32C, decoding nothing: the floor under any pass over the log (`readnet-bench`'s
+/// `readnet-log-floor`). Only reads.
+pub fn scan(dir: &Path) -> Result<Scanned, StoreError> {
+    let mut scanned = Scanned::default();
+    for (_, path) in recovery::list_segments(&dir.join(SEGMENTS_DIR))? {
+        let bytes = fs::read(&path)?;
+        scanned.segments += 1;
+        scanned.bytes += bytes.len() as u64;
+        walk(&bytes, |item| match item {
+            Walked::Record { .. } => scanned.intact_records += 1,
+            Walked::Bad { .. } => scanned.damaged_ranges += 1,
+        });
+    }
+    Ok(scanned)
+}
+
 /// What [`salvage`] read.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Salvaged {

@@ -108,26 +108,22 @@ fn a_copy_travels_is_ready_and_is_lent_to_its_holder_and_the_queue_moves_up() {
     assert_eq!((third.queue_position, third.queue_length), (1, 1));
 }
 
+/// Holds' fields used to be left out of the encoding of a log without holds, so that its
+/// digest stayed what it was before holds; ADR 0022 changed every digest once and writes every
+/// field (the binary encoding cannot skip one). What remains to check: such a state still
+/// decodes from its canonical encoding to itself.
 #[test]
-fn a_log_without_holds_keeps_its_encoding() {
+fn a_log_without_holds_round_trips_through_its_canonical_encoding() {
     let mut net = Net::new();
     net.catalogue("JN-CENTRAL", santi("S-1"));
     let state = net.fold();
-    let encoded = serde_json::to_string(&state).unwrap();
-    for field in [
-        "held",
-        "hold",
-        "queues",
-        "delivery_point",
-        "distribution_centre",
-    ] {
-        assert!(
-            !encoded.contains(&format!("\"{field}\"")),
-            "{field} is in {encoded}"
-        );
-    }
-    // Version 2 added the due dates of the copies on loan (for the ETA): a state of version 1
-    // is rebuilt from the log, but a log without holds has no new field to encode.
+    let encoded = readnet_projection::encode_state(&state).unwrap();
+    let decoded: Availability = readnet_projection::decode_state(&encoded).unwrap();
+    assert_eq!(decoded, state);
+    assert_eq!(
+        readnet_projection::digest(&decoded),
+        readnet_projection::digest(&state)
+    );
     assert_eq!(Availability::VERSION, 2);
 }
 

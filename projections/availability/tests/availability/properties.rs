@@ -11,7 +11,7 @@ use readnet_availability::{Availability, Counts, Place, StatusCounts};
 use readnet_domain::pb::TransferReason;
 use readnet_domain::{Command, Fen, Item, ItemCode, ItemStatus, Ledger, NewBook, PatronRef};
 use readnet_ledger::history::card;
-use readnet_projection::{Payload, Projection, digest};
+use readnet_projection::{Payload, Projection, decode_state, digest, encode_state};
 
 use crate::support::*;
 
@@ -550,8 +550,8 @@ proptest! {
         let net = run(&steps);
         let events = net.history.events();
         let split = split.index(events.len() + 1);
-        let snapshot = serde_json::to_string(&fold(&events[..split])).unwrap();
-        let mut resumed: Availability = serde_json::from_str(&snapshot).unwrap();
+        let snapshot = encode_state(&fold(&events[..split])).unwrap();
+        let mut resumed: Availability = decode_state(&snapshot).unwrap();
         prop_assert_eq!(resumed.position().get(), split as u64);
         for event in &events[split..] {
             resumed.apply(event);

@@ -125,11 +125,17 @@ fn hold_statistics_name_an_unknown_library_or_city() {
     assert!(hold_statistics(&state, HoldScope::City("nowhere"), &march()).is_err());
 }
 
+/// Holds' fields used to be left out of the encoding of a log without holds (its digest stayed
+/// what it was before holds); ADR 0022 changed every digest once and writes every field. What
+/// remains to check: such a state decodes from its canonical encoding to itself.
 #[test]
-fn a_log_without_holds_keeps_its_statistics_encoding() {
+fn a_log_without_holds_round_trips_through_its_canonical_encoding() {
     let mut h = network();
     catalogue(&mut h, t0(), JN_CENTRAL, book("JN-1", ISBN, "Teahouse"));
     checkout(&mut h, t0(), JN_CENTRAL, "JN-1", li_wei());
-    let encoded = serde_json::to_string(&fold(h.events())).unwrap();
-    assert!(!encoded.contains("hold"), "{encoded}");
+    let state = fold(h.events());
+    let encoded = readnet_projection::encode_state(&state).unwrap();
+    let decoded: readnet_statistics::Statistics =
+        readnet_projection::decode_state(&encoded).unwrap();
+    assert_eq!(decoded, state);
 }

@@ -10,7 +10,7 @@ use proptest::sample::Index;
 use readnet_domain::pb::{Acquisition, TransferReason};
 use readnet_domain::{Command, Item, ItemStatus, LibraryCode, NewBook};
 use readnet_ledger::history::History;
-use readnet_projection::{Payload, Projection, canonical_json, digest};
+use readnet_projection::{Payload, Projection, decode_state, digest, encode_state};
 use readnet_statistics::By::{OwningLibrary, TransactionLibrary};
 use readnet_statistics::{
     By, Counters, DayFigures, DayRange, Statistics, city_days, flow_matrix, library_days, monitor,
@@ -453,8 +453,8 @@ proptest! {
         let (h, _) = history(&steps);
         let events = h.events();
         let cut = cut.index(events.len() + 1);
-        let snapshot = canonical_json(&fold(&events[..cut]));
-        let mut restored: Statistics = serde_json::from_slice(&snapshot).unwrap();
+        let snapshot = encode_state(&fold(&events[..cut])).unwrap();
+        let mut restored: Statistics = decode_state(&snapshot).unwrap();
         prop_assert_eq!(restored.position().get(), cut as u64);
         for event in &events[cut..] {
             restored.apply(event);

@@ -325,7 +325,10 @@ mod tests {
     #[test]
     fn an_optional_id_is_as_small_as_an_id() {
         assert_eq!(std::mem::size_of::<Option<Code<Item>>>(), 4);
-        assert_eq!(serde_json::to_string(&Code::<Item>::from_index(7)).unwrap(), "7");
+        assert_eq!(
+            serde_json::to_string(&Code::<Item>::from_index(7)).unwrap(),
+            "7"
+        );
         let back: Code<Item> = serde_json::from_str("7").unwrap();
         assert_eq!(back.index(), 7);
         assert!(serde_json::from_str::<Code<Item>>("4294967295").is_err());

@@ -31,7 +31,13 @@ fn status_bytes(field: &str) -> u64 {
     status
         .lines()
         .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .map_or(0, |kib| kib * 1024)
 }
 
@@ -104,7 +110,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     format!("{:?}", monitor(&state, None, last)?).hash(&mut answers);
 
     let state_bytes = rss_folded.saturating_sub(rss_open);
-    println!("events {events}, catalogued items {catalogued}, library-day rows (both views) {rows}");
+    println!(
+        "events {events}, catalogued items {catalogued}, library-day rows (both views) {rows}"
+    );
     println!(
         "statistics replay: {:.1} s, {:.0} events/s",
         elapsed.as_secs_f64(),

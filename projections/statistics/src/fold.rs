@@ -759,7 +759,12 @@ impl Statistics {
             row.counters.cross_city_loans += u64::from(cross_city);
             row.patrons.extend(patron);
         };
-        self.touch(By::TransactionLibrary, self.library_or_none(lender), at, count);
+        self.touch(
+            By::TransactionLibrary,
+            self.library_or_none(lender),
+            at,
+            count,
+        );
         self.touch(By::OwningLibrary, self.library_or_none(owner), at, count);
     }
 
@@ -842,7 +847,12 @@ impl Statistics {
             row.counters.cross_city_returns += u64::from(cross_city);
             row.patrons.extend(patron);
         };
-        self.touch(By::TransactionLibrary, self.library_or_none(library), at, count);
+        self.touch(
+            By::TransactionLibrary,
+            self.library_or_none(library),
+            at,
+            count,
+        );
         if let Some(loan) = loan.filter(|l| l.lender != library) {
             // The loan closed at the lender too.
             let lender = self.library_or_none(loan.lender);
@@ -958,7 +968,12 @@ impl Statistics {
     }
 
     /// Counts one hold figure at its pickup library's local day of `at`.
-    fn hold_day(&mut self, pickup: LibraryId, at: DateTime<Utc>, change: impl FnOnce(&mut HoldDay)) {
+    fn hold_day(
+        &mut self,
+        pickup: LibraryId,
+        at: DateTime<Utc>,
+        change: impl FnOnce(&mut HoldDay),
+    ) {
         let (day, _) = self.local_day(pickup, at);
         change(slot(&mut self.hold_days, pickup.index()).entry(day.day));
     }
@@ -1235,8 +1250,14 @@ mod tests {
 
     #[test]
     fn months_and_days_order_as_dates_do() {
-        let dates = [(1, 1, 1), (999, 12, 31), (2026, 1, 31), (2026, 2, 1), (2026, 12, 31)]
-            .map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap());
+        let dates = [
+            (1, 1, 1),
+            (999, 12, 31),
+            (2026, 1, 31),
+            (2026, 2, 1),
+            (2026, 12, 31),
+        ]
+        .map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d).unwrap());
         for pair in dates.windows(2) {
             assert!(month_number(pair[0]) < month_number(pair[1]));
             assert!(pair[0].num_days_from_ce() < pair[1].num_days_from_ce());
@@ -1260,6 +1281,144 @@ mod tests {
         assert_eq!(serde_json::from_str::<DayRows<u64>>(&json).unwrap(), rows);
         let refused = serde_json::from_str::<DayRows<u64>>("[[2,1],[1,1]]").unwrap_err();
         assert!(refused.to_string().contains("day order"), "{refused}");
+    }
+
+    /// Everything but the network view (shared by every projection, and encoded as it says).
+    type Encoded = (
+        (
+            Position,
+            Codes,
+            Vec<Option<ItemFacts>>,
+            PerView<Vec<DayRows<LibraryDay>>>,
+            PerView<Vec<OpenLoans>>,
+            BTreeMap<MonthNumber, BTreeMap<CityId, BTreeMap<CityId, u64>>>,
+            Vec<TitleInfo>,
+        ),
+        BTreeMap<CityId, BTreeMap<MonthNumber, TitleCounts>>,
+        Vec<Option<Activity>>,
+        BTreeMap<u64, OpenHold>,
+        Vec<DayRows<HoldDay>>,
+        Vec<u64>,
+        BTreeMap<LibraryId, BTreeMap<u32, BudgetRecord>>,
+    );
+
+    fn encoded(s: &Statistics) -> Encoded {
+        (
+            (
+                s.position,
+                s.codes.clone(),
+                s.items.clone(),
+                s.days.clone(),
+                s.open_loans.clone(),
+                s.flows.clone(),
+                s.title_info.clone(),
+            ),
+            s.title_loans.clone(),
+            s.activity.clone(),
+            s.open_holds.clone(),
+            s.hold_days.clone(),
+            s.in_transit_to.clone(),
+            s.budgets.clone(),
+        )
+    }
+
+    #[test]
+    fn the_state_decodes_from_postcard_a_format_that_is_not_self_describing() {
+        use readnet_domain::pb::{Acquisition, LibraryTier, TransferReason};
+        use readnet_domain::{Command, Fen, NewBook};
+        use readnet_ledger::history::{History, card};
+
+        let at = Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap();
+        let mut h = History::new();
+        for (city, zone) in [("jinan", "Asia/Shanghai"), ("urumqi", "Asia/Urumqi")] {
+            h.run(
+                at,
+                None,
+                Command::JoinCity {
+                    city: city.into(),
+                    name: city.into(),
+                    time_zone: zone.into(),
+                },
+            );
+        }
+        for (library, city) in [("JN-A", "jinan"), ("UR-A", "urumqi")] {
+            h.run(
+                at,
+                None,
+                Command::RegisterLibrary {
+                    library: library.into(),
+                    name: library.into(),
+                    city: city.into(),
+                    tier: LibraryTier::Central,
+                    parent: None,
+                },
+            );
+        }
+        for (n, owner) in ["JN-A", "JN-A", "UR-A"].into_iter().enumerate() {
+            h.run(
+                at,
+                None,
+                Command::CatalogueItem {
+                    book: NewBook {
+                        item: format!("IT-{n}").into(),
+                        isbn: String::new(),
+                        title: format!("Title {n}"),
+                        author: "Lao She".into(),
+                        price_fen: Some(Fen(4500)),
+                    },
+                    owner_library: owner.into(),
+                    acquisition: Acquisition::Purchase,
+                },
+            );
+        }
+        let patron = card("jinan", "370102199001011234");
+        let later = |minutes| at + Duration::minutes(minutes);
+        h.run(
+            later(5),
+            Some("JN-A"),
+            Command::Checkout {
+                item: "IT-0".into(),
+                patron: patron.clone(),
+            },
+        );
+        h.run(
+            later(9),
+            Some("UR-A"),
+            Command::Return {
+                item: "IT-0".into(),
+            },
+        );
+        h.run(
+            later(20),
+            Some("JN-A"),
+            Command::Checkout {
+                item: "IT-1".into(),
+                patron,
+            },
+        );
+        h.run(
+            later(30),
+            Some("UR-A"),
+            Command::DispatchTransfer {
+                item: "IT-2".into(),
+                to_library: "JN-A".into(),
+                reason: TransferReason::Rebalance,
+            },
+        );
+        let mut state = Statistics::default();
+        for event in h.events() {
+            state.apply(event);
+        }
+        let before = encoded(&state);
+        let bytes = postcard::to_allocvec(&before).unwrap();
+        let after: Encoded = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(after, before);
+        // What the history made is in it: a title lent, a flow, a loan open, a book travelling.
+        let (fold, .., in_transit, _) = &after;
+        assert_eq!(fold.1.items.len(), 3);
+        assert_eq!(fold.5.len(), 1);
+        assert_eq!(fold.4.transaction.iter().map(|o| o.on_loan).sum::<u64>(), 1);
+        assert_eq!(in_transit.iter().sum::<u64>(), 1);
     }
 
     #[test]

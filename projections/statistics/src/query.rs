@@ -354,11 +354,13 @@ pub fn flow_matrix(state: &Statistics, month: &str) -> Vec<FlowCell> {
         .into_iter()
         .flat_map(|owners| owners.iter())
         .flat_map(|(&owner_city, returns)| {
-            returns.iter().map(move |(&return_city, &returns)| FlowCell {
-                owner_city: cities.resolve(owner_city).to_owned(),
-                return_city: cities.resolve(return_city).to_owned(),
-                returns,
-            })
+            returns
+                .iter()
+                .map(move |(&return_city, &returns)| FlowCell {
+                    owner_city: cities.resolve(owner_city).to_owned(),
+                    return_city: cities.resolve(return_city).to_owned(),
+                    returns,
+                })
         })
         .collect();
     // Ids are in the order first seen: the answer is in code order.
@@ -516,9 +518,7 @@ pub fn monitor(
                 .and_then(|days| days.get(today_number))
                 .map(|row| row.counters)
                 .unwrap_or_default();
-            let (on_loan, overdue) = state
-                .open_loans
-                .figures(By::TransactionLibrary, id, now_us);
+            let (on_loan, overdue) = state.open_loans.figures(By::TransactionLibrary, id, now_us);
             let (owned_on_loan, owned_overdue) =
                 state.open_loans.figures(By::OwningLibrary, id, now_us);
             LibraryMonitor {

@@ -1422,8 +1422,10 @@ mod tests {
     }
 
     #[test]
-    fn an_item_s_facts_are_32_bytes() {
+    fn an_item_s_facts_are_32_bytes_and_a_day_row_368() {
         assert_eq!(std::mem::size_of::<Option<ItemFacts>>(), 32);
+        // A library's day row, as the crate's docs count it.
+        assert_eq!(std::mem::size_of::<(DayNumber, LibraryDay)>(), 368);
     }
 
     #[test]

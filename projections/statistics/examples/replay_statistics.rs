@@ -1,7 +1,9 @@
 //! Replays a data directory's log into the statistics projection alone, read-only, and says how
 //! fast and how much memory the state took: the measurement of issue 17 (BENCHMARKS.md).
 //!
-//! `cargo run --release -p readnet-statistics --example replay_statistics -- DIR`
+//! `cargo run --release -p readnet-statistics --example replay_statistics -- DIR [THROUGH]`
+//!
+//! `THROUGH` stops at that position (the whole log without it).
 //!
 //! Memory is read from `/proc/self/status`: resident set size after the log is opened (the
 //! store's index) and after the fold, and the peak. The state's share is the difference, given
@@ -43,12 +45,18 @@ fn status_bytes(field: &str) -> u64 {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args()
-        .nth(1)
-        .ok_or("usage: replay_statistics DATA_DIR")?;
+    let mut args = std::env::args().skip(1);
+    let dir = args
+        .next()
+        .ok_or("usage: replay_statistics DATA_DIR [THROUGH]")?;
+    let through = args.next().map(|n| n.parse::<u64>()).transpose()?;
     let store =
         EmbeddedStore::open_read_only(format!("{dir}/log"), EmbeddedOptions::default()).await?;
-    let head = store.head_position();
+    let head = through.map_or(store.head_position(), |through| {
+        store
+            .head_position()
+            .min(readnet_store::Position::new(through))
+    });
     let rss_open = status_bytes("VmRSS:");
 
     let started = Instant::now();
@@ -62,7 +70,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let Some(end) = page.last().map(|e| e.position) else {
             break;
         };
-        for recorded in page.iter().filter(|e| StreamId::holds_facts(&e.stream)) {
+        let facts = page
+            .iter()
+            .take_while(|e| e.position <= head)
+            .filter(|e| StreamId::holds_facts(&e.stream));
+        for recorded in facts {
             let event = readnet_ledger::envelope::decode(recorded)?;
             catalogued += u64::from(matches!(event.payload, Payload::ItemCatalogued(_)));
             first.get_or_insert(event.occurred_at);

@@ -14,6 +14,7 @@
 use std::fmt;
 use std::hash::BuildHasher;
 use std::marker::PhantomData;
+use std::num::NonZeroU32;
 
 use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
@@ -24,23 +25,38 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// An interned code: an index into its [`Interner`] and into the vectors kept beside it.
 /// The type parameter says what kind of code it is (a marker type of the fold's), so an item's
 /// id cannot index a library's table.
+///
+/// Held as the index plus one, so that `Option<Code<K>>` is 4 bytes like the code itself: per-item
+/// structs keep optional codes (a loan's lender, a destination) at no extra cost.
 pub struct Code<K> {
-    index: u32,
+    index_plus_one: NonZeroU32,
     kind: PhantomData<fn() -> K>,
 }
 
 impl<K> Code<K> {
     /// The id as an index into vectors kept beside the interner.
     pub fn index(self) -> usize {
-        self.index as usize
+        (self.index_plus_one.get() - 1) as usize
     }
 
     /// The id of the code at `index` (for iterating vectors kept beside the interner).
     pub fn from_index(index: usize) -> Self {
-        Self {
-            index: u32::try_from(index).expect("interned ids fit a u32"),
+        u32::try_from(index)
+            .ok()
+            .and_then(Self::from_u32)
+            .expect("interned ids fit a u32")
+    }
+
+    fn from_u32(index: u32) -> Option<Self> {
+        let index_plus_one = NonZeroU32::new(index.checked_add(1)?)?;
+        Some(Self {
+            index_plus_one,
             kind: PhantomData,
-        }
+        })
+    }
+
+    fn get(self) -> u32 {
+        self.index_plus_one.get() - 1
     }
 }
 
@@ -53,7 +69,7 @@ impl<K> Clone for Code<K> {
 impl<K> Copy for Code<K> {}
 impl<K> PartialEq for Code<K> {
     fn eq(&self, other: &Self) -> bool {
-        self.index == other.index
+        self.index_plus_one == other.index_plus_one
     }
 }
 impl<K> Eq for Code<K> {}
@@ -64,30 +80,29 @@ impl<K> PartialOrd for Code<K> {
 }
 impl<K> Ord for Code<K> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.index.cmp(&other.index)
+        self.index_plus_one.cmp(&other.index_plus_one)
     }
 }
 impl<K> std::hash::Hash for Code<K> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.index.hash(state);
+        self.index_plus_one.hash(state);
     }
 }
 impl<K> fmt::Debug for Code<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.index)
+        write!(f, "#{}", self.get())
     }
 }
 impl<K> Serialize for Code<K> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.index.serialize(serializer)
+        self.get().serialize(serializer)
     }
 }
 impl<'de, K> Deserialize<'de> for Code<K> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        u32::deserialize(deserializer).map(|index| Self {
-            index,
-            kind: PhantomData,
-        })
+        let index = u32::deserialize(deserializer)?;
+        Self::from_u32(index)
+            .ok_or_else(|| serde::de::Error::custom(format!("{index} is not an interned id")))
     }
 }
 
@@ -188,7 +203,11 @@ impl<K> Interner<K> {
         if let Some(id) = self.get(code) {
             return id;
         }
-        let id = u32::try_from(self.ends.len()).expect("fewer than 2^32 codes");
+        // The last u32 is not an id (ids are held plus one).
+        let id = u32::try_from(self.ends.len())
+            .ok()
+            .filter(|&id| id < u32::MAX)
+            .expect("fewer than 2^32 - 1 codes");
         self.text.push_str(code);
         self.ends
             .push(u32::try_from(self.text.len()).expect("interned codes fit 4 GiB of text"));
@@ -301,6 +320,18 @@ mod tests {
     fn an_encoding_with_a_code_twice_is_refused() {
         let refused = serde_json::from_str::<Interner<Item>>(r#"["A","B","A"]"#).unwrap_err();
         assert!(refused.to_string().contains("appears twice"), "{refused}");
+    }
+
+    #[test]
+    fn an_optional_id_is_as_small_as_an_id() {
+        assert_eq!(std::mem::size_of::<Option<Code<Item>>>(), 4);
+        assert_eq!(
+            serde_json::to_string(&Code::<Item>::from_index(7)).unwrap(),
+            "7"
+        );
+        let back: Code<Item> = serde_json::from_str("7").unwrap();
+        assert_eq!(back.index(), 7);
+        assert!(serde_json::from_str::<Code<Item>>("4294967295").is_err());
     }
 
     #[test]

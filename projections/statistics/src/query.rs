@@ -3,13 +3,15 @@
 //! Arguments are checked here, once, with errors that name the request field.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
-use readnet_domain::PatronId;
+use readnet_projection::canonical::FastSet;
 
 use crate::StatisticsError;
-use crate::fold::{By, Counters, DaysByLibrary, HoldDay, LibraryDay, Statistics};
+use crate::fold::{
+    By, Counters, DayNumber, DayRows, HoldDay, LibraryDay, LibraryId, MonthNumber, PatronToken,
+    Statistics, month_number,
+};
 
 /// The longest day range one query may ask for, in days (both ends included).
 pub const MAX_DAY_RANGE_DAYS: i64 = 366;
@@ -44,15 +46,15 @@ impl DayRange {
         Ok(Self { from, to })
     }
 
-    fn keys(&self) -> (String, String) {
-        (self.from.to_string(), self.to.to_string())
+    fn days(&self) -> (DayNumber, DayNumber) {
+        (self.from.num_days_from_ce(), self.to.num_days_from_ce())
     }
 }
 
 fn parse_day(value: &str, field: &str) -> Result<NaiveDate, StatisticsError> {
     NaiveDate::parse_from_str(value, "%Y-%m-%d")
         .ok()
-        // Four-digit years only: days are compared as strings.
+        // Four-digit years only: a day is written `YYYY-MM-DD`.
         .filter(|d| (1..=9999).contains(&d.year()) && value.len() == 10)
         .ok_or_else(|| {
             StatisticsError::invalid(format!("{field}: {value:?} is not a day (YYYY-MM-DD)"))
@@ -85,35 +87,54 @@ pub struct DayFigures {
     pub overdue_at_day_end: u64,
 }
 
+/// A day number as its key, `YYYY-MM-DD`.
+fn day_key(day: DayNumber) -> String {
+    NaiveDate::from_num_days_from_ce_opt(day)
+        .map(|date| date.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// The month number of a month key (`YYYY-MM`, as the fold's months are written); `None` for
+/// a string that names no month.
+fn month_of_key(month: &str) -> Option<MonthNumber> {
+    let date = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d").ok()?;
+    (date.format("%Y-%m").to_string() == month).then(|| month_number(date))
+}
+
 /// Sums the rows of `libraries` per day in `range`: counters and day-end figures add up,
 /// patrons are united.
 fn sum_days<'a>(
-    libraries: impl Iterator<Item = &'a BTreeMap<String, LibraryDay>>,
+    libraries: impl Iterator<Item = &'a DayRows<LibraryDay>>,
     range: &DayRange,
 ) -> Vec<DayFigures> {
-    let (from, to) = range.keys();
-    let bounds = (Bound::Included(from.as_str()), Bound::Included(to.as_str()));
-    let mut days: BTreeMap<&str, (DayFigures, BTreeSet<&str>)> = BTreeMap::new();
+    let (from, to) = range.days();
+    let mut days: BTreeMap<DayNumber, (DayFigures, FastSet<PatronToken>)> = BTreeMap::new();
     for rows in libraries {
-        for (day, row) in rows.range::<str, _>(bounds) {
-            let (figures, patrons) = days.entry(day.as_str()).or_default();
+        for (day, row) in rows.range(from, to) {
+            let (figures, patrons) = days.entry(*day).or_default();
             figures.counters.add(&row.counters);
             figures.on_loan_at_day_end += row.on_loan_at_day_end;
             figures.overdue_at_day_end += row.overdue_at_day_end;
-            patrons.extend(row.patrons.iter().map(PatronId::as_str));
+            patrons.extend(row.patrons.iter().copied());
         }
     }
     days.into_iter()
         .map(|(day, (figures, patrons))| DayFigures {
-            day: day.to_owned(),
+            day: day_key(day),
             active_patrons: patrons.len() as u64,
             ..figures
         })
         .collect()
 }
 
-fn days_of(state: &Statistics, by: By) -> &DaysByLibrary {
-    state.days.get(by)
+/// The id of a library code the state has seen.
+fn library_id(state: &Statistics, library: &str) -> Option<LibraryId> {
+    state.codes.libraries.get(library)
+}
+
+/// The day rows of `library` in view `by`, if it has any.
+fn rows_of<'s>(state: &'s Statistics, by: By, library: &str) -> Option<&'s DayRows<LibraryDay>> {
+    library_id(state, library).and_then(|id| state.days.get(by).get(id.index()))
 }
 
 fn known_library(state: &Statistics, library: &str) -> Result<(), StatisticsError> {
@@ -151,7 +172,7 @@ pub fn library_days(
     by: By,
 ) -> Result<Vec<DayFigures>, StatisticsError> {
     known_library(state, library)?;
-    Ok(sum_days(days_of(state, by).get(library).into_iter(), range))
+    Ok(sum_days(rows_of(state, by, library).into_iter(), range))
 }
 
 /// A city's days in `range`: the sums of its libraries' rows (patrons united).
@@ -162,13 +183,12 @@ pub fn city_days(
     by: By,
 ) -> Result<Vec<DayFigures>, StatisticsError> {
     known_city(state, city)?;
-    let days = days_of(state, by);
     let libraries = state
         .network
         .libraries
         .iter()
         .filter(|(_, l)| l.city == city)
-        .filter_map(|(code, _)| days.get(code.as_str()));
+        .filter_map(|(code, _)| rows_of(state, by, code.as_str()));
     Ok(sum_days(libraries, range))
 }
 
@@ -236,11 +256,10 @@ pub fn subtree_days(
     by: By,
 ) -> Result<(Vec<SubtreeLibrary>, Vec<DayFigures>), StatisticsError> {
     let libraries = subtree(state, root)?;
-    let days = days_of(state, by);
     let figures = sum_days(
         libraries
             .iter()
-            .filter_map(|l| days.get(l.library.as_str())),
+            .filter_map(|l| rows_of(state, by, l.library.as_str())),
         range,
     );
     Ok((libraries, figures))
@@ -249,7 +268,7 @@ pub fn subtree_days(
 /// The network's days in `range`: the sums of every library's rows, each library's day being
 /// its own city's local day.
 pub fn network_days(state: &Statistics, range: &DayRange, by: By) -> Vec<DayFigures> {
-    sum_days(days_of(state, by).values(), range)
+    sum_days(state.days.get(by).iter(), range)
 }
 
 /// The holds of a pickup library, or of a city's libraries, over a range of days.
@@ -296,11 +315,14 @@ pub fn hold_statistics(
                 .collect()
         }
     };
-    let (from, to) = range.keys();
-    let bounds = (Bound::Included(from.as_str()), Bound::Included(to.as_str()));
+    let (from, to) = range.days();
     let mut sum = HoldDay::default();
-    for days in libraries.iter().filter_map(|l| state.hold_days.get(*l)) {
-        for (_, day) in days.range::<str, _>(bounds) {
+    let pickups = libraries
+        .iter()
+        .filter_map(|l| library_id(state, l))
+        .filter_map(|id| state.hold_days.get(id.index()));
+    for days in pickups {
+        for (_, day) in days.range(from, to) {
             sum.add(day);
         }
     }
@@ -326,19 +348,26 @@ pub struct FlowCell {
 /// Returns in `month` (`YYYY-MM`, Asia/Shanghai) by owner city and return city, ordered by
 /// owner city then return city; cells without returns are left out.
 pub fn flow_matrix(state: &Statistics, month: &str) -> Vec<FlowCell> {
-    state
-        .flows
-        .get(month)
+    let cities = &state.codes.cities;
+    let mut cells: Vec<FlowCell> = month_of_key(month)
+        .and_then(|month| state.flows.get(&month))
         .into_iter()
         .flat_map(|owners| owners.iter())
-        .flat_map(|(owner_city, returns)| {
-            returns.iter().map(move |(return_city, &returns)| FlowCell {
-                owner_city: owner_city.as_str().to_owned(),
-                return_city: return_city.as_str().to_owned(),
-                returns,
-            })
+        .flat_map(|(&owner_city, returns)| {
+            returns
+                .iter()
+                .map(move |(&return_city, &returns)| FlowCell {
+                    owner_city: cities.resolve(owner_city).to_owned(),
+                    return_city: cities.resolve(return_city).to_owned(),
+                    returns,
+                })
         })
-        .collect()
+        .collect();
+    // Ids are in the order first seen: the answer is in code order.
+    cells.sort_unstable_by(|a, b| {
+        (&a.owner_city, &a.return_city).cmp(&(&b.owner_city, &b.return_city))
+    });
+    cells
 }
 
 /// A title and its loans in a city and month.
@@ -372,24 +401,33 @@ pub fn top_titles(
     } else {
         limit
     };
-    let mut titles: Vec<(&String, u64)> = state
-        .title_loans
-        .get(city)
-        .and_then(|months| months.get(month))
+    let codes = &state.codes;
+    let counts = codes.cities.get(city).and_then(|city| {
+        let month = month_of_key(month)?;
+        state.title_loans.get(&city)?.get(&month)
+    });
+    let mut titles: Vec<(&str, u64, usize)> = counts
         .into_iter()
-        .flat_map(|titles| titles.0.iter().map(|(k, &n)| (k, n)))
+        .flat_map(|titles| titles.0.iter())
+        .map(|(&title, &n)| (codes.titles.resolve(title), n, title.index()))
         .collect();
-    titles.sort_by(|(a_key, a), (b_key, b)| b.cmp(a).then_with(|| a_key.cmp(b_key)));
+    titles.sort_unstable_by(|(a_key, a, _), (b_key, b, _)| b.cmp(a).then_with(|| a_key.cmp(b_key)));
     Ok(titles
         .into_iter()
         .take(limit)
-        .map(|(key, loans)| {
-            let info = state.titles.get(key);
+        .map(|(key, loans, index)| {
+            let text = |code| codes.texts.resolve(code).to_owned();
+            let (isbn, title, author) = state
+                .title_info
+                .get(index)
+                .map_or_else(Default::default, |i| {
+                    (text(i.isbn), text(i.title), text(i.author))
+                });
             TitleLoans {
-                title_key: key.clone(),
-                isbn: info.map(|i| i.isbn.clone()).unwrap_or_default(),
-                title: info.map(|i| i.title.clone()).unwrap_or_default(),
-                author: info.map(|i| i.author.clone()).unwrap_or_default(),
+                title_key: key.to_owned(),
+                isbn,
+                title,
+                author,
                 loans,
             }
         })
@@ -457,16 +495,9 @@ pub fn monitor(
         known_library(state, library)?;
     }
     let now_us = now.timestamp_micros();
-    let loans = |by: By, code: &str| {
-        state
-            .open_loans
-            .get(by)
-            .get(code)
-            .map_or((0, 0), |o| (o.on_loan, o.overdue_at(now_us)))
-    };
-    let mut holds_waiting: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut holds_waiting: BTreeMap<LibraryId, u64> = BTreeMap::new();
     for hold in state.open_holds.values() {
-        *holds_waiting.entry(hold.pickup.as_str()).or_default() += 1;
+        *holds_waiting.entry(hold.pickup).or_default() += 1;
     }
     let libraries = state
         .network
@@ -474,17 +505,22 @@ pub fn monitor(
         .iter()
         .filter(|(code, _)| library.is_none_or(|l| l == code.as_str()))
         .map(|(code, view)| {
-            let activity = state.activity.get(code.as_str());
+            let id = library_id(state, code.as_str());
+            let activity = id
+                .and_then(|id| state.activity.get(id.index()))
+                .and_then(Option::as_ref);
             let today = state.network.local_day(code.as_str(), now);
-            let counters = state
-                .days
-                .transaction
-                .get(code.as_str())
-                .and_then(|days| days.get(&today))
+            let today_number = now
+                .with_timezone(&state.network.library_time_zone(code.as_str()))
+                .date_naive()
+                .num_days_from_ce();
+            let counters = rows_of(state, By::TransactionLibrary, code.as_str())
+                .and_then(|days| days.get(today_number))
                 .map(|row| row.counters)
                 .unwrap_or_default();
-            let (on_loan, overdue) = loans(By::TransactionLibrary, code.as_str());
-            let (owned_on_loan, owned_overdue) = loans(By::OwningLibrary, code.as_str());
+            let (on_loan, overdue) = state.open_loans.figures(By::TransactionLibrary, id, now_us);
+            let (owned_on_loan, owned_overdue) =
+                state.open_loans.figures(By::OwningLibrary, id, now_us);
             LibraryMonitor {
                 library: code.as_str().to_owned(),
                 name: view.name.clone(),
@@ -507,8 +543,14 @@ pub fn monitor(
                 returns_today: counters.returns,
                 visits_today: counters.visits,
                 today,
-                in_transit: state.in_transit_to.get(code.as_str()).copied().unwrap_or(0),
-                holds_waiting: holds_waiting.get(code.as_str()).copied().unwrap_or(0),
+                in_transit: id
+                    .and_then(|id| state.in_transit_to.get(id.index()))
+                    .copied()
+                    .unwrap_or(0),
+                holds_waiting: id
+                    .and_then(|id| holds_waiting.get(&id))
+                    .copied()
+                    .unwrap_or(0),
                 usual_gap_seconds: activity.and_then(|a| a.usual_gap_seconds()),
             }
         })
@@ -594,10 +636,17 @@ pub fn acquisition_budgets(
         BudgetScope::Network => {}
     }
     let mut libraries = Vec::new();
-    for (code, years) in &state.budgets {
-        let city = state.network.city_of(code.as_str());
+    // In library-code order, as the figures are listed.
+    let mut budgets: Vec<(&str, _)> = state
+        .budgets
+        .iter()
+        .map(|(&id, years)| (state.codes.libraries.resolve(id), years))
+        .collect();
+    budgets.sort_unstable_by_key(|&(code, _)| code);
+    for (code, years) in budgets {
+        let city = state.network.city_of(code);
         let wanted = match scope {
-            BudgetScope::Library(library) => code.as_str() == library,
+            BudgetScope::Library(library) => code == library,
             BudgetScope::City(wanted) => city == wanted,
             BudgetScope::Network => true,
         };

@@ -1,0 +1,55 @@
+//! Replays a data directory's log into the availability projection alone and reports the fold's
+//! rate and the heap bytes its state holds, per catalogued item.
+//!
+//! `cargo run --release -p readnet-availability --example fold_memory -- DATA_DIR`
+//!
+//! The log is opened read-only. Memory is the process's resident set (`VmRSS`) after the open
+//! and after the fold with the state alive: the growth is the state, plus the read path's one
+//! page of events in flight. `/usr/bin/time -v` gives the peak.
+
+use std::time::Instant;
+
+use readnet_availability::Availability;
+use readnet_projection::{Projection, replay};
+use readnet_store::EventStore;
+use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+
+/// The resident set in bytes, from `/proc/self/status`.
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let data = std::env::args()
+        .nth(1)
+        .ok_or("usage: fold_memory DATA_DIR (the directory holding log/)")?;
+    let store =
+        EmbeddedStore::open_read_only(format!("{data}/log"), EmbeddedOptions::default()).await?;
+    let head = store.head_position();
+    let rss_open = rss_bytes();
+    let started = Instant::now();
+    let state: Availability = replay(&store, Some(head), |_| {}).await?;
+    let elapsed_s = started.elapsed().as_secs_f64();
+    assert_eq!(state.position(), head, "the fold reached the head");
+    let items = state.statuses().total();
+    let grown = rss_bytes().saturating_sub(rss_open);
+    println!("events               {}", head.get());
+    println!(
+        "fold                 {elapsed_s:.1} s, {:.0} events/s",
+        head.get() as f64 / elapsed_s
+    );
+    println!("items catalogued     {items}");
+    println!("rss after open       {rss_open}");
+    println!("rss grown by fold    {grown}");
+    println!(
+        "per item             {:.1} bytes",
+        grown as f64 / items.max(1) as f64
+    );
+    Ok(())
+}

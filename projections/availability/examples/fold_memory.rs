@@ -1,7 +1,10 @@
 //! Replays a data directory's log into the availability projection alone and reports the fold's
 //! rate and the heap bytes its state holds, per catalogued item.
 //!
-//! `cargo run --release -p readnet-availability --example fold_memory -- DATA_DIR`
+//! `cargo run --release -p readnet-availability --example fold_memory -- DATA_DIR [THROUGH]`
+//!
+//! `THROUGH` stops at that position (the bench's replay row folds the first 1,000,000 events of
+//! the simulator's city preset, all set-up).
 //!
 //! The log is opened read-only. Memory is the process's resident set (`VmRSS`) after the open
 //! and after the fold with the state alive: the growth is the state, plus the read path's one
@@ -11,8 +14,8 @@ use std::time::Instant;
 
 use readnet_availability::Availability;
 use readnet_projection::{Projection, replay};
-use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
+use readnet_store::{EventStore, Position};
 
 /// The resident set in bytes, from `/proc/self/status`.
 fn rss_bytes() -> u64 {
@@ -26,12 +29,16 @@ fn rss_bytes() -> u64 {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let data = std::env::args()
-        .nth(1)
-        .ok_or("usage: fold_memory DATA_DIR (the directory holding log/)")?;
+    let mut args = std::env::args().skip(1);
+    let data = args
+        .next()
+        .ok_or("usage: fold_memory DATA_DIR [THROUGH] (DATA_DIR holds log/)")?;
+    let through: Option<u64> = args.next().map(|p| p.parse()).transpose()?;
     let store =
         EmbeddedStore::open_read_only(format!("{data}/log"), EmbeddedOptions::default()).await?;
-    let head = store.head_position();
+    let head = through.map_or(store.head_position(), |p| {
+        Position::new(p).min(store.head_position())
+    });
     let rss_open = rss_bytes();
     let started = Instant::now();
     let state: Availability = replay(&store, Some(head), |_| {}).await?;

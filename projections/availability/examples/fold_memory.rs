@@ -45,6 +45,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let elapsed_s = started.elapsed().as_secs_f64();
     assert_eq!(state.position(), head, "the fold reached the head");
     let items = state.statuses().total();
+    let parts = state.heap_bytes();
+    let counted: usize = parts.iter().map(|(_, bytes)| bytes).sum();
     let grown = rss_bytes().saturating_sub(rss_open);
     println!("events               {}", head.get());
     println!(
@@ -58,5 +60,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "per item             {:.1} bytes",
         grown as f64 / items.max(1) as f64
     );
+    println!(
+        "heap counted         {counted} ({:.1} bytes per item)",
+        counted as f64 / items.max(1) as f64
+    );
+    for (part, bytes) in parts {
+        println!(
+            "  {part:<28} {bytes:>12} ({:.1} per item)",
+            bytes as f64 / items.max(1) as f64
+        );
+    }
     Ok(())
 }

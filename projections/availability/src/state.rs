@@ -928,6 +928,69 @@ impl Availability {
         id
     }
 
+    /// The state's heap bytes by part, counted from capacities (for the benchmarks' bytes per
+    /// item; B-tree nodes are counted at their entries' size, which is below their cost). The
+    /// network view is left out.
+    pub fn heap_bytes(&self) -> Vec<(&'static str, usize)> {
+        use std::mem::size_of;
+        fn set_bytes<T>(capacity: usize) -> usize {
+            // A hash table: a slot and a control byte per bucket.
+            capacity * (size_of::<T>() + 1)
+        }
+        let titles_inner: usize = self
+            .titles
+            .iter()
+            .map(|t| {
+                t.libraries.capacity() * size_of::<(LibraryId, Counts)>()
+                    + t.loans_due_us.capacity() * size_of::<(i64, u32)>()
+            })
+            .sum();
+        let library_sets: usize = self
+            .libraries
+            .iter()
+            .map(|l| {
+                set_bytes::<TitleId>(l.titles.capacity()) + l.booth.len() * size_of::<ItemId>()
+            })
+            .sum();
+        vec![
+            ("item codes", self.item_codes.heap_bytes()),
+            (
+                "items",
+                self.items.capacity() * size_of::<Option<ItemState>>(),
+            ),
+            ("title keys", self.title_keys.heap_bytes()),
+            ("titles", self.titles.capacity() * size_of::<TitleState>()),
+            ("titles' cells and due dates", titles_inner),
+            ("spellings", self.spellings.heap_bytes()),
+            (
+                "spelling titles",
+                self.spelling_titles.capacity() * size_of::<TitleId>(),
+            ),
+            ("text keys", self.text_keys.heap_bytes()),
+            (
+                "text index",
+                self.text_first.capacity() * size_of::<TitleId>()
+                    + self.text_more.len() * size_of::<(TextId, TitleId)>(),
+            ),
+            ("library codes", self.library_codes.heap_bytes()),
+            (
+                "libraries",
+                self.libraries.capacity() * size_of::<LibraryState>() + library_sets,
+            ),
+            (
+                "holds",
+                self.holds.len() * size_of::<(u64, Hold)>()
+                    + self.held.len() * size_of::<(ItemId, u64)>()
+                    + self.queues.values().map(|q| q.len() * 8).sum::<usize>()
+                    + self
+                        .shelf_cleared
+                        .values()
+                        .map(|c| c.len() * size_of::<(u64, Cleared)>())
+                        .sum::<usize>(),
+            ),
+        ]
+    }
+
     /// The network as of the events folded.
     pub fn network(&self) -> &NetworkView {
         &self.network

@@ -1,15 +1,14 @@
 //! The questions readers ask, as pure functions of the state answering with API messages.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
 
-use readnet_domain::{Fen, ItemCode};
+use readnet_domain::Fen;
 use readnet_projection::pb::{self, AvailabilityProximity, LibraryTier};
 use readnet_projection::title::{is_isbn_shaped, isbn_key, normalise_isbn, text_key};
 use readnet_projection::{LibraryView, Projection};
 
 use crate::error::AvailabilityError;
-use crate::state::{Availability, Counts, HoldPhase, ItemRecord, Place, TitleRecord};
+use crate::state::{Availability, Counts, HoldPhase, ItemRecord, Place, TitleState};
 
 /// Rows a page holds when the request does not say.
 pub const DEFAULT_PAGE: usize = 100;
@@ -105,7 +104,7 @@ fn shelf_counts(c: Counts) -> pb::ShelfCounts {
 /// When a copy of `t` is expected to come free for the `place`th hold in line (1: the next):
 /// now if that many copies are lendable, else the due date of the copy on loan that would
 /// come back for it, taking loans back on their due dates; `None` when no copy is left for it.
-fn eta(t: &TitleRecord, place: usize) -> Eta {
+fn eta(t: &TitleState, place: usize) -> Eta {
     let lendable = t.network.lendable() as usize;
     if place <= lendable {
         return Eta::Now;
@@ -132,14 +131,15 @@ impl Eta {
 impl Availability {
     /// A title as catalogued, with its network counts, its queue and its ETA for a hold placed
     /// now.
-    fn summary(&self, key: &str, t: &TitleRecord) -> pb::TitleSummary {
+    fn summary(&self, key: &str, t: &TitleState) -> pb::TitleSummary {
         let queue_length = self.queue_length(key);
         let eta = eta(t, queue_length + 1);
+        let (isbn, title, author) = self.title_spelling(t);
         pb::TitleSummary {
             title_key: key.to_owned(),
-            isbn: t.isbn.clone(),
-            title: t.title.clone(),
-            author: t.author.clone(),
+            isbn: isbn.to_owned(),
+            title: title.to_owned(),
+            author: author.to_owned(),
             network: Some(shelf_counts(t.network)),
             queue_length: u32::try_from(queue_length).unwrap_or(u32::MAX),
             available_now: eta == Eta::Now,
@@ -259,12 +259,12 @@ impl Availability {
             applied_position: self.position().get(),
             ..Default::default()
         };
-        let phase = match &h.phase {
+        let phase = match h.phase {
             HoldPhase::Waiting => {
                 let place = self.queue_position(hold);
                 answer.queue_position = place.map_or(0, |p| u32::try_from(p).unwrap_or(u32::MAX));
-                answer.eta_us = match (place, self.title(&h.title_key)) {
-                    (Some(place), Some(t)) => eta(t, place).us(),
+                answer.eta_us = match (place, self.title_state(&h.title_key)) {
+                    (Some(place), Some((_, t))) => eta(t, place).us(),
                     _ => 0,
                 };
                 answer.expires_at_us = h.expires_at_us;
@@ -272,7 +272,7 @@ impl Availability {
             }
             HoldPhase::Assigned { item, .. } => {
                 answer.item = item.as_str().to_owned();
-                match self.item(item.as_str()).map(|r| &r.place) {
+                match self.item(item.as_str()).map(|r| r.place) {
                     Some(Place::InTransit { to, .. }) => {
                         answer.item_library = to.as_str().to_owned();
                         pb::HoldPhase::InTransit
@@ -297,7 +297,7 @@ impl Availability {
             HoldPhase::Ready { item, pickup_by_us } => {
                 answer.item = item.as_str().to_owned();
                 answer.item_library = h.pickup_library.as_str().to_owned();
-                answer.pickup_by_us = *pickup_by_us;
+                answer.pickup_by_us = pickup_by_us;
                 pb::HoldPhase::Ready
             }
         };
@@ -313,16 +313,26 @@ impl Availability {
 
     /// The title keys a query names, with their records. NOT_FOUND when no copy was ever
     /// catalogued under it.
-    pub fn matching_titles(
+    pub(crate) fn matching_titles(
         &self,
         query: &TitleQuery,
-    ) -> Result<Vec<(&str, &TitleRecord)>, AvailabilityError> {
-        let found: Vec<(&str, &TitleRecord)> = match query {
-            TitleQuery::Isbn(isbn) => self.title_entry(&isbn_key(isbn)).into_iter().collect(),
-            TitleQuery::Text { title, author } => self
-                .titles_under_text(&text_key(title, author))
-                .filter_map(|key| self.title_entry(key))
+    ) -> Result<Vec<(&str, &TitleState)>, AvailabilityError> {
+        let found: Vec<(&str, &TitleState)> = match query {
+            TitleQuery::Isbn(isbn) => self
+                .title_state(&isbn_key(isbn))
+                .map(|(id, t)| (self.title_key(id), t))
+                .into_iter()
                 .collect(),
+            TitleQuery::Text { title, author } => {
+                let mut found: Vec<(&str, &TitleState)> = self
+                    .title_ids_under_text(&text_key(title, author))
+                    .into_iter()
+                    .filter_map(|id| self.title_state(self.title_key(id)))
+                    .map(|(id, t)| (self.title_key(id), t))
+                    .collect();
+                found.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                found
+            }
         };
         if found.is_empty() {
             return Err(AvailabilityError::not_found(match query {
@@ -346,7 +356,7 @@ impl Availability {
             AvailabilityError::not_found(format!("item {item} is not catalogued"))
         })?;
         Ok(pb::AvailabilityServiceGetItemResponse {
-            item: Some(item_state(item, record)),
+            item: Some(item_state(item, &record)),
             title_key: record.title_key.clone(),
             applied_position: self.position().get(),
         })
@@ -367,7 +377,7 @@ impl Availability {
         let mut per_library: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
         for (_, t) in &titles {
             for (library, counts) in &t.libraries {
-                let entry = per_library.entry(library.as_str()).or_default();
+                let entry = per_library.entry(self.library_code(*library)).or_default();
                 entry.0 += counts.lendable();
                 entry.1 += counts.in_booth;
             }
@@ -417,10 +427,11 @@ impl Availability {
         listing: ShelfListing<'_>,
     ) -> Result<pb::LibraryShelfResponse, AvailabilityError> {
         let view = self.registered(library, "library")?;
-        let row = |key: &str, t: &TitleRecord| pb::ShelfTitle {
+        let library_id = self.library_id(library);
+        let row = |key: &str, t: &TitleState| pb::ShelfTitle {
             title: Some(self.summary(key, t)),
             counts: Some(shelf_counts(
-                t.libraries.get(library).copied().unwrap_or_default(),
+                library_id.map(|l| t.cell(l)).unwrap_or_default(),
             )),
         };
         let mut next_title_key = String::new();
@@ -432,24 +443,22 @@ impl Availability {
                 .map(|(k, t)| row(k, t))
                 .collect(),
             ShelfListing::PerTitle { after, max } => {
-                let keys = self.library(library).map(|r| &r.titles);
-                let bound = if after.is_empty() {
-                    Bound::Unbounded
-                } else {
-                    Bound::Excluded(after)
-                };
-                let mut page: Vec<&str> = keys
+                // Sorted here, off the fold's path: the state keeps a set of ids.
+                let mut keys: Vec<&str> = self
+                    .library_state(library)
                     .into_iter()
-                    .flat_map(|k| k.range::<str, _>((bound, Bound::Unbounded)))
-                    .map(String::as_str)
-                    .take(max + 1)
+                    .flat_map(|r| &r.titles)
+                    .map(|t| self.title_key(*t))
+                    .filter(|k| after.is_empty() || *k > after)
                     .collect();
+                keys.sort_unstable();
+                let mut page: Vec<&str> = keys.into_iter().take(max + 1).collect();
                 if page.len() > max {
                     page.truncate(max);
                     next_title_key = page.last().map(|k| (*k).to_owned()).unwrap_or_default();
                 }
                 page.into_iter()
-                    .filter_map(|k| self.title(k).map(|t| row(k, t)))
+                    .filter_map(|k| self.title_state(k).map(|(_, t)| row(k, t)))
                     .collect()
             }
         };
@@ -481,16 +490,12 @@ impl Availability {
                 "booth: {booth} is a library of tier {tier}, not a book-exchange booth"
             )));
         }
-        let stock = self.booth_set(booth);
-        let bound = if after_item.is_empty() {
-            Bound::Unbounded
-        } else {
-            Bound::Excluded(after_item)
-        };
-        let mut page: Vec<&str> = stock
-            .into_iter()
-            .flat_map(|s| s.range::<str, _>((bound, Bound::Unbounded)))
-            .map(ItemCode::as_str)
+        let item_count = self
+            .library_state(booth)
+            .map_or(0, |l| l.booth.len() as u32);
+        let mut page: Vec<&str> = self
+            .booth_items(booth)
+            .filter(|id| after_item.is_empty() || *id > after_item)
             .take(max_items + 1)
             .collect();
         let mut next_item = String::new();
@@ -504,10 +509,10 @@ impl Availability {
                 let r = self.item(id)?;
                 Some(pb::BoothStockItem {
                     item: id.to_owned(),
-                    title_key: r.title_key.clone(),
-                    isbn: r.isbn.clone(),
-                    title: r.title.clone(),
-                    author: r.author.clone(),
+                    title_key: r.title_key,
+                    isbn: r.isbn,
+                    title: r.title,
+                    author: r.author,
                     acquisition: r.acquisition,
                     owner_library: r.owner_library.as_str().to_owned(),
                 })
@@ -516,7 +521,7 @@ impl Availability {
         Ok(pb::BoothStockResponse {
             booth: booth.to_owned(),
             city: view.city.as_str().to_owned(),
-            item_count: stock.map_or(0, |s| s.len() as u32),
+            item_count,
             items,
             next_item,
             applied_position: self.position().get(),

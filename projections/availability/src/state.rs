@@ -1,19 +1,45 @@
 //! The fold: every item's place, and the counts per title and library kept as items move.
+//!
+//! The state is compact (issue 17): item codes, library codes, title keys, text keys and the
+//! catalogue's spellings are interned once ([`Interner`]); everything else names them by dense
+//! id. An item is a fixed-size [`ItemState`] in a vector indexed by its id, a library's counts
+//! and booth sit in a vector indexed by the library's id, a title's counts per library in a
+//! small vector sorted by library id. The public records ([`ItemRecord`], [`TitleRecord`],
+//! [`HoldRecord`]...) are views built when a query asks, off the fold's hot path.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
 use readnet_domain::{Fen, ItemCode, LibraryCode, StreamId};
-use readnet_projection::canonical::{FastMap, sorted_map};
+use readnet_projection::canonical::{FastSet, sorted_set};
+use readnet_projection::intern::{Code, Interner};
 use readnet_projection::pb::{self, ItemStatus};
 use readnet_projection::title::{text_key, title_key};
 use readnet_projection::{NetworkView, Payload, Position, ProjectedEvent, Projection, Revision};
 use serde::{Deserialize, Serialize};
 
-/// Where an item is: the domain's `ItemStatus`, as the projection keeps it. Who holds a loan is
-/// left out on purpose (see the crate docs).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// What each interner keeps; markers for [`Code`], so one kind's id cannot index another's table.
+#[derive(Debug)]
+pub(crate) enum ItemKind {}
+#[derive(Debug)]
+pub(crate) enum LibraryKind {}
+#[derive(Debug)]
+pub(crate) enum TitleKind {}
+#[derive(Debug)]
+pub(crate) enum TextKind {}
+/// A copy's catalogue text (ISBN, title, author), as [`spelling_key`] writes it.
+#[derive(Debug)]
+pub(crate) enum SpellingKind {}
+
+pub(crate) type ItemId = Code<ItemKind>;
+pub(crate) type LibraryId = Code<LibraryKind>;
+pub(crate) type TitleId = Code<TitleKind>;
+type TextId = Code<TextKind>;
+type SpellingId = Code<SpellingKind>;
+
+/// Where an item is: the domain's `ItemStatus`, as a query shows it. Who holds a loan is left
+/// out on purpose (see the crate docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Place {
     OnShelf {
         library: LibraryCode,
@@ -42,15 +68,6 @@ pub enum Place {
     ExchangedOut,
 }
 
-/// Which count of a library an item in a place adds to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    Shelf { homebound: bool, held: bool },
-    Loan,
-    TransitTo,
-    Booth,
-}
-
 impl Place {
     /// The protobuf status of the place.
     pub fn status(&self) -> ItemStatus {
@@ -72,26 +89,76 @@ impl Place {
             _ => None,
         }
     }
+}
+
+/// Where an item is, as the fold keeps it: [`Place`] with libraries by id (24 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Spot {
+    OnShelf {
+        library: LibraryId,
+        homebound: bool,
+        held: bool,
+    },
+    OnLoan {
+        library: LibraryId,
+        renewals: u32,
+        due_at_us: i64,
+    },
+    InTransit {
+        from: LibraryId,
+        to: LibraryId,
+        reason: i32,
+    },
+    InBooth {
+        booth: LibraryId,
+    },
+    Lost,
+    Withdrawn,
+    ExchangedOut,
+}
+
+/// Which count of a library an item in a place adds to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Shelf { homebound: bool, held: bool },
+    Loan,
+    TransitTo,
+    Booth,
+}
+
+impl Spot {
+    fn status(self) -> ItemStatus {
+        match self {
+            Spot::OnShelf { .. } => ItemStatus::OnShelf,
+            Spot::OnLoan { .. } => ItemStatus::OnLoan,
+            Spot::InTransit { .. } => ItemStatus::InTransit,
+            Spot::InBooth { .. } => ItemStatus::InBooth,
+            Spot::Lost => ItemStatus::Lost,
+            Spot::Withdrawn => ItemStatus::Withdrawn,
+            Spot::ExchangedOut => ItemStatus::ExchangedOut,
+        }
+    }
+
+    fn due_at_us(self) -> Option<i64> {
+        match self {
+            Spot::OnLoan { due_at_us, .. } => Some(due_at_us),
+            _ => None,
+        }
+    }
 
     /// The library whose counts the item is in, and which count; none for items that are
     /// nowhere to be had (lost, withdrawn, exchanged out).
-    fn slot(&self) -> Option<(&str, Slot)> {
+    fn slot(self) -> Option<(LibraryId, Slot)> {
         match self {
-            Place::OnShelf {
+            Spot::OnShelf {
                 library,
                 homebound,
                 held,
-            } => Some((
-                library.as_str(),
-                Slot::Shelf {
-                    homebound: *homebound,
-                    held: *held,
-                },
-            )),
-            Place::OnLoan { library, .. } => Some((library.as_str(), Slot::Loan)),
-            Place::InTransit { to, .. } => Some((to.as_str(), Slot::TransitTo)),
-            Place::InBooth { booth } => Some((booth.as_str(), Slot::Booth)),
-            Place::Lost | Place::Withdrawn | Place::ExchangedOut => None,
+            } => Some((library, Slot::Shelf { homebound, held })),
+            Spot::OnLoan { library, .. } => Some((library, Slot::Loan)),
+            Spot::InTransit { to, .. } => Some((to, Slot::TransitTo)),
+            Spot::InBooth { booth } => Some((booth, Slot::Booth)),
+            Spot::Lost | Spot::Withdrawn | Spot::ExchangedOut => None,
         }
     }
 }
@@ -199,15 +266,19 @@ impl StatusCounts {
             + self.exchanged_out
     }
 
-    fn adjust(&mut self, place: &Place, delta: Delta) {
-        let count = match place {
-            Place::OnShelf { .. } => &mut self.on_shelf,
-            Place::OnLoan { .. } => &mut self.on_loan,
-            Place::InTransit { .. } => &mut self.in_transit,
-            Place::InBooth { .. } => &mut self.in_booth,
-            Place::Lost => &mut self.lost,
-            Place::Withdrawn => &mut self.withdrawn,
-            Place::ExchangedOut => &mut self.exchanged_out,
+    fn adjust(&mut self, status: ItemStatus, delta: Delta) {
+        let count = match status {
+            ItemStatus::OnShelf => &mut self.on_shelf,
+            ItemStatus::OnLoan => &mut self.on_loan,
+            ItemStatus::InTransit => &mut self.in_transit,
+            ItemStatus::InBooth => &mut self.in_booth,
+            ItemStatus::Lost => &mut self.lost,
+            ItemStatus::Withdrawn => &mut self.withdrawn,
+            ItemStatus::ExchangedOut => &mut self.exchanged_out,
+            ItemStatus::Unspecified => {
+                debug_assert!(false, "every place has a status");
+                return;
+            }
         };
         match delta {
             Delta::Add => *count += 1,
@@ -219,8 +290,8 @@ impl StatusCounts {
     }
 }
 
-/// One item as catalogued, and where it is now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One item as catalogued, and where it is now: a view of the state, built for a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemRecord {
     pub isbn: String,
     pub title: String,
@@ -239,8 +310,24 @@ pub struct ItemRecord {
     pub position: Position,
 }
 
-/// A title: how its first copy was catalogued, and its copies per library.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// One item as the fold keeps it (64 bytes): its catalogue text by spelling id (the title
+/// follows from the spelling), its owner by library id, its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ItemState {
+    pub(crate) spelling: SpellingId,
+    pub(crate) owner: LibraryId,
+    pub(crate) acquisition: i32,
+    /// Whether `price_fen` is a price (kept apart from it so the struct packs to 64 bytes).
+    pub(crate) priced: bool,
+    pub(crate) price_fen: i64,
+    pub(crate) spot: Spot,
+    pub(crate) revision: Revision,
+    pub(crate) position: Position,
+}
+
+/// A title: how its first copy was catalogued, and its copies per library: a view of the
+/// state, built for a query.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TitleRecord {
     pub isbn: String,
     pub title: String,
@@ -255,73 +342,85 @@ pub struct TitleRecord {
 }
 
 impl TitleRecord {
-    fn loan_due(&mut self, due_us: i64, delta: Delta) {
-        match delta {
-            Delta::Add => *self.loans_due_us.entry(due_us).or_default() += 1,
-            Delta::Remove => {
-                if let Some(n) = self.loans_due_us.get_mut(&due_us) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.loans_due_us.remove(&due_us);
-                    }
-                } else {
-                    debug_assert!(
-                        false,
-                        "a loan comes back with the due date it went out with"
-                    );
-                }
-            }
-        }
-    }
-
     /// The `n`th earliest due instant of the copies on loan (1: the first back), if so many
     /// are on loan.
     pub fn nth_due_us(&self, n: usize) -> Option<i64> {
-        let mut seen = 0usize;
-        self.loans_due_us.iter().find_map(|(due, count)| {
-            seen += *count as usize;
-            (n >= 1 && seen >= n).then_some(*due)
-        })
+        nth_due_us(
+            self.loans_due_us.iter().map(|(due, count)| (*due, *count)),
+            n,
+        )
     }
 }
 
-/// One library's copies of every title.
+fn nth_due_us(dues: impl Iterator<Item = (i64, u32)>, n: usize) -> Option<i64> {
+    let mut seen = 0usize;
+    let mut dues = dues;
+    dues.find_map(|(due, count)| {
+        seen += count as usize;
+        (n >= 1 && seen >= n).then_some(due)
+    })
+}
+
+/// A title as the fold keeps it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TitleState {
+    /// How its first copy was catalogued; `None` for a title only a hold has named.
+    pub(crate) first: Option<SpellingId>,
+    pub(crate) network: Counts,
+    /// Libraries with at least one copy counted, by library id; no all-zero entries.
+    pub(crate) libraries: Vec<(LibraryId, Counts)>,
+    /// (due instant in µs, copies on loan due then), by instant; no zero entries.
+    pub(crate) loans_due_us: Vec<(i64, u32)>,
+}
+
+impl TitleState {
+    pub(crate) fn cell(&self, library: LibraryId) -> Counts {
+        self.libraries
+            .binary_search_by_key(&library, |(l, _)| *l)
+            .map_or_else(|_| Counts::default(), |at| self.libraries[at].1)
+    }
+
+    fn loan_due(&mut self, due_us: i64, delta: Delta) {
+        let found = self.loans_due_us.binary_search_by_key(&due_us, |(d, _)| *d);
+        match (delta, found) {
+            (Delta::Add, Ok(at)) => self.loans_due_us[at].1 += 1,
+            (Delta::Add, Err(at)) => self.loans_due_us.insert(at, (due_us, 1)),
+            (Delta::Remove, Ok(at)) => {
+                self.loans_due_us[at].1 -= 1;
+                if self.loans_due_us[at].1 == 0 {
+                    self.loans_due_us.remove(at);
+                }
+            }
+            (Delta::Remove, Err(_)) => debug_assert!(
+                false,
+                "a loan comes back with the due date it went out with"
+            ),
+        }
+    }
+
+    /// See [`TitleRecord::nth_due_us`].
+    pub(crate) fn nth_due_us(&self, n: usize) -> Option<i64> {
+        nth_due_us(self.loans_due_us.iter().copied(), n)
+    }
+}
+
+/// One library's copies of every title: a view of the state, built for a query.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LibraryRecord {
     pub totals: Counts,
     /// The titles with a copy counted here (the keys of their `libraries` that name this one).
     pub titles: BTreeSet<String>,
 }
 
-/// The availability projection. See the crate docs.
-///
-/// The maps with an entry per item or per title are hash maps (one look-up per event each);
-/// they are written in key order (see [`readnet_projection::canonical`]), so the encoding is
-/// that of ordered maps.
+/// A library as the fold keeps it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Availability {
-    position: Position,
-    network: NetworkView,
-    #[serde(serialize_with = "sorted_map")]
-    items: FastMap<ItemCode, ItemRecord>,
-    #[serde(serialize_with = "sorted_map")]
-    titles: FastMap<String, TitleRecord>,
-    /// Libraries with at least one copy counted; no all-zero entries.
-    libraries: BTreeMap<LibraryCode, LibraryRecord>,
-    /// The items in each booth; no empty sets.
-    booths: BTreeMap<LibraryCode, BTreeSet<ItemCode>>,
-    /// Text key (title and author) → the title keys of every copy catalogued under it.
-    #[serde(serialize_with = "sorted_map")]
-    by_text: FastMap<String, BTreeSet<String>>,
-    statuses: StatusCounts,
-    /// Open holds by number (ADR 0013).
-    holds: BTreeMap<u64, HoldRecord>,
-    /// Title key → the numbers of the holds waiting for a copy of it: the queue, in order.
-    queues: BTreeMap<String, BTreeSet<u64>>,
-    /// Pickup library → the holds that ended while their copy was on its hold shelf, by
-    /// number, for the shelf's work list; kept [`CLEARED_KEPT_DAYS`] after the latest one
-    /// there.
-    shelf_cleared: BTreeMap<LibraryCode, BTreeMap<u64, ClearedHold>>,
+pub(crate) struct LibraryState {
+    pub(crate) totals: Counts,
+    /// The titles with a copy counted here.
+    #[serde(serialize_with = "sorted_set")]
+    pub(crate) titles: FastSet<TitleId>,
+    /// The items in its booth.
+    pub(crate) booth: BTreeSet<ItemId>,
 }
 
 /// How long a hold that ended on the hold shelf stays on the shelf's work list, counted back
@@ -330,7 +429,7 @@ pub const CLEARED_KEPT_DAYS: i64 = 2;
 
 /// A hold that ended (not picked up, or cancelled) while its copy was ready on the hold shelf:
 /// the copy must come off the shelf.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClearedHold {
     pub item: ItemCode,
     /// `HoldEndReason` as its protobuf number (0 until the hold's `HoldEnded` is folded).
@@ -339,9 +438,16 @@ pub struct ClearedHold {
     pub ended_at_us: i64,
 }
 
+/// [`ClearedHold`] as the fold keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Cleared {
+    item: ItemId,
+    reason: i32,
+    ended_at_us: i64,
+}
+
 /// Where an open hold stands, as availability tells it (who placed it is the ledger's).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HoldPhase {
     /// In its title's queue, waiting for a copy.
     Waiting,
@@ -351,8 +457,16 @@ pub enum HoldPhase {
     Ready { item: ItemCode, pickup_by_us: i64 },
 }
 
-/// An open hold.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// [`HoldPhase`] as the fold keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum Phase {
+    Waiting,
+    Assigned { item: ItemId, trapped: bool },
+    Ready { item: ItemId, pickup_by_us: i64 },
+}
+
+/// An open hold: a view of the state, built for a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoldRecord {
     pub title_key: String,
     /// The one item asked for, for an item hold.
@@ -360,6 +474,199 @@ pub struct HoldRecord {
     pub pickup_library: LibraryCode,
     pub expires_at_us: i64,
     pub phase: HoldPhase,
+}
+
+/// An open hold as the fold keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Hold {
+    title: TitleId,
+    item: Option<ItemId>,
+    pickup: LibraryId,
+    expires_at_us: i64,
+    phase: Phase,
+}
+
+/// A buffer reused to write spelling keys, so that cataloguing allocates no `String` per event.
+/// Not part of the state: equal, and encoded as nothing.
+#[derive(Debug, Clone, Default)]
+struct Scratch(String);
+
+impl PartialEq for Scratch {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for Scratch {}
+
+/// A copy's catalogue text as one interned code: the ISBN's and the title's lengths in bytes
+/// make it unambiguous whatever the text holds.
+fn spelling_key(buf: &mut String, isbn: &str, title: &str, author: &str) {
+    buf.clear();
+    // Writing to a String cannot fail.
+    let _ = write!(buf, "{}:{isbn}{}:{title}{author}", isbn.len(), title.len());
+}
+
+/// The (ISBN, title, author) of a spelling key written by [`spelling_key`].
+fn spelling_parts(key: &str) -> (&str, &str, &str) {
+    fn split_counted(s: &str) -> (&str, &str) {
+        let (len, rest) = s.split_once(':').expect("a spelling key holds its lengths");
+        let len: usize = len.parse().expect("a spelling key's length is a number");
+        rest.split_at(len)
+    }
+    let (isbn, rest) = split_counted(key);
+    let (title, author) = split_counted(rest);
+    (isbn, title, author)
+}
+
+/// The availability projection. See the crate docs and the module's.
+///
+/// Every vector indexed by an id has one entry per code of its interner (checked when a state is
+/// decoded). The encoding is canonical: interners and vectors in id order (the order codes were
+/// first seen, which a fold in position order makes the same everywhere), hash sets sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Encoded")]
+pub struct Availability {
+    position: Position,
+    network: NetworkView,
+    item_codes: Interner<ItemKind>,
+    /// By item id; `None` for a code a hold named before (or without) its cataloguing.
+    items: Vec<Option<ItemState>>,
+    library_codes: Interner<LibraryKind>,
+    /// By library id; all-zero for a library with no copy counted.
+    libraries: Vec<LibraryState>,
+    title_keys: Interner<TitleKind>,
+    /// By title id.
+    titles: Vec<TitleState>,
+    spellings: Interner<SpellingKind>,
+    /// By spelling id: the title its copies are of.
+    spelling_titles: Vec<TitleId>,
+    text_keys: Interner<TextKind>,
+    /// By text id: the first title catalogued under the text key (title and author).
+    text_first: Vec<TitleId>,
+    /// The other titles catalogued under a text key: few (an ISBN title written as another).
+    text_more: BTreeSet<(TextId, TitleId)>,
+    statuses: StatusCounts,
+    /// Open holds by number (ADR 0013).
+    holds: BTreeMap<u64, Hold>,
+    /// The hold each copy set aside is for.
+    held: BTreeMap<ItemId, u64>,
+    /// Title → the numbers of the holds waiting for a copy of it: the queue, in order.
+    queues: BTreeMap<TitleId, BTreeSet<u64>>,
+    /// Pickup library → the holds that ended while their copy was on its hold shelf, by
+    /// number, for the shelf's work list; kept [`CLEARED_KEPT_DAYS`] after the latest one
+    /// there.
+    shelf_cleared: BTreeMap<LibraryId, BTreeMap<u64, Cleared>>,
+    #[serde(skip)]
+    scratch: Scratch,
+}
+
+/// [`Availability`] as decoded, before its ids are checked against its interners.
+#[derive(Deserialize)]
+struct Encoded {
+    position: Position,
+    network: NetworkView,
+    item_codes: Interner<ItemKind>,
+    items: Vec<Option<ItemState>>,
+    library_codes: Interner<LibraryKind>,
+    libraries: Vec<LibraryState>,
+    title_keys: Interner<TitleKind>,
+    titles: Vec<TitleState>,
+    spellings: Interner<SpellingKind>,
+    spelling_titles: Vec<TitleId>,
+    text_keys: Interner<TextKind>,
+    text_first: Vec<TitleId>,
+    text_more: BTreeSet<(TextId, TitleId)>,
+    statuses: StatusCounts,
+    holds: BTreeMap<u64, Hold>,
+    held: BTreeMap<ItemId, u64>,
+    queues: BTreeMap<TitleId, BTreeSet<u64>>,
+    shelf_cleared: BTreeMap<LibraryId, BTreeMap<u64, Cleared>>,
+}
+
+impl TryFrom<Encoded> for Availability {
+    type Error = String;
+
+    /// Refuses a state whose tables do not match their interners, or whose ids point past
+    /// them: such a state would be read as data it does not hold.
+    fn try_from(e: Encoded) -> Result<Self, String> {
+        let lengths = [
+            ("items", e.items.len(), e.item_codes.len()),
+            ("libraries", e.libraries.len(), e.library_codes.len()),
+            ("titles", e.titles.len(), e.title_keys.len()),
+            (
+                "spelling_titles",
+                e.spelling_titles.len(),
+                e.spellings.len(),
+            ),
+            ("text_first", e.text_first.len(), e.text_keys.len()),
+        ];
+        for (table, rows, codes) in lengths {
+            if rows != codes {
+                return Err(format!(
+                    "availability state: {table} has {rows} rows for {codes} codes"
+                ));
+            }
+        }
+        let (items, libraries, titles) = (e.items.len(), e.libraries.len(), e.titles.len());
+        let library_ok = |l: LibraryId| l.index() < libraries;
+        let spot_ok = |s: Spot| match s {
+            Spot::OnShelf { library, .. } | Spot::OnLoan { library, .. } => library_ok(library),
+            Spot::InTransit { from, to, .. } => library_ok(from) && library_ok(to),
+            Spot::InBooth { booth } => library_ok(booth),
+            Spot::Lost | Spot::Withdrawn | Spot::ExchangedOut => true,
+        };
+        let phase_ok = |p: Phase| match p {
+            Phase::Waiting => true,
+            Phase::Assigned { item, .. } | Phase::Ready { item, .. } => item.index() < items,
+        };
+        let ok = e.items.iter().flatten().all(|i| {
+            i.spelling.index() < e.spellings.len() && library_ok(i.owner) && spot_ok(i.spot)
+        }) && e.libraries.iter().all(|l| {
+            l.titles.iter().all(|t| t.index() < titles) && l.booth.iter().all(|i| i.index() < items)
+        }) && e.titles.iter().all(|t| {
+            t.first.is_none_or(|s| s.index() < e.spellings.len())
+                && t.libraries.iter().all(|(l, _)| library_ok(*l))
+        }) && e.spelling_titles.iter().all(|t| t.index() < titles)
+            && e.text_first.iter().all(|t| t.index() < titles)
+            && e.text_more
+                .iter()
+                .all(|(x, t)| x.index() < e.text_keys.len() && t.index() < titles)
+            && e.holds.values().all(|h| {
+                h.title.index() < titles
+                    && h.item.is_none_or(|i| i.index() < items)
+                    && library_ok(h.pickup)
+                    && phase_ok(h.phase)
+            })
+            && e.held.keys().all(|i| i.index() < items)
+            && e.queues.keys().all(|t| t.index() < titles)
+            && e.shelf_cleared.iter().all(|(l, cleared)| {
+                library_ok(*l) && cleared.values().all(|c| c.item.index() < items)
+            });
+        if !ok {
+            return Err("availability state: an id points past its interner".to_owned());
+        }
+        Ok(Self {
+            position: e.position,
+            network: e.network,
+            item_codes: e.item_codes,
+            items: e.items,
+            library_codes: e.library_codes,
+            libraries: e.libraries,
+            title_keys: e.title_keys,
+            titles: e.titles,
+            spellings: e.spellings,
+            spelling_titles: e.spelling_titles,
+            text_keys: e.text_keys,
+            text_first: e.text_first,
+            text_more: e.text_more,
+            statuses: e.statuses,
+            holds: e.holds,
+            held: e.held,
+            queues: e.queues,
+            shelf_cleared: e.shelf_cleared,
+            scratch: Scratch::default(),
+        })
+    }
 }
 
 /// What an item's record remembers of the last event in its stream. An event usually moves
@@ -374,7 +681,7 @@ struct Stamp<'a> {
 
 impl Stamp<'_> {
     /// Marks `record` if it is the stream's item; whether it was.
-    fn mark(&self, item: &str, record: &mut ItemRecord) -> bool {
+    fn mark(&self, item: &str, record: &mut ItemState) -> bool {
         let mine = self.item == Some(item);
         if mine {
             record.revision = self.revision;
@@ -389,16 +696,15 @@ impl Stamp<'_> {
 /// while its counts move.
 struct Tallies<'a> {
     statuses: &'a mut StatusCounts,
-    titles: &'a mut FastMap<String, TitleRecord>,
-    libraries: &'a mut BTreeMap<LibraryCode, LibraryRecord>,
-    booths: &'a mut BTreeMap<LibraryCode, BTreeSet<ItemCode>>,
+    titles: &'a mut [TitleState],
+    libraries: &'a mut [LibraryState],
 }
 
 impl Projection for Availability {
     const NAME: &'static str = "availability";
-    /// 2: each title keeps the due dates of its copies on loan (for the ETA of a hold); a
-    /// state of version 1 has none, so it is rebuilt.
-    const VERSION: u32 = 2;
+    /// 3: the compact state (issue 17): codes interned, tables indexed by id; a state of
+    /// version 2 is rebuilt.
+    const VERSION: u32 = 3;
 
     fn apply(&mut self, event: &ProjectedEvent) {
         self.network.apply(&event.payload);
@@ -409,111 +715,127 @@ impl Projection for Availability {
         };
         let stamped = match &event.payload {
             Payload::ItemCatalogued(e) => self.catalogue(e, &stamp),
-            Payload::ItemLoaned(e) => self.move_item(
-                &e.item,
-                Place::OnLoan {
-                    library: LibraryCode::from(e.library.clone()),
-                    due_at_us: e.due_at_us,
-                    renewals: 0,
-                },
-                &stamp,
-            ),
-            Payload::LoanExtended(e) => match self.items.get_mut(e.item.as_str()) {
+            Payload::ItemLoaned(e) => {
+                let library = self.intern_library(&e.library);
+                self.move_item(
+                    &e.item,
+                    Spot::OnLoan {
+                        library,
+                        renewals: 0,
+                        due_at_us: e.due_at_us,
+                    },
+                    &stamp,
+                )
+            }
+            Payload::LoanExtended(e) => match self.item_mut(&e.item) {
                 Some(record) => {
-                    if let Place::OnLoan { due_at_us, .. } = &mut record.place {
+                    if let Spot::OnLoan { due_at_us, .. } = &mut record.spot {
                         *due_at_us = e.due_at_us;
                     }
                     stamp.mark(&e.item, record)
                 }
                 None => false,
             },
-            Payload::ItemRenewed(e) => match self.items.get_mut(e.item.as_str()) {
-                Some(record) => {
-                    if let Place::OnLoan {
-                        due_at_us,
-                        renewals,
-                        ..
-                    } = &mut record.place
-                    {
-                        if let Some(title) = self.titles.get_mut(&record.title_key) {
+            Payload::ItemRenewed(e) => {
+                let Some(id) = self.item_codes.get(&e.item) else {
+                    return self.finish(event, &stamp, false);
+                };
+                match self.items[id.index()].as_mut() {
+                    Some(record) => {
+                        if let Spot::OnLoan {
+                            due_at_us,
+                            renewals,
+                            ..
+                        } = &mut record.spot
+                        {
+                            let title = &mut self.titles
+                                [self.spelling_titles[record.spelling.index()].index()];
                             title.loan_due(*due_at_us, Delta::Remove);
                             title.loan_due(e.due_at_us, Delta::Add);
+                            *due_at_us = e.due_at_us;
+                            *renewals = e.renewal_count;
                         }
-                        *due_at_us = e.due_at_us;
-                        *renewals = e.renewal_count;
+                        stamp.mark(&e.item, record)
                     }
-                    stamp.mark(&e.item, record)
+                    None => false,
                 }
-                None => false,
-            },
-            Payload::ItemReturned(e) => self.move_item(
-                &e.item,
-                Place::OnShelf {
-                    library: LibraryCode::from(e.library.clone()),
-                    homebound: e.homebound,
-                    held: false,
-                },
-                &stamp,
-            ),
-            Payload::TransferDispatched(e) => self.move_item(
-                &e.item,
-                Place::InTransit {
-                    from: LibraryCode::from(e.from_library.clone()),
-                    to: LibraryCode::from(e.to_library.clone()),
-                    reason: e.reason,
-                },
-                &stamp,
-            ),
+            }
+            Payload::ItemReturned(e) => {
+                let library = self.intern_library(&e.library);
+                self.move_item(
+                    &e.item,
+                    Spot::OnShelf {
+                        library,
+                        homebound: e.homebound,
+                        held: false,
+                    },
+                    &stamp,
+                )
+            }
+            Payload::TransferDispatched(e) => {
+                let from = self.intern_library(&e.from_library);
+                let to = self.intern_library(&e.to_library);
+                self.move_item(
+                    &e.item,
+                    Spot::InTransit {
+                        from,
+                        to,
+                        reason: e.reason,
+                    },
+                    &stamp,
+                )
+            }
             Payload::TransferReceived(e) => {
+                let to = self.intern_library(&e.to_library);
                 let held = self
-                    .items
-                    .get(e.item.as_str())
-                    .is_some_and(|r| r.hold.is_some());
-                let place = if e.in_booth {
-                    Place::InBooth {
-                        booth: LibraryCode::from(e.to_library.clone()),
-                    }
+                    .item_codes
+                    .get(&e.item)
+                    .is_some_and(|id| self.held.contains_key(&id));
+                let spot = if e.in_booth {
+                    Spot::InBooth { booth: to }
                 } else {
-                    Place::OnShelf {
-                        library: LibraryCode::from(e.to_library.clone()),
+                    Spot::OnShelf {
+                        library: to,
                         homebound: e.homebound,
                         held,
                     }
                 };
-                self.move_item(&e.item, place, &stamp)
+                self.move_item(&e.item, spot, &stamp)
             }
             Payload::HoldPlaced(e) => {
+                let title = self.intern_title(&e.title_key);
+                let item = (!e.item.is_empty()).then(|| self.intern_item(&e.item));
+                let pickup = self.intern_library(&e.pickup_library);
                 self.holds.insert(
                     e.hold,
-                    HoldRecord {
-                        title_key: e.title_key.clone(),
-                        item: (!e.item.is_empty()).then(|| ItemCode::from(e.item.as_str())),
-                        pickup_library: LibraryCode::from(e.pickup_library.as_str()),
+                    Hold {
+                        title,
+                        item,
+                        pickup,
                         expires_at_us: e.expires_at_us,
-                        phase: HoldPhase::Waiting,
+                        phase: Phase::Waiting,
                     },
                 );
-                self.queues
-                    .entry(e.title_key.clone())
-                    .or_default()
-                    .insert(e.hold);
+                self.queues.entry(title).or_default().insert(e.hold);
                 false
             }
             Payload::HoldAssigned(e) => {
+                let item = self.intern_item(&e.item);
                 self.set_phase(
                     e.hold,
-                    HoldPhase::Assigned {
-                        item: ItemCode::from(e.item.as_str()),
+                    Phase::Assigned {
+                        item,
                         trapped: e.trapped,
                     },
                 );
                 self.set_held(&e.item, Some(e.hold), None, &stamp)
             }
             Payload::HoldReady(e) => {
+                let item = self.intern_item(&e.item);
                 self.set_phase(
                     e.hold,
-                    HoldPhase::Ready {
-                        item: ItemCode::from(e.item.as_str()),
+                    Phase::Ready {
+                        item,
                         pickup_by_us: e.pickup_by_us,
                     },
                 );
@@ -527,14 +849,14 @@ impl Projection for Availability {
                 if !e.requeued {
                     self.clear_from_shelf(e.hold, event.occurred_at.timestamp_micros());
                 }
-                self.set_phase(e.hold, HoldPhase::Waiting);
+                self.set_phase(e.hold, Phase::Waiting);
                 self.set_held(&e.item, None, Some(e.homebound), &stamp)
             }
             Payload::HoldEnded(e) => {
                 if let Some(cleared) = self
                     .holds
                     .get(&e.hold)
-                    .and_then(|h| self.shelf_cleared.get_mut(&h.pickup_library))
+                    .and_then(|h| self.shelf_cleared.get_mut(&h.pickup))
                     .and_then(|at| at.get_mut(&e.hold))
                 {
                     cleared.reason = e.reason;
@@ -543,25 +865,13 @@ impl Projection for Availability {
                 false
             }
             // The deposited book arrives by its own ItemCatalogued, in the same append.
-            Payload::BoothSwapped(e) => self.move_item(&e.item_taken, Place::ExchangedOut, &stamp),
-            Payload::ItemDeclaredLost(e) => self.move_item(&e.item, Place::Lost, &stamp),
-            Payload::ItemWithdrawn(e) => self.move_item(&e.item, Place::Withdrawn, &stamp),
+            Payload::BoothSwapped(e) => self.move_item(&e.item_taken, Spot::ExchangedOut, &stamp),
+            Payload::ItemDeclaredLost(e) => self.move_item(&e.item, Spot::Lost, &stamp),
+            Payload::ItemWithdrawn(e) => self.move_item(&e.item, Spot::Withdrawn, &stamp),
             // Debts, patrons, the network (folded above) and settlement move no book.
             _ => false,
         };
-        // Any other event in an item's stream still marks the item's record.
-        if !stamped
-            && let Some(item) = stamp.item
-            && let Some(record) = self.items.get_mut(item)
-        {
-            stamp.mark(item, record);
-        }
-        self.position = event.position;
-        debug_assert_eq!(
-            self.statuses.total(),
-            self.items.len() as u64,
-            "every item is in exactly one status"
-        );
+        self.finish(event, &stamp, stamped);
     }
 
     fn position(&self) -> Position {
@@ -570,76 +880,357 @@ impl Projection for Availability {
 }
 
 impl Availability {
+    /// The end of every event: any other event in an item's stream still marks the item's
+    /// record.
+    fn finish(&mut self, event: &ProjectedEvent, stamp: &Stamp<'_>, stamped: bool) {
+        if !stamped
+            && let Some(item) = stamp.item
+            && let Some(record) = self.item_mut(item)
+        {
+            stamp.mark(item, record);
+        }
+        self.position = event.position;
+        debug_assert!(
+            self.statuses.total() <= self.items.len() as u64,
+            "every item is in exactly one status"
+        );
+    }
+
+    fn item_mut(&mut self, item: &str) -> Option<&mut ItemState> {
+        let id = self.item_codes.get(item)?;
+        self.items[id.index()].as_mut()
+    }
+
+    /// An item's id, interning its code (with no record yet) if it is new.
+    fn intern_item(&mut self, item: &str) -> ItemId {
+        let id = self.item_codes.intern(item);
+        if id.index() == self.items.len() {
+            self.items.push(None);
+        }
+        id
+    }
+
+    /// A library's id, interning its code (with zero counts) if it is new.
+    fn intern_library(&mut self, library: &str) -> LibraryId {
+        let id = self.library_codes.intern(library);
+        if id.index() == self.libraries.len() {
+            self.libraries.push(LibraryState::default());
+        }
+        id
+    }
+
+    /// A title's id, interning its key (with no copy yet) if it is new.
+    fn intern_title(&mut self, key: &str) -> TitleId {
+        let id = self.title_keys.intern(key);
+        if id.index() == self.titles.len() {
+            self.titles.push(TitleState::default());
+        }
+        id
+    }
+
+    /// The state's heap bytes by part, counted from capacities (for the benchmarks' bytes per
+    /// item; B-tree nodes are counted at their entries' size, which is below their cost). The
+    /// network view is left out.
+    pub fn heap_bytes(&self) -> Vec<(&'static str, usize)> {
+        use std::mem::size_of;
+        fn set_bytes<T>(capacity: usize) -> usize {
+            // A hash table: a slot and a control byte per bucket.
+            capacity * (size_of::<T>() + 1)
+        }
+        let titles_inner: usize = self
+            .titles
+            .iter()
+            .map(|t| {
+                t.libraries.capacity() * size_of::<(LibraryId, Counts)>()
+                    + t.loans_due_us.capacity() * size_of::<(i64, u32)>()
+            })
+            .sum();
+        let library_sets: usize = self
+            .libraries
+            .iter()
+            .map(|l| {
+                set_bytes::<TitleId>(l.titles.capacity()) + l.booth.len() * size_of::<ItemId>()
+            })
+            .sum();
+        vec![
+            ("item codes", self.item_codes.heap_bytes()),
+            (
+                "items",
+                self.items.capacity() * size_of::<Option<ItemState>>(),
+            ),
+            ("title keys", self.title_keys.heap_bytes()),
+            ("titles", self.titles.capacity() * size_of::<TitleState>()),
+            ("titles' cells and due dates", titles_inner),
+            ("spellings", self.spellings.heap_bytes()),
+            (
+                "spelling titles",
+                self.spelling_titles.capacity() * size_of::<TitleId>(),
+            ),
+            ("text keys", self.text_keys.heap_bytes()),
+            (
+                "text index",
+                self.text_first.capacity() * size_of::<TitleId>()
+                    + self.text_more.len() * size_of::<(TextId, TitleId)>(),
+            ),
+            ("library codes", self.library_codes.heap_bytes()),
+            (
+                "libraries",
+                self.libraries.capacity() * size_of::<LibraryState>() + library_sets,
+            ),
+            (
+                "holds",
+                self.holds.len() * size_of::<(u64, Hold)>()
+                    + self.held.len() * size_of::<(ItemId, u64)>()
+                    + self.queues.values().map(|q| q.len() * 8).sum::<usize>()
+                    + self
+                        .shelf_cleared
+                        .values()
+                        .map(|c| c.len() * size_of::<(u64, Cleared)>())
+                        .sum::<usize>(),
+            ),
+        ]
+    }
+
     /// The network as of the events folded.
     pub fn network(&self) -> &NetworkView {
         &self.network
     }
 
+    pub(crate) fn item_code(&self, id: ItemId) -> &str {
+        self.item_codes.resolve(id)
+    }
+
+    pub(crate) fn library_code(&self, id: LibraryId) -> &str {
+        self.library_codes.resolve(id)
+    }
+
+    pub(crate) fn library_id(&self, library: &str) -> Option<LibraryId> {
+        self.library_codes.get(library)
+    }
+
+    /// A catalogued item's id and record.
+    pub(crate) fn item_state(&self, item: &str) -> Option<(ItemId, &ItemState)> {
+        let id = self.item_codes.get(item)?;
+        Some((id, self.items[id.index()].as_ref()?))
+    }
+
+    /// Every catalogued item, in id order.
+    pub(crate) fn item_states(&self) -> impl Iterator<Item = (ItemId, &ItemState)> {
+        self.items
+            .iter()
+            .enumerate()
+            .filter_map(|(index, r)| Some((Code::from_index(index), r.as_ref()?)))
+    }
+
+    /// The (ISBN, title, author) an item was catalogued with.
+    pub(crate) fn spelling(&self, record: &ItemState) -> (&str, &str, &str) {
+        spelling_parts(self.spellings.resolve(record.spelling))
+    }
+
+    /// An item's title key.
+    pub(crate) fn item_title_key(&self, record: &ItemState) -> &str {
+        self.title_keys
+            .resolve(self.spelling_titles[record.spelling.index()])
+    }
+
+    /// The hold a copy is set aside for, if any.
+    pub(crate) fn item_hold(&self, id: ItemId) -> Option<u64> {
+        self.held.get(&id).copied()
+    }
+
+    fn place(&self, spot: Spot) -> Place {
+        let code = |id| LibraryCode::from(self.library_code(id));
+        match spot {
+            Spot::OnShelf {
+                library,
+                homebound,
+                held,
+            } => Place::OnShelf {
+                library: code(library),
+                homebound,
+                held,
+            },
+            Spot::OnLoan {
+                library,
+                renewals,
+                due_at_us,
+            } => Place::OnLoan {
+                library: code(library),
+                due_at_us,
+                renewals,
+            },
+            Spot::InTransit { from, to, reason } => Place::InTransit {
+                from: code(from),
+                to: code(to),
+                reason,
+            },
+            Spot::InBooth { booth } => Place::InBooth { booth: code(booth) },
+            Spot::Lost => Place::Lost,
+            Spot::Withdrawn => Place::Withdrawn,
+            Spot::ExchangedOut => Place::ExchangedOut,
+        }
+    }
+
+    pub(crate) fn item_record(&self, id: ItemId, record: &ItemState) -> ItemRecord {
+        let (isbn, title, author) = self.spelling(record);
+        ItemRecord {
+            isbn: isbn.to_owned(),
+            title: title.to_owned(),
+            author: author.to_owned(),
+            owner_library: LibraryCode::from(self.library_code(record.owner)),
+            price_fen: record.priced.then_some(Fen(record.price_fen)),
+            acquisition: record.acquisition,
+            title_key: self.item_title_key(record).to_owned(),
+            place: self.place(record.spot),
+            hold: self.item_hold(id),
+            revision: record.revision,
+            position: record.position,
+        }
+    }
+
     /// One item.
-    pub fn item(&self, item: &str) -> Option<&ItemRecord> {
-        self.items.get(item)
+    pub fn item(&self, item: &str) -> Option<ItemRecord> {
+        let (id, record) = self.item_state(item)?;
+        Some(self.item_record(id, record))
     }
 
     /// Every item, by id, in no particular order.
-    pub fn items(&self) -> impl Iterator<Item = (&str, &ItemRecord)> {
-        self.items.iter().map(|(id, r)| (id.as_str(), r))
+    pub fn items(&self) -> impl Iterator<Item = (&str, ItemRecord)> {
+        self.item_states()
+            .map(|(id, r)| (self.item_code(id), self.item_record(id, r)))
+    }
+
+    /// A catalogued title's id and state.
+    pub(crate) fn title_state(&self, title_key: &str) -> Option<(TitleId, &TitleState)> {
+        let id = self.title_keys.get(title_key)?;
+        let title = &self.titles[id.index()];
+        title.first.is_some().then_some((id, title))
+    }
+
+    pub(crate) fn title_key(&self, id: TitleId) -> &str {
+        self.title_keys.resolve(id)
+    }
+
+    /// The (ISBN, title, author) of a title's first copy.
+    pub(crate) fn title_spelling(&self, title: &TitleState) -> (&str, &str, &str) {
+        title
+            .first
+            .map_or(("", "", ""), |s| spelling_parts(self.spellings.resolve(s)))
+    }
+
+    fn title_record(&self, title: &TitleState) -> TitleRecord {
+        let (isbn, name, author) = self.title_spelling(title);
+        TitleRecord {
+            isbn: isbn.to_owned(),
+            title: name.to_owned(),
+            author: author.to_owned(),
+            network: title.network,
+            libraries: title
+                .libraries
+                .iter()
+                .map(|(l, c)| (LibraryCode::from(self.library_code(*l)), *c))
+                .collect(),
+            loans_due_us: title.loans_due_us.iter().copied().collect(),
+        }
     }
 
     /// One title.
-    pub fn title(&self, title_key: &str) -> Option<&TitleRecord> {
-        self.titles.get(title_key)
+    pub fn title(&self, title_key: &str) -> Option<TitleRecord> {
+        let (_, title) = self.title_state(title_key)?;
+        Some(self.title_record(title))
     }
 
     /// One title, with its key borrowed from the state.
-    pub fn title_entry(&self, title_key: &str) -> Option<(&str, &TitleRecord)> {
-        self.titles
-            .get_key_value(title_key)
-            .map(|(key, r)| (key.as_str(), r))
+    pub fn title_entry(&self, title_key: &str) -> Option<(&str, TitleRecord)> {
+        let (id, title) = self.title_state(title_key)?;
+        Some((self.title_key(id), self.title_record(title)))
     }
 
     /// Every title, by key, in no particular order.
-    pub fn titles(&self) -> impl Iterator<Item = (&str, &TitleRecord)> {
-        self.titles.iter().map(|(key, r)| (key.as_str(), r))
+    pub fn titles(&self) -> impl Iterator<Item = (&str, TitleRecord)> {
+        self.titles
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.first.is_some())
+            .map(|(index, t)| {
+                (
+                    self.title_key(Code::from_index(index)),
+                    self.title_record(t),
+                )
+            })
     }
 
-    /// The title keys catalogued under a text key (see [`crate::title::text_key`]).
+    /// The title catalogued under a text key (see [`crate::title::text_key`]), by id.
+    pub(crate) fn title_ids_under_text(&self, text_key: &str) -> Vec<TitleId> {
+        let Some(text) = self.text_keys.get(text_key) else {
+            return Vec::new();
+        };
+        std::iter::once(self.text_first[text.index()])
+            .chain(
+                self.text_more
+                    .range((text, Code::from_index(0))..)
+                    .take_while(|(x, _)| *x == text)
+                    .map(|(_, t)| *t),
+            )
+            .collect()
+    }
+
+    /// The title keys catalogued under a text key (see [`crate::title::text_key`]), in key
+    /// order.
     pub fn titles_under_text(&self, text_key: &str) -> impl Iterator<Item = &str> {
-        self.by_text
-            .get(text_key)
+        let mut keys: Vec<&str> = self
+            .title_ids_under_text(text_key)
             .into_iter()
-            .flatten()
-            .map(String::as_str)
+            .map(|t| self.title_key(t))
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter()
     }
 
     /// A title's copies at a library (zero when it has none there).
     pub fn counts(&self, title_key: &str, library: &str) -> Counts {
-        self.titles
-            .get(title_key)
-            .and_then(|t| t.libraries.get(library))
-            .copied()
-            .unwrap_or_default()
+        match (self.title_state(title_key), self.library_id(library)) {
+            (Some((_, title)), Some(library)) => title.cell(library),
+            _ => Counts::default(),
+        }
+    }
+
+    pub(crate) fn library_state(&self, library: &str) -> Option<&LibraryState> {
+        let id = self.library_id(library)?;
+        let record = &self.libraries[id.index()];
+        (!record.totals.is_zero()).then_some(record)
     }
 
     /// A library's copies of every title (zero when it has none).
     pub fn library_totals(&self, library: &str) -> Counts {
-        self.libraries
-            .get(library)
+        self.library_state(library)
             .map(|l| l.totals)
             .unwrap_or_default()
     }
 
     /// One library's record, if any copy is counted there.
-    pub fn library(&self, library: &str) -> Option<&LibraryRecord> {
-        self.libraries.get(library)
+    pub fn library(&self, library: &str) -> Option<LibraryRecord> {
+        let record = self.library_state(library)?;
+        Some(LibraryRecord {
+            totals: record.totals,
+            titles: record
+                .titles
+                .iter()
+                .map(|t| self.title_key(*t).to_owned())
+                .collect(),
+        })
     }
 
     /// The items in a booth, by id.
     pub fn booth_items(&self, booth: &str) -> impl Iterator<Item = &str> {
-        self.booths
-            .get(booth)
+        let mut codes: Vec<&str> = self
+            .library_state(booth)
             .into_iter()
-            .flatten()
-            .map(ItemCode::as_str)
+            .flat_map(|l| &l.booth)
+            .map(|i| self.item_code(*i))
+            .collect();
+        codes.sort_unstable();
+        codes.into_iter()
     }
 
     /// Items per status, network-wide.
@@ -647,21 +1238,45 @@ impl Availability {
         self.statuses
     }
 
+    fn hold_record(&self, hold: &Hold) -> HoldRecord {
+        let item = |id| ItemCode::from(self.item_code(id));
+        HoldRecord {
+            title_key: self.title_key(hold.title).to_owned(),
+            item: hold.item.map(item),
+            pickup_library: LibraryCode::from(self.library_code(hold.pickup)),
+            expires_at_us: hold.expires_at_us,
+            phase: match hold.phase {
+                Phase::Waiting => HoldPhase::Waiting,
+                Phase::Assigned { item: i, trapped } => HoldPhase::Assigned {
+                    item: item(i),
+                    trapped,
+                },
+                Phase::Ready {
+                    item: i,
+                    pickup_by_us,
+                } => HoldPhase::Ready {
+                    item: item(i),
+                    pickup_by_us,
+                },
+            },
+        }
+    }
+
     /// One open hold.
-    pub fn hold(&self, hold: u64) -> Option<&HoldRecord> {
-        self.holds.get(&hold)
+    pub fn hold(&self, hold: u64) -> Option<HoldRecord> {
+        self.holds.get(&hold).map(|h| self.hold_record(h))
     }
 
     /// Every open hold, by number.
-    pub fn holds(&self) -> impl Iterator<Item = (u64, &HoldRecord)> {
-        self.holds.iter().map(|(n, r)| (*n, r))
+    pub fn holds(&self) -> impl Iterator<Item = (u64, HoldRecord)> {
+        self.holds.iter().map(|(n, h)| (*n, self.hold_record(h)))
     }
 
     /// A waiting hold's place in its title's queue (1: next to be served); `None` for a hold
     /// that is not waiting.
     pub fn queue_position(&self, hold: u64) -> Option<usize> {
         let record = self.holds.get(&hold)?;
-        let queue = self.queues.get(&record.title_key)?;
+        let queue = self.queues.get(&record.title)?;
         queue
             .contains(&hold)
             .then(|| queue.range(..hold).count() + 1)
@@ -669,114 +1284,116 @@ impl Availability {
 
     /// How many holds wait for a copy of a title.
     pub fn queue_length(&self, title_key: &str) -> usize {
-        self.queues.get(title_key).map_or(0, BTreeSet::len)
+        self.title_keys
+            .get(title_key)
+            .and_then(|t| self.queues.get(&t))
+            .map_or(0, BTreeSet::len)
     }
 
     /// The holds that ended on a library's hold shelf lately (see [`CLEARED_KEPT_DAYS`]), by
     /// number.
-    pub fn shelf_cleared(&self, library: &str) -> impl Iterator<Item = (u64, &ClearedHold)> {
-        self.shelf_cleared
-            .get(library)
+    pub fn shelf_cleared(&self, library: &str) -> impl Iterator<Item = (u64, ClearedHold)> {
+        self.library_id(library)
+            .and_then(|l| self.shelf_cleared.get(&l))
             .into_iter()
             .flatten()
-            .map(|(n, c)| (*n, c))
+            .map(|(n, c)| {
+                (
+                    *n,
+                    ClearedHold {
+                        item: ItemCode::from(self.item_code(c.item)),
+                        reason: c.reason,
+                        ended_at_us: c.ended_at_us,
+                    },
+                )
+            })
     }
 
     /// Puts a ready hold's copy on its pickup library's list of copies to take off the hold
     /// shelf, as the hold ends at `at_us`, and forgets that library's entries older than
     /// [`CLEARED_KEPT_DAYS`] before it. A hold that was not ready is not on a hold shelf.
     fn clear_from_shelf(&mut self, hold: u64, at_us: i64) {
-        let Some(HoldRecord {
-            pickup_library,
-            phase: HoldPhase::Ready { item, .. },
+        let Some(Hold {
+            pickup,
+            phase: Phase::Ready { item, .. },
             ..
-        }) = self.holds.get(&hold)
+        }) = self.holds.get(&hold).copied()
         else {
             return;
         };
-        let cleared = self
-            .shelf_cleared
-            .entry(pickup_library.clone())
-            .or_default();
+        let cleared = self.shelf_cleared.entry(pickup).or_default();
         let horizon = at_us.saturating_sub(CLEARED_KEPT_DAYS * 86_400_000_000);
         cleared.retain(|_, c| c.ended_at_us >= horizon);
         cleared.insert(
             hold,
-            ClearedHold {
-                item: item.clone(),
+            Cleared {
+                item,
                 reason: 0,
                 ended_at_us: at_us,
             },
         );
     }
 
-    pub(crate) fn booth_set(&self, booth: &str) -> Option<&BTreeSet<ItemCode>> {
-        self.booths.get(booth)
-    }
-
     /// Catalogues a new item; whether the stream's item record was marked (see [`Stamp`]).
     fn catalogue(&mut self, e: &pb::ItemCatalogued, stamp: &Stamp<'_>) -> bool {
-        // decide never catalogues an id twice; a hand-made repeat keeps the first copy. One
-        // look-up finds the item's slot: the id is copied anyway for a new item.
-        let slot = match self.items.entry(ItemCode::from(e.item.clone())) {
-            Entry::Vacant(slot) => slot,
-            Entry::Occupied(mut record) => return stamp.mark(&e.item, record.get_mut()),
-        };
-        let key = title_key(&e.isbn, &e.title, &e.author);
-        let place = if e.in_booth {
-            Place::InBooth {
-                booth: LibraryCode::from(e.placed_at.clone()),
-            }
+        // decide never catalogues an id twice; a hand-made repeat keeps the first copy.
+        let id = self.intern_item(&e.item);
+        if let Some(record) = self.items[id.index()].as_mut() {
+            return stamp.mark(&e.item, record);
+        }
+        spelling_key(&mut self.scratch.0, &e.isbn, &e.title, &e.author);
+        let known = self.spellings.len();
+        let spelling = self.spellings.intern(&self.scratch.0);
+        // A spelling seen before has its title and its text key indexed: the keys (allocated
+        // strings) are only worked out for new spellings.
+        let title = if spelling.index() < known {
+            self.spelling_titles[spelling.index()]
         } else {
-            Place::OnShelf {
-                library: LibraryCode::from(e.placed_at.clone()),
+            let title = self.intern_title(&title_key(&e.isbn, &e.title, &e.author));
+            let record = &mut self.titles[title.index()];
+            if record.first.is_none() {
+                record.first = Some(spelling);
+            }
+            self.spelling_titles.push(title);
+            let texts = self.text_keys.len();
+            let text = self.text_keys.intern(&text_key(&e.title, &e.author));
+            if text.index() == texts {
+                self.text_first.push(title);
+            } else if self.text_first[text.index()] != title {
+                self.text_more.insert((text, title));
+            }
+            title
+        };
+        let placed = self.intern_library(&e.placed_at);
+        let owner = self.intern_library(&e.owner_library);
+        let spot = if e.in_booth {
+            Spot::InBooth { booth: placed }
+        } else {
+            Spot::OnShelf {
+                library: placed,
                 homebound: false,
                 held: false,
             }
         };
-        // A copy written exactly as the title's first copy has that copy's text key, which is
-        // indexed already: the text key (a JSON encoding) is only worked out for new spellings.
-        let indexed = match self.titles.get(&key) {
-            Some(title) => title.title == e.title && title.author == e.author,
-            None => {
-                self.titles.insert(
-                    key.clone(),
-                    TitleRecord {
-                        isbn: e.isbn.clone(),
-                        title: e.title.clone(),
-                        author: e.author.clone(),
-                        ..TitleRecord::default()
-                    },
-                );
-                false
-            }
-        };
-        if !indexed {
-            let titles = self
-                .by_text
-                .entry(text_key(&e.title, &e.author))
-                .or_default();
-            if !titles.contains(&key) {
-                titles.insert(key.clone());
-            }
-        }
+        let before = self.statuses.total();
         Tallies {
             statuses: &mut self.statuses,
             titles: &mut self.titles,
             libraries: &mut self.libraries,
-            booths: &mut self.booths,
         }
-        .tally(&key, &e.item, &place, Delta::Add);
-        let record = slot.insert(ItemRecord {
-            isbn: e.isbn.clone(),
-            title: e.title.clone(),
-            author: e.author.clone(),
-            owner_library: LibraryCode::from(e.owner_library.clone()),
-            price_fen: e.price_fen.map(Fen),
+        .tally(title, id, spot, Delta::Add);
+        debug_assert_eq!(
+            self.statuses.total(),
+            before + 1,
+            "a new item has one status"
+        );
+        let record = self.items[id.index()].insert(ItemState {
+            spelling,
+            owner,
             acquisition: e.acquisition,
-            title_key: key,
-            place,
-            hold: None,
+            priced: e.price_fen.is_some(),
+            price_fen: e.price_fen.unwrap_or_default(),
+            spot,
             revision: Revision::FIRST,
             position: Position::START,
         });
@@ -784,18 +1401,18 @@ impl Availability {
     }
 
     /// Moves an open hold to `phase`, in or out of its title's queue.
-    fn set_phase(&mut self, hold: u64, phase: HoldPhase) {
+    fn set_phase(&mut self, hold: u64, phase: Phase) {
         let Some(record) = self.holds.get_mut(&hold) else {
             return;
         };
-        let queue = self.queues.entry(record.title_key.clone()).or_default();
-        if phase == HoldPhase::Waiting {
+        let queue = self.queues.entry(record.title).or_default();
+        if phase == Phase::Waiting {
             queue.insert(hold);
         } else {
             queue.remove(&hold);
         }
         if queue.is_empty() {
-            self.queues.remove(&record.title_key);
+            self.queues.remove(&record.title);
         }
         record.phase = phase;
     }
@@ -803,11 +1420,11 @@ impl Availability {
     /// Forgets a hold that was filled or ended.
     fn end_hold(&mut self, hold: u64) {
         if let Some(record) = self.holds.remove(&hold)
-            && let Some(queue) = self.queues.get_mut(&record.title_key)
+            && let Some(queue) = self.queues.get_mut(&record.title)
         {
             queue.remove(&hold);
             if queue.is_empty() {
-                self.queues.remove(&record.title_key);
+                self.queues.remove(&record.title);
             }
         }
     }
@@ -821,22 +1438,28 @@ impl Availability {
         homebound: Option<bool>,
         stamp: &Stamp<'_>,
     ) -> bool {
-        let Some(record) = self.items.get_mut(item) else {
+        let Some(id) = self.item_codes.get(item) else {
             return false;
         };
-        record.hold = hold;
-        let to = match &record.place {
-            Place::OnShelf {
+        let Some(record) = self.items[id.index()].as_mut() else {
+            return false;
+        };
+        match hold {
+            Some(hold) => self.held.insert(id, hold),
+            None => self.held.remove(&id),
+        };
+        let to = match record.spot {
+            Spot::OnShelf {
                 library,
                 homebound: was,
                 ..
-            } => Place::OnShelf {
-                library: library.clone(),
+            } => Spot::OnShelf {
+                library,
                 // A copy set aside travels to its holder, not home.
                 homebound: if hold.is_some() {
                     false
                 } else {
-                    homebound.unwrap_or(*was)
+                    homebound.unwrap_or(was)
                 },
                 held: hold.is_some(),
             },
@@ -847,26 +1470,26 @@ impl Availability {
 
     /// Moves a known item to a new place, moving its count with it; whether the stream's item
     /// record was marked (see [`Stamp`]).
-    fn move_item(&mut self, item: &str, to: Place, stamp: &Stamp<'_>) -> bool {
+    fn move_item(&mut self, item: &str, to: Spot, stamp: &Stamp<'_>) -> bool {
         // An event for an unknown item cannot come from decide; stay total on a hand-made log.
-        let Some(record) = self.items.get_mut(item) else {
+        let Some(id) = self.item_codes.get(item) else {
+            return false;
+        };
+        let Some(record) = self.items[id.index()].as_mut() else {
             return false;
         };
         let stamped = stamp.mark(item, record);
-        let from = std::mem::replace(&mut record.place, to);
-        let mut tallies = Tallies {
+        let from = std::mem::replace(&mut record.spot, to);
+        let title = self.spelling_titles[record.spelling.index()];
+        Tallies {
             statuses: &mut self.statuses,
             titles: &mut self.titles,
             libraries: &mut self.libraries,
-            booths: &mut self.booths,
-        };
-        tallies.shift(&record.title_key, item, &from, &record.place);
-        let (was_due, is_due) = (from.due_at_us(), record.place.due_at_us());
+        }
+        .shift(title, id, from, to);
+        let (was_due, is_due) = (from.due_at_us(), to.due_at_us());
         if was_due.is_some() || is_due.is_some() {
-            let title = self
-                .titles
-                .get_mut(&record.title_key)
-                .expect("an item's title is recorded when it is catalogued");
+            let title = &mut self.titles[title.index()];
             if let Some(due) = was_due {
                 title.loan_due(due, Delta::Remove);
             }
@@ -880,159 +1503,149 @@ impl Availability {
 
 impl Tallies<'_> {
     /// Moves an item's counts from one place to another.
-    fn shift(&mut self, title_key: &str, item: &str, from: &Place, to: &Place) {
+    fn shift(&mut self, title: TitleId, item: ItemId, from: Spot, to: Spot) {
         match (from.slot(), to.slot()) {
             (Some((library, from_slot)), Some((to_library, to_slot))) if library == to_library => {
-                self.shift_within(title_key, item, library, (from, from_slot), (to, to_slot));
+                self.shift_within(title, item, library, (from, from_slot), (to, to_slot));
             }
             _ => {
-                self.tally(title_key, item, from, Delta::Remove);
-                self.tally(title_key, item, to, Delta::Add);
+                self.tally(title, item, from, Delta::Remove);
+                self.tally(title, item, to, Delta::Add);
             }
         }
     }
 
     /// A move between two counts of one library (a loan, a return where it was lent): the
-    /// title stays at the library, so its cell and the library's title list stay put, where a
-    /// removal and an addition would take them out and put them back.
+    /// title stays at the library, so its cell and the library's title set stay put.
     fn shift_within(
         &mut self,
-        title_key: &str,
-        item: &str,
-        library: &str,
-        (from, from_slot): (&Place, Slot),
-        (to, to_slot): (&Place, Slot),
+        title_id: TitleId,
+        item: ItemId,
+        library: LibraryId,
+        (from, from_slot): (Spot, Slot),
+        (to, to_slot): (Spot, Slot),
     ) {
-        self.statuses.adjust(from, Delta::Remove);
-        self.statuses.adjust(to, Delta::Add);
-        let title = self
-            .titles
-            .get_mut(title_key)
-            .expect("an item's title is recorded when it is catalogued");
+        self.statuses.adjust(from.status(), Delta::Remove);
+        self.statuses.adjust(to.status(), Delta::Add);
+        let title = &mut self.titles[title_id.index()];
         title.network.adjust(from_slot, Delta::Remove);
         title.network.adjust(to_slot, Delta::Add);
-        let cell = title
+        let at = title
             .libraries
-            .get_mut(library)
+            .binary_search_by_key(&library, |(l, _)| *l)
             .expect("an item's place is counted at its library");
+        let cell = &mut title.libraries[at].1;
         cell.adjust(from_slot, Delta::Remove);
         cell.adjust(to_slot, Delta::Add);
         let cell = *cell;
         debug_assert!(title.network.at_least(&cell), "the network has the cell");
-        let record = self
-            .libraries
-            .get_mut(library)
-            .expect("a library with a copy counted has a record");
+        let record = &mut self.libraries[library.index()];
         record.totals.adjust(from_slot, Delta::Remove);
         record.totals.adjust(to_slot, Delta::Add);
-        debug_assert!(record.titles.contains(title_key), "the title is still here");
+        debug_assert!(record.titles.contains(&title_id), "the title is still here");
         debug_assert!(record.totals.at_least(&cell), "the library has the cell");
-        let in_booth = record.totals.in_booth;
-        if from_slot == Slot::Booth || to_slot == Slot::Booth {
-            let booth = self.booths.entry(LibraryCode::from(library)).or_default();
-            if from_slot == Slot::Booth {
-                let removed = booth.remove(item);
-                debug_assert!(removed, "an item leaves a booth it is in");
-            }
-            if to_slot == Slot::Booth {
-                let added = booth.insert(ItemCode::from(item));
-                debug_assert!(added, "an item enters a booth once");
-            }
-            debug_assert_eq!(
-                booth.len() as u64,
-                u64::from(in_booth),
-                "the booth's items are its in_booth count"
-            );
-            if booth.is_empty() {
-                self.booths.remove(library);
-            }
+        if from_slot == Slot::Booth {
+            let removed = record.booth.remove(&item);
+            debug_assert!(removed, "an item leaves a booth it is in");
         }
+        if to_slot == Slot::Booth {
+            let added = record.booth.insert(item);
+            debug_assert!(added, "an item enters a booth once");
+        }
+        debug_assert_eq!(
+            record.booth.len() as u64,
+            u64::from(record.totals.in_booth),
+            "the booth's items are its in_booth count"
+        );
     }
 
-    /// Adds an item in `place` to, or removes it from, every count it is part of.
-    fn tally(&mut self, title_key: &str, item: &str, place: &Place, delta: Delta) {
-        self.statuses.adjust(place, delta);
-        let Some((library, slot)) = place.slot() else {
+    /// Adds an item in `spot` to, or removes it from, every count it is part of.
+    fn tally(&mut self, title_id: TitleId, item: ItemId, spot: Spot, delta: Delta) {
+        self.statuses.adjust(spot.status(), delta);
+        let Some((library, slot)) = spot.slot() else {
             return;
         };
-        let title = self
-            .titles
-            .get_mut(title_key)
-            .expect("an item's title is recorded when it is catalogued");
+        let title = &mut self.titles[title_id.index()];
         title.network.adjust(slot, delta);
-        // Look up before inserting: the library code is only copied for a new entry.
-        let (cell, was_zero) = match title.libraries.get_mut(library) {
-            Some(cell) => {
+        let (cell, was_zero) = match title.libraries.binary_search_by_key(&library, |(l, _)| *l) {
+            Ok(at) => {
+                let cell = &mut title.libraries[at].1;
                 let before = *cell;
                 cell.adjust(slot, delta);
-                (*cell, before.is_zero())
+                let after = *cell;
+                if after.is_zero() {
+                    title.libraries.remove(at);
+                }
+                (after, before.is_zero())
             }
-            None => {
+            Err(at) => {
                 let mut cell = Counts::default();
                 cell.adjust(slot, delta);
-                title.libraries.insert(LibraryCode::from(library), cell);
+                if !cell.is_zero() {
+                    title.libraries.insert(at, (library, cell));
+                }
                 (cell, true)
             }
         };
-        if cell.is_zero() {
-            title.libraries.remove(library);
-        }
         debug_assert!(title.network.at_least(&cell), "the network has the cell");
 
-        if !self.libraries.contains_key(library) {
-            self.libraries
-                .insert(LibraryCode::from(library), LibraryRecord::default());
-        }
-        let record = self
-            .libraries
-            .get_mut(library)
-            .expect("the library's record was just made");
+        let record = &mut self.libraries[library.index()];
         record.totals.adjust(slot, delta);
         // A library's titles are those with a non-zero cell there: only a cell that became
         // zero, or stopped being zero, changes the set.
         match (was_zero, cell.is_zero()) {
             (false, true) => {
-                record.titles.remove(title_key);
+                record.titles.remove(&title_id);
             }
             (true, false) => {
-                record.titles.insert(title_key.to_owned());
+                record.titles.insert(title_id);
             }
             _ => {}
         }
         debug_assert_eq!(
-            record.titles.contains(title_key),
+            record.titles.contains(&title_id),
             !cell.is_zero(),
             "a library lists the titles it has copies of"
         );
         debug_assert!(record.totals.at_least(&cell), "the library has the cell");
-        let totals = record.totals;
-        if totals.is_zero() {
-            debug_assert!(record.titles.is_empty(), "no copies, no titles");
-            self.libraries.remove(library);
-        }
-
+        debug_assert!(
+            !record.totals.is_zero() || record.titles.is_empty(),
+            "no copies, no titles"
+        );
         if slot == Slot::Booth {
-            if !self.booths.contains_key(library) {
-                self.booths
-                    .insert(LibraryCode::from(library), BTreeSet::new());
-            }
-            let booth = self
-                .booths
-                .get_mut(library)
-                .expect("the booth's set was just made");
             let changed = match delta {
-                Delta::Add => booth.insert(ItemCode::from(item)),
-                Delta::Remove => booth.remove(item),
+                Delta::Add => record.booth.insert(item),
+                Delta::Remove => record.booth.remove(&item),
             };
             debug_assert!(changed, "an item enters a booth once and leaves it once");
             debug_assert_eq!(
-                booth.len() as u64,
-                u64::from(totals.in_booth),
+                record.booth.len() as u64,
+                u64::from(record.totals.in_booth),
                 "the booth's items are its in_booth count"
             );
-            if booth.is_empty() {
-                self.booths.remove(library);
-            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spelling_key_gives_back_its_parts_whatever_they_hold() {
+        let mut buf = String::new();
+        for (isbn, title, author) in [
+            ("", "三体", "刘慈欣"),
+            ("978-7-5366-9293-0", "3:2", ":"),
+            ("1:", "", "12:x"),
+        ] {
+            spelling_key(&mut buf, isbn, title, author);
+            assert_eq!(spelling_parts(&buf), (isbn, title, author));
+        }
+    }
+
+    #[test]
+    fn an_item_is_64_bytes() {
+        assert_eq!(std::mem::size_of::<Option<ItemState>>(), 64);
     }
 }

@@ -12,7 +12,7 @@ use readnet_projection::Projection;
 use readnet_projection::pb::{self, TransitDirection};
 
 use crate::error::AvailabilityError;
-use crate::state::{Availability, HoldPhase, ItemRecord, Place};
+use crate::state::{Availability, HoldPhase, ItemId, ItemRecord, ItemState, Place, Spot};
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -25,6 +25,30 @@ fn copy(item: &str, r: &ItemRecord) -> pb::WorkListCopy {
         title: r.title.clone(),
         author: r.author.clone(),
         owner_library: r.owner_library.as_str().to_owned(),
+    }
+}
+
+impl Availability {
+    /// A copy as a work list shows it, from the fold's record.
+    fn copy_of(&self, item: &str, r: &ItemState) -> pb::WorkListCopy {
+        let (isbn, title, author) = self.spelling(r);
+        pb::WorkListCopy {
+            item: item.to_owned(),
+            title_key: self.item_title_key(r).to_owned(),
+            isbn: isbn.to_owned(),
+            title: title.to_owned(),
+            author: author.to_owned(),
+            owner_library: self.library_code(r.owner).to_owned(),
+        }
+    }
+
+    /// The catalogued items whose place `keep` accepts, with their codes (a scan of the
+    /// items, by id: no string is compared or copied until a page is cut).
+    fn items_where(&self, mut keep: impl FnMut(Spot) -> bool) -> Vec<(&str, (ItemId, &ItemState))> {
+        self.item_states()
+            .filter(|(_, r)| keep(r.spot))
+            .map(|(id, r)| (self.item_code(id), (id, r)))
+            .collect()
     }
 }
 
@@ -108,13 +132,10 @@ impl Availability {
             .filter(|c| c.as_str() != library)
             .map(|c| c.as_str().to_owned())
             .unwrap_or_default();
-        let rows: Vec<(&str, &ItemRecord)> = self
-            .items()
-            .filter(|(_, r)| {
-                matches!(&r.place, Place::OnShelf { library: at, homebound: true, .. }
-                    if at.as_str() == library)
-            })
-            .collect();
+        let at = self.library_id(library);
+        let rows = self.items_where(|spot| {
+            matches!(spot, Spot::OnShelf { library: l, homebound: true, .. } if Some(l) == at)
+        });
         let total = count(rows.len());
         let (page, next_item) = page_by_item(rows, after_item, max_items);
         Ok(pb::HomeboundListResponse {
@@ -122,11 +143,11 @@ impl Availability {
             total,
             entries: page
                 .into_iter()
-                .map(|(id, r)| pb::HomeboundEntry {
-                    copy: Some(copy(id, r)),
-                    next_library: r.owner_library.as_str().to_owned(),
+                .map(|(id, (_, r))| pb::HomeboundEntry {
+                    copy: Some(self.copy_of(id, r)),
+                    next_library: self.library_code(r.owner).to_owned(),
                     // Not for a copy whose owner is the centre itself.
-                    via_centre: if r.owner_library.as_str() == centre {
+                    via_centre: if self.library_code(r.owner) == centre {
                         String::new()
                     } else {
                         centre.clone()
@@ -148,36 +169,34 @@ impl Availability {
         max_items: usize,
     ) -> Result<pb::TransitListResponse, AvailabilityError> {
         self.known_library(library)?;
-        let rows: Vec<(&str, &ItemRecord)> = self
-            .items()
-            .filter(|(_, r)| match &r.place {
-                Place::InTransit { from, to, .. } => match direction {
-                    TransitDirection::To => to.as_str() == library,
-                    TransitDirection::From => from.as_str() == library,
-                    TransitDirection::Unspecified => false,
-                },
-                _ => false,
-            })
-            .collect();
+        let at = self.library_id(library);
+        let rows = self.items_where(|spot| match spot {
+            Spot::InTransit { from, to, .. } => match direction {
+                TransitDirection::To => Some(to) == at,
+                TransitDirection::From => Some(from) == at,
+                TransitDirection::Unspecified => false,
+            },
+            _ => false,
+        });
         let total = count(rows.len());
         let (page, next_item) = page_by_item(rows, after_item, max_items);
         let entries = page
             .into_iter()
-            .filter_map(|(id, r)| {
-                let Place::InTransit { from, to, reason } = r.place.clone() else {
+            .filter_map(|(code, (id, r))| {
+                let Spot::InTransit { from, to, reason } = r.spot else {
                     return None;
                 };
-                let pickup = r
-                    .hold
+                let hold = self.item_hold(id);
+                let pickup = hold
                     .and_then(|h| self.hold(h))
                     .map(|h| h.pickup_library.as_str().to_owned())
                     .unwrap_or_default();
                 Some(pb::TransitEntry {
-                    copy: Some(copy(id, r)),
-                    from_library: from.as_str().to_owned(),
-                    to_library: to.as_str().to_owned(),
+                    copy: Some(self.copy_of(code, r)),
+                    from_library: self.library_code(from).to_owned(),
+                    to_library: self.library_code(to).to_owned(),
                     reason,
-                    hold: r.hold.unwrap_or_default(),
+                    hold: hold.unwrap_or_default(),
                     pickup_library: pickup,
                 })
             })
@@ -212,7 +231,7 @@ impl Availability {
                 let record = self.item(item.as_str())?;
                 Some(pb::HoldShelfReady {
                     hold,
-                    copy: Some(copy(item.as_str(), record)),
+                    copy: Some(copy(item.as_str(), &record)),
                     pickup_by_us: *pickup_by_us,
                     past_pickup_by: *pickup_by_us <= now_us,
                 })
@@ -231,10 +250,10 @@ impl Availability {
                 let next = record.hold.and_then(|n| Some((n, self.hold(n)?)));
                 Some(pb::HoldShelfCleared {
                     hold,
-                    copy: Some(copy(c.item.as_str(), record)),
+                    copy: Some(copy(c.item.as_str(), &record)),
                     reason: c.reason,
                     ended_at_us: c.ended_at_us,
-                    next_hold: next.map_or(0, |(n, _)| n),
+                    next_hold: next.as_ref().map_or(0, |(n, _)| *n),
                     next_pickup_library: next
                         .map(|(_, h)| h.pickup_library.as_str().to_owned())
                         .unwrap_or_default(),
@@ -269,18 +288,20 @@ impl Availability {
         self.known_library(library)?;
         let after = OverdueToken::decode(page_token)?;
         let now_us = now.timestamp_micros();
-        let mut rows: Vec<(i64, &str, &ItemRecord, u32)> = self
-            .items()
-            .filter_map(|(id, r)| match &r.place {
-                Place::OnLoan {
+        let at = self.library_id(library);
+        let mut rows: Vec<(i64, &str, &ItemState, u32)> = self
+            .item_states()
+            .filter_map(|(id, r)| match r.spot {
+                Spot::OnLoan {
                     library: lent_at,
                     due_at_us,
                     renewals,
-                } if lent_at.as_str() == library && *due_at_us < now_us => {
-                    Some((*due_at_us, id, r, *renewals))
+                } if Some(lent_at) == at && due_at_us < now_us => {
+                    Some((due_at_us, id, r, renewals))
                 }
                 _ => None,
             })
+            .map(|(due, id, r, renewals)| (due, self.item_code(id), r, renewals))
             .collect();
         let total = count(rows.len());
         rows.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
@@ -307,7 +328,7 @@ impl Availability {
             loans: page
                 .into_iter()
                 .map(|(due, id, r, renewals)| pb::OverdueLoan {
-                    copy: Some(copy(id, r)),
+                    copy: Some(self.copy_of(id, r)),
                     due_at_us: due,
                     days_overdue: u32::try_from((now_us - due) / DAY_US).unwrap_or(u32::MAX),
                     renewal_count: renewals,

@@ -1,6 +1,6 @@
 //! Given these events, then this state: one test per event type and path.
 
-use readnet_availability::{Counts, Place};
+use readnet_availability::{Availability, Counts, Place};
 use readnet_domain::pb::{Acquisition, ItemStatus, TransferReason};
 use readnet_domain::{Command, Fen};
 use readnet_projection::Projection;
@@ -466,4 +466,28 @@ fn each_item_remembers_its_streams_last_revision_and_position() {
         "availability does not say who has it"
     );
     assert_eq!((shown.revision, shown.position), (1, loan.position.get()));
+}
+
+#[test]
+fn a_snapshot_whose_tables_do_not_match_its_codes_is_refused() {
+    let mut net = Net::new();
+    net.catalogue("JN-CENTRAL", santi("JN-0001"));
+    net.catalogue("JN-CENTRAL", santi("JN-0002"));
+    let encoded = serde_json::to_value(net.fold()).unwrap();
+
+    let mut short = encoded.clone();
+    short["items"].as_array_mut().unwrap().pop();
+    let refused = serde_json::from_value::<Availability>(short).unwrap_err();
+    assert!(
+        refused.to_string().contains("items has 1 rows for 2 codes"),
+        "{refused}"
+    );
+
+    let mut past = encoded;
+    past["items"][0]["owner"] = serde_json::json!(99);
+    let refused = serde_json::from_value::<Availability>(past).unwrap_err();
+    assert!(
+        refused.to_string().contains("points past its interner"),
+        "{refused}"
+    );
 }

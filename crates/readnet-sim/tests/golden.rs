@@ -23,9 +23,9 @@ const DAYS: u32 = 3;
 /// with a deliberate change of a fold (and its `VERSION`), of a state's shape, or of the
 /// digest's definition, saying so in the commit.
 const GOLDEN: [&str; 3] = [
-    "111d733039ac60ef3b21562a8110fdd20a56c0e88f000f61127744b2fca8bd28",
-    "ad1dd689bf73386fe8ba0e85158d6a8704356cc9e51ec348a4c0d5ed2a578879",
-    "3a761aab59abf1cdf7e01754231c5acfcabb21a1fd07c84be2c1de359494b4d8",
+    "7870e1cac5c5999a6ad5e5a3172b74f4f823b0f3efd3e50e39d209e08313b79b",
+    "81745cb5d139e9ecf9e43e6058769264c31220eb401aea0c7e8860d0c56c3909",
+    "25f0282c39ae247b3efdf2c0093cf29655eeb432aefea6fe227b503e7e313ceb",
 ];
 
 /// The simulator's history written into a fresh store with nothing left to chance: event and

@@ -117,6 +117,53 @@ pub fn readnet_beside_this_binary() -> Option<PathBuf> {
     readnet.is_file().then_some(readnet)
 }
 
+/// The append rows alone, each for the window: what [`appends`] measures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Appends {
+    pub append_window_ms: u64,
+    pub durable_append: Latency,
+    pub group_commit: Vec<GroupCommit>,
+    pub sqlite: Vec<SqliteAppend>,
+    pub postgres: PostgresRows,
+    pub readnet_over_sqlite: Vec<Ratio>,
+    pub readnet_over_postgres: Vec<Ratio>,
+}
+
+/// The durable-append, group-commit, SQLite and PostgreSQL rows of [`run_suite`], each in a
+/// fresh subdirectory of `dir`.
+pub async fn appends(dir: &Path, counts: &Counts) -> Result<Appends, BenchError> {
+    let window = counts.append_window();
+    let fresh = |name: &str| -> Result<std::path::PathBuf, BenchError> {
+        let sub = dir.join(name);
+        std::fs::create_dir_all(&sub)?;
+        Ok(sub)
+    };
+    let durable_append = durable_append(&fresh("durable")?, window).await?;
+    let mut group_commits = Vec::with_capacity(counts.group_commit.len());
+    for &writers in &counts.group_commit {
+        let sub = fresh(&format!("group-{writers}"))?;
+        group_commits.push(group_commit(&sub, writers, window).await?);
+    }
+    let mut sqlite = Vec::with_capacity(counts.sqlite.len());
+    for &writers in &counts.sqlite {
+        let sub = fresh(&format!("sqlite-{writers}"))?;
+        sqlite.push(blocking(move || sqlite_append(&sub, writers, window)).await?);
+    }
+    let postgres = {
+        let clients = counts.postgres.clone();
+        blocking(move || postgres_append(&clients, window)).await?
+    };
+    Ok(Appends {
+        append_window_ms: counts.append_window_ms,
+        durable_append,
+        readnet_over_sqlite: Report::ratios(&group_commits, &sqlite),
+        readnet_over_postgres: Report::postgres_ratios(&group_commits, &postgres),
+        group_commit: group_commits,
+        sqlite,
+        postgres,
+    })
+}
+
 /// Runs every measurement with `counts`, each in a fresh subdirectory of `dir`; the checkouts
 /// with the server in its own process run `readnet` (a path to the binary, or why there is
 /// none). Must be called within a tokio runtime.
@@ -130,30 +177,15 @@ pub async fn run_suite(
         std::fs::create_dir_all(&sub)?;
         Ok(sub)
     };
-    let window = counts.append_window();
     let fsync_floor = {
         let sub = fresh("fsync")?;
         let samples = counts.fsync_samples;
         blocking(move || fsync_floor(&sub, samples)).await?
     };
-    let durable_append = durable_append(&fresh("durable")?, window).await?;
-    let mut group_commits = Vec::with_capacity(counts.group_commit.len());
-    for &writers in &counts.group_commit {
-        let sub = fresh(&format!("group-{writers}"))?;
-        group_commits.push(group_commit(&sub, writers, window).await?);
-    }
+    let appends = appends(dir, counts).await?;
     let log = fresh("open")?;
     let open_time = open_time(&log, counts.open_events, counts.opens).await?;
     let bytes_per_event = bytes_per_event(&log).await?;
-    let mut sqlite = Vec::with_capacity(counts.sqlite.len());
-    for &writers in &counts.sqlite {
-        let sub = fresh(&format!("sqlite-{writers}"))?;
-        sqlite.push(blocking(move || sqlite_append(&sub, writers, window)).await?);
-    }
-    let postgres = {
-        let clients = counts.postgres.clone();
-        blocking(move || postgres_append(&clients, window)).await?
-    };
     let grpc_checkouts = grpc_side_by_side(dir, counts).await?;
     let server_process_checkouts = match readnet {
         Ok(binary) => {
@@ -168,16 +200,16 @@ pub async fn run_suite(
     };
     let replay_rate = replay_rate(&fresh("replay")?, counts.replay_events).await?;
     Ok(Report {
-        readnet_over_sqlite: Report::ratios(&group_commits, &sqlite),
-        readnet_over_postgres: Report::postgres_ratios(&group_commits, &postgres),
+        readnet_over_sqlite: appends.readnet_over_sqlite,
+        readnet_over_postgres: appends.readnet_over_postgres,
         counts: counts.clone(),
         fsync_floor,
-        durable_append,
-        group_commit: group_commits,
+        durable_append: appends.durable_append,
+        group_commit: appends.group_commit,
         open_time,
         bytes_per_event,
-        sqlite,
-        postgres,
+        sqlite: appends.sqlite,
+        postgres: appends.postgres,
         grpc_checkouts,
         server_process_checkouts,
         replay_rate,

@@ -39,6 +39,10 @@ struct BenchArgs {
     /// Only the gRPC checkouts with `readnet serve` in its own process (64 clients).
     #[arg(long)]
     server_process_only: bool,
+    /// Only the append rows: durable append, group commit, SQLite and PostgreSQL, each for the
+    /// window; prints JSON.
+    #[arg(long)]
+    appends_only: bool,
     /// The `readnet` binary the checkouts with the server in its own process start [default:
     /// `readnet` beside this binary, as `cargo build --release -p readnet -p readnet-bench`
     /// leaves it; without one those rows say they were not run].
@@ -91,6 +95,13 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
+    if args.appends_only {
+        let report = readnet_bench::appends(&dir, &counts)
+            .await
+            .with_context(|| format!("benchmark in {}", dir.display()))?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     if args.limits_only {
         let (subscribers, checkouts) = if args.quick { (10, 200) } else { (300, 4000) };
         let report = readnet_bench::limits_side_by_side(&dir, subscribers, 8, checkouts)
@@ -140,6 +151,7 @@ mod tests {
             grpc_only: false,
             limits_only: false,
             server_process_only: false,
+            appends_only: false,
             readnet: Some(dir.path().join("no-such-readnet")),
         };
         run(args).await.unwrap();

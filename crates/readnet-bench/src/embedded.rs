@@ -37,38 +37,41 @@ pub fn payload(seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// One writer appends `appends` single events to one stream of a fresh store in `dir`, each
+/// One writer appends single events to one stream of a fresh store in `dir` for `window`, each
 /// expecting the previous revision, and waits for each to be durable before the next.
-pub async fn durable_append(dir: &Path, appends: usize) -> Result<Latency, BenchError> {
-    group_commit(dir, 1, appends).await.map(|g| g.latency)
+pub async fn durable_append(dir: &Path, window: Duration) -> Result<Latency, BenchError> {
+    group_commit(dir, 1, window).await.map(|g| g.latency)
 }
 
 /// Group commit under load: how many concurrent writers and what they achieved together.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct GroupCommit {
     pub writers: usize,
-    /// Over every writer's appends; `count` = writers × appends per writer.
+    /// Over every writer's appends: `count` appends in `elapsed` (the window, plus the appends
+    /// in flight when it closed).
     pub latency: Latency,
 }
 
-/// `writers` concurrent tasks each append `appends_per_writer` single events to a stream of
-/// their own in a fresh store in `dir`, one durable append at a time; the store group-commits
-/// what is waiting.
+/// `writers` concurrent tasks each append single events to a stream of their own in a fresh
+/// store in `dir`, one durable append at a time, until `window` has passed; the store
+/// group-commits what is waiting. A window of seconds makes the rate a sustained one: a burst
+/// of a few thousand appends fits in the store's first batches and the page cache.
 pub async fn group_commit(
     dir: &Path,
     writers: usize,
-    appends_per_writer: usize,
+    window: Duration,
 ) -> Result<GroupCommit, BenchError> {
     let store = Arc::new(EmbeddedStore::open(dir, EmbeddedOptions::default()).await?);
     let started = Instant::now();
+    let until = started + window;
     let mut tasks = Vec::with_capacity(writers);
     for writer in 0..writers {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
-            append_one_by_one(&store, &format!("bench-{writer}"), appends_per_writer).await
+            append_one_by_one(&store, &format!("bench-{writer}"), until).await
         }));
     }
-    let mut latencies = Vec::with_capacity(writers * appends_per_writer);
+    let mut latencies = Vec::new();
     for task in tasks {
         let writer = task.await.map_err(|e| BenchError::Writer(e.to_string()))?;
         latencies.extend(writer?);
@@ -81,14 +84,16 @@ pub async fn group_commit(
     })
 }
 
+/// Appends to `stream` one durable event at a time until `until`; each append's latency.
 async fn append_one_by_one(
     store: &EmbeddedStore,
     stream: &str,
-    appends: usize,
+    until: Instant,
 ) -> Result<Vec<Duration>, BenchError> {
-    let mut latencies = Vec::with_capacity(appends);
+    let mut latencies = Vec::new();
     let mut expected = StreamState::NoStream;
-    for revision in 0..appends as u64 {
+    let mut revision = 0;
+    while Instant::now() < until {
         let event = bench_event(revision);
         let started = Instant::now();
         let result = store.append(stream, expected, vec![event]).await?;
@@ -99,6 +104,7 @@ async fn append_one_by_one(
             "revisions are dense"
         );
         expected = StreamState::Revision(result.next_expected_revision);
+        revision += 1;
     }
     Ok(latencies)
 }
@@ -154,28 +160,45 @@ async fn fill(dir: &Path, events: usize) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// The log's size on disk for the events it holds.
+/// The log's size on disk for the events it holds: the segments (the events) apart from the
+/// index files and checkpoint (which only speed up an open and can be rebuilt from them).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct BytesPerEvent {
     pub events: u64,
     /// Sum of the segment files' lengths.
     pub segment_bytes: u64,
+    /// Sum of the files in `index/`: per-segment index files and the index checkpoint.
+    pub index_bytes: u64,
+    /// Segment bytes per event.
     pub bytes_per_event: f64,
 }
 
-/// Sums the segment files of the (closed) store in `dir` and divides by its events.
+/// Sums the segment files and the index files of the (closed) store in `dir` and divides by
+/// its events.
 pub async fn bytes_per_event(dir: &Path) -> Result<BytesPerEvent, BenchError> {
     let store = EmbeddedStore::open(dir, EmbeddedOptions::default()).await?;
     // Positions are dense from 1: the head is the number of events.
     let events = store.head_position().get();
+    store.close().await;
     drop(store);
-    let mut segment_bytes = 0;
-    for entry in std::fs::read_dir(dir.join("segments"))? {
-        segment_bytes += entry?.metadata()?.len();
-    }
+    let segment_bytes = file_bytes(&dir.join("segments"))?;
+    let index_bytes = file_bytes(&dir.join("index"))?;
     Ok(BytesPerEvent {
         events,
         segment_bytes,
+        index_bytes,
         bytes_per_event: segment_bytes as f64 / events.max(1) as f64,
     })
+}
+
+/// The lengths of the files directly in `dir`, summed.
+fn file_bytes(dir: &Path) -> Result<u64, BenchError> {
+    let mut bytes = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let metadata = entry?.metadata()?;
+        if metadata.is_file() {
+            bytes += metadata.len();
+        }
+    }
+    Ok(bytes)
 }

@@ -13,6 +13,8 @@ pub enum BenchError {
     Writer(String),
     #[error("the in-process server: {0}")]
     Server(String),
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
     #[error("a gRPC call: {0}")]
     Grpc(String),
     #[error("replaying the log: {0}")]

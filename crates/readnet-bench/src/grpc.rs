@@ -1,5 +1,6 @@
 //! Checkouts over gRPC: the whole server in-process (`serve_on` on a loopback port over the
-//! embedded store), driven by concurrent clients, each on a connection of its own.
+//! embedded store), or `readnet serve` in a process of its own, driven by concurrent clients,
+//! each on a connection of its own.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -42,6 +43,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct GrpcCheckouts {
     pub clients: usize,
+    /// Whether the server ran in the bench's process (sharing its runtime with the clients) or
+    /// as `readnet serve` in a process of its own.
+    pub own_process: bool,
     /// Whether every call proved a token (a desk principal's) or the server took every call as
     /// an administrator's without a credential.
     pub authenticated: bool,
@@ -135,11 +139,92 @@ pub(crate) async fn checkouts_beside(
     Ok((
         GrpcCheckouts {
             clients,
+            own_process: false,
             authenticated,
             latency,
         },
         appends,
     ))
+}
+
+/// The checkouts with the server in a process of its own: what the rows measure, or why not.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerProcessRows {
+    Ran(Vec<GrpcCheckouts>),
+    NotRun(String),
+}
+
+/// [`checkouts_grpc`] against `readnet serve` started from `binary` on a fresh data directory
+/// in `dir` (a plaintext listener on a free loopback port), with access control as a new data
+/// directory sets it up: the first administrator's token in `<data>/admin.token`, a desk
+/// principal for the checkouts. The server is killed afterwards.
+pub async fn checkouts_server_process(
+    dir: &Path,
+    binary: &Path,
+    clients: usize,
+    count: usize,
+) -> Result<GrpcCheckouts, BenchError> {
+    use tokio::io::AsyncBufReadExt;
+
+    let data = dir.join("data");
+    let mut server = tokio::process::Command::new(binary)
+        .arg("serve")
+        .arg("--data")
+        .arg(&data)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| BenchError::Server(format!("cannot start {}: {e}", binary.display())))?;
+    let stdout = server.stdout.take().expect("piped stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let listening = tokio::time::timeout(CALL_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(addr) = line.strip_prefix("readnet listening on ") {
+                return Ok(Some(addr.trim().to_owned()));
+            }
+        }
+        Ok::<_, std::io::Error>(None)
+    })
+    .await;
+    let addr = match listening {
+        Ok(Ok(Some(addr))) => addr,
+        Ok(Ok(None)) => {
+            return Err(BenchError::Server(format!(
+                "{} serve exited before it listened: {:?}",
+                binary.display(),
+                server.wait().await
+            )));
+        }
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => {
+            return Err(BenchError::Server(format!(
+                "{} serve did not listen within {CALL_TIMEOUT:?}",
+                binary.display()
+            )));
+        }
+    };
+    // Keep reading stdout: a full pipe would stall the server.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let measured = measure(
+        &format!("http://{addr}"),
+        clients,
+        count,
+        Some(&data.join("admin.token")),
+        None,
+    )
+    .await;
+    server.kill().await?;
+    let (latency, _) = measured?;
+    Ok(GrpcCheckouts {
+        clients,
+        own_process: true,
+        authenticated: true,
+        latency,
+    })
 }
 
 /// A connection and the credential its calls carry.

@@ -12,12 +12,14 @@ use clap::Parser;
 use readnet_bench::{Counts, run_suite};
 
 /// Measure: the fsync floor, durable and group-committed appends, opening a log, bytes per event,
-/// the same appends on SQLite, gRPC checkouts and replay; prints a table (or JSON).
+/// the same appends on SQLite and PostgreSQL, gRPC checkouts and replay; prints a table (or
+/// JSON).
 #[derive(Debug, Parser)]
 #[command(name = "readnet-bench", version, about)]
 struct BenchArgs {
-    /// Tiny counts (a few hundred operations each, a few thousand replayed events): seconds, to
-    /// see that it works. The full suite replays a generated log of 1,000,000 events.
+    /// Small counts (a few hundred operations, a few thousand replayed events) and append rows
+    /// of 2 s instead of 10 s: under a minute, to see that it works. The full suite replays a
+    /// generated log of 1,000,000 events.
     #[arg(long)]
     quick: bool,
     /// Print the report as JSON (durations in microseconds).
@@ -34,6 +36,18 @@ struct BenchArgs {
     /// checkouts (8 clients) alone and beside a neighbour's large appends.
     #[arg(long)]
     limits_only: bool,
+    /// Only the gRPC checkouts with `readnet serve` in its own process (64 clients).
+    #[arg(long)]
+    server_process_only: bool,
+    /// Only the append rows: durable append, group commit, SQLite and PostgreSQL, each for the
+    /// window; prints JSON.
+    #[arg(long)]
+    appends_only: bool,
+    /// The `readnet` binary the checkouts with the server in its own process start [default:
+    /// `readnet` beside this binary, as `cargo build --release -p readnet -p readnet-bench`
+    /// leaves it; without one those rows say they were not run].
+    #[arg(long, value_name = "PATH")]
+    readnet: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -59,6 +73,35 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
             temporary.path().to_path_buf()
         }
     };
+    let readnet = match args.readnet {
+        Some(path) if path.is_file() => Ok(path),
+        Some(path) => Err(format!("no readnet binary at {}", path.display())),
+        None => readnet_bench::readnet_beside_this_binary().ok_or_else(|| {
+            "no readnet binary beside readnet-bench (give --readnet PATH)".to_owned()
+        }),
+    };
+    if args.server_process_only {
+        let binary = readnet.map_err(anyhow::Error::msg)?;
+        let mut rows = Vec::new();
+        for &(clients, count) in &counts.server_process_checkouts {
+            let sub = dir.join(format!("serve-{clients}"));
+            std::fs::create_dir_all(&sub)?;
+            rows.push(
+                readnet_bench::checkouts_server_process(&sub, &binary, clients, count)
+                    .await
+                    .with_context(|| format!("benchmark in {}", sub.display()))?,
+            );
+        }
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if args.appends_only {
+        let report = readnet_bench::appends(&dir, &counts)
+            .await
+            .with_context(|| format!("benchmark in {}", dir.display()))?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     if args.limits_only {
         let (subscribers, checkouts) = if args.quick { (10, 200) } else { (300, 4000) };
         let report = readnet_bench::limits_side_by_side(&dir, subscribers, 8, checkouts)
@@ -74,7 +117,7 @@ async fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    let report = run_suite(&dir, &counts)
+    let report = run_suite(&dir, &counts, readnet)
         .await
         .with_context(|| format!("benchmark in {}", dir.display()))?;
     if args.json {
@@ -107,6 +150,9 @@ mod tests {
             dir: Some(dir.path().join("bench")),
             grpc_only: false,
             limits_only: false,
+            server_process_only: false,
+            appends_only: false,
+            readnet: Some(dir.path().join("no-such-readnet")),
         };
         run(args).await.unwrap();
         assert!(dir.path().join("bench/open/segments").is_dir());

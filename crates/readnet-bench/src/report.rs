@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::{
-    BytesPerEvent, Counts, GroupCommit, GrpcCheckouts, Latency, OpenTime, ReplayRate, SqliteAppend,
+    BytesPerEvent, Counts, GroupCommit, GrpcCheckouts, Latency, OpenTime, PostgresRows, ReplayRate,
+    ServerProcessRows, SqliteAppend,
 };
 
 /// Everything one run of the suite measured.
@@ -19,10 +20,16 @@ pub struct Report {
     pub open_time: OpenTime,
     pub bytes_per_event: BytesPerEvent,
     pub sqlite: Vec<SqliteAppend>,
+    /// The same appends on PostgreSQL (pgbench), or why they were not run.
+    pub postgres: PostgresRows,
     /// readnet's group-commit appends/s over SQLite's, for each writer count both ran.
     pub readnet_over_sqlite: Vec<Ratio>,
-    /// Checkouts through the whole server over gRPC, for each number of clients.
+    /// readnet's group-commit appends/s over PostgreSQL's, for each writer count both ran.
+    pub readnet_over_postgres: Vec<Ratio>,
+    /// Checkouts through the whole server over gRPC, in-process, for each number of clients.
     pub grpc_checkouts: Vec<GrpcCheckouts>,
+    /// Checkouts with `readnet serve` in its own process, or why they were not run.
+    pub server_process_checkouts: ServerProcessRows,
     /// A generated history folded into the projections.
     pub replay_rate: ReplayRate,
 }
@@ -48,6 +55,22 @@ impl Report {
             })
             .collect()
     }
+
+    /// The ratios of every writer count measured on both readnet and PostgreSQL.
+    pub fn postgres_ratios(group_commit: &[GroupCommit], postgres: &PostgresRows) -> Vec<Ratio> {
+        let PostgresRows::Ran(rows) = postgres else {
+            return Vec::new();
+        };
+        rows.iter()
+            .filter_map(|p| {
+                let readnet = group_commit.iter().find(|g| g.writers == p.clients)?;
+                Some(Ratio {
+                    writers: p.clients,
+                    ratio: readnet.latency.rate_per_s / p.latency.rate_per_s,
+                })
+            })
+            .collect()
+    }
 }
 
 impl fmt::Display for Report {
@@ -56,8 +79,9 @@ impl fmt::Display for Report {
         let mut row = |name: &str, latency: &Latency, rate: String| {
             let _ = writeln!(
                 table,
-                "{name:<36} {:>8} {:>10} {:>10} {:>18}",
+                "{name:<44} {:>8} {:>9.2} s {:>10} {:>10} {:>20}",
                 latency.count,
+                latency.elapsed.as_secs_f64(),
                 ms(latency.p50),
                 ms(latency.p99),
                 rate,
@@ -88,10 +112,35 @@ impl fmt::Display for Report {
                 per_s(&s.latency, "appends"),
             );
         }
-        for g in &self.grpc_checkouts {
+        let mut not_run = Vec::new();
+        match &self.postgres {
+            PostgresRows::Ran(rows) => {
+                for p in rows {
+                    row(
+                        &format!("postgresql insert (pgbench), {}", clients(p.clients)),
+                        &p.latency,
+                        per_s(&p.latency, "appends"),
+                    );
+                }
+            }
+            PostgresRows::NotRun(reason) => {
+                not_run.push(format!("postgresql insert (pgbench): not run: {reason}"));
+            }
+        }
+        let server_process = match &self.server_process_checkouts {
+            ServerProcessRows::Ran(rows) => rows.as_slice(),
+            ServerProcessRows::NotRun(reason) => {
+                not_run.push(format!(
+                    "gRPC checkout, server in its own process: not run: {reason}"
+                ));
+                &[]
+            }
+        };
+        for g in self.grpc_checkouts.iter().chain(server_process) {
             row(
                 &format!(
-                    "gRPC checkout, {}, {}",
+                    "gRPC checkout{}, {}, {}",
+                    if g.own_process { " (own process)" } else { "" },
                     clients(g.clients),
                     if g.authenticated {
                         "desk token"
@@ -112,18 +161,23 @@ impl fmt::Display for Report {
         );
         writeln!(
             f,
-            "{:<36} {:>8} {:>10} {:>10} {:>18}",
-            "measurement", "count", "p50", "p99", "rate"
+            "{:<44} {:>8} {:>11} {:>10} {:>10} {:>20}",
+            "measurement", "count", "window", "p50", "p99", "rate"
         )?;
         f.write_str(&table)?;
+        for line in not_run {
+            writeln!(f, "{line}")?;
+        }
         let b = &self.bytes_per_event;
         writeln!(
             f,
-            "bytes on disk per event: {:.1} ({} segment bytes / {} events of {} data bytes)",
+            "bytes on disk per event: {:.1} in segments ({} segment bytes / {} events of {} data bytes); index files and checkpoint {} bytes more ({:.1} per event)",
             b.bytes_per_event,
             b.segment_bytes,
             b.events,
-            crate::EVENT_DATA_BYTES
+            crate::EVENT_DATA_BYTES,
+            b.index_bytes,
+            b.index_bytes as f64 / b.events.max(1) as f64,
         )?;
         let replay = &self.replay_rate;
         writeln!(f, "replay of a generated log of {} events:", replay.events)?;
@@ -140,6 +194,14 @@ impl fmt::Display for Report {
             writeln!(
                 f,
                 "readnet / sqlite appends/s, {}: {:.2}x",
+                writers(r.writers),
+                r.ratio
+            )?;
+        }
+        for r in &self.readnet_over_postgres {
+            writeln!(
+                f,
+                "readnet / postgresql appends/s, {}: {:.2}x",
                 writers(r.writers),
                 r.ratio
             )?;

@@ -31,33 +31,31 @@ const INSERT: &str =
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SqliteAppend {
     pub writers: usize,
-    /// Over every writer's appends; `count` = writers × appends per writer.
+    /// Over every writer's appends: `count` appends in `elapsed`.
     pub latency: Latency,
     /// Busy answers retried (the write lock was held past the busy timeout).
     pub busy_retries: u64,
 }
 
 /// `writers` threads, each with its own connection to a fresh database in `dir`, each append
-/// `appends_per_writer` single events to a stream of their own, one transaction per append.
+/// single events to a stream of their own, one transaction per append, until `window` has
+/// passed.
 pub fn sqlite_append(
     dir: &Path,
     writers: usize,
-    appends_per_writer: usize,
+    window: Duration,
 ) -> Result<SqliteAppend, BenchError> {
     let path = dir.join("events.sqlite");
     connect(&path)?.execute_batch(SCHEMA)?;
     let started = Instant::now();
+    let until = started + window;
     let results: Vec<Result<(Vec<Duration>, u64), BenchError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..writers)
             .map(|writer| {
                 let path = &path;
                 scope.spawn(move || {
                     let mut connection = connect(path)?;
-                    append_one_by_one(
-                        &mut connection,
-                        &format!("bench-{writer}"),
-                        appends_per_writer,
-                    )
+                    append_one_by_one(&mut connection, &format!("bench-{writer}"), until)
                 })
             })
             .collect();
@@ -71,7 +69,7 @@ pub fn sqlite_append(
             .collect()
     });
     let elapsed = started.elapsed();
-    let mut latencies = Vec::with_capacity(writers * appends_per_writer);
+    let mut latencies = Vec::new();
     let mut busy_retries = 0;
     for result in results {
         let (writer_latencies, writer_retries) = result?;
@@ -95,15 +93,17 @@ fn connect(path: &Path) -> Result<Connection, BenchError> {
     Ok(connection)
 }
 
-/// Returns each append's latency (retries included) and the busy answers retried.
+/// Appends until `until`; returns each append's latency (retries included) and the busy answers
+/// retried.
 fn append_one_by_one(
     connection: &mut Connection,
     stream: &str,
-    appends: usize,
+    until: Instant,
 ) -> Result<(Vec<Duration>, u64), BenchError> {
-    let mut latencies = Vec::with_capacity(appends);
+    let mut latencies = Vec::new();
     let mut busy_retries = 0;
-    for revision in 0..appends as u64 {
+    let mut revision = 0;
+    while Instant::now() < until {
         let data = payload(revision);
         let event_id = Uuid::new_v4();
         let started = Instant::now();
@@ -117,6 +117,7 @@ fn append_one_by_one(
             }
         }
         latencies.push(started.elapsed());
+        revision += 1;
     }
     Ok((latencies, busy_retries))
 }

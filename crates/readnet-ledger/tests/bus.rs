@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use futures::StreamExt;
 use readnet_domain::pb::{Acquisition, Channel, LibraryTier};
 use readnet_domain::{
     Authority, Caller, Command, CommandContext, Fen, Grant, LibraryCode, NewBook, PatronKey,
@@ -482,6 +483,48 @@ async fn receipts_hold_exactly_the_events_the_store_recorded() {
         "two catalogues, an enrolment and a loan"
     );
     assert_eq!(from_receipts, stored);
+}
+
+#[tokio::test]
+async fn a_batch_is_answered_from_its_append_without_reading_the_log_and_projections_read_the_same()
+{
+    let dir = tempfile::tempdir().unwrap();
+    // Never fails: it only counts the reads of `$all`.
+    let store = FailingStore::wrapping(open(dir.path()).await, usize::MAX, disk_full);
+    let bus = CommandBus::start(store.clone()).await.unwrap();
+    set_up(&bus).await;
+    bus.submit(submission(book("JN-1"), None)).await.unwrap();
+    let subscription = store.subscribe_all(store.head_position());
+    let reads_before = store.reads_of_all.load(Ordering::SeqCst);
+    let (a, b, c) = tokio::join!(
+        bus.submit(submission(book("JN-2"), None)),
+        bus.submit(submission(checkout("JN-1", "0001"), Some("JN-CENTRAL"))),
+        bus.submit(submission(book("JN-3"), None)),
+    );
+    assert_eq!(
+        store.reads_of_all.load(Ordering::SeqCst),
+        reads_before,
+        "the bus learned positions, revisions and commit times from the append"
+    );
+    let mut from_receipts: Vec<RecordedEvent> = [a.unwrap(), b.unwrap(), c.unwrap()]
+        .into_iter()
+        .flat_map(|receipt| receipt.events)
+        .collect();
+    from_receipts.sort_by_key(|e| e.position);
+    assert_eq!(from_receipts.len(), 4);
+    // What a projection's subscription delivers is what the receipts said, byte for byte.
+    let delivered: Vec<RecordedEvent> = subscription
+        .filter_map(|message| async move {
+            match message.unwrap() {
+                readnet_store::SubscriptionMessage::Event(event) => Some(event),
+                _ => None,
+            }
+        })
+        .take(from_receipts.len())
+        .collect()
+        .await;
+    assert_eq!(delivered, from_receipts);
+    assert!(delivered.iter().all(|e| e.recorded_at_us > 0));
 }
 
 fn give_back(item: &str) -> Command {

@@ -169,6 +169,15 @@ fn print_stats(stats: &Stats) {
         stats.digital_loans, stats.digital_expired
     );
     println!(
+        "holds placed {}, ready {}, picked up {}, cancelled {}, ended by the sweep {}, legs shipped {}",
+        stats.holds_placed,
+        stats.holds_ready,
+        stats.holds_filled,
+        stats.holds_cancelled,
+        stats.holds_expired,
+        stats.hold_legs
+    );
+    println!(
         "commands refused by the rules while generating {} {:?}, checkouts finding no copy {}",
         stats.refused, stats.refused_by, stats.no_copy
     );

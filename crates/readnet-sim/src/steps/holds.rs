@@ -129,15 +129,9 @@ impl Simulator {
     }
 
     /// The simulator's number for `code`, the copy the rules set aside for `hold` from a shelf,
-    /// taken off that shelf (or already followed for another hold).
+    /// taken off that shelf. (A copy already set aside is never targeted: callers that move one
+    /// on to another hold pass it in hand.)
     fn take_from_shelf(&mut self, hold: u64, code: &ItemCode) -> Option<u32> {
-        if let Some(&item) = self
-            .held
-            .keys()
-            .find(|&&item| self.items[item as usize].code == *code)
-        {
-            return Some(item);
-        }
         let title = self.hold_patrons.get(&hold).map(|&(_, title)| title)?;
         let ItemStatus::OnShelf { library, .. } = self
             .history

@@ -305,6 +305,11 @@ impl ReadPlan {
         self.items.is_empty()
     }
 
+    /// The bytes of records the plan reads.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.items.iter().map(|item| u64::from(item.len)).sum()
+    }
+
     /// Reads and verifies the planned records (blocking I/O).
     pub(crate) fn execute(&self) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut events = Vec::with_capacity(self.items.len());

@@ -18,6 +18,8 @@ use crate::{AllFrom, Direction, Position, SubscriptionMessage, SubscriptionSende
 const PAGE: usize = 256;
 /// Bytes of records read from the log per read, at most (one larger record is read alone).
 const PAGE_BYTES: u64 = 256 * 1024;
+/// A live page of at most this many bytes is read without leaving the async worker (ADR 0023).
+const INLINE_BYTES: u64 = 16 * 1024;
 
 /// Delivers `$all` after `checkpoint` into `tx` until the receiver is dropped or the store
 /// closes (after delivering everything committed before it closed).
@@ -39,7 +41,14 @@ pub(crate) async fn run(
                     .read_index()
                     .plan_all(AllFrom::Position(next), Direction::Forwards, count);
             let count = plan.keep_bytes(PAGE_BYTES);
-            let events = match run_blocking(move || plan.execute()).await {
+            // A live page (caught up, a batch just written and still in the page cache) is read
+            // on the worker: a hand-off to a blocking thread would cost more than the read.
+            let read = if caught_up && plan.bytes() <= INLINE_BYTES {
+                plan.execute()
+            } else {
+                run_blocking(move || plan.execute()).await
+            };
+            let events = match read {
                 Ok(events) => events,
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;

@@ -372,6 +372,11 @@ async fn a_legacy_log_cut_over_holds_no_id_in_the_clear_replays_alike_and_its_re
         "recorded before patron ids were sealed",
         "ForgetPatron on the old log",
     );
+    // Nor is a directory a server is writing to cut over.
+    let (code, _, err) = readnet(&["cut-over", "--from", path(&copy), "--to", path(&again)]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("is locked"), "{err}");
+    assert!(!again.exists());
     drop(server);
 
     // After: on the new directory reader A is forgotten; reader B still has a loan.

@@ -6,6 +6,8 @@
 //!   saw, answered with a receipt once the store has synced.
 //! - [`envelope`]: the only place that turns a decided event into the bytes the store keeps
 //!   (metadata, event id, type, payload) and back.
+//! - [`cut_over`]: a log written before patron ids were sealed, copied into a new store with
+//!   every id sealed as the bus would have sealed it (ADR 0018).
 //! - [`history`]: histories decided by the real rules without a store, for tests and generators,
 //!   and [`import::append_history`] to write one into a store through the same envelope.
 //!
@@ -13,6 +15,7 @@
 //! configuration, which store backend it writes to.
 
 mod bus;
+pub mod cut_over;
 pub mod envelope;
 mod error;
 pub mod history;

@@ -7,6 +7,7 @@ mod audit;
 mod backup;
 mod cli;
 mod client;
+mod cut_over;
 mod demo;
 mod doctor;
 mod hourly;
@@ -97,6 +98,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::ExportHourly(args) => done(hourly::run(args).await),
         Command::Backup(args) => backup::backup_command(args).await,
         Command::Restore(args) => backup::restore_command(args).await,
+        Command::CutOver(args) => cut_over::cut_over_command(args).await,
         Command::Tree(args) => tree::tree_command(args).await,
         Command::Checkpoint(args) => verify::checkpoint_command(args).await,
         Command::Verify(args) => verify::verify_command(args).await,

@@ -298,3 +298,104 @@ async fn forgetting_the_demos_jinan_reader_changes_no_digest_or_statement_and_un
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("patron keys     DAMAGED"), "{out}");
 }
+
+/// The `PatronForgotten` events of the log, as the network's administrator reads them.
+async fn forgettings(net: &Net) -> Vec<v1::PatronForgotten> {
+    net.read_all()
+        .await
+        .into_iter()
+        .filter_map(|e| match e.event?.payload? {
+            v1::event::Payload::PatronForgotten(forgotten) => Some(forgotten),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_retention_sweep_forgets_the_reader_inactive_for_a_year_and_nobody_else() {
+    use chrono::{Duration, Utc};
+    // The server's clock is the system's: the readers' history is dated years back (commands
+    // may be dated up to 1100 days back here), and the policy forgets after a year without
+    // activity, sweeping every second.
+    let fixture = Fixture::start_with_args(&[
+        "--max-backdate-hours",
+        "26400",
+        "--forget-inactive-years",
+        "1",
+        "--retention-sweep-secs",
+        "1",
+    ])
+    .await;
+    let net = &fixture.net;
+    let set_up_at = Utc::now() - Duration::days(3 * 365);
+    let two_years_ago = Utc::now() - Duration::days(2 * 365);
+    let system = net.system().dated(set_up_at);
+    accepted(system.join_city(JINAN, "济南").await, "JoinCity");
+    accepted(
+        system
+            .register_library(JN_CENTRAL, JINAN, v1::LibraryTier::Central, "")
+            .await,
+        "RegisterLibrary",
+    );
+    let desk = net.at(JN_CENTRAL).dated(set_up_at);
+    for item in JN_BOOKS {
+        accepted(desk.catalogue(item, JN_CENTRAL).await, "CatalogueItem");
+    }
+    let (inactive, with_a_loan, active) = (
+        "370102199001011111",
+        "370102199001012222",
+        "370102199001013333",
+    );
+    // Two years ago: one reader borrows and returns, another borrows and keeps the book.
+    let then = net.at(JN_CENTRAL).dated(two_years_ago);
+    accepted(
+        then.checkout(JN_BOOKS[0], card(JINAN, inactive)).await,
+        "the inactive reader's loan",
+    );
+    accepted(then.return_item(JN_BOOKS[0]).await, "its return");
+    accepted(
+        then.checkout(JN_BOOKS[1], card(JINAN, with_a_loan)).await,
+        "a loan never returned",
+    );
+    // Today: a reader borrows and returns.
+    let now = net.at(JN_CENTRAL);
+    accepted(
+        now.checkout(JN_BOOKS[2], card(JINAN, active)).await,
+        "the active reader's loan",
+    );
+    accepted(now.return_item(JN_BOOKS[2]).await, "its return");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut forgotten = forgettings(net).await;
+    while forgotten.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        forgotten = forgettings(net).await;
+    }
+    assert_eq!(forgotten.len(), 1, "{forgotten:?}");
+    assert_eq!(forgotten[0].city, JINAN);
+    assert_eq!(forgotten[0].reason, v1::ForgetReason::Retention as i32);
+    assert_eq!(forgotten[0].patron_id, FORGOTTEN_PATRON);
+
+    let account = |number: &'static str| {
+        let net = net.clone();
+        async move {
+            AccountServiceClient::new(net.channel.clone())
+                .get_account(net.system().request_as_is(v1::GetAccountRequest {
+                    card: Some(card(JINAN, number)),
+                }))
+                .await
+        }
+    };
+    refused(
+        account(inactive).await,
+        Code::NotFound,
+        "",
+        "the forgotten reader's account",
+    );
+    // Three more sweeps: nobody else goes.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(forgettings(net).await.len(), 1, "one reader forgotten");
+    let kept = accepted(account(with_a_loan).await, "the reader with a loan").into_inner();
+    assert_eq!(kept.loans.len(), 1, "{kept:?}");
+    accepted(account(active).await, "the active reader");
+}

@@ -11,6 +11,7 @@ mod backup;
 mod circulation;
 mod concurrency;
 mod console;
+mod cut_over;
 mod damage;
 mod durability;
 mod forget;

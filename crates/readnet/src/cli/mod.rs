@@ -81,6 +81,10 @@ pub enum Command {
     /// Copy a data directory, the server running or not, into a new directory: the log through
     /// its acknowledged head, the keys, tokens and snapshots, and a manifest checked by replay.
     Backup(backup::BackupArgs),
+    /// Copy a data directory whose log holds patron ids in the clear (written before they were
+    /// sealed) into a new data directory with every id sealed under its patron's key, offline
+    /// (ADR 0018); the new directory records the old log's tree head it was cut from.
+    CutOver(crate::cut_over::CutOverArgs),
     /// Check a backup (every file's SHA-256 and a replay of its log) and restore it into a new
     /// data directory.
     Restore(backup::RestoreArgs),

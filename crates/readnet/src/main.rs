@@ -16,6 +16,7 @@ mod output;
 mod parquet_out;
 mod prove;
 mod serve;
+mod tables;
 mod tls;
 mod tree;
 mod verify;

@@ -59,7 +59,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Fold every projection from the log, offline, and print digests and settlement statements.
     Replay(audit::ReplayArgs),
-    /// Export events (JSON Lines or Parquet) or settlement statements (JSON, CSV), offline.
+    /// Export events (JSON Lines or Parquet), settlement statements (JSON, CSV) or the
+    /// projection tables (Parquet), offline.
     #[command(subcommand)]
     Export(audit::ExportCommand),
     /// Follow a server's log into hourly Parquet partitions (OUT/date=…/hour=…/), resuming

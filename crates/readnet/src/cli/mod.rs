@@ -152,6 +152,10 @@ pub struct ServeArgs {
     /// Connections served at once; more wait until one closes.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
     pub max_connections: usize,
+    /// Connections the HTTP listener (--http-listen: web console, tiles, metrics) serves at
+    /// once; more wait until one closes. Its deadlines are the gRPC listener's.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    pub http_max_connections: usize,
     /// Close a connection that has not finished its handshakes and first call within MS.
     #[arg(long, value_name = "MS", default_value_t = millis(Limits::default().handshake_timeout))]
     pub handshake_timeout_ms: u64,
@@ -214,6 +218,11 @@ pub struct ServeArgs {
     /// closes. The key is DIR/checkpoint.key, created on first use.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub checkpoint_secs: u64,
+    /// Send each call's span (its method and command id, and SIP2 messages' too) to an
+    /// OpenTelemetry collector over OTLP/gRPC at URL, e.g. http://127.0.0.1:4317: batched,
+    /// and flushed when the server stops. Off unless given.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 fn millis(duration: Duration) -> u64 {

@@ -47,11 +47,12 @@ pub struct Console {
 
 type Shared = Arc<Console>;
 
-/// The console's routes under `/console/`, over the services `slot` will hold.
-pub fn router(slot: ServicesSlot, secure: bool) -> Router {
+/// The console's routes under `/console/`, over the services `slot` will hold, with the
+/// sessions `sessions` signs (`Sessions::open` on the data directory).
+pub fn router(slot: ServicesSlot, secure: bool, sessions: Sessions) -> Router {
     let console = Arc::new(Console {
         services: slot,
-        sessions: Sessions::default(),
+        sessions,
         secure,
     });
     Router::new()
@@ -163,23 +164,22 @@ pub(crate) async fn ctx(console: &Console, headers: &HeaderMap) -> Result<Ctx, R
         )
             .into_response());
     };
-    let Some((id, session)) = cookie(headers, SESSION_COOKIE)
-        .and_then(|id| console.sessions.get(id).map(|s| (id.to_owned(), s)))
+    let now_s = services.clock.now().timestamp();
+    let Some(session) =
+        cookie(headers, SESSION_COOKIE).and_then(|value| console.sessions.get(value, now_s))
     else {
         return Err(Redirect::to("/console/login").into_response());
     };
-    match services.authenticate(&session.token) {
+    // A principal revoked since the login, or whose token was replaced or has expired, is
+    // refused here as its token would be over gRPC.
+    match services.authenticate_session(&session.principal, &session.token_id) {
         Ok(caller) => Ok(Ctx {
             services,
             caller,
             session,
             lang,
         }),
-        Err(status) => {
-            // A revoked, replaced or expired token ends the session.
-            console.sessions.end(&id);
-            Err(failure(lang, &status))
-        }
+        Err(status) => Err(failure(lang, &status)),
     }
 }
 
@@ -277,15 +277,21 @@ async fn login(
         )
             .into_response();
     };
-    let token = form.token.trim().to_owned();
-    match services.authenticate(&token) {
-        Ok(caller) => {
-            tracing::info!(principal = %caller.authority.principal, "console login");
-            let id = console.sessions.start(token);
+    match services.authenticate_token(form.token.trim()) {
+        Ok((caller, token_id)) => {
+            let principal = caller.authority.principal.to_string();
+            tracing::info!(%principal, "console login");
+            let now_s = services.clock.now().timestamp();
+            let value = console.sessions.start(&principal, token_id.as_str(), now_s);
             (
                 [(
                     header::SET_COOKIE,
-                    console.set_cookie(SESSION_COOKIE, &id, true, session::SESSION_IDLE.as_secs()),
+                    console.set_cookie(
+                        SESSION_COOKIE,
+                        &value,
+                        true,
+                        session::SESSION_LIFETIME.as_secs(),
+                    ),
                 )],
                 Redirect::to("/console/"),
             )
@@ -318,13 +324,19 @@ async fn logout(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     let lang = lang(&headers);
-    let session = cookie(&headers, SESSION_COOKIE)
-        .and_then(|id| console.sessions.get(id).map(|s| (id.to_owned(), s)));
+    // Before the services run no session can be proven: nothing to log out of.
+    let Some(services) = console.services.get() else {
+        return Redirect::to("/console/login").into_response();
+    };
+    let now_s = services.clock.now().timestamp();
+    let session =
+        cookie(&headers, SESSION_COOKIE).and_then(|value| console.sessions.get(value, now_s));
     match session {
-        Some((id, s))
-            if same_origin(&headers, &uri) && session::same_secret(&s.csrf, &form.csrf) =>
-        {
-            console.sessions.end(&id);
+        Some(s) if same_origin(&headers, &uri) && session::same_secret(&s.csrf, &form.csrf) => {
+            if let Err(error) = console.sessions.end(&s, now_s) {
+                // Ended in memory: refused until the server restarts, and expired after.
+                tracing::error!(%error, "a logout could not be recorded on disk");
+            }
             (
                 [(
                     header::SET_COOKIE,
@@ -475,7 +487,7 @@ mod tests {
 
     /// The console before the server has handed it the services.
     fn console(secure: bool) -> Router {
-        router(ServicesSlot::default(), secure)
+        router(ServicesSlot::default(), secure, Sessions::ephemeral())
     }
 
     async fn send(router: &Router, request: Request<Body>) -> (StatusCode, HeaderMap, String) {

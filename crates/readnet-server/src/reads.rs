@@ -52,6 +52,27 @@ impl ReadServices {
         self.authenticator.authenticate(&headers)
     }
 
+    /// The caller a token proves and the token's id, for a session that keeps the id.
+    pub fn authenticate_token(
+        &self,
+        token: &str,
+    ) -> Result<(Authenticated, readnet_domain::TokenId), Status> {
+        self.authenticator.authenticate_token(token)
+    }
+
+    /// The caller of a session: `principal`, if `token_id` is still its current, unexpired
+    /// token and it is not revoked, checked against the log now as every call's token is.
+    pub fn authenticate_session(
+        &self,
+        principal: &str,
+        token_id: &str,
+    ) -> Result<Authenticated, Status> {
+        self.authenticator.authenticate_session(
+            &readnet_domain::PrincipalName::from(principal.to_owned()),
+            &readnet_domain::TokenId::from(token_id.to_owned()),
+        )
+    }
+
     /// Every registered library's opening now, read from the decider's calendars.
     pub async fn openings(&self) -> Result<BTreeMap<String, Opening>, Status> {
         let now = self.clock.now();

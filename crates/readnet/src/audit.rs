@@ -1,6 +1,7 @@
 //! For auditors and analysts, offline, on a data directory: `readnet replay` folds every
 //! projection from the first event and prints digests and statements; `readnet export` writes
-//! events as JSON Lines and statements as JSON or CSV.
+//! events as JSON Lines or Parquet and statements as JSON or CSV (and `tables` the projection
+//! tables as Parquet).
 //!
 //! The log is opened read-only ([`EmbeddedStore::open_read_only`]): nothing in the data
 //! directory is written, renamed or deleted, so these run on a read-only copy or mount, and
@@ -50,6 +51,9 @@ pub enum ExportCommand {
     Events(ExportEventsArgs),
     /// Settlement statements, every period with charges, as JSON or CSV.
     Statements(ExportStatementsArgs),
+    /// The projection tables as Parquet files in a directory: library, city and network days,
+    /// flows, top titles, hold days, charges, statement lines and nets (docs/analytics.md).
+    Tables(crate::tables::ExportTablesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +109,9 @@ pub(crate) const EVENT_COLUMNS: &[&str] = &[
     "principal",
 ];
 
+/// The envelope columns written as TIMESTAMP(MICROS, UTC) rather than RFC 3339 text.
+pub(crate) const EVENT_TIMESTAMPS: &[&str] = &["occurred_at", "recorded_at"];
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum StatementFormat {
     Json,
@@ -146,7 +153,7 @@ pub async fn open(data: &Path) -> anyhow::Result<EmbeddedStore> {
         .with_context(|| format!("opening the log in {} read-only", log.display()))
 }
 
-fn progress(length: u64, what: &str) -> ProgressBar {
+pub(crate) fn progress(length: u64, what: &str) -> ProgressBar {
     // Drawn on stderr and only on a terminal: stdout stays the same bytes for the same log.
     let bar = ProgressBar::new(length);
     bar.set_style(
@@ -159,7 +166,7 @@ fn progress(length: u64, what: &str) -> ProgressBar {
 }
 
 /// The position `--through` names (the command line's number), at most the log's head.
-fn through(argument: Option<u64>, store: &dyn EventStore) -> Position {
+pub(crate) fn through(argument: Option<u64>, store: &dyn EventStore) -> Position {
     argument
         .map_or(Position::MAX, Position::new)
         .min(store.head_position())
@@ -414,6 +421,7 @@ pub async fn export_command(command: ExportCommand) -> anyhow::Result<ExitCode> 
     match command {
         ExportCommand::Events(args) => export_events(args).await,
         ExportCommand::Statements(args) => export_statements(args).await,
+        ExportCommand::Tables(args) => crate::tables::export_tables(args).await,
     }
 }
 
@@ -488,8 +496,10 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
                 },
             )
             .await?;
-            let mut file =
-                crate::parquet_out::ParquetFile::create(path, schema.columns(EVENT_COLUMNS))?;
+            let mut file = crate::parquet_out::ParquetFile::create(
+                path,
+                schema.columns(EVENT_COLUMNS, EVENT_TIMESTAMPS),
+            )?;
             each_event(
                 &store,
                 from,

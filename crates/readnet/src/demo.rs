@@ -935,6 +935,7 @@ pub async fn run(
         insecure: false,
         tls: None,
         limits: readnet_server::Limits::default(),
+        http_max_connections: readnet_server::Limits::default().max_connections,
         refusal_window: readnet_server::REFUSAL_RETRY_WINDOW,
         max_backdate: readnet_server::DEFAULT_MAX_BACKDATE,
         hold_sweep: None,

@@ -145,7 +145,8 @@ fn write_hour(out: &Path, hour: Hour) -> anyhow::Result<()> {
         "events-{:012}-{:012}.parquet",
         hour.first, hour.last
     ));
-    let mut file = ParquetFile::create(&path, schema.columns(crate::audit::EVENT_COLUMNS))?;
+    let columns = schema.columns(crate::audit::EVENT_COLUMNS, crate::audit::EVENT_TIMESTAMPS);
+    let mut file = ParquetFile::create(&path, columns)?;
     for row in &hour.rows {
         file.push(row)?;
     }

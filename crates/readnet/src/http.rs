@@ -10,9 +10,10 @@
 //! tree heads, no event data. What a client fetches is checked by it, against the log's public
 //! key and the hashes, not trusted because of where it came from.
 //!
-//! The web console (`readnet-console`) is merged beside these routes. With `--tls-cert` the
-//! listener serves TLS ([`serve_tls`]): the gRPC listener's certificate, HTTP/2 or HTTP/1.1 by
-//! ALPN, no client certificate asked (browsers log in with a token).
+//! The web console (`readnet-console`) is merged beside these routes. [`serve`] accepts
+//! connections under the gRPC listener's bounds (a cap, handshake and idle deadlines; ADR 0011).
+//! With `--tls-cert` the listener serves TLS: the gRPC listener's certificate, HTTP/2 or
+//! HTTP/1.1 by ALPN, no client certificate asked (browsers log in with a token).
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -22,63 +23,86 @@ use axum::routing::get;
 use readnet_audit::Tree;
 use readnet_tlog::TileId;
 
-/// How long a TLS handshake may take before the connection is closed.
-const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// Connections served at once over TLS; more wait in the listener's backlog.
-const MAX_TLS_CONNECTIONS: usize = 1024;
-
-/// Serves `routes` over TLS on `listener` until `shutdown`; connections still open then are
-/// closed (a console's event stream would otherwise hold the server).
-pub async fn serve_tls(
+/// Serves `routes` on `listener` (over TLS with `tls`) until `shutdown`; connections still
+/// open then are closed (a console's event stream would otherwise hold the server).
+///
+/// Connections are accepted as the gRPC listener accepts them (ADR 0011,
+/// `readnet_server::limits`): at most `limits.max_connections` at once (at the cap the
+/// listener stops accepting and new connections wait in the kernel's backlog), each closed when
+/// it has not finished its TLS handshake and sent its first request within
+/// `limits.handshake_timeout`, or has had no request open for `limits.idle_timeout`. A request
+/// is open until its response body is dropped, so a live event stream keeps its connection.
+pub async fn serve(
     listener: tokio::net::TcpListener,
     routes: Router,
-    tls: std::sync::Arc<rustls::ServerConfig>,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    limits: readnet_server::Limits,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) {
+    use futures::StreamExt as _;
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::service::TowerToHyperService;
+    use tonic::transport::server::Connected as _;
 
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_TLS_CONNECTIONS));
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let incoming = readnet_server::limits::incoming_http(listener, limits);
     let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(incoming);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            permit = std::sync::Arc::clone(&slots).acquire_owned() => permit.expect("never closed"),
-            () = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(%error, "HTTP accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
+        let connection = tokio::select! {
+            next = incoming.next() => match next {
+                Some(Ok(connection)) => connection,
+                // The accept loop logs and backs off its own errors; it never ends.
+                Some(Err(_)) => continue,
+                None => break,
             },
             () = &mut shutdown => break,
         };
+        let info = connection.connect_info();
+        let routes = routes.clone();
+        let service = TowerToHyperService::new(tower::service_fn(
+            move |request: axum::http::Request<hyper::body::Incoming>| {
+                let open = info.open_call();
+                let routes = routes.clone();
+                async move {
+                    use http_body_util::BodyExt as _;
+                    use tower::ServiceExt as _;
+                    let response = routes.oneshot(request.map(axum::body::Body::new)).await?;
+                    // Open until the body is done with: an event stream stays open.
+                    Ok::<_, std::convert::Infallible>(response.map(|body| {
+                        axum::body::Body::new(body.map_frame(move |frame| {
+                            let _open = &open;
+                            frame
+                        }))
+                    }))
+                }
+            },
+        ));
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(routes.clone());
         connections.spawn(async move {
-            let _permit = permit;
-            let stream =
-                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(error)) => {
-                        tracing::debug!(%peer, %error, "HTTP TLS handshake failed");
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let served = match acceptor {
+                // The connection's handshake deadline bounds the TLS handshake too.
+                Some(acceptor) => match acceptor.accept(connection).await {
+                    Ok(stream) => {
+                        builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                            .await
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, "HTTP TLS handshake failed");
                         return;
                     }
-                    Err(_) => {
-                        tracing::debug!(%peer, "HTTP TLS handshake took too long");
-                        return;
-                    }
-                };
-            let served = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .await;
+                },
+                None => {
+                    builder
+                        .serve_connection_with_upgrades(TokioIo::new(connection), service)
+                        .await
+                }
+            };
             if let Err(error) = served {
-                tracing::debug!(%peer, %error, "HTTP connection ended");
+                tracing::debug!(%error, "HTTP connection ended");
             }
         });
         // Reap the finished ones so the set stays as large as the open connections.

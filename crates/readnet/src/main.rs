@@ -13,10 +13,12 @@ mod doctor;
 mod hourly;
 mod http;
 mod ops;
+mod otlp;
 mod output;
 mod parquet_out;
 mod prove;
 mod serve;
+mod tables;
 mod tls;
 mod tree;
 mod verify;
@@ -33,8 +35,25 @@ use crate::cli::{Cli, Command, LogFormat, ServeArgs};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli);
-    match run(cli.command).await {
+    // Made inside the runtime: the exporter's channel spawns its worker on it.
+    let spans = match &cli.command {
+        Command::Serve(args) => match args.otlp_endpoint.as_deref().map(otlp::provider) {
+            Some(Err(error)) => {
+                eprintln!("error: {error:#}");
+                return ExitCode::FAILURE;
+            }
+            Some(Ok(provider)) => Some(provider),
+            None => None,
+        },
+        _ => None,
+    };
+    init_logging(&cli, spans.as_ref());
+    let result = run(cli.command).await;
+    // The spans of the server's last calls, still queued, are sent before the process ends.
+    if let Some(provider) = spans {
+        otlp::shutdown(provider).await;
+    }
+    match result {
         Ok(code) => code,
         // `readnet replay | head`: the reader has what it wanted.
         Err(error)
@@ -54,8 +73,11 @@ async fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr so stdout stays the command's answer.
-fn init_logging(cli: &Cli) {
+/// Logs go to stderr so stdout stays the command's answer; with `spans`, the spans go to an
+/// OpenTelemetry collector too (`serve --otlp-endpoint`).
+fn init_logging(cli: &Cli, spans: Option<&opentelemetry_sdk::trace::SdkTracerProvider>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     // A server's operator wants to see it work; a script wants quiet unless something is wrong.
     let quiet = if matches!(cli.command, Command::Serve(_)) {
         1
@@ -69,18 +91,19 @@ fn init_logging(cli: &Cli) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(spans.map(otlp::layer));
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match cli.log_format {
         // Colour codes only where a person reads them, not in captured logs.
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Text => subscriber
+            .with(logs.with_ansi(std::io::stderr().is_terminal()))
+            .init(),
         // One JSON object a line, with the current span and its parents (a call's method and
         // command id) on every line.
-        LogFormat::Json => logs
-            .json()
-            .with_current_span(true)
-            .with_span_list(true)
+        LogFormat::Json => subscriber
+            .with(logs.json().with_current_span(true).with_span_list(true))
             .init(),
     }
 }
@@ -121,6 +144,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = serve::ServeConfig {
         tls: args.tls(),
         limits: args.limits(),
+        http_max_connections: args.http_max_connections,
         data_dir: args.data,
         store: args.store,
         listen: args.listen,

@@ -109,6 +109,10 @@ fn describe() {
         "Connections open on the gRPC listener."
     );
     describe_gauge!(
+        "readnet_http_connections_open",
+        "Connections open on the HTTP listener (web console, tiles, metrics)."
+    );
+    describe_gauge!(
         "readnet_sip2_sessions_open",
         "SIP2 sessions (kiosk connections) open."
     );
@@ -183,6 +187,8 @@ async fn read_states(scrape: &Scrape) -> Result<(), readnet_store::StoreError> {
     metrics::gauge!("readnet_subscription_buffered_bytes").set(bounded::buffered_bytes() as f64);
     metrics::gauge!("readnet_grpc_connections_open")
         .set(readnet_server::limits::open_connections() as f64);
+    metrics::gauge!("readnet_http_connections_open")
+        .set(readnet_server::limits::open_http_connections() as f64);
     metrics::gauge!("readnet_sip2_sessions_open").set(readnet_server::sip2::open_sessions() as f64);
     if let Some(rss) = resident_bytes() {
         metrics::gauge!("process_resident_memory_bytes").set(rss as f64);

@@ -48,6 +48,8 @@ pub struct ServeConfig {
     pub tls: Option<ServerTlsFiles>,
     /// The listener's bounds (connections, timeouts, slow subscribers).
     pub limits: Limits,
+    /// The HTTP listener's connection cap (its deadlines are `limits`').
+    pub http_max_connections: usize,
     /// How long a refused command's retries get its refusal (ADR 0010).
     pub refusal_window: chrono::TimeDelta,
     /// How far before now a command may be dated (docs/rules.md, "Honest time").
@@ -247,10 +249,24 @@ pub async fn serve(
     };
     // The web console gets the read services once the listener runs them.
     let console = readnet_console::ServicesSlot::default();
-    let http = http_listener.map(|listener| {
+    // Session cookies are signed with the data directory's console key, so that they outlive a
+    // restart (ADR 0026).
+    let sessions = match http_listener {
+        Some(_) => Some(
+            readnet_console::session::Sessions::open(&config.data_dir)
+                .context("opening the console's session key")?,
+        ),
+        None => None,
+    };
+    let http_limits = Limits {
+        max_connections: config.http_max_connections.max(1),
+        ..config.limits
+    };
+    let http = http_listener.zip(sessions).map(|(listener, sessions)| {
         let mut routes = crate::http::router(tree.clone()).merge(readnet_console::router(
             Arc::clone(&console),
             http_tls.is_some(),
+            sessions,
         ));
         if let Some(handle) = metrics {
             routes = routes.merge(crate::ops::router(crate::ops::Scrape {
@@ -259,20 +275,17 @@ pub async fn serve(
                 clock: Arc::clone(&clock),
             }));
         }
-        match http_tls.clone() {
-            Some(tls) => {
-                let server = crate::http::serve_tls(listener, routes, tls, stopped(stop.clone()));
-                tokio::spawn(async move {
-                    server.await;
-                    Ok(())
-                })
-            }
-            None => {
-                let server =
-                    axum::serve(listener, routes).with_graceful_shutdown(stopped(stop.clone()));
-                tokio::spawn(async move { server.await })
-            }
-        }
+        let server = crate::http::serve(
+            listener,
+            routes,
+            http_tls.clone(),
+            http_limits,
+            stopped(stop.clone()),
+        );
+        tokio::spawn(async move {
+            server.await;
+            Ok::<(), std::io::Error>(())
+        })
     });
     let served = readnet_server::Served {
         store,

@@ -39,6 +39,7 @@
 mod fold;
 pub mod query;
 pub mod service;
+pub mod table;
 
 pub use fold::{
     By, Counters, Hours, LAST_HOUR_SECONDS, RHYTHM_GAP_LIMIT_SECONDS, RHYTHM_GAPS, Statistics,

@@ -10,7 +10,7 @@ use readnet_projection::canonical::FastSet;
 use crate::StatisticsError;
 use crate::fold::{
     By, Counters, DayNumber, DayRows, HoldDay, LibraryDay, LibraryId, MonthNumber, PatronToken,
-    Statistics, month_number,
+    Statistics, TitleCounts, month_number,
 };
 
 /// The longest day range one query may ask for, in days (both ends included).
@@ -28,6 +28,12 @@ pub struct DayRange {
 }
 
 impl DayRange {
+    /// Every day there is: for a whole table.
+    pub(crate) const ALL: DayRange = DayRange {
+        from: NaiveDate::MIN,
+        to: NaiveDate::MAX,
+    };
+
     /// Parses `from_day` and `to_day` (`YYYY-MM-DD`).
     pub fn parse(from_day: &str, to_day: &str) -> Result<Self, StatisticsError> {
         let from = parse_day(from_day, "from_day")?;
@@ -88,7 +94,7 @@ pub struct DayFigures {
 }
 
 /// A day number as its key, `YYYY-MM-DD`.
-fn day_key(day: DayNumber) -> String {
+pub(crate) fn day_key(day: DayNumber) -> String {
     NaiveDate::from_num_days_from_ce_opt(day)
         .map(|date| date.format("%Y-%m-%d").to_string())
         .unwrap_or_default()
@@ -103,7 +109,7 @@ fn month_of_key(month: &str) -> Option<MonthNumber> {
 
 /// Sums the rows of `libraries` per day in `range`: counters and day-end figures add up,
 /// patrons are united.
-fn sum_days<'a>(
+pub(crate) fn sum_days<'a>(
     libraries: impl Iterator<Item = &'a DayRows<LibraryDay>>,
     range: &DayRange,
 ) -> Vec<DayFigures> {
@@ -133,7 +139,11 @@ fn library_id(state: &Statistics, library: &str) -> Option<LibraryId> {
 }
 
 /// The day rows of `library` in view `by`, if it has any.
-fn rows_of<'s>(state: &'s Statistics, by: By, library: &str) -> Option<&'s DayRows<LibraryDay>> {
+pub(crate) fn rows_of<'s>(
+    state: &'s Statistics,
+    by: By,
+    library: &str,
+) -> Option<&'s DayRows<LibraryDay>> {
     library_id(state, library).and_then(|id| state.days.get(by).get(id.index()))
 }
 
@@ -401,18 +411,27 @@ pub fn top_titles(
     } else {
         limit
     };
-    let codes = &state.codes;
-    let counts = codes.cities.get(city).and_then(|city| {
+    let counts = state.codes.cities.get(city).and_then(|city| {
         let month = month_of_key(month)?;
         state.title_loans.get(&city)?.get(&month)
     });
+    Ok(ranked_titles(state, counts, limit))
+}
+
+/// The titles of `counts`, most loans first, ties in title-key order, at most `limit`.
+pub(crate) fn ranked_titles(
+    state: &Statistics,
+    counts: Option<&TitleCounts>,
+    limit: usize,
+) -> Vec<TitleLoans> {
+    let codes = &state.codes;
     let mut titles: Vec<(&str, u64, usize)> = counts
         .into_iter()
         .flat_map(|titles| titles.0.iter())
         .map(|(&title, &n)| (codes.titles.resolve(title), n, title.index()))
         .collect();
     titles.sort_unstable_by(|(a_key, a, _), (b_key, b, _)| b.cmp(a).then_with(|| a_key.cmp(b_key)));
-    Ok(titles
+    titles
         .into_iter()
         .take(limit)
         .map(|(key, loans, index)| {
@@ -431,7 +450,7 @@ pub fn top_titles(
                 loans,
             }
         })
-        .collect())
+        .collect()
 }
 
 /// One library as the monitoring centre sees it at `now`.

@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use base64::Engine as _;
 use http::HeaderMap;
 use readnet_domain::access::AccessView;
-use readnet_domain::{Clock, Role};
+use readnet_domain::{Clock, PrincipalName, Role, TokenId};
 use readnet_projection::access::Authenticated;
 use tokio::sync::watch;
 use tonic::Status;
@@ -107,7 +107,55 @@ impl Authenticator {
                 claimed.unwrap_or_default()
             )));
         }
-        let principal = view.principals.get(&name).ok_or_else(|| {
+        self.current(view, &name, &token_id)
+    }
+
+    /// The caller `token` proves and the id of that token (a console login keeps the id, not
+    /// the token, in its signed session cookie).
+    pub fn authenticate_token(&self, token: &str) -> Result<(Authenticated, TokenId), Status> {
+        let mut headers = HeaderMap::new();
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Status::unauthenticated("the token is not ASCII text"))?;
+        headers.insert(http::header::AUTHORIZATION, value);
+        let caller = self.authenticate(&headers)?;
+        let token_id = match &self.authentication {
+            Authentication::Tokens(tokens) => {
+                tokens.verify(token).map(|(id, _)| id).ok_or_else(|| {
+                    Status::unauthenticated("the token is not one this server issued")
+                })?
+            }
+            Authentication::Off => TokenId::from(String::new()),
+        };
+        Ok((caller, token_id))
+    }
+
+    /// The caller whose token `token_id` was proven before (a console session): the log's
+    /// checks of [`Authenticator::authenticate`] again, now. A principal revoked since, or whose
+    /// token was replaced or has expired, is UNAUTHENTICATED, as its token would be.
+    pub fn authenticate_session(
+        &self,
+        name: &PrincipalName,
+        token_id: &TokenId,
+    ) -> Result<Authenticated, Status> {
+        let view = Arc::clone(&self.view.borrow());
+        if let Authentication::Off = self.authentication {
+            let mut anonymous = Authenticated::network_wide("anonymous", Role::NetworkAdmin);
+            anonymous.view = view;
+            return Ok(anonymous);
+        }
+        self.current(view, name, token_id)
+    }
+
+    /// `name` as a caller, if `token_id` is its current token and it is live in the log.
+    fn current(
+        &self,
+        view: Arc<AccessView>,
+        name: &PrincipalName,
+        token_id: &TokenId,
+    ) -> Result<Authenticated, Status> {
+        let unauthenticated = |why: String| Status::unauthenticated(why);
+        let principal = view.principals.get(name).ok_or_else(|| {
             unauthenticated(format!("principal {name} is not recorded in the log"))
         })?;
         if principal.revoked {
@@ -116,7 +164,7 @@ impl Authenticator {
         let current = principal
             .token
             .as_ref()
-            .filter(|t| t.id == token_id)
+            .filter(|t| t.id == *token_id)
             .ok_or_else(|| {
                 unauthenticated(format!(
                     "token {token_id} of principal {name} was replaced by a newer token"
@@ -132,7 +180,7 @@ impl Authenticator {
         }
         let authority = view
             .authorities
-            .get(&name)
+            .get(name)
             .cloned()
             .unwrap_or_else(|| Arc::new(principal.authority()));
         Ok(Authenticated { authority, view })

@@ -15,7 +15,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -41,12 +41,31 @@ pub fn incoming(
     listener: TcpListener,
     limits: Limits,
 ) -> impl Stream<Item = Result<Connection, io::Error>> + Send + 'static {
+    accepted(listener, limits, &OPEN_CONNECTIONS)
+}
+
+/// [`incoming`] for the HTTP listener beside gRPC (the web console, the tree's tiles,
+/// `/metrics`): the same cap and deadlines, counted apart. Its server marks each request open
+/// with [`ConnectionInfo::open_call`] for the idle deadline.
+pub fn incoming_http(
+    listener: TcpListener,
+    limits: Limits,
+) -> impl Stream<Item = Result<Connection, io::Error>> + Send + 'static {
+    accepted(listener, limits, &OPEN_HTTP_CONNECTIONS)
+}
+
+fn accepted(
+    listener: TcpListener,
+    limits: Limits,
+    gauge: &'static AtomicU64,
+) -> impl Stream<Item = Result<Connection, io::Error>> + Send + 'static {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let accept = Accept {
         listener,
         permits,
         limits,
         backoff: ACCEPT_BACKOFF_MIN,
+        gauge,
     };
     futures::stream::unfold(accept, |mut accept| async move {
         let connection = accept.next().await;
@@ -59,6 +78,8 @@ struct Accept {
     permits: Arc<Semaphore>,
     limits: Limits,
     backoff: Duration,
+    /// The open connections' gauge this listener counts in.
+    gauge: &'static AtomicU64,
 }
 
 impl Accept {
@@ -85,7 +106,7 @@ impl Accept {
                     if let Err(error) = stream.set_nodelay(true) {
                         tracing::debug!(%error, "TCP_NODELAY could not be set");
                     }
-                    return Connection::new(stream, permit, &self.limits);
+                    return Connection::new(stream, permit, &self.limits, self.gauge);
                 }
                 // The client gave up before the accept: nothing wrong with the listener.
                 Err(error) if concerns_one_connection(&error) => {
@@ -133,11 +154,20 @@ pub struct ConnectionInfo {
     activity: Arc<Activity>,
 }
 
+impl ConnectionInfo {
+    /// Marks a request open on the connection until the returned guard is dropped: a server
+    /// other than tonic's keeps it with the response body, as [`OpenCallsLayer`] does.
+    pub fn open_call(&self) -> OpenCall {
+        OpenCall::start(&self.activity)
+    }
+}
+
 /// An accepted connection: the TCP stream, its permit under the connection cap, and its
 /// deadline.
 pub struct Connection {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
+    gauge: &'static AtomicU64,
     activity: Arc<Activity>,
     handshake_timeout: Duration,
     idle_timeout: Duration,
@@ -145,26 +175,39 @@ pub struct Connection {
 }
 
 /// gRPC connections open in this process, for operations (ADR 0021).
-static OPEN_CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static OPEN_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+/// HTTP listener connections open in this process.
+static OPEN_HTTP_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
 /// How many connections the gRPC listener has open.
 pub fn open_connections() -> u64 {
     OPEN_CONNECTIONS.load(Ordering::Relaxed)
 }
 
+/// How many connections the HTTP listener has open.
+pub fn open_http_connections() -> u64 {
+    OPEN_HTTP_CONNECTIONS.load(Ordering::Relaxed)
+}
+
 impl Drop for Connection {
     fn drop(&mut self) {
-        OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
+        self.gauge.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl Connection {
-    fn new(stream: TcpStream, permit: OwnedSemaphorePermit, limits: &Limits) -> Self {
-        OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+    fn new(
+        stream: TcpStream,
+        permit: OwnedSemaphorePermit,
+        limits: &Limits,
+        gauge: &'static AtomicU64,
+    ) -> Self {
+        gauge.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         Self {
             stream,
             _permit: permit,
+            gauge,
             activity: Arc::new(Activity {
                 open_calls: AtomicUsize::new(0),
                 called: AtomicBool::new(false),
@@ -286,7 +329,7 @@ pub struct OpenCalls<S> {
 }
 
 /// A call open on a connection, until dropped.
-struct OpenCall(Arc<Activity>);
+pub struct OpenCall(Arc<Activity>);
 
 impl OpenCall {
     fn start(activity: &Arc<Activity>) -> Self {

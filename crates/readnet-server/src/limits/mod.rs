@@ -4,7 +4,7 @@
 //! - `status.rs`: oversized and undecodable requests answered as INVALID_ARGUMENT.
 //! - `connections.rs`: the accept loop (a connection cap; accept errors logged and backed
 //!   off), each connection's handshake and idle deadlines, and the layer that counts a
-//!   connection's open calls for them.
+//!   connection's open calls for them; the HTTP listener beside gRPC accepts through it too.
 //! - [`Limits::delivery`]: what a subscription holds for a slow client, and when it is cut off.
 
 mod connections;
@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use readnet_store::bounded::Delivery;
 
-pub use connections::{Connection, OpenCallsLayer, incoming, open_connections};
+pub use connections::{
+    Connection, ConnectionInfo, OpenCall, OpenCallsLayer, incoming, incoming_http,
+    open_connections, open_http_connections,
+};
 pub use status::{MAX_STATUS_MESSAGE_BYTES, RequestStatus, RequestStatusLayer};
 
 /// The listener's bounds. [`Limits::default`] gives the numbers ADR 0011 chose.

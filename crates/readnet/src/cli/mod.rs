@@ -59,7 +59,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Fold every projection from the log, offline, and print digests and settlement statements.
     Replay(audit::ReplayArgs),
-    /// Export events (JSON Lines or Parquet) or settlement statements (JSON, CSV), offline.
+    /// Export events (JSON Lines or Parquet), settlement statements (JSON, CSV) or the
+    /// projection tables (Parquet), offline.
     #[command(subcommand)]
     Export(audit::ExportCommand),
     /// Follow a server's log into hourly Parquet partitions (OUT/date=…/hour=…/), resuming
@@ -155,6 +156,10 @@ pub struct ServeArgs {
     /// Connections served at once; more wait until one closes.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
     pub max_connections: usize,
+    /// Connections the HTTP listener (--http-listen: web console, tiles, metrics) serves at
+    /// once; more wait until one closes. Its deadlines are the gRPC listener's.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    pub http_max_connections: usize,
     /// Close a connection that has not finished its handshakes and first call within MS.
     #[arg(long, value_name = "MS", default_value_t = millis(Limits::default().handshake_timeout))]
     pub handshake_timeout_ms: u64,
@@ -217,6 +222,11 @@ pub struct ServeArgs {
     /// closes. The key is DIR/checkpoint.key, created on first use.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub checkpoint_secs: u64,
+    /// Send each call's span (its method and command id, and SIP2 messages' too) to an
+    /// OpenTelemetry collector over OTLP/gRPC at URL, e.g. http://127.0.0.1:4317: batched,
+    /// and flushed when the server stops. Off unless given.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 fn millis(duration: Duration) -> u64 {

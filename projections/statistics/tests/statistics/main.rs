@@ -10,3 +10,4 @@ mod monitor;
 mod properties;
 mod service;
 mod support;
+mod tables;

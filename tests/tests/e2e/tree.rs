@@ -222,6 +222,34 @@ async fn verify_trusts_only_the_public_key_and_catches_a_rewritten_past() {
     );
     assert_eq!(std::fs::read_to_string(&state).unwrap(), note);
 
+    // The same from an export with leaves: records of streams that are not the ledger's too.
+    let export = scratch.path().join("honest.jsonl");
+    let (code, _, stderr) = readnet(&[
+        "export",
+        "events",
+        "--leaves",
+        "--data",
+        path(&honest),
+        "--out",
+        path(&export),
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&export).unwrap().lines().count(),
+        10
+    );
+    let (code, out, _) = readnet(&[
+        "verify",
+        "--key",
+        &key,
+        "--checkpoint",
+        path(&checkpoint),
+        "--export",
+        path(&export),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("and the export"), "{out}");
+
     // A checkpoint whose size was edited: its signature no longer holds.
     let edited = scratch.path().join("edited.checkpoint");
     std::fs::write(&edited, note.replacen("\n10\n", "\n9\n", 1)).unwrap();
@@ -268,7 +296,7 @@ async fn verify_trusts_only_the_public_key_and_catches_a_rewritten_past() {
     ]);
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("the first 10 events of the log have root"),
+        out.contains("the first 10 events of the log in") && out.contains("have root"),
         "{out}"
     );
     // A missing log: could not check.

@@ -638,3 +638,75 @@ pub(crate) fn remember(path: &Path, note: &str) -> std::io::Result<()> {
         .unwrap_or(Path::new("."));
     std::fs::File::open(dir)?.sync_all()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn statement() -> v1::Statement {
+        let line =
+            |debtor: &str, creditor: &str, kind: v1::ChargeKind, amount_fen| v1::StatementLine {
+                debtor_city: debtor.into(),
+                creditor_city: creditor.into(),
+                kind: kind as i32,
+                count: 2,
+                amount_fen,
+                adjustment_of: String::new(),
+            };
+        v1::Statement {
+            period: "2026-11".into(),
+            status: v1::StatementStatus::Final as i32,
+            lines: vec![
+                line("jinan", "zibo", v1::ChargeKind::Loan, 200),
+                line("zibo", "jinan", v1::ChargeKind::Loan, 100),
+            ],
+            nets: vec![
+                v1::StatementCityNet {
+                    city: "jinan".into(),
+                    net_fen: -100,
+                },
+                v1::StatementCityNet {
+                    city: "zibo".into(),
+                    net_fen: 100,
+                },
+            ],
+            through_position: Some(20),
+            close_position: Some(21),
+            digest: "d".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_same_statement_differs_in_nothing() {
+        assert!(statement_differences(&statement(), &statement()).is_empty());
+    }
+
+    #[test]
+    fn a_line_changed_by_one_fen_is_named() {
+        let mut published = statement();
+        published.lines[1].amount_fen += 1;
+        assert_eq!(
+            statement_differences(&published, &statement()),
+            [
+                "line zibo owes jinan for loan: published 2 charge(s), 101 fen, recomputed 2 \
+              charge(s), 100 fen"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_line_left_out_and_a_changed_close_are_named() {
+        let mut published = statement();
+        published.lines.remove(0);
+        published.close_position = Some(22);
+        assert_eq!(
+            statement_differences(&published, &statement()),
+            [
+                "line jinan owes zibo for loan: published no such line, recomputed 2 charge(s), \
+                 200 fen",
+                "close_position: published Some(22), recomputed Some(21)",
+            ]
+        );
+    }
+}

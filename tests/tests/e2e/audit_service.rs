@@ -485,7 +485,7 @@ fn edited(export: &str, change: impl Fn(usize, &mut serde_json::Value) -> bool) 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_auditor_verifies_an_export_and_finds_a_changed_or_dropped_record() {
+async fn an_auditor_verifies_an_export_and_recomputes_the_closed_statement() {
     use base64::Engine as _;
     let dir = tempfile::tempdir().unwrap();
     let (mut server, _, _) = a_closed_november(dir.path()).await;
@@ -497,6 +497,42 @@ async fn an_auditor_verifies_an_export_and_finds_a_changed_or_dropped_record() {
         .checkpoint
         .unwrap();
     let size = server.verifier.open_checkpoint(&latest.note).unwrap().size;
+    let data = dir.path().to_str().unwrap();
+    // The statement the server publishes, and a line proven and recomputed from a copy of the
+    // history (the data directory, read beside the running server).
+    let (code, published) = readnet(&[
+        "statement",
+        "2026-11",
+        "--json",
+        "--server",
+        &server.url,
+        "--data",
+        data,
+    ]);
+    assert_eq!(code, Some(0), "{published}");
+    let (code, out) = readnet(&[
+        "prove-line",
+        "2026-11",
+        "--debtor",
+        JINAN,
+        "--creditor",
+        ZIBO,
+        "--kind",
+        "loan",
+        "--key",
+        &server.verifier_text,
+        "--server",
+        &server.url,
+        "--data",
+        data,
+        "--history",
+        data,
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("VERIFIED: 2026-11") && out.contains("each charge recomputed"),
+        "{out}"
+    );
     let _ = server.stop.take().unwrap().send(());
     server.server.await.unwrap().unwrap();
     server.store.close().await;
@@ -505,7 +541,6 @@ async fn an_auditor_verifies_an_export_and_finds_a_changed_or_dropped_record() {
     let checkpoint = scratch.path().join("latest.checkpoint");
     std::fs::write(&checkpoint, &latest.note).unwrap();
     let export = scratch.path().join("events.jsonl");
-    let data = dir.path().to_str().unwrap();
     let (code, out) = readnet(&[
         "export",
         "events",
@@ -537,6 +572,72 @@ async fn an_auditor_verifies_an_export_and_finds_a_changed_or_dropped_record() {
         out.starts_with(&format!("VERIFIED: readnet.test signs {size} events")),
         "{out}"
     );
+
+    // The November statement recomputed from the export, and from the data directory: the
+    // published one, line for line.
+    let statement = scratch.path().join("2026-11.json");
+    std::fs::write(&statement, &published).unwrap();
+    let period = |history: &[&str], statement: &Path| {
+        let mut args = vec![
+            "verify",
+            "--key",
+            &server.verifier_text,
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--period",
+            "2026-11",
+            "--statement",
+            statement.to_str().unwrap(),
+        ];
+        args.extend_from_slice(history);
+        readnet(&args)
+    };
+    for history in [["--export", export.to_str().unwrap()], ["--data", data]] {
+        let (code, out) = period(&history, &statement);
+        assert_eq!(code, Some(0), "{out}");
+        assert!(
+            out.contains("the statement of 2026-11 (digest ")
+                && out.contains("is the one its events make"),
+            "{out}"
+        );
+    }
+    // One line's amount changed by 1 fen: the line, its cities' nets and the digest differ.
+    let mut changed: serde_json::Value = serde_json::from_str(&published).unwrap();
+    let line = changed["lines"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|l| l["debtor_city"] == JINAN && l["creditor_city"] == ZIBO)
+        .unwrap();
+    line["amount_fen"] = (line["amount_fen"].as_i64().unwrap() + 1).into();
+    let inflated = scratch.path().join("2026-11.inflated.json");
+    std::fs::write(&inflated, changed.to_string()).unwrap();
+    let (code, out) = period(&["--export", export.to_str().unwrap()], &inflated);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.starts_with("TAMPERED: the statement of 2026-11")
+            && out.contains(&format!(
+                "line {JINAN} owes {ZIBO} for loan: published 2 charge(s), 201 fen, recomputed 2 \
+                 charge(s), 200 fen"
+            )),
+        "{out}"
+    );
+    // A period the checkpoint's events have not closed cannot be checked.
+    let (code, out) = readnet(&[
+        "verify",
+        "--key",
+        &server.verifier_text,
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--period",
+        "2026-12",
+        "--statement",
+        statement.to_str().unwrap(),
+        "--data",
+        data,
+    ]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("2026-12 is not closed"), "{out}");
 
     // The second loan, ZB_BOOKS[1] to a Jinan reader: its position.
     let loans: Vec<u64> = text

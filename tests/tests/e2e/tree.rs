@@ -430,6 +430,18 @@ async fn the_server_keeps_the_tree_and_a_mirror_checks_its_tiles_across_a_crash(
         subtree_root(&fetch_tiles(http, head.size), 0, head.size).unwrap(),
         head.root
     );
+    // A mirror with nothing but the entry bundles and the key rebuilds the tree and reads
+    // every record.
+    let rebuilt = fetch_entries(http, head.size).await;
+    assert_eq!(rebuilt.root(head.size).unwrap(), head.root);
+    assert_eq!(
+        http_get(http, &format!("/tlog/tile/entries/000.p/{}", head.size + 1))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(http_get(http, "/tlog/tile/entries/1").await.0, 404);
+
     // Paths that are not tiles, and tiles the tree has not reached, are not found.
     for bad in [
         "/tlog/tile/0/1".to_owned(),
@@ -484,4 +496,29 @@ async fn the_server_keeps_the_tree_and_a_mirror_checks_its_tiles_across_a_crash(
         subtree_root(&fetch_tiles(http, newer_head.size), 0, newer_head.size).unwrap(),
         newer_head.root
     );
+    let rebuilt = fetch_entries(http, newer_head.size).await;
+    assert_eq!(rebuilt.root(newer_head.size).unwrap(), newer_head.root);
+}
+
+/// The tree of the first `size` leaves, from the entry bundles served at `http` alone; each
+/// entry a record at its position.
+async fn fetch_entries(http: std::net::SocketAddr, size: u64) -> Levels {
+    let mut tree = Levels::new();
+    for index in 0..size.div_ceil(256) {
+        let tile = readnet_tlog::TileId {
+            level: 0,
+            index,
+            width: (size - index * 256).min(256),
+        };
+        let (status, body) = http_get(http, &format!("/tlog/{}", tile.entries_path())).await;
+        assert_eq!(status, 200, "{}", tile.entries_path());
+        let entries = readnet_tlog::bundle_entries(&body).expect("a bundle");
+        assert_eq!(entries.len() as u64, tile.width);
+        for entry in entries {
+            let record = readnet_tlog::parse_leaf(entry).expect("a record");
+            assert_eq!(record.position.get(), tree.size() + 1);
+            tree.push(leaf_hash(entry));
+        }
+    }
+    tree
 }

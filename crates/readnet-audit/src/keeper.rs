@@ -8,14 +8,14 @@ use futures::{FutureExt as _, StreamExt as _};
 use readnet_domain::{Clock, Payload};
 use readnet_store::{AllFrom, Direction, EventStore, Position, SubscriptionMessage};
 use readnet_tlog::{
-    Checkpoint, EMPTY_ROOT, Hash, NoteSigner, NoteVerifier, ProofError, TILE_HEIGHT, TILE_WIDTH,
-    TileBuilder, TileId, TileReader, TreeError, consistency_proof, inclusion_proof, leaf_bytes,
-    leaf_hash, subtree_root, tile_root,
+    Checkpoint, EMPTY_ROOT, EntryTooLong, Hash, NoteSigner, NoteVerifier, ProofError, TILE_HEIGHT,
+    TILE_WIDTH, TileBuilder, TileId, TileReader, TreeError, bundle_prefix, consistency_proof,
+    inclusion_proof, leaf_bytes, leaf_hash, push_entry, subtree_root, tile_root,
 };
 use tokio::sync::watch;
 
 use crate::checkpoints::{Files, Signed};
-use crate::tiles::{TileDir, full_tiles};
+use crate::tiles::{Kept, TileDir, full_tiles};
 
 /// Events hashed between two publications of the tree's edge while catching up.
 const PUBLISH_EVERY: u64 = 4096;
@@ -49,14 +49,64 @@ pub enum AuditError {
     Stopped(String),
 }
 
-/// The tree's right edge as last published: its size and each tile level's unfinished tile.
+/// The entry bundle being filled: the leaves since the last full level-0 tile.
+#[derive(Default)]
+struct OpenBundle {
+    bytes: Vec<u8>,
+    /// Set once an entry too long for a bundle is in it: why (and its bytes are dropped).
+    too_long: Option<String>,
+}
+
+impl OpenBundle {
+    fn push(&mut self, position: u64, leaf: &[u8]) {
+        if self.too_long.is_some() {
+            return;
+        }
+        if let Err(e) = push_entry(&mut self.bytes, leaf) {
+            self.too_long = Some(too_long_note(position, e));
+            self.bytes = Vec::new();
+        }
+    }
+
+    /// Writes it as full bundle `index` (or its too-long note), and starts the next.
+    fn finish(&mut self, tiles: &TileDir, index: u64) -> std::io::Result<()> {
+        let bundle = std::mem::take(self);
+        match bundle.too_long {
+            Some(why) => tiles.write_too_long(index, &why),
+            None => tiles.write_bundle(index, &bundle.bytes),
+        }
+    }
+}
+
+/// What is served for a bundle holding the leaf at `position`, too long for one.
+fn too_long_note(position: u64, e: EntryTooLong) -> String {
+    format!(
+        "the leaf at position {position}: {e}; this bundle is not served: fetch its leaves with \
+         AuditService.ProveInclusion (which also proves them)\n"
+    )
+}
+
+/// An entry bundle as readers get it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entries {
+    Bundle(Vec<u8>),
+    /// The tree has not reached it (or it is not written yet).
+    NotReached,
+    /// It holds an entry longer than a bundle can: why.
+    TooLong(String),
+}
+
+/// The tree's right edge as last published: its size, each tile level's unfinished tile and the
+/// unfinished entry bundle.
 struct Edge {
     size: u64,
     open: Vec<Vec<u8>>,
+    entries: Vec<u8>,
+    entries_too_long: Option<String>,
 }
 
 impl Edge {
-    fn of(builder: &TileBuilder) -> Edge {
+    fn of(builder: &TileBuilder, bundle: &OpenBundle) -> Edge {
         let open = (0..8)
             .map(|level| {
                 builder
@@ -67,7 +117,33 @@ impl Edge {
         Edge {
             size: builder.size(),
             open,
+            entries: bundle.bytes.clone(),
+            entries_too_long: bundle.too_long.clone(),
         }
+    }
+
+    /// Entry bundle `tile` (a level-0 tile's id): a prefix of a full bundle, or of the
+    /// unfinished one.
+    fn entries(&self, tiles: &TileDir, tile: &TileId) -> std::io::Result<Entries> {
+        let full = full_tiles(0, self.size);
+        let (bytes, too_long) = if tile.index < full {
+            match tiles.read_bundle(tile.index)? {
+                Kept::Bundle(bytes) => (bytes, None),
+                Kept::TooLong(why) => (Vec::new(), Some(why)),
+                Kept::Missing => return Ok(Entries::NotReached),
+            }
+        } else if tile.index == full && tile.width <= self.size % TILE_WIDTH {
+            (self.entries.clone(), self.entries_too_long.clone())
+        } else {
+            return Ok(Entries::NotReached);
+        };
+        if let Some(why) = too_long {
+            return Ok(Entries::TooLong(why));
+        }
+        Ok(match bundle_prefix(&bytes, tile.width) {
+            Some(prefix) => Entries::Bundle(prefix.to_vec()),
+            None => Entries::NotReached,
+        })
     }
 
     /// The bytes of `tile` (a prefix of a full tile, or of the unfinished one).
@@ -147,7 +223,7 @@ pub async fn keep(store: Arc<dyn EventStore>, options: TreeOptions) -> anyhow::R
         signer: options.signer,
         verifier,
         clock: options.clock,
-        edge: RwLock::new(Arc::new(Edge::of(&builder))),
+        edge: RwLock::new(Arc::new(Edge::of(&builder, &OpenBundle::default()))),
         size,
         stopped: Mutex::new(None),
         latest: Mutex::new(latest),
@@ -272,6 +348,10 @@ async fn resume(
 /// period's checkpoint when its close goes by.
 async fn follow(store: Arc<dyn EventStore>, tree: Tree, mut builder: TileBuilder) {
     let shared = &tree.shared;
+    let mut bundle = OpenBundle::default();
+    if let Err(e) = backfill(store.as_ref(), &shared.tiles, builder.size()).await {
+        tracing::error!(error = %e, "the entry bundles of the tree's full tiles could not be made");
+    }
     let mut subscription = store.subscribe_all(Position::new(builder.size()));
     let (mut bytes, mut unpublished) = (Vec::new(), 0u64);
     let mut closes: Vec<(String, u64)> = Vec::new();
@@ -285,7 +365,7 @@ async fn follow(store: Arc<dyn EventStore>, tree: Tree, mut builder: TileBuilder
             Some(next) => next,
             None => {
                 if unpublished > 0 {
-                    tree.publish(&builder, &mut closes);
+                    tree.publish(&builder, &bundle, &mut closes);
                     unpublished = 0;
                 }
                 subscription.next().await
@@ -309,6 +389,7 @@ async fn follow(store: Arc<dyn EventStore>, tree: Tree, mut builder: TileBuilder
         }
         bytes.clear();
         leaf_bytes(&event, &mut bytes);
+        bundle.push(event.position.get(), &bytes);
         let mut failed = None;
         builder.push(leaf_hash(&bytes), |tile, hashes| {
             if failed.is_none() {
@@ -317,6 +398,11 @@ async fn follow(store: Arc<dyn EventStore>, tree: Tree, mut builder: TileBuilder
         });
         if let Some(e) = failed {
             return stop(format!("writing a tile: {e}"));
+        }
+        if builder.size().is_multiple_of(TILE_WIDTH)
+            && let Err(e) = bundle.finish(&shared.tiles, builder.size() / TILE_WIDTH - 1)
+        {
+            return stop(format!("writing an entry bundle: {e}"));
         }
         if event.event_type == "SettlementPeriodClosed" {
             match readnet_ledger::envelope::decode(&event) {
@@ -330,14 +416,51 @@ async fn follow(store: Arc<dyn EventStore>, tree: Tree, mut builder: TileBuilder
         }
         unpublished += 1;
         if unpublished >= PUBLISH_EVERY {
-            tree.publish(&builder, &mut closes);
+            tree.publish(&builder, &bundle, &mut closes);
             unpublished = 0;
         }
     }
     if unpublished > 0 {
-        tree.publish(&builder, &mut closes);
+        tree.publish(&builder, &bundle, &mut closes);
     }
     tracing::debug!("the store closed: the log's tree stops here");
+}
+
+/// Makes the entry bundles of the first `size` events (whole level-0 tiles) that are not kept
+/// yet, from the log: after a crash between a tile and its bundle, and once for a tree kept
+/// before bundles were.
+async fn backfill(store: &dyn EventStore, tiles: &TileDir, size: u64) -> anyhow::Result<()> {
+    let (kept, full) = (tiles.bundle_count()?, size / TILE_WIDTH);
+    if kept < full {
+        tracing::info!(
+            from = kept,
+            to = full,
+            "making the entry bundles not kept yet"
+        );
+    }
+    let mut bytes = Vec::new();
+    for index in kept..full {
+        let first = Position::new(index * TILE_WIDTH + 1);
+        let page = store
+            .read_all(
+                AllFrom::Position(first),
+                Direction::Forwards,
+                TILE_WIDTH as usize,
+            )
+            .await?;
+        anyhow::ensure!(
+            page.len() == TILE_WIDTH as usize && page[0].position == first,
+            "the log does not hold positions {first}.. whole"
+        );
+        let mut bundle = OpenBundle::default();
+        for event in &page {
+            bytes.clear();
+            leaf_bytes(event, &mut bytes);
+            bundle.push(event.position.get(), &bytes);
+        }
+        bundle.finish(tiles, index)?;
+    }
+    Ok(())
 }
 
 /// Signs a checkpoint every `every` while the tree grows, until the tree is dropped.
@@ -362,8 +485,8 @@ async fn sign_every(shared: Weak<Shared>, every: Duration) {
 }
 
 impl Tree {
-    fn publish(&self, builder: &TileBuilder, closes: &mut Vec<(String, u64)>) {
-        *self.shared.edge.write().expect("edge lock") = Arc::new(Edge::of(builder));
+    fn publish(&self, builder: &TileBuilder, bundle: &OpenBundle, closes: &mut Vec<(String, u64)>) {
+        *self.shared.edge.write().expect("edge lock") = Arc::new(Edge::of(builder, bundle));
         // A period's checkpoint is kept before readers learn the size that passed its close.
         for (period, through) in closes.drain(..) {
             match self.sign_period(&period, through) {
@@ -468,6 +591,16 @@ impl Tree {
         }
         let edge = Arc::clone(&self.shared.edge.read().expect("edge lock"));
         Ok(edge.tile(&self.shared.tiles, tile).ok())
+    }
+
+    /// The entry bundle beside level-0 tile `tile` (the C2SP tlog-tiles `tile/entries/` path),
+    /// at any width the tree has reached.
+    pub fn entries(&self, tile: &TileId) -> Result<Entries, AuditError> {
+        if tile.level != 0 || tile.width == 0 || tile.width > TILE_WIDTH {
+            return Ok(Entries::NotReached);
+        }
+        let edge = Arc::clone(&self.shared.edge.read().expect("edge lock"));
+        Ok(edge.entries(&self.shared.tiles, tile)?)
     }
 
     /// The latest checkpoint signed.

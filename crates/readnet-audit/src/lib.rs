@@ -23,4 +23,4 @@ mod keeper;
 pub mod tiles;
 
 pub use checkpoints::Signed;
-pub use keeper::{AuditError, Tree, TreeOptions, keep};
+pub use keeper::{AuditError, Entries, Tree, TreeOptions, keep};

@@ -5,6 +5,10 @@
 //! derived from the log: they are not synced, and what a crash or a power cut leaves unwritten or
 //! short is found at the next start and made again from the log. A tile file whose length is not
 //! 256 hashes is never read as hashes.
+//!
+//! Beside the level-0 tiles, the entry bundles (`tlog/tile/entries/<N>`): the leaves' bytes,
+//! written as each level-0 tile fills. A bundle that would hold an entry longer than 65,535
+//! bytes is not written; a note saying so (`<N>.too-long`) is, and is what readers get.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -83,6 +87,66 @@ impl TileDir {
         Ok(hi)
     }
 
+    fn bundle_path(&self, index: u64) -> PathBuf {
+        self.root.join(full(0, index).entries_path())
+    }
+
+    fn too_long_path(&self, index: u64) -> PathBuf {
+        self.bundle_path(index).with_extension("too-long")
+    }
+
+    /// Writes the full entry bundle `index` (temporary name, then renamed into place).
+    pub fn write_bundle(&self, index: u64, bytes: &[u8]) -> std::io::Result<()> {
+        write_whole(&self.bundle_path(index), bytes)
+    }
+
+    /// Records that full bundle `index` cannot be written (an entry longer than a bundle holds),
+    /// and why: what is served in its place.
+    pub fn write_too_long(&self, index: u64, why: &str) -> std::io::Result<()> {
+        write_whole(&self.too_long_path(index), why.as_bytes())
+    }
+
+    /// Full entry bundle `index` as kept.
+    pub fn read_bundle(&self, index: u64) -> std::io::Result<Kept> {
+        match std::fs::read(self.bundle_path(index)) {
+            Ok(bytes) => return Ok(Kept::Bundle(bytes)),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        match std::fs::read_to_string(self.too_long_path(index)) {
+            Ok(why) => Ok(Kept::TooLong(why)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Kept::Missing),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// How many full entry bundles are kept (each a bundle or its too-long note): they are
+    /// written in order, so the first missing one ends them. O(log n) lookups.
+    pub fn bundle_count(&self) -> std::io::Result<u64> {
+        let present = |index: u64| -> std::io::Result<bool> {
+            Ok(self.bundle_path(index).try_exists()? || self.too_long_path(index).try_exists()?)
+        };
+        if !present(0)? {
+            return Ok(0);
+        }
+        let (mut lo, mut hi) = (0u64, 1u64);
+        while present(hi)? {
+            lo = hi;
+            hi = hi
+                .checked_mul(2)
+                .ok_or_else(|| std::io::Error::other("too many bundles"))?;
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if present(mid)? {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(hi)
+    }
+
     fn read_len(&self, level: u32, index: u64) -> std::io::Result<Option<u64>> {
         match std::fs::metadata(self.path(level, index)) {
             Ok(meta) => Ok(Some(meta.len())),
@@ -90,6 +154,25 @@ impl TileDir {
             Err(e) => Err(e),
         }
     }
+}
+
+/// A full entry bundle as kept on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kept {
+    Bundle(Vec<u8>),
+    /// It holds an entry too long for a bundle: why, for whoever asks for it.
+    TooLong(String),
+    /// Not written (yet).
+    Missing,
+}
+
+/// Writes `bytes` to `path` whole: a temporary name, then renamed.
+fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("a tile path has a parent");
+    std::fs::create_dir_all(dir)?;
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path)
 }
 
 /// The full tile `index` of tile level `level`.

@@ -6,15 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use readnet_audit::{Tree, TreeOptions, keep};
+use readnet_audit::{Entries, Tree, TreeOptions, keep};
 use readnet_domain::SystemClock;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
 use readnet_store::{
     AllFrom, ContentType, Direction, EventData, EventStore, Position, StreamState, StreamWrite,
 };
 use readnet_tlog::{
-    Levels, NoteSigner, NoteVerifier, TileId, leaf_bytes, leaf_hash, tile_bytes, tiles_of,
-    verify_consistency, verify_inclusion,
+    Levels, NoteSigner, NoteVerifier, TileId, leaf_bytes, leaf_hash, push_entry, tile_bytes,
+    tiles_of, verify_consistency, verify_inclusion,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -133,6 +133,41 @@ fn assert_same(tree: &Tree, expected: &Levels) {
 
 use readnet_tlog::NodeSource as _;
 
+/// Every entry bundle of `tree`, full and partial, against the log's leaves.
+async fn assert_entries(tree: &Tree, store: &EmbeddedStore) {
+    let size = tree.size();
+    let events = store
+        .read_all(AllFrom::Start, Direction::Forwards, size as usize)
+        .await
+        .unwrap();
+    for (n, chunk) in events.chunks(256).enumerate() {
+        let tile = TileId {
+            level: 0,
+            index: n as u64,
+            width: chunk.len() as u64,
+        };
+        let mut expected = Vec::new();
+        let mut bytes = Vec::new();
+        for event in chunk {
+            bytes.clear();
+            leaf_bytes(event, &mut bytes);
+            push_entry(&mut expected, &bytes).unwrap();
+        }
+        assert_eq!(
+            tree.entries(&tile).unwrap(),
+            Entries::Bundle(expected),
+            "{}",
+            tile.entries_path()
+        );
+    }
+    let beyond = TileId {
+        level: 0,
+        index: size / 256,
+        width: size % 256 + 1,
+    };
+    assert_eq!(tree.entries(&beyond).unwrap(), Entries::NotReached);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kept_tree_is_the_logs_tree_as_it_grows_and_after_restarts() {
     let dir = tempfile::tempdir().unwrap();
@@ -140,6 +175,7 @@ async fn the_kept_tree_is_the_logs_tree_as_it_grows_and_after_restarts() {
     append(&store, 70_000, "first").await;
     let tree = keeper(&store, dir.path()).await;
     assert_same(&tree, &levels(&store).await);
+    assert_entries(&tree, &store).await;
     // It follows appends made after it started.
     append(&store, 1_234, "more").await;
     tree.reach(71_234, WAIT).await.unwrap();
@@ -159,9 +195,15 @@ async fn the_kept_tree_is_the_logs_tree_as_it_grows_and_after_restarts() {
     let tiles = dir.path().join("tlog");
     std::fs::remove_file(tiles.join("tile/1/000")).unwrap();
     std::fs::write(tiles.join("tile/0/277"), [0u8; 100]).unwrap();
+    // And entry bundles not written: the last one, and every one from the 200th (as a tree kept
+    // before bundles were has none).
+    for n in 200..=277 {
+        std::fs::remove_file(tiles.join(format!("tile/entries/{n:03}"))).unwrap();
+    }
     let store = open(dir.path()).await;
     let tree = keeper(&store, dir.path()).await;
     assert_same(&tree, &levels(&store).await);
+    assert_entries(&tree, &store).await;
     assert_eq!(std::fs::read(tiles.join("tile/0/277")).unwrap().len(), 8192);
     assert!(tiles.join("tile/1/000").exists());
 }
@@ -219,4 +261,59 @@ async fn checkpoints_are_signed_kept_and_read_back_after_a_restart() {
     assert!(archive.ends_with(&newer.note));
     // A size the tree has not reached is not signed.
     assert!(tree.sign(10_000).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_holding_an_entry_too_long_for_it_is_not_served_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    append(&store, 299, "first").await;
+    // Position 300: a leaf of more than 65,535 bytes.
+    store
+        .append(
+            "test-long",
+            StreamState::Any,
+            vec![EventData {
+                event_id: uuid::Uuid::new_v4(),
+                event_type: "TestEvent".to_owned(),
+                content_type: ContentType::Binary,
+                metadata: Bytes::new(),
+                data: Bytes::from(vec![7u8; 70_000]),
+            }],
+        )
+        .await
+        .unwrap();
+    append(&store, 10, "after").await;
+    let tree = keeper(&store, dir.path()).await;
+    let bundle = |index, width| TileId {
+        level: 0,
+        index,
+        width,
+    };
+    // The partial bundle holding it, at any width that includes it.
+    match tree.entries(&bundle(1, 50)).unwrap() {
+        Entries::TooLong(why) => assert!(why.contains("position 300"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        tree.entries(&bundle(0, 256)).unwrap(),
+        Entries::Bundle(_)
+    ));
+    // Full: a note on disk in its place, read back after a restart.
+    append(&store, 300, "more").await;
+    tree.reach(store.head_position().get(), WAIT).await.unwrap();
+    store.close().await;
+    drop(store);
+    let store = open(dir.path()).await;
+    let tree = keeper(&store, dir.path()).await;
+    match tree.entries(&bundle(1, 256)).unwrap() {
+        Entries::TooLong(why) => assert!(why.contains("position 300"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // The next ones are served (610 events: bundle 2 is partial, 98 wide).
+    assert!(matches!(
+        tree.entries(&bundle(2, 98)).unwrap(),
+        Entries::Bundle(_)
+    ));
+    assert_eq!(tree.entries(&bundle(2, 99)).unwrap(), Entries::NotReached);
 }

@@ -12,10 +12,12 @@
 //!   them with nothing but the hashes (RFC 9162, 2.1.3.2 and 2.1.4.2).
 //!
 //! - [`tiles`]: the tree as C2SP tlog-tiles (256 hashes a tile), and nodes read back from them.
+//! - [`entries`]: the leaves as C2SP entry bundles, for mirrors that fetch static files.
 //! - [`note`]: signed tree heads (checkpoints) in the C2SP signed-note format, Ed25519.
 //!
 //! Nothing here reads a clock or does I/O.
 
+pub mod entries;
 pub mod hash;
 pub mod leaf;
 pub mod note;
@@ -23,6 +25,7 @@ pub mod proof;
 pub mod tiles;
 pub mod tree;
 
+pub use entries::{EntryTooLong, MAX_ENTRY_BYTES, bundle_entries, bundle_prefix, push_entry};
 pub use hash::{EMPTY_ROOT, Hash, leaf_hash, node_hash};
 pub use leaf::{LEAF_FORMAT, leaf_bytes, parse_leaf};
 pub use note::{Checkpoint, NoteError, NoteSigner, NoteVerifier};

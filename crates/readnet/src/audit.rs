@@ -25,7 +25,7 @@ use readnet_server::projections::AllProjections;
 use readnet_settlement::{Period, Settlement, Statement};
 use readnet_statistics::Statistics;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore, salvage};
-use readnet_store::{AllFrom, Direction, EventStore, Position};
+use readnet_store::{AllFrom, Direction, EventStore, Position, RecordedEvent};
 use serde_json::Value;
 
 /// Events read per page.
@@ -85,6 +85,11 @@ pub struct ExportEventsArgs {
     /// `data.<field>` columns (docs/analytics.md).
     #[arg(long, value_enum, default_value = "jsonl")]
     format: EventFormat,
+    /// For auditors (`readnet verify --export`): every record of `$all`, not only the ledger's
+    /// events, each line with `leaf`, the base64 of the record's canonical bytes (the leaf the
+    /// Merkle tree hashes, ADR 0014). Patron ids stay as stored (sealed).
+    #[arg(long, conflicts_with_all = ["for_analyst", "salvage"])]
+    leaves: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -374,7 +379,11 @@ async fn check_one<P: Projection>(
 }
 
 /// The first place two JSON values differ: its path and both sides (shortened).
-fn first_difference(a: &Value, b: &Value, path: &str) -> Option<(String, String, String)> {
+pub(crate) fn first_difference(
+    a: &Value,
+    b: &Value,
+    path: &str,
+) -> Option<(String, String, String)> {
     let short = |v: &Value| {
         let text = v.to_string();
         if text.chars().count() > 80 {
@@ -459,6 +468,16 @@ async fn export_events(args: ExportEventsArgs) -> anyhow::Result<ExitCode> {
     let store = open(&args.data).await?;
     let through = through(args.through, &store);
     let from = Position::new(args.from).max(Position::FIRST);
+    if args.leaves {
+        anyhow::ensure!(
+            args.format == EventFormat::Jsonl,
+            "--leaves exports JSON Lines only: give --format jsonl"
+        );
+        let mut out = output(&args.out)?;
+        export_leaves(&store, from, through, &mut out).await?;
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
     match args.format {
         EventFormat::Jsonl => {
             let mut out = output(&args.out)?;
@@ -544,6 +563,58 @@ async fn each_event(
         for event in ledger_events {
             let recorded = patrons.event(readnet_server::recorded_event_opened(event, keys)?);
             f(crate::output::event_json(&recorded))?;
+        }
+        bar.set_position(end.min(through).events_since(from) + 1);
+        next = end.next();
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// The JSON line `export events --leaves` writes for `record`, without its `leaf`: a ledger
+/// event as a plain export shows it (patron ids as stored), any other record its envelope. What
+/// `readnet verify --export` rebuilds from each leaf and compares with the line.
+pub(crate) fn record_json(record: &RecordedEvent) -> anyhow::Result<Value> {
+    if StreamId::is_ledger_stream(&record.stream) {
+        return Ok(crate::output::event_json(&readnet_server::recorded_event(
+            record,
+        )?));
+    }
+    Ok(serde_json::json!({
+        "event_id": record.event_id,
+        "event_type": record.event_type,
+        "stream": record.stream,
+        "revision": record.revision.get(),
+        "position": record.position.get(),
+        "data": Value::Null,
+    }))
+}
+
+/// `export events --leaves`: every record from `from` through `through`, each with its leaf.
+async fn export_leaves(
+    store: &EmbeddedStore,
+    from: Position,
+    through: Position,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    let before_from = from.previous().unwrap_or(Position::START);
+    let bar = progress(through.events_since(before_from), "exporting");
+    let (mut next, mut leaf) = (from, Vec::new());
+    while next <= through {
+        let page = store
+            .read_all(AllFrom::Position(next), Direction::Forwards, PAGE)
+            .await?;
+        let Some(end) = page.last().map(|e| e.position) else {
+            break;
+        };
+        for record in page.iter().take_while(|e| e.position <= through) {
+            let mut line = record_json(record)?;
+            leaf.clear();
+            readnet_tlog::leaf_bytes(record, &mut leaf);
+            line["leaf"] = Value::String(base64::engine::general_purpose::STANDARD.encode(&leaf));
+            serde_json::to_writer(&mut *out, &line)?;
+            out.write_all(b"\n")?;
         }
         bar.set_position(end.min(through).events_since(from) + 1);
         next = end.next();

@@ -4,10 +4,14 @@
 //! - `GET /tlog/checkpoint`: the latest signed checkpoint.
 //! - `GET /tlog/tile/<L>/<N>[.p/<W>]`: a tile of hashes (full tiles never change and are cached
 //!   for ever; a partial one exists while the tree has reached it).
+//! - `GET /tlog/tile/entries/<N>[.p/<W>]`: an entry bundle, the leaves (records' canonical
+//!   bytes) of level-0 tile `N`, each preceded by its length as a big-endian `u16`. A bundle
+//!   holding a leaf longer than 65,535 bytes is not served (404, saying why; ADR 0014).
 //! - `GET /tlog/periods/<YYYY-MM>`: the checkpoint of a closed settlement period.
 //!
-//! Everything here is public by design, as Certificate Transparency logs are: hashes and signed
-//! tree heads, no event data. What a client fetches is checked by it, against the log's public
+//! Everything here is public by design, as Certificate Transparency logs are: hashes, signed
+//! tree heads and the records as stored, whose patron ids are sealed under per-patron keys
+//! (ADR 0018) and so link no loan to a reader. What a client fetches is checked by it, against the log's public
 //! key and the hashes, not trusted because of where it came from.
 //!
 //! The web console (`readnet-console`) is merged beside these routes. [`serve`] accepts
@@ -20,7 +24,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use readnet_audit::Tree;
+use readnet_audit::{Entries, Tree};
 use readnet_tlog::TileId;
 
 /// Serves `routes` on `listener` (over TLS with `tls`) until `shutdown`; connections still
@@ -116,6 +120,7 @@ pub fn router(tree: Tree) -> Router {
     Router::new()
         .route("/tlog/checkpoint", get(checkpoint))
         .route("/tlog/periods/{period}", get(period))
+        .route("/tlog/tile/entries/{*path}", get(entries))
         .route("/tlog/{*path}", get(tile))
         .with_state(tree)
 }
@@ -177,6 +182,29 @@ async fn tile(State(tree): State<Tree>, Path(path): Path<String>) -> Response {
                 .into_response()
         }
         Ok(None) => missing(format!("the tree has not reached /tlog/{path}\n")),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn entries(State(tree): State<Tree>, Path(path): Path<String>) -> Response {
+    let Some(tile) = TileId::from_entries_path(&format!("tile/entries/{path}")) else {
+        return missing(format!(
+            "/tlog/tile/entries/{path} is not an entry bundle path\n"
+        ));
+    };
+    match tree.entries(&tile) {
+        Ok(Entries::Bundle(bytes)) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream"),
+                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok(Entries::NotReached) => missing(format!(
+            "the tree has not reached /tlog/tile/entries/{path}\n"
+        )),
+        Ok(Entries::TooLong(why)) => missing(why),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }
 }

@@ -59,6 +59,20 @@ pub fn proto_json<M: prost::Message>(name: &str, message: &M) -> anyhow::Result<
     Ok(dynamic.serialize_with_options(serde_json::value::Serializer, &options)?)
 }
 
+/// A message from its JSON form as [`proto_json`] writes it (protobuf's JSON mapping, which
+/// also reads camelCase names and 64-bit integers as strings).
+pub fn proto_from_json<M: prost::Message + Default>(name: &str, json: &str) -> anyhow::Result<M> {
+    let descriptor = descriptors()
+        .get_message_by_name(name)
+        .ok_or_else(|| anyhow::anyhow!("no protobuf message {name}"))?;
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let dynamic = prost_reflect::DynamicMessage::deserialize(descriptor, &mut deserializer)?;
+    deserializer.end()?;
+    Ok(M::decode(
+        prost::Message::encode_to_vec(&dynamic).as_slice(),
+    )?)
+}
+
 /// A JSON answer as text: its scalar fields as `name: value` lines, each nested message's
 /// fields prefixed with its name, and each list of messages as a table (a header line, then one
 /// line per entry, columns aligned).

@@ -26,7 +26,8 @@ use readnet_tlog::{
 
 use crate::cli::ServerOpts;
 use crate::tree::hex;
-use crate::verify::{Verdict, opened_checkpoint, read_key, remember, report};
+use crate::verify::{History, Verdict, opened_checkpoint, read_key, rebuild, remember, report};
+use readnet_settlement::{Charge, Period};
 
 #[derive(Debug, Args)]
 pub struct ProveLineArgs {
@@ -52,6 +53,15 @@ pub struct ProveLineArgs {
     /// the newer of the two is kept here.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// Recompute the line from this copy of the history (a data directory, read-only): its
+    /// first events must have the period's signed root; the settlement projection's own fold
+    /// over them gives each charge, which must be the server's, amount for amount, with none
+    /// left out.
+    #[arg(long, value_name = "DIR", conflicts_with = "export")]
+    history: Option<PathBuf>,
+    /// As --history, from an export with leaves (`readnet export events --leaves`).
+    #[arg(long, value_name = "FILE")]
+    export: Option<PathBuf>,
     #[command(flatten)]
     server: ServerOpts,
 }
@@ -86,6 +96,52 @@ fn hashes(proof: &[Vec<u8>]) -> anyhow::Result<Vec<Hash>> {
                 .map_err(|_| anyhow::anyhow!("a proof hash of {} bytes", h.len()))
         })
         .collect()
+}
+
+/// Every way the charges the server `served` for a line differ from the ones the settlement
+/// fold made of the events (`ours`), by position: a charge inflated or moved to other cities, a
+/// charge from an event that makes none, a charge left out.
+fn charge_differences(ours: &[&Charge], served: &[&v1::SettlementCharge]) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let ours: BTreeMap<u64, &Charge> = ours.iter().map(|c| (c.position.get(), *c)).collect();
+    let theirs: BTreeMap<u64, &v1::SettlementCharge> =
+        served.iter().map(|c| (c.position, *c)).collect();
+    let mut positions: Vec<u64> = ours.keys().chain(theirs.keys()).copied().collect();
+    positions.sort_unstable();
+    positions.dedup();
+    let mut differences = Vec::new();
+    for at in positions {
+        match (ours.get(&at), theirs.get(&at)) {
+            (Some(ours), Some(theirs)) => {
+                let ours_pb = readnet_settlement::service::charge_to_pb(ours);
+                if ours_pb != **theirs {
+                    differences.push(format!(
+                        "position {at}: the server says {} owes {} {} fen for {}; the rules \
+                         give {} owes {} {} fen for {}",
+                        theirs.debtor_city,
+                        theirs.creditor_city,
+                        theirs.amount_fen,
+                        theirs.item,
+                        ours_pb.debtor_city,
+                        ours_pb.creditor_city,
+                        ours_pb.amount_fen,
+                        ours_pb.item
+                    ));
+                }
+            }
+            (None, Some(theirs)) => differences.push(format!(
+                "position {at}: the server charges {} fen for {}; by the rules that event makes \
+                 no charge on this line",
+                theirs.amount_fen, theirs.item
+            )),
+            (Some(ours), None) => differences.push(format!(
+                "position {at}: the server left out the charge of {} fen for {}",
+                ours.amount_fen, ours.item
+            )),
+            (None, None) => unreachable!("a position of one of the two"),
+        }
+    }
+    differences
 }
 
 /// `readnet prove-line`.
@@ -220,6 +276,54 @@ async fn prove_line(args: &ProveLineArgs) -> anyhow::Result<Verdict> {
             line.count, line.amount_fen
         )));
     }
+    let history = match (&args.history, &args.export) {
+        (Some(dir), _) => Some(History::Log(dir.clone())),
+        (None, Some(file)) => Some(History::Export(file.clone())),
+        (None, None) => None,
+    };
+    let mut recomputed = String::new();
+    if let Some(history) = history {
+        let rebuilt = match rebuild(&history, head.size, None, true).await? {
+            Ok(rebuilt) => rebuilt,
+            Err(verdict) => return Ok(verdict),
+        };
+        if rebuilt.held < head.size || rebuilt.root != head.root {
+            return Ok(Verdict::Tampered(format!(
+                "the first {} events of {history} are not the period's signed tree (root {}); \
+                 {}",
+                head.size,
+                hex(&head.root),
+                if rebuilt.held < head.size {
+                    format!("it holds {} events", rebuilt.held)
+                } else {
+                    format!("theirs is {}", hex(&rebuilt.root))
+                }
+            )));
+        }
+        let settlement = rebuilt.settlement.expect("folded");
+        let period: Period = args.period.parse().context("the period")?;
+        let original: Period = args
+            .original_period
+            .as_deref()
+            .unwrap_or(&args.period)
+            .parse()
+            .context("the original period")?;
+        let kind = readnet_settlement::ChargeKind::from_pb(kind).context("the kind")?;
+        let ours = settlement.line_charges(period, &args.debtor, &args.creditor, kind, original);
+        let served: Vec<&v1::SettlementCharge> =
+            charges.iter().filter_map(|c| c.charge.as_ref()).collect();
+        let differences = charge_differences(&ours, &served);
+        if !differences.is_empty() {
+            return Ok(Verdict::Tampered(format!(
+                "the line is not what the settlement rules make of the proven events:\n  {}",
+                differences.join("\n  ")
+            )));
+        }
+        recomputed = format!(
+            "; each charge recomputed from the first {} events by the settlement rules",
+            head.size
+        );
+    }
     let mut extends = String::new();
     if let Some(path) = &args.state {
         if path.exists() {
@@ -270,7 +374,7 @@ async fn prove_line(args: &ProveLineArgs) -> anyhow::Result<Verdict> {
     }
     Ok(Verdict::Verified(format!(
         "{}{}: {} owes {} {} fen for {count} {} charge(s); each event is in the tree of {} \
-         events (root {}) that {} signed for the period{extends}",
+         events (root {}) that {} signed for the period{recomputed}{extends}",
         args.period,
         if line.adjustment_of.is_empty() {
             String::new()
@@ -285,4 +389,75 @@ async fn prove_line(args: &ProveLineArgs) -> anyhow::Result<Verdict> {
         hex(&head.root),
         head.origin
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use readnet_domain::{CityCode, Fen, ItemCode};
+    use readnet_settlement::ChargeKind as Kind;
+    use readnet_store::Position;
+
+    fn charge(position: u64, amount_fen: i64) -> Charge {
+        Charge {
+            position: Position::new(position),
+            event_id: uuid::Uuid::from_u128(u128::from(position)),
+            item: ItemCode::from("ZB-0001"),
+            kind: Kind::Loan,
+            debtor: CityCode::from("jinan"),
+            creditor: CityCode::from("zibo"),
+            amount_fen: Fen(amount_fen),
+            occurred_at_us: 1_794_000_000_000_000,
+            original_period: "2026-11".parse().unwrap(),
+            adjustment: false,
+        }
+    }
+
+    #[test]
+    fn the_same_charges_as_the_rules_make_differ_in_nothing() {
+        let ours = [charge(7, 100), charge(9, 100)];
+        let served: Vec<_> = ours
+            .iter()
+            .map(readnet_settlement::service::charge_to_pb)
+            .collect();
+        let ours: Vec<&Charge> = ours.iter().collect();
+        assert!(charge_differences(&ours, &served.iter().collect::<Vec<_>>()).is_empty());
+    }
+
+    #[test]
+    fn an_inflated_charge_is_named_by_its_position() {
+        let ours = [charge(7, 100), charge(9, 100)];
+        let mut served: Vec<_> = ours
+            .iter()
+            .map(readnet_settlement::service::charge_to_pb)
+            .collect();
+        served[1].amount_fen += 1;
+        let ours: Vec<&Charge> = ours.iter().collect();
+        let differences = charge_differences(&ours, &served.iter().collect::<Vec<_>>());
+        assert_eq!(differences.len(), 1, "{differences:?}");
+        assert!(
+            differences[0].starts_with("position 9: the server says jinan owes zibo 101 fen")
+                && differences[0].contains("the rules give jinan owes zibo 100 fen"),
+            "{differences:?}"
+        );
+    }
+
+    #[test]
+    fn a_charge_left_out_or_made_up_is_named_by_its_position() {
+        let ours = [charge(7, 100), charge(9, 100)];
+        let served = [
+            readnet_settlement::service::charge_to_pb(&charge(9, 100)),
+            { readnet_settlement::service::charge_to_pb(&charge(11, 100)) },
+        ];
+        let ours: Vec<&Charge> = ours.iter().collect();
+        let differences = charge_differences(&ours, &served.iter().collect::<Vec<_>>());
+        assert_eq!(
+            differences,
+            [
+                "position 7: the server left out the charge of 100 fen for ZB-0001",
+                "position 11: the server charges 100 fen for ZB-0001; by the rules that event \
+                 makes no charge on this line",
+            ]
+        );
+    }
 }

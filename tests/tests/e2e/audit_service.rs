@@ -134,10 +134,11 @@ fn shanghai(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_auditor_proves_a_closed_statement_line_down_to_its_loans() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = start(dir.path(), shanghai(2026, 11, 10, 9)).await;
+/// Two cities in November: two Jinan readers borrow Zibo's books, a Zibo reader borrows
+/// Jinan's; an auditor's checkpoint is signed in November, then the period is closed on
+/// December 2nd. The server, the November checkpoint and the close.
+async fn a_closed_november(dir: &Path) -> (InProcess, v1::SignedCheckpoint, v1::PeriodClose) {
+    let server = start(dir, shanghai(2026, 11, 10, 9)).await;
     let net = &server.net;
 
     // November: two Jinan readers borrow Zibo's books, a Zibo reader borrows Jinan's.
@@ -209,7 +210,17 @@ async fn an_auditor_proves_a_closed_statement_line_down_to_its_loans() {
         .into_inner()
         .close
         .unwrap();
+    drop(audit);
+    (server, early, close)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_proves_a_closed_statement_line_down_to_its_loans() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, early, close) = a_closed_november(dir.path()).await;
+    let net = &server.net;
+    let early_head = server.verifier.open_checkpoint(&early.note).unwrap();
+    let mut audit = AuditServiceClient::new(net.channel.clone());
     let line_request = v1::ProveStatementLineRequest {
         period: "2026-11".to_owned(),
         debtor_city: JINAN.to_owned(),
@@ -442,4 +453,265 @@ async fn an_auditor_proves_a_closed_statement_line_down_to_its_loans() {
     let _ = server.stop.take().unwrap().send(());
     server.server.await.unwrap().unwrap();
     server.store.close().await;
+}
+
+/// `readnet` with `args`: its exit code and its standard output and error, together.
+fn readnet(args: &[&str]) -> (Option<i32>, String) {
+    let output = std::process::Command::new(readnet_binary())
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// The lines of an export with leaves, each line's JSON changed by `change`.
+fn edited(export: &str, change: impl Fn(usize, &mut serde_json::Value) -> bool) -> String {
+    let mut out = String::new();
+    for (i, line) in export.lines().enumerate() {
+        let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
+        if change(i, &mut value) {
+            out.push_str(&value.to_string());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_verifies_an_export_and_recomputes_the_closed_statement() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, _, _) = a_closed_november(dir.path()).await;
+    let latest = AuditServiceClient::new(server.net.channel.clone())
+        .sign_checkpoint(v1::SignCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .checkpoint
+        .unwrap();
+    let size = server.verifier.open_checkpoint(&latest.note).unwrap().size;
+    let data = dir.path().to_str().unwrap();
+    // The statement the server publishes, and a line proven and recomputed from a copy of the
+    // history (the data directory, read beside the running server).
+    let (code, published) = readnet(&[
+        "statement",
+        "2026-11",
+        "--json",
+        "--server",
+        &server.url,
+        "--data",
+        data,
+    ]);
+    assert_eq!(code, Some(0), "{published}");
+    let (code, out) = readnet(&[
+        "prove-line",
+        "2026-11",
+        "--debtor",
+        JINAN,
+        "--creditor",
+        ZIBO,
+        "--kind",
+        "loan",
+        "--key",
+        &server.verifier_text,
+        "--server",
+        &server.url,
+        "--data",
+        data,
+        "--history",
+        data,
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("VERIFIED: 2026-11") && out.contains("each charge recomputed"),
+        "{out}"
+    );
+    let _ = server.stop.take().unwrap().send(());
+    server.server.await.unwrap().unwrap();
+    server.store.close().await;
+
+    let scratch = tempfile::tempdir().unwrap();
+    let checkpoint = scratch.path().join("latest.checkpoint");
+    std::fs::write(&checkpoint, &latest.note).unwrap();
+    let export = scratch.path().join("events.jsonl");
+    let (code, out) = readnet(&[
+        "export",
+        "events",
+        "--leaves",
+        "--data",
+        data,
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let text = std::fs::read_to_string(&export).unwrap();
+    assert_eq!(text.lines().count() as u64, size);
+    let verify = |file: &str| {
+        let path = scratch.path().join("checked.jsonl");
+        std::fs::write(&path, file).unwrap();
+        readnet(&[
+            "verify",
+            "--key",
+            &server.verifier_text,
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--export",
+            path.to_str().unwrap(),
+        ])
+    };
+    let (code, out) = verify(&text);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.starts_with(&format!("VERIFIED: readnet.test signs {size} events")),
+        "{out}"
+    );
+
+    // The November statement recomputed from the export, and from the data directory: the
+    // published one, line for line.
+    let statement = scratch.path().join("2026-11.json");
+    std::fs::write(&statement, &published).unwrap();
+    let period = |history: &[&str], statement: &Path| {
+        let mut args = vec![
+            "verify",
+            "--key",
+            &server.verifier_text,
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+            "--period",
+            "2026-11",
+            "--statement",
+            statement.to_str().unwrap(),
+        ];
+        args.extend_from_slice(history);
+        readnet(&args)
+    };
+    for history in [["--export", export.to_str().unwrap()], ["--data", data]] {
+        let (code, out) = period(&history, &statement);
+        assert_eq!(code, Some(0), "{out}");
+        assert!(
+            out.contains("the statement of 2026-11 (digest ")
+                && out.contains("is the one its events make"),
+            "{out}"
+        );
+    }
+    // One line's amount changed by 1 fen: the line, its cities' nets and the digest differ.
+    let mut changed: serde_json::Value = serde_json::from_str(&published).unwrap();
+    let line = changed["lines"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|l| l["debtor_city"] == JINAN && l["creditor_city"] == ZIBO)
+        .unwrap();
+    line["amount_fen"] = (line["amount_fen"].as_i64().unwrap() + 1).into();
+    let inflated = scratch.path().join("2026-11.inflated.json");
+    std::fs::write(&inflated, changed.to_string()).unwrap();
+    let (code, out) = period(&["--export", export.to_str().unwrap()], &inflated);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.starts_with("TAMPERED: the statement of 2026-11")
+            && out.contains(&format!(
+                "line {JINAN} owes {ZIBO} for loan: published 2 charge(s), 201 fen, recomputed 2 \
+                 charge(s), 200 fen"
+            )),
+        "{out}"
+    );
+    // A period the checkpoint's events have not closed cannot be checked.
+    let (code, out) = readnet(&[
+        "verify",
+        "--key",
+        &server.verifier_text,
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--period",
+        "2026-12",
+        "--statement",
+        statement.to_str().unwrap(),
+        "--data",
+        data,
+    ]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("2026-12 is not closed"), "{out}");
+
+    // The second loan, ZB_BOOKS[1] to a Jinan reader: its position.
+    let loans: Vec<u64> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event_type"] == "ItemLoaned")
+        .map(|v| v["position"].as_u64().unwrap())
+        .collect();
+    let second = loans[1];
+    let at = |i: usize| i as u64 + 1 == second;
+    // One byte of the loan's readable data changed: named by its position.
+    let (code, out) = verify(&edited(&text, |i, v| {
+        if at(i) {
+            let item = v["data"]["item"].as_str().unwrap().to_owned();
+            v["data"]["item"] = item.replacen("ZB", "ZC", 1).into();
+        }
+        true
+    }));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.starts_with("TAMPERED:") && out.contains(&format!("position {second}: the line says")),
+        "{out}"
+    );
+    // One byte of the loan's stored data (in its leaf) flipped: the root differs.
+    let (code, out) = verify(&edited(&text, |i, v| {
+        if at(i) {
+            let engine = base64::engine::general_purpose::STANDARD;
+            let mut leaf = engine.decode(v["leaf"].as_str().unwrap()).unwrap();
+            *leaf.last_mut().unwrap() ^= 1;
+            v["leaf"] = engine.encode(&leaf).into();
+        }
+        true
+    }));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.starts_with(&format!("TAMPERED: the first {size} events of the export")),
+        "{out}"
+    );
+    // The loan's line dropped: the position is missing.
+    let (code, out) = verify(&edited(&text, |i, _| !at(i)));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!("position {second} is missing")),
+        "{out}"
+    );
+    // Two lines swapped: out of order.
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.swap(second as usize - 1, second as usize);
+    let (code, out) = verify(&(lines.join("\n") + "\n"));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!("position {} is missing", second)),
+        "{out}"
+    );
+    // The last line dropped: the export is short of the checkpoint.
+    let (code, out) = verify(&edited(&text, |i, _| i as u64 + 1 != size));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("events were removed"), "{out}");
+    // An export without leaves, or no file at all: could not check.
+    let (code, out) = verify(&edited(&text, |_, v| {
+        v.as_object_mut().unwrap().remove("leaf");
+        true
+    }));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("--leaves"), "{out}");
+    let (code, out) = readnet(&[
+        "verify",
+        "--key",
+        &server.verifier_text,
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+        "--export",
+        scratch.path().join("nowhere.jsonl").to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.starts_with("COULD NOT CHECK:"), "{out}");
 }

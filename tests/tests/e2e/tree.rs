@@ -222,6 +222,34 @@ async fn verify_trusts_only_the_public_key_and_catches_a_rewritten_past() {
     );
     assert_eq!(std::fs::read_to_string(&state).unwrap(), note);
 
+    // The same from an export with leaves: records of streams that are not the ledger's too.
+    let export = scratch.path().join("honest.jsonl");
+    let (code, _, stderr) = readnet(&[
+        "export",
+        "events",
+        "--leaves",
+        "--data",
+        path(&honest),
+        "--out",
+        path(&export),
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&export).unwrap().lines().count(),
+        10
+    );
+    let (code, out, _) = readnet(&[
+        "verify",
+        "--key",
+        &key,
+        "--checkpoint",
+        path(&checkpoint),
+        "--export",
+        path(&export),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("and the export"), "{out}");
+
     // A checkpoint whose size was edited: its signature no longer holds.
     let edited = scratch.path().join("edited.checkpoint");
     std::fs::write(&edited, note.replacen("\n10\n", "\n9\n", 1)).unwrap();
@@ -268,7 +296,7 @@ async fn verify_trusts_only_the_public_key_and_catches_a_rewritten_past() {
     ]);
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("the first 10 events of the log have root"),
+        out.contains("the first 10 events of the log in") && out.contains("have root"),
         "{out}"
     );
     // A missing log: could not check.
@@ -402,6 +430,18 @@ async fn the_server_keeps_the_tree_and_a_mirror_checks_its_tiles_across_a_crash(
         subtree_root(&fetch_tiles(http, head.size), 0, head.size).unwrap(),
         head.root
     );
+    // A mirror with nothing but the entry bundles and the key rebuilds the tree and reads
+    // every record.
+    let rebuilt = fetch_entries(http, head.size).await;
+    assert_eq!(rebuilt.root(head.size).unwrap(), head.root);
+    assert_eq!(
+        http_get(http, &format!("/tlog/tile/entries/000.p/{}", head.size + 1))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(http_get(http, "/tlog/tile/entries/1").await.0, 404);
+
     // Paths that are not tiles, and tiles the tree has not reached, are not found.
     for bad in [
         "/tlog/tile/0/1".to_owned(),
@@ -456,4 +496,29 @@ async fn the_server_keeps_the_tree_and_a_mirror_checks_its_tiles_across_a_crash(
         subtree_root(&fetch_tiles(http, newer_head.size), 0, newer_head.size).unwrap(),
         newer_head.root
     );
+    let rebuilt = fetch_entries(http, newer_head.size).await;
+    assert_eq!(rebuilt.root(newer_head.size).unwrap(), newer_head.root);
+}
+
+/// The tree of the first `size` leaves, from the entry bundles served at `http` alone; each
+/// entry a record at its position.
+async fn fetch_entries(http: std::net::SocketAddr, size: u64) -> Levels {
+    let mut tree = Levels::new();
+    for index in 0..size.div_ceil(256) {
+        let tile = readnet_tlog::TileId {
+            level: 0,
+            index,
+            width: (size - index * 256).min(256),
+        };
+        let (status, body) = http_get(http, &format!("/tlog/{}", tile.entries_path())).await;
+        assert_eq!(status, 200, "{}", tile.entries_path());
+        let entries = readnet_tlog::bundle_entries(&body).expect("a bundle");
+        assert_eq!(entries.len() as u64, tile.width);
+        for entry in entries {
+            let record = readnet_tlog::parse_leaf(entry).expect("a record");
+            assert_eq!(record.position.get(), tree.size() + 1);
+            tree.push(leaf_hash(entry));
+        }
+    }
+    tree
 }

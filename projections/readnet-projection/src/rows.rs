@@ -316,7 +316,9 @@ impl<T: Row> DiskRows<T> {
             free: Vec::new(),
             hand: 0,
             hot_rows,
-            batch: (hot_rows / 16).clamp(1, 65_536),
+            // A commit copies every B-tree leaf it touches, and evicted ids are scattered: a
+            // quarter of the hot set at once writes far fewer leaves per row than small batches.
+            batch: (hot_rows / 4).clamp(1, 1 << 20),
             buffer: Vec::with_capacity(ROW_MAX_BYTES),
             stats: ColdStats::default(),
             kind: PhantomData,

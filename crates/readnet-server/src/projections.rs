@@ -34,8 +34,19 @@ impl AllProjections {
         through: Option<Position>,
         progress: impl FnMut(Position),
     ) -> Result<Self, RunnerError> {
+        Self::replay_from(store, through, Availability::default(), progress).await
+    }
+
+    /// [`AllProjections::replay`], availability folded into `availability`: an empty state,
+    /// its item rows on disk ([`Availability::with_cold_items`], ADR 0027) or in memory.
+    pub async fn replay_from(
+        store: &dyn EventStore,
+        through: Option<Position>,
+        availability: Availability,
+        progress: impl FnMut(Position),
+    ) -> Result<Self, RunnerError> {
         let mut pipeline = Pipeline::new();
-        let availability = pipeline.fold_digested::<Availability>();
+        let availability = pipeline.fold_state(availability, true);
         let statistics = pipeline.fold_digested::<Statistics>();
         let settlement = pipeline.fold_digested::<Settlement>();
         pipeline.run(store, through, progress).await?;

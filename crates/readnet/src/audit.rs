@@ -18,7 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use readnet_availability::Availability;
 use readnet_domain::StreamId;
 use readnet_projection::{
-    Pipeline, Projection, Snapshots, decode_state, replay, state_json, vouched,
+    ColdState, Pipeline, Projection, Snapshots, decode_state, replay, state_json, vouched,
 };
 use readnet_server::PatronView;
 use readnet_server::projections::AllProjections;
@@ -43,6 +43,19 @@ pub struct ReplayArgs {
     /// any difference, naming it.
     #[arg(long)]
     check: bool,
+    /// Keep availability's item rows on disk in this directory (ADR 0027), at most
+    /// --hot-items of them in memory: for a network whose state does not fit the machine. The
+    /// digests are the same. A file left there by an earlier run is replaced.
+    #[arg(long, value_name = "DIR", conflicts_with = "check")]
+    cold_state: Option<PathBuf>,
+    /// With --cold-state: item rows kept in memory at most (about 100 bytes each).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1_000_000,
+        requires = "cold_state"
+    )]
+    hot_items: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,11 +191,18 @@ pub(crate) fn through(argument: Option<u64>, store: &dyn EventStore) -> Position
 }
 
 /// Every projection folded in one pass over the log (each event decoded once, each projection
-/// folded and digested on its own thread).
-async fn fold_all(store: &dyn EventStore, through: Position) -> anyhow::Result<AllProjections> {
+/// folded and digested on its own thread), availability into `availability` (empty; its item
+/// rows in memory or on disk).
+async fn fold_all(
+    store: &dyn EventStore,
+    through: Position,
+    availability: Availability,
+) -> anyhow::Result<AllProjections> {
     let bar = progress(through.get(), "replaying");
-    let folded =
-        AllProjections::replay(store, Some(through), |p| bar.set_position(p.get())).await?;
+    let folded = AllProjections::replay_from(store, Some(through), availability, |p| {
+        bar.set_position(p.get())
+    })
+    .await?;
     bar.finish_and_clear();
     Ok(folded)
 }
@@ -194,7 +214,15 @@ pub async fn replay_command(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         return check(&store, &Snapshots::new(args.data.join("projections"))).await;
     }
     let through = through(args.through, &store);
-    let folded = fold_all(&store, through).await?;
+    let availability = match &args.cold_state {
+        Some(dir) => Availability::with_cold_items(&ColdState {
+            dir: dir.clone(),
+            hot_rows: args.hot_items,
+        })
+        .context("--cold-state")?,
+        None => Availability::default(),
+    };
+    let folded = fold_all(&store, through, availability).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "replayed through position {through}")?;
     let digests = &folded.digests;

@@ -14,6 +14,7 @@ use readnet_domain::{Fen, ItemCode, LibraryCode, StreamId};
 use readnet_projection::canonical::{FastSet, sorted_set};
 use readnet_projection::intern::{Code, Interner};
 use readnet_projection::pb::{self, ItemStatus};
+use readnet_projection::rows::{ColdError, ColdState, RowStore, Rows};
 use readnet_projection::title::{text_key, title_key};
 use readnet_projection::{NetworkView, Payload, Position, ProjectedEvent, Projection, Revision};
 use serde::{Deserialize, Serialize};
@@ -529,8 +530,9 @@ pub struct Availability {
     position: Position,
     network: NetworkView,
     item_codes: Interner<ItemKind>,
-    /// By item id; `None` for a code a hold named before (or without) its cataloguing.
-    items: Vec<Option<ItemState>>,
+    /// By item id; `None` for a code a hold named before (or without) its cataloguing. In
+    /// memory, or on disk with a bounded hot set ([`Availability::with_cold_items`], ADR 0027).
+    items: Rows<Option<ItemState>>,
     library_codes: Interner<LibraryKind>,
     /// By library id; all-zero for a library with no copy counted.
     libraries: Vec<LibraryState>,
@@ -649,7 +651,7 @@ impl TryFrom<Encoded> for Availability {
             position: e.position,
             network: e.network,
             item_codes: e.item_codes,
-            items: e.items,
+            items: e.items.into(),
             library_codes: e.library_codes,
             libraries: e.libraries,
             title_keys: e.title_keys,
@@ -740,7 +742,7 @@ impl Projection for Availability {
                 let Some(id) = self.item_codes.get(&e.item) else {
                     return self.finish(event, &stamp, false);
                 };
-                match self.items[id.index()].as_mut() {
+                match self.items.get_mut(id.index()).as_mut() {
                     Some(record) => {
                         if let Spot::OnLoan {
                             due_at_us,
@@ -898,7 +900,7 @@ impl Availability {
 
     fn item_mut(&mut self, item: &str) -> Option<&mut ItemState> {
         let id = self.item_codes.get(item)?;
-        self.items[id.index()].as_mut()
+        self.items.get_mut(id.index()).as_mut()
     }
 
     /// An item's id, interning its code (with no record yet) if it is new.
@@ -928,6 +930,31 @@ impl Availability {
         id
     }
 
+    /// The table of the item rows on disk, named after the projection.
+    pub const COLD_ITEMS: &'static str = "availability-items";
+
+    /// An empty state whose item rows live on disk under `cold.dir`, at most `cold.hot_rows`
+    /// of them in memory (ADR 0027). Any file an earlier run left there is removed: the rows
+    /// are a cache of the fold, rebuilt from the log. The digest, the snapshot and every query
+    /// answer are those of a state in memory.
+    pub fn with_cold_items(cold: &ColdState) -> Result<Self, ColdError> {
+        Ok(Self {
+            items: Rows::on_disk(cold, Self::COLD_ITEMS, Self::VERSION)?,
+            ..Self::default()
+        })
+    }
+
+    /// Writes every changed item row to the disk tier, marked with the state's position (a
+    /// no-op in memory). See [`readnet_projection::rows::DiskRows::checkpoint`].
+    pub fn checkpoint_cold_items(&mut self) -> Result<(), ColdError> {
+        self.items.checkpoint(self.position.get())
+    }
+
+    /// What the disk tier of the item rows did, if they are on disk.
+    pub fn cold_stats(&self) -> Option<readnet_projection::rows::ColdStats> {
+        self.items.disk().map(|d| d.stats())
+    }
+
     /// The state's heap bytes by part, counted from capacities (for the benchmarks' bytes per
     /// item; B-tree nodes are counted at their entries' size, which is below their cost). The
     /// network view is left out.
@@ -954,10 +981,7 @@ impl Availability {
             .sum();
         vec![
             ("item codes", self.item_codes.heap_bytes()),
-            (
-                "items",
-                self.items.capacity() * size_of::<Option<ItemState>>(),
-            ),
+            ("items", self.items.heap_bytes()),
             ("title keys", self.title_keys.heap_bytes()),
             ("titles", self.titles.capacity() * size_of::<TitleState>()),
             ("titles' cells and due dates", titles_inner),
@@ -1009,17 +1033,17 @@ impl Availability {
     }
 
     /// A catalogued item's id and record.
-    pub(crate) fn item_state(&self, item: &str) -> Option<(ItemId, &ItemState)> {
+    pub(crate) fn item_state(&self, item: &str) -> Option<(ItemId, ItemState)> {
         let id = self.item_codes.get(item)?;
-        Some((id, self.items[id.index()].as_ref()?))
+        Some((id, self.items.get(id.index())?))
     }
 
     /// Every catalogued item, in id order.
-    pub(crate) fn item_states(&self) -> impl Iterator<Item = (ItemId, &ItemState)> {
+    pub(crate) fn item_states(&self) -> impl Iterator<Item = (ItemId, ItemState)> + '_ {
         self.items
             .iter()
             .enumerate()
-            .filter_map(|(index, r)| Some((Code::from_index(index), r.as_ref()?)))
+            .filter_map(|(index, r)| Some((Code::from_index(index), r?)))
     }
 
     /// The (ISBN, title, author) an item was catalogued with.
@@ -1091,13 +1115,13 @@ impl Availability {
     /// One item.
     pub fn item(&self, item: &str) -> Option<ItemRecord> {
         let (id, record) = self.item_state(item)?;
-        Some(self.item_record(id, record))
+        Some(self.item_record(id, &record))
     }
 
     /// Every item, by id, in no particular order.
     pub fn items(&self) -> impl Iterator<Item = (&str, ItemRecord)> {
         self.item_states()
-            .map(|(id, r)| (self.item_code(id), self.item_record(id, r)))
+            .map(|(id, r)| (self.item_code(id), self.item_record(id, &r)))
     }
 
     /// A catalogued title's id and state.
@@ -1338,7 +1362,7 @@ impl Availability {
     fn catalogue(&mut self, e: &pb::ItemCatalogued, stamp: &Stamp<'_>) -> bool {
         // decide never catalogues an id twice; a hand-made repeat keeps the first copy.
         let id = self.intern_item(&e.item);
-        if let Some(record) = self.items[id.index()].as_mut() {
+        if let Some(record) = self.items.get_mut(id.index()).as_mut() {
             return stamp.mark(&e.item, record);
         }
         spelling_key(&mut self.scratch.0, &e.isbn, &e.title, &e.author);
@@ -1387,7 +1411,7 @@ impl Availability {
             before + 1,
             "a new item has one status"
         );
-        let record = self.items[id.index()].insert(ItemState {
+        let record = self.items.get_mut(id.index()).insert(ItemState {
             spelling,
             owner,
             acquisition: e.acquisition,
@@ -1441,7 +1465,7 @@ impl Availability {
         let Some(id) = self.item_codes.get(item) else {
             return false;
         };
-        let Some(record) = self.items[id.index()].as_mut() else {
+        let Some(record) = self.items.get_mut(id.index()).as_mut() else {
             return false;
         };
         match hold {
@@ -1475,7 +1499,7 @@ impl Availability {
         let Some(id) = self.item_codes.get(item) else {
             return false;
         };
-        let Some(record) = self.items[id.index()].as_mut() else {
+        let Some(record) = self.items.get_mut(id.index()).as_mut() else {
             return false;
         };
         let stamped = stamp.mark(item, record);

@@ -44,7 +44,7 @@ impl Availability {
 
     /// The catalogued items whose place `keep` accepts, with their codes (a scan of the
     /// items, by id: no string is compared or copied until a page is cut).
-    fn items_where(&self, mut keep: impl FnMut(Spot) -> bool) -> Vec<(&str, (ItemId, &ItemState))> {
+    fn items_where(&self, mut keep: impl FnMut(Spot) -> bool) -> Vec<(&str, (ItemId, ItemState))> {
         self.item_states()
             .filter(|(_, r)| keep(r.spot))
             .map(|(id, r)| (self.item_code(id), (id, r)))
@@ -144,7 +144,7 @@ impl Availability {
             entries: page
                 .into_iter()
                 .map(|(id, (_, r))| pb::HomeboundEntry {
-                    copy: Some(self.copy_of(id, r)),
+                    copy: Some(self.copy_of(id, &r)),
                     next_library: self.library_code(r.owner).to_owned(),
                     // Not for a copy whose owner is the centre itself.
                     via_centre: if self.library_code(r.owner) == centre {
@@ -192,7 +192,7 @@ impl Availability {
                     .map(|h| h.pickup_library.as_str().to_owned())
                     .unwrap_or_default();
                 Some(pb::TransitEntry {
-                    copy: Some(self.copy_of(code, r)),
+                    copy: Some(self.copy_of(code, &r)),
                     from_library: self.library_code(from).to_owned(),
                     to_library: self.library_code(to).to_owned(),
                     reason,
@@ -289,7 +289,7 @@ impl Availability {
         let after = OverdueToken::decode(page_token)?;
         let now_us = now.timestamp_micros();
         let at = self.library_id(library);
-        let mut rows: Vec<(i64, &str, &ItemState, u32)> = self
+        let mut rows: Vec<(i64, &str, ItemState, u32)> = self
             .item_states()
             .filter_map(|(id, r)| match r.spot {
                 Spot::OnLoan {
@@ -328,7 +328,7 @@ impl Availability {
             loans: page
                 .into_iter()
                 .map(|(due, id, r, renewals)| pb::OverdueLoan {
-                    copy: Some(self.copy_of(id, r)),
+                    copy: Some(self.copy_of(id, &r)),
                     due_at_us: due,
                     days_overdue: u32::try_from((now_us - due) / DAY_US).unwrap_or(u32::MAX),
                     renewal_count: renewals,

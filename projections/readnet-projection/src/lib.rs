@@ -14,6 +14,7 @@ pub mod handle;
 pub mod intern;
 mod network;
 pub mod pipeline;
+pub mod rows;
 pub mod runner;
 pub mod status;
 pub mod title;
@@ -32,6 +33,7 @@ pub use readnet_domain::Payload;
 pub use readnet_domain::pb;
 pub use readnet_ledger::envelope::{DecodeError, ProjectedEvent};
 pub use readnet_store::{Position, Revision};
+pub use rows::{ColdError, ColdState, RowStore, Rows};
 pub use runner::{
     RunnerError, SavedSnapshot, SnapshotPolicy, SnapshotRefused, Snapshots, event_id_at, follow,
     follow_opened, replay, vouched,

@@ -67,13 +67,32 @@ impl Pipeline {
         self.spawn(true)
     }
 
+    /// Folds `state`, an empty state built otherwise than by `Default` (one whose rows live
+    /// on disk, ADR 0027), on a thread of its own; with its digest if `digested`.
+    ///
+    /// # Panics
+    ///
+    /// If `state` has folded any event: the pipeline feeds it from the first.
+    pub fn fold_state<P: Projection>(&mut self, state: P, digested: bool) -> Folding<P> {
+        assert_eq!(
+            state.position(),
+            Position::START,
+            "a pipeline folds from the first event"
+        );
+        self.spawn_with(state, digested)
+    }
+
     fn spawn<P: Projection>(&mut self, digested: bool) -> Folding<P> {
+        self.spawn_with(P::default(), digested)
+    }
+
+    fn spawn_with<P: Projection>(&mut self, state: P, digested: bool) -> Folding<P> {
         let (sender, mut receiver) = mpsc::channel::<Fed>(QUEUED_BATCHES);
         self.queues.push(sender);
         let thread = std::thread::Builder::new()
             .name(format!("fold-{}", P::NAME))
             .spawn(move || {
-                let mut state = P::default();
+                let mut state = state;
                 while let Some(fed) = receiver.blocking_recv() {
                     match fed {
                         Fed::Events(batch) => batch.iter().for_each(|event| state.apply(event)),

@@ -58,6 +58,19 @@ async fn replay_is_deterministic_checks_snapshots_and_export_writes_every_event(
     let second = readnet(&["replay"], &data);
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert_eq!(first.stdout, second.stdout);
+    // Availability's item rows on disk with a hot set of 64 (ADR 0027): the same bytes, the
+    // second time over the file the first left.
+    let cold = tempfile::tempdir().unwrap();
+    let cold_dir = cold.path().to_str().unwrap();
+    for _ in 0..2 {
+        let on_disk = readnet(
+            &["replay", "--cold-state", cold_dir, "--hot-items", "64"],
+            &data,
+        );
+        assert!(on_disk.status.success(), "{}", text(&on_disk.stderr));
+        assert_eq!(on_disk.stdout, first.stdout);
+    }
+    assert!(cold.path().join("availability-items.redb").exists());
     let report = text(&first.stdout);
     assert!(
         report.contains("net jinan: +1750 fen") && report.contains("net zibo: -1750 fen"),

@@ -62,29 +62,9 @@ impl TileDir {
     /// How many full tiles level `level` holds: they are written in order, so the first one
     /// missing (or short) ends them. Found with O(log n) lookups.
     pub fn count(&self, level: u32) -> std::io::Result<u64> {
-        let present = |index: u64| -> std::io::Result<bool> {
+        count_written_in_order(|index| {
             Ok(self.read_len(level, index)? == Some(FULL_TILE_BYTES as u64))
-        };
-        if !present(0)? {
-            return Ok(0);
-        }
-        // `lo` is present, `hi` is not.
-        let (mut lo, mut hi) = (0u64, 1u64);
-        while present(hi)? {
-            lo = hi;
-            hi = hi
-                .checked_mul(2)
-                .ok_or_else(|| std::io::Error::other("too many tiles"))?;
-        }
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if present(mid)? {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        Ok(hi)
+        })
     }
 
     fn bundle_path(&self, index: u64) -> PathBuf {
@@ -123,28 +103,9 @@ impl TileDir {
     /// How many full entry bundles are kept (each a bundle or its too-long note): they are
     /// written in order, so the first missing one ends them. O(log n) lookups.
     pub fn bundle_count(&self) -> std::io::Result<u64> {
-        let present = |index: u64| -> std::io::Result<bool> {
+        count_written_in_order(|index| {
             Ok(self.bundle_path(index).try_exists()? || self.too_long_path(index).try_exists()?)
-        };
-        if !present(0)? {
-            return Ok(0);
-        }
-        let (mut lo, mut hi) = (0u64, 1u64);
-        while present(hi)? {
-            lo = hi;
-            hi = hi
-                .checked_mul(2)
-                .ok_or_else(|| std::io::Error::other("too many bundles"))?;
-        }
-        while hi - lo > 1 {
-            let mid = lo + (hi - lo) / 2;
-            if present(mid)? {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        Ok(hi)
+        })
     }
 
     fn read_len(&self, level: u32, index: u64) -> std::io::Result<Option<u64>> {
@@ -191,5 +152,56 @@ pub fn full_tiles(level: u32, size: u64) -> u64 {
         0
     } else {
         (size >> shift) / TILE_WIDTH
+    }
+}
+
+/// How many files of a series written in order (0, 1, 2, ...) are present: the first one
+/// missing ends them. Found with O(log n) calls of `present`, galloping then bisecting.
+fn count_written_in_order(present: impl Fn(u64) -> std::io::Result<bool>) -> std::io::Result<u64> {
+    if !present(0)? {
+        return Ok(0);
+    }
+    // `lo` is present, `hi` is not.
+    let (mut lo, mut hi) = (0u64, 1u64);
+    while present(hi)? {
+        lo = hi;
+        hi = hi
+            .checked_mul(2)
+            .ok_or_else(|| std::io::Error::other("too many files in the series"))?;
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if present(mid)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_written_in_order;
+
+    #[test]
+    fn the_count_of_a_series_written_in_order_is_where_the_first_missing_file_is() {
+        for written in 0..=300u64 {
+            let calls = std::cell::Cell::new(0u32);
+            let count = count_written_in_order(|index| {
+                calls.set(calls.get() + 1);
+                Ok(index < written)
+            })
+            .unwrap();
+            assert_eq!(count, written);
+            // O(log n): galloping and bisecting take about two calls per bit.
+            assert!(
+                calls.get() <= 2 * (64 - written.leading_zeros()) + 2,
+                "{written}: {} calls",
+                calls.get()
+            );
+        }
+        let failing = count_written_in_order(|_| Err(std::io::Error::other("disk gone")));
+        assert_eq!(failing.unwrap_err().to_string(), "disk gone");
     }
 }

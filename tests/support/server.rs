@@ -367,6 +367,19 @@ impl TestServer {
         String::from_utf8_lossy(&self.stderr.lock().expect("stderr buffer")).into_owned()
     }
 
+    /// The server's stderr once it holds `needle`, or as it is after `patience`: a line logged
+    /// when a session ends can reach the buffer after the client has seen the session close.
+    pub fn stderr_text_with(&self, needle: &str, patience: std::time::Duration) -> String {
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            let text = self.stderr_text();
+            if text.contains(needle) || std::time::Instant::now() >= deadline {
+                return text;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL: no shutdown, no flush; what the server acknowledged must survive it.
     pub fn kill_hard(&mut self) {
         if let Some(mut child) = self.child.take() {

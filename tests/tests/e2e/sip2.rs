@@ -516,7 +516,9 @@ async fn a_kiosk_acts_only_at_its_library_and_a_malformed_frame_closes_only_its_
     // The logged-in session goes on.
     let still = kiosk.call("9900302.00");
     assert!(still.starts_with("98Y"), "{still}");
-    let log = fixture.server.stderr_text();
+    let log = fixture
+        .server
+        .stderr_text_with("malformed frame", std::time::Duration::from_secs(10));
     assert!(
         log.contains("malformed frame"),
         "the reason is logged:\n{log}"
@@ -546,6 +548,9 @@ async fn sessions_are_bounded_and_an_idle_session_is_closed() {
     assert!(second.read_answer().is_none());
     let mut fresh = Raw::connect(addr);
     assert!(fresh.call("9900302.00").starts_with("98Y"));
-    let log = fixture.server.stderr_text();
+    let log = fixture.server.stderr_text_with(
+        "as many sessions as it serves",
+        std::time::Duration::from_secs(10),
+    );
     assert!(log.contains("as many sessions as it serves"), "{log}");
 }

@@ -2,49 +2,23 @@
 //! stores: every id sealed as the bus would have sealed it, everything else kept, and the
 //! patrons recorded in the clear forgettable afterwards.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use chrono::{NaiveDate, TimeZone, Utc};
-use readnet_domain::pb::{Channel, ForgetReason, LibraryTier};
+use chrono::NaiveDate;
+use common::{all_events, copy_dir, run, start, submission};
+use readnet_domain::pb::{ForgetReason, LibraryTier};
 use readnet_domain::personal::{activity_token, is_sealed, patron_ids_mut};
-use readnet_domain::{
-    Caller, Command, CommandContext, Fen, LibraryCode, NewBook, PatronKey, PatronRef,
-};
+use readnet_domain::{Command, Fen, NewBook, PatronKey, PatronRef};
 use readnet_ledger::cut_over::{CutOverError, CutOverReport, cut_over};
 use readnet_ledger::envelope;
 use readnet_ledger::keys::{KEY_DIR, KeyStore, Opened};
-use readnet_ledger::{CommandBus, Failure, REFUSAL_RETRY_WINDOW, Submission, digest};
+use readnet_ledger::{CommandBus, Failure};
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
-use readnet_store::{AllFrom, Direction, EventStore, RecordedEvent};
-use uuid::Uuid;
-
-fn submission(command: Command, library: Option<&str>, day: u32) -> Submission {
-    let ctx = CommandContext {
-        occurred_at: Utc.with_ymd_and_hms(2026, 11, day, 2, 0, 0).unwrap(),
-        acting_library: library.map(LibraryCode::from),
-        channel: if library.is_some() {
-            Channel::Desk
-        } else {
-            Channel::System
-        },
-        caller: Caller::Server,
-    };
-    Submission {
-        command_id: Uuid::new_v4(),
-        correlation_id: None,
-        digest: digest(
-            &PatronKey::new(b"test"),
-            command.name(),
-            &ctx,
-            format!("{command:?}").as_bytes(),
-        ),
-        command,
-        received_at: ctx.occurred_at,
-        ctx,
-    }
-}
+use readnet_store::{EventStore, RecordedEvent};
 
 fn reader(number: &str) -> PatronRef {
     PatronRef {
@@ -73,20 +47,6 @@ async fn open_store(dir: &Path, clock: Arc<AtomicI64>, step_us: i64) -> Arc<Embe
             .await
             .unwrap(),
     )
-}
-
-async fn start(store: &Arc<EmbeddedStore>, dir: &Path, sealed: bool) -> CommandBus {
-    let keys = sealed.then(|| KeyStore::open_or_create(dir).unwrap());
-    let store: Arc<dyn EventStore> = store.clone();
-    CommandBus::start_sealed(store, REFUSAL_RETRY_WINDOW, keys)
-        .await
-        .unwrap()
-}
-
-async fn run(bus: &CommandBus, command: Command, library: Option<&str>, day: u32) {
-    bus.submit(submission(command, library, day))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 async fn set_up(bus: &CommandBus) {
@@ -134,13 +94,6 @@ async fn give_back(bus: &CommandBus, item: &str, day: u32) {
     run(bus, command, Some("JN-CENTRAL"), day).await;
 }
 
-async fn all_events(store: &dyn EventStore) -> Vec<RecordedEvent> {
-    store
-        .read_all(AllFrom::Start, Direction::Forwards, 10_000)
-        .await
-        .unwrap()
-}
-
 fn ids_of(event: &RecordedEvent) -> Vec<String> {
     let mut payload = envelope::decode(event).unwrap().payload;
     patron_ids_mut(&mut payload)
@@ -151,14 +104,6 @@ fn ids_of(event: &RecordedEvent) -> Vec<String> {
 
 fn holds(bytes: &[u8], text: &str) -> bool {
     bytes.windows(text.len()).any(|w| w == text.as_bytes())
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
 }
 
 /// Every byte of every file under `dir`.

@@ -1,47 +1,20 @@
 //! Sealed patron ids (ADR 0018) through the command bus and a real embedded store: what the log
 //! keeps, what a restart knows, forgetting, crashes around the key store, and a legacy log.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{TimeZone, Utc};
-use readnet_domain::pb::{Channel, ForgetReason, LibraryTier};
+use common::{all_events, copy_dir, run, start, submission};
+use readnet_domain::pb::{ForgetReason, LibraryTier};
 use readnet_domain::personal::{FORGOTTEN_PATRON, activity_token, is_sealed, patron_ids_mut};
-use readnet_domain::{
-    Caller, Command, CommandContext, Fen, LibraryCode, NewBook, PatronKey, PatronRef,
-};
+use readnet_domain::{Command, Fen, NewBook, PatronKey, PatronRef};
 use readnet_ledger::envelope;
 use readnet_ledger::keys::{KEY_DIR, KeyStore};
-use readnet_ledger::{CommandBus, REFUSAL_RETRY_WINDOW, Submission, digest};
+use readnet_ledger::{CommandBus, REFUSAL_RETRY_WINDOW};
+use readnet_store::EventStore;
 use readnet_store::embedded::{EmbeddedOptions, EmbeddedStore};
-use readnet_store::{AllFrom, Direction, EventStore, RecordedEvent};
-use uuid::Uuid;
-
-fn submission(command: Command, library: Option<&str>, day: u32) -> Submission {
-    let ctx = CommandContext {
-        occurred_at: Utc.with_ymd_and_hms(2026, 11, day, 2, 0, 0).unwrap(),
-        acting_library: library.map(LibraryCode::from),
-        channel: if library.is_some() {
-            Channel::Desk
-        } else {
-            Channel::System
-        },
-        caller: Caller::Server,
-    };
-    Submission {
-        command_id: Uuid::new_v4(),
-        correlation_id: None,
-        digest: digest(
-            &PatronKey::new(b"test"),
-            command.name(),
-            &ctx,
-            format!("{command:?}").as_bytes(),
-        ),
-        command,
-        received_at: ctx.occurred_at,
-        ctx,
-    }
-}
 
 fn li_wei() -> PatronRef {
     PatronRef {
@@ -57,20 +30,6 @@ async fn open_store(dir: &Path) -> Arc<EmbeddedStore> {
             .await
             .unwrap(),
     )
-}
-
-async fn start(store: &Arc<EmbeddedStore>, dir: &Path, sealed: bool) -> CommandBus {
-    let keys = sealed.then(|| KeyStore::open_or_create(dir).unwrap());
-    let store: Arc<dyn EventStore> = store.clone();
-    CommandBus::start_sealed(store, REFUSAL_RETRY_WINDOW, keys)
-        .await
-        .unwrap()
-}
-
-async fn run(bus: &CommandBus, command: Command, library: Option<&str>, day: u32) {
-    bus.submit(submission(command, library, day))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 async fn set_up(bus: &CommandBus) {
@@ -139,13 +98,6 @@ fn forget() -> Command {
         patron: li_wei(),
         reason: ForgetReason::Request,
     }
-}
-
-async fn all_events(store: &dyn EventStore) -> Vec<RecordedEvent> {
-    store
-        .read_all(AllFrom::Start, Direction::Forwards, 10_000)
-        .await
-        .unwrap()
 }
 
 /// Every patron id the log holds, as stored.
@@ -447,12 +399,4 @@ async fn a_legacy_log_with_plaintext_ids_goes_on_under_sealing_in_the_same_strea
     let store = open_store(dir.path()).await;
     let bus = start(&store, dir.path(), true).await;
     assert!(patron_known(&bus).await, "old and new events load together");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
 }

@@ -714,7 +714,20 @@ async fn export_statements(args: ExportStatementsArgs) -> anyhow::Result<ExitCod
     let settlement: Settlement =
         replay(&store, Some(through), |p| bar.set_position(p.get())).await?;
     bar.finish_and_clear();
-    let mut statements: Vec<Statement> = Vec::new();
+    let (statements, uncomputable) = statements_of(&settlement);
+    let mut out = output(&args.out)?;
+    match args.format {
+        StatementFormat::Json => write_json(&mut out, &statements)?,
+        StatementFormat::Csv => write_csv(&mut out, &statements)?,
+    }
+    out.flush()?;
+    Ok(uncomputable_exit(uncomputable))
+}
+
+/// The statement of every period the log holds, and how many periods could not be settled
+/// (each said on stderr): one period the log cannot settle does not hide the others.
+pub fn statements_of(settlement: &Settlement) -> (Vec<Statement>, usize) {
+    let mut statements = Vec::new();
     let mut uncomputable = 0;
     for period in settlement.periods() {
         match settlement.statement(period) {
@@ -725,13 +738,7 @@ async fn export_statements(args: ExportStatementsArgs) -> anyhow::Result<ExitCod
             }
         }
     }
-    let mut out = output(&args.out)?;
-    match args.format {
-        StatementFormat::Json => write_json(&mut out, &statements)?,
-        StatementFormat::Csv => write_csv(&mut out, &statements)?,
-    }
-    out.flush()?;
-    Ok(uncomputable_exit(uncomputable))
+    (statements, uncomputable)
 }
 
 /// A JSON array of `{"digest": …, "statement": …}`, one per line, where `statement` is the

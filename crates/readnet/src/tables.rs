@@ -133,18 +133,7 @@ pub async fn export_tables(args: ExportTablesArgs) -> anyhow::Result<ExitCode> {
         .state;
     bar.finish_and_clear();
 
-    let mut statements = Vec::new();
-    let mut uncomputable = 0;
-    for period in settlement.periods() {
-        match settlement.statement(period) {
-            Ok(statement) => statements.push(statement),
-            // One period the log cannot settle does not hide the others.
-            Err(error) => {
-                uncomputable += 1;
-                eprintln!("error: {error}");
-            }
-        }
-    }
+    let (statements, uncomputable) = crate::audit::statements_of(&settlement);
     for table in tables {
         let (columns, rows) = match table {
             Table::LibraryDays => library_days(&statistics),
